@@ -1,0 +1,182 @@
+//! The one error type of the HTTP surface, and its one JSON shape:
+//! `{"error": {"code", "message", "trace_id"}}`.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minicloud_runtime::{CompileError, InvokeError};
+use serde::Serialize;
+
+tokio::task_local! {
+    /// The trace id of the request being served.
+    pub static TRACE_ID: String;
+}
+
+/// The current request's trace id, or empty outside a request.
+pub fn trace_id() -> String {
+    TRACE_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+/// `Result` of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with a status, a stable code and a message for people.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with code `bad_request`, or another code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 naming what was not found.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 500: the message is logged, the client gets a safe one.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, trace_id = %trace_id(), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the trace id identifies it in the server's logs",
+        )
+    }
+
+    /// Adds `Retry-After`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    trace_id: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                trace_id: trace_id(),
+            },
+        };
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::artifacts::ArtifactError> for ApiError {
+    fn from(e: crate::artifacts::ArtifactError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::registry::LoadError> for ApiError {
+    fn from(e: crate::registry::LoadError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::gate::Throttled> for ApiError {
+    fn from(e: crate::gate::Throttled) -> Self {
+        let secs = e.retry_after_secs;
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", e.to_string()).retry_after(secs)
+    }
+}
+
+impl From<CompileError> for ApiError {
+    fn from(e: CompileError) -> Self {
+        let status = match e {
+            CompileError::Empty
+            | CompileError::NotWasm
+            | CompileError::CoreModule
+            | CompileError::UnknownVersion(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        let status = match &e {
+            InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            InvokeError::Guest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            InvokeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            InvokeError::Internal(_) => return Self::internal(e),
+            InvokeError::MemoryLimit(_)
+            | InvokeError::StackOverflow
+            | InvokeError::Trap(_)
+            | InvokeError::NoResponse
+            | InvokeError::ResponseTooLarge(_) => StatusCode::BAD_GATEWAY,
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+/// `Json` whose rejections answer in the platform's error shape.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        Self::new(r.status(), "invalid_json", r.body_text())
+    }
+}
+
+/// `Query` whose rejections answer in the platform's error shape.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct QueryParams<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::bad_request("invalid_query", r.body_text())
+    }
+}

@@ -1,0 +1,411 @@
+//! Functions: deploy (`PUT` with the component as the body), read, change,
+//! delete, list, versions, and the JSON invoke API.
+
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::{Page, PathParams, check_name, project};
+use crate::app::AppState;
+use crate::store::functions::{DeployOutcome, FunctionRow, NewVersion, Settings, VersionRow};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use minicloud_runtime::InvocationContext;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use tokio::io::AsyncWriteExt;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/functions", get(list))
+        .route(
+            "/projects/{project}/functions/{name}",
+            put(deploy).get(read).patch(change).delete(remove),
+        )
+        .route("/projects/{project}/functions/{name}/versions", get(versions))
+        .route("/projects/{project}/functions/{name}/invoke", post(invoke))
+}
+
+/// Limits as the API shows and takes them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsView {
+    /// Memory per instance, MiB.
+    pub memory_mib: Option<u64>,
+    /// Wall-clock limit per invocation, ms.
+    pub timeout_ms: Option<u64>,
+    /// Instances running at once.
+    pub concurrency: Option<u64>,
+    /// Largest request body, bytes.
+    pub max_request_bytes: Option<u64>,
+    /// Largest response body, bytes.
+    pub max_response_bytes: Option<u64>,
+}
+
+impl LimitsView {
+    fn of(s: &Settings) -> Self {
+        Self {
+            memory_mib: Some(s.memory_bytes as u64 / (1024 * 1024)),
+            timeout_ms: Some(s.timeout_ms as u64),
+            concurrency: Some(s.concurrency as u64),
+            max_request_bytes: Some(s.max_request_bytes as u64),
+            max_response_bytes: Some(s.max_response_bytes as u64),
+        }
+    }
+
+    /// Applies the given fields to `s`, refusing values out of range.
+    fn apply(&self, state: &AppState, s: &mut Settings) -> ApiResult<()> {
+        let c = &state.config;
+        let check = |field: &str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(v as i64)
+            } else {
+                Err(ApiError::bad_request(
+                    "invalid_limits",
+                    format!("{field} must be between {lo} and {hi}, not {v}"),
+                ))
+            }
+        };
+        if let Some(v) = self.memory_mib {
+            s.memory_bytes = check("memory_mib", v, 1, c.max_memory_mib)? * 1024 * 1024;
+        }
+        if let Some(v) = self.timeout_ms {
+            s.timeout_ms = check("timeout_ms", v, 1, 15 * 60 * 1000)?;
+        }
+        if let Some(v) = self.concurrency {
+            s.concurrency = check("concurrency", v, 1, u64::from(c.pool_instances))?;
+        }
+        if let Some(v) = self.max_request_bytes {
+            s.max_request_bytes = check("max_request_bytes", v, 0, 1 << 40)?;
+        }
+        if let Some(v) = self.max_response_bytes {
+            s.max_response_bytes = check("max_response_bytes", v, 0, 1 << 40)?;
+        }
+        Ok(())
+    }
+}
+
+/// A function as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct FunctionView {
+    name: String,
+    project: String,
+    active_version: i64,
+    world: String,
+    sha256: String,
+    size_bytes: i64,
+    limits: LimitsView,
+    env: BTreeMap<String, String>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
+    FunctionView {
+        name: f.name.clone(),
+        project: project.to_owned(),
+        active_version: f.active_version,
+        world: v.world.clone(),
+        sha256: v.sha256.clone(),
+        size_bytes: v.size_bytes,
+        limits: LimitsView::of(&f.settings),
+        env: f.settings.env.clone(),
+        created_ms: f.created_ms,
+        updated_ms: f.updated_ms,
+    }
+}
+
+async fn function(state: &AppState, project_id: &str, name: &str) -> ApiResult<FunctionRow> {
+    state
+        .store
+        .function(project_id, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
+}
+
+async fn active_version(state: &AppState, f: &FunctionRow) -> ApiResult<VersionRow> {
+    state
+        .store
+        .version(&f.id, f.active_version)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("function {} lost version {}", f.name, f.active_version)))
+}
+
+/// Streams the upload to a temporary file, refusing it past `max` bytes,
+/// then reads it back for the compiler (which needs it whole).
+async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let max = state.config.max_upload_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the component is larger than the upload limit of {max} bytes"),
+        )
+    };
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        if !(ct.starts_with("application/wasm") || ct.starts_with("application/octet-stream")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send the component with Content-Type: application/wasm, not {ct:?}"),
+            ));
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let tmp =
+        tempfile::NamedTempFile::new_in(state.config.data_dir.join("tmp")).map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(ApiError::internal)?);
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("bad_body", format!("reading the upload failed: {e}")))?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(too_large());
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    let bytes = tokio::fs::read(tmp.path()).await.map_err(ApiError::internal)?;
+    Ok(Bytes::from(bytes))
+}
+
+/// `PUT .../functions/{name}`: deploy a component.
+async fn deploy(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    QueryParams(limits): QueryParams<LimitsView>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    check_name("function", &name)?;
+    let project = project(&state, &project_name).await?;
+    let bytes = receive_upload(&state, &headers, body).await?;
+    let registry = &state.registry;
+    let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
+    let mut settings = match state.store.function(&project.id, &name).await? {
+        Some(existing) => existing.settings,
+        None => state.default_settings(),
+    };
+    limits.apply(&state, &mut settings)?;
+    registry
+        .artifacts()
+        .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
+        .await?;
+    let new = NewVersion {
+        sha256: &compiled.sha256,
+        size_bytes: bytes.len() as i64,
+        world: compiled.world.as_str(),
+    };
+    let (f, v, outcome) = state
+        .store
+        .deploy(&project.id, &name, new, &settings)
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+    registry.remember_component(&compiled.sha256, compiled.component);
+    registry.invalidate(&project.name, &name);
+    let status = match outcome {
+        DeployOutcome::Created => StatusCode::CREATED,
+        DeployOutcome::Existing => StatusCode::OK,
+    };
+    let body = json!({
+        "name": f.name,
+        "project": project.name,
+        "version": v.version,
+        "created": outcome == DeployOutcome::Created,
+        "sha256": v.sha256,
+        "size_bytes": v.size_bytes,
+        "world": v.world,
+        "limits": LimitsView::of(&f.settings),
+        "created_ms": v.created_ms,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET .../functions/{name}`.
+async fn read(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+) -> ApiResult<Json<FunctionView>> {
+    let project = project(&state, &project_name).await?;
+    let f = function(&state, &project.id, &name).await?;
+    let v = active_version(&state, &f).await?;
+    Ok(Json(view(&project.name, &f, &v)))
+}
+
+/// The body of `PATCH .../functions/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Change {
+    limits: Option<LimitsView>,
+    env: Option<BTreeMap<String, String>>,
+    active_version: Option<i64>,
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
+    let total: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if env.len() > 256 || total > 64 * 1024 {
+        return Err(ApiError::bad_request(
+            "invalid_env",
+            "at most 256 variables and 64 KiB in all",
+        ));
+    }
+    for key in env.keys() {
+        let ok = !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !key.as_bytes()[0].is_ascii_digit();
+        if !ok {
+            return Err(ApiError::bad_request(
+                "invalid_env",
+                format!(
+                    "environment variable name {key:?} must be letters, digits and '_', not starting with a digit"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `PATCH .../functions/{name}`: limits, environment, active version.
+async fn change(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    JsonBody(change): JsonBody<Change>,
+) -> ApiResult<Json<FunctionView>> {
+    let project = project(&state, &project_name).await?;
+    let mut f = function(&state, &project.id, &name).await?;
+    if let Some(limits) = &change.limits {
+        limits.apply(&state, &mut f.settings)?;
+    }
+    if let Some(env) = change.env {
+        check_env(&env)?;
+        f.settings.env = env;
+    }
+    if let Some(version) = change.active_version {
+        if state.store.version(&f.id, version).await?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "function {name:?} has no version {version}"
+            )));
+        }
+        f.active_version = version;
+    }
+    state.store.update_function(&f).await?;
+    state.registry.invalidate(&project.name, &name);
+    let f = function(&state, &project.id, &name).await?;
+    let v = active_version(&state, &f).await?;
+    Ok(Json(view(&project.name, &f, &v)))
+}
+
+/// `DELETE .../functions/{name}`.
+async fn remove(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let project = project(&state, &project_name).await?;
+    let f = function(&state, &project.id, &name).await?;
+    state.store.delete_function(&project.id, &f.id).await?;
+    state.registry.invalidate(&project.name, &name);
+    state.registry.forget(&f.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET .../functions?limit=&cursor=`: by name.
+async fn list(
+    State(state): State<AppState>,
+    PathParams(project_name): PathParams<String>,
+    QueryParams(page): QueryParams<Page>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let project = project(&state, &project_name).await?;
+    let limit = page.limit()?;
+    let rows = state
+        .store
+        .list_functions(&project.id, page.cursor.as_deref().unwrap_or(""), limit)
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|f| f.name.clone()))
+        .flatten();
+    let mut items = Vec::with_capacity(rows.len());
+    for f in &rows {
+        let v = active_version(&state, f).await?;
+        items.push(view(&project.name, f, &v));
+    }
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// `GET .../functions/{name}/versions`: newest first.
+async fn versions(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let project = project(&state, &project_name).await?;
+    let f = function(&state, &project.id, &name).await?;
+    let items = state.store.versions(&f.id).await?;
+    Ok(Json(
+        json!({ "items": items, "active_version": f.active_version }),
+    ))
+}
+
+/// `POST .../functions/{name}/invoke`: JSON in, the function's JSON out.
+async fn invoke(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    body: Body,
+) -> ApiResult<Response> {
+    let project = project(&state, &project_name).await?;
+    let loaded = state
+        .registry
+        .get(&project, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))?;
+    let max = loaded.function.limits().max_request_bytes;
+    let input = http_body_util::Limited::new(body, max as usize)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the input is larger than the function's limit of {max} bytes"),
+            )
+        })?
+        .to_bytes();
+    let input: serde_json::Value = serde_json::from_slice(&input)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the input is not JSON: {e}")))?;
+    let permit = loaded.gate.enter().await?;
+    let invocation_id = crate::util::new_id();
+    let ctx = InvocationContext {
+        invocation_id: invocation_id.clone(),
+        trace_id: super::error::trace_id(),
+        sink: loaded.sink.clone(),
+    };
+    let output = loaded
+        .function
+        .invoke_json(input.to_string(), ctx, permit)
+        .await?;
+    let output: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "invalid_output",
+            format!("the function returned text that is not JSON: {e}"),
+        )
+    })?;
+    let mut resp = Json(output).into_response();
+    if let Ok(v) = HeaderValue::from_str(&invocation_id) {
+        resp.headers_mut().insert("x-minicloud-invocation-id", v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,175 @@
+//! The HTTP surface: one router per resource, merged here, behind the
+//! request-id and authentication middleware.
+//!
+//! - [`functions`]: deploy, read, change, delete functions; versions; invoke.
+//! - [`observe`]: logs and invocation records.
+//! - [`routes`]: custom HTTP routes.
+//! - [`system`]: health, readiness, metrics.
+//! - [`error`]: the one error type and JSON shape.
+
+pub mod error;
+pub mod functions;
+pub mod observe;
+pub mod routes;
+pub mod system;
+
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use error::{ApiError, TRACE_ID};
+use serde::Deserialize;
+use tracing::Instrument;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(functions::router())
+        .merge(observe::router())
+        .merge(routes::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(system::router())
+        .merge(crate::gateway::router())
+        .fallback(crate::gateway::custom_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Gives every request a trace id (the client's `x-request-id` when it sends
+/// a sane one), runs it inside a span and the trace-id scope, and echoes it.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(crate::util::new_id, str::to_owned);
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    // A refused request's body may be left unread; the connection then
+    // cannot be reused, and the client must not try.
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// Requires `Authorization: Bearer <token>` with a valid token.
+async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send `Authorization: Bearer <token>`; the admin token is in <data-dir>/admin-token",
+        )
+        .into_response();
+    };
+    match state.token_valid(token).await {
+        Ok(true) => next.run(req).await,
+        Ok(false) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the token is not valid",
+        )
+        .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Path parameters whose rejections answer in the platform's error shape.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| Self(t))
+            .map_err(|r| ApiError::bad_request("invalid_path", r.body_text()))
+    }
+}
+
+/// `?limit=&cursor=` of list endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Items per page (1 to 1000, default 100).
+    pub limit: Option<i64>,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    /// The limit, checked.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=1000).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be 1 to 1000, not {n}"),
+            )),
+        }
+    }
+}
+
+/// Checks a resource name: 1 to 63 of `a-z 0-9 - _`, starting with a letter
+/// or digit.
+pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_name",
+            format!(
+                "{kind} name {name:?} must be 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+/// The project named in the path, or 404.
+pub async fn project(state: &AppState, name: &str) -> Result<crate::store::projects::Project, ApiError> {
+    state
+        .project(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("project {name:?} does not exist")))
+}

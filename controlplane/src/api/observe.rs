@@ -1,0 +1,87 @@
+//! Logs and invocation records of a function.
+
+use super::error::{ApiError, ApiResult, QueryParams};
+use super::{PathParams, project};
+use crate::app::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/functions/{name}/logs", get(logs))
+        .route(
+            "/projects/{project}/functions/{name}/invocations",
+            get(invocations),
+        )
+}
+
+fn limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to 1000, not {n}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// Epoch ms; lines at or after it.
+    since: Option<i64>,
+    limit: Option<i64>,
+    invocation_id: Option<String>,
+}
+
+/// `GET .../logs?since=&limit=&invocation_id=`: oldest first.
+async fn logs(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<LogsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let project = project(&state, &project_name).await?;
+    let limit = limit(q.limit)?;
+    let items = state
+        .store
+        .logs(
+            &project.id,
+            &name,
+            q.since.unwrap_or(0),
+            q.invocation_id.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvocationsQuery {
+    limit: Option<i64>,
+    /// Epoch ms; invocations started before it (the previous page's cursor).
+    cursor: Option<i64>,
+}
+
+/// `GET .../invocations?limit=&cursor=`: newest first.
+async fn invocations(
+    State(state): State<AppState>,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<InvocationsQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let project = project(&state, &project_name).await?;
+    let limit = limit(q.limit)?;
+    let items = state
+        .store
+        .invocations(&project.id, &name, q.cursor.unwrap_or(i64::MAX), limit)
+        .await?;
+    let next = (items.len() as i64 == limit)
+        .then(|| items.last().map(|r| r.started_ms))
+        .flatten();
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}

@@ -1,0 +1,128 @@
+//! Custom HTTP routes: `POST/GET .../routes`, `DELETE .../routes/{id}`.
+//! A change takes effect at once: the gateway's table is rebuilt and swapped.
+
+use super::error::{ApiError, ApiResult, JsonBody};
+use super::{PathParams, check_name, project};
+use crate::app::AppState;
+use crate::gateway::RouteTable;
+use crate::store::routes::RouteRow;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/routes", get(list).post(create))
+        .route("/projects/{project}/routes/{id}", delete(remove))
+}
+
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"];
+const RESERVED: &[&str] = &["/api/", "/fn/", "/metrics", "/healthz", "/readyz"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRoute {
+    method: String,
+    path: String,
+    function: String,
+}
+
+/// Rebuilds the gateway's table from the store.
+async fn reload(state: &AppState) -> ApiResult<()> {
+    let rows = state.store.all_routes().await?;
+    let table = RouteTable::build(&rows).map_err(ApiError::internal)?;
+    state.routes.store(Arc::new(table));
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    PathParams(project_name): PathParams<String>,
+    JsonBody(new): JsonBody<NewRoute>,
+) -> ApiResult<(StatusCode, Json<RouteRow>)> {
+    let project = project(&state, &project_name).await?;
+    let method = new.method.to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(ApiError::bad_request(
+            "invalid_route",
+            format!("method must be one of {}", METHODS.join(", ")),
+        ));
+    }
+    if !new.path.starts_with('/') || new.path.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "invalid_route",
+            "path must start with '/' and be at most 1024 bytes",
+        ));
+    }
+    if RESERVED
+        .iter()
+        .any(|r| new.path.starts_with(r) || r.trim_end_matches('/') == new.path)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_route",
+            format!("paths under {} belong to the platform", RESERVED.join(", ")),
+        ));
+    }
+    check_name("function", &new.function)?;
+    if state.store.function(&project.id, &new.function).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "function {:?} does not exist",
+            new.function
+        )));
+    }
+    // Compile the table with the new route first: an invalid or conflicting
+    // pattern is refused before anything is stored.
+    let mut rows = state.store.all_routes().await?;
+    let candidate = RouteRow {
+        id: String::new(),
+        project_id: project.id.clone(),
+        project: project.name.clone(),
+        method: method.clone(),
+        path: new.path.clone(),
+        function: new.function.clone(),
+        created_ms: 0,
+    };
+    rows.push(candidate);
+    if let Err(e) = RouteTable::build(&rows) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "route_conflict", e));
+    }
+    let row = state
+        .store
+        .insert_route(&project.id, &project.name, &method, &new.path, &new.function)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "route_conflict",
+                format!("{method} {} is taken", new.path),
+            )
+        })?;
+    reload(&state).await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    PathParams(project_name): PathParams<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let project = project(&state, &project_name).await?;
+    let items = state.store.project_routes(&project.id).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    PathParams((project_name, id)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let project = project(&state, &project_name).await?;
+    if !state.store.delete_route(&project.id, &id).await? {
+        return Err(ApiError::not_found(format!("route {id:?} does not exist")));
+    }
+    reload(&state).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

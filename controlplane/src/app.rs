@@ -1,0 +1,229 @@
+//! Startup, shared state and graceful shutdown of `minicloud serve`.
+
+use crate::artifacts::Artifacts;
+use crate::config::ServeConfig;
+use crate::gateway::RouteTable;
+use crate::records::RecordWriter;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::store::functions::Settings;
+use crate::store::projects::Project;
+use crate::util::{hash_token, new_token};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use metrics_exporter_prometheus::PrometheusHandle;
+use minicloud_runtime::{Runtime, RuntimeConfig};
+use object_store::local::LocalFileSystem;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Loaded functions.
+    pub registry: Arc<Registry>,
+    /// Custom routes, swapped whole on change.
+    pub routes: Arc<ArcSwap<RouteTable>>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// The settings the server started with.
+    pub config: Arc<ServeConfig>,
+    projects: Arc<RwLock<HashMap<String, Project>>>,
+    tokens: Arc<RwLock<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A project by name, from memory after the first lookup.
+    pub async fn project(&self, name: &str) -> crate::store::Result<Option<Project>> {
+        if let Some(p) = self.projects.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(Some(p.clone()));
+        }
+        let found = self.store.project(name).await?;
+        if let Some(p) = &found {
+            let mut cache = self.projects.write().unwrap_or_else(|e| e.into_inner());
+            cache.insert(name.to_owned(), p.clone());
+        }
+        Ok(found)
+    }
+
+    /// Whether a bearer token is valid.
+    pub async fn token_valid(&self, token: &str) -> crate::store::Result<bool> {
+        let hash = hash_token(token);
+        if self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&hash)
+        {
+            return Ok(true);
+        }
+        let valid = self.store.token_exists(&hash).await?;
+        if valid {
+            self.tokens
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(hash);
+        }
+        Ok(valid)
+    }
+
+    /// Settings of a new function, before any overrides.
+    pub fn default_settings(&self) -> Settings {
+        let c = &self.config;
+        Settings {
+            memory_bytes: (c.default_memory_mib * 1024 * 1024) as i64,
+            timeout_ms: c.default_timeout_ms as i64,
+            max_request_bytes: c.default_max_request_bytes as i64,
+            max_response_bytes: c.default_max_response_bytes as i64,
+            concurrency: c.default_concurrency as i64,
+            env: BTreeMap::new(),
+        }
+    }
+}
+
+/// A started server: its state and the writer task to flush at the end.
+pub struct Started {
+    /// Shared state.
+    pub state: AppState,
+    writer: RecordWriter,
+    writer_task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens everything the server needs: data dir, database (migrated),
+/// object store, runtime, route table; bootstraps the first start.
+pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Result<Started> {
+    let data_dir = config.data_dir.clone();
+    for sub in ["objects", "cache", "tmp"] {
+        tokio::fs::create_dir_all(data_dir.join(sub))
+            .await
+            .with_context(|| format!("cannot create {}", data_dir.join(sub).display()))?;
+    }
+    let store = Store::open(&config.database_url()).await?;
+    let runtime = Runtime::new(RuntimeConfig {
+        pool_instances: config.pool_instances,
+        max_memory_bytes: config.max_memory_mib * 1024 * 1024,
+        log_bytes_per_invocation: config.log_bytes_per_invocation,
+        ..RuntimeConfig::default()
+    })?;
+    let objects = LocalFileSystem::new_with_prefix(data_dir.join("objects"))
+        .context("cannot open the object folder")?;
+    let artifacts = Artifacts::new(Arc::new(objects), data_dir.join("cache"), &runtime);
+    let (writer, writer_task) = RecordWriter::spawn(store.clone());
+    let registry = Arc::new(Registry::new(runtime, store.clone(), artifacts, writer.clone()));
+    let routes = RouteTable::build(&store.all_routes().await?)
+        .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
+    bootstrap(&store, &config).await?;
+    Ok(Started {
+        state: AppState {
+            store,
+            registry,
+            routes: Arc::new(ArcSwap::from_pointee(routes)),
+            metrics,
+            config: Arc::new(config),
+            projects: Arc::default(),
+            tokens: Arc::default(),
+        },
+        writer,
+        writer_task,
+    })
+}
+
+/// On the first start: the `default` project and an admin token, printed
+/// once and written to `<data-dir>/admin-token` (mode 0600); only its hash
+/// is stored.
+async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
+    store.ensure_project("default").await?;
+    if store.has_tokens().await? {
+        return Ok(());
+    }
+    let token = new_token();
+    let path = config.data_dir.join("admin-token");
+    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    store.insert_token("admin", &hash_token(&token)).await?;
+    println!("admin token (shown once; also in {}): {token}", path.display());
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// Serves until SIGINT or SIGTERM, then drains: stops accepting, lets
+/// in-flight requests and invocations finish (bounded by the grace period),
+/// stores every queued record, and closes the database.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let metrics = crate::telemetry::install_metrics();
+    let listen = config.listen;
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let started = start(config, metrics).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("minicloud listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let app = crate::api::router(started.state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result?,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                tracing::warn!("requests still open after the grace period");
+            }
+        }
+    }
+    let left = started.state.registry.in_flight().drain(grace).await;
+    if left > 0 {
+        tracing::warn!(left, "invocations still running after the grace period");
+    }
+    started.writer.flush().await;
+    drop(started.writer);
+    started.writer_task.abort();
+    started.state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

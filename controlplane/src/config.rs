@@ -1,0 +1,74 @@
+//! Settings of `minicloud serve`; every flag also reads an environment
+//! variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Settings of the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Folder for the SQLite database, objects, the artifact cache and the
+    /// admin token.
+    #[arg(long, env = "MINICLOUD_DATA_DIR", default_value = "./.minicloud")]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "MINICLOUD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `postgres://...` to use PostgreSQL; default: SQLite in the data dir.
+    #[arg(long, env = "MINICLOUD_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest component upload, bytes.
+    #[arg(long, env = "MINICLOUD_MAX_UPLOAD_BYTES", default_value_t = 50 * MIB)]
+    pub max_upload_bytes: u64,
+
+    /// Instances alive at once across all functions (pool slots).
+    #[arg(long, env = "MINICLOUD_POOL_INSTANCES", default_value_t = 512)]
+    pub pool_instances: u32,
+
+    /// Ceiling of any function's memory limit, MiB.
+    #[arg(long, env = "MINICLOUD_MAX_MEMORY_MIB", default_value_t = 1024)]
+    pub max_memory_mib: u64,
+
+    /// Bytes of guest output kept per invocation.
+    #[arg(long, env = "MINICLOUD_LOG_BYTES_PER_INVOCATION", default_value_t = 64 * 1024)]
+    pub log_bytes_per_invocation: usize,
+
+    /// Seconds that shutdown waits for in-flight invocations.
+    #[arg(long, env = "MINICLOUD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Default memory limit of a function, MiB.
+    #[arg(long, env = "MINICLOUD_DEFAULT_MEMORY_MIB", default_value_t = 128)]
+    pub default_memory_mib: u64,
+
+    /// Default wall-clock limit of an invocation, milliseconds.
+    #[arg(long, env = "MINICLOUD_DEFAULT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub default_timeout_ms: u64,
+
+    /// Default number of instances of one function running at once.
+    #[arg(long, env = "MINICLOUD_DEFAULT_CONCURRENCY", default_value_t = 100)]
+    pub default_concurrency: u64,
+
+    /// Default largest request body, bytes.
+    #[arg(long, env = "MINICLOUD_DEFAULT_MAX_REQUEST_BYTES", default_value_t = 10 * MIB)]
+    pub default_max_request_bytes: u64,
+
+    /// Default largest response body, bytes.
+    #[arg(long, env = "MINICLOUD_DEFAULT_MAX_RESPONSE_BYTES", default_value_t = 4096 * MIB)]
+    pub default_max_response_bytes: u64,
+}
+
+impl ServeConfig {
+    /// The database URL: the flag, or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => crate::store::Store::sqlite_url(&self.data_dir.join("minicloud.db")),
+        }
+    }
+}

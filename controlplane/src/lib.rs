@@ -1,0 +1,26 @@
+//! # minicloud-controlplane: everything stateful, and the `minicloud` binary
+//!
+//! - [`config`]: settings of `minicloud serve` (flags and environment).
+//! - [`app`]: startup, shared state, bootstrap and graceful shutdown.
+//! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
+//!   per resource, one error type.
+//! - [`gateway`]: `/fn/...` and custom routes into the runtime.
+//! - [`registry`]: loaded functions between the store and the runtime.
+//! - [`gate`]: per-function concurrency limits with bounded queues.
+//! - [`artifacts`]: components and compiled artifacts in the object store.
+//! - [`records`]: invocation records, logs and metrics, written in batches.
+//! - [`store`]: SQLite or PostgreSQL through one set of queries.
+//! - [`telemetry`]: Prometheus metrics and structured logs.
+//! - [`util`]: ids, times and tokens.
+
+pub mod api;
+pub mod app;
+pub mod artifacts;
+pub mod config;
+pub mod gate;
+pub mod gateway;
+pub mod records;
+pub mod registry;
+pub mod store;
+pub mod telemetry;
+pub mod util;

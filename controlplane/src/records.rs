@@ -1,0 +1,175 @@
+//! Invocation records, log lines and usage metrics, off the hot path.
+//!
+//! An invocation's report is turned into metrics at once (atomic counters)
+//! and queued for the database; one writer task stores the queue in batches,
+//! one transaction per batch.
+
+use crate::store::Store;
+use crate::store::records::{InvocationRecord, LogRecord};
+use minicloud_runtime::{InvocationReport, ReportSink};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Reports waiting for the writer before new ones are dropped (and counted).
+const QUEUE: usize = 65_536;
+/// Reports per transaction at most.
+const BATCH: usize = 512;
+
+enum Entry {
+    Record(Box<(InvocationRecord, Vec<LogRecord>)>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The queue into the writer task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RecordWriter {
+    tx: mpsc::Sender<Entry>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Entry")
+    }
+}
+
+impl RecordWriter {
+    /// Starts the writer task.
+    pub fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(store, rx));
+        (Self { tx }, task)
+    }
+
+    /// Waits until everything queued before this call is stored.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Entry::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The sink for one loaded function version.
+    pub fn sink(&self, function: FunctionIdentity) -> FunctionSink {
+        FunctionSink {
+            writer: self.clone(),
+            id: function,
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Entry>) {
+    let mut entries = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut entries, BATCH).await > 0 {
+        let mut invocations = Vec::new();
+        let mut logs = Vec::new();
+        let mut flushes = Vec::new();
+        for entry in entries.drain(..) {
+            match entry {
+                Entry::Record(record) => {
+                    let (r, l) = *record;
+                    invocations.push(r);
+                    logs.extend(l);
+                }
+                Entry::Flush(done) => flushes.push(done),
+            }
+        }
+        if !invocations.is_empty() {
+            write_with_retry(&store, &invocations, &logs).await;
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write_with_retry(store: &Store, invocations: &[InvocationRecord], logs: &[LogRecord]) {
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=6 {
+        match store.write_records(invocations, logs).await {
+            Ok(()) => return,
+            Err(e) if attempt < 6 => {
+                tracing::warn!(error = %e, attempt, "writing invocation records failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = invocations.len(), "dropping invocation records");
+                metrics::counter!("minicloud_records_dropped_total").increment(invocations.len() as u64);
+            }
+        }
+    }
+}
+
+/// Which function version a sink reports for.
+#[derive(Debug, Clone)]
+pub struct FunctionIdentity {
+    /// Project id.
+    pub project_id: String,
+    /// Project name, for metric labels.
+    pub project: String,
+    /// Function id.
+    pub function_id: String,
+    /// Function name.
+    pub function: String,
+    /// Version number.
+    pub version: i64,
+}
+
+/// The [`ReportSink`] of one loaded function version.
+#[derive(Debug)]
+pub struct FunctionSink {
+    writer: RecordWriter,
+    id: FunctionIdentity,
+}
+
+impl ReportSink for FunctionSink {
+    fn report(&self, r: InvocationReport) {
+        let id = &self.id;
+        let outcome = r.outcome();
+        metrics::counter!("minicloud_invocations_total",
+            "project" => id.project.clone(), "function" => id.function.clone(), "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("minicloud_invocation_duration_seconds",
+            "project" => id.project.clone(), "function" => id.function.clone())
+        .record(r.duration.as_secs_f64());
+        metrics::histogram!("minicloud_instantiate_seconds").record(r.instantiate.as_secs_f64());
+        if r.error.is_some() {
+            tracing::info!(invocation_id = %r.invocation_id, trace_id = %r.trace_id,
+                function = %id.function, outcome, error = ?r.error, "invocation failed");
+        }
+        let logs = r
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(seq, l)| LogRecord {
+                invocation_id: r.invocation_id.clone(),
+                seq: seq as i64,
+                project_id: id.project_id.clone(),
+                function: id.function.clone(),
+                trace_id: r.trace_id.clone(),
+                time_ms: l.time_ms,
+                stream: l.stream.as_str().to_owned(),
+                line: l.text.clone(),
+            })
+            .collect();
+        let record = InvocationRecord {
+            id: r.invocation_id,
+            project_id: id.project_id.clone(),
+            function_id: id.function_id.clone(),
+            function: id.function.clone(),
+            version: id.version,
+            trace_id: r.trace_id,
+            started_ms: r.started_ms,
+            duration_us: r.duration.as_micros() as i64,
+            instantiate_us: r.instantiate.as_micros() as i64,
+            peak_memory: r.peak_memory as i64,
+            outcome: outcome.to_owned(),
+            http_status: r.http_status.map(i64::from),
+            error: r.error.map(|e| e.to_string()),
+            logs_dropped: r.logs_dropped as i64,
+        };
+        if self.writer.tx.try_send(Entry::Record(Box::new((record, logs)))).is_err() {
+            metrics::counter!("minicloud_records_dropped_total").increment(1);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Loaded functions: the cache between the store and the runtime.
+//!
+//! The hot path looks a function up by project and name in memory; a miss
+//! loads the active version (memory-mapped compiled artifact, compiled again
+//! only if no artifact for this engine exists) and pre-instantiates it.
+
+use crate::artifacts::{ArtifactError, Artifacts};
+use crate::gate::{Gate, InFlight};
+use crate::records::{FunctionIdentity, RecordWriter};
+use crate::store::functions::{FunctionRow, Settings, VersionRow};
+use crate::store::projects::Project;
+use crate::store::{Store, StoreError};
+use bytes::Bytes;
+use minicloud_runtime::Component;
+use minicloud_runtime::{CompileError, Function, Limits, ReportSink, Runtime, World};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Errors loading a function.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The artifacts could not be read.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// The component could not be loaded or compiled.
+    #[error("cannot load the function: {0}")]
+    Runtime(String),
+}
+
+/// A function version ready to serve.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The runtime's handle.
+    pub function: Function,
+    /// Who it is.
+    pub identity: FunctionIdentity,
+    /// Its concurrency gate, shared by every version of the function.
+    pub gate: Arc<Gate>,
+    /// Where its invocations report.
+    pub sink: Arc<dyn ReportSink>,
+}
+
+/// Turns stored settings into runtime limits.
+pub fn limits(s: &Settings) -> Limits {
+    Limits {
+        memory_bytes: s.memory_bytes as u64,
+        timeout: Duration::from_millis(s.timeout_ms as u64),
+        max_request_bytes: s.max_request_bytes as u64,
+        max_response_bytes: s.max_response_bytes as u64,
+    }
+}
+
+type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
+
+/// The cache of loaded functions.
+pub struct Registry {
+    runtime: Runtime,
+    store: Store,
+    artifacts: Artifacts,
+    writer: RecordWriter,
+    loaded: RwLock<ByName>,
+    components: Mutex<HashMap<String, Component>>,
+    /// By function id: the limit a gate was made for, and the gate. Kept
+    /// across reloads so that a redeploy or PATCH does not reset counts.
+    gates: Mutex<HashMap<String, (usize, Arc<Gate>)>>,
+    /// Loads one function at a time: concurrent misses on a cold function
+    /// wait for the first load instead of each making their own.
+    loading: tokio::sync::Mutex<()>,
+    global: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
+    queue_wait: Duration,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry over the store, the artifacts and the runtime.
+    pub fn new(runtime: Runtime, store: Store, artifacts: Artifacts, writer: RecordWriter) -> Self {
+        let pool = runtime.config().pool_instances as usize;
+        Self {
+            runtime,
+            store,
+            artifacts,
+            writer,
+            loaded: RwLock::new(HashMap::new()),
+            components: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+            global: Arc::new(Semaphore::new(pool)),
+            in_flight: Arc::new(InFlight::default()),
+            queue_wait: Duration::from_secs(10),
+        }
+    }
+
+    /// Invocations in flight across all functions.
+    pub fn in_flight(&self) -> &Arc<InFlight> {
+        &self.in_flight
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The artifact store.
+    pub fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
+    }
+
+    /// The cached function, if loaded.
+    pub fn cached(&self, project: &str, name: &str) -> Option<Arc<Loaded>> {
+        let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        loaded.get(project).and_then(|fns| fns.get(name)).cloned()
+    }
+
+    /// Forgets a function so that the next call loads it afresh.
+    pub fn invalidate(&self, project: &str, name: &str) {
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(fns) = loaded.get_mut(project) {
+            fns.remove(name);
+        }
+    }
+
+    /// Keeps a freshly compiled component so the first call after a deploy
+    /// need not load it from disk.
+    pub fn remember_component(&self, sha: &str, component: Component) {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        components.insert(sha.to_owned(), component);
+    }
+
+    /// The function's active version, loading it on a miss. `None` when the
+    /// function does not exist.
+    pub async fn get(&self, project: &Project, name: &str) -> Result<Option<Arc<Loaded>>, LoadError> {
+        if let Some(hit) = self.cached(&project.name, name) {
+            return Ok(Some(hit));
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(hit) = self.cached(&project.name, name) {
+            return Ok(Some(hit));
+        }
+        let Some(row) = self.store.function(&project.id, name).await? else {
+            return Ok(None);
+        };
+        let Some(version) = self.store.version(&row.id, row.active_version).await? else {
+            return Err(StoreError::Corrupt(format!(
+                "function {name} has no version {}",
+                row.active_version
+            ))
+            .into());
+        };
+        let loaded = Arc::new(self.load(project, &row, &version).await?);
+        let mut all = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        all.entry(project.name.clone())
+            .or_default()
+            .insert(name.to_owned(), loaded.clone());
+        Ok(Some(loaded))
+    }
+
+    async fn load(
+        &self,
+        project: &Project,
+        row: &FunctionRow,
+        version: &VersionRow,
+    ) -> Result<Loaded, LoadError> {
+        let world = World::parse(&version.world)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown world {:?}", version.world)))?;
+        let component = self.component(&version.sha256).await?;
+        let env = row
+            .settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let function = self
+            .runtime
+            .function(&component, world, limits(&row.settings), env)
+            .map_err(|e| LoadError::Runtime(e.to_string()))?;
+        let identity = FunctionIdentity {
+            project_id: project.id.clone(),
+            project: project.name.clone(),
+            function_id: row.id.clone(),
+            function: row.name.clone(),
+            version: version.version,
+        };
+        Ok(Loaded {
+            function,
+            sink: Arc::new(self.writer.sink(identity.clone())),
+            identity,
+            gate: self.gate(&row.id, row.settings.concurrency.max(1) as usize),
+        })
+    }
+
+    /// The function's gate: the existing one while its limit is unchanged.
+    fn gate(&self, function_id: &str, limit: usize) -> Arc<Gate> {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        match gates.get(function_id) {
+            Some((l, gate)) if *l == limit => gate.clone(),
+            _ => {
+                let gate = Arc::new(Gate::new(
+                    limit,
+                    limit * 4,
+                    self.queue_wait,
+                    self.global.clone(),
+                    self.in_flight.clone(),
+                ));
+                gates.insert(function_id.to_owned(), (limit, gate.clone()));
+                gate
+            }
+        }
+    }
+
+    /// Forgets a deleted function's gate.
+    pub fn forget(&self, function_id: &str) {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(function_id);
+    }
+
+    /// The component of `sha`: from memory, else the artifact cache, else
+    /// compiled again from the stored original.
+    async fn component(&self, sha: &str) -> Result<Component, LoadError> {
+        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
+            return Ok(c.clone());
+        }
+        let component = match self.artifacts.fetch_compiled(sha).await? {
+            Some(path) => {
+                let start = Instant::now();
+                let runtime = self.runtime.clone();
+                let loaded = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
+                    .await
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
+                metrics::counter!("minicloud_artifact_loads_total").increment(1);
+                metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
+                loaded
+            }
+            None => {
+                let bytes = self.artifacts.component(sha).await?;
+                let compiled = compile(&self.runtime, bytes, "cache_miss")
+                    .await
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
+                self.artifacts
+                    .put_compiled(sha, Bytes::from(compiled.artifact))
+                    .await?;
+                compiled.component
+            }
+        };
+        self.remember_component(sha, component.clone());
+        Ok(component)
+    }
+}
+
+/// Compiles on a blocking thread and records the compile metrics.
+pub async fn compile(
+    runtime: &Runtime,
+    bytes: Bytes,
+    reason: &'static str,
+) -> Result<minicloud_runtime::Compiled, CompileError> {
+    let runtime = runtime.clone();
+    let start = Instant::now();
+    let compiled = tokio::task::spawn_blocking(move || runtime.compile(&bytes))
+        .await
+        .map_err(|e| CompileError::Invalid(format!("the compiler failed: {e}")))??;
+    metrics::counter!("minicloud_compilations_total", "reason" => reason).increment(1);
+    metrics::histogram!("minicloud_compile_seconds").record(start.elapsed().as_secs_f64());
+    Ok(compiled)
+}

@@ -1,0 +1,338 @@
+//! Functions, their immutable versions, and their settings.
+
+use super::{Result, Store, StoreError, is_unique_violation};
+use crate::util::{new_id, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+
+/// Per-function settings; apply to every version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    /// Linear memory limit per instance, bytes.
+    pub memory_bytes: i64,
+    /// Wall-clock limit per invocation, milliseconds.
+    pub timeout_ms: i64,
+    /// Largest request body, bytes.
+    pub max_request_bytes: i64,
+    /// Largest response body, bytes.
+    pub max_response_bytes: i64,
+    /// Instances that may run at once.
+    pub concurrency: i64,
+    /// Environment variables the guest sees (and nothing else).
+    pub env: BTreeMap<String, String>,
+}
+
+/// A function as stored.
+#[derive(Debug, Clone)]
+pub struct FunctionRow {
+    /// Stable id.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Name, unique in the project.
+    pub name: String,
+    /// The version that serves calls.
+    pub active_version: i64,
+    /// Limits and environment.
+    pub settings: Settings,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+    /// Last change, epoch ms.
+    pub updated_ms: i64,
+}
+
+/// One immutable version of a function.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRow {
+    /// 1, 2, 3...
+    pub version: i64,
+    /// Hex SHA-256 of the uploaded component.
+    pub sha256: String,
+    /// Size of the uploaded component, bytes.
+    pub size_bytes: i64,
+    /// `http` or `handler`.
+    pub world: String,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// A new version was created.
+    Created,
+    /// The same bytes were already a version; it is now active.
+    Existing,
+}
+
+/// A deploy that lost a race with another deploy of the same function.
+#[derive(Debug, thiserror::Error)]
+#[error("another deploy of this function finished first; retry")]
+pub struct DeployConflict;
+
+const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
+     max_request_bytes, max_response_bytes, concurrency, env_json, created_ms, updated_ms";
+
+fn function_row(r: &AnyRow) -> Result<FunctionRow> {
+    let env_json: String = r.try_get("env_json")?;
+    let env = serde_json::from_str(&env_json)
+        .map_err(|e| StoreError::Corrupt(format!("functions.env_json: {e}")))?;
+    Ok(FunctionRow {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        name: r.try_get("name")?,
+        active_version: r.try_get("active_version")?,
+        settings: Settings {
+            memory_bytes: r.try_get("memory_bytes")?,
+            timeout_ms: r.try_get("timeout_ms")?,
+            max_request_bytes: r.try_get("max_request_bytes")?,
+            max_response_bytes: r.try_get("max_response_bytes")?,
+            concurrency: r.try_get("concurrency")?,
+            env,
+        },
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
+fn version_row(r: &AnyRow) -> Result<VersionRow> {
+    Ok(VersionRow {
+        version: r.try_get("version")?,
+        sha256: r.try_get("sha256")?,
+        size_bytes: r.try_get("size_bytes")?,
+        world: r.try_get("world")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn env_json(settings: &Settings) -> String {
+    serde_json::to_string(&settings.env).unwrap_or_else(|_| "{}".into())
+}
+
+/// The fields of a new version.
+#[derive(Debug)]
+pub struct NewVersion<'a> {
+    /// Hex SHA-256 of the component.
+    pub sha256: &'a str,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// `http` or `handler`.
+    pub world: &'a str,
+}
+
+impl Store {
+    /// A function of a project, by name.
+    pub async fn function(&self, project_id: &str, name: &str) -> Result<Option<FunctionRow>> {
+        let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
+        let row = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(function_row).transpose()
+    }
+
+    /// Functions of a project in name order, after `cursor`, at most `limit`.
+    pub async fn list_functions(
+        &self,
+        project_id: &str,
+        cursor: &str,
+        limit: i64,
+    ) -> Result<Vec<FunctionRow>> {
+        let sql = format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name > $2 \
+             ORDER BY name LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(cursor)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(function_row).collect()
+    }
+
+    /// One version of a function.
+    pub async fn version(&self, function_id: &str, version: i64) -> Result<Option<VersionRow>> {
+        let row = sqlx::query(
+            "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
+             WHERE function_id = $1 AND version = $2",
+        )
+        .bind(function_id)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(version_row).transpose()
+    }
+
+    /// All versions of a function, newest first.
+    pub async fn versions(&self, function_id: &str) -> Result<Vec<VersionRow>> {
+        let rows = sqlx::query(
+            "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
+             WHERE function_id = $1 ORDER BY version DESC",
+        )
+        .bind(function_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(version_row).collect()
+    }
+
+    /// Records a deploy: creates the function or a new version of it, or,
+    /// when the same bytes are already a version, makes that one active.
+    /// `settings` replace the function's settings.
+    pub async fn deploy(
+        &self,
+        project_id: &str,
+        name: &str,
+        new: NewVersion<'_>,
+        settings: &Settings,
+    ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), DeployConflict>> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
+        let existing = sqlx::query(&sql)
+            .bind(project_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (function_id, version, outcome) = match existing.as_ref().map(function_row).transpose()? {
+            None => {
+                let id = new_id();
+                let inserted = sqlx::query(
+                    "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
+                     timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
+                     created_ms, updated_ms) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $10)",
+                )
+                .bind(&id)
+                .bind(project_id)
+                .bind(name)
+                .bind(settings.memory_bytes)
+                .bind(settings.timeout_ms)
+                .bind(settings.max_request_bytes)
+                .bind(settings.max_response_bytes)
+                .bind(settings.concurrency)
+                .bind(env_json(settings))
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Ok(Err(DeployConflict)),
+                    Err(e) => return Err(e.into()),
+                }
+                (id, 1, DeployOutcome::Created)
+            }
+            Some(f) => {
+                let same = sqlx::query(
+                    "SELECT version FROM function_versions WHERE function_id = $1 AND sha256 = $2 \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(&f.id)
+                .bind(new.sha256)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (version, outcome) = match same {
+                    Some(row) => (row.try_get::<i64, _>("version")?, DeployOutcome::Existing),
+                    None => {
+                        let row = sqlx::query(
+                            "SELECT COALESCE(MAX(version), 0) AS v FROM function_versions \
+                             WHERE function_id = $1",
+                        )
+                        .bind(&f.id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        (row.try_get::<i64, _>("v")? + 1, DeployOutcome::Created)
+                    }
+                };
+                sqlx::query(
+                    "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
+                     max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, \
+                     env_json = $7, updated_ms = $8 WHERE id = $9",
+                )
+                .bind(version)
+                .bind(settings.memory_bytes)
+                .bind(settings.timeout_ms)
+                .bind(settings.max_request_bytes)
+                .bind(settings.max_response_bytes)
+                .bind(settings.concurrency)
+                .bind(env_json(settings))
+                .bind(now)
+                .bind(&f.id)
+                .execute(&mut *tx)
+                .await?;
+                (f.id, version, outcome)
+            }
+        };
+        if outcome == DeployOutcome::Created {
+            let inserted = sqlx::query(
+                "INSERT INTO function_versions (function_id, project_id, version, sha256, \
+                 size_bytes, world, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&function_id)
+            .bind(project_id)
+            .bind(version)
+            .bind(new.sha256)
+            .bind(new.size_bytes)
+            .bind(new.world)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(Err(DeployConflict)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        let function = self
+            .function(project_id, name)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("function {name} vanished after deploy")))?;
+        let version = self
+            .version(&function.id, version)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("version {version} of {name} vanished")))?;
+        Ok(Ok((function, version, outcome)))
+    }
+
+    /// Replaces a function's settings and active version.
+    pub async fn update_function(&self, f: &FunctionRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
+             max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
+             updated_ms = $8 WHERE id = $9 AND project_id = $10",
+        )
+        .bind(f.active_version)
+        .bind(f.settings.memory_bytes)
+        .bind(f.settings.timeout_ms)
+        .bind(f.settings.max_request_bytes)
+        .bind(f.settings.max_response_bytes)
+        .bind(f.settings.concurrency)
+        .bind(env_json(&f.settings))
+        .bind(now_ms())
+        .bind(&f.id)
+        .bind(&f.project_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a function and its versions; its invocation history stays.
+    pub async fn delete_function(&self, project_id: &str, function_id: &str) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM function_versions WHERE function_id = $1 AND project_id = $2")
+            .bind(function_id)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM functions WHERE id = $1 AND project_id = $2")
+            .bind(function_id)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

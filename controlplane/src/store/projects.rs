@@ -1,0 +1,83 @@
+//! Projects and API tokens.
+
+use super::{Result, Store};
+use crate::util::{new_id, now_ms};
+use sqlx::Row;
+
+/// A project: the unit that owns functions and routes.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Stable id.
+    pub id: String,
+    /// Unique name, used in URLs.
+    pub name: String,
+}
+
+impl Store {
+    /// Finds a project by name.
+    pub async fn project(&self, name: &str) -> Result<Option<Project>> {
+        let row = sqlx::query("SELECT id, name FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| Project {
+            id: r.get("id"),
+            name: r.get("name"),
+        }))
+    }
+
+    /// Creates a project unless one of that name exists; returns it.
+    pub async fn ensure_project(&self, name: &str) -> Result<Project> {
+        if let Some(p) = self.project(name).await? {
+            return Ok(p);
+        }
+        let id = new_id();
+        let inserted = sqlx::query("INSERT INTO projects (id, name, created_ms) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await;
+        match inserted {
+            Ok(_) => Ok(Project {
+                id,
+                name: name.to_owned(),
+            }),
+            // Another node created it first.
+            Err(e) if super::is_unique_violation(&e) => self
+                .project(name)
+                .await?
+                .ok_or_else(|| super::StoreError::Corrupt(format!("project {name} vanished"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether any API token exists (false on a first start).
+    pub async fn has_tokens(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.get::<i64, _>("n") > 0)
+    }
+
+    /// Stores the hash of a new token.
+    pub async fn insert_token(&self, name: &str, token_hash: &str) -> Result<()> {
+        sqlx::query("INSERT INTO api_tokens (id, token_hash, name, created_ms) VALUES ($1, $2, $3, $4)")
+            .bind(new_id())
+            .bind(token_hash)
+            .bind(name)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a token hash belongs to a stored token.
+    pub async fn token_exists(&self, token_hash: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.get::<i64, _>("n") > 0)
+    }
+}

@@ -1,0 +1,193 @@
+//! Invocation records and log lines.
+
+use super::{Result, Store};
+use serde::Serialize;
+use sqlx::Row;
+
+/// One invocation, as written by the batch writer and listed by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvocationRecord {
+    /// Invocation id.
+    pub id: String,
+    /// Owning project's id.
+    #[serde(skip)]
+    pub project_id: String,
+    /// Function id at the time.
+    #[serde(skip)]
+    pub function_id: String,
+    /// Function name.
+    pub function: String,
+    /// Version that ran.
+    pub version: i64,
+    /// Trace id of the causing request.
+    pub trace_id: String,
+    /// Start time, epoch ms.
+    pub started_ms: i64,
+    /// Wall time, microseconds.
+    pub duration_us: i64,
+    /// Instantiation time, microseconds.
+    pub instantiate_us: i64,
+    /// Peak linear memory, bytes.
+    pub peak_memory: i64,
+    /// `ok` or an error code.
+    pub outcome: String,
+    /// HTTP status the guest answered, for HTTP functions.
+    pub http_status: Option<i64>,
+    /// Error message, when the invocation failed.
+    pub error: Option<String>,
+    /// Log bytes dropped past the cap.
+    pub logs_dropped: i64,
+}
+
+/// One log line, as stored and listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRecord {
+    /// The invocation that wrote it.
+    pub invocation_id: String,
+    /// Position within the invocation's output.
+    pub seq: i64,
+    /// Owning project's id.
+    #[serde(skip)]
+    pub project_id: String,
+    /// Function name.
+    pub function: String,
+    /// Trace id of the causing request.
+    pub trace_id: String,
+    /// Time, epoch ms.
+    pub time_ms: i64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The text.
+    pub line: String,
+}
+
+impl Store {
+    /// Writes a batch of records and their log lines in one transaction.
+    pub async fn write_records(&self, invocations: &[InvocationRecord], logs: &[LogRecord]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for r in invocations {
+            sqlx::query(
+                "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
+                 trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
+                 http_status, error, logs_dropped) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&r.id)
+            .bind(&r.project_id)
+            .bind(&r.function_id)
+            .bind(&r.function)
+            .bind(r.version)
+            .bind(&r.trace_id)
+            .bind(r.started_ms)
+            .bind(r.duration_us)
+            .bind(r.instantiate_us)
+            .bind(r.peak_memory)
+            .bind(&r.outcome)
+            .bind(r.http_status)
+            .bind(&r.error)
+            .bind(r.logs_dropped)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for l in logs {
+            sqlx::query(
+                "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, \
+                 time_ms, stream, line) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&l.invocation_id)
+            .bind(l.seq)
+            .bind(&l.project_id)
+            .bind(&l.function)
+            .bind(&l.trace_id)
+            .bind(l.time_ms)
+            .bind(&l.stream)
+            .bind(&l.line)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Recent invocations of a function, newest first, started before
+    /// `before_ms`.
+    pub async fn invocations(
+        &self,
+        project_id: &str,
+        function: &str,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InvocationRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, function_id, function_name, version, trace_id, started_ms, \
+             duration_us, instantiate_us, peak_memory, outcome, http_status, error, logs_dropped \
+             FROM invocations WHERE project_id = $1 AND function_name = $2 AND started_ms < $3 \
+             ORDER BY started_ms DESC, id DESC LIMIT $4",
+        )
+        .bind(project_id)
+        .bind(function)
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InvocationRecord {
+                    id: r.try_get("id")?,
+                    project_id: r.try_get("project_id")?,
+                    function_id: r.try_get("function_id")?,
+                    function: r.try_get("function_name")?,
+                    version: r.try_get("version")?,
+                    trace_id: r.try_get("trace_id")?,
+                    started_ms: r.try_get("started_ms")?,
+                    duration_us: r.try_get("duration_us")?,
+                    instantiate_us: r.try_get("instantiate_us")?,
+                    peak_memory: r.try_get("peak_memory")?,
+                    outcome: r.try_get("outcome")?,
+                    http_status: r.try_get("http_status")?,
+                    error: r.try_get("error")?,
+                    logs_dropped: r.try_get("logs_dropped")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Log lines of a function at or after `since_ms`, oldest first;
+    /// optionally of one invocation only.
+    pub async fn logs(
+        &self,
+        project_id: &str,
+        function: &str,
+        since_ms: i64,
+        invocation_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LogRecord>> {
+        let rows = sqlx::query(
+            "SELECT invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, line \
+             FROM log_lines WHERE project_id = $1 AND function_name = $2 AND time_ms >= $3 \
+             AND ($4 = '' OR invocation_id = $4) \
+             ORDER BY time_ms, invocation_id, seq LIMIT $5",
+        )
+        .bind(project_id)
+        .bind(function)
+        .bind(since_ms)
+        .bind(invocation_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogRecord {
+                    invocation_id: r.try_get("invocation_id")?,
+                    seq: r.try_get("seq")?,
+                    project_id: r.try_get("project_id")?,
+                    function: r.try_get("function_name")?,
+                    trace_id: r.try_get("trace_id")?,
+                    time_ms: r.try_get("time_ms")?,
+                    stream: r.try_get("stream")?,
+                    line: r.try_get("line")?,
+                })
+            })
+            .collect()
+    }
+}

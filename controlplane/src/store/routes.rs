@@ -1,0 +1,106 @@
+//! Custom HTTP routes: method and path pattern to a function.
+
+use super::{Result, Store, is_unique_violation};
+use crate::util::{new_id, now_ms};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A stored route.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteRow {
+    /// Stable id.
+    pub id: String,
+    /// Owning project's id.
+    #[serde(skip)]
+    pub project_id: String,
+    /// Owning project's name.
+    pub project: String,
+    /// HTTP method, upper case, or `ANY`.
+    pub method: String,
+    /// Path pattern such as `/hello/{name}`.
+    pub path: String,
+    /// The function it calls, in the same project.
+    pub function: String,
+    /// Creation time, epoch ms.
+    pub created_ms: i64,
+}
+
+fn route_row(r: &AnyRow) -> Result<RouteRow> {
+    Ok(RouteRow {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        project: r.try_get("project_name")?,
+        method: r.try_get("method")?,
+        path: r.try_get("path")?,
+        function: r.try_get("function_name")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+const COLUMNS: &str =
+    "r.id, r.project_id, p.name AS project_name, r.method, r.path, r.function_name, r.created_ms";
+const FROM: &str = "routes r JOIN projects p ON p.id = r.project_id";
+
+impl Store {
+    /// Stores a route; `None` when the method and path are taken.
+    pub async fn insert_route(
+        &self,
+        project_id: &str,
+        project: &str,
+        method: &str,
+        path: &str,
+        function: &str,
+    ) -> Result<Option<RouteRow>> {
+        let row = RouteRow {
+            id: new_id(),
+            project_id: project_id.to_owned(),
+            project: project.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            function: function.to_owned(),
+            created_ms: now_ms(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO routes (id, project_id, method, path, function_name, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&row.id)
+        .bind(&row.project_id)
+        .bind(&row.method)
+        .bind(&row.path)
+        .bind(&row.function)
+        .bind(row.created_ms)
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(Some(row)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Routes of one project, oldest first.
+    pub async fn project_routes(&self, project_id: &str) -> Result<Vec<RouteRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE r.project_id = $1 ORDER BY r.created_ms, r.id");
+        let rows = sqlx::query(&sql).bind(project_id).fetch_all(self.pool()).await?;
+        rows.iter().map(route_row).collect()
+    }
+
+    /// Every route of every project, for the gateway's table.
+    pub async fn all_routes(&self) -> Result<Vec<RouteRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} ORDER BY r.created_ms, r.id");
+        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+        rows.iter().map(route_row).collect()
+    }
+
+    /// Deletes a route of a project.
+    pub async fn delete_route(&self, project_id: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM routes WHERE id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(project_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,48 @@
+//! Metrics (Prometheus) and structured logs.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::time::Duration;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the process-wide metrics recorder and returns the handle that
+/// renders `/metrics`. Installing twice (tests) reuses nothing: the second
+/// call fails and gets a detached recorder.
+pub fn install_metrics() -> PrometheusHandle {
+    let builder = || {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("bucket list is not empty")
+    };
+    let handle = match builder().install_recorder() {
+        Ok(handle) => handle,
+        Err(_) => builder().build_recorder().handle(),
+    };
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    handle
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters, `MINICLOUD_LOG_FORMAT=json`
+/// switches to JSON lines.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("MINICLOUD_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

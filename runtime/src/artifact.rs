@@ -1,0 +1,111 @@
+//! Deploy-time validation and compilation; loading of compiled artifacts.
+
+use crate::engine::Runtime;
+use crate::error::CompileError;
+use crate::world::{self, World};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use wasmtime::component::Component;
+
+/// A component that passed validation, compiled for this engine.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The world it serves.
+    pub world: World,
+    /// The serialized compiled artifact, loadable by [`Runtime::load_artifact`].
+    pub artifact: Vec<u8>,
+    /// Hex SHA-256 of the uploaded bytes.
+    pub sha256: String,
+    /// The loaded component, ready to prepare without loading again.
+    pub component: Component,
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks the 8-byte header: magic, then the version/layer word that tells a
+/// core module (1) from a component (0x0001_000d).
+fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
+    if bytes.is_empty() {
+        return Err(CompileError::Empty);
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(CompileError::NotWasm);
+    }
+    match u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) {
+        1 => Err(CompileError::CoreModule),
+        0x0001_000d => Ok(()),
+        other => Err(CompileError::UnknownVersion(other)),
+    }
+}
+
+/// Why a stored artifact could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load compiled artifact {path}: {message}")]
+pub struct LoadError {
+    path: String,
+    message: String,
+}
+
+impl Runtime {
+    /// Validates and compiles an uploaded component. CPU-heavy (tens of
+    /// milliseconds and more): run it on a blocking thread.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
+        check_header(bytes)?;
+        let engine = self.engine();
+        let component = Component::new(engine, bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        let world = world::detect(engine, &component)?;
+        world::check_imports(engine, &component)?;
+        // Link now so that a component the linker cannot satisfy is refused
+        // at deploy, not at its first request.
+        self.prepare(&component, world)
+            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        Ok(Compiled {
+            world,
+            artifact,
+            sha256: sha256_hex(bytes),
+            component,
+        })
+    }
+
+    /// Loads (memory-maps) an artifact that [`Runtime::compile`] produced.
+    ///
+    /// Only artifacts the platform wrote itself may be loaded: their bytes are
+    /// trusted as machine code. The engine refuses artifacts of another
+    /// wasmtime version or incompatible settings.
+    pub fn load_artifact(&self, path: &Path) -> Result<Component, LoadError> {
+        #[allow(unsafe_code, reason = "the platform only loads artifacts it compiled itself")]
+        // SAFETY: the file was produced by `Component::serialize` of this
+        // platform and is kept in its own object store and cache directory.
+        let loaded = unsafe { Component::deserialize_file(self.engine(), path) };
+        loaded.map_err(|e| LoadError {
+            path: path.display().to_string(),
+            message: format!("{e:#}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_modules_components_and_garbage_apart() {
+        assert!(matches!(check_header(b""), Err(CompileError::Empty)));
+        assert!(matches!(check_header(b"hello world"), Err(CompileError::NotWasm)));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(CompileError::CoreModule)
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(
+            check_header(b"\0asm\x07\0\0\0"),
+            Err(CompileError::UnknownVersion(7))
+        ));
+    }
+}

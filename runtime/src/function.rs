@@ -1,0 +1,90 @@
+//! A loaded function: a pre-instantiated component plus its settings.
+
+use crate::engine::Runtime;
+use crate::error::CompileError;
+use crate::handler::bindings::HandlerPre;
+use crate::limits::Limits;
+use crate::state::InstanceState;
+use crate::world::World;
+use std::sync::Arc;
+use wasmtime::component::Component;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// A component linked and pre-instantiated for its world.
+pub(crate) enum Prepared {
+    Http(ProxyPre<InstanceState>),
+    Handler(HandlerPre<InstanceState>),
+}
+
+/// A function ready to invoke. Cheap to clone; every invocation gets a fresh
+/// instance from the pre-instantiated component.
+#[derive(Clone)]
+pub struct Function {
+    pub(crate) runtime: Runtime,
+    pub(crate) prepared: Arc<Prepared>,
+    pub(crate) world: World,
+    pub(crate) limits: Limits,
+    pub(crate) env: Arc<[(String, String)]>,
+}
+
+impl std::fmt::Debug for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Function")
+            .field("world", &self.world)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    pub(crate) fn prepare(&self, component: &Component, world: World) -> wasmtime::Result<Prepared> {
+        let pre = self.inner.linker.instantiate_pre(component)?;
+        Ok(match world {
+            World::Http => Prepared::Http(ProxyPre::new(pre)?),
+            World::Handler => Prepared::Handler(HandlerPre::new(pre)?),
+        })
+    }
+
+    /// Links and pre-instantiates a component so that each invocation only
+    /// has to instantiate.
+    pub fn function(
+        &self,
+        component: &Component,
+        world: World,
+        limits: Limits,
+        env: Vec<(String, String)>,
+    ) -> Result<Function, CompileError> {
+        let prepared = self
+            .prepare(component, world)
+            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        Ok(Function {
+            runtime: self.clone(),
+            prepared: Arc::new(prepared),
+            world,
+            limits,
+            env: env.into(),
+        })
+    }
+}
+
+impl Function {
+    /// The world this function serves.
+    pub fn world(&self) -> World {
+        self.world
+    }
+
+    /// The limits each invocation runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The same code with other limits and environment: no recompilation,
+    /// no relinking.
+    pub fn with_settings(&self, limits: Limits, env: Vec<(String, String)>) -> Function {
+        Function {
+            limits,
+            env: env.into(),
+            ..self.clone()
+        }
+    }
+}

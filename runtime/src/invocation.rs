@@ -1,0 +1,154 @@
+//! One invocation: its store, its deadline, how its failure is judged, and
+//! its report.
+
+use crate::error::InvokeError;
+use crate::function::Function;
+use crate::logs::{LogCapture, now_ms};
+use crate::report::{InvocationReport, ReportSink};
+use crate::state::InstanceState;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// Who is invoking, for the report and the logs.
+#[derive(Clone)]
+pub struct InvocationContext {
+    /// Unique id of this invocation.
+    pub invocation_id: String,
+    /// The trace id of the request that caused it.
+    pub trace_id: String,
+    /// Where the report goes when the invocation ends.
+    pub sink: Arc<dyn ReportSink>,
+}
+
+impl std::fmt::Debug for InvocationContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvocationContext")
+            .field("invocation_id", &self.invocation_id)
+            .field("trace_id", &self.trace_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a guest's future under the wall-clock deadline. The epoch catches a
+/// spinning guest; this timer catches one waiting on I/O.
+pub(crate) async fn with_deadline<T>(
+    (deadline, timeout): (Instant, Duration),
+    fut: impl Future<Output = T>,
+) -> Result<T, InvokeError> {
+    let grace = Duration::from_millis(50);
+    tokio::time::timeout_at((deadline + grace).into(), fut)
+        .await
+        .map_err(|_| InvokeError::Timeout(timeout))
+}
+
+/// How much of stderr an error message quotes.
+const STDERR_IN_ERROR: usize = 512;
+
+pub(crate) struct Invocation {
+    pub(crate) store: Store<InstanceState>,
+    deadline: Instant,
+    started: Instant,
+    started_ms: i64,
+    logs: LogCapture,
+    ctx: InvocationContext,
+    timeout: Duration,
+    memory_limit: u64,
+}
+
+impl Invocation {
+    pub(crate) fn new(func: &Function, ctx: InvocationContext) -> Self {
+        let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
+        let limits = func.limits;
+        let state = InstanceState::new(&func.env, &logs, limits.memory_bytes);
+        let mut store = Store::new(func.runtime.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        // Checked once per engine tick: past the deadline trap, else yield so
+        // a spinning guest never holds a runtime thread for long.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Self {
+            store,
+            deadline,
+            started,
+            started_ms: now_ms(),
+            logs,
+            ctx,
+            timeout: limits.timeout,
+            memory_limit: limits.memory_bytes,
+        }
+    }
+
+    /// The wall-clock deadline and the timeout it came from.
+    pub(crate) fn deadline(&self) -> (Instant, Duration) {
+        (self.deadline, self.timeout)
+    }
+
+    /// Blames a failed call on the guest with a typed reason.
+    pub(crate) fn classify(&self, err: &wasmtime::Error) -> InvokeError {
+        if self.store.data().limiter.denied {
+            return InvokeError::MemoryLimit(self.memory_limit);
+        }
+        let trap = err
+            .downcast_ref::<Trap>()
+            .or_else(|| err.root_cause().downcast_ref::<Trap>());
+        match trap {
+            Some(Trap::Interrupt) => InvokeError::Timeout(self.timeout),
+            Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+            Some(Trap::UnreachableCodeReached) => {
+                let tail = self.logs.stderr_tail(STDERR_IN_ERROR);
+                if tail.is_empty() {
+                    InvokeError::Trap("wasm `unreachable` executed (the guest aborted)".into())
+                } else {
+                    InvokeError::Trap(format!("the guest panicked or aborted: {tail}"))
+                }
+            }
+            // Rust and C guests keep large locals on a shadow stack in linear
+            // memory; overflowing it shows as an access below address 0.
+            Some(Trap::MemoryOutOfBounds) => InvokeError::Trap(format!(
+                "{} (in Rust and C guests, also the sign of a stack overflow in linear memory)",
+                Trap::MemoryOutOfBounds
+            )),
+            Some(trap) => InvokeError::Trap(trap.to_string()),
+            None => InvokeError::Trap(format!("{:#}", err.root_cause())),
+        }
+    }
+
+    /// Blames a failed instantiation: the memory limit, or the platform
+    /// (for example an exhausted instance pool).
+    pub(crate) fn classify_instantiate(&self, err: &wasmtime::Error) -> InvokeError {
+        if self.store.data().limiter.denied {
+            InvokeError::MemoryLimit(self.memory_limit)
+        } else {
+            InvokeError::Internal(format!("cannot instantiate the function: {err:#}"))
+        }
+    }
+
+    /// Ends the invocation and hands its report to the sink.
+    pub(crate) fn finish(self, instantiate: Duration, http_status: Option<u16>, error: Option<InvokeError>) {
+        let peak_memory = self.store.data().limiter.peak;
+        let duration = self.started.elapsed();
+        drop(self.store);
+        let (logs, logs_dropped) = self.logs.finish();
+        self.ctx.sink.report(InvocationReport {
+            invocation_id: self.ctx.invocation_id,
+            trace_id: self.ctx.trace_id,
+            started_ms: self.started_ms,
+            duration,
+            instantiate,
+            peak_memory,
+            http_status,
+            error,
+            logs,
+            logs_dropped,
+        });
+    }
+}

@@ -1,0 +1,47 @@
+//! # minicloud-runtime: the data plane
+//!
+//! The runtime is handed a function (a compiled component plus its limits and
+//! settings) and runs invocations of it, each in a fresh sandbox. It knows
+//! nothing of tenants, SQL or the HTTP API: what it needs from outside it asks
+//! through small traits ([`report::ReportSink`]).
+//!
+//! - [`engine`]: the one wasmtime [`wasmtime::Engine`] (pooling allocator,
+//!   epoch interruption driven by a single ticker) and the shared linker.
+//! - [`artifact`]: deploy-time validation and compilation of components, and
+//!   loading of compiled artifacts.
+//! - [`world`]: which platform world a component serves, and which imports
+//!   the platform provides.
+//! - [`function`]: a loaded, pre-instantiated function ready to invoke.
+//! - [`state`]: the per-instance store state: WASI contexts and the
+//!   resource limiter; no filesystem, sockets or ambient environment.
+//! - [`logs`]: capture of guest stdout and stderr into capped log lines.
+//! - [`invocation`]: one invocation's store, deadline and report.
+//! - [`http`]: invoking `wasi:http/incoming-handler` with streaming bodies.
+//! - [`handler`]: invoking the `minicloud:platform/handler` world.
+//! - [`report`]: what every invocation reports when it ends.
+//! - [`error`]: compile and invocation errors, with stable codes.
+#![deny(missing_docs)]
+
+pub mod artifact;
+pub mod engine;
+pub mod error;
+pub mod function;
+pub mod handler;
+pub mod http;
+pub mod invocation;
+pub mod limits;
+pub mod logs;
+pub mod report;
+pub mod state;
+pub mod world;
+
+pub use artifact::Compiled;
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{CompileError, InvokeError};
+pub use function::Function;
+pub use invocation::InvocationContext;
+pub use limits::Limits;
+pub use report::{InvocationReport, ReportSink};
+/// A compiled component, as loaded by [`Runtime::load_artifact`].
+pub use wasmtime::component::Component;
+pub use world::World;

@@ -1,0 +1,257 @@
+//! Guest stdout and stderr, captured as log lines with a per-invocation cap.
+//!
+//! A full pipe must never break the guest (a failed write makes Rust's
+//! `println!` panic), so the capture accepts every write, keeps lines up to
+//! the cap and counts what it drops.
+
+use bytes::Bytes;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Which guest stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// The guest's standard output.
+    Stdout,
+    /// The guest's standard error.
+    Stderr,
+}
+
+impl LogStream {
+    /// The stream's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// One line a guest wrote.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch when the line was completed.
+    pub time_ms: i64,
+    /// The stream it was written to.
+    pub stream: LogStream,
+    /// The text, without its newline; invalid UTF-8 is replaced.
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct Buffer {
+    cap: usize,
+    kept: usize,
+    dropped: u64,
+    lines: Vec<LogLine>,
+    partial: [Vec<u8>; 2],
+}
+
+impl Buffer {
+    fn write(&mut self, stream: LogStream, mut bytes: &[u8]) {
+        let room = self.cap.saturating_sub(self.kept);
+        if bytes.len() > room {
+            self.dropped += (bytes.len() - room) as u64;
+            bytes = &bytes[..room];
+        }
+        self.kept += bytes.len();
+        let idx = stream as usize;
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            if let Some(line) = chunk.strip_suffix(b"\n") {
+                let mut whole = std::mem::take(&mut self.partial[idx]);
+                whole.extend_from_slice(line);
+                self.push(stream, &whole);
+            } else {
+                self.partial[idx].extend_from_slice(chunk);
+            }
+        }
+    }
+
+    fn push(&mut self, stream: LogStream, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.strip_suffix('\r').unwrap_or(&text).to_owned();
+        self.lines.push(LogLine {
+            time_ms: now_ms(),
+            stream,
+            text,
+        });
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// The log capture of one invocation; clones share one buffer.
+#[derive(Debug, Clone)]
+pub struct LogCapture {
+    buffer: Arc<Mutex<Buffer>>,
+}
+
+impl LogCapture {
+    /// A capture that keeps at most `cap` bytes of output.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            buffer: Arc::new(Mutex::new(Buffer {
+                cap,
+                ..Buffer::default()
+            })),
+        }
+    }
+
+    /// The writer for one of the guest's streams.
+    pub fn stream(&self, stream: LogStream) -> LogWriter {
+        LogWriter {
+            capture: self.clone(),
+            stream,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        // A poisoned buffer only means a writer panicked mid-append; the
+        // lines are still worth keeping.
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last `max` bytes of stderr seen so far, for error messages.
+    pub fn stderr_tail(&self, max: usize) -> String {
+        let buf = self.lock();
+        let mut tail = String::new();
+        for line in buf.lines.iter().rev().filter(|l| l.stream == LogStream::Stderr) {
+            if tail.len() + line.text.len() > max {
+                break;
+            }
+            tail = if tail.is_empty() {
+                line.text.clone()
+            } else {
+                format!("{}\n{tail}", line.text)
+            };
+        }
+        let partial = String::from_utf8_lossy(&buf.partial[LogStream::Stderr as usize]);
+        if !partial.is_empty() && tail.len() + partial.len() <= max {
+            tail.push_str(&partial);
+        }
+        tail
+    }
+
+    /// Ends the capture: flushes unterminated lines and marks truncation.
+    /// Returns the lines and the number of bytes dropped.
+    pub fn finish(&self) -> (Vec<LogLine>, u64) {
+        let mut buf = self.lock();
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            let rest = std::mem::take(&mut buf.partial[stream as usize]);
+            if !rest.is_empty() {
+                buf.push(stream, &rest);
+            }
+        }
+        let dropped = buf.dropped;
+        if dropped > 0 {
+            let cap = buf.cap;
+            buf.lines.push(LogLine {
+                time_ms: now_ms(),
+                stream: LogStream::Stderr,
+                text: format!(
+                    "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
+                ),
+            });
+        }
+        (std::mem::take(&mut buf.lines), dropped)
+    }
+}
+
+/// Writes one guest stream into a [`LogCapture`]; never refuses a write.
+#[derive(Debug, Clone)]
+pub struct LogWriter {
+    capture: LogCapture,
+    stream: LogStream,
+}
+
+impl IsTerminal for LogWriter {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogWriter {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LogWriter {
+    async fn ready(&mut self) {}
+}
+
+#[async_trait::async_trait]
+impl OutputStream for LogWriter {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.capture.lock().write(self.stream, &bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+impl AsyncWrite for LogWriter {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.capture.lock().write(self.stream, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lines_per_stream_and_keeps_partials_apart() {
+        let cap = LogCapture::new(1024);
+        cap.lock().write(LogStream::Stdout, b"hel");
+        cap.lock().write(LogStream::Stderr, b"oops\n");
+        cap.lock().write(LogStream::Stdout, b"lo\nworld");
+        let (lines, dropped) = cap.finish();
+        let got: Vec<_> = lines.iter().map(|l| (l.stream, l.text.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (LogStream::Stderr, "oops"),
+                (LogStream::Stdout, "hello"),
+                (LogStream::Stdout, "world"),
+            ]
+        );
+        assert_eq!(dropped, 0);
+    }
+
+    #[test]
+    fn caps_output_and_marks_truncation() {
+        let cap = LogCapture::new(10);
+        cap.lock().write(LogStream::Stdout, b"0123456789abcdef\n");
+        let (lines, dropped) = cap.finish();
+        assert_eq!(dropped, 7);
+        assert_eq!(lines[0].text, "0123456789");
+        assert!(lines[1].text.contains("7 bytes dropped"), "{}", lines[1].text);
+    }
+}

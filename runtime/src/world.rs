@@ -1,0 +1,139 @@
+//! The worlds the platform serves and the imports it provides.
+
+use crate::error::CompileError;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// What a component is invoked as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// `wasi:http/proxy`: exports `wasi:http/incoming-handler@0.2.x`.
+    Http,
+    /// `minicloud:platform/handler`: JSON in, JSON out.
+    Handler,
+}
+
+impl World {
+    /// The world's stable name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Handler => "handler",
+        }
+    }
+
+    /// Parses [`World::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "http" => Some(Self::Http),
+            "handler" => Some(Self::Handler),
+            _ => None,
+        }
+    }
+}
+
+/// WASI 0.2 interfaces the linker provides (with the platform's deny-by-default
+/// configuration behind them), by package then interface.
+const PROVIDED: &[(&str, &[&str])] = &[
+    ("wasi:io", &["error", "poll", "streams"]),
+    ("wasi:clocks", &["monotonic-clock", "wall-clock"]),
+    ("wasi:random", &["random", "insecure", "insecure-seed"]),
+    ("wasi:filesystem", &["types", "preopens"]),
+    (
+        "wasi:sockets",
+        &[
+            "network",
+            "instance-network",
+            "udp",
+            "udp-create-socket",
+            "tcp",
+            "tcp-create-socket",
+            "ip-name-lookup",
+        ],
+    ),
+    (
+        "wasi:cli",
+        &[
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+    ),
+    ("wasi:http", &["types", "outgoing-handler"]),
+];
+
+/// Splits `ns:pkg/iface@version` into its parts.
+fn split(name: &str) -> Option<(&str, &str, &str)> {
+    let (path, version) = name.split_once('@')?;
+    let (package, iface) = path.split_once('/')?;
+    Some((package, iface, version))
+}
+
+fn is_wasi_02(version: &str) -> bool {
+    version.starts_with("0.2.")
+}
+
+/// Finds the world a component serves from its exports.
+pub fn detect(engine: &Engine, component: &Component) -> Result<World, CompileError> {
+    let ty = component.component_type();
+    let mut names = Vec::new();
+    for (name, _) in ty.exports(engine) {
+        match split(name) {
+            Some(("wasi:http", "incoming-handler", v)) if is_wasi_02(v) => return Ok(World::Http),
+            Some(("minicloud:platform", "json-handler", "0.1.0")) => return Ok(World::Handler),
+            _ => names.push(format!("`{name}`")),
+        }
+    }
+    let list = if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    };
+    Err(CompileError::NoKnownWorld(list))
+}
+
+/// Refuses a component that imports anything the platform does not provide,
+/// naming the first such import.
+pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), CompileError> {
+    for (name, _) in component.component_type().imports(engine) {
+        let provided = split(name).is_some_and(|(package, iface, version)| {
+            is_wasi_02(version)
+                && PROVIDED
+                    .iter()
+                    .any(|(p, ifaces)| *p == package && ifaces.contains(&iface))
+        });
+        if !provided {
+            return Err(CompileError::UnsupportedImport(name.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_interface_names() {
+        assert_eq!(
+            split("wasi:http/incoming-handler@0.2.4"),
+            Some(("wasi:http", "incoming-handler", "0.2.4"))
+        );
+        assert_eq!(split("local-import"), None);
+    }
+
+    #[test]
+    fn world_names_round_trip() {
+        for w in [World::Http, World::Handler] {
+            assert_eq!(World::parse(w.as_str()), Some(w));
+        }
+        assert_eq!(World::parse("proxy"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! Builds every guest (the examples and the test guests) for wasm32-wasip2
+//! once, and hands the tests their paths as constants in `guests.rs`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (workspace folder, crate folder names)
+const WORKSPACES: &[(&str, &[&str])] = &[
+    ("../examples", &["hello", "echo", "json-handler"]),
+    ("guests", &["faults", "unknown-world", "bad-import"]),
+];
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let target_dir = manifest.join("../target/guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("cargo:rerun-if-changed=../sdk/src");
+    println!("cargo:rerun-if-changed=../sdk/Cargo.toml");
+    println!("cargo:rerun-if-changed=../wit");
+
+    let mut constants = String::new();
+    for (workspace, crates) in WORKSPACES {
+        let dir = manifest.join(workspace);
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        for name in *crates {
+            println!("cargo:rerun-if-changed={}", dir.join(name).join("src").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                dir.join(name).join("Cargo.toml").display()
+            );
+        }
+        build(&cargo, &dir, &target_dir);
+        for name in *crates {
+            let file = target_dir
+                .join("wasm32-wasip2/release")
+                .join(format!("{}.wasm", name.replace('-', "_")));
+            assert!(file.exists(), "guest {name} was not built at {}", file.display());
+            let constant = name.replace('-', "_").to_uppercase();
+            constants.push_str(&format!(
+                "/// `{workspace}/{name}`, built for wasm32-wasip2.\npub const {constant}: &str = {:?};\n",
+                file.canonicalize()
+                    .expect("built guest exists")
+                    .display()
+                    .to_string()
+            ));
+        }
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(out.join("guests.rs"), constants).expect("write guests.rs");
+}
+
+fn build(cargo: &str, workspace: &Path, target_dir: &Path) {
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(workspace.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(target_dir);
+    // The outer build's flags are for the host, not for guests.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
+    assert!(
+        status.success(),
+        "building the guests in {} failed; is the wasm32-wasip2 target installed? \
+         (`rustup target add wasm32-wasip2`; scripts/test.sh does it)",
+        workspace.display()
+    );
+}

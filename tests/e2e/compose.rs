@@ -1,0 +1,90 @@
+//! docker-compose.yml agrees with the binary: no Docker engine runs here, so
+//! the file is parsed and checked against `minicloud serve --help`.
+
+use serde_yaml::Value;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+}
+
+#[test]
+fn compose_services_and_settings_agree() {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let doc: Value = serde_yaml::from_str(&text).unwrap();
+    let services = doc["services"].as_mapping().unwrap();
+    for name in ["minicloud", "postgres", "nats", "minio", "prometheus", "grafana"] {
+        assert!(
+            services.contains_key(name),
+            "docker-compose.yml lacks the {name} service"
+        );
+    }
+    let mc = &doc["services"]["minicloud"];
+    assert_eq!(s(&mc["build"]), ".");
+    assert!(root().join("Dockerfile").exists());
+
+    // Every MINICLOUD_* setting is one the binary reads.
+    let help = std::process::Command::new(minicloud_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let env = mc["environment"].as_mapping().unwrap();
+    for (k, _) in env {
+        let k = s(k);
+        if k.starts_with("MINICLOUD_") {
+            assert!(
+                help.contains(&format!("env: {k}=")),
+                "{k} is not a setting of `minicloud serve`"
+            );
+        }
+    }
+
+    // The database URL names the postgres service with its credentials.
+    let pg = &doc["services"]["postgres"]["environment"];
+    let url = s(&mc["environment"]["MINICLOUD_DATABASE_URL"]);
+    let expected = format!(
+        "postgres://{}:{}@postgres:5432/{}",
+        s(&pg["POSTGRES_USER"]),
+        s(&pg["POSTGRES_PASSWORD"]),
+        s(&pg["POSTGRES_DB"])
+    );
+    assert_eq!(url, expected);
+
+    // The published port is the one it listens on, and Prometheus scrapes it.
+    let listen = s(&mc["environment"]["MINICLOUD_LISTEN"]);
+    let port = listen.rsplit(':').next().unwrap();
+    let ports: Vec<&str> = mc["ports"].as_sequence().unwrap().iter().map(s).collect();
+    assert!(ports.contains(&format!("{port}:{port}").as_str()), "{ports:?}");
+    let prom: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/prometheus/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    let target = s(&prom["scrape_configs"][0]["static_configs"][0]["targets"][0]);
+    assert_eq!(target, format!("minicloud:{port}"));
+    assert_eq!(s(&prom["scrape_configs"][0]["metrics_path"]), "/metrics");
+
+    // NATS runs with JetStream; Grafana's dashboard parses.
+    let nats: Vec<&str> = doc["services"]["nats"]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    assert!(nats.contains(&"-js"));
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/dashboards/minicloud.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(dashboard["panels"].as_array().unwrap().len() >= 3);
+}
+
+fn minicloud_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("minicloud")
+}

@@ -1,0 +1,258 @@
+//! Deploy, versions, idempotency, PATCH, delete, restart without recompiling,
+//! and every upload the platform must refuse.
+
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::json;
+
+crate::on_both_databases!(
+    deploy_redeploy_patch_restart,
+    bad_uploads_are_refused,
+    list_paginates_and_delete_removes
+);
+
+async fn deploy_redeploy_patch_restart(db: Db) {
+    let mut s = Server::start(db).await;
+    let hello = std::fs::read(guests::HELLO).unwrap();
+    let v1 = s.deploy("greeter", guests::HELLO).await;
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["created"], true);
+    assert_eq!(v1["world"], "http");
+    assert_eq!(v1["size_bytes"], hello.len());
+    assert_eq!(v1["limits"]["memory_mib"], 128);
+    assert_eq!(v1["limits"]["timeout_ms"], 10_000);
+    let sha = v1["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha.len(), 64);
+
+    let resp = s
+        .http
+        .get(s.fn_url("greeter", "/x?name=Ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+    assert!(resp.headers().contains_key("x-minicloud-invocation-id"));
+    assert_eq!(resp.text().await.unwrap(), "Hello, Ada! (from MiniCloud)\n");
+
+    // New bytes: a new version, which serves at once.
+    let v2 = s.deploy("greeter", guests::ECHO).await;
+    assert_eq!(v2["version"], 2);
+    let echoed = s
+        .http
+        .post(s.fn_url("greeter", "/"))
+        .body("ping")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.text().await.unwrap(), "ping");
+
+    // The same bytes again: the existing version, nothing new.
+    let resp = s
+        .deploy_bytes("greeter", "", std::fs::read(guests::ECHO).unwrap())
+        .await;
+    assert_eq!(resp.status(), 200);
+    let again: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(again["version"], 2);
+    assert_eq!(again["created"], false);
+
+    let versions = s.get_json(&s.api("/functions/greeter/versions")).await;
+    let items = versions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1]["sha256"], sha.as_str());
+
+    // Back to version 1 by PATCH.
+    let patched = s.patch("greeter", json!({ "active_version": 1 })).await;
+    assert_eq!(patched["active_version"], 1);
+    let text = s
+        .http
+        .get(s.fn_url("greeter", "/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "Hello, world! (from MiniCloud)\n");
+    let missing = s
+        .authed(Method::PATCH, &s.api("/functions/greeter"))
+        .json(&json!({ "active_version": 9 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    assert!(
+        s.metric("minicloud_compilations_total", "reason=\"deploy\"")
+            .await
+            >= 2.0
+    );
+
+    // A restart loads the compiled artifact instead of compiling again.
+    s.restart().await;
+    let text = s
+        .http
+        .get(s.fn_url("greeter", "/?name=again"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "Hello, again! (from MiniCloud)\n");
+    assert_eq!(
+        s.metric("minicloud_compilations_total", "").await,
+        0.0,
+        "nothing may be recompiled after a restart"
+    );
+    assert_eq!(s.metric("minicloud_artifact_loads_total", "").await, 1.0);
+}
+
+async fn error_of(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["trace_id"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    (status, body["error"].clone())
+}
+
+async fn bad_uploads_are_refused(db: Db) {
+    let s = Server::start_with(db, &["--max-upload-bytes", "200000"]).await;
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("empty", Vec::new(), 400, "empty_body"),
+        ("text", b"hello, I am not wasm".to_vec(), 400, "not_wasm"),
+        // The smallest valid core module: magic and version 1.
+        ("core-module", b"\0asm\x01\0\0\0".to_vec(), 400, "core_module"),
+        (
+            "unknown-world",
+            std::fs::read(guests::UNKNOWN_WORLD).unwrap(),
+            422,
+            "unknown_world",
+        ),
+        (
+            "bad-import",
+            std::fs::read(guests::BAD_IMPORT).unwrap(),
+            422,
+            "unsupported_import",
+        ),
+        (
+            "too-large",
+            std::fs::read(guests::FAULTS).unwrap(),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (name, bytes, status, code) in cases {
+        let (got, err) = error_of(s.deploy_bytes(name, "", bytes).await).await;
+        assert_eq!(
+            (got, err["code"].as_str().unwrap()),
+            (status, code),
+            "{name}: {err}"
+        );
+        if name == "bad-import" {
+            assert!(
+                err["message"].as_str().unwrap().contains("test:guests/missing"),
+                "{err}"
+            );
+        }
+    }
+    // Wrong media type, bad name, no token, bad token.
+    let resp = s
+        .authed(Method::PUT, &s.api("/functions/x"))
+        .header("content-type", "text/plain")
+        .body(std::fs::read(guests::HELLO).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(resp).await.0, 415);
+    let (status, err) = error_of(
+        s.deploy_bytes("Bad.Name", "", std::fs::read(guests::HELLO).unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (400, "invalid_name"));
+    let resp = s
+        .http
+        .put(s.api("/functions/x"))
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(resp).await.0, 401);
+    let resp = s
+        .http
+        .get(s.api("/functions"))
+        .bearer_auth("mc_wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(resp).await.0, 401);
+    let (status, err) = error_of(
+        s.deploy_bytes("x", "?memory_mib=999999", std::fs::read(guests::HELLO).unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!((status, err["code"].as_str().unwrap()), (400, "invalid_limits"));
+    // Nothing refused was stored.
+    let list = s.get_json(&s.api("/functions")).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+}
+
+async fn list_paginates_and_delete_removes(db: Db) {
+    let s = Server::start(db).await;
+    for name in ["a-one", "b-two", "c-three"] {
+        s.deploy(name, guests::HELLO).await;
+    }
+    let first = s.get_json(&s.api("/functions?limit=2")).await;
+    let names: Vec<_> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("a-one"), json!("b-two")]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = s
+        .get_json(&s.api(&format!("/functions?limit=2&cursor={cursor}")))
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["items"][0]["name"], "c-three");
+    assert_eq!(second["next_cursor"], json!(null));
+
+    let got = s.get_json(&s.api("/functions/b-two")).await;
+    assert_eq!(got["active_version"], 1);
+    assert_eq!(got["world"], "http");
+
+    assert_eq!(
+        s.http.get(s.fn_url("b-two", "/")).send().await.unwrap().status(),
+        200
+    );
+    let deleted = s
+        .authed(Method::DELETE, &s.api("/functions/b-two"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        s.http.get(s.fn_url("b-two", "/")).send().await.unwrap().status(),
+        404
+    );
+    let resp = s
+        .authed(Method::GET, &s.api("/functions/b-two"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = s
+        .authed(Method::GET, &format!("{}/api/v1/projects/nope/functions", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}

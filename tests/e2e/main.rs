@@ -1,0 +1,33 @@
+//! End-to-end tests: the real `minicloud` binary, real SQLite and
+//! PostgreSQL, real HTTP. One binary, one module per area. Every scenario
+//! that touches the store runs on both databases.
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+mod compose;
+mod deploy;
+mod faults;
+mod invoke;
+mod observe;
+mod routes;
+mod shutdown;
+mod streaming;
+
+/// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for
+/// `async fn <scenario>(db: Db)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario(minicloud_tests::Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario(minicloud_tests::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,144 @@
+//! Logs, invocation records, metrics, health, request ids, error shapes.
+
+use minicloud_tests::{Db, Server, eventually, guests};
+use reqwest::Method;
+use std::time::Duration;
+
+crate::on_both_databases!(logs_and_records_follow_invocations, errors_have_one_shape);
+
+async fn logs_and_records_follow_invocations(db: Db) {
+    let s = Server::start_with(db, &["--log-bytes-per-invocation", "200"]).await;
+    s.deploy("faults", guests::FAULTS).await;
+    let resp = s
+        .http
+        .get(s.fn_url("faults", "/logs?n=3"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "trace-abc-123");
+    let invocation = resp.headers()["x-minicloud-invocation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(resp.text().await.unwrap(), "logged");
+
+    let url = s.api(&format!("/functions/faults/logs?invocation_id={invocation}"));
+    let lines = eventually(Duration::from_secs(10), || async {
+        let logs = s.get_json(&url).await;
+        let items = logs["items"].as_array().unwrap().clone();
+        (items.len() == 4).then_some(items)
+    })
+    .await
+    .expect("four log lines");
+    let text: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["stream"].as_str().unwrap(), l["line"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        text,
+        vec![
+            ("stdout", "line 0"),
+            ("stdout", "line 1"),
+            ("stdout", "line 2"),
+            ("stderr", "to stderr")
+        ]
+    );
+    assert!(lines.iter().all(|l| l["trace_id"] == "trace-abc-123"));
+
+    // Output past the cap is dropped and the truncation marked.
+    let resp = s
+        .http
+        .get(s.fn_url("faults", "/logs?n=1000"))
+        .send()
+        .await
+        .unwrap();
+    let invocation = resp.headers()["x-minicloud-invocation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let url = s.api(&format!(
+        "/functions/faults/logs?invocation_id={invocation}&limit=1000"
+    ));
+    let lines = eventually(Duration::from_secs(10), || async {
+        let logs = s.get_json(&url).await;
+        let items = logs["items"].as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("log lines");
+    let last = lines.last().unwrap()["line"].as_str().unwrap();
+    assert!(last.contains("log output truncated"), "{last}");
+    assert!(lines.len() < 100, "{} lines kept of 1000", lines.len());
+
+    let records = s.get_json(&s.api("/functions/faults/invocations?limit=1")).await;
+    let newest = &records["items"][0];
+    assert_eq!(newest["id"], invocation.as_str());
+    assert_eq!(newest["outcome"], "ok");
+    assert_eq!(newest["version"], 1);
+    assert_eq!(newest["http_status"], 200);
+    assert!(newest["peak_memory"].as_i64().unwrap() > 0);
+    assert!(newest["duration_us"].as_i64().unwrap() > 0);
+    assert!(newest["logs_dropped"].as_i64().unwrap() > 0);
+    let next = records["next_cursor"].as_i64().unwrap();
+    let older = s
+        .get_json(&s.api(&format!("/functions/faults/invocations?limit=1&cursor={next}")))
+        .await;
+    assert_ne!(older["items"][0]["id"], invocation.as_str());
+
+    let metrics = s.metrics().await;
+    for name in [
+        "minicloud_invocations_total",
+        "minicloud_invocation_duration_seconds_bucket",
+        "minicloud_instantiate_seconds_bucket",
+        "minicloud_compile_seconds_bucket",
+        "minicloud_instances_in_flight",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}");
+    }
+    assert!(
+        s.metric(
+            "minicloud_invocations_total",
+            "function=\"faults\",outcome=\"ok\""
+        )
+        .await
+            >= 2.0
+    );
+    let health = s.http.get(format!("{}/healthz", s.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = s.http.get(format!("{}/readyz", s.url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+async fn errors_have_one_shape(db: Db) {
+    let s = Server::start(db).await;
+    let cases = [
+        (Method::GET, format!("{}/no/such/path", s.url), 404),
+        (Method::DELETE, format!("{}/healthz", s.url), 405),
+        (Method::GET, format!("{}/api/v1/nothing-here", s.url), 404),
+        (Method::GET, s.fn_url("missing", "/"), 404),
+        (Method::GET, s.api("/functions?limit=0"), 400),
+        (Method::GET, s.api("/functions?bogus=1"), 400),
+    ];
+    for (method, url, status) in cases {
+        let resp = s.authed(method.clone(), &url).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {url}");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["trace_id"], id.as_str(), "{body}");
+        assert!(
+            body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+            "{body}"
+        );
+    }
+    let resp = s
+        .authed(Method::PATCH, &s.api("/functions/x"))
+        .header("content-type", "application/json")
+        .body("{\"limits\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+}

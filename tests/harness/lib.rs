@@ -1,0 +1,361 @@
+//! The end-to-end harness: starts the real `minicloud` binary on a free port
+//! with a fresh data directory, on SQLite or on a fresh PostgreSQL database,
+//! and talks to it over HTTP like a user would.
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Paths of the guests, built by `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// PostgreSQL server the tests use; override with `MINICLOUD_TEST_PG_URL`
+/// (it must name a database the tests can connect to as a superuser-ish
+/// role that may create databases).
+pub fn pg_admin_url() -> String {
+    std::env::var("MINICLOUD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The embedded default.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL server.
+    Postgres,
+}
+
+/// A running `minicloud serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    pg_database: Option<String>,
+    extra_args: Vec<String>,
+}
+
+fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("MINICLOUD_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test binary> -> target/<profile>/minicloud
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("minicloud");
+    assert!(
+        path.exists(),
+        "{} does not exist: build it first with `cargo build -p minicloud-controlplane` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+async fn create_pg_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL is not reachable at {admin}: {e}. Start it with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+             or point MINICLOUD_TEST_PG_URL at a server"
+        ),
+    };
+    let name = format!("mc_test_{}", uuid_like());
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    (name.clone(), format!("{base}/{name}"))
+}
+
+fn drop_pg_database(name: &str) {
+    let name = name.to_owned();
+    // Drop runs outside async code: use a thread with its own runtime.
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
+    })
+    .join();
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Server {
+    /// Starts a server on `db` with default settings.
+    pub async fn start(db: Db) -> Server {
+        Self::start_with(db, &[]).await
+    }
+
+    /// Starts a server with extra `serve` flags.
+    pub async fn start_with(db: Db, args: &[&str]) -> Server {
+        let (pg_database, database_url) = match db {
+            Db::Sqlite => (None, None),
+            Db::Postgres => {
+                let (name, url) = create_pg_database().await;
+                (Some(name), Some(url))
+            }
+        };
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            token: String::new(),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
+            data_dir: tempfile::tempdir().unwrap(),
+            database_url,
+            pg_database,
+            extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.path().join("server.log"))
+            .unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(&self.extra_args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("minicloud listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        self.child = Some(child);
+        let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| panic!("the server did not start; its log:\n{}", self.log()));
+        self.url = url;
+        self.token = std::fs::read_to_string(self.data_dir.path().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns
+    /// whether it exited cleanly.
+    pub async fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return status.success();
+                }
+                if start.elapsed() > Duration::from_secs(60) {
+                    let _ = child.kill();
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Stops and starts again on the same data directory and database.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.stop().await,
+            "the server did not exit cleanly:\n{}",
+            self.log()
+        );
+        self.spawn().await;
+    }
+
+    /// `{url}/api/v1/projects/default{path}`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1/projects/default{path}", self.url)
+    }
+
+    /// `{url}/fn/default/{name}{path}`.
+    pub fn fn_url(&self, name: &str, path: &str) -> String {
+        format!("{}/fn/default/{name}{path}", self.url)
+    }
+
+    /// An authenticated request.
+    pub fn authed(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, url).bearer_auth(&self.token)
+    }
+
+    /// Deploys bytes as function `name`, with optional query (`?memory_mib=...`).
+    pub async fn deploy_bytes(&self, name: &str, query: &str, bytes: Vec<u8>) -> reqwest::Response {
+        self.authed(
+            reqwest::Method::PUT,
+            &self.api(&format!("/functions/{name}{query}")),
+        )
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Deploys a guest file and asserts success; returns the JSON answer.
+    pub async fn deploy(&self, name: &str, guest: &str) -> serde_json::Value {
+        self.deploy_with(name, "", guest).await
+    }
+
+    /// Deploys a guest file with a query and asserts success.
+    pub async fn deploy_with(&self, name: &str, query: &str, guest: &str) -> serde_json::Value {
+        let resp = self
+            .deploy_bytes(name, query, std::fs::read(guest).unwrap())
+            .await;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "deploy of {name} failed: {status} {body}");
+        body
+    }
+
+    /// PATCHes a function's settings and asserts success.
+    pub async fn patch(&self, name: &str, body: serde_json::Value) -> serde_json::Value {
+        let resp = self
+            .authed(reqwest::Method::PATCH, &self.api(&format!("/functions/{name}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "patch of {name} failed: {status} {body}");
+        body
+    }
+
+    /// GET on an API path, as JSON, asserting 200.
+    pub async fn get_json(&self, url: &str) -> serde_json::Value {
+        let resp = self.authed(reqwest::Method::GET, url).send().await.unwrap();
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "GET {url}: {body}");
+        body
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Sum of a metric's samples whose label set contains `labels`.
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(name) = &self.pg_database {
+            drop_pg_database(name);
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
