@@ -168,7 +168,12 @@ impl ReportSink for FunctionSink {
             error: r.error.map(|e| e.to_string()),
             logs_dropped: r.logs_dropped as i64,
         };
-        if self.writer.tx.try_send(Entry::Record(Box::new((record, logs)))).is_err() {
+        if self
+            .writer
+            .tx
+            .try_send(Entry::Record(Box::new((record, logs))))
+            .is_err()
+        {
             metrics::counter!("minicloud_records_dropped_total").increment(1);
         }
     }

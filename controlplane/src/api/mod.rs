@@ -134,14 +134,19 @@ pub struct Page {
 impl Page {
     /// The limit, checked.
     pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.limit {
-            None => Ok(100),
-            Some(n) if (1..=1000).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(
-                "invalid_query",
-                format!("limit must be 1 to 1000, not {n}"),
-            )),
-        }
+        page_limit(self.limit)
+    }
+}
+
+/// A list endpoint's `limit`: 1 to 1000, default 100.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to 1000, not {n}"),
+        )),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Logs and invocation records of a function.
 
-use super::error::{ApiError, ApiResult, QueryParams};
-use super::{PathParams, project};
+use super::error::{ApiResult, QueryParams};
+use super::{PathParams, page_limit, project};
 use crate::app::AppState;
 use axum::extract::State;
 use axum::routing::get;
@@ -17,17 +17,6 @@ pub fn router() -> Router<AppState> {
             "/projects/{project}/functions/{name}/invocations",
             get(invocations),
         )
-}
-
-fn limit(limit: Option<i64>) -> ApiResult<i64> {
-    match limit {
-        None => Ok(100),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to 1000, not {n}"),
-        )),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +35,7 @@ async fn logs(
     QueryParams(q): QueryParams<LogsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let project = project(&state, &project_name).await?;
-    let limit = limit(q.limit)?;
+    let limit = page_limit(q.limit)?;
     let items = state
         .store
         .logs(
@@ -75,7 +64,7 @@ async fn invocations(
     QueryParams(q): QueryParams<InvocationsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let project = project(&state, &project_name).await?;
-    let limit = limit(q.limit)?;
+    let limit = page_limit(q.limit)?;
     let items = state
         .store
         .invocations(&project.id, &name, q.cursor.unwrap_or(i64::MAX), limit)

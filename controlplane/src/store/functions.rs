@@ -111,6 +111,35 @@ fn env_json(settings: &Settings) -> String {
     serde_json::to_string(&settings.env).unwrap_or_else(|_| "{}".into())
 }
 
+/// Writes a function's active version and settings.
+async fn write_settings<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    function_id: &str,
+    project_id: &str,
+    active_version: i64,
+    settings: &Settings,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
+         max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
+         updated_ms = $8 WHERE id = $9 AND project_id = $10",
+    )
+    .bind(active_version)
+    .bind(settings.memory_bytes)
+    .bind(settings.timeout_ms)
+    .bind(settings.max_request_bytes)
+    .bind(settings.max_response_bytes)
+    .bind(settings.concurrency)
+    .bind(env_json(settings))
+    .bind(now)
+    .bind(function_id)
+    .bind(project_id)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 /// The fields of a new version.
 #[derive(Debug)]
 pub struct NewVersion<'a> {
@@ -246,22 +275,7 @@ impl Store {
                         (row.try_get::<i64, _>("v")? + 1, DeployOutcome::Created)
                     }
                 };
-                sqlx::query(
-                    "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
-                     max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, \
-                     env_json = $7, updated_ms = $8 WHERE id = $9",
-                )
-                .bind(version)
-                .bind(settings.memory_bytes)
-                .bind(settings.timeout_ms)
-                .bind(settings.max_request_bytes)
-                .bind(settings.max_response_bytes)
-                .bind(settings.concurrency)
-                .bind(env_json(settings))
-                .bind(now)
-                .bind(&f.id)
-                .execute(&mut *tx)
-                .await?;
+                write_settings(&mut *tx, &f.id, project_id, version, settings, now).await?;
                 (f.id, version, outcome)
             }
         };
@@ -299,24 +313,15 @@ impl Store {
 
     /// Replaces a function's settings and active version.
     pub async fn update_function(&self, f: &FunctionRow) -> Result<()> {
-        sqlx::query(
-            "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
-             max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
-             updated_ms = $8 WHERE id = $9 AND project_id = $10",
+        write_settings(
+            self.pool(),
+            &f.id,
+            &f.project_id,
+            f.active_version,
+            &f.settings,
+            now_ms(),
         )
-        .bind(f.active_version)
-        .bind(f.settings.memory_bytes)
-        .bind(f.settings.timeout_ms)
-        .bind(f.settings.max_request_bytes)
-        .bind(f.settings.max_response_bytes)
-        .bind(f.settings.concurrency)
-        .bind(env_json(&f.settings))
-        .bind(now_ms())
-        .bind(&f.id)
-        .bind(&f.project_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Deletes a function and its versions; its invocation history stays.
