@@ -94,6 +94,10 @@ impl Function {
             (req, out)
         };
 
+        // Set when the host refuses or cuts off the response, so the record
+        // tells what the client saw even if the guest thinks it succeeded.
+        let verdict: Verdict = Arc::default();
+        let host_verdict = verdict.clone();
         let task = tokio::spawn(async move {
             let _guard = guard;
             let t0 = Instant::now();
@@ -118,13 +122,14 @@ impl Function {
                 Ok(Err((e, false))) => Some(inv.classify_instantiate(&e)),
                 Err(timeout) => Some(timeout),
             };
+            let error = error.or_else(|| host_verdict.lock().unwrap_or_else(|e| e.into_inner()).take());
             let code = status.load(Ordering::Relaxed);
             inv.finish(instantiate, (code != 0).then_some(code), error.clone());
             error
         });
 
         match rx.await {
-            Ok(Ok(resp)) => limit_response(resp, limits.max_response_bytes),
+            Ok(Ok(resp)) => limit_response(resp, limits.max_response_bytes, verdict),
             Ok(Err(code)) => Err(InvokeError::Guest(format!(
                 "the function answered with an HTTP error: {code:?}"
             ))),
@@ -137,22 +142,31 @@ impl Function {
     }
 }
 
+/// The host's own verdict on an invocation, shared with its task.
+type Verdict = Arc<std::sync::Mutex<Option<InvokeError>>>;
+
 fn limit_response(
     resp: http::Response<HyperOutgoingBody>,
     max: u64,
+    verdict: Verdict,
 ) -> Result<http::Response<Body>, InvokeError> {
+    let refuse = move || {
+        *verdict.lock().unwrap_or_else(|e| e.into_inner()) = Some(InvokeError::ResponseTooLarge(max));
+    };
     let declared = resp
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
+        refuse();
         return Err(InvokeError::ResponseTooLarge(max));
     }
     Ok(resp.map(move |body| {
         Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
             .map_err(move |e| -> BoxError {
                 if e.is::<LengthLimitError>() {
+                    refuse();
                     format!("the function's response passed its limit of {max} bytes").into()
                 } else {
                     e

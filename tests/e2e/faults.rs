@@ -133,7 +133,14 @@ async fn bad_guests_hurt_only_themselves(db: Db) {
             .iter()
             .map(|i| i["outcome"].as_str().unwrap().to_owned())
             .collect();
-        let want = ["timeout", "memory_limit", "stack_overflow", "trap", "ok"];
+        let want = [
+            "timeout",
+            "memory_limit",
+            "stack_overflow",
+            "trap",
+            "response_too_large",
+            "ok",
+        ];
         want.iter()
             .all(|w| outcomes.iter().any(|o| o == w))
             .then_some(outcomes)

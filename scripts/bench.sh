@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The benchmark command: builds the release binary and the guests, then runs
+# the platform benchmark with the load generator on core 1 (servers are
+# pinned to core 0 by the benchmark itself). Figures go to stdout; record
+# them in BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2
+cargo build --release -p minicloud-controlplane --bin minicloud
+cargo bench -p minicloud-tests --bench platform --no-run
+exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

@@ -1,0 +1,351 @@
+//! The platform benchmark: `scripts/bench.sh` (which builds what it needs
+//! and pins processes) runs it. Prints figures and ratios against baselines
+//! measured in the same run: a native axum handler, and `wasmtime serve`
+//! when it is installed. Not a test: nothing here asserts a speed.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot run should stop loudly"
+)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use minicloud_runtime::{InvocationContext, InvocationReport, Limits, ReportSink, Runtime, RuntimeConfig};
+use minicloud_tests::guests;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LOAD_SECONDS: u64 = 5;
+const CONNECTIONS: usize = 32;
+const SERVER_CORE: &str = "0";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("native-server") {
+        return native_server();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+/// The baseline: the same handler written natively in axum.
+fn native_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let app = axum::Router::new().fallback(|| async { "Hello, world! (from MiniCloud)\n" });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("listening on http://{}", listener.local_addr().unwrap());
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[derive(Debug, Default)]
+struct Collect(Mutex<Vec<Duration>>);
+
+impl ReportSink for Collect {
+    fn report(&self, r: InvocationReport) {
+        assert!(r.error.is_none(), "benchmark invocation failed: {:?}", r.error);
+        self.0.lock().unwrap().push(r.instantiate);
+    }
+}
+
+/// One invocation in process: store, request, instantiate, call, body.
+async fn in_process() -> (Duration, Duration, Duration) {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let compiled = runtime.compile(&std::fs::read(guests::HELLO).unwrap()).unwrap();
+    let function = runtime
+        .function(&compiled.component, compiled.world, Limits::default(), Vec::new())
+        .unwrap();
+    let sink = Arc::new(Collect::default());
+    let mut per_call = Vec::with_capacity(20_000);
+    for i in 0..22_000 {
+        let req = http::Request::get("http://localhost/")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let ctx = InvocationContext {
+            invocation_id: String::new(),
+            trace_id: String::new(),
+            sink: sink.clone(),
+        };
+        let start = Instant::now();
+        let resp = function.handle_http(req, ctx, ()).await.unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let took = start.elapsed();
+        assert_eq!(&body[..], b"Hello, world! (from MiniCloud)\n");
+        if i >= 2_000 {
+            per_call.push(took);
+        }
+    }
+    per_call.sort();
+    let mean = per_call.iter().sum::<Duration>() / per_call.len() as u32;
+    let mut inst = sink.0.lock().unwrap().split_off(2_000);
+    inst.sort();
+    (mean, percentile(&per_call, 0.5), percentile(&inst, 0.5))
+}
+
+struct Load {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Keep-alive HTTP/1.1 load from this process (pinned to another core).
+async fn load(addr: &str, path: &str) -> Load {
+    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let addr = addr.to_owned();
+            let path = path.to_owned();
+            tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut send, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let req = http::Request::get(&path)
+                        .header("host", &addr)
+                        .body(Empty::<Bytes>::new())
+                        .unwrap();
+                    let start = Instant::now();
+                    let resp = send.send_request(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.into_body().collect().await.unwrap();
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Load {
+        rps: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    }
+}
+
+fn pinned(program: &str) -> Command {
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", SERVER_CORE, program]);
+    cmd
+}
+
+/// Spawns a server and waits for the line that names its address.
+fn spawn_until(mut cmd: Command, marker: &str) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        if let Some(rest) = line.split(marker).nth(1) {
+            break rest.trim().trim_end_matches('/').to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, url)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn minicloud_bin() -> String {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("minicloud")
+        .display()
+        .to_string()
+}
+
+fn start_minicloud(data: &std::path::Path, port: u16) -> (Child, String) {
+    let mut cmd = pinned(&minicloud_bin());
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    cmd.env("RUST_LOG", "error");
+    spawn_until(cmd, "minicloud listening on http://")
+}
+
+async fn wait_for_200(http: &reqwest::Client, url: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(url).send().await
+            && r.status() == 200
+        {
+            return start.elapsed();
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            panic!("{url} did not answer 200");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn row(name: &str, l: &Load, native: f64) {
+    println!(
+        "{name:<28} {:>10.0} req/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>5.2}x native",
+        l.rps,
+        us(l.p50),
+        us(l.p99),
+        l.rps / native
+    );
+}
+
+async fn run() {
+    println!(
+        "MiniCloud benchmark: servers pinned to core {SERVER_CORE}, load from this process ({CONNECTIONS} keep-alive connections, {LOAD_SECONDS} s each)\n"
+    );
+
+    let (mean, p50, inst) = in_process().await;
+    println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
+    println!(
+        "  mean {:.1} µs, p50 {:.1} µs; instantiate alone p50 {:.1} µs\n",
+        us(mean),
+        us(p50),
+        us(inst)
+    );
+
+    let native = {
+        let mut cmd = pinned(&std::env::current_exe().unwrap().display().to_string());
+        cmd.arg("native-server");
+        let (child, url) = spawn_until(cmd, "listening on http://");
+        let l = load(&url, "/").await;
+        stop(child);
+        l
+    };
+
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (child, url) = start_minicloud(data.path(), port);
+    let http = reqwest::Client::new();
+    let token = std::fs::read_to_string(data.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let hello = std::fs::read(guests::HELLO).unwrap();
+    let mut deploys = Vec::new();
+    for i in 0..5 {
+        let start = Instant::now();
+        let resp = http
+            .put(format!("http://{url}/api/v1/projects/default/functions/hello{i}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/wasm")
+            .body(hello.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        wait_for_200(&http, &format!("http://{url}/fn/default/hello{i}/")).await;
+        deploys.push(start.elapsed());
+    }
+    deploys.sort();
+    let platform = load(&url, "/fn/default/hello0/").await;
+    stop(child);
+
+    let mut restarts = Vec::new();
+    for _ in 0..5 {
+        let spawned = Instant::now();
+        let mut cmd = pinned(&minicloud_bin());
+        cmd.args(["serve", "--data-dir"])
+            .arg(data.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")]);
+        cmd.env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().unwrap();
+        let fresh = reqwest::Client::new();
+        wait_for_200(&fresh, &format!("http://{url}/fn/default/hello0/")).await;
+        restarts.push(spawned.elapsed());
+        stop(child);
+    }
+    restarts.sort();
+
+    let wasmtime = match Command::new("wasmtime").arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let port = free_port();
+            let mut cmd = pinned("wasmtime");
+            cmd.args([
+                "serve",
+                "-O",
+                "pooling-allocator=y",
+                "-S",
+                "cli=y",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                guests::HELLO,
+            ]);
+            let (child, _) = spawn_until(cmd, "Serving HTTP on ");
+            let l = load(&format!("127.0.0.1:{port}"), "/").await;
+            stop(child);
+            Some((version, l))
+        }
+        _ => None,
+    };
+
+    println!("throughput and latency, hello-world function:");
+    row("native axum handler", &native, native.rps);
+    match &wasmtime {
+        Some((version, l)) => row(&format!("wasmtime serve ({version})"), l, native.rps),
+        None => println!(
+            "wasmtime serve: not installed (cargo install wasmtime-cli --version '^48' --locked), skipped"
+        ),
+    }
+    row("MiniCloud /fn/...", &platform, native.rps);
+    if let Some((_, l)) = &wasmtime {
+        println!("  MiniCloud / wasmtime serve: {:.2}x", platform.rps / l.rps);
+    }
+    println!();
+    println!(
+        "deploy to first response (PUT + compile + store + first call): p50 {:.1} ms",
+        us(percentile(&deploys, 0.5)) / 1000.0
+    );
+    println!(
+        "restart to first response (process start to first 200): p50 {:.1} ms",
+        us(percentile(&restarts, 0.5)) / 1000.0
+    );
+}
