@@ -53,11 +53,12 @@ pub struct Permit {
     _function: OwnedSemaphorePermit,
     _global: OwnedSemaphorePermit,
     in_flight: Arc<InFlight>,
+    gauge: metrics::Gauge,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        metrics::gauge!("minicloud_instances_in_flight").decrement(1.0);
+        self.gauge.decrement(1.0);
         if self.in_flight.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.in_flight.idle.notify_waiters();
         }
@@ -74,6 +75,7 @@ pub struct Gate {
     max_wait: Duration,
     global: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
+    gauge: metrics::Gauge,
 }
 
 impl Gate {
@@ -94,6 +96,7 @@ impl Gate {
             max_wait,
             global,
             in_flight,
+            gauge: metrics::gauge!("minicloud_instances_in_flight"),
         }
     }
 
@@ -132,11 +135,12 @@ impl Gate {
             },
         };
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
-        metrics::gauge!("minicloud_instances_in_flight").increment(1.0);
+        self.gauge.increment(1.0);
         Ok(Permit {
             _function: function,
             _global: global,
             in_flight: self.in_flight.clone(),
+            gauge: self.gauge.clone(),
         })
     }
 }

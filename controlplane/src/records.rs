@@ -48,10 +48,20 @@ impl RecordWriter {
         }
     }
 
-    /// The sink for one loaded function version.
+    /// The sink for one loaded function version. Its metric handles are
+    /// registered here, once, not on every invocation.
     pub fn sink(&self, function: FunctionIdentity) -> FunctionSink {
+        let labels = [
+            ("project", function.project.clone()),
+            ("function", function.function.clone()),
+        ];
+        let mut ok_labels = labels.to_vec();
+        ok_labels.push(("outcome", "ok".to_owned()));
         FunctionSink {
             writer: self.clone(),
+            ok: metrics::counter!("minicloud_invocations_total", &ok_labels),
+            duration: metrics::histogram!("minicloud_invocation_duration_seconds", &labels),
+            instantiate: metrics::histogram!("minicloud_instantiate_seconds"),
             id: function,
         }
     }
@@ -116,23 +126,34 @@ pub struct FunctionIdentity {
 }
 
 /// The [`ReportSink`] of one loaded function version.
-#[derive(Debug)]
 pub struct FunctionSink {
     writer: RecordWriter,
     id: FunctionIdentity,
+    ok: metrics::Counter,
+    duration: metrics::Histogram,
+    instantiate: metrics::Histogram,
+}
+
+impl std::fmt::Debug for FunctionSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionSink")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReportSink for FunctionSink {
     fn report(&self, r: InvocationReport) {
         let id = &self.id;
         let outcome = r.outcome();
-        metrics::counter!("minicloud_invocations_total",
-            "project" => id.project.clone(), "function" => id.function.clone(), "outcome" => outcome)
-        .increment(1);
-        metrics::histogram!("minicloud_invocation_duration_seconds",
-            "project" => id.project.clone(), "function" => id.function.clone())
-        .record(r.duration.as_secs_f64());
-        metrics::histogram!("minicloud_instantiate_seconds").record(r.instantiate.as_secs_f64());
+        match r.error {
+            None => self.ok.increment(1),
+            Some(_) => metrics::counter!("minicloud_invocations_total",
+                "project" => id.project.clone(), "function" => id.function.clone(), "outcome" => outcome)
+            .increment(1),
+        }
+        self.duration.record(r.duration.as_secs_f64());
+        self.instantiate.record(r.instantiate.as_secs_f64());
         if r.error.is_some() {
             tracing::info!(invocation_id = %r.invocation_id, trace_id = %r.trace_id,
                 function = %id.function, outcome, error = ?r.error, "invocation failed");
