@@ -17,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod plain;
+
 const LOAD_SECONDS: u64 = 5;
 const CONNECTIONS: usize = 32;
 const SERVER_CORE: &str = "0";
@@ -26,11 +28,20 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("native-server") {
         return native_server();
     }
+    let workers = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
+    // Only the in-process part, e.g. under a profiler.
+    if args.get(1).map(String::as_str) == Some("in-process") {
+        println!("{}", rt.block_on(on_worker(in_process())));
+        return;
+    }
     rt.block_on(run());
 }
 
@@ -69,8 +80,14 @@ impl ReportSink for Collect {
     }
 }
 
+/// Runs a future on a runtime worker, where a server's request handlers
+/// run (not on the thread that called `block_on`).
+async fn on_worker<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    tokio::spawn(fut).await.unwrap()
+}
+
 /// One invocation in process: store, request, instantiate, call, body.
-async fn in_process() -> (Duration, Duration, Duration) {
+async fn in_process() -> InProcess {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let compiled = runtime.compile(&std::fs::read(guests::HELLO).unwrap()).unwrap();
     let function = runtime
@@ -97,10 +114,37 @@ async fn in_process() -> (Duration, Duration, Duration) {
         }
     }
     per_call.sort();
-    let mean = per_call.iter().sum::<Duration>() / per_call.len() as u32;
     let mut inst = sink.0.lock().unwrap().split_off(2_000);
     inst.sort();
-    (mean, percentile(&per_call, 0.5), percentile(&inst, 0.5))
+    let plain = plain::plain_wasmtime(runtime.engine(), &compiled.component).await;
+    InProcess {
+        mean: per_call.iter().sum::<Duration>() / per_call.len() as u32,
+        p50: percentile(&per_call, 0.5),
+        instantiate: percentile(&inst, 0.5),
+        plain_p50: percentile(&plain, 0.5),
+    }
+}
+
+struct InProcess {
+    mean: Duration,
+    p50: Duration,
+    instantiate: Duration,
+    plain_p50: Duration,
+}
+
+impl std::fmt::Display for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "  MiniCloud: mean {:.1} µs, p50 {:.1} µs; instantiate alone p50 {:.1} µs\n  \
+             plain wasmtime host, same engine: p50 {:.1} µs; MiniCloud / plain: {:.2}x",
+            us(self.mean),
+            us(self.p50),
+            us(self.instantiate),
+            us(self.plain_p50),
+            us(self.p50) / us(self.plain_p50)
+        )
+    }
 }
 
 struct Load {
@@ -240,14 +284,9 @@ async fn run() {
         "MiniCloud benchmark: servers pinned to core {SERVER_CORE}, load from this process ({CONNECTIONS} keep-alive connections, {LOAD_SECONDS} s each)\n"
     );
 
-    let (mean, p50, inst) = in_process().await;
+    let measured = on_worker(in_process()).await;
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
-    println!(
-        "  mean {:.1} µs, p50 {:.1} µs; instantiate alone p50 {:.1} µs\n",
-        us(mean),
-        us(p50),
-        us(inst)
-    );
+    println!("{measured}\n");
 
     let native = {
         let mut cmd = pinned(&std::env::current_exe().unwrap().display().to_string());

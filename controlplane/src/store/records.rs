@@ -61,49 +61,81 @@ pub struct LogRecord {
     pub line: String,
 }
 
+/// Rows per multi-row INSERT: well under both SQLite's (32,766) and
+/// PostgreSQL's (65,535) limits on bound parameters.
+const ROWS_PER_INSERT: usize = 100;
+
+/// `prefix` followed by `rows` groups of `columns` numbered placeholders.
+fn multi_row_insert(prefix: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 5);
+    sql.push_str(prefix);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + col + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 impl Store {
-    /// Writes a batch of records and their log lines in one transaction.
+    /// Writes a batch of records and their log lines in one transaction,
+    /// many rows per statement.
     pub async fn write_records(&self, invocations: &[InvocationRecord], logs: &[LogRecord]) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        for r in invocations {
-            sqlx::query(
+        for chunk in invocations.chunks(ROWS_PER_INSERT) {
+            let sql = multi_row_insert(
                 "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
                  trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
-                 http_status, error, logs_dropped) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(&r.id)
-            .bind(&r.project_id)
-            .bind(&r.function_id)
-            .bind(&r.function)
-            .bind(r.version)
-            .bind(&r.trace_id)
-            .bind(r.started_ms)
-            .bind(r.duration_us)
-            .bind(r.instantiate_us)
-            .bind(r.peak_memory)
-            .bind(&r.outcome)
-            .bind(r.http_status)
-            .bind(&r.error)
-            .bind(r.logs_dropped)
-            .execute(&mut *tx)
-            .await?;
+                 http_status, error, logs_dropped) VALUES ",
+                14,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                query = query
+                    .bind(&r.id)
+                    .bind(&r.project_id)
+                    .bind(&r.function_id)
+                    .bind(&r.function)
+                    .bind(r.version)
+                    .bind(&r.trace_id)
+                    .bind(r.started_ms)
+                    .bind(r.duration_us)
+                    .bind(r.instantiate_us)
+                    .bind(r.peak_memory)
+                    .bind(&r.outcome)
+                    .bind(r.http_status)
+                    .bind(&r.error)
+                    .bind(r.logs_dropped);
+            }
+            query.execute(&mut *tx).await?;
         }
-        for l in logs {
-            sqlx::query(
+        for chunk in logs.chunks(ROWS_PER_INSERT) {
+            let sql = multi_row_insert(
                 "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, \
-                 time_ms, stream, line) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&l.invocation_id)
-            .bind(l.seq)
-            .bind(&l.project_id)
-            .bind(&l.function)
-            .bind(&l.trace_id)
-            .bind(l.time_ms)
-            .bind(&l.stream)
-            .bind(&l.line)
-            .execute(&mut *tx)
-            .await?;
+                 time_ms, stream, line) VALUES ",
+                8,
+                chunk.len(),
+            );
+            let mut query = sqlx::query(&sql);
+            for l in chunk {
+                query = query
+                    .bind(&l.invocation_id)
+                    .bind(l.seq)
+                    .bind(&l.project_id)
+                    .bind(&l.function)
+                    .bind(&l.trace_id)
+                    .bind(l.time_ms)
+                    .bind(&l.stream)
+                    .bind(&l.line);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -189,5 +221,18 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_placeholders_across_rows() {
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a, b) VALUES ", 2, 2),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
     }
 }
