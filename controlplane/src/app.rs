@@ -107,13 +107,23 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             .await
             .with_context(|| format!("cannot create {}", data_dir.join(sub).display()))?;
     }
-    let store = Store::open(&config.database_url()).await?;
-    let runtime = Runtime::new(RuntimeConfig {
+    let t0 = std::time::Instant::now();
+    // The engine (pool reservations, linker) and the database (open,
+    // migrations) do not depend on each other: build them side by side.
+    let runtime_config = RuntimeConfig {
         pool_instances: config.pool_instances,
         max_memory_bytes: config.max_memory_mib * 1024 * 1024,
         log_bytes_per_invocation: config.log_bytes_per_invocation,
         ..RuntimeConfig::default()
-    })?;
+    };
+    let runtime = tokio::task::spawn_blocking(move || {
+        let runtime = Runtime::new(runtime_config);
+        (runtime, t0.elapsed())
+    });
+    let store = Store::open(&config.database_url()).await?;
+    let t_db = t0.elapsed();
+    let (runtime, t_runtime) = runtime.await?;
+    let runtime = runtime?;
     let objects = LocalFileSystem::new_with_prefix(data_dir.join("objects"))
         .context("cannot open the object folder")?;
     let artifacts = Artifacts::new(Arc::new(objects), data_dir.join("cache"), &runtime);
@@ -122,6 +132,12 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let routes = RouteTable::build(&store.all_routes().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
+    tracing::info!(
+        database_ms = t_db.as_secs_f64() * 1e3,
+        runtime_ms = t_runtime.as_secs_f64() * 1e3,
+        total_ms = t0.elapsed().as_secs_f64() * 1e3,
+        "started"
+    );
     Ok(Started {
         state: AppState {
             store,
@@ -168,7 +184,12 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// in-flight requests and invocations finish (bounded by the grace period),
 /// stores every queued record, and closes the database.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
     let metrics = crate::telemetry::install_metrics();
+    tracing::info!(
+        metrics_ms = t0.elapsed().as_secs_f64() * 1e3,
+        "metrics recorder installed"
+    );
     let listen = config.listen;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let started = start(config, metrics).await?;
