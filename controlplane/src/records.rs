@@ -13,7 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 /// Reports waiting for the writer before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
 /// Reports per transaction at most.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
+/// How long the writer lets a small batch grow before writing it: fewer,
+/// larger transactions cost far less than one per invocation.
+const LINGER: Duration = Duration::from_millis(20);
 
 enum Entry {
     Record(Box<(InvocationRecord, Vec<LogRecord>)>),
@@ -70,6 +73,15 @@ impl RecordWriter {
 async fn run(store: Store, mut rx: mpsc::Receiver<Entry>) {
     let mut entries = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut entries, BATCH).await > 0 {
+        if entries.len() < BATCH && !entries.iter().any(|e| matches!(e, Entry::Flush(_))) {
+            tokio::time::sleep(LINGER).await;
+            while entries.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(entry) => entries.push(entry),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut invocations = Vec::new();
         let mut logs = Vec::new();
         let mut flushes = Vec::new();

@@ -1,6 +1,6 @@
 //! Invocation records and log lines.
 
-use super::{Result, Store};
+use super::{Backend, Result, Store};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -65,8 +65,11 @@ pub struct LogRecord {
 /// PostgreSQL's (65,535) limits on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-/// `prefix` followed by `rows` groups of `columns` numbered placeholders.
-fn multi_row_insert(prefix: &str, columns: usize, rows: usize) -> String {
+/// `prefix` followed by `rows` groups of `columns` placeholders: numbered
+/// (`$N`) for PostgreSQL, positional (`?`) for SQLite, whose driver resolves
+/// each numbered name with a linear search (quadratic in a statement of
+/// a thousand parameters).
+fn multi_row_insert(backend: Backend, prefix: &str, columns: usize, rows: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 5);
     sql.push_str(prefix);
     for row in 0..rows {
@@ -75,8 +78,13 @@ fn multi_row_insert(prefix: &str, columns: usize, rows: usize) -> String {
             if col > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * columns + col + 1).to_string());
+            match backend {
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + col + 1).to_string());
+                }
+                Backend::Sqlite => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -90,6 +98,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         for chunk in invocations.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
                  trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
                  http_status, error, logs_dropped) VALUES ",
@@ -118,6 +127,7 @@ impl Store {
         }
         for chunk in logs.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
+                self.backend(),
                 "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, \
                  time_ms, stream, line) VALUES ",
                 8,
@@ -230,9 +240,14 @@ mod tests {
 
     #[test]
     fn numbers_placeholders_across_rows() {
+        let prefix = "INSERT INTO t (a, b) VALUES ";
         assert_eq!(
-            multi_row_insert("INSERT INTO t (a, b) VALUES ", 2, 2),
+            multi_row_insert(Backend::Postgres, prefix, 2, 2),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            multi_row_insert(Backend::Sqlite, prefix, 2, 2),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
     }
 }
