@@ -358,7 +358,16 @@ async fn run() {
                 &format!("127.0.0.1:{port}"),
                 guests::HELLO,
             ]);
-            let (child, _) = spawn_until(cmd, "Serving HTTP on ");
+            // It announces itself on stderr: wait for the port instead.
+            let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            let started = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "wasmtime serve did not start"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let l = load(&format!("127.0.0.1:{port}"), "/").await;
             stop(child);
             Some((version, l))
