@@ -111,6 +111,21 @@ fn env_json(settings: &Settings) -> String {
     serde_json::to_string(&settings.env).unwrap_or_else(|_| "{}".into())
 }
 
+/// A function of a project, by name, through any executor.
+async fn fetch_function<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    project_id: &str,
+    name: &str,
+) -> Result<Option<FunctionRow>> {
+    let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
+    let row = sqlx::query(&sql)
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(exec)
+        .await?;
+    row.as_ref().map(function_row).transpose()
+}
+
 /// Writes a function's active version and settings.
 async fn write_settings<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
@@ -154,13 +169,7 @@ pub struct NewVersion<'a> {
 impl Store {
     /// A function of a project, by name.
     pub async fn function(&self, project_id: &str, name: &str) -> Result<Option<FunctionRow>> {
-        let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
-        let row = sqlx::query(&sql)
-            .bind(project_id)
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(function_row).transpose()
+        fetch_function(self.pool(), project_id, name).await
     }
 
     /// Functions of a project in name order, after `cursor`, at most `limit`.
@@ -220,13 +229,8 @@ impl Store {
     ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), DeployConflict>> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
-        let existing = sqlx::query(&sql)
-            .bind(project_id)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (function_id, version, outcome) = match existing.as_ref().map(function_row).transpose()? {
+        let existing = fetch_function(&mut *tx, project_id, name).await?;
+        let (function_id, version, outcome) = match existing {
             None => {
                 let id = new_id();
                 let inserted = sqlx::query(
