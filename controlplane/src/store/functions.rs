@@ -111,6 +111,22 @@ fn env_json(settings: &Settings) -> String {
     serde_json::to_string(&settings.env).unwrap_or_else(|_| "{}".into())
 }
 
+/// Binds the settings columns, in the order both the INSERT and the UPDATE
+/// list them: memory, timeout, request and response limits, concurrency,
+/// environment.
+fn bind_settings<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    s: &Settings,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(s.memory_bytes)
+        .bind(s.timeout_ms)
+        .bind(s.max_request_bytes)
+        .bind(s.max_response_bytes)
+        .bind(s.concurrency)
+        .bind(env_json(s))
+}
+
 /// A function of a project, by name, through any executor.
 async fn fetch_function<'e>(
     exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
@@ -135,23 +151,18 @@ async fn write_settings<'e>(
     settings: &Settings,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
          max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
          updated_ms = $8 WHERE id = $9 AND project_id = $10",
     )
-    .bind(active_version)
-    .bind(settings.memory_bytes)
-    .bind(settings.timeout_ms)
-    .bind(settings.max_request_bytes)
-    .bind(settings.max_response_bytes)
-    .bind(settings.concurrency)
-    .bind(env_json(settings))
-    .bind(now)
-    .bind(function_id)
-    .bind(project_id)
-    .execute(exec)
-    .await?;
+    .bind(active_version);
+    bind_settings(query, settings)
+        .bind(now)
+        .bind(function_id)
+        .bind(project_id)
+        .execute(exec)
+        .await?;
     Ok(())
 }
 
@@ -233,23 +244,15 @@ impl Store {
         let (function_id, version, outcome) = match existing {
             None => {
                 let id = new_id();
-                let inserted = sqlx::query(
+                let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
                      timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
                      created_ms, updated_ms) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $10)",
                 )
                 .bind(&id)
                 .bind(project_id)
-                .bind(name)
-                .bind(settings.memory_bytes)
-                .bind(settings.timeout_ms)
-                .bind(settings.max_request_bytes)
-                .bind(settings.max_response_bytes)
-                .bind(settings.concurrency)
-                .bind(env_json(settings))
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
+                .bind(name);
+                let inserted = bind_settings(query, settings).bind(now).execute(&mut *tx).await;
                 match inserted {
                     Ok(_) => {}
                     Err(e) if is_unique_violation(&e) => return Ok(Err(DeployConflict)),
