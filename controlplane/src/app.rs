@@ -184,12 +184,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// in-flight requests and invocations finish (bounded by the grace period),
 /// stores every queued record, and closes the database.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let t0 = std::time::Instant::now();
     let metrics = crate::telemetry::install_metrics();
-    tracing::info!(
-        metrics_ms = t0.elapsed().as_secs_f64() * 1e3,
-        "metrics recorder installed"
-    );
     let listen = config.listen;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let started = start(config, metrics).await?;

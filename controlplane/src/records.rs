@@ -158,18 +158,18 @@ impl ReportSink for FunctionSink {
     fn report(&self, r: InvocationReport) {
         let id = &self.id;
         let outcome = r.outcome();
-        match r.error {
+        match &r.error {
             None => self.ok.increment(1),
-            Some(_) => metrics::counter!("minicloud_invocations_total",
-                "project" => id.project.clone(), "function" => id.function.clone(), "outcome" => outcome)
-            .increment(1),
+            Some(error) => {
+                metrics::counter!("minicloud_invocations_total",
+                    "project" => id.project.clone(), "function" => id.function.clone(), "outcome" => outcome)
+                .increment(1);
+                tracing::info!(invocation_id = %r.invocation_id, trace_id = %r.trace_id,
+                    function = %id.function, outcome, %error, "invocation failed");
+            }
         }
         self.duration.record(r.duration.as_secs_f64());
         self.instantiate.record(r.instantiate.as_secs_f64());
-        if r.error.is_some() {
-            tracing::info!(invocation_id = %r.invocation_id, trace_id = %r.trace_id,
-                function = %id.function, outcome, error = ?r.error, "invocation failed");
-        }
         let logs = r
             .logs
             .iter()

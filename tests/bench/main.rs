@@ -28,12 +28,8 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("native-server") {
         return native_server();
     }
-    let workers = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
