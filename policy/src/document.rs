@@ -40,6 +40,7 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 pub struct Policy {
     statements: Vec<Statement>,
+    document: Value,
 }
 
 /// One statement.
@@ -170,7 +171,15 @@ impl Policy {
             }
             statements.push(statement);
         }
-        Ok(Self { statements })
+        Ok(Self {
+            statements,
+            document: value.clone(),
+        })
+    }
+
+    /// The document as it was written.
+    pub fn document(&self) -> &Value {
+        &self.document
     }
 
     /// The statements, in document order.

@@ -62,3 +62,50 @@ where
     }
     allowed.map_or(Decision::ImplicitDeny, Decision::Allow)
 }
+
+/// A decision with every statement that decided it: all the applicable
+/// denies when there is one, else all the applicable allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The outcome, as [`evaluate`] gives it.
+    pub decision: Decision,
+    /// The statements behind it (empty for an implicit deny).
+    pub statements: Vec<Reason>,
+}
+
+/// Evaluates like [`evaluate`], but visits every statement to list all
+/// that decided the outcome; for simulators and explanations.
+pub fn explain<'p, I>(policies: I, req: &Request<'_>) -> Explanation
+where
+    I: IntoIterator<Item = (&'p str, &'p Policy)>,
+{
+    let (mut denies, mut allows) = (Vec::new(), Vec::new());
+    for (name, policy) in policies {
+        for (i, statement) in policy.statements().iter().enumerate() {
+            if statement.applies(req) {
+                let reason = Reason {
+                    policy: name.to_owned(),
+                    statement: statement.sid().map_or_else(|| i.to_string(), str::to_owned),
+                };
+                match statement.effect() {
+                    Effect::Deny => denies.push(reason),
+                    Effect::Allow => allows.push(reason),
+                }
+            }
+        }
+    }
+    match (denies.first(), allows.first()) {
+        (Some(first), _) => Explanation {
+            decision: Decision::ExplicitDeny(first.clone()),
+            statements: denies,
+        },
+        (None, Some(first)) => Explanation {
+            decision: Decision::Allow(first.clone()),
+            statements: allows,
+        },
+        (None, None) => Explanation {
+            decision: Decision::ImplicitDeny,
+            statements: Vec::new(),
+        },
+    }
+}

@@ -85,14 +85,78 @@ pub(crate) fn matches(pattern: &[Token], subject: &str, colons: Colons, fold: bo
             _ => false,
         }) && chars.next().is_none();
     }
-    let subject: Vec<char> = subject.chars().collect();
     let colon_free = colons == Colons::Free;
+    if pattern.iter().all(|t| match t {
+        Token::Many { spans } => colon_free || *spans,
+        Token::One => colon_free,
+        Token::Char(_) => true,
+    }) {
+        return greedy(pattern, subject, &same);
+    }
+    table(pattern, subject, colon_free, &same)
+}
+
+/// The classic linear-time matcher with one backtrack point, valid when
+/// every `*` may cross colons (and `?` matches any character): a later
+/// `*` can always absorb what an earlier one would have taken.
+fn greedy(pattern: &[Token], subject: &str, same: &impl Fn(char, char) -> bool) -> bool {
+    if subject.is_ascii() {
+        let bytes = subject.as_bytes();
+        greedy_over(pattern, bytes.len(), |i| char::from(bytes[i]), same)
+    } else {
+        let chars: Vec<char> = subject.chars().collect();
+        greedy_over(pattern, chars.len(), |i| chars[i], same)
+    }
+}
+
+fn greedy_over(
+    pattern: &[Token],
+    len: usize,
+    at: impl Fn(usize) -> char,
+    same: &impl Fn(char, char) -> bool,
+) -> bool {
+    let (mut p, mut s) = (0, 0);
+    // The last `*` seen and the subject position it has absorbed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while s < len {
+        match pattern.get(p) {
+            Some(Token::Many { .. }) => {
+                star = Some((p, s));
+                p += 1;
+            }
+            Some(Token::One) => {
+                p += 1;
+                s += 1;
+            }
+            Some(Token::Char(t)) if same(*t, at(s)) => {
+                p += 1;
+                s += 1;
+            }
+            _ => match star {
+                // Mismatch: let the last `*` take one more character.
+                Some((sp, taken)) => {
+                    star = Some((sp, taken + 1));
+                    p = sp + 1;
+                    s = taken + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|t| matches!(t, Token::Many { .. }))
+}
+
+/// Dynamic programming over (token, position), for patterns whose stars
+/// must stay inside a segment.
+fn table(pattern: &[Token], subject: &str, colon_free: bool, same: &impl Fn(char, char) -> bool) -> bool {
+    let subject: Vec<char> = subject.chars().collect();
     // reach[j]: the first j characters of the subject can be consumed by the
-    // tokens seen so far. One row per token: O(pattern x subject).
+    // tokens seen so far.
     let mut reach = vec![false; subject.len() + 1];
+    let mut next = vec![false; subject.len() + 1];
     reach[0] = true;
     for token in pattern {
-        let mut next = vec![false; subject.len() + 1];
+        next.fill(false);
         match token {
             Token::Char(p) => {
                 for j in 0..subject.len() {
@@ -112,7 +176,7 @@ pub(crate) fn matches(pattern: &[Token], subject: &str, colons: Colons, fold: bo
                 }
             }
         }
-        reach = next;
+        std::mem::swap(&mut reach, &mut next);
         if !reach.iter().any(|r| *r) {
             return false;
         }
@@ -193,5 +257,18 @@ mod tests {
             Colons::Segment
         ));
         assert!(m("*", "mrn:a:b:c:d", Colons::SegmentTail));
+    }
+
+    proptest::proptest! {
+        /// The linear matcher and the table agree wherever both apply.
+        #[test]
+        fn greedy_agrees_with_the_table(pattern in "[ab:*?]{0,8}", subject in "[ab:]{0,10}") {
+            let tokens = compile(&pattern, Colons::Free);
+            let same = |a: char, b: char| a == b;
+            proptest::prop_assert_eq!(
+                greedy(&tokens, &subject, &same),
+                table(&tokens, &subject, true, &same)
+            );
+        }
     }
 }

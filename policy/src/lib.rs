@@ -44,6 +44,6 @@ mod template;
 
 pub use context::{Context, Request};
 pub use document::{Effect, Policy, PolicyError};
-pub use eval::{Decision, Reason, evaluate};
+pub use eval::{Decision, Explanation, Reason, evaluate, explain};
 pub use mrn::Mrn;
 pub use template::TemplateError;

@@ -1,7 +1,8 @@
 //! Documents and decisions, through the public API, plus the laws that
 //! hold for every input (explicit deny wins; allows only ever add).
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
-use minicloud_policy::{Context, Decision, Policy, Request, evaluate};
+use minicloud_policy::{Context, Decision, Policy, Request, evaluate, explain};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -331,6 +332,33 @@ fn request() -> impl Strategy<Value = (&'static str, &'static str, Context)> {
 }
 
 proptest! {
+    /// Removing an Allow statement never turns a denied request into an
+    /// allowed one, and `explain` always agrees with `evaluate`.
+    #[test]
+    fn removing_an_allow_never_allows(ps in policies(), (action, resource, ctx) in request(), pick in any::<prop::sample::Index>()) {
+        let named: Vec<(&str, &Policy)> = ps.iter().map(|p| ("p", p)).collect();
+        let before = decide(&named, action, resource, &ctx);
+        let req = Request { action, resource, context: &ctx };
+        prop_assert_eq!(&explain(named.iter().copied(), &req).decision, &before);
+        // Rebuild the documents without one Allow statement.
+        let docs: Vec<serde_json::Value> = ps.iter().map(|p| p.document().clone()).collect();
+        let allows: Vec<(usize, usize)> = docs.iter().enumerate().flat_map(|(d, doc)| {
+            doc["Statement"].as_array().into_iter().flatten().enumerate()
+                .filter(|(_, s)| s["Effect"] == "Allow").map(move |(i, _)| (d, i))
+        }).collect();
+        prop_assume!(!allows.is_empty());
+        let (d, i) = allows[pick.index(allows.len())];
+        let mut trimmed = docs.clone();
+        trimmed[d]["Statement"].as_array_mut().unwrap().remove(i);
+        let rebuilt: Vec<Policy> = trimmed.iter()
+            .filter(|doc| !doc["Statement"].as_array().unwrap().is_empty())
+            .map(|doc| policy(doc.clone())).collect();
+        let after = decide(&rebuilt.iter().map(|p| ("p", p)).collect::<Vec<_>>(), action, resource, &ctx);
+        if !before.is_allowed() {
+            prop_assert!(!after.is_allowed(), "removing an Allow turned {:?} into {:?}", before, after);
+        }
+    }
+
     /// A deny that applies to everything decides every request, whatever
     /// else is attached and in whatever order.
     #[test]

@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod invoke;
 mod observe;
+mod policies;
 mod routes;
 mod shutdown;
 mod streaming;

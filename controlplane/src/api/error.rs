@@ -25,6 +25,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    path: Option<String>,
     retry_after: Option<u64>,
 }
 
@@ -38,6 +39,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            path: None,
             retry_after: None,
         }
     }
@@ -62,6 +64,20 @@ impl ApiError {
         )
     }
 
+    /// A policy document that does not validate: 400 `invalid_policy`,
+    /// with the JSON path of the problem (under `prefix`, the document's
+    /// place in the request) in `error.path`.
+    pub fn invalid_policy(prefix: &str, err: &minicloud_policy::PolicyError) -> Self {
+        let path = match err.path.as_str() {
+            "$" => prefix.to_owned(),
+            p if prefix.is_empty() => p.to_owned(),
+            p => format!("{prefix}.{p}"),
+        };
+        let mut e = Self::bad_request("invalid_policy", format!("{path}: {}", err.message));
+        e.path = Some(path);
+        e
+    }
+
     /// Adds `Retry-After`.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
@@ -84,6 +100,8 @@ struct Inner<'a> {
     code: &'a str,
     message: &'a str,
     trace_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
 }
 
 impl IntoResponse for ApiError {
@@ -93,6 +111,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: &self.message,
                 trace_id: trace_id(),
+                path: self.path.as_deref(),
             },
         };
         let mut resp = (self.status, Json(body)).into_response();

@@ -3,6 +3,7 @@
 //!
 //! - [`functions`]: deploy, read, change, delete functions; versions; invoke.
 //! - [`observe`]: logs and invocation records.
+//! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`system`]: health, readiness, metrics.
 //! - [`error`]: the one error type and JSON shape.
@@ -10,6 +11,7 @@
 pub mod error;
 pub mod functions;
 pub mod observe;
+pub mod policies;
 pub mod routes;
 pub mod system;
 
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(functions::router())
         .merge(observe::router())
+        .merge(policies::router())
         .merge(routes::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
