@@ -55,6 +55,14 @@ impl AppState {
         Ok(found)
     }
 
+    /// Drops a project from the name cache, after it was deleted.
+    pub fn forget_project(&self, name: &str) {
+        self.projects
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
     /// Whether a bearer token is valid.
     pub async fn token_valid(&self, token: &str) -> crate::store::Result<bool> {
         let hash = hash_token(token);

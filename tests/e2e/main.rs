@@ -12,6 +12,7 @@ mod policies;
 mod routes;
 mod shutdown;
 mod streaming;
+mod tenancy;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for
 /// `async fn <scenario>(db: Db)`.

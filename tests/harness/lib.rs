@@ -123,6 +123,44 @@ impl Server {
 
     /// Starts a server with extra `serve` flags.
     pub async fn start_with(db: Db, args: &[&str]) -> Server {
+        let mut server = Self::unstarted(db, args).await;
+        server.spawn().await;
+        server
+    }
+
+    /// Starts a server on the database a foundation-era installation left
+    /// behind: only the first migration applied, then `seed` run on it.
+    pub async fn start_after_upgrade(db: Db, seed: &[&str]) -> Server {
+        use sqlx::migrate::{Migration, MigrationType, Migrator};
+        use std::borrow::Cow;
+        let mut server = Self::unstarted(db, &[]).await;
+        let url = server.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                server.data_dir.path().join("minicloud.db").display()
+            )
+        });
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let first = Migration::new(
+            1,
+            Cow::Borrowed("foundation"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../../controlplane/migrations/0001_foundation.sql")),
+            false,
+        );
+        let mut migrator = Migrator::DEFAULT;
+        migrator.migrations = Cow::Owned(vec![first]);
+        migrator.run(&pool).await.unwrap();
+        for statement in seed {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        server.spawn().await;
+        server
+    }
+
+    async fn unstarted(db: Db, args: &[&str]) -> Server {
         let (pg_database, database_url) = match db {
             Db::Sqlite => (None, None),
             Db::Postgres => {
@@ -130,7 +168,7 @@ impl Server {
                 (Some(name), Some(url))
             }
         };
-        let mut server = Server {
+        Server {
             child: None,
             url: String::new(),
             token: String::new(),
@@ -142,9 +180,7 @@ impl Server {
             database_url,
             pg_database,
             extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        server.spawn().await;
-        server
+        }
     }
 
     /// The server's process id.

@@ -3,6 +3,7 @@
 //!
 //! - [`functions`]: deploy, read, change, delete functions; versions; invoke.
 //! - [`observe`]: logs and invocation records.
+//! - [`orgs`]: orgs and the projects they contain.
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`system`]: health, readiness, metrics.
@@ -11,6 +12,7 @@
 pub mod error;
 pub mod functions;
 pub mod observe;
+pub mod orgs;
 pub mod policies;
 pub mod routes;
 pub mod system;
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(functions::router())
         .merge(observe::router())
+        .merge(orgs::router())
         .merge(policies::router())
         .merge(routes::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

@@ -10,6 +10,7 @@
 //! - [`records`]: invocation records and log lines (written in batches).
 
 pub mod functions;
+pub mod orgs;
 pub mod projects;
 pub mod records;
 pub mod routes;
@@ -66,11 +67,14 @@ pub struct Store {
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/0001_foundation.sql"),
+    ),
+    (2, "orgs", include_str!("../../migrations/0002_orgs.sql")),
+];
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {

@@ -1,32 +1,44 @@
-//! Projects and API tokens.
+//! Projects by name, and API tokens.
 
 use super::{Result, Store};
 use crate::util::{new_id, now_ms};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-/// A project: the unit that owns functions and routes.
+/// A project: the unit that owns functions and routes, inside an org.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// Stable id.
     pub id: String,
     /// Unique name, used in URLs.
     pub name: String,
+    /// The org that owns it.
+    pub org_id: String,
 }
 
+pub(crate) fn project(r: &AnyRow) -> Project {
+    Project {
+        id: r.get("id"),
+        name: r.get("name"),
+        org_id: r.get("org_id"),
+    }
+}
+
+/// The id of the `default` org, which the migrations create.
+pub const DEFAULT_ORG_ID: &str = "org-default";
+
 impl Store {
-    /// Finds a project by name.
+    /// Finds a live project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>> {
-        let row = sqlx::query("SELECT id, name FROM projects WHERE name = $1")
+        let row = sqlx::query("SELECT id, name, org_id FROM projects WHERE name = $1 AND deleted_ms IS NULL")
             .bind(name)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.map(|r| Project {
-            id: r.get("id"),
-            name: r.get("name"),
-        }))
+        Ok(row.as_ref().map(project))
     }
 
-    /// Creates a project unless one of that name exists; returns it.
+    /// Creates a project in the `default` org unless one of that name
+    /// exists; returns it.
     pub async fn ensure_project(&self, name: &str) -> Result<Project> {
         if let Some(p) = self.project(name).await? {
             return Ok(p);
@@ -42,6 +54,7 @@ impl Store {
             Ok(_) => Ok(Project {
                 id,
                 name: name.to_owned(),
+                org_id: DEFAULT_ORG_ID.to_owned(),
             }),
             // Another node created it first.
             Err(e) if super::is_unique_violation(&e) => self

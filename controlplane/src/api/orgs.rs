@@ -1,0 +1,174 @@
+//! Tenancy: `POST/GET /orgs`, `GET/DELETE /orgs/{org}`, and the projects of
+//! an org: `POST/GET /orgs/{org}/projects`, `GET/DELETE
+//! /orgs/{org}/projects/{project}`.
+//!
+//! An org or project is deleted only when empty, and softly: it vanishes
+//! from every lookup at once, its name stays reserved, its history stays.
+
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::{Page, PathParams, check_name};
+use crate::app::AppState;
+use crate::store::orgs::{Org, TenancyError};
+use crate::store::projects::Project;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orgs", get(list_orgs).post(create_org))
+        .route("/orgs/{org}", get(get_org).delete(delete_org))
+        .route("/orgs/{org}/projects", get(list_projects).post(create_project))
+        .route(
+            "/orgs/{org}/projects/{project}",
+            get(get_project).delete(delete_project),
+        )
+}
+
+impl From<TenancyError> for ApiError {
+    fn from(e: TenancyError) -> Self {
+        match e {
+            TenancyError::NameTaken(name) => ApiError::new(
+                StatusCode::CONFLICT,
+                "name_taken",
+                format!("the name {name:?} is taken (names stay reserved after a delete)"),
+            ),
+            TenancyError::NotEmpty(message) => ApiError::new(StatusCode::CONFLICT, "not_empty", message),
+            TenancyError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewName {
+    name: String,
+}
+
+async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
+    state
+        .store
+        .org(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {name:?} does not exist")))
+}
+
+/// The project, only if it belongs to the org in the path.
+async fn project_in(state: &AppState, org: &Org, name: &str) -> ApiResult<Project> {
+    match state.project(name).await? {
+        Some(p) if p.org_id == org.id => Ok(p),
+        _ => Err(ApiError::not_found(format!(
+            "project {name:?} does not exist in org {:?}",
+            org.name
+        ))),
+    }
+}
+
+fn org_view(o: &Org) -> Value {
+    json!({ "name": o.name, "created_ms": o.created_ms })
+}
+
+fn project_view(org: &Org, p: &Project) -> Value {
+    json!({ "name": p.name, "org": org.name })
+}
+
+/// A page of items and the cursor of the next one.
+fn page<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str, view: impl Fn(&T) -> Value) -> Json<Value> {
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| key(r).to_owned()))
+        .flatten();
+    Json(json!({ "items": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next }))
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    JsonBody(new): JsonBody<NewName>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_name("org", &new.name)?;
+    let org = state.store.create_org(&new.name).await?;
+    Ok((StatusCode::CREATED, Json(org_view(&org))))
+}
+
+async fn list_orgs(
+    State(state): State<AppState>,
+    QueryParams(p): QueryParams<Page>,
+) -> ApiResult<Json<Value>> {
+    let limit = p.limit()?;
+    let rows = state
+        .store
+        .list_orgs(p.cursor.as_deref().unwrap_or(""), limit)
+        .await?;
+    Ok(page(&rows, limit, |o| &o.name, org_view))
+}
+
+async fn get_org(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(org_view(&org_named(&state, &name).await?)))
+}
+
+async fn delete_org(
+    State(state): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    let org = org_named(&state, &name).await?;
+    if org.id == crate::store::projects::DEFAULT_ORG_ID {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "protected",
+            "the default org holds the bootstrap administrator and cannot be deleted",
+        ));
+    }
+    state.store.delete_org(&org).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_project(
+    State(state): State<AppState>,
+    PathParams(org_name): PathParams<String>,
+    JsonBody(new): JsonBody<NewName>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_name("project", &new.name)?;
+    let org = org_named(&state, &org_name).await?;
+    let project = state.store.create_project(&org, &new.name).await?;
+    Ok((StatusCode::CREATED, Json(project_view(&org, &project))))
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    PathParams(org_name): PathParams<String>,
+    QueryParams(p): QueryParams<Page>,
+) -> ApiResult<Json<Value>> {
+    let org = org_named(&state, &org_name).await?;
+    let limit = p.limit()?;
+    let rows = state
+        .store
+        .list_projects(&org, p.cursor.as_deref().unwrap_or(""), limit)
+        .await?;
+    Ok(page(&rows, limit, |p| &p.name, |p| project_view(&org, p)))
+}
+
+async fn get_project(
+    State(state): State<AppState>,
+    PathParams((org_name, name)): PathParams<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let org = org_named(&state, &org_name).await?;
+    let project = project_in(&state, &org, &name).await?;
+    Ok(Json(project_view(&org, &project)))
+}
+
+async fn delete_project(
+    State(state): State<AppState>,
+    PathParams((org_name, name)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let org = org_named(&state, &org_name).await?;
+    let project = project_in(&state, &org, &name).await?;
+    state.store.delete_project(&project).await?;
+    state.forget_project(&project.name);
+    Ok(StatusCode::NO_CONTENT)
+}

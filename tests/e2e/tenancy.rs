@@ -1,0 +1,156 @@
+//! Orgs contain projects: create, list (paginated), read, delete only when
+//! empty and softly; project names stay unique across orgs; and a
+//! foundation-era database upgrades with its data in the `default` org.
+
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+crate::on_both_databases!(orgs_and_projects, foundation_data_survives_the_upgrade);
+
+async fn orgs_and_projects(db: Db) {
+    let s = Server::start(db).await;
+    let v1 = |path: &str| format!("{}/api/v1{path}", s.url);
+    let send = |method: Method, path: &str, body: Option<Value>| {
+        let mut req = s.authed(method, &v1(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // The first start has the default org holding the default project.
+    let (_, orgs) = send(Method::GET, "/orgs", None).await;
+    assert_eq!(orgs["items"], json!([{"name": "default", "created_ms": 0}]));
+    let (_, projects) = send(Method::GET, "/orgs/default/projects", None).await;
+    assert_eq!(projects["items"], json!([{"name": "default", "org": "default"}]));
+
+    let (status, body) = send(Method::POST, "/orgs", Some(json!({"name": "acme"}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["name"], "acme");
+    let (status, body) = send(Method::POST, "/orgs", Some(json!({"name": "acme"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("name_taken"))
+    );
+    let (status, body) = send(Method::POST, "/orgs", Some(json!({"name": "Not Valid"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_name"))
+    );
+    let (status, body) = send(Method::POST, "/orgs", Some(json!({"nome": "x"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_json"))
+    );
+
+    let (status, body) = send(Method::POST, "/orgs/acme/projects", Some(json!({"name": "web"}))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"name": "web", "org": "acme"}));
+    // Project names appear alone in URLs, so they are unique across orgs.
+    let (status, _) = send(
+        Method::POST,
+        "/orgs/default/projects",
+        Some(json!({"name": "web"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = send(Method::POST, "/orgs/nope/projects", Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 404);
+    // A project is found only under its own org.
+    assert_eq!(send(Method::GET, "/orgs/acme/projects/web", None).await.0, 200);
+    assert_eq!(send(Method::GET, "/orgs/default/projects/web", None).await.0, 404);
+    let (_, listed) = send(Method::GET, "/orgs/default/projects", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+
+    // A project with functions, or an org with projects, is not deleted.
+    let wasm = std::fs::read(guests::HELLO).unwrap();
+    let deploy = s
+        .authed(Method::PUT, &v1("/projects/web/functions/hello"))
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deploy.status(), 201);
+    let (status, body) = send(Method::DELETE, "/orgs/acme/projects/web", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_empty")));
+    let (status, body) = send(Method::DELETE, "/orgs/acme", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_empty")));
+    assert_eq!(
+        send(Method::DELETE, "/projects/web/functions/hello", None)
+            .await
+            .0,
+        204
+    );
+
+    // Deleting is soft: gone from every lookup at once, the name reserved.
+    assert_eq!(send(Method::DELETE, "/orgs/acme/projects/web", None).await.0, 204);
+    assert_eq!(send(Method::GET, "/orgs/acme/projects/web", None).await.0, 404);
+    assert_eq!(send(Method::GET, "/projects/web/functions", None).await.0, 404);
+    let (status, _) = send(Method::POST, "/orgs/acme/projects", Some(json!({"name": "web"}))).await;
+    assert_eq!(status, 409);
+    assert_eq!(send(Method::DELETE, "/orgs/acme", None).await.0, 204);
+    assert_eq!(send(Method::GET, "/orgs/acme", None).await.0, 404);
+    let (status, body) = send(Method::DELETE, "/orgs/default", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("protected")));
+
+    // Pagination by name.
+    for name in ["o1", "o2", "o3"] {
+        assert_eq!(
+            send(Method::POST, "/orgs", Some(json!({"name": name}))).await.0,
+            201
+        );
+    }
+    let (_, first) = send(Method::GET, "/orgs?limit=2", None).await;
+    let names = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["default", "o1"]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = send(Method::GET, &format!("/orgs?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(names(&second), ["o2", "o3"]);
+
+    // Tenancy endpoints need credentials like every other.
+    let resp = s.http.get(v1("/orgs")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+async fn foundation_data_survives_the_upgrade(db: Db) {
+    let s = Server::start_after_upgrade(
+        db,
+        &[
+            "INSERT INTO projects (id, name, created_ms) VALUES ('p-old', 'legacy', 1)",
+            "INSERT INTO routes (id, project_id, method, path, function_name, created_ms) \
+             VALUES ('r-old', 'p-old', 'GET', '/legacy', 'hello', 1)",
+        ],
+    )
+    .await;
+    let projects = s
+        .get_json(&format!("{}/api/v1/orgs/default/projects", s.url))
+        .await;
+    let names: Vec<&str> = projects["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "legacy"], "{projects}");
+    let routes = s
+        .get_json(&format!("{}/api/v1/projects/legacy/routes", s.url))
+        .await;
+    assert_eq!(routes["items"][0]["path"], "/legacy", "{routes}");
+}
