@@ -3,18 +3,22 @@
 use crate::artifacts::Artifacts;
 use crate::config::ServeConfig;
 use crate::gateway::RouteTable;
+use crate::iam::limits::RateLimiter;
+use crate::iam::tokens::{self, TokenIssuer};
+use crate::iam::{Authorizer, builtin};
 use crate::records::RecordWriter;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::store::functions::Settings;
+use crate::store::iam::Created;
 use crate::store::projects::Project;
-use crate::util::{hash_token, new_token};
+use crate::util::hash_token;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use minicloud_runtime::{Runtime, RuntimeConfig};
 use object_store::local::LocalFileSystem;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,8 +35,13 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The settings the server started with.
     pub config: Arc<ServeConfig>,
+    /// Judges every API action.
+    pub authorizer: Arc<Authorizer>,
+    /// Signs and verifies access tokens.
+    pub tokens: Arc<TokenIssuer>,
+    /// Rate limits per principal.
+    pub limiter: Arc<RateLimiter>,
     projects: Arc<RwLock<HashMap<String, Project>>>,
-    tokens: Arc<RwLock<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -61,27 +70,6 @@ impl AppState {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-    }
-
-    /// Whether a bearer token is valid.
-    pub async fn token_valid(&self, token: &str) -> crate::store::Result<bool> {
-        let hash = hash_token(token);
-        if self
-            .tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&hash)
-        {
-            return Ok(true);
-        }
-        let valid = self.store.token_exists(&hash).await?;
-        if valid {
-            self.tokens
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(hash);
-        }
-        Ok(valid)
     }
 
     /// Settings of a new function, before any overrides.
@@ -140,6 +128,8 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let routes = RouteTable::build(&store.all_routes().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
+    let token_issuer =
+        TokenIssuer::load(store.clone(), Duration::from_secs(config.access_token_ttl_secs)).await?;
     tracing::info!(
         database_ms = t_db.as_secs_f64() * 1e3,
         runtime_ms = t_runtime.as_secs_f64() * 1e3,
@@ -148,34 +138,76 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     );
     Ok(Started {
         state: AppState {
-            store,
             registry,
             routes: Arc::new(ArcSwap::from_pointee(routes)),
             metrics,
+            authorizer: Arc::new(Authorizer::new(store.clone())),
+            tokens: Arc::new(token_issuer),
+            limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
+            store,
             config: Arc::new(config),
             projects: Arc::default(),
-            tokens: Arc::default(),
         },
         writer,
         writer_task,
     })
 }
 
-/// On the first start: the `default` project and an admin token, printed
-/// once and written to `<data-dir>/admin-token` (mode 0600); only its hash
-/// is stored.
+/// On the first start: the `default` project, and the first user of the
+/// `default` org, `admin`, bound to the platform Administrator role. Its API
+/// key is printed once and written to `<data-dir>/admin-token`, its password
+/// to `<data-dir>/admin-password` (both mode 0600); only hashes are stored.
+///
+/// A foundation-era installation (tokens, no users) gets the same user,
+/// and its old tokens keep working as that user.
 async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     store.ensure_project("default").await?;
-    if store.has_tokens().await? {
+    if store.has_users().await? {
         return Ok(());
     }
-    let token = new_token();
-    let path = config.data_dir.join("admin-token");
+    let org = store
+        .org("default")
+        .await?
+        .context("the default org is missing: the migrations did not run")?;
+    let scope = store.in_org(&org);
+    let password = tokens::random_secret();
+    let hash = tokens::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+    let Created::New(admin) = scope.create_user(ADMIN_USER, Some(&hash)).await? else {
+        // Another node bootstrapped at the same moment.
+        return Ok(());
+    };
+    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
+    scope.bind("user", &admin.id, &role, "").await?;
+    let legacy = store.has_tokens().await?;
+    let secret = tokens::random_secret();
+    let key = scope
+        .create_api_key(&admin.id, "bootstrap", &hash_token(&secret), None)
+        .await?;
+    let token = tokens::api_key_token(&key.id, &secret);
+    let dir = &config.data_dir;
+    let password_path = dir.join("admin-password");
+    write_private(&password_path, &password)
+        .with_context(|| format!("cannot write {}", password_path.display()))?;
+    if legacy {
+        // Scripts hold the old token, which still works: keep its file.
+        println!(
+            "user admin of org default created; password in {}",
+            password_path.display()
+        );
+        return Ok(());
+    }
+    let path = dir.join("admin-token");
     write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
-    store.insert_token("admin", &hash_token(&token)).await?;
-    println!("admin token (shown once; also in {}): {token}", path.display());
+    println!("admin API key (shown once; also in {}): {token}", path.display());
+    println!(
+        "admin password for /api/v1/auth/login (org default, user admin; also in {}): {password}",
+        password_path.display()
+    );
     Ok(())
 }
+
+/// The name of the user the first start creates.
+pub const ADMIN_USER: &str = "admin";
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -204,6 +236,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     let app = crate::api::router(started.state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|stop| *stop).await;

@@ -58,6 +58,22 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_DEFAULT_MAX_REQUEST_BYTES", default_value_t = 10 * MIB)]
     pub default_max_request_bytes: u64,
 
+    /// Lifetime of an access token from `/auth/login`, seconds.
+    #[arg(long, env = "MINICLOUD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, seconds.
+    #[arg(long, env = "MINICLOUD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// API requests a second per principal, on average (0: no limit).
+    #[arg(long, env = "MINICLOUD_RATE_LIMIT_RPS", default_value_t = 100.0)]
+    pub rate_limit_rps: f64,
+
+    /// API requests a principal may burst above the average.
+    #[arg(long, env = "MINICLOUD_RATE_LIMIT_BURST", default_value_t = 400.0)]
+    pub rate_limit_burst: f64,
+
     /// Default largest response body, bytes.
     #[arg(long, env = "MINICLOUD_DEFAULT_MAX_RESPONSE_BYTES", default_value_t = 4096 * MIB)]
     pub default_max_response_bytes: u64,

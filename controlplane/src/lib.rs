@@ -19,6 +19,7 @@ pub mod artifacts;
 pub mod config;
 pub mod gate;
 pub mod gateway;
+pub mod iam;
 pub mod records;
 pub mod registry;
 pub mod store;

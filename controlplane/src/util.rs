@@ -1,6 +1,5 @@
 //! Small helpers shared by the control plane.
 
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// A new time-ordered unique id (UUID v7, simple form).
@@ -11,13 +10,6 @@ pub fn new_id() -> String {
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     minicloud_runtime::logs::now_ms()
-}
-
-/// A new secret token: 32 random bytes, hex, with a recognisable prefix.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("mc_{}", hex::encode(bytes))
 }
 
 /// How tokens are stored: their SHA-256, never the token itself. Tokens are

@@ -2,8 +2,10 @@
 //! delete, list, versions, and the JSON invoke API.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, check_name, project};
+use super::{Page, PathParams, authorized, check_name};
 use crate::app::AppState;
+use crate::iam::Caller;
+use crate::iam::actions::functions;
 use crate::store::functions::{DeployOutcome, FunctionRow, NewVersion, Settings, VersionRow};
 use axum::body::Body;
 use axum::extract::State;
@@ -187,13 +189,21 @@ async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Ap
 /// `PUT .../functions/{name}`: deploy a component.
 async fn deploy(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(limits): QueryParams<LimitsView>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     check_name("function", &name)?;
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::CREATE_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let bytes = receive_upload(&state, &headers, body).await?;
     let registry = &state.registry;
     let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
@@ -239,9 +249,17 @@ async fn deploy(
 /// `GET .../functions/{name}`.
 async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<FunctionView>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::GET_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let f = function(&state, &project.id, &name).await?;
     let v = active_version(&state, &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
@@ -283,10 +301,18 @@ fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
 /// `PATCH .../functions/{name}`: limits, environment, active version.
 async fn change(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
     JsonBody(change): JsonBody<Change>,
 ) -> ApiResult<Json<FunctionView>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::UPDATE_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let mut f = function(&state, &project.id, &name).await?;
     if let Some(limits) = &change.limits {
         limits.apply(&state, &mut f.settings)?;
@@ -313,9 +339,17 @@ async fn change(
 /// `DELETE .../functions/{name}`.
 async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::DELETE_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let f = function(&state, &project.id, &name).await?;
     state.store.delete_function(&project.id, &f.id).await?;
     state.registry.invalidate(&project.name, &name);
@@ -326,10 +360,18 @@ async fn remove(
 /// `GET .../functions?limit=&cursor=`: by name.
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(project_name): PathParams<String>,
     QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::LIST_FUNCTIONS,
+        "function/*",
+    )
+    .await?;
     let limit = page.limit()?;
     let rows = state
         .store
@@ -349,9 +391,17 @@ async fn list(
 /// `GET .../functions/{name}/versions`: newest first.
 async fn versions(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::GET_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let f = function(&state, &project.id, &name).await?;
     let items = state.store.versions(&f.id).await?;
     Ok(Json(
@@ -362,10 +412,18 @@ async fn versions(
 /// `POST .../functions/{name}/invoke`: JSON in, the function's JSON out.
 async fn invoke(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::INVOKE_FUNCTION,
+        &format!("function/{name}"),
+    )
+    .await?;
     let loaded = state
         .registry
         .get(&project, &name)

@@ -2,15 +2,19 @@
 //! request-id and authentication middleware.
 //!
 //! - [`functions`]: deploy, read, change, delete functions; versions; invoke.
+//! - [`iam`]: users, API keys, policies, roles, bindings.
 //! - [`observe`]: logs and invocation records.
 //! - [`orgs`]: orgs and the projects they contain.
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`system`]: health, readiness, metrics.
+//! - [`auth`]: credentials to callers; login, refresh, logout, me.
 //! - [`error`]: the one error type and JSON shape.
 
+pub mod auth;
 pub mod error;
 pub mod functions;
+pub mod iam;
 pub mod observe;
 pub mod orgs;
 pub mod policies;
@@ -19,10 +23,10 @@ pub mod system;
 
 use crate::app::AppState;
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use error::{ApiError, TRACE_ID};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -33,9 +37,12 @@ pub fn router(state: AppState) -> Router {
         .merge(functions::router())
         .merge(observe::router())
         .merge(orgs::router())
+        .merge(iam::router())
         .merge(policies::router())
         .merge(routes::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .merge(auth::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .merge(auth::public_router());
     Router::new()
         .nest("/api/v1", api)
         .merge(system::router())
@@ -78,34 +85,6 @@ async fn request_id(req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
-}
-
-/// Requires `Authorization: Bearer <token>` with a valid token.
-async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send `Authorization: Bearer <token>`; the admin token is in <data-dir>/admin-token",
-        )
-        .into_response();
-    };
-    match state.token_valid(token).await {
-        Ok(true) => next.run(req).await,
-        Ok(false) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "the token is not valid",
-        )
-        .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
 }
 
 /// Path parameters whose rejections answer in the platform's error shape.
@@ -175,6 +154,27 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
             ),
         ))
     }
+}
+
+/// The project named in the path (404 if none), once the caller is
+/// allowed `action` on `resource` (such as `function/hello`) in it (403).
+pub async fn authorized(
+    state: &AppState,
+    caller: &crate::iam::Caller,
+    name: &str,
+    action: &str,
+    resource: &str,
+) -> Result<crate::store::projects::Project, ApiError> {
+    let project = project(state, name).await?;
+    let service = action.split_once(':').map_or("functions", |(s, _)| s);
+    state
+        .authorize(
+            caller,
+            action,
+            &crate::iam::Target::in_project(service, &project, resource),
+        )
+        .await?;
+    Ok(project)
 }
 
 /// The project named in the path, or 404.

@@ -1,8 +1,10 @@
 //! Logs and invocation records of a function.
 
 use super::error::{ApiResult, QueryParams};
-use super::{PathParams, page_limit, project};
+use super::{PathParams, authorized, page_limit};
 use crate::app::AppState;
+use crate::iam::Caller;
+use crate::iam::actions::functions;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -31,10 +33,18 @@ struct LogsQuery {
 /// `GET .../logs?since=&limit=&invocation_id=`: oldest first.
 async fn logs(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<LogsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::GET_LOGS,
+        &format!("function/{name}"),
+    )
+    .await?;
     let limit = page_limit(q.limit)?;
     let items = state
         .store
@@ -60,10 +70,18 @@ struct InvocationsQuery {
 /// `GET .../invocations?limit=&cursor=`: newest first.
 async fn invocations(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<InvocationsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::LIST_INVOCATIONS,
+        &format!("function/{name}"),
+    )
+    .await?;
     let limit = page_limit(q.limit)?;
     let items = state
         .store

@@ -8,12 +8,15 @@
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, check_name};
 use crate::app::AppState;
+use crate::iam::actions::orgs as act;
+use crate::iam::{Caller, Target};
 use crate::store::orgs::{Org, TenancyError};
 use crate::store::projects::Project;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use minicloud_policy::Mrn;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -68,6 +71,14 @@ async fn project_in(state: &AppState, org: &Org, name: &str) -> ApiResult<Projec
     }
 }
 
+fn org_target(o: &Org) -> Target {
+    Target::in_org("orgs", o, &format!("org/{}", o.name))
+}
+
+fn project_target(p: &Project) -> Target {
+    Target::in_project("orgs", p, &format!("project/{}", p.name))
+}
+
 fn org_view(o: &Org) -> Value {
     json!({ "name": o.name, "created_ms": o.created_ms })
 }
@@ -76,25 +87,28 @@ fn project_view(org: &Org, p: &Project) -> Value {
     json!({ "name": p.name, "org": org.name })
 }
 
-/// A page of items and the cursor of the next one.
-fn page<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> &str, view: impl Fn(&T) -> Value) -> Json<Value> {
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| key(r).to_owned()))
-        .flatten();
-    Json(json!({ "items": rows.iter().map(view).collect::<Vec<_>>(), "next_cursor": next }))
-}
-
 async fn create_org(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(new): JsonBody<NewName>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_name("org", &new.name)?;
+    // The org does not exist yet: only platform-wide grants can allow this.
+    let target = Target {
+        mrn: Mrn::org("orgs", &new.name, format!("org/{}", new.name)),
+        org_id: String::new(),
+        project_id: None,
+    };
+    state.authorize(&caller, act::CREATE_ORG, &target).await?;
     let org = state.store.create_org(&new.name).await?;
     Ok((StatusCode::CREATED, Json(org_view(&org))))
 }
 
+/// Lists the orgs the caller may see; the cursor follows the scan, so a
+/// page may hold fewer items than the limit.
 async fn list_orgs(
     State(state): State<AppState>,
+    caller: Caller,
     QueryParams(p): QueryParams<Page>,
 ) -> ApiResult<Json<Value>> {
     let limit = p.limit()?;
@@ -102,21 +116,41 @@ async fn list_orgs(
         .store
         .list_orgs(p.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    Ok(page(&rows, limit, |o| &o.name, org_view))
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|o| o.name.clone()))
+        .flatten();
+    let mut items = Vec::new();
+    for o in &rows {
+        if state
+            .authorize(&caller, act::GET_ORG, &org_target(o))
+            .await
+            .is_ok()
+        {
+            items.push(org_view(o));
+        }
+    }
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
 async fn get_org(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(org_view(&org_named(&state, &name).await?)))
+    let org = org_named(&state, &name).await?;
+    state.authorize(&caller, act::GET_ORG, &org_target(&org)).await?;
+    Ok(Json(org_view(&org)))
 }
 
 async fn delete_org(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let org = org_named(&state, &name).await?;
+    state
+        .authorize(&caller, act::DELETE_ORG, &org_target(&org))
+        .await?;
     if org.id == crate::store::projects::DEFAULT_ORG_ID {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -130,17 +164,27 @@ async fn delete_org(
 
 async fn create_project(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(org_name): PathParams<String>,
     JsonBody(new): JsonBody<NewName>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_name("project", &new.name)?;
     let org = org_named(&state, &org_name).await?;
+    let target = Target {
+        mrn: Mrn::project("orgs", &org.name, &new.name, format!("project/{}", new.name)),
+        org_id: org.id.clone(),
+        project_id: None,
+    };
+    state.authorize(&caller, act::CREATE_PROJECT, &target).await?;
     let project = state.store.create_project(&org, &new.name).await?;
     Ok((StatusCode::CREATED, Json(project_view(&org, &project))))
 }
 
+/// Lists the org's projects the caller may see (pages may be short, as
+/// for orgs).
 async fn list_projects(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(org_name): PathParams<String>,
     QueryParams(p): QueryParams<Page>,
 ) -> ApiResult<Json<Value>> {
@@ -150,24 +194,45 @@ async fn list_projects(
         .store
         .list_projects(&org, p.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    Ok(page(&rows, limit, |p| &p.name, |p| project_view(&org, p)))
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|p| p.name.clone()))
+        .flatten();
+    let mut items = Vec::new();
+    for p in &rows {
+        if state
+            .authorize(&caller, act::GET_PROJECT, &project_target(p))
+            .await
+            .is_ok()
+        {
+            items.push(project_view(&org, p));
+        }
+    }
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
 async fn get_project(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((org_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let org = org_named(&state, &org_name).await?;
     let project = project_in(&state, &org, &name).await?;
+    state
+        .authorize(&caller, act::GET_PROJECT, &project_target(&project))
+        .await?;
     Ok(Json(project_view(&org, &project)))
 }
 
 async fn delete_project(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((org_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let org = org_named(&state, &org_name).await?;
     let project = project_in(&state, &org, &name).await?;
+    state
+        .authorize(&caller, act::DELETE_PROJECT, &project_target(&project))
+        .await?;
     state.store.delete_project(&project).await?;
     state.forget_project(&project.name);
     Ok(StatusCode::NO_CONTENT)

@@ -5,6 +5,8 @@
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::app::AppState;
+use crate::iam::{Caller, Target, actions};
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use minicloud_policy::{Context, Decision, Policy, Request, explain};
@@ -47,7 +49,15 @@ struct Decider {
     statement: String,
 }
 
-async fn simulate(JsonBody(sim): JsonBody<Simulation>) -> ApiResult<Json<Outcome>> {
+async fn simulate(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(sim): JsonBody<Simulation>,
+) -> ApiResult<Json<Outcome>> {
+    let target = Target::in_org("iam", &caller.principal.org, "simulator");
+    state
+        .authorize(&caller, actions::iam::SIMULATE_POLICY, &target)
+        .await?;
     if sim.policies.len() > MAX_POLICIES {
         return Err(ApiError::bad_request(
             "too_many_policies",

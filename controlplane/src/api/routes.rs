@@ -2,9 +2,11 @@
 //! A change takes effect at once: the gateway's table is rebuilt and swapped.
 
 use super::error::{ApiError, ApiResult, JsonBody};
-use super::{PathParams, check_name, project};
+use super::{PathParams, authorized, check_name};
 use crate::app::AppState;
 use crate::gateway::RouteTable;
+use crate::iam::Caller;
+use crate::iam::actions::functions;
 use crate::store::routes::RouteRow;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,10 +44,11 @@ async fn reload(state: &AppState) -> ApiResult<()> {
 
 async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(new): JsonBody<NewRoute>,
 ) -> ApiResult<(StatusCode, Json<RouteRow>)> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(&state, &caller, &project_name, functions::CREATE_ROUTE, "route/*").await?;
     let method = new.method.to_ascii_uppercase();
     if !METHODS.contains(&method.as_str()) {
         return Err(ApiError::bad_request(
@@ -108,18 +111,27 @@ async fn create(
 
 async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams(project_name): PathParams<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(&state, &caller, &project_name, functions::LIST_ROUTES, "route/*").await?;
     let items = state.store.project_routes(&project.id).await?;
     Ok(Json(json!({ "items": items })))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
     PathParams((project_name, id)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let project = project(&state, &project_name).await?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        functions::DELETE_ROUTE,
+        &format!("route/{id}"),
+    )
+    .await?;
     if !state.store.delete_route(&project.id, &id).await? {
         return Err(ApiError::not_found(format!("route {id:?} does not exist")));
     }

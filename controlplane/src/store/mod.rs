@@ -10,6 +10,7 @@
 //! - [`records`]: invocation records and log lines (written in batches).
 
 pub mod functions;
+pub mod iam;
 pub mod orgs;
 pub mod projects;
 pub mod records;
@@ -74,6 +75,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0001_foundation.sql"),
     ),
     (2, "orgs", include_str!("../../migrations/0002_orgs.sql")),
+    (3, "iam", include_str!("../../migrations/0003_iam.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -123,6 +123,7 @@ impl Store {
             id: new_id(),
             name: name.to_owned(),
             org_id: org.id.clone(),
+            org_name: org.name.clone(),
         };
         let inserted =
             sqlx::query("INSERT INTO projects (id, name, org_id, created_ms) VALUES ($1, $2, $3, $4)")
@@ -141,10 +142,11 @@ impl Store {
 
     /// Live projects of an org in name order, after `cursor`.
     pub async fn list_projects(&self, org: &Org, cursor: &str, limit: i64) -> Result<Vec<Project>> {
-        let rows = sqlx::query(
-            "SELECT id, name, org_id FROM projects WHERE org_id = $1 AND deleted_ms IS NULL AND name > $2 \
-             ORDER BY name LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM projects p JOIN orgs o ON o.id = p.org_id \
+             WHERE p.org_id = $1 AND p.deleted_ms IS NULL AND p.name > $2 ORDER BY p.name LIMIT $3",
+            super::projects::PROJECT_COLUMNS
+        ))
         .bind(&org.id)
         .bind(cursor)
         .bind(limit)

@@ -14,6 +14,8 @@ pub struct Project {
     pub name: String,
     /// The org that owns it.
     pub org_id: String,
+    /// That org's name (for resource names).
+    pub org_name: String,
 }
 
 pub(crate) fn project(r: &AnyRow) -> Project {
@@ -21,8 +23,12 @@ pub(crate) fn project(r: &AnyRow) -> Project {
         id: r.get("id"),
         name: r.get("name"),
         org_id: r.get("org_id"),
+        org_name: r.get("org_name"),
     }
 }
+
+/// The columns `project` reads, from `projects p JOIN orgs o`.
+pub(crate) const PROJECT_COLUMNS: &str = "p.id AS id, p.name AS name, p.org_id AS org_id, o.name AS org_name";
 
 /// The id of the `default` org, which the migrations create.
 pub const DEFAULT_ORG_ID: &str = "org-default";
@@ -30,10 +36,13 @@ pub const DEFAULT_ORG_ID: &str = "org-default";
 impl Store {
     /// Finds a live project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>> {
-        let row = sqlx::query("SELECT id, name, org_id FROM projects WHERE name = $1 AND deleted_ms IS NULL")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
+             WHERE p.name = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
+        ))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.as_ref().map(project))
     }
 
@@ -55,6 +64,7 @@ impl Store {
                 id,
                 name: name.to_owned(),
                 org_id: DEFAULT_ORG_ID.to_owned(),
+                org_name: "default".to_owned(),
             }),
             // Another node created it first.
             Err(e) if super::is_unique_violation(&e) => self
@@ -71,18 +81,6 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         Ok(row.get::<i64, _>("n") > 0)
-    }
-
-    /// Stores the hash of a new token.
-    pub async fn insert_token(&self, name: &str, token_hash: &str) -> Result<()> {
-        sqlx::query("INSERT INTO api_tokens (id, token_hash, name, created_ms) VALUES ($1, $2, $3, $4)")
-            .bind(new_id())
-            .bind(token_hash)
-            .bind(name)
-            .bind(now_ms())
-            .execute(self.pool())
-            .await?;
-        Ok(())
     }
 
     /// Whether a token hash belongs to a stored token.

@@ -1,0 +1,96 @@
+//! One action name per API endpoint, and the resource it acts on. The
+//! table in `docs/IAM.md` lists the same names; handlers use these
+//! constants so a typo is a compile error.
+
+/// `orgs:*`
+pub mod orgs {
+    /// `POST /orgs` on `mrn:orgs:<org>::org/<org>`.
+    pub const CREATE_ORG: &str = "orgs:CreateOrg";
+    /// `GET /orgs/{org}` (and listing it) on `mrn:orgs:<org>::org/<org>`.
+    pub const GET_ORG: &str = "orgs:GetOrg";
+    /// `DELETE /orgs/{org}`.
+    pub const DELETE_ORG: &str = "orgs:DeleteOrg";
+    /// `POST /orgs/{org}/projects` on `mrn:orgs:<org>:<project>:project/<project>`.
+    pub const CREATE_PROJECT: &str = "orgs:CreateProject";
+    /// `GET /orgs/{org}/projects/{p}` (and listing it).
+    pub const GET_PROJECT: &str = "orgs:GetProject";
+    /// `DELETE /orgs/{org}/projects/{p}`.
+    pub const DELETE_PROJECT: &str = "orgs:DeleteProject";
+}
+
+/// `functions:*`, on `mrn:functions:<org>:<project>:function/<name>` or
+/// `...:route/<id>`.
+pub mod functions {
+    /// `PUT .../functions/{name}`.
+    pub const CREATE_FUNCTION: &str = "functions:CreateFunction";
+    /// `GET .../functions/{name}`, `.../versions`, and listing.
+    pub const GET_FUNCTION: &str = "functions:GetFunction";
+    /// `GET .../functions` on `...:function/*`.
+    pub const LIST_FUNCTIONS: &str = "functions:ListFunctions";
+    /// `PATCH .../functions/{name}`.
+    pub const UPDATE_FUNCTION: &str = "functions:UpdateFunction";
+    /// `DELETE .../functions/{name}`.
+    pub const DELETE_FUNCTION: &str = "functions:DeleteFunction";
+    /// `POST .../invoke`, and authenticated HTTP triggers.
+    pub const INVOKE_FUNCTION: &str = "functions:InvokeFunction";
+    /// `GET .../logs`.
+    pub const GET_LOGS: &str = "functions:GetLogs";
+    /// `GET .../invocations`.
+    pub const LIST_INVOCATIONS: &str = "functions:ListInvocations";
+    /// `POST .../routes` on `...:route/*`.
+    pub const CREATE_ROUTE: &str = "functions:CreateRoute";
+    /// `GET .../routes`.
+    pub const LIST_ROUTES: &str = "functions:ListRoutes";
+    /// `DELETE .../routes/{id}`.
+    pub const DELETE_ROUTE: &str = "functions:DeleteRoute";
+}
+
+/// `iam:*`, on `mrn:iam:<org>::<type>/<name>`.
+pub mod iam {
+    /// `POST /orgs/{org}/users`.
+    pub const CREATE_USER: &str = "iam:CreateUser";
+    /// `GET /orgs/{org}/users/{u}`.
+    pub const GET_USER: &str = "iam:GetUser";
+    /// `GET /orgs/{org}/users`.
+    pub const LIST_USERS: &str = "iam:ListUsers";
+    /// `DELETE /orgs/{org}/users/{u}`.
+    pub const DELETE_USER: &str = "iam:DeleteUser";
+    /// `POST /orgs/{org}/users/{u}/keys` on `...:user/<u>`.
+    pub const CREATE_API_KEY: &str = "iam:CreateApiKey";
+    /// `GET /orgs/{org}/users/{u}/keys`.
+    pub const LIST_API_KEYS: &str = "iam:ListApiKeys";
+    /// `DELETE /orgs/{org}/users/{u}/keys/{id}`.
+    pub const REVOKE_API_KEY: &str = "iam:RevokeApiKey";
+    /// `POST /orgs/{org}/policies`.
+    pub const CREATE_POLICY: &str = "iam:CreatePolicy";
+    /// `GET /orgs/{org}/policies/{p}`, and listing.
+    pub const GET_POLICY: &str = "iam:GetPolicy";
+    /// `GET /orgs/{org}/policies`.
+    pub const LIST_POLICIES: &str = "iam:ListPolicies";
+    /// `PUT /orgs/{org}/policies/{p}`.
+    pub const UPDATE_POLICY: &str = "iam:UpdatePolicy";
+    /// `DELETE /orgs/{org}/policies/{p}`.
+    pub const DELETE_POLICY: &str = "iam:DeletePolicy";
+    /// `POST /orgs/{org}/roles`.
+    pub const CREATE_ROLE: &str = "iam:CreateRole";
+    /// `GET /orgs/{org}/roles/{r}`.
+    pub const GET_ROLE: &str = "iam:GetRole";
+    /// `GET /orgs/{org}/roles`.
+    pub const LIST_ROLES: &str = "iam:ListRoles";
+    /// `DELETE /orgs/{org}/roles/{r}`.
+    pub const DELETE_ROLE: &str = "iam:DeleteRole";
+    /// `PUT/DELETE /orgs/{org}/roles/{r}/policies/{p}`.
+    pub const ATTACH_ROLE_POLICY: &str = "iam:AttachRolePolicy";
+    /// `PUT/DELETE /orgs/{org}/roles/{r}/inline-policies/{p}`.
+    pub const PUT_ROLE_POLICY: &str = "iam:PutRolePolicy";
+    /// `POST /orgs/{org}/bindings` on `...:binding/*`.
+    pub const CREATE_BINDING: &str = "iam:CreateBinding";
+    /// `GET /orgs/{org}/bindings`.
+    pub const LIST_BINDINGS: &str = "iam:ListBindings";
+    /// `DELETE /orgs/{org}/bindings/{id}`.
+    pub const DELETE_BINDING: &str = "iam:DeleteBinding";
+    /// `POST /policies/simulate` on `mrn:iam:<org>::simulator`.
+    pub const SIMULATE_POLICY: &str = "iam:SimulatePolicy";
+    /// `POST /auth/signing-keys/rotate` on `mrn:iam:::signing-keys`.
+    pub const ROTATE_SIGNING_KEYS: &str = "iam:RotateSigningKeys";
+}

@@ -1,0 +1,299 @@
+//! Who is calling, and may they: principals, the authorizer that judges
+//! every API action with the policy engine, built-in roles, credentials,
+//! and per-principal rate limits.
+//!
+//! - [`actions`]: the action name of every endpoint.
+//! - [`builtin`]: OrgAdmin, ProjectAdmin, Developer, ReadOnly (and the
+//!   platform Administrator).
+//! - [`tokens`]: API keys, passwords, access tokens and their keys.
+//! - [`limits`]: token buckets per principal.
+
+pub mod actions;
+pub mod builtin;
+pub mod limits;
+pub mod tokens;
+
+use crate::store::Store;
+use crate::store::iam::Binding;
+use crate::store::orgs::Org;
+use minicloud_policy::{Context, Decision, Mrn, Policy, Request, evaluate};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// User or API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    /// A person, signed in with a password (access token).
+    User,
+    /// An API key of a user.
+    ApiKey,
+}
+
+impl PrincipalKind {
+    /// `user` or `api_key`, as stored in bindings and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// An authenticated identity.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// User or API key.
+    pub kind: PrincipalKind,
+    /// The user's id, or the key's id.
+    pub id: String,
+    /// The user (the key's owner for a key).
+    pub user_id: String,
+    /// The user's name.
+    pub user_name: String,
+    /// The org the principal belongs to.
+    pub org: Org,
+}
+
+/// A principal with what the request says about itself (for conditions).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// The client's address.
+    pub source_ip: Option<IpAddr>,
+    /// The client's `User-Agent`.
+    pub user_agent: String,
+}
+
+/// What an action is done to: its resource name and its tenant.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The resource name.
+    pub mrn: Mrn,
+    /// The owning org's id (empty for platform resources).
+    pub org_id: String,
+    /// The owning project's id, for project resources.
+    pub project_id: Option<String>,
+}
+
+impl Target {
+    /// A resource of a project.
+    pub fn in_project(service: &str, project: &crate::store::projects::Project, resource: &str) -> Self {
+        Self {
+            mrn: Mrn::project(service, &project.org_name, &project.name, resource),
+            org_id: project.org_id.clone(),
+            project_id: Some(project.id.clone()),
+        }
+    }
+
+    /// A resource of an org.
+    pub fn in_org(service: &str, org: &Org, resource: &str) -> Self {
+        Self {
+            mrn: Mrn::org(service, &org.name, resource),
+            org_id: org.id.clone(),
+            project_id: None,
+        }
+    }
+
+    /// A platform-wide resource.
+    pub fn platform(service: &str, resource: &str) -> Self {
+        Self {
+            mrn: Mrn::platform(service, resource),
+            org_id: String::new(),
+            project_id: None,
+        }
+    }
+}
+
+/// Why an action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthzError {
+    /// The policies do not allow it.
+    #[error("{0}")]
+    Denied(String),
+    /// The store failed while loading policies.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The policies one binding brings, and where they apply.
+#[derive(Debug)]
+struct Grant {
+    /// Applies in every org (the platform Administrator).
+    everywhere: bool,
+    /// Applies only to this project's resources; empty: the whole org.
+    project_id: String,
+    policies: Vec<(String, Arc<Policy>)>,
+}
+
+/// How long a principal's compiled policies are trusted before a reload
+/// (changes on this node invalidate at once; this bounds other nodes).
+const GRANTS_TTL: Duration = Duration::from_secs(5);
+
+/// Judges actions with the policy engine, caching each principal's
+/// compiled policies.
+pub struct Authorizer {
+    store: Store,
+    cache: Mutex<HashMap<(PrincipalKind, String), Cached>>,
+}
+
+/// A principal's compiled grants and when they were loaded.
+type Cached = (Instant, Arc<Vec<Grant>>);
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer").finish_non_exhaustive()
+    }
+}
+
+impl Authorizer {
+    /// An authorizer over the store's bindings and policies.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Forgets every compiled grant: call after any IAM change.
+    pub fn invalidate(&self) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Allows `action` on `target` for `caller`, or says why not.
+    pub async fn check(&self, caller: &Caller, action: &str, target: &Target) -> Result<(), AuthzError> {
+        let grants = self.grants(&caller.principal).await?;
+        let p = &caller.principal;
+        let applicable = grants.iter().filter(|g| {
+            g.everywhere
+                || (target.org_id == p.org.id
+                    && (g.project_id.is_empty()
+                        || target.project_id.as_deref() == Some(g.project_id.as_str())))
+        });
+        let policies: Vec<(&str, &Policy)> = applicable
+            .flat_map(|g| g.policies.iter().map(|(n, p)| (n.as_str(), p.as_ref())))
+            .collect();
+        let context = context(caller, target);
+        let resource = target.mrn.to_string();
+        let decision = evaluate(
+            policies,
+            &Request {
+                action,
+                resource: &resource,
+                context: &context,
+            },
+        );
+        let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
+        match decision {
+            Decision::Allow(_) => Ok(()),
+            Decision::ExplicitDeny(r) => Err(AuthzError::Denied(format!(
+                "{who} may not {action} on {resource}: denied by policy {:?}, statement {:?}",
+                r.policy, r.statement
+            ))),
+            Decision::ImplicitDeny => Err(AuthzError::Denied(format!(
+                "{who} may not {action} on {resource}: no policy allows it"
+            ))),
+        }
+    }
+
+    async fn grants(&self, p: &Principal) -> Result<Arc<Vec<Grant>>, AuthzError> {
+        let key = (p.kind, p.id.clone());
+        if let Some((at, grants)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < GRANTS_TTL
+        {
+            return Ok(grants.clone());
+        }
+        let scope = self.store.in_org(&p.org);
+        // A key with bindings of its own is limited to them; a key without
+        // acts with its user's roles.
+        let mut bindings = scope.bindings_of(p.kind.as_str(), &p.id).await?;
+        if bindings.is_empty() && p.kind == PrincipalKind::ApiKey {
+            bindings = scope
+                .bindings_of(PrincipalKind::User.as_str(), &p.user_id)
+                .await?;
+        }
+        let mut grants = Vec::with_capacity(bindings.len());
+        for b in &bindings {
+            grants.push(self.grant(&scope, b).await?);
+        }
+        let grants = Arc::new(grants);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (Instant::now(), grants.clone()));
+        Ok(grants)
+    }
+
+    async fn grant(&self, scope: &crate::store::iam::OrgScope, b: &Binding) -> Result<Grant, AuthzError> {
+        if let Some(name) = builtin::role(&b.role_id) {
+            return Ok(Grant {
+                everywhere: name == builtin::ADMINISTRATOR,
+                project_id: b.project_id.clone(),
+                policies: builtin::policy(name)
+                    .map(|p| vec![(name.to_owned(), p)])
+                    .unwrap_or_default(),
+            });
+        }
+        let mut policies = Vec::new();
+        for (name, document) in scope.role_policies(&b.role_id).await? {
+            let policy = match document {
+                Some(doc) => match serde_json::from_str(&doc)
+                    .ok()
+                    .and_then(|v| Policy::from_value(&v).ok())
+                {
+                    Some(p) => Arc::new(p),
+                    // Stored documents were validated when written.
+                    None => continue,
+                },
+                None => match builtin::policy(&name) {
+                    Some(p) if name != builtin::ADMINISTRATOR => p,
+                    _ => continue,
+                },
+            };
+            policies.push((name, policy));
+        }
+        Ok(Grant {
+            everywhere: false,
+            project_id: b.project_id.clone(),
+            policies,
+        })
+    }
+}
+
+/// The condition keys the platform fills in for every request.
+fn context(caller: &Caller, target: &Target) -> Context {
+    let p = &caller.principal;
+    let now = chrono::Utc::now();
+    let mut c = Context::new()
+        .with("mc:PrincipalOrg", p.org.name.clone())
+        .with(
+            "mc:PrincipalType",
+            match p.kind {
+                PrincipalKind::User => "User",
+                PrincipalKind::ApiKey => "ApiKey",
+            },
+        )
+        .with("mc:PrincipalId", p.id.clone())
+        .with("mc:userid", p.user_id.clone())
+        .with("mc:username", p.user_name.clone())
+        .with(
+            "mc:CurrentTime",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+        .with("mc:EpochTime", now.timestamp().to_string())
+        // The platform serves plain HTTP; TLS ends in front of it.
+        .with("mc:SecureTransport", "false")
+        .with("mc:UserAgent", caller.user_agent.clone());
+    if let Some(ip) = caller.source_ip {
+        c.set("mc:SourceIp", ip.to_string());
+    }
+    if !target.mrn.org_name().is_empty() {
+        c.set("mc:org", target.mrn.org_name().to_owned());
+    }
+    if !target.mrn.project_name().is_empty() {
+        c.set("mc:project", target.mrn.project_name().to_owned());
+    }
+    c
+}
