@@ -6,6 +6,7 @@
 mod compose;
 mod deploy;
 mod faults;
+mod identity;
 mod invoke;
 mod observe;
 mod policies;

@@ -130,15 +130,28 @@ async fn orgs_and_projects(db: Db) {
 }
 
 async fn foundation_data_survives_the_upgrade(db: Db) {
+    // The foundation stored SHA-256 of its admin token.
+    let legacy = "mc_0123456789abcdef";
     let s = Server::start_after_upgrade(
         db,
         &[
             "INSERT INTO projects (id, name, created_ms) VALUES ('p-old', 'legacy', 1)",
             "INSERT INTO routes (id, project_id, method, path, function_name, created_ms) \
              VALUES ('r-old', 'p-old', 'GET', '/legacy', 'hello', 1)",
+            "INSERT INTO api_tokens (id, token_hash, name, created_ms) VALUES ('t-old', \
+             '470a6a16bf07df7e91652dee5dd197d9897552f35ee43d2c9edda4d65606b4c4', 'admin', 1)",
         ],
+        Some(legacy),
     )
     .await;
+    // The old token keeps working, as the new admin user.
+    assert_eq!(s.token, legacy);
+    let me = s.get_json(&format!("{}/api/v1/auth/me", s.url)).await;
+    assert_eq!(
+        (me["user"].as_str(), me["org"].as_str()),
+        (Some("admin"), Some("default")),
+        "{me}"
+    );
     let projects = s
         .get_json(&format!("{}/api/v1/orgs/default/projects", s.url))
         .await;

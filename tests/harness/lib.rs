@@ -129,17 +129,13 @@ impl Server {
     }
 
     /// Starts a server on the database a foundation-era installation left
-    /// behind: only the first migration applied, then `seed` run on it.
-    pub async fn start_after_upgrade(db: Db, seed: &[&str]) -> Server {
+    /// behind: only the first migration applied, then `seed` run on it, and
+    /// its admin token file holding `legacy_token` if given.
+    pub async fn start_after_upgrade(db: Db, seed: &[&str], legacy_token: Option<&str>) -> Server {
         use sqlx::migrate::{Migration, MigrationType, Migrator};
         use std::borrow::Cow;
         let mut server = Self::unstarted(db, &[]).await;
-        let url = server.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                server.data_dir.path().join("minicloud.db").display()
-            )
-        });
+        let url = server.database_url();
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         let first = Migration::new(
@@ -156,6 +152,10 @@ impl Server {
             sqlx::query(statement).execute(&pool).await.unwrap();
         }
         pool.close().await;
+        // The foundation's first start wrote its token here.
+        if let Some(token) = legacy_token {
+            std::fs::write(server.data_dir.path().join("admin-token"), token).unwrap();
+        }
         server.spawn().await;
         server
     }
@@ -288,6 +288,21 @@ impl Server {
     /// An authenticated request.
     pub fn authed(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         self.http.request(method, url).bearer_auth(&self.token)
+    }
+
+    /// A request with another principal's bearer token.
+    pub fn as_token(&self, token: &str, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, url).bearer_auth(token)
+    }
+
+    /// The URL of the server's database (a SQLite file or PostgreSQL).
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.path().join("minicloud.db").display()
+            )
+        })
     }
 
     /// Deploys bytes as function `name`, with optional query (`?memory_mib=...`).
