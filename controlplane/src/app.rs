@@ -41,6 +41,9 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// Rate limits per principal.
     pub limiter: Arc<RateLimiter>,
+    /// Serializes audit appends on this node (nodes race on the sequence
+    /// number and retry).
+    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
     projects: Arc<RwLock<HashMap<String, Project>>>,
 }
 
@@ -144,6 +147,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             authorizer: Arc::new(Authorizer::new(store.clone())),
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
+            audit_lock: Arc::default(),
             store,
             config: Arc::new(config),
             projects: Arc::default(),

@@ -3,6 +3,7 @@
 //! that touches the store runs on both databases.
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
+mod audit;
 mod compose;
 mod deploy;
 mod faults;

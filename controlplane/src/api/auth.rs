@@ -183,15 +183,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 impl AppState {
-    /// Allows the caller's action on the target, or answers 403.
+    /// Allows the caller's action on the target, or answers 403; the
+    /// decision goes into the request's audit record.
     pub async fn authorize(&self, caller: &Caller, action: &str, target: &Target) -> ApiResult<()> {
-        self.authorizer
-            .check(caller, action, target)
-            .await
-            .map_err(|e| match e {
-                crate::iam::AuthzError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "access_denied", m),
-                crate::iam::AuthzError::Store(e) => e.into(),
-            })
+        match self.authorizer.check(caller, action, target).await {
+            Ok(()) => {
+                super::audit::note(caller, action, target, true);
+                Ok(())
+            }
+            Err(crate::iam::AuthzError::Denied(m)) => {
+                super::audit::note(caller, action, target, false);
+                Err(ApiError::new(StatusCode::FORBIDDEN, "access_denied", m))
+            }
+            Err(crate::iam::AuthzError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Whether the caller may do the action, without answering or
+    /// auditing: for filtering the rows of a list.
+    pub async fn allowed(&self, caller: &Caller, action: &str, target: &Target) -> ApiResult<bool> {
+        match self.authorizer.check(caller, action, target).await {
+            Ok(()) => Ok(true),
+            Err(crate::iam::AuthzError::Denied(_)) => Ok(false),
+            Err(crate::iam::AuthzError::Store(e)) => Err(e.into()),
+        }
     }
 }
 

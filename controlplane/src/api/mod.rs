@@ -8,9 +8,11 @@
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`system`]: health, readiness, metrics.
+//! - [`audit`]: the audit middleware, and reading and verifying the log.
 //! - [`auth`]: credentials to callers; login, refresh, logout, me.
 //! - [`error`]: the one error type and JSON shape.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod functions;
@@ -41,6 +43,9 @@ pub fn router(state: AppState) -> Router {
         .merge(policies::router())
         .merge(routes::router())
         .merge(auth::router())
+        .merge(audit::router())
+        // Layers run outside in: authenticate, then record the outcome.
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .merge(auth::public_router());
     Router::new()

@@ -121,11 +121,7 @@ async fn list_orgs(
         .flatten();
     let mut items = Vec::new();
     for o in &rows {
-        if state
-            .authorize(&caller, act::GET_ORG, &org_target(o))
-            .await
-            .is_ok()
-        {
+        if state.allowed(&caller, act::GET_ORG, &org_target(o)).await? {
             items.push(org_view(o));
         }
     }
@@ -200,9 +196,8 @@ async fn list_projects(
     let mut items = Vec::new();
     for p in &rows {
         if state
-            .authorize(&caller, act::GET_PROJECT, &project_target(p))
-            .await
-            .is_ok()
+            .allowed(&caller, act::GET_PROJECT, &project_target(p))
+            .await?
         {
             items.push(project_view(&org, p));
         }

@@ -94,3 +94,11 @@ pub mod iam {
     /// `POST /auth/signing-keys/rotate` on `mrn:iam:::signing-keys`.
     pub const ROTATE_SIGNING_KEYS: &str = "iam:RotateSigningKeys";
 }
+
+/// `audit:*`, on `mrn:audit:<org>::log`.
+pub mod audit {
+    /// `GET /orgs/{org}/audit`.
+    pub const LIST_RECORDS: &str = "audit:ListRecords";
+    /// `GET /orgs/{org}/audit/verify`.
+    pub const VERIFY_LOG: &str = "audit:VerifyLog";
+}

@@ -9,6 +9,7 @@
 //! - [`routes`]: custom HTTP routes.
 //! - [`records`]: invocation records and log lines (written in batches).
 
+pub mod audit;
 pub mod functions;
 pub mod iam;
 pub mod orgs;
@@ -76,6 +77,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (2, "orgs", include_str!("../../migrations/0002_orgs.sql")),
     (3, "iam", include_str!("../../migrations/0003_iam.sql")),
+    (4, "audit", include_str!("../../migrations/0004_audit.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

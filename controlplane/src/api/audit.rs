@@ -1,0 +1,249 @@
+//! The audit trail of the API: a middleware that records every mutating
+//! call and every denied call once its answer is known, and
+//! `GET /orgs/{org}/audit` (filtered, paginated) and
+//! `GET /orgs/{org}/audit/verify`.
+
+use super::error::{ApiError, ApiResult, QueryParams, trace_id};
+use super::{PathParams, page_limit};
+use crate::app::AppState;
+use crate::iam::{Caller, Target, actions};
+use crate::store::audit::{AuditEntry, AuditFilter};
+use crate::util::now_ms;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orgs/{org}/audit", get(list))
+        .route("/orgs/{org}/audit/verify", get(verify))
+}
+
+/// The decision an API call got, waiting for its outcome.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    org_id: String,
+    action: String,
+    resource: String,
+    allowed: bool,
+}
+
+tokio::task_local! {
+    /// The first authorization decision of the request being served.
+    static DECISION: Arc<Mutex<Option<Pending>>>;
+}
+
+/// Notes a decision for the audit record of the current request (the first
+/// one counts: it is the endpoint's own action).
+pub fn note(caller: &Caller, action: &str, target: &Target, allowed: bool) {
+    let _ = DECISION.try_with(|slot| {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let org_id = if target.org_id.is_empty() {
+                caller.principal.org.id.clone()
+            } else {
+                target.org_id.clone()
+            };
+            *slot = Some(Pending {
+                org_id,
+                action: action.to_owned(),
+                resource: target.mrn.to_string(),
+                allowed,
+            });
+        }
+    });
+}
+
+/// JSON bodies up to this size are recorded (secrets removed).
+const MAX_RECORDED_BODY: usize = 64 * 1024;
+
+/// Records the call when it changed something or was denied.
+pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let caller = req.extensions().get::<Caller>().cloned();
+    let (req, params) = params(req).await;
+    let slot: Arc<Mutex<Option<Pending>>> = Arc::default();
+    let resp = DECISION.scope(slot.clone(), next.run(req)).await;
+    let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(p), Some(caller)) = (pending, caller)
+        && (mutating || !p.allowed)
+    {
+        let c = &caller.principal;
+        let entry = AuditEntry {
+            time_ms: now_ms(),
+            actor_type: c.kind.as_str().to_owned(),
+            actor_id: c.id.clone(),
+            actor_name: c.user_name.clone(),
+            action: p.action,
+            resource: p.resource,
+            decision: if p.allowed { "Allow" } else { "Deny" }.to_owned(),
+            outcome: i64::from(resp.status().as_u16()),
+            source_ip: caller.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            user_agent: caller.user_agent.clone(),
+            trace_id: trace_id(),
+            params: params.to_string(),
+        };
+        let _serial = state.audit_lock.lock().await;
+        if let Err(e) = state.store.append_audit(&p.org_id, &entry).await {
+            metrics::counter!("minicloud_audit_write_failures_total").increment(1);
+            tracing::error!(error = %e, action = %entry.action, "cannot write an audit record");
+        }
+    }
+    resp
+}
+
+/// The request's parameters: method, path, query and a small JSON body,
+/// with the values of secret-looking fields replaced.
+async fn params(req: Request) -> (Request, Value) {
+    let (parts, body) = req.into_parts();
+    let query: Map<String, Value> = parts
+        .uri
+        .query()
+        .map(|q| url_pairs(q).map(|(k, v)| (k.clone(), json!(v))).collect())
+        .unwrap_or_default();
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut params = json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": redact(Value::Object(query)),
+    });
+    let body = if is_json && length.is_some_and(|n| n <= MAX_RECORDED_BODY) {
+        match axum::body::to_bytes(body, MAX_RECORDED_BODY).await {
+            Ok(bytes) => {
+                params["body"] = serde_json::from_slice(&bytes).map_or(Value::Null, redact);
+                Body::from(bytes)
+            }
+            Err(_) => Body::empty(),
+        }
+    } else {
+        if let Some(n) = length {
+            params["body_bytes"] = json!(n);
+        }
+        body
+    };
+    (Request::from_parts(parts, body), params)
+}
+
+fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k.to_owned(), v.to_owned())
+    })
+}
+
+/// Replaces the values of fields whose names suggest secrets.
+fn redact(v: Value) -> Value {
+    const SECRET: &[&str] = &[
+        "password",
+        "secret",
+        "token",
+        "authorization",
+        "credential",
+        "private",
+    ];
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    if SECRET.iter().any(|s| lower.contains(s)) {
+                        (k, json!("[redacted]"))
+                    } else {
+                        (k, redact(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        other => other,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    resource_prefix: Option<String>,
+    /// `Allow` or `Deny`.
+    decision: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<i64>,
+    /// The `seq` where the previous page ended.
+    cursor: Option<i64>,
+}
+
+async fn audited_org(state: &AppState, caller: &Caller, name: &str, action: &str) -> ApiResult<String> {
+    let org = state
+        .store
+        .org(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {name:?} does not exist")))?;
+    state
+        .authorize(caller, action, &Target::in_org("audit", &org, "log"))
+        .await?;
+    Ok(org.id)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org): PathParams<String>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let org_id = audited_org(&state, &caller, &org, actions::audit::LIST_RECORDS).await?;
+    let limit = page_limit(q.limit)?;
+    if let Some(d) = &q.decision
+        && d != "Allow"
+        && d != "Deny"
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "decision is Allow or Deny",
+        ));
+    }
+    let filter = AuditFilter {
+        actor: q.actor.unwrap_or_default(),
+        action: q.action.unwrap_or_default(),
+        resource_prefix: q.resource_prefix.unwrap_or_default(),
+        decision: q.decision.unwrap_or_default(),
+        since_ms: q.since.unwrap_or(0),
+        until_ms: q.until.unwrap_or(0),
+    };
+    let rows = state
+        .store
+        .audit_page(&org_id, &filter, q.cursor.unwrap_or(0), limit)
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let org_id = audited_org(&state, &caller, &org, actions::audit::VERIFY_LOG).await?;
+    let v = state.store.verify_audit(&org_id).await?;
+    Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?))
+}
