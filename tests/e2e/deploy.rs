@@ -249,6 +249,32 @@ async fn list_paginates_and_delete_removes(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    // The delete is soft: the row and its versions stay for history, the
+    // list no longer shows it, and the name is free for a new function.
+    let listed = s.get_json(&s.api("/functions")).await;
+    assert!(!listed.to_string().contains("b-two"), "{listed}");
+    {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+        let row = sqlx::query(
+            "SELECT f.deleted_name, COUNT(v.version) AS versions FROM functions f \
+             JOIN function_versions v ON v.function_id = f.id WHERE f.deleted_ms IS NOT NULL \
+             GROUP BY f.deleted_name",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<String, _>("deleted_name"), "b-two");
+        assert_eq!(row.get::<i64, _>("versions"), 1);
+        pool.close().await;
+    }
+    let again = s.deploy("b-two", guests::ECHO).await;
+    assert_eq!(again["version"], 1, "a new function under the freed name: {again}");
+    assert_eq!(
+        s.http.get(s.fn_url("b-two", "/")).send().await.unwrap().status(),
+        200
+    );
     let resp = s
         .authed(Method::GET, &format!("{}/api/v1/projects/nope/functions", s.url))
         .send()

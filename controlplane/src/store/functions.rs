@@ -133,7 +133,9 @@ async fn fetch_function<'e>(
     project_id: &str,
     name: &str,
 ) -> Result<Option<FunctionRow>> {
-    let sql = format!("SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2");
+    let sql = format!(
+        "SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name = $2 AND deleted_ms IS NULL"
+    );
     let row = sqlx::query(&sql)
         .bind(project_id)
         .bind(name)
@@ -191,7 +193,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<FunctionRow>> {
         let sql = format!(
-            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND name > $2 \
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND deleted_ms IS NULL AND name > $2 \
              ORDER BY name LIMIT $3"
         );
         let rows = sqlx::query(&sql)
@@ -331,20 +333,19 @@ impl Store {
         .await
     }
 
-    /// Deletes a function and its versions; its invocation history stays.
+    /// Deletes a function softly: it vanishes from every lookup at once,
+    /// its name is free again, and its row, versions and invocation history
+    /// stay.
     pub async fn delete_function(&self, project_id: &str, function_id: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM function_versions WHERE function_id = $1 AND project_id = $2")
-            .bind(function_id)
-            .bind(project_id)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM functions WHERE id = $1 AND project_id = $2")
-            .bind(function_id)
-            .bind(project_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let done = sqlx::query(
+            "UPDATE functions SET deleted_ms = $1, deleted_name = name, name = name || '~' || id \
+             WHERE id = $2 AND project_id = $3 AND deleted_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(function_id)
+        .bind(project_id)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "orgs", include_str!("../../migrations/0002_orgs.sql")),
     (3, "iam", include_str!("../../migrations/0003_iam.sql")),
     (4, "audit", include_str!("../../migrations/0004_audit.sql")),
+    (
+        5,
+        "function_soft_delete",
+        include_str!("../../migrations/0005_function_soft_delete.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
