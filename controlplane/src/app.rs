@@ -85,6 +85,7 @@ impl AppState {
             max_response_bytes: c.default_max_response_bytes as i64,
             concurrency: c.default_concurrency as i64,
             env: BTreeMap::new(),
+            http_auth: crate::store::functions::HttpAuth::Public,
         }
     }
 }

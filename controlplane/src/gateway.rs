@@ -4,6 +4,7 @@
 use crate::api::PathParams;
 use crate::api::error::{ApiError, ApiResult};
 use crate::app::AppState;
+use crate::store::functions::HttpAuth;
 use crate::store::routes::RouteRow;
 use axum::Router;
 use axum::body::Body;
@@ -36,7 +37,7 @@ async fn call(
     req: Request,
 ) -> ApiResult<Response> {
     let path = format!("/{}", p.rest.unwrap_or_default());
-    dispatch(&state, &p.project, &p.name, path, Vec::new(), req).await
+    dispatch(&state, &p.project, &p.name, None, path, Vec::new(), req).await
 }
 
 /// Where a custom route leads.
@@ -44,6 +45,7 @@ async fn call(
 pub struct RouteTarget {
     project: String,
     function: String,
+    auth: Option<HttpAuth>,
 }
 
 /// Custom routes by method (`ANY` matches every method), compiled into
@@ -68,6 +70,7 @@ impl RouteTable {
                     RouteTarget {
                         project: r.project.clone(),
                         function: r.function.clone(),
+                        auth: r.auth,
                     },
                 )
                 .map_err(|e| format!("{} {}: {e}", r.method, r.path))?;
@@ -105,13 +108,23 @@ pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiRes
             extra.push((name, value));
         }
     }
-    dispatch(&state, &target.project, &target.function, path, extra, req).await
+    dispatch(
+        &state,
+        &target.project,
+        &target.function,
+        target.auth,
+        path,
+        extra,
+        req,
+    )
+    .await
 }
 
 async fn dispatch(
     state: &AppState,
     project_name: &str,
     name: &str,
+    route_auth: Option<HttpAuth>,
     path: String,
     extra: Vec<(HeaderName, HeaderValue)>,
     req: Request,
@@ -127,6 +140,15 @@ async fn dispatch(
             })?
         }
     };
+    let mut req = req;
+    if route_auth.unwrap_or(loaded.http_auth) == HttpAuth::Authenticated {
+        let creds = crate::api::auth::Credentials::of(&req);
+        let what = (req.method().to_string(), req.uri().path().to_owned());
+        authorize_call(state, &loaded, name, creds, what).await?;
+        // The caller's credentials are the platform's business, not the
+        // guest's.
+        req.headers_mut().remove(header::AUTHORIZATION);
+    }
     let max = loaded.function.limits().max_request_bytes;
     let declared = req
         .headers()
@@ -168,4 +190,37 @@ async fn dispatch(
         resp.headers_mut().insert("x-minicloud-invocation-id", v);
     }
     Ok(resp)
+}
+
+/// An authenticated trigger: the caller's token must allow
+/// `functions:InvokeFunction` on the function. The token is removed before
+/// the request reaches the guest.
+async fn authorize_call(
+    state: &AppState,
+    loaded: &crate::registry::Loaded,
+    name: &str,
+    creds: crate::api::auth::Credentials,
+    (method, path): (String, String),
+) -> ApiResult<()> {
+    let caller = crate::api::auth::caller_of(state, creds).await?;
+    let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"));
+    let action = crate::iam::actions::functions::INVOKE_FUNCTION;
+    let allowed = state.allowed(&caller, action, &target).await?;
+    if allowed {
+        return Ok(());
+    }
+    // Invocations are not audited, but a refused one is.
+    let pending = crate::api::audit::pending(&caller, action, &target, false);
+    let params = serde_json::json!({ "method": method, "path": path });
+    crate::api::audit::append(state, &caller, pending, 403, &params).await;
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "access_denied",
+        format!(
+            "{} {:?} may not {action} on {}",
+            caller.principal.kind.as_str(),
+            caller.principal.user_name,
+            target.mrn
+        ),
+    ))
 }

@@ -43,6 +43,10 @@ pub struct Loaded {
     pub gate: Arc<Gate>,
     /// Where its invocations report.
     pub sink: Arc<dyn ReportSink>,
+    /// Who may call it over HTTP.
+    pub http_auth: crate::store::functions::HttpAuth,
+    /// The project it belongs to (for resource names).
+    pub project: Project,
 }
 
 /// Turns stored settings into runtime limits.
@@ -196,6 +200,8 @@ impl Registry {
             sink: Arc::new(self.writer.sink(identity.clone())),
             identity,
             gate: self.gate(&row.id, row.settings.concurrency.max(1) as usize),
+            http_auth: row.settings.http_auth,
+            project: project.clone(),
         })
     }
 

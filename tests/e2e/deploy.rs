@@ -270,7 +270,10 @@ async fn list_paginates_and_delete_removes(db: Db) {
         pool.close().await;
     }
     let again = s.deploy("b-two", guests::ECHO).await;
-    assert_eq!(again["version"], 1, "a new function under the freed name: {again}");
+    assert_eq!(
+        again["version"], 1,
+        "a new function under the freed name: {again}"
+    );
     assert_eq!(
         s.http.get(s.fn_url("b-two", "/")).send().await.unwrap().status(),
         200

@@ -15,6 +15,7 @@ mod routes;
 mod shutdown;
 mod streaming;
 mod tenancy;
+mod triggers;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for
 /// `async fn <scenario>(db: Db)`.

@@ -47,19 +47,48 @@ pub fn note(caller: &Caller, action: &str, target: &Target, allowed: bool) {
     let _ = DECISION.try_with(|slot| {
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            let org_id = if target.org_id.is_empty() {
-                caller.principal.org.id.clone()
-            } else {
-                target.org_id.clone()
-            };
-            *slot = Some(Pending {
-                org_id,
-                action: action.to_owned(),
-                resource: target.mrn.to_string(),
-                allowed,
-            });
+            *slot = Some(pending(caller, action, target, allowed));
         }
     });
+}
+
+/// Writes one record: the decision, its outcome and the parameters.
+pub async fn append(state: &AppState, caller: &Caller, p: Pending, outcome: u16, params: &Value) {
+    let c = &caller.principal;
+    let entry = AuditEntry {
+        time_ms: now_ms(),
+        actor_type: c.kind.as_str().to_owned(),
+        actor_id: c.id.clone(),
+        actor_name: c.user_name.clone(),
+        action: p.action,
+        resource: p.resource,
+        decision: if p.allowed { "Allow" } else { "Deny" }.to_owned(),
+        outcome: i64::from(outcome),
+        source_ip: caller.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        user_agent: caller.user_agent.clone(),
+        trace_id: trace_id(),
+        params: params.to_string(),
+    };
+    let _serial = state.audit_lock.lock().await;
+    if let Err(e) = state.store.append_audit(&p.org_id, &entry).await {
+        metrics::counter!("minicloud_audit_write_failures_total").increment(1);
+        tracing::error!(error = %e, action = %entry.action, "cannot write an audit record");
+    }
+}
+
+/// A decision taken outside the API's middleware (the gateway's
+/// authenticated triggers), for [`append`].
+pub fn pending(caller: &Caller, action: &str, target: &Target, allowed: bool) -> Pending {
+    Pending {
+        org_id: if target.org_id.is_empty() {
+            caller.principal.org.id.clone()
+        } else {
+            target.org_id.clone()
+        },
+        action: action.to_owned(),
+        resource: target.mrn.to_string(),
+        allowed,
+    }
 }
 
 /// JSON bodies up to this size are recorded (secrets removed).
@@ -76,26 +105,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     if let (Some(p), Some(caller)) = (pending, caller)
         && (mutating || !p.allowed)
     {
-        let c = &caller.principal;
-        let entry = AuditEntry {
-            time_ms: now_ms(),
-            actor_type: c.kind.as_str().to_owned(),
-            actor_id: c.id.clone(),
-            actor_name: c.user_name.clone(),
-            action: p.action,
-            resource: p.resource,
-            decision: if p.allowed { "Allow" } else { "Deny" }.to_owned(),
-            outcome: i64::from(resp.status().as_u16()),
-            source_ip: caller.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            user_agent: caller.user_agent.clone(),
-            trace_id: trace_id(),
-            params: params.to_string(),
-        };
-        let _serial = state.audit_lock.lock().await;
-        if let Err(e) = state.store.append_audit(&p.org_id, &entry).await {
-            metrics::counter!("minicloud_audit_write_failures_total").increment(1);
-            tracing::error!(error = %e, action = %entry.action, "cannot write an audit record");
-        }
+        append(&state, &caller, p, resp.status().as_u16(), &params).await;
     }
     resp
 }

@@ -41,54 +41,84 @@ fn unauthenticated(message: impl Into<String>) -> ApiError {
 /// token), applies the principal's rate limit, and hands handlers the
 /// [`Caller`].
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    match caller_of(&state, Credentials::of(&req)).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What a request says about its caller, read before any await (a
+/// request body need not be `Sync`).
+#[derive(Debug)]
+pub struct Credentials {
+    token: Option<String>,
+    source_ip: Option<std::net::IpAddr>,
+    user_agent: String,
+}
+
+impl Credentials {
+    /// Reads the bearer token, client address and user agent.
+    pub fn of<B>(req: &axum::http::Request<B>) -> Self {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        let source_ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        let user_agent: String = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect();
+        Self {
+            token,
+            source_ip,
+            user_agent,
+        }
+    }
+}
+
+/// The caller the credentials name, once its rate limit allows.
+pub async fn caller_of(state: &AppState, creds: Credentials) -> ApiResult<Caller> {
+    let Credentials {
+        token,
+        source_ip,
+        user_agent,
+    } = creds;
     let Some(token) = token else {
-        return unauthenticated(
+        return Err(unauthenticated(
             "send `Authorization: Bearer <API key or access token>`; the admin's key is in <data-dir>/admin-token",
-        )
-        .into_response();
+        ));
     };
-    let principal = match principal(&state, token).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+    let principal = principal(state, &token).await?;
     if let Err(wait) = state
         .limiter
         .take(&format!("{}:{}", principal.kind.as_str(), principal.id))
     {
         metrics::counter!("minicloud_rate_limited_total", "principal_type" => principal.kind.as_str())
             .increment(1);
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!("too many requests from this principal; retry in {wait} s"),
         )
-        .retry_after(wait)
-        .into_response();
+        .retry_after(wait));
     }
-    let source_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip());
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(256)
-        .collect();
-    req.extensions_mut().insert(Caller {
+    Ok(Caller {
         principal,
         source_ip,
         user_agent,
-    });
-    next.run(req).await
+    })
 }
 
 async fn principal(state: &AppState, token: &str) -> ApiResult<Principal> {

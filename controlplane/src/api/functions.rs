@@ -6,7 +6,7 @@ use super::{Page, PathParams, authorized, check_name};
 use crate::app::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
-use crate::store::functions::{DeployOutcome, FunctionRow, NewVersion, Settings, VersionRow};
+use crate::store::functions::{DeployOutcome, FunctionRow, HttpAuth, NewVersion, Settings, VersionRow};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -93,6 +93,31 @@ impl LimitsView {
     }
 }
 
+/// The query of a deploy: limits and who may call it over HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployQuery {
+    memory_mib: Option<u64>,
+    timeout_ms: Option<u64>,
+    concurrency: Option<u64>,
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
+    /// `public` (default) or `authenticated`.
+    http_auth: Option<HttpAuth>,
+}
+
+impl DeployQuery {
+    fn limits(&self) -> LimitsView {
+        LimitsView {
+            memory_mib: self.memory_mib,
+            timeout_ms: self.timeout_ms,
+            concurrency: self.concurrency,
+            max_request_bytes: self.max_request_bytes,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
 /// A function as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct FunctionView {
@@ -104,6 +129,7 @@ pub struct FunctionView {
     size_bytes: i64,
     limits: LimitsView,
     env: BTreeMap<String, String>,
+    http_auth: HttpAuth,
     created_ms: i64,
     updated_ms: i64,
 }
@@ -118,6 +144,7 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
         size_bytes: v.size_bytes,
         limits: LimitsView::of(&f.settings),
         env: f.settings.env.clone(),
+        http_auth: f.settings.http_auth,
         created_ms: f.created_ms,
         updated_ms: f.updated_ms,
     }
@@ -191,7 +218,7 @@ async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
-    QueryParams(limits): QueryParams<LimitsView>,
+    QueryParams(query): QueryParams<DeployQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -211,7 +238,10 @@ async fn deploy(
         Some(existing) => existing.settings,
         None => state.default_settings(),
     };
-    limits.apply(&state, &mut settings)?;
+    query.limits().apply(&state, &mut settings)?;
+    if let Some(auth) = query.http_auth {
+        settings.http_auth = auth;
+    }
     registry
         .artifacts()
         .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
@@ -241,6 +271,7 @@ async fn deploy(
         "size_bytes": v.size_bytes,
         "world": v.world,
         "limits": LimitsView::of(&f.settings),
+        "http_auth": f.settings.http_auth,
         "created_ms": v.created_ms,
     });
     Ok((status, Json(body)).into_response())
@@ -272,6 +303,8 @@ struct Change {
     limits: Option<LimitsView>,
     env: Option<BTreeMap<String, String>>,
     active_version: Option<i64>,
+    /// `public` or `authenticated`.
+    http_auth: Option<HttpAuth>,
 }
 
 fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -320,6 +353,9 @@ async fn change(
     if let Some(env) = change.env {
         check_env(&env)?;
         f.settings.env = env;
+    }
+    if let Some(auth) = change.http_auth {
+        f.settings.http_auth = auth;
     }
     if let Some(version) = change.active_version {
         if state.store.version(&f.id, version).await?.is_none() {

@@ -32,6 +32,8 @@ struct NewRoute {
     method: String,
     path: String,
     function: String,
+    /// `public` or `authenticated`; none: as the function says.
+    auth: Option<crate::store::functions::HttpAuth>,
 }
 
 /// Rebuilds the gateway's table from the store.
@@ -88,23 +90,20 @@ async fn create(
         method: method.clone(),
         path: new.path.clone(),
         function: new.function.clone(),
+        auth: new.auth,
         created_ms: 0,
     };
-    rows.push(candidate);
+    rows.push(candidate.clone());
     if let Err(e) = RouteTable::build(&rows) {
         return Err(ApiError::new(StatusCode::CONFLICT, "route_conflict", e));
     }
-    let row = state
-        .store
-        .insert_route(&project.id, &project.name, &method, &new.path, &new.function)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "route_conflict",
-                format!("{method} {} is taken", new.path),
-            )
-        })?;
+    let row = state.store.insert_route(candidate).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "route_conflict",
+            format!("{method} {} is taken", new.path),
+        )
+    })?;
     reload(&state).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }

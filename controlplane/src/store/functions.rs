@@ -22,6 +22,38 @@ pub struct Settings {
     pub concurrency: i64,
     /// Environment variables the guest sees (and nothing else).
     pub env: BTreeMap<String, String>,
+    /// Who may call it over HTTP.
+    pub http_auth: HttpAuth,
+}
+
+/// Who may call a function over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpAuth {
+    /// Anyone.
+    #[default]
+    Public,
+    /// Callers whose token allows `functions:InvokeFunction` on it.
+    Authenticated,
+}
+
+impl HttpAuth {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpAuth::Public => "public",
+            HttpAuth::Authenticated => "authenticated",
+        }
+    }
+
+    /// From storage or a query string.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(HttpAuth::Public),
+            "authenticated" => Some(HttpAuth::Authenticated),
+            _ => None,
+        }
+    }
 }
 
 /// A function as stored.
@@ -73,7 +105,7 @@ pub enum DeployOutcome {
 pub struct DeployConflict;
 
 const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
-     max_request_bytes, max_response_bytes, concurrency, env_json, created_ms, updated_ms";
+     max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, created_ms, updated_ms";
 
 fn function_row(r: &AnyRow) -> Result<FunctionRow> {
     let env_json: String = r.try_get("env_json")?;
@@ -91,6 +123,8 @@ fn function_row(r: &AnyRow) -> Result<FunctionRow> {
             max_response_bytes: r.try_get("max_response_bytes")?,
             concurrency: r.try_get("concurrency")?,
             env,
+            http_auth: HttpAuth::parse(&r.try_get::<String, _>("http_auth")?)
+                .ok_or_else(|| StoreError::Corrupt("functions.http_auth".into()))?,
         },
         created_ms: r.try_get("created_ms")?,
         updated_ms: r.try_get("updated_ms")?,
@@ -125,6 +159,7 @@ fn bind_settings<'q>(
         .bind(s.max_response_bytes)
         .bind(s.concurrency)
         .bind(env_json(s))
+        .bind(s.http_auth.as_str())
 }
 
 /// A function of a project, by name, through any executor.
@@ -156,7 +191,7 @@ async fn write_settings<'e>(
     let query = sqlx::query(
         "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
          max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
-         updated_ms = $8 WHERE id = $9 AND project_id = $10",
+         http_auth = $8, updated_ms = $9 WHERE id = $10 AND project_id = $11",
     )
     .bind(active_version);
     bind_settings(query, settings)
@@ -249,7 +284,8 @@ impl Store {
                 let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
                      timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
-                     created_ms, updated_ms) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $10)",
+                     http_auth, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
                 )
                 .bind(&id)
                 .bind(project_id)

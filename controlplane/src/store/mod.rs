@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "function_soft_delete",
         include_str!("../../migrations/0005_function_soft_delete.sql"),
     ),
+    (
+        6,
+        "http_auth",
+        include_str!("../../migrations/0006_http_auth.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

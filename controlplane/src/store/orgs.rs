@@ -158,11 +158,12 @@ impl Store {
     /// Soft-deletes a project that has no function and no route.
     pub async fn delete_project(&self, project: &Project) -> std::result::Result<(), TenancyError> {
         let mut tx = self.pool().begin().await?;
-        let functions: i64 = sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE project_id = $1 AND deleted_ms IS NULL")
-            .bind(&project.id)
-            .fetch_one(&mut *tx)
-            .await?
-            .get("n");
+        let functions: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE project_id = $1 AND deleted_ms IS NULL")
+                .bind(&project.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .get("n");
         let routes: i64 = sqlx::query("SELECT COUNT(*) AS n FROM routes WHERE project_id = $1")
             .bind(&project.id)
             .fetch_one(&mut *tx)

@@ -1,5 +1,6 @@
 //! Custom HTTP routes: method and path pattern to a function.
 
+use super::functions::HttpAuth;
 use super::{Result, Store, is_unique_violation};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
@@ -22,6 +23,9 @@ pub struct RouteRow {
     pub path: String,
     /// The function it calls, in the same project.
     pub function: String,
+    /// Who may call it; none: as its function says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<HttpAuth>,
     /// Creation time, epoch ms.
     pub created_ms: i64,
 }
@@ -34,42 +38,31 @@ fn route_row(r: &AnyRow) -> Result<RouteRow> {
         method: r.try_get("method")?,
         path: r.try_get("path")?,
         function: r.try_get("function_name")?,
+        auth: HttpAuth::parse(&r.try_get::<String, _>("auth")?),
         created_ms: r.try_get("created_ms")?,
     })
 }
 
 const COLUMNS: &str =
-    "r.id, r.project_id, p.name AS project_name, r.method, r.path, r.function_name, r.created_ms";
+    "r.id, r.project_id, p.name AS project_name, r.method, r.path, r.function_name, r.auth, r.created_ms";
 const FROM: &str = "routes r JOIN projects p ON p.id = r.project_id";
 
 impl Store {
-    /// Stores a route; `None` when the method and path are taken.
-    pub async fn insert_route(
-        &self,
-        project_id: &str,
-        project: &str,
-        method: &str,
-        path: &str,
-        function: &str,
-    ) -> Result<Option<RouteRow>> {
-        let row = RouteRow {
-            id: new_id(),
-            project_id: project_id.to_owned(),
-            project: project.to_owned(),
-            method: method.to_owned(),
-            path: path.to_owned(),
-            function: function.to_owned(),
-            created_ms: now_ms(),
-        };
+    /// Stores a route (its id and creation time are assigned here); `None`
+    /// when the method and path are taken.
+    pub async fn insert_route(&self, mut row: RouteRow) -> Result<Option<RouteRow>> {
+        row.id = new_id();
+        row.created_ms = now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO routes (id, project_id, method, path, function_name, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO routes (id, project_id, method, path, function_name, auth, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&row.id)
         .bind(&row.project_id)
         .bind(&row.method)
         .bind(&row.path)
         .bind(&row.function)
+        .bind(row.auth.map_or("", HttpAuth::as_str))
         .bind(row.created_ms)
         .execute(self.pool())
         .await;
