@@ -119,6 +119,57 @@ async fn policy_simulator(db: Db) {
         (400, Some("invalid_resource"))
     );
 
+    // A stored principal: its bindings and their scopes decide.
+    let admin = |m: Method, path: &str| s.authed(m, &format!("{}/api/v1{path}", s.url));
+    let resp = admin(Method::POST, "/orgs/default/users")
+        .json(&json!({"name": "dev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = admin(Method::POST, "/orgs/default/bindings")
+        .json(&json!({"principal": "dev", "role": "Developer", "project": "default"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let key: Value = admin(Method::POST, "/orgs/default/users/dev/keys")
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for principal in [
+        json!({"org": "default", "user": "dev"}),
+        json!({"org": "default", "key": key["id"]}),
+    ] {
+        let (status, body) = simulate(json!({"principal": principal, "action": "functions:GetFunction",
+            "resource": "mrn:functions:default:default:function/hello"}))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["decision"], "Allow");
+        assert_eq!(
+            body["statements"],
+            json!([{"policy": "Developer", "statement": "Functions"}])
+        );
+        let (_, body) = simulate(json!({"principal": principal, "action": "iam:CreateUser",
+            "resource": "mrn:iam:default::user/eve"}))
+        .await;
+        assert_eq!(body["decision"], "ImplicitDeny");
+    }
+    let (status, _) = simulate(
+        json!({"principal": {"org": "default", "user": "dev"}, "policies": [ok],
+        "action": "functions:GetFunction", "resource": "*"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = simulate(json!({"principal": {"org": "default", "user": "nobody"},
+        "action": "functions:GetFunction", "resource": "mrn:functions:default:default:function/x"}))
+    .await;
+    assert_eq!(status, 404);
+
     // Simulating is an API call like any other: it needs credentials.
     let resp = s.http.post(&url).json(&json!({})).send().await.unwrap();
     assert_eq!(resp.status(), 401);

@@ -5,11 +5,11 @@
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::app::AppState;
-use crate::iam::{Caller, Target, actions};
+use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use minicloud_policy::{Context, Decision, Policy, Request, explain};
+use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, explain};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -26,13 +26,25 @@ const MAX_POLICIES: usize = 50;
 #[serde(deny_unknown_fields)]
 struct Simulation {
     /// Policy documents, evaluated together as one principal's policies.
-    policies: Vec<Value>,
+    policies: Option<Vec<Value>>,
+    /// Or a principal whose policies are looked up (and whose bindings'
+    /// scopes apply).
+    principal: Option<PrincipalRef>,
     action: String,
     resource: String,
     /// Condition keys: a string, number or boolean, or a list for a
     /// multivalued key.
     #[serde(default)]
     context: BTreeMap<String, Value>,
+}
+
+/// A user (`{"org", "user"}`) or an API key (`{"org", "key"}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalRef {
+    org: String,
+    user: Option<String>,
+    key: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,7 +55,8 @@ struct Outcome {
 
 #[derive(Debug, Serialize)]
 struct Decider {
-    /// `policies[i]`: the document's place in the request.
+    /// `policies[i]` (the document's place in the request), or the name of
+    /// the principal's policy.
     policy: String,
     /// The statement's Sid, or its index when it has none.
     statement: String,
@@ -54,27 +67,6 @@ async fn simulate(
     caller: Caller,
     JsonBody(sim): JsonBody<Simulation>,
 ) -> ApiResult<Json<Outcome>> {
-    let target = Target::in_org("iam", &caller.principal.org, "simulator");
-    state
-        .authorize(&caller, actions::iam::SIMULATE_POLICY, &target)
-        .await?;
-    if sim.policies.len() > MAX_POLICIES {
-        return Err(ApiError::bad_request(
-            "too_many_policies",
-            format!("at most {MAX_POLICIES} policies per simulation"),
-        ));
-    }
-    let policies = sim
-        .policies
-        .iter()
-        .enumerate()
-        .map(|(i, doc)| {
-            let name = format!("policies[{i}]");
-            Policy::from_value(doc)
-                .map(|p| (name.clone(), p))
-                .map_err(|e| ApiError::invalid_policy(&name, &e))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
     let action = sim.action.trim();
     if action.is_empty() || (action != "*" && !action.contains(':')) {
         return Err(ApiError::bad_request(
@@ -89,21 +81,30 @@ async fn simulate(
              or an AWS ARN such as arn:aws:s3:::bucket/key",
         ));
     }
-    let mut context = Context::new();
+    let mut extra = Vec::with_capacity(sim.context.len());
     for (key, value) in &sim.context {
-        context = match value {
-            Value::Array(items) => {
-                context.with_many(key, items.iter().map(scalar).collect::<ApiResult<Vec<_>>>()?)
-            }
-            v => context.with(key, scalar(v)?),
+        let values = match value {
+            Value::Array(items) => items.iter().map(scalar).collect::<ApiResult<Vec<_>>>()?,
+            v => vec![scalar(v)?],
         };
+        extra.push((key.clone(), values));
     }
-    let req = Request {
-        action,
-        resource: &sim.resource,
-        context: &context,
+    let explanation = match (sim.policies, sim.principal) {
+        (Some(docs), None) => {
+            let target = Target::in_org("iam", &caller.principal.org, "simulator");
+            state
+                .authorize(&caller, actions::iam::SIMULATE_POLICY, &target)
+                .await?;
+            inline(&docs, action, &sim.resource, &extra)?
+        }
+        (None, Some(who)) => as_principal(&state, &caller, &who, action, &sim.resource, &extra).await?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_simulation",
+                "give either `policies` (documents) or `principal` ({org, user} or {org, key}), not both",
+            ));
+        }
     };
-    let explanation = explain(policies.iter().map(|(n, p)| (n.as_str(), p)), &req);
     Ok(Json(Outcome {
         decision: match explanation.decision {
             Decision::Allow(_) => "Allow",
@@ -119,6 +120,131 @@ async fn simulate(
             })
             .collect(),
     }))
+}
+
+/// Evaluates documents given in the request.
+fn inline(
+    docs: &[Value],
+    action: &str,
+    resource: &str,
+    extra: &[(String, Vec<String>)],
+) -> ApiResult<Explanation> {
+    if docs.len() > MAX_POLICIES {
+        return Err(ApiError::bad_request(
+            "too_many_policies",
+            format!("at most {MAX_POLICIES} policies per simulation"),
+        ));
+    }
+    let policies = docs
+        .iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            let name = format!("policies[{i}]");
+            Policy::from_value(doc)
+                .map(|p| (name.clone(), p))
+                .map_err(|e| ApiError::invalid_policy(&name, &e))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let mut context = Context::new();
+    for (key, values) in extra {
+        context = context.with_many(key, values.iter().cloned());
+    }
+    let req = Request {
+        action,
+        resource,
+        context: &context,
+    };
+    Ok(explain(policies.iter().map(|(n, p)| (n.as_str(), p)), &req))
+}
+
+/// Evaluates as a stored principal would be judged by the API: its
+/// bindings, their scopes, and the condition keys the platform fills in
+/// (the request's `context` overrides them).
+async fn as_principal(
+    state: &AppState,
+    caller: &Caller,
+    who: &PrincipalRef,
+    action: &str,
+    resource: &str,
+    extra: &[(String, Vec<String>)],
+) -> ApiResult<Explanation> {
+    let org = state
+        .store
+        .org(&who.org)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {:?} does not exist", who.org)))?;
+    let scope = state.store.in_org(&org);
+    let (kind, id, user) = match (&who.user, &who.key) {
+        (Some(name), None) => {
+            let u = scope
+                .user(name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("user {name:?} does not exist")))?;
+            (PrincipalKind::User, u.id.clone(), u)
+        }
+        (None, Some(key)) => {
+            let (k, u, _) = state
+                .store
+                .live_api_key(key)
+                .await?
+                .filter(|(k, _, _)| k.org_id == org.id)
+                .ok_or_else(|| ApiError::not_found(format!("no live API key {key:?} in this org")))?;
+            (PrincipalKind::ApiKey, k.id, u)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_simulation",
+                "a principal is {org, user} or {org, key}",
+            ));
+        }
+    };
+    // Seeing someone's access is reading their permissions.
+    state
+        .authorize(
+            caller,
+            actions::iam::SIMULATE_POLICY,
+            &Target::in_org("iam", &org, &format!("user/{}", user.name)),
+        )
+        .await?;
+    let mrn = Mrn::parse(resource).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_resource",
+            format!("with a principal, the resource must be one of ours: {e}"),
+        )
+    })?;
+    // The resource's tenant decides which bindings apply.
+    let org_id = match state.store.org(mrn.org_name()).await? {
+        Some(o) if !mrn.org_name().is_empty() => o.id,
+        _ => String::new(),
+    };
+    let project_id = match state.project(mrn.project_name()).await? {
+        Some(p) if p.org_id == org_id => Some(p.id),
+        _ => None,
+    };
+    let subject = Caller {
+        principal: Principal {
+            kind,
+            id,
+            user_id: user.id.clone(),
+            user_name: user.name.clone(),
+            org,
+        },
+        source_ip: None,
+        user_agent: String::new(),
+    };
+    let target = Target {
+        mrn,
+        org_id,
+        project_id,
+    };
+    state
+        .authorizer
+        .explain(&subject, action, &target, extra)
+        .await
+        .map_err(|e| match e {
+            crate::iam::AuthzError::Store(e) => e.into(),
+            crate::iam::AuthzError::Denied(m) => ApiError::internal(m),
+        })
 }
 
 /// `mrn:` or `arn:` followed by at least four more colon-separated parts.

@@ -16,7 +16,7 @@ pub mod tokens;
 use crate::store::Store;
 use crate::store::iam::Binding;
 use crate::store::orgs::Org;
-use minicloud_policy::{Context, Decision, Mrn, Policy, Request, evaluate};
+use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, explain};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -164,6 +164,31 @@ impl Authorizer {
 
     /// Allows `action` on `target` for `caller`, or says why not.
     pub async fn check(&self, caller: &Caller, action: &str, target: &Target) -> Result<(), AuthzError> {
+        let decision = self.explain(caller, action, target, &[]).await?.decision;
+        let p = &caller.principal;
+        let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
+        let resource = &target.mrn;
+        match decision {
+            Decision::Allow(_) => Ok(()),
+            Decision::ExplicitDeny(r) => Err(AuthzError::Denied(format!(
+                "{who} may not {action} on {resource}: denied by policy {:?}, statement {:?}",
+                r.policy, r.statement
+            ))),
+            Decision::ImplicitDeny => Err(AuthzError::Denied(format!(
+                "{who} may not {action} on {resource}: no policy allows it"
+            ))),
+        }
+    }
+
+    /// The decision with every statement behind it, with `extra` condition
+    /// keys set over the ones the platform fills in (for the simulator).
+    pub async fn explain(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &Target,
+        extra: &[(String, Vec<String>)],
+    ) -> Result<Explanation, AuthzError> {
         let grants = self.grants(&caller.principal).await?;
         let p = &caller.principal;
         let applicable = grants.iter().filter(|g| {
@@ -175,27 +200,19 @@ impl Authorizer {
         let policies: Vec<(&str, &Policy)> = applicable
             .flat_map(|g| g.policies.iter().map(|(n, p)| (n.as_str(), p.as_ref())))
             .collect();
-        let context = context(caller, target);
+        let mut context = context(caller, target);
+        for (key, values) in extra {
+            context = context.with_many(key, values.iter().cloned());
+        }
         let resource = target.mrn.to_string();
-        let decision = evaluate(
+        Ok(explain(
             policies,
             &Request {
                 action,
                 resource: &resource,
                 context: &context,
             },
-        );
-        let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
-        match decision {
-            Decision::Allow(_) => Ok(()),
-            Decision::ExplicitDeny(r) => Err(AuthzError::Denied(format!(
-                "{who} may not {action} on {resource}: denied by policy {:?}, statement {:?}",
-                r.policy, r.statement
-            ))),
-            Decision::ImplicitDeny => Err(AuthzError::Denied(format!(
-                "{who} may not {action} on {resource}: no policy allows it"
-            ))),
-        }
+        ))
     }
 
     async fn grants(&self, p: &Principal) -> Result<Arc<Vec<Grant>>, AuthzError> {
