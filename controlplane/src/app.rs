@@ -86,6 +86,7 @@ impl AppState {
             concurrency: c.default_concurrency as i64,
             env: BTreeMap::new(),
             http_auth: crate::store::functions::HttpAuth::Public,
+            tags: Default::default(),
         }
     }
 }
@@ -177,7 +178,10 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     let scope = store.in_org(&org);
     let password = tokens::random_secret();
     let hash = tokens::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
-    let Created::New(admin) = scope.create_user(ADMIN_USER, Some(&hash)).await? else {
+    let Created::New(admin) = scope
+        .create_user(ADMIN_USER, Some(&hash), Default::default())
+        .await?
+    else {
         // Another node bootstrapped at the same moment.
         return Ok(());
     };

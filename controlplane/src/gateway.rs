@@ -203,7 +203,8 @@ async fn authorize_call(
     (method, path): (String, String),
 ) -> ApiResult<()> {
     let caller = crate::api::auth::caller_of(state, creds).await?;
-    let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"));
+    let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"))
+        .with_tags(loaded.tags.clone());
     let action = crate::iam::actions::functions::INVOKE_FUNCTION;
     let allowed = state.allowed(&caller, action, &target).await?;
     if allowed {

@@ -47,6 +47,8 @@ pub struct Loaded {
     pub http_auth: crate::store::functions::HttpAuth,
     /// The project it belongs to (for resource names).
     pub project: Project,
+    /// Its tags (resource tags in policies).
+    pub tags: crate::store::iam::Tags,
 }
 
 /// Turns stored settings into runtime limits.
@@ -202,6 +204,7 @@ impl Registry {
             gate: self.gate(&row.id, row.settings.concurrency.max(1) as usize),
             http_auth: row.settings.http_auth,
             project: project.clone(),
+            tags: row.settings.tags.clone(),
         })
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 crate::on_both_databases!(
     sessions_and_bad_tokens,
     isolation_matrix,
-    roles_policies_and_denies
+    roles_policies_and_denies,
+    attribute_based_access
 );
 
 /// Sends a request with `token` and returns the status and JSON body.
@@ -647,4 +648,189 @@ async fn roles_policies_and_denies(db: Db) {
     assert_eq!(body["error"]["code"], "rate_limited");
     assert_eq!(call(&s, admin, Method::GET, "/auth/me", None).await.0, 200);
     assert!(s.metric("minicloud_rate_limited_total", "").await >= 1.0);
+}
+
+/// Tags on users and functions reach policies as principal and resource
+/// tags; tag-setting requests carry request tags and tag keys.
+async fn attribute_based_access(db: Db) {
+    let s = Server::start(db).await;
+    let admin = &s.token;
+    assert_eq!(
+        call(&s, admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        call(
+            &s,
+            admin,
+            Method::POST,
+            "/orgs/acme/projects",
+            Some(json!({"name": "a"}))
+        )
+        .await
+        .0,
+        201
+    );
+    let wasm = std::fs::read(guests::HELLO).unwrap();
+    for (name, team) in [("f1", "web"), ("f2", "data")] {
+        let put = s
+            .authed(
+                Method::PUT,
+                &format!("{}/api/v1/projects/a/functions/{name}", s.url),
+            )
+            .header("content-type", "application/wasm")
+            .body(wasm.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201);
+        let (status, body) = call(
+            &s,
+            admin,
+            Method::PATCH,
+            &format!("/projects/a/functions/{name}"),
+            Some(json!({"tags": {"team": team}})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["tags"]["team"].as_str()),
+            (200, Some(team)),
+            "{body}"
+        );
+    }
+    let (status, body) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/acme/users",
+        Some(json!({"name": "tina", "tags": {"team": "web"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let same_team = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "OwnTeam", "Effect": "Allow", "Action": ["functions:GetFunction", "functions:UpdateFunction"],
+         "Resource": "mrn:functions:acme:*",
+         "Condition": {"StringEquals": {"mc:ResourceTag/team": "${mc:PrincipalTag/team}"}}},
+        {"Sid": "TagWithin", "Effect": "Allow", "Action": "functions:TagResource",
+         "Resource": "mrn:functions:acme:*",
+         "Condition": {"ForAllValues:StringEquals": {"mc:TagKeys": ["team", "env"]},
+                       "StringEquals": {"mc:RequestTag/team": "${mc:PrincipalTag/team}"}}}
+    ]});
+    assert_eq!(
+        call(
+            &s,
+            admin,
+            Method::POST,
+            "/orgs/acme/roles",
+            Some(json!({"name": "team"}))
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, _) = call(
+        &s,
+        admin,
+        Method::PUT,
+        "/orgs/acme/roles/team/inline-policies/same-team",
+        Some(json!({"document": same_team})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/acme/bindings",
+        Some(json!({"principal": "tina", "role": "team"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, key) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/acme/users/tina/keys",
+        Some(json!({"name": "k"})),
+    )
+    .await;
+    let tina = key["token"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        call(&s, &tina, Method::GET, "/projects/a/functions/f1", None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&s, &tina, Method::GET, "/projects/a/functions/f2", None)
+            .await
+            .0,
+        403
+    );
+    // Tags beyond the allowed keys, or for another team, are refused.
+    let (status, _) = call(
+        &s,
+        &tina,
+        Method::PATCH,
+        "/projects/a/functions/f1",
+        Some(json!({"tags": {"team": "web", "owner": "tina"}})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        &s,
+        &tina,
+        Method::PATCH,
+        "/projects/a/functions/f1",
+        Some(json!({"tags": {"team": "data"}})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        &s,
+        &tina,
+        Method::PATCH,
+        "/projects/a/functions/f1",
+        Some(json!({"tags": {"team": "web", "env": "dev"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tags"], json!({"team": "web", "env": "dev"}));
+    // Moving tina to another team moves her access with it.
+    let (status, _) = call(
+        &s,
+        admin,
+        Method::PATCH,
+        "/orgs/acme/users/tina",
+        Some(json!({"tags": {"team": "data"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(&s, &tina, Method::GET, "/projects/a/functions/f1", None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(&s, &tina, Method::GET, "/projects/a/functions/f2", None)
+            .await
+            .0,
+        200
+    );
+    let (status, body) = call(
+        &s,
+        admin,
+        Method::PATCH,
+        "/orgs/acme/users/tina",
+        Some(json!({"tags": {"bad key!": "x"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_tags"))
+    );
 }

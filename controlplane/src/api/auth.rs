@@ -145,6 +145,7 @@ async fn principal(state: &AppState, token: &str) -> ApiResult<Principal> {
                 id: key.id,
                 user_id: user.id,
                 user_name: user.name,
+                tags: user.tags,
                 org,
             })
         }
@@ -176,6 +177,7 @@ async fn principal(state: &AppState, token: &str) -> ApiResult<Principal> {
                 id: user.id.clone(),
                 user_id: user.id,
                 user_name: user.name,
+                tags: user.tags,
                 org,
             })
         }
@@ -196,6 +198,7 @@ async fn user_principal(state: &AppState, org_id: &str, user_id: &str) -> ApiRes
         id: user.id.clone(),
         user_id: user.id,
         user_name: user.name,
+        tags: user.tags,
         org,
     })
 }
@@ -216,7 +219,18 @@ impl AppState {
     /// Allows the caller's action on the target, or answers 403; the
     /// decision goes into the request's audit record.
     pub async fn authorize(&self, caller: &Caller, action: &str, target: &Target) -> ApiResult<()> {
-        match self.authorizer.check(caller, action, target).await {
+        self.authorize_with(caller, action, target, &[]).await
+    }
+
+    /// As [`AppState::authorize`], with request condition keys added.
+    pub async fn authorize_with(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &Target,
+        extra: &[(String, Vec<String>)],
+    ) -> ApiResult<()> {
+        match self.authorizer.check_with(caller, action, target, extra).await {
             Ok(()) => {
                 super::audit::note(caller, action, target, true);
                 Ok(())

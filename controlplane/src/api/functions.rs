@@ -130,6 +130,7 @@ pub struct FunctionView {
     limits: LimitsView,
     env: BTreeMap<String, String>,
     http_auth: HttpAuth,
+    tags: crate::store::iam::Tags,
     created_ms: i64,
     updated_ms: i64,
 }
@@ -145,6 +146,7 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
         limits: LimitsView::of(&f.settings),
         env: f.settings.env.clone(),
         http_auth: f.settings.http_auth,
+        tags: f.settings.tags.clone(),
         created_ms: f.created_ms,
         updated_ms: f.updated_ms,
     }
@@ -305,6 +307,8 @@ struct Change {
     active_version: Option<i64>,
     /// `public` or `authenticated`.
     http_auth: Option<HttpAuth>,
+    /// Replaces the function's tags (also needs functions:TagResource).
+    tags: Option<crate::store::iam::Tags>,
 }
 
 fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -356,6 +360,20 @@ async fn change(
     }
     if let Some(auth) = change.http_auth {
         f.settings.http_auth = auth;
+    }
+    if let Some(tags) = change.tags {
+        super::check_tags(&tags)?;
+        let target = crate::iam::Target::in_project("functions", &project, &format!("function/{name}"))
+            .with_tags(f.settings.tags.clone());
+        state
+            .authorize_with(
+                &caller,
+                functions::TAG_RESOURCE,
+                &target,
+                &crate::iam::request_tags(&tags),
+            )
+            .await?;
+        f.settings.tags = tags;
     }
     if let Some(version) = change.active_version {
         if state.store.version(&f.id, version).await?.is_none() {

@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orgs/{org}/users", get(list_users).post(create_user))
-        .route("/orgs/{org}/users/{user}", get(get_user).delete(delete_user))
+        .route(
+            "/orgs/{org}/users/{user}",
+            get(get_user).patch(tag_user).delete(delete_user),
+        )
         .route("/orgs/{org}/users/{user}/keys", get(list_keys).post(create_key))
         .route("/orgs/{org}/users/{user}/keys/{key}", delete(revoke_key))
         .route("/orgs/{org}/policies", get(list_policies).post(create_policy))
@@ -90,6 +93,15 @@ struct NewUser {
     name: String,
     /// Optional: users without a password sign in with API keys only.
     password: Option<String>,
+    /// Optional tags (`mc:PrincipalTag/<key>` in policies).
+    #[serde(default)]
+    tags: crate::store::iam::Tags,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChange {
+    tags: crate::store::iam::Tags,
 }
 
 async fn user_named(scope: &OrgScope, name: &str) -> ApiResult<User> {
@@ -108,6 +120,7 @@ async fn create_user(
     JsonBody(new): JsonBody<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     check_name("user", &new.name)?;
+    super::check_tags(&new.tags)?;
     let (_, scope) = scoped(
         &state,
         &caller,
@@ -131,7 +144,7 @@ async fn create_user(
         ),
         None => None,
     };
-    match scope.create_user(&new.name, hash.as_deref()).await? {
+    match scope.create_user(&new.name, hash.as_deref(), new.tags).await? {
         Created::New(u) => Ok((StatusCode::CREATED, Json(u))),
         Created::Taken => Err(taken("user", &new.name)),
     }
@@ -157,6 +170,35 @@ async fn get_user(
 ) -> ApiResult<Json<User>> {
     let (_, scope) = scoped(&state, &caller, &org, act::GET_USER, &format!("user/{name}")).await?;
     Ok(Json(user_named(&scope, &name).await?))
+}
+
+async fn tag_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((org_name, name)): PathParams<(String, String)>,
+    JsonBody(change): JsonBody<UserChange>,
+) -> ApiResult<Json<User>> {
+    super::check_tags(&change.tags)?;
+    let org = state
+        .store
+        .org(&org_name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {org_name:?} does not exist")))?;
+    let scope = state.store.in_org(&org);
+    let mut user = user_named(&scope, &name).await?;
+    let target = Target::in_org("iam", &org, &format!("user/{name}")).with_tags(user.tags.clone());
+    state
+        .authorize_with(
+            &caller,
+            act::TAG_USER,
+            &target,
+            &crate::iam::request_tags(&change.tags),
+        )
+        .await?;
+    scope.set_user_tags(&user.id, &change.tags).await?;
+    user.tags = change.tags;
+    state.authorizer.invalidate();
+    Ok(Json(user))
 }
 
 async fn delete_user(

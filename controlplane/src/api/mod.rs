@@ -172,14 +172,35 @@ pub async fn authorized(
 ) -> Result<crate::store::projects::Project, ApiError> {
     let project = project(state, name).await?;
     let service = action.split_once(':').map_or("functions", |(s, _)| s);
-    state
-        .authorize(
-            caller,
-            action,
-            &crate::iam::Target::in_project(service, &project, resource),
-        )
-        .await?;
+    let mut target = crate::iam::Target::in_project(service, &project, resource);
+    // An existing function's tags are conditions' resource tags.
+    if let Some(function) = resource.strip_prefix("function/").filter(|f| *f != "*")
+        && let Some(f) = state.store.function(&project.id, function).await?
+    {
+        target = target.with_tags(f.settings.tags);
+    }
+    state.authorize(caller, action, &target).await?;
     Ok(project)
+}
+
+/// Checks tags: at most 50, keys 1 to 128 characters and values up to 256
+/// of letters, digits, spaces and `_ . : / = + - @`.
+pub fn check_tags(tags: &crate::store::iam::Tags) -> Result<(), ApiError> {
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+    };
+    let bad = tags.len() > 50
+        || tags.iter().any(|(k, v)| {
+            k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || !allowed(k) || !allowed(v)
+        });
+    if bad {
+        return Err(ApiError::bad_request(
+            "invalid_tags",
+            "at most 50 tags; keys of 1 to 128 and values of up to 256 letters, digits, spaces and _ . : / = + - @",
+        ));
+    }
+    Ok(())
 }
 
 /// The project named in the path, or 404.

@@ -98,6 +98,7 @@ async fn create_org(
         mrn: Mrn::org("orgs", &new.name, format!("org/{}", new.name)),
         org_id: String::new(),
         project_id: None,
+        tags: Default::default(),
     };
     state.authorize(&caller, act::CREATE_ORG, &target).await?;
     let org = state.store.create_org(&new.name).await?;
@@ -170,6 +171,7 @@ async fn create_project(
         mrn: Mrn::project("orgs", &org.name, &new.name, format!("project/{}", new.name)),
         org_id: org.id.clone(),
         project_id: None,
+        tags: Default::default(),
     };
     state.authorize(&caller, act::CREATE_PROJECT, &target).await?;
     let project = state.store.create_project(&org, &new.name).await?;

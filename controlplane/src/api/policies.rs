@@ -227,6 +227,7 @@ async fn as_principal(
             id,
             user_id: user.id.clone(),
             user_name: user.name.clone(),
+            tags: user.tags.clone(),
             org,
         },
         source_ip: None,
@@ -236,6 +237,7 @@ async fn as_principal(
         mrn,
         org_id,
         project_id,
+        tags: Default::default(),
     };
     state
         .authorizer

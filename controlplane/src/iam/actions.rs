@@ -31,6 +31,9 @@ pub mod functions {
     pub const UPDATE_FUNCTION: &str = "functions:UpdateFunction";
     /// `DELETE .../functions/{name}`.
     pub const DELETE_FUNCTION: &str = "functions:DeleteFunction";
+    /// `PATCH .../functions/{name}` with `tags` (with `mc:RequestTag/<key>`
+    /// and `mc:TagKeys`).
+    pub const TAG_RESOURCE: &str = "functions:TagResource";
     /// `POST .../invoke`, and authenticated HTTP triggers.
     pub const INVOKE_FUNCTION: &str = "functions:InvokeFunction";
     /// `GET .../logs`.
@@ -53,6 +56,9 @@ pub mod iam {
     pub const GET_USER: &str = "iam:GetUser";
     /// `GET /orgs/{org}/users`.
     pub const LIST_USERS: &str = "iam:ListUsers";
+    /// `PATCH /orgs/{org}/users/{u}` with `tags` (with `mc:RequestTag/<key>`
+    /// and `mc:TagKeys`).
+    pub const TAG_USER: &str = "iam:TagUser";
     /// `DELETE /orgs/{org}/users/{u}`.
     pub const DELETE_USER: &str = "iam:DeleteUser";
     /// `POST /orgs/{org}/users/{u}/keys` on `...:user/<u>`.

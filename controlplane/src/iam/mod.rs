@@ -54,6 +54,8 @@ pub struct Principal {
     pub user_name: String,
     /// The org the principal belongs to.
     pub org: Org,
+    /// The user's tags (`mc:PrincipalTag/<key>`).
+    pub tags: crate::store::iam::Tags,
 }
 
 /// A principal with what the request says about itself (for conditions).
@@ -76,15 +78,24 @@ pub struct Target {
     pub org_id: String,
     /// The owning project's id, for project resources.
     pub project_id: Option<String>,
+    /// The resource's tags (`mc:ResourceTag/<key>`).
+    pub tags: crate::store::iam::Tags,
 }
 
 impl Target {
+    /// The same target with the resource's tags.
+    pub fn with_tags(mut self, tags: crate::store::iam::Tags) -> Self {
+        self.tags = tags;
+        self
+    }
+
     /// A resource of a project.
     pub fn in_project(service: &str, project: &crate::store::projects::Project, resource: &str) -> Self {
         Self {
             mrn: Mrn::project(service, &project.org_name, &project.name, resource),
             org_id: project.org_id.clone(),
             project_id: Some(project.id.clone()),
+            tags: Default::default(),
         }
     }
 
@@ -94,6 +105,7 @@ impl Target {
             mrn: Mrn::org(service, &org.name, resource),
             org_id: org.id.clone(),
             project_id: None,
+            tags: Default::default(),
         }
     }
 
@@ -103,6 +115,7 @@ impl Target {
             mrn: Mrn::platform(service, resource),
             org_id: String::new(),
             project_id: None,
+            tags: Default::default(),
         }
     }
 }
@@ -164,7 +177,19 @@ impl Authorizer {
 
     /// Allows `action` on `target` for `caller`, or says why not.
     pub async fn check(&self, caller: &Caller, action: &str, target: &Target) -> Result<(), AuthzError> {
-        let decision = self.explain(caller, action, target, &[]).await?.decision;
+        self.check_with(caller, action, target, &[]).await
+    }
+
+    /// As [`Authorizer::check`], with request condition keys (such as
+    /// `mc:RequestTag/<key>`) added.
+    pub async fn check_with(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &Target,
+        extra: &[(String, Vec<String>)],
+    ) -> Result<(), AuthzError> {
+        let decision = self.explain(caller, action, target, extra).await?.decision;
         let p = &caller.principal;
         let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
         let resource = &target.mrn;
@@ -279,6 +304,17 @@ impl Authorizer {
     }
 }
 
+/// The condition keys of a request that sets tags: `mc:RequestTag/<key>`
+/// for each, and `mc:TagKeys` listing the keys.
+pub fn request_tags(tags: &crate::store::iam::Tags) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> = tags
+        .iter()
+        .map(|(k, v)| (format!("mc:RequestTag/{k}"), vec![v.clone()]))
+        .collect();
+    keys.push(("mc:TagKeys".into(), tags.keys().cloned().collect()));
+    keys
+}
+
 /// The condition keys the platform fills in for every request.
 fn context(caller: &Caller, target: &Target) -> Context {
     let p = &caller.principal;
@@ -303,6 +339,12 @@ fn context(caller: &Caller, target: &Target) -> Context {
         // The platform serves plain HTTP; TLS ends in front of it.
         .with("mc:SecureTransport", "false")
         .with("mc:UserAgent", caller.user_agent.clone());
+    for (k, v) in &p.tags {
+        c.set(&format!("mc:PrincipalTag/{k}"), v.clone());
+    }
+    for (k, v) in &target.tags {
+        c.set(&format!("mc:ResourceTag/{k}"), v.clone());
+    }
     if let Some(ip) = caller.source_ip {
         c.set("mc:SourceIp", ip.to_string());
     }

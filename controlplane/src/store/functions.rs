@@ -24,6 +24,8 @@ pub struct Settings {
     pub env: BTreeMap<String, String>,
     /// Who may call it over HTTP.
     pub http_auth: HttpAuth,
+    /// Tags, seen by policies as `mc:ResourceTag/<key>`.
+    pub tags: super::iam::Tags,
 }
 
 /// Who may call a function over HTTP.
@@ -105,7 +107,8 @@ pub enum DeployOutcome {
 pub struct DeployConflict;
 
 const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
-     max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, created_ms, updated_ms";
+     max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, tags_json, created_ms, \
+     updated_ms";
 
 fn function_row(r: &AnyRow) -> Result<FunctionRow> {
     let env_json: String = r.try_get("env_json")?;
@@ -125,6 +128,7 @@ fn function_row(r: &AnyRow) -> Result<FunctionRow> {
             env,
             http_auth: HttpAuth::parse(&r.try_get::<String, _>("http_auth")?)
                 .ok_or_else(|| StoreError::Corrupt("functions.http_auth".into()))?,
+            tags: super::iam::tags_from_json(&r.try_get::<String, _>("tags_json")?),
         },
         created_ms: r.try_get("created_ms")?,
         updated_ms: r.try_get("updated_ms")?,
@@ -160,6 +164,7 @@ fn bind_settings<'q>(
         .bind(s.concurrency)
         .bind(env_json(s))
         .bind(s.http_auth.as_str())
+        .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "{}".into()))
 }
 
 /// A function of a project, by name, through any executor.
@@ -191,7 +196,7 @@ async fn write_settings<'e>(
     let query = sqlx::query(
         "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
          max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
-         http_auth = $8, updated_ms = $9 WHERE id = $10 AND project_id = $11",
+         http_auth = $8, tags_json = $9, updated_ms = $10 WHERE id = $11 AND project_id = $12",
     )
     .bind(active_version);
     bind_settings(query, settings)
@@ -284,8 +289,8 @@ impl Store {
                 let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
                      timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
-                     http_auth, created_ms, updated_ms) \
-                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                     http_auth, tags_json, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
                 )
                 .bind(&id)
                 .bind(project_id)

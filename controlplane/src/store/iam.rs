@@ -42,6 +42,16 @@ pub struct User {
     /// The argon2id hash; never serialized.
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// Tags, seen by policies as `mc:PrincipalTag/<key>`.
+    pub tags: Tags,
+}
+
+/// Key-value tags.
+pub type Tags = std::collections::BTreeMap<String, String>;
+
+/// Tags from their stored JSON (an unreadable value counts as none).
+pub fn tags_from_json(text: &str) -> Tags {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 fn user(r: &AnyRow) -> User {
@@ -50,6 +60,7 @@ fn user(r: &AnyRow) -> User {
         name: r.get("name"),
         created_ms: r.get("created_ms"),
         password_hash: r.get("password_hash"),
+        tags: tags_from_json(&r.get::<String, _>("tags_json")),
     }
 }
 
@@ -166,20 +177,28 @@ impl OrgScope {
 
     /// Creates a user; `Taken` when the name is in use (deleted users' names
     /// stay taken: their history refers to them).
-    pub async fn create_user(&self, name: &str, password_hash: Option<&str>) -> Result<Created<User>> {
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+        tags: Tags,
+    ) -> Result<Created<User>> {
         let u = User {
             id: new_id(),
             name: name.to_owned(),
             created_ms: now_ms(),
             password_hash: password_hash.map(str::to_owned),
+            tags,
         };
         let r = sqlx::query(
-            "INSERT INTO users (id, org_id, name, password_hash, created_ms) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, org_id, name, password_hash, tags_json, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&u.id)
         .bind(&self.org_id)
         .bind(&u.name)
         .bind(u.password_hash.as_deref())
+        .bind(serde_json::to_string(&u.tags).unwrap_or_else(|_| "{}".into()))
         .bind(u.created_ms)
         .execute(self.pool())
         .await;
@@ -193,7 +212,7 @@ impl OrgScope {
     /// A live user by name.
     pub async fn user(&self, name: &str) -> Result<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, name, created_ms, password_hash FROM users \
+            "SELECT id, name, created_ms, password_hash, tags_json FROM users \
              WHERE org_id = $1 AND name = $2 AND deleted_ms IS NULL",
         )
         .bind(&self.org_id)
@@ -206,7 +225,7 @@ impl OrgScope {
     /// A live user by id.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, name, created_ms, password_hash FROM users \
+            "SELECT id, name, created_ms, password_hash, tags_json FROM users \
              WHERE org_id = $1 AND id = $2 AND deleted_ms IS NULL",
         )
         .bind(&self.org_id)
@@ -219,7 +238,7 @@ impl OrgScope {
     /// Live users by name, after `cursor`.
     pub async fn list_users(&self, cursor: &str, limit: i64) -> Result<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_ms, password_hash FROM users \
+            "SELECT id, name, created_ms, password_hash, tags_json FROM users \
              WHERE org_id = $1 AND deleted_ms IS NULL AND name > $2 ORDER BY name LIMIT $3",
         )
         .bind(&self.org_id)
@@ -228,6 +247,17 @@ impl OrgScope {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(user).collect())
+    }
+
+    /// Replaces a user's tags.
+    pub async fn set_user_tags(&self, user_id: &str, tags: &Tags) -> Result<()> {
+        sqlx::query("UPDATE users SET tags_json = $1 WHERE org_id = $2 AND id = $3")
+            .bind(serde_json::to_string(tags).unwrap_or_else(|_| "{}".into()))
+            .bind(&self.org_id)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Soft-deletes a user, revokes their keys and sessions, and removes
@@ -719,6 +749,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT k.id, k.org_id, k.user_id, k.name, k.secret_hash, k.created_ms, k.expires_ms, \
                     k.revoked_ms, k.last_used_ms, u.name AS user_name, u.created_ms AS user_created_ms, \
+                    u.tags_json AS tags_json, \
                     o.name AS org_name, o.created_ms AS org_created_ms \
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.org_id = k.org_id \
              JOIN orgs o ON o.id = k.org_id \
@@ -736,6 +767,7 @@ impl Store {
                 name: r.get("user_name"),
                 created_ms: r.get("user_created_ms"),
                 password_hash: None,
+                tags: tags_from_json(&r.get::<String, _>("tags_json")),
             };
             let o = Org {
                 id: key.org_id.clone(),

@@ -88,6 +88,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "http_auth",
         include_str!("../../migrations/0006_http_auth.sql"),
     ),
+    (7, "tags", include_str!("../../migrations/0007_tags.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
