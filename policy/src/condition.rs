@@ -732,6 +732,116 @@ mod tests {
         ));
     }
 
+    /// Every operator, plain and `...IfExists`, against a present value
+    /// and a missing key (AWS: a missing key fails the test except for
+    /// negated operators and `...IfExists`).
+    #[test]
+    fn every_operator_and_its_if_exists_variant() {
+        // (operator, policy value, context value, holds, negated)
+        let cases = [
+            ("StringEquals", json!("a"), "a", true, false),
+            ("StringNotEquals", json!("a"), "b", true, true),
+            ("StringEqualsIgnoreCase", json!("A"), "a", true, false),
+            ("StringNotEqualsIgnoreCase", json!("A"), "a", false, true),
+            ("StringLike", json!("a*"), "abc", true, false),
+            ("StringNotLike", json!("a*"), "abc", false, true),
+            ("NumericEquals", json!(3), "3", true, false),
+            ("NumericNotEquals", json!(3), "4", true, true),
+            ("NumericLessThan", json!(3), "2", true, false),
+            ("NumericLessThanEquals", json!(3), "3", true, false),
+            ("NumericGreaterThan", json!(3), "3", false, false),
+            ("NumericGreaterThanEquals", json!(3), "3", true, false),
+            (
+                "DateEquals",
+                json!("2026-01-01T00:00:00Z"),
+                "1767225600",
+                true,
+                false,
+            ),
+            (
+                "DateNotEquals",
+                json!("2026-01-01T00:00:00Z"),
+                "1767225601",
+                true,
+                true,
+            ),
+            (
+                "DateLessThan",
+                json!("2026-01-01T00:00:00Z"),
+                "2025-12-31T23:59:59Z",
+                true,
+                false,
+            ),
+            (
+                "DateLessThanEquals",
+                json!("2026-01-01T00:00:00Z"),
+                "2026-01-01T00:00:00Z",
+                true,
+                false,
+            ),
+            (
+                "DateGreaterThan",
+                json!("2026-01-01T00:00:00Z"),
+                "2026-01-01T00:00:00Z",
+                false,
+                false,
+            ),
+            (
+                "DateGreaterThanEquals",
+                json!("2026-01-01T00:00:00Z"),
+                "2026-01-01T00:00:00Z",
+                true,
+                false,
+            ),
+            ("Bool", json!("true"), "true", true, false),
+            ("BinaryEquals", json!("AAE="), "AAE=", true, false),
+            ("IpAddress", json!("10.0.0.0/8"), "10.1.1.1", true, false),
+            ("NotIpAddress", json!("10.0.0.0/8"), "10.1.1.1", false, true),
+            ("ArnEquals", json!("mrn:f:o:p:x/*"), "mrn:f:o:p:x/y", true, false),
+            ("ArnLike", json!("mrn:f:o:?:x/*"), "mrn:f:o:p:x/y", true, false),
+            (
+                "ArnNotEquals",
+                json!("mrn:f:o:p:x/*"),
+                "mrn:f:o:p:x/y",
+                false,
+                true,
+            ),
+            ("ArnNotLike", json!("mrn:f:o:q:*"), "mrn:f:o:p:x/y", true, true),
+        ];
+        let present = |v: &str| Context::new().with("mc:k", v);
+        for (op, policy_value, value, expected, negated) in cases {
+            let keys = json!({ "mc:k": policy_value });
+            assert_eq!(
+                holds(op, keys.clone(), &present(value)),
+                expected,
+                "{op} on {value}"
+            );
+            assert_eq!(
+                holds(op, keys.clone(), &Context::new()),
+                negated,
+                "{op} without the key"
+            );
+            let if_exists = format!("{op}IfExists");
+            assert_eq!(
+                holds(&if_exists, keys.clone(), &present(value)),
+                expected,
+                "{if_exists} on {value}"
+            );
+            assert!(
+                holds(&if_exists, keys.clone(), &Context::new()),
+                "{if_exists} without the key"
+            );
+            for qualifier in ["ForAnyValue:", "ForAllValues:"] {
+                let qualified = format!("{qualifier}{op}");
+                assert_eq!(
+                    holds(&qualified, keys.clone(), &present(value)),
+                    expected,
+                    "{qualified}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn malformed_entries_are_refused() {
         assert!(Condition::parse("StringEquals", &json!("alice"), true).is_err());
