@@ -182,6 +182,30 @@ impl Policy {
         &self.document
     }
 
+    /// Every `Resource` and `NotResource` string with its JSON path, for
+    /// callers that accept only certain names (a store of policies for
+    /// MiniCloud's own resources refuses AWS ARNs, say).
+    pub fn resource_strings(&self) -> Vec<(String, String)> {
+        let statements = match self.document.get("Statement") {
+            Some(Value::Array(list)) => list.iter().collect::<Vec<_>>(),
+            Some(one) => vec![one],
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (i, s) in statements.iter().enumerate() {
+            for key in ["Resource", "NotResource"] {
+                match s.get(key) {
+                    Some(Value::String(r)) => out.push((format!("Statement[{i}].{key}"), r.clone())),
+                    Some(Value::Array(list)) => out.extend(list.iter().enumerate().filter_map(|(j, r)| {
+                        Some((format!("Statement[{i}].{key}[{j}]"), r.as_str()?.to_owned()))
+                    })),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
     /// The statements, in document order.
     pub fn statements(&self) -> &[Statement] {
         &self.statements

@@ -524,6 +524,21 @@ async fn roles_policies_and_denies(db: Db) {
         body["error"]["path"], "document.Statement[0].Condition.StringEqualz",
         "{body}"
     );
+    let (status, body) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/acme/policies",
+        Some(json!({"name": "arn",
+        "document": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+            "Resource": ["mrn:functions:acme:a:*", "arn:aws:s3:::bucket/*"]}]}})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["path"], "document.Statement[0].Resource[1]",
+        "{body}"
+    );
 
     // An explicit deny, attached through a custom role, beats the built-in
     // Developer allow.

@@ -321,9 +321,25 @@ struct PolicyDocument {
     document: Value,
 }
 
-/// Validates a document before it is stored: 400 with the JSON path.
+/// Validates a document before it is stored: 400 with the JSON path. A
+/// stored policy names MiniCloud resources: `*` or `mrn:` names with their
+/// five segments (wildcards and variables allowed).
 fn validated(document: &Value) -> ApiResult<String> {
-    Policy::from_value(document).map_err(|e| ApiError::invalid_policy("document", &e))?;
+    let policy = Policy::from_value(document).map_err(|e| ApiError::invalid_policy("document", &e))?;
+    for (path, resource) in policy.resource_strings() {
+        let shaped =
+            resource == "*" || (resource.starts_with("mrn:") && resource.splitn(5, ':').count() == 5);
+        if !shaped {
+            let err = minicloud_policy::PolicyError {
+                path,
+                message: format!(
+                    "{resource:?} is not a resource name; write mrn:<service>:<org>:<project>:<type>/<path> \
+                     (wildcards and ${{...}} variables allowed) or *"
+                ),
+            };
+            return Err(ApiError::invalid_policy("document", &err));
+        }
+    }
     let text = document.to_string();
     if text.len() > minicloud_policy::document::MAX_DOCUMENT_BYTES {
         return Err(ApiError::bad_request(
