@@ -153,10 +153,15 @@ impl Registry {
         if let Some(hit) = self.cached(&project.name, name) {
             return Ok(Some(hit));
         }
-        let Some(row) = self.store.function(&project.id, name).await? else {
+        let Some(row) = self.store.in_project(project).function(name).await? else {
             return Ok(None);
         };
-        let Some(version) = self.store.version(&row.id, row.active_version).await? else {
+        let Some(version) = self
+            .store
+            .in_project(project)
+            .version(&row.id, row.active_version)
+            .await?
+        else {
             return Err(StoreError::Corrupt(format!(
                 "function {name} has no version {}",
                 row.active_version

@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::{DeployOutcome, FunctionRow, HttpAuth, NewVersion, Settings, VersionRow};
+use crate::store::projects::ProjectScope;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -152,17 +153,15 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
     }
 }
 
-async fn function(state: &AppState, project_id: &str, name: &str) -> ApiResult<FunctionRow> {
-    state
-        .store
-        .function(project_id, name)
+async fn function(scope: &ProjectScope, name: &str) -> ApiResult<FunctionRow> {
+    scope
+        .function(name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
 }
 
-async fn active_version(state: &AppState, f: &FunctionRow) -> ApiResult<VersionRow> {
-    state
-        .store
+async fn active_version(scope: &ProjectScope, f: &FunctionRow) -> ApiResult<VersionRow> {
+    scope
         .version(&f.id, f.active_version)
         .await?
         .ok_or_else(|| ApiError::internal(format!("function {} lost version {}", f.name, f.active_version)))
@@ -236,7 +235,7 @@ async fn deploy(
     let bytes = receive_upload(&state, &headers, body).await?;
     let registry = &state.registry;
     let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
-    let mut settings = match state.store.function(&project.id, &name).await? {
+    let mut settings = match state.store.in_project(&project).function(&name).await? {
         Some(existing) => existing.settings,
         None => state.default_settings(),
     };
@@ -255,7 +254,8 @@ async fn deploy(
     };
     let (f, v, outcome) = state
         .store
-        .deploy(&project.id, &name, new, &settings)
+        .in_project(&project)
+        .deploy(&name, new, &settings)
         .await?
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
     registry.remember_component(&compiled.sha256, compiled.component);
@@ -293,8 +293,8 @@ async fn read(
         &format!("function/{name}"),
     )
     .await?;
-    let f = function(&state, &project.id, &name).await?;
-    let v = active_version(&state, &f).await?;
+    let f = function(&state.store.in_project(&project), &name).await?;
+    let v = active_version(&state.store.in_project(&project), &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
 
@@ -350,7 +350,7 @@ async fn change(
         &format!("function/{name}"),
     )
     .await?;
-    let mut f = function(&state, &project.id, &name).await?;
+    let mut f = function(&state.store.in_project(&project), &name).await?;
     if let Some(limits) = &change.limits {
         limits.apply(&state, &mut f.settings)?;
     }
@@ -376,17 +376,23 @@ async fn change(
         f.settings.tags = tags;
     }
     if let Some(version) = change.active_version {
-        if state.store.version(&f.id, version).await?.is_none() {
+        if state
+            .store
+            .in_project(&project)
+            .version(&f.id, version)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::not_found(format!(
                 "function {name:?} has no version {version}"
             )));
         }
         f.active_version = version;
     }
-    state.store.update_function(&f).await?;
+    state.store.in_project(&project).update_function(&f).await?;
     state.registry.invalidate(&project.name, &name);
-    let f = function(&state, &project.id, &name).await?;
-    let v = active_version(&state, &f).await?;
+    let f = function(&state.store.in_project(&project), &name).await?;
+    let v = active_version(&state.store.in_project(&project), &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
 
@@ -404,8 +410,8 @@ async fn remove(
         &format!("function/{name}"),
     )
     .await?;
-    let f = function(&state, &project.id, &name).await?;
-    state.store.delete_function(&project.id, &f.id).await?;
+    let f = function(&state.store.in_project(&project), &name).await?;
+    state.store.in_project(&project).delete_function(&f.id).await?;
     state.registry.invalidate(&project.name, &name);
     state.registry.forget(&f.id);
     Ok(StatusCode::NO_CONTENT)
@@ -427,16 +433,16 @@ async fn list(
     )
     .await?;
     let limit = page.limit()?;
-    let rows = state
-        .store
-        .list_functions(&project.id, page.cursor.as_deref().unwrap_or(""), limit)
+    let scope = state.store.in_project(&project);
+    let rows = scope
+        .list_functions(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|f| f.name.clone()))
         .flatten();
     let mut items = Vec::with_capacity(rows.len());
     for f in &rows {
-        let v = active_version(&state, f).await?;
+        let v = active_version(&scope, f).await?;
         items.push(view(&project.name, f, &v));
     }
     Ok(Json(json!({ "items": items, "next_cursor": next })))
@@ -456,8 +462,8 @@ async fn versions(
         &format!("function/{name}"),
     )
     .await?;
-    let f = function(&state, &project.id, &name).await?;
-    let items = state.store.versions(&f.id).await?;
+    let f = function(&state.store.in_project(&project), &name).await?;
+    let items = state.store.in_project(&project).versions(&f.id).await?;
     Ok(Json(
         json!({ "items": items, "active_version": f.active_version }),
     ))

@@ -322,13 +322,16 @@ struct PolicyDocument {
 }
 
 /// Validates a document before it is stored: 400 with the JSON path. A
-/// stored policy names MiniCloud resources: `*` or `mrn:` names with their
-/// five segments (wildcards and variables allowed).
+/// stored policy names MiniCloud resources: `*` or `mrn:<service>:...`
+/// patterns (wildcards and variables allowed), never AWS ARNs.
 fn validated(document: &Value) -> ApiResult<String> {
     let policy = Policy::from_value(document).map_err(|e| ApiError::invalid_policy("document", &e))?;
     for (path, resource) in policy.resource_strings() {
-        let shaped =
-            resource == "*" || (resource.starts_with("mrn:") && resource.splitn(5, ':').count() == 5);
+        // `mrn:functions:acme:*` is a fine pattern: a trailing `*` spans segments.
+        let shaped = resource == "*"
+            || resource
+                .strip_prefix("mrn:")
+                .is_some_and(|rest| rest.split(':').next().is_some_and(|service| !service.is_empty()));
         if !shaped {
             let err = minicloud_policy::PolicyError {
                 path,

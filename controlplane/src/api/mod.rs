@@ -175,7 +175,7 @@ pub async fn authorized(
     let mut target = crate::iam::Target::in_project(service, &project, resource);
     // An existing function's tags are conditions' resource tags.
     if let Some(function) = resource.strip_prefix("function/").filter(|f| *f != "*")
-        && let Some(f) = state.store.function(&project.id, function).await?
+        && let Some(f) = state.store.in_project(&project).function(function).await?
     {
         target = target.with_tags(f.settings.tags);
     }

@@ -48,13 +48,8 @@ async fn logs(
     let limit = page_limit(q.limit)?;
     let items = state
         .store
-        .logs(
-            &project.id,
-            &name,
-            q.since.unwrap_or(0),
-            q.invocation_id.as_deref(),
-            limit,
-        )
+        .in_project(&project)
+        .logs(&name, q.since.unwrap_or(0), q.invocation_id.as_deref(), limit)
         .await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -85,7 +80,8 @@ async fn invocations(
     let limit = page_limit(q.limit)?;
     let items = state
         .store
-        .invocations(&project.id, &name, q.cursor.unwrap_or(i64::MAX), limit)
+        .in_project(&project)
+        .invocations(&name, q.cursor.unwrap_or(i64::MAX), limit)
         .await?;
     let next = (items.len() as i64 == limit)
         .then(|| items.last().map(|r| r.started_ms))

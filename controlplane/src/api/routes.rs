@@ -74,7 +74,13 @@ async fn create(
         ));
     }
     check_name("function", &new.function)?;
-    if state.store.function(&project.id, &new.function).await?.is_none() {
+    if state
+        .store
+        .in_project(&project)
+        .function(&new.function)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!(
             "function {:?} does not exist",
             new.function
@@ -97,13 +103,18 @@ async fn create(
     if let Err(e) = RouteTable::build(&rows) {
         return Err(ApiError::new(StatusCode::CONFLICT, "route_conflict", e));
     }
-    let row = state.store.insert_route(candidate).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "route_conflict",
-            format!("{method} {} is taken", new.path),
-        )
-    })?;
+    let row = state
+        .store
+        .in_project(&project)
+        .insert_route(candidate)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "route_conflict",
+                format!("{method} {} is taken", new.path),
+            )
+        })?;
     reload(&state).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
@@ -114,7 +125,7 @@ async fn list(
     PathParams(project_name): PathParams<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let project = authorized(&state, &caller, &project_name, functions::LIST_ROUTES, "route/*").await?;
-    let items = state.store.project_routes(&project.id).await?;
+    let items = state.store.in_project(&project).routes().await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -131,7 +142,7 @@ async fn remove(
         &format!("route/{id}"),
     )
     .await?;
-    if !state.store.delete_route(&project.id, &id).await? {
+    if !state.store.in_project(&project).delete_route(&id).await? {
         return Err(ApiError::not_found(format!("route {id:?} does not exist")));
     }
     reload(&state).await?;

@@ -1,6 +1,7 @@
 //! Functions, their immutable versions, and their settings.
 
-use super::{Result, Store, StoreError, is_unique_violation};
+use super::projects::ProjectScope;
+use super::{Result, StoreError, is_unique_violation};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
 use sqlx::Row;
@@ -219,19 +220,15 @@ pub struct NewVersion<'a> {
     pub world: &'a str,
 }
 
-impl Store {
-    /// A function of a project, by name.
-    pub async fn function(&self, project_id: &str, name: &str) -> Result<Option<FunctionRow>> {
-        fetch_function(self.pool(), project_id, name).await
+impl ProjectScope {
+    /// A function of the project, by name.
+    pub async fn function(&self, name: &str) -> Result<Option<FunctionRow>> {
+        fetch_function(self.pool(), &self.project_id, name).await
     }
 
     /// Functions of a project in name order, after `cursor`, at most `limit`.
-    pub async fn list_functions(
-        &self,
-        project_id: &str,
-        cursor: &str,
-        limit: i64,
-    ) -> Result<Vec<FunctionRow>> {
+    pub async fn list_functions(&self, cursor: &str, limit: i64) -> Result<Vec<FunctionRow>> {
+        let project_id = self.project_id.as_str();
         let sql = format!(
             "SELECT {FUNCTION_COLUMNS} FROM functions WHERE project_id = $1 AND deleted_ms IS NULL AND name > $2 \
              ORDER BY name LIMIT $3"
@@ -249,10 +246,11 @@ impl Store {
     pub async fn version(&self, function_id: &str, version: i64) -> Result<Option<VersionRow>> {
         let row = sqlx::query(
             "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
-             WHERE function_id = $1 AND version = $2",
+             WHERE function_id = $1 AND version = $2 AND project_id = $3",
         )
         .bind(function_id)
         .bind(version)
+        .bind(&self.project_id)
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(version_row).transpose()
@@ -262,9 +260,10 @@ impl Store {
     pub async fn versions(&self, function_id: &str) -> Result<Vec<VersionRow>> {
         let rows = sqlx::query(
             "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
-             WHERE function_id = $1 ORDER BY version DESC",
+             WHERE function_id = $1 AND project_id = $2 ORDER BY version DESC",
         )
         .bind(function_id)
+        .bind(&self.project_id)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(version_row).collect()
@@ -275,11 +274,11 @@ impl Store {
     /// `settings` replace the function's settings.
     pub async fn deploy(
         &self,
-        project_id: &str,
         name: &str,
         new: NewVersion<'_>,
         settings: &Settings,
     ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), DeployConflict>> {
+        let project_id = self.project_id.as_str();
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let existing = fetch_function(&mut *tx, project_id, name).await?;
@@ -351,7 +350,7 @@ impl Store {
         }
         tx.commit().await?;
         let function = self
-            .function(project_id, name)
+            .function(name)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("function {name} vanished after deploy")))?;
         let version = self
@@ -366,7 +365,7 @@ impl Store {
         write_settings(
             self.pool(),
             &f.id,
-            &f.project_id,
+            &self.project_id,
             f.active_version,
             &f.settings,
             now_ms(),
@@ -377,7 +376,8 @@ impl Store {
     /// Deletes a function softly: it vanishes from every lookup at once,
     /// its name is free again, and its row, versions and invocation history
     /// stay.
-    pub async fn delete_function(&self, project_id: &str, function_id: &str) -> Result<bool> {
+    pub async fn delete_function(&self, function_id: &str) -> Result<bool> {
+        let project_id = self.project_id.as_str();
         let done = sqlx::query(
             "UPDATE functions SET deleted_ms = $1, deleted_name = name, name = name || '~' || id \
              WHERE id = $2 AND project_id = $3 AND deleted_ms IS NULL",

@@ -30,6 +30,32 @@ pub(crate) fn project(r: &AnyRow) -> Project {
 /// The columns `project` reads, from `projects p JOIN orgs o`.
 pub(crate) const PROJECT_COLUMNS: &str = "p.id AS id, p.name AS name, p.org_id AS org_id, o.name AS org_name";
 
+/// The functions, routes and records of one project: every query through
+/// it binds the project's id itself, so no caller can reach another
+/// project's rows by forgetting a `WHERE`.
+#[derive(Debug, Clone)]
+pub struct ProjectScope {
+    store: Store,
+    /// The project's id.
+    pub project_id: String,
+}
+
+impl ProjectScope {
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        self.store.pool()
+    }
+}
+
+impl Store {
+    /// The repository of one project's functions, routes and records.
+    pub fn in_project(&self, project: &Project) -> ProjectScope {
+        ProjectScope {
+            store: self.clone(),
+            project_id: project.id.clone(),
+        }
+    }
+}
+
 /// The id of the `default` org, which the migrations create.
 pub const DEFAULT_ORG_ID: &str = "org-default";
 

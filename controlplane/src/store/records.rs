@@ -1,5 +1,6 @@
 //! Invocation records and log lines.
 
+use super::projects::ProjectScope;
 use super::{Backend, Result, Store};
 use serde::Serialize;
 use sqlx::Row;
@@ -150,12 +151,13 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
 
+impl ProjectScope {
     /// Recent invocations of a function, newest first, started before
     /// `before_ms`.
     pub async fn invocations(
         &self,
-        project_id: &str,
         function: &str,
         before_ms: i64,
         limit: i64,
@@ -166,7 +168,7 @@ impl Store {
              FROM invocations WHERE project_id = $1 AND function_name = $2 AND started_ms < $3 \
              ORDER BY started_ms DESC, id DESC LIMIT $4",
         )
-        .bind(project_id)
+        .bind(&self.project_id)
         .bind(function)
         .bind(before_ms)
         .bind(limit)
@@ -198,7 +200,6 @@ impl Store {
     /// optionally of one invocation only.
     pub async fn logs(
         &self,
-        project_id: &str,
         function: &str,
         since_ms: i64,
         invocation_id: Option<&str>,
@@ -210,7 +211,7 @@ impl Store {
              AND ($4 = '' OR invocation_id = $4) \
              ORDER BY time_ms, invocation_id, seq LIMIT $5",
         )
-        .bind(project_id)
+        .bind(&self.project_id)
         .bind(function)
         .bind(since_ms)
         .bind(invocation_id.unwrap_or(""))

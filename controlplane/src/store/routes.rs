@@ -1,6 +1,7 @@
 //! Custom HTTP routes: method and path pattern to a function.
 
 use super::functions::HttpAuth;
+use super::projects::ProjectScope;
 use super::{Result, Store, is_unique_violation};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
@@ -47,10 +48,11 @@ const COLUMNS: &str =
     "r.id, r.project_id, p.name AS project_name, r.method, r.path, r.function_name, r.auth, r.created_ms";
 const FROM: &str = "routes r JOIN projects p ON p.id = r.project_id";
 
-impl Store {
-    /// Stores a route (its id and creation time are assigned here); `None`
-    /// when the method and path are taken.
+impl ProjectScope {
+    /// Stores a route of the project (its id and creation time are
+    /// assigned here); `None` when the method and path are taken.
     pub async fn insert_route(&self, mut row: RouteRow) -> Result<Option<RouteRow>> {
+        row.project_id = self.project_id.clone();
         row.id = new_id();
         row.created_ms = now_ms();
         let inserted = sqlx::query(
@@ -73,27 +75,32 @@ impl Store {
         }
     }
 
-    /// Routes of one project, oldest first.
-    pub async fn project_routes(&self, project_id: &str) -> Result<Vec<RouteRow>> {
+    /// Routes of the project, oldest first.
+    pub async fn routes(&self) -> Result<Vec<RouteRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE r.project_id = $1 ORDER BY r.created_ms, r.id");
-        let rows = sqlx::query(&sql).bind(project_id).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(&self.project_id)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(route_row).collect()
     }
 
+    /// Deletes a route of the project.
+    pub async fn delete_route(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM routes WHERE id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(&self.project_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl Store {
     /// Every route of every project, for the gateway's table.
     pub async fn all_routes(&self) -> Result<Vec<RouteRow>> {
         let sql = format!("SELECT {COLUMNS} FROM {FROM} ORDER BY r.created_ms, r.id");
         let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
         rows.iter().map(route_row).collect()
-    }
-
-    /// Deletes a route of a project.
-    pub async fn delete_route(&self, project_id: &str, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM routes WHERE id = $1 AND project_id = $2")
-            .bind(id)
-            .bind(project_id)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
     }
 }
