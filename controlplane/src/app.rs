@@ -243,6 +243,18 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("minicloud listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    if let Some(addr) = started.state.config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = crate::api::system::metrics_only(started.state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let app = crate::api::router(started.state.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

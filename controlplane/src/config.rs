@@ -18,6 +18,13 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// A second address serving only `/metrics`, without credentials, for a
+    /// scraper on a private network. On the main address `/metrics` needs a
+    /// token that allows `metrics:GetMetrics` (its labels name tenants'
+    /// projects and functions).
+    #[arg(long, env = "MINICLOUD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// `postgres://...` to use PostgreSQL; default: SQLite in the data dir.
     #[arg(long, env = "MINICLOUD_DATABASE_URL")]
     pub database_url: Option<String>,

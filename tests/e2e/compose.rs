@@ -56,7 +56,8 @@ fn compose_services_and_settings_agree() {
     );
     assert_eq!(url, expected);
 
-    // The published port is the one it listens on, and Prometheus scrapes it.
+    // The published port is the one it listens on; Prometheus scrapes the
+    // private metrics address.
     let listen = s(&mc["environment"]["MINICLOUD_LISTEN"]);
     let port = listen.rsplit(':').next().unwrap();
     let ports: Vec<&str> = mc["ports"].as_sequence().unwrap().iter().map(s).collect();
@@ -66,7 +67,9 @@ fn compose_services_and_settings_agree() {
     )
     .unwrap();
     let target = s(&prom["scrape_configs"][0]["static_configs"][0]["targets"][0]);
-    assert_eq!(target, format!("minicloud:{port}"));
+    let metrics = s(&mc["environment"]["MINICLOUD_METRICS_LISTEN"]);
+    let metrics_port = metrics.rsplit(':').next().unwrap();
+    assert_eq!(target, format!("minicloud:{metrics_port}"));
     assert_eq!(s(&prom["scrape_configs"][0]["metrics_path"]), "/metrics");
 
     // NATS runs with JetStream; Grafana's dashboard parses.

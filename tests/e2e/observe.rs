@@ -4,7 +4,11 @@ use minicloud_tests::{Db, Server, eventually, guests};
 use reqwest::Method;
 use std::time::Duration;
 
-crate::on_both_databases!(logs_and_records_follow_invocations, errors_have_one_shape);
+crate::on_both_databases!(
+    logs_and_records_follow_invocations,
+    errors_have_one_shape,
+    metrics_need_credentials
+);
 
 async fn logs_and_records_follow_invocations(db: Db) {
     let s = Server::start_with(db, &["--log-bytes-per-invocation", "200"]).await;
@@ -141,4 +145,59 @@ async fn errors_have_one_shape(db: Db) {
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_json");
+}
+
+/// `/metrics` names tenants' projects and functions: on the main address it
+/// needs `metrics:GetMetrics`; the private metrics address needs nothing.
+async fn metrics_need_credentials(db: Db) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let private = format!("127.0.0.1:{port}");
+    let s = Server::start_with(db, &["--metrics-listen", &private]).await;
+    let url = format!("{}/metrics", s.url);
+    assert_eq!(s.http.get(&url).send().await.unwrap().status(), 401);
+    let admin = s.authed(Method::GET, &url).send().await.unwrap();
+    assert_eq!(admin.status(), 200);
+    assert!(admin.text().await.unwrap().contains("minicloud_"));
+    let user = s
+        .authed(Method::POST, &format!("{}/api/v1/orgs/default/users", s.url))
+        .json(&serde_json::json!({"name": "dev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 201);
+    let key: serde_json::Value = s
+        .authed(
+            Method::POST,
+            &format!("{}/api/v1/orgs/default/users/dev/keys", s.url),
+        )
+        .json(&serde_json::json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dev = key["token"].as_str().unwrap();
+    let denied = s.as_token(dev, Method::GET, &url).send().await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let scraped = s
+        .http
+        .get(format!("http://{private}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("minicloud_"));
+    // The private address serves nothing else.
+    let other = s
+        .http
+        .get(format!("http://{private}/api/v1/orgs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
 }

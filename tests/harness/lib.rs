@@ -359,8 +359,7 @@ impl Server {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.url))
+        self.authed(reqwest::Method::GET, &format!("{}/metrics", self.url))
             .send()
             .await
             .unwrap()

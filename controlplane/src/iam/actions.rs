@@ -108,3 +108,6 @@ pub mod audit {
     /// `GET /orgs/{org}/audit/verify`.
     pub const VERIFY_LOG: &str = "audit:VerifyLog";
 }
+
+/// `GET /metrics` on the main address, on `mrn:metrics:::platform`.
+pub const METRICS_GET: &str = "metrics:GetMetrics";
