@@ -387,6 +387,51 @@ async fn isolation_matrix(db: Db) {
         (Method::GET, "/orgs/default/projects/default", None),
         (Method::POST, "/orgs", Some(json!({"name": "mine"}))),
         (Method::POST, "/auth/signing-keys/rotate", None),
+        (Method::GET, "/orgs/acme/users/dev", None),
+        (
+            Method::PATCH,
+            "/orgs/acme/users/dev",
+            Some(json!({"tags": {"team": "x"}})),
+        ),
+        (Method::DELETE, "/orgs/acme/users/dev", None),
+        (Method::GET, "/orgs/acme/users/dev/keys", None),
+        (
+            Method::POST,
+            "/orgs/acme/users/dev/keys",
+            Some(json!({"name": "more"})),
+        ),
+        (Method::DELETE, "/orgs/acme/users/dev/keys/x", None),
+        (Method::GET, "/orgs/acme/policies", None),
+        (Method::GET, "/orgs/acme/policies/ReadOnly", None),
+        (
+            Method::PUT,
+            "/orgs/acme/policies/p",
+            Some(json!({"document": {}})),
+        ),
+        (Method::DELETE, "/orgs/acme/policies/p", None),
+        (Method::GET, "/orgs/acme/roles", None),
+        (Method::POST, "/orgs/acme/roles", Some(json!({"name": "r"}))),
+        (Method::GET, "/orgs/acme/roles/r", None),
+        (Method::DELETE, "/orgs/acme/roles/r", None),
+        (Method::PUT, "/orgs/acme/roles/r/policies/ReadOnly", None),
+        (
+            Method::PUT,
+            "/orgs/acme/roles/r/inline-policies/p",
+            Some(json!({"document": {}})),
+        ),
+        (Method::GET, "/orgs/acme/bindings", None),
+        (Method::DELETE, "/orgs/acme/bindings/x", None),
+        (Method::GET, "/orgs/acme/audit", None),
+        (Method::GET, "/orgs/acme/audit/verify", None),
+        (Method::DELETE, "/orgs/acme", None),
+        (Method::GET, "/projects/default/routes", None),
+        (
+            Method::POST,
+            "/policies/simulate",
+            Some(
+                json!({"principal": {"org": "default", "user": "admin"}, "action": "x:Y", "resource": "mrn:x:default::y/z"}),
+            ),
+        ),
     ];
     for (method, path, body) in denied {
         let (status, resp) = call(&s, &dev, method.clone(), path, body).await;
