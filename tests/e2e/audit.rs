@@ -166,6 +166,16 @@ async fn audit_log(db: Db) {
     )
     .await;
     assert_eq!(by_action["items"].as_array().unwrap().len(), 2);
+    let (_, failed) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=failure", None).await;
+    assert_eq!(
+        failed["items"].as_array().unwrap().len(),
+        2,
+        "the 409 and the 403: {failed}"
+    );
+    let (_, conflicts) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=409", None).await;
+    assert_eq!(conflicts["items"].as_array().unwrap().len(), 1);
+    let (_, fine) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=success", None).await;
+    assert_eq!(fine["items"].as_array().unwrap().len(), 6);
     let (_, by_actor) = call(&s, &admin, Method::GET, "/orgs/acme/audit?actor=eve", None).await;
     assert_eq!(by_actor["items"].as_array().unwrap().len(), 1);
     let (_, by_prefix) = call(

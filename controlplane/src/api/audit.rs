@@ -194,6 +194,9 @@ struct ListQuery {
     resource_prefix: Option<String>,
     /// `Allow` or `Deny`.
     decision: Option<String>,
+    /// `success` (HTTP status below 400), `failure` (400 and above), or one
+    /// status code.
+    outcome: Option<String>,
     since: Option<i64>,
     until: Option<i64>,
     limit: Option<i64>,
@@ -230,7 +233,23 @@ async fn list(
             "decision is Allow or Deny",
         ));
     }
+    let (outcome_min, outcome_below) = match q.outcome.as_deref() {
+        None => (0, 0),
+        Some("success") => (0, 400),
+        Some("failure") => (400, 0),
+        Some(code) => match code.parse::<i64>() {
+            Ok(n) if (100..600).contains(&n) => (n, n + 1),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "outcome is success, failure or an HTTP status code",
+                ));
+            }
+        },
+    };
     let filter = AuditFilter {
+        outcome_min,
+        outcome_below,
         actor: q.actor.unwrap_or_default(),
         action: q.action.unwrap_or_default(),
         resource_prefix: q.resource_prefix.unwrap_or_default(),

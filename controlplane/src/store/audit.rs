@@ -71,6 +71,10 @@ pub struct AuditFilter {
     pub since_ms: i64,
     /// Records before this time (ms).
     pub until_ms: i64,
+    /// Records whose HTTP outcome is at least this (0: any).
+    pub outcome_min: i64,
+    /// Records whose HTTP outcome is below this (0: any).
+    pub outcome_below: i64,
 }
 
 /// The result of walking a chain.
@@ -200,7 +204,9 @@ impl Store {
              AND ($6 = 0 OR time_ms >= $6) \
              AND ($7 = 0 OR time_ms < $7) \
              AND ($8 = 0 OR seq < $8) \
-             ORDER BY seq DESC LIMIT $9"
+             AND ($9 = 0 OR outcome >= $9) \
+             AND ($10 = 0 OR outcome < $10) \
+             ORDER BY seq DESC LIMIT $11"
         ))
         .bind(org_id)
         .bind(&f.actor)
@@ -210,6 +216,8 @@ impl Store {
         .bind(f.since_ms)
         .bind(f.until_ms)
         .bind(before)
+        .bind(f.outcome_min)
+        .bind(f.outcome_below)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
