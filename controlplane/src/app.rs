@@ -130,6 +130,22 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let artifacts = Artifacts::new(Arc::new(objects), data_dir.join("cache"), &runtime);
     let (writer, writer_task) = RecordWriter::spawn(store.clone());
     let registry = Arc::new(Registry::new(runtime, store.clone(), artifacts, writer.clone()));
+    // Load the functions ahead of their first requests, beside the rest of
+    // startup; a request for one not loaded yet loads it itself.
+    let warm = (registry.clone(), store.clone());
+    tokio::spawn(async move {
+        let (registry, store) = warm;
+        match store.functions_to_warm(WARM_FUNCTIONS).await {
+            Ok(functions) => {
+                for (project, name) in functions {
+                    if let Err(e) = registry.get(&project, &name).await {
+                        tracing::warn!(error = %e, project = %project.name, function = %name, "cannot preload");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list functions to preload"),
+        }
+    });
     let routes = RouteTable::build(&store.all_routes().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
@@ -214,6 +230,9 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// How many functions a starting node loads before they are called.
+const WARM_FUNCTIONS: i64 = 256;
 
 /// The name of the user the first start creates.
 pub const ADMIN_USER: &str = "admin";

@@ -88,8 +88,17 @@ async fn deploy_redeploy_patch_restart(db: Db) {
             >= 2.0
     );
 
-    // A restart loads the compiled artifact instead of compiling again.
+    // A restart loads the compiled artifact instead of compiling again, and
+    // does so before anyone calls the function.
     s.restart().await;
+    let preloaded = minicloud_tests::eventually(std::time::Duration::from_secs(10), || async {
+        (s.metric("minicloud_artifact_loads_total", "").await >= 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        preloaded.is_some(),
+        "the function was not loaded ahead of its first call"
+    );
     let text = s
         .http
         .get(s.fn_url("greeter", "/?name=again"))

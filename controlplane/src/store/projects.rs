@@ -56,6 +56,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Live functions of every project, most recently changed first, at
+    /// most `limit`: what a starting node loads ahead of the first request.
+    pub async fn functions_to_warm(&self, limit: i64) -> Result<Vec<(Project, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, f.name AS function_name FROM functions f \
+             JOIN projects p ON p.id = f.project_id JOIN orgs o ON o.id = p.org_id \
+             WHERE f.deleted_ms IS NULL AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL \
+             ORDER BY f.updated_ms DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (project(r), r.get("function_name")))
+            .collect())
+    }
+}
+
 /// The id of the `default` org, which the migrations create.
 pub const DEFAULT_ORG_ID: &str = "org-default";
 
