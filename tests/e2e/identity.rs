@@ -12,7 +12,8 @@ crate::on_both_databases!(
     sessions_and_bad_tokens,
     isolation_matrix,
     roles_policies_and_denies,
-    attribute_based_access
+    attribute_based_access,
+    administrator_is_guarded
 );
 
 /// Sends a request with `token` and returns the status and JSON body.
@@ -892,5 +893,97 @@ async fn attribute_based_access(db: Db) {
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_tags"))
+    );
+}
+
+/// An admin of the `default` org cannot take over the platform
+/// administrator, who lives there: only an Administrator manages one.
+async fn administrator_is_guarded(db: Db) {
+    let s = Server::start(db).await;
+    let admin = &s.token;
+    assert_eq!(
+        call(
+            &s,
+            admin,
+            Method::POST,
+            "/orgs/default/users",
+            Some(json!({"name": "boss"}))
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        call(
+            &s,
+            admin,
+            Method::POST,
+            "/orgs/default/users",
+            Some(json!({"name": "dev"}))
+        )
+        .await
+        .0,
+        201
+    );
+    let (status, _) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/default/bindings",
+        Some(json!({"principal": "boss", "role": "OrgAdmin"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, key) = call(
+        &s,
+        admin,
+        Method::POST,
+        "/orgs/default/users/boss/keys",
+        Some(json!({"name": "k"})),
+    )
+    .await;
+    let boss = key["token"].as_str().unwrap().to_owned();
+    // The org admin manages ordinary users...
+    assert_eq!(
+        call(
+            &s,
+            &boss,
+            Method::POST,
+            "/orgs/default/users/dev/keys",
+            Some(json!({"name": "k"}))
+        )
+        .await
+        .0,
+        201
+    );
+    // ...but not the platform administrator.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/orgs/default/users/admin/keys",
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            Method::PATCH,
+            "/orgs/default/users/admin",
+            Some(json!({"tags": {"x": "y"}})),
+        ),
+        (Method::DELETE, "/orgs/default/users/admin", None),
+    ] {
+        let (status, body) = call(&s, &boss, method.clone(), path, body).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    // The administrator still manages itself.
+    assert_eq!(
+        call(
+            &s,
+            admin,
+            Method::POST,
+            "/orgs/default/users/admin/keys",
+            Some(json!({"name": "k2"}))
+        )
+        .await
+        .0,
+        201
     );
 }

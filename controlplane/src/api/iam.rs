@@ -71,6 +71,31 @@ async fn scoped(
     Ok((org, scope))
 }
 
+/// Only a platform administrator may manage a user who holds the platform
+/// Administrator role (mint or revoke their keys, tag or delete them):
+/// otherwise an admin of the `default` org could become one.
+async fn guard_administrator(
+    state: &AppState,
+    scope: &OrgScope,
+    caller: &Caller,
+    user: &User,
+) -> ApiResult<()> {
+    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
+    let holds = |bindings: &[crate::store::iam::Binding]| bindings.iter().any(|b| b.role_id == role);
+    if !holds(&scope.bindings_of("user", &user.id).await?) {
+        return Ok(());
+    }
+    let callers = state.store.in_org(&caller.principal.org);
+    if holds(&callers.bindings_of("user", &caller.principal.user_id).await?) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "access_denied",
+        format!("only a platform administrator may manage user {:?}", user.name),
+    ))
+}
+
 fn taken(kind: &str, name: &str) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
@@ -186,6 +211,7 @@ async fn tag_user(
         .ok_or_else(|| ApiError::not_found(format!("org {org_name:?} does not exist")))?;
     let scope = state.store.in_org(&org);
     let mut user = user_named(&scope, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
     let target = Target::in_org("iam", &org, &format!("user/{name}")).with_tags(user.tags.clone());
     state
         .authorize_with(
@@ -208,6 +234,7 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     let (_, scope) = scoped(&state, &caller, &org, act::DELETE_USER, &format!("user/{name}")).await?;
     let user = user_named(&scope, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
     if user.id == caller.principal.user_id {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -251,6 +278,7 @@ async fn create_key(
     )
     .await?;
     let user = user_named(&scope, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
     let expires_ms = match new.expires_in_secs {
         Some(0) => {
             return Err(ApiError::bad_request(
@@ -297,6 +325,7 @@ async fn revoke_key(
     )
     .await?;
     let user = user_named(&scope, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
     if !scope.revoke_api_key(&user.id, &key).await? {
         return Err(ApiError::not_found(format!(
             "user {name:?} has no live key {key:?}"
