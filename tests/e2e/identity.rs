@@ -973,6 +973,28 @@ async fn administrator_is_guarded(db: Db) {
         let (status, body) = call(&s, &boss, method.clone(), path, body).await;
         assert_eq!(status, 403, "{method} {path}: {body}");
     }
+    // Nor strip the administrator's role.
+    let (_, bindings) = call(&s, admin, Method::GET, "/orgs/default/bindings", None).await;
+    let admin_binding = bindings["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["role_id"] == "builtin:Administrator")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/orgs/default/bindings/{admin_binding}");
+    let (status, body) = call(&s, &boss, Method::DELETE, &path, None).await;
+    assert_eq!(status, 403);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Administrator role"),
+        "{body}"
+    );
+    assert_eq!(call(&s, admin, Method::GET, "/auth/me", None).await.0, 200);
     // The administrator still manages itself.
     assert_eq!(
         call(

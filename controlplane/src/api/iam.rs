@@ -85,8 +85,7 @@ async fn guard_administrator(
     if !holds(&scope.bindings_of("user", &user.id).await?) {
         return Ok(());
     }
-    let callers = state.store.in_org(&caller.principal.org);
-    if holds(&callers.bindings_of("user", &caller.principal.user_id).await?) {
+    if is_administrator(state, caller).await? {
         return Ok(());
     }
     Err(ApiError::new(
@@ -94,6 +93,14 @@ async fn guard_administrator(
         "access_denied",
         format!("only a platform administrator may manage user {:?}", user.name),
     ))
+}
+
+/// Whether the caller's user holds the platform Administrator role.
+async fn is_administrator(state: &AppState, caller: &Caller) -> ApiResult<bool> {
+    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
+    let callers = state.store.in_org(&caller.principal.org);
+    let bindings = callers.bindings_of("user", &caller.principal.user_id).await?;
+    Ok(bindings.iter().any(|b| b.role_id == role))
 }
 
 fn taken(kind: &str, name: &str) -> ApiError {
@@ -814,6 +821,18 @@ async fn delete_binding(
         &format!("binding/{id}"),
     )
     .await?;
+    let Some(binding) = scope.binding(&id).await? else {
+        return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
+    };
+    if binding.role_id == format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR)
+        && !is_administrator(&state, &caller).await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "only a platform administrator may remove the platform Administrator role",
+        ));
+    }
     if !scope.unbind(&id).await? {
         return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
     }

@@ -697,6 +697,19 @@ impl OrgScope {
         Ok(rows.iter().map(binding).collect())
     }
 
+    /// One binding of the org.
+    pub async fn binding(&self, id: &str) -> Result<Option<Binding>> {
+        let row = sqlx::query(
+            "SELECT id, principal_type, principal_id, role_id, project_id, created_ms FROM bindings \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(&self.org_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(binding))
+    }
+
     /// Removes a binding; false when there was none.
     pub async fn unbind(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM bindings WHERE org_id = $1 AND id = $2")
