@@ -201,7 +201,7 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
         // Another node bootstrapped at the same moment.
         return Ok(());
     };
-    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
+    let role = builtin::role_id(builtin::ADMINISTRATOR);
     scope.bind("user", &admin.id, &role, "").await?;
     let legacy = store.has_tokens().await?;
     let secret = tokens::random_secret();

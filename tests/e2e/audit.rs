@@ -8,17 +8,6 @@ use serde_json::{Value, json};
 
 crate::on_both_databases!(audit_log);
 
-async fn call(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.as_token(token, method, &format!("{}/api/v1{path}", s.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn sql(s: &Server, statement: &str) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
@@ -33,7 +22,7 @@ async fn audit_log(db: Db) {
 
     // Mutations in org acme: each leaves exactly one record there.
     assert_eq!(
-        call(&s, &admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
+        s.call(&admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
             .await
             .0,
         201
@@ -67,7 +56,7 @@ async fn audit_log(db: Db) {
     ];
     for (method, path, body, status) in &mutations {
         assert_eq!(
-            call(&s, &admin, method.clone(), path, body.clone()).await.0,
+            s.call(&admin, method.clone(), path, body.clone()).await.0,
             *status,
             "{method} {path}"
         );
@@ -85,29 +74,28 @@ async fn audit_log(db: Db) {
         .unwrap();
     assert_eq!(put.status(), 201);
     // Reads are not recorded...
+    assert_eq!(s.call(&admin, Method::GET, "/orgs/acme/users", None).await.0, 200);
     assert_eq!(
-        call(&s, &admin, Method::GET, "/orgs/acme/users", None).await.0,
-        200
-    );
-    assert_eq!(
-        call(&s, &admin, Method::GET, "/projects/web/functions/hello", None)
+        s.call(&admin, Method::GET, "/projects/web/functions/hello", None)
             .await
             .0,
         200
     );
     // ...but a denied read is.
-    let (_, key) = call(
-        &s,
-        &admin,
-        Method::POST,
-        "/orgs/acme/users/eve/keys",
-        Some(json!({"name": "k"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/orgs/acme/users/eve/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
     let eve = key["token"].as_str().unwrap().to_owned();
-    assert_eq!(call(&s, &eve, Method::GET, "/orgs/acme/users", None).await.0, 403);
+    assert_eq!(s.call(&eve, Method::GET, "/orgs/acme/users", None).await.0, 403);
 
-    let (status, page) = call(&s, &admin, Method::GET, "/orgs/acme/audit?limit=100", None).await;
+    let (status, page) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?limit=100", None)
+        .await;
     assert_eq!(status, 200, "{page}");
     let items = page["items"].as_array().unwrap().clone();
     // 5 mutations + deploy + key creation + the denied read.
@@ -155,56 +143,70 @@ async fn audit_log(db: Db) {
     assert!(!page.to_string().contains(secret_password));
 
     // Filters and pages.
-    let (_, only_denied) = call(&s, &admin, Method::GET, "/orgs/acme/audit?decision=Deny", None).await;
+    let (_, only_denied) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?decision=Deny", None)
+        .await;
     assert_eq!(only_denied["items"].as_array().unwrap().len(), 1);
-    let (_, by_action) = call(
-        &s,
-        &admin,
-        Method::GET,
-        "/orgs/acme/audit?action=iam:CreateUser",
-        None,
-    )
-    .await;
+    let (_, by_action) = s
+        .call(
+            &admin,
+            Method::GET,
+            "/orgs/acme/audit?action=iam:CreateUser",
+            None,
+        )
+        .await;
     assert_eq!(by_action["items"].as_array().unwrap().len(), 2);
-    let (_, failed) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=failure", None).await;
+    let (_, failed) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?outcome=failure", None)
+        .await;
     assert_eq!(
         failed["items"].as_array().unwrap().len(),
         2,
         "the 409 and the 403: {failed}"
     );
-    let (_, conflicts) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=409", None).await;
+    let (_, conflicts) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?outcome=409", None)
+        .await;
     assert_eq!(conflicts["items"].as_array().unwrap().len(), 1);
-    let (_, fine) = call(&s, &admin, Method::GET, "/orgs/acme/audit?outcome=success", None).await;
+    let (_, fine) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?outcome=success", None)
+        .await;
     assert_eq!(fine["items"].as_array().unwrap().len(), 6);
-    let (_, by_actor) = call(&s, &admin, Method::GET, "/orgs/acme/audit?actor=eve", None).await;
+    let (_, by_actor) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?actor=eve", None)
+        .await;
     assert_eq!(by_actor["items"].as_array().unwrap().len(), 1);
-    let (_, by_prefix) = call(
-        &s,
-        &admin,
-        Method::GET,
-        "/orgs/acme/audit?resource_prefix=mrn:functions:acme:web:",
-        None,
-    )
-    .await;
+    let (_, by_prefix) = s
+        .call(
+            &admin,
+            Method::GET,
+            "/orgs/acme/audit?resource_prefix=mrn:functions:acme:web:",
+            None,
+        )
+        .await;
     assert_eq!(by_prefix["items"].as_array().unwrap().len(), 1);
-    let (_, first) = call(&s, &admin, Method::GET, "/orgs/acme/audit?limit=3", None).await;
+    let (_, first) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?limit=3", None)
+        .await;
     let cursor = first["next_cursor"].as_i64().unwrap();
-    let (_, second) = call(
-        &s,
-        &admin,
-        Method::GET,
-        &format!("/orgs/acme/audit?limit=3&cursor={cursor}"),
-        None,
-    )
-    .await;
+    let (_, second) = s
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/orgs/acme/audit?limit=3&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert_eq!(second["items"][0]["seq"].as_i64().unwrap(), cursor - 1);
-    let (status, _) = call(&s, &admin, Method::GET, "/orgs/acme/audit?decision=Maybe", None).await;
+    let (status, _) = s
+        .call(&admin, Method::GET, "/orgs/acme/audit?decision=Maybe", None)
+        .await;
     assert_eq!(status, 400);
     // The log is not another tenant's to read.
-    assert_eq!(call(&s, &eve, Method::GET, "/orgs/acme/audit", None).await.0, 403);
+    assert_eq!(s.call(&eve, Method::GET, "/orgs/acme/audit", None).await.0, 403);
 
     // The chain holds, and shows tampering.
-    let (_, ok) = call(&s, &admin, Method::GET, "/orgs/acme/audit/verify", None).await;
+    let (_, ok) = s.call(&admin, Method::GET, "/orgs/acme/audit/verify", None).await;
     assert_eq!(
         ok,
         json!({"ok": true, "records": 9, "broken_at": null, "reason": null}),
@@ -215,7 +217,7 @@ async fn audit_log(db: Db) {
         "UPDATE audit_records SET outcome = 200 WHERE org_id <> 'org-default' AND seq = 3",
     )
     .await;
-    let (_, changed) = call(&s, &admin, Method::GET, "/orgs/acme/audit/verify", None).await;
+    let (_, changed) = s.call(&admin, Method::GET, "/orgs/acme/audit/verify", None).await;
     assert_eq!(changed["ok"], false);
     assert_eq!(changed["broken_at"], 3, "{changed}");
     assert!(
@@ -225,12 +227,14 @@ async fn audit_log(db: Db) {
 
     // Org creation is recorded in the creator's org.
     assert_eq!(
-        call(&s, &admin, Method::POST, "/orgs", Some(json!({"name": "o2"})))
+        s.call(&admin, Method::POST, "/orgs", Some(json!({"name": "o2"})))
             .await
             .0,
         201
     );
-    let (_, before) = call(&s, &admin, Method::GET, "/orgs/default/audit/verify", None).await;
+    let (_, before) = s
+        .call(&admin, Method::GET, "/orgs/default/audit/verify", None)
+        .await;
     assert_eq!(before["records"], 2, "{before}");
     assert_eq!(before["ok"], true, "{before}");
     sql(
@@ -238,7 +242,9 @@ async fn audit_log(db: Db) {
         "DELETE FROM audit_records WHERE org_id = 'org-default' AND seq = 1",
     )
     .await;
-    let (_, deleted) = call(&s, &admin, Method::GET, "/orgs/default/audit/verify", None).await;
+    let (_, deleted) = s
+        .call(&admin, Method::GET, "/orgs/default/audit/verify", None)
+        .await;
     assert_eq!(deleted["ok"], false);
     assert_eq!(deleted["broken_at"], 2, "{deleted}");
     assert!(

@@ -16,18 +16,6 @@ crate::on_both_databases!(
     administrator_is_guarded
 );
 
-/// Sends a request with `token` and returns the status and JSON body.
-async fn call(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.as_token(token, method, &format!("{}/api/v1{path}", s.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn login(s: &Server, org: &str, user: &str, password: &str) -> (u16, Value) {
     let resp = s
         .http
@@ -107,7 +95,7 @@ async fn sessions_and_bad_tokens(db: Db) {
     let access = session["access_token"].as_str().unwrap().to_owned();
     let refresh = session["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(session["token_type"], "Bearer");
-    let (status, me) = call(&s, &access, Method::GET, "/auth/me", None).await;
+    let (status, me) = s.call(&access, Method::GET, "/auth/me", None).await;
     assert_eq!(status, 200);
     assert_eq!(
         (me["user"].as_str(), me["principal_type"].as_str()),
@@ -149,7 +137,7 @@ async fn sessions_and_bad_tokens(db: Db) {
     let claims = |exp: i64| json!({"sub": user_id, "org": "org-default", "iat": now - 10, "exp": exp, "typ": "access"});
     let good = sign(&kid, &secret, &claims(now + 600));
     assert_eq!(
-        call(&s, &good, Method::GET, "/auth/me", None).await.0,
+        s.call(&good, Method::GET, "/auth/me", None).await.0,
         200,
         "a well-signed token works"
     );
@@ -174,66 +162,69 @@ async fn sessions_and_bad_tokens(db: Db) {
         ("alg none", none),
         ("garbage", "a.b.c".to_owned()),
     ] {
-        let (status, body) = call(&s, &token, Method::GET, "/auth/me", None).await;
+        let (status, body) = s.call(&token, Method::GET, "/auth/me", None).await;
         assert_eq!(status, 401, "{what} token: {body}");
         assert_eq!(body["error"]["code"], "unauthenticated", "{what}");
     }
 
     // Key rotation keeps tokens of the previous key working.
-    let (status, _) = call(&s, &s.token, Method::POST, "/auth/signing-keys/rotate", None).await;
+    let (status, _) = s
+        .call(&s.token, Method::POST, "/auth/signing-keys/rotate", None)
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(call(&s, &access, Method::GET, "/auth/me", None).await.0, 200);
+    assert_eq!(s.call(&access, Method::GET, "/auth/me", None).await.0, 200);
 
     // API keys: shown once, revocable, expiring, last use recorded.
-    let (status, key) = call(
-        &s,
-        &s.token,
-        Method::POST,
-        "/orgs/default/users/admin/keys",
-        Some(json!({"name": "ci", "expires_in_secs": 2})),
-    )
-    .await;
+    let (status, key) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users/admin/keys",
+            Some(json!({"name": "ci", "expires_in_secs": 2})),
+        )
+        .await;
     assert_eq!(status, 201, "{key}");
     let token = key["token"].as_str().unwrap().to_owned();
     let key_id = key["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        call(&s, &token, Method::GET, "/auth/me", None).await.1["principal_type"],
+        s.call(&token, Method::GET, "/auth/me", None).await.1["principal_type"],
         "api_key"
     );
-    let (_, keys) = call(&s, &s.token, Method::GET, "/orgs/default/users/admin/keys", None).await;
+    let (_, keys) = s
+        .call(&s.token, Method::GET, "/orgs/default/users/admin/keys", None)
+        .await;
     assert!(
         keys.to_string().find(&token[token.len() - 16..]).is_none(),
         "secrets are never listed"
     );
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     assert_eq!(
-        call(&s, &token, Method::GET, "/auth/me", None).await.0,
+        s.call(&token, Method::GET, "/auth/me", None).await.0,
         401,
         "expired key"
     );
-    let (_, key2) = call(
-        &s,
-        &s.token,
-        Method::POST,
-        "/orgs/default/users/admin/keys",
-        Some(json!({"name": "tmp"})),
-    )
-    .await;
+    let (_, key2) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users/admin/keys",
+            Some(json!({"name": "tmp"})),
+        )
+        .await;
     let token2 = key2["token"].as_str().unwrap().to_owned();
-    assert_eq!(call(&s, &token2, Method::GET, "/auth/me", None).await.0, 200);
+    assert_eq!(s.call(&token2, Method::GET, "/auth/me", None).await.0, 200);
     let path = format!("/orgs/default/users/admin/keys/{}", key2["id"].as_str().unwrap());
-    assert_eq!(call(&s, &s.token, Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(s.call(&s.token, Method::DELETE, &path, None).await.0, 204);
     assert_eq!(
-        call(&s, &token2, Method::GET, "/auth/me", None).await.0,
+        s.call(&token2, Method::GET, "/auth/me", None).await.0,
         401,
         "revoked key"
     );
     let wrong_secret = format!("mck_{key_id}_{}", "0".repeat(64));
-    assert_eq!(
-        call(&s, &wrong_secret, Method::GET, "/auth/me", None).await.0,
-        401
-    );
-    let (_, keys) = call(&s, &s.token, Method::GET, "/orgs/default/users/admin/keys", None).await;
+    assert_eq!(s.call(&wrong_secret, Method::GET, "/auth/me", None).await.0, 401);
+    let (_, keys) = s
+        .call(&s.token, Method::GET, "/orgs/default/users/admin/keys", None)
+        .await;
     let used = keys["items"]
         .as_array()
         .unwrap()
@@ -247,15 +238,14 @@ async fn sessions_and_bad_tokens(db: Db) {
 async fn developer_in_a(s: &Server) -> String {
     let admin = &s.token;
     assert_eq!(
-        call(s, admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
+        s.call(admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
             .await
             .0,
         201
     );
     for p in ["a", "b"] {
         assert_eq!(
-            call(
-                s,
+            s.call(
                 admin,
                 Method::POST,
                 "/orgs/acme/projects",
@@ -266,32 +256,32 @@ async fn developer_in_a(s: &Server) -> String {
             201
         );
     }
-    let (status, body) = call(
-        s,
-        admin,
-        Method::POST,
-        "/orgs/acme/users",
-        Some(json!({"name": "dev"})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/users",
+            Some(json!({"name": "dev"})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        s,
-        admin,
-        Method::POST,
-        "/orgs/acme/bindings",
-        Some(json!({"principal": "dev", "role": "Developer", "project": "a"})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/bindings",
+            Some(json!({"principal": "dev", "role": "Developer", "project": "a"})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (_, key) = call(
-        s,
-        admin,
-        Method::POST,
-        "/orgs/acme/users/dev/keys",
-        Some(json!({"name": "laptop"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/users/dev/keys",
+            Some(json!({"name": "laptop"})),
+        )
+        .await;
     key["token"].as_str().unwrap().to_owned()
 }
 
@@ -315,14 +305,14 @@ async fn isolation_matrix(db: Db) {
         "a Developer deploys in its project"
     );
     assert_eq!(deploy("b", &s.token).await.unwrap().status(), 201);
-    let (status, route) = call(
-        &s,
-        &s.token,
-        Method::POST,
-        "/projects/b/routes",
-        Some(json!({"method": "GET", "path": "/b-hello", "function": "hello"})),
-    )
-    .await;
+    let (status, route) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/b/routes",
+            Some(json!({"method": "GET", "path": "/b-hello", "function": "hello"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let route_id = route["id"].as_str().unwrap().to_owned();
 
@@ -336,7 +326,7 @@ async fn isolation_matrix(db: Db) {
         (Method::GET, "/projects/a/routes"),
     ] {
         assert_eq!(
-            call(&s, &dev, method.clone(), path, None).await.0,
+            s.call(&dev, method.clone(), path, None).await.0,
             200,
             "{method} {path}"
         );
@@ -435,7 +425,7 @@ async fn isolation_matrix(db: Db) {
         ),
     ];
     for (method, path, body) in denied {
-        let (status, resp) = call(&s, &dev, method.clone(), path, body).await;
+        let (status, resp) = s.call(&dev, method.clone(), path, body).await;
         assert!(
             status == 403 || status == 404,
             "{method} {path} gave {status}: {resp}"
@@ -448,7 +438,7 @@ async fn isolation_matrix(db: Db) {
     assert_eq!(put.status(), 403, "deploy into another project");
     // Project b's function is untouched and its route still serves.
     assert_eq!(
-        call(&s, &s.token, Method::GET, "/projects/b/functions/hello", None)
+        s.call(&s.token, Method::GET, "/projects/b/functions/hello", None)
             .await
             .0,
         200
@@ -457,9 +447,9 @@ async fn isolation_matrix(db: Db) {
     assert_eq!(hello.status(), 200);
 
     // Lists never show another tenant's rows.
-    let (_, orgs) = call(&s, &dev, Method::GET, "/orgs", None).await;
+    let (_, orgs) = s.call(&dev, Method::GET, "/orgs", None).await;
     assert_eq!(orgs["items"], json!([]), "{orgs}");
-    let (_, projects) = call(&s, &dev, Method::GET, "/orgs/acme/projects", None).await;
+    let (_, projects) = s.call(&dev, Method::GET, "/orgs/acme/projects", None).await;
     let names: Vec<&str> = projects["items"]
         .as_array()
         .unwrap()
@@ -471,14 +461,13 @@ async fn isolation_matrix(db: Db) {
     // An OrgAdmin of another org reaches nothing in acme.
     let admin = &s.token;
     assert_eq!(
-        call(&s, admin, Method::POST, "/orgs", Some(json!({"name": "rival"})))
+        s.call(admin, Method::POST, "/orgs", Some(json!({"name": "rival"})))
             .await
             .0,
         201
     );
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/rival/users",
@@ -488,27 +477,26 @@ async fn isolation_matrix(db: Db) {
         .0,
         201
     );
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/rival/bindings",
-        Some(json!({"principal": "boss", "role": "OrgAdmin"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/rival/bindings",
+            Some(json!({"principal": "boss", "role": "OrgAdmin"})),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, key) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/rival/users/boss/keys",
-        Some(json!({"name": "k"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/rival/users/boss/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
     let boss = key["token"].as_str().unwrap().to_owned();
     assert_eq!(
-        call(
-            &s,
+        s.call(
             &boss,
             Method::POST,
             "/orgs/rival/projects",
@@ -518,10 +506,7 @@ async fn isolation_matrix(db: Db) {
         .0,
         201
     );
-    assert_eq!(
-        call(&s, &boss, Method::GET, "/orgs/rival/users", None).await.0,
-        200
-    );
+    assert_eq!(s.call(&boss, Method::GET, "/orgs/rival/users", None).await.0, 200);
     for (method, path) in [
         (Method::GET, "/projects/a/functions"),
         (Method::GET, "/projects/b/functions/hello"),
@@ -529,23 +514,23 @@ async fn isolation_matrix(db: Db) {
         (Method::GET, "/orgs/acme/users"),
         (Method::GET, "/orgs/acme/bindings"),
     ] {
-        let status = call(&s, &boss, method.clone(), path, None).await.0;
+        let status = s.call(&boss, method.clone(), path, None).await.0;
         assert!(status == 403 || status == 404, "{method} {path} gave {status}");
     }
-    let (_, orgs) = call(&s, &boss, Method::GET, "/orgs", None).await;
+    let (_, orgs) = s.call(&boss, Method::GET, "/orgs", None).await;
     assert_eq!(
         orgs["items"],
         json!([{"name": "rival", "created_ms": orgs["items"][0]["created_ms"]}])
     );
     // A binding cannot reach across orgs either.
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/rival/bindings",
-        Some(json!({"principal": "boss", "role": "Developer", "project": "a"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/rival/bindings",
+            Some(json!({"principal": "boss", "role": "Developer", "project": "a"})),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -555,31 +540,31 @@ async fn roles_policies_and_denies(db: Db) {
     let dev = developer_in_a(&s).await;
 
     // Writing a policy validates it, with the JSON path of the problem.
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/policies",
-        Some(json!({"name": "bad",
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/policies",
+            Some(json!({"name": "bad",
         "document": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
             "Resource": "*", "Condition": {"StringEqualz": {"mc:username": "x"}}}]}})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(
         body["error"]["path"], "document.Statement[0].Condition.StringEqualz",
         "{body}"
     );
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/policies",
-        Some(json!({"name": "arn",
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/policies",
+            Some(json!({"name": "arn",
         "document": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
             "Resource": ["mrn:functions:acme:a:*", "arn:aws:s3:::bucket/*"]}]}})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(
         body["error"]["path"], "document.Statement[0].Resource[1]",
@@ -590,32 +575,32 @@ async fn roles_policies_and_denies(db: Db) {
     // Developer allow.
     let no_delete = json!({"Version": "2012-10-17", "Statement": {"Sid": "KeepFunctions", "Effect": "Deny",
         "Action": "functions:DeleteFunction", "Resource": "mrn:functions:acme:a:function/*"}});
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/policies",
-        Some(json!({"name": "no-delete", "document": no_delete})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/policies",
+            Some(json!({"name": "no-delete", "document": no_delete})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/roles",
-        Some(json!({"name": "careful", "policies": ["no-delete"]})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/roles",
+            Some(json!({"name": "careful", "policies": ["no-delete"]})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/bindings",
-        Some(json!({"principal": "dev", "role": "careful"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/bindings",
+            Some(json!({"principal": "dev", "role": "careful"})),
+        )
+        .await;
     assert_eq!(status, 201);
     let wasm = std::fs::read(guests::HELLO).unwrap();
     let put = s
@@ -630,7 +615,9 @@ async fn roles_policies_and_denies(db: Db) {
         .await
         .unwrap();
     assert_eq!(put.status(), 201);
-    let (status, body) = call(&s, &dev, Method::DELETE, "/projects/a/functions/hello", None).await;
+    let (status, body) = s
+        .call(&dev, Method::DELETE, "/projects/a/functions/hello", None)
+        .await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body["error"]["message"]
@@ -643,21 +630,20 @@ async fn roles_policies_and_denies(db: Db) {
     // An inline policy of a role grants what the built-ins do not.
     let read_users = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
         "Action": ["iam:ListUsers", "iam:GetUser"], "Resource": "mrn:iam:${mc:PrincipalOrg}::user/*"}});
-    assert_eq!(call(&s, &dev, Method::GET, "/orgs/acme/users", None).await.0, 403);
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::PUT,
-        "/orgs/acme/roles/careful/inline-policies/read-users",
-        Some(json!({"document": read_users})),
-    )
-    .await;
+    assert_eq!(s.call(&dev, Method::GET, "/orgs/acme/users", None).await.0, 403);
+    let (status, body) = s
+        .call(
+            admin,
+            Method::PUT,
+            "/orgs/acme/roles/careful/inline-policies/read-users",
+            Some(json!({"document": read_users})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(call(&s, &dev, Method::GET, "/orgs/acme/users", None).await.0, 200);
+    assert_eq!(s.call(&dev, Method::GET, "/orgs/acme/users", None).await.0, 200);
     // Detaching the deny gives the delete back.
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::DELETE,
             "/orgs/acme/roles/careful/policies/no-delete",
@@ -668,25 +654,27 @@ async fn roles_policies_and_denies(db: Db) {
         204
     );
     assert_eq!(
-        call(&s, &dev, Method::DELETE, "/projects/a/functions/hello", None)
+        s.call(&dev, Method::DELETE, "/projects/a/functions/hello", None)
             .await
             .0,
         204
     );
-    let (_, role) = call(&s, admin, Method::GET, "/orgs/acme/roles/careful", None).await;
+    let (_, role) = s.call(admin, Method::GET, "/orgs/acme/roles/careful", None).await;
     assert_eq!(role["policies"], json!([]));
     assert_eq!(role["inline_policies"][0]["name"], "read-users");
     // Built-in policies are readable and reserved.
-    let (status, body) = call(&s, admin, Method::GET, "/orgs/acme/policies/ReadOnly", None).await;
+    let (status, body) = s
+        .call(admin, Method::GET, "/orgs/acme/policies/ReadOnly", None)
+        .await;
     assert_eq!((status, body["builtin"].as_bool()), (200, Some(true)));
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/bindings",
-        Some(json!({"principal": "dev", "role": "Administrator"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/bindings",
+            Some(json!({"principal": "dev", "role": "Administrator"})),
+        )
+        .await;
     assert_eq!(status, 400);
 
     // Rate limits are per principal: dev exhausting its bucket leaves the
@@ -707,7 +695,7 @@ async fn roles_policies_and_denies(db: Db) {
     assert!(limited.headers().contains_key("retry-after"));
     let body: Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
-    assert_eq!(call(&s, admin, Method::GET, "/auth/me", None).await.0, 200);
+    assert_eq!(s.call(admin, Method::GET, "/auth/me", None).await.0, 200);
     assert!(s.metric("minicloud_rate_limited_total", "").await >= 1.0);
 }
 
@@ -717,14 +705,13 @@ async fn attribute_based_access(db: Db) {
     let s = Server::start(db).await;
     let admin = &s.token;
     assert_eq!(
-        call(&s, admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
+        s.call(admin, Method::POST, "/orgs", Some(json!({"name": "acme"})))
             .await
             .0,
         201
     );
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/acme/projects",
@@ -747,28 +734,28 @@ async fn attribute_based_access(db: Db) {
             .await
             .unwrap();
         assert_eq!(put.status(), 201);
-        let (status, body) = call(
-            &s,
-            admin,
-            Method::PATCH,
-            &format!("/projects/a/functions/{name}"),
-            Some(json!({"tags": {"team": team}})),
-        )
-        .await;
+        let (status, body) = s
+            .call(
+                admin,
+                Method::PATCH,
+                &format!("/projects/a/functions/{name}"),
+                Some(json!({"tags": {"team": team}})),
+            )
+            .await;
         assert_eq!(
             (status, body["tags"]["team"].as_str()),
             (200, Some(team)),
             "{body}"
         );
     }
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/users",
-        Some(json!({"name": "tina", "tags": {"team": "web"}})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/users",
+            Some(json!({"name": "tina", "tags": {"team": "web"}})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     let same_team = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "OwnTeam", "Effect": "Allow", "Action": ["functions:GetFunction", "functions:UpdateFunction"],
@@ -780,8 +767,7 @@ async fn attribute_based_access(db: Db) {
                        "StringEquals": {"mc:RequestTag/team": "${mc:PrincipalTag/team}"}}}
     ]});
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/acme/roles",
@@ -791,105 +777,105 @@ async fn attribute_based_access(db: Db) {
         .0,
         201
     );
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::PUT,
-        "/orgs/acme/roles/team/inline-policies/same-team",
-        Some(json!({"document": same_team})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::PUT,
+            "/orgs/acme/roles/team/inline-policies/same-team",
+            Some(json!({"document": same_team})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/bindings",
-        Some(json!({"principal": "tina", "role": "team"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/bindings",
+            Some(json!({"principal": "tina", "role": "team"})),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, key) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/acme/users/tina/keys",
-        Some(json!({"name": "k"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/acme/users/tina/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
     let tina = key["token"].as_str().unwrap().to_owned();
 
     assert_eq!(
-        call(&s, &tina, Method::GET, "/projects/a/functions/f1", None)
+        s.call(&tina, Method::GET, "/projects/a/functions/f1", None)
             .await
             .0,
         200
     );
     assert_eq!(
-        call(&s, &tina, Method::GET, "/projects/a/functions/f2", None)
+        s.call(&tina, Method::GET, "/projects/a/functions/f2", None)
             .await
             .0,
         403
     );
     // Tags beyond the allowed keys, or for another team, are refused.
-    let (status, _) = call(
-        &s,
-        &tina,
-        Method::PATCH,
-        "/projects/a/functions/f1",
-        Some(json!({"tags": {"team": "web", "owner": "tina"}})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            &tina,
+            Method::PATCH,
+            "/projects/a/functions/f1",
+            Some(json!({"tags": {"team": "web", "owner": "tina"}})),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, _) = call(
-        &s,
-        &tina,
-        Method::PATCH,
-        "/projects/a/functions/f1",
-        Some(json!({"tags": {"team": "data"}})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            &tina,
+            Method::PATCH,
+            "/projects/a/functions/f1",
+            Some(json!({"tags": {"team": "data"}})),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, body) = call(
-        &s,
-        &tina,
-        Method::PATCH,
-        "/projects/a/functions/f1",
-        Some(json!({"tags": {"team": "web", "env": "dev"}})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            &tina,
+            Method::PATCH,
+            "/projects/a/functions/f1",
+            Some(json!({"tags": {"team": "web", "env": "dev"}})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tags"], json!({"team": "web", "env": "dev"}));
     // Moving tina to another team moves her access with it.
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::PATCH,
-        "/orgs/acme/users/tina",
-        Some(json!({"tags": {"team": "data"}})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::PATCH,
+            "/orgs/acme/users/tina",
+            Some(json!({"tags": {"team": "data"}})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
-        call(&s, &tina, Method::GET, "/projects/a/functions/f1", None)
+        s.call(&tina, Method::GET, "/projects/a/functions/f1", None)
             .await
             .0,
         403
     );
     assert_eq!(
-        call(&s, &tina, Method::GET, "/projects/a/functions/f2", None)
+        s.call(&tina, Method::GET, "/projects/a/functions/f2", None)
             .await
             .0,
         200
     );
-    let (status, body) = call(
-        &s,
-        admin,
-        Method::PATCH,
-        "/orgs/acme/users/tina",
-        Some(json!({"tags": {"bad key!": "x"}})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            admin,
+            Method::PATCH,
+            "/orgs/acme/users/tina",
+            Some(json!({"tags": {"bad key!": "x"}})),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_tags"))
@@ -902,8 +888,7 @@ async fn administrator_is_guarded(db: Db) {
     let s = Server::start(db).await;
     let admin = &s.token;
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/default/users",
@@ -914,8 +899,7 @@ async fn administrator_is_guarded(db: Db) {
         201
     );
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/default/users",
@@ -925,28 +909,27 @@ async fn administrator_is_guarded(db: Db) {
         .0,
         201
     );
-    let (status, _) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/default/bindings",
-        Some(json!({"principal": "boss", "role": "OrgAdmin"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "boss", "role": "OrgAdmin"})),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, key) = call(
-        &s,
-        admin,
-        Method::POST,
-        "/orgs/default/users/boss/keys",
-        Some(json!({"name": "k"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            admin,
+            Method::POST,
+            "/orgs/default/users/boss/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
     let boss = key["token"].as_str().unwrap().to_owned();
     // The org admin manages ordinary users...
     assert_eq!(
-        call(
-            &s,
+        s.call(
             &boss,
             Method::POST,
             "/orgs/default/users/dev/keys",
@@ -970,11 +953,11 @@ async fn administrator_is_guarded(db: Db) {
         ),
         (Method::DELETE, "/orgs/default/users/admin", None),
     ] {
-        let (status, body) = call(&s, &boss, method.clone(), path, body).await;
+        let (status, body) = s.call(&boss, method.clone(), path, body).await;
         assert_eq!(status, 403, "{method} {path}: {body}");
     }
     // Nor strip the administrator's role.
-    let (_, bindings) = call(&s, admin, Method::GET, "/orgs/default/bindings", None).await;
+    let (_, bindings) = s.call(admin, Method::GET, "/orgs/default/bindings", None).await;
     let admin_binding = bindings["items"]
         .as_array()
         .unwrap()
@@ -985,7 +968,7 @@ async fn administrator_is_guarded(db: Db) {
         .unwrap()
         .to_owned();
     let path = format!("/orgs/default/bindings/{admin_binding}");
-    let (status, body) = call(&s, &boss, Method::DELETE, &path, None).await;
+    let (status, body) = s.call(&boss, Method::DELETE, &path, None).await;
     assert_eq!(status, 403);
     assert!(
         body["error"]["message"]
@@ -994,11 +977,10 @@ async fn administrator_is_guarded(db: Db) {
             .contains("Administrator role"),
         "{body}"
     );
-    assert_eq!(call(&s, admin, Method::GET, "/auth/me", None).await.0, 200);
+    assert_eq!(s.call(admin, Method::GET, "/auth/me", None).await.0, 200);
     // The administrator still manages itself.
     assert_eq!(
-        call(
-            &s,
+        s.call(
             admin,
             Method::POST,
             "/orgs/default/users/admin/keys",

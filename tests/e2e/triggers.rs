@@ -3,20 +3,9 @@
 
 use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 crate::on_both_databases!(authenticated_triggers);
-
-async fn api(s: &Server, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = s.as_token(token, method, &format!("{}/api/v1{path}", s.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 async fn get(s: &Server, path: &str, token: Option<&str>) -> u16 {
     let mut req = s.http.get(format!("{}{path}", s.url));
@@ -35,14 +24,14 @@ async fn authenticated_triggers(db: Db) {
     assert_eq!(get(&s, "/fn/default/hello/", None).await, 200);
 
     // Authenticated: no token 401, a bad one 401, an allowed one 200.
-    let (status, body) = api(
-        &s,
-        &admin,
-        Method::PATCH,
-        "/projects/default/functions/hello",
-        Some(json!({"http_auth": "authenticated"})),
-    )
-    .await;
+    let (status, body) = s
+        .call(
+            &admin,
+            Method::PATCH,
+            "/projects/default/functions/hello",
+            Some(json!({"http_auth": "authenticated"})),
+        )
+        .await;
     assert_eq!(
         (status, body["http_auth"].as_str()),
         (200, Some("authenticated")),
@@ -54,8 +43,7 @@ async fn authenticated_triggers(db: Db) {
 
     // A principal without functions:InvokeFunction on it: 403, audited.
     assert_eq!(
-        api(
-            &s,
+        s.call(
             &admin,
             Method::POST,
             "/orgs/default/users",
@@ -65,33 +53,33 @@ async fn authenticated_triggers(db: Db) {
         .0,
         201
     );
-    let (status, _) = api(
-        &s,
-        &admin,
-        Method::POST,
-        "/orgs/default/bindings",
-        Some(json!({"principal": "viewer", "role": "ReadOnly"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "viewer", "role": "ReadOnly"})),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, key) = api(
-        &s,
-        &admin,
-        Method::POST,
-        "/orgs/default/users/viewer/keys",
-        Some(json!({"name": "k"})),
-    )
-    .await;
+    let (_, key) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/orgs/default/users/viewer/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
     let viewer = key["token"].as_str().unwrap().to_owned();
     assert_eq!(get(&s, "/fn/default/hello/", Some(&viewer)).await, 403);
-    let (_, audit) = api(
-        &s,
-        &admin,
-        Method::GET,
-        "/orgs/default/audit?action=functions:InvokeFunction",
-        None,
-    )
-    .await;
+    let (_, audit) = s
+        .call(
+            &admin,
+            Method::GET,
+            "/orgs/default/audit?action=functions:InvokeFunction",
+            None,
+        )
+        .await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["items"][0]["decision"], "Deny");
     assert_eq!(audit["items"][0]["actor_name"], "viewer");
@@ -99,8 +87,7 @@ async fn authenticated_triggers(db: Db) {
     let invoke = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
         "Action": "functions:InvokeFunction", "Resource": "mrn:functions:default:default:function/hello"}});
     assert_eq!(
-        api(
-            &s,
+        s.call(
             &admin,
             Method::POST,
             "/orgs/default/roles",
@@ -110,23 +97,23 @@ async fn authenticated_triggers(db: Db) {
         .0,
         201
     );
-    let (status, _) = api(
-        &s,
-        &admin,
-        Method::PUT,
-        "/orgs/default/roles/caller/inline-policies/invoke",
-        Some(json!({"document": invoke})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            &admin,
+            Method::PUT,
+            "/orgs/default/roles/caller/inline-policies/invoke",
+            Some(json!({"document": invoke})),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = api(
-        &s,
-        &admin,
-        Method::POST,
-        "/orgs/default/bindings",
-        Some(json!({"principal": "viewer", "role": "caller"})),
-    )
-    .await;
+    let (status, _) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "viewer", "role": "caller"})),
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(get(&s, "/fn/default/hello/", Some(&viewer)).await, 200);
 
@@ -136,14 +123,14 @@ async fn authenticated_triggers(db: Db) {
         ("/door", "hello", "public"),
         ("/guarded", "open", "authenticated"),
     ] {
-        let (status, body) = api(
-            &s,
-            &admin,
-            Method::POST,
-            "/projects/default/routes",
-            Some(json!({"method": "GET", "path": path, "function": function, "auth": auth})),
-        )
-        .await;
+        let (status, body) = s
+            .call(
+                &admin,
+                Method::POST,
+                "/projects/default/routes",
+                Some(json!({"method": "GET", "path": path, "function": function, "auth": auth})),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["auth"], auth);
     }

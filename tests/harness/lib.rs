@@ -295,6 +295,28 @@ impl Server {
         self.http.request(method, url).bearer_auth(token)
     }
 
+    /// `/api/v1{path}` with `token` and an optional JSON body: the status and
+    /// the JSON answer (`null` when the answer is not JSON).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.as_token(token, method, &format!("{}/api/v1{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// The URL of the server's database (a SQLite file or PostgreSQL).
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {

@@ -2,7 +2,7 @@
 //! delete, list, versions, and the JSON invoke API.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name};
+use super::{Page, PathParams, authorized, authorized_function, check_name};
 use crate::app::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
@@ -153,11 +153,9 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
     }
 }
 
-async fn function(scope: &ProjectScope, name: &str) -> ApiResult<FunctionRow> {
-    scope
-        .function(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
+/// The function looked up with the authorization, or 404.
+fn exists(f: Option<FunctionRow>, name: &str) -> ApiResult<FunctionRow> {
+    f.ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
 }
 
 async fn active_version(scope: &ProjectScope, f: &FunctionRow) -> ApiResult<VersionRow> {
@@ -224,18 +222,12 @@ async fn deploy(
     body: Body,
 ) -> ApiResult<Response> {
     check_name("function", &name)?;
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::CREATE_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
+    let (project, existing) =
+        authorized_function(&state, &caller, &project_name, functions::CREATE_FUNCTION, &name).await?;
     let bytes = receive_upload(&state, &headers, body).await?;
     let registry = &state.registry;
     let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
-    let mut settings = match state.store.in_project(&project).function(&name).await? {
+    let mut settings = match existing {
         Some(existing) => existing.settings,
         None => state.default_settings(),
     };
@@ -285,15 +277,9 @@ async fn read(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<FunctionView>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::GET_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
-    let f = function(&state.store.in_project(&project), &name).await?;
+    let (project, f) =
+        authorized_function(&state, &caller, &project_name, functions::GET_FUNCTION, &name).await?;
+    let f = exists(f, &name)?;
     let v = active_version(&state.store.in_project(&project), &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
@@ -342,15 +328,9 @@ async fn change(
     PathParams((project_name, name)): PathParams<(String, String)>,
     JsonBody(change): JsonBody<Change>,
 ) -> ApiResult<Json<FunctionView>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::UPDATE_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
-    let mut f = function(&state.store.in_project(&project), &name).await?;
+    let (project, f) =
+        authorized_function(&state, &caller, &project_name, functions::UPDATE_FUNCTION, &name).await?;
+    let mut f = exists(f, &name)?;
     if let Some(limits) = &change.limits {
         limits.apply(&state, &mut f.settings)?;
     }
@@ -389,10 +369,12 @@ async fn change(
         }
         f.active_version = version;
     }
-    state.store.in_project(&project).update_function(&f).await?;
+    let scope = state.store.in_project(&project);
+    scope.update_function(&f).await?;
     state.registry.invalidate(&project.name, &name);
-    let f = function(&state.store.in_project(&project), &name).await?;
-    let v = active_version(&state.store.in_project(&project), &f).await?;
+    // Read back for the stored update time.
+    let f = exists(scope.function(&name).await?, &name)?;
+    let v = active_version(&scope, &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
 
@@ -402,15 +384,9 @@ async fn remove(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::DELETE_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
-    let f = function(&state.store.in_project(&project), &name).await?;
+    let (project, f) =
+        authorized_function(&state, &caller, &project_name, functions::DELETE_FUNCTION, &name).await?;
+    let f = exists(f, &name)?;
     state.store.in_project(&project).delete_function(&f.id).await?;
     state.registry.invalidate(&project.name, &name);
     state.registry.forget(&f.id);
@@ -454,15 +430,9 @@ async fn versions(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::GET_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
-    let f = function(&state.store.in_project(&project), &name).await?;
+    let (project, f) =
+        authorized_function(&state, &caller, &project_name, functions::GET_FUNCTION, &name).await?;
+    let f = exists(f, &name)?;
     let items = state.store.in_project(&project).versions(&f.id).await?;
     Ok(Json(
         json!({ "items": items, "active_version": f.active_version }),
@@ -476,14 +446,8 @@ async fn invoke(
     PathParams((project_name, name)): PathParams<(String, String)>,
     body: Body,
 ) -> ApiResult<Response> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::INVOKE_FUNCTION,
-        &format!("function/{name}"),
-    )
-    .await?;
+    let (project, _) =
+        authorized_function(&state, &caller, &project_name, functions::INVOKE_FUNCTION, &name).await?;
     let loaded = state
         .registry
         .get(&project, &name)

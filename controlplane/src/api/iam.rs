@@ -80,12 +80,7 @@ async fn guard_administrator(
     caller: &Caller,
     user: &User,
 ) -> ApiResult<()> {
-    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
-    let holds = |bindings: &[crate::store::iam::Binding]| bindings.iter().any(|b| b.role_id == role);
-    if !holds(&scope.bindings_of("user", &user.id).await?) {
-        return Ok(());
-    }
-    if is_administrator(state, caller).await? {
+    if !holds_administrator(scope, &user.id).await? || is_administrator(state, caller).await? {
         return Ok(());
     }
     Err(ApiError::new(
@@ -97,10 +92,43 @@ async fn guard_administrator(
 
 /// Whether the caller's user holds the platform Administrator role.
 async fn is_administrator(state: &AppState, caller: &Caller) -> ApiResult<bool> {
-    let role = format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR);
-    let callers = state.store.in_org(&caller.principal.org);
-    let bindings = callers.bindings_of("user", &caller.principal.user_id).await?;
+    let scope = state.store.in_org(&caller.principal.org);
+    holds_administrator(&scope, &caller.principal.user_id).await
+}
+
+/// Whether a user of the scope's org is bound to the Administrator role.
+async fn holds_administrator(scope: &OrgScope, user_id: &str) -> ApiResult<bool> {
+    let role = builtin::role_id(builtin::ADMINISTRATOR);
+    let bindings = scope.bindings_of("user", user_id).await?;
     Ok(bindings.iter().any(|b| b.role_id == role))
+}
+
+/// The org's IAM scope and the role named in the path, once the caller
+/// may do `action` on it.
+async fn role_in(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    action: &str,
+    name: &str,
+) -> ApiResult<(OrgScope, Role)> {
+    let (_, scope) = scoped(state, caller, org, action, &format!("role/{name}")).await?;
+    let role = role_named(&scope, name).await?;
+    Ok((scope, role))
+}
+
+/// The org's IAM scope and the user named in the path, once the caller
+/// may do `action` on them.
+async fn user_in(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    action: &str,
+    name: &str,
+) -> ApiResult<(OrgScope, User)> {
+    let (_, scope) = scoped(state, caller, org, action, &format!("user/{name}")).await?;
+    let user = user_named(&scope, name).await?;
+    Ok((scope, user))
 }
 
 fn taken(kind: &str, name: &str) -> ApiError {
@@ -200,8 +228,8 @@ async fn get_user(
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<User>> {
-    let (_, scope) = scoped(&state, &caller, &org, act::GET_USER, &format!("user/{name}")).await?;
-    Ok(Json(user_named(&scope, &name).await?))
+    let (_, user) = user_in(&state, &caller, &org, act::GET_USER, &name).await?;
+    Ok(Json(user))
 }
 
 async fn tag_user(
@@ -239,8 +267,7 @@ async fn delete_user(
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, scope) = scoped(&state, &caller, &org, act::DELETE_USER, &format!("user/{name}")).await?;
-    let user = user_named(&scope, &name).await?;
+    let (scope, user) = user_in(&state, &caller, &org, act::DELETE_USER, &name).await?;
     guard_administrator(&state, &scope, &caller, &user).await?;
     if user.id == caller.principal.user_id {
         return Err(ApiError::new(
@@ -276,15 +303,7 @@ async fn create_key(
             "a key name is 1 to 128 characters",
         ));
     }
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::CREATE_API_KEY,
-        &format!("user/{name}"),
-    )
-    .await?;
-    let user = user_named(&scope, &name).await?;
+    let (scope, user) = user_in(&state, &caller, &org, act::CREATE_API_KEY, &name).await?;
     guard_administrator(&state, &scope, &caller, &user).await?;
     let expires_ms = match new.expires_in_secs {
         Some(0) => {
@@ -313,8 +332,7 @@ async fn list_keys(
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, scope) = scoped(&state, &caller, &org, act::LIST_API_KEYS, &format!("user/{name}")).await?;
-    let user = user_named(&scope, &name).await?;
+    let (scope, user) = user_in(&state, &caller, &org, act::LIST_API_KEYS, &name).await?;
     Ok(Json(json!({ "items": scope.list_api_keys(&user.id).await? })))
 }
 
@@ -323,15 +341,7 @@ async fn revoke_key(
     caller: Caller,
     PathParams((org, name, key)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::REVOKE_API_KEY,
-        &format!("user/{name}"),
-    )
-    .await?;
-    let user = user_named(&scope, &name).await?;
+    let (scope, user) = user_in(&state, &caller, &org, act::REVOKE_API_KEY, &name).await?;
     guard_administrator(&state, &scope, &caller, &user).await?;
     if !scope.revoke_api_key(&user.id, &key).await? {
         return Err(ApiError::not_found(format!(
@@ -612,8 +622,7 @@ async fn get_role(
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, scope) = scoped(&state, &caller, &org, act::GET_ROLE, &format!("role/{name}")).await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::GET_ROLE, &name).await?;
     Ok(Json(role_view(&scope, &role).await?))
 }
 
@@ -622,8 +631,7 @@ async fn delete_role(
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, scope) = scoped(&state, &caller, &org, act::DELETE_ROLE, &format!("role/{name}")).await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::DELETE_ROLE, &name).await?;
     scope.delete_role(&role).await?;
     state.authorizer.invalidate();
     Ok(StatusCode::NO_CONTENT)
@@ -634,15 +642,7 @@ async fn attach_policy(
     caller: Caller,
     PathParams((org, name, policy)): PathParams<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::ATTACH_ROLE_POLICY,
-        &format!("role/{name}"),
-    )
-    .await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::ATTACH_ROLE_POLICY, &name).await?;
     attachable(&scope, &policy).await?;
     scope.attach_policy(&role, &policy).await?;
     state.authorizer.invalidate();
@@ -654,15 +654,7 @@ async fn detach_policy(
     caller: Caller,
     PathParams((org, name, policy)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::ATTACH_ROLE_POLICY,
-        &format!("role/{name}"),
-    )
-    .await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::ATTACH_ROLE_POLICY, &name).await?;
     if !scope.detach_policy(&role, &policy).await? {
         return Err(ApiError::not_found(format!(
             "policy {policy:?} is not attached to role {name:?}"
@@ -679,15 +671,7 @@ async fn put_inline_policy(
     JsonBody(body): JsonBody<PolicyDocument>,
 ) -> ApiResult<Json<Value>> {
     check_name("policy", &policy)?;
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::PUT_ROLE_POLICY,
-        &format!("role/{name}"),
-    )
-    .await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::PUT_ROLE_POLICY, &name).await?;
     let text = validated(&body.document)?;
     scope.put_inline_policy(&role, &policy, &text).await?;
     state.authorizer.invalidate();
@@ -699,15 +683,7 @@ async fn delete_inline_policy(
     caller: Caller,
     PathParams((org, name, policy)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, scope) = scoped(
-        &state,
-        &caller,
-        &org,
-        act::PUT_ROLE_POLICY,
-        &format!("role/{name}"),
-    )
-    .await?;
-    let role = role_named(&scope, &name).await?;
+    let (scope, role) = role_in(&state, &caller, &org, act::PUT_ROLE_POLICY, &name).await?;
     if !scope.delete_inline_policy(&role, &policy).await? {
         return Err(ApiError::not_found(format!(
             "role {name:?} has no inline policy {policy:?}"
@@ -762,7 +738,7 @@ async fn create_binding(
             "the platform Administrator role is reserved for the bootstrap administrator",
         ));
     } else if builtin::policy(&new.role).is_some() {
-        format!("{}{}", builtin::PREFIX, new.role)
+        builtin::role_id(&new.role)
     } else {
         role_named(&scope, &new.role).await?.id
     };
@@ -824,7 +800,7 @@ async fn delete_binding(
     let Some(binding) = scope.binding(&id).await? else {
         return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
     };
-    if binding.role_id == format!("{}{}", builtin::PREFIX, builtin::ADMINISTRATOR)
+    if binding.role_id == builtin::role_id(builtin::ADMINISTRATOR)
         && !is_administrator(&state, &caller).await?
     {
         return Err(ApiError::new(

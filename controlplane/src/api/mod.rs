@@ -162,7 +162,7 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// The project named in the path (404 if none), once the caller is
-/// allowed `action` on `resource` (such as `function/hello`) in it (403).
+/// allowed `action` on `resource` (such as `route/*`) in it (403).
 pub async fn authorized(
     state: &AppState,
     caller: &crate::iam::Caller,
@@ -172,15 +172,36 @@ pub async fn authorized(
 ) -> Result<crate::store::projects::Project, ApiError> {
     let project = project(state, name).await?;
     let service = action.split_once(':').map_or("functions", |(s, _)| s);
-    let mut target = crate::iam::Target::in_project(service, &project, resource);
-    // An existing function's tags are conditions' resource tags.
-    if let Some(function) = resource.strip_prefix("function/").filter(|f| *f != "*")
-        && let Some(f) = state.store.in_project(&project).function(function).await?
-    {
-        target = target.with_tags(f.settings.tags);
-    }
+    let target = crate::iam::Target::in_project(service, &project, resource);
     state.authorize(caller, action, &target).await?;
     Ok(project)
+}
+
+/// The project and the function named in the path (the function may not
+/// exist yet), once the caller is allowed `action` on
+/// `function/<name>`; an existing function's tags are the resource tags of
+/// conditions. The row is handed on, so handlers need not look it up again.
+pub async fn authorized_function(
+    state: &AppState,
+    caller: &crate::iam::Caller,
+    project_name: &str,
+    action: &str,
+    name: &str,
+) -> Result<
+    (
+        crate::store::projects::Project,
+        Option<crate::store::functions::FunctionRow>,
+    ),
+    ApiError,
+> {
+    let project = project(state, project_name).await?;
+    let function = state.store.in_project(&project).function(name).await?;
+    let mut target = crate::iam::Target::in_project("functions", &project, &format!("function/{name}"));
+    if let Some(f) = &function {
+        target = target.with_tags(f.settings.tags.clone());
+    }
+    state.authorize(caller, action, &target).await?;
+    Ok((project, function))
 }
 
 /// Checks tags: at most 50, keys 1 to 128 characters and values up to 256

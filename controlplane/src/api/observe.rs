@@ -1,7 +1,7 @@
 //! Logs and invocation records of a function.
 
 use super::error::{ApiResult, QueryParams};
-use super::{PathParams, authorized, page_limit};
+use super::{PathParams, authorized_function, page_limit};
 use crate::app::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
@@ -37,14 +37,8 @@ async fn logs(
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<LogsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::GET_LOGS,
-        &format!("function/{name}"),
-    )
-    .await?;
+    let (project, _) =
+        authorized_function(&state, &caller, &project_name, functions::GET_LOGS, &name).await?;
     let limit = page_limit(q.limit)?;
     let items = state
         .store
@@ -69,14 +63,8 @@ async fn invocations(
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<InvocationsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        functions::LIST_INVOCATIONS,
-        &format!("function/{name}"),
-    )
-    .await?;
+    let (project, _) =
+        authorized_function(&state, &caller, &project_name, functions::LIST_INVOCATIONS, &name).await?;
     let limit = page_limit(q.limit)?;
     let items = state
         .store

@@ -78,6 +78,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     BUILTIN.iter().map(|(n, _)| *n)
 }
 
+/// The role id that names a built-in role.
+pub fn role_id(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
 /// The built-in role a role id names, if it names one.
 pub fn role(role_id: &str) -> Option<&'static str> {
     let name = role_id.strip_prefix(PREFIX)?;

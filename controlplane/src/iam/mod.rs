@@ -16,7 +16,7 @@ pub mod tokens;
 use crate::store::Store;
 use crate::store::iam::Binding;
 use crate::store::orgs::Org;
-use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, explain};
+use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, evaluate, explain};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -189,7 +189,12 @@ impl Authorizer {
         target: &Target,
         extra: &[(String, Vec<String>)],
     ) -> Result<(), AuthzError> {
-        let decision = self.explain(caller, action, target, extra).await?.decision;
+        // The decision alone: stops at the first deny, records no reasons.
+        let decision = self
+            .judge(caller, action, target, extra, |policies, req| {
+                evaluate(policies, req)
+            })
+            .await?;
         let p = &caller.principal;
         let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
         let resource = &target.mrn;
@@ -214,6 +219,22 @@ impl Authorizer {
         target: &Target,
         extra: &[(String, Vec<String>)],
     ) -> Result<Explanation, AuthzError> {
+        self.judge(caller, action, target, extra, |policies, req| {
+            explain(policies, req)
+        })
+        .await
+    }
+
+    /// Runs `decide` over the policies of the caller's grants that apply to
+    /// the target, with the platform's condition keys and `extra` ones.
+    async fn judge<R>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &Target,
+        extra: &[(String, Vec<String>)],
+        decide: impl for<'p> FnOnce(Vec<(&'p str, &'p Policy)>, &Request<'_>) -> R,
+    ) -> Result<R, AuthzError> {
         let grants = self.grants(&caller.principal).await?;
         let p = &caller.principal;
         let applicable = grants.iter().filter(|g| {
@@ -230,7 +251,7 @@ impl Authorizer {
             context = context.with_many(key, values.iter().cloned());
         }
         let resource = target.mrn.to_string();
-        Ok(explain(
+        Ok(decide(
             policies,
             &Request {
                 action,

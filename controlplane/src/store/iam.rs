@@ -120,6 +120,15 @@ pub struct PolicyRow {
     pub updated_ms: i64,
 }
 
+fn policy_row(r: &AnyRow) -> PolicyRow {
+    PolicyRow {
+        name: r.get("name"),
+        document: r.get("document"),
+        created_ms: r.get("created_ms"),
+        updated_ms: r.get("updated_ms"),
+    }
+}
+
 /// A role and what it carries.
 #[derive(Debug, Clone, Serialize)]
 pub struct Role {
@@ -130,6 +139,14 @@ pub struct Role {
     pub name: String,
     /// Creation time, epoch ms.
     pub created_ms: i64,
+}
+
+fn role(r: &AnyRow) -> Role {
+    Role {
+        id: r.get("id"),
+        name: r.get("name"),
+        created_ms: r.get("created_ms"),
+    }
 }
 
 /// A principal's role, in the org or in one project.
@@ -148,6 +165,8 @@ pub struct Binding {
     /// Creation time, epoch ms.
     pub created_ms: i64,
 }
+
+const BINDING_COLUMNS: &str = "id, principal_type, principal_id, role_id, project_id, created_ms";
 
 fn binding(r: &AnyRow) -> Binding {
     Binding {
@@ -395,12 +414,7 @@ impl OrgScope {
         .bind(name)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| PolicyRow {
-            name: r.get("name"),
-            document: r.get("document"),
-            created_ms: r.get("created_ms"),
-            updated_ms: r.get("updated_ms"),
-        }))
+        Ok(row.as_ref().map(policy_row))
     }
 
     /// Live managed policies by name, after `cursor`.
@@ -414,15 +428,7 @@ impl OrgScope {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PolicyRow {
-                name: r.get("name"),
-                document: r.get("document"),
-                created_ms: r.get("created_ms"),
-                updated_ms: r.get("updated_ms"),
-            })
-            .collect())
+        Ok(rows.iter().map(policy_row).collect())
     }
 
     /// Replaces a live policy's document; false when there is none.
@@ -491,11 +497,7 @@ impl OrgScope {
         .bind(name)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| Role {
-            id: r.get("id"),
-            name: r.get("name"),
-            created_ms: r.get("created_ms"),
-        }))
+        Ok(row.as_ref().map(role))
     }
 
     /// Live roles by name, after `cursor`.
@@ -509,14 +511,7 @@ impl OrgScope {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Role {
-                id: r.get("id"),
-                name: r.get("name"),
-                created_ms: r.get("created_ms"),
-            })
-            .collect())
+        Ok(rows.iter().map(role).collect())
     }
 
     /// Soft-deletes a role and removes its bindings.
@@ -665,11 +660,11 @@ impl OrgScope {
         match r {
             Ok(_) => Ok(b),
             Err(e) if is_unique_violation(&e) => {
-                let row = sqlx::query(
-                    "SELECT id, principal_type, principal_id, role_id, project_id, created_ms FROM bindings \
+                let row = sqlx::query(&format!(
+                    "SELECT {BINDING_COLUMNS} FROM bindings \
                      WHERE org_id = $1 AND principal_type = $2 AND principal_id = $3 AND role_id = $4 \
-                     AND project_id = $5",
-                )
+                     AND project_id = $5"
+                ))
                 .bind(&self.org_id)
                 .bind(principal_type)
                 .bind(principal_id)
@@ -685,10 +680,10 @@ impl OrgScope {
 
     /// The org's bindings, by id, after `cursor`.
     pub async fn list_bindings(&self, cursor: &str, limit: i64) -> Result<Vec<Binding>> {
-        let rows = sqlx::query(
-            "SELECT id, principal_type, principal_id, role_id, project_id, created_ms FROM bindings \
-             WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings \
+             WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
         .bind(&self.org_id)
         .bind(cursor)
         .bind(limit)
@@ -699,10 +694,10 @@ impl OrgScope {
 
     /// One binding of the org.
     pub async fn binding(&self, id: &str) -> Result<Option<Binding>> {
-        let row = sqlx::query(
-            "SELECT id, principal_type, principal_id, role_id, project_id, created_ms FROM bindings \
-             WHERE org_id = $1 AND id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings \
+             WHERE org_id = $1 AND id = $2"
+        ))
         .bind(&self.org_id)
         .bind(id)
         .fetch_optional(self.pool())
@@ -722,10 +717,10 @@ impl OrgScope {
 
     /// The bindings of one principal.
     pub async fn bindings_of(&self, principal_type: &str, principal_id: &str) -> Result<Vec<Binding>> {
-        let rows = sqlx::query(
-            "SELECT id, principal_type, principal_id, role_id, project_id, created_ms FROM bindings \
-             WHERE org_id = $1 AND principal_type = $2 AND principal_id = $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings \
+             WHERE org_id = $1 AND principal_type = $2 AND principal_id = $3"
+        ))
         .bind(&self.org_id)
         .bind(principal_type)
         .bind(principal_id)
