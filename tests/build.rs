@@ -7,7 +7,7 @@ use std::process::Command;
 /// (workspace folder, crate folder names)
 const WORKSPACES: &[(&str, &[&str])] = &[
     ("../examples", &["hello", "echo", "json-handler"]),
-    ("guests", &["faults", "unknown-world", "bad-import"]),
+    ("guests", &["faults", "unknown-world", "bad-import", "caps"]),
 ];
 
 fn main() {

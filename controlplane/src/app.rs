@@ -1,12 +1,17 @@
 //! Startup, shared state and graceful shutdown of `minicloud serve`.
 
 use crate::artifacts::Artifacts;
+use crate::capabilities::Services;
+use crate::capabilities::events::CountingPublisher;
+use crate::capabilities::objects::ObjectService;
+use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
 use crate::gateway::RouteTable;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::{self, TokenIssuer};
 use crate::iam::{Authorizer, builtin};
 use crate::records::RecordWriter;
+use crate::registry::HostServices;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::store::functions::Settings;
@@ -41,6 +46,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// Rate limits per principal.
     pub limiter: Arc<RateLimiter>,
+    /// Object storage, key-value, secrets.
+    pub services: Services,
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,
@@ -75,6 +82,13 @@ impl AppState {
             .remove(name);
     }
 
+    /// After any change to roles, policies or bindings: principals' and
+    /// functions' compiled grants are rebuilt on next use.
+    pub fn iam_changed(&self) {
+        self.authorizer.invalidate();
+        self.registry.invalidate_all();
+    }
+
     /// Settings of a new function, before any overrides.
     pub fn default_settings(&self) -> Settings {
         let c = &self.config;
@@ -87,6 +101,9 @@ impl AppState {
             env: BTreeMap::new(),
             http_auth: crate::store::functions::HttpAuth::Public,
             tags: Default::default(),
+            role: String::new(),
+            config: BTreeMap::new(),
+            host_limits: Default::default(),
         }
     }
 }
@@ -127,9 +144,32 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let runtime = runtime?;
     let objects = LocalFileSystem::new_with_prefix(data_dir.join("objects"))
         .context("cannot open the object folder")?;
-    let artifacts = Artifacts::new(Arc::new(objects), data_dir.join("cache"), &runtime);
+    let objects: Arc<dyn object_store::ObjectStore> = Arc::new(objects);
+    let artifacts = Artifacts::new(objects.clone(), data_dir.join("cache"), &runtime);
     let (writer, writer_task) = RecordWriter::spawn(store.clone());
-    let registry = Arc::new(Registry::new(runtime, store.clone(), artifacts, writer.clone()));
+    let keyring = Keyring::load(
+        std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
+        &data_dir.join("master-key"),
+    )?;
+    let services = Services {
+        store: store.clone(),
+        objects: ObjectService::new(store.clone(), objects, Arc::new(CountingPublisher)),
+        keyring,
+    };
+    let authorizer = Arc::new(Authorizer::new(store.clone()));
+    let audit_lock: Arc<tokio::sync::Mutex<()>> = Arc::default();
+    let host = HostServices {
+        services: services.clone(),
+        authorizer: authorizer.clone(),
+        audit_lock: audit_lock.clone(),
+    };
+    let registry = Arc::new(Registry::new(
+        runtime,
+        store.clone(),
+        artifacts,
+        writer.clone(),
+        host,
+    ));
     // Load the functions ahead of their first requests, beside the rest of
     // startup; a request for one not loaded yet loads it itself.
     let warm = (registry.clone(), store.clone());
@@ -162,10 +202,11 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             registry,
             routes: Arc::new(ArcSwap::from_pointee(routes)),
             metrics,
-            authorizer: Arc::new(Authorizer::new(store.clone())),
+            authorizer,
+            services,
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
-            audit_lock: Arc::default(),
+            audit_lock,
             store,
             config: Arc::new(config),
             projects: Arc::default(),
@@ -211,7 +252,7 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     let token = tokens::api_key_token(&key.id, &secret);
     let dir = &config.data_dir;
     let password_path = dir.join("admin-password");
-    write_private(&password_path, &password)
+    crate::util::write_private(&password_path, &password)
         .with_context(|| format!("cannot write {}", password_path.display()))?;
     if legacy {
         // Scripts hold the old token, which still works: keep its file.
@@ -222,7 +263,7 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = dir.join("admin-token");
-    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::util::write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
     println!("admin API key (shown once; also in {}): {token}", path.display());
     println!(
         "admin password for /api/v1/auth/login (org default, user admin; also in {}): {password}",
@@ -236,17 +277,6 @@ const WARM_FUNCTIONS: i64 = 256;
 
 /// The name of the user the first start creates.
 pub const ADMIN_USER: &str = "admin";
-
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")
-}
 
 /// Serves until SIGINT or SIGTERM, then drains: stops accepting, lets
 /// in-flight requests and invocations finish (bounded by the grace period),

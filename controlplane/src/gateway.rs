@@ -141,10 +141,11 @@ async fn dispatch(
         }
     };
     let mut req = req;
+    let mut caller = None;
     if route_auth.unwrap_or(loaded.http_auth) == HttpAuth::Authenticated {
         let creds = crate::api::auth::Credentials::of(&req);
         let what = (req.method().to_string(), req.uri().path().to_owned());
-        authorize_call(state, &loaded, name, creds, what).await?;
+        caller = Some(authorize_call(state, &loaded, name, creds, what).await?);
         // The caller's credentials are the platform's business, not the
         // guest's.
         req.headers_mut().remove(header::AUTHORIZATION);
@@ -180,6 +181,12 @@ async fn dispatch(
         invocation_id: invocation_id.clone(),
         trace_id: crate::api::error::trace_id(),
         sink: loaded.sink.clone(),
+        caller: match caller {
+            Some(c) => {
+                crate::capabilities::identity::caller(state.authorizer.clone(), state.store.clone(), Some(c))
+            }
+            None => minicloud_runtime::Caller::anonymous(),
+        },
     };
     let resp = loaded
         .function
@@ -201,14 +208,14 @@ async fn authorize_call(
     name: &str,
     creds: crate::api::auth::Credentials,
     (method, path): (String, String),
-) -> ApiResult<()> {
+) -> ApiResult<crate::iam::Caller> {
     let caller = crate::api::auth::caller_of(state, creds).await?;
     let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"))
         .with_tags(loaded.tags.clone());
     let action = crate::iam::actions::functions::INVOKE_FUNCTION;
     let allowed = state.allowed(&caller, action, &target).await?;
     if allowed {
-        return Ok(());
+        return Ok(caller);
     }
     // Invocations are not audited, but a refused one is.
     let pending = crate::api::audit::pending(&caller, action, &target, false);

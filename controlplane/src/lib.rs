@@ -5,7 +5,10 @@
 //! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
 //!   per resource, one error type.
 //! - [`gateway`]: `/fn/...` and custom routes into the runtime.
-//! - [`registry`]: loaded functions between the store and the runtime.
+//! - [`registry`]: loaded functions between the store and the runtime,
+//!   each with its capabilities.
+//! - [`capabilities`]: the services behind functions' host interfaces
+//!   (object storage, key-value, secrets) and execution-role grants.
 //! - [`gate`]: per-function concurrency limits with bounded queues.
 //! - [`artifacts`]: components and compiled artifacts in the object store.
 //! - [`records`]: invocation records, logs and metrics, written in batches.
@@ -16,6 +19,7 @@
 pub mod api;
 pub mod app;
 pub mod artifacts;
+pub mod capabilities;
 pub mod config;
 pub mod gate;
 pub mod gateway;

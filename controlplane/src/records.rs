@@ -182,6 +182,7 @@ impl ReportSink for FunctionSink {
                 trace_id: r.trace_id.clone(),
                 time_ms: l.time_ms,
                 stream: l.stream.as_str().to_owned(),
+                level: l.level.map(|l| l.as_str().to_owned()),
                 line: l.text.clone(),
             })
             .collect();
@@ -209,5 +210,61 @@ impl ReportSink for FunctionSink {
         {
             metrics::counter!("minicloud_records_dropped_total").increment(1);
         }
+    }
+}
+
+/// Audits the host calls a function's role refused: each is a record in
+/// the org's audit chain with the function as the actor.
+#[derive(Clone)]
+pub struct FunctionDenials {
+    store: Store,
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    org_id: String,
+    function_id: String,
+    actor_name: String,
+}
+
+impl FunctionDenials {
+    /// Denials of the function `row` of `project`.
+    pub fn new(
+        store: Store,
+        audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+        project: &crate::store::projects::Project,
+        row: &crate::store::functions::FunctionRow,
+    ) -> Self {
+        Self {
+            store,
+            audit_lock,
+            org_id: project.org_id.clone(),
+            function_id: row.id.clone(),
+            actor_name: format!("{}/{}", project.name, row.name),
+        }
+    }
+}
+
+impl minicloud_runtime::caps::backend::DenialSink for FunctionDenials {
+    fn denied(&self, action: &str, resource: &str, trace_id: &str) {
+        let entry = crate::store::audit::AuditEntry {
+            time_ms: crate::util::now_ms(),
+            actor_type: "function".into(),
+            actor_id: self.function_id.clone(),
+            actor_name: self.actor_name.clone(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            decision: "Deny".into(),
+            outcome: 403,
+            source_ip: String::new(),
+            user_agent: String::new(),
+            trace_id: trace_id.to_owned(),
+            params: "{}".into(),
+        };
+        let (store, lock, org_id) = (self.store.clone(), self.audit_lock.clone(), self.org_id.clone());
+        tokio::spawn(async move {
+            let _serial = lock.lock().await;
+            if let Err(e) = store.append_audit(&org_id, &entry).await {
+                metrics::counter!("minicloud_audit_write_failures_total").increment(1);
+                tracing::error!(error = %e, action = %entry.action, "cannot audit a refused host call");
+            }
+        });
     }
 }

@@ -5,7 +5,10 @@
 //! only if no artifact for this engine exists) and pre-instantiates it.
 
 use crate::artifacts::{ArtifactError, Artifacts};
+use crate::capabilities::Services;
+use crate::capabilities::grants::RoleGrants;
 use crate::gate::{Gate, InFlight};
+use crate::iam::{Authorizer, AuthzError};
 use crate::records::{FunctionIdentity, RecordWriter};
 use crate::store::functions::{FunctionRow, Settings, VersionRow};
 use crate::store::projects::Project;
@@ -30,6 +33,20 @@ pub enum LoadError {
     /// The component could not be loaded or compiled.
     #[error("cannot load the function: {0}")]
     Runtime(String),
+    /// The execution role's policies could not be loaded.
+    #[error(transparent)]
+    Grants(#[from] AuthzError),
+}
+
+/// What the registry needs to give functions their capabilities.
+#[derive(Debug, Clone)]
+pub struct HostServices {
+    /// The services behind the host interfaces.
+    pub services: Services,
+    /// Loads execution roles' policies.
+    pub authorizer: Arc<Authorizer>,
+    /// Serializes audit appends on this node.
+    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A function version ready to serve.
@@ -69,6 +86,7 @@ pub struct Registry {
     store: Store,
     artifacts: Artifacts,
     writer: RecordWriter,
+    host: HostServices,
     loaded: RwLock<ByName>,
     components: Mutex<HashMap<String, Component>>,
     /// By function id: the limit a gate was made for, and the gate. Kept
@@ -90,13 +108,20 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// A registry over the store, the artifacts and the runtime.
-    pub fn new(runtime: Runtime, store: Store, artifacts: Artifacts, writer: RecordWriter) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        store: Store,
+        artifacts: Artifacts,
+        writer: RecordWriter,
+        host: HostServices,
+    ) -> Self {
         let pool = runtime.config().pool_instances as usize;
         Self {
             runtime,
             store,
             artifacts,
             writer,
+            host,
             loaded: RwLock::new(HashMap::new()),
             components: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
@@ -134,6 +159,12 @@ impl Registry {
         if let Some(fns) = loaded.get_mut(project) {
             fns.remove(name);
         }
+    }
+
+    /// Forgets every loaded function (their grants may have changed); the
+    /// compiled components stay in memory, so reloading is cheap.
+    pub fn invalidate_all(&self) {
+        self.loaded.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Keeps a freshly compiled component so the first call after a deploy
@@ -191,10 +222,19 @@ impl Registry {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let grants = self.grants(project, row).await?;
+        let denials = Arc::new(crate::records::FunctionDenials::new(
+            self.store.clone(),
+            self.host.audit_lock.clone(),
+            project,
+            row,
+        ));
+        let caps = self.host.services.capabilities(project, row, grants, denials);
         let function = self
             .runtime
             .function(&component, world, limits(&row.settings), env)
-            .map_err(|e| LoadError::Runtime(e.to_string()))?;
+            .map_err(|e| LoadError::Runtime(e.to_string()))?
+            .with_capabilities(caps);
         let identity = FunctionIdentity {
             project_id: project.id.clone(),
             project: project.name.clone(),
@@ -211,6 +251,40 @@ impl Registry {
             project: project.clone(),
             tags: row.settings.tags.clone(),
         })
+    }
+
+    /// The function's execution role, compiled; `None` (nothing granted)
+    /// without a role or when the role is gone.
+    async fn grants(
+        &self,
+        project: &Project,
+        row: &FunctionRow,
+    ) -> Result<Option<Arc<dyn minicloud_runtime::caps::backend::Grants>>, LoadError> {
+        if row.settings.role.is_empty() {
+            return Ok(None);
+        }
+        let org = crate::store::orgs::Org {
+            id: project.org_id.clone(),
+            name: project.org_name.clone(),
+            created_ms: 0,
+        };
+        match self
+            .host
+            .authorizer
+            .role_policies(&org, &row.settings.role)
+            .await?
+        {
+            Some(policies) => Ok(Some(Arc::new(RoleGrants::new(
+                policies,
+                &project.org_name,
+                &project.name,
+                &row.id,
+            )))),
+            None => {
+                tracing::warn!(function = %row.name, role = %row.settings.role, "the execution role does not exist; nothing is granted");
+                Ok(None)
+            }
+        }
     }
 
     /// The function's gate: the existing one while its limit is unchanged.

@@ -78,12 +78,14 @@ pub struct StartError(String);
 
 impl Runtime {
     /// Builds the engine (Cranelift, pooling allocator, epoch interruption),
-    /// links WASI 0.2 and wasi:http into one linker, and starts the ticker.
+    /// links WASI 0.2, wasi:http and the platform's capabilities into one
+    /// linker, and starts the ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let engine = build_engine(&config).map_err(|e| StartError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| crate::caps::add_to_linker(&mut linker))
             .map_err(|e| StartError(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
         let stop_ticker = Arc::new(AtomicBool::new(false));

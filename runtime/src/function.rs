@@ -1,5 +1,6 @@
 //! A loaded function: a pre-instantiated component plus its settings.
 
+use crate::caps::Capabilities;
 use crate::engine::Runtime;
 use crate::error::CompileError;
 use crate::handler::bindings::HandlerPre;
@@ -25,6 +26,7 @@ pub struct Function {
     pub(crate) world: World,
     pub(crate) limits: Limits,
     pub(crate) env: Arc<[(String, String)]>,
+    pub(crate) caps: Arc<Capabilities>,
 }
 
 impl std::fmt::Debug for Function {
@@ -63,6 +65,7 @@ impl Runtime {
             world,
             limits,
             env: env.into(),
+            caps: Arc::new(Capabilities::default()),
         })
     }
 }
@@ -76,6 +79,17 @@ impl Function {
     /// The limits each invocation runs under.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// What its instances may use of the platform.
+    pub fn capabilities(&self) -> &Arc<Capabilities> {
+        &self.caps
+    }
+
+    /// The same code with other capabilities (grants, backends, settings).
+    pub fn with_capabilities(mut self, caps: Capabilities) -> Function {
+        self.caps = Arc::new(caps);
+        self
     }
 
     /// The same code with other limits and environment: no recompilation,

@@ -1,6 +1,7 @@
 //! One invocation: its store, its deadline, how its failure is judged, and
 //! its report.
 
+use crate::caps::{Caller, CapState};
 use crate::error::InvokeError;
 use crate::function::Function;
 use crate::logs::{LogCapture, now_ms};
@@ -19,6 +20,8 @@ pub struct InvocationContext {
     pub trace_id: String,
     /// Where the report goes when the invocation ends.
     pub sink: Arc<dyn ReportSink>,
+    /// Who called, for `identity`.
+    pub caller: Arc<Caller>,
 }
 
 impl std::fmt::Debug for InvocationContext {
@@ -60,7 +63,13 @@ impl Invocation {
     pub(crate) fn new(func: &Function, ctx: InvocationContext) -> Self {
         let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
         let limits = func.limits;
-        let state = InstanceState::new(&func.env, &logs, limits.memory_bytes);
+        let caps = CapState::new(
+            func.caps.clone(),
+            ctx.caller.clone(),
+            Arc::from(ctx.trace_id.as_str()),
+            logs.clone(),
+        );
+        let state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
         let mut store = Store::new(func.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         let started = Instant::now();

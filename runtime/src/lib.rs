@@ -3,12 +3,16 @@
 //! The runtime is handed a function (a compiled component plus its limits and
 //! settings) and runs invocations of it, each in a fresh sandbox. It knows
 //! nothing of tenants, SQL or the HTTP API: what it needs from outside it asks
-//! through small traits ([`report::ReportSink`]).
+//! through small traits ([`report::ReportSink`], and the backends in
+//! [`caps::backend`]).
 //!
 //! - [`engine`]: the one wasmtime [`wasmtime::Engine`] (pooling allocator,
 //!   epoch interruption driven by a single ticker) and the shared linker.
 //! - [`artifact`]: deploy-time validation and compilation of components, and
 //!   loading of compiled artifacts.
+//! - [`caps`]: the host interfaces beyond WASI (storage, key-value, config,
+//!   secrets, logging, identity, outbound HTTP), each checked against the
+//!   function's grants; the backend traits the control plane implements.
 //! - [`world`]: which platform world a component serves, and which imports
 //!   the platform provides.
 //! - [`function`]: a loaded, pre-instantiated function ready to invoke.
@@ -23,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod artifact;
+pub mod caps;
 pub mod engine;
 pub mod error;
 pub mod function;
@@ -36,6 +41,7 @@ pub mod state;
 pub mod world;
 
 pub use artifact::Compiled;
+pub use caps::{Caller, CallerKind, Capabilities, HostLimits, Scope};
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CompileError, InvokeError};
 pub use function::Function;

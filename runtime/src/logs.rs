@@ -20,6 +20,8 @@ pub enum LogStream {
     Stdout,
     /// The guest's standard error.
     Stderr,
+    /// `wasi:logging`, with a level.
+    Log,
 }
 
 impl LogStream {
@@ -28,6 +30,7 @@ impl LogStream {
         match self {
             Self::Stdout => "stdout",
             Self::Stderr => "stderr",
+            Self::Log => "log",
         }
     }
 }
@@ -39,6 +42,8 @@ pub struct LogLine {
     pub time_ms: i64,
     /// The stream it was written to.
     pub stream: LogStream,
+    /// The level, for `wasi:logging` lines.
+    pub level: Option<Level>,
     /// The text, without its newline; invalid UTF-8 is replaced.
     pub text: String,
 }
@@ -78,8 +83,40 @@ impl Buffer {
         self.lines.push(LogLine {
             time_ms: now_ms(),
             stream,
+            level: None,
             text,
         });
+    }
+}
+
+/// The level of a `wasi:logging` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Finest detail.
+    Trace,
+    /// Detail for debugging.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected, handled.
+    Warn,
+    /// An operation failed.
+    Error,
+    /// The function cannot go on.
+    Critical,
+}
+
+impl Level {
+    /// The level's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Critical => "critical",
+        }
     }
 }
 
@@ -122,6 +159,28 @@ impl LogCapture {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Keeps one `wasi:logging` line, under the same cap as the streams.
+    pub fn leveled(&self, level: Level, context: &str, message: &str) {
+        let text = if context.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{context}: {message}")
+        };
+        let mut buf = self.lock();
+        let room = buf.cap.saturating_sub(buf.kept);
+        if text.len() > room {
+            buf.dropped += text.len() as u64;
+            return;
+        }
+        buf.kept += text.len();
+        buf.lines.push(LogLine {
+            time_ms: now_ms(),
+            stream: LogStream::Log,
+            level: Some(level),
+            text,
+        });
+    }
+
     /// The last `max` bytes of stderr seen so far, for error messages.
     pub fn stderr_tail(&self, max: usize) -> String {
         let buf = self.lock();
@@ -159,6 +218,7 @@ impl LogCapture {
             buf.lines.push(LogLine {
                 time_ms: now_ms(),
                 stream: LogStream::Stderr,
+                level: None,
                 text: format!(
                     "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
                 ),

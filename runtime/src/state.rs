@@ -1,27 +1,34 @@
 //! The state each instance's `Store` holds.
 //!
 //! Deny by default, as wasmtime's `WasiCtxBuilder` does: no preopened
-//! directories, no sockets, no name lookups, no outbound HTTP, and only the
-//! environment variables configured for the function.
+//! directories, no sockets, no name lookups, outbound HTTP only to hosts the
+//! function's role grants, and only the environment variables configured
+//! for the function.
 
+use crate::caps::CapState;
 use crate::limits::MemoryLimiter;
 use crate::logs::{LogCapture, LogStream};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Per-instance state: WASI contexts, the resource table and the limiter.
+/// Per-instance state: WASI contexts, the resource table, the limiter and
+/// the capabilities with what this invocation used of them.
 pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: DenyOutbound,
+    pub(crate) table: ResourceTable,
+    pub(crate) caps: CapState,
     pub(crate) limiter: MemoryLimiter,
 }
 
 impl InstanceState {
-    pub(crate) fn new(env: &[(String, String)], logs: &LogCapture, memory_limit: u64) -> Self {
+    pub(crate) fn new(
+        env: &[(String, String)],
+        logs: &LogCapture,
+        memory_limit: u64,
+        caps: CapState,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .stdout(logs.stream(LogStream::Stdout))
             .stderr(logs.stream(LogStream::Stderr))
@@ -34,7 +41,7 @@ impl InstanceState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: DenyOutbound,
+            caps,
             limiter: MemoryLimiter::new(memory_limit),
         }
     }
@@ -50,34 +57,13 @@ impl WasiView for InstanceState {
 }
 
 impl WasiHttpView for InstanceState {
+    /// Outbound requests go through the capability state, which refuses
+    /// hosts the function's role does not grant.
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: &mut self.caps,
         }
-    }
-}
-
-/// Outbound HTTP is refused until a function's role grants hosts.
-struct DenyOutbound;
-
-type SendFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<HyperOutgoingBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
-impl WasiHttpHooks for DenyOutbound {
-    fn send_request(
-        &mut self,
-        _request: http::Request<HyperOutgoingBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> SendFuture {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }

@@ -69,6 +69,18 @@ const PROVIDED: &[(&str, &[&str])] = &[
     ("wasi:http", &["types", "outgoing-handler"]),
 ];
 
+/// Other packages the linker provides, at exactly these versions.
+const PROVIDED_EXACT: &[(&str, &str, &[&str])] = &[
+    (
+        "minicloud:platform",
+        "0.1.0",
+        &["types", "storage", "secrets", "identity"],
+    ),
+    ("wasi:keyvalue", "0.2.0-draft2", &["store", "atomics"]),
+    ("wasi:config", "0.2.0-draft", &["store"]),
+    ("wasi:logging", "0.1.0-draft", &["logging"]),
+];
+
 /// Splits `ns:pkg/iface@version` into its parts.
 fn split(name: &str) -> Option<(&str, &str, &str)> {
     let (path, version) = name.split_once('@')?;
@@ -104,10 +116,13 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<World, CompileEr
 pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), CompileError> {
     for (name, _) in component.component_type().imports(engine) {
         let provided = split(name).is_some_and(|(package, iface, version)| {
-            is_wasi_02(version)
+            (is_wasi_02(version)
                 && PROVIDED
                     .iter()
-                    .any(|(p, ifaces)| *p == package && ifaces.contains(&iface))
+                    .any(|(p, ifaces)| *p == package && ifaces.contains(&iface)))
+                || PROVIDED_EXACT
+                    .iter()
+                    .any(|(p, v, ifaces)| *p == package && *v == version && ifaces.contains(&iface))
         });
         if !provided {
             return Err(CompileError::UnsupportedImport(name.to_owned()));

@@ -7,8 +7,16 @@
 //!   under `wasmtime serve` and Spin too.
 //! - [`handler`]: a JSON function (the `minicloud:platform/handler` world)
 //!   with [`json_handler!`], for the invoke API, events and workflow tasks.
-//! - [`wasi`]: the standard WASI 0.2 bindings, for streaming bodies and
-//!   anything the helpers do not cover.
+//! - [`storage`]: buckets and objects (`storage::Bucket::open("raw")?`).
+//! - [`kv`]: the key-value store, with typed JSON values.
+//! - [`config`] and [`secrets`]: the function's settings and the project's
+//!   secrets.
+//! - [`identity`]: who called, and may they.
+//! - [`log`]: leveled log lines.
+//! - [`Error`]: what every platform call can fail with; `AccessDenied` when
+//!   the function's execution role does not allow the call.
+//! - [`wasi`]: the standard WASI 0.2 bindings, for streaming bodies,
+//!   outbound HTTP and anything the helpers do not cover.
 //!
 //! ```no_run
 //! use minicloud_sdk::http::{Request, Response};
@@ -21,13 +29,22 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
+pub mod error;
 pub mod handler;
 pub mod http;
+pub mod identity;
+pub mod kv;
+pub mod log;
+pub mod secrets;
+pub mod storage;
 
+pub use error::{Error, Result};
 pub use wasi;
 
 /// Bindings generated from the platform's WIT (`wit/` at the repository
-/// root). Used by the macros; not needed by function code.
+/// root), sharing the WASI types of the [`wasi`] crate. Used by the
+/// wrappers and macros; not needed by function code.
 #[doc(hidden)]
 #[allow(missing_docs, reason = "generated code")]
 pub mod bindings {
@@ -37,6 +54,15 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",
         default_bindings_module: "minicloud_sdk::bindings",
+        generate_all,
+        with: {
+            "wasi:io/error@0.2.12": crate::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::wasi::io::poll,
+            "wasi:io/streams@0.2.12": crate::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::wasi::clocks::monotonic_clock,
+            "wasi:http/types@0.2.12": crate::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::wasi::http::outgoing_handler,
+        },
     });
 }
 

@@ -113,6 +113,7 @@ async fn in_process() -> InProcess {
             invocation_id: String::new(),
             trace_id: String::new(),
             sink: sink.clone(),
+            caller: minicloud_runtime::Caller::anonymous(),
         };
         let start = Instant::now();
         let resp = function.handle_http(req, ctx, ()).await.unwrap();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
 mod audit;
+mod capabilities;
 mod compose;
 mod deploy;
 mod faults;
@@ -12,7 +13,9 @@ mod invoke;
 mod observe;
 mod policies;
 mod routes;
+mod secrets;
 mod shutdown;
+mod storage;
 mod streaming;
 mod tenancy;
 mod triggers;

@@ -2,21 +2,10 @@
 //! function, with the server's memory staying bounded.
 
 use futures::StreamExt;
-use minicloud_tests::{Db, Server, guests};
+use minicloud_tests::{Db, Server, drain_counting, generated_counting, guests, peak_rss};
 use serde_json::json;
 
 crate::on_both_databases!(bodies_stream_both_ways);
-
-/// Peak resident memory of a process, from /proc, in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap();
-    kb * 1024
-}
 
 async fn bodies_stream_both_ways(db: Db) {
     let s = Server::start(db).await;
@@ -56,15 +45,7 @@ async fn bodies_stream_both_ways(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let mut stream = resp.bytes_stream();
-    let (mut total, mut sum) = (0u64, 0u64);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.unwrap();
-        total += chunk.len() as u64;
-        sum += chunk.iter().map(|b| u64::from(*b)).sum::<u64>();
-    }
-    let expected: u64 = (0..1024u64).map(|i| (i % 251) * 64 * 1024).sum();
-    assert_eq!((total, sum), (64 << 20, expected));
+    assert_eq!(drain_counting(resp).await, generated_counting(1024));
 
     let peak = peak_rss(s.pid());
     assert!(

@@ -431,3 +431,34 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Peak resident memory of a process, from /proc, in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0);
+    kb * 1024
+}
+
+/// Reads a response body to its end: its length and the sum of its bytes.
+pub async fn drain_counting(resp: reqwest::Response) -> (u64, u64) {
+    use futures::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let (mut total, mut sum) = (0u64, 0u64);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        total += chunk.len() as u64;
+        sum += chunk.iter().map(|b| u64::from(*b)).sum::<u64>();
+    }
+    (total, sum)
+}
+
+/// What [`drain_counting`] reads of `chunks` 64 KiB chunks where chunk `i`
+/// repeats the byte `i % 251` (the bodies the streaming tests send).
+pub fn generated_counting(chunks: u64) -> (u64, u64) {
+    let sum = (0..chunks).map(|i| (i % 251) * 64 * 1024).sum();
+    (chunks * 64 * 1024, sum)
+}

@@ -141,6 +141,24 @@ impl From<crate::registry::LoadError> for ApiError {
     }
 }
 
+impl From<minicloud_runtime::caps::backend::BackendError> for ApiError {
+    fn from(e: minicloud_runtime::caps::backend::BackendError) -> Self {
+        use minicloud_runtime::caps::backend::BackendError as B;
+        match e {
+            B::NotFound(m) => Self::not_found(m),
+            B::Invalid(m) => Self::bad_request("invalid_request", m),
+            B::Unavailable(m) => {
+                tracing::error!(error = %m, trace_id = %trace_id(), "a backing service failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "a backing service failed; retry later",
+                )
+            }
+        }
+    }
+}
+
 impl From<crate::gate::Throttled> for ApiError {
     fn from(e: crate::gate::Throttled) -> Self {
         let secs = e.retry_after_secs;

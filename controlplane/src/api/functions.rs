@@ -105,6 +105,8 @@ pub struct DeployQuery {
     max_response_bytes: Option<u64>,
     /// `public` (default) or `authenticated`.
     http_auth: Option<HttpAuth>,
+    /// The execution role (a role of the project's org).
+    role: Option<String>,
 }
 
 impl DeployQuery {
@@ -132,6 +134,9 @@ pub struct FunctionView {
     env: BTreeMap<String, String>,
     http_auth: HttpAuth,
     tags: crate::store::iam::Tags,
+    role: String,
+    config: BTreeMap<String, String>,
+    host_limits: minicloud_runtime::HostLimits,
     created_ms: i64,
     updated_ms: i64,
 }
@@ -148,6 +153,9 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
         env: f.settings.env.clone(),
         http_auth: f.settings.http_auth,
         tags: f.settings.tags.clone(),
+        role: f.settings.role.clone(),
+        config: f.settings.config.clone(),
+        host_limits: f.settings.host_limits,
         created_ms: f.created_ms,
         updated_ms: f.updated_ms,
     }
@@ -235,6 +243,9 @@ async fn deploy(
     if let Some(auth) = query.http_auth {
         settings.http_auth = auth;
     }
+    if let Some(role) = query.role {
+        set_role(&state, &caller, &project, &mut settings, role).await?;
+    }
     registry
         .artifacts()
         .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
@@ -266,6 +277,7 @@ async fn deploy(
         "world": v.world,
         "limits": LimitsView::of(&f.settings),
         "http_auth": f.settings.http_auth,
+        "role": f.settings.role,
         "created_ms": v.created_ms,
     });
     Ok((status, Json(body)).into_response())
@@ -295,6 +307,57 @@ struct Change {
     http_auth: Option<HttpAuth>,
     /// Replaces the function's tags (also needs functions:TagResource).
     tags: Option<crate::store::iam::Tags>,
+    /// The execution role; empty removes it (also needs iam:PassRole).
+    role: Option<String>,
+    /// Replaces the settings served through `wasi:config`.
+    config: Option<BTreeMap<String, String>>,
+    /// Replaces the per-invocation caps on host use.
+    host_limits: Option<minicloud_runtime::HostLimits>,
+}
+
+/// Makes `role` the function's execution role: the role must exist in the
+/// project's org, and the caller must be allowed `iam:PassRole` on it, so
+/// nobody hands a function more than they could grant themselves.
+async fn set_role(
+    state: &AppState,
+    caller: &Caller,
+    project: &crate::store::projects::Project,
+    settings: &mut Settings,
+    role: String,
+) -> ApiResult<()> {
+    if !role.is_empty() {
+        let org = crate::store::orgs::Org {
+            id: project.org_id.clone(),
+            name: project.org_name.clone(),
+            created_ms: 0,
+        };
+        let target = crate::iam::Target::in_org("iam", &org, &format!("role/{role}"));
+        state
+            .authorize(caller, crate::iam::actions::iam::PASS_ROLE, &target)
+            .await?;
+        if state.store.in_org(&org).role(&role).await?.is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                format!(
+                    "org {:?} has no role {role:?}; create it with POST /api/v1/orgs/{}/roles",
+                    org.name, org.name
+                ),
+            ));
+        }
+    }
+    settings.role = role;
+    Ok(())
+}
+
+fn check_config(config: &BTreeMap<String, String>) -> ApiResult<()> {
+    let total: usize = config.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if config.len() > 256 || total > 64 * 1024 || config.keys().any(|k| k.is_empty() || k.len() > 256) {
+        return Err(ApiError::bad_request(
+            "invalid_config",
+            "at most 256 settings, keys of 1 to 256 bytes, and 64 KiB in all",
+        ));
+    }
+    Ok(())
 }
 
 fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -340,6 +403,16 @@ async fn change(
     }
     if let Some(auth) = change.http_auth {
         f.settings.http_auth = auth;
+    }
+    if let Some(config) = change.config {
+        check_config(&config)?;
+        f.settings.config = config;
+    }
+    if let Some(limits) = change.host_limits {
+        f.settings.host_limits = limits;
+    }
+    if let Some(role) = change.role {
+        set_role(&state, &caller, &project, &mut f.settings, role).await?;
     }
     if let Some(tags) = change.tags {
         super::check_tags(&tags)?;
@@ -473,6 +546,11 @@ async fn invoke(
         invocation_id: invocation_id.clone(),
         trace_id: super::error::trace_id(),
         sink: loaded.sink.clone(),
+        caller: crate::capabilities::identity::caller(
+            state.authorizer.clone(),
+            state.store.clone(),
+            Some(caller),
+        ),
     };
     let output = loaded
         .function

@@ -258,7 +258,7 @@ async fn tag_user(
         .await?;
     scope.set_user_tags(&user.id, &change.tags).await?;
     user.tags = change.tags;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(Json(user))
 }
 
@@ -277,7 +277,7 @@ async fn delete_user(
         ));
     }
     scope.delete_user(&user).await?;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -348,7 +348,7 @@ async fn revoke_key(
             "user {name:?} has no live key {key:?}"
         )));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -499,7 +499,7 @@ async fn update_policy(
             "policy {name:?} does not exist (built-in policies cannot change)"
         )));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(Json(policy_view(&name, &text, false)))
 }
 
@@ -519,7 +519,7 @@ async fn delete_policy(
     if !scope.delete_policy(&name).await? {
         return Err(ApiError::not_found(format!("policy {name:?} does not exist")));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -633,7 +633,7 @@ async fn delete_role(
 ) -> ApiResult<StatusCode> {
     let (scope, role) = role_in(&state, &caller, &org, act::DELETE_ROLE, &name).await?;
     scope.delete_role(&role).await?;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -645,7 +645,7 @@ async fn attach_policy(
     let (scope, role) = role_in(&state, &caller, &org, act::ATTACH_ROLE_POLICY, &name).await?;
     attachable(&scope, &policy).await?;
     scope.attach_policy(&role, &policy).await?;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(Json(role_view(&scope, &role).await?))
 }
 
@@ -660,7 +660,7 @@ async fn detach_policy(
             "policy {policy:?} is not attached to role {name:?}"
         )));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -674,7 +674,7 @@ async fn put_inline_policy(
     let (scope, role) = role_in(&state, &caller, &org, act::PUT_ROLE_POLICY, &name).await?;
     let text = validated(&body.document)?;
     scope.put_inline_policy(&role, &policy, &text).await?;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(Json(role_view(&scope, &role).await?))
 }
 
@@ -689,7 +689,7 @@ async fn delete_inline_policy(
             "role {name:?} has no inline policy {policy:?}"
         )));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -756,7 +756,7 @@ async fn create_binding(
     let b = scope
         .bind(principal_type, &principal_id, &role_id, &project_id)
         .await?;
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -812,6 +812,6 @@ async fn delete_binding(
     if !scope.unbind(&id).await? {
         return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
     }
-    state.authorizer.invalidate();
+    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }

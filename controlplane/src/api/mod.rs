@@ -7,6 +7,8 @@
 //! - [`orgs`]: orgs and the projects they contain.
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
+//! - [`storage`]: buckets and objects, streamed both ways.
+//! - [`secrets`]: secrets; values only through an audited reveal.
 //! - [`system`]: health, readiness, metrics.
 //! - [`audit`]: the audit middleware, and reading and verifying the log.
 //! - [`auth`]: credentials to callers; login, refresh, logout, me.
@@ -21,6 +23,8 @@ pub mod observe;
 pub mod orgs;
 pub mod policies;
 pub mod routes;
+pub mod secrets;
+pub mod storage;
 pub mod system;
 
 use crate::app::AppState;
@@ -42,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .merge(iam::router())
         .merge(policies::router())
         .merge(routes::router())
+        .merge(storage::router())
+        .merge(secrets::router())
         .merge(auth::router())
         .merge(audit::router())
         // Layers run outside in: authenticate, then record the outcome.

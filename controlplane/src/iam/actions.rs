@@ -99,6 +99,45 @@ pub mod iam {
     pub const SIMULATE_POLICY: &str = "iam:SimulatePolicy";
     /// `POST /auth/signing-keys/rotate` on `mrn:iam:::signing-keys`.
     pub const ROTATE_SIGNING_KEYS: &str = "iam:RotateSigningKeys";
+    /// Make a role a function's execution role.
+    pub const PASS_ROLE: &str = "iam:PassRole";
+}
+
+/// `storage:*`, on `mrn:storage:<org>:<project>:bucket/<bucket>[/<key>]`:
+/// buckets and objects, through the API and as host calls of functions.
+pub mod storage {
+    /// Create a bucket.
+    pub const CREATE_BUCKET: &str = "storage:CreateBucket";
+    /// List a project's buckets.
+    pub const LIST_BUCKETS: &str = "storage:ListBuckets";
+    /// Delete an empty bucket.
+    pub const DELETE_BUCKET: &str = "storage:DeleteBucket";
+    /// List a bucket's objects.
+    pub const LIST_BUCKET: &str = "storage:ListBucket";
+    /// Read an object or its metadata.
+    pub const GET_OBJECT: &str = "storage:GetObject";
+    /// Write an object.
+    pub const PUT_OBJECT: &str = "storage:PutObject";
+    /// Delete an object.
+    pub const DELETE_OBJECT: &str = "storage:DeleteObject";
+}
+
+/// `secrets:*`, on `mrn:secrets:<org>:<project>:secret/<name>`.
+pub mod secrets {
+    /// Create a secret with its first value.
+    pub const CREATE_SECRET: &str = "secrets:CreateSecret";
+    /// List a project's secrets (metadata only).
+    pub const LIST_SECRETS: &str = "secrets:ListSecrets";
+    /// Read a secret's metadata and versions (no values).
+    pub const DESCRIBE_SECRET: &str = "secrets:DescribeSecret";
+    /// Add a version (rotation).
+    pub const PUT_SECRET_VALUE: &str = "secrets:PutSecretValue";
+    /// Reveal a value (also the host call of functions).
+    pub const GET_SECRET_VALUE: &str = "secrets:GetSecretValue";
+    /// Remove one version.
+    pub const DELETE_SECRET_VERSION: &str = "secrets:DeleteSecretVersion";
+    /// Remove a secret and all its versions.
+    pub const DELETE_SECRET: &str = "secrets:DeleteSecret";
 }
 
 /// `audit:*`, on `mrn:audit:<org>::log`.

@@ -46,6 +46,12 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
             json!({"Version": "2012-10-17", "Statement": [
                 {"Sid": "Functions", "Effect": "Allow", "Action": "functions:*",
                  "Resource": "mrn:functions:${mc:PrincipalOrg}:${mc:project}:*"},
+                {"Sid": "Storage", "Effect": "Allow", "Action": "storage:*",
+                 "Resource": "mrn:storage:${mc:PrincipalOrg}:${mc:project}:*"},
+                {"Sid": "SecretsButNotValues", "Effect": "Allow",
+                 "Action": ["secrets:CreateSecret", "secrets:ListSecrets", "secrets:DescribeSecret",
+                            "secrets:PutSecretValue", "secrets:DeleteSecretVersion", "secrets:DeleteSecret"],
+                 "Resource": "mrn:secrets:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "SeeProject", "Effect": "Allow", "Action": ["orgs:GetProject", "orgs:GetOrg"],
                  "Resource": "mrn:orgs:${mc:PrincipalOrg}:*"},
                 {"Sid": "Simulate", "Effect": "Allow", "Action": "iam:SimulatePolicy", "Resource": "*"}
@@ -55,7 +61,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
             "ReadOnly",
             json!({"Version": "2012-10-17", "Statement": [
                 {"Sid": "Read", "Effect": "Allow",
-                 "Action": ["functions:Get*", "functions:List*", "orgs:Get*", "orgs:List*", "iam:Get*", "iam:List*"],
+                 "Action": ["functions:Get*", "functions:List*", "orgs:Get*", "orgs:List*", "iam:Get*", "iam:List*",
+                            "storage:Get*", "storage:List*", "secrets:List*", "secrets:Describe*"],
                  "Resource": "mrn:*:${mc:PrincipalOrg}:*"}
             ]}),
         ),

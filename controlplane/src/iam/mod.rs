@@ -141,6 +141,9 @@ struct Grant {
     policies: Vec<(String, Arc<Policy>)>,
 }
 
+/// A role's policies by name, compiled.
+pub type RolePolicies = Vec<(String, Arc<Policy>)>;
+
 /// How long a principal's compiled policies are trusted before a reload
 /// (changes on this node invalidate at once; this bounds other nodes).
 const GRANTS_TTL: Duration = Duration::from_secs(5);
@@ -299,8 +302,30 @@ impl Authorizer {
                     .unwrap_or_default(),
             });
         }
+        Ok(Grant {
+            everywhere: false,
+            project_id: b.project_id.clone(),
+            policies: self.policies_of_role(scope, &b.role_id).await?,
+        })
+    }
+
+    /// The policies of an org's role by name (a function's execution role);
+    /// `None` when there is no such role.
+    pub async fn role_policies(&self, org: &Org, role: &str) -> Result<Option<RolePolicies>, AuthzError> {
+        let scope = self.store.in_org(org);
+        match scope.role(role).await? {
+            Some(r) => Ok(Some(self.policies_of_role(&scope, &r.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn policies_of_role(
+        &self,
+        scope: &crate::store::iam::OrgScope,
+        role_id: &str,
+    ) -> Result<RolePolicies, AuthzError> {
         let mut policies = Vec::new();
-        for (name, document) in scope.role_policies(&b.role_id).await? {
+        for (name, document) in scope.role_policies(role_id).await? {
             let policy = match document {
                 Some(doc) => match serde_json::from_str(&doc)
                     .ok()
@@ -317,11 +342,7 @@ impl Authorizer {
             };
             policies.push((name, policy));
         }
-        Ok(Grant {
-            everywhere: false,
-            project_id: b.project_id.clone(),
-            policies,
-        })
+        Ok(policies)
     }
 }
 

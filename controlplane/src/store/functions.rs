@@ -27,6 +27,12 @@ pub struct Settings {
     pub http_auth: HttpAuth,
     /// Tags, seen by policies as `mc:ResourceTag/<key>`.
     pub tags: super::iam::Tags,
+    /// The execution role (a role of the org); empty: nothing granted.
+    pub role: String,
+    /// Plain settings served through `wasi:config`.
+    pub config: BTreeMap<String, String>,
+    /// Per-invocation caps on host calls, requests and bytes.
+    pub host_limits: minicloud_runtime::HostLimits,
 }
 
 /// Who may call a function over HTTP.
@@ -108,8 +114,8 @@ pub enum DeployOutcome {
 pub struct DeployConflict;
 
 const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
-     max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, tags_json, created_ms, \
-     updated_ms";
+     max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, tags_json, role_name, config_json, \
+     host_limits_json, created_ms, updated_ms";
 
 fn function_row(r: &AnyRow) -> Result<FunctionRow> {
     let env_json: String = r.try_get("env_json")?;
@@ -130,6 +136,11 @@ fn function_row(r: &AnyRow) -> Result<FunctionRow> {
             http_auth: HttpAuth::parse(&r.try_get::<String, _>("http_auth")?)
                 .ok_or_else(|| StoreError::Corrupt("functions.http_auth".into()))?,
             tags: super::iam::tags_from_json(&r.try_get::<String, _>("tags_json")?),
+            role: r.try_get("role_name")?,
+            config: serde_json::from_str(&r.try_get::<String, _>("config_json")?)
+                .map_err(|e| StoreError::Corrupt(format!("functions.config_json: {e}")))?,
+            host_limits: serde_json::from_str(&r.try_get::<String, _>("host_limits_json")?)
+                .map_err(|e| StoreError::Corrupt(format!("functions.host_limits_json: {e}")))?,
         },
         created_ms: r.try_get("created_ms")?,
         updated_ms: r.try_get("updated_ms")?,
@@ -152,7 +163,7 @@ fn env_json(settings: &Settings) -> String {
 
 /// Binds the settings columns, in the order both the INSERT and the UPDATE
 /// list them: memory, timeout, request and response limits, concurrency,
-/// environment.
+/// environment, HTTP auth, tags, role, config, host limits.
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     s: &Settings,
@@ -166,6 +177,9 @@ fn bind_settings<'q>(
         .bind(env_json(s))
         .bind(s.http_auth.as_str())
         .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "{}".into()))
+        .bind(s.role.clone())
+        .bind(serde_json::to_string(&s.config).unwrap_or_else(|_| "{}".into()))
+        .bind(serde_json::to_string(&s.host_limits).unwrap_or_else(|_| "{}".into()))
 }
 
 /// A function of a project, by name, through any executor.
@@ -197,7 +211,8 @@ async fn write_settings<'e>(
     let query = sqlx::query(
         "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
          max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
-         http_auth = $8, tags_json = $9, updated_ms = $10 WHERE id = $11 AND project_id = $12",
+         http_auth = $8, tags_json = $9, role_name = $10, config_json = $11, host_limits_json = $12, \
+         updated_ms = $13 WHERE id = $14 AND project_id = $15",
     )
     .bind(active_version);
     bind_settings(query, settings)
@@ -280,7 +295,7 @@ impl ProjectScope {
     ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), DeployConflict>> {
         let project_id = self.project_id.as_str();
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = fetch_function(&mut *tx, project_id, name).await?;
         let (function_id, version, outcome) = match existing {
             None => {
@@ -288,8 +303,9 @@ impl ProjectScope {
                 let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
                      timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
-                     http_auth, tags_json, created_ms, updated_ms) \
-                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                     http_auth, tags_json, role_name, config_json, host_limits_json, created_ms, \
+                     updated_ms) \
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
                 )
                 .bind(&id)
                 .bind(project_id)

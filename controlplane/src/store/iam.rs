@@ -283,7 +283,7 @@ impl OrgScope {
     /// their bindings, in one transaction.
     pub async fn delete_user(&self, u: &User) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE users SET deleted_ms = $1 WHERE org_id = $2 AND id = $3")
             .bind(now)
             .bind(&self.org_id)
@@ -448,7 +448,7 @@ impl OrgScope {
 
     /// Soft-deletes a policy and detaches it from every role.
     pub async fn delete_policy(&self, name: &str) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE policies SET deleted_ms = $1 WHERE org_id = $2 AND name = $3 AND deleted_ms IS NULL",
         )
@@ -516,7 +516,7 @@ impl OrgScope {
 
     /// Soft-deletes a role and removes its bindings.
     pub async fn delete_role(&self, role: &Role) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         sqlx::query("UPDATE roles SET deleted_ms = $1 WHERE org_id = $2 AND id = $3")
             .bind(now_ms())
             .bind(&self.org_id)
@@ -561,7 +561,7 @@ impl OrgScope {
 
     /// Sets (creates or replaces) an inline policy of a role.
     pub async fn put_inline_policy(&self, role: &Role, name: &str, document: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.store.begin_write().await?;
         sqlx::query("DELETE FROM role_inline_policies WHERE org_id = $1 AND role_id = $2 AND name = $3")
             .bind(&self.org_id)
             .bind(&role.id)

@@ -8,14 +8,20 @@
 //! - [`functions`]: functions, their immutable versions and settings.
 //! - [`routes`]: custom HTTP routes.
 //! - [`records`]: invocation records and log lines (written in batches).
+//! - [`objects`]: buckets and the metadata of their objects.
+//! - [`kv`]: the key-value entries of functions.
+//! - [`secrets`]: secrets and their sealed versions.
 
 pub mod audit;
 pub mod functions;
 pub mod iam;
+pub mod kv;
+pub mod objects;
 pub mod orgs;
 pub mod projects;
 pub mod records;
 pub mod routes;
+pub mod secrets;
 
 use futures::future::BoxFuture;
 use sqlx::AnyPool;
@@ -89,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0006_http_auth.sql"),
     ),
     (7, "tags", include_str!("../../migrations/0007_tags.sql")),
+    (
+        8,
+        "capabilities",
+        include_str!("../../migrations/0008_capabilities.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -172,6 +183,17 @@ impl Store {
     /// The connection pool.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): a transaction that reads first and
+    /// writes later fails with "database is locked" when another writer
+    /// got in between, instead of waiting its turn.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Checks that the database answers.

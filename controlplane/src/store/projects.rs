@@ -44,6 +44,11 @@ impl ProjectScope {
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         self.store.pool()
     }
+
+    /// A transaction that will write (see [`Store::begin_write`]).
+    pub(crate) async fn begin_write(&self) -> super::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.store.begin_write().await
+    }
 }
 
 impl Store {

@@ -56,8 +56,11 @@ pub struct LogRecord {
     pub trace_id: String,
     /// Time, epoch ms.
     pub time_ms: i64,
-    /// `stdout` or `stderr`.
+    /// `stdout`, `stderr` or `log` (`wasi:logging`).
     pub stream: String,
+    /// The level of a `log` line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
     /// The text.
     pub line: String,
 }
@@ -130,8 +133,8 @@ impl Store {
             let sql = multi_row_insert(
                 self.backend(),
                 "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, \
-                 time_ms, stream, line) VALUES ",
-                8,
+                 time_ms, stream, level, line) VALUES ",
+                9,
                 chunk.len(),
             );
             let mut query = sqlx::query(&sql);
@@ -144,6 +147,7 @@ impl Store {
                     .bind(&l.trace_id)
                     .bind(l.time_ms)
                     .bind(&l.stream)
+                    .bind(&l.level)
                     .bind(&l.line);
             }
             query.execute(&mut *tx).await?;
@@ -206,7 +210,7 @@ impl ProjectScope {
         limit: i64,
     ) -> Result<Vec<LogRecord>> {
         let rows = sqlx::query(
-            "SELECT invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, line \
+            "SELECT invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, level, line \
              FROM log_lines WHERE project_id = $1 AND function_name = $2 AND time_ms >= $3 \
              AND ($4 = '' OR invocation_id = $4) \
              ORDER BY time_ms, invocation_id, seq LIMIT $5",
@@ -228,6 +232,7 @@ impl ProjectScope {
                     trace_id: r.try_get("trace_id")?,
                     time_ms: r.try_get("time_ms")?,
                     stream: r.try_get("stream")?,
+                    level: r.try_get("level")?,
                     line: r.try_get("line")?,
                 })
             })

@@ -1,0 +1,69 @@
+//! The services behind the host interfaces functions import, and the
+//! assembly of each loaded function's [`Capabilities`].
+//!
+//! - [`objects`]: object storage (buckets and objects), for the REST API
+//!   and for functions.
+//! - [`kv`]: the key-value store on the platform's database.
+//! - [`secrets`]: the master key and sealed secrets.
+//! - [`grants`]: a function's execution role, compiled.
+//! - [`events`]: the internal publisher of platform events.
+
+pub mod events;
+pub mod grants;
+pub mod identity;
+pub mod kv;
+pub mod objects;
+pub mod secrets;
+
+use crate::store::Store;
+use crate::store::functions::FunctionRow;
+use crate::store::projects::Project;
+use minicloud_runtime::caps::backend::{DenialSink, Grants, NoGrants};
+use minicloud_runtime::{Capabilities, Scope};
+use std::sync::Arc;
+
+/// What every function's capabilities are built from.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The database.
+    pub store: Store,
+    /// Object storage.
+    pub objects: objects::ObjectService,
+    /// The master key.
+    pub keyring: secrets::Keyring,
+}
+
+impl Services {
+    /// The capabilities of `row`, a function of `project`, acting with
+    /// `grants` and reporting refusals to `denials`.
+    pub fn capabilities(
+        &self,
+        project: &Project,
+        row: &FunctionRow,
+        grants: Option<Arc<dyn Grants>>,
+        denials: Arc<dyn DenialSink>,
+    ) -> Capabilities {
+        let scope = self.store.in_project(project);
+        Capabilities {
+            scope: Scope {
+                org: project.org_name.clone(),
+                project: project.name.clone(),
+            },
+            grants: grants.unwrap_or_else(|| Arc::new(NoGrants)),
+            denials,
+            storage: Some(Arc::new(self.objects.project(project))),
+            kv: Some(Arc::new(kv::ProjectKv::new(scope.clone()))),
+            secrets: Some(Arc::new(secrets::ProjectSecrets::new(
+                scope,
+                self.keyring.clone(),
+            ))),
+            config: row
+                .settings
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            limits: row.settings.host_limits,
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The object storage service: metadata in the database, content in the
+//! object store (a local folder by default, S3 by URL). Both the REST API
+//! and functions (through [`ProjectObjects`]) go through it, so keys are
+//! validated, uploads become visible only when complete, and every change
+//! emits a platform event.
+
+use super::events::{EventPublisher, PlatformEvent};
+use crate::store::Store;
+use crate::store::objects::{BucketRow, ObjectRow};
+use crate::store::projects::{Project, ProjectScope};
+use crate::util::{new_id, now_ms};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use minicloud_runtime::caps::backend::{
+    BackendError, ByteStream, ListQuery, ObjectMeta, ObjectPage, PutOptions, StorageBackend,
+};
+use minicloud_runtime::caps::check_key;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Largest object accepted, bytes.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// User metadata per object, bytes of keys and values together.
+const MAX_METADATA_BYTES: usize = 2048;
+/// Upload parts are this large.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// The service shared by every project.
+#[derive(Clone)]
+pub struct ObjectService {
+    store: Store,
+    objects: Arc<dyn ObjectStore>,
+    events: Arc<dyn EventPublisher>,
+}
+
+impl std::fmt::Debug for ObjectService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectService")
+            .field("objects", &self.objects.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unavailable(format!("object storage failed: {e}"))
+}
+
+fn meta(row: &ObjectRow) -> ObjectMeta {
+    ObjectMeta {
+        key: row.key.clone(),
+        size: row.size as u64,
+        etag: row.etag.clone(),
+        content_type: row.content_type.clone(),
+        last_modified_ms: row.modified_ms,
+        metadata: row.metadata.clone(),
+    }
+}
+
+impl ObjectService {
+    /// A service over the database and an object store.
+    pub fn new(store: Store, objects: Arc<dyn ObjectStore>, events: Arc<dyn EventPublisher>) -> Self {
+        Self {
+            store,
+            objects,
+            events,
+        }
+    }
+
+    /// One project's view.
+    pub fn project(&self, project: &Project) -> ProjectObjects {
+        ProjectObjects {
+            service: self.clone(),
+            project: project.clone(),
+            scope: self.store.in_project(project),
+        }
+    }
+}
+
+/// The object storage of one project.
+#[derive(Clone)]
+pub struct ProjectObjects {
+    service: ObjectService,
+    project: Project,
+    scope: ProjectScope,
+}
+
+impl std::fmt::Debug for ProjectObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectObjects")
+            .field("project", &self.project.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectObjects {
+    /// The bucket named `name`, or `NotFound`.
+    pub async fn bucket(&self, name: &str) -> Result<BucketRow, BackendError> {
+        self.scope
+            .bucket(name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                BackendError::NotFound(format!("no bucket {name:?} in project {:?}", self.project.name))
+            })
+    }
+
+    fn path(bucket: &BucketRow, blob: &str) -> ObjectPath {
+        ObjectPath::from(format!("buckets/{}/{blob}", bucket.id))
+    }
+
+    fn emit(&self, detail_type: &str, bucket: &str, key: &str, extra: serde_json::Value) {
+        let mut detail = serde_json::json!({ "bucket": { "name": bucket }, "object": { "key": key } });
+        if let (Some(obj), serde_json::Value::Object(more)) = (detail["object"].as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        self.service.events.publish(PlatformEvent {
+            source: "minicloud.storage".into(),
+            detail_type: detail_type.into(),
+            project_id: self.project.id.clone(),
+            resources: vec![format!(
+                "mrn:storage:{}:{}:bucket/{bucket}/{key}",
+                self.project.org_name, self.project.name
+            )],
+            detail,
+        });
+    }
+
+    async fn write(&self, path: &ObjectPath, mut body: ByteStream) -> Result<(u64, String), BackendError> {
+        let upload = self
+            .service
+            .objects
+            .put_multipart(path)
+            .await
+            .map_err(unavailable)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let result = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                size += chunk.len() as u64;
+                if size > MAX_OBJECT_BYTES {
+                    return Err(BackendError::Invalid(format!(
+                        "an object may hold at most {MAX_OBJECT_BYTES} bytes"
+                    )));
+                }
+                hasher.update(&chunk);
+                writer.wait_for_capacity(4).await.map_err(unavailable)?;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer.finish().await.map_err(unavailable)?;
+                Ok((size, format!("\"{}\"", hex::encode(&hasher.finalize()[..16]))))
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove_blob(&self, bucket: &BucketRow, blob: &str) {
+        if let Err(e) = self.service.objects.delete(&Self::path(bucket, blob)).await {
+            tracing::warn!(error = %e, blob, "cannot remove a replaced object's content");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StorageBackend for ProjectObjects {
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool, BackendError> {
+        Ok(self.scope.bucket(bucket).await.map_err(unavailable)?.is_some())
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectMeta, BackendError> {
+        check_key(key)?;
+        let b = self.bucket(bucket).await?;
+        let row = self.scope.object(&b, key).await.map_err(unavailable)?;
+        row.as_ref()
+            .map(meta)
+            .ok_or_else(|| BackendError::NotFound(format!("no object {key:?} in bucket {bucket:?}")))
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectMeta, ByteStream), BackendError> {
+        check_key(key)?;
+        let b = self.bucket(bucket).await?;
+        let row = self
+            .scope
+            .object(&b, key)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BackendError::NotFound(format!("no object {key:?} in bucket {bucket:?}")))?;
+        let got = self
+            .service
+            .objects
+            .get(&Self::path(&b, &row.blob))
+            .await
+            .map_err(unavailable)?;
+        let stream = got.into_stream().map_err(unavailable).boxed();
+        Ok((meta(&row), stream))
+    }
+
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: PutOptions,
+        body: ByteStream,
+    ) -> Result<ObjectMeta, BackendError> {
+        check_key(key)?;
+        let size: usize = options.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_METADATA_BYTES {
+            return Err(BackendError::Invalid(format!(
+                "user metadata may hold at most {MAX_METADATA_BYTES} bytes"
+            )));
+        }
+        let b = self.bucket(bucket).await?;
+        let blob = new_id();
+        let path = Self::path(&b, &blob);
+        let (size, etag) = self.write(&path, body).await?;
+        let row = ObjectRow {
+            key: key.to_owned(),
+            blob,
+            size: size as i64,
+            etag,
+            content_type: options.content_type,
+            metadata: options.metadata,
+            modified_ms: now_ms(),
+        };
+        let replaced = match self.scope.put_object(&b, &row).await {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = self.service.objects.delete(&path).await;
+                return Err(unavailable(e));
+            }
+        };
+        if let Some(old) = replaced {
+            self.remove_blob(&b, &old).await;
+        }
+        self.emit(
+            "Object Created",
+            bucket,
+            key,
+            serde_json::json!({ "size": size, "etag": row.etag }),
+        );
+        Ok(meta(&row))
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<bool, BackendError> {
+        check_key(key)?;
+        let b = self.bucket(bucket).await?;
+        let Some(old) = self.scope.delete_object(&b, key).await.map_err(unavailable)? else {
+            return Ok(false);
+        };
+        self.remove_blob(&b, &old).await;
+        self.emit("Object Deleted", bucket, key, serde_json::json!({}));
+        Ok(true)
+    }
+
+    async fn list(&self, bucket: &str, query: ListQuery) -> Result<ObjectPage, BackendError> {
+        let b = self.bucket(bucket).await?;
+        let limit = query.limit.clamp(1, 1000) as usize;
+        let delimiter = query.delimiter.filter(|d| !d.is_empty());
+        let mut page = ObjectPage::default();
+        let mut after = query.cursor.unwrap_or_default();
+        loop {
+            let rows = self
+                .scope
+                .objects(&b, &query.prefix, &after, (limit + 1) as i64)
+                .await
+                .map_err(unavailable)?;
+            let exhausted = rows.len() <= limit;
+            for row in rows {
+                let rolled = delimiter.as_deref().and_then(|d| {
+                    row.key[query.prefix.len()..]
+                        .find(d)
+                        .map(|i| row.key[..query.prefix.len() + i + d.len()].to_owned())
+                });
+                let repeat = rolled.is_some() && page.common_prefixes.last() == rolled.as_ref();
+                if !repeat && page.objects.len() + page.common_prefixes.len() == limit {
+                    page.cursor = Some(after);
+                    return Ok(page);
+                }
+                after = row.key.clone();
+                match rolled {
+                    Some(_) if repeat => {}
+                    Some(p) => page.common_prefixes.push(p),
+                    None => page.objects.push(meta(&row)),
+                }
+            }
+            if exhausted {
+                return Ok(page);
+            }
+        }
+    }
+}
+
+/// A body held in memory, as a stream.
+pub fn bytes_stream(bytes: Bytes) -> ByteStream {
+    futures::stream::once(async move { Ok(bytes) }).boxed()
+}

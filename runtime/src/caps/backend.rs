@@ -1,0 +1,184 @@
+//! What the capabilities need from outside the runtime, as small traits the
+//! control plane implements. Each backend is already scoped to one project:
+//! a function cannot name another tenant's data.
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+
+/// A backend's failure, as the guest will see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The bucket, object or secret does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The arguments are not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The service failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Decides whether the function's execution role allows an action on a
+/// resource. Built once per deployment or policy change; called on every
+/// host call, so it must be cheap and must not block.
+pub trait Grants: Send + Sync {
+    /// Whether `action` on `resource` (an `mrn:`) is allowed.
+    fn allows(&self, action: &str, resource: &str) -> bool;
+}
+
+/// Grants nothing: the default for a function without an execution role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGrants;
+
+impl Grants for NoGrants {
+    fn allows(&self, _action: &str, _resource: &str) -> bool {
+        false
+    }
+}
+
+/// Where denied host calls are reported (metrics and audit). Must not block.
+pub trait DenialSink: Send + Sync {
+    /// One refused call, with the invocation's trace id.
+    fn denied(&self, action: &str, resource: &str, trace_id: &str);
+}
+
+/// Discards denials.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IgnoreDenials;
+
+impl DenialSink for IgnoreDenials {
+    fn denied(&self, _action: &str, _resource: &str, _trace_id: &str) {}
+}
+
+/// What is known of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectMeta {
+    /// The object's key in its bucket.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// A quoted hash of the content.
+    pub etag: String,
+    /// Its content type, if given.
+    pub content_type: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Settings of a new object.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Its content type.
+    pub content_type: Option<String>,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up at the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Continue after this point (from a previous page).
+    pub cursor: Option<String>,
+    /// At most this many entries.
+    pub limit: u32,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ObjectPage {
+    /// Objects, in key order.
+    pub objects: Vec<ObjectMeta>,
+    /// Prefixes rolled up by the delimiter.
+    pub common_prefixes: Vec<String>,
+    /// Where the next page starts, if there is one.
+    pub cursor: Option<String>,
+}
+
+/// Content, streamed.
+pub type ByteStream = BoxStream<'static, Result<Bytes, BackendError>>;
+
+/// The object storage of one project.
+#[async_trait::async_trait]
+pub trait StorageBackend: Send + Sync {
+    /// Whether the bucket exists.
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool, BackendError>;
+    /// An object's metadata.
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectMeta, BackendError>;
+    /// An object's metadata and content.
+    async fn get(&self, bucket: &str, key: &str) -> Result<(ObjectMeta, ByteStream), BackendError>;
+    /// Stores an object from a stream; it becomes visible when complete.
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: PutOptions,
+        body: ByteStream,
+    ) -> Result<ObjectMeta, BackendError>;
+    /// Removes an object; `false` when there was none.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<bool, BackendError>;
+    /// Lists a bucket.
+    async fn list(&self, bucket: &str, query: ListQuery) -> Result<ObjectPage, BackendError>;
+}
+
+/// A value and the version it was read at, for compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The value, if the key exists.
+    pub value: Option<Vec<u8>>,
+    /// The version: 0 when the key does not exist.
+    pub version: i64,
+}
+
+/// One page of keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPage {
+    /// Keys in order.
+    pub keys: Vec<String>,
+    /// The cursor of the next page, if any.
+    pub cursor: Option<String>,
+}
+
+/// The key-value store of one project.
+#[async_trait::async_trait]
+pub trait KvBackend: Send + Sync {
+    /// The value and version of a key.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Versioned, BackendError>;
+    /// Sets a key.
+    async fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), BackendError>;
+    /// Removes a key.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), BackendError>;
+    /// Keys after `cursor`, in order, at most `limit`.
+    async fn list_keys(
+        &self,
+        bucket: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, BackendError>;
+    /// Adds `delta` to the decimal number stored at the key and returns it.
+    async fn increment(&self, bucket: &str, key: &str, delta: i64) -> Result<i64, BackendError>;
+    /// Writes `value` if the key is still at `version` (0: still absent);
+    /// `false` when it changed.
+    async fn swap(&self, bucket: &str, key: &str, version: i64, value: &[u8]) -> Result<bool, BackendError>;
+}
+
+/// The secrets of one project.
+#[async_trait::async_trait]
+pub trait SecretsBackend: Send + Sync {
+    /// The current plaintext of a secret.
+    async fn reveal(&self, name: &str) -> Result<String, BackendError>;
+}
+
+/// Judges actions with the caller's own policies, for `identity.authorize`.
+#[async_trait::async_trait]
+pub trait CallerAuthority: Send + Sync {
+    /// Whether the caller may do `action` on `resource`.
+    async fn authorize(&self, action: &str, resource: &str) -> Result<bool, BackendError>;
+}

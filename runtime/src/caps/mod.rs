@@ -1,0 +1,396 @@
+//! The host interfaces a function may import, each checked against the
+//! function's grants on every call.
+//!
+//! Every capability has the same shape: the control plane builds one
+//! [`Capabilities`] per loaded function (its grants, the project-scoped
+//! backends, its settings and caps), each invocation gets a [`CapState`]
+//! holding that plus who called and what was used so far, and each host call
+//! goes through [`CapState::check`] before it touches a backend. A refusal is
+//! the guest-visible `access-denied` value, counted and reported; never a
+//! trap.
+//!
+//! - [`backend`]: the traits the control plane implements.
+//! - `keyvalue`: `wasi:keyvalue` store and atomics.
+//! - `storage`: `minicloud:platform/storage`, streaming both ways.
+//! - `secrets`, `identity`: the platform's own interfaces.
+//! - `config`, `logging`: `wasi:config` and `wasi:logging`.
+//! - `outbound`: `wasi:http/outgoing-handler` to granted hosts only.
+
+pub mod backend;
+pub(crate) mod bindings;
+mod config;
+mod identity;
+mod keyvalue;
+mod logging;
+pub(crate) mod outbound;
+mod secrets;
+mod storage;
+
+use crate::logs::LogCapture;
+use crate::state::InstanceState;
+use backend::{
+    BackendError, CallerAuthority, DenialSink, Grants, IgnoreDenials, KvBackend, NoGrants, SecretsBackend,
+    StorageBackend,
+};
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Per-invocation caps on the use of host interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HostLimits {
+    /// Calls into platform interfaces (storage, key-value, secrets,
+    /// identity, outbound HTTP).
+    pub host_calls: u64,
+    /// Outbound HTTP requests.
+    pub outbound_requests: u64,
+    /// Bytes read from storage, key-value and secrets.
+    pub bytes_read: u64,
+    /// Bytes written to storage and key-value.
+    pub bytes_written: u64,
+}
+
+impl Default for HostLimits {
+    fn default() -> Self {
+        Self {
+            host_calls: 10_000,
+            outbound_requests: 50,
+            bytes_read: 1 << 30,
+            bytes_written: 1 << 30,
+        }
+    }
+}
+
+/// The project a function belongs to, for the resource names it acts on.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// The org's id.
+    pub org: String,
+    /// The project's name.
+    pub project: String,
+}
+
+impl Scope {
+    /// `mrn:<service>:<org>:<project>:<path>`.
+    pub fn mrn(&self, service: &str, path: &str) -> String {
+        format!("mrn:{service}:{}:{}:{path}", self.org, self.project)
+    }
+}
+
+/// Everything a loaded function's instances may use. Built by the control
+/// plane once per deployment or policy change, shared by every invocation.
+#[derive(Clone)]
+pub struct Capabilities {
+    /// Where the function lives.
+    pub scope: Scope,
+    /// What its execution role allows.
+    pub grants: Arc<dyn Grants>,
+    /// Where refusals go.
+    pub denials: Arc<dyn DenialSink>,
+    /// Object storage, if the platform offers it.
+    pub storage: Option<Arc<dyn StorageBackend>>,
+    /// Key-value store, if offered.
+    pub kv: Option<Arc<dyn KvBackend>>,
+    /// Secrets, if offered.
+    pub secrets: Option<Arc<dyn SecretsBackend>>,
+    /// The plain settings `wasi:config` serves.
+    pub config: Arc<[(String, String)]>,
+    /// Caps per invocation.
+    pub limits: HostLimits,
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("scope", &self.scope)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Capabilities {
+    /// Nothing granted and no backends: every platform call fails cleanly.
+    fn default() -> Self {
+        Self {
+            scope: Scope::default(),
+            grants: Arc::new(NoGrants),
+            denials: Arc::new(IgnoreDenials),
+            storage: None,
+            kv: None,
+            secrets: None,
+            config: Arc::new([]),
+            limits: HostLimits::default(),
+        }
+    }
+}
+
+/// The kind of principal behind an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallerKind {
+    /// A user.
+    User,
+    /// An API key.
+    ApiKey,
+    /// Nobody authenticated.
+    #[default]
+    Anonymous,
+}
+
+/// Who called an invocation, and how to judge what they may do.
+#[derive(Clone, Default)]
+pub struct Caller {
+    /// The kind.
+    pub kind: CallerKind,
+    /// User or key id.
+    pub id: String,
+    /// The user's name (the key's owner, for an API key).
+    pub name: String,
+    /// The principal's org id.
+    pub org: String,
+    /// The principal's resource name.
+    pub mrn: String,
+    /// Judges with the caller's policies; `None` allows nothing.
+    pub authority: Option<Arc<dyn CallerAuthority>>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("org", &self.org)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// Nobody (one shared value: the HTTP hot path makes no allocation).
+    pub fn anonymous() -> Arc<Self> {
+        static ANONYMOUS: std::sync::OnceLock<Arc<Caller>> = std::sync::OnceLock::new();
+        ANONYMOUS.get_or_init(|| Arc::new(Self::default())).clone()
+    }
+}
+
+/// What one invocation used so far.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Usage {
+    host_calls: u64,
+    outbound_requests: u64,
+    bytes_read: u64,
+    bytes_written: u64,
+}
+
+/// Why a capability call did not go ahead; becomes the guest's error value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CapError {
+    Denied(String),
+    Limit(String),
+    Backend(BackendError),
+}
+
+impl From<BackendError> for CapError {
+    fn from(e: BackendError) -> Self {
+        Self::Backend(e)
+    }
+}
+
+/// The per-instance capability state.
+pub(crate) struct CapState {
+    pub(crate) caps: Arc<Capabilities>,
+    pub(crate) caller: Arc<Caller>,
+    pub(crate) trace_id: Arc<str>,
+    pub(crate) logs: LogCapture,
+    usage: Usage,
+}
+
+impl CapState {
+    pub(crate) fn new(
+        caps: Arc<Capabilities>,
+        caller: Arc<Caller>,
+        trace_id: Arc<str>,
+        logs: LogCapture,
+    ) -> Self {
+        Self {
+            caps,
+            caller,
+            trace_id,
+            logs,
+            usage: Usage::default(),
+        }
+    }
+
+    /// Counts one host call and checks the grants for `action` on the
+    /// resource `path` of `service` in the function's project.
+    pub(crate) fn check(&mut self, service: &str, action: &str, path: &str) -> Result<(), CapError> {
+        self.count_call()?;
+        let resource = self.caps.scope.mrn(service, path);
+        if self.caps.grants.allows(action, &resource) {
+            Ok(())
+        } else {
+            metrics::counter!("minicloud_capability_denied_total", "action" => action.to_owned())
+                .increment(1);
+            self.caps.denials.denied(action, &resource, &self.trace_id);
+            Err(CapError::Denied(format!(
+                "the function's execution role does not allow {action} on {resource}"
+            )))
+        }
+    }
+
+    pub(crate) fn count_call(&mut self) -> Result<(), CapError> {
+        self.usage.host_calls += 1;
+        let cap = self.caps.limits.host_calls;
+        if self.usage.host_calls > cap {
+            return Err(CapError::Limit(format!(
+                "this invocation made more than {cap} platform calls"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn count_outbound(&mut self) -> Result<(), CapError> {
+        self.usage.outbound_requests += 1;
+        let cap = self.caps.limits.outbound_requests;
+        if self.usage.outbound_requests > cap {
+            return Err(CapError::Limit(format!(
+                "this invocation made more than {cap} outbound HTTP requests"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records `n` bytes read; refuses when that passes the cap.
+    pub(crate) fn count_read(&mut self, n: u64) -> Result<(), CapError> {
+        self.usage.bytes_read += n;
+        let cap = self.caps.limits.bytes_read;
+        if self.usage.bytes_read > cap {
+            return Err(CapError::Limit(format!(
+                "this invocation read more than {cap} bytes from the platform"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records `n` bytes written; refuses when that passes the cap.
+    pub(crate) fn count_written(&mut self, n: u64) -> Result<(), CapError> {
+        self.usage.bytes_written += n;
+        let cap = self.caps.limits.bytes_written;
+        if self.usage.bytes_written > cap {
+            return Err(CapError::Limit(format!(
+                "this invocation wrote more than {cap} bytes to the platform"
+            )));
+        }
+        Ok(())
+    }
+
+    /// What is left of the read and write caps, for streams.
+    pub(crate) fn remaining(&self) -> (u64, u64) {
+        let l = self.caps.limits;
+        (
+            l.bytes_read.saturating_sub(self.usage.bytes_read),
+            l.bytes_written.saturating_sub(self.usage.bytes_written),
+        )
+    }
+
+    pub(crate) fn storage(&self) -> Result<Arc<dyn StorageBackend>, CapError> {
+        self.caps.storage.clone().ok_or_else(|| {
+            CapError::Backend(BackendError::Unavailable(
+                "object storage is not configured on this platform".into(),
+            ))
+        })
+    }
+
+    pub(crate) fn kv(&self) -> Result<Arc<dyn KvBackend>, CapError> {
+        self.caps.kv.clone().ok_or_else(|| {
+            CapError::Backend(BackendError::Unavailable(
+                "the key-value store is not configured on this platform".into(),
+            ))
+        })
+    }
+
+    pub(crate) fn secrets(&self) -> Result<Arc<dyn SecretsBackend>, CapError> {
+        self.caps.secrets.clone().ok_or_else(|| {
+            CapError::Backend(BackendError::Unavailable(
+                "secrets are not configured on this platform".into(),
+            ))
+        })
+    }
+}
+
+/// Adds every platform interface to the linker.
+pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    type Me = HasSelf<InstanceState>;
+    fn me(s: &mut InstanceState) -> &mut InstanceState {
+        s
+    }
+    bindings::types::add_to_linker::<_, Me>(linker, me)?;
+    bindings::storage::add_to_linker::<_, Me>(linker, me)?;
+    bindings::secrets::add_to_linker::<_, Me>(linker, me)?;
+    bindings::identity::add_to_linker::<_, Me>(linker, me)?;
+    bindings::kv::add_to_linker::<_, Me>(linker, me)?;
+    bindings::atomics::add_to_linker::<_, Me>(linker, me)?;
+    bindings::config::add_to_linker::<_, Me>(linker, me)?;
+    bindings::logging::add_to_linker::<_, Me>(linker, me)?;
+    Ok(())
+}
+
+/// Names (bucket, secret) are short, printable and path-free.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), CapError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(CapError::Backend(BackendError::Invalid(format!(
+            "{what} name {name:?} must be 1 to 63 letters, digits, '-', '_' or '.', not starting with '.'"
+        ))))
+    }
+}
+
+/// Object and key names: up to 1024 bytes, no empty or `..` segments, no
+/// control characters.
+pub fn check_key(key: &str) -> Result<(), BackendError> {
+    if key.is_empty() || key.len() > 1024 {
+        return Err(BackendError::Invalid(format!(
+            "a key must be 1 to 1024 bytes long, not {}",
+            key.len()
+        )));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(BackendError::Invalid(
+            "a key may not contain control characters".into(),
+        ));
+    }
+    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(BackendError::Invalid(format!(
+            "key {key:?} has an empty, '.' or '..' segment"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated() {
+        for good in ["a", "raw/2024/img.png", "a b", "ü/x"] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "../x", "a/./b", "a\nb", &"k".repeat(1025)] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(check_name("bucket", "raw-images_2.v1").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", &"n".repeat(64)] {
+            assert!(check_name("bucket", bad).is_err(), "{bad}");
+        }
+    }
+}
