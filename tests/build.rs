@@ -6,7 +6,18 @@ use std::process::Command;
 
 /// (workspace folder, crate folder names)
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("../examples", &["hello", "echo", "json-handler"]),
+    (
+        "../examples",
+        &[
+            "hello",
+            "echo",
+            "json-handler",
+            "upload-processor",
+            "url-shortener",
+            "webhook-relay",
+            "whoami",
+        ],
+    ),
     ("guests", &["faults", "unknown-world", "bad-import", "caps"]),
 ];
 

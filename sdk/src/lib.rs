@@ -13,6 +13,7 @@
 //!   secrets.
 //! - [`identity`]: who called, and may they.
 //! - [`log`]: leveled log lines.
+//! - [`fetch`]: outbound HTTP to the hosts the role grants.
 //! - [`Error`]: what every platform call can fail with; `AccessDenied` when
 //!   the function's execution role does not allow the call.
 //! - [`wasi`]: the standard WASI 0.2 bindings, for streaming bodies,
@@ -31,6 +32,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod handler;
 pub mod http;
 pub mod identity;

@@ -1,0 +1,247 @@
+//! The examples of `examples/`, deployed and called the way their READMEs
+//! say: an upload processor, a URL shortener, a webhook relay and whoami.
+
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+crate::on_both_databases!(examples_end_to_end);
+
+/// Makes `role` with one inline policy of `statements`.
+async fn role(s: &Server, role: &str, statements: Value) {
+    let t = &s.token;
+    let (status, body) = s
+        .call(
+            t,
+            Method::POST,
+            "/orgs/default/roles",
+            Some(json!({"name": role})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let doc = json!({"Version": "2012-10-17", "Statement": statements});
+    let (status, body) = s
+        .call(
+            t,
+            Method::PUT,
+            &format!("/orgs/default/roles/{role}/inline-policies/main"),
+            Some(json!({"document": doc})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A webhook receiver on loopback: records what it was sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record.lock().unwrap().push((auth, body));
+                (axum::http::StatusCode::ACCEPTED, "thanks")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+async fn examples_end_to_end(db: Db) {
+    let s = Server::start(db).await;
+    let t = s.token.clone();
+
+    // Upload processor: uploads -> processed.
+    for b in ["uploads", "processed"] {
+        let (status, _) = s
+            .call(
+                &t,
+                Method::POST,
+                "/projects/default/buckets",
+                Some(json!({"name": b})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    role(
+        &s,
+        "processor",
+        json!([
+            {"Effect": "Allow", "Action": "storage:GetObject", "Resource": "mrn:storage:*:*:bucket/uploads/*"},
+            {"Effect": "Allow", "Action": "storage:PutObject", "Resource": "mrn:storage:*:*:bucket/processed/*"}
+        ]),
+    )
+    .await;
+    s.deploy_with("processor", "?role=processor", guests::UPLOAD_PROCESSOR)
+        .await;
+    let resp = s
+        .authed(Method::PUT, &s.api("/buckets/uploads/objects/notes/today.txt"))
+        .body("buy milk\ncall ada back\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (status, out) = s
+        .call(
+            &t,
+            Method::POST,
+            "/projects/default/functions/processor/invoke",
+            Some(json!({"bucket": "uploads", "key": "notes/today.txt"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["summary"]["lines"], 2);
+    assert_eq!(out["summary"]["words"], 5);
+    let upper = s
+        .authed(
+            Method::GET,
+            &s.api("/buckets/processed/objects/notes/today.txt.upper.txt"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upper.headers()["x-minicloud-meta-source-key"], "notes/today.txt");
+    assert_eq!(upper.text().await.unwrap(), "BUY MILK\nCALL ADA BACK\n");
+
+    // URL shortener on key-value, behind a public custom route.
+    role(
+        &s,
+        "shortener",
+        json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:*:*:bucket/links/*"}]),
+    )
+    .await;
+    s.deploy_with("shortener", "?role=shortener", guests::URL_SHORTENER)
+        .await;
+    let created = s
+        .http
+        .post(s.fn_url("shortener", "/"))
+        .body("https://example.com/a/long/path")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let code = created["code"].as_str().unwrap().to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let resp = no_redirects
+            .get(s.fn_url("shortener", &format!("/{code}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        assert_eq!(resp.headers()["location"], "https://example.com/a/long/path");
+    }
+    let stats: Value = s
+        .http
+        .get(s.fn_url("shortener", &format!("/{code}/stats")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["visits"], 2);
+    let second: Value = s
+        .http
+        .post(s.fn_url("shortener", "/"))
+        .body("https://example.org/")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(second["code"], created["code"]);
+
+    // Webhook relay: a secret and outbound HTTP to a granted host.
+    let (target, seen) = receiver().await;
+    let (status, _) = s
+        .call(
+            &t,
+            Method::POST,
+            "/projects/default/secrets",
+            Some(json!({"name": "webhook-token", "secret_string": "hook-secret-1"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    role(
+        &s,
+        "relay",
+        json!([
+            {"Effect": "Allow", "Action": "secrets:GetSecretValue", "Resource": "mrn:secrets:*:*:secret/webhook-token"},
+            {"Effect": "Allow", "Action": "http:Fetch", "Resource": "mrn:http:*:*:host/127.0.0.1"}
+        ]),
+    )
+    .await;
+    s.deploy_with("relay", "?role=relay", guests::WEBHOOK_RELAY).await;
+    s.patch("relay", json!({"config": {"target_url": target}})).await;
+    let resp = s
+        .http
+        .post(s.fn_url("relay", "/"))
+        .header("content-type", "application/json")
+        .body(r#"{"event":"paid"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(resp.text().await.unwrap(), "thanks");
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        vec![(
+            "Bearer hook-secret-1".to_owned(),
+            r#"{"event":"paid"}"#.to_owned()
+        )]
+    );
+    // Pointed at a host the role does not grant, it is refused.
+    s.patch(
+        "relay",
+        json!({"config": {"target_url": "http://localhost:9/hook"}}),
+    )
+    .await;
+    let resp = s
+        .http
+        .post(s.fn_url("relay", "/"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+
+    // whoami: an authenticated route; the caller and their own policies.
+    s.deploy_with("whoami", "?http_auth=authenticated", guests::WHOAMI)
+        .await;
+    let resource = "mrn:functions:default:default:function/whoami";
+    let me: Value = s
+        .authed(
+            Method::GET,
+            &s.fn_url("whoami", &format!("/?resource={resource}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["kind"].as_str(), me["name"].as_str()),
+        (Some("api-key"), Some("admin")),
+        "{me}"
+    );
+    assert_eq!(me["may_delete"], true);
+    let resp = s.http.get(s.fn_url("whoami", "/")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+}
