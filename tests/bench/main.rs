@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod capabilities;
 mod plain;
 mod policy;
 
@@ -41,6 +42,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("in-process") {
         println!("{}", rt.block_on(on_worker(in_process())));
         return;
+    }
+    if args.get(1).map(String::as_str) == Some("host-calls") {
+        return rt.block_on(on_worker(capabilities::host_calls()));
     }
     rt.block_on(run());
 }
@@ -295,6 +299,7 @@ async fn run() {
         "MiniCloud benchmark: servers pinned to core {SERVER_CORE}, load from this process ({CONNECTIONS} keep-alive connections, {LOAD_SECONDS} s each)\n"
     );
     print_policy();
+    on_worker(capabilities::host_calls()).await;
 
     let measured = on_worker(in_process()).await;
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");

@@ -55,6 +55,23 @@ fn run(input: &Value) -> Result<Value, Error> {
             }
             json!({ "calls": n })
         }
+        "kv-bench" => {
+            // n gets in one invocation, for the host-call benchmark.
+            let store = kv::Store::open(s(input, "bucket"))?;
+            let mut found = 0;
+            for _ in 0..input["n"].as_u64().unwrap_or(0) {
+                found += usize::from(store.get(s(input, "key"))?.is_some());
+            }
+            json!({ "found": found })
+        }
+        "get-bench" => {
+            let bucket = Bucket::open(s(input, "bucket"))?;
+            let mut bytes = 0;
+            for _ in 0..input["n"].as_u64().unwrap_or(0) {
+                bytes += bucket.get(s(input, "key"))?.len();
+            }
+            json!({ "bytes": bytes })
+        }
         "put" => {
             let bucket = Bucket::open(s(input, "bucket"))?;
             let size = input["repeat"].as_u64().unwrap_or(1) as usize;
