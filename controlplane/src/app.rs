@@ -22,7 +22,6 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use minicloud_runtime::{Runtime, RuntimeConfig};
-use object_store::local::LocalFileSystem;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -120,7 +119,13 @@ pub struct Started {
 /// object store, runtime, route table; bootstraps the first start.
 pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Result<Started> {
     let data_dir = config.data_dir.clone();
-    for sub in ["objects", "cache", "tmp"] {
+    let local_objects = config.object_store.as_deref().is_none_or(str::is_empty);
+    let subs: &[&str] = if local_objects {
+        &["objects", "cache", "tmp"]
+    } else {
+        &["cache", "tmp"]
+    };
+    for sub in subs {
         tokio::fs::create_dir_all(data_dir.join(sub))
             .await
             .with_context(|| format!("cannot create {}", data_dir.join(sub).display()))?;
@@ -142,9 +147,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let t_db = t0.elapsed();
     let (runtime, t_runtime) = runtime.await?;
     let runtime = runtime?;
-    let objects = LocalFileSystem::new_with_prefix(data_dir.join("objects"))
-        .context("cannot open the object folder")?;
-    let objects: Arc<dyn object_store::ObjectStore> = Arc::new(objects);
+    let objects = crate::objects_url::open(config.object_store.as_deref(), &data_dir)?;
     let artifacts = Artifacts::new(objects.clone(), data_dir.join("cache"), &runtime);
     let (writer, writer_task) = RecordWriter::spawn(store.clone());
     let keyring = Keyring::load(

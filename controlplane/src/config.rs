@@ -29,6 +29,14 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Where objects (components, compiled artifacts, bucket contents) are
+    /// kept: default the `objects` folder of the data dir;
+    /// `s3://<bucket>?endpoint=<url>&region=<r>` for S3 or an S3-compatible
+    /// server such as MinIO, with credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long, env = "MINICLOUD_OBJECT_STORE")]
+    pub object_store: Option<String>,
+
     /// Largest component upload, bytes.
     #[arg(long, env = "MINICLOUD_MAX_UPLOAD_BYTES", default_value_t = 50 * MIB)]
     pub max_upload_bytes: u64,

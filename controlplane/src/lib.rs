@@ -11,6 +11,8 @@
 //!   (object storage, key-value, secrets) and execution-role grants.
 //! - [`gate`]: per-function concurrency limits with bounded queues.
 //! - [`artifacts`]: components and compiled artifacts in the object store.
+//! - [`objects_url`]: the object store `--object-store` names (local
+//!   folder, or S3).
 //! - [`records`]: invocation records, logs and metrics, written in batches.
 //! - [`store`]: SQLite or PostgreSQL through one set of queries.
 //! - [`telemetry`]: Prometheus metrics and structured logs.
@@ -24,6 +26,7 @@ pub mod config;
 pub mod gate;
 pub mod gateway;
 pub mod iam;
+pub mod objects_url;
 pub mod records;
 pub mod registry;
 pub mod store;

@@ -56,6 +56,24 @@ fn compose_services_and_settings_agree() {
     );
     assert_eq!(url, expected);
 
+    // Objects go to MinIO, with its credentials, into the bucket minio-init
+    // creates.
+    let minio = &doc["services"]["minio"]["environment"];
+    assert!(
+        s(&mc["environment"]["MINICLOUD_OBJECT_STORE"])
+            .starts_with("s3://minicloud?endpoint=http://minio:9000")
+    );
+    assert_eq!(
+        s(&mc["environment"]["AWS_ACCESS_KEY_ID"]),
+        s(&minio["MINIO_ROOT_USER"])
+    );
+    assert_eq!(
+        s(&mc["environment"]["AWS_SECRET_ACCESS_KEY"]),
+        s(&minio["MINIO_ROOT_PASSWORD"])
+    );
+    let init = s(&doc["services"]["minio-init"]["command"][0]);
+    assert!(init.contains("mc mb --ignore-existing local/minicloud"), "{init}");
+
     // The published port is the one it listens on; Prometheus scrapes the
     // private metrics address.
     let listen = s(&mc["environment"]["MINICLOUD_LISTEN"]);

@@ -14,6 +14,7 @@ mod invoke;
 mod observe;
 mod policies;
 mod routes;
+mod s3;
 mod secrets;
 mod shutdown;
 mod storage;

@@ -43,6 +43,7 @@ pub struct Server {
     database_url: Option<String>,
     pg_database: Option<String>,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 fn binary() -> PathBuf {
@@ -128,6 +129,17 @@ impl Server {
         server
     }
 
+    /// Starts a server with extra `serve` flags and environment variables.
+    pub async fn start_with_env(db: Db, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut server = Self::unstarted(db, args).await;
+        server.extra_env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        server.spawn().await;
+        server
+    }
+
     /// Starts a server on the database a foundation-era installation left
     /// behind: only the first migration applied, then `seed` run on it, and
     /// its admin token file holding `legacy_token` if given.
@@ -180,6 +192,7 @@ impl Server {
             database_url,
             pg_database,
             extra_args: args.iter().map(|s| (*s).to_owned()).collect(),
+            extra_env: Vec::new(),
         }
     }
 
@@ -206,6 +219,7 @@ impl Server {
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(&self.extra_args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
