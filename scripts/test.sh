@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2
-# The S3 tests run against moto's S3-compatible server, from PyPI.
-python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+# From PyPI: moto's S3-compatible server for the S3 tests, and
+# componentize-py, which builds the Python example.
+python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' componentize-py
 # The end-to-end tests start the real binary: build it first, always.
 cargo build --workspace --bins
 cargo test --workspace

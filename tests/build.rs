@@ -56,8 +56,43 @@ fn main() {
             ));
         }
     }
+    let python = build_python(&manifest, &target_dir);
+    constants.push_str(&format!(
+        "/// `../examples/python-counter`, built with componentize-py.\npub const PYTHON_COUNTER: &str = {:?};\n",
+        python.display().to_string()
+    ));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("guests.rs"), constants).expect("write guests.rs");
+}
+
+/// Builds the Python example with componentize-py (from PyPI; scripts/test.sh
+/// installs it) against the platform's WIT.
+fn build_python(manifest: &Path, target_dir: &Path) -> PathBuf {
+    let example = manifest.join("../examples/python-counter");
+    let wit = manifest.join("../wit");
+    println!("cargo:rerun-if-changed={}", example.join("app.py").display());
+    let out = target_dir.join("python-counter.wasm");
+    std::fs::create_dir_all(target_dir).expect("create the guest target dir");
+    let status = Command::new("componentize-py")
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "handler", "componentize", "-p"])
+        .arg(&example)
+        .arg("app")
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run componentize-py ({e}): the Python example needs it; \
+                 `python3 -m pip install componentize-py` (scripts/test.sh does it)"
+            )
+        });
+    assert!(
+        status.success(),
+        "componentize-py failed to build examples/python-counter"
+    );
+    out.canonicalize().expect("built python component exists")
 }
 
 fn build(cargo: &str, workspace: &Path, target_dir: &Path) {

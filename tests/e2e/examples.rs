@@ -221,6 +221,44 @@ async fn examples_end_to_end(db: Db) {
         .unwrap();
     assert_eq!(resp.status(), 403);
 
+    // The Python example: the same interfaces from componentize-py.
+    role(
+        &s,
+        "counter",
+        json!([{"Effect": "Allow", "Action": "kv:Increment", "Resource": "mrn:kv:*:*:bucket/counters/*"}]),
+    )
+    .await;
+    s.deploy_with("counter", "?role=counter", guests::PYTHON_COUNTER)
+        .await;
+    s.patch("counter", json!({"config": {"greeting": "Hi"}})).await;
+    for visits in [1, 2] {
+        let (status, out) = s
+            .call(
+                &t,
+                Method::POST,
+                "/projects/default/functions/counter/invoke",
+                Some(json!({"page": "home"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(out["visits"], visits, "{out}");
+        assert_eq!(out["greeting"], "Hi from Python!");
+        assert_eq!(out["caller"]["name"], "admin");
+    }
+    let (status, out) = s
+        .call(
+            &t,
+            Method::POST,
+            "/projects/default/functions/counter/invoke",
+            Some(json!({"nope": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, out["error"]["code"].as_str()),
+        (422, Some("function_error")),
+        "{out}"
+    );
+
     // whoami: an authenticated route; the caller and their own policies.
     s.deploy_with("whoami", "?http_auth=authenticated", guests::WHOAMI)
         .await;
