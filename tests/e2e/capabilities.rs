@@ -7,7 +7,7 @@ use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-crate::on_both_databases!(granted_denied_and_audited, host_limits_are_enforced);
+crate::on_both_databases!(granted_denied_and_audited, host_limits_are_enforced, scenarios);
 
 /// Invokes the caps guest with one operation; its JSON answer.
 async fn op(s: &Server, input: Value) -> Value {
@@ -387,4 +387,84 @@ async fn host_limits_are_enforced(db: Db) {
     )
     .await;
     assert_eq!(out["size"], 500, "{out}");
+}
+
+/// Runs every folder of `tests/scenarios/capabilities` (see its README).
+async fn scenarios(db: Db) {
+    let s = Server::start(db).await;
+    let t = s.token.clone();
+    for b in ["raw", "out"] {
+        let (status, _) = s
+            .call(
+                &t,
+                Method::POST,
+                "/projects/default/buckets",
+                Some(json!({"name": b})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let resp = s
+        .authed(Method::PUT, &s.api("/buckets/raw/objects/in.txt"))
+        .body("hello object")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    for (name, value) in [("api-token", "tok-123"), ("other", "x")] {
+        let (status, _) = s
+            .call(
+                &t,
+                Method::POST,
+                "/projects/default/secrets",
+                Some(json!({"name": name, "secret_string": value})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    s.deploy("caps", guests::CAPS).await;
+    let server = s.url.trim_start_matches("http://").to_owned();
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/capabilities");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 15, "scenarios missing in {}", root.display());
+    let mut failures = Vec::new();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let scenario: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("scenario.json")).unwrap())
+                .unwrap_or_else(|e| panic!("{name}/scenario.json: {e}"));
+        let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+        let mut lines = expected.lines();
+        let kind = lines.next().unwrap_or_default().trim().to_owned();
+        let text = lines
+            .next()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty());
+
+        let role_name = if scenario["statements"].is_null() {
+            ""
+        } else {
+            role(&s, scenario["statements"].clone()).await;
+            "caps-role"
+        };
+        let limits = scenario.get("host_limits").cloned().unwrap_or_else(|| json!({}));
+        s.patch("caps", json!({"role": role_name, "host_limits": limits}))
+            .await;
+        let input: Value =
+            serde_json::from_str(&scenario["op"].to_string().replace("{server}", &server)).unwrap();
+        let out = op(&s, input).await;
+        let got_kind = out["error"]["kind"].as_str().unwrap_or("ok").to_owned();
+        let shown = out.to_string();
+        let text_ok = text.as_ref().is_none_or(|t| shown.contains(t.as_str()));
+        if got_kind != kind || !text_ok {
+            failures.push(format!("{name}: expected {kind} {text:?}, got {shown}"));
+        }
+    }
+    assert!(failures.is_empty(), "scenarios failed:\n{}", failures.join("\n"));
 }
