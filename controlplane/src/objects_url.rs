@@ -21,14 +21,25 @@ pub enum ObjectStoreError {
     /// The store refused to open.
     #[error("cannot open the object store: {0}")]
     Open(#[from] object_store::Error),
+    /// The local folder could not be created.
+    #[error("cannot create the object folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store `url` names, or the `objects` folder of `data_dir`.
 pub fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, ObjectStoreError> {
     let Some(url) = url.filter(|u| !u.is_empty()) else {
-        return Ok(Arc::new(LocalFileSystem::new_with_prefix(
-            data_dir.join("objects"),
-        )?));
+        let folder = data_dir.join("objects");
+        std::fs::create_dir_all(&folder).map_err(|source| ObjectStoreError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+        return Ok(Arc::new(LocalFileSystem::new_with_prefix(folder)?));
     };
     let invalid = |reason: &str| ObjectStoreError::Invalid {
         url: url.to_owned(),

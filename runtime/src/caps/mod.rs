@@ -178,7 +178,13 @@ pub(crate) struct Usage {
     outbound_requests: u64,
     bytes_read: u64,
     bytes_written: u64,
+    denials: u64,
 }
+
+/// Refusals of one invocation that reach the [`DenialSink`] (the audit
+/// log); the rest are only counted, so that a guest looping on a refused
+/// call cannot flood the audit log.
+pub const DENIALS_REPORTED_PER_INVOCATION: u64 = 16;
 
 /// Why a capability call did not go ahead; becomes the guest's error value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +235,10 @@ impl CapState {
         } else {
             metrics::counter!("minicloud_capability_denied_total", "action" => action.to_owned())
                 .increment(1);
-            self.caps.denials.denied(action, &resource, &self.trace_id);
+            self.usage.denials += 1;
+            if self.usage.denials <= DENIALS_REPORTED_PER_INVOCATION {
+                self.caps.denials.denied(action, &resource, &self.trace_id);
+            }
             Err(CapError::Denied(format!(
                 "the function's execution role does not allow {action} on {resource}"
             )))
