@@ -5,6 +5,8 @@
 //! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
 //!   per resource, one error type.
 //! - [`gateway`]: `/fn/...` and custom routes into the runtime.
+//! - [`events`]: the EventBridge-style pattern language (rules and delivery
+//!   to come).
 //! - [`registry`]: loaded functions between the store and the runtime,
 //!   each with its capabilities.
 //! - [`capabilities`]: the services behind functions' host interfaces
@@ -23,6 +25,7 @@ pub mod app;
 pub mod artifacts;
 pub mod capabilities;
 pub mod config;
+pub mod events;
 pub mod gate;
 pub mod gateway;
 pub mod iam;

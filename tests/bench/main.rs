@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod capabilities;
+mod patterns;
 mod plain;
 mod policy;
 
@@ -32,6 +33,9 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("policy") {
         return print_policy();
+    }
+    if args.get(1).map(String::as_str) == Some("patterns") {
+        return patterns::throughput();
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -299,6 +303,7 @@ async fn run() {
         "MiniCloud benchmark: servers pinned to core {SERVER_CORE}, load from this process ({CONNECTIONS} keep-alive connections, {LOAD_SECONDS} s each)\n"
     );
     print_policy();
+    patterns::throughput();
     on_worker(capabilities::host_calls()).await;
 
     let measured = on_worker(in_process()).await;

@@ -7,6 +7,7 @@ mod audit;
 mod capabilities;
 mod compose;
 mod deploy;
+mod events;
 mod examples;
 mod faults;
 mod identity;

@@ -78,6 +78,14 @@ impl ApiError {
         e
     }
 
+    /// An event pattern that does not compile: 400 `invalid_pattern` with
+    /// the JSON path of the problem in `error.path`.
+    pub fn invalid_pattern(err: &crate::events::pattern::PatternError) -> Self {
+        let mut e = Self::bad_request("invalid_pattern", err.to_string());
+        e.path = Some(err.path.clone());
+        e
+    }
+
     /// Adds `Retry-After`.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);

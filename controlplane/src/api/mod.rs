@@ -8,6 +8,7 @@
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`storage`]: buckets and objects, streamed both ways.
+//! - [`events`]: testing event patterns.
 //! - [`secrets`]: secrets; values only through an audited reveal.
 //! - [`system`]: health, readiness, metrics.
 //! - [`audit`]: the audit middleware, and reading and verifying the log.
@@ -17,6 +18,7 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod functions;
 pub mod iam;
 pub mod observe;
@@ -47,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(policies::router())
         .merge(routes::router())
         .merge(storage::router())
+        .merge(events::router())
         .merge(secrets::router())
         .merge(auth::router())
         .merge(audit::router())

@@ -140,6 +140,12 @@ pub mod secrets {
     pub const DELETE_SECRET: &str = "secrets:DeleteSecret";
 }
 
+/// `events:*`.
+pub mod events {
+    /// `POST /events/test-pattern`, on `mrn:events:<org>::pattern-tester`.
+    pub const TEST_EVENT_PATTERN: &str = "events:TestEventPattern";
+}
+
 /// `audit:*`, on `mrn:audit:<org>::log`.
 pub mod audit {
     /// `GET /orgs/{org}/audit`.

@@ -54,7 +54,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
                  "Resource": "mrn:secrets:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "SeeProject", "Effect": "Allow", "Action": ["orgs:GetProject", "orgs:GetOrg"],
                  "Resource": "mrn:orgs:${mc:PrincipalOrg}:*"},
-                {"Sid": "Simulate", "Effect": "Allow", "Action": "iam:SimulatePolicy", "Resource": "*"}
+                {"Sid": "Simulate", "Effect": "Allow", "Action": ["iam:SimulatePolicy", "events:TestEventPattern"],
+                 "Resource": "*"}
             ]}),
         ),
         (
