@@ -8,16 +8,16 @@ impl Obj {
     /// Whether the nodes `at` (one level of the event, arrays flattened)
     /// satisfy every field and one alternative of each `$or` group.
     pub(crate) fn matches(&self, at: &[&Value]) -> bool {
-        self.fields.iter().all(|(key, field)| {
-            let mut children = Vec::new();
-            for node in at {
-                if let Some(v) = node.as_object().and_then(|o| o.get(key)) {
-                    flatten(v, &mut children);
+        self.fields.iter().all(|(key, field)| match field {
+            Field::Leaf(matchers) => leaf(matchers, at, key),
+            Field::Nested(obj) => {
+                let mut children = Vec::new();
+                for node in at {
+                    if let Some(v) = node.as_object().and_then(|o| o.get(key)) {
+                        flatten(v, &mut children);
+                    }
                 }
-            }
-            match field {
-                Field::Leaf(matchers) => leaf(matchers, &children),
-                Field::Nested(obj) => obj.matches(&children),
+                obj.matches(&children)
             }
         }) && self
             .ors
@@ -34,12 +34,28 @@ fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
     }
 }
 
-fn leaf(matchers: &[Matcher], values: &[&Value]) -> bool {
-    let leaves: Vec<&Value> = values.iter().copied().filter(|v| !v.is_object()).collect();
+/// Whether any leaf value (not an object; arrays flattened) under `v`
+/// satisfies `f`. Allocation-free: this is the hot path of matching.
+fn any_leaf(v: &Value, f: &mut impl FnMut(&Value) -> bool) -> bool {
+    match v {
+        Value::Array(items) => items.iter().any(|i| any_leaf(i, f)),
+        Value::Object(_) => false,
+        other => f(other),
+    }
+}
+
+/// Whether the field `key` of the nodes `at` satisfies one of `matchers`.
+fn leaf(matchers: &[Matcher], at: &[&Value], key: &str) -> bool {
+    let values = at
+        .iter()
+        .filter_map(|node| node.as_object().and_then(|o| o.get(key)));
     matchers.iter().any(|m| match m {
         // exists: true wants a value, exists: false wants none.
-        Matcher::Exists(present) => *present != leaves.is_empty(),
-        _ => leaves.iter().any(|v| one(m, v)),
+        Matcher::Exists(present) => {
+            let any = values.clone().any(|v| any_leaf(v, &mut |_| true));
+            *present == any
+        }
+        _ => values.clone().any(|v| any_leaf(v, &mut |x| one(m, x))),
     })
 }
 
