@@ -119,13 +119,8 @@ pub struct Started {
 /// object store, runtime, route table; bootstraps the first start.
 pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Result<Started> {
     let data_dir = config.data_dir.clone();
-    let local_objects = config.object_store.as_deref().is_none_or(str::is_empty);
-    let subs: &[&str] = if local_objects {
-        &["objects", "cache", "tmp"]
-    } else {
-        &["cache", "tmp"]
-    };
-    for sub in subs {
+    // The local object folder, when used, is made as the store opens.
+    for sub in ["cache", "tmp"] {
         tokio::fs::create_dir_all(data_dir.join(sub))
             .await
             .with_context(|| format!("cannot create {}", data_dir.join(sub).display()))?;

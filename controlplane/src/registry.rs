@@ -263,11 +263,7 @@ impl Registry {
         if row.settings.role.is_empty() {
             return Ok(None);
         }
-        let org = crate::store::orgs::Org {
-            id: project.org_id.clone(),
-            name: project.org_name.clone(),
-            created_ms: 0,
-        };
+        let org = project.org();
         match self
             .host
             .authorizer

@@ -8,30 +8,6 @@ use std::sync::{Arc, Mutex};
 
 crate::on_both_databases!(examples_end_to_end);
 
-/// Makes `role` with one inline policy of `statements`.
-async fn role(s: &Server, role: &str, statements: Value) {
-    let t = &s.token;
-    let (status, body) = s
-        .call(
-            t,
-            Method::POST,
-            "/orgs/default/roles",
-            Some(json!({"name": role})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let doc = json!({"Version": "2012-10-17", "Statement": statements});
-    let (status, body) = s
-        .call(
-            t,
-            Method::PUT,
-            &format!("/orgs/default/roles/{role}/inline-policies/main"),
-            Some(json!({"document": doc})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 /// A webhook receiver on loopback: records what it was sent.
 async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -63,20 +39,9 @@ async fn examples_end_to_end(db: Db) {
 
     // Upload processor: uploads -> processed.
     for b in ["uploads", "processed"] {
-        let (status, _) = s
-            .call(
-                &t,
-                Method::POST,
-                "/projects/default/buckets",
-                Some(json!({"name": b})),
-            )
-            .await;
-        assert_eq!(status, 201);
+        s.create_bucket(b).await;
     }
-    role(
-        &s,
-        "processor",
-        json!([
+    s.put_role("processor", json!([
             {"Effect": "Allow", "Action": "storage:GetObject", "Resource": "mrn:storage:*:*:bucket/uploads/*"},
             {"Effect": "Allow", "Action": "storage:PutObject", "Resource": "mrn:storage:*:*:bucket/processed/*"}
         ]),
@@ -114,8 +79,7 @@ async fn examples_end_to_end(db: Db) {
     assert_eq!(upper.text().await.unwrap(), "BUY MILK\nCALL ADA BACK\n");
 
     // URL shortener on key-value, behind a public custom route.
-    role(
-        &s,
+    s.put_role(
         "shortener",
         json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:*:*:bucket/links/*"}]),
     )
@@ -178,10 +142,7 @@ async fn examples_end_to_end(db: Db) {
         )
         .await;
     assert_eq!(status, 201);
-    role(
-        &s,
-        "relay",
-        json!([
+    s.put_role("relay", json!([
             {"Effect": "Allow", "Action": "secrets:GetSecretValue", "Resource": "mrn:secrets:*:*:secret/webhook-token"},
             {"Effect": "Allow", "Action": "http:Fetch", "Resource": "mrn:http:*:*:host/127.0.0.1"}
         ]),
@@ -222,8 +183,7 @@ async fn examples_end_to_end(db: Db) {
     assert_eq!(resp.status(), 403);
 
     // The Python example: the same interfaces from componentize-py.
-    role(
-        &s,
+    s.put_role(
         "counter",
         json!([{"Effect": "Allow", "Action": "kv:Increment", "Resource": "mrn:kv:*:*:bucket/counters/*"}]),
     )

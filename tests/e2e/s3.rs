@@ -4,7 +4,6 @@
 
 use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
-use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -63,15 +62,7 @@ async fn objects_live_in_s3(db: Db) {
     let mut s = Server::start_with_env(db, &["--object-store", &url], &env).await;
 
     s.deploy("hello", guests::HELLO).await;
-    let (status, _) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/buckets",
-            Some(json!({"name": "docs"})),
-        )
-        .await;
-    assert_eq!(status, 201);
+    s.create_bucket("docs").await;
     let resp = s
         .authed(Method::PUT, &s.api("/buckets/docs/objects/a/b.txt"))
         .header("content-type", "text/plain")

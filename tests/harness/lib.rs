@@ -384,6 +384,47 @@ impl Server {
         body
     }
 
+    /// Gives the role `name` of the default org one inline policy, `main`,
+    /// of `statements`, creating the role (asserting 201) if it does not
+    /// exist yet.
+    pub async fn put_role(&self, name: &str, statements: serde_json::Value) {
+        let role = format!("/orgs/default/roles/{name}");
+        if self.call(&self.token, reqwest::Method::GET, &role, None).await.0 == 404 {
+            let (status, body) = self
+                .call(
+                    &self.token,
+                    reqwest::Method::POST,
+                    "/orgs/default/roles",
+                    Some(serde_json::json!({"name": name})),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+        let (status, body) = self
+            .call(
+                &self.token,
+                reqwest::Method::PUT,
+                &format!("{role}/inline-policies/main"),
+                Some(serde_json::json!({"document": doc})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Creates a bucket in the default project, asserting 201.
+    pub async fn create_bucket(&self, name: &str) {
+        let (status, body) = self
+            .call(
+                &self.token,
+                reqwest::Method::POST,
+                "/projects/default/buckets",
+                Some(serde_json::json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     /// GET on an API path, as JSON, asserting 200.
     pub async fn get_json(&self, url: &str) -> serde_json::Value {
         let resp = self.authed(reqwest::Method::GET, url).send().await.unwrap();

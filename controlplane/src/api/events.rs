@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::app::AppState;
-use crate::events::pattern::{MAX_PATTERN_BYTES, Pattern};
+use crate::events::pattern::Pattern;
 use crate::iam::{Caller, Target, actions};
 use axum::extract::State;
 use axum::routing::post;
@@ -44,14 +44,8 @@ async fn test_pattern(
     state
         .authorize(&caller, actions::events::TEST_EVENT_PATTERN, &target)
         .await?;
-    let pattern = document(req.pattern, "pattern")?;
-    if pattern.to_string().len() > MAX_PATTERN_BYTES {
-        return Err(ApiError::bad_request(
-            "invalid_pattern",
-            format!("a pattern may be at most {MAX_PATTERN_BYTES} bytes"),
-        ));
-    }
-    let pattern = Pattern::from_value(&pattern).map_err(|e| ApiError::invalid_pattern(&e))?;
+    let pattern =
+        Pattern::from_value(&document(req.pattern, "pattern")?).map_err(|e| ApiError::invalid_pattern(&e))?;
     let event = document(req.event, "event")?;
     if !event.is_object() {
         return Err(ApiError::bad_request(

@@ -326,11 +326,7 @@ async fn set_role(
     role: String,
 ) -> ApiResult<()> {
     if !role.is_empty() {
-        let org = crate::store::orgs::Org {
-            id: project.org_id.clone(),
-            name: project.org_name.clone(),
-            created_ms: 0,
-        };
+        let org = project.org();
         let target = crate::iam::Target::in_org("iam", &org, &format!("role/{role}"));
         state
             .authorize(caller, crate::iam::actions::iam::PASS_ROLE, &target)

@@ -9,7 +9,6 @@ use crate::store::Store;
 use crate::store::objects::{BucketRow, ObjectRow};
 use crate::store::projects::{Project, ProjectScope};
 use crate::util::{new_id, now_ms};
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use minicloud_runtime::caps::backend::{
     BackendError, ByteStream, ListQuery, ObjectMeta, ObjectPage, PutOptions, StorageBackend,
@@ -299,9 +298,4 @@ impl StorageBackend for ProjectObjects {
             }
         }
     }
-}
-
-/// A body held in memory, as a stream.
-pub fn bytes_stream(bytes: Bytes) -> ByteStream {
-    futures::stream::once(async move { Ok(bytes) }).boxed()
 }

@@ -1,8 +1,8 @@
 //! Key-value entries: one namespace per project and bucket. Values carry a
 //! version that grows on every write, for compare-and-swap.
 
+use super::Result;
 use super::projects::ProjectScope;
-use super::{Result, is_unique_violation};
 use crate::util::now_ms;
 use sqlx::Row;
 
@@ -87,11 +87,7 @@ impl ProjectScope {
             .bind(now_ms())
             .execute(self.pool())
             .await;
-            return match inserted {
-                Ok(_) => Ok(true),
-                Err(e) if is_unique_violation(&e) => Ok(false),
-                Err(e) => Err(e.into()),
-            };
+            return super::inserted(inserted);
         }
         let done = sqlx::query(
             "UPDATE kv_entries SET value = $1, version = version + 1, updated_ms = $2 \

@@ -208,6 +208,16 @@ impl Store {
     }
 }
 
+/// The outcome of an INSERT that may collide with a unique key: `true` when
+/// the row went in, `false` when an equal key was there first.
+pub(crate) fn inserted(result: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether an error is a violation of a unique constraint.
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

@@ -2,7 +2,7 @@
 //! in the object store under each row's `blob`.
 
 use super::projects::ProjectScope;
-use super::{Result, StoreError, is_unique_violation};
+use super::{Result, StoreError};
 use crate::util::{new_id, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -90,11 +90,7 @@ impl ProjectScope {
                 .bind(row.created_ms)
                 .execute(self.pool())
                 .await;
-        match inserted {
-            Ok(_) => Ok(Some(row)),
-            Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(super::inserted(inserted)?.then_some(row))
     }
 
     /// A bucket by name.

@@ -27,6 +27,18 @@ pub(crate) fn project(r: &AnyRow) -> Project {
     }
 }
 
+impl Project {
+    /// The org that owns the project, as far as the project row knows it
+    /// (id and name; the creation time is not loaded).
+    pub fn org(&self) -> super::orgs::Org {
+        super::orgs::Org {
+            id: self.org_id.clone(),
+            name: self.org_name.clone(),
+            created_ms: 0,
+        }
+    }
+}
+
 /// The columns `project` reads, from `projects p JOIN orgs o`.
 pub(crate) const PROJECT_COLUMNS: &str = "p.id AS id, p.name AS name, p.org_id AS org_id, o.name AS org_name";
 

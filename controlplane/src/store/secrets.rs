@@ -1,8 +1,8 @@
 //! Secrets and their versions. Values are stored sealed (see
 //! `crate::secrets`); this module never sees plaintext.
 
+use super::Result;
 use super::projects::ProjectScope;
-use super::{Result, is_unique_violation};
 use crate::util::{new_id, now_ms};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -80,11 +80,7 @@ impl ProjectScope {
         .bind(now)
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => Ok(Some(row)),
-            Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(super::inserted(inserted)?.then_some(row))
     }
 
     /// A secret by name.
@@ -135,10 +131,8 @@ impl ProjectScope {
         .bind(v.created_ms)
         .execute(self.pool())
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(e.into()),
+        if !super::inserted(inserted)? {
+            return Ok(false);
         }
         sqlx::query("UPDATE secrets SET updated_ms = $1 WHERE id = $2 AND project_id = $3")
             .bind(v.created_ms)

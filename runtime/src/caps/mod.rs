@@ -291,38 +291,34 @@ impl CapState {
         Ok(())
     }
 
-    /// What is left of the read and write caps, for streams.
-    pub(crate) fn remaining(&self) -> (u64, u64) {
-        let l = self.caps.limits;
-        (
-            l.bytes_read.saturating_sub(self.usage.bytes_read),
-            l.bytes_written.saturating_sub(self.usage.bytes_written),
-        )
+    /// What is left of the write cap, for an upload stream.
+    pub(crate) fn write_budget(&self) -> u64 {
+        self.caps
+            .limits
+            .bytes_written
+            .saturating_sub(self.usage.bytes_written)
     }
 
     pub(crate) fn storage(&self) -> Result<Arc<dyn StorageBackend>, CapError> {
-        self.caps.storage.clone().ok_or_else(|| {
-            CapError::Backend(BackendError::Unavailable(
-                "object storage is not configured on this platform".into(),
-            ))
-        })
+        configured(&self.caps.storage, "object storage is")
     }
 
     pub(crate) fn kv(&self) -> Result<Arc<dyn KvBackend>, CapError> {
-        self.caps.kv.clone().ok_or_else(|| {
-            CapError::Backend(BackendError::Unavailable(
-                "the key-value store is not configured on this platform".into(),
-            ))
-        })
+        configured(&self.caps.kv, "the key-value store is")
     }
 
     pub(crate) fn secrets(&self) -> Result<Arc<dyn SecretsBackend>, CapError> {
-        self.caps.secrets.clone().ok_or_else(|| {
-            CapError::Backend(BackendError::Unavailable(
-                "secrets are not configured on this platform".into(),
-            ))
-        })
+        configured(&self.caps.secrets, "secrets are")
     }
+}
+
+/// A backend the platform may not offer: `unavailable` when it does not.
+fn configured<B: ?Sized>(backend: &Option<Arc<B>>, what: &str) -> Result<Arc<B>, CapError> {
+    backend.clone().ok_or_else(|| {
+        CapError::Backend(BackendError::Unavailable(format!(
+            "{what} not configured on this platform"
+        )))
+    })
 }
 
 /// Adds every platform interface to the linker.

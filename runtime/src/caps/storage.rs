@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wasmtime::component::Resource;
@@ -31,7 +31,8 @@ pub struct ObjectWriter {
     body: Option<DynOutputStream>,
     close: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<ObjectMeta, BackendError>>,
-    written: Option<mpsc::UnboundedReceiver<u64>>,
+    /// Bytes the guest wrote into the body stream so far.
+    written: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -164,10 +165,10 @@ impl storage::HostBucket for InstanceState {
             Ok(b) => b,
             Err(e) => return Ok(Err(e.into())),
         };
-        let (_, budget) = self.caps.remaining();
+        let budget = self.caps.write_budget();
         let (tx, rx) = mpsc::channel::<Bytes>(8);
         let (close_tx, close_rx) = oneshot::channel();
-        let (written_tx, written_rx) = mpsc::unbounded_channel();
+        let written = Arc::new(AtomicU64::new(0));
         let options = PutOptions {
             content_type: options.content_type,
             metadata: options.metadata.into_iter().collect::<BTreeMap<_, _>>(),
@@ -180,12 +181,12 @@ impl storage::HostBucket for InstanceState {
                 tx,
                 pending: None,
                 budget,
-                written: written_tx,
+                written: written.clone(),
                 poisoned,
             })),
             close: Some(close_tx),
             task,
-            written: Some(written_rx),
+            written,
         };
         Ok(Ok(self.table.push(writer)?))
     }
@@ -251,13 +252,7 @@ impl storage::HostObjectWriter for InstanceState {
             let _ = close.send(());
         }
         let result = (&mut w.task).await;
-        let mut written = 0;
-        if let Some(mut rx) = w.written.take() {
-            while let Ok(n) = rx.try_recv() {
-                written += n;
-            }
-        }
-        if let Err(e) = self.caps.count_written(written) {
+        if let Err(e) = self.caps.count_written(w.written.load(Ordering::Acquire)) {
             return Ok(Err(e.into()));
         }
         Ok(match result {
@@ -342,7 +337,7 @@ struct BodyWriter {
     tx: mpsc::Sender<Bytes>,
     pending: Option<Bytes>,
     budget: u64,
-    written: mpsc::UnboundedSender<u64>,
+    written: Arc<AtomicU64>,
     /// Set when the guest passed the write cap: the upload must fail.
     poisoned: Arc<AtomicBool>,
 }
@@ -379,7 +374,7 @@ impl OutputStream for BodyWriter {
             )));
         }
         self.budget -= n;
-        let _ = self.written.send(n);
+        self.written.fetch_add(n, Ordering::Release);
         self.pending = Some(bytes);
         self.try_flush()
     }

@@ -94,9 +94,7 @@ impl Pattern {
 
     /// Compiles a pattern from a JSON value.
     pub fn from_value(value: &Value) -> Result<Self, PatternError> {
-        Ok(Self {
-            root: parse::object(value, "$")?,
-        })
+        parse::parse_value(value)
     }
 
     /// Whether `event` matches.

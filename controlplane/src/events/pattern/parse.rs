@@ -23,7 +23,23 @@ pub(super) fn parse_text(text: &str) -> Result<Pattern, PatternError> {
         ));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| err("$", format!("not JSON: {e}")))?;
-    Pattern::from_value(&value)
+    Ok(Pattern {
+        root: object(&value, "$")?,
+    })
+}
+
+/// A pattern given as a value: the same size limit as text, measured as
+/// its compact JSON.
+pub(super) fn parse_value(value: &Value) -> Result<Pattern, PatternError> {
+    if value.to_string().len() > MAX_PATTERN_BYTES {
+        return Err(err(
+            "$",
+            format!("a pattern may be at most {MAX_PATTERN_BYTES} bytes"),
+        ));
+    }
+    Ok(Pattern {
+        root: object(value, "$")?,
+    })
 }
 
 fn key_path(path: &str, key: &str) -> String {

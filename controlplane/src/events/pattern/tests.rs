@@ -303,4 +303,6 @@ fn invalid_patterns_name_the_path() {
     }
     assert!(Pattern::parse(&format!("{{\"a\": [\"{}\"]}}", "x".repeat(MAX_PATTERN_BYTES))).is_err());
     assert!(Pattern::parse("{not json").is_err());
+    let big = json!({"a": ["x".repeat(MAX_PATTERN_BYTES)]});
+    assert_eq!(Pattern::from_value(&big).expect_err("too big").path, "$");
 }
