@@ -18,7 +18,10 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "whoami",
         ],
     ),
-    ("guests", &["faults", "unknown-world", "bad-import", "caps"]),
+    (
+        "guests",
+        &["faults", "unknown-world", "bad-import", "caps", "events-sink"],
+    ),
 ];
 
 fn main() {

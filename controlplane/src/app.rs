@@ -2,10 +2,12 @@
 
 use crate::artifacts::Artifacts;
 use crate::capabilities::Services;
-use crate::capabilities::events::CountingPublisher;
+use crate::capabilities::events::ChannelPublisher;
 use crate::capabilities::objects::ObjectService;
 use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
+use crate::events::bus::EventBus;
+use crate::events::targets::FunctionTargets;
 use crate::gateway::RouteTable;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::{self, TokenIssuer};
@@ -47,6 +49,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Object storage, key-value, secrets.
     pub services: Services,
+    /// The events router and its durable bus.
+    pub events: EventBus,
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,
@@ -149,9 +153,11 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),
     )?;
+    let (publisher, platform_events) = ChannelPublisher::new();
     let services = Services {
         store: store.clone(),
-        objects: ObjectService::new(store.clone(), objects, Arc::new(CountingPublisher)),
+        objects: ObjectService::new(store.clone(), objects, Arc::new(publisher)),
+        bus: Arc::default(),
         keyring,
     };
     let authorizer = Arc::new(Authorizer::new(store.clone()));
@@ -168,6 +174,15 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
         writer.clone(),
         host,
     ));
+    let targets = Arc::new(FunctionTargets::new(
+        registry.clone(),
+        store.clone(),
+        authorizer.clone(),
+    ));
+    let node = node_id(&data_dir)?;
+    let events = EventBus::start(store.clone(), node, config.region.clone(), targets).await?;
+    events.forward_platform(platform_events);
+    let _ = services.bus.set(events.clone());
     // Load the functions ahead of their first requests, beside the rest of
     // startup; a request for one not loaded yet loads it itself.
     let warm = (registry.clone(), store.clone());
@@ -202,6 +217,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             metrics,
             authorizer,
             services,
+            events,
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
             audit_lock,
@@ -270,6 +286,22 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This node's id, kept in the data folder so that a restarted node takes
+/// back the event deliveries it held at once (another node would wait for
+/// their leases to run out).
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) | Err(_) => {
+            let id = format!("node-{}", crate::util::new_id());
+            crate::util::write_private(&path, &id)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(id)
+        }
+    }
+}
+
 /// How many functions a starting node loads before they are called.
 const WARM_FUNCTIONS: i64 = 256;
 
@@ -324,6 +356,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
     }
+    started.state.events.close().await;
     started.writer.flush().await;
     drop(started.writer);
     started.writer_task.abort();

@@ -33,7 +33,8 @@ pub struct ServeConfig {
     /// kept: default the `objects` folder of the data dir;
     /// `s3://<bucket>?endpoint=<url>&region=<r>` for S3 or an S3-compatible
     /// server such as MinIO, with credentials from `AWS_ACCESS_KEY_ID` and
-    /// `AWS_SECRET_ACCESS_KEY`.
+    /// `AWS_SECRET_ACCESS_KEY`; `file:///<folder>` for a folder that several
+    /// nodes share.
     #[arg(long, env = "MINICLOUD_OBJECT_STORE")]
     pub object_store: Option<String>,
 
@@ -88,6 +89,10 @@ pub struct ServeConfig {
     /// API requests a principal may burst above the average.
     #[arg(long, env = "MINICLOUD_RATE_LIMIT_BURST", default_value_t = 400.0)]
     pub rate_limit_burst: f64,
+
+    /// The region name events carry (EventBridge's `region`).
+    #[arg(long, env = "MINICLOUD_REGION", default_value = "local")]
+    pub region: String,
 
     /// Default largest response body, bytes.
     #[arg(long, env = "MINICLOUD_DEFAULT_MAX_RESPONSE_BYTES", default_value_t = 4096 * MIB)]

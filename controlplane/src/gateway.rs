@@ -187,6 +187,7 @@ async fn dispatch(
             }
             None => minicloud_runtime::Caller::anonymous(),
         },
+        delivery: None,
     };
     let resp = loaded
         .function

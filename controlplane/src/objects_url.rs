@@ -31,23 +31,33 @@ pub enum ObjectStoreError {
     },
 }
 
-/// Opens the store `url` names, or the `objects` folder of `data_dir`.
+fn folder(folder: &Path) -> Result<Arc<dyn ObjectStore>, ObjectStoreError> {
+    std::fs::create_dir_all(folder).map_err(|source| ObjectStoreError::Folder {
+        path: folder.display().to_string(),
+        source,
+    })?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(folder)?))
+}
+
+/// Opens the store `url` names (`s3://...`, or `file:///<folder>` for a
+/// folder shared by several nodes), or the `objects` folder of `data_dir`.
 pub fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, ObjectStoreError> {
     let Some(url) = url.filter(|u| !u.is_empty()) else {
-        let folder = data_dir.join("objects");
-        std::fs::create_dir_all(&folder).map_err(|source| ObjectStoreError::Folder {
-            path: folder.display().to_string(),
-            source,
-        })?;
-        return Ok(Arc::new(LocalFileSystem::new_with_prefix(folder)?));
+        return folder(&data_dir.join("objects"));
     };
     let invalid = |reason: &str| ObjectStoreError::Invalid {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return Err(invalid("a folder must be absolute: file:///<path>"));
+        }
+        return folder(Path::new(path));
+    }
     let rest = url
         .strip_prefix("s3://")
-        .ok_or_else(|| invalid("only s3://<bucket>?endpoint=...&region=... is supported"))?;
+        .ok_or_else(|| invalid("use s3://<bucket>?endpoint=...&region=... or file:///<folder>"))?;
     let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
     if bucket.is_empty() || bucket.contains('/') {
         return Err(invalid("name one bucket: s3://<bucket>"));

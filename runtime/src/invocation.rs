@@ -22,6 +22,8 @@ pub struct InvocationContext {
     pub sink: Arc<dyn ReportSink>,
     /// Who called, for `identity`.
     pub caller: Arc<Caller>,
+    /// The event delivery it serves, for `events.current-delivery`.
+    pub delivery: Option<Arc<crate::caps::backend::DeliveryInfo>>,
 }
 
 impl std::fmt::Debug for InvocationContext {
@@ -66,6 +68,7 @@ impl Invocation {
         let caps = CapState::new(
             func.caps.clone(),
             ctx.caller.clone(),
+            ctx.delivery.clone(),
             Arc::from(ctx.trace_id.as_str()),
             logs.clone(),
         );

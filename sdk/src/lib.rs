@@ -12,6 +12,7 @@
 //! - [`config`] and [`secrets`]: the function's settings and the project's
 //!   secrets.
 //! - [`identity`]: who called, and may they.
+//! - [`events`]: publish events; the delivery being handled.
 //! - [`log`]: leveled log lines.
 //! - [`fetch`]: outbound HTTP to the hosts the role grants.
 //! - [`Error`]: what every platform call can fail with; `AccessDenied` when
@@ -32,6 +33,7 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fetch;
 pub mod handler;
 pub mod http;

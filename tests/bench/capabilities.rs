@@ -81,6 +81,7 @@ async fn invoke(f: &Function, input: &serde_json::Value) -> Duration {
         trace_id: String::new(),
         sink: Arc::new(crate::Collect::default()),
         caller: Caller::anonymous(),
+        delivery: None,
     };
     let start = Instant::now();
     let out = f.invoke_json(input.to_string(), ctx, ()).await.unwrap();
@@ -146,6 +147,7 @@ pub async fn host_calls() {
         storage: Some(Arc::new(OneObject)),
         kv: Some(Arc::new(kv.clone())),
         secrets: None,
+        events: None,
         config: Arc::new([]),
         limits: minicloud_runtime::HostLimits {
             host_calls: u64::MAX,

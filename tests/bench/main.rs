@@ -122,6 +122,7 @@ async fn in_process() -> InProcess {
             trace_id: String::new(),
             sink: sink.clone(),
             caller: minicloud_runtime::Caller::anonymous(),
+            delivery: None,
         };
         let start = Instant::now();
         let resp = function.handle_http(req, ctx, ()).await.unwrap();

@@ -15,6 +15,7 @@ mod invoke;
 mod observe;
 mod policies;
 mod routes;
+mod rules;
 mod s3;
 mod secrets;
 mod shutdown;

@@ -183,16 +183,21 @@ async fn buckets_and_objects(db: Db) {
     let list = s.get_json(&s.api("/buckets")).await;
     assert_eq!(list["items"], json!([]));
 
-    // Object events were emitted on the platform's publisher.
+    // Object events were emitted on the platform's publisher (and reach
+    // the bus a moment later).
+    let seen = minicloud_tests::eventually(std::time::Duration::from_secs(10), || async {
+        let created = s
+            .metric("minicloud_platform_events_total", "Object Created")
+            .await;
+        let deleted = s
+            .metric("minicloud_platform_events_total", "Object Deleted")
+            .await;
+        (created >= 6.0 && deleted >= 6.0).then_some(())
+    })
+    .await;
     assert!(
-        s.metric("minicloud_platform_events_total", "Object Created")
-            .await
-            >= 6.0
-    );
-    assert!(
-        s.metric("minicloud_platform_events_total", "Object Deleted")
-            .await
-            >= 6.0
+        seen.is_some(),
+        "six objects created and deleted: six events of each"
     );
 }
 

@@ -279,6 +279,34 @@ impl Server {
         .unwrap()
     }
 
+    /// Kills the server at once (SIGKILL: no draining, no flushing), as a
+    /// crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again (after [`Server::kill`] or
+    /// [`Server::stop`]) on the same data directory and database.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn().await;
+    }
+
+    /// A second node on the same PostgreSQL database as `first`, with its
+    /// own data directory, acting with `first`'s admin token.
+    pub async fn join(first: &Server) -> Server {
+        let objects = format!("file://{}", first.data_dir().join("objects").display());
+        let mut node = Self::unstarted(Db::Sqlite, &["--object-store", &objects]).await;
+        node.database_url = first.database_url.clone();
+        assert!(node.database_url.is_some(), "nodes share PostgreSQL, not SQLite");
+        std::fs::write(node.data_dir.path().join("admin-token"), &first.token).unwrap();
+        node.spawn().await;
+        node
+    }
+
     /// Stops and starts again on the same data directory and database.
     pub async fn restart(&mut self) {
         assert!(

@@ -131,6 +131,26 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::events::rules::RuleError> for ApiError {
+    fn from(e: crate::events::rules::RuleError) -> Self {
+        let mut err = Self::bad_request(e.code, e.message);
+        err.path = e.path;
+        err
+    }
+}
+
+impl From<crate::events::bus::BusError> for ApiError {
+    fn from(e: crate::events::bus::BusError) -> Self {
+        tracing::error!(error = %e, "the event bus refused events");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the events could not be stored; nothing was accepted, retry",
+        )
+        .retry_after(1)
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         Self::internal(e)

@@ -1,20 +1,210 @@
-//! Events for people. So far `POST /api/v1/events/test-pattern`: whether an
-//! event matches a pattern (EventBridge's TestEventPattern), with the
-//! pattern's problems reported by JSON path.
+//! Events for people: `POST .../events` (EventBridge's PutEvents), the
+//! dead letters of a project (list, replay, delete), and
+//! `POST /api/v1/events/test-pattern` (TestEventPattern), with a pattern's
+//! problems reported by JSON path.
 
-use super::error::{ApiError, ApiResult, JsonBody};
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::{PathParams, authorized, page_limit};
 use crate::app::AppState;
+use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::iam::{Caller, Target, actions};
 use axum::extract::State;
-use axum::routing::post;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// Entries one `PutEvents` call may carry.
+pub const MAX_ENTRIES: usize = 100;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/events/test-pattern", post(test_pattern))
+    Router::new()
+        .route("/events/test-pattern", post(test_pattern))
+        .route("/projects/{project}/events", post(put_events))
+        .route("/projects/{project}/dead-letters", get(dead_letters))
+        .route(
+            "/projects/{project}/dead-letters/{id}",
+            delete(delete_dead_letter),
+        )
+        .route("/projects/{project}/dead-letters/{id}/replay", post(replay))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutEvents {
+    entries: Vec<Value>,
+}
+
+/// All entries are checked and authorized before any is accepted; then
+/// all are stored (every delivery they owe) before the answer.
+async fn put_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(project_name): PathParams<String>,
+    JsonBody(req): JsonBody<PutEvents>,
+) -> ApiResult<Json<Value>> {
+    if req.entries.is_empty() || req.entries.len() > MAX_ENTRIES {
+        return Err(ApiError::bad_request(
+            "invalid_entries",
+            format!("entries: 1 to {MAX_ENTRIES} events"),
+        ));
+    }
+    let project = super::project(&state, &project_name).await?;
+    let mut events = Vec::with_capacity(req.entries.len());
+    for (i, v) in req.entries.into_iter().enumerate() {
+        let entry: Entry = serde_json::from_value(v)
+            .map_err(|e| ApiError::bad_request("invalid_entry", format!("entries[{i}]: {e}")))?;
+        let event = entry
+            .into_event(crate::util::new_id(), &project.name, state.events.region())
+            .map_err(|e| ApiError::bad_request(e.code, format!("entries[{i}]: {}", e.message)))?;
+        if event.to_value().to_string().len() > MAX_EVENT_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "event_too_large",
+                format!("entries[{i}]: an event may be at most {MAX_EVENT_BYTES} bytes"),
+            ));
+        }
+        events.push((Origin::Api, event));
+    }
+    let sources: BTreeSet<&str> = events.iter().map(|(_, e)| e.source.as_str()).collect();
+    for source in sources {
+        let target = Target::in_project("events", &project, &format!("source/{source}"));
+        state
+            .authorize(&caller, actions::events::PUT_EVENTS, &target)
+            .await?;
+    }
+    let ids: Vec<Value> = events.iter().map(|(_, e)| json!({ "id": e.id })).collect();
+    state.events.publish(&project, events).await?;
+    Ok(Json(json!({ "entries": ids, "failed_entry_count": 0 })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLetterQuery {
+    rule: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(project_name): PathParams<String>,
+    QueryParams(q): QueryParams<DeadLetterQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        actions::events::LIST_DEAD_LETTERS,
+        "rule/*",
+    )
+    .await?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.split_once(':')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_query", "cursor: pass next_cursor back as it came")
+                })?,
+        ),
+    };
+    let rows = state
+        .store
+        .in_project(&project)
+        .dead_letters(q.rule.as_deref(), after, limit)
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| format!("{}:{}", r.created_ms, r.id)))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+/// The project and the dead letter, once the caller may `action` on its
+/// rule.
+async fn authorized_dead_letter(
+    state: &AppState,
+    caller: &Caller,
+    project_name: &str,
+    id: &str,
+    action: &str,
+) -> ApiResult<(
+    crate::store::projects::Project,
+    crate::store::events::DeadLetterRow,
+)> {
+    let project = super::project(state, project_name).await?;
+    let dead = state
+        .store
+        .in_project(&project)
+        .dead_letter(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("dead letter {id:?} does not exist")))?;
+    let target = Target::in_project("events", &project, &format!("rule/{}", dead.rule));
+    state.authorize(caller, action, &target).await?;
+    Ok((project, dead))
+}
+
+/// Sends a dead letter again: a fresh delivery with a fresh count of
+/// attempts and the same idempotency key.
+async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, id)): PathParams<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (project, dead) = authorized_dead_letter(
+        &state,
+        &caller,
+        &project_name,
+        &id,
+        actions::events::REPLAY_DEAD_LETTER,
+    )
+    .await?;
+    if state.events.rules().rule(&dead.rule_id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rule_gone",
+            format!(
+                "rule {:?} no longer exists, so the dead letter has nowhere to go",
+                dead.rule
+            ),
+        ));
+    }
+    let bus = &state.events;
+    let delivery = state
+        .store
+        .in_project(&project)
+        .replay_dead_letter(&id, bus.node(), bus.lease_until())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("dead letter {id:?} does not exist")))?;
+    let key = delivery.id.clone();
+    bus.run_replayed(delivery);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "idempotency_key": key, "event_id": dead.event_id, "rule": dead.rule })),
+    ))
+}
+
+async fn delete_dead_letter(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, id)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (project, _) = authorized_dead_letter(
+        &state,
+        &caller,
+        &project_name,
+        &id,
+        actions::events::DELETE_DEAD_LETTER,
+    )
+    .await?;
+    state.store.in_project(&project).delete_dead_letter(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]

@@ -547,6 +547,7 @@ async fn invoke(
             state.store.clone(),
             Some(caller),
         ),
+        delivery: None,
     };
     let output = loaded
         .function

@@ -8,7 +8,8 @@
 //! - [`policies`]: the policy simulator.
 //! - [`routes`]: custom HTTP routes.
 //! - [`storage`]: buckets and objects, streamed both ways.
-//! - [`events`]: testing event patterns.
+//! - [`rules`]: event rules.
+//! - [`events`]: putting events, dead letters, testing event patterns.
 //! - [`secrets`]: secrets; values only through an audited reveal.
 //! - [`system`]: health, readiness, metrics.
 //! - [`audit`]: the audit middleware, and reading and verifying the log.
@@ -25,6 +26,7 @@ pub mod observe;
 pub mod orgs;
 pub mod policies;
 pub mod routes;
+pub mod rules;
 pub mod secrets;
 pub mod storage;
 pub mod system;
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::router())
         .merge(storage::router())
         .merge(events::router())
+        .merge(rules::router())
         .merge(secrets::router())
         .merge(auth::router())
         .merge(audit::router())
@@ -152,13 +155,7 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 /// Checks a resource name: 1 to 63 of `a-z 0-9 - _`, starting with a letter
 /// or digit.
 pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric();
-    if ok {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
@@ -168,6 +165,16 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
             ),
         ))
     }
+}
+
+/// Whether `name` is a valid resource name (see [`check_name`]).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
 /// The project named in the path (404 if none), once the caller is

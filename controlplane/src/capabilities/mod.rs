@@ -6,7 +6,7 @@
 //! - [`kv`]: the key-value store on the platform's database.
 //! - [`secrets`]: the master key and sealed secrets.
 //! - [`grants`]: a function's execution role, compiled.
-//! - [`events`]: the internal publisher of platform events.
+//! - [`events`]: platform events in, and functions' `events.publish`.
 
 pub mod events;
 pub mod grants;
@@ -31,6 +31,8 @@ pub struct Services {
     pub objects: objects::ObjectService,
     /// The master key.
     pub keyring: secrets::Keyring,
+    /// The event bus, set once it started.
+    pub bus: events::BusSlot,
 }
 
 impl Services {
@@ -56,6 +58,10 @@ impl Services {
             secrets: Some(Arc::new(secrets::ProjectSecrets::new(
                 scope,
                 self.keyring.clone(),
+            ))),
+            events: Some(Arc::new(events::ProjectEvents::new(
+                self.bus.clone(),
+                project.clone(),
             ))),
             config: row
                 .settings

@@ -140,10 +140,29 @@ pub mod secrets {
     pub const DELETE_SECRET: &str = "secrets:DeleteSecret";
 }
 
-/// `events:*`.
+/// `events:*`, on `mrn:events:<org>:<project>:rule/<name>` or
+/// `...:source/<source>`.
 pub mod events {
     /// `POST /events/test-pattern`, on `mrn:events:<org>::pattern-tester`.
     pub const TEST_EVENT_PATTERN: &str = "events:TestEventPattern";
+    /// `POST .../rules` and `PATCH .../rules/{name}`; the caller also needs
+    /// `functions:InvokeFunction` on every target.
+    pub const PUT_RULE: &str = "events:PutRule";
+    /// `GET .../rules/{name}`.
+    pub const DESCRIBE_RULE: &str = "events:DescribeRule";
+    /// `GET .../rules` on `...:rule/*`.
+    pub const LIST_RULES: &str = "events:ListRules";
+    /// `DELETE .../rules/{name}`.
+    pub const DELETE_RULE: &str = "events:DeleteRule";
+    /// `POST .../events` on `...:source/<source>` of each entry; also the
+    /// host call `events.publish` of functions.
+    pub const PUT_EVENTS: &str = "events:PutEvents";
+    /// `GET .../dead-letters` on `...:rule/*`.
+    pub const LIST_DEAD_LETTERS: &str = "events:ListDeadLetters";
+    /// `POST .../dead-letters/{id}/replay` on `...:rule/<rule>`.
+    pub const REPLAY_DEAD_LETTER: &str = "events:ReplayDeadLetter";
+    /// `DELETE .../dead-letters/{id}` on `...:rule/<rule>`.
+    pub const DELETE_DEAD_LETTER: &str = "events:DeleteDeadLetter";
 }
 
 /// `audit:*`, on `mrn:audit:<org>::log`.

@@ -48,6 +48,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
                  "Resource": "mrn:functions:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "Storage", "Effect": "Allow", "Action": "storage:*",
                  "Resource": "mrn:storage:${mc:PrincipalOrg}:${mc:project}:*"},
+                {"Sid": "Events", "Effect": "Allow", "Action": "events:*",
+                 "Resource": "mrn:events:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "SecretsButNotValues", "Effect": "Allow",
                  "Action": ["secrets:CreateSecret", "secrets:ListSecrets", "secrets:DescribeSecret",
                             "secrets:PutSecretValue", "secrets:DeleteSecretVersion", "secrets:DeleteSecret"],
@@ -63,7 +65,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
             json!({"Version": "2012-10-17", "Statement": [
                 {"Sid": "Read", "Effect": "Allow",
                  "Action": ["functions:Get*", "functions:List*", "orgs:Get*", "orgs:List*", "iam:Get*", "iam:List*",
-                            "storage:Get*", "storage:List*", "secrets:List*", "secrets:Describe*"],
+                            "storage:Get*", "storage:List*", "secrets:List*", "secrets:Describe*",
+                            "events:Describe*", "events:List*"],
                  "Resource": "mrn:*:${mc:PrincipalOrg}:*"}
             ]}),
         ),

@@ -11,8 +11,10 @@
 //! - [`objects`]: buckets and the metadata of their objects.
 //! - [`kv`]: the key-value entries of functions.
 //! - [`secrets`]: secrets and their sealed versions.
+//! - [`events`]: event rules, the deliveries they owe, dead letters.
 
 pub mod audit;
+pub mod events;
 pub mod functions;
 pub mod iam;
 pub mod kv;
@@ -100,6 +102,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "capabilities",
         include_str!("../../migrations/0008_capabilities.sql"),
     ),
+    (9, "events", include_str!("../../migrations/0009_events.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -176,6 +176,42 @@ pub trait SecretsBackend: Send + Sync {
     async fn reveal(&self, name: &str) -> Result<String, BackendError>;
 }
 
+/// An event a function publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEvent {
+    /// Who emits it.
+    pub source: String,
+    /// What kind of event.
+    pub detail_type: String,
+    /// The text of a JSON object.
+    pub detail: String,
+    /// Resources it concerns.
+    pub resources: Vec<String>,
+}
+
+/// The event bus of one project.
+#[async_trait::async_trait]
+pub trait EventsBackend: Send + Sync {
+    /// Stores the events (all or none) for every rule they match; returns
+    /// their ids.
+    async fn publish(&self, events: Vec<OutgoingEvent>) -> Result<Vec<String>, BackendError>;
+}
+
+/// The delivery an event rule made an invocation for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryInfo {
+    /// The event's id.
+    pub event_id: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The target's id.
+    pub target: String,
+    /// Stable across attempts and replays.
+    pub idempotency_key: String,
+    /// 1 on the first attempt.
+    pub attempt: u32,
+}
+
 /// Judges actions with the caller's own policies, for `identity.authorize`.
 #[async_trait::async_trait]
 pub trait CallerAuthority: Send + Sync {

@@ -12,13 +12,14 @@
 //! - [`backend`]: the traits the control plane implements.
 //! - `keyvalue`: `wasi:keyvalue` store and atomics.
 //! - `storage`: `minicloud:platform/storage`, streaming both ways.
-//! - `secrets`, `identity`: the platform's own interfaces.
+//! - `secrets`, `identity`, `events`: the platform's own interfaces.
 //! - `config`, `logging`: `wasi:config` and `wasi:logging`.
 //! - `outbound`: `wasi:http/outgoing-handler` to granted hosts only.
 
 pub mod backend;
 pub(crate) mod bindings;
 mod config;
+mod events;
 mod identity;
 mod keyvalue;
 mod logging;
@@ -29,8 +30,8 @@ mod storage;
 use crate::logs::LogCapture;
 use crate::state::InstanceState;
 use backend::{
-    BackendError, CallerAuthority, DenialSink, Grants, IgnoreDenials, KvBackend, NoGrants, SecretsBackend,
-    StorageBackend,
+    BackendError, CallerAuthority, DeliveryInfo, DenialSink, EventsBackend, Grants, IgnoreDenials, KvBackend,
+    NoGrants, SecretsBackend, StorageBackend,
 };
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
@@ -93,6 +94,8 @@ pub struct Capabilities {
     pub kv: Option<Arc<dyn KvBackend>>,
     /// Secrets, if offered.
     pub secrets: Option<Arc<dyn SecretsBackend>>,
+    /// The event bus, if offered.
+    pub events: Option<Arc<dyn EventsBackend>>,
     /// The plain settings `wasi:config` serves.
     pub config: Arc<[(String, String)]>,
     /// Caps per invocation.
@@ -118,6 +121,7 @@ impl Default for Capabilities {
             storage: None,
             kv: None,
             secrets: None,
+            events: None,
             config: Arc::new([]),
             limits: HostLimits::default(),
         }
@@ -204,6 +208,7 @@ impl From<BackendError> for CapError {
 pub(crate) struct CapState {
     pub(crate) caps: Arc<Capabilities>,
     pub(crate) caller: Arc<Caller>,
+    pub(crate) delivery: Option<Arc<DeliveryInfo>>,
     pub(crate) trace_id: Arc<str>,
     pub(crate) logs: LogCapture,
     usage: Usage,
@@ -213,12 +218,14 @@ impl CapState {
     pub(crate) fn new(
         caps: Arc<Capabilities>,
         caller: Arc<Caller>,
+        delivery: Option<Arc<DeliveryInfo>>,
         trace_id: Arc<str>,
         logs: LogCapture,
     ) -> Self {
         Self {
             caps,
             caller,
+            delivery,
             trace_id,
             logs,
             usage: Usage::default(),
@@ -310,6 +317,10 @@ impl CapState {
     pub(crate) fn secrets(&self) -> Result<Arc<dyn SecretsBackend>, CapError> {
         configured(&self.caps.secrets, "secrets are")
     }
+
+    pub(crate) fn events(&self) -> Result<Arc<dyn EventsBackend>, CapError> {
+        configured(&self.caps.events, "events are")
+    }
 }
 
 /// A backend the platform may not offer: `unavailable` when it does not.
@@ -331,6 +342,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     bindings::storage::add_to_linker::<_, Me>(linker, me)?;
     bindings::secrets::add_to_linker::<_, Me>(linker, me)?;
     bindings::identity::add_to_linker::<_, Me>(linker, me)?;
+    bindings::events::add_to_linker::<_, Me>(linker, me)?;
     bindings::kv::add_to_linker::<_, Me>(linker, me)?;
     bindings::atomics::add_to_linker::<_, Me>(linker, me)?;
     bindings::config::add_to_linker::<_, Me>(linker, me)?;

@@ -1,0 +1,187 @@
+//! Event rules of a project: checked when written (a bad pattern gets 400
+//! with the JSON path of the problem), in force on every node within a
+//! second.
+
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::{Page, PathParams, authorized, check_name};
+use crate::app::AppState;
+use crate::events::rules::{Rule, RuleSpec};
+use crate::iam::actions::{events, functions};
+use crate::iam::{Caller, Target};
+use crate::store::events::RuleRow;
+use crate::store::projects::Project;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// Routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{project}/rules", get(list).post(create))
+        .route(
+            "/projects/{project}/rules/{name}",
+            get(describe).patch(update).delete(remove),
+        )
+}
+
+/// The caller must be allowed to invoke every target: a rule must not
+/// run a function its author could not.
+async fn may_invoke_targets(
+    state: &AppState,
+    caller: &Caller,
+    project: &Project,
+    rule: &Rule,
+) -> ApiResult<()> {
+    for t in &rule.targets {
+        let target = Target::in_project("functions", project, &format!("function/{}", t.function));
+        state
+            .authorize(caller, functions::INVOKE_FUNCTION, &target)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn after_change(state: &AppState) {
+    if let Err(e) = state.events.refresh_rules().await {
+        tracing::warn!(error = %e, "cannot reload event rules now; the next poll will");
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(project_name): PathParams<String>,
+    JsonBody(spec): JsonBody<RuleSpec>,
+) -> ApiResult<(StatusCode, Json<RuleRow>)> {
+    let name = spec
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("invalid_rule", "name is required"))?;
+    check_name("rule", &name)?;
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        events::PUT_RULE,
+        &format!("rule/{name}"),
+    )
+    .await?;
+    let mut row = RuleRow::new(&project.id, &name);
+    if spec.sources.is_none() || spec.targets.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            "sources and targets are required",
+        ));
+    }
+    let rule = spec.apply(&mut row)?;
+    may_invoke_targets(&state, &caller, &project, &rule).await?;
+    let row = state
+        .store
+        .in_project(&project)
+        .insert_rule(row)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("rule {name:?} already exists"),
+            )
+        })?;
+    after_change(&state).await;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(project_name): PathParams<String>,
+    QueryParams(page): QueryParams<Page>,
+) -> ApiResult<Json<Value>> {
+    let limit = page.limit()?;
+    let project = authorized(&state, &caller, &project_name, events::LIST_RULES, "rule/*").await?;
+    let rows = state
+        .store
+        .in_project(&project)
+        .rules(page.cursor.as_deref(), limit)
+        .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.name.clone()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+async fn existing(state: &AppState, project: &Project, name: &str) -> ApiResult<RuleRow> {
+    state
+        .store
+        .in_project(project)
+        .rule(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("rule {name:?} does not exist")))
+}
+
+async fn describe(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+) -> ApiResult<Json<RuleRow>> {
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        events::DESCRIBE_RULE,
+        &format!("rule/{name}"),
+    )
+    .await?;
+    Ok(Json(existing(&state, &project, &name).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    JsonBody(spec): JsonBody<RuleSpec>,
+) -> ApiResult<Json<RuleRow>> {
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        events::PUT_RULE,
+        &format!("rule/{name}"),
+    )
+    .await?;
+    let mut row = existing(&state, &project, &name).await?;
+    if spec.name.as_ref().is_some_and(|n| *n != name) {
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            "a rule cannot be renamed; create one under the new name",
+        ));
+    }
+    let rule = spec.apply(&mut row)?;
+    may_invoke_targets(&state, &caller, &project, &rule).await?;
+    if !state.store.in_project(&project).update_rule(&row).await? {
+        return Err(ApiError::not_found(format!("rule {name:?} does not exist")));
+    }
+    after_change(&state).await;
+    Ok(Json(existing(&state, &project, &name).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let project = authorized(
+        &state,
+        &caller,
+        &project_name,
+        events::DELETE_RULE,
+        &format!("rule/{name}"),
+    )
+    .await?;
+    let row = existing(&state, &project, &name).await?;
+    state.store.in_project(&project).delete_rule(&row.id).await?;
+    after_change(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,534 @@
+//! The durable bus: accepted events become delivery rows in the database
+//! (one transaction for many publishers, then the publishers hear back),
+//! run from memory, and leave the table when their target succeeded or they
+//! became dead letters.
+//!
+//! One writer task owns every write, so SQLite sees one writer and
+//! PostgreSQL few round trips. Rows carry a lease: this node renews its
+//! leases while it lives; rows of a dead node (or of this node's previous
+//! life, released at start) are claimed by whichever node polls first.
+
+use super::envelope::{Event, Origin};
+use super::rules::{Rule, Target};
+use super::transform::Context;
+use super::{RuleSet, TargetError, TargetInvoker};
+use crate::capabilities::events::PlatformEvent;
+use crate::store::events::{Batch, DeliveryRow};
+use crate::store::projects::Project;
+use crate::store::{Store, StoreError};
+use crate::util::now_ms;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+/// How long a lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// Deliveries this node keeps in memory; beyond it new ones wait in the
+/// table, unleased, until there is room.
+const MAX_IN_MEMORY: usize = 50_000;
+/// Deliveries running at once on this node.
+const CONCURRENT_DELIVERIES: usize = 256;
+/// How often the table is polled for unleased deliveries.
+const CLAIM_EVERY: Duration = Duration::from_millis(500);
+/// Writes the writer applies in one transaction, at most.
+const MAX_BATCH: usize = 4_096;
+
+/// The bus could not take the events.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The database refused the write.
+    #[error("cannot store the events: {0}")]
+    Store(#[from] StoreError),
+    /// The database refused the batch the events were in.
+    #[error("cannot store the events: {0}")]
+    Batch(String),
+    /// The bus is shutting down.
+    #[error("the event bus is shutting down")]
+    Closed,
+}
+
+enum Write {
+    Insert(Vec<Pending>, oneshot::Sender<Result<(), BusError>>),
+    Done(String),
+    Retry(String, i64, i64, String),
+    Dead(DeliveryRow, String, String),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A delivery in memory, with the instant it was accepted on this node (for
+/// the latency histogram).
+struct Pending {
+    row: DeliveryRow,
+    accepted: Option<Instant>,
+}
+
+/// The bus; cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    store: Store,
+    node: String,
+    region: String,
+    rules: ArcSwap<RuleSet>,
+    targets: Arc<dyn TargetInvoker>,
+    writes: mpsc::UnboundedSender<Write>,
+    in_memory: AtomicUsize,
+    slots: Semaphore,
+    wake_claimer: Notify,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl EventBus {
+    /// Starts the bus of node `node` (stable across restarts): loads the
+    /// rules, takes back what a previous life of the node held, and starts
+    /// the writer, the claimer and the lease keeper.
+    pub async fn start(
+        store: Store,
+        node: String,
+        region: String,
+        targets: Arc<dyn TargetInvoker>,
+    ) -> Result<Self, BusError> {
+        let (generation, rows) = store.all_rules().await?;
+        let rules = RuleSet::build(generation, &rows);
+        store.release_leases(&node).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let bus = Self {
+            inner: Arc::new(Inner {
+                store,
+                node,
+                region,
+                rules: ArcSwap::from_pointee(rules),
+                targets,
+                writes: tx,
+                in_memory: AtomicUsize::new(0),
+                slots: Semaphore::new(CONCURRENT_DELIVERIES),
+                wake_claimer: Notify::new(),
+                refresh_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        tokio::spawn(bus.clone().write_loop(rx));
+        tokio::spawn(bus.clone().claim_loop());
+        tokio::spawn(bus.clone().lease_loop());
+        Ok(bus)
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.inner.rules.load_full()
+    }
+
+    /// Reloads the rules if any changed (here or on another node).
+    pub async fn refresh_rules(&self) -> Result<(), StoreError> {
+        let _one = self.inner.refresh_lock.lock().await;
+        let generation = self.inner.store.rules_generation().await?;
+        if generation != self.inner.rules.load().generation {
+            let (generation, rows) = self.inner.store.all_rules().await?;
+            self.inner
+                .rules
+                .store(Arc::new(RuleSet::build(generation, &rows)));
+        }
+        Ok(())
+    }
+
+    /// Accepts events of `project`: every delivery they owe is stored
+    /// before this returns, and runs at least once from then on.
+    pub async fn publish(&self, project: &Project, events: Vec<(Origin, Event)>) -> Result<(), BusError> {
+        let rules = self.inner.rules.load();
+        let rules = rules.of(&project.id);
+        let now = now_ms();
+        let accepted = Instant::now();
+        let mut pending = Vec::new();
+        for (origin, event) in events {
+            let value = event.to_value();
+            metrics::counter!("minicloud_events_received_total", "project" => project.name.clone(), "origin" => origin_label(&origin)).increment(1);
+            let mut text = None;
+            for rule in rules
+                .iter()
+                .filter(|r| r.listens_to(&origin) && r.matches(&value))
+            {
+                metrics::counter!("minicloud_events_matched_total", "project" => project.name.clone(), "rule" => rule.name.clone()).increment(1);
+                let text = text.get_or_insert_with(|| value.to_string());
+                for target in &rule.targets {
+                    pending.push(Pending {
+                        row: DeliveryRow {
+                            id: idempotency_key(&event.id, &rule.id, &target.id),
+                            project_id: project.id.clone(),
+                            rule_id: rule.id.clone(),
+                            target_id: target.id.clone(),
+                            event_id: event.id.clone(),
+                            event_json: text.clone(),
+                            attempts: 0,
+                            accepted_ms: now,
+                            due_ms: now,
+                            last_error: String::new(),
+                        },
+                        accepted: Some(accepted),
+                    });
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .writes
+            .send(Write::Insert(pending, tx))
+            .map_err(|_| BusError::Closed)?;
+        rx.await.map_err(|_| BusError::Closed)?
+    }
+
+    /// Runs a replayed dead letter (already stored, leased to this node).
+    pub fn run_replayed(&self, row: DeliveryRow) {
+        self.spawn(Pending { row, accepted: None });
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The region name events carry.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// Takes the platform's own events from `rx` onto the bus, for as long
+    /// as the channel is open.
+    pub fn forward_platform(&self, mut rx: mpsc::UnboundedReceiver<PlatformEvent>) {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                metrics::counter!(
+                    "minicloud_platform_events_total",
+                    "source" => e.source.clone(),
+                    "detail_type" => e.detail_type.clone()
+                )
+                .increment(1);
+                let project = match bus.inner.store.project_by_id(&e.project_id).await {
+                    Ok(Some(p)) => p,
+                    Ok(None) => continue,
+                    Err(err) => {
+                        tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
+                        continue;
+                    }
+                };
+                let event = Event {
+                    id: crate::util::new_id(),
+                    source: e.source.clone(),
+                    detail_type: e.detail_type,
+                    time: super::envelope::now_rfc3339(),
+                    project: project.name.clone(),
+                    region: bus.inner.region.clone(),
+                    resources: e.resources,
+                    detail: e.detail,
+                    nats: None,
+                };
+                if let Err(err) = bus
+                    .publish(&project, vec![(Origin::Platform(e.source), event)])
+                    .await
+                {
+                    tracing::error!(error = %err, "platform event lost");
+                }
+            }
+        });
+    }
+
+    /// The lease a row written now by this node gets.
+    pub fn lease_until(&self) -> i64 {
+        now_ms() + LEASE.as_millis() as i64
+    }
+
+    /// Stores what is queued and gives up this node's leases, so another
+    /// node (or this one, restarted) takes its deliveries at once.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.writes.send(Write::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        if let Err(e) = self.inner.store.release_leases(&self.inner.node).await {
+            tracing::warn!(error = %e, "cannot release event delivery leases");
+        }
+    }
+
+    fn spawn(&self, pending: Pending) {
+        self.inner.in_memory.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(self.clone().deliver(pending));
+    }
+
+    fn write(&self, w: Write) {
+        // The writer only stops with the process.
+        let _ = self.inner.writes.send(w);
+    }
+
+    fn finished(&self) {
+        if self.inner.in_memory.fetch_sub(1, Ordering::AcqRel) <= MAX_IN_MEMORY / 2 {
+            self.inner.wake_claimer.notify_one();
+        }
+    }
+
+    /// One delivery, start to end: its attempts on this node, until it
+    /// succeeded, became a dead letter, or its rule or target went away.
+    async fn deliver(self, mut p: Pending) {
+        loop {
+            let wait = p.row.due_ms - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            let rules = self.inner.rules.load_full();
+            let Some(rule) = rules.rule(&p.row.rule_id) else {
+                // The rule was deleted (with its rows).
+                self.write(Write::Done(p.row.id.clone()));
+                break;
+            };
+            let Some(target) = rule.target(&p.row.target_id) else {
+                tracing::info!(rule = %rule.name, target = %p.row.target_id, "target removed from the rule: delivery dropped");
+                self.write(Write::Done(p.row.id.clone()));
+                break;
+            };
+            let age_ms = now_ms() - p.row.accepted_ms;
+            if age_ms > (rule.retry.max_age_secs * 1000) as i64 {
+                let error = format!(
+                    "the event is older than the rule's maximum age of {} s; last error: {}",
+                    rule.retry.max_age_secs, p.row.last_error
+                );
+                self.dead(rule, p.row, error);
+                break;
+            }
+            let result = {
+                let Ok(_slot) = self.inner.slots.acquire().await else {
+                    break;
+                };
+                if let Some(at) = p.accepted.take() {
+                    metrics::histogram!("minicloud_event_delivery_start_seconds")
+                        .record(at.elapsed().as_secs_f64());
+                }
+                self.attempt(rule, target, &p.row).await
+            };
+            match result {
+                Ok(()) => {
+                    metrics::counter!("minicloud_events_delivered_total", "rule" => rule.name.clone())
+                        .increment(1);
+                    metrics::histogram!("minicloud_event_delivery_seconds")
+                        .record((now_ms() - p.row.accepted_ms).max(0) as f64 / 1e3);
+                    self.write(Write::Done(p.row.id.clone()));
+                    break;
+                }
+                Err(TargetError::Throttled(after)) => {
+                    // Not the target's fault: try again soon, no attempt spent.
+                    p.row.due_ms = now_ms() + after.as_millis() as i64;
+                }
+                Err(TargetError::Failed(error)) => {
+                    p.row.attempts += 1;
+                    if p.row.attempts >= i64::from(rule.retry.max_attempts) {
+                        self.dead(rule, p.row, error);
+                        break;
+                    }
+                    metrics::counter!("minicloud_events_retried_total", "rule" => rule.name.clone())
+                        .increment(1);
+                    let backoff = rule.retry.backoff(p.row.attempts as u32);
+                    p.row.due_ms = now_ms() + backoff.as_millis() as i64;
+                    tracing::debug!(rule = %rule.name, event = %p.row.event_id, attempts = p.row.attempts, %error, "delivery failed; will retry");
+                    p.row.last_error = error.clone();
+                    self.write(Write::Retry(
+                        p.row.id.clone(),
+                        p.row.attempts,
+                        p.row.due_ms,
+                        error,
+                    ));
+                }
+            }
+        }
+        self.finished();
+    }
+
+    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
+        metrics::counter!("minicloud_events_dead_lettered_total", "rule" => rule.name.clone()).increment(1);
+        tracing::warn!(rule = %rule.name, event = %row.event_id, attempts = row.attempts, %error, "delivery dead-lettered");
+        self.write(Write::Dead(row, rule.name.clone(), error));
+    }
+
+    async fn attempt(&self, rule: &Rule, target: &Target, row: &DeliveryRow) -> Result<(), TargetError> {
+        let input = match &target.input {
+            None => row.event_json.clone(),
+            Some(transform) => {
+                let event: serde_json::Value = serde_json::from_str(&row.event_json)
+                    .map_err(|e| TargetError::Failed(format!("the stored event is not JSON: {e}")))?;
+                let time = chrono::DateTime::from_timestamp_millis(row.accepted_ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                transform.apply(
+                    &event,
+                    Context {
+                        rule_name: &rule.name,
+                        idempotency_key: &row.id,
+                        ingestion_time: &time,
+                    },
+                )
+            }
+        };
+        let delivery = super::Delivery {
+            project_id: &row.project_id,
+            rule: &rule.name,
+            target,
+            event_id: &row.event_id,
+            idempotency_key: &row.id,
+            attempt: row.attempts as u32 + 1,
+        };
+        self.inner.targets.invoke(&delivery, input).await
+    }
+
+    async fn write_loop(self, mut rx: mpsc::UnboundedReceiver<Write>) {
+        let mut carried: Option<Batch> = None;
+        loop {
+            let mut batch = carried.take().unwrap_or_default();
+            let mut acks = Vec::new();
+            let mut flushes = Vec::new();
+            let mut fresh: Vec<Pending> = Vec::new();
+            let mut n = 0;
+            if batch.is_empty() {
+                let Some(first) = rx.recv().await else { return };
+                self.absorb(first, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                n += 1;
+            }
+            while n < MAX_BATCH {
+                let Ok(more) = rx.try_recv() else { break };
+                self.absorb(more, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                n += 1;
+            }
+            let result = if batch.is_empty() {
+                Ok(())
+            } else {
+                self.inner
+                    .store
+                    .apply_deliveries(&batch, &self.inner.node, self.lease_until())
+                    .await
+            };
+            match result {
+                Ok(()) => {
+                    for ack in acks {
+                        let _ = ack.send(Ok(()));
+                    }
+                    for p in fresh {
+                        self.spawn(p);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store event deliveries; retrying");
+                    let message = e.to_string();
+                    for ack in acks {
+                        let _ = ack.send(Err(BusError::Batch(message.clone())));
+                    }
+                    // What publishers were told failed is not kept; the
+                    // outcomes of deliveries are, and go again.
+                    batch.insert.clear();
+                    batch.insert_unleased.clear();
+                    carried = Some(batch);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            for f in flushes {
+                let _ = f.send(());
+            }
+        }
+    }
+
+    fn absorb(
+        &self,
+        w: Write,
+        batch: &mut Batch,
+        acks: &mut Vec<oneshot::Sender<Result<(), BusError>>>,
+        flushes: &mut Vec<oneshot::Sender<()>>,
+        fresh: &mut Vec<Pending>,
+    ) {
+        match w {
+            Write::Insert(pending, ack) => {
+                let room = self.inner.in_memory.load(Ordering::Acquire) + fresh.len() < MAX_IN_MEMORY;
+                for p in pending {
+                    if room {
+                        batch.insert.push(p.row.clone());
+                        fresh.push(p);
+                    } else {
+                        batch.insert_unleased.push(p.row);
+                    }
+                }
+                acks.push(ack);
+            }
+            Write::Done(id) => batch.delete.push(id),
+            Write::Retry(id, attempts, due, error) => batch.retry.push((id, attempts, due, error)),
+            Write::Dead(row, rule, error) => batch.dead.push((row, rule, error)),
+            Write::Flush(tx) => flushes.push(tx),
+        }
+    }
+
+    async fn claim_loop(self) {
+        loop {
+            let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
+            if room > 0 {
+                let limit = room.min(1_000) as i64;
+                match self
+                    .inner
+                    .store
+                    .claim_deliveries(&self.inner.node, self.lease_until(), limit)
+                    .await
+                {
+                    Ok(rows) => {
+                        let full = rows.len() as i64 == limit;
+                        for row in rows {
+                            self.spawn(Pending { row, accepted: None });
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim event deliveries"),
+                }
+            }
+            if let Err(e) = self.refresh_rules().await {
+                tracing::warn!(error = %e, "cannot reload event rules");
+            }
+            let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
+        }
+    }
+
+    async fn lease_loop(self) {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            if let Err(e) = self
+                .inner
+                .store
+                .renew_leases(&self.inner.node, self.lease_until())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot renew event delivery leases");
+            }
+        }
+    }
+}
+
+/// `<event id>/<rule id>/<target id>`: the same for every attempt and
+/// replay of one delivery, so handlers can make repeats harmless.
+pub fn idempotency_key(event: &str, rule: &str, target: &str) -> String {
+    format!("{event}/{rule}/{target}")
+}
+
+fn origin_label(o: &Origin) -> &'static str {
+    match o {
+        Origin::Api => "api",
+        Origin::Platform(_) => "platform",
+        Origin::Subject(_) => "nats",
+    }
+}

@@ -1,0 +1,606 @@
+//! Event rules, the deliveries they owe (the durable bus), dead letters.
+//!
+//! A delivery row exists from the moment its event is accepted until its
+//! target succeeded or it became a dead letter; its id is the idempotency
+//! key handlers see, so accepting the same event twice stores it once.
+
+use super::projects::{PROJECT_COLUMNS, Project, ProjectScope, project};
+use super::{Result, Store, inserted};
+use crate::util::{new_id, now_ms};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A stored rule; its JSON parts were validated before they were written.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRow {
+    /// Stable id.
+    pub id: String,
+    /// Owning project's id.
+    #[serde(skip)]
+    pub project_id: String,
+    /// Unique in the project.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Disabled rules match nothing.
+    pub enabled: bool,
+    /// Where its events come from.
+    pub sources: Value,
+    /// The event pattern.
+    pub pattern: Value,
+    /// Where matching events go.
+    pub targets: Value,
+    /// Attempts, age and backoff.
+    pub retry: Value,
+    /// Where deliveries go that run out of attempts.
+    pub dead_letter: Value,
+    /// Epoch ms.
+    pub created_ms: i64,
+    /// Epoch ms.
+    pub updated_ms: i64,
+}
+
+impl RuleRow {
+    /// A new rule of the project, enabled, with nothing set yet.
+    pub fn new(project_id: &str, name: &str) -> Self {
+        Self {
+            id: String::new(),
+            project_id: project_id.to_owned(),
+            name: name.to_owned(),
+            description: String::new(),
+            enabled: true,
+            sources: Value::Object(Default::default()),
+            pattern: Value::Null,
+            targets: Value::Array(Vec::new()),
+            retry: Value::Object(Default::default()),
+            dead_letter: Value::Object(Default::default()),
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+}
+
+fn json(r: &AnyRow, column: &str) -> Result<Value> {
+    let text: String = r.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| super::StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn rule_row(r: &AnyRow) -> Result<RuleRow> {
+    Ok(RuleRow {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        sources: json(r, "sources_json")?,
+        pattern: json(r, "pattern_json")?,
+        targets: json(r, "targets_json")?,
+        retry: json(r, "retry_json")?,
+        dead_letter: json(r, "dead_letter_json")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
+const RULE_COLUMNS: &str = "id, project_id, name, description, enabled, sources_json, pattern_json, \
+     targets_json, retry_json, dead_letter_json, created_ms, updated_ms";
+
+async fn bump_generation(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    sqlx::query("UPDATE event_rules_generation SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl ProjectScope {
+    /// Stores a new rule (id and times assigned here); `None` when the name
+    /// is taken.
+    pub async fn insert_rule(&self, mut row: RuleRow) -> Result<Option<RuleRow>> {
+        row.id = new_id();
+        row.project_id = self.project_id.clone();
+        row.created_ms = now_ms();
+        row.updated_ms = row.created_ms;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO event_rules ({RULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&row.id)
+        .bind(&row.project_id)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(i64::from(row.enabled))
+        .bind(row.sources.to_string())
+        .bind(row.pattern.to_string())
+        .bind(row.targets.to_string())
+        .bind(row.retry.to_string())
+        .bind(row.dead_letter.to_string())
+        .bind(row.created_ms)
+        .bind(row.updated_ms)
+        .execute(&mut *tx)
+        .await;
+        if !inserted(done)? {
+            return Ok(None);
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    /// Writes a changed rule over the stored one (matched by id).
+    pub async fn update_rule(&self, row: &RuleRow) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE event_rules SET description = $1, enabled = $2, sources_json = $3, pattern_json = $4, \
+             targets_json = $5, retry_json = $6, dead_letter_json = $7, updated_ms = $8 \
+             WHERE id = $9 AND project_id = $10",
+        )
+        .bind(&row.description)
+        .bind(i64::from(row.enabled))
+        .bind(row.sources.to_string())
+        .bind(row.pattern.to_string())
+        .bind(row.targets.to_string())
+        .bind(row.retry.to_string())
+        .bind(row.dead_letter.to_string())
+        .bind(now_ms())
+        .bind(&row.id)
+        .bind(&self.project_id)
+        .execute(&mut *tx)
+        .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A rule by name.
+    pub async fn rule(&self, name: &str) -> Result<Option<RuleRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules WHERE project_id = $1 AND name = $2"
+        ))
+        .bind(&self.project_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(rule_row).transpose()
+    }
+
+    /// Rules by name after `after`, at most `limit`.
+    pub async fn rules(&self, after: Option<&str>, limit: i64) -> Result<Vec<RuleRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM event_rules WHERE project_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+        ))
+        .bind(&self.project_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(rule_row).collect()
+    }
+
+    /// Deletes a rule; deliveries it still owes are dropped with it.
+    pub async fn delete_rule(&self, id: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM event_rules WHERE id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(&self.project_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM event_deliveries WHERE rule_id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(&self.project_id)
+            .execute(&mut *tx)
+            .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// A delivery owed: one event to one target of one rule.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    /// `<event id>/<rule id>/<target id>`: the idempotency key.
+    pub id: String,
+    /// The rule's project.
+    pub project_id: String,
+    /// The rule.
+    pub rule_id: String,
+    /// The target, by its id in the rule.
+    pub target_id: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The event envelope, JSON.
+    pub event_json: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When the event was accepted, epoch ms (for the maximum age).
+    pub accepted_ms: i64,
+    /// When the next attempt is due, epoch ms.
+    pub due_ms: i64,
+    /// Why the last attempt failed.
+    pub last_error: String,
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, project_id, rule_id, target_id, event_id, event_json, attempts, accepted_ms, due_ms, last_error";
+
+fn delivery_row(r: &AnyRow) -> Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.try_get("id")?,
+        project_id: r.try_get("project_id")?,
+        rule_id: r.try_get("rule_id")?,
+        target_id: r.try_get("target_id")?,
+        event_id: r.try_get("event_id")?,
+        event_json: r.try_get("event_json")?,
+        attempts: r.try_get("attempts")?,
+        accepted_ms: r.try_get("accepted_ms")?,
+        due_ms: r.try_get("due_ms")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// Rows per multi-row statement: 13 parameters each, well inside both
+/// databases' limits.
+const CHUNK: usize = 64;
+
+/// A stored dead letter.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterRow {
+    /// Stable id.
+    pub id: String,
+    /// The rule it was owed by (it may be gone since).
+    pub rule_id: String,
+    /// The rule's name when it was dead-lettered.
+    pub rule: String,
+    /// The target, by its id in the rule.
+    pub target_id: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The event envelope.
+    pub event: Value,
+    /// Why the last attempt failed.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the event was accepted, epoch ms.
+    pub accepted_ms: i64,
+    /// When it became a dead letter, epoch ms.
+    pub created_ms: i64,
+}
+
+fn dead_letter_row(r: &AnyRow) -> Result<DeadLetterRow> {
+    Ok(DeadLetterRow {
+        id: r.try_get("id")?,
+        rule_id: r.try_get("rule_id")?,
+        rule: r.try_get("rule_name")?,
+        target_id: r.try_get("target_id")?,
+        event_id: r.try_get("event_id")?,
+        event: json(r, "event_json")?,
+        error: r.try_get("error")?,
+        attempts: r.try_get("attempts")?,
+        accepted_ms: r.try_get("accepted_ms")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+const DEAD_LETTER_COLUMNS: &str =
+    "id, rule_id, rule_name, target_id, event_id, event_json, error, attempts, accepted_ms, created_ms";
+
+impl ProjectScope {
+    /// Dead letters, oldest first, optionally of one rule (by name), after
+    /// the `(created_ms, id)` cursor; at most `limit`.
+    pub async fn dead_letters(
+        &self,
+        rule: Option<&str>,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetterRow>> {
+        let (after_ms, after_id) = after.unwrap_or((-1, ""));
+        let rows = sqlx::query(&format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE project_id = $1 \
+             AND ($2 = '' OR rule_name = $2) AND (created_ms > $3 OR (created_ms = $3 AND id > $4)) \
+             ORDER BY created_ms, id LIMIT $5"
+        ))
+        .bind(&self.project_id)
+        .bind(rule.unwrap_or(""))
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(dead_letter_row).collect()
+    }
+
+    /// A dead letter by id.
+    pub async fn dead_letter(&self, id: &str) -> Result<Option<DeadLetterRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(id)
+        .bind(&self.project_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(dead_letter_row).transpose()
+    }
+
+    /// Removes a dead letter.
+    pub async fn delete_dead_letter(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1 AND project_id = $2")
+            .bind(id)
+            .bind(&self.project_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Moves a dead letter back onto the bus as a fresh delivery (its
+    /// attempts start again, its age from now), leased to `owner`. `None`
+    /// when there is no such dead letter, or its rule is gone.
+    pub async fn replay_dead_letter(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<DeliveryRow>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1 AND project_id = $2"
+        ))
+        .bind(id)
+        .bind(&self.project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(dead) = row.as_ref().map(dead_letter_row).transpose()? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let delivery = DeliveryRow {
+            id: format!("{}/{}/{}", dead.event_id, dead.rule_id, dead.target_id),
+            project_id: self.project_id.clone(),
+            rule_id: dead.rule_id,
+            target_id: dead.target_id,
+            event_id: dead.event_id,
+            event_json: dead.event.to_string(),
+            attempts: 0,
+            accepted_ms: now,
+            due_ms: now,
+            last_error: String::new(),
+        };
+        insert_deliveries(&mut tx, std::slice::from_ref(&delivery), owner, lease_ms).await?;
+        sqlx::query("DELETE FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(delivery))
+    }
+}
+
+/// Inserts deliveries, skipping ids already owed (the same event accepted
+/// twice).
+async fn insert_deliveries(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rows: &[DeliveryRow],
+    owner: &str,
+    lease_ms: i64,
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = format!(
+            "INSERT INTO event_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_ms, claim) VALUES "
+        );
+        for i in 0..chunk.len() {
+            let b = i * 12;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 1..=12 {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", b + c));
+            }
+            sql.push_str(", '')");
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&r.project_id)
+                .bind(&r.rule_id)
+                .bind(&r.target_id)
+                .bind(&r.event_id)
+                .bind(&r.event_json)
+                .bind(r.attempts)
+                .bind(r.accepted_ms)
+                .bind(r.due_ms)
+                .bind(&r.last_error)
+                .bind(owner)
+                .bind(lease_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `$first, $first+1, ...` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the bus's writer applies in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// New deliveries, leased to the writer's node.
+    pub insert: Vec<DeliveryRow>,
+    /// New deliveries left unleased, for any node to claim (more than this
+    /// node keeps in memory).
+    pub insert_unleased: Vec<DeliveryRow>,
+    /// Deliveries done (the target succeeded).
+    pub delete: Vec<String>,
+    /// Failed attempts to try again: id, attempts, due, error.
+    pub retry: Vec<(String, i64, i64, String)>,
+    /// Deliveries to move to the dead letters: the row, the rule's name,
+    /// the error.
+    pub dead: Vec<(DeliveryRow, String, String)>,
+}
+
+impl Batch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_empty()
+            && self.insert_unleased.is_empty()
+            && self.delete.is_empty()
+            && self.retry.is_empty()
+            && self.dead.is_empty()
+    }
+}
+
+impl Store {
+    /// Applies a batch of the bus's changes in one transaction.
+    pub async fn apply_deliveries(&self, batch: &Batch, owner: &str, lease_ms: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        insert_deliveries(&mut tx, &batch.insert, owner, lease_ms).await?;
+        insert_deliveries(&mut tx, &batch.insert_unleased, "", 0).await?;
+        for chunk in batch.delete.chunks(CHUNK * 8) {
+            let sql = format!(
+                "DELETE FROM event_deliveries WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (id, attempts, due_ms, error) in &batch.retry {
+            sqlx::query(
+                "UPDATE event_deliveries SET attempts = $1, due_ms = $2, last_error = $3 WHERE id = $4",
+            )
+            .bind(attempts)
+            .bind(due_ms)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let now = now_ms();
+        for (row, rule_name, error) in &batch.dead {
+            sqlx::query(&format!(
+                "INSERT INTO dead_letters ({DEAD_LETTER_COLUMNS}, project_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(new_id())
+            .bind(&row.rule_id)
+            .bind(rule_name)
+            .bind(&row.target_id)
+            .bind(&row.event_id)
+            .bind(&row.event_json)
+            .bind(error)
+            .bind(row.attempts)
+            .bind(row.accepted_ms)
+            .bind(now)
+            .bind(&row.project_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM event_deliveries WHERE id = $1")
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` deliveries whose lease ran out (their node died,
+    /// or never had one), for `owner` until `lease_ms`, soonest due first.
+    pub async fn claim_deliveries(&self, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<DeliveryRow>> {
+        let claim = new_id();
+        let now = now_ms();
+        // The outer `lease_ms < $3` is checked again against a row another
+        // node updated meanwhile (PostgreSQL re-evaluates it), so two nodes
+        // never claim the same row.
+        sqlx::query(
+            "UPDATE event_deliveries SET lease_owner = $1, lease_ms = $2, claim = $4 \
+             WHERE lease_ms < $3 AND id IN \
+             (SELECT id FROM event_deliveries WHERE lease_ms < $3 ORDER BY due_ms LIMIT $5)",
+        )
+        .bind(owner)
+        .bind(lease_ms)
+        .bind(now)
+        .bind(&claim)
+        .bind(limit)
+        .execute(self.pool())
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE lease_owner = $1 AND claim = $2"
+        ))
+        .bind(owner)
+        .bind(&claim)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    /// Extends the leases `owner` holds until `lease_ms`.
+    pub async fn renew_leases(&self, owner: &str, lease_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE event_deliveries SET lease_ms = $1 WHERE lease_owner = $2")
+            .bind(lease_ms)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up the leases `owner` holds (at shutdown, or at start for what
+    /// a previous life of the node held), so any node claims them at once.
+    pub async fn release_leases(&self, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE event_deliveries SET lease_owner = '', lease_ms = 0 WHERE lease_owner = $1")
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Every rule of every live project, and the rules' generation.
+    pub async fn all_rules(&self) -> Result<(i64, Vec<RuleRow>)> {
+        let generation = self.rules_generation().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM event_rules r JOIN projects p ON p.id = r.project_id \
+             WHERE p.deleted_ms IS NULL",
+            RULE_COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok((generation, rows.iter().map(rule_row).collect::<Result<_>>()?))
+    }
+
+    /// Grows with every change to any rule.
+    pub async fn rules_generation(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT generation FROM event_rules_generation WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("generation")?)
+    }
+
+    /// A live project by id.
+    pub async fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
+             WHERE p.id = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(project))
+    }
+}
