@@ -51,6 +51,8 @@ pub struct AppState {
     pub services: Services,
     /// The events router and its durable bus.
     pub events: EventBus,
+    /// NATS subjects as event sources, when `--nats-url` is set.
+    pub nats: Option<Arc<crate::events::nats::NatsRouter>>,
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,
@@ -183,6 +185,21 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let events = EventBus::start(store.clone(), node, config.region.clone(), targets).await?;
     events.forward_platform(platform_events);
     let _ = services.bus.set(events.clone());
+    let nats = match &config.nats_url {
+        None => None,
+        Some(url) => {
+            let options = crate::events::nats::NatsOptions {
+                url: url.clone(),
+                stream: config.nats_stream.clone(),
+                creds: config.nats_creds.clone(),
+                tls_ca: config.nats_tls_ca.clone(),
+                tls_cert: config.nats_tls_cert.clone().zip(config.nats_tls_key.clone()),
+            };
+            let client = crate::events::nats::connect(&options).await?;
+            let stream = config.nats_stream.clone();
+            Some(crate::events::nats::NatsRouter::start(client, stream, events.clone()).await?)
+        }
+    };
     // Load the functions ahead of their first requests, beside the rest of
     // startup; a request for one not loaded yet loads it itself.
     let warm = (registry.clone(), store.clone());
@@ -218,6 +235,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             authorizer,
             services,
             events,
+            nats,
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
             audit_lock,
@@ -355,6 +373,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let left = started.state.registry.in_flight().drain(grace).await;
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
+    }
+    if let Some(nats) = &started.state.nats {
+        nats.stop();
     }
     started.state.events.close().await;
     started.writer.flush().await;

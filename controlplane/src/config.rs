@@ -90,6 +90,36 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_RATE_LIMIT_BURST", default_value_t = 400.0)]
     pub rate_limit_burst: f64,
 
+    /// `nats://host:4222` (several comma-separated; user and password may be
+    /// in the URL) turns on NATS subjects as event sources, through
+    /// JetStream. Without it, rules take events from the API and the
+    /// platform only.
+    #[arg(long, env = "MINICLOUD_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream that captures the rules' subjects. Nodes of one
+    /// installation share it; installations sharing a NATS account need
+    /// names of their own (and subjects that do not overlap).
+    #[arg(long, env = "MINICLOUD_NATS_STREAM", default_value = "MINICLOUD_EVENTS")]
+    pub nats_stream: String,
+
+    /// A NATS `.creds` file (JWT and NKey seed).
+    #[arg(long, env = "MINICLOUD_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// CA certificates (PEM) to trust for NATS over TLS.
+    #[arg(long, env = "MINICLOUD_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// A client certificate (PEM) for NATS mutual TLS, with
+    /// `--nats-tls-key`.
+    #[arg(long, env = "MINICLOUD_NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// The client certificate's key (PEM).
+    #[arg(long, env = "MINICLOUD_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+
     /// The region name events carry (EventBridge's `region`).
     #[arg(long, env = "MINICLOUD_REGION", default_value = "local")]
     pub region: String,

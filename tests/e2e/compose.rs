@@ -98,6 +98,11 @@ fn compose_services_and_settings_agree() {
         .map(s)
         .collect();
     assert!(nats.contains(&"-js"));
+    assert_eq!(
+        s(&mc["environment"]["MINICLOUD_NATS_URL"]),
+        "nats://nats:4222",
+        "MiniCloud takes events from the nats service"
+    );
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("deploy/grafana/dashboards/minicloud.json")).unwrap(),
     )

@@ -12,6 +12,7 @@ mod examples;
 mod faults;
 mod identity;
 mod invoke;
+mod nats;
 mod observe;
 mod policies;
 mod routes;

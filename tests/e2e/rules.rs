@@ -27,7 +27,7 @@ mod two_nodes {
 
 /// Deploys `events-sink` as `sink`, allowed its key-value bucket and to
 /// publish events from `shop.*` sources.
-async fn deploy_sink(s: &Server) {
+pub(crate) async fn deploy_sink(s: &Server) {
     s.put_role(
         "sink",
         json!([
@@ -39,7 +39,7 @@ async fn deploy_sink(s: &Server) {
     s.deploy_with("sink", "?role=sink", guests::EVENTS_SINK).await;
 }
 
-async fn create_rule(s: &Server, rule: Value) -> Value {
+pub(crate) async fn create_rule(s: &Server, rule: Value) -> Value {
     let (status, body) = s
         .call(&s.token, Method::POST, "/projects/default/rules", Some(rule))
         .await;
@@ -66,7 +66,7 @@ async fn put_events(s: &Server, entries: Value) -> Vec<String> {
 }
 
 /// The sink's key-value entries, read from the database.
-async fn kv(s: &Server) -> HashMap<String, String> {
+pub(crate) async fn kv(s: &Server) -> HashMap<String, String> {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
@@ -84,7 +84,7 @@ async fn kv(s: &Server) -> HashMap<String, String> {
 }
 
 /// A counter of the sink, 0 when absent.
-fn count(kv: &HashMap<String, String>, key: &str) -> i64 {
+pub(crate) fn count(kv: &HashMap<String, String>, key: &str) -> i64 {
     kv.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 

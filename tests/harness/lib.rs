@@ -21,6 +21,29 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The NATS server the tests use (JetStream on); override with
+/// `MINICLOUD_TEST_NATS_URL`.
+pub fn nats_url() -> String {
+    std::env::var("MINICLOUD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A client of the test NATS server, or a failure that says what to start.
+pub async fn nats() -> async_nats::Client {
+    let url = nats_url();
+    match async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(3))
+        .connect(url.as_str())
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "NATS is not reachable at {url}: {e}. Start it with JetStream: \
+             `start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+             -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server`, or point MINICLOUD_TEST_NATS_URL at one"
+        ),
+    }
+}
+
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -298,8 +321,15 @@ impl Server {
     /// A second node on the same PostgreSQL database as `first`, with its
     /// own data directory, acting with `first`'s admin token.
     pub async fn join(first: &Server) -> Server {
+        Self::join_with(first, &[]).await
+    }
+
+    /// [`Server::join`] with extra `serve` flags.
+    pub async fn join_with(first: &Server, args: &[String]) -> Server {
         let objects = format!("file://{}", first.data_dir().join("objects").display());
-        let mut node = Self::unstarted(Db::Sqlite, &["--object-store", &objects]).await;
+        let mut flags = vec!["--object-store", objects.as_str()];
+        flags.extend(args.iter().map(String::as_str));
+        let mut node = Self::unstarted(Db::Sqlite, &flags).await;
         node.database_url = first.database_url.clone();
         assert!(node.database_url.is_some(), "nodes share PostgreSQL, not SQLite");
         std::fs::write(node.data_dir.path().join("admin-token"), &first.token).unwrap();

@@ -43,10 +43,34 @@ async fn may_invoke_targets(
     Ok(())
 }
 
-async fn after_change(state: &AppState) {
+/// NATS subjects, as sources or the dead-letter destination, need NATS.
+fn check_nats(state: &AppState, rule: &Rule) -> ApiResult<()> {
+    let uses_nats = !rule.sources.subjects.is_empty() || rule.dead_letter.subject.is_some();
+    if uses_nats && state.nats.is_none() {
+        return Err(ApiError::bad_request(
+            "nats_not_configured",
+            "NATS subjects need NATS: start the platform with --nats-url (MINICLOUD_NATS_URL)",
+        ));
+    }
+    Ok(())
+}
+
+/// Puts a change in force on this node at once (other nodes poll), with
+/// the NATS stream and consumers it needs.
+async fn after_change(state: &AppState) -> ApiResult<()> {
     if let Err(e) = state.events.refresh_rules().await {
         tracing::warn!(error = %e, "cannot reload event rules now; the next poll will");
     }
+    if let Some(nats) = &state.nats {
+        nats.reconcile().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "nats_unavailable",
+                format!("the rule is stored, but {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 async fn create(
@@ -76,6 +100,7 @@ async fn create(
         ));
     }
     let rule = spec.apply(&mut row)?;
+    check_nats(&state, &rule)?;
     may_invoke_targets(&state, &caller, &project, &rule).await?;
     let row = state
         .store
@@ -89,7 +114,7 @@ async fn create(
                 format!("rule {name:?} already exists"),
             )
         })?;
-    after_change(&state).await;
+    after_change(&state).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -159,11 +184,12 @@ async fn update(
         ));
     }
     let rule = spec.apply(&mut row)?;
+    check_nats(&state, &rule)?;
     may_invoke_targets(&state, &caller, &project, &rule).await?;
     if !state.store.in_project(&project).update_rule(&row).await? {
         return Err(ApiError::not_found(format!("rule {name:?} does not exist")));
     }
-    after_change(&state).await;
+    after_change(&state).await?;
     Ok(Json(existing(&state, &project, &name).await?))
 }
 
@@ -182,6 +208,6 @@ async fn remove(
     .await?;
     let row = existing(&state, &project, &name).await?;
     state.store.in_project(&project).delete_rule(&row.id).await?;
-    after_change(&state).await;
+    after_change(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }

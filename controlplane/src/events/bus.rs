@@ -89,6 +89,11 @@ struct Inner {
     slots: Semaphore,
     wake_claimer: Notify,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Woken when the claimer saw other nodes' rule changes.
+    rules_changed: Notify,
+    /// Set when NATS is configured: dead letters of rules with a
+    /// dead-letter subject are also published there.
+    nats: std::sync::OnceLock<async_nats::Client>,
 }
 
 impl EventBus {
@@ -117,6 +122,8 @@ impl EventBus {
                 slots: Semaphore::new(CONCURRENT_DELIVERIES),
                 wake_claimer: Notify::new(),
                 refresh_lock: tokio::sync::Mutex::new(()),
+                rules_changed: Notify::new(),
+                nats: std::sync::OnceLock::new(),
             }),
         };
         tokio::spawn(bus.clone().write_loop(rx));
@@ -130,17 +137,76 @@ impl EventBus {
         self.inner.rules.load_full()
     }
 
-    /// Reloads the rules if any changed (here or on another node).
-    pub async fn refresh_rules(&self) -> Result<(), StoreError> {
+    /// Reloads the rules if any changed (here or on another node); `true`
+    /// when they did.
+    pub async fn refresh_rules(&self) -> Result<bool, StoreError> {
         let _one = self.inner.refresh_lock.lock().await;
         let generation = self.inner.store.rules_generation().await?;
-        if generation != self.inner.rules.load().generation {
-            let (generation, rows) = self.inner.store.all_rules().await?;
-            self.inner
-                .rules
-                .store(Arc::new(RuleSet::build(generation, &rows)));
+        if generation == self.inner.rules.load().generation {
+            return Ok(false);
         }
-        Ok(())
+        let (generation, rows) = self.inner.store.all_rules().await?;
+        self.inner
+            .rules
+            .store(Arc::new(RuleSet::build(generation, &rows)));
+        Ok(true)
+    }
+
+    /// Waits until the periodic poll finds that the rules changed.
+    pub async fn rules_changed(&self) {
+        self.inner.rules_changed.notified().await;
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Publishes dead letters of rules with a dead-letter subject there.
+    pub fn set_nats(&self, client: async_nats::Client) {
+        let _ = self.inner.nats.set(client);
+    }
+
+    /// Stores a dead letter now (for deliveries not on the table, such as
+    /// NATS messages, which are acknowledged only once it is stored).
+    pub async fn dead_letter_now(
+        &self,
+        rule: &Rule,
+        row: DeliveryRow,
+        error: String,
+    ) -> Result<(), StoreError> {
+        self.count_dead(rule, &row, &error);
+        let batch = Batch {
+            dead: vec![(row, rule.name.clone(), error)],
+            ..Batch::default()
+        };
+        self.inner
+            .store
+            .apply_deliveries(&batch, &self.inner.node, self.lease_until())
+            .await
+    }
+
+    /// Counts and logs a dead letter, and publishes it to the rule's
+    /// dead-letter subject if it has one.
+    fn count_dead(&self, rule: &Rule, row: &DeliveryRow, error: &str) {
+        metrics::counter!("minicloud_events_dead_lettered_total", "rule" => rule.name.clone()).increment(1);
+        tracing::warn!(rule = %rule.name, event = %row.event_id, attempts = row.attempts, %error, "delivery dead-lettered");
+        if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, self.inner.nats.get()) {
+            let letter = serde_json::json!({
+                "rule": rule.name,
+                "target": row.target_id,
+                "idempotency_key": row.id,
+                "attempts": row.attempts,
+                "error": error,
+                "event": serde_json::from_str::<serde_json::Value>(&row.event_json).unwrap_or_default(),
+            });
+            let (client, subject) = (client.clone(), subject.clone());
+            tokio::spawn(async move {
+                if let Err(e) = client.publish(subject, letter.to_string().into()).await {
+                    tracing::warn!(error = %e, "cannot publish a dead letter to its subject");
+                }
+            });
+        }
     }
 
     /// Accepts events of `project`: every delivery they owe is stored
@@ -356,12 +422,13 @@ impl EventBus {
     }
 
     fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
-        metrics::counter!("minicloud_events_dead_lettered_total", "rule" => rule.name.clone()).increment(1);
-        tracing::warn!(rule = %rule.name, event = %row.event_id, attempts = row.attempts, %error, "delivery dead-lettered");
+        self.count_dead(rule, &row, &error);
         self.write(Write::Dead(row, rule.name.clone(), error));
     }
 
-    async fn attempt(&self, rule: &Rule, target: &Target, row: &DeliveryRow) -> Result<(), TargetError> {
+    /// One attempt of a delivery: the input (transformed if the target
+    /// says so) to the target.
+    pub async fn attempt(&self, rule: &Rule, target: &Target, row: &DeliveryRow) -> Result<(), TargetError> {
         let input = match &target.input {
             None => row.event_json.clone(),
             Some(transform) => {
@@ -497,8 +564,10 @@ impl EventBus {
                     Err(e) => tracing::warn!(error = %e, "cannot claim event deliveries"),
                 }
             }
-            if let Err(e) = self.refresh_rules().await {
-                tracing::warn!(error = %e, "cannot reload event rules");
+            match self.refresh_rules().await {
+                Ok(true) => self.inner.rules_changed.notify_waiters(),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
             }
             let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
         }

@@ -7,10 +7,13 @@
 //! - [`rules`]: rules as written (checked) and as kept (compiled).
 //! - [`transform`]: input transformations (a path, a template, a constant).
 //! - [`bus`]: the durable bus: delivery rows, leases, retries, dead letters.
+//! - [`nats`]: NATS subjects through a JetStream stream and durable
+//!   consumers per rule target.
 //! - [`targets`]: the target kinds behind [`TargetInvoker`] (functions).
 
 pub mod bus;
 pub mod envelope;
+pub mod nats;
 pub mod pattern;
 pub mod rules;
 pub mod targets;
