@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod capabilities;
+mod events;
 mod patterns;
 mod plain;
 mod policy;
@@ -49,6 +50,9 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("host-calls") {
         return rt.block_on(on_worker(capabilities::host_calls()));
+    }
+    if args.get(1).map(String::as_str) == Some("events") {
+        return rt.block_on(on_worker(events::delivery()));
     }
     rt.block_on(run());
 }
@@ -306,6 +310,7 @@ async fn run() {
     print_policy();
     patterns::throughput();
     on_worker(capabilities::host_calls()).await;
+    on_worker(events::delivery()).await;
 
     let measured = on_worker(in_process()).await;
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
