@@ -16,6 +16,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "url-shortener",
             "webhook-relay",
             "whoami",
+            "doc-indexer",
         ],
     ),
     (

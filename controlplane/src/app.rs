@@ -150,12 +150,12 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     let runtime = runtime?;
     let objects = crate::objects_url::open(config.object_store.as_deref(), &data_dir)?;
     let artifacts = Artifacts::new(objects.clone(), data_dir.join("cache"), &runtime);
-    let (writer, writer_task) = RecordWriter::spawn(store.clone());
+    let (publisher, platform_events) = ChannelPublisher::new();
+    let (writer, writer_task) = RecordWriter::spawn(store.clone(), Arc::new(publisher.clone()));
     let keyring = Keyring::load(
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),
     )?;
-    let (publisher, platform_events) = ChannelPublisher::new();
     let services = Services {
         store: store.clone(),
         objects: ObjectService::new(store.clone(), objects, Arc::new(publisher)),

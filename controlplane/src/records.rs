@@ -4,9 +4,11 @@
 //! and queued for the database; one writer task stores the queue in batches,
 //! one transaction per batch.
 
+use crate::capabilities::events::{EventPublisher, PlatformEvent};
 use crate::store::Store;
 use crate::store::records::{InvocationRecord, LogRecord};
 use minicloud_runtime::{InvocationReport, ReportSink};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,9 +26,16 @@ enum Entry {
 }
 
 /// The queue into the writer task; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RecordWriter {
     tx: mpsc::Sender<Entry>,
+    events: Arc<dyn EventPublisher>,
+}
+
+impl std::fmt::Debug for RecordWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordWriter").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -36,11 +45,12 @@ impl std::fmt::Debug for Entry {
 }
 
 impl RecordWriter {
-    /// Starts the writer task.
-    pub fn spawn(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task; failed invocations are also published as
+    /// `minicloud.functions` events to `events`.
+    pub fn spawn(store: Store, events: Arc<dyn EventPublisher>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let task = tokio::spawn(run(store, rx));
-        (Self { tx }, task)
+        (Self { tx, events }, task)
     }
 
     /// Waits until everything queued before this call is stored.
@@ -135,7 +145,12 @@ pub struct FunctionIdentity {
     pub function: String,
     /// Version number.
     pub version: i64,
+    /// The function's resource name.
+    pub mrn: String,
 }
+
+/// The source of invocation failure events.
+pub const FAILURE_SOURCE: &str = "minicloud.functions";
 
 /// The [`ReportSink`] of one loaded function version.
 pub struct FunctionSink {
@@ -166,6 +181,27 @@ impl ReportSink for FunctionSink {
                 .increment(1);
                 tracing::info!(invocation_id = %r.invocation_id, trace_id = %r.trace_id,
                     function = %id.function, outcome, %error, "invocation failed");
+                // A failure while handling a failure event is not announced:
+                // a failing handler of failures would feed on itself.
+                let of_failure = r.delivery.as_ref().is_some_and(|d| d.source == FAILURE_SOURCE);
+                if !of_failure {
+                    self.writer.events.publish(PlatformEvent {
+                        source: FAILURE_SOURCE.into(),
+                        detail_type: "Invocation Failed".into(),
+                        project_id: id.project_id.clone(),
+                        resources: vec![id.mrn.clone()],
+                        detail: serde_json::json!({
+                            "function": id.function,
+                            "version": id.version,
+                            "invocation_id": r.invocation_id,
+                            "trace_id": r.trace_id,
+                            "outcome": outcome,
+                            "error": error.to_string(),
+                            "duration_ms": r.duration.as_millis() as u64,
+                            "event_id": r.delivery.as_ref().map(|d| d.event_id.clone()),
+                        }),
+                    });
+                }
             }
         }
         self.duration.record(r.duration.as_secs_f64());

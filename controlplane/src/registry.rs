@@ -241,6 +241,10 @@ impl Registry {
             function_id: row.id.clone(),
             function: row.name.clone(),
             version: version.version,
+            mrn: format!(
+                "mrn:functions:{}:{}:function/{}",
+                project.org_name, project.name, row.name
+            ),
         };
         Ok(Loaded {
             function,

@@ -161,6 +161,7 @@ impl Invocation {
             error,
             logs,
             logs_dropped,
+            delivery: self.ctx.delivery,
         });
     }
 }

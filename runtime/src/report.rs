@@ -27,6 +27,8 @@ pub struct InvocationReport {
     pub logs: Vec<LogLine>,
     /// Bytes of output dropped past the cap.
     pub logs_dropped: u64,
+    /// The event delivery the invocation served, if any.
+    pub delivery: Option<std::sync::Arc<crate::caps::backend::DeliveryInfo>>,
 }
 
 impl InvocationReport {

@@ -6,7 +6,105 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
-crate::on_both_databases!(examples_end_to_end);
+crate::on_both_databases!(examples_end_to_end, event_pipeline);
+
+/// The buckets of `upload-processor` and the role its README gives it.
+async fn processor_role(s: &Server) {
+    for b in ["uploads", "processed"] {
+        s.create_bucket(b).await;
+    }
+    s.put_role("processor", json!([
+            {"Effect": "Allow", "Action": "storage:GetObject", "Resource": "mrn:storage:*:*:bucket/uploads/*"},
+            {"Effect": "Allow", "Action": "storage:PutObject", "Resource": "mrn:storage:*:*:bucket/processed/*"},
+            {"Effect": "Allow", "Action": "events:PutEvents", "Resource": "mrn:events:*:*:source/docs.*"}
+        ]),
+    )
+    .await;
+}
+
+/// `examples/doc-indexer/README.md`: an object lands, a rule runs
+/// `upload-processor`, which publishes an event, which a second rule hands
+/// to `doc-indexer`.
+async fn event_pipeline(db: Db) {
+    let s = Server::start(db).await;
+    processor_role(&s).await;
+    s.put_role(
+        "indexer",
+        json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:*:*:bucket/index/*"}]),
+    )
+    .await;
+    s.deploy_with("processor", "?role=processor", guests::UPLOAD_PROCESSOR)
+        .await;
+    s.deploy_with("indexer", "?role=indexer", guests::DOC_INDEXER)
+        .await;
+    let rules = [
+        json!({"name": "process-uploads", "sources": {"platform": ["minicloud.storage"]},
+               "pattern": {"detail-type": ["Object Created"],
+                           "detail": {"bucket": {"name": ["uploads"]}, "object": {"key": [{"suffix": ".txt"}]}}},
+               "targets": [{"function": "processor", "input": {
+                   "paths": {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key"},
+                   "template": "{\"bucket\": <bucket>, \"key\": <key>}"}}]}),
+        json!({"name": "index-documents", "sources": {"api": true},
+               "pattern": {"source": ["docs.processed"], "detail-type": ["Document Processed"]},
+               "targets": [{"function": "indexer"}], "retry": {"max_attempts": 10}}),
+    ];
+    for rule in rules {
+        let (status, body) = s
+            .call(&s.token, Method::POST, "/projects/default/rules", Some(rule))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    for (key, text) in [
+        ("notes/today.txt", "buy milk\ncall ada back\n"),
+        ("photo.png", "not text"),
+    ] {
+        let resp = s
+            .authed(Method::PUT, &s.api(&format!("/buckets/uploads/objects/{key}")))
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    // The indexer's key-value entries, read from the database.
+    let index = minicloud_tests::eventually(std::time::Duration::from_secs(20), || async {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&s.database_url()).await.ok()?;
+        let rows = sqlx::query("SELECT entry_key, value FROM kv_entries WHERE bucket = 'index'")
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+        pool.close().await;
+        let index: std::collections::HashMap<String, String> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get("entry_key"),
+                    String::from_utf8_lossy(&r.get::<Vec<u8>, _>("value")).into_owned(),
+                )
+            })
+            .collect();
+        index.contains_key("words/notes/today.txt").then_some(index)
+    })
+    .await
+    .expect("the document went through both functions");
+    assert_eq!(index["words/notes/today.txt"], "5");
+    assert_eq!(index["documents"], "1", "only the .txt object matched: {index:?}");
+    let summary = s
+        .authed(
+            Method::GET,
+            &s.api("/buckets/processed/objects/notes/today.txt.summary.json"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(summary.status(), 200);
+    let (_, dead) = s
+        .call(&s.token, Method::GET, "/projects/default/dead-letters", None)
+        .await;
+    assert_eq!(dead["items"], json!([]));
+}
 
 /// A webhook receiver on loopback: records what it was sent.
 async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
@@ -38,15 +136,7 @@ async fn examples_end_to_end(db: Db) {
     let t = s.token.clone();
 
     // Upload processor: uploads -> processed.
-    for b in ["uploads", "processed"] {
-        s.create_bucket(b).await;
-    }
-    s.put_role("processor", json!([
-            {"Effect": "Allow", "Action": "storage:GetObject", "Resource": "mrn:storage:*:*:bucket/uploads/*"},
-            {"Effect": "Allow", "Action": "storage:PutObject", "Resource": "mrn:storage:*:*:bucket/processed/*"}
-        ]),
-    )
-    .await;
+    processor_role(&s).await;
     s.deploy_with("processor", "?role=processor", guests::UPLOAD_PROCESSOR)
         .await;
     let resp = s

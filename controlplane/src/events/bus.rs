@@ -447,7 +447,16 @@ impl EventBus {
                 )
             }
         };
+        #[derive(serde::Deserialize)]
+        struct Source<'a> {
+            #[serde(borrow)]
+            source: std::borrow::Cow<'a, str>,
+        }
+        let source = serde_json::from_str::<Source<'_>>(&row.event_json)
+            .map(|s| s.source)
+            .unwrap_or_default();
         let delivery = super::Delivery {
+            source: &source,
             project_id: &row.project_id,
             rule: &rule.name,
             target,

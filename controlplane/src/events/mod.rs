@@ -91,6 +91,8 @@ pub struct Delivery<'a> {
     pub idempotency_key: &'a str,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The event's source.
+    pub source: &'a str,
 }
 
 /// Why an attempt did not succeed.

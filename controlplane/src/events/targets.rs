@@ -88,6 +88,7 @@ impl TargetInvoker for FunctionTargets {
                 target: delivery.target.id.clone(),
                 idempotency_key: delivery.idempotency_key.to_owned(),
                 attempt: delivery.attempt,
+                source: delivery.source.to_owned(),
             })),
         };
         loaded

@@ -1,9 +1,12 @@
 //! `upload-processor`: reads an uploaded text object from one bucket and
 //! writes a derived object to another: the text in upper case, with a JSON
-//! summary of its lines and words beside it. Invoked with
-//! `{"bucket": "uploads", "key": "notes/today.txt"}` (the shape an
-//! object-created event will deliver).
+//! summary of its lines and words beside it; then publishes a `Document
+//! Processed` event (source `docs.processed`) for the next step. Invoked
+//! with `{"bucket": "uploads", "key": "notes/today.txt"}`, directly or by
+//! an event rule on object-created events that shapes its input so (see
+//! `examples/doc-indexer`).
 
+use minicloud_sdk::events::Event;
 use minicloud_sdk::storage::Bucket;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,7 +38,15 @@ fn process(upload: Upload) -> Result<Value, minicloud_sdk::Error> {
         summary.to_string().as_bytes(),
         Some("application/json"),
     )?;
-    minicloud_sdk::log::info(&format!("processed {} ({} bytes)", upload.key, bytes.len()));
+    let event = Event::new("docs.processed", "Document Processed")
+        .detail(&json!({ "bucket": out_bucket, "key": upload.key, "summary": summary }))
+        .resource(&format!("{out_bucket}/{}", upload.key))
+        .publish()?;
+    minicloud_sdk::log::info(&format!(
+        "processed {} ({} bytes); event {event}",
+        upload.key,
+        bytes.len()
+    ));
     Ok(json!({ "written": [upper.key, format!("{}.summary.json", upload.key)], "summary": summary }))
 }
 

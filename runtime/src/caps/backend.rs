@@ -210,6 +210,9 @@ pub struct DeliveryInfo {
     pub idempotency_key: String,
     /// 1 on the first attempt.
     pub attempt: u32,
+    /// The event's source (not shown to the guest; the platform uses it to
+    /// keep failure events from feeding on themselves).
+    pub source: String,
 }
 
 /// Judges actions with the caller's own policies, for `identity.authorize`.
