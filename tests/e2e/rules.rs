@@ -391,6 +391,73 @@ async fn retries_dead_letters_and_replay(db: Db) {
         .filter_map(|r| r["trace_id"].as_str())
         .collect();
     assert!(traces.contains(&ids[0].as_str()), "{records}");
+
+    // A function that always fails: a dead letter after the policy; a
+    // replay runs the policy again and ends in the dead letters again.
+    let ids = put_events(
+        &s,
+        json!([{"source": "shop", "detail-type": "Order Placed", "detail": {"always_fail": true}}]),
+    )
+    .await;
+    let dead_letter = |attempts_seen: i64| {
+        let (s, event) = (&s, ids[0].clone());
+        async move {
+            eventually(Duration::from_secs(20), || async {
+                let (_, page) = s
+                    .call(&s.token, Method::GET, "/projects/default/dead-letters", None)
+                    .await;
+                let item = page["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|d| d["event_id"] == event.as_str())?
+                    .clone();
+                let runs = count(&kv(s).await, &format!("runs/{}", key(&event)));
+                (runs == attempts_seen).then_some(item)
+            })
+            .await
+            .expect("the always-failing delivery became a dead letter")
+        }
+    };
+    let first = dead_letter(3).await;
+    assert_eq!(first["attempts"], 3);
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .contains("always fails (attempt 3)"),
+        "{first}"
+    );
+    let id = first["id"].as_str().unwrap();
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::POST,
+            &format!("/projects/default/dead-letters/{id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let second = dead_letter(6).await;
+    assert_ne!(second["id"], first["id"]);
+    assert!(
+        second["error"]
+            .as_str()
+            .unwrap()
+            .contains("always fails (attempt 6)"),
+        "{second}"
+    );
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::DELETE,
+            &format!(
+                "/projects/default/dead-letters/{}",
+                second["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
 }
 
 async fn events_flow_between_functions(db: Db) {
