@@ -19,7 +19,7 @@ pub mod rules;
 pub mod targets;
 pub mod transform;
 
-use crate::store::events::RuleRow;
+use crate::store::rules::RuleRow;
 use rules::{Rule, Target};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use super::envelope::Origin;
 use super::pattern::{Pattern, PatternError};
 use super::transform::{InputTransform, TransformError};
-use crate::store::events::RuleRow;
+use crate::store::rules::RuleRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;

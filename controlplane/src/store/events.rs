@@ -1,201 +1,16 @@
-//! Event rules, the deliveries they owe (the durable bus), dead letters.
+//! The deliveries rules owe (the durable bus) and dead letters.
 //!
 //! A delivery row exists from the moment its event is accepted until its
 //! target succeeded or it became a dead letter; its id is the idempotency
 //! key handlers see, so accepting the same event twice stores it once.
 
-use super::projects::{PROJECT_COLUMNS, Project, ProjectScope, project};
-use super::{Result, Store, inserted};
+use super::projects::ProjectScope;
+use super::{Result, Store, json_column};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-
-/// A stored rule; its JSON parts were validated before they were written.
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleRow {
-    /// Stable id.
-    pub id: String,
-    /// Owning project's id.
-    #[serde(skip)]
-    pub project_id: String,
-    /// Unique in the project.
-    pub name: String,
-    /// Free text.
-    pub description: String,
-    /// Disabled rules match nothing.
-    pub enabled: bool,
-    /// Where its events come from.
-    pub sources: Value,
-    /// The event pattern.
-    pub pattern: Value,
-    /// Where matching events go.
-    pub targets: Value,
-    /// Attempts, age and backoff.
-    pub retry: Value,
-    /// Where deliveries go that run out of attempts.
-    pub dead_letter: Value,
-    /// Epoch ms.
-    pub created_ms: i64,
-    /// Epoch ms.
-    pub updated_ms: i64,
-}
-
-impl RuleRow {
-    /// A new rule of the project, enabled, with nothing set yet.
-    pub fn new(project_id: &str, name: &str) -> Self {
-        Self {
-            id: String::new(),
-            project_id: project_id.to_owned(),
-            name: name.to_owned(),
-            description: String::new(),
-            enabled: true,
-            sources: Value::Object(Default::default()),
-            pattern: Value::Null,
-            targets: Value::Array(Vec::new()),
-            retry: Value::Object(Default::default()),
-            dead_letter: Value::Object(Default::default()),
-            created_ms: 0,
-            updated_ms: 0,
-        }
-    }
-}
-
-fn json(r: &AnyRow, column: &str) -> Result<Value> {
-    let text: String = r.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| super::StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn rule_row(r: &AnyRow) -> Result<RuleRow> {
-    Ok(RuleRow {
-        id: r.try_get("id")?,
-        project_id: r.try_get("project_id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        enabled: r.try_get::<i64, _>("enabled")? != 0,
-        sources: json(r, "sources_json")?,
-        pattern: json(r, "pattern_json")?,
-        targets: json(r, "targets_json")?,
-        retry: json(r, "retry_json")?,
-        dead_letter: json(r, "dead_letter_json")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
-    })
-}
-
-const RULE_COLUMNS: &str = "id, project_id, name, description, enabled, sources_json, pattern_json, \
-     targets_json, retry_json, dead_letter_json, created_ms, updated_ms";
-
-async fn bump_generation(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
-    sqlx::query("UPDATE event_rules_generation SET generation = generation + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-impl ProjectScope {
-    /// Stores a new rule (id and times assigned here); `None` when the name
-    /// is taken.
-    pub async fn insert_rule(&self, mut row: RuleRow) -> Result<Option<RuleRow>> {
-        row.id = new_id();
-        row.project_id = self.project_id.clone();
-        row.created_ms = now_ms();
-        row.updated_ms = row.created_ms;
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(&format!(
-            "INSERT INTO event_rules ({RULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&row.id)
-        .bind(&row.project_id)
-        .bind(&row.name)
-        .bind(&row.description)
-        .bind(i64::from(row.enabled))
-        .bind(row.sources.to_string())
-        .bind(row.pattern.to_string())
-        .bind(row.targets.to_string())
-        .bind(row.retry.to_string())
-        .bind(row.dead_letter.to_string())
-        .bind(row.created_ms)
-        .bind(row.updated_ms)
-        .execute(&mut *tx)
-        .await;
-        if !inserted(done)? {
-            return Ok(None);
-        }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Some(row))
-    }
-
-    /// Writes a changed rule over the stored one (matched by id).
-    pub async fn update_rule(&self, row: &RuleRow) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE event_rules SET description = $1, enabled = $2, sources_json = $3, pattern_json = $4, \
-             targets_json = $5, retry_json = $6, dead_letter_json = $7, updated_ms = $8 \
-             WHERE id = $9 AND project_id = $10",
-        )
-        .bind(&row.description)
-        .bind(i64::from(row.enabled))
-        .bind(row.sources.to_string())
-        .bind(row.pattern.to_string())
-        .bind(row.targets.to_string())
-        .bind(row.retry.to_string())
-        .bind(row.dead_letter.to_string())
-        .bind(now_ms())
-        .bind(&row.id)
-        .bind(&self.project_id)
-        .execute(&mut *tx)
-        .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// A rule by name.
-    pub async fn rule(&self, name: &str) -> Result<Option<RuleRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {RULE_COLUMNS} FROM event_rules WHERE project_id = $1 AND name = $2"
-        ))
-        .bind(&self.project_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(rule_row).transpose()
-    }
-
-    /// Rules by name after `after`, at most `limit`.
-    pub async fn rules(&self, after: Option<&str>, limit: i64) -> Result<Vec<RuleRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RULE_COLUMNS} FROM event_rules WHERE project_id = $1 AND name > $2 ORDER BY name LIMIT $3"
-        ))
-        .bind(&self.project_id)
-        .bind(after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(rule_row).collect()
-    }
-
-    /// Deletes a rule; deliveries it still owes are dropped with it.
-    pub async fn delete_rule(&self, id: &str) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM event_rules WHERE id = $1 AND project_id = $2")
-            .bind(id)
-            .bind(&self.project_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM event_deliveries WHERE rule_id = $1 AND project_id = $2")
-            .bind(id)
-            .bind(&self.project_id)
-            .execute(&mut *tx)
-            .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
-    }
-}
 
 /// A delivery owed: one event to one target of one rule.
 #[derive(Debug, Clone)]
@@ -276,7 +91,7 @@ fn dead_letter_row(r: &AnyRow) -> Result<DeadLetterRow> {
         rule: r.try_get("rule_name")?,
         target_id: r.try_get("target_id")?,
         event_id: r.try_get("event_id")?,
-        event: json(r, "event_json")?,
+        event: json_column(r, "event_json")?,
         error: r.try_get("error")?,
         attempts: r.try_get("attempts")?,
         accepted_ms: r.try_get("accepted_ms")?,
@@ -565,42 +380,5 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Every rule of every live project, and the rules' generation.
-    pub async fn all_rules(&self) -> Result<(i64, Vec<RuleRow>)> {
-        let generation = self.rules_generation().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM event_rules r JOIN projects p ON p.id = r.project_id \
-             WHERE p.deleted_ms IS NULL",
-            RULE_COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .fetch_all(self.pool())
-        .await?;
-        Ok((generation, rows.iter().map(rule_row).collect::<Result<_>>()?))
-    }
-
-    /// Grows with every change to any rule.
-    pub async fn rules_generation(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT generation FROM event_rules_generation WHERE id = 1")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("generation")?)
-    }
-
-    /// A live project by id.
-    pub async fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
-             WHERE p.id = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(project))
     }
 }

@@ -11,7 +11,8 @@
 //! - [`objects`]: buckets and the metadata of their objects.
 //! - [`kv`]: the key-value entries of functions.
 //! - [`secrets`]: secrets and their sealed versions.
-//! - [`events`]: event rules, the deliveries they owe, dead letters.
+//! - [`rules`]: event rules.
+//! - [`events`]: the deliveries rules owe (the durable bus), dead letters.
 
 pub mod audit;
 pub mod events;
@@ -23,6 +24,7 @@ pub mod orgs;
 pub mod projects;
 pub mod records;
 pub mod routes;
+pub mod rules;
 pub mod secrets;
 
 use futures::future::BoxFuture;
@@ -219,6 +221,13 @@ pub(crate) fn inserted(result: std::result::Result<sqlx::any::AnyQueryResult, sq
         Err(e) if is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A JSON column, parsed.
+pub(crate) fn json_column(r: &sqlx::any::AnyRow, column: &str) -> Result<serde_json::Value> {
+    use sqlx::Row;
+    let text: String = r.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// Whether an error is a violation of a unique constraint.

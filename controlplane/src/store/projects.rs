@@ -97,6 +97,18 @@ impl Store {
 pub const DEFAULT_ORG_ID: &str = "org-default";
 
 impl Store {
+    /// A live project by id.
+    pub async fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
+             WHERE p.id = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(project))
+    }
+
     /// Finds a live project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>> {
         let row = sqlx::query(&format!(

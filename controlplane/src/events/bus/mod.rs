@@ -9,9 +9,8 @@
 //! life, released at start) are claimed by whichever node polls first.
 
 use super::envelope::{Event, Origin};
-use super::rules::{Rule, Target};
-use super::transform::Context;
-use super::{RuleSet, TargetError, TargetInvoker};
+use super::rules::Rule;
+use super::{RuleSet, TargetInvoker};
 use crate::capabilities::events::PlatformEvent;
 use crate::store::events::{Batch, DeliveryRow};
 use crate::store::projects::Project;
@@ -23,6 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
+mod deliver;
+mod writer;
+
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(30);
 /// Deliveries this node keeps in memory; beyond it new ones wait in the
@@ -30,10 +32,6 @@ const LEASE: Duration = Duration::from_secs(30);
 const MAX_IN_MEMORY: usize = 50_000;
 /// Deliveries running at once on this node.
 const CONCURRENT_DELIVERIES: usize = 256;
-/// How often the table is polled for unleased deliveries.
-const CLAIM_EVERY: Duration = Duration::from_millis(500);
-/// Writes the writer applies in one transaction, at most.
-const MAX_BATCH: usize = 4_096;
 
 /// The bus could not take the events.
 #[derive(Debug, thiserror::Error)]
@@ -343,256 +341,6 @@ impl EventBus {
     fn finished(&self) {
         if self.inner.in_memory.fetch_sub(1, Ordering::AcqRel) <= MAX_IN_MEMORY / 2 {
             self.inner.wake_claimer.notify_one();
-        }
-    }
-
-    /// One delivery, start to end: its attempts on this node, until it
-    /// succeeded, became a dead letter, or its rule or target went away.
-    async fn deliver(self, mut p: Pending) {
-        loop {
-            let wait = p.row.due_ms - now_ms();
-            if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-            }
-            let rules = self.inner.rules.load_full();
-            let Some(rule) = rules.rule(&p.row.rule_id) else {
-                // The rule was deleted (with its rows).
-                self.write(Write::Done(p.row.id.clone()));
-                break;
-            };
-            let Some(target) = rule.target(&p.row.target_id) else {
-                tracing::info!(rule = %rule.name, target = %p.row.target_id, "target removed from the rule: delivery dropped");
-                self.write(Write::Done(p.row.id.clone()));
-                break;
-            };
-            let age_ms = now_ms() - p.row.accepted_ms;
-            if age_ms > (rule.retry.max_age_secs * 1000) as i64 {
-                let error = format!(
-                    "the event is older than the rule's maximum age of {} s; last error: {}",
-                    rule.retry.max_age_secs, p.row.last_error
-                );
-                self.dead(rule, p.row, error);
-                break;
-            }
-            let result = {
-                let Ok(_slot) = self.inner.slots.acquire().await else {
-                    break;
-                };
-                if let Some(at) = p.accepted.take() {
-                    metrics::histogram!("minicloud_event_delivery_start_seconds")
-                        .record(at.elapsed().as_secs_f64());
-                }
-                self.attempt(rule, target, &p.row).await
-            };
-            match result {
-                Ok(()) => {
-                    metrics::counter!("minicloud_events_delivered_total", "rule" => rule.name.clone())
-                        .increment(1);
-                    metrics::histogram!("minicloud_event_delivery_seconds")
-                        .record((now_ms() - p.row.accepted_ms).max(0) as f64 / 1e3);
-                    self.write(Write::Done(p.row.id.clone()));
-                    break;
-                }
-                Err(TargetError::Throttled(after)) => {
-                    // Not the target's fault: try again soon, no attempt spent.
-                    p.row.due_ms = now_ms() + after.as_millis() as i64;
-                }
-                Err(TargetError::Failed(error)) => {
-                    p.row.attempts += 1;
-                    if p.row.attempts >= i64::from(rule.retry.max_attempts) {
-                        self.dead(rule, p.row, error);
-                        break;
-                    }
-                    metrics::counter!("minicloud_events_retried_total", "rule" => rule.name.clone())
-                        .increment(1);
-                    let backoff = rule.retry.backoff(p.row.attempts as u32);
-                    p.row.due_ms = now_ms() + backoff.as_millis() as i64;
-                    tracing::debug!(rule = %rule.name, event = %p.row.event_id, attempts = p.row.attempts, %error, "delivery failed; will retry");
-                    p.row.last_error = error.clone();
-                    self.write(Write::Retry(
-                        p.row.id.clone(),
-                        p.row.attempts,
-                        p.row.due_ms,
-                        error,
-                    ));
-                }
-            }
-        }
-        self.finished();
-    }
-
-    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
-        self.count_dead(rule, &row, &error);
-        self.write(Write::Dead(row, rule.name.clone(), error));
-    }
-
-    /// One attempt of a delivery: the input (transformed if the target
-    /// says so) to the target.
-    pub async fn attempt(&self, rule: &Rule, target: &Target, row: &DeliveryRow) -> Result<(), TargetError> {
-        let input = match &target.input {
-            None => row.event_json.clone(),
-            Some(transform) => {
-                let event: serde_json::Value = serde_json::from_str(&row.event_json)
-                    .map_err(|e| TargetError::Failed(format!("the stored event is not JSON: {e}")))?;
-                let time = chrono::DateTime::from_timestamp_millis(row.accepted_ms)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_default();
-                transform.apply(
-                    &event,
-                    Context {
-                        rule_name: &rule.name,
-                        idempotency_key: &row.id,
-                        ingestion_time: &time,
-                    },
-                )
-            }
-        };
-        #[derive(serde::Deserialize)]
-        struct Source<'a> {
-            #[serde(borrow)]
-            source: std::borrow::Cow<'a, str>,
-        }
-        let source = serde_json::from_str::<Source<'_>>(&row.event_json)
-            .map(|s| s.source)
-            .unwrap_or_default();
-        let delivery = super::Delivery {
-            source: &source,
-            project_id: &row.project_id,
-            rule: &rule.name,
-            target,
-            event_id: &row.event_id,
-            idempotency_key: &row.id,
-            attempt: row.attempts as u32 + 1,
-        };
-        self.inner.targets.invoke(&delivery, input).await
-    }
-
-    async fn write_loop(self, mut rx: mpsc::UnboundedReceiver<Write>) {
-        let mut carried: Option<Batch> = None;
-        loop {
-            let mut batch = carried.take().unwrap_or_default();
-            let mut acks = Vec::new();
-            let mut flushes = Vec::new();
-            let mut fresh: Vec<Pending> = Vec::new();
-            let mut n = 0;
-            if batch.is_empty() {
-                let Some(first) = rx.recv().await else { return };
-                self.absorb(first, &mut batch, &mut acks, &mut flushes, &mut fresh);
-                n += 1;
-            }
-            while n < MAX_BATCH {
-                let Ok(more) = rx.try_recv() else { break };
-                self.absorb(more, &mut batch, &mut acks, &mut flushes, &mut fresh);
-                n += 1;
-            }
-            let result = if batch.is_empty() {
-                Ok(())
-            } else {
-                self.inner
-                    .store
-                    .apply_deliveries(&batch, &self.inner.node, self.lease_until())
-                    .await
-            };
-            match result {
-                Ok(()) => {
-                    for ack in acks {
-                        let _ = ack.send(Ok(()));
-                    }
-                    for p in fresh {
-                        self.spawn(p);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot store event deliveries; retrying");
-                    let message = e.to_string();
-                    for ack in acks {
-                        let _ = ack.send(Err(BusError::Batch(message.clone())));
-                    }
-                    // What publishers were told failed is not kept; the
-                    // outcomes of deliveries are, and go again.
-                    batch.insert.clear();
-                    batch.insert_unleased.clear();
-                    carried = Some(batch);
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-            for f in flushes {
-                let _ = f.send(());
-            }
-        }
-    }
-
-    fn absorb(
-        &self,
-        w: Write,
-        batch: &mut Batch,
-        acks: &mut Vec<oneshot::Sender<Result<(), BusError>>>,
-        flushes: &mut Vec<oneshot::Sender<()>>,
-        fresh: &mut Vec<Pending>,
-    ) {
-        match w {
-            Write::Insert(pending, ack) => {
-                let room = self.inner.in_memory.load(Ordering::Acquire) + fresh.len() < MAX_IN_MEMORY;
-                for p in pending {
-                    if room {
-                        batch.insert.push(p.row.clone());
-                        fresh.push(p);
-                    } else {
-                        batch.insert_unleased.push(p.row);
-                    }
-                }
-                acks.push(ack);
-            }
-            Write::Done(id) => batch.delete.push(id),
-            Write::Retry(id, attempts, due, error) => batch.retry.push((id, attempts, due, error)),
-            Write::Dead(row, rule, error) => batch.dead.push((row, rule, error)),
-            Write::Flush(tx) => flushes.push(tx),
-        }
-    }
-
-    async fn claim_loop(self) {
-        loop {
-            let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
-            if room > 0 {
-                let limit = room.min(1_000) as i64;
-                match self
-                    .inner
-                    .store
-                    .claim_deliveries(&self.inner.node, self.lease_until(), limit)
-                    .await
-                {
-                    Ok(rows) => {
-                        let full = rows.len() as i64 == limit;
-                        for row in rows {
-                            self.spawn(Pending { row, accepted: None });
-                        }
-                        if full {
-                            continue;
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot claim event deliveries"),
-                }
-            }
-            match self.refresh_rules().await {
-                Ok(true) => self.inner.rules_changed.notify_waiters(),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
-            }
-            let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
-        }
-    }
-
-    async fn lease_loop(self) {
-        loop {
-            tokio::time::sleep(LEASE / 3).await;
-            if let Err(e) = self
-                .inner
-                .store
-                .renew_leases(&self.inner.node, self.lease_until())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot renew event delivery leases");
-            }
         }
     }
 }

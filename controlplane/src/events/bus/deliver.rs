@@ -1,0 +1,133 @@
+//! Running deliveries: each one's attempts on this node until it
+//! succeeded, became a dead letter, or its rule or target went away.
+
+use super::{EventBus, Pending, Write};
+use crate::events::rules::{Rule, Target};
+use crate::events::transform::Context;
+use crate::events::{Delivery, TargetError};
+use crate::store::events::DeliveryRow;
+use crate::util::now_ms;
+use std::time::Duration;
+
+impl EventBus {
+    /// One delivery, start to end: its attempts on this node, until it
+    /// succeeded, became a dead letter, or its rule or target went away.
+    pub(super) async fn deliver(self, mut p: Pending) {
+        loop {
+            let wait = p.row.due_ms - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            let rules = self.inner.rules.load_full();
+            let Some(rule) = rules.rule(&p.row.rule_id) else {
+                // The rule was deleted (with its rows).
+                self.write(Write::Done(p.row.id.clone()));
+                break;
+            };
+            let Some(target) = rule.target(&p.row.target_id) else {
+                tracing::info!(rule = %rule.name, target = %p.row.target_id, "target removed from the rule: delivery dropped");
+                self.write(Write::Done(p.row.id.clone()));
+                break;
+            };
+            let age_ms = now_ms() - p.row.accepted_ms;
+            if age_ms > (rule.retry.max_age_secs * 1000) as i64 {
+                let error = format!(
+                    "the event is older than the rule's maximum age of {} s; last error: {}",
+                    rule.retry.max_age_secs, p.row.last_error
+                );
+                self.dead(rule, p.row, error);
+                break;
+            }
+            let result = {
+                let Ok(_slot) = self.inner.slots.acquire().await else {
+                    break;
+                };
+                if let Some(at) = p.accepted.take() {
+                    metrics::histogram!("minicloud_event_delivery_start_seconds")
+                        .record(at.elapsed().as_secs_f64());
+                }
+                self.attempt(rule, target, &p.row).await
+            };
+            match result {
+                Ok(()) => {
+                    metrics::counter!("minicloud_events_delivered_total", "rule" => rule.name.clone())
+                        .increment(1);
+                    metrics::histogram!("minicloud_event_delivery_seconds")
+                        .record((now_ms() - p.row.accepted_ms).max(0) as f64 / 1e3);
+                    self.write(Write::Done(p.row.id.clone()));
+                    break;
+                }
+                Err(TargetError::Throttled(after)) => {
+                    // Not the target's fault: try again soon, no attempt spent.
+                    p.row.due_ms = now_ms() + after.as_millis() as i64;
+                }
+                Err(TargetError::Failed(error)) => {
+                    p.row.attempts += 1;
+                    if p.row.attempts >= i64::from(rule.retry.max_attempts) {
+                        self.dead(rule, p.row, error);
+                        break;
+                    }
+                    metrics::counter!("minicloud_events_retried_total", "rule" => rule.name.clone())
+                        .increment(1);
+                    let backoff = rule.retry.backoff(p.row.attempts as u32);
+                    p.row.due_ms = now_ms() + backoff.as_millis() as i64;
+                    tracing::debug!(rule = %rule.name, event = %p.row.event_id, attempts = p.row.attempts, %error, "delivery failed; will retry");
+                    p.row.last_error = error.clone();
+                    self.write(Write::Retry(
+                        p.row.id.clone(),
+                        p.row.attempts,
+                        p.row.due_ms,
+                        error,
+                    ));
+                }
+            }
+        }
+        self.finished();
+    }
+
+    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
+        self.count_dead(rule, &row, &error);
+        self.write(Write::Dead(row, rule.name.clone(), error));
+    }
+
+    /// One attempt of a delivery: the input (transformed if the target
+    /// says so) to the target.
+    pub async fn attempt(&self, rule: &Rule, target: &Target, row: &DeliveryRow) -> Result<(), TargetError> {
+        let input = match &target.input {
+            None => row.event_json.clone(),
+            Some(transform) => {
+                let event: serde_json::Value = serde_json::from_str(&row.event_json)
+                    .map_err(|e| TargetError::Failed(format!("the stored event is not JSON: {e}")))?;
+                let time = chrono::DateTime::from_timestamp_millis(row.accepted_ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                transform.apply(
+                    &event,
+                    Context {
+                        rule_name: &rule.name,
+                        idempotency_key: &row.id,
+                        ingestion_time: &time,
+                    },
+                )
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct Source<'a> {
+            #[serde(borrow)]
+            source: std::borrow::Cow<'a, str>,
+        }
+        let source = serde_json::from_str::<Source<'_>>(&row.event_json)
+            .map(|s| s.source)
+            .unwrap_or_default();
+        let delivery = Delivery {
+            source: &source,
+            project_id: &row.project_id,
+            rule: &rule.name,
+            target,
+            event_id: &row.event_id,
+            idempotency_key: &row.id,
+            attempt: row.attempts as u32 + 1,
+        };
+        self.inner.targets.invoke(&delivery, input).await
+    }
+}

@@ -1,0 +1,146 @@
+//! The bus's background work: the one writer that applies every change in
+//! batched transactions, the claimer that takes unleased deliveries, and
+//! the lease keeper.
+
+use super::BusError;
+use super::{EventBus, LEASE, MAX_IN_MEMORY, Pending, Write};
+use crate::store::events::Batch;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How often the table is polled for unleased deliveries.
+const CLAIM_EVERY: Duration = Duration::from_millis(500);
+/// Writes the writer applies in one transaction, at most.
+const MAX_BATCH: usize = 4_096;
+
+impl EventBus {
+    pub(super) async fn write_loop(self, mut rx: mpsc::UnboundedReceiver<Write>) {
+        let mut carried: Option<Batch> = None;
+        loop {
+            let mut batch = carried.take().unwrap_or_default();
+            let mut acks = Vec::new();
+            let mut flushes = Vec::new();
+            let mut fresh: Vec<Pending> = Vec::new();
+            let mut n = 0;
+            if batch.is_empty() {
+                let Some(first) = rx.recv().await else { return };
+                self.absorb(first, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                n += 1;
+            }
+            while n < MAX_BATCH {
+                let Ok(more) = rx.try_recv() else { break };
+                self.absorb(more, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                n += 1;
+            }
+            let result = if batch.is_empty() {
+                Ok(())
+            } else {
+                self.inner
+                    .store
+                    .apply_deliveries(&batch, &self.inner.node, self.lease_until())
+                    .await
+            };
+            match result {
+                Ok(()) => {
+                    for ack in acks {
+                        let _ = ack.send(Ok(()));
+                    }
+                    for p in fresh {
+                        self.spawn(p);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store event deliveries; retrying");
+                    let message = e.to_string();
+                    for ack in acks {
+                        let _ = ack.send(Err(BusError::Batch(message.clone())));
+                    }
+                    // What publishers were told failed is not kept; the
+                    // outcomes of deliveries are, and go again.
+                    batch.insert.clear();
+                    batch.insert_unleased.clear();
+                    carried = Some(batch);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            for f in flushes {
+                let _ = f.send(());
+            }
+        }
+    }
+
+    fn absorb(
+        &self,
+        w: Write,
+        batch: &mut Batch,
+        acks: &mut Vec<oneshot::Sender<Result<(), BusError>>>,
+        flushes: &mut Vec<oneshot::Sender<()>>,
+        fresh: &mut Vec<Pending>,
+    ) {
+        match w {
+            Write::Insert(pending, ack) => {
+                let room = self.inner.in_memory.load(Ordering::Acquire) + fresh.len() < MAX_IN_MEMORY;
+                for p in pending {
+                    if room {
+                        batch.insert.push(p.row.clone());
+                        fresh.push(p);
+                    } else {
+                        batch.insert_unleased.push(p.row);
+                    }
+                }
+                acks.push(ack);
+            }
+            Write::Done(id) => batch.delete.push(id),
+            Write::Retry(id, attempts, due, error) => batch.retry.push((id, attempts, due, error)),
+            Write::Dead(row, rule, error) => batch.dead.push((row, rule, error)),
+            Write::Flush(tx) => flushes.push(tx),
+        }
+    }
+
+    pub(super) async fn claim_loop(self) {
+        loop {
+            let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
+            if room > 0 {
+                let limit = room.min(1_000) as i64;
+                match self
+                    .inner
+                    .store
+                    .claim_deliveries(&self.inner.node, self.lease_until(), limit)
+                    .await
+                {
+                    Ok(rows) => {
+                        let full = rows.len() as i64 == limit;
+                        for row in rows {
+                            self.spawn(Pending { row, accepted: None });
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim event deliveries"),
+                }
+            }
+            match self.refresh_rules().await {
+                Ok(true) => self.inner.rules_changed.notify_waiters(),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
+            }
+            let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
+        }
+    }
+
+    pub(super) async fn lease_loop(self) {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            if let Err(e) = self
+                .inner
+                .store
+                .renew_leases(&self.inner.node, self.lease_until())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot renew event delivery leases");
+            }
+        }
+    }
+}
