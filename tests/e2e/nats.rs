@@ -96,6 +96,40 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
                "dead_letter": {"subject": dlq}}),
     )
     .await;
+    // Subjects belong to the org: a Developer of the project may not
+    // listen on them without a grant.
+    for (path, body) in [
+        ("/orgs/default/users", json!({"name": "dev"})),
+        (
+            "/orgs/default/bindings",
+            json!({"principal": "dev", "role": "Developer", "project": "default"}),
+        ),
+    ] {
+        let (status, body) = s.call(&s.token, Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, key) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users/dev/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    let dev = key["token"].as_str().unwrap();
+    let (status, body) = s
+        .call(dev, Method::POST, "/projects/default/rules",
+            Some(json!({"name": "sneaky", "sources": {"subjects": [format!("{name}.>")]}, "targets": [{"function": "sink"}]})))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("events:UseSubject"),
+        "{body}"
+    );
+
     let raw = create_rule(
         &s,
         json!({"name": "raw", "sources": {"subjects": [format!("{name}.raw.>")]},

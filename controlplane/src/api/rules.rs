@@ -43,14 +43,28 @@ async fn may_invoke_targets(
     Ok(())
 }
 
-/// NATS subjects, as sources or the dead-letter destination, need NATS.
-fn check_nats(state: &AppState, rule: &Rule) -> ApiResult<()> {
-    let uses_nats = !rule.sources.subjects.is_empty() || rule.dead_letter.subject.is_some();
-    if uses_nats && state.nats.is_none() {
+/// NATS subjects, as sources or the dead-letter destination, need NATS,
+/// and the caller needs `events:UseSubject` on each (an org resource:
+/// everyone on the NATS account shares the subjects).
+async fn check_subjects(state: &AppState, caller: &Caller, project: &Project, rule: &Rule) -> ApiResult<()> {
+    let subjects: Vec<&String> = rule
+        .sources
+        .subjects
+        .iter()
+        .chain(rule.dead_letter.subject.iter())
+        .collect();
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    if state.nats.is_none() {
         return Err(ApiError::bad_request(
             "nats_not_configured",
             "NATS subjects need NATS: start the platform with --nats-url (MINICLOUD_NATS_URL)",
         ));
+    }
+    for subject in subjects {
+        let target = Target::in_org("events", &project.org(), &format!("subject/{subject}"));
+        state.authorize(caller, events::USE_SUBJECT, &target).await?;
     }
     Ok(())
 }
@@ -100,7 +114,7 @@ async fn create(
         ));
     }
     let rule = spec.apply(&mut row)?;
-    check_nats(&state, &rule)?;
+    check_subjects(&state, &caller, &project, &rule).await?;
     may_invoke_targets(&state, &caller, &project, &rule).await?;
     let row = state
         .store
@@ -184,7 +198,7 @@ async fn update(
         ));
     }
     let rule = spec.apply(&mut row)?;
-    check_nats(&state, &rule)?;
+    check_subjects(&state, &caller, &project, &rule).await?;
     may_invoke_targets(&state, &caller, &project, &rule).await?;
     if !state.store.in_project(&project).update_rule(&row).await? {
         return Err(ApiError::not_found(format!("rule {name:?} does not exist")));

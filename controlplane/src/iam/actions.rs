@@ -154,6 +154,11 @@ pub mod events {
     pub const LIST_RULES: &str = "events:ListRules";
     /// `DELETE .../rules/{name}`.
     pub const DELETE_RULE: &str = "events:DeleteRule";
+    /// Listening on a NATS subject (a rule's `sources.subjects`) or
+    /// publishing dead letters to one, on `mrn:events:<org>::subject/<s>`:
+    /// subjects are shared by everyone on the NATS account, so they belong
+    /// to the org, and project roles do not grant them.
+    pub const USE_SUBJECT: &str = "events:UseSubject";
     /// `POST .../events` on `...:source/<source>` of each entry; also the
     /// host call `events.publish` of functions.
     pub const PUT_EVENTS: &str = "events:PutEvents";
