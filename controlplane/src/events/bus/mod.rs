@@ -275,37 +275,58 @@ impl EventBus {
     pub fn forward_platform(&self, mut rx: mpsc::UnboundedReceiver<PlatformEvent>) {
         let bus = self.clone();
         tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                metrics::counter!(
-                    "minicloud_platform_events_total",
-                    "source" => e.source.clone(),
-                    "detail_type" => e.detail_type.clone()
-                )
-                .increment(1);
-                let project = match bus.inner.store.project_by_id(&e.project_id).await {
-                    Ok(Some(p)) => p,
-                    Ok(None) => continue,
-                    Err(err) => {
-                        tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
-                        continue;
+            let mut projects: std::collections::HashMap<String, Project> = Default::default();
+            let mut batch = Vec::new();
+            // What arrived while the last batch was stored goes in one
+            // transaction per project.
+            while rx.recv_many(&mut batch, 1024).await > 0 {
+                let mut by_project: std::collections::HashMap<String, Vec<(Origin, Event)>> =
+                    Default::default();
+                for e in batch.drain(..) {
+                    metrics::counter!(
+                        "minicloud_platform_events_total",
+                        "source" => e.source.clone(),
+                        "detail_type" => e.detail_type.clone()
+                    )
+                    .increment(1);
+                    if !projects.contains_key(&e.project_id) {
+                        match bus.inner.store.project_by_id(&e.project_id).await {
+                            Ok(Some(p)) => {
+                                projects.insert(e.project_id.clone(), p);
+                            }
+                            Ok(None) => continue,
+                            Err(err) => {
+                                tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
+                                continue;
+                            }
+                        }
                     }
-                };
-                let event = Event {
-                    id: crate::util::new_id(),
-                    source: e.source.clone(),
-                    detail_type: e.detail_type,
-                    time: super::envelope::now_rfc3339(),
-                    project: project.name.clone(),
-                    region: bus.inner.region.clone(),
-                    resources: e.resources,
-                    detail: e.detail,
-                    nats: None,
-                };
-                if let Err(err) = bus
-                    .publish(&project, vec![(Origin::Platform(e.source), event)])
-                    .await
-                {
-                    tracing::error!(error = %err, "platform event lost");
+                    let Some(project) = projects.get(&e.project_id) else {
+                        continue;
+                    };
+                    let event = Event {
+                        id: crate::util::new_id(),
+                        source: e.source.clone(),
+                        detail_type: e.detail_type,
+                        time: super::envelope::now_rfc3339(),
+                        project: project.name.clone(),
+                        region: bus.inner.region.clone(),
+                        resources: e.resources,
+                        detail: e.detail,
+                        nats: None,
+                    };
+                    by_project
+                        .entry(e.project_id)
+                        .or_default()
+                        .push((Origin::Platform(e.source), event));
+                }
+                for (project_id, events) in by_project {
+                    let Some(project) = projects.get(&project_id) else {
+                        continue;
+                    };
+                    if let Err(err) = bus.publish(project, events).await {
+                        tracing::error!(error = %err, "platform events lost");
+                    }
                 }
             }
         });
