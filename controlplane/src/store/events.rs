@@ -5,7 +5,7 @@
 //! key handlers see, so accepting the same event twice stores it once.
 
 use super::projects::ProjectScope;
-use super::{Result, Store, json_column};
+use super::{Backend, Result, Store, json_column, multi_row_insert, placeholder_list};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
 use serde_json::Value;
@@ -55,7 +55,7 @@ fn delivery_row(r: &AnyRow) -> Result<DeliveryRow> {
     })
 }
 
-/// Rows per multi-row statement: 13 parameters each, well inside both
+/// Rows per multi-row statement: 12 parameters each, well inside both
 /// databases' limits.
 const CHUNK: usize = 64;
 
@@ -182,7 +182,14 @@ impl ProjectScope {
             due_ms: now,
             last_error: String::new(),
         };
-        insert_deliveries(&mut tx, std::slice::from_ref(&delivery), owner, lease_ms).await?;
+        insert_deliveries(
+            self.backend(),
+            &mut tx,
+            std::slice::from_ref(&delivery),
+            owner,
+            lease_ms,
+        )
+        .await?;
         sqlx::query("DELETE FROM dead_letters WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -195,30 +202,16 @@ impl ProjectScope {
 /// Inserts deliveries, skipping ids already owed (the same event accepted
 /// twice).
 async fn insert_deliveries(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rows: &[DeliveryRow],
     owner: &str,
     lease_ms: i64,
 ) -> Result<()> {
     for chunk in rows.chunks(CHUNK) {
-        let mut sql = format!(
-            "INSERT INTO event_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_ms, claim) VALUES "
-        );
-        for i in 0..chunk.len() {
-            let b = i * 12;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 1..=12 {
-                if c > 1 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", b + c));
-            }
-            sql.push_str(", '')");
-        }
-        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+        let prefix =
+            format!("INSERT INTO event_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_ms) VALUES ");
+        let sql = multi_row_insert(backend, &prefix, 12, chunk.len()) + " ON CONFLICT (id) DO NOTHING";
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
@@ -238,14 +231,6 @@ async fn insert_deliveries(
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `$first, $first+1, ...` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What the bus's writer applies in one transaction.
@@ -280,12 +265,12 @@ impl Store {
     /// Applies a batch of the bus's changes in one transaction.
     pub async fn apply_deliveries(&self, batch: &Batch, owner: &str, lease_ms: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        insert_deliveries(&mut tx, &batch.insert, owner, lease_ms).await?;
-        insert_deliveries(&mut tx, &batch.insert_unleased, "", 0).await?;
+        insert_deliveries(self.backend(), &mut tx, &batch.insert, owner, lease_ms).await?;
+        insert_deliveries(self.backend(), &mut tx, &batch.insert_unleased, "", 0).await?;
         for chunk in batch.delete.chunks(CHUNK * 8) {
             let sql = format!(
                 "DELETE FROM event_deliveries WHERE id IN ({})",
-                placeholders(1, chunk.len())
+                placeholder_list(self.backend(), chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {

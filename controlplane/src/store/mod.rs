@@ -223,6 +223,42 @@ pub(crate) fn inserted(result: std::result::Result<sqlx::any::AnyQueryResult, sq
     }
 }
 
+/// `prefix` followed by `rows` groups of `columns` placeholders: numbered
+/// (`$N`) for PostgreSQL, positional (`?`) for SQLite, whose driver resolves
+/// each numbered name with a linear search (quadratic in a statement of
+/// a thousand parameters).
+pub(crate) fn multi_row_insert(backend: Backend, prefix: &str, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 5);
+    sql.push_str(prefix);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + col + 1).to_string());
+                }
+                Backend::Sqlite => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `n` placeholders for an `IN (...)` list, numbered or positional as in
+/// [`multi_row_insert`].
+pub(crate) fn placeholder_list(backend: Backend, n: usize) -> String {
+    let one = |i: usize| match backend {
+        Backend::Postgres => format!("${}", i + 1),
+        Backend::Sqlite => "?".to_owned(),
+    };
+    (0..n).map(one).collect::<Vec<_>>().join(", ")
+}
+
 /// A JSON column, parsed.
 pub(crate) fn json_column(r: &sqlx::any::AnyRow, column: &str) -> Result<serde_json::Value> {
     use sqlx::Row;
@@ -238,6 +274,19 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_placeholders_across_rows() {
+        let prefix = "INSERT INTO t (a, b) VALUES ";
+        assert_eq!(
+            multi_row_insert(Backend::Postgres, prefix, 2, 2),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            multi_row_insert(Backend::Sqlite, prefix, 2, 2),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+    }
 
     #[test]
     fn redacts_passwords_from_urls() {

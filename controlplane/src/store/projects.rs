@@ -57,6 +57,10 @@ impl ProjectScope {
         self.store.pool()
     }
 
+    pub(crate) fn backend(&self) -> super::Backend {
+        self.store.backend()
+    }
+
     /// A transaction that will write (see [`Store::begin_write`]).
     pub(crate) async fn begin_write(&self) -> super::Result<sqlx::Transaction<'static, sqlx::Any>> {
         self.store.begin_write().await

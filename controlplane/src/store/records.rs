@@ -1,7 +1,7 @@
 //! Invocation records and log lines.
 
 use super::projects::ProjectScope;
-use super::{Backend, Result, Store};
+use super::{Result, Store, multi_row_insert};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -68,32 +68,6 @@ pub struct LogRecord {
 /// Rows per multi-row INSERT: well under both SQLite's (32,766) and
 /// PostgreSQL's (65,535) limits on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
-
-/// `prefix` followed by `rows` groups of `columns` placeholders: numbered
-/// (`$N`) for PostgreSQL, positional (`?`) for SQLite, whose driver resolves
-/// each numbered name with a linear search (quadratic in a statement of
-/// a thousand parameters).
-fn multi_row_insert(backend: Backend, prefix: &str, columns: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(prefix.len() + rows * columns * 5);
-    sql.push_str(prefix);
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..columns {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(row * columns + col + 1).to_string());
-                }
-                Backend::Sqlite => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
-    sql
-}
 
 impl Store {
     /// Writes a batch of records and their log lines in one transaction,
@@ -237,23 +211,5 @@ impl ProjectScope {
                 })
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_placeholders_across_rows() {
-        let prefix = "INSERT INTO t (a, b) VALUES ";
-        assert_eq!(
-            multi_row_insert(Backend::Postgres, prefix, 2, 2),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
-        );
-        assert_eq!(
-            multi_row_insert(Backend::Sqlite, prefix, 2, 2),
-            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
-        );
     }
 }
