@@ -176,11 +176,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
         writer.clone(),
         host,
     ));
-    let targets = Arc::new(FunctionTargets::new(
-        registry.clone(),
-        store.clone(),
-        authorizer.clone(),
-    ));
+    let targets = Arc::new(FunctionTargets::new(registry.clone()));
     let node = node_id(&data_dir)?;
     let events = EventBus::start(store.clone(), node, config.region.clone(), targets).await?;
     events.forward_platform(platform_events);

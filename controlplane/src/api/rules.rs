@@ -43,6 +43,32 @@ async fn may_invoke_targets(
     Ok(())
 }
 
+/// The project named in the path, once the caller may do `action` on the
+/// rule `name` in it.
+async fn authorized_rule(
+    state: &AppState,
+    caller: &Caller,
+    project_name: &str,
+    action: &str,
+    name: &str,
+) -> ApiResult<Project> {
+    authorized(state, caller, project_name, action, &format!("rule/{name}")).await
+}
+
+/// Applies `spec` over `row` and checks the result: the rule compiles, and
+/// the caller may use its subjects and invoke its targets.
+async fn apply_checked(
+    state: &AppState,
+    caller: &Caller,
+    project: &Project,
+    spec: RuleSpec,
+    row: &mut RuleRow,
+) -> ApiResult<()> {
+    let rule = spec.apply(row)?;
+    check_subjects(state, caller, project, &rule).await?;
+    may_invoke_targets(state, caller, project, &rule).await
+}
+
 /// NATS subjects, as sources or the dead-letter destination, need NATS,
 /// and the caller needs `events:UseSubject` on each (an org resource:
 /// everyone on the NATS account shares the subjects).
@@ -98,14 +124,7 @@ async fn create(
         .clone()
         .ok_or_else(|| ApiError::bad_request("invalid_rule", "name is required"))?;
     check_name("rule", &name)?;
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        events::PUT_RULE,
-        &format!("rule/{name}"),
-    )
-    .await?;
+    let project = authorized_rule(&state, &caller, &project_name, events::PUT_RULE, &name).await?;
     let mut row = RuleRow::new(&project.id, &name);
     if spec.sources.is_none() || spec.targets.is_none() {
         return Err(ApiError::bad_request(
@@ -113,9 +132,7 @@ async fn create(
             "sources and targets are required",
         ));
     }
-    let rule = spec.apply(&mut row)?;
-    check_subjects(&state, &caller, &project, &rule).await?;
-    may_invoke_targets(&state, &caller, &project, &rule).await?;
+    apply_checked(&state, &caller, &project, spec, &mut row).await?;
     let row = state
         .store
         .in_project(&project)
@@ -165,14 +182,7 @@ async fn describe(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<RuleRow>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        events::DESCRIBE_RULE,
-        &format!("rule/{name}"),
-    )
-    .await?;
+    let project = authorized_rule(&state, &caller, &project_name, events::DESCRIBE_RULE, &name).await?;
     Ok(Json(existing(&state, &project, &name).await?))
 }
 
@@ -182,14 +192,7 @@ async fn update(
     PathParams((project_name, name)): PathParams<(String, String)>,
     JsonBody(spec): JsonBody<RuleSpec>,
 ) -> ApiResult<Json<RuleRow>> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        events::PUT_RULE,
-        &format!("rule/{name}"),
-    )
-    .await?;
+    let project = authorized_rule(&state, &caller, &project_name, events::PUT_RULE, &name).await?;
     let mut row = existing(&state, &project, &name).await?;
     if spec.name.as_ref().is_some_and(|n| *n != name) {
         return Err(ApiError::bad_request(
@@ -197,14 +200,12 @@ async fn update(
             "a rule cannot be renamed; create one under the new name",
         ));
     }
-    let rule = spec.apply(&mut row)?;
-    check_subjects(&state, &caller, &project, &rule).await?;
-    may_invoke_targets(&state, &caller, &project, &rule).await?;
-    if !state.store.in_project(&project).update_rule(&row).await? {
+    apply_checked(&state, &caller, &project, spec, &mut row).await?;
+    if !state.store.in_project(&project).update_rule(&mut row).await? {
         return Err(ApiError::not_found(format!("rule {name:?} does not exist")));
     }
     after_change(&state).await?;
-    Ok(Json(existing(&state, &project, &name).await?))
+    Ok(Json(row))
 }
 
 async fn remove(
@@ -212,14 +213,7 @@ async fn remove(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        events::DELETE_RULE,
-        &format!("rule/{name}"),
-    )
-    .await?;
+    let project = authorized_rule(&state, &caller, &project_name, events::DELETE_RULE, &name).await?;
     let row = existing(&state, &project, &name).await?;
     state.store.in_project(&project).delete_rule(&row.id).await?;
     after_change(&state).await?;

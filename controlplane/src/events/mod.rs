@@ -19,6 +19,7 @@ pub mod rules;
 pub mod targets;
 pub mod transform;
 
+use crate::store::projects::Project;
 use crate::store::rules::RuleRow;
 use rules::{Rule, Target};
 use std::collections::HashMap;
@@ -80,7 +81,7 @@ impl RuleSet {
 #[derive(Debug)]
 pub struct Delivery<'a> {
     /// The rule's project.
-    pub project_id: &'a str,
+    pub project: &'a Project,
     /// The rule's name.
     pub rule: &'a str,
     /// The target.

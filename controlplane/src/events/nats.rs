@@ -19,7 +19,6 @@ use super::envelope::Event;
 use super::rules::{Rule, subject_matches};
 use super::{RuleSet, TargetError};
 use crate::store::events::DeliveryRow;
-use crate::store::projects::Project;
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -156,8 +155,9 @@ pub struct NatsRouter {
     js: jetstream::Context,
     bus: EventBus,
     workers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    stream_subjects: tokio::sync::Mutex<Vec<String>>,
-    projects: Mutex<HashMap<String, Project>>,
+    /// One reconcile at a time (the API and the rules watcher both start
+    /// them): two at once would both start a reader for a new consumer.
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for NatsRouter {
@@ -181,8 +181,7 @@ impl NatsRouter {
             client,
             bus,
             workers: Mutex::default(),
-            stream_subjects: tokio::sync::Mutex::default(),
-            projects: Mutex::default(),
+            reconciling: tokio::sync::Mutex::default(),
         });
         router.reconcile().await?;
         let watcher = router.clone();
@@ -205,6 +204,7 @@ impl NatsRouter {
     /// Brings the stream's subjects and this node's consumers in step with
     /// the rules in force.
     pub async fn reconcile(self: &Arc<Self>) -> Result<(), NatsError> {
+        let _one = self.reconciling.lock().await;
         let rules = self.bus.rules();
         let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
         for rule in rules
@@ -221,18 +221,12 @@ impl NatsRouter {
                 .filter(|r| r.enabled)
                 .flat_map(|r| r.sources.subjects.iter().map(String::as_str)),
         );
-        let stream = {
-            let mut applied = self.stream_subjects.lock().await;
-            if subjects.is_empty() && applied.is_empty() {
-                // Nothing listens on NATS: make no stream.
-                self.js.get_stream(&self.stream).await.ok()
-            } else {
-                let s = self.ensure_stream(&subjects, &applied).await?;
-                if !subjects.is_empty() {
-                    *applied = subjects;
-                }
-                Some(s)
-            }
+        let stream = if subjects.is_empty() {
+            // Nothing listens on NATS: make no stream (an existing one keeps
+            // its subjects; its consumers go below).
+            self.js.get_stream(&self.stream).await.ok()
+        } else {
+            Some(self.ensure_stream(&subjects).await?)
         };
         let Some(stream) = stream else { return Ok(()) };
         // Consumers no rule wants any more: stop reading, and delete them.
@@ -300,11 +294,9 @@ impl NatsRouter {
         self.workers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn ensure_stream(
-        &self,
-        subjects: &[String],
-        applied: &[String],
-    ) -> Result<jetstream::stream::Stream, NatsError> {
+    /// The stream, created or with its subjects set to `subjects`
+    /// (sorted, as [`minimal_subjects`] returns them).
+    async fn ensure_stream(&self, subjects: &[String]) -> Result<jetstream::stream::Stream, NatsError> {
         let config = jetstream::stream::Config {
             name: self.stream.clone(),
             description: Some("MiniCloud: the subjects event rules listen on".into()),
@@ -322,7 +314,7 @@ impl NatsRouter {
             .map_err(js_err(format!("stream {}", self.stream)))?;
         let mut current = stream.cached_info().config.subjects.clone();
         current.sort();
-        if !subjects.is_empty() && current != subjects && subjects != applied {
+        if current != subjects {
             self.js
                 .update_stream(config)
                 .await
@@ -330,18 +322,6 @@ impl NatsRouter {
                 .map_err(js_err(format!("the subjects of stream {}", self.stream)))?;
         }
         Ok(stream)
-    }
-
-    async fn project(&self, id: &str) -> Option<Project> {
-        if let Some(p) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Some(p.clone());
-        }
-        let p = self.bus.store().project_by_id(id).await.ok()??;
-        self.projects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), p.clone());
-        Some(p)
     }
 
     /// Reads one consumer for as long as its rule wants it.
@@ -401,7 +381,9 @@ impl NatsRouter {
             return;
         };
         let (sequence, delivered, published) = (info.stream_sequence, info.delivered, info.published);
-        let Some(project) = self.project(&rule.project_id).await else {
+        // Left unacknowledged when the project cannot be read: the server
+        // delivers it again.
+        let Ok(Some(project)) = self.bus.project(&rule.project_id).await else {
             return;
         };
         let headers: BTreeMap<String, Vec<String>> = message

@@ -120,8 +120,10 @@ impl ProjectScope {
         Ok(Some(row))
     }
 
-    /// Writes a changed rule over the stored one (matched by id).
-    pub async fn update_rule(&self, row: &RuleRow) -> Result<bool> {
+    /// Writes a changed rule over the stored one (matched by id), and sets
+    /// its update time.
+    pub async fn update_rule(&self, row: &mut RuleRow) -> Result<bool> {
+        row.updated_ms = now_ms();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE event_rules SET description = $1, enabled = $2, sources_json = $3, pattern_json = $4, \
@@ -135,7 +137,7 @@ impl ProjectScope {
         .bind(row.targets.to_string())
         .bind(row.retry.to_string())
         .bind(row.dead_letter.to_string())
-        .bind(now_ms())
+        .bind(row.updated_ms)
         .bind(&row.id)
         .bind(&self.project_id)
         .execute(&mut *tx)

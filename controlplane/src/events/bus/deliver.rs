@@ -119,9 +119,14 @@ impl EventBus {
         let source = serde_json::from_str::<Source<'_>>(&row.event_json)
             .map(|s| s.source)
             .unwrap_or_default();
+        let project = self
+            .project(&row.project_id)
+            .await
+            .map_err(|e| TargetError::Failed(e.to_string()))?
+            .ok_or_else(|| TargetError::Failed(format!("project {} no longer exists", row.project_id)))?;
         let delivery = Delivery {
             source: &source,
-            project_id: &row.project_id,
+            project: &project,
             rule: &rule.name,
             target,
             event_id: &row.event_id,

@@ -89,6 +89,9 @@ struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Woken when the claimer saw other nodes' rule changes.
     rules_changed: Notify,
+    /// Projects by id, for the envelopes and targets of deliveries (a
+    /// project's id and name never change).
+    projects: std::sync::RwLock<std::collections::HashMap<String, Project>>,
     /// Set when NATS is configured: dead letters of rules with a
     /// dead-letter subject are also published there.
     nats: std::sync::OnceLock<async_nats::Client>,
@@ -121,6 +124,7 @@ impl EventBus {
                 wake_claimer: Notify::new(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 rules_changed: Notify::new(),
+                projects: Default::default(),
                 nats: std::sync::OnceLock::new(),
             }),
         };
@@ -150,9 +154,30 @@ impl EventBus {
         Ok(true)
     }
 
-    /// Waits until the periodic poll finds that the rules changed.
+    /// Waits until the periodic poll finds that the rules changed (for one
+    /// waiter: the NATS router).
     pub async fn rules_changed(&self) {
         self.inner.rules_changed.notified().await;
+    }
+
+    /// A live project by id, from memory after the first lookup.
+    pub async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        let cached = self
+            .inner
+            .projects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found = self.inner.store.project_by_id(id).await?;
+        if let Some(p) = &found {
+            let mut projects = self.inner.projects.write().unwrap_or_else(|e| e.into_inner());
+            projects.insert(id.to_owned(), p.clone());
+        }
+        Ok(found)
     }
 
     /// The database.
@@ -275,12 +300,11 @@ impl EventBus {
     pub fn forward_platform(&self, mut rx: mpsc::UnboundedReceiver<PlatformEvent>) {
         let bus = self.clone();
         tokio::spawn(async move {
-            let mut projects: std::collections::HashMap<String, Project> = Default::default();
             let mut batch = Vec::new();
             // What arrived while the last batch was stored goes in one
             // transaction per project.
             while rx.recv_many(&mut batch, 1024).await > 0 {
-                let mut by_project: std::collections::HashMap<String, Vec<(Origin, Event)>> =
+                let mut by_project: std::collections::HashMap<String, (Project, Vec<(Origin, Event)>)> =
                     Default::default();
                 for e in batch.drain(..) {
                     metrics::counter!(
@@ -289,20 +313,13 @@ impl EventBus {
                         "detail_type" => e.detail_type.clone()
                     )
                     .increment(1);
-                    if !projects.contains_key(&e.project_id) {
-                        match bus.inner.store.project_by_id(&e.project_id).await {
-                            Ok(Some(p)) => {
-                                projects.insert(e.project_id.clone(), p);
-                            }
-                            Ok(None) => continue,
-                            Err(err) => {
-                                tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
-                                continue;
-                            }
+                    let project = match bus.project(&e.project_id).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) => continue,
+                        Err(err) => {
+                            tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
+                            continue;
                         }
-                    }
-                    let Some(project) = projects.get(&e.project_id) else {
-                        continue;
                     };
                     let event = Event {
                         id: crate::util::new_id(),
@@ -317,14 +334,12 @@ impl EventBus {
                     };
                     by_project
                         .entry(e.project_id)
-                        .or_default()
+                        .or_insert_with(|| (project, Vec::new()))
+                        .1
                         .push((Origin::Platform(e.source), event));
                 }
-                for (project_id, events) in by_project {
-                    let Some(project) = projects.get(&project_id) else {
-                        continue;
-                    };
-                    if let Err(err) = bus.publish(project, events).await {
+                for (project, events) in by_project.into_values() {
+                    if let Err(err) = bus.publish(&project, events).await {
                         tracing::error!(error = %err, "platform events lost");
                     }
                 }

@@ -122,7 +122,9 @@ impl EventBus {
                 }
             }
             match self.refresh_rules().await {
-                Ok(true) => self.inner.rules_changed.notify_waiters(),
+                // A stored permit: the watcher may be busy reconciling the
+                // previous change and must not miss this one.
+                Ok(true) => self.inner.rules_changed.notify_one(),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
             }
