@@ -5,7 +5,7 @@
 //! and two nodes reading the same consumers. Each test has a stream and a
 //! subject prefix of its own, since they share the NATS server.
 
-use super::rules::{count, create_rule, deploy_sink, kv};
+use super::rules::{count, create_rule, dead_letters, deploy_sink, kv, replay};
 use minicloud_tests::{Db, Server, eventually, nats, nats_url};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -86,7 +86,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     let client = nats().await;
     let js = async_nats::jetstream::new(client.clone());
     let dlq = format!("{name}.dlq");
-    let mut dead_letters = client.subscribe(dlq.clone()).await.unwrap();
+    let mut on_dlq = client.subscribe(dlq.clone()).await.unwrap();
     let rule = create_rule(
         &s,
         json!({"name": "orders", "sources": {"subjects": [format!("{name}.orders.*")]},
@@ -98,27 +98,9 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     .await;
     // Subjects belong to the org: a Developer of the project may not
     // listen on them without a grant.
-    for (path, body) in [
-        ("/orgs/default/users", json!({"name": "dev"})),
-        (
-            "/orgs/default/bindings",
-            json!({"principal": "dev", "role": "Developer", "project": "default"}),
-        ),
-    ] {
-        let (status, body) = s.call(&s.token, Method::POST, path, Some(body)).await;
-        assert_eq!(status, 201, "{body}");
-    }
-    let (_, key) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/orgs/default/users/dev/keys",
-            Some(json!({"name": "k"})),
-        )
-        .await;
-    let dev = key["token"].as_str().unwrap();
+    let dev = s.user_token("dev", "Developer", Some("default")).await;
     let (status, body) = s
-        .call(dev, Method::POST, "/projects/default/rules",
+        .call(&dev, Method::POST, "/projects/default/rules",
             Some(json!({"name": "sneaky", "sources": {"subjects": [format!("{name}.>")]}, "targets": [{"function": "sink"}]})))
         .await;
     assert_eq!(status, 403, "{body}");
@@ -212,34 +194,21 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     )
     .await;
     let dead = eventually(Duration::from_secs(20), || async {
-        let (_, page) = s
-            .call(&s.token, Method::GET, "/projects/default/dead-letters", None)
-            .await;
-        page["items"].as_array().filter(|i| !i.is_empty()).cloned()
+        Some(dead_letters(&s, "").await).filter(|i| !i.is_empty())
     })
     .await
     .expect("a dead letter");
     assert_eq!(dead[0]["event_id"], format!("nats-{doomed}"));
     assert_eq!(dead[0]["attempts"], 3);
-    let published = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures::StreamExt::next(&mut dead_letters),
-    )
-    .await
-    .expect("the dead letter reached its subject")
-    .unwrap();
+    let published = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut on_dlq))
+        .await
+        .expect("the dead letter reached its subject")
+        .unwrap();
     let letter: Value = serde_json::from_slice(&published.payload).unwrap();
     assert_eq!(letter["rule"], "orders");
     assert_eq!(letter["attempts"], 3);
     let id = dead[0]["id"].as_str().unwrap();
-    let (status, body) = s
-        .call(
-            &s.token,
-            Method::POST,
-            &format!("/projects/default/dead-letters/{id}/replay"),
-            None,
-        )
-        .await;
+    let (status, body) = replay(&s, id).await;
     assert_eq!(status, 202, "{body}");
     eventually(Duration::from_secs(20), || async {
         let kv = kv(&s).await;

@@ -65,6 +65,31 @@ async fn put_events(s: &Server, entries: Value) -> Vec<String> {
         .collect()
 }
 
+/// The project's dead letters (`query`: `?rule=...` or empty).
+pub(crate) async fn dead_letters(s: &Server, query: &str) -> Vec<Value> {
+    let (status, page) = s
+        .call(
+            &s.token,
+            Method::GET,
+            &format!("/projects/default/dead-letters{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+/// Replays a dead letter: the status and the answer.
+pub(crate) async fn replay(s: &Server, id: &str) -> (u16, Value) {
+    s.call(
+        &s.token,
+        Method::POST,
+        &format!("/projects/default/dead-letters/{id}/replay"),
+        None,
+    )
+    .await
+}
+
 /// The sink's key-value entries, read from the database.
 pub(crate) async fn kv(s: &Server) -> HashMap<String, String> {
     use sqlx::Row;
@@ -311,15 +336,7 @@ async fn retries_dead_letters_and_replay(db: Db) {
     )
     .await;
     let dead = eventually(Duration::from_secs(20), || async {
-        let (_, page) = s
-            .call(
-                &s.token,
-                Method::GET,
-                "/projects/default/dead-letters?rule=orders",
-                None,
-            )
-            .await;
-        page["items"].as_array().filter(|i| !i.is_empty()).cloned()
+        Some(dead_letters(&s, "?rule=orders").await).filter(|i| !i.is_empty())
     })
     .await
     .expect("a dead letter after three attempts");
@@ -344,14 +361,7 @@ async fn retries_dead_letters_and_replay(db: Db) {
 
     // Replayed, it runs again under the same idempotency key, and succeeds.
     let id = dead[0]["id"].as_str().unwrap();
-    let (status, replayed) = s
-        .call(
-            &s.token,
-            Method::POST,
-            &format!("/projects/default/dead-letters/{id}/replay"),
-            None,
-        )
-        .await;
+    let (status, replayed) = replay(&s, id).await;
     assert_eq!(status, 202, "{replayed}");
     assert_eq!(replayed["idempotency_key"], key(&ids[0]).as_str());
     let kv_after = eventually(Duration::from_secs(20), || async {
@@ -361,18 +371,12 @@ async fn retries_dead_letters_and_replay(db: Db) {
     .await
     .expect("the replayed delivery succeeded");
     assert_eq!(count(&kv_after, &format!("runs/{}", key(&ids[0]))), 4);
-    let (_, page) = s
-        .call(&s.token, Method::GET, "/projects/default/dead-letters", None)
-        .await;
-    assert_eq!(page["items"], json!([]), "a replayed dead letter leaves the list");
-    let (status, _) = s
-        .call(
-            &s.token,
-            Method::POST,
-            &format!("/projects/default/dead-letters/{id}/replay"),
-            None,
-        )
-        .await;
+    assert_eq!(
+        dead_letters(&s, "").await,
+        Vec::<Value>::new(),
+        "a replayed dead letter leaves the list"
+    );
+    let (status, _) = replay(&s, id).await;
     assert_eq!(status, 404);
 
     // The delivery's invocation logs carry the event id as their trace id.
@@ -403,14 +407,10 @@ async fn retries_dead_letters_and_replay(db: Db) {
         let (s, event) = (&s, ids[0].clone());
         async move {
             eventually(Duration::from_secs(20), || async {
-                let (_, page) = s
-                    .call(&s.token, Method::GET, "/projects/default/dead-letters", None)
-                    .await;
-                let item = page["items"]
-                    .as_array()?
-                    .iter()
-                    .find(|d| d["event_id"] == event.as_str())?
-                    .clone();
+                let item = dead_letters(s, "")
+                    .await
+                    .into_iter()
+                    .find(|d| d["event_id"] == event.as_str())?;
                 let runs = count(&kv(s).await, &format!("runs/{}", key(&event)));
                 (runs == attempts_seen).then_some(item)
             })
@@ -428,14 +428,7 @@ async fn retries_dead_letters_and_replay(db: Db) {
         "{first}"
     );
     let id = first["id"].as_str().unwrap();
-    let (status, _) = s
-        .call(
-            &s.token,
-            Method::POST,
-            &format!("/projects/default/dead-letters/{id}/replay"),
-            None,
-        )
-        .await;
+    let (status, _) = replay(&s, id).await;
     assert_eq!(status, 202);
     let second = dead_letter(6).await;
     assert_ne!(second["id"], first["id"]);

@@ -102,34 +102,7 @@ async fn secrets_are_sealed_and_audited(db: Db) {
     assert_eq!(reveal(json!({"version": 1})).await.0, 404);
 
     // A principal without secrets:GetSecretValue (Developer) is refused.
-    let (status, body) = s
-        .call(
-            &t,
-            Method::POST,
-            "/orgs/default/users",
-            Some(json!({"name": "dev"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = s
-        .call(
-            &t,
-            Method::POST,
-            "/orgs/default/bindings",
-            Some(json!({"principal": "dev", "role": "Developer"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, key) = s
-        .call(
-            &t,
-            Method::POST,
-            "/orgs/default/users/dev/keys",
-            Some(json!({"name": "k"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let dev = key["token"].as_str().unwrap().to_owned();
+    let dev = s.user_token("dev", "Developer", None).await;
     let (status, _) = s
         .call(&dev, Method::GET, "/projects/default/secrets/db-password", None)
         .await;

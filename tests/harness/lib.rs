@@ -470,6 +470,36 @@ impl Server {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Creates user `name` of the default org bound to `role` (in
+    /// `project`, or the whole org) and returns an API key's token,
+    /// asserting 201 at each step.
+    pub async fn user_token(&self, name: &str, role: &str, project: Option<&str>) -> String {
+        let mut binding = serde_json::json!({"principal": name, "role": role});
+        if let Some(p) = project {
+            binding["project"] = p.into();
+        }
+        let steps = [
+            (
+                "/orgs/default/users".to_owned(),
+                serde_json::json!({"name": name}),
+            ),
+            ("/orgs/default/bindings".to_owned(), binding),
+            (
+                format!("/orgs/default/users/{name}/keys"),
+                serde_json::json!({"name": "k"}),
+            ),
+        ];
+        let mut last = serde_json::Value::Null;
+        for (path, body) in steps {
+            let (status, answer) = self
+                .call(&self.token, reqwest::Method::POST, &path, Some(body))
+                .await;
+            assert_eq!(status, 201, "POST {path}: {answer}");
+            last = answer;
+        }
+        last["token"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a bucket in the default project, asserting 201.
     pub async fn create_bucket(&self, name: &str) {
         let (status, body) = self
