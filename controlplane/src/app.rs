@@ -196,22 +196,6 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
             Some(crate::events::nats::NatsRouter::start(client, stream, events.clone()).await?)
         }
     };
-    // Load the functions ahead of their first requests, beside the rest of
-    // startup; a request for one not loaded yet loads it itself.
-    let warm = (registry.clone(), store.clone());
-    tokio::spawn(async move {
-        let (registry, store) = warm;
-        match store.functions_to_warm(WARM_FUNCTIONS).await {
-            Ok(functions) => {
-                for (project, name) in functions {
-                    if let Err(e) = registry.get(&project, &name).await {
-                        tracing::warn!(error = %e, project = %project.name, function = %name, "cannot preload");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot list functions to preload"),
-        }
-    });
     let routes = RouteTable::build(&store.all_routes().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
@@ -326,13 +310,15 @@ pub const ADMIN_USER: &str = "admin";
 /// in-flight requests and invocations finish (bounded by the grace period),
 /// stores every queued record, and closes the database.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let metrics = crate::telemetry::install_metrics();
+    // Bound first: a taken port fails at once, and connections that arrive
+    // while the rest starts wait in the backlog instead of being refused.
     let listen = config.listen;
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let started = start(config, metrics).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let metrics = crate::telemetry::install_metrics();
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let started = start(config, metrics).await?;
     let addr = listener.local_addr()?;
     println!("minicloud listening on http://{addr}");
     tracing::info!(%addr, "listening");
@@ -349,6 +335,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         });
     }
     let app = crate::api::router(started.state.clone());
+    preload(&started.state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -380,6 +367,27 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     started.state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Loads the functions most likely to be called first (the most recently
+/// invoked, then the most recently changed) ahead of their requests, once
+/// the server is serving: a request for a function not loaded yet loads it
+/// itself, without waiting for the others.
+fn preload(state: &AppState) {
+    let registry = state.registry.clone();
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        match store.functions_to_warm(WARM_FUNCTIONS).await {
+            Ok(functions) => {
+                for (project, name) in functions {
+                    if let Err(e) = registry.get(&project, &name).await {
+                        tracing::warn!(error = %e, project = %project.name, function = %name, "cannot preload");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list functions to preload"),
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -80,6 +80,37 @@ pub fn limits(s: &Settings) -> Limits {
 
 type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
 
+type LoadLocks = Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>;
+
+/// A function's load lock, held while one caller loads it. The last holder
+/// removes it (also when its request is dropped mid-load), so names that do
+/// not exist leave nothing behind.
+struct LoadSlot<'a> {
+    locks: &'a LoadLocks,
+    key: (String, String),
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> LoadSlot<'a> {
+    fn take(locks: &'a LoadLocks, key: (String, String)) -> Self {
+        let lock = {
+            let mut all = locks.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(key.clone()).or_default().clone()
+        };
+        Self { locks, key, lock }
+    }
+}
+
+impl Drop for LoadSlot<'_> {
+    fn drop(&mut self) {
+        let mut all = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's handle and ours: nobody else is waiting.
+        if Arc::strong_count(&self.lock) == 2 {
+            all.remove(&self.key);
+        }
+    }
+}
+
 /// The cache of loaded functions.
 pub struct Registry {
     runtime: Runtime,
@@ -92,9 +123,10 @@ pub struct Registry {
     /// By function id: the limit a gate was made for, and the gate. Kept
     /// across reloads so that a redeploy or PATCH does not reset counts.
     gates: Mutex<HashMap<String, (usize, Arc<Gate>)>>,
-    /// Loads one function at a time: concurrent misses on a cold function
-    /// wait for the first load instead of each making their own.
-    loading: tokio::sync::Mutex<()>,
+    /// One lock per function being loaded: concurrent misses on a cold
+    /// function wait for the first load instead of each making their own,
+    /// and a slow load of one function holds up no other.
+    loading: LoadLocks,
     global: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
     queue_wait: Duration,
@@ -125,7 +157,7 @@ impl Registry {
             loaded: RwLock::new(HashMap::new()),
             components: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
-            loading: tokio::sync::Mutex::new(()),
+            loading: Mutex::new(HashMap::new()),
             global: Arc::new(Semaphore::new(pool)),
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
@@ -180,10 +212,15 @@ impl Registry {
         if let Some(hit) = self.cached(&project.name, name) {
             return Ok(Some(hit));
         }
-        let _loading = self.loading.lock().await;
-        if let Some(hit) = self.cached(&project.name, name) {
-            return Ok(Some(hit));
+        let slot = LoadSlot::take(&self.loading, (project.name.clone(), name.to_owned()));
+        let _one = slot.lock.lock().await;
+        match self.cached(&project.name, name) {
+            Some(hit) => Ok(Some(hit)),
+            None => self.load_active(project, name).await,
         }
+    }
+
+    async fn load_active(&self, project: &Project, name: &str) -> Result<Option<Arc<Loaded>>, LoadError> {
         let Some(row) = self.store.in_project(project).function(name).await? else {
             return Ok(None);
         };
@@ -362,4 +399,40 @@ pub async fn compile(
     metrics::counter!("minicloud_compilations_total", "reason" => reason).increment(1);
     metrics::histogram!("minicloud_compile_seconds").record(start.elapsed().as_secs_f64());
     Ok(compiled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> (String, String) {
+        ("default".to_owned(), name.to_owned())
+    }
+
+    #[tokio::test]
+    async fn load_locks_are_per_function_and_cleaned_up() {
+        let locks = LoadLocks::default();
+        let a = LoadSlot::take(&locks, key("a"));
+        let _a_held = a.lock.lock().await;
+        // Another function's load does not wait for `a`'s.
+        let b = LoadSlot::take(&locks, key("b"));
+        assert!(b.lock.try_lock().is_ok());
+        drop(b);
+        // A second caller for `a` shares its lock and waits for it.
+        let a2 = LoadSlot::take(&locks, key("a"));
+        assert!(Arc::ptr_eq(&a.lock, &a2.lock));
+        assert!(a2.lock.try_lock().is_err());
+        drop(_a_held);
+        drop(a);
+        assert_eq!(
+            locks.lock().expect("not poisoned").len(),
+            1,
+            "a2 still waits on `a`"
+        );
+        drop(a2);
+        assert!(
+            locks.lock().expect("not poisoned").is_empty(),
+            "nothing left behind"
+        );
+    }
 }

@@ -78,14 +78,18 @@ impl Store {
 }
 
 impl Store {
-    /// Live functions of every project, most recently changed first, at
-    /// most `limit`: what a starting node loads ahead of the first request.
+    /// Live functions of every project, at most `limit`, in the order a
+    /// starting node loads them ahead of their first requests: the most
+    /// recently invoked first (the ones likely to be called again soon),
+    /// then the most recently changed.
     pub async fn functions_to_warm(&self, limit: i64) -> Result<Vec<(Project, String)>> {
         let rows = sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS}, f.name AS function_name FROM functions f \
              JOIN projects p ON p.id = f.project_id JOIN orgs o ON o.id = p.org_id \
              WHERE f.deleted_ms IS NULL AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL \
-             ORDER BY f.updated_ms DESC LIMIT $1"
+             ORDER BY COALESCE((SELECT MAX(i.started_ms) FROM invocations i \
+               WHERE i.project_id = f.project_id AND i.function_name = f.name), 0) DESC, \
+             f.updated_ms DESC LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(self.pool())
