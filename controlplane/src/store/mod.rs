@@ -148,19 +148,15 @@ impl Store {
             // One writer at a time is SQLite's nature; WAL lets readers run
             // beside it, and the busy timeout queues writers instead of failing.
             Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+                // One round trip to the connection's thread, not four.
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .persistent(false)
+                    .execute(&mut *conn)
+                    .await?;
                     Ok(())
                 })
             }),
@@ -286,6 +282,35 @@ mod tests {
             multi_row_insert(Backend::Sqlite, prefix, 2, 2),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
+    }
+
+    /// Every pooled SQLite connection runs with the settings the store
+    /// relies on (set in one batch when it opens).
+    #[tokio::test]
+    async fn sqlite_connections_get_their_settings() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
+            .await
+            .expect("opens");
+        let mut conn = store.pool().acquire().await.expect("a connection");
+        for (pragma, want) in [
+            ("journal_mode", "wal"),
+            ("busy_timeout", "5000"),
+            ("foreign_keys", "1"),
+            ("synchronous", "1"),
+        ] {
+            let row = sqlx::query(&format!("PRAGMA {pragma}"))
+                .fetch_one(&mut *conn)
+                .await
+                .expect("the pragma answers");
+            let got = row
+                .try_get::<i64, _>(0)
+                .map(|v| v.to_string())
+                .or_else(|_| row.try_get::<String, _>(0))
+                .expect("a number or a text");
+            assert_eq!(got, want, "PRAGMA {pragma}");
+        }
     }
 
     #[test]
