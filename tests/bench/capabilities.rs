@@ -15,9 +15,7 @@ use minicloud_runtime::caps::backend::{
     BackendError, ByteStream, IgnoreDenials, KvBackend, ListQuery, ObjectMeta, ObjectPage, PutOptions,
     StorageBackend,
 };
-use minicloud_runtime::{
-    Caller, Capabilities, Function, InvocationContext, Limits, Runtime, RuntimeConfig, Scope,
-};
+use minicloud_runtime::{Capabilities, Function, Limits, Runtime, RuntimeConfig, Scope};
 use minicloud_tests::guests;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,13 +74,7 @@ fn role() -> RoleGrants {
 }
 
 async fn invoke(f: &Function, input: &serde_json::Value) -> Duration {
-    let ctx = InvocationContext {
-        invocation_id: String::new(),
-        trace_id: String::new(),
-        sink: Arc::new(crate::Collect::default()),
-        caller: Caller::anonymous(),
-        delivery: None,
-    };
+    let ctx = crate::anonymous_context(Arc::new(crate::Collect::default()));
     let start = Instant::now();
     let out = f.invoke_json(input.to_string(), ctx, ()).await.unwrap();
     let took = start.elapsed();

@@ -13,7 +13,7 @@ use minicloud_controlplane::events::{Delivery, TargetError, TargetInvoker};
 use minicloud_controlplane::store::Store;
 use minicloud_controlplane::store::projects::Project;
 use minicloud_controlplane::store::rules::RuleRow;
-use minicloud_runtime::{Caller, Function, InvocationContext, Limits, Runtime, RuntimeConfig};
+use minicloud_runtime::{Function, Limits, Runtime, RuntimeConfig};
 use minicloud_tests::guests;
 use serde_json::json;
 use std::collections::HashMap;
@@ -36,13 +36,7 @@ impl TargetInvoker for Trivial {
             .and_then(|v| v["detail"]["n"].as_u64())
             .unwrap_or(u64::MAX);
         let _ = self.started.send((n, at));
-        let ctx = InvocationContext {
-            invocation_id: String::new(),
-            trace_id: String::new(),
-            sink: Arc::new(crate::Collect::default()),
-            caller: Caller::anonymous(),
-            delivery: None,
-        };
+        let ctx = crate::anonymous_context(Arc::new(crate::Collect::default()));
         self.function
             .invoke_json(json!({"name": "bench"}).to_string(), ctx, ())
             .await

@@ -105,6 +105,17 @@ impl ReportSink for Collect {
     }
 }
 
+/// The context of an anonymous benchmark invocation reporting to `sink`.
+fn anonymous_context(sink: Arc<dyn ReportSink>) -> InvocationContext {
+    InvocationContext {
+        invocation_id: String::new(),
+        trace_id: String::new(),
+        sink,
+        caller: minicloud_runtime::Caller::anonymous(),
+        delivery: None,
+    }
+}
+
 /// Runs a future on a runtime worker, where a server's request handlers
 /// run (not on the thread that called `block_on`).
 async fn on_worker<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
@@ -124,13 +135,7 @@ async fn in_process() -> InProcess {
         let req = http::Request::get("http://localhost/")
             .body(Empty::<Bytes>::new())
             .unwrap();
-        let ctx = InvocationContext {
-            invocation_id: String::new(),
-            trace_id: String::new(),
-            sink: sink.clone(),
-            caller: minicloud_runtime::Caller::anonymous(),
-            delivery: None,
-        };
+        let ctx = anonymous_context(sink.clone());
         let start = Instant::now();
         let resp = function.handle_http(req, ctx, ()).await.unwrap();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -230,7 +235,7 @@ const RESTARTS: usize = 21;
 
 /// Starts `cmd` on the server core, timed from the spawn. The child
 /// inherits the affinity of the thread that spawns it, so no `taskset`
-/// runs inside the measured time.
+/// runs inside a measured time.
 fn spawn_on_server_core(mut cmd: Command) -> (Instant, Child) {
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -252,15 +257,11 @@ fn spawn_on_server_core(mut cmd: Command) -> (Instant, Child) {
     })
 }
 
-fn pinned(program: &str) -> Command {
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", SERVER_CORE, program]);
-    cmd
-}
-
-/// Spawns a server and waits for the line that names its address.
+/// Spawns a server on the server core and waits for the line that names
+/// its address.
 fn spawn_until(mut cmd: Command, marker: &str) -> (Child, String) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let (_, mut child) = spawn_on_server_core(cmd);
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
@@ -292,13 +293,18 @@ fn minicloud_bin() -> String {
         .to_string()
 }
 
-fn start_minicloud(data: &std::path::Path, port: u16) -> (Child, String) {
-    let mut cmd = pinned(&minicloud_bin());
+/// `minicloud serve` on `data`, listening on `port`, logging errors only.
+fn serve_command(data: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new(minicloud_bin());
     cmd.args(["serve", "--data-dir"])
         .arg(data)
-        .args(["--listen", &format!("127.0.0.1:{port}")]);
-    cmd.env("RUST_LOG", "error");
-    spawn_until(cmd, "minicloud listening on http://")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "error");
+    cmd
+}
+
+fn start_minicloud(data: &std::path::Path, port: u16) -> (Child, String) {
+    spawn_until(serve_command(data, port), "minicloud listening on http://")
 }
 
 async fn wait_for_200(http: &reqwest::Client, url: &str) -> Duration {
@@ -357,13 +363,8 @@ async fn restarts(data: &std::path::Path, port: u16) -> Vec<Duration> {
     let url = format!("127.0.0.1:{port}");
     let mut restarts = Vec::new();
     for _ in 0..RESTARTS {
-        let mut cmd = Command::new(minicloud_bin());
-        cmd.args(["serve", "--data-dir"])
-            .arg(data)
-            .args(["--listen", &url]);
-        cmd.env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut cmd = serve_command(data, port);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let (spawned, child) = spawn_on_server_core(cmd);
         let fresh = reqwest::Client::new();
         wait_for_200(&fresh, &format!("http://{url}/fn/default/hello0/")).await;
@@ -427,7 +428,7 @@ async fn run() {
     println!("{measured}\n");
 
     let native = {
-        let mut cmd = pinned(&std::env::current_exe().unwrap().display().to_string());
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.arg("native-server");
         let (child, url) = spawn_until(cmd, "listening on http://");
         let l = load(&url, "/").await;
@@ -447,7 +448,7 @@ async fn run() {
         Ok(out) if out.status.success() => {
             let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             let port = free_port();
-            let mut cmd = pinned("wasmtime");
+            let mut cmd = Command::new("wasmtime");
             cmd.args([
                 "serve",
                 "-O",
@@ -459,7 +460,8 @@ async fn run() {
                 guests::HELLO,
             ]);
             // It announces itself on stderr: wait for the port instead.
-            let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let (_, child) = spawn_on_server_core(cmd);
             let started = Instant::now();
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(

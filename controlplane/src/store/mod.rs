@@ -285,15 +285,28 @@ mod tests {
     }
 
     /// Every pooled SQLite connection runs with the settings the store
-    /// relies on (set in one batch when it opens).
+    /// relies on (set in one batch when it opens). `synchronous` is the one
+    /// that tells: it is per connection and SQLite's default is FULL (2);
+    /// sqlx would set `foreign_keys` and `busy_timeout` the same way, and
+    /// WAL, once set, stays in the file.
     #[tokio::test]
     async fn sqlite_connections_get_their_settings() {
-        use sqlx::Row;
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
             .await
             .expect("opens");
-        let mut conn = store.pool().acquire().await.expect("a connection");
+        // Held at once, so the pool opens a connection for each.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(store.pool().acquire().await.expect("a connection"));
+        }
+        for conn in &mut held {
+            check_settings(conn).await;
+        }
+    }
+
+    async fn check_settings(conn: &mut sqlx::AnyConnection) {
+        use sqlx::Row;
         for (pragma, want) in [
             ("journal_mode", "wal"),
             ("busy_timeout", "5000"),

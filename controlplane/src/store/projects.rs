@@ -107,23 +107,22 @@ pub const DEFAULT_ORG_ID: &str = "org-default";
 impl Store {
     /// A live project by id.
     pub async fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
-             WHERE p.id = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(project))
+        self.live_project("p.id", id).await
     }
 
     /// Finds a live project by name.
     pub async fn project(&self, name: &str) -> Result<Option<Project>> {
+        self.live_project("p.name", name).await
+    }
+
+    /// The live project whose `column` (a fixed column name, never input)
+    /// equals `value`.
+    async fn live_project(&self, column: &'static str, value: &str) -> Result<Option<Project>> {
         let row = sqlx::query(&format!(
             "SELECT {PROJECT_COLUMNS} FROM projects p JOIN orgs o ON o.id = p.org_id \
-             WHERE p.name = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
+             WHERE {column} = $1 AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL"
         ))
-        .bind(name)
+        .bind(value)
         .fetch_optional(self.pool())
         .await?;
         Ok(row.as_ref().map(project))

@@ -95,23 +95,18 @@ impl ProjectScope {
         row.created_ms = now_ms();
         row.updated_ms = row.created_ms;
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO event_rules ({RULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(&row.id)
-        .bind(&row.project_id)
-        .bind(&row.name)
-        .bind(&row.description)
-        .bind(i64::from(row.enabled))
-        .bind(row.sources.to_string())
-        .bind(row.pattern.to_string())
-        .bind(row.targets.to_string())
-        .bind(row.retry.to_string())
-        .bind(row.dead_letter.to_string())
-        .bind(row.created_ms)
-        .bind(row.updated_ms)
-        .execute(&mut *tx)
-        .await;
+        );
+        let query = sqlx::query(&sql)
+            .bind(&row.id)
+            .bind(&row.project_id)
+            .bind(&row.name);
+        let done = bind_content(query, &row)
+            .bind(row.created_ms)
+            .bind(row.updated_ms)
+            .execute(&mut *tx)
+            .await;
         if !inserted(done)? {
             return Ok(None);
         }
@@ -125,23 +120,17 @@ impl ProjectScope {
     pub async fn update_rule(&self, row: &mut RuleRow) -> Result<bool> {
         row.updated_ms = now_ms();
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE event_rules SET description = $1, enabled = $2, sources_json = $3, pattern_json = $4, \
              targets_json = $5, retry_json = $6, dead_letter_json = $7, updated_ms = $8 \
              WHERE id = $9 AND project_id = $10",
-        )
-        .bind(&row.description)
-        .bind(i64::from(row.enabled))
-        .bind(row.sources.to_string())
-        .bind(row.pattern.to_string())
-        .bind(row.targets.to_string())
-        .bind(row.retry.to_string())
-        .bind(row.dead_letter.to_string())
-        .bind(row.updated_ms)
-        .bind(&row.id)
-        .bind(&self.project_id)
-        .execute(&mut *tx)
-        .await?;
+        );
+        let done = bind_content(query, row)
+            .bind(row.updated_ms)
+            .bind(&row.id)
+            .bind(&self.project_id)
+            .execute(&mut *tx)
+            .await?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
@@ -216,4 +205,21 @@ impl Store {
             .await?;
         Ok(row.try_get("generation")?)
     }
+}
+
+/// Binds what a rule says, in the order both the INSERT and the UPDATE
+/// list it: description, enabled, sources, pattern, targets, retry, dead
+/// letter.
+fn bind_content<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    row: &'q RuleRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&row.description)
+        .bind(i64::from(row.enabled))
+        .bind(row.sources.to_string())
+        .bind(row.pattern.to_string())
+        .bind(row.targets.to_string())
+        .bind(row.retry.to_string())
+        .bind(row.dead_letter.to_string())
 }
