@@ -6,9 +6,10 @@ use crate::capabilities::events::ChannelPublisher;
 use crate::capabilities::objects::ObjectService;
 use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
-use crate::events::bus::EventBus;
+use crate::events::bus::{EventBus, NodeStart};
 use crate::events::targets::FunctionTargets;
 use crate::gateway::RouteTable;
+use crate::handover;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::{self, TokenIssuer};
 use crate::iam::{Authorizer, builtin};
@@ -123,7 +124,11 @@ pub struct Started {
 
 /// Opens everything the server needs: data dir, database (migrated),
 /// object store, runtime, route table; bootstraps the first start.
-pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Result<Started> {
+pub async fn start(
+    config: ServeConfig,
+    metrics: PrometheusHandle,
+    how: NodeStart,
+) -> anyhow::Result<Started> {
     let data_dir = config.data_dir.clone();
     // The local object folder, when used, is made as the store opens.
     for sub in ["cache", "tmp"] {
@@ -178,7 +183,7 @@ pub async fn start(config: ServeConfig, metrics: PrometheusHandle) -> anyhow::Re
     ));
     let targets = Arc::new(FunctionTargets::new(registry.clone()));
     let node = node_id(&data_dir)?;
-    let events = EventBus::start(store.clone(), node, config.region.clone(), targets).await?;
+    let events = EventBus::start(store.clone(), node, config.region.clone(), targets, how).await?;
     events.forward_platform(platform_events);
     let _ = services.bus.set(events.clone());
     let nats = match &config.nats_url {
@@ -308,24 +313,57 @@ pub const ADMIN_USER: &str = "admin";
 
 /// Serves until SIGINT or SIGTERM, then drains: stops accepting, lets
 /// in-flight requests and invocations finish (bounded by the grace period),
-/// stores every queued record, and closes the database.
+/// stores every queued record, and closes the database. On SIGUSR2 it hands
+/// its sockets to a successor (see [`crate::handover`]) and, once that one
+/// serves, drains the same way.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    // Registered first: SIGUSR2 would otherwise end a server still starting.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut upgrade = signal(SignalKind::user_defined2())?;
+    let inherited = handover::Inherited::from_env()?;
+    let executable = handover::executable()?;
     // Bound first: a taken port fails at once, and connections that arrive
     // while the rest starts wait in the backlog instead of being refused.
-    let listen = config.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let (listener, metrics_listener, predecessor) = match inherited {
+        Some(inherited) => (
+            tokio::net::TcpListener::from_std(inherited.listen)?,
+            inherited
+                .metrics
+                .map(tokio::net::TcpListener::from_std)
+                .transpose()?,
+            Some(inherited.control),
+        ),
+        None => {
+            let listen = config.listen;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let metrics = match config.metrics_listen {
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} for metrics"))?,
+                ),
+                None => None,
+            };
+            (listener, metrics, None)
+        }
+    };
+    let sockets = Arc::new(handover::Sockets::of(&listener, metrics_listener.as_ref())?);
     let metrics = crate::telemetry::install_metrics();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let started = start(config, metrics).await?;
+    let how = if predecessor.is_some() {
+        NodeStart::Handover
+    } else {
+        NodeStart::Cold
+    };
+    let started = start(config, metrics, how).await?;
     let addr = listener.local_addr()?;
     println!("minicloud listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    if let Some(addr) = started.state.config.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    if let Some(listener) = metrics_listener {
         println!("metrics on http://{}/metrics", listener.local_addr()?);
         let app = crate::api::system::metrics_only(started.state.clone());
         tokio::spawn(async move {
@@ -335,23 +373,87 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         });
     }
     let app = crate::api::router(started.state.clone());
-    preload(&started.state);
+    let warm = preload(&started.state);
+    let pid_file = started.state.config.data_dir.join(PID_FILE);
+    match predecessor {
+        // A successor is ready once its functions are loaded: until then
+        // the server it replaces answers.
+        Some(control) => {
+            let pid_file = pid_file.clone();
+            tokio::spawn(async move {
+                let _ = warm.await;
+                let predecessor = match control.ready().await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot tell the server being replaced that this one serves");
+                        None
+                    }
+                };
+                write_pid_file(&pid_file);
+                tracing::info!("serving in place of the previous server");
+                if let Some(p) = predecessor {
+                    p.exited().await;
+                    tracing::info!("the previous server has exited");
+                }
+            });
+        }
+        None => write_pid_file(&pid_file),
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<handover::Peer>();
+    let (listener, stop_accepting) = handover::Accepting::new(listener)?;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|stop| *stop).await;
     });
     let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result?,
-        () = shutdown_signal() => {
-            tracing::info!("shutting down: draining in-flight requests");
-            let _ = stop_tx.send(true);
-            if tokio::time::timeout(grace, &mut server).await.is_err() {
-                tracing::warn!("requests still open after the grace period");
+    // The successor being started, if any; this server keeps serving
+    // meanwhile.
+    let mut starting: Option<tokio::task::JoinHandle<anyhow::Result<handover::Successor>>> = None;
+    let mut successor = None;
+    loop {
+        tokio::select! {
+            result = &mut server => {
+                result?;
+                break;
+            }
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = upgrade.recv(), if starting.is_none() => {
+                tracing::info!("starting a successor to hand the sockets to");
+                let (executable, sockets) = (executable.clone(), sockets.clone());
+                starting = Some(tokio::spawn(async move { handover::hand_over(&executable, &sockets).await }));
+            }
+            outcome = finished(&mut starting), if starting.is_some() => {
+                starting = None;
+                match outcome.map_err(anyhow::Error::from).and_then(|r| r) {
+                    Ok(s) => {
+                        tracing::info!(pid = s.pid, "the successor serves");
+                        println!("minicloud handed over to pid {}", s.pid);
+                        successor = Some(s);
+                        break;
+                    }
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "hand-over failed; this server goes on serving"),
+                }
             }
         }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    // A successor still starting is stopped (its task kills it).
+    if let Some(task) = starting {
+        task.abort();
+        let _ = task.await;
+    }
+    // Closed, so that once this process stops accepting, connections are
+    // refused (or, after a hand-over, accepted by the successor alone).
+    drop(sockets);
+    let drained = async {
+        stop_accepting.stop().await;
+        let _ = stop_tx.send(true);
+        server.await
+    };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        tracing::warn!("requests still open after the grace period");
     }
     let left = started.state.registry.in_flight().drain(grace).await;
     if left > 0 {
@@ -365,15 +467,36 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     drop(started.writer);
     started.writer_task.abort();
     started.state.store.close().await;
+    if successor.is_none() {
+        remove_pid_file(&pid_file);
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The file in the data folder that holds the process id of the server
+/// serving on it (for `kill -USR2`).
+pub const PID_FILE: &str = "minicloud.pid";
+
+fn write_pid_file(path: &std::path::Path) {
+    if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        tracing::warn!(error = %e, path = %path.display(), "cannot write the pid file");
+    }
+}
+
+/// Removes the pid file if it still names this process.
+fn remove_pid_file(path: &std::path::Path) {
+    let ours = std::fs::read_to_string(path).is_ok_and(|s| s.trim() == std::process::id().to_string());
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Loads the functions most likely to be called first (the most recently
 /// invoked, then the most recently changed) ahead of their requests, once
 /// the server is serving: a request for a function not loaded yet loads it
 /// itself, without waiting for the others.
-fn preload(state: &AppState) {
+fn preload(state: &AppState) -> tokio::task::JoinHandle<()> {
     let registry = state.registry.clone();
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -387,26 +510,13 @@ fn preload(state: &AppState) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot list functions to preload"),
         }
-    });
+    })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+/// The output of `task`, or never if there is none.
+async fn finished<T>(task: &mut Option<tokio::task::JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }

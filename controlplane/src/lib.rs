@@ -4,6 +4,8 @@
 //! - [`app`]: startup, shared state, bootstrap and graceful shutdown.
 //! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
 //!   per resource, one error type.
+//! - [`handover`]: restarts without downtime (SIGUSR2: a successor takes
+//!   over the listening sockets).
 //! - [`gateway`]: `/fn/...` and custom routes into the runtime.
 //! - [`events`]: the EventBridge-style pattern language (rules and delivery
 //!   to come).
@@ -28,6 +30,7 @@ pub mod config;
 pub mod events;
 pub mod gate;
 pub mod gateway;
+pub mod handover;
 pub mod iam;
 pub mod objects_url;
 pub mod records;

@@ -6,7 +6,7 @@
 //! handler starts.
 
 use async_trait::async_trait;
-use minicloud_controlplane::events::bus::EventBus;
+use minicloud_controlplane::events::bus::{EventBus, NodeStart};
 use minicloud_controlplane::events::envelope::{Event, Origin, now_rfc3339};
 use minicloud_controlplane::events::nats::{NatsOptions, NatsRouter, connect};
 use minicloud_controlplane::events::{Delivery, TargetError, TargetInvoker};
@@ -74,9 +74,15 @@ async fn rig(sources: serde_json::Value) -> Rig {
         function,
         started: tx,
     });
-    let bus = EventBus::start(store, "bench-node".into(), "local".into(), targets)
-        .await
-        .unwrap();
+    let bus = EventBus::start(
+        store,
+        "bench-node".into(),
+        "local".into(),
+        targets,
+        NodeStart::Cold,
+    )
+    .await
+    .unwrap();
     Rig {
         bus,
         project,

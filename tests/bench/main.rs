@@ -375,6 +375,131 @@ async fn restarts(data: &std::path::Path, port: u16) -> Vec<Duration> {
     restarts
 }
 
+/// Hot restarts (SIGUSR2: a successor takes over the listening socket)
+/// while one caller keeps calling `hello0` on fresh connections.
+struct HotRestarts {
+    /// From the signal to the first 200 of a call made right after it.
+    first_response: Vec<Duration>,
+    /// The slowest call of each restart (signal to the old server's exit).
+    slowest_call: Vec<Duration>,
+    /// From the signal to the successor serving (its pid file).
+    successor_serving: Vec<Duration>,
+    calls: usize,
+    failed: usize,
+}
+
+async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
+    let (first, _) = start_minicloud(data, port);
+    let url = format!("http://127.0.0.1:{port}/fn/default/hello0/");
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    wait_for_200(&fresh, &url).await;
+    let pid_file = data.join("minicloud.pid");
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    let mut pid = first.id();
+    let mut first = Some(first);
+    let mut out = HotRestarts {
+        first_response: Vec::new(),
+        slowest_call: Vec::new(),
+        successor_serving: Vec::new(),
+        calls: 0,
+        failed: 0,
+    };
+    for _ in 0..RESTARTS {
+        let calling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let caller = {
+            let (http, url, calling) = (fresh.clone(), url.clone(), calling.clone());
+            tokio::spawn(async move {
+                let mut calls = Vec::new();
+                while calling.load(std::sync::atomic::Ordering::Relaxed) {
+                    let start = Instant::now();
+                    let ok = match http.get(&url).send().await {
+                        Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    calls.push((start, start.elapsed(), ok));
+                }
+                calls
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let signalled = Instant::now();
+        #[allow(
+            unsafe_code,
+            reason = "kill(2) has no safe wrapper in libc; a kill process would be timed too"
+        )]
+        // SAFETY: sends a signal; no memory is shared.
+        let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR2) };
+        assert_eq!(sent, 0, "cannot signal {pid}");
+        wait_for_200(&fresh, &url).await;
+        out.first_response.push(signalled.elapsed());
+        let successor = loop {
+            match read_pid() {
+                Some(p) if p != pid => break p,
+                _ => {
+                    assert!(
+                        signalled.elapsed() < Duration::from_secs(60),
+                        "no successor took over"
+                    );
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        };
+        out.successor_serving.push(signalled.elapsed());
+        match first.take() {
+            Some(mut child) => {
+                let _ = child.wait();
+            }
+            None => wait_gone(pid).await,
+        }
+        let exited = Instant::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        calling.store(false, std::sync::atomic::Ordering::Relaxed);
+        let calls = caller.await.unwrap();
+        out.calls += calls.len();
+        out.failed += calls.iter().filter(|(_, _, ok)| !ok).count();
+        let slowest = calls
+            .iter()
+            .filter(|(start, took, _)| *start + *took >= signalled && *start <= exited)
+            .map(|(_, took, _)| *took)
+            .max()
+            .unwrap_or_default();
+        out.slowest_call.push(slowest);
+        pid = successor;
+    }
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    wait_gone(pid).await;
+    for v in [
+        &mut out.first_response,
+        &mut out.slowest_call,
+        &mut out.successor_serving,
+    ] {
+        v.sort();
+    }
+    out
+}
+
+/// Waits until process `pid` (not a child of this one) is gone.
+async fn wait_gone(pid: u32) {
+    let proc = format!("/proc/{pid}/stat");
+    let start = Instant::now();
+    while std::fs::read_to_string(&proc)
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "process {pid} did not exit"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
 /// Deploy and restart times alone (`startup` mode).
 async fn startup() {
     let data = tempfile::tempdir().unwrap();
@@ -388,10 +513,11 @@ async fn startup() {
     }
     stop(child);
     let restarts = restarts(data.path(), port).await;
-    print_startup(&deploys, &restarts);
+    let hot = hot_restarts(data.path(), port).await;
+    print_startup(&deploys, &restarts, &hot);
 }
 
-fn print_startup(deploys: &[Duration], restarts: &[Duration]) {
+fn print_startup(deploys: &[Duration], restarts: &[Duration], hot: &HotRestarts) {
     println!(
         "deploy to first response (PUT + compile + store + first call): p50 {:.1} ms",
         us(percentile(deploys, 0.5)) / 1000.0
@@ -401,6 +527,26 @@ fn print_startup(deploys: &[Duration], restarts: &[Duration]) {
         us(percentile(restarts, 0.5)) / 1000.0,
         us(restarts[0]) / 1000.0,
         us(restarts[restarts.len() - 1]) / 1000.0
+    );
+    let ms = |v: &[Duration], p: f64| us(percentile(v, p)) / 1000.0;
+    println!(
+        "hot restart (SIGUSR2, the successor takes the socket), {RESTARTS} of them under a caller on fresh connections:"
+    );
+    println!(
+        "  restart to first response (signal to the first 200 of a call made then): p50 {:.2} ms (max {:.2})",
+        ms(&hot.first_response, 0.5),
+        ms(&hot.first_response, 1.0)
+    );
+    println!(
+        "  slowest call during a restart: p50 {:.2} ms (max {:.2}); failed calls: {} of {}",
+        ms(&hot.slowest_call, 0.5),
+        ms(&hot.slowest_call, 1.0),
+        hot.failed,
+        hot.calls
+    );
+    println!(
+        "  successor serving (signal to its pid file): p50 {:.1} ms",
+        ms(&hot.successor_serving, 0.5)
     );
 }
 
@@ -443,6 +589,7 @@ async fn run() {
     let platform = load(&url, "/fn/default/hello0/").await;
     stop(child);
     let restarts = restarts(data.path(), port).await;
+    let hot = hot_restarts(data.path(), port).await;
 
     let wasmtime = match Command::new("wasmtime").arg("--version").output() {
         Ok(out) if out.status.success() => {
@@ -490,5 +637,5 @@ async fn run() {
         println!("  MiniCloud / wasmtime serve: {:.2}x", platform.rps / l.rps);
     }
     println!();
-    print_startup(&deploys, &restarts);
+    print_startup(&deploys, &restarts, &hot);
 }

@@ -10,6 +10,7 @@ mod deploy;
 mod events;
 mod examples;
 mod faults;
+mod handover;
 mod identity;
 mod invoke;
 mod nats;

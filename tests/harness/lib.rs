@@ -56,6 +56,10 @@ pub enum Db {
 /// A running `minicloud serve`.
 pub struct Server {
     child: Option<Child>,
+    /// The server's process after a hand-over: a successor, not a child of
+    /// this process.
+    adopted: Option<u32>,
+    binary: PathBuf,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// The admin token.
@@ -69,7 +73,9 @@ pub struct Server {
     extra_env: Vec<(String, String)>,
 }
 
-fn binary() -> PathBuf {
+/// The `minicloud` binary the tests run (`MINICLOUD_BIN`, or the one built
+/// beside the test binary).
+pub fn binary() -> PathBuf {
     if let Ok(path) = std::env::var("MINICLOUD_BIN") {
         return PathBuf::from(path);
     }
@@ -205,6 +211,8 @@ impl Server {
         };
         Server {
             child: None,
+            adopted: None,
+            binary: binary(),
             url: String::new(),
             token: String::new(),
             http: reqwest::Client::builder()
@@ -221,7 +229,56 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.adopted
+            .or_else(|| self.child.as_ref().map(Child::id))
+            .unwrap_or(0)
+    }
+
+    /// Starts a server from the binary at `path` (a copy the test may
+    /// replace while it runs).
+    pub async fn start_from(db: Db, path: &Path) -> Server {
+        let mut server = Self::unstarted(db, &[]).await;
+        server.binary = path.to_owned();
+        server.spawn().await;
+        server
+    }
+
+    /// What the pid file in the data folder names.
+    pub fn pid_file(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data_dir.path().join("minicloud.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Sends `signal` (a `kill` name such as `USR2`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// Sends SIGUSR2, waits until a successor serves (the pid file names
+    /// it) and the old process has exited cleanly, and adopts the
+    /// successor; returns its pid.
+    pub async fn hand_over(&mut self) -> u32 {
+        let old = self.pid();
+        self.signal("USR2");
+        let successor = eventually(Duration::from_secs(60), || async {
+            self.pid_file().filter(|pid| *pid != old)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no successor took over; the log:\n{}", self.log()));
+        let exited = match self.child.take() {
+            Some(child) => wait_for_exit(child).await,
+            None => wait_for_gone(old).await,
+        };
+        assert!(exited, "the old server did not exit cleanly:\n{}", self.log());
+        self.adopted = Some(successor);
+        successor
     }
 
     /// The data directory.
@@ -235,7 +292,7 @@ impl Server {
             .append(true)
             .open(self.data_dir.path().join("server.log"))
             .unwrap();
-        let mut cmd = Command::new(binary());
+        let mut cmd = Command::new(&self.binary);
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -280,31 +337,39 @@ impl Server {
     /// Stops the server with SIGTERM and waits for it to exit; returns
     /// whether it exited cleanly.
     pub async fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
+        if let Some(pid) = self.adopted.take() {
+            // Not a child: its exit status is not ours to read, but a clean
+            // stop removes the pid file.
+            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            return wait_for_gone(pid).await && self.pid_file().is_none();
+        }
+        let Some(child) = self.child.take() else {
             return true;
         };
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    return status.success();
-                }
-                if start.elapsed() > Duration::from_secs(60) {
-                    let _ = child.kill();
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-        .await
-        .unwrap()
+        wait_for_exit(child).await
     }
 
     /// Kills the server at once (SIGKILL: no draining, no flushing), as a
     /// crash would.
     pub fn kill(&mut self) {
+        if let Some(pid) = self.adopted.take() {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+        // A successor started by a hand-over the test did not see through
+        // is not a child either: its command line names this data folder.
+        let dir = self.data_dir.path().as_os_str().as_encoded_bytes();
+        let ours = self.child.as_ref().map(Child::id);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if Some(pid) != ours && cmdline.windows(dir.len()).any(|w| w == dir) {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -314,7 +379,10 @@ impl Server {
     /// Starts the server again (after [`Server::kill`] or
     /// [`Server::stop`]) on the same data directory and database.
     pub async fn start_again(&mut self) {
-        assert!(self.child.is_none(), "the server is still running");
+        assert!(
+            self.child.is_none() && self.adopted.is_none(),
+            "the server is still running"
+        );
         self.spawn().await;
     }
 
@@ -547,14 +615,51 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
         if let Some(name) = &self.pg_database {
             drop_pg_database(name);
         }
     }
+}
+
+/// Waits up to a minute for `child` to exit (killing it then); whether it
+/// exited with success.
+async fn wait_for_exit(mut child: Child) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits up to a minute for process `pid`, not a child, to be gone (or a
+/// zombie); kills it then and returns false.
+async fn wait_for_gone(pid: u32) -> bool {
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+    };
+    let start = Instant::now();
+    while !gone() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

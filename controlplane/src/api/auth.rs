@@ -4,6 +4,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::app::{ADMIN_USER, AppState};
+use crate::handover::Peer;
 use crate::iam::tokens::{self, Credential, TokenError};
 use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
 use crate::store::projects::DEFAULT_ORG_ID;
@@ -16,7 +17,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 /// Routes that need no credentials (they hand them out).
 pub fn public_router() -> Router<AppState> {
@@ -70,8 +70,8 @@ impl Credentials {
             .map(|t| t.trim().to_owned());
         let source_ip = req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip());
+            .get::<ConnectInfo<Peer>>()
+            .map(|ConnectInfo(Peer(a))| a.ip());
         let user_agent: String = req
             .headers()
             .get(header::USER_AGENT)

@@ -357,8 +357,26 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up the leases `owner` holds (at shutdown, or at start for what
-    /// a previous life of the node held), so any node claims them at once.
+    /// Gives up the leases every life of `node` held (at a cold start: no
+    /// other process of the node runs), so any node claims them at once.
+    /// Owners are `<node>/<life>`; a bare `<node>` is an owner from before
+    /// lives.
+    pub async fn release_node_leases(&self, node: &str) -> Result<()> {
+        let prefix = format!("{node}/");
+        sqlx::query(
+            "UPDATE event_deliveries SET lease_owner = '', lease_ms = 0 \
+             WHERE lease_owner = $1 OR substr(lease_owner, 1, $2) = $3",
+        )
+        .bind(node)
+        .bind(i32::try_from(prefix.len()).unwrap_or(i32::MAX))
+        .bind(&prefix)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up the leases `owner` holds (at shutdown), so any node claims
+    /// them at once.
     pub async fn release_leases(&self, owner: &str) -> Result<()> {
         sqlx::query("UPDATE event_deliveries SET lease_owner = '', lease_ms = 0 WHERE lease_owner = $1")
             .bind(owner)

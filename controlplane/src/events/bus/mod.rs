@@ -62,6 +62,17 @@ struct Pending {
     accepted: Option<Instant>,
 }
 
+/// How a node's process started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStart {
+    /// No other process of this node runs: what earlier ones held is taken
+    /// back at once.
+    Cold,
+    /// Started by a hand-over, while the server it replaces still runs
+    /// (and gives back its own leases as it stops).
+    Handover,
+}
+
 /// The bus; cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -99,22 +110,30 @@ struct Inner {
 
 impl EventBus {
     /// Starts the bus of node `node` (stable across restarts): loads the
-    /// rules, takes back what a previous life of the node held, and starts
-    /// the writer, the claimer and the lease keeper.
+    /// rules, takes back what earlier lives of the node held (on a cold
+    /// start), and starts the writer, the claimer and the lease keeper.
+    ///
+    /// Leases are held by this life of the node (`<node>/<id>`), so that a
+    /// successor started by a hand-over and the server it replaces, which
+    /// run side by side for a moment, never take each other's deliveries:
+    /// the old one gives its own back as it stops.
     pub async fn start(
         store: Store,
         node: String,
         region: String,
         targets: Arc<dyn TargetInvoker>,
+        start: NodeStart,
     ) -> Result<Self, BusError> {
         let (generation, rows) = store.all_rules().await?;
         let rules = RuleSet::build(generation, &rows);
-        store.release_leases(&node).await?;
+        if start == NodeStart::Cold {
+            store.release_node_leases(&node).await?;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let bus = Self {
             inner: Arc::new(Inner {
                 store,
-                node,
+                node: format!("{node}/{}", crate::util::new_id()),
                 region,
                 rules: ArcSwap::from_pointee(rules),
                 targets,
@@ -285,7 +304,7 @@ impl EventBus {
         self.spawn(Pending { row, accepted: None });
     }
 
-    /// This node's id.
+    /// The lease owner of this life of the node.
     pub fn node(&self) -> &str {
         &self.inner.node
     }

@@ -1,0 +1,129 @@
+//! SIGUSR2 hands the listening socket to a successor: no request fails
+//! while the server is replaced, and a successor that cannot start leaves
+//! the old server serving.
+
+use minicloud_tests::{Db, Server, guests};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+crate::on_both_databases!(hand_over_loses_no_request);
+
+async fn hand_over_loses_no_request(db: Db) {
+    let mut s = Server::start(db).await;
+    s.deploy("hello", guests::HELLO).await;
+    let first = s.pid();
+    assert_eq!(s.pid_file(), Some(first), "the pid file names the server");
+
+    // Callers on fresh connections throughout: each one finds the port
+    // open and gets an answer.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4)
+        .map(|i| {
+            let (http, stop) = (http.clone(), stop.clone());
+            let url = s.fn_url("hello", &format!("/?name=caller{i}"));
+            tokio::spawn(async move {
+                let (mut answered, mut failed) = (0u32, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    match http.get(&url).send().await {
+                        Ok(r) if r.status() == 200 => match r.text().await {
+                            Ok(t) if t == format!("Hello, caller{i}! (from MiniCloud)\n") => answered += 1,
+                            other => failed.push(format!("{other:?}")),
+                        },
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+                (answered, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let successor = s.hand_over().await;
+    assert_ne!(successor, first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = 0;
+    for caller in callers {
+        let (ok, failed) = caller.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "calls failed during the hand-over: {failed:?}\n{}",
+            s.log()
+        );
+        answered += ok;
+    }
+    assert!(answered > 20, "only {answered} calls were answered");
+
+    // The successor answers, from the compiled artifact, and it was warm
+    // before it took over: it loaded the function before its first call.
+    let served = s
+        .metric("minicloud_invocations_total", "function=\"hello\"")
+        .await;
+    assert!(
+        served >= 1.0,
+        "the successor answered no call:\n{}",
+        s.metrics().await
+    );
+    assert_eq!(
+        s.metric("minicloud_compilations_total", "").await,
+        0.0,
+        "the successor compiled again"
+    );
+    assert_eq!(s.metric("minicloud_artifact_loads_total", "").await, 1.0);
+
+    // It is a whole server: deploys work, and it can be replaced in turn
+    // and stopped.
+    s.deploy("echo", guests::ECHO).await;
+    let third = s.hand_over().await;
+    assert_ne!(third, successor);
+    let resp = s
+        .http
+        .post(s.fn_url("echo", "/"))
+        .body("still here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "still here");
+    assert!(s.stop().await, "the successor did not stop cleanly:\n{}", s.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_hand_over_keeps_the_old_server() {
+    // A copy of the binary, replaced (as an upgrade would) by one that
+    // cannot start.
+    let bin = tempfile::tempdir().unwrap();
+    let path = bin.path().join("minicloud");
+    std::fs::copy(minicloud_tests::binary(), &path).unwrap();
+    let mut s = Server::start_from(Db::Sqlite, &path).await;
+    s.deploy("hello", guests::HELLO).await;
+    let broken = bin.path().join("broken");
+    std::fs::write(&broken, "#!/bin/sh\necho 'cannot start' >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::rename(&broken, &path).unwrap();
+
+    let pid = s.pid();
+    s.signal("USR2");
+    let failed = minicloud_tests::eventually(Duration::from_secs(30), || async {
+        s.log().contains("hand-over failed").then_some(())
+    })
+    .await;
+    assert!(failed.is_some(), "the failure was not reported:\n{}", s.log());
+    assert!(s.log().contains("cannot start"), "{}", s.log());
+    assert_eq!(s.pid(), pid);
+    assert_eq!(s.pid_file(), Some(pid), "the pid file must still name the server");
+    let text = s
+        .http
+        .get(s.fn_url("hello", "/?name=after"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "Hello, after! (from MiniCloud)\n");
+    assert!(s.stop().await, "the server did not stop cleanly:\n{}", s.log());
+}
