@@ -376,29 +376,28 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let warm = preload(&started.state);
     let pid_file = started.state.config.data_dir.join(PID_FILE);
     match predecessor {
-        // A successor is ready once its functions are loaded: until then
-        // the server it replaces answers.
+        // A successor accepts once its functions are loaded: until then
+        // the server it replaces answers every call.
         Some(control) => {
-            let pid_file = pid_file.clone();
-            tokio::spawn(async move {
-                let _ = warm.await;
-                let predecessor = match control.ready().await {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot tell the server being replaced that this one serves");
-                        None
-                    }
-                };
-                write_pid_file(&pid_file);
-                tracing::info!("serving in place of the previous server");
-                if let Some(p) = predecessor {
-                    p.exited().await;
-                    tracing::info!("the previous server has exited");
+            let _ = warm.await;
+            match control.ready().await {
+                Ok(predecessor) => {
+                    tokio::spawn(async move {
+                        predecessor.exited().await;
+                        tracing::info!("the previous server has exited");
+                    });
                 }
-            });
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell the server being replaced that this one serves")
+                }
+            }
+            tracing::info!("serving in place of the previous server");
         }
-        None => write_pid_file(&pid_file),
+        // A cold start serves at once; functions not loaded yet load on
+        // their first call.
+        None => drop(warm),
     }
+    write_pid_file(&pid_file);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = app.into_make_service_with_connect_info::<handover::Peer>();
     let (listener, stop_accepting) = handover::Accepting::new(listener)?;

@@ -385,3 +385,57 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cold start gives back what every life of its node held, and
+    /// nothing of another node whose id merely starts the same way.
+    #[tokio::test]
+    async fn a_cold_start_releases_every_life_of_its_node_only() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
+            .await
+            .expect("opens");
+        let project = store.ensure_project("p").await.expect("a project");
+        let far = now_ms() + 3_600_000;
+        let owners = [
+            "node-a",
+            "node-a/1",
+            "node-a/2",
+            "node-ab/1",
+            "node-b/1",
+            "xnode-a/1",
+        ];
+        for owner in owners {
+            let row = DeliveryRow {
+                id: format!("e/{owner}/t"),
+                project_id: project.id.clone(),
+                rule_id: "r".into(),
+                target_id: "t".into(),
+                event_id: "e".into(),
+                event_json: "{}".into(),
+                attempts: 0,
+                accepted_ms: 0,
+                due_ms: 0,
+                last_error: String::new(),
+            };
+            let batch = Batch {
+                insert: vec![row],
+                ..Batch::default()
+            };
+            store.apply_deliveries(&batch, owner, far).await.expect("stored");
+        }
+        store.release_node_leases("node-a").await.expect("released");
+        let mut claimed: Vec<String> = store
+            .claim_deliveries("claimer", far, 100)
+            .await
+            .expect("claims")
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        claimed.sort();
+        assert_eq!(claimed, ["e/node-a/1/t", "e/node-a/2/t", "e/node-a/t"]);
+    }
+}
