@@ -89,8 +89,9 @@ pub async fn hand_over(executable: &Path, sockets: &Sockets) -> anyhow::Result<S
         .with_context(|| format!("cannot start {}", executable.display()));
     // This process's copies close now; the successor has its own.
     drop((listen, metrics, control, theirs));
-    let child = Starting(Some(spawned?));
+    let child = spawned?;
     let pid = child.id();
+    let child = Starting(Some(child));
     ours.set_nonblocking(true)?;
     let mut ours = tokio::net::UnixStream::from_std(ours)?;
     let mut said = Vec::new();
@@ -114,10 +115,6 @@ pub async fn hand_over(executable: &Path, sockets: &Sockets) -> anyhow::Result<S
 struct Starting(Option<Child>);
 
 impl Starting {
-    fn id(&self) -> u32 {
-        self.0.as_ref().map_or(0, Child::id)
-    }
-
     /// It serves: it outlives this process.
     fn serves(mut self) {
         self.0 = None;

@@ -396,12 +396,6 @@ async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
         .build()
         .unwrap();
     wait_for_200(&fresh, &url).await;
-    let pid_file = data.join("minicloud.pid");
-    let read_pid = || {
-        std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    };
     let mut pid = first.id();
     let mut first = Some(first);
     let mut out = HotRestarts {
@@ -440,7 +434,7 @@ async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
         wait_for_200(&fresh, &url).await;
         out.first_response.push(signalled.elapsed());
         let successor = loop {
-            match read_pid() {
+            match minicloud_tests::read_pid_file(data) {
                 Some(p) if p != pid => break p,
                 _ => {
                     assert!(
@@ -487,11 +481,8 @@ async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
 
 /// Waits until process `pid` (not a child of this one) is gone.
 async fn wait_gone(pid: u32) {
-    let proc = format!("/proc/{pid}/stat");
     let start = Instant::now();
-    while std::fs::read_to_string(&proc)
-        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
-    {
+    while !minicloud_tests::process_gone(pid) {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "process {pid} did not exit"

@@ -64,15 +64,7 @@ async fn deploy_redeploy_patch_restart(db: Db) {
     // Back to version 1 by PATCH.
     let patched = s.patch("greeter", json!({ "active_version": 1 })).await;
     assert_eq!(patched["active_version"], 1);
-    let text = s
-        .http
-        .get(s.fn_url("greeter", "/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.get_text(&s.fn_url("greeter", "/")).await;
     assert_eq!(text, "Hello, world! (from MiniCloud)\n");
     let missing = s
         .authed(Method::PATCH, &s.api("/functions/greeter"))
@@ -99,15 +91,7 @@ async fn deploy_redeploy_patch_restart(db: Db) {
         preloaded.is_some(),
         "the function was not loaded ahead of its first call"
     );
-    let text = s
-        .http
-        .get(s.fn_url("greeter", "/?name=again"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.get_text(&s.fn_url("greeter", "/?name=again")).await;
     assert_eq!(text, "Hello, again! (from MiniCloud)\n");
     assert_eq!(
         s.metric("minicloud_compilations_total", "").await,

@@ -245,20 +245,12 @@ impl Server {
 
     /// What the pid file in the data folder names.
     pub fn pid_file(&self) -> Option<u32> {
-        std::fs::read_to_string(self.data_dir.path().join("minicloud.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        read_pid_file(self.data_dir.path())
     }
 
     /// Sends `signal` (a `kill` name such as `USR2`) to the server.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+        assert!(send(signal, self.pid()), "kill -{signal} {} failed", self.pid());
     }
 
     /// Sends SIGUSR2, waits until a successor serves (the pid file names
@@ -340,25 +332,23 @@ impl Server {
         if let Some(pid) = self.adopted.take() {
             // Not a child: its exit status is not ours to read, but a clean
             // stop removes the pid file.
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            send("TERM", pid);
             return wait_for_gone(pid).await && self.pid_file().is_none();
         }
         let Some(child) = self.child.take() else {
             return true;
         };
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        send("TERM", child.id());
         wait_for_exit(child).await
     }
 
     /// Kills the server at once (SIGKILL: no draining, no flushing), as a
     /// crash would.
     pub fn kill(&mut self) {
-        if let Some(pid) = self.adopted.take() {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-        }
-        // A successor started by a hand-over the test did not see through
-        // is not a child either: its command line names this data folder.
+        // Processes that are not children (an adopted successor, or one a
+        // hand-over the test did not see through started) are found by
+        // their command line, which names this data folder.
+        self.adopted = None;
         let dir = self.data_dir.path().as_os_str().as_encoded_bytes();
         let ours = self.child.as_ref().map(Child::id);
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -367,7 +357,7 @@ impl Server {
             };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             if Some(pid) != ours && cmdline.windows(dir.len()).any(|w| w == dir) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                send("KILL", pid);
             }
         }
         if let Some(mut child) = self.child.take() {
@@ -455,6 +445,11 @@ impl Server {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// The body of a GET of `url`, whatever its status.
+    pub async fn get_text(&self, url: &str) -> String {
+        self.http.get(url).send().await.unwrap().text().await.unwrap()
     }
 
     /// The URL of the server's database (a SQLite file or PostgreSQL).
@@ -645,21 +640,41 @@ async fn wait_for_exit(mut child: Child) -> bool {
 /// Waits up to a minute for process `pid`, not a child, to be gone (or a
 /// zombie); kills it then and returns false.
 async fn wait_for_gone(pid: u32) -> bool {
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-            stat.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('Z'))
-        })
-    };
     let start = Instant::now();
-    while !gone() {
+    while !process_gone(pid) {
         if start.elapsed() > Duration::from_secs(60) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            send("KILL", pid);
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     true
+}
+
+/// Whether process `pid` is gone or a zombie (exited, not yet collected).
+pub fn process_gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+/// The process id the pid file in `data_dir` names (`app::PID_FILE`; the
+/// harness sees the server as a binary, not a library).
+pub fn read_pid_file(data_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(data_dir.join("minicloud.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `kill -<signal> <pid>`; whether it was delivered.
+fn send(signal: &str, pid: u32) -> bool {
+    Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

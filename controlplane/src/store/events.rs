@@ -394,10 +394,7 @@ mod tests {
     /// nothing of another node whose id merely starts the same way.
     #[tokio::test]
     async fn a_cold_start_releases_every_life_of_its_node_only() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
-            .await
-            .expect("opens");
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
         let project = store.ensure_project("p").await.expect("a project");
         let far = now_ms() + 3_600_000;
         let owners = [

@@ -268,7 +268,7 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -289,12 +289,18 @@ mod tests {
     /// that tells: it is per connection and SQLite's default is FULL (2);
     /// sqlx would set `foreign_keys` and `busy_timeout` the same way, and
     /// WAL, once set, stays in the file.
-    #[tokio::test]
-    async fn sqlite_connections_get_their_settings() {
+    /// A store on a new SQLite file, with the folder that holds it.
+    pub(crate) async fn temporary_sqlite() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = Store::open(&Store::sqlite_url(&dir.path().join("t.db")))
             .await
             .expect("opens");
+        (store, dir)
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_get_their_settings() {
+        let (store, _dir) = temporary_sqlite().await;
         // Held at once, so the pool opens a connection for each.
         let mut held = Vec::new();
         for _ in 0..3 {
