@@ -5,7 +5,7 @@
 # them in BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup target add wasm32-wasip2
+scripts/tools.sh
 cargo build --release -p minicloud-controlplane --bin minicloud
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

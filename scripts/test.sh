@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs the guest target and moto's S3 server, builds
+# The test command: installs the guest tools (scripts/tools.sh), builds
 # the binary and every guest, and runs the whole suite (unit tests, and
 # end-to-end tests against SQLite and the PostgreSQL server on
 # 127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rustup target add wasm32-wasip2
-# From PyPI: moto's S3-compatible server for the S3 tests, and
-# componentize-py, which builds the Python example.
-python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' componentize-py
+scripts/tools.sh
 # The end-to-end tests start the real binary: build it first, always.
 cargo build --workspace --bins
 cargo test --workspace

@@ -461,7 +461,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(nats) = &started.state.nats {
         nats.stop();
     }
-    started.state.events.close().await;
+    started.state.events.close(grace).await;
     started.writer.flush().await;
     drop(started.writer);
     started.writer_task.abort();

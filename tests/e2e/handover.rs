@@ -1,13 +1,15 @@
 //! SIGUSR2 hands the listening socket to a successor: no request fails
-//! while the server is replaced, and a successor that cannot start leaves
-//! the old server serving.
+//! while the server is replaced, every event accepted meanwhile runs once,
+//! and a successor that cannot start leaves the old server serving.
 
-use minicloud_tests::{Db, Server, guests};
+use crate::rules::{count, create_rule, deploy_sink, kv};
+use minicloud_tests::{Db, Server, eventually, guests};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-crate::on_both_databases!(hand_over_loses_no_request);
+crate::on_both_databases!(hand_over_loses_no_request, events_cross_a_hand_over_once);
 
 async fn hand_over_loses_no_request(db: Db) {
     let mut s = Server::start(db).await;
@@ -118,4 +120,109 @@ async fn failed_hand_over_keeps_the_old_server() {
     let text = s.get_text(&s.fn_url("hello", "/?name=after")).await;
     assert_eq!(text, "Hello, after! (from MiniCloud)\n");
     assert!(s.stop().await, "the server did not stop cleanly:\n{}", s.log());
+}
+
+async fn events_cross_a_hand_over_once(db: Db) {
+    let mut s = Server::start(db).await;
+    deploy_sink(&s).await;
+    let rule = create_rule(
+        &s,
+        json!({"name": "handover", "sources": {"api": true}, "targets": [{"function": "sink"}],
+               "retry": {"initial_backoff_ms": 200, "max_backoff_ms": 200}}),
+    )
+    .await;
+    let rule_id = rule["id"].as_str().unwrap().to_owned();
+
+    // Publishers on fresh connections before, during and after the
+    // hand-over. Each event's first attempt fails and its second comes
+    // 200 ms later, so that as the old server stops, deliveries are
+    // running, finishing and waiting to try again there.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishers: Vec<_> = (0..2)
+        .map(|p| {
+            let (http, stop, url, token) = (http.clone(), stop.clone(), s.api("/events"), s.token.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut failed) = (Vec::new(), Vec::new());
+                let mut batch = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let entries: Vec<Value> = (0..20)
+                        .map(|i| json!({"source": "shop", "detail-type": "Handover", "detail": {"publisher": p, "batch": batch, "i": i, "fail_times": 1}}))
+                        .collect();
+                    batch += 1;
+                    let sent = http.post(&url).bearer_auth(&token).json(&json!({"entries": entries})).send().await;
+                    match sent {
+                        Ok(r) if r.status() == 200 => {
+                            let body: Value = r.json().await.unwrap();
+                            accepted.extend(body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+                        }
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+                (accepted, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.hand_over().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut accepted = Vec::new();
+    for publisher in publishers {
+        let (ids, failed) = publisher.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "publishes failed during the hand-over: {failed:?}\n{}",
+            s.log()
+        );
+        accepted.extend(ids);
+    }
+    assert!(
+        accepted.len() >= 100,
+        "only {} events were accepted",
+        accepted.len()
+    );
+
+    // Every accepted event succeeds, soon: what the old server held is
+    // given back as it stops, not left to its leases (30 s) to run out.
+    let key = |id: &String| format!("{id}/{rule_id}/sink");
+    let finished = eventually(Duration::from_secs(15), || async {
+        let kv = kv(&s).await;
+        accepted
+            .iter()
+            .all(|id| count(&kv, &format!("done/{}", key(id))) >= 1)
+            .then_some(kv)
+    })
+    .await;
+    let Some(kv) = finished else {
+        let kv = kv(&s).await;
+        let missing = accepted
+            .iter()
+            .filter(|id| count(&kv, &format!("done/{}", key(id))) == 0)
+            .count();
+        panic!(
+            "{missing} of {} accepted events did not run within 15 s:\n{}",
+            accepted.len(),
+            s.log()
+        );
+    };
+    // Once: two attempts (the planned failure, then the success), and
+    // no attempt ran on both servers.
+    let repeated: Vec<_> = accepted
+        .iter()
+        .filter(|id| {
+            count(&kv, &format!("runs/{}", key(id))) != 2 || count(&kv, &format!("done/{}", key(id))) != 1
+        })
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "{} of {} events did not run exactly twice with one success: {:?}",
+        repeated.len(),
+        accepted.len(),
+        &repeated[..repeated.len().min(5)]
+    );
+    assert!(s.stop().await, "the successor did not stop cleanly:\n{}", s.log());
 }

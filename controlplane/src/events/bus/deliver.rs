@@ -42,6 +42,10 @@ impl EventBus {
                 let Ok(_slot) = self.inner.slots.acquire().await else {
                     break;
                 };
+                if self.closing() {
+                    // Left leased to this life, which gives it back.
+                    break;
+                }
                 if let Some(at) = p.accepted.take() {
                     metrics::histogram!("minicloud_event_delivery_start_seconds")
                         .record(at.elapsed().as_secs_f64());

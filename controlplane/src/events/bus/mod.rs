@@ -18,7 +18,7 @@ use crate::store::{Store, StoreError};
 use crate::util::now_ms;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
@@ -95,7 +95,15 @@ struct Inner {
     targets: Arc<dyn TargetInvoker>,
     writes: mpsc::UnboundedSender<Write>,
     in_memory: AtomicUsize,
+    /// One permit per delivery attempt running; all of them taken, and the
+    /// semaphore closed, once the bus closes.
     slots: Semaphore,
+    /// Set as the bus closes: no more claims or attempts, and new
+    /// deliveries are stored unleased, for whichever node polls next.
+    closing: AtomicBool,
+    /// Held while claiming, so that closing can wait out a claim under way
+    /// and give back what it took.
+    claiming: tokio::sync::Mutex<()>,
     wake_claimer: Notify,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Woken when the claimer saw other nodes' rule changes.
@@ -140,6 +148,8 @@ impl EventBus {
                 writes: tx,
                 in_memory: AtomicUsize::new(0),
                 slots: Semaphore::new(CONCURRENT_DELIVERIES),
+                closing: AtomicBool::new(false),
+                claiming: tokio::sync::Mutex::new(()),
                 wake_claimer: Notify::new(),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 rules_changed: Notify::new(),
@@ -371,9 +381,25 @@ impl EventBus {
         now_ms() + LEASE.as_millis() as i64
     }
 
-    /// Stores what is queued and gives up this node's leases, so another
-    /// node (or this one, restarted) takes its deliveries at once.
-    pub async fn close(&self) {
+    /// Stops delivering and gives up this node's leases, so that another
+    /// node (or this one's successor or next life) takes its deliveries at
+    /// once and runs none of them twice: no new claims or attempts,
+    /// attempts under way finish (within `grace`), their outcomes are
+    /// stored, and only then are the leases released. Events published
+    /// from here on are stored unleased.
+    pub async fn close(&self, grace: Duration) {
+        self.inner.closing.store(true, Ordering::Release);
+        // A claim under way takes rows for this life: they are given back
+        // below, after it.
+        drop(self.inner.claiming.lock().await);
+        let all = CONCURRENT_DELIVERIES as u32;
+        if tokio::time::timeout(grace, self.inner.slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("event deliveries still running after the grace period: they will run again");
+        }
+        self.inner.slots.close();
         let (tx, rx) = oneshot::channel();
         if self.inner.writes.send(Write::Flush(tx)).is_ok() {
             let _ = rx.await;
@@ -381,6 +407,10 @@ impl EventBus {
         if let Err(e) = self.inner.store.release_leases(&self.inner.node).await {
             tracing::warn!(error = %e, "cannot release event delivery leases");
         }
+    }
+
+    fn closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
     }
 
     fn spawn(&self, pending: Pending) {

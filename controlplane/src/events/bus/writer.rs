@@ -80,7 +80,8 @@ impl EventBus {
     ) {
         match w {
             Write::Insert(pending, ack) => {
-                let room = self.inner.in_memory.load(Ordering::Acquire) + fresh.len() < MAX_IN_MEMORY;
+                let room = !self.closing()
+                    && self.inner.in_memory.load(Ordering::Acquire) + fresh.len() < MAX_IN_MEMORY;
                 for p in pending {
                     if room {
                         batch.insert.push(p.row.clone());
@@ -100,26 +101,15 @@ impl EventBus {
 
     pub(super) async fn claim_loop(self) {
         loop {
-            let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
-            if room > 0 {
-                let limit = room.min(1_000) as i64;
-                match self
-                    .inner
-                    .store
-                    .claim_deliveries(&self.inner.node, self.lease_until(), limit)
-                    .await
-                {
-                    Ok(rows) => {
-                        let full = rows.len() as i64 == limit;
-                        for row in rows {
-                            self.spawn(Pending { row, accepted: None });
-                        }
-                        if full {
-                            continue;
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot claim event deliveries"),
+            let full = {
+                let _claiming = self.inner.claiming.lock().await;
+                if self.closing() {
+                    return;
                 }
+                self.claim().await
+            };
+            if full {
+                continue;
             }
             match self.refresh_rules().await {
                 // A stored permit: the watcher may be busy reconciling the
@@ -129,6 +119,34 @@ impl EventBus {
                 Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
             }
             let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
+        }
+    }
+
+    /// Takes unleased deliveries while there is room in memory; `true`
+    /// when it took as many as it asked for (more may be waiting).
+    async fn claim(&self) -> bool {
+        let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
+        if room == 0 {
+            return false;
+        }
+        let limit = room.min(1_000) as i64;
+        match self
+            .inner
+            .store
+            .claim_deliveries(&self.inner.node, self.lease_until(), limit)
+            .await
+        {
+            Ok(rows) => {
+                let full = rows.len() as i64 == limit;
+                for row in rows {
+                    self.spawn(Pending { row, accepted: None });
+                }
+                full
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim event deliveries");
+                false
+            }
         }
     }
 
