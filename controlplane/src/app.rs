@@ -395,7 +395,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
         // A cold start serves at once; functions not loaded yet load on
         // their first call.
-        None => drop(warm),
+        None => {
+            drop(warm);
+            crate::systemd::notify("READY=1");
+        }
     }
     write_pid_file(&pid_file);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -429,6 +432,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                     Ok(s) => {
                         tracing::info!(pid = s.pid, "the successor serves");
                         println!("minicloud handed over to pid {}", s.pid);
+                        crate::systemd::notify(&format!("MAINPID={}", s.pid));
                         successor = Some(s);
                         break;
                     }
@@ -438,6 +442,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down: draining in-flight requests");
+    if successor.is_none() {
+        crate::systemd::notify("STOPPING=1");
+    }
     // A successor still starting is stopped (its task kills it).
     if let Some(task) = starting {
         task.abort();

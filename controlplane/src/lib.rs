@@ -19,6 +19,7 @@
 //!   folder, or S3).
 //! - [`records`]: invocation records, logs and metrics, written in batches.
 //! - [`store`]: SQLite or PostgreSQL through one set of queries.
+//! - [`systemd`]: readiness and hand-overs told to a service manager.
 //! - [`telemetry`]: Prometheus metrics and structured logs.
 //! - [`util`]: ids, times and tokens.
 
@@ -36,5 +37,6 @@ pub mod objects_url;
 pub mod records;
 pub mod registry;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 pub mod util;

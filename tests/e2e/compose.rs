@@ -1,5 +1,6 @@
-//! docker-compose.yml agrees with the binary: no Docker engine runs here, so
-//! the file is parsed and checked against `minicloud serve --help`.
+//! docker-compose.yml and the systemd unit agree with the binary: no Docker
+//! engine or systemd runs here, so the files are parsed and checked against
+//! `minicloud serve --help`.
 
 use serde_yaml::Value;
 use std::path::Path;
@@ -29,11 +30,7 @@ fn compose_services_and_settings_agree() {
     assert!(root().join("Dockerfile").exists());
 
     // Every MINICLOUD_* setting is one the binary reads.
-    let help = std::process::Command::new(minicloud_bin())
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
+    let help = serve_help();
     let env = mc["environment"].as_mapping().unwrap();
     for (k, _) in env {
         let k = s(k);
@@ -110,7 +107,53 @@ fn compose_services_and_settings_agree() {
     assert!(dashboard["panels"].as_array().unwrap().len() >= 3);
 }
 
-fn minicloud_bin() -> std::path::PathBuf {
+/// The systemd unit in `deploy/systemd` agrees with the binary: it waits
+/// for the server's readiness message, reloads by hand-over, and passes
+/// only flags `minicloud serve` has, with its data in the unit's state
+/// directory.
+#[test]
+fn systemd_unit_agrees() {
+    let text = std::fs::read_to_string(root().join("deploy/systemd/minicloud.service")).unwrap();
+    let settings: Vec<(&str, &str)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let get = |key: &str| {
+        settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("the unit has no {key}="))
+    };
+    assert_eq!(get("Type"), "notify");
+    assert_eq!(get("ExecReload"), "/bin/kill -USR2 $MAINPID");
+    let start: Vec<&str> = get("ExecStart").split_whitespace().collect();
+    assert_eq!(&start[..2], ["/usr/local/bin/minicloud", "serve"]);
+    let help = serve_help();
+    for flag in start.iter().filter(|a| a.starts_with("--")) {
+        assert!(
+            help.contains(&format!("{flag} <")),
+            "{flag} is not a flag of `minicloud serve`"
+        );
+    }
+    let data_dir = start
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .map(|i| start[i + 1]);
+    assert_eq!(
+        data_dir,
+        Some(format!("/var/lib/{}", get("StateDirectory")).as_str())
+    );
+}
+
+/// What `minicloud serve --help` prints: every flag and its variable.
+fn serve_help() -> String {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("minicloud")
+    let bin = exe.parent().unwrap().parent().unwrap().join("minicloud");
+    let help = std::process::Command::new(bin)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    String::from_utf8(help.stdout).unwrap()
 }

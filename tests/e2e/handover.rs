@@ -93,6 +93,33 @@ async fn hand_over_loses_no_request(db: Db) {
     assert!(s.stop().await, "the successor did not stop cleanly:\n{}", s.log());
 }
 
+/// systemd's `Type=notify` protocol, with the test as the service
+/// manager: ready once serving, the successor's pid as the hand-over
+/// completes (and nothing from the process leaving), stopping on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_manager_follows_the_hand_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let manager = tokio::net::UnixDatagram::bind(&path).unwrap();
+    let next = || async {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(30), manager.recv(&mut buf))
+            .await
+            .expect("no message from the server within 30 s")
+            .unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    let mut s = Server::start_with_env(Db::Sqlite, &[], &[("NOTIFY_SOCKET", path.to_str().unwrap())]).await;
+    assert_eq!(next().await, "READY=1");
+    let successor = s.hand_over().await;
+    assert_eq!(next().await, format!("MAINPID={successor}"));
+    let mut buf = [0u8; 256];
+    let quiet = tokio::time::timeout(Duration::from_millis(300), manager.recv(&mut buf)).await;
+    assert!(quiet.is_err(), "the old server sent more as it left: {quiet:?}");
+    assert!(s.stop().await, "the successor did not stop cleanly:\n{}", s.log());
+    assert_eq!(next().await, "STOPPING=1");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_hand_over_keeps_the_old_server() {
     // A copy of the binary, replaced (as an upgrade would) by one that
