@@ -402,8 +402,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     write_pid_file(&pid_file);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = app.into_make_service_with_connect_info::<handover::Peer>();
     let (listener, stop_accepting) = handover::Accepting::new(listener)?;
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            stop_accepting.draining(),
+            handover::close_when_draining,
+        ))
+        .into_make_service_with_connect_info::<handover::Peer>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|stop| *stop).await;

@@ -233,11 +233,13 @@ fn take(number: &str) -> anyhow::Result<OwnedFd> {
     Ok(owned)
 }
 
-/// After the listener closes, how long connections it accepted last may
-/// take to send their first request: hyper's graceful shutdown closes a
-/// connection that has sent nothing yet, so it starts only once they had
-/// this long.
-pub const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(250);
+/// After the listener closes, how long open connections are still served
+/// before hyper's graceful shutdown closes the idle ones. hyper closes a
+/// connection that has sent nothing yet, and an HTTP/1.1 client may be
+/// sending its next request on a kept-alive connection as it closes: in
+/// this time, connections accepted last send their first request, and
+/// every answer tells its client to reconnect ([`close_when_draining`]).
+pub const CLOSE_NOTICE: Duration = Duration::from_millis(250);
 
 /// The API listener: accepts until told to stop, then closes (after a
 /// hand-over only the successor accepts; otherwise new connections are
@@ -279,15 +281,51 @@ impl Accepting {
 }
 
 impl StopAccepting {
-    /// Closes the listener, then waits until the connections it accepted
-    /// last had [`FIRST_REQUEST_GRACE`] to send their requests.
+    /// Closes the listener, then, if it ever accepted, waits
+    /// [`CLOSE_NOTICE`] (counted from the last accept, if later).
     pub async fn stop(self) {
+        let stopped = Instant::now();
         let _ = self.stop.send(true);
         let last = *self.last_accept.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = last {
-            tokio::time::sleep_until((last + FIRST_REQUEST_GRACE).into()).await;
+            tokio::time::sleep_until((last.max(stopped) + CLOSE_NOTICE).into()).await;
         }
     }
+
+    /// Whether the listener was told to stop, for [`close_when_draining`].
+    pub fn draining(&self) -> Draining {
+        Draining(self.stop.subscribe())
+    }
+}
+
+/// Whether the server is draining (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Draining(tokio::sync::watch::Receiver<bool>);
+
+impl Draining {
+    fn now(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// Middleware: once the server drains, every HTTP/1 answer carries
+/// `Connection: close`, so that a client keeping its connection open
+/// reconnects (to the successor, after a hand-over) instead of sending its
+/// next request on a connection about to close.
+pub async fn close_when_draining(
+    axum::extract::State(draining): axum::extract::State<Draining>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let http1 = request.version() <= axum::http::Version::HTTP_11;
+    let mut response = next.run(request).await;
+    if http1 && draining.now() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 impl axum::serve::Listener for Accepting {

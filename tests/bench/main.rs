@@ -386,6 +386,30 @@ struct HotRestarts {
     successor_serving: Vec<Duration>,
     calls: usize,
     failed: usize,
+    /// Calls of a second caller that keeps its connection open.
+    kept_calls: usize,
+    kept_failed: usize,
+}
+
+/// Calls `url` until `calling` turns false: when each call started, how
+/// long it took, whether it was answered 200.
+fn caller(
+    http: reqwest::Client,
+    url: String,
+    calling: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(Instant, Duration, bool)>> {
+    tokio::spawn(async move {
+        let mut calls = Vec::new();
+        while calling.load(std::sync::atomic::Ordering::Relaxed) {
+            let start = Instant::now();
+            let ok = match http.get(&url).send().await {
+                Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            calls.push((start, start.elapsed(), ok));
+        }
+        calls
+    })
 }
 
 async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
@@ -404,24 +428,14 @@ async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
         successor_serving: Vec::new(),
         calls: 0,
         failed: 0,
+        kept_calls: 0,
+        kept_failed: 0,
     };
+    let kept = reqwest::Client::new();
     for _ in 0..RESTARTS {
         let calling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let caller = {
-            let (http, url, calling) = (fresh.clone(), url.clone(), calling.clone());
-            tokio::spawn(async move {
-                let mut calls = Vec::new();
-                while calling.load(std::sync::atomic::Ordering::Relaxed) {
-                    let start = Instant::now();
-                    let ok = match http.get(&url).send().await {
-                        Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
-                        Err(_) => false,
-                    };
-                    calls.push((start, start.elapsed(), ok));
-                }
-                calls
-            })
-        };
+        let fresh_caller = caller(fresh.clone(), url.clone(), calling.clone());
+        let kept_caller = caller(kept.clone(), url.clone(), calling.clone());
         tokio::time::sleep(Duration::from_millis(20)).await;
         let signalled = Instant::now();
         #[allow(
@@ -455,7 +469,10 @@ async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
         let exited = Instant::now();
         tokio::time::sleep(Duration::from_millis(20)).await;
         calling.store(false, std::sync::atomic::Ordering::Relaxed);
-        let calls = caller.await.unwrap();
+        let kept_calls = kept_caller.await.unwrap();
+        out.kept_calls += kept_calls.len();
+        out.kept_failed += kept_calls.iter().filter(|(_, _, ok)| !ok).count();
+        let calls = fresh_caller.await.unwrap();
         out.calls += calls.len();
         out.failed += calls.iter().filter(|(_, _, ok)| !ok).count();
         let slowest = calls
@@ -521,7 +538,7 @@ fn print_startup(deploys: &[Duration], restarts: &[Duration], hot: &HotRestarts)
     );
     let ms = |v: &[Duration], p: f64| us(percentile(v, p)) / 1000.0;
     println!(
-        "hot restart (SIGUSR2, the successor takes the socket), {RESTARTS} of them under a caller on fresh connections:"
+        "hot restart (SIGUSR2, the successor takes the socket), {RESTARTS} of them under a caller on fresh connections (and one keeping its connection):"
     );
     println!(
         "  restart to first response (signal to the first 200 of a call made then): p50 {:.2} ms (max {:.2})",
@@ -534,6 +551,10 @@ fn print_startup(deploys: &[Duration], restarts: &[Duration], hot: &HotRestarts)
         ms(&hot.slowest_call, 1.0),
         hot.failed,
         hot.calls
+    );
+    println!(
+        "  the caller keeping its connection: failed calls: {} of {}",
+        hot.kept_failed, hot.kept_calls
     );
     println!(
         "  successor serving (signal to its pid file): p50 {:.1} ms",

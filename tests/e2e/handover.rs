@@ -17,16 +17,22 @@ async fn hand_over_loses_no_request(db: Db) {
     let first = s.pid();
     assert_eq!(s.pid_file(), Some(first), "the pid file names the server");
 
-    // Callers on fresh connections throughout: each one finds the port
-    // open and gets an answer.
-    let http = reqwest::Client::builder()
+    // Callers throughout, four on fresh connections (each one finds the
+    // port open and gets an answer) and two that keep theirs open (the
+    // old server tells them to reconnect as it stops).
+    let fresh = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let callers: Vec<_> = (0..4)
+    let callers: Vec<_> = (0..6)
         .map(|i| {
-            let (http, stop) = (http.clone(), stop.clone());
+            let http = if i < 4 {
+                fresh.clone()
+            } else {
+                reqwest::Client::new()
+            };
+            let stop = stop.clone();
             let url = s.fn_url("hello", &format!("/?name=caller{i}"));
             tokio::spawn(async move {
                 let (mut answered, mut failed) = (0u32, Vec::new());
