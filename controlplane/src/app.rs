@@ -458,22 +458,25 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Closed, so that once this process stops accepting, connections are
     // refused (or, after a hand-over, accepted by the successor alone).
     drop(sockets);
+    // One grace period for all of it: requests, invocations, deliveries.
+    let deadline = tokio::time::Instant::now() + grace;
+    let left_of_grace = || deadline.saturating_duration_since(tokio::time::Instant::now());
     let drained = async {
         stop_accepting.stop().await;
         let _ = stop_tx.send(true);
         server.await
     };
-    if tokio::time::timeout(grace, drained).await.is_err() {
+    if tokio::time::timeout_at(deadline, drained).await.is_err() {
         tracing::warn!("requests still open after the grace period");
     }
-    let left = started.state.registry.in_flight().drain(grace).await;
+    let left = started.state.registry.in_flight().drain(left_of_grace()).await;
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
     }
     if let Some(nats) = &started.state.nats {
         nats.stop();
     }
-    started.state.events.close(grace).await;
+    started.state.events.close(left_of_grace()).await;
     started.writer.flush().await;
     drop(started.writer);
     started.writer_task.abort();

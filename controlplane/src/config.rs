@@ -54,7 +54,8 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_LOG_BYTES_PER_INVOCATION", default_value_t = 64 * 1024)]
     pub log_bytes_per_invocation: usize,
 
-    /// Seconds that shutdown waits for in-flight invocations.
+    /// Seconds a stop waits, in all, for open requests, running
+    /// invocations and event deliveries to finish.
     #[arg(long, env = "MINICLOUD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
