@@ -372,7 +372,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         });
     }
-    let app = crate::api::router(started.state.clone());
+    let (listener, stop_accepting) = handover::Accepting::new(listener)?;
+    let app = crate::api::router(started.state.clone(), stop_accepting.draining());
     let warm = preload(&started.state);
     let pid_file = started.state.config.data_dir.join(PID_FILE);
     match predecessor {
@@ -402,13 +403,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     write_pid_file(&pid_file);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (listener, stop_accepting) = handover::Accepting::new(listener)?;
-    let app = app
-        .layer(axum::middleware::from_fn_with_state(
-            stop_accepting.draining(),
-            handover::close_when_draining,
-        ))
-        .into_make_service_with_connect_info::<handover::Peer>();
+    let app = app.into_make_service_with_connect_info::<handover::Peer>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|stop| *stop).await;
@@ -417,6 +412,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The successor being started, if any; this server keeps serving
     // meanwhile.
     let mut starting: Option<tokio::task::JoinHandle<anyhow::Result<handover::Successor>>> = None;
+    // The successor that took over, kept until this process exits: its
+    // control socket closing then tells it that this server is gone.
     let mut successor = None;
     loop {
         tokio::select! {

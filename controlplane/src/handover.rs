@@ -238,7 +238,8 @@ fn take(number: &str) -> anyhow::Result<OwnedFd> {
 /// connection that has sent nothing yet, and an HTTP/1.1 client may be
 /// sending its next request on a kept-alive connection as it closes: in
 /// this time, connections accepted last send their first request, and
-/// every answer tells its client to reconnect ([`close_when_draining`]).
+/// every HTTP/1 answer tells its client to reconnect (`Connection: close`,
+/// added by the API's request middleware while [`Draining::now`]).
 pub const CLOSE_NOTICE: Duration = Duration::from_millis(250);
 
 /// The API listener: accepts until told to stop, then closes (after a
@@ -292,7 +293,7 @@ impl StopAccepting {
         }
     }
 
-    /// Whether the listener was told to stop, for [`close_when_draining`].
+    /// Whether the listener was told to stop.
     pub fn draining(&self) -> Draining {
         Draining(self.stop.subscribe())
     }
@@ -303,29 +304,10 @@ impl StopAccepting {
 pub struct Draining(tokio::sync::watch::Receiver<bool>);
 
 impl Draining {
-    fn now(&self) -> bool {
+    /// Whether the listener has stopped accepting.
+    pub fn now(&self) -> bool {
         *self.0.borrow()
     }
-}
-
-/// Middleware: once the server drains, every HTTP/1 answer carries
-/// `Connection: close`, so that a client keeping its connection open
-/// reconnects (to the successor, after a hand-over) instead of sending its
-/// next request on a connection about to close.
-pub async fn close_when_draining(
-    axum::extract::State(draining): axum::extract::State<Draining>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let http1 = request.version() <= axum::http::Version::HTTP_11;
-    let mut response = next.run(request).await;
-    if http1 && draining.now() {
-        response.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-    }
-    response
 }
 
 impl axum::serve::Listener for Accepting {

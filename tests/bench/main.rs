@@ -415,10 +415,7 @@ fn caller(
 async fn hot_restarts(data: &std::path::Path, port: u16) -> HotRestarts {
     let (first, _) = start_minicloud(data, port);
     let url = format!("http://127.0.0.1:{port}/fn/default/hello0/");
-    let fresh = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let fresh = minicloud_tests::fresh_connections();
     wait_for_200(&fresh, &url).await;
     let mut pid = first.id();
     let mut first = Some(first);

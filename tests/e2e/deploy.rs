@@ -38,14 +38,7 @@ async fn deploy_redeploy_patch_restart(db: Db) {
     // New bytes: a new version, which serves at once.
     let v2 = s.deploy("greeter", guests::ECHO).await;
     assert_eq!(v2["version"], 2);
-    let echoed = s
-        .http
-        .post(s.fn_url("greeter", "/"))
-        .body("ping")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.text().await.unwrap(), "ping");
+    assert_eq!(s.post_text(&s.fn_url("greeter", "/"), "ping").await, "ping");
 
     // The same bytes again: the existing version, nothing new.
     let resp = s

@@ -20,10 +20,7 @@ async fn hand_over_loses_no_request(db: Db) {
     // Callers throughout, four on fresh connections (each one finds the
     // port open and gets an answer) and two that keep theirs open (the
     // old server tells them to reconnect as it stops).
-    let fresh = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let fresh = minicloud_tests::fresh_connections();
     let stop = Arc::new(AtomicBool::new(false));
     let callers: Vec<_> = (0..6)
         .map(|i| {
@@ -88,14 +85,10 @@ async fn hand_over_loses_no_request(db: Db) {
     s.deploy("echo", guests::ECHO).await;
     let third = s.hand_over().await;
     assert_ne!(third, successor);
-    let resp = s
-        .http
-        .post(s.fn_url("echo", "/"))
-        .body("still here")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "still here");
+    assert_eq!(
+        s.post_text(&s.fn_url("echo", "/"), "still here").await,
+        "still here"
+    );
     assert!(s.stop().await, "the successor did not stop cleanly:\n{}", s.log());
 }
 
@@ -170,10 +163,7 @@ async fn events_cross_a_hand_over_once(db: Db) {
     // hand-over. Each event's first attempt fails and its second comes
     // 200 ms later, so that as the old server stops, deliveries are
     // running, finishing and waiting to try again there.
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = minicloud_tests::fresh_connections();
     let stop = Arc::new(AtomicBool::new(false));
     let publishers: Vec<_> = (0..2)
         .map(|p| {

@@ -452,6 +452,12 @@ impl Server {
         self.http.get(url).send().await.unwrap().text().await.unwrap()
     }
 
+    /// The answer's body to a POST of `body` to `url`, whatever its status.
+    pub async fn post_text(&self, url: &str, body: &'static str) -> String {
+        let resp = self.http.post(url).body(body).send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     /// The URL of the server's database (a SQLite file or PostgreSQL).
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
@@ -649,6 +655,15 @@ async fn wait_for_gone(pid: u32) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     true
+}
+
+/// A client that opens a new connection for every request (none is kept
+/// for the next), as callers that must find the port open each time.
+pub fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a reqwest client")
 }
 
 /// Whether process `pid` is gone or a zombie (exited, not yet collected).

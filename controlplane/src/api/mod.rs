@@ -32,17 +32,19 @@ pub mod storage;
 pub mod system;
 
 use crate::app::AppState;
+use crate::handover::Draining;
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use error::{ApiError, TRACE_ID};
 use serde::Deserialize;
 use tracing::Instrument;
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
+/// The whole application; `draining` tells it when the server stops
+/// accepting.
+pub fn router(state: AppState, draining: Draining) -> Router {
     let api = Router::new()
         .merge(functions::router())
         .merge(observe::router())
@@ -66,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::gateway::router())
         .fallback(crate::gateway::custom_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(draining, request_id))
         .with_state(state)
 }
 
@@ -80,7 +82,11 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 /// Gives every request a trace id (the client's `x-request-id` when it sends
 /// a sane one), runs it inside a span and the trace-id scope, and echoes it.
-async fn request_id(req: Request, next: Next) -> Response {
+/// Closes the connection after answers that leave it unusable, and, once
+/// the server drains, after every HTTP/1 answer: a client that keeps its
+/// connection open then reconnects (to the successor, after a hand-over)
+/// instead of sending its next request on a connection about to close.
+async fn request_id(State(draining): State<Draining>, req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -89,6 +95,7 @@ async fn request_id(req: Request, next: Next) -> Response {
         .map_or_else(crate::util::new_id, str::to_owned);
     let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
         || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let http1 = req.version() <= Version::HTTP_11;
     let span =
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
@@ -97,7 +104,8 @@ async fn request_id(req: Request, next: Next) -> Response {
     }
     // A refused request's body may be left unread; the connection then
     // cannot be reused, and the client must not try.
-    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+    let refused = has_body && (resp.status().is_client_error() || resp.status().is_server_error());
+    if refused || (http1 && draining.now()) {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
