@@ -57,6 +57,11 @@ fn failed(code: ErrorCode) -> Error {
         ErrorCode::HttpRequestDenied => {
             Error::AccessDenied("the function's execution role does not grant this host (http:Fetch)".into())
         }
+        ErrorCode::DestinationIpProhibited => Error::AccessDenied(
+            "the platform does not let functions reach this address (loopback, link-local or private; \
+             the function's log says which)"
+                .into(),
+        ),
         ErrorCode::ConnectionLimitReached => {
             Error::LimitExceeded("this invocation made its allowed number of outbound requests".into())
         }

@@ -12,7 +12,7 @@ use minicloud_controlplane::capabilities::kv::ProjectKv;
 use minicloud_controlplane::store::Store;
 use minicloud_policy::Policy;
 use minicloud_runtime::caps::backend::{
-    BackendError, ByteStream, IgnoreDenials, KvBackend, ListQuery, ObjectMeta, ObjectPage, PutOptions,
+    BackendError, ByteStream, Cause, IgnoreDenials, KvBackend, ListQuery, ObjectMeta, ObjectPage, PutOptions,
     StorageBackend,
 };
 use minicloud_runtime::{Capabilities, Function, Limits, Runtime, RuntimeConfig, Scope};
@@ -49,7 +49,7 @@ impl StorageBackend for OneObject {
     async fn put(&self, _: &str, _: &str, _: PutOptions, _: ByteStream) -> Result<ObjectMeta, BackendError> {
         Err(BackendError::Invalid("read-only".into()))
     }
-    async fn delete(&self, _: &str, _: &str) -> Result<bool, BackendError> {
+    async fn delete(&self, _: &str, _: &str, _: Cause) -> Result<bool, BackendError> {
         Ok(false)
     }
     async fn list(&self, _: &str, _: ListQuery) -> Result<ObjectPage, BackendError> {
@@ -141,6 +141,7 @@ pub async fn host_calls() {
         secrets: None,
         events: None,
         config: Arc::new([]),
+        network: Default::default(),
         limits: minicloud_runtime::HostLimits {
             host_calls: u64::MAX,
             ..Default::default()

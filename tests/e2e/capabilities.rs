@@ -28,7 +28,9 @@ fn denied(v: &Value) -> bool {
 }
 
 async fn granted_denied_and_audited(db: Db) {
-    let s = Server::start(db).await;
+    // The outbound fetches go to this server on loopback, which only an
+    // operator's allowed range opens.
+    let s = Server::start_with(db, &["--outbound-allow-cidr", "127.0.0.0/8"]).await;
     let admin = s.token.clone();
     for b in ["raw", "out"] {
         s.create_bucket(b).await;
@@ -271,23 +273,10 @@ async fn granted_denied_and_audited(db: Db) {
 
     // Every refusal was counted and audited with the function as actor.
     assert!(s.metric("minicloud_capability_denied_total", "kv:PutItem").await >= 1.0);
-    let audit = minicloud_tests::eventually(std::time::Duration::from_secs(10), || async {
-        let (_, body) = s
-            .call(
-                &admin,
-                Method::GET,
-                "/orgs/default/audit?decision=Deny&limit=1000",
-                None,
-            )
-            .await;
-        let records = body["items"].as_array().cloned().unwrap_or_default();
-        records
-            .iter()
-            .any(|r| r["action"] == "http:Fetch")
-            .then_some(records)
-    })
-    .await
-    .expect("denied host calls are audited");
+    let audit = s
+        .denials_once(|r| r["action"] == "http:Fetch")
+        .await
+        .expect("denied host calls are audited");
     let kv = audit
         .iter()
         .find(|r| r["action"] == "kv:PutItem")
@@ -349,7 +338,8 @@ async fn host_limits_are_enforced(db: Db) {
 
 /// Runs every folder of `tests/scenarios/capabilities` (see its README).
 async fn scenarios(db: Db) {
-    let s = Server::start(db).await;
+    // `http-allowed` fetches this server on loopback.
+    let s = Server::start_with(db, &["--outbound-allow-cidr", "127.0.0.0/8"]).await;
     let t = s.token.clone();
     for b in ["raw", "out"] {
         s.create_bucket(b).await;

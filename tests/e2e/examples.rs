@@ -132,7 +132,9 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
 }
 
 async fn examples_end_to_end(db: Db) {
-    let s = Server::start(db).await;
+    // The webhook relay posts to a receiver on loopback, which only an
+    // operator's allowed range opens.
+    let s = Server::start_with(db, &["--outbound-allow-cidr", "127.0.0.0/8"]).await;
     let t = s.token.clone();
 
     // Upload processor: uploads -> processed.

@@ -19,6 +19,7 @@ use crate::store::Store;
 use crate::store::functions::FunctionRow;
 use crate::store::projects::Project;
 use minicloud_runtime::caps::backend::{DenialSink, Grants, NoGrants};
+use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Capabilities, Scope};
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub struct Services {
     pub keyring: secrets::Keyring,
     /// The event bus, set once it started.
     pub bus: events::BusSlot,
+    /// The addresses functions' outbound HTTP may reach
+    /// (`--outbound-allow-cidr`), whatever their roles grant.
+    pub network: Arc<NetworkPolicy>,
 }
 
 impl Services {
@@ -70,6 +74,7 @@ impl Services {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             limits: row.settings.host_limits,
+            network: self.network.clone(),
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - `secrets`, `identity`, `events`: the platform's own interfaces.
 //! - `config`, `logging`: `wasi:config` and `wasi:logging`.
 //! - `outbound`: `wasi:http/outgoing-handler` to granted hosts only.
+//! - [`net`]: the addresses outbound connections may reach (public ones
+//!   unless the operator allows more), and the checked connection.
 
 pub mod backend;
 pub(crate) mod bindings;
@@ -23,6 +25,7 @@ mod events;
 mod identity;
 mod keyvalue;
 mod logging;
+pub mod net;
 pub(crate) mod outbound;
 mod secrets;
 mod storage;
@@ -100,6 +103,8 @@ pub struct Capabilities {
     pub config: Arc<[(String, String)]>,
     /// Caps per invocation.
     pub limits: HostLimits,
+    /// The addresses outbound HTTP may reach, whatever the role grants.
+    pub network: Arc<net::NetworkPolicy>,
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -112,7 +117,8 @@ impl std::fmt::Debug for Capabilities {
 }
 
 impl Default for Capabilities {
-    /// Nothing granted and no backends: every platform call fails cleanly.
+    /// Nothing granted and no backends: every platform call fails cleanly;
+    /// outbound connections reach public addresses only.
     fn default() -> Self {
         Self {
             scope: Scope::default(),
@@ -124,6 +130,7 @@ impl Default for Capabilities {
             events: None,
             config: Arc::new([]),
             limits: HostLimits::default(),
+            network: Arc::new(net::NetworkPolicy::public_only()),
         }
     }
 }
