@@ -3,6 +3,7 @@
 //! matrix: a principal of one project or org cannot reach another's.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use minicloud_controlplane::capabilities::secrets::Keyring;
 use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,19 +51,17 @@ async fn signing_key(s: &Server) -> (String, Vec<u8>) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    let key = (
-        row.get::<String, _>("kid"),
-        hex_decode(&row.get::<String, _>("secret")),
-    );
+    let (kid, stored) = (row.get::<String, _>("kid"), row.get::<String, _>("secret"));
     pool.close().await;
-    key
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    // Sealed under the master key: the database alone mints no token.
+    assert!(stored.starts_with("sealed:"), "{stored}");
+    let keyring = Keyring::load(None, &s.data_dir().join("master-key")).unwrap();
+    let secret = minicloud_controlplane::iam::tokens::open_key(&keyring, &kid, &stored).unwrap();
+    assert!(
+        minicloud_controlplane::iam::tokens::open_key(&Keyring::new([9; 32]), &kid, &stored).is_none(),
+        "another master key does not open it"
+    );
+    (kid, secret)
 }
 
 fn sign(kid: &str, secret: &[u8], claims: &Value) -> String {
@@ -443,7 +442,7 @@ async fn isolation_matrix(db: Db) {
             .0,
         200
     );
-    let hello = s.http.get(format!("{}/b-hello", s.url)).send().await.unwrap();
+    let hello = s.on_project("b", Method::GET, "/b-hello").send().await.unwrap();
     assert_eq!(hello.status(), 200);
 
     // Lists never show another tenant's rows.

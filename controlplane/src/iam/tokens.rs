@@ -2,7 +2,9 @@
 //! short-lived access tokens (HS256 JWTs whose header names the signing
 //! key, so keys rotate without logging anyone out).
 
+use crate::capabilities::secrets::Keyring;
 use crate::store::Store;
+use crate::store::secrets::SealedVersion;
 use crate::util::hash_token;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
@@ -82,6 +84,89 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A hash of a random password nobody knows, made once with the same
+/// parameters as real ones: checking a login for a user that does not
+/// exist, or has no password, costs as much as for one that does, so the
+/// answer's timing does not tell which names exist. Empty if hashing
+/// failed (then such checks are cheap, but still refused).
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        hash_password(&random_secret()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot make the dummy password hash");
+            String::new()
+        })
+    });
+    &DUMMY
+}
+
+/// Why a password was not checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Every permit stayed taken for the whole wait.
+    #[error("too many password checks under way")]
+    Busy,
+    /// The blocking task panicked or was cancelled.
+    #[error("the password check failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Argon2 verifications on the blocking pool, a few at a time: each one
+/// takes tens of milliseconds and ~19 MiB, so a flood of logins must queue
+/// (briefly) instead of piling up blocking tasks.
+#[derive(Debug)]
+pub struct PasswordChecker {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl PasswordChecker {
+    /// How long a check waits for a permit before it is refused.
+    pub const WAIT: Duration = Duration::from_secs(5);
+
+    /// One permit per core, at most 8 (argon2's memory adds up).
+    pub fn default_permits() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+    }
+
+    /// At most `permits` checks at once; a check waits up to `wait`.
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        // The dummy hash is made ahead of the first unknown name, so that
+        // attempt costs no more than the others.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(dummy_hash);
+        }
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(permits.max(1))),
+            wait,
+        }
+    }
+
+    /// Whether `password` matches `hash`; with no hash (no such user, or
+    /// no password) it is checked against the dummy hash and refused. The
+    /// permit goes into the blocking task, so a client that hangs up does
+    /// not free it while the hash still runs.
+    pub async fn check(&self, password: String, hash: Option<String>) -> Result<bool, CheckError> {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| CheckError::Busy)?
+            .map_err(|_| CheckError::Busy)?;
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match hash {
+                Some(hash) => verify_password(&password, &hash),
+                None => {
+                    // Run for its cost alone (nobody knows the dummy's
+                    // password); black_box keeps it from being optimised out.
+                    std::hint::black_box(verify_password(&password, dummy_hash()));
+                    false
+                }
+            }
+        })
+        .await?;
+        Ok(ok)
+    }
+}
+
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -108,12 +193,51 @@ pub enum TokenError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Signs and verifies access tokens with the keys in the store.
+/// Signs and verifies access tokens with the keys in the store, where
+/// they are sealed under the master key (whoever reads the database
+/// cannot mint tokens).
 pub struct TokenIssuer {
     store: Store,
+    keyring: Keyring,
     /// `(kid, secret)`, newest first.
     keys: RwLock<Vec<(String, Vec<u8>)>>,
+    /// When the keys were last read for an unknown `kid`: at most once per
+    /// [`RELOAD_EVERY`], so tokens naming made-up keys cost no query each.
+    last_miss_reload: std::sync::Mutex<Option<std::time::Instant>>,
     ttl: Duration,
+}
+
+/// How often a token with an unknown key id may make the keys reload
+/// (another node's rotation shows within this).
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// Stored signing keys start with this; anything else is a key written in
+/// the clear by an earlier version, sealed on the next start.
+const SEALED: &str = "sealed:";
+
+/// The sealed form of a signing key: `sealed:<nonce>:<ciphertext>`, bound
+/// to its key id.
+fn seal_key(keyring: &Keyring, kid: &str, secret: &[u8]) -> String {
+    let (nonce, ciphertext) = keyring.seal(&format!("signing-key/{kid}"), 0, secret);
+    format!("{SEALED}{nonce}:{ciphertext}")
+}
+
+/// The key bytes of a stored signing key: sealed, or (from an earlier
+/// version) hex in the clear. Public for the tests that forge tokens.
+pub fn open_key(keyring: &Keyring, kid: &str, stored: &str) -> Option<Vec<u8>> {
+    match stored.strip_prefix(SEALED) {
+        Some(sealed) => {
+            let (nonce, ciphertext) = sealed.split_once(':')?;
+            let version = SealedVersion {
+                version: 0,
+                nonce: nonce.to_owned(),
+                ciphertext: ciphertext.to_owned(),
+                created_ms: 0,
+            };
+            keyring.open(&format!("signing-key/{kid}"), &version).ok()
+        }
+        None => hex::decode(stored).ok(),
+    }
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -126,12 +250,15 @@ impl std::fmt::Debug for TokenIssuer {
 
 impl TokenIssuer {
     /// Loads the signing keys, creating the first one on a first start.
-    pub async fn load(store: Store, ttl: Duration) -> crate::store::Result<Self> {
+    pub async fn load(store: Store, keyring: Keyring, ttl: Duration) -> crate::store::Result<Self> {
         let issuer = Self {
             store,
+            keyring,
             keys: RwLock::new(Vec::new()),
+            last_miss_reload: std::sync::Mutex::new(None),
             ttl,
         };
+        issuer.seal_clear_keys().await?;
         issuer.reload().await?;
         if issuer.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
             issuer.rotate().await?;
@@ -140,22 +267,51 @@ impl TokenIssuer {
     }
 
     async fn reload(&self) -> crate::store::Result<()> {
-        let keys = self
-            .store
-            .signing_keys()
-            .await?
-            .into_iter()
-            .filter_map(|(kid, secret)| hex::decode(secret).ok().map(|s| (kid, s)))
-            .collect();
+        let mut keys = Vec::new();
+        for (kid, stored) in self.store.signing_keys().await? {
+            match open_key(&self.keyring, &kid, &stored) {
+                Some(secret) => keys.push((kid, secret)),
+                None => {
+                    tracing::error!(%kid, "a signing key does not open with this master key; tokens it signed are refused")
+                }
+            }
+        }
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(())
+    }
+
+    /// Seals keys an earlier version stored in the clear.
+    async fn seal_clear_keys(&self) -> crate::store::Result<()> {
+        for (kid, stored) in self.store.signing_keys().await? {
+            if !stored.starts_with(SEALED)
+                && let Ok(secret) = hex::decode(&stored)
+            {
+                let sealed = seal_key(&self.keyring, &kid, &secret);
+                self.store.replace_signing_key(&kid, &stored, &sealed).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a miss may read the keys again now (and notes that it does).
+    fn may_reload_for_miss(&self) -> bool {
+        let mut last = self.last_miss_reload.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < RELOAD_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// Adds a new signing key; tokens signed by the previous one keep
     /// verifying, older keys are retired. Returns the new key id.
     pub async fn rotate(&self) -> crate::store::Result<String> {
         let kid = crate::util::new_id();
-        self.store.add_signing_key(&kid, &random_secret()).await?;
+        let secret: [u8; 32] = rand::random();
+        self.store
+            .add_signing_key(&kid, &seal_key(&self.keyring, &kid, &secret))
+            .await?;
         let mut keep: Vec<String> = self
             .store
             .signing_keys()
@@ -208,8 +364,9 @@ impl TokenIssuer {
             .kid
             .ok_or_else(|| TokenError::Invalid("the token names no key (kid)".into()))?;
         let mut secret = self.secret(&kid);
-        if secret.is_none() {
+        if secret.is_none() && self.may_reload_for_miss() {
             // Another node may have rotated keys since this one loaded them.
+            metrics::counter!("minicloud_signing_key_reloads_total").increment(1);
             self.reload().await?;
             secret = self.secret(&kid);
         }
@@ -262,5 +419,36 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong", &hash));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_parameters_of_real_ones() {
+        let real = hash_password("p").expect("hashes");
+        let dummy = dummy_hash();
+        // `$argon2id$v=19$m=..,t=..,p=..$salt$hash`: all but salt and hash.
+        let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(dummy), params(&real));
+        assert_ne!(dummy, real);
+    }
+
+    #[tokio::test]
+    async fn checks_refuse_missing_hashes_and_bound_concurrency() {
+        let checker = PasswordChecker::new(1, Duration::from_millis(50));
+        let hash = hash_password("right").expect("hashes");
+        assert!(
+            checker
+                .check("right".into(), Some(hash.clone()))
+                .await
+                .expect("checked")
+        );
+        assert!(!checker.check("wrong".into(), Some(hash)).await.expect("checked"));
+        // No user, or no password: refused whatever is sent.
+        assert!(!checker.check(String::new(), None).await.expect("checked"));
+        // With the only permit taken, a check gives up after its wait.
+        let held = checker.permits.clone().acquire_owned().await.expect("a permit");
+        let busy = checker.check("right".into(), None).await;
+        assert!(matches!(busy, Err(CheckError::Busy)), "{busy:?}");
+        drop(held);
+        assert!(!checker.check("x".into(), None).await.expect("checked"));
     }
 }

@@ -855,6 +855,18 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a key's stored form (its secret sealed), if it is still
+    /// `old`: two nodes starting at once seal it once.
+    pub async fn replace_signing_key(&self, kid: &str, old: &str, new: &str) -> Result<()> {
+        sqlx::query("UPDATE signing_keys SET secret = $1 WHERE kid = $2 AND secret = $3")
+            .bind(new)
+            .bind(kid)
+            .bind(old)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Retires every signing key but the newest `keep`.
     pub async fn retire_signing_keys(&self, keep: &[String]) -> Result<()> {
         for (kid, _) in self.signing_keys().await? {
