@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use futures::TryStreamExt;
-use minicloud_runtime::caps::backend::{BackendError, ListQuery, ObjectMeta, PutOptions, StorageBackend};
+use minicloud_runtime::caps::backend::{
+    BackendError, Cause, ListQuery, ObjectMeta, PutOptions, StorageBackend,
+};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -282,6 +284,7 @@ async fn put_object(
             PutOptions {
                 content_type,
                 metadata,
+                cause: Cause::default(),
             },
             Box::pin(stream),
         )
@@ -308,6 +311,6 @@ async fn delete_object(
     )
     .await?;
     // As in S3, deleting is idempotent: a missing object is not an error.
-    objects.delete(&bucket, &key).await?;
+    objects.delete(&bucket, &key, Cause::default()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

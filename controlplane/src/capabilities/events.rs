@@ -1,10 +1,14 @@
 //! Events in: platform events (object created, object deleted, invocation
 //! failed) leave the code that noticed them through a non-blocking
 //! publisher, which the events router drains onto the bus; functions'
-//! `events.publish` goes through [`ProjectEvents`].
+//! `events.publish` goes through [`ProjectEvents`], which stops chains of
+//! deliveries past `events::loops::MAX_HOPS`.
 
 use crate::events::envelope::{Entry, Origin};
-use minicloud_runtime::caps::backend::{BackendError, EventsBackend, OutgoingEvent};
+use crate::events::loops;
+use minicloud_runtime::caps::backend::{
+    BackendError, DeliveryInfo, EventsBackend, OutgoingEvent, PublishError,
+};
 use tokio::sync::mpsc;
 
 /// An event the platform itself emits, in EventBridge's terms.
@@ -26,26 +30,84 @@ pub struct PlatformEvent {
 pub trait EventPublisher: Send + Sync {
     /// Hands one event over.
     fn publish(&self, event: PlatformEvent);
+
+    /// Hands over an event caused by a delivery `hops` deep (see
+    /// `events::loops`), so that what it triggers counts as part of the
+    /// same chain. Publishers that cannot carry the hops start a new chain.
+    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
+        let _ = hops;
+        self.publish(event);
+    }
+}
+
+/// A platform event on its way to the bus.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) event: PlatformEvent,
+    /// The chain it continues: 0 for most platform events.
+    pub(crate) hops: u32,
 }
 
 /// Hands events to a channel that the events router drains.
 #[derive(Debug, Clone)]
 pub struct ChannelPublisher {
-    tx: mpsc::UnboundedSender<PlatformEvent>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 impl ChannelPublisher {
     /// A publisher and the receiving end of its channel.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<PlatformEvent>) {
+    pub fn new() -> (Self, PlatformInbox) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, rx)
+        let inbox = PlatformInbox {
+            rx,
+            loopback: tx.downgrade(),
+        };
+        (Self { tx }, inbox)
     }
 }
 
 impl EventPublisher for ChannelPublisher {
     fn publish(&self, event: PlatformEvent) {
-        if self.tx.send(event).is_err() {
+        self.publish_chained(event, 0);
+    }
+
+    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
+        if self.tx.send(Queued { event, hops }).is_err() {
             tracing::warn!("platform event dropped: the events router has stopped");
+        }
+    }
+}
+
+/// The receiving end of the platform's events, which the events router
+/// drains. The router also emits platform events of its own (loops it
+/// stopped) into the same channel, through [`PlatformInbox::loopback`].
+#[derive(Debug)]
+pub struct PlatformInbox {
+    pub(crate) rx: mpsc::UnboundedReceiver<Queued>,
+    loopback: mpsc::WeakUnboundedSender<Queued>,
+}
+
+impl PlatformInbox {
+    /// A publisher into this channel that does not keep it open: the
+    /// channel still closes when the platform's own publishers are gone.
+    pub fn loopback(&self) -> LoopbackPublisher {
+        LoopbackPublisher(self.loopback.clone())
+    }
+}
+
+/// Publishes into a [`PlatformInbox`] for as long as its channel is open.
+#[derive(Debug, Clone)]
+pub struct LoopbackPublisher(mpsc::WeakUnboundedSender<Queued>);
+
+impl EventPublisher for LoopbackPublisher {
+    fn publish(&self, event: PlatformEvent) {
+        self.publish_chained(event, 0);
+    }
+
+    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
+        match self.0.upgrade() {
+            Some(tx) => ChannelPublisher { tx }.publish_chained(event, hops),
+            None => tracing::warn!("platform event dropped: the platform's publishers are gone"),
         }
     }
 }
@@ -71,11 +133,22 @@ impl ProjectEvents {
 
 #[async_trait::async_trait]
 impl EventsBackend for ProjectEvents {
-    async fn publish(&self, events: Vec<OutgoingEvent>) -> Result<Vec<String>, BackendError> {
+    async fn publish(
+        &self,
+        events: Vec<OutgoingEvent>,
+        cause: Option<&DeliveryInfo>,
+    ) -> Result<Vec<String>, PublishError> {
         let bus = self
             .bus
             .get()
             .ok_or_else(|| BackendError::Unavailable("the event bus is starting".into()))?;
+        let hops = match loops::next_hops(cause) {
+            Ok(hops) => hops,
+            Err(stopped) => {
+                stopped.report(bus, &self.project);
+                return Err(stopped.into());
+            }
+        };
         let mut out = Vec::with_capacity(events.len());
         for (i, e) in events.into_iter().enumerate() {
             let detail = if e.detail.trim().is_empty() {
@@ -96,7 +169,7 @@ impl EventsBackend for ProjectEvents {
             out.push((Origin::Api, event));
         }
         let ids = out.iter().map(|(_, e)| e.id.clone()).collect();
-        bus.publish(&self.project, out)
+        bus.publish_with_hops(&self.project, out, hops)
             .await
             .map_err(|e| BackendError::Unavailable(e.to_string()))?;
         Ok(ids)

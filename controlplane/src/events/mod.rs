@@ -6,13 +6,16 @@
 //!   one.
 //! - [`rules`]: rules as written (checked) and as kept (compiled).
 //! - [`transform`]: input transformations (a path, a template, a constant).
-//! - [`bus`]: the durable bus: delivery rows, leases, retries, dead letters.
+//! - [`bus`]: the durable bus: delivery rows, leases, retries, dead letters,
+//!   delivery slots shared fairly between projects.
+//! - [`loops`]: recursive loop detection: hops per event, a depth limit.
 //! - [`nats`]: NATS subjects through a JetStream stream and durable
 //!   consumers per rule target.
 //! - [`targets`]: the target kinds behind [`TargetInvoker`] (functions).
 
 pub mod bus;
 pub mod envelope;
+pub mod loops;
 pub mod nats;
 pub mod pattern;
 pub mod rules;
@@ -94,6 +97,8 @@ pub struct Delivery<'a> {
     pub attempt: u32,
     /// The event's source.
     pub source: &'a str,
+    /// How many deliveries led to the event (see [`loops`]).
+    pub hops: u32,
 }
 
 /// Why an attempt did not succeed.

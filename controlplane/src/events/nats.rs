@@ -83,8 +83,8 @@ fn js_err(what: impl Into<String>) -> impl FnOnce(String) -> NatsError {
 /// Connects with the options.
 pub async fn connect(o: &NatsOptions) -> Result<async_nats::Client, NatsError> {
     let failed = |message: String| NatsError::Connect {
-        url: o.url.clone(),
-        message,
+        url: crate::util::redact_url(&o.url),
+        message: crate::util::scrub_password(&message, &o.url),
     };
     let mut options = async_nats::ConnectOptions::new()
         .name("minicloud")
@@ -426,6 +426,8 @@ impl NatsRouter {
             accepted_ms,
             due_ms: 0,
             last_error: String::new(),
+            // A NATS message starts a chain, like an API event.
+            hops: 0,
         };
         let kind = self.deliver(rule, row, &message).await;
         if let Some(kind) = kind {

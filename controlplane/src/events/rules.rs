@@ -15,7 +15,7 @@ pub const MAX_TARGETS: usize = 5;
 /// NATS subjects a rule may listen on.
 pub const MAX_SUBJECTS: usize = 10;
 /// Platform sources events come from.
-pub const PLATFORM_SOURCES: &[&str] = &["minicloud.storage", "minicloud.functions"];
+pub const PLATFORM_SOURCES: &[&str] = &["minicloud.storage", "minicloud.functions", super::loops::SOURCE];
 
 /// Where a rule's events come from. At least one kind must be set.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

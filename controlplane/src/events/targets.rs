@@ -1,7 +1,8 @@
 //! Functions as targets: the delivery's input goes to the function's
 //! `handler` world, the event id is the invocation's trace id (so its log
 //! lines carry it), and the guest can read the delivery (idempotency key,
-//! attempt) through the `events` interface.
+//! attempt) through the `events` interface. The delivery's hops go with it,
+//! so events the function publishes continue its chain.
 
 use super::{Delivery, TargetError, TargetInvoker};
 use crate::registry::Registry;
@@ -56,6 +57,8 @@ impl TargetInvoker for FunctionTargets {
                 idempotency_key: delivery.idempotency_key.to_owned(),
                 attempt: delivery.attempt,
                 source: delivery.source.to_owned(),
+                function: name.clone(),
+                hops: delivery.hops,
             })),
         };
         loaded

@@ -18,6 +18,10 @@ use std::collections::BTreeMap;
 const MAX_PATHS: usize = 100;
 /// Longest template.
 const MAX_TEMPLATE_BYTES: usize = 8192;
+/// The largest input a transform may produce (EventBridge's event size):
+/// an 8 KiB template of `<aws.events.event>` placeholders would otherwise
+/// copy a large event hundreds of times on every attempt.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 
 /// Why a transformation was refused; its text starts with the field
 /// (`.path: ...`) so it reads after `targets[0].input`.
@@ -188,14 +192,23 @@ impl InputTransform {
         }
     }
 
-    /// The input for `event`, as JSON text.
-    pub fn apply(&self, event: &Value, ctx: Context<'_>) -> String {
-        match self {
+    /// The input for `event`, as JSON text; refused past
+    /// [`MAX_INPUT_BYTES`], which a template stops building at.
+    pub fn apply(&self, event: &Value, ctx: Context<'_>) -> Result<String, TransformError> {
+        let too_large = || {
+            TransformError(format!(
+                "the transformed input is larger than {MAX_INPUT_BYTES} bytes; select less of the event"
+            ))
+        };
+        let out = match self {
             Self::Path(p) => p.select(event).unwrap_or(&Value::Null).to_string(),
             Self::Constant(v) => v.to_string(),
             Self::Template { paths, pieces } => {
                 let mut out = String::new();
                 for piece in pieces {
+                    if out.len() > MAX_INPUT_BYTES {
+                        return Err(too_large());
+                    }
                     match piece {
                         Piece::Text(t) => out.push_str(t),
                         Piece::Hole(name, quoted) => {
@@ -214,7 +227,11 @@ impl InputTransform {
                     Err(_) => Value::String(out).to_string(),
                 }
             }
+        };
+        if out.len() > MAX_INPUT_BYTES {
+            return Err(too_large());
         }
+        Ok(out)
     }
 }
 
@@ -293,7 +310,18 @@ mod tests {
 
     fn apply(spec: Value, event: &Value) -> Value {
         let t = InputTransform::compile(&spec).expect("valid");
-        serde_json::from_str(&t.apply(event, CTX)).expect("JSON out")
+        serde_json::from_str(&t.apply(event, CTX).expect("within the size cap")).expect("JSON out")
+    }
+
+    #[test]
+    fn a_template_cannot_multiply_an_event_past_the_cap() {
+        let event = json!({"detail": {"blob": "x".repeat(64 * 1024)}});
+        let many = "<aws.events.event>,".repeat(400);
+        let t = InputTransform::compile(&json!({"template": format!("[{many}0]")})).expect("valid");
+        let refused = t.apply(&event, CTX).expect_err("400 copies of 64 KiB");
+        assert!(refused.to_string().contains("larger than"), "{refused}");
+        let few = InputTransform::compile(&json!({"template": "[<aws.events.event>, 0]"})).expect("valid");
+        assert!(few.apply(&event, CTX).is_ok());
     }
 
     #[test]

@@ -35,10 +35,11 @@ pub struct DeliveryRow {
     pub due_ms: i64,
     /// Why the last attempt failed.
     pub last_error: String,
+    /// How many deliveries led to the event (see `events::loops`).
+    pub hops: i64,
 }
 
-const DELIVERY_COLUMNS: &str =
-    "id, project_id, rule_id, target_id, event_id, event_json, attempts, accepted_ms, due_ms, last_error";
+const DELIVERY_COLUMNS: &str = "id, project_id, rule_id, target_id, event_id, event_json, attempts, accepted_ms, due_ms, last_error, hops";
 
 fn delivery_row(r: &AnyRow) -> Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -52,10 +53,11 @@ fn delivery_row(r: &AnyRow) -> Result<DeliveryRow> {
         accepted_ms: r.try_get("accepted_ms")?,
         due_ms: r.try_get("due_ms")?,
         last_error: r.try_get("last_error")?,
+        hops: r.try_get("hops")?,
     })
 }
 
-/// Rows per multi-row statement: 12 parameters each, well inside both
+/// Rows per multi-row statement: 13 parameters each, well inside both
 /// databases' limits.
 const CHUNK: usize = 64;
 
@@ -82,6 +84,8 @@ pub struct DeadLetterRow {
     pub accepted_ms: i64,
     /// When it became a dead letter, epoch ms.
     pub created_ms: i64,
+    /// How many deliveries led to the event; a replay keeps it.
+    pub hops: i64,
 }
 
 fn dead_letter_row(r: &AnyRow) -> Result<DeadLetterRow> {
@@ -96,11 +100,12 @@ fn dead_letter_row(r: &AnyRow) -> Result<DeadLetterRow> {
         attempts: r.try_get("attempts")?,
         accepted_ms: r.try_get("accepted_ms")?,
         created_ms: r.try_get("created_ms")?,
+        hops: r.try_get("hops")?,
     })
 }
 
 const DEAD_LETTER_COLUMNS: &str =
-    "id, rule_id, rule_name, target_id, event_id, event_json, error, attempts, accepted_ms, created_ms";
+    "id, rule_id, rule_name, target_id, event_id, event_json, error, attempts, accepted_ms, created_ms, hops";
 
 impl ProjectScope {
     /// Dead letters, oldest first, optionally of one rule (by name), after
@@ -150,7 +155,8 @@ impl ProjectScope {
     }
 
     /// Moves a dead letter back onto the bus as a fresh delivery (its
-    /// attempts start again, its age from now), leased to `owner`. `None`
+    /// attempts start again, its age from now, its hops stay: a replay
+    /// does not reset a loop's depth), leased to `owner`. `None`
     /// when there is no such dead letter, or its rule is gone.
     pub async fn replay_dead_letter(
         &self,
@@ -181,6 +187,7 @@ impl ProjectScope {
             accepted_ms: now,
             due_ms: now,
             last_error: String::new(),
+            hops: dead.hops,
         };
         insert_deliveries(
             self.backend(),
@@ -211,7 +218,7 @@ async fn insert_deliveries(
     for chunk in rows.chunks(CHUNK) {
         let prefix =
             format!("INSERT INTO event_deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_ms) VALUES ");
-        let sql = multi_row_insert(backend, &prefix, 12, chunk.len()) + " ON CONFLICT (id) DO NOTHING";
+        let sql = multi_row_insert(backend, &prefix, 13, chunk.len()) + " ON CONFLICT (id) DO NOTHING";
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q
@@ -225,6 +232,7 @@ async fn insert_deliveries(
                 .bind(r.accepted_ms)
                 .bind(r.due_ms)
                 .bind(&r.last_error)
+                .bind(r.hops)
                 .bind(owner)
                 .bind(lease_ms);
         }
@@ -293,7 +301,7 @@ impl Store {
         for (row, rule_name, error) in &batch.dead {
             sqlx::query(&format!(
                 "INSERT INTO dead_letters ({DEAD_LETTER_COLUMNS}, project_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             ))
             .bind(new_id())
             .bind(&row.rule_id)
@@ -305,6 +313,7 @@ impl Store {
             .bind(row.attempts)
             .bind(row.accepted_ms)
             .bind(now)
+            .bind(row.hops)
             .bind(&row.project_id)
             .execute(&mut *tx)
             .await?;
@@ -406,18 +415,7 @@ mod tests {
             "xnode-a/1",
         ];
         for owner in owners {
-            let row = DeliveryRow {
-                id: format!("e/{owner}/t"),
-                project_id: project.id.clone(),
-                rule_id: "r".into(),
-                target_id: "t".into(),
-                event_id: "e".into(),
-                event_json: "{}".into(),
-                attempts: 0,
-                accepted_ms: 0,
-                due_ms: 0,
-                last_error: String::new(),
-            };
+            let row = test_row(&format!("e/{owner}/t"), &project.id, 0);
             let batch = Batch {
                 insert: vec![row],
                 ..Batch::default()
@@ -434,5 +432,59 @@ mod tests {
             .collect();
         claimed.sort();
         assert_eq!(claimed, ["e/node-a/1/t", "e/node-a/2/t", "e/node-a/t"]);
+    }
+
+    /// A fresh delivery of event `e` to target `t` of rule `r`.
+    fn test_row(id: &str, project_id: &str, hops: i64) -> DeliveryRow {
+        DeliveryRow {
+            id: id.into(),
+            project_id: project_id.into(),
+            rule_id: "r".into(),
+            target_id: "t".into(),
+            event_id: "e".into(),
+            event_json: "{}".into(),
+            attempts: 0,
+            accepted_ms: 0,
+            due_ms: 0,
+            last_error: String::new(),
+            hops,
+        }
+    }
+
+    /// A loop's depth is not reset by the durable path: a claimed row, its
+    /// dead letter and the replay of that all keep the hops.
+    #[tokio::test]
+    async fn hops_survive_claims_dead_letters_and_replays() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let far = now_ms() + 3_600_000;
+        let row = test_row("e/r/t", &project.id, 7);
+        let unleased = Batch {
+            insert_unleased: vec![row],
+            ..Batch::default()
+        };
+        store.apply_deliveries(&unleased, "", 0).await.expect("stored");
+        let claimed = store.claim_deliveries("n/1", far, 10).await.expect("claims");
+        assert_eq!(claimed.iter().map(|r| r.hops).collect::<Vec<_>>(), [7]);
+        let dead = Batch {
+            dead: claimed
+                .into_iter()
+                .map(|r| (r, "rule".to_owned(), "failed".to_owned()))
+                .collect(),
+            ..Batch::default()
+        };
+        store
+            .apply_deliveries(&dead, "n/1", far)
+            .await
+            .expect("dead-lettered");
+        let scope = store.in_project(&project);
+        let letters = scope.dead_letters(None, None, 10).await.expect("listed");
+        assert_eq!(letters.iter().map(|d| d.hops).collect::<Vec<_>>(), [7]);
+        let replayed = scope
+            .replay_dead_letter(&letters[0].id, "n/1", far)
+            .await
+            .expect("replayed")
+            .expect("the dead letter exists");
+        assert_eq!(replayed.hops, 7);
     }
 }

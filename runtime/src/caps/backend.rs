@@ -76,6 +76,28 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     /// User metadata.
     pub metadata: BTreeMap<String, String>,
+    /// How deep in a chain of event deliveries the write is (see
+    /// [`Cause::hops`]): the object's event continues that chain.
+    pub cause: Cause,
+}
+
+/// What led to a write, for the events it causes: a function handling an
+/// event that writes an object whose event runs the function again is a
+/// loop like one that publishes, and must be stopped like one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cause {
+    /// The hops the write's events get: the handled delivery's plus one,
+    /// or 0 when no delivery is being handled (an HTTP call, the API).
+    pub hops: u32,
+}
+
+impl Cause {
+    /// The cause of a write made while handling `delivery`, if any.
+    pub fn of(delivery: Option<&DeliveryInfo>) -> Self {
+        Self {
+            hops: delivery.map_or(0, |d| d.hops.saturating_add(1)),
+        }
+    }
 }
 
 /// A listing request.
@@ -123,7 +145,7 @@ pub trait StorageBackend: Send + Sync {
         body: ByteStream,
     ) -> Result<ObjectMeta, BackendError>;
     /// Removes an object; `false` when there was none.
-    async fn delete(&self, bucket: &str, key: &str) -> Result<bool, BackendError>;
+    async fn delete(&self, bucket: &str, key: &str, cause: Cause) -> Result<bool, BackendError>;
     /// Lists a bucket.
     async fn list(&self, bucket: &str, query: ListQuery) -> Result<ObjectPage, BackendError>;
 }
@@ -189,12 +211,37 @@ pub struct OutgoingEvent {
     pub resources: Vec<String>,
 }
 
+/// Why the bus did not take a function's events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The bus failed or refused the events.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The events would have continued a chain of deliveries (an event
+    /// runs a function that publishes an event that runs a function ...)
+    /// past the platform's depth: they were not stored.
+    #[error(
+        "event loop detected: these events would be {hops} deliveries deep, past the limit of {max}; they were not published"
+    )]
+    LoopDetected {
+        /// The depth the events would have had.
+        hops: u32,
+        /// The platform's limit.
+        max: u32,
+    },
+}
+
 /// The event bus of one project.
 #[async_trait::async_trait]
 pub trait EventsBackend: Send + Sync {
     /// Stores the events (all or none) for every rule they match; returns
-    /// their ids.
-    async fn publish(&self, events: Vec<OutgoingEvent>) -> Result<Vec<String>, BackendError>;
+    /// their ids. `cause` is the delivery the publishing invocation is
+    /// handling, if any: the events are one hop further down its chain.
+    async fn publish(
+        &self,
+        events: Vec<OutgoingEvent>,
+        cause: Option<&DeliveryInfo>,
+    ) -> Result<Vec<String>, PublishError>;
 }
 
 /// The delivery an event rule made an invocation for.
@@ -213,6 +260,13 @@ pub struct DeliveryInfo {
     /// The event's source (not shown to the guest; the platform uses it to
     /// keep failure events from feeding on themselves).
     pub source: String,
+    /// The function the delivery runs (for the platform's reports).
+    pub function: String,
+    /// How many deliveries led to this event: 0 for events from the API,
+    /// NATS and the platform, one more than the delivery a function was
+    /// handling when it published. Not shown to the guest; the platform
+    /// stops chains that grow too deep.
+    pub hops: u32,
 }
 
 /// Judges actions with the caller's own policies, for `identity.authorize`.

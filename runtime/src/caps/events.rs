@@ -1,9 +1,11 @@
 //! `minicloud:platform/events`: `events:PutEvents` on
 //! `mrn:events:<org>:<project>:source/<source>` for each source published
-//! to; the current delivery needs no grant.
+//! to; the current delivery needs no grant. Events published while handling
+//! a delivery go to the backend with it, as the next link of its chain; a
+//! chain the backend finds too deep is `limit-exceeded`.
 
 use super::CapError;
-use super::backend::{BackendError, OutgoingEvent};
+use super::backend::{BackendError, OutgoingEvent, PublishError};
 use super::bindings::{events, types};
 use crate::state::InstanceState;
 
@@ -51,7 +53,21 @@ impl InstanceState {
                 resources: e.resources,
             })
             .collect();
-        Ok(self.caps.events()?.publish(outgoing).await?)
+        let cause = self.caps.delivery.clone();
+        self.caps
+            .events()?
+            .publish(outgoing, cause.as_deref())
+            .await
+            .map_err(refusal)
+    }
+}
+
+/// A loop is a cap on the chain of deliveries, not a fault of the bus: the
+/// guest sees `limit-exceeded`, as for its other caps.
+fn refusal(e: PublishError) -> CapError {
+    match e {
+        PublishError::Backend(b) => CapError::Backend(b),
+        e @ PublishError::LoopDetected { .. } => CapError::Limit(e.to_string()),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `storage:DeleteObject` on `mrn:storage:<org>:<project>:bucket/<b>/<key>`,
 //! and `storage:ListBucket` on `...:bucket/<b>`.
 
-use super::backend::{BackendError, ByteStream, ListQuery, ObjectMeta, PutOptions};
+use super::backend::{BackendError, ByteStream, Cause, ListQuery, ObjectMeta, PutOptions};
 use super::bindings::{storage, types};
 use super::{CapError, check_key, check_name};
 use crate::state::InstanceState;
@@ -172,6 +172,7 @@ impl storage::HostBucket for InstanceState {
         let options = PutOptions {
             content_type: options.content_type,
             metadata: options.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+            cause: Cause::of(self.caps.delivery.as_deref()),
         };
         let poisoned = Arc::new(AtomicBool::new(false));
         let body = upload_stream(rx, close_rx, poisoned.clone());
@@ -195,7 +196,8 @@ impl storage::HostBucket for InstanceState {
         let name = self.storage_bucket(&bucket)?;
         let run = async {
             self.storage_check("storage:DeleteObject", &name, &key)?;
-            self.caps.storage()?.delete(&name, &key).await?;
+            let cause = Cause::of(self.caps.delivery.as_deref());
+            self.caps.storage()?.delete(&name, &key, cause).await?;
             Ok::<_, CapError>(())
         };
         Ok(run.await.map_err(Into::into))

@@ -39,7 +39,7 @@ impl EventBus {
                 break;
             }
             let result = {
-                let Ok(_slot) = self.inner.slots.acquire().await else {
+                let Some(_slot) = self.inner.slots.acquire(&p.row.project_id).await else {
                     break;
                 };
                 if self.closing() {
@@ -105,14 +105,16 @@ impl EventBus {
                 let time = chrono::DateTime::from_timestamp_millis(row.accepted_ms)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                     .unwrap_or_default();
-                transform.apply(
-                    &event,
-                    Context {
-                        rule_name: &rule.name,
-                        idempotency_key: &row.id,
-                        ingestion_time: &time,
-                    },
-                )
+                transform
+                    .apply(
+                        &event,
+                        Context {
+                            rule_name: &rule.name,
+                            idempotency_key: &row.id,
+                            ingestion_time: &time,
+                        },
+                    )
+                    .map_err(|e| TargetError::Failed(e.to_string()))?
             }
         };
         #[derive(serde::Deserialize)]
@@ -136,6 +138,9 @@ impl EventBus {
             event_id: &row.event_id,
             idempotency_key: &row.id,
             attempt: row.attempts as u32 + 1,
+            // A row cannot hold more than the bus wrote; a corrupt one
+            // counts as too deep, never as a fresh chain.
+            hops: u32::try_from(row.hops).unwrap_or(u32::MAX),
         };
         self.inner.targets.invoke(&delivery, input).await
     }

@@ -11,7 +11,7 @@
 use super::envelope::{Event, Origin};
 use super::rules::Rule;
 use super::{RuleSet, TargetInvoker};
-use crate::capabilities::events::PlatformEvent;
+use crate::capabilities::events::{EventPublisher, LoopbackPublisher, PlatformEvent, PlatformInbox};
 use crate::store::events::{Batch, DeliveryRow};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
@@ -20,9 +20,10 @@ use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 mod deliver;
+mod slots;
 mod writer;
 
 /// How long a lease lasts without renewal.
@@ -32,6 +33,9 @@ const LEASE: Duration = Duration::from_secs(30);
 const MAX_IN_MEMORY: usize = 50_000;
 /// Deliveries running at once on this node.
 const CONCURRENT_DELIVERIES: usize = 256;
+/// Deliveries of one project running at once on this node: half the node,
+/// so one project's backlog leaves the other half to the rest.
+const CONCURRENT_DELIVERIES_PER_PROJECT: usize = CONCURRENT_DELIVERIES / 2;
 
 /// The bus could not take the events.
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +99,9 @@ struct Inner {
     targets: Arc<dyn TargetInvoker>,
     writes: mpsc::UnboundedSender<Write>,
     in_memory: AtomicUsize,
-    /// One permit per delivery attempt running; all of them taken, and the
-    /// semaphore closed, once the bus closes.
-    slots: Semaphore,
+    /// One slot per delivery attempt running, at most a share of them per
+    /// project; all of them taken, and closed, once the bus closes.
+    slots: slots::Slots,
     /// Set as the bus closes: no more claims or attempts, and new
     /// deliveries are stored unleased, for whichever node polls next.
     closing: AtomicBool,
@@ -114,6 +118,9 @@ struct Inner {
     /// Set when NATS is configured: dead letters of rules with a
     /// dead-letter subject are also published there.
     nats: std::sync::OnceLock<async_nats::Client>,
+    /// The platform's events channel, for the bus's own events (loops it
+    /// stopped); set when the bus starts draining it.
+    platform: std::sync::OnceLock<LoopbackPublisher>,
 }
 
 impl EventBus {
@@ -147,7 +154,7 @@ impl EventBus {
                 targets,
                 writes: tx,
                 in_memory: AtomicUsize::new(0),
-                slots: Semaphore::new(CONCURRENT_DELIVERIES),
+                slots: slots::Slots::new(CONCURRENT_DELIVERIES, CONCURRENT_DELIVERIES_PER_PROJECT),
                 closing: AtomicBool::new(false),
                 claiming: tokio::sync::Mutex::new(()),
                 wake_claimer: Notify::new(),
@@ -155,6 +162,7 @@ impl EventBus {
                 rules_changed: Notify::new(),
                 projects: Default::default(),
                 nats: std::sync::OnceLock::new(),
+                platform: std::sync::OnceLock::new(),
             }),
         };
         tokio::spawn(bus.clone().write_loop(rx));
@@ -261,9 +269,21 @@ impl EventBus {
         }
     }
 
-    /// Accepts events of `project`: every delivery they owe is stored
+    /// Accepts events of `project` that start a chain of deliveries (from
+    /// the API, NATS or the platform): every delivery they owe is stored
     /// before this returns, and runs at least once from then on.
     pub async fn publish(&self, project: &Project, events: Vec<(Origin, Event)>) -> Result<(), BusError> {
+        self.publish_with_hops(project, events, 0).await
+    }
+
+    /// Accepts events `hops` deliveries down a chain (see
+    /// [`crate::events::loops`]), as [`EventBus::publish`] does.
+    pub async fn publish_with_hops(
+        &self,
+        project: &Project,
+        events: Vec<(Origin, Event)>,
+        hops: u32,
+    ) -> Result<(), BusError> {
         let rules = self.inner.rules.load();
         let rules = rules.of(&project.id);
         let now = now_ms();
@@ -292,6 +312,7 @@ impl EventBus {
                             accepted_ms: now,
                             due_ms: now,
                             last_error: String::new(),
+                            hops: i64::from(hops),
                         },
                         accepted: Some(accepted),
                     });
@@ -324,18 +345,30 @@ impl EventBus {
         &self.inner.region
     }
 
-    /// Takes the platform's own events from `rx` onto the bus, for as long
-    /// as the channel is open.
-    pub fn forward_platform(&self, mut rx: mpsc::UnboundedReceiver<PlatformEvent>) {
+    /// Publishes a platform event of the bus's own, `hops` deep, through
+    /// the platform's channel like the others.
+    pub fn emit(&self, event: PlatformEvent, hops: u32) {
+        match self.inner.platform.get() {
+            Some(platform) => platform.publish_chained(event, hops),
+            None => tracing::warn!(source = %event.source, "platform event dropped: the bus takes none yet"),
+        }
+    }
+
+    /// Takes the platform's own events from `inbox` onto the bus, for as
+    /// long as its channel is open.
+    pub fn forward_platform(&self, inbox: PlatformInbox) {
+        let _ = self.inner.platform.set(inbox.loopback());
+        let mut rx = inbox.rx;
         let bus = self.clone();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             // What arrived while the last batch was stored goes in one
-            // transaction per project.
+            // transaction per project (and chain depth: nearly always 0).
             while rx.recv_many(&mut batch, 1024).await > 0 {
-                let mut by_project: std::collections::HashMap<String, (Project, Vec<(Origin, Event)>)> =
-                    Default::default();
-                for e in batch.drain(..) {
+                type Group = (Project, u32, Vec<(Origin, Event)>);
+                let mut by_project: std::collections::HashMap<(String, u32), Group> = Default::default();
+                for queued in batch.drain(..) {
+                    let (e, hops) = (queued.event, queued.hops);
                     metrics::counter!(
                         "minicloud_platform_events_total",
                         "source" => e.source.clone(),
@@ -362,13 +395,13 @@ impl EventBus {
                         nats: None,
                     };
                     by_project
-                        .entry(e.project_id)
-                        .or_insert_with(|| (project, Vec::new()))
-                        .1
+                        .entry((e.project_id, hops))
+                        .or_insert_with(|| (project, hops, Vec::new()))
+                        .2
                         .push((Origin::Platform(e.source), event));
                 }
-                for (project, events) in by_project.into_values() {
-                    if let Err(err) = bus.publish(&project, events).await {
+                for (project, hops, events) in by_project.into_values() {
+                    if let Err(err) = bus.publish_with_hops(&project, events, hops).await {
                         tracing::error!(error = %err, "platform events lost");
                     }
                 }
@@ -393,13 +426,14 @@ impl EventBus {
         // below, after it.
         drop(self.inner.claiming.lock().await);
         let all = CONCURRENT_DELIVERIES as u32;
-        if tokio::time::timeout(grace, self.inner.slots.acquire_many(all))
+        let slots = self.inner.slots.global();
+        if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
             .is_err()
         {
             tracing::warn!("event deliveries still running after the grace period: they will run again");
         }
-        self.inner.slots.close();
+        slots.close();
         let (tx, rx) = oneshot::channel();
         if self.inner.writes.send(Write::Flush(tx)).is_ok() {
             let _ = rx.await;

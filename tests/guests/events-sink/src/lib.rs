@@ -4,7 +4,9 @@
 //! Directives come from the input's `detail` (or the input itself when a
 //! transformation removed the envelope): `fail_times: N` fails the first N
 //! attempts of each delivery, `always_fail: true` fails every one,
-//! `publish: {source, detail-type, detail}` publishes a follow-up event.
+//! `publish: {source, detail-type, detail}` publishes a follow-up event,
+//! `republish: {source, detail-type}` publishes one with these same
+//! directives as its detail (a rule matching it makes a loop).
 
 use minicloud_sdk::__serde_json::{Value, json};
 use minicloud_sdk::events::{self, Event};
@@ -40,11 +42,31 @@ fn handle(input: Value) -> Result<Value, String> {
         .map_err(|e| format!("publish failed: {e}"))?;
         store.set("published", id.as_bytes()).map_err(|e| e.to_string())?;
     }
+    if let Some(r) = directives.get("republish") {
+        republish(&store, r, directives)?;
+    }
     // Counted only once the delivery succeeded.
     store
         .increment(&format!("done/{key}"), 1)
         .map_err(|e| e.to_string())?;
     Ok(json!({ "runs": runs }))
+}
+
+/// Publishes a follow-up carrying `directives` again. A refusal (the
+/// platform stopping the loop) is kept in `publish-error`, not failed on:
+/// a failed run would be retried and publish again.
+fn republish(store: &kv::Store, r: &Value, directives: &Value) -> Result<(), String> {
+    let sent = Event::new(
+        r["source"].as_str().unwrap_or_default(),
+        r["detail-type"].as_str().unwrap_or_default(),
+    )
+    .detail(directives)
+    .publish();
+    match sent {
+        Ok(id) => store.set("published", id.as_bytes()),
+        Err(e) => store.set("publish-error", e.to_string().as_bytes()),
+    }
+    .map_err(|e| e.to_string())
 }
 
 minicloud_sdk::json_handler!(handle);
