@@ -24,6 +24,7 @@ use crate::util::hash_token;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
+use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Runtime, RuntimeConfig};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     /// Rate limits per principal.
     pub limiter: Arc<RateLimiter>,
+    /// Login attempt limits and bounded password checks.
+    pub login: Arc<crate::iam::limits::LoginGuard>,
     /// Object storage, key-value, secrets.
     pub services: Services,
     /// The events router and its durable bus.
@@ -57,6 +60,10 @@ pub struct AppState {
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Quotas of orgs and projects in force (defaults and overrides).
+    pub quotas: Arc<crate::store::quotas::QuotaBook>,
+    /// Requests a second of public triggers, per project and org.
+    pub rates: Arc<crate::gate::RequestRates>,
     projects: Arc<RwLock<HashMap<String, Project>>>,
 }
 
@@ -154,7 +161,17 @@ pub async fn start(
     let (runtime, t_runtime) = runtime.await?;
     let runtime = runtime?;
     let objects = crate::objects_url::open(config.object_store.as_deref(), &data_dir)?;
-    let artifacts = Artifacts::new(objects.clone(), data_dir.join("cache"), &runtime);
+    let quotas = crate::store::quotas::QuotaBook::load(
+        store.clone(),
+        crate::store::quotas::Defaults::new(
+            u64::from(config.pool_instances),
+            &config.project_quota.unwrap_or_default(),
+            &config.org_quota.unwrap_or_default(),
+        ),
+    )
+    .await?;
+    quotas.keep_fresh();
+    let artifacts = Artifacts::new(objects.clone(), store.clone(), data_dir.join("cache"), &runtime);
     let (publisher, platform_events) = ChannelPublisher::new();
     let (writer, writer_task) = RecordWriter::spawn(store.clone(), Arc::new(publisher.clone()));
     let keyring = Keyring::load(
@@ -163,9 +180,13 @@ pub async fn start(
     )?;
     let services = Services {
         store: store.clone(),
-        objects: ObjectService::new(store.clone(), objects, Arc::new(publisher)),
+        objects: ObjectService::new(store.clone(), objects, Arc::new(publisher), quotas.clone()),
         bus: Arc::default(),
         keyring,
+        network: Arc::new(
+            NetworkPolicy::allowing(&config.outbound_allow_cidr)
+                .context("--outbound-allow-cidr (MINICLOUD_OUTBOUND_ALLOW_CIDR)")?,
+        ),
     };
     let authorizer = Arc::new(Authorizer::new(store.clone()));
     let audit_lock: Arc<tokio::sync::Mutex<()>> = Arc::default();
@@ -180,6 +201,7 @@ pub async fn start(
         artifacts,
         writer.clone(),
         host,
+        Arc::new(crate::gate::Tenants::new(quotas.clone())),
     ));
     let targets = Arc::new(FunctionTargets::new(registry.clone()));
     let node = node_id(&data_dir)?;
@@ -204,8 +226,12 @@ pub async fn start(
     let routes = RouteTable::build(&store.all_routes().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
-    let token_issuer =
-        TokenIssuer::load(store.clone(), Duration::from_secs(config.access_token_ttl_secs)).await?;
+    let token_issuer = TokenIssuer::load(
+        store.clone(),
+        services.keyring.clone(),
+        Duration::from_secs(config.access_token_ttl_secs),
+    )
+    .await?;
     tracing::info!(
         database_ms = t_db.as_secs_f64() * 1e3,
         runtime_ms = t_runtime.as_secs_f64() * 1e3,
@@ -223,7 +249,12 @@ pub async fn start(
             nats,
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
+            login: Arc::new(crate::iam::limits::LoginGuard::new(
+                config.login_attempts_per_minute,
+            )),
             audit_lock,
+            rates: Arc::new(crate::gate::RequestRates::new(quotas.clone())),
+            quotas,
             store,
             config: Arc::new(config),
             projects: Arc::default(),

@@ -128,6 +128,45 @@ pub struct ServeConfig {
     /// Default largest response body, bytes.
     #[arg(long, env = "MINICLOUD_DEFAULT_MAX_RESPONSE_BYTES", default_value_t = 4096 * MIB)]
     pub default_max_response_bytes: u64,
+
+    /// The domain under which each project's custom routes are served:
+    /// project `shop` answers on `shop.<base domain>` (any port). The
+    /// default, `localhost`, makes `http://shop.localhost:8080/` work on
+    /// one machine; set your wildcard DNS name in production.
+    #[arg(long, env = "MINICLOUD_BASE_DOMAIN", default_value = "localhost")]
+    pub base_domain: String,
+
+    /// Address ranges (CIDR, such as `10.1.0.0/16` or `fd00::/8`) that
+    /// functions' outbound HTTP may reach although they are private,
+    /// loopback or link-local; repeat the flag or separate with commas.
+    /// By default functions reach public addresses only.
+    #[arg(long, env = "MINICLOUD_OUTBOUND_ALLOW_CIDR", value_delimiter = ',')]
+    pub outbound_allow_cidr: Vec<String>,
+
+    /// Login attempts allowed per minute from one source address, and
+    /// separately for one user name (a burst of as many is allowed).
+    #[arg(long, env = "MINICLOUD_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 20)]
+    pub login_attempts_per_minute: u32,
+
+    /// Default quota of every project, as `kind=value` pairs separated by
+    /// commas: `concurrency` (running instances), `memory_mib` (MiB they
+    /// reserve, each its function's memory limit), `rps` (requests a second
+    /// on public HTTP triggers), `stored_bytes`, `functions`, `rules`.
+    /// Kinds not given keep the built-in default: concurrency an eighth of
+    /// `--pool-instances` (at most 64), memory_mib=8192, rps=5000,
+    /// stored_bytes=10737418240, functions=100, rules=100. The platform
+    /// administrator overrides it per project (`PUT
+    /// /api/v1/projects/{project}/quota`).
+    #[arg(long, env = "MINICLOUD_PROJECT_QUOTA")]
+    pub project_quota: Option<crate::store::quotas::QuotaOverride>,
+
+    /// Default quota of every org (all its projects together), as for
+    /// `--project-quota`. Built-in: concurrency half of `--pool-instances`
+    /// (at most 256), memory_mib=32768, rps=20000,
+    /// stored_bytes=107374182400, functions=1000, rules=1000. Overridden
+    /// per org with `PUT /api/v1/orgs/{org}/quota`.
+    #[arg(long, env = "MINICLOUD_ORG_QUOTA")]
+    pub org_quota: Option<crate::store::quotas::QuotaOverride>,
 }
 
 impl ServeConfig {

@@ -7,7 +7,7 @@
 use crate::artifacts::{ArtifactError, Artifacts};
 use crate::capabilities::Services;
 use crate::capabilities::grants::RoleGrants;
-use crate::gate::{Gate, InFlight};
+use crate::gate::{Gate, InFlight, Tenant, Tenants};
 use crate::iam::{Authorizer, AuthzError};
 use crate::records::{FunctionIdentity, RecordWriter};
 use crate::store::functions::{FunctionRow, Settings, VersionRow};
@@ -80,6 +80,9 @@ pub fn limits(s: &Settings) -> Limits {
 
 type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
 
+/// Gates by function id, with the (limit, memory) each was made for.
+type Gates = Mutex<HashMap<String, ((usize, u64), Arc<Gate>)>>;
+
 type LoadLocks = Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>;
 
 /// A function's load lock, held while one caller loads it. The last holder
@@ -120,14 +123,17 @@ pub struct Registry {
     host: HostServices,
     loaded: RwLock<ByName>,
     components: Mutex<HashMap<String, Component>>,
-    /// By function id: the limit a gate was made for, and the gate. Kept
-    /// across reloads so that a redeploy or PATCH does not reset counts.
-    gates: Mutex<HashMap<String, (usize, Arc<Gate>)>>,
+    /// By function id: the limit and memory a gate was made for, and the
+    /// gate. Kept across reloads so that a redeploy or PATCH does not reset
+    /// counts.
+    gates: Gates,
     /// One lock per function being loaded: concurrent misses on a cold
     /// function wait for the first load instead of each making their own,
     /// and a slow load of one function holds up no other.
     loading: LoadLocks,
     global: Arc<Semaphore>,
+    /// The projects' and orgs' concurrency and memory quotas.
+    tenants: Arc<Tenants>,
     in_flight: Arc<InFlight>,
     queue_wait: Duration,
 }
@@ -146,6 +152,7 @@ impl Registry {
         artifacts: Artifacts,
         writer: RecordWriter,
         host: HostServices,
+        tenants: Arc<Tenants>,
     ) -> Self {
         let pool = runtime.config().pool_instances as usize;
         Self {
@@ -159,6 +166,7 @@ impl Registry {
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
             global: Arc::new(Semaphore::new(pool)),
+            tenants,
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
         }
@@ -167,6 +175,11 @@ impl Registry {
     /// Invocations in flight across all functions.
     pub fn in_flight(&self) -> &Arc<InFlight> {
         &self.in_flight
+    }
+
+    /// The projects' and orgs' pools (what runs under each quota).
+    pub fn tenants(&self) -> &Arc<Tenants> {
+        &self.tenants
     }
 
     /// The runtime.
@@ -287,7 +300,7 @@ impl Registry {
             function,
             sink: Arc::new(self.writer.sink(identity.clone())),
             identity,
-            gate: self.gate(&row.id, row.settings.concurrency.max(1) as usize),
+            gate: self.gate(project, row),
             http_auth: row.settings.http_auth,
             project: project.clone(),
             tags: row.settings.tags.clone(),
@@ -324,20 +337,25 @@ impl Registry {
         }
     }
 
-    /// The function's gate: the existing one while its limit is unchanged.
-    fn gate(&self, function_id: &str, limit: usize) -> Arc<Gate> {
+    /// The function's gate: the existing one while its limit and memory
+    /// are unchanged.
+    fn gate(&self, project: &Project, row: &FunctionRow) -> Arc<Gate> {
+        let limit = row.settings.concurrency.max(1) as usize;
+        let memory = row.settings.memory_bytes.max(0) as u64;
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
-        match gates.get(function_id) {
-            Some((l, gate)) if *l == limit => gate.clone(),
+        match gates.get(&row.id) {
+            Some((made_for, gate)) if *made_for == (limit, memory) => gate.clone(),
             _ => {
-                let gate = Arc::new(Gate::new(
+                let gate = Gate::new(
                     limit,
                     limit * 4,
                     self.queue_wait,
                     self.global.clone(),
                     self.in_flight.clone(),
-                ));
-                gates.insert(function_id.to_owned(), (limit, gate.clone()));
+                )
+                .for_tenant(self.tenants.clone(), Tenant::new(project, memory));
+                let gate = Arc::new(gate);
+                gates.insert(row.id.clone(), ((limit, memory), gate.clone()));
                 gate
             }
         }

@@ -184,7 +184,7 @@ async fn in_process() {
 async fn over_nats() {
     let url = std::env::var("MINICLOUD_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let stream = format!("MINICLOUD_BENCH_{}", std::process::id());
-    let subject = format!("bench{}.ticks", std::process::id());
+    let subject = format!("mc.default.bench{}.ticks", std::process::id());
     let mut rig = rig(json!({"subjects": [subject]})).await;
     let options = NatsOptions {
         url: url.clone(),

@@ -1,17 +1,19 @@
 //! The object storage service: metadata in the database, content in the
 //! object store (a local folder by default, S3 by URL). Both the REST API
 //! and functions (through [`ProjectObjects`]) go through it, so keys are
-//! validated, uploads become visible only when complete, and every change
-//! emits a platform event.
+//! validated, uploads become visible only when complete and within the
+//! stored-bytes quotas of their project and org, and every change emits a
+//! platform event.
 
 use super::events::{EventPublisher, PlatformEvent};
 use crate::store::Store;
 use crate::store::objects::{BucketRow, ObjectRow};
 use crate::store::projects::{Project, ProjectScope};
+use crate::store::quotas::{QuotaBook, QuotaError, QuotaExceeded, Room};
 use crate::util::{new_id, now_ms};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use minicloud_runtime::caps::backend::{
-    BackendError, ByteStream, ListQuery, ObjectMeta, ObjectPage, PutOptions, StorageBackend,
+    BackendError, ByteStream, Cause, ListQuery, ObjectMeta, ObjectPage, PutOptions, StorageBackend,
 };
 use minicloud_runtime::caps::check_key;
 use object_store::path::Path as ObjectPath;
@@ -25,6 +27,38 @@ pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 const MAX_METADATA_BYTES: usize = 2048;
 /// Upload parts are this large.
 const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Locks that completing uploads take by org (see `ProjectObjects::commit_lock`).
+const COMMIT_LOCKS: usize = 16;
+
+/// Why an upload was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// Refused by the service or its backing stores.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// It would pass the stored-bytes quota of its project or org.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
+}
+
+impl From<QuotaError> for PutError {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            QuotaError::Exceeded(q) => q.into(),
+            QuotaError::Store(e) => unavailable(e).into(),
+        }
+    }
+}
+
+/// Functions see a quota refusal as an `invalid` error with its message.
+impl From<PutError> for BackendError {
+    fn from(e: PutError) -> Self {
+        match e {
+            PutError::Backend(b) => b,
+            PutError::Quota(q) => BackendError::Invalid(q.to_string()),
+        }
+    }
+}
 
 /// The service shared by every project.
 #[derive(Clone)]
@@ -32,6 +66,8 @@ pub struct ObjectService {
     store: Store,
     objects: Arc<dyn ObjectStore>,
     events: Arc<dyn EventPublisher>,
+    quotas: Arc<QuotaBook>,
+    commit_locks: Arc<[tokio::sync::Mutex<()>; COMMIT_LOCKS]>,
 }
 
 impl std::fmt::Debug for ObjectService {
@@ -58,12 +94,20 @@ fn meta(row: &ObjectRow) -> ObjectMeta {
 }
 
 impl ObjectService {
-    /// A service over the database and an object store.
-    pub fn new(store: Store, objects: Arc<dyn ObjectStore>, events: Arc<dyn EventPublisher>) -> Self {
+    /// A service over the database and an object store, holding uploads
+    /// to the quotas of `quotas`.
+    pub fn new(
+        store: Store,
+        objects: Arc<dyn ObjectStore>,
+        events: Arc<dyn EventPublisher>,
+        quotas: Arc<QuotaBook>,
+    ) -> Self {
         Self {
             store,
             objects,
             events,
+            quotas,
+            commit_locks: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         }
     }
 
@@ -109,12 +153,24 @@ impl ProjectObjects {
         ObjectPath::from(format!("buckets/{}/{blob}", bucket.id))
     }
 
-    fn emit(&self, detail_type: &str, bucket: &str, key: &str, extra: serde_json::Value) {
+    /// Announces a change of an object. One caused by a chain of event
+    /// deliveries deeper than `events::loops::MAX_HOPS` is not announced
+    /// (a function that writes the object whose event runs it would loop),
+    /// but counted and logged; the write itself stands.
+    fn emit(&self, detail_type: &str, bucket: &str, key: &str, extra: serde_json::Value, cause: Cause) {
+        if cause.hops > crate::events::loops::MAX_HOPS {
+            metrics::counter!("minicloud_event_loops_detected_total",
+                "project" => self.project.name.clone(), "rule" => "")
+            .increment(1);
+            tracing::warn!(project = %self.project.name, bucket, key, hops = cause.hops,
+                "an object event was not announced: the chain of deliveries that wrote it is too deep");
+            return;
+        }
         let mut detail = serde_json::json!({ "bucket": { "name": bucket }, "object": { "key": key } });
         if let (Some(obj), serde_json::Value::Object(more)) = (detail["object"].as_object_mut(), extra) {
             obj.extend(more);
         }
-        self.service.events.publish(PlatformEvent {
+        let event = PlatformEvent {
             source: "minicloud.storage".into(),
             detail_type: detail_type.into(),
             project_id: self.project.id.clone(),
@@ -123,10 +179,18 @@ impl ProjectObjects {
                 self.project.org_name, self.project.name
             )],
             detail,
-        });
+        };
+        self.service.events.publish_chained(event, cause.hops);
     }
 
-    async fn write(&self, path: &ObjectPath, mut body: ByteStream) -> Result<(u64, String), BackendError> {
+    /// Streams `body` to `path`, stopping as soon as it passes the largest
+    /// object or the quota's `room`.
+    async fn write(
+        &self,
+        path: &ObjectPath,
+        mut body: ByteStream,
+        room: &Room,
+    ) -> Result<(u64, String), PutError> {
         let upload = self
             .service
             .objects
@@ -143,13 +207,15 @@ impl ProjectObjects {
                 if size > MAX_OBJECT_BYTES {
                     return Err(BackendError::Invalid(format!(
                         "an object may hold at most {MAX_OBJECT_BYTES} bytes"
-                    )));
+                    ))
+                    .into());
                 }
+                room.admit(size)?;
                 hasher.update(&chunk);
                 writer.wait_for_capacity(4).await.map_err(unavailable)?;
                 writer.put(chunk);
             }
-            Ok(())
+            Ok::<(), PutError>(())
         }
         .await;
         match result {
@@ -168,6 +234,95 @@ impl ProjectObjects {
         if let Err(e) = self.service.objects.delete(&Self::path(bucket, blob)).await {
             tracing::warn!(error = %e, blob, "cannot remove a replaced object's content");
         }
+    }
+
+    /// Stores an object. This inherent method shadows
+    /// [`StorageBackend::put`] (which functions reach, and which calls it):
+    /// the REST API calls it to tell quota refusals apart.
+    ///
+    /// The upload is held to the stored-bytes quotas of the project and its
+    /// org (an object it replaces gives its bytes back): a body that
+    /// declares a larger length (the lower bound of its size, such as an
+    /// HTTP upload's `Content-Length`) is refused before a byte is stored,
+    /// one that grows past the room is cut off, and the room is checked
+    /// again before the row is written, as other uploads may have finished
+    /// meanwhile.
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        options: PutOptions,
+        body: ByteStream,
+    ) -> Result<ObjectMeta, PutError> {
+        check_key(key)?;
+        let size: usize = options.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_METADATA_BYTES {
+            return Err(BackendError::Invalid(format!(
+                "user metadata may hold at most {MAX_METADATA_BYTES} bytes"
+            ))
+            .into());
+        }
+        let cause = options.cause;
+        let b = self.bucket(bucket).await?;
+        let room = self.room(&b, key).await?;
+        room.admit(body.size_hint().0 as u64)?;
+        let blob = new_id();
+        let path = Self::path(&b, &blob);
+        let (size, etag) = self.write(&path, body, &room).await?;
+        let row = ObjectRow {
+            key: key.to_owned(),
+            blob,
+            size: size as i64,
+            etag,
+            content_type: options.content_type,
+            metadata: options.metadata,
+            modified_ms: now_ms(),
+        };
+        let replaced = match self.commit(&b, &row).await {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = self.service.objects.delete(&path).await;
+                return Err(e);
+            }
+        };
+        if let Some(old) = replaced {
+            self.remove_blob(&b, &old).await;
+        }
+        self.emit(
+            "Object Created",
+            bucket,
+            key,
+            serde_json::json!({ "size": size, "etag": row.etag }),
+            cause,
+        );
+        Ok(meta(&row))
+    }
+
+    /// The bytes an upload to `key` may hold under the quotas: what is
+    /// left, plus the size of the object it would replace.
+    async fn room(&self, b: &BucketRow, key: &str) -> Result<Room, PutError> {
+        let room = self.service.quotas.bytes_room(&self.project).await?;
+        let replaced = self.scope.object(b, key).await.map_err(unavailable)?;
+        Ok(room.freeing(replaced.map_or(0, |o| o.size.max(0) as u64)))
+    }
+
+    /// Writes the row of a completed upload if the quotas still have room
+    /// for it; returns the blob of the object it replaced.
+    async fn commit(&self, b: &BucketRow, row: &ObjectRow) -> Result<Option<String>, PutError> {
+        let _one_at_a_time = self.commit_lock().lock().await;
+        self.room(b, &row.key).await?.admit(row.size as u64)?;
+        Ok(self.scope.put_object(b, row).await.map_err(unavailable)?)
+    }
+
+    /// The lock that completing uploads of the project's org take, so that
+    /// two of them cannot both take the last free bytes. It is per node:
+    /// uploads completing on several nodes at once may pass a quota by
+    /// what they store together.
+    fn commit_lock(&self) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.project.org_id.hash(&mut h);
+        &self.service.commit_locks[(h.finish() % COMMIT_LOCKS as u64) as usize]
     }
 }
 
@@ -212,53 +367,18 @@ impl StorageBackend for ProjectObjects {
         options: PutOptions,
         body: ByteStream,
     ) -> Result<ObjectMeta, BackendError> {
-        check_key(key)?;
-        let size: usize = options.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if size > MAX_METADATA_BYTES {
-            return Err(BackendError::Invalid(format!(
-                "user metadata may hold at most {MAX_METADATA_BYTES} bytes"
-            )));
-        }
-        let b = self.bucket(bucket).await?;
-        let blob = new_id();
-        let path = Self::path(&b, &blob);
-        let (size, etag) = self.write(&path, body).await?;
-        let row = ObjectRow {
-            key: key.to_owned(),
-            blob,
-            size: size as i64,
-            etag,
-            content_type: options.content_type,
-            metadata: options.metadata,
-            modified_ms: now_ms(),
-        };
-        let replaced = match self.scope.put_object(&b, &row).await {
-            Ok(old) => old,
-            Err(e) => {
-                let _ = self.service.objects.delete(&path).await;
-                return Err(unavailable(e));
-            }
-        };
-        if let Some(old) = replaced {
-            self.remove_blob(&b, &old).await;
-        }
-        self.emit(
-            "Object Created",
-            bucket,
-            key,
-            serde_json::json!({ "size": size, "etag": row.etag }),
-        );
-        Ok(meta(&row))
+        // The inherent `put` (named by its type: it would shadow this one).
+        Ok(ProjectObjects::put(self, bucket, key, options, body).await?)
     }
 
-    async fn delete(&self, bucket: &str, key: &str) -> Result<bool, BackendError> {
+    async fn delete(&self, bucket: &str, key: &str, cause: Cause) -> Result<bool, BackendError> {
         check_key(key)?;
         let b = self.bucket(bucket).await?;
         let Some(old) = self.scope.delete_object(&b, key).await.map_err(unavailable)? else {
             return Ok(false);
         };
         self.remove_blob(&b, &old).await;
-        self.emit("Object Deleted", bucket, key, serde_json::json!({}));
+        self.emit("Object Deleted", bucket, key, serde_json::json!({}), cause);
         Ok(true)
     }
 
