@@ -49,6 +49,11 @@ impl Request {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// Every header, in the order received (names in lower case).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     /// The body.
     pub fn body(&self) -> &[u8] {
         &self.body

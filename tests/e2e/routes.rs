@@ -23,8 +23,7 @@ async fn custom_routes(db: Db) {
     assert_eq!(resp.status(), 201);
 
     let text = s
-        .http
-        .get(format!("{}/hello/Ada", s.url))
+        .on_project("default", Method::GET, "/hello/Ada")
         .send()
         .await
         .unwrap()
@@ -33,16 +32,23 @@ async fn custom_routes(db: Db) {
         .unwrap();
     assert_eq!(text, "Hello, Ada! (from MiniCloud)\n");
     let echoed = s
-        .http
-        .put(format!("{}/echo", s.url))
+        .on_project("default", Method::PUT, "/echo")
         .body("via route")
         .send()
         .await
         .unwrap();
     assert_eq!(echoed.text().await.unwrap(), "via route");
     // The method is part of the route.
-    let resp = s.http.post(format!("{}/hello/Ada", s.url)).send().await.unwrap();
+    let resp = s
+        .on_project("default", Method::POST, "/hello/Ada")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
+    // Routes answer only on their project's host.
+    let resp = s.http.get(format!("{}/hello/Ada", s.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(route["host"], "default.localhost");
 
     for (body, status) in [
         (
@@ -75,8 +81,7 @@ async fn custom_routes(db: Db) {
 
     s.restart().await;
     let text = s
-        .http
-        .get(format!("{}/hello/Bo", s.url))
+        .on_project("default", Method::GET, "/hello/Bo")
         .send()
         .await
         .unwrap()
@@ -92,6 +97,10 @@ async fn custom_routes(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let resp = s.http.get(format!("{}/hello/Bo", s.url)).send().await.unwrap();
+    let resp = s
+        .on_project("default", Method::GET, "/hello/Bo")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
 }

@@ -7,8 +7,14 @@ use serde_json::json;
 
 crate::on_both_databases!(authenticated_triggers);
 
+/// A GET of `path`: `/fn/...` on the server's address, anything else on
+/// the default project's host (where its custom routes answer).
 async fn get(s: &Server, path: &str, token: Option<&str>) -> u16 {
-    let mut req = s.http.get(format!("{}{path}", s.url));
+    let mut req = if path.starts_with("/fn/") {
+        s.http.get(format!("{}{path}", s.url))
+    } else {
+        s.on_project("default", reqwest::Method::GET, path)
+    };
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }

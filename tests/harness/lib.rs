@@ -415,6 +415,16 @@ impl Server {
         format!("{}/fn/default/{name}{path}", self.url)
     }
 
+    /// A request to `path` on `project`'s own host (`<project>.localhost`,
+    /// the default base domain), where its custom routes answer. The
+    /// connection still goes to this server's address.
+    pub fn on_project(&self, project: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let port = self.url.rsplit(':').next().unwrap_or_default();
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .header(reqwest::header::HOST, format!("{project}.localhost:{port}"))
+    }
+
     /// An authenticated request.
     pub fn authed(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         self.http.request(method, url).bearer_auth(&self.token)
@@ -466,6 +476,21 @@ impl Server {
                 self.data_dir.path().join("minicloud.db").display()
             )
         })
+    }
+
+    /// `token` deploys `guest` as function `name` of `project`: the answer,
+    /// whatever its status.
+    pub async fn deploy_by(&self, token: &str, project: &str, name: &str, guest: &str) -> reqwest::Response {
+        self.as_token(
+            token,
+            reqwest::Method::PUT,
+            &format!("{}/api/v1/projects/{project}/functions/{name}", self.url),
+        )
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(guest).unwrap())
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Deploys bytes as function `name`, with optional query (`?memory_mib=...`).
@@ -567,6 +592,28 @@ impl Server {
             last = answer;
         }
         last["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The default org's refused calls (up to 1000, newest first), once one
+    /// of them satisfies `wanted`; `None` if none does within 10 s (audit
+    /// records of host calls are written off the hot path).
+    pub async fn denials_once(
+        &self,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<Vec<serde_json::Value>> {
+        eventually(Duration::from_secs(10), || async {
+            let (_, body) = self
+                .call(
+                    &self.token,
+                    reqwest::Method::GET,
+                    "/orgs/default/audit?decision=Deny&limit=1000",
+                    None,
+                )
+                .await;
+            let records = body["items"].as_array().cloned().unwrap_or_default();
+            records.iter().any(&wanted).then_some(records)
+        })
+        .await
     }
 
     /// Creates a bucket in the default project, asserting 201.

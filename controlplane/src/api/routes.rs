@@ -1,5 +1,7 @@
 //! Custom HTTP routes: `POST/GET .../routes`, `DELETE .../routes/{id}`.
 //! A change takes effect at once: the gateway's table is rebuilt and swapped.
+//! A project's routes answer on its own host, `<project>.<base domain>`
+//! (see [`crate::gateway::routes`]), so they conflict only with each other.
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::{PathParams, authorized, check_name};
@@ -7,6 +9,7 @@ use crate::app::AppState;
 use crate::gateway::RouteTable;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
+use crate::store::functions::HttpAuth;
 use crate::store::routes::RouteRow;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,7 +36,7 @@ struct NewRoute {
     path: String,
     function: String,
     /// `public` or `authenticated`; none: as the function says.
-    auth: Option<crate::store::functions::HttpAuth>,
+    auth: Option<HttpAuth>,
 }
 
 /// Rebuilds the gateway's table from the store.
@@ -49,7 +52,7 @@ async fn create(
     caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(new): JsonBody<NewRoute>,
-) -> ApiResult<(StatusCode, Json<RouteRow>)> {
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let project = authorized(&state, &caller, &project_name, functions::CREATE_ROUTE, "route/*").await?;
     let method = new.method.to_ascii_uppercase();
     if !METHODS.contains(&method.as_str()) {
@@ -74,17 +77,22 @@ async fn create(
         ));
     }
     check_name("function", &new.function)?;
-    if state
-        .store
-        .in_project(&project)
-        .function(&new.function)
-        .await?
-        .is_none()
-    {
+    let Some(function) = state.store.in_project(&project).function(&new.function).await? else {
         return Err(ApiError::not_found(format!(
             "function {:?} does not exist",
             new.function
         )));
+    };
+    // A public route to a function that wants its callers authenticated
+    // makes it public: only someone who could change the function's own
+    // `http_auth` may do that.
+    if new.auth == Some(HttpAuth::Public) && function.settings.http_auth == HttpAuth::Authenticated {
+        let target =
+            crate::iam::Target::in_project("functions", &project, &format!("function/{}", new.function))
+                .with_tags(function.settings.tags.clone());
+        state
+            .authorize(&caller, functions::UPDATE_FUNCTION, &target)
+            .await?;
     }
     // Compile the table with the new route first: an invalid or conflicting
     // pattern is refused before anything is stored.
@@ -116,7 +124,15 @@ async fn create(
             )
         })?;
     reload(&state).await?;
-    Ok((StatusCode::CREATED, Json(row)))
+    Ok((StatusCode::CREATED, Json(view(&state, row))))
+}
+
+/// A route as the API shows it: the stored row and the host it answers on.
+fn view(state: &AppState, row: RouteRow) -> serde_json::Value {
+    let host = format!("{}.{}", row.project, state.config.base_domain.trim_matches('.'));
+    let mut value = json!(row);
+    value["host"] = host.into();
+    value
 }
 
 async fn list(
@@ -125,7 +141,8 @@ async fn list(
     PathParams(project_name): PathParams<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let project = authorized(&state, &caller, &project_name, functions::LIST_ROUTES, "route/*").await?;
-    let items = state.store.in_project(&project).routes().await?;
+    let rows = state.store.in_project(&project).routes().await?;
+    let items: Vec<_> = rows.into_iter().map(|r| view(&state, r)).collect();
     Ok(Json(json!({ "items": items })))
 }
 

@@ -1,11 +1,20 @@
 //! The HTTP gateway: `/fn/{project}/{name}/{*rest}` and custom routes, into
 //! the runtime, with streaming bodies both ways.
+//!
+//! - [`routes`]: custom routes, one table per project, each served on the
+//!   project's own host name.
+//!
+//! Whatever the trigger, a guest never sees the platform's credentials
+//! (`Authorization`) or headers in the platform's `x-minicloud-` space that
+//! the caller did not get from the platform: both are removed before every
+//! call, and the verified caller reaches the guest through `identity`.
+
+pub mod routes;
 
 use crate::api::PathParams;
 use crate::api::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::store::functions::HttpAuth;
-use crate::store::routes::RouteRow;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -13,8 +22,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
 use minicloud_runtime::InvocationContext;
+pub use routes::RouteTable;
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// Routes of the gateway.
 pub fn router() -> Router<AppState> {
@@ -40,62 +49,23 @@ async fn call(
     dispatch(&state, &p.project, &p.name, None, path, Vec::new(), req).await
 }
 
-/// Where a custom route leads.
-#[derive(Debug, Clone)]
-pub struct RouteTarget {
-    project: String,
-    function: String,
-    auth: Option<HttpAuth>,
-}
-
-/// Custom routes by method (`ANY` matches every method), compiled into
-/// matchers. Rebuilt whole and swapped on every change.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    by_method: HashMap<String, matchit::Router<RouteTarget>>,
-}
-
-impl RouteTable {
-    /// Compiles routes; fails on a pattern that is invalid or conflicts with
-    /// another.
-    pub fn build(rows: &[RouteRow]) -> Result<Self, String> {
-        let mut table = Self::default();
-        for r in rows {
-            table
-                .by_method
-                .entry(r.method.clone())
-                .or_default()
-                .insert(
-                    r.path.clone(),
-                    RouteTarget {
-                        project: r.project.clone(),
-                        function: r.function.clone(),
-                        auth: r.auth,
-                    },
-                )
-                .map_err(|e| format!("{} {}: {e}", r.method, r.path))?;
-        }
-        Ok(table)
-    }
-
-    fn find(&self, method: &str, path: &str) -> Option<(RouteTarget, Vec<(String, String)>)> {
-        [method, "ANY"].iter().find_map(|m| {
-            let matched = self.by_method.get(*m)?.at(path).ok()?;
-            let params = matched
-                .params
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-            Some((matched.value.clone(), params))
-        })
-    }
-}
-
 /// The fallback: a custom route, or 404.
+/// Custom routes answer only on their project's host,
+/// `<project>.<base domain>`; on any other host nothing but the platform's
+/// own paths is served.
 pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_owned();
-    let found = state.routes.load().find(req.method().as_str(), &path);
-    let Some((target, params)) = found else {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default();
+    let project = routes::project_of_host(host, &state.config.base_domain).map(str::to_ascii_lowercase);
+    let found = project
+        .as_deref()
+        .and_then(|p| state.routes.load().find(p, req.method().as_str(), &path));
+    let (Some(project), Some((target, params))) = (project, found) else {
         return Err(ApiError::not_found(format!(
             "no route for {} {path}",
             req.method()
@@ -108,16 +78,7 @@ pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiRes
             extra.push((name, value));
         }
     }
-    dispatch(
-        &state,
-        &target.project,
-        &target.function,
-        target.auth,
-        path,
-        extra,
-        req,
-    )
-    .await
+    dispatch(&state, &project, &target.function, target.auth, path, extra, req).await
 }
 
 async fn dispatch(
@@ -146,24 +107,22 @@ async fn dispatch(
         let creds = crate::api::auth::Credentials::of(&req);
         let what = (req.method().to_string(), req.uri().path().to_owned());
         caller = Some(authorize_call(state, &loaded, name, creds, what).await?);
-        // The caller's credentials are the platform's business, not the
-        // guest's.
-        req.headers_mut().remove(header::AUTHORIZATION);
     }
+    strip_platform_headers(req.headers_mut());
     let max = loaded.function.limits().max_request_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if crate::api::declared_length(req.headers()).is_some_and(|n| n > max) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the request body is larger than the function's limit of {max} bytes"),
         ));
     }
-    let permit = loaded.gate.enter().await?;
+    // Anonymous calls count against their project's rate quota (callers
+    // with a token are limited per principal).
+    if caller.is_none() {
+        state.rates.check(&loaded.project)?;
+    }
+    let permit = loaded.gate.admit().await?;
     let (mut parts, body) = req.into_parts();
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
@@ -200,6 +159,24 @@ async fn dispatch(
     Ok(resp)
 }
 
+/// The caller's credentials are the platform's business, not the guest's,
+/// even on a public function: a public route must not collect the bearer
+/// tokens of callers who meant the API. Headers in the platform's own
+/// `x-minicloud-` space come only from the platform (route parameters are
+/// added after this).
+fn strip_platform_headers(headers: &mut http::HeaderMap) {
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::PROXY_AUTHORIZATION);
+    let ours: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-minicloud-"))
+        .cloned()
+        .collect();
+    for k in ours {
+        headers.remove(k);
+    }
+}
+
 /// An authenticated trigger: the caller's token must allow
 /// `functions:InvokeFunction` on the function. The token is removed before
 /// the request reaches the guest.
@@ -214,22 +191,14 @@ async fn authorize_call(
     let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"))
         .with_tags(loaded.tags.clone());
     let action = crate::iam::actions::functions::INVOKE_FUNCTION;
-    let allowed = state.allowed(&caller, action, &target).await?;
-    if allowed {
-        return Ok(caller);
-    }
+    let refusal = match state.authorizer.check(&caller, action, &target).await {
+        Ok(()) => return Ok(caller),
+        Err(crate::iam::AuthzError::Denied(message)) => message,
+        Err(crate::iam::AuthzError::Store(e)) => return Err(e.into()),
+    };
     // Invocations are not audited, but a refused one is.
     let pending = crate::api::audit::pending(&caller, action, &target, false);
     let params = serde_json::json!({ "method": method, "path": path });
     crate::api::audit::append(state, &caller, pending, 403, &params).await;
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "access_denied",
-        format!(
-            "{} {:?} may not {action} on {}",
-            caller.principal.kind.as_str(),
-            caller.principal.user_name,
-            target.mrn
-        ),
-    ))
+    Err(ApiError::new(StatusCode::FORBIDDEN, "access_denied", refusal))
 }

@@ -77,6 +77,13 @@ fn buffered(req: Request) -> Response {
             eprintln!("to stderr");
             Response::text(200, "logged")
         }
+        "/headers" => {
+            let lines: Vec<String> = req
+                .headers()
+                .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v)))
+                .collect();
+            Response::text(200, lines.join("\n"))
+        }
         other => Response::text(404, format!("no fault named {other}")),
     }
 }
