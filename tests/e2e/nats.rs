@@ -85,11 +85,11 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     deploy_sink(&s).await;
     let client = nats().await;
     let js = async_nats::jetstream::new(client.clone());
-    let dlq = format!("{name}.dlq");
+    let dlq = format!("mc.default.{name}.dlq");
     let mut on_dlq = client.subscribe(dlq.clone()).await.unwrap();
     let rule = create_rule(
         &s,
-        json!({"name": "orders", "sources": {"subjects": [format!("{name}.orders.*")]},
+        json!({"name": "orders", "sources": {"subjects": [format!("mc.default.{name}.orders.*")]},
                "pattern": {"detail": {"kind": [{"anything-but": "ignored"}]}},
                "targets": [{"function": "sink"}],
                "retry": {"max_attempts": 3, "initial_backoff_ms": 20, "max_backoff_ms": 100},
@@ -101,7 +101,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     let dev = s.user_token("dev", "Developer", Some("default")).await;
     let (status, body) = s
         .call(&dev, Method::POST, "/projects/default/rules",
-            Some(json!({"name": "sneaky", "sources": {"subjects": [format!("{name}.>")]}, "targets": [{"function": "sink"}]})))
+            Some(json!({"name": "sneaky", "sources": {"subjects": [format!("mc.default.{name}.>")]}, "targets": [{"function": "sink"}]})))
         .await;
     assert_eq!(status, 403, "{body}");
     assert!(
@@ -114,7 +114,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
 
     let raw = create_rule(
         &s,
-        json!({"name": "raw", "sources": {"subjects": [format!("{name}.raw.>")]},
+        json!({"name": "raw", "sources": {"subjects": [format!("mc.default.{name}.raw.>")]},
                "targets": [{"function": "sink", "id": "raw"}]}),
     )
     .await;
@@ -127,12 +127,12 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     // message the pattern does not match is skipped.
     let hit = publish(
         &js,
-        &format!("{name}.orders.new"),
+        &format!("mc.default.{name}.orders.new"),
         json!({"kind": "order", "fail_times": 2}),
     )
     .await;
     let err = js
-        .publish(format!("{name}.orders.new.eu"), "{}".into())
+        .publish(format!("mc.default.{name}.orders.new.eu"), "{}".into())
         .await
         .unwrap()
         .await
@@ -141,7 +141,12 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
         err.kind(),
         async_nats::jetstream::context::PublishErrorKind::StreamNotFound
     );
-    let skipped = publish(&js, &format!("{name}.orders.old"), json!({"kind": "ignored"})).await;
+    let skipped = publish(
+        &js,
+        &format!("mc.default.{name}.orders.old"),
+        json!({"kind": "ignored"}),
+    )
+    .await;
     let got = eventually(Duration::from_secs(20), || async {
         let kv = kv(&s).await;
         (count(&kv, &format!("done/{}", key(hit, &rule, "sink"))) == 1).then_some(kv)
@@ -161,7 +166,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Content-Type", "text/plain");
     let seq = js
-        .publish_with_headers(format!("{name}.raw.a.b"), headers, "hello".into())
+        .publish_with_headers(format!("mc.default.{name}.raw.a.b"), headers, "hello".into())
         .await
         .unwrap()
         .await
@@ -180,7 +185,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
         last["detail"],
         json!({"content-type": "text/plain", "data-base64": "aGVsbG8="})
     );
-    assert_eq!(last["nats"]["subject"], format!("{name}.raw.a.b"));
+    assert_eq!(last["nats"]["subject"], format!("mc.default.{name}.raw.a.b"));
     assert_eq!(last["nats"]["headers"]["Content-Type"], json!(["text/plain"]));
     assert_eq!(last["source"], "nats");
     assert_eq!(last["id"], format!("nats-{seq}"));
@@ -189,7 +194,7 @@ async fn subjects_payloads_retries_and_dead_letters(db: Db) {
     // on the dead-letter subject; replayed, it runs once more.
     let doomed = publish(
         &js,
-        &format!("{name}.orders.bad"),
+        &format!("mc.default.{name}.orders.bad"),
         json!({"kind": "order", "fail_times": 3}),
     )
     .await;
@@ -225,7 +230,7 @@ async fn published_while_stopped(db: Db) {
     deploy_sink(&s).await;
     create_rule(
         &s,
-        json!({"name": "later", "sources": {"subjects": [format!("{name}.jobs")]}, "targets": [{"function": "sink"}]}),
+        json!({"name": "later", "sources": {"subjects": [format!("mc.default.{name}.jobs")]}, "targets": [{"function": "sink"}]}),
     )
     .await;
     assert!(s.stop().await, "{}", s.log());
@@ -233,7 +238,10 @@ async fn published_while_stopped(db: Db) {
     let client = nats().await;
     for i in 0..20 {
         client
-            .publish(format!("{name}.jobs"), json!({"i": i}).to_string().into())
+            .publish(
+                format!("mc.default.{name}.jobs"),
+                json!({"i": i}).to_string().into(),
+            )
             .await
             .unwrap();
     }
@@ -259,7 +267,7 @@ async fn crash_during_a_burst(db: Db) {
     deploy_sink(&s).await;
     let rule = create_rule(
         &s,
-        json!({"name": "burst", "sources": {"subjects": [format!("{name}.burst")]}, "targets": [{"function": "sink"}],
+        json!({"name": "burst", "sources": {"subjects": [format!("mc.default.{name}.burst")]}, "targets": [{"function": "sink"}],
                "retry": {"initial_backoff_ms": 10, "max_backoff_ms": 100}}),
     )
     .await;
@@ -272,7 +280,11 @@ async fn crash_during_a_burst(db: Db) {
         let mut acks = Vec::new();
         for i in 0..1_000 {
             let payload = json!({"i": chunk * 1_000 + i}).to_string();
-            acks.push(js.publish(format!("{name}.burst"), payload.into()).await.unwrap());
+            acks.push(
+                js.publish(format!("mc.default.{name}.burst"), payload.into())
+                    .await
+                    .unwrap(),
+            );
         }
         for ack in acks {
             sequences.push(ack.await.unwrap().sequence);
@@ -308,7 +320,7 @@ async fn two_nodes_share_consumers() {
     deploy_sink(&a).await;
     let rule = create_rule(
         &a,
-        json!({"name": "shared", "sources": {"subjects": [format!("{name}.shared")]}, "targets": [{"function": "sink"}]}),
+        json!({"name": "shared", "sources": {"subjects": [format!("mc.default.{name}.shared")]}, "targets": [{"function": "sink"}]}),
     )
     .await;
     let rule_id = rule["id"].as_str().unwrap().to_owned();
@@ -317,7 +329,7 @@ async fn two_nodes_share_consumers() {
     let js = async_nats::jetstream::new(nats().await);
     let mut sequences = Vec::new();
     for i in 0..1_000 {
-        sequences.push(publish(&js, &format!("{name}.shared"), json!({"i": i})).await);
+        sequences.push(publish(&js, &format!("mc.default.{name}.shared"), json!({"i": i})).await);
     }
     let kv = eventually(Duration::from_secs(120), || async {
         let kv = kv(&a).await;

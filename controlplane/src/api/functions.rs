@@ -194,11 +194,7 @@ async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Ap
             ));
         }
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if super::declared_length(headers).is_some_and(|n| n > max) {
         return Err(too_large());
     }
     let tmp =
@@ -232,9 +228,12 @@ async fn deploy(
     check_name("function", &name)?;
     let (project, existing) =
         authorized_function(&state, &caller, &project_name, functions::CREATE_FUNCTION, &name).await?;
-    let bytes = receive_upload(&state, &headers, body).await?;
-    let registry = &state.registry;
-    let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
+    if existing.is_none() {
+        state
+            .quotas
+            .room_for_one(&project, crate::store::quotas::Kind::Functions)
+            .await?;
+    }
     let mut settings = match existing {
         Some(existing) => existing.settings,
         None => state.default_settings(),
@@ -243,9 +242,14 @@ async fn deploy(
     if let Some(auth) = query.http_auth {
         settings.http_auth = auth;
     }
-    if let Some(role) = query.role {
-        set_role(&state, &caller, &project, &mut settings, role).await?;
+    match query.role {
+        Some(role) => set_role(&state, &caller, &project, &mut settings, role).await?,
+        // The new code inherits the function's role.
+        None => require_pass_role(&state, &caller, &project, &settings.role).await?,
     }
+    let bytes = receive_upload(&state, &headers, body).await?;
+    let registry = &state.registry;
+    let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
     registry
         .artifacts()
         .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
@@ -327,10 +331,7 @@ async fn set_role(
 ) -> ApiResult<()> {
     if !role.is_empty() {
         let org = project.org();
-        let target = crate::iam::Target::in_org("iam", &org, &format!("role/{role}"));
-        state
-            .authorize(caller, crate::iam::actions::iam::PASS_ROLE, &target)
-            .await?;
+        require_pass_role(state, caller, project, &role).await?;
         if state.store.in_org(&org).role(&role).await?.is_none() {
             return Err(ApiError::bad_request(
                 "invalid_role",
@@ -343,6 +344,45 @@ async fn set_role(
     }
     settings.role = role;
     Ok(())
+}
+
+/// Refuses unless the caller may pass `role` (of the project's org) to a
+/// function. Asked whenever a change decides which code runs with a role:
+/// setting the role, deploying new code under it, or moving the active
+/// version; otherwise anyone allowed to deploy could borrow the grants of
+/// a role an admin gave the function.
+async fn require_pass_role(
+    state: &AppState,
+    caller: &Caller,
+    project: &crate::store::projects::Project,
+    role: &str,
+) -> ApiResult<()> {
+    if role.is_empty() {
+        return Ok(());
+    }
+    let target = crate::iam::Target::in_org("iam", &project.org(), &format!("role/{role}"));
+    state
+        .authorize(caller, crate::iam::actions::iam::PASS_ROLE, &target)
+        .await
+}
+
+/// Per-invocation host caps stay within what one invocation may cost the
+/// node; zero is allowed (it refuses every such call).
+fn check_host_limits(limits: &minicloud_runtime::HostLimits) -> ApiResult<()> {
+    const GIB: u64 = 1 << 30;
+    let bounds = [
+        ("host_calls", limits.host_calls, 1_000_000),
+        ("outbound_requests", limits.outbound_requests, 1_000),
+        ("bytes_read", limits.bytes_read, 16 * GIB),
+        ("bytes_written", limits.bytes_written, 16 * GIB),
+    ];
+    match bounds.iter().find(|(_, value, max)| value > max) {
+        Some((name, value, max)) => Err(ApiError::bad_request(
+            "invalid_host_limits",
+            format!("host_limits.{name} is {value}; it may be at most {max}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_config(config: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -405,10 +445,16 @@ async fn change(
         f.settings.config = config;
     }
     if let Some(limits) = change.host_limits {
+        check_host_limits(&limits)?;
         f.settings.host_limits = limits;
     }
-    if let Some(role) = change.role {
-        set_role(&state, &caller, &project, &mut f.settings, role).await?;
+    match change.role {
+        Some(role) => set_role(&state, &caller, &project, &mut f.settings, role).await?,
+        // Another version runs under the function's role.
+        None if change.active_version.is_some_and(|v| v != f.active_version) => {
+            require_pass_role(&state, &caller, &project, &f.settings.role).await?;
+        }
+        None => {}
     }
     if let Some(tags) = change.tags {
         super::check_tags(&tags)?;
@@ -513,6 +559,7 @@ async fn invoke(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let (project, _) =
@@ -523,20 +570,30 @@ async fn invoke(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))?;
     let max = loaded.function.limits().max_request_bytes;
-    let input = http_body_util::Limited::new(body, max as usize)
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the input is larger than the function's limit of {max} bytes"),
+        )
+    };
+    if super::declared_length(&headers).is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    // The gate first: callers past the function's concurrency wait (or are
+    // refused) before their bodies are read, so a crowd of large inputs
+    // costs the node queue places, not memory.
+    let permit = loaded.gate.admit().await?;
+    let input = http_body_util::Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
         .collect()
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the input is larger than the function's limit of {max} bytes"),
-            )
-        })?
+        .map_err(|_| too_large())?
         .to_bytes();
-    let input: serde_json::Value = serde_json::from_slice(&input)
+    let input = String::from_utf8(input.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_json", "the input is not UTF-8 JSON"))?;
+    // Checked, not kept: the guest gets the caller's text as it came.
+    serde_json::from_str::<serde::de::IgnoredAny>(&input)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("the input is not JSON: {e}")))?;
-    let permit = loaded.gate.enter().await?;
     let invocation_id = crate::util::new_id();
     let ctx = InvocationContext {
         invocation_id: invocation_id.clone(),
@@ -549,10 +606,7 @@ async fn invoke(
         ),
         delivery: None,
     };
-    let output = loaded
-        .function
-        .invoke_json(input.to_string(), ctx, permit)
-        .await?;
+    let output = loaded.function.invoke_json(input, ctx, permit).await?;
     let output: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -170,6 +170,21 @@ pub mod events {
     pub const DELETE_DEAD_LETTER: &str = "events:DeleteDeadLetter";
 }
 
+/// `auth:*`: not authorized (the caller is not known yet) but audited.
+pub mod auth {
+    /// `POST /auth/login` on `mrn:iam:<org>::login`.
+    pub const LOGIN: &str = "auth:Login";
+}
+
+/// `quotas:*`, on `mrn:quotas:::org/<org>` and `mrn:quotas:::project/<p>`:
+/// platform resources, which only platform-wide grants (the
+/// Administrator's) reach, so no org can raise its own quotas. Reading a
+/// quota is `orgs:GetOrg` or `orgs:GetProject` on the org or project.
+pub mod quotas {
+    /// `PUT /orgs/{org}/quota` and `PUT /projects/{p}/quota`.
+    pub const PUT_QUOTA: &str = "quotas:PutQuota";
+}
+
 /// `audit:*`, on `mrn:audit:<org>::log`.
 pub mod audit {
     /// `GET /orgs/{org}/audit`.
