@@ -4,11 +4,20 @@
 //! Keys are content addressed: `components/<sha256>.wasm` for uploads and
 //! `compiled/<engine fingerprint>/<sha256>.cwasm` for artifacts, so a restart
 //! or another node with the same engine loads instead of compiling.
+//!
+//! A compiled artifact is machine code, loaded without further checks, so
+//! it is trusted only when its SHA-256 matches the digest the database
+//! recorded when the platform compiled it: a copy changed in the object
+//! store (a shared bucket) or in the cache directory is never loaded, and
+//! the function is compiled again from its original, whose name is its
+//! own digest and is checked as well.
 
+use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use minicloud_runtime::Runtime;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +27,12 @@ pub enum ArtifactError {
     /// The object store failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    /// The database of digests failed.
+    #[error("artifact digests: {0}")]
+    Digests(#[from] StoreError),
+    /// A stored original does not hash to its name.
+    #[error("the stored component {0} does not match its digest")]
+    Tampered(String),
     /// The local cache failed.
     #[error("artifact cache {path}: {source}")]
     Cache {
@@ -32,6 +47,7 @@ pub enum ArtifactError {
 #[derive(Clone)]
 pub struct Artifacts {
     objects: Arc<dyn ObjectStore>,
+    store: Store,
     cache_dir: PathBuf,
     fingerprint: String,
 }
@@ -46,10 +62,12 @@ impl std::fmt::Debug for Artifacts {
 }
 
 impl Artifacts {
-    /// An artifact store over `objects`, caching compiled code in `cache_dir`.
-    pub fn new(objects: Arc<dyn ObjectStore>, cache_dir: PathBuf, runtime: &Runtime) -> Self {
+    /// An artifact store over `objects`, caching compiled code in
+    /// `cache_dir`, with the digests of what it compiled in `store`.
+    pub fn new(objects: Arc<dyn ObjectStore>, store: Store, cache_dir: PathBuf, runtime: &Runtime) -> Self {
         Self {
             objects,
+            store,
             cache_dir,
             fingerprint: runtime.fingerprint().to_owned(),
         }
@@ -75,24 +93,31 @@ impl Artifacts {
         self.objects
             .put(&Self::component_key(sha), PutPayload::from_bytes(component))
             .await?;
-        self.objects
-            .put(&self.compiled_key(sha), PutPayload::from_bytes(compiled.clone()))
-            .await?;
-        self.write_cache(sha, &compiled).await?;
-        Ok(())
+        self.put_compiled(sha, compiled).await
     }
 
-    /// Makes sure the compiled artifact is in the local cache. Returns its
-    /// path, or `None` when the object store has no artifact for this engine
-    /// (then the original must be compiled again).
+    /// Makes sure the compiled artifact is in the local cache and is the
+    /// one the platform compiled. Returns its path, or `None` when there is
+    /// no trustworthy artifact for this engine (then the original must be
+    /// compiled again).
     pub async fn fetch_compiled(&self, sha: &str) -> Result<Option<PathBuf>, ArtifactError> {
+        let Some(digest) = self.store.artifact_digest(sha, &self.fingerprint).await? else {
+            return Ok(None);
+        };
         let path = self.cache_path(sha);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(Some(path));
+        if let Ok(cached) = tokio::fs::read(&path).await {
+            if sha256_of(cached.into()).await == digest {
+                return Ok(Some(path));
+            }
+            refused(sha, "cache");
         }
         match self.objects.get(&self.compiled_key(sha)).await {
             Ok(got) => {
                 let bytes = got.bytes().await?;
+                if sha256_of(bytes.clone()).await != digest {
+                    refused(sha, "object_store");
+                    return Ok(None);
+                }
                 self.write_cache(sha, &bytes).await?;
                 Ok(Some(path))
             }
@@ -101,17 +126,27 @@ impl Artifacts {
         }
     }
 
-    /// The uploaded component.
+    /// The uploaded component, checked against its name.
     pub async fn component(&self, sha: &str) -> Result<Bytes, ArtifactError> {
-        Ok(self.objects.get(&Self::component_key(sha)).await?.bytes().await?)
+        let bytes = self.objects.get(&Self::component_key(sha)).await?.bytes().await?;
+        if sha256_of(bytes.clone()).await != sha {
+            return Err(ArtifactError::Tampered(sha.to_owned()));
+        }
+        Ok(bytes)
     }
 
-    /// Stores a compiled artifact made after a cache miss.
+    /// Stores a compiled artifact and records its digest, the only proof
+    /// that a copy of it may be loaded.
     pub async fn put_compiled(&self, sha: &str, compiled: Bytes) -> Result<(), ArtifactError> {
+        let digest = sha256_of(compiled.clone()).await;
         self.objects
             .put(&self.compiled_key(sha), PutPayload::from_bytes(compiled.clone()))
             .await?;
-        self.write_cache(sha, &compiled).await
+        self.write_cache(sha, &compiled).await?;
+        self.store
+            .record_artifact_digest(sha, &self.fingerprint, &digest)
+            .await?;
+        Ok(())
     }
 
     /// Writes atomically: a reader never maps a half-written file.
@@ -128,4 +163,18 @@ impl Artifacts {
         tokio::fs::rename(&tmp, &path).await.map_err(io)?;
         Ok(())
     }
+}
+
+/// SHA-256 in hex, off the async workers (artifacts run to megabytes).
+async fn sha256_of(bytes: Bytes) -> String {
+    let hash = move || hex::encode(Sha256::digest(&bytes));
+    // A failed task gives a digest that matches nothing: the caller
+    // compiles again.
+    tokio::task::spawn_blocking(hash).await.unwrap_or_default()
+}
+
+/// Notes an artifact copy that did not match its recorded digest.
+fn refused(sha: &str, copy: &'static str) {
+    metrics::counter!("minicloud_artifact_digest_mismatches_total", "copy" => copy).increment(1);
+    tracing::warn!(component = %sha, copy, "a compiled artifact does not match its recorded digest; compiling again");
 }

@@ -9,11 +9,16 @@ use crate::store::Store;
 use crate::store::records::{InvocationRecord, LogRecord};
 use minicloud_runtime::{InvocationReport, ReportSink};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Reports waiting for the writer before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
+/// Bytes of log text waiting for the writer at most: past it, a report is
+/// queued without its lines (counted as dropped), so a burst of chatty
+/// invocations cannot hold the queue's 65,536 reports times 64 KiB.
+const QUEUED_LOG_BYTES: usize = 64 << 20;
 /// Reports per transaction at most.
 const BATCH: usize = 2048;
 /// How long the writer lets a small batch grow before writing it: fewer,
@@ -30,6 +35,8 @@ enum Entry {
 pub struct RecordWriter {
     tx: mpsc::Sender<Entry>,
     events: Arc<dyn EventPublisher>,
+    /// Log text queued and not yet written, bytes.
+    log_bytes: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RecordWriter {
@@ -49,8 +56,16 @@ impl RecordWriter {
     /// `minicloud.functions` events to `events`.
     pub fn spawn(store: Store, events: Arc<dyn EventPublisher>) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, rx));
-        (Self { tx, events }, task)
+        let log_bytes = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run(store, rx, log_bytes.clone()));
+        (
+            Self {
+                tx,
+                events,
+                log_bytes,
+            },
+            task,
+        )
     }
 
     /// Waits until everything queued before this call is stored.
@@ -80,7 +95,7 @@ impl RecordWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Entry>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicUsize>) {
     let mut entries = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut entries, BATCH).await > 0 {
         if entries.len() < BATCH && !entries.iter().any(|e| matches!(e, Entry::Flush(_))) {
@@ -107,6 +122,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>) {
         }
         if !invocations.is_empty() {
             write_with_retry(&store, &invocations, &logs).await;
+            log_bytes.fetch_sub(text_bytes(&logs), Ordering::Relaxed);
         }
         for done in flushes {
             let _ = done.send(());
@@ -130,6 +146,10 @@ async fn write_with_retry(store: &Store, invocations: &[InvocationRecord], logs:
             }
         }
     }
+}
+
+fn text_bytes(logs: &[LogRecord]) -> usize {
+    logs.iter().map(|l| l.line.len()).sum()
 }
 
 /// Which function version a sink reports for.
@@ -206,9 +226,17 @@ impl ReportSink for FunctionSink {
         }
         self.duration.record(r.duration.as_secs_f64());
         self.instantiate.record(r.instantiate.as_secs_f64());
-        let logs = r
+        let queued = &self.writer.log_bytes;
+        let bytes: usize = r.logs.iter().map(|l| l.text.len()).sum();
+        let keep_logs = queued.fetch_add(bytes, Ordering::Relaxed) + bytes <= QUEUED_LOG_BYTES;
+        if !keep_logs {
+            queued.fetch_sub(bytes, Ordering::Relaxed);
+            metrics::counter!("minicloud_log_lines_dropped_total").increment(r.logs.len() as u64);
+        }
+        let logs: Vec<LogRecord> = r
             .logs
             .iter()
+            .filter(|_| keep_logs)
             .enumerate()
             .map(|(seq, l)| LogRecord {
                 invocation_id: r.invocation_id.clone(),
@@ -236,14 +264,16 @@ impl ReportSink for FunctionSink {
             outcome: outcome.to_owned(),
             http_status: r.http_status.map(i64::from),
             error: r.error.map(|e| e.to_string()),
-            logs_dropped: r.logs_dropped as i64,
+            logs_dropped: r.logs_dropped as i64 + if keep_logs { 0 } else { bytes as i64 },
         };
+        let kept_bytes = text_bytes(&logs);
         if self
             .writer
             .tx
             .try_send(Entry::Record(Box::new((record, logs))))
             .is_err()
         {
+            queued.fetch_sub(kept_bytes, Ordering::Relaxed);
             metrics::counter!("minicloud_records_dropped_total").increment(1);
         }
     }

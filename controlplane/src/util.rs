@@ -29,3 +29,40 @@ pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")
 }
+
+/// `url` without its user information (`postgres://***@db/x`), for
+/// messages and logs: a password must never reach either.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// `message` with the password of `url` (if it has one) blanked: a
+/// client library's error may quote what it was given.
+pub fn scrub_password(message: &str, url: &str) -> String {
+    let userinfo = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .map(|(info, _)| info);
+    match userinfo.and_then(|info| info.split_once(':')) {
+        Some((_, password)) if !password.is_empty() => message.replace(password, "***"),
+        _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        let url = "nats://ops:s3cr@t@nats.internal:4222";
+        assert_eq!(redact_url(url), "nats://***@nats.internal:4222");
+        let said = "authorization violation for ops:s3cr@t";
+        assert_eq!(scrub_password(said, url), "authorization violation for ops:***");
+        assert_eq!(scrub_password("refused", "nats://127.0.0.1:4222"), "refused");
+        assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+}

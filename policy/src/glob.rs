@@ -3,8 +3,9 @@
 //! Three flavours share one matcher. Actions and `StringLike` let `*` span
 //! anything. Resource names are matched segment by segment (segments are
 //! separated by `:`), as AWS matches ARNs: a wildcard stays inside its
-//! segment, except that in the `Resource` element a `*` that ends a segment
-//! may run on past colons.
+//! segment, except that in the `Resource` element a `*` in the pattern's
+//! last segment may run on past colons (`mrn:functions:acme:*` covers every
+//! project of `acme`, and a resource path may itself hold colons).
 
 /// One element of a compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +25,8 @@ pub(crate) enum Colons {
     Free,
     /// Wildcards stay within a segment (`Arn*` condition operators).
     Segment,
-    /// As `Segment`, but a `*` at the end of a segment may cross colons
-    /// (the `Resource` and `NotResource` elements).
+    /// As `Segment`, but a `*` in the pattern's last segment may cross
+    /// colons (the `Resource` and `NotResource` elements).
     SegmentTail,
 }
 
@@ -39,11 +40,11 @@ pub(crate) fn finish(tokens: Vec<Token>, colons: Colons) -> Vec<Token> {
                 let spans = match colons {
                     Colons::Free => true,
                     Colons::Segment => false,
-                    Colons::SegmentTail => {
-                        let rest = &tokens[i + 1..];
-                        let next = rest.iter().find(|t| !matches!(t, Token::Many { .. }));
-                        matches!(next, None | Some(Token::Char(':')))
-                    }
+                    // Only the pattern's last segment runs on: a `*`
+                    // followed by any later `:` would otherwise swallow
+                    // whole segments (`mrn:s:*:*:bucket/public/*` would
+                    // reach `bucket/private/x:bucket/public/y`).
+                    Colons::SegmentTail => !tokens[i + 1..].contains(&Token::Char(':')),
                 };
                 if let Some(Token::Many { spans: prev }) = out.last_mut() {
                     *prev |= spans;
@@ -257,6 +258,27 @@ mod tests {
             Colons::Segment
         ));
         assert!(m("*", "mrn:a:b:c:d", Colons::SegmentTail));
+        assert!(m(
+            "mrn:storage:*:*:bucket/public/*",
+            "mrn:storage:o:p:bucket/public/a:b",
+            Colons::SegmentTail
+        ));
+    }
+
+    #[test]
+    fn earlier_segments_never_swallow_later_ones() {
+        // A key in bucket `private` that spells `:bucket/public/` must not
+        // pass for bucket `public`.
+        for subject in [
+            "mrn:storage:o:p:bucket/private/x:bucket/public/y",
+            "mrn:storage:o:p:x:bucket/public/y",
+        ] {
+            assert!(
+                !m("mrn:storage:*:*:bucket/public/*", subject, Colons::SegmentTail),
+                "{subject}"
+            );
+        }
+        assert!(!m("mrn:*:o:p:r", "mrn:a:b:o:p:r", Colons::SegmentTail));
     }
 
     proptest::proptest! {

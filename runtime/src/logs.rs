@@ -2,7 +2,9 @@
 //!
 //! A full pipe must never break the guest (a failed write makes Rust's
 //! `println!` panic), so the capture accepts every write, keeps lines up to
-//! the cap and counts what it drops.
+//! the cap and counts what it drops. The cap is in bytes and in lines
+//! ([`MAX_LINES_PER_INVOCATION`]): 64 KiB of empty lines would otherwise
+//! be 65,536 rows to store.
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -48,11 +50,16 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// Lines one invocation may leave; past them, output is counted and
+/// dropped as past the byte cap.
+pub const MAX_LINES_PER_INVOCATION: usize = 1000;
+
 #[derive(Debug, Default)]
 struct Buffer {
     cap: usize,
     kept: usize,
     dropped: u64,
+    dropped_lines: u64,
     lines: Vec<LogLine>,
     partial: [Vec<u8>; 2],
 }
@@ -77,7 +84,20 @@ impl Buffer {
         }
     }
 
+    /// Whether another line fits; counts it as dropped when not.
+    fn room_for_line(&mut self, bytes: usize) -> bool {
+        if self.lines.len() < MAX_LINES_PER_INVOCATION {
+            return true;
+        }
+        self.dropped_lines += 1;
+        self.dropped += bytes as u64;
+        false
+    }
+
     fn push(&mut self, stream: LogStream, bytes: &[u8]) {
+        if !self.room_for_line(bytes.len()) {
+            return;
+        }
         let text = String::from_utf8_lossy(bytes);
         let text = text.strip_suffix('\r').unwrap_or(&text).to_owned();
         self.lines.push(LogLine {
@@ -172,6 +192,9 @@ impl LogCapture {
             buf.dropped += text.len() as u64;
             return;
         }
+        if !buf.room_for_line(text.len()) {
+            return;
+        }
         buf.kept += text.len();
         buf.lines.push(LogLine {
             time_ms: now_ms(),
@@ -212,16 +235,24 @@ impl LogCapture {
                 buf.push(stream, &rest);
             }
         }
-        let dropped = buf.dropped;
-        if dropped > 0 {
+        let (dropped, dropped_lines) = (buf.dropped, buf.dropped_lines);
+        if dropped > 0 || dropped_lines > 0 {
             let cap = buf.cap;
+            let text = if dropped_lines > 0 {
+                format!(
+                    "[minicloud: log output truncated: {dropped_lines} lines ({dropped} bytes) dropped past the limit of {MAX_LINES_PER_INVOCATION} lines per invocation]"
+                )
+            } else {
+                format!(
+                    "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
+                )
+            };
+            // The marker is the one line past the cap.
             buf.lines.push(LogLine {
                 time_ms: now_ms(),
                 stream: LogStream::Stderr,
                 level: None,
-                text: format!(
-                    "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
-                ),
+                text,
             });
         }
         (std::mem::take(&mut buf.lines), dropped)
@@ -313,5 +344,18 @@ mod tests {
         assert_eq!(dropped, 7);
         assert_eq!(lines[0].text, "0123456789");
         assert!(lines[1].text.contains("7 bytes dropped"), "{}", lines[1].text);
+    }
+
+    #[test]
+    fn caps_lines_as_well_as_bytes() {
+        let cap = LogCapture::new(1 << 20);
+        let empty = vec![b'\n'; 5000];
+        cap.lock().write(LogStream::Stdout, &empty);
+        cap.leveled(Level::Info, "", "one more");
+        let (lines, dropped) = cap.finish();
+        assert_eq!(lines.len(), MAX_LINES_PER_INVOCATION + 1);
+        assert_eq!(dropped, 8, "only the text of dropped lines counts as bytes");
+        let marker = &lines[MAX_LINES_PER_INVOCATION].text;
+        assert!(marker.contains("4001 lines"), "{marker}");
     }
 }

@@ -55,11 +55,19 @@ pub fn note(caller: &Caller, action: &str, target: &Target, allowed: bool) {
 /// Writes one record: the decision, its outcome and the parameters.
 pub async fn append(state: &AppState, caller: &Caller, p: Pending, outcome: u16, params: &Value) {
     let c = &caller.principal;
+    // A caller from another org (refused, or allowed by a cross-org
+    // policy) is named with its org: `evil/admin` can never pass for this
+    // org's `admin`, since names of users hold no `/`.
+    let actor_name = if c.org.id == p.org_id {
+        c.user_name.clone()
+    } else {
+        format!("{}/{}", c.org.name, c.user_name)
+    };
     let entry = AuditEntry {
         time_ms: now_ms(),
         actor_type: c.kind.as_str().to_owned(),
         actor_id: c.id.clone(),
-        actor_name: c.user_name.clone(),
+        actor_name,
         action: p.action,
         resource: p.resource,
         decision: if p.allowed { "Allow" } else { "Deny" }.to_owned(),
@@ -158,7 +166,9 @@ fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
-/// Replaces the values of fields whose names suggest secrets.
+/// Replaces the values of fields whose names suggest secrets, and the
+/// values (not the names) of a function's `env` and `config`, which people
+/// use for connection strings and keys whatever they call them.
 fn redact(v: Value) -> Value {
     const SECRET: &[&str] = &[
         "password",
@@ -168,6 +178,7 @@ fn redact(v: Value) -> Value {
         "credential",
         "private",
     ];
+    const SETTINGS: &[&str] = &["env", "config"];
     match v {
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -175,6 +186,8 @@ fn redact(v: Value) -> Value {
                     let lower = k.to_ascii_lowercase();
                     if SECRET.iter().any(|s| lower.contains(s)) {
                         (k, json!("[redacted]"))
+                    } else if SETTINGS.contains(&lower.as_str()) {
+                        (k, redact_values(v))
                     } else {
                         (k, redact(v))
                     }
@@ -183,6 +196,15 @@ fn redact(v: Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
         other => other,
+    }
+}
+
+/// An object's keys with every value replaced; anything else whole.
+fn redact_values(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, _)| (k, json!("[redacted]"))).collect()),
+        Value::Null => Value::Null,
+        _ => json!("[redacted]"),
     }
 }
 
@@ -275,4 +297,31 @@ async fn verify(
     let org_id = audited_org(&state, &caller, &org, actions::audit::VERIFY_LOG).await?;
     let v = state.store.verify_audit(&org_id).await?;
     Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_function_settings_are_redacted() {
+        let body = json!({
+            "env": {"DATABASE_URL": "postgres://u:p@db/x"},
+            "config": {"api-key": "k-123"},
+            "limits": {"memory_mib": 64},
+            "nested": [{"secret_string": "s", "name": "n"}],
+            "Authorization": "Bearer x",
+        });
+        let out = redact(body);
+        assert_eq!(
+            out,
+            json!({
+                "env": {"DATABASE_URL": "[redacted]"},
+                "config": {"api-key": "[redacted]"},
+                "limits": {"memory_mib": 64},
+                "nested": [{"secret_string": "[redacted]", "name": "n"}],
+                "Authorization": "[redacted]",
+            })
+        );
+    }
 }

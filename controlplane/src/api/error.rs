@@ -224,10 +224,55 @@ impl From<InvokeError> for ApiError {
     }
 }
 
-/// `Json` whose rejections answer in the platform's error shape.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json` whose rejections answer in the platform's error shape. Strings
+/// (and keys) holding a NUL character are refused wherever they are: no
+/// name or value of the platform may hold one (PostgreSQL's text cannot).
+#[derive(Debug)]
 pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if let Some(at) = nul_at(&value, "$") {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                format!("{at} holds a NUL character (\\u0000), which no name or value may contain"),
+            ));
+        }
+        T::deserialize(value).map(Self).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_json",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )
+        })
+    }
+}
+
+/// The JSON path of the first string or key holding a NUL character.
+fn nul_at(v: &serde_json::Value, at: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, item)| {
+            if k.contains('\0') {
+                Some(format!("{at} (a key)"))
+            } else {
+                nul_at(item, &format!("{at}.{k}"))
+            }
+        }),
+        _ => None,
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {

@@ -6,6 +6,7 @@
 //! - [`observe`]: logs and invocation records.
 //! - [`orgs`]: orgs and the projects they contain.
 //! - [`policies`]: the policy simulator.
+//! - [`quotas`]: quotas of orgs and projects (changed by the platform administrator).
 //! - [`routes`]: custom HTTP routes.
 //! - [`storage`]: buckets and objects, streamed both ways.
 //! - [`rules`]: event rules.
@@ -25,6 +26,7 @@ pub mod iam;
 pub mod observe;
 pub mod orgs;
 pub mod policies;
+pub mod quotas;
 pub mod routes;
 pub mod rules;
 pub mod secrets;
@@ -37,7 +39,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use error::{ApiError, TRACE_ID};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -55,6 +57,7 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .merge(storage::router())
         .merge(events::router())
         .merge(rules::router())
+        .merge(quotas::router())
         .merge(secrets::router())
         .merge(auth::router())
         .merge(audit::router())
@@ -70,6 +73,14 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(draining, request_id))
         .with_state(state)
+}
+
+/// Whether the URI encodes a NUL character. No name or value of the
+/// platform may hold one (PostgreSQL's text cannot), so it is refused
+/// once here rather than failing deep in a query.
+fn carries_nul(uri: &axum::http::Uri) -> bool {
+    let encoded = |s: &str| s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
+    encoded(uri.path()) || uri.query().is_some_and(encoded)
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -98,7 +109,17 @@ async fn request_id(State(draining): State<Draining>, req: Request, next: Next) 
     let http1 = req.version() <= Version::HTTP_11;
     let span =
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut resp = TRACE_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    let run = async {
+        if carries_nul(req.uri()) {
+            return ApiError::bad_request(
+                "invalid_path",
+                "the path or query holds a NUL character (%00), which no name or value may contain",
+            )
+            .into_response();
+        }
+        next.run(req).await
+    };
+    let mut resp = TRACE_ID.scope(id.clone(), run.instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -173,6 +194,14 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
             ),
         ))
     }
+}
+
+/// The body length a request declares (`Content-Length`), if any.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Whether `name` is a valid resource name (see [`check_name`]).

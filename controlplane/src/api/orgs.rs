@@ -105,28 +105,80 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(org_view(&org))))
 }
 
-/// Lists the orgs the caller may see; the cursor follows the scan, so a
-/// page may hold fewer items than the limit.
+/// Lists the orgs the caller may see (see [`VisiblePage`]).
 async fn list_orgs(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(p): QueryParams<Page>,
 ) -> ApiResult<Json<Value>> {
     let limit = p.limit()?;
-    let rows = state
-        .store
-        .list_orgs(p.cursor.as_deref().unwrap_or(""), limit)
-        .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|o| o.name.clone()))
-        .flatten();
-    let mut items = Vec::new();
-    for o in &rows {
-        if state.allowed(&caller, act::GET_ORG, &org_target(o)).await? {
-            items.push(org_view(o));
+    let mut page = VisiblePage::new(limit, p.cursor.unwrap_or_default());
+    while let Some(cursor) = page.scan_from() {
+        let rows = state.store.list_orgs(&cursor, limit).await?;
+        page.scanned(rows.len());
+        for o in rows {
+            let visible = state.allowed(&caller, act::GET_ORG, &org_target(&o)).await?;
+            page.offer(o.name.clone(), visible.then(|| org_view(&o)));
         }
     }
+    let (items, next) = page.finish();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// A page of up to `limit` rows the caller may see, filled by scanning the
+/// stored rows by name from a cursor and skipping the others. The next
+/// cursor is the last row shown, so it never names a row the caller may
+/// not see (a cursor taken from the scan would).
+struct VisiblePage<T> {
+    limit: i64,
+    cursor: String,
+    shown: Vec<T>,
+    last_shown: Option<String>,
+    exhausted: bool,
+}
+
+impl<T> VisiblePage<T> {
+    fn new(limit: i64, cursor: String) -> Self {
+        Self {
+            limit,
+            cursor,
+            shown: Vec::new(),
+            last_shown: None,
+            exhausted: false,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.shown.len() as i64 >= self.limit
+    }
+
+    /// Where the next scan starts, while the page needs more rows.
+    fn scan_from(&self) -> Option<String> {
+        (!self.full() && !self.exhausted).then(|| self.cursor.clone())
+    }
+
+    /// A scan returned `n` rows; fewer than the limit means the end.
+    fn scanned(&mut self, n: usize) {
+        self.exhausted = (n as i64) < self.limit;
+    }
+
+    /// The next scanned row, by name, with its view if the caller may see it.
+    fn offer(&mut self, name: String, view: Option<T>) {
+        if self.full() {
+            return;
+        }
+        if let Some(v) = view {
+            self.shown.push(v);
+            self.last_shown = Some(name.clone());
+        }
+        self.cursor = name;
+    }
+
+    /// The rows shown and the next cursor (none after the last row).
+    fn finish(self) -> (Vec<T>, Option<String>) {
+        let next = if self.full() { self.last_shown } else { None };
+        (self.shown, next)
+    }
 }
 
 async fn get_org(
@@ -178,8 +230,7 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(project_view(&org, &project))))
 }
 
-/// Lists the org's projects the caller may see (pages may be short, as
-/// for orgs).
+/// Lists the org's projects the caller may see (see [`VisiblePage`]).
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,22 +239,18 @@ async fn list_projects(
 ) -> ApiResult<Json<Value>> {
     let org = org_named(&state, &org_name).await?;
     let limit = p.limit()?;
-    let rows = state
-        .store
-        .list_projects(&org, p.cursor.as_deref().unwrap_or(""), limit)
-        .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|p| p.name.clone()))
-        .flatten();
-    let mut items = Vec::new();
-    for p in &rows {
-        if state
-            .allowed(&caller, act::GET_PROJECT, &project_target(p))
-            .await?
-        {
-            items.push(project_view(&org, p));
+    let mut page = VisiblePage::new(limit, p.cursor.unwrap_or_default());
+    while let Some(cursor) = page.scan_from() {
+        let rows = state.store.list_projects(&org, &cursor, limit).await?;
+        page.scanned(rows.len());
+        for p in rows {
+            let visible = state
+                .allowed(&caller, act::GET_PROJECT, &project_target(&p))
+                .await?;
+            page.offer(p.name.clone(), visible.then(|| project_view(&org, &p)));
         }
     }
+    let (items, next) = page.finish();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -233,4 +280,42 @@ async fn delete_project(
     state.store.delete_project(&project).await?;
     state.forget_project(&project.name);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VisiblePage;
+
+    #[test]
+    fn a_page_fills_with_visible_rows_and_its_cursor_names_one() {
+        // Rows a..h; the caller sees b, e and f.
+        let rows: Vec<String> = ('a'..='h').map(String::from).collect();
+        let visible = |r: &str| ["b", "e", "f"].contains(&r);
+        let mut page = VisiblePage::new(2, String::new());
+        let mut scans = 0;
+        while let Some(cursor) = page.scan_from() {
+            scans += 1;
+            let batch: Vec<&String> = rows.iter().filter(|r| **r > cursor).take(2).collect();
+            page.scanned(batch.len());
+            for r in batch {
+                page.offer(r.clone(), visible(r).then(|| r.clone()));
+            }
+        }
+        assert_eq!(
+            page.finish(),
+            (vec!["b".to_owned(), "e".to_owned()], Some("e".to_owned()))
+        );
+        assert_eq!(scans, 3);
+        // The last page ends without a cursor, even when the scan stopped on
+        // a hidden row.
+        let mut page = VisiblePage::new(2, "e".to_owned());
+        while let Some(cursor) = page.scan_from() {
+            let batch: Vec<&String> = rows.iter().filter(|r| **r > cursor).take(2).collect();
+            page.scanned(batch.len());
+            for r in batch {
+                page.offer(r.clone(), visible(r).then(|| r.clone()));
+            }
+        }
+        assert_eq!(page.finish(), (vec!["f".to_owned()], None));
+    }
 }

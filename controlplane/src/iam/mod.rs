@@ -200,7 +200,13 @@ impl Authorizer {
             .await?;
         let p = &caller.principal;
         let who = format!("{} {:?}", p.kind.as_str().replace('_', " "), p.user_name);
-        let resource = &target.mrn;
+        // Another org's resource names (its org, its tags, its layout) are
+        // not the caller's to learn from a refusal.
+        let resource = if target.org_id.is_empty() || target.org_id == p.org.id {
+            target.mrn.to_string()
+        } else {
+            format!("a resource outside org {:?}", p.org.name)
+        };
         match decision {
             Decision::Allow(_) => Ok(()),
             Decision::ExplicitDeny(r) => Err(AuthzError::Denied(format!(

@@ -13,7 +13,10 @@
 //! - [`secrets`]: secrets and their sealed versions.
 //! - [`rules`]: event rules.
 //! - [`events`]: the deliveries rules owe (the durable bus), dead letters.
+//! - [`artifacts`]: digests of compiled artifacts (platform data).
+//! - [`quotas`]: quotas of orgs and projects: defaults, overrides, usage.
 
+pub mod artifacts;
 pub mod audit;
 pub mod events;
 pub mod functions;
@@ -22,6 +25,7 @@ pub mod kv;
 pub mod objects;
 pub mod orgs;
 pub mod projects;
+pub mod quotas;
 pub mod records;
 pub mod routes;
 pub mod rules;
@@ -105,6 +109,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0008_capabilities.sql"),
     ),
     (9, "events", include_str!("../../migrations/0009_events.sql")),
+    (
+        10,
+        "event_hops",
+        include_str!("../../migrations/0010_event_hops.sql"),
+    ),
+    (
+        11,
+        "artifact_digests",
+        include_str!("../../migrations/0011_artifact_digests.sql"),
+    ),
+    (12, "quotas", include_str!("../../migrations/0012_quotas.sql")),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -123,13 +138,6 @@ impl<'s> MigrationSource<'s> for Embedded {
                 })
                 .collect())
         })
-    }
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }
 
@@ -163,7 +171,7 @@ impl Store {
             Backend::Postgres => options.max_connections(16),
         };
         let pool = options.connect(url).await.map_err(|source| StoreError::Connect {
-            url: redact(url),
+            url: crate::util::redact_url(url),
             source,
         })?;
         let store = Self { pool, backend };
@@ -335,9 +343,9 @@ pub(crate) mod tests {
     #[test]
     fn redacts_passwords_from_urls() {
         assert_eq!(
-            redact("postgres://u:secret@db:5432/x"),
+            crate::util::redact_url("postgres://u:secret@db:5432/x"),
             "postgres://***@db:5432/x"
         );
-        assert_eq!(redact("sqlite://./a.db"), "sqlite://./a.db");
+        assert_eq!(crate::util::redact_url("sqlite://./a.db"), "sqlite://./a.db");
     }
 }

@@ -1,0 +1,67 @@
+//! Compiled artifacts are machine code: a copy changed behind the
+//! platform's back (in the object store or the local cache) is never
+//! loaded; the function is compiled again from its checked original.
+
+use minicloud_tests::{Db, Server, guests};
+
+crate::on_both_databases!(a_tampered_artifact_is_never_loaded);
+
+async fn a_tampered_artifact_is_never_loaded(db: Db) {
+    let mut s = Server::start(db).await;
+    let deployed = s.deploy("hello", guests::HELLO).await;
+    let sha = deployed["sha256"].as_str().unwrap().to_owned();
+    let name = format!("{sha}.cwasm");
+    let copies: Vec<_> = ["objects/compiled", "cache"]
+        .iter()
+        .flat_map(|dir| {
+            walk(&s.data_dir().join(dir))
+                .into_iter()
+                .filter(|p| p.file_name().is_some_and(|n| n == name.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        copies.len(),
+        2,
+        "one copy in the object store, one cached: {copies:?}"
+    );
+    // Same length, other bytes: what an attacker with write access to the
+    // bucket or the cache folder would plant.
+    for path in &copies {
+        let mut bytes = std::fs::read(path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    }
+    s.restart().await;
+    let text = s.get_text(&s.fn_url("hello", "/?name=Ada")).await;
+    assert_eq!(text, "Hello, Ada! (from MiniCloud)\n");
+    assert!(
+        s.metric("minicloud_artifact_digest_mismatches_total", "cache")
+            .await
+            >= 1.0,
+        "the planted cache copy was noticed"
+    );
+    // The recompiled artifact is the one recorded now: the next start
+    // loads it without compiling.
+    s.restart().await;
+    let text = s.get_text(&s.fn_url("hello", "/?name=Bo")).await;
+    assert_eq!(text, "Hello, Bo! (from MiniCloud)\n");
+    assert_eq!(
+        s.metric("minicloud_artifact_digest_mismatches_total", "cache")
+            .await,
+        0.0
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
