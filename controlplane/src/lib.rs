@@ -13,7 +13,9 @@
 //!   each with its capabilities.
 //! - [`capabilities`]: the services behind functions' host interfaces
 //!   (object storage, key-value, secrets) and execution-role grants.
-//! - [`gate`]: per-function concurrency limits with bounded queues.
+//! - [`gate`]: concurrency limits with bounded queues per function, and
+//!   per-project and per-org quotas of instances, memory and public
+//!   requests per second.
 //! - [`artifacts`]: components and compiled artifacts in the object store.
 //! - [`objects_url`]: the object store `--object-store` names (local
 //!   folder, or S3).
@@ -29,6 +31,8 @@ pub mod artifacts;
 pub mod capabilities;
 pub mod config;
 pub mod events;
+#[cfg(test)]
+mod fuzz;
 pub mod gate;
 pub mod gateway;
 pub mod handover;

@@ -398,3 +398,80 @@ proptest! {
         prop_assert_eq!(matches!(a, Decision::ExplicitDeny(_)), matches!(b, Decision::ExplicitDeny(_)));
     }
 }
+
+/// Policy documents as a tenant might write them, well-formed or not.
+fn arbitrary_document() -> impl Strategy<Value = serde_json::Value> {
+    let word = prop_oneof![
+        "[a-zA-Z:*?$/{}]{0,16}",
+        prop::sample::select(vec![
+            "Allow",
+            "Deny",
+            "*",
+            "functions:*",
+            "mrn:storage:*:*:bucket/public/*",
+            "${mc:username}",
+            "${mc:PrincipalTag/team, 'none'}",
+            "${",
+            "StringLike",
+            "ForAnyValue:StringEquals",
+            "IpAddress",
+            "10.0.0.0/8",
+            "DateLessThan",
+            "2024-01-01T00:00:00Z",
+            "Null",
+            "true",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    let leaf = prop_oneof![
+        word.clone().prop_map(serde_json::Value::String),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        Just(serde_json::Value::Null),
+    ];
+    let value = leaf.prop_recursive(4, 48, 5, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "Effect",
+                    "Action",
+                    "NotAction",
+                    "Resource",
+                    "NotResource",
+                    "Condition",
+                    "Sid",
+                    "StringEquals",
+                    "StringLike",
+                    "mc:username",
+                    "aws:SourceIp",
+                    "Principal",
+                ]),
+                inner,
+                0..5
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+        ]
+    });
+    (
+        prop::sample::select(vec!["2012-10-17", "2008-10-17", "1999"]),
+        value,
+    )
+        .prop_map(|(version, statement)| json!({"Version": version, "Statement": statement}))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever a tenant submits, parsing and evaluating it never panics
+    /// (the test command runs a short pass; `PROPTEST_CASES=100000 cargo
+    /// test -p minicloud-policy fuzz` a long one).
+    #[test]
+    fn fuzz_policy_documents(doc in arbitrary_document(), resource in "[a-z:*/]{0,30}") {
+        let _ = Policy::parse(&doc.to_string());
+        if let Ok(p) = Policy::from_value(&doc) {
+            let ctx = Context::new().with("mc:username", "ada");
+            let _ = decide(&[("p", &p)], "functions:GetFunction", &resource, &ctx);
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod events;
 mod examples;
 mod faults;
 mod handover;
+mod hostile;
 mod identity;
 mod invoke;
 mod nats;
