@@ -7,5 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
 cargo build --release -p minicloud-controlplane --bin minicloud
+# A longer fuzzing pass than the test command's (README, "Security and
+# fuzzing"); its failures stop the benchmark.
+PROPTEST_CASES=20000 cargo test --release -p minicloud-policy -p minicloud-controlplane fuzz
+MINICLOUD_FUZZ_CASES=100 MINICLOUD_BIN="$PWD/target/release/minicloud" \
+  cargo test --release -p minicloud-tests --test e2e hostile::matrix::no_body
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

@@ -1,0 +1,135 @@
+//! Host calls: a function of another org, even with a role that grants
+//! everything, reaches only its own project's buckets, keys, secrets and
+//! events. Every backend a function gets is scoped to its project when it
+//! is loaded, so names it chooses cannot leave it.
+
+use super::{deploy_as, tenant};
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+crate::on_both_databases!(a_function_reaches_only_its_own_project);
+
+async fn a_function_reaches_only_its_own_project(db: Db) {
+    let s = Server::start(db).await;
+    // The victim's things, under names the attacker knows.
+    s.create_bucket("vault").await;
+    let put = s
+        .authed(Method::PUT, &s.api("/buckets/vault/objects/plans.txt"))
+        .body("the victim's plans")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/secrets",
+            Some(json!({"name": "db", "secret_string": "hunter2"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    s.put_role(
+        "kv-writer",
+        json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "*"}]),
+    )
+    .await;
+    s.deploy_with("keeper", "?role=kv-writer", guests::CAPS).await;
+    let (status, out) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/functions/keeper/invoke",
+            Some(json!({"op": "kv-set", "bucket": "app", "key": "k", "value": "victim's value"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+
+    // The attacker: its own org, a role granting every action on every
+    // resource, and the caps guest.
+    let evil = tenant(&s, "evil", "evil").await;
+    let all =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    for (path, body) in [
+        ("/orgs/evil/roles", json!({"name": "god"})),
+        ("/orgs/evil/policies", json!({"name": "all", "document": all})),
+    ] {
+        let (status, answer) = s.call(&evil, Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+    let (status, _) = s
+        .call(&evil, Method::PUT, "/orgs/evil/roles/god/policies/all", None)
+        .await;
+    assert_eq!(status, 200);
+    deploy_as(&s, &evil, "evil", "probe", guests::CAPS).await;
+    let (status, body) = s
+        .call(
+            &evil,
+            Method::PATCH,
+            "/projects/evil/functions/probe",
+            Some(json!({"role": "god"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let probe = |input: Value| {
+        let evil = evil.clone();
+        let s = &s;
+        async move {
+            let (status, out) = s
+                .call(
+                    &evil,
+                    Method::POST,
+                    "/projects/evil/functions/probe/invoke",
+                    Some(input),
+                )
+                .await;
+            assert_eq!(status, 200, "{out}");
+            out
+        }
+    };
+    for attempt in [
+        json!({"op": "get", "bucket": "vault", "key": "plans.txt"}),
+        json!({"op": "head", "bucket": "vault", "key": "plans.txt"}),
+        json!({"op": "list", "bucket": "vault", "prefix": ""}),
+        json!({"op": "delete", "bucket": "vault", "key": "plans.txt"}),
+        json!({"op": "put", "bucket": "vault", "key": "plans.txt", "body": "overwritten"}),
+        json!({"op": "secret", "name": "db"}),
+        json!({"op": "kv-get", "bucket": "app", "key": "k"}),
+    ] {
+        let out = probe(attempt.clone()).await;
+        let text = out.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("victim"),
+            "{attempt} leaked: {out}"
+        );
+        let found_nothing = out["error"]["kind"] == "not-found" || out["value"].is_null();
+        assert!(found_nothing, "{attempt} reached something: {out}");
+    }
+    // Judged with the caller's own policies, another org's names are never
+    // allowed, whatever the caller's grants say.
+    let out = probe(json!({"op": "authorize", "action": "secrets:GetSecretValue",
+        "resource": "mrn:secrets:default:default:secret/db"}))
+    .await;
+    assert_eq!(out, json!({"allowed": false}), "{out}");
+
+    // The victim's things are as they were.
+    let object = s
+        .authed(Method::GET, &s.api("/buckets/vault/objects/plans.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(object, "the victim's plans");
+    let (_, out) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/functions/keeper/invoke",
+            Some(json!({"op": "kv-get", "bucket": "app", "key": "k"})),
+        )
+        .await;
+    assert!(out.to_string().contains("victim's value"), "{out}");
+}
