@@ -2,7 +2,7 @@
 
 use crate::artifacts::Artifacts;
 use crate::capabilities::Services;
-use crate::capabilities::events::ChannelPublisher;
+use crate::capabilities::events::{ChannelPublisher, OutboxSignal};
 use crate::capabilities::objects::ObjectService;
 use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
@@ -173,14 +173,16 @@ pub async fn start(
     quotas.keep_fresh();
     let artifacts = Artifacts::new(objects.clone(), store.clone(), data_dir.join("cache"), &runtime);
     let (publisher, platform_events) = ChannelPublisher::new();
-    let (writer, writer_task) = RecordWriter::spawn(store.clone(), Arc::new(publisher.clone()));
+    let (writer, writer_task) = RecordWriter::spawn(store.clone(), Arc::new(publisher));
     let keyring = Keyring::load(
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),
     )?;
+    // Object events are written with the objects; this wakes their pump.
+    let outbox = OutboxSignal::default();
     let services = Services {
         store: store.clone(),
-        objects: ObjectService::new(store.clone(), objects, Arc::new(publisher), quotas.clone()),
+        objects: ObjectService::new(store.clone(), objects, outbox.clone(), quotas.clone()),
         bus: Arc::default(),
         keyring,
         network: Arc::new(
@@ -207,6 +209,7 @@ pub async fn start(
     let node = node_id(&data_dir)?;
     let events = EventBus::start(store.clone(), node, config.region.clone(), targets, how).await?;
     events.forward_platform(platform_events);
+    events.forward_outbox(outbox);
     let _ = services.bus.set(events.clone());
     let nats = match &config.nats_url {
         None => None,

@@ -16,6 +16,7 @@ mod identity;
 mod invoke;
 mod nats;
 mod observe;
+mod outbox;
 mod policies;
 mod routes;
 mod rules;

@@ -1,6 +1,8 @@
-//! Events in: platform events (object created, object deleted, invocation
-//! failed) leave the code that noticed them through a non-blocking
-//! publisher, which the events router drains onto the bus; functions'
+//! Events in: platform events leave the code that noticed them either
+//! through the outbox, in the transaction of the change they announce
+//! (object created, object deleted: [`OutboxSignal`] wakes its pump), or
+//! through a non-blocking publisher (invocation failed, loops stopped),
+//! which the events router drains onto the bus; functions'
 //! `events.publish` goes through [`ProjectEvents`], which stops chains of
 //! deliveries past `events::loops::MAX_HOPS`.
 
@@ -12,7 +14,7 @@ use minicloud_runtime::caps::backend::{
 use tokio::sync::mpsc;
 
 /// An event the platform itself emits, in EventBridge's terms.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PlatformEvent {
     /// `minicloud.storage`, ...
     pub source: String,
@@ -37,6 +39,25 @@ pub trait EventPublisher: Send + Sync {
     fn publish_chained(&self, event: PlatformEvent, hops: u32) {
         let _ = hops;
         self.publish(event);
+    }
+}
+
+/// Wakes the pump that moves the outbox (`store::outbox`: platform events
+/// written with the change they announce) onto the bus, after a write
+/// added to it; the pump also polls, for rows of other nodes and of a
+/// previous life.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxSignal(std::sync::Arc<tokio::sync::Notify>);
+
+impl OutboxSignal {
+    /// A write added rows to the outbox.
+    pub fn written(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits for a write, or `at_most`.
+    pub async fn wait(&self, at_most: std::time::Duration) {
+        let _ = tokio::time::timeout(at_most, self.0.notified()).await;
     }
 }
 

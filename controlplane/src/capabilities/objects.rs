@@ -5,9 +5,10 @@
 //! stored-bytes quotas of their project and org, and every change emits a
 //! platform event.
 
-use super::events::{EventPublisher, PlatformEvent};
+use super::events::{OutboxSignal, PlatformEvent};
 use crate::store::Store;
 use crate::store::objects::{BucketRow, ObjectRow};
+use crate::store::outbox::OutboxRow;
 use crate::store::projects::{Project, ProjectScope};
 use crate::store::quotas::{QuotaBook, QuotaError, QuotaExceeded, Room};
 use crate::util::{new_id, now_ms};
@@ -65,7 +66,8 @@ impl From<PutError> for BackendError {
 pub struct ObjectService {
     store: Store,
     objects: Arc<dyn ObjectStore>,
-    events: Arc<dyn EventPublisher>,
+    /// Wakes the pump that moves the outbox onto the bus.
+    outbox: OutboxSignal,
     quotas: Arc<QuotaBook>,
     commit_locks: Arc<[tokio::sync::Mutex<()>; COMMIT_LOCKS]>,
 }
@@ -99,13 +101,13 @@ impl ObjectService {
     pub fn new(
         store: Store,
         objects: Arc<dyn ObjectStore>,
-        events: Arc<dyn EventPublisher>,
+        outbox: OutboxSignal,
         quotas: Arc<QuotaBook>,
     ) -> Self {
         Self {
             store,
             objects,
-            events,
+            outbox,
             quotas,
             commit_locks: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         }
@@ -153,18 +155,26 @@ impl ProjectObjects {
         ObjectPath::from(format!("buckets/{}/{blob}", bucket.id))
     }
 
-    /// Announces a change of an object. One caused by a chain of event
-    /// deliveries deeper than `events::loops::MAX_HOPS` is not announced
-    /// (a function that writes the object whose event runs it would loop),
-    /// but counted and logged; the write itself stands.
-    fn emit(&self, detail_type: &str, bucket: &str, key: &str, extra: serde_json::Value, cause: Cause) {
+    /// The outbox row announcing a change of an object, written with the
+    /// change. One caused by a chain of event deliveries deeper than
+    /// `events::loops::MAX_HOPS` is not announced (a function that writes
+    /// the object whose event runs it would loop), but counted and logged;
+    /// the write itself stands.
+    fn announcement(
+        &self,
+        detail_type: &str,
+        bucket: &str,
+        key: &str,
+        extra: serde_json::Value,
+        cause: Cause,
+    ) -> Option<OutboxRow> {
         if cause.hops > crate::events::loops::MAX_HOPS {
             metrics::counter!("minicloud_event_loops_detected_total",
                 "project" => self.project.name.clone(), "rule" => "")
             .increment(1);
             tracing::warn!(project = %self.project.name, bucket, key, hops = cause.hops,
                 "an object event was not announced: the chain of deliveries that wrote it is too deep");
-            return;
+            return None;
         }
         let mut detail = serde_json::json!({ "bucket": { "name": bucket }, "object": { "key": key } });
         if let (Some(obj), serde_json::Value::Object(more)) = (detail["object"].as_object_mut(), extra) {
@@ -180,7 +190,13 @@ impl ProjectObjects {
             )],
             detail,
         };
-        self.service.events.publish_chained(event, cause.hops);
+        Some(OutboxRow {
+            id: new_id(),
+            project_id: self.project.id.clone(),
+            hops: i64::from(cause.hops),
+            event_json: serde_json::to_string(&event).unwrap_or_default(),
+            created_ms: now_ms(),
+        })
     }
 
     /// Streams `body` to `path`, stopping as soon as it passes the largest
@@ -278,23 +294,24 @@ impl ProjectObjects {
             metadata: options.metadata,
             modified_ms: now_ms(),
         };
-        let replaced = match self.commit(&b, &row).await {
-            Ok(old) => old,
-            Err(e) => {
-                let _ = self.service.objects.delete(&path).await;
-                return Err(e);
-            }
-        };
-        if let Some(old) = replaced {
-            self.remove_blob(&b, &old).await;
-        }
-        self.emit(
+        let event = self.announcement(
             "Object Created",
             bucket,
             key,
             serde_json::json!({ "size": size, "etag": row.etag }),
             cause,
         );
+        let replaced = match self.commit(&b, &row, event.as_ref()).await {
+            Ok(old) => old,
+            Err(e) => {
+                let _ = self.service.objects.delete(&path).await;
+                return Err(e);
+            }
+        };
+        self.service.outbox.written();
+        if let Some(old) = replaced {
+            self.remove_blob(&b, &old).await;
+        }
         Ok(meta(&row))
     }
 
@@ -308,10 +325,15 @@ impl ProjectObjects {
 
     /// Writes the row of a completed upload if the quotas still have room
     /// for it; returns the blob of the object it replaced.
-    async fn commit(&self, b: &BucketRow, row: &ObjectRow) -> Result<Option<String>, PutError> {
+    async fn commit(
+        &self,
+        b: &BucketRow,
+        row: &ObjectRow,
+        event: Option<&OutboxRow>,
+    ) -> Result<Option<String>, PutError> {
         let _one_at_a_time = self.commit_lock().lock().await;
         self.room(b, &row.key).await?.admit(row.size as u64)?;
-        Ok(self.scope.put_object(b, row).await.map_err(unavailable)?)
+        Ok(self.scope.put_object(b, row, event).await.map_err(unavailable)?)
     }
 
     /// The lock that completing uploads of the project's org take, so that
@@ -374,11 +396,17 @@ impl StorageBackend for ProjectObjects {
     async fn delete(&self, bucket: &str, key: &str, cause: Cause) -> Result<bool, BackendError> {
         check_key(key)?;
         let b = self.bucket(bucket).await?;
-        let Some(old) = self.scope.delete_object(&b, key).await.map_err(unavailable)? else {
+        let event = self.announcement("Object Deleted", bucket, key, serde_json::json!({}), cause);
+        let Some(old) = self
+            .scope
+            .delete_object(&b, key, event.as_ref())
+            .await
+            .map_err(unavailable)?
+        else {
             return Ok(false);
         };
+        self.service.outbox.written();
         self.remove_blob(&b, &old).await;
-        self.emit("Object Deleted", bucket, key, serde_json::json!({}), cause);
         Ok(true)
     }
 

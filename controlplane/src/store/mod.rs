@@ -14,6 +14,7 @@
 //! - [`rules`]: event rules.
 //! - [`events`]: the deliveries rules owe (the durable bus), dead letters.
 //! - [`artifacts`]: digests of compiled artifacts (platform data).
+//! - [`outbox`]: platform events written with the change they announce.
 //! - [`quotas`]: quotas of orgs and projects: defaults, overrides, usage.
 
 pub mod artifacts;
@@ -24,6 +25,7 @@ pub mod iam;
 pub mod kv;
 pub mod objects;
 pub mod orgs;
+pub mod outbox;
 pub mod projects;
 pub mod quotas;
 pub mod records;
@@ -120,6 +122,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0011_artifact_digests.sql"),
     ),
     (12, "quotas", include_str!("../../migrations/0012_quotas.sql")),
+    (
+        13,
+        "event_outbox",
+        include_str!("../../migrations/0013_event_outbox.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -1,6 +1,7 @@
 //! Buckets of a project and the metadata of their objects. The content is
 //! in the object store under each row's `blob`.
 
+use super::outbox::OutboxRow;
 use super::projects::ProjectScope;
 use super::{Result, StoreError};
 use crate::util::{new_id, now_ms};
@@ -153,7 +154,12 @@ impl ProjectScope {
 
     /// Makes `object` the bucket's object at its key; returns the blob it
     /// replaced, which the caller removes.
-    pub async fn put_object(&self, bucket: &BucketRow, object: &ObjectRow) -> Result<Option<String>> {
+    pub async fn put_object(
+        &self,
+        bucket: &BucketRow,
+        object: &ObjectRow,
+        event: Option<&OutboxRow>,
+    ) -> Result<Option<String>> {
         let mut tx = self.begin_write().await?;
         let old = blob_of(&mut tx, bucket, &object.key).await?;
         let metadata = serde_json::to_string(&object.metadata).unwrap_or_else(|_| "{}".into());
@@ -174,12 +180,21 @@ impl ProjectScope {
         .bind(object.modified_ms)
         .execute(&mut *tx)
         .await?;
+        if let Some(event) = event {
+            super::outbox::put(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(old)
     }
 
-    /// Removes an object's row; returns its blob.
-    pub async fn delete_object(&self, bucket: &BucketRow, key: &str) -> Result<Option<String>> {
+    /// Removes an object's row, and adds `event` to the outbox if there was
+    /// one; returns its blob.
+    pub async fn delete_object(
+        &self,
+        bucket: &BucketRow,
+        key: &str,
+        event: Option<&OutboxRow>,
+    ) -> Result<Option<String>> {
         let mut tx = self.begin_write().await?;
         let old = blob_of(&mut tx, bucket, key).await?;
         sqlx::query("DELETE FROM objects WHERE bucket_id = $1 AND object_key = $2")
@@ -187,6 +202,9 @@ impl ProjectScope {
             .bind(key)
             .execute(&mut *tx)
             .await?;
+        if let (Some(event), Some(_)) = (event, &old) {
+            super::outbox::put(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(old)
     }

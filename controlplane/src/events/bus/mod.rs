@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 mod deliver;
+mod outbox;
 mod slots;
 mod writer;
 
@@ -383,22 +384,19 @@ impl EventBus {
                             continue;
                         }
                     };
-                    let event = Event {
-                        id: crate::util::new_id(),
-                        source: e.source.clone(),
-                        detail_type: e.detail_type,
-                        time: super::envelope::now_rfc3339(),
-                        project: project.name.clone(),
-                        region: bus.inner.region.clone(),
-                        resources: e.resources,
-                        detail: e.detail,
-                        nats: None,
-                    };
+                    let source = e.source.clone();
+                    let key = (e.project_id.clone(), hops);
+                    let event = bus.platform_event(
+                        &project,
+                        e,
+                        crate::util::new_id(),
+                        super::envelope::now_rfc3339(),
+                    );
                     by_project
-                        .entry((e.project_id, hops))
+                        .entry(key)
                         .or_insert_with(|| (project, hops, Vec::new()))
                         .2
-                        .push((Origin::Platform(e.source), event));
+                        .push((Origin::Platform(source), event));
                 }
                 for (project, hops, events) in by_project.into_values() {
                     if let Err(err) = bus.publish_with_hops(&project, events, hops).await {
@@ -407,6 +405,21 @@ impl EventBus {
                 }
             }
         });
+    }
+
+    /// The envelope of a platform event of `project`.
+    fn platform_event(&self, project: &Project, e: PlatformEvent, id: String, time: String) -> Event {
+        Event {
+            id,
+            source: e.source,
+            detail_type: e.detail_type,
+            time,
+            project: project.name.clone(),
+            region: self.inner.region.clone(),
+            resources: e.resources,
+            detail: e.detail,
+            nats: None,
+        }
     }
 
     /// The lease a row written now by this node gets.
