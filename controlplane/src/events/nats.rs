@@ -206,19 +206,26 @@ impl NatsRouter {
     pub async fn reconcile(self: &Arc<Self>) -> Result<(), NatsError> {
         let _one = self.reconciling.lock().await;
         let rules = self.bus.rules();
-        let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
+        // Rules listening outside their org's subjects (stored before
+        // subjects had owners) are not listened on.
+        let mut listening = Vec::new();
         for rule in rules
             .all()
             .filter(|r| r.enabled && !r.sources.subjects.is_empty())
         {
+            if self.subjects_owned(rule).await {
+                listening.push(rule);
+            }
+        }
+        let mut wanted: BTreeMap<String, (String, String)> = BTreeMap::new();
+        for rule in &listening {
             for t in &rule.targets {
                 wanted.insert(consumer_name(&rule.id, &t.id), (rule.id.clone(), t.id.clone()));
             }
         }
         let subjects = minimal_subjects(
-            rules
-                .all()
-                .filter(|r| r.enabled)
+            listening
+                .iter()
                 .flat_map(|r| r.sources.subjects.iter().map(String::as_str)),
         );
         let stream = if subjects.is_empty() {
@@ -288,6 +295,27 @@ impl NatsRouter {
             self.workers().insert(name, task);
         }
         Ok(())
+    }
+
+    /// Whether every subject `rule` listens on is its org's.
+    async fn subjects_owned(&self, rule: &super::rules::Rule) -> bool {
+        let org = match self.bus.project(&rule.project_id).await {
+            Ok(Some(p)) => p.org_name,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, rule = %rule.name, "cannot read a rule's project; not listening for it now");
+                return false;
+            }
+        };
+        let outside = rule
+            .sources
+            .subjects
+            .iter()
+            .find_map(|s| super::rules::subject_in_org(s, &org).err());
+        if let Some(why) = &outside {
+            tracing::warn!(rule = %rule.name, %why, "not listening for a rule outside its org's subjects; change its subjects");
+        }
+        outside.is_none()
     }
 
     fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::JoinHandle<()>>> {

@@ -326,6 +326,27 @@ fn compile_targets(specs: Vec<TargetSpec>) -> Result<Vec<Target>, RuleError> {
     Ok(out)
 }
 
+/// The first token of every tenant subject.
+pub const SUBJECT_ROOT: &str = "mc";
+
+/// Every org's NATS subjects start with `mc.<org>.`: one org can never
+/// listen on, or dead-letter into, another's subjects, whatever it is
+/// granted. Outside producers publish there, or the operator maps their
+/// subjects in (NATS accounts' subject mappings; `docs/SECURITY.md`).
+/// Rules stored before subjects had owners are held to it as well: they
+/// are not listened on and do not dead-letter until they are changed.
+pub fn subject_in_org(subject: &str, org: &str) -> Result<(), String> {
+    let mut tokens = subject.split('.');
+    let inside = tokens.next() == Some(SUBJECT_ROOT) && tokens.next() == Some(org) && tokens.next().is_some();
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "NATS subject {subject:?} is outside org {org:?}'s subjects: they start with \"{SUBJECT_ROOT}.{org}.\""
+        ))
+    }
+}
+
 /// Checks a NATS subject: dot-separated non-empty tokens of printable
 /// characters; with `wildcards`, a token may be `*`, and the last may be
 /// `>`.
@@ -457,6 +478,26 @@ fn to_value<T: Serialize>(t: &T) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn subjects_stay_in_their_org() {
+        for inside in ["mc.acme.orders", "mc.acme.orders.*", "mc.acme.>"] {
+            assert!(subject_in_org(inside, "acme").is_ok(), "{inside}");
+        }
+        for outside in [
+            "orders.new",
+            ">",
+            "mc.>",
+            "mc.*.orders",
+            "mc.acme",
+            "mc.other.orders",
+            "mc.acmex.orders",
+            "MC.acme.orders",
+            "x.mc.acme.orders",
+        ] {
+            assert!(subject_in_org(outside, "acme").is_err(), "{outside}");
+        }
+    }
 
     #[test]
     fn subjects_match_with_nats_wildcards() {

@@ -53,5 +53,33 @@ async fn subjects_are_partitioned_by_org() {
         .await;
     assert_eq!(status, 201, "{body}");
     let js = async_nats::jetstream::new(minicloud_tests::nats().await);
+    let subjects = |js: async_nats::jetstream::Context| {
+        let stream = stream.clone();
+        async move {
+            let mut info = js.get_stream(&stream).await.unwrap();
+            info.info().await.unwrap().config.subjects.clone()
+        }
+    };
+    assert_eq!(subjects(js.clone()).await, [format!("mc.evil.{stream}.>")]);
+
+    // A rule stored before subjects had owners (written here straight into
+    // the database) is not listened on after a restart.
+    let mut s = s;
+    assert!(s.stop().await);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let legacy = json!({"subjects": [format!("legacy{stream}.>")]}).to_string();
+    sqlx::query("UPDATE event_rules SET sources_json = $1 WHERE name = 'r'")
+        .bind(legacy)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    s.start_again().await;
+    let captured = subjects(js.clone()).await;
+    assert!(
+        !captured.iter().any(|c| c.starts_with("legacy")),
+        "a legacy subject is captured: {captured:?}"
+    );
     let _ = js.delete_stream(&stream).await;
 }

@@ -252,7 +252,20 @@ impl EventBus {
     fn count_dead(&self, rule: &Rule, row: &DeliveryRow, error: &str) {
         metrics::counter!("minicloud_events_dead_lettered_total", "rule" => rule.name.clone()).increment(1);
         tracing::warn!(rule = %rule.name, event = %row.event_id, attempts = row.attempts, %error, "delivery dead-lettered");
-        if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, self.inner.nats.get()) {
+        let org = self
+            .inner
+            .projects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&rule.project_id)
+            .map(|p| p.org_name.clone());
+        let owned = |subject: &str| {
+            org.as_deref()
+                .is_some_and(|org| super::rules::subject_in_org(subject, org).is_ok())
+        };
+        if let Some(subject) = rule.dead_letter.subject.as_deref().filter(|s| !owned(s)) {
+            tracing::warn!(rule = %rule.name, subject, "dead letter not published: the subject is outside the rule's org");
+        } else if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, self.inner.nats.get()) {
             let letter = serde_json::json!({
                 "rule": rule.name,
                 "target": row.target_id,
