@@ -15,6 +15,7 @@ use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use minicloud_runtime::Component;
+use minicloud_runtime::CpuShare;
 use minicloud_runtime::{CompileError, Function, Limits, ReportSink, Runtime, World};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -134,6 +135,8 @@ pub struct Registry {
     global: Arc<Semaphore>,
     /// The projects' and orgs' concurrency and memory quotas.
     tenants: Arc<Tenants>,
+    /// Each project's CPU turns (see `minicloud_runtime::cpu`).
+    cpu_shares: Mutex<HashMap<String, CpuShare>>,
     in_flight: Arc<InFlight>,
     queue_wait: Duration,
 }
@@ -167,6 +170,7 @@ impl Registry {
             loading: Mutex::new(HashMap::new()),
             global: Arc::new(Semaphore::new(pool)),
             tenants,
+            cpu_shares: Mutex::new(HashMap::new()),
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
         }
@@ -284,7 +288,8 @@ impl Registry {
             .runtime
             .function(&component, world, limits(&row.settings), env)
             .map_err(|e| LoadError::Runtime(e.to_string()))?
-            .with_capabilities(caps);
+            .with_capabilities(caps)
+            .with_cpu_share(self.cpu_share(&project.id));
         let identity = FunctionIdentity {
             project_id: project.id.clone(),
             project: project.name.clone(),
@@ -359,6 +364,19 @@ impl Registry {
                 gate
             }
         }
+    }
+
+    /// The CPU turns of `project_id`'s long-running guests: half of this
+    /// node's cores (at least one), so that one project computing for long
+    /// leaves the rest to the others.
+    fn cpu_share(&self, project_id: &str) -> CpuShare {
+        let turns = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
+        self.cpu_shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(project_id.to_owned())
+            .or_insert_with(|| CpuShare::new(turns))
+            .clone()
     }
 
     /// Forgets a deleted function's gate.

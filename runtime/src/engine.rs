@@ -33,7 +33,7 @@ impl Default for RuntimeConfig {
         Self {
             pool_instances: 512,
             max_memory_bytes: 1024 * 1024 * 1024,
-            epoch_tick: Duration::from_millis(5),
+            epoch_tick: Duration::from_millis(1),
             max_wasm_stack: 1024 * 1024,
             log_bytes_per_invocation: 64 * 1024,
             keep_resident_bytes: 2 * 1024 * 1024,

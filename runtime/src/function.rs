@@ -1,6 +1,7 @@
 //! A loaded function: a pre-instantiated component plus its settings.
 
 use crate::caps::Capabilities;
+use crate::cpu::CpuShare;
 use crate::engine::Runtime;
 use crate::error::CompileError;
 use crate::handler::bindings::HandlerPre;
@@ -27,6 +28,8 @@ pub struct Function {
     pub(crate) limits: Limits,
     pub(crate) env: Arc<[(String, String)]>,
     pub(crate) caps: Arc<Capabilities>,
+    /// Whose CPU turns its long-running instances take (`cpu`).
+    pub(crate) cpu: Option<CpuShare>,
 }
 
 impl std::fmt::Debug for Function {
@@ -66,6 +69,7 @@ impl Runtime {
             limits,
             env: env.into(),
             caps: Arc::new(Capabilities::default()),
+            cpu: None,
         })
     }
 }
@@ -87,6 +91,14 @@ impl Function {
     }
 
     /// The same code with other capabilities (grants, backends, settings).
+    /// Long-running instances of this function take turns of `share`
+    /// with the other functions given it (one tenant's).
+    pub fn with_cpu_share(mut self, share: CpuShare) -> Function {
+        self.cpu = Some(share);
+        self
+    }
+
+    /// The same function with capabilities.
     pub fn with_capabilities(mut self, caps: Capabilities) -> Function {
         self.caps = Arc::new(caps);
         self

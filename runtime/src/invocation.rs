@@ -80,12 +80,17 @@ impl Invocation {
         // Checked once per engine tick: past the deadline trap, else yield so
         // a spinning guest never holds a runtime thread for long.
         store.set_epoch_deadline(1);
+        // With a CPU share, past its first tick the guest computes only in
+        // its tenant's turns (see `cpu`).
+        let turn = func.cpu.clone().map(crate::cpu::Turn::new);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+                return Ok(UpdateDeadline::Interrupt);
             }
+            Ok(match &turn {
+                Some(turn) => UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next())),
+                None => UpdateDeadline::Yield(1),
+            })
         });
         Self {
             store,

@@ -20,6 +20,8 @@
 //!   resource limiter; no filesystem, sockets or ambient environment.
 //! - [`logs`]: capture of guest stdout and stderr into capped log lines.
 //! - [`invocation`]: one invocation's store, deadline and report.
+//! - [`cpu`]: CPU turns, so one tenant's long-running guests take at most
+//!   its share of the CPU from the others.
 //! - [`http`]: invoking `wasi:http/incoming-handler` with streaming bodies.
 //! - [`handler`]: invoking the `minicloud:platform/handler` world.
 //! - [`report`]: what every invocation reports when it ends.
@@ -28,6 +30,7 @@
 
 pub mod artifact;
 pub mod caps;
+pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod function;
@@ -42,6 +45,7 @@ pub mod world;
 
 pub use artifact::Compiled;
 pub use caps::{Caller, CallerKind, Capabilities, HostLimits, Scope};
+pub use cpu::CpuShare;
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{CompileError, InvokeError};
 pub use function::Function;

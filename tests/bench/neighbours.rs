@@ -12,7 +12,16 @@ use std::time::Duration;
 /// Callers of the noisy tenant, each calling its worst guests in turn.
 const NOISY_CALLERS: usize = 8;
 
+/// The noisy tenant's guests; `MINICLOUD_NOISE=/loop,/alloc` picks some, to
+/// tell which one costs the neighbour most.
 const FAULTS: [&str; 4] = ["/loop", "/alloc", "/logs?n=100000", "/stack"];
+
+fn faults() -> Vec<String> {
+    match std::env::var("MINICLOUD_NOISE") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').map(|f| f.trim().to_owned()).collect(),
+        _ => FAULTS.iter().map(|f| (*f).to_owned()).collect(),
+    }
+}
 
 pub async fn neighbours() {
     let data = tempfile::tempdir().unwrap();
@@ -66,14 +75,16 @@ pub async fn neighbours() {
 
     let noisy = Arc::new(AtomicBool::new(true));
     let noise_calls = Arc::new(AtomicUsize::new(0));
+    let faults = Arc::new(faults());
     let callers: Vec<_> = (0..NOISY_CALLERS)
         .map(|i| {
+            let faults = faults.clone();
             let (noisy, calls, http) = (noisy.clone(), noise_calls.clone(), http.clone());
             let base = format!("http://{url}/fn/noisy/faults");
             tokio::spawn(async move {
                 let mut n = i;
                 while noisy.load(Ordering::Relaxed) {
-                    let path = FAULTS[n % FAULTS.len()];
+                    let path = &faults[n % faults.len()];
                     n += 1;
                     // The answers are failures by design; only their cost
                     // to the neighbour is measured.

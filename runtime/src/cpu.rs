@@ -1,0 +1,89 @@
+//! CPU turns: fairness between tenants for guests that compute for long.
+//!
+//! Every guest yields to the async runtime at each engine tick (1 ms), so
+//! none holds a thread; but a tenant running many spinning guests still
+//! takes most of the CPU from a neighbour whose calls are short. A
+//! [`CpuShare`] is handed to every function of one tenant (the control
+//! plane makes one per project): a guest that runs past its first tick
+//! must hold one of the share's turns to go on, and gives it back at its
+//! next tick, behind the others waiting. Short calls, which never reach a
+//! tick, never wait; a tenant's long ones queue among themselves, using at
+//! most its number of turns of CPU at once.
+
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The CPU turns of one tenant's long-running guests.
+#[derive(Debug, Clone)]
+pub struct CpuShare(Arc<Semaphore>);
+
+impl CpuShare {
+    /// A share of `turns` guests computing at once (at least one).
+    pub fn new(turns: usize) -> Self {
+        Self(Arc::new(Semaphore::new(turns.max(1))))
+    }
+
+    /// Turns free now.
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+}
+
+/// One invocation's hold on its share: the turn it has, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct Turn {
+    share: CpuShare,
+    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+}
+
+impl Turn {
+    pub(crate) fn new(share: CpuShare) -> Self {
+        Self {
+            share,
+            held: Arc::default(),
+        }
+    }
+
+    /// At a tick: give the turn back, let others run, and wait for the
+    /// next turn (the invocation's own deadline still applies: it is
+    /// enforced around the whole call).
+    pub(crate) async fn next(self) {
+        drop(self.held.lock().unwrap_or_else(|e| e.into_inner()).take());
+        tokio::task::yield_now().await;
+        if let Ok(permit) = self.share.0.clone().acquire_owned().await {
+            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_turn_is_held_between_ticks_and_given_back_at_the_next() {
+        let share = CpuShare::new(1);
+        let a = Turn::new(share.clone());
+        let b = Turn::new(share.clone());
+        a.clone().next().await;
+        assert_eq!(share.available(), 0, "a computes");
+        // b waits until a's next tick gives the turn back.
+        let waiting = tokio::spawn(b.clone().next());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        let a_again = tokio::spawn(a.clone().next());
+        waiting.await.expect("b got the turn");
+        assert_eq!(share.available(), 0, "b computes, a waits");
+        tokio::task::yield_now().await;
+        assert!(!a_again.is_finished(), "a waits while b holds the turn");
+        // b's invocation ends: its turn goes with it, and a goes on.
+        drop(b);
+        tokio::time::timeout(std::time::Duration::from_secs(5), a_again)
+            .await
+            .expect("a got the turn back")
+            .expect("a's tick");
+        assert_eq!(share.available(), 0, "a computes again");
+        drop(a);
+        assert_eq!(share.available(), 1, "nothing holds a turn");
+    }
+}
