@@ -4,13 +4,19 @@
 //! none holds a thread; but a tenant running many spinning guests still
 //! takes most of the CPU from a neighbour whose calls are short. A
 //! [`CpuShare`] is handed to every function of one tenant (the control
-//! plane makes one per project): a guest that runs past its first tick
-//! must hold one of the share's turns to go on, and gives it back at its
-//! next tick, behind the others waiting. Short calls, which never reach a
-//! tick, never wait; a tenant's long ones queue among themselves, using at
-//! most its number of turns of CPU at once.
+//! plane makes one per project): a guest that has computed through more
+//! than [`FREE_TICKS`] ticks must hold one of the share's turns to go on,
+//! and gives it back at its next tick, behind the others waiting. Calls
+//! that compute less never wait (a turn is held across the host I/O that
+//! follows it, so ordinary handlers must not need one); a tenant's long
+//! ones queue among themselves, using at most its number of turns of CPU
+//! at once.
 
 use std::sync::{Arc, Mutex};
+
+/// Ticks a guest computes through before it needs a turn (a tick at which
+/// it was running wasm: waiting for host I/O does not count).
+pub const FREE_TICKS: u32 = 20;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The CPU turns of one tenant's long-running guests.

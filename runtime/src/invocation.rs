@@ -83,13 +83,17 @@ impl Invocation {
         // With a CPU share, past its first tick the guest computes only in
         // its tenant's turns (see `cpu`).
         let turn = func.cpu.clone().map(crate::cpu::Turn::new);
+        let mut ticks = 0u32;
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
+            ticks = ticks.saturating_add(1);
             Ok(match &turn {
-                Some(turn) => UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next())),
-                None => UpdateDeadline::Yield(1),
+                Some(turn) if ticks > crate::cpu::FREE_TICKS => {
+                    UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
+                }
+                _ => UpdateDeadline::Yield(1),
             })
         });
         Self {
