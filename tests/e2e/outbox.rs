@@ -32,15 +32,7 @@ async fn an_acknowledged_change_keeps_its_event(db: Db) {
         .unwrap();
     let event = json!({"source": "minicloud.storage", "detail_type": "Object Created",
         "project_id": project, "resources": [], "detail": {"bucket": {"name": "b"}, "object": {"key": "in/kept"}}});
-    sqlx::query(
-        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ('kept-event', $1, 0, $2, $3)",
-    )
-    .bind(&project)
-    .bind(event.to_string())
-    .bind(1_700_000_000_000_i64)
-    .execute(&pool)
-    .await
-    .unwrap();
+    leave_in_outbox(&pool, &project, &event).await;
     s.start_again().await;
     let seen = eventually(Duration::from_secs(20), || async {
         let seen = kv(&s).await;
@@ -72,15 +64,7 @@ async fn an_acknowledged_change_keeps_its_event(db: Db) {
     let first = run_keys(&seen);
     assert_eq!(first.len(), 1, "{seen:?}");
     assert_eq!(first[0].1, 1);
-    sqlx::query(
-        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ('kept-event', $1, 0, $2, $3)",
-    )
-    .bind(&project)
-    .bind(event.to_string())
-    .bind(1_700_000_000_000_i64)
-    .execute(&pool)
-    .await
-    .unwrap();
+    leave_in_outbox(&pool, &project, &event).await;
     let again = eventually(Duration::from_secs(20), || async {
         let keys = run_keys(&kv(&s).await);
         (keys.iter().map(|(_, n)| n).sum::<i64>() == 2).then_some(keys)
@@ -93,4 +77,18 @@ async fn an_acknowledged_change_keeps_its_event(db: Db) {
         "one idempotency key for both runs"
     );
     pool.close().await;
+}
+
+/// Writes `event` to the outbox as a node that stopped before its pump
+/// ran would leave it: id `kept-event`, written at 2023-11-14T22:13:20Z.
+async fn leave_in_outbox(pool: &sqlx::AnyPool, project: &str, event: &Value) {
+    sqlx::query(
+        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ('kept-event', $1, 0, $2, $3)",
+    )
+    .bind(project)
+    .bind(event.to_string())
+    .bind(1_700_000_000_000_i64)
+    .execute(pool)
+    .await
+    .unwrap();
 }

@@ -462,6 +462,12 @@ impl Server {
         self.http.get(url).send().await.unwrap().text().await.unwrap()
     }
 
+    /// The body of a GET of `url` with the admin token, whatever its status.
+    pub async fn authed_text(&self, url: &str) -> String {
+        let resp = self.authed(reqwest::Method::GET, url).send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     /// The answer's body to a POST of `body` to `url`, whatever its status.
     pub async fn post_text(&self, url: &str, body: &'static str) -> String {
         let resp = self.http.post(url).body(body).send().await.unwrap();

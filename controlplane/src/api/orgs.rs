@@ -52,7 +52,8 @@ struct NewName {
     name: String,
 }
 
-async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
+/// The org named `name`, or 404.
+pub(crate) async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
     state
         .store
         .org(name)

@@ -16,6 +16,7 @@
 
 use super::PathParams;
 use super::error::{ApiError, ApiResult, JsonBody};
+use super::orgs::org_named;
 use crate::app::AppState;
 use crate::capabilities::objects::PutError;
 use crate::gate::{InUse, Refused};
@@ -95,14 +96,6 @@ fn view(limits: Quotas, over: QuotaOverride, defaults: Quotas, counted: Usage, r
             "rules": counted.rules,
         },
     })
-}
-
-async fn org_named(state: &AppState, name: &str) -> ApiResult<Org> {
-    state
-        .store
-        .org(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("org {name:?} does not exist")))
 }
 
 async fn org_view(state: &AppState, org: &Org) -> ApiResult<Value> {

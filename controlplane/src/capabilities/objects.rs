@@ -168,10 +168,8 @@ impl ProjectObjects {
         extra: serde_json::Value,
         cause: Cause,
     ) -> Option<OutboxRow> {
-        if cause.hops > crate::events::loops::MAX_HOPS {
-            metrics::counter!("minicloud_event_loops_detected_total",
-                "project" => self.project.name.clone(), "rule" => "")
-            .increment(1);
+        if crate::events::loops::too_deep(cause.hops) {
+            crate::events::loops::count(&self.project, "");
             tracing::warn!(project = %self.project.name, bucket, key, hops = cause.hops,
                 "an object event was not announced: the chain of deliveries that wrote it is too deep");
             return None;

@@ -36,12 +36,25 @@ pub struct Stopped<'a> {
     hops: u32,
 }
 
+/// Whether events `hops` deep are past the limit.
+pub fn too_deep(hops: u32) -> bool {
+    hops > MAX_HOPS
+}
+
+/// Counts one stopped loop of `project` (`rule`: the rule whose delivery
+/// went too deep, when known).
+pub fn count(project: &Project, rule: &str) {
+    metrics::counter!("minicloud_event_loops_detected_total",
+        "project" => project.name.clone(), "rule" => rule.to_owned())
+    .increment(1);
+}
+
 /// The hops of events published while handling `cause` (none: 0), or the
 /// loop they would continue.
 pub fn next_hops(cause: Option<&DeliveryInfo>) -> Result<u32, Stopped<'_>> {
     let Some(cause) = cause else { return Ok(0) };
     let hops = cause.hops.saturating_add(1);
-    if hops > MAX_HOPS {
+    if too_deep(hops) {
         Err(Stopped { cause, hops })
     } else {
         Ok(hops)
@@ -81,9 +94,7 @@ impl Stopped<'_> {
     /// on itself.
     pub fn report(&self, bus: &EventBus, project: &Project) {
         let d = self.cause;
-        metrics::counter!("minicloud_event_loops_detected_total",
-            "project" => project.name.clone(), "rule" => d.rule.clone())
-        .increment(1);
+        count(project, &d.rule);
         tracing::warn!(project = %project.name, rule = %d.rule, function = %d.function,
             event = %d.event_id, hops = self.hops, "event loop detected: publish refused");
         if self.announced() {

@@ -685,15 +685,10 @@ async fn a_foreign_org_reaches_nothing(db: Db) {
         )
         .await;
     assert_eq!(secret["secret_string"], "hunter2", "{secret}");
-    let object = s
-        .authed(Method::GET, &s.api("/buckets/vault/objects/plans.txt"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(object, "the victim's plans");
+    assert_eq!(
+        s.authed_text(&s.api("/buckets/vault/objects/plans.txt")).await,
+        "the victim's plans"
+    );
     for (path, len) in [
         ("/projects/default/routes", 1),
         ("/orgs/default/bindings", 2),
