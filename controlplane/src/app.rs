@@ -37,8 +37,10 @@ pub struct AppState {
     pub store: Store,
     /// Loaded functions.
     pub registry: Arc<Registry>,
-    /// Custom routes, swapped whole on change.
+    /// Custom routes and verified domains, swapped whole on change.
     pub routes: Arc<ArcSwap<RouteTable>>,
+    /// Checks the DNS records that prove a custom domain.
+    pub domains: crate::gateway::domains::Verifier,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The settings the server started with.
@@ -226,7 +228,7 @@ pub async fn start(
             Some(crate::events::nats::NatsRouter::start(client, stream, events.clone()).await?)
         }
     };
-    let routes = RouteTable::build(&store.all_routes().await?)
+    let routes = RouteTable::build(&store.all_routes().await?, &store.verified_domains().await?)
         .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
     bootstrap(&store, &config).await?;
     let token_issuer = TokenIssuer::load(
@@ -245,6 +247,7 @@ pub async fn start(
         state: AppState {
             registry,
             routes: Arc::new(ArcSwap::from_pointee(routes)),
+            domains: crate::gateway::domains::Verifier::new(config.dns_server),
             metrics,
             authorizer,
             services,

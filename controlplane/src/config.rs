@@ -136,6 +136,11 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_BASE_DOMAIN", default_value = "localhost")]
     pub base_domain: String,
 
+    /// The DNS server (`address:port`) that custom domains are verified
+    /// against; by default the system's resolvers (`/etc/resolv.conf`).
+    #[arg(long, env = "MINICLOUD_DNS_SERVER")]
+    pub dns_server: Option<std::net::SocketAddr>,
+
     /// Address ranges (CIDR, such as `10.1.0.0/16` or `fd00::/8`) that
     /// functions' outbound HTTP may reach although they are private,
     /// loopback or link-local; repeat the flag or separate with commas.

@@ -107,7 +107,7 @@ proptest! {
             .into_iter()
             .map(|(p, path)| route(format!("p{p}"), "GET".into(), format!("/{path}")))
             .collect();
-        if let Ok(table) = RouteTable::build(&rows) {
+        if let Ok(table) = RouteTable::build(&rows, &[]) {
             for r in &rows {
                 let _ = table.find(&r.project, "GET", &r.path);
             }

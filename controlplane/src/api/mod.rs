@@ -8,6 +8,7 @@
 //! - [`policies`]: the policy simulator.
 //! - [`quotas`]: quotas of orgs and projects (changed by the platform administrator).
 //! - [`routes`]: custom HTTP routes.
+//! - [`domains`]: custom domains of projects, verified through DNS.
 //! - [`storage`]: buckets and objects, streamed both ways.
 //! - [`rules`]: event rules.
 //! - [`events`]: putting events, dead letters, testing event patterns.
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod domains;
 pub mod error;
 pub mod events;
 pub mod functions;
@@ -54,6 +56,7 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .merge(iam::router())
         .merge(policies::router())
         .merge(routes::router())
+        .merge(domains::router())
         .merge(storage::router())
         .merge(events::router())
         .merge(rules::router())

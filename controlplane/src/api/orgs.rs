@@ -280,6 +280,8 @@ async fn delete_project(
         .await?;
     state.store.delete_project(&project).await?;
     state.forget_project(&project.name);
+    // Its domains were released with it.
+    super::routes::reload(&state).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -39,10 +39,12 @@ struct NewRoute {
     auth: Option<HttpAuth>,
 }
 
-/// Rebuilds the gateway's table from the store.
-async fn reload(state: &AppState) -> ApiResult<()> {
+/// Rebuilds the gateway's table (routes and verified domains) from the
+/// store.
+pub(crate) async fn reload(state: &AppState) -> ApiResult<()> {
     let rows = state.store.all_routes().await?;
-    let table = RouteTable::build(&rows).map_err(ApiError::internal)?;
+    let domains = state.store.verified_domains().await?;
+    let table = RouteTable::build(&rows, &domains).map_err(ApiError::internal)?;
     state.routes.store(Arc::new(table));
     Ok(())
 }
@@ -94,9 +96,9 @@ async fn create(
             .authorize(&caller, functions::UPDATE_FUNCTION, &target)
             .await?;
     }
-    // Compile the table with the new route first: an invalid or conflicting
-    // pattern is refused before anything is stored.
-    let mut rows = state.store.all_routes().await?;
+    // Compile the project's table with the new route first: an invalid or
+    // conflicting pattern is refused before anything is stored.
+    let mut rows = state.store.in_project(&project).routes().await?;
     let candidate = RouteRow {
         id: String::new(),
         project_id: project.id.clone(),
@@ -108,7 +110,7 @@ async fn create(
         created_ms: 0,
     };
     rows.push(candidate.clone());
-    if let Err(e) = RouteTable::build(&rows) {
+    if let Err(e) = RouteTable::build(&rows, &[]) {
         return Err(ApiError::new(StatusCode::CONFLICT, "route_conflict", e));
     }
     let row = state

@@ -2,13 +2,15 @@
 //! the runtime, with streaming bodies both ways.
 //!
 //! - [`routes`]: custom routes, one table per project, each served on the
-//!   project's own host name.
+//!   project's own host names.
+//! - [`domains`]: custom domains, and the DNS check that proves them.
 //!
 //! Whatever the trigger, a guest never sees the platform's credentials
 //! (`Authorization`) or headers in the platform's `x-minicloud-` space that
 //! the caller did not get from the platform: both are removed before every
 //! call, and the verified caller reaches the guest through `identity`.
 
+pub mod domains;
 pub mod routes;
 
 use crate::api::PathParams;
@@ -50,9 +52,9 @@ async fn call(
 }
 
 /// The fallback: a custom route, or 404.
-/// Custom routes answer only on their project's host,
-/// `<project>.<base domain>`; on any other host nothing but the platform's
-/// own paths is served.
+/// Custom routes answer only on their project's hosts,
+/// `<project>.<base domain>` and the domains it verified; on any other host
+/// nothing but the platform's own paths is served.
 pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_owned();
     let host = req
@@ -61,10 +63,12 @@ pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiRes
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().host())
         .unwrap_or_default();
-    let project = routes::project_of_host(host, &state.config.base_domain).map(str::to_ascii_lowercase);
+    let table = state.routes.load();
+    let project = table.project_of(host, &state.config.base_domain);
     let found = project
         .as_deref()
-        .and_then(|p| state.routes.load().find(p, req.method().as_str(), &path));
+        .and_then(|p| table.find(p, req.method().as_str(), &path));
+    drop(table);
     let (Some(project), Some((target, params))) = (project, found) else {
         return Err(ApiError::not_found(format!(
             "no route for {} {path}",

@@ -1,7 +1,9 @@
 //! Custom routes, partitioned by project: each project's routes answer only
-//! on its own host name, `<project>.<base domain>`, so no tenant's route can
-//! shadow, overlap or capture another's, whatever paths they choose.
+//! on its own host names, `<project>.<base domain>` and the custom domains
+//! it verified, so no tenant's route can shadow, overlap or capture
+//! another's, whatever paths they choose.
 
+use crate::store::domains::DomainRow;
 use crate::store::functions::HttpAuth;
 use crate::store::routes::RouteRow;
 use std::collections::HashMap;
@@ -19,11 +21,13 @@ struct ProjectRoutes {
     by_method: HashMap<String, matchit::Router<RouteTarget>>,
 }
 
-/// Every project's routes, compiled into matchers. Rebuilt whole and
-/// swapped on every change.
+/// Every project's routes, compiled into matchers, and the verified custom
+/// domains that lead to projects. Rebuilt whole and swapped on every change.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     by_project: HashMap<String, ProjectRoutes>,
+    /// Verified domain (lower case) to the project that holds it.
+    by_domain: HashMap<String, String>,
 }
 
 /// A route matched: the function and the path parameters.
@@ -32,8 +36,14 @@ pub(crate) type Found = (RouteTarget, Vec<(String, String)>);
 impl RouteTable {
     /// Compiles routes; fails on a pattern that is invalid or conflicts with
     /// another route of the same project.
-    pub fn build(rows: &[RouteRow]) -> Result<Self, String> {
-        let mut table = Self::default();
+    pub fn build(rows: &[RouteRow], domains: &[DomainRow]) -> Result<Self, String> {
+        let mut table = Self {
+            by_project: HashMap::new(),
+            by_domain: domains
+                .iter()
+                .map(|d| (d.name.clone(), d.project.clone()))
+                .collect(),
+        };
         for r in rows {
             table
                 .by_project
@@ -52,6 +62,16 @@ impl RouteTable {
                 .map_err(|e| format!("{} {}: {e}", r.method, r.path))?;
         }
         Ok(table)
+    }
+
+    /// The project a request's `Host` names: `<project>.<base domain>` or
+    /// a custom domain the project verified.
+    pub(crate) fn project_of(&self, host: &str, base_domain: &str) -> Option<String> {
+        if let Some(project) = project_of_host(host, base_domain) {
+            return Some(project.to_ascii_lowercase());
+        }
+        let name = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+        self.by_domain.get(&name).cloned()
     }
 
     /// The route of `project` for `method` and `path`, if any.
@@ -141,13 +161,17 @@ mod tests {
 
     #[test]
     fn projects_never_see_each_others_routes() {
-        let table = RouteTable::build(&[
-            row("a", "ANY", "/webhook", "a-hook"),
-            row("b", "POST", "/webhook", "b-hook"),
-            row("a", "GET", "/orders/{id}", "a-orders"),
-            row("b", "GET", "/orders/42", "b-order"),
-            row("b", "ANY", "/{*rest}", "b-all"),
-        ])
+        let table = RouteTable::build(
+            &[
+                row("a", "ANY", "/webhook", "a-hook"),
+                row("b", "POST", "/webhook", "b-hook"),
+                row("a", "GET", "/orders/{id}", "a-orders"),
+                row("b", "GET", "/orders/42", "b-order"),
+                row("b", "ANY", "/{*rest}", "b-all"),
+                row("b", "GET", "/orders/{id}", "b-orders"),
+            ],
+            &[],
+        )
         .expect("the same paths in two projects do not conflict");
         let f = |p: &str, m: &str, path: &str| table.find(p, m, path).map(|(t, _)| t.function);
         assert_eq!(f("a", "POST", "/webhook").as_deref(), Some("a-hook"));
@@ -156,9 +180,33 @@ mod tests {
         assert_eq!(f("a", "GET", "/api/v1/auth/me/"), None);
         assert_eq!(f("b", "GET", "/api/v1/auth/me/").as_deref(), Some("b-all"));
         assert_eq!(f("c", "GET", "/webhook"), None);
+        assert_eq!(f("b", "GET", "/orders/7").as_deref(), Some("b-orders"));
         // Within one project, conflicts are still refused.
         assert!(
-            RouteTable::build(&[row("a", "GET", "/x/{a}", "f"), row("a", "GET", "/x/{b}", "g")]).is_err()
+            RouteTable::build(
+                &[row("a", "GET", "/x/{a}", "f"), row("a", "GET", "/x/{b}", "g")],
+                &[]
+            )
+            .is_err()
         );
+    }
+
+    #[test]
+    fn verified_domains_lead_to_their_project_only() {
+        let domain = |name: &str, project: &str| DomainRow {
+            id: String::new(),
+            project: project.into(),
+            name: name.into(),
+            token: String::new(),
+            verified_ms: Some(1),
+            created_ms: 0,
+        };
+        let table = RouteTable::build(&[], &[domain("shop.example.com", "a")]).expect("no routes");
+        let p = |host: &str| table.project_of(host, "localhost");
+        assert_eq!(p("shop.example.com").as_deref(), Some("a"));
+        assert_eq!(p("SHOP.example.com.:443").as_deref(), Some("a"));
+        assert_eq!(p("b.localhost:8080").as_deref(), Some("b"));
+        assert_eq!(p("www.shop.example.com"), None);
+        assert_eq!(p("example.com"), None);
     }
 }

@@ -16,6 +16,16 @@ pub mod orgs {
     pub const GET_PROJECT: &str = "orgs:GetProject";
     /// `DELETE /orgs/{org}/projects/{p}`.
     pub const DELETE_PROJECT: &str = "orgs:DeleteProject";
+    /// `POST /projects/{p}/domains` on `mrn:orgs:<org>:<project>:domain/<name>`.
+    pub const CREATE_DOMAIN: &str = "orgs:CreateDomain";
+    /// `GET /projects/{p}/domains/{name}`.
+    pub const GET_DOMAIN: &str = "orgs:GetDomain";
+    /// `GET /projects/{p}/domains` on `...:domain/*`.
+    pub const LIST_DOMAINS: &str = "orgs:ListDomains";
+    /// `POST /projects/{p}/domains/{name}/verify`.
+    pub const VERIFY_DOMAIN: &str = "orgs:VerifyDomain";
+    /// `DELETE /projects/{p}/domains/{name}`.
+    pub const DELETE_DOMAIN: &str = "orgs:DeleteDomain";
 }
 
 /// `functions:*`, on `mrn:functions:<org>:<project>:function/<name>` or

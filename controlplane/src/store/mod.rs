@@ -7,6 +7,7 @@
 //! - [`projects`]: projects and the bootstrap admin token.
 //! - [`functions`]: functions, their immutable versions and settings.
 //! - [`routes`]: custom HTTP routes.
+//! - [`domains`]: custom domains of projects, verified through DNS.
 //! - [`records`]: invocation records and log lines (written in batches).
 //! - [`objects`]: buckets and the metadata of their objects.
 //! - [`kv`]: the key-value entries of functions.
@@ -19,6 +20,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod domains;
 pub mod events;
 pub mod functions;
 pub mod iam;
@@ -126,6 +128,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "event_outbox",
         include_str!("../../migrations/0013_event_outbox.sql"),
+    ),
+    (
+        14,
+        "project_routes_and_domains",
+        include_str!("../../migrations/0014_project_routes_and_domains.sql"),
     ),
 ];
 

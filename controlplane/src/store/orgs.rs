@@ -175,6 +175,11 @@ impl Store {
                 project.name
             )));
         }
+        // A deleted project's domains are free for others to verify.
+        sqlx::query("DELETE FROM domains WHERE project_id = $1")
+            .bind(&project.id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE projects SET deleted_ms = $1 WHERE id = $2 AND deleted_ms IS NULL")
             .bind(now_ms())
             .bind(&project.id)

@@ -136,6 +136,7 @@ async fn victim(s: &Server) -> Ids {
             "/projects/default/secrets",
             json!({"name": "vs", "secret_string": "hunter2"}),
         ),
+        ("/projects/default/domains", json!({"name": "victim.example.com"})),
         ("/orgs/default/users", json!({"name": "vu"})),
         ("/orgs/default/users/vu/keys", json!({"name": "k"})),
         (
@@ -159,8 +160,8 @@ async fn victim(s: &Server) -> Ids {
     }
     Ids {
         route: ids[0].clone(),
-        key: ids[3].clone(),
-        binding: ids[6].clone(),
+        key: ids[4].clone(),
+        binding: ids[7].clone(),
     }
 }
 
@@ -365,6 +366,31 @@ fn rows(ids: &Ids) -> Vec<Row> {
             "DELETE",
             "/api/v1/projects/{project}/routes/{id}",
             p(&format!("/routes/{route_id}")),
+            None,
+        ),
+        row("GET", "/api/v1/projects/{project}/domains", p("/domains"), None),
+        row(
+            "POST",
+            "/api/v1/projects/{project}/domains",
+            p("/domains"),
+            Some(json!({"name": "x.example.com"})),
+        ),
+        row(
+            "GET",
+            "/api/v1/projects/{project}/domains/{name}",
+            p("/domains/victim.example.com"),
+            None,
+        ),
+        row(
+            "DELETE",
+            "/api/v1/projects/{project}/domains/{name}",
+            p("/domains/victim.example.com"),
+            None,
+        ),
+        row(
+            "POST",
+            "/api/v1/projects/{project}/domains/{name}/verify",
+            p("/domains/victim.example.com/verify"),
             None,
         ),
         row("GET", "/api/v1/projects/{project}/buckets", p("/buckets"), None),
@@ -691,6 +717,7 @@ async fn a_foreign_org_reaches_nothing(db: Db) {
     );
     for (path, len) in [
         ("/projects/default/routes", 1),
+        ("/projects/default/domains", 1),
         ("/orgs/default/bindings", 2),
         ("/projects/default/rules", 1),
     ] {

@@ -20,14 +20,29 @@ async fn routes_cannot_reach_across_tenants(db: Db) {
     }
     // The attacker takes the more specific method, the static path and a
     // catch-all: all accepted, in its own space.
-    for (method, path) in [("POST", "/webhook"), ("GET", "/orders/42"), ("ANY", "/{*rest}")] {
+    for (method, path) in [
+        ("POST", "/webhook"),
+        ("GET", "/orders/42"),
+        ("ANY", "/{*rest}"),
+        ("ANY", "/webhook"),
+        ("GET", "/login"),
+    ] {
         let route = json!({"method": method, "path": path, "function": "trap"});
         let (status, body) = add_route(&s, &evil, "evil", route).await;
         assert_eq!(status, 201, "{method} {path}: {body}");
         assert_eq!(body["host"], "evil.localhost");
     }
+    // A path the attacker took first is still free in every other project
+    // (no tenant can squat on a path).
+    let route = json!({"method": "GET", "path": "/login", "function": "victim"});
+    let (status, body) = add_route(&s, &s.token, "default", route).await;
+    assert_eq!(status, 201, "{body}");
     // The victim's callers still reach the victim.
-    for (method, path) in [(Method::POST, "/webhook"), (Method::GET, "/orders/42")] {
+    for (method, path) in [
+        (Method::POST, "/webhook"),
+        (Method::GET, "/orders/42"),
+        (Method::GET, "/login"),
+    ] {
         let resp = s
             .on_project("default", method.clone(), path)
             .send()
