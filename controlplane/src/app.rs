@@ -2,7 +2,7 @@
 
 use crate::artifacts::Artifacts;
 use crate::capabilities::Services;
-use crate::capabilities::events::{ChannelPublisher, OutboxSignal};
+use crate::capabilities::events::OutboxSignal;
 use crate::capabilities::objects::ObjectService;
 use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
@@ -174,14 +174,14 @@ pub async fn start(
     .await?;
     quotas.keep_fresh();
     let artifacts = Artifacts::new(objects.clone(), store.clone(), data_dir.join("cache"), &runtime);
-    let (publisher, platform_events) = ChannelPublisher::new();
-    let (writer, writer_task) = RecordWriter::spawn(store.clone(), Arc::new(publisher));
+    // Platform events are written to the outbox with what they announce
+    // (objects, failed invocations' records); this wakes their pump.
+    let outbox = OutboxSignal::default();
+    let (writer, writer_task) = RecordWriter::spawn(store.clone(), outbox.clone());
     let keyring = Keyring::load(
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),
     )?;
-    // Object events are written with the objects; this wakes their pump.
-    let outbox = OutboxSignal::default();
     let services = Services {
         store: store.clone(),
         objects: ObjectService::new(store.clone(), objects, outbox.clone(), quotas.clone()),
@@ -210,7 +210,6 @@ pub async fn start(
     let targets = Arc::new(FunctionTargets::new(registry.clone()));
     let node = node_id(&data_dir)?;
     let events = EventBus::start(store.clone(), node, config.region.clone(), targets, how).await?;
-    events.forward_platform(platform_events);
     events.forward_outbox(outbox);
     let _ = services.bus.set(events.clone());
     let nats = match &config.nats_url {

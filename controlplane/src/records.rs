@@ -2,10 +2,13 @@
 //!
 //! An invocation's report is turned into metrics at once (atomic counters)
 //! and queued for the database; one writer task stores the queue in batches,
-//! one transaction per batch.
+//! one transaction per batch. A failed invocation's `minicloud.functions`
+//! event is written in the same transaction as its record, into the
+//! outbox, so the record and its event are stored or lost together.
 
-use crate::capabilities::events::{EventPublisher, PlatformEvent};
+use crate::capabilities::events::{OutboxSignal, PlatformEvent};
 use crate::store::Store;
+use crate::store::outbox::OutboxRow;
 use crate::store::records::{InvocationRecord, LogRecord};
 use minicloud_runtime::{InvocationReport, ReportSink};
 use std::sync::Arc;
@@ -25,8 +28,11 @@ const BATCH: usize = 2048;
 /// larger transactions cost far less than one per invocation.
 const LINGER: Duration = Duration::from_millis(20);
 
+/// An invocation's record, its lines, and its failure event if any.
+type Report = (InvocationRecord, Vec<LogRecord>, Option<OutboxRow>);
+
 enum Entry {
-    Record(Box<(InvocationRecord, Vec<LogRecord>)>),
+    Record(Box<Report>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -34,7 +40,6 @@ enum Entry {
 #[derive(Clone)]
 pub struct RecordWriter {
     tx: mpsc::Sender<Entry>,
-    events: Arc<dyn EventPublisher>,
     /// Log text queued and not yet written, bytes.
     log_bytes: Arc<AtomicUsize>,
 }
@@ -52,20 +57,13 @@ impl std::fmt::Debug for Entry {
 }
 
 impl RecordWriter {
-    /// Starts the writer task; failed invocations are also published as
-    /// `minicloud.functions` events to `events`.
-    pub fn spawn(store: Store, events: Arc<dyn EventPublisher>) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task; `outbox` is woken after failed invocations'
+    /// events are written.
+    pub fn spawn(store: Store, outbox: OutboxSignal) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let log_bytes = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(run(store, rx, log_bytes.clone()));
-        (
-            Self {
-                tx,
-                events,
-                log_bytes,
-            },
-            task,
-        )
+        let task = tokio::spawn(run(store, rx, log_bytes.clone(), outbox));
+        (Self { tx, log_bytes }, task)
     }
 
     /// Waits until everything queued before this call is stored.
@@ -95,7 +93,7 @@ impl RecordWriter {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicUsize>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicUsize>, outbox: OutboxSignal) {
     let mut entries = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut entries, BATCH).await > 0 {
         if entries.len() < BATCH && !entries.iter().any(|e| matches!(e, Entry::Flush(_))) {
@@ -109,20 +107,25 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
         }
         let mut invocations = Vec::new();
         let mut logs = Vec::new();
+        let mut events = Vec::new();
         let mut flushes = Vec::new();
         for entry in entries.drain(..) {
             match entry {
                 Entry::Record(record) => {
-                    let (r, l) = *record;
+                    let (r, l, e) = *record;
                     invocations.push(r);
                     logs.extend(l);
+                    events.extend(e);
                 }
                 Entry::Flush(done) => flushes.push(done),
             }
         }
         if !invocations.is_empty() {
-            write_with_retry(&store, &invocations, &logs).await;
+            let written = write_with_retry(&store, &invocations, &logs, &events).await;
             log_bytes.fetch_sub(text_bytes(&logs), Ordering::Relaxed);
+            if written && !events.is_empty() {
+                outbox.written();
+            }
         }
         for done in flushes {
             let _ = done.send(());
@@ -130,22 +133,30 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
     }
 }
 
-async fn write_with_retry(store: &Store, invocations: &[InvocationRecord], logs: &[LogRecord]) {
+/// Writes a batch, retrying a few times; whether it was written.
+async fn write_with_retry(
+    store: &Store,
+    invocations: &[InvocationRecord],
+    logs: &[LogRecord],
+    events: &[OutboxRow],
+) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=6 {
-        match store.write_records(invocations, logs).await {
-            Ok(()) => return,
+        match store.write_records(invocations, logs, events).await {
+            Ok(()) => return true,
             Err(e) if attempt < 6 => {
                 tracing::warn!(error = %e, attempt, "writing invocation records failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
             Err(e) => {
-                tracing::error!(error = %e, records = invocations.len(), "dropping invocation records");
+                tracing::error!(error = %e, records = invocations.len(), events = events.len(),
+                    "dropping invocation records and their events");
                 metrics::counter!("minicloud_records_dropped_total").increment(invocations.len() as u64);
             }
         }
     }
+    false
 }
 
 fn text_bytes(logs: &[LogRecord]) -> usize {
@@ -193,6 +204,7 @@ impl ReportSink for FunctionSink {
     fn report(&self, r: InvocationReport) {
         let id = &self.id;
         let outcome = r.outcome();
+        let mut event = None;
         match &r.error {
             None => self.ok.increment(1),
             Some(error) => {
@@ -205,22 +217,25 @@ impl ReportSink for FunctionSink {
                 // a failing handler of failures would feed on itself.
                 let of_failure = r.delivery.as_ref().is_some_and(|d| d.source == FAILURE_SOURCE);
                 if !of_failure {
-                    self.writer.events.publish(PlatformEvent {
-                        source: FAILURE_SOURCE.into(),
-                        detail_type: "Invocation Failed".into(),
-                        project_id: id.project_id.clone(),
-                        resources: vec![id.mrn.clone()],
-                        detail: serde_json::json!({
-                            "function": id.function,
-                            "version": id.version,
-                            "invocation_id": r.invocation_id,
-                            "trace_id": r.trace_id,
-                            "outcome": outcome,
-                            "error": error.to_string(),
-                            "duration_ms": r.duration.as_millis() as u64,
-                            "event_id": r.delivery.as_ref().map(|d| d.event_id.clone()),
-                        }),
-                    });
+                    event = Some(
+                        PlatformEvent {
+                            source: FAILURE_SOURCE.into(),
+                            detail_type: "Invocation Failed".into(),
+                            project_id: id.project_id.clone(),
+                            resources: vec![id.mrn.clone()],
+                            detail: serde_json::json!({
+                                "function": id.function,
+                                "version": id.version,
+                                "invocation_id": r.invocation_id,
+                                "trace_id": r.trace_id,
+                                "outcome": outcome,
+                                "error": error.to_string(),
+                                "duration_ms": r.duration.as_millis() as u64,
+                                "event_id": r.delivery.as_ref().map(|d| d.event_id.clone()),
+                            }),
+                        }
+                        .into_outbox(0),
+                    );
                 }
             }
         }
@@ -270,7 +285,7 @@ impl ReportSink for FunctionSink {
         if self
             .writer
             .tx
-            .try_send(Entry::Record(Box::new((record, logs))))
+            .try_send(Entry::Record(Box::new((record, logs, event))))
             .is_err()
         {
             queued.fetch_sub(kept_bytes, Ordering::Relaxed);
@@ -332,5 +347,67 @@ impl minicloud_runtime::caps::backend::DenialSink for FunctionDenials {
                 tracing::error!(error = %e, action = %entry.action, "cannot audit a refused host call");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minicloud_runtime::InvokeError;
+    use sqlx::Row;
+
+    fn report(id: &str, error: Option<InvokeError>) -> InvocationReport {
+        InvocationReport {
+            invocation_id: id.into(),
+            trace_id: "t".into(),
+            started_ms: 1,
+            duration: Duration::from_millis(2),
+            instantiate: Duration::ZERO,
+            peak_memory: 0,
+            http_status: None,
+            error,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            delivery: None,
+        }
+    }
+
+    /// A failed invocation's event is stored with its record, in the
+    /// outbox, and wakes the pump; a successful one announces nothing.
+    #[tokio::test]
+    async fn a_failure_event_is_written_with_its_record() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let outbox = OutboxSignal::default();
+        let (writer, _task) = RecordWriter::spawn(store.clone(), outbox.clone());
+        let sink = writer.sink(FunctionIdentity {
+            project_id: project.id.clone(),
+            project: "p".into(),
+            function_id: "f1".into(),
+            function: "f".into(),
+            version: 3,
+            mrn: "mrn:functions:default:p:function/f".into(),
+        });
+        sink.report(report("ok-1", None));
+        sink.report(report("bad-1", Some(InvokeError::Guest("boom".into()))));
+        let woken = outbox.wait(Duration::from_secs(5));
+        writer.flush().await;
+        tokio::time::timeout(Duration::from_secs(1), woken)
+            .await
+            .expect("the pump was woken");
+        let records: i64 = sqlx::query("SELECT COUNT(*) AS n FROM invocations")
+            .fetch_one(store.pool())
+            .await
+            .expect("counted")
+            .get("n");
+        assert_eq!(records, 2);
+        let rows = store.claim_outbox("test", 10, 20, 10).await.expect("claimed");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let event: serde_json::Value = serde_json::from_str(&rows[0].event_json).expect("JSON");
+        assert_eq!(event["source"], FAILURE_SOURCE);
+        assert_eq!(event["detail_type"], "Invocation Failed");
+        assert_eq!(event["detail"]["invocation_id"], "bad-1");
+        assert_eq!(event["detail"]["version"], 3);
+        assert_eq!(rows[0].project_id, project.id);
     }
 }

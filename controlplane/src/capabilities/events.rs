@@ -1,17 +1,16 @@
-//! Events in: platform events leave the code that noticed them either
-//! through the outbox, in the transaction of the change they announce
-//! (object created, object deleted: [`OutboxSignal`] wakes its pump), or
-//! through a non-blocking publisher (invocation failed, loops stopped),
-//! which the events router drains onto the bus; functions'
-//! `events.publish` goes through [`ProjectEvents`], which stops chains of
-//! deliveries past `events::loops::MAX_HOPS`.
+//! Events in: platform events leave the code that noticed them through
+//! the outbox, written in the transaction of what they announce (an object
+//! stored or removed; an invocation's record, for its failure) or on their
+//! own (a loop the bus stopped); [`OutboxSignal`] wakes its pump.
+//! Functions' `events.publish` goes through [`ProjectEvents`], which stops
+//! chains of deliveries past `events::loops::MAX_HOPS`.
 
 use crate::events::envelope::{Entry, Origin};
 use crate::events::loops;
+use crate::store::outbox::OutboxRow;
 use minicloud_runtime::caps::backend::{
     BackendError, DeliveryInfo, EventsBackend, OutgoingEvent, PublishError,
 };
-use tokio::sync::mpsc;
 
 /// An event the platform itself emits, in EventBridge's terms.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -28,17 +27,17 @@ pub struct PlatformEvent {
     pub detail: serde_json::Value,
 }
 
-/// Takes platform events. Must not block.
-pub trait EventPublisher: Send + Sync {
-    /// Hands one event over.
-    fn publish(&self, event: PlatformEvent);
-
-    /// Hands over an event caused by a delivery `hops` deep (see
-    /// `events::loops`), so that what it triggers counts as part of the
-    /// same chain. Publishers that cannot carry the hops start a new chain.
-    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
-        let _ = hops;
-        self.publish(event);
+impl PlatformEvent {
+    /// The event as a row of the outbox (`store::outbox`), `hops` deep in
+    /// a chain of deliveries (see `events::loops`), under a new id.
+    pub fn into_outbox(self, hops: u32) -> OutboxRow {
+        OutboxRow {
+            id: crate::util::new_id(),
+            project_id: self.project_id.clone(),
+            hops: i64::from(hops),
+            event_json: serde_json::to_string(&self).unwrap_or_default(),
+            created_ms: crate::util::now_ms(),
+        }
     }
 }
 
@@ -58,78 +57,6 @@ impl OutboxSignal {
     /// Waits for a write, or `at_most`.
     pub async fn wait(&self, at_most: std::time::Duration) {
         let _ = tokio::time::timeout(at_most, self.0.notified()).await;
-    }
-}
-
-/// A platform event on its way to the bus.
-#[derive(Debug)]
-pub(crate) struct Queued {
-    pub(crate) event: PlatformEvent,
-    /// The chain it continues: 0 for most platform events.
-    pub(crate) hops: u32,
-}
-
-/// Hands events to a channel that the events router drains.
-#[derive(Debug, Clone)]
-pub struct ChannelPublisher {
-    tx: mpsc::UnboundedSender<Queued>,
-}
-
-impl ChannelPublisher {
-    /// A publisher and the receiving end of its channel.
-    pub fn new() -> (Self, PlatformInbox) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let inbox = PlatformInbox {
-            rx,
-            loopback: tx.downgrade(),
-        };
-        (Self { tx }, inbox)
-    }
-}
-
-impl EventPublisher for ChannelPublisher {
-    fn publish(&self, event: PlatformEvent) {
-        self.publish_chained(event, 0);
-    }
-
-    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
-        if self.tx.send(Queued { event, hops }).is_err() {
-            tracing::warn!("platform event dropped: the events router has stopped");
-        }
-    }
-}
-
-/// The receiving end of the platform's events, which the events router
-/// drains. The router also emits platform events of its own (loops it
-/// stopped) into the same channel, through [`PlatformInbox::loopback`].
-#[derive(Debug)]
-pub struct PlatformInbox {
-    pub(crate) rx: mpsc::UnboundedReceiver<Queued>,
-    loopback: mpsc::WeakUnboundedSender<Queued>,
-}
-
-impl PlatformInbox {
-    /// A publisher into this channel that does not keep it open: the
-    /// channel still closes when the platform's own publishers are gone.
-    pub fn loopback(&self) -> LoopbackPublisher {
-        LoopbackPublisher(self.loopback.clone())
-    }
-}
-
-/// Publishes into a [`PlatformInbox`] for as long as its channel is open.
-#[derive(Debug, Clone)]
-pub struct LoopbackPublisher(mpsc::WeakUnboundedSender<Queued>);
-
-impl EventPublisher for LoopbackPublisher {
-    fn publish(&self, event: PlatformEvent) {
-        self.publish_chained(event, 0);
-    }
-
-    fn publish_chained(&self, event: PlatformEvent, hops: u32) {
-        match self.0.upgrade() {
-            Some(tx) => ChannelPublisher { tx }.publish_chained(event, hops),
-            None => tracing::warn!("platform event dropped: the platform's publishers are gone"),
-        }
     }
 }
 

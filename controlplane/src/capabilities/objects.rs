@@ -188,13 +188,7 @@ impl ProjectObjects {
             )],
             detail,
         };
-        Some(OutboxRow {
-            id: new_id(),
-            project_id: self.project.id.clone(),
-            hops: i64::from(cause.hops),
-            event_json: serde_json::to_string(&event).unwrap_or_default(),
-            created_ms: now_ms(),
-        })
+        Some(event.into_outbox(cause.hops))
     }
 
     /// Streams `body` to `path`, stopping as soon as it passes the largest

@@ -48,6 +48,15 @@ pub(crate) async fn put(tx: &mut sqlx::Transaction<'static, sqlx::Any>, row: &Ou
 }
 
 impl Store {
+    /// Adds `row` to the outbox on its own, for an event that announces no
+    /// stored change.
+    pub async fn put_outbox(&self, row: &OutboxRow) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        put(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Claims up to `limit` rows, oldest first, that nobody holds (or whose
     /// holder's lease ran out at `now`), for `owner` until `until`.
     pub async fn claim_outbox(

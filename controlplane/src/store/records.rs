@@ -70,10 +70,19 @@ pub struct LogRecord {
 const ROWS_PER_INSERT: usize = 100;
 
 impl Store {
-    /// Writes a batch of records and their log lines in one transaction,
+    /// Writes a batch of records, their log lines and the events they
+    /// announce (into the outbox: failed invocations) in one transaction,
     /// many rows per statement.
-    pub async fn write_records(&self, invocations: &[InvocationRecord], logs: &[LogRecord]) -> Result<()> {
+    pub async fn write_records(
+        &self,
+        invocations: &[InvocationRecord],
+        logs: &[LogRecord],
+        events: &[super::outbox::OutboxRow],
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
+        for row in events {
+            super::outbox::put(&mut tx, row).await?;
+        }
         for chunk in invocations.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend(),

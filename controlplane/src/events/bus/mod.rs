@@ -11,7 +11,7 @@
 use super::envelope::{Event, Origin};
 use super::rules::Rule;
 use super::{RuleSet, TargetInvoker};
-use crate::capabilities::events::{EventPublisher, LoopbackPublisher, PlatformEvent, PlatformInbox};
+use crate::capabilities::events::{OutboxSignal, PlatformEvent};
 use crate::store::events::{Batch, DeliveryRow};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
@@ -119,9 +119,9 @@ struct Inner {
     /// Set when NATS is configured: dead letters of rules with a
     /// dead-letter subject are also published there.
     nats: std::sync::OnceLock<async_nats::Client>,
-    /// The platform's events channel, for the bus's own events (loops it
-    /// stopped); set when the bus starts draining it.
-    platform: std::sync::OnceLock<LoopbackPublisher>,
+    /// Wakes the outbox's pump after the bus's own events (loops it
+    /// stopped) are written there; set when the pump starts.
+    outbox: std::sync::OnceLock<OutboxSignal>,
 }
 
 impl EventBus {
@@ -163,7 +163,7 @@ impl EventBus {
                 rules_changed: Notify::new(),
                 projects: Default::default(),
                 nats: std::sync::OnceLock::new(),
-                platform: std::sync::OnceLock::new(),
+                outbox: std::sync::OnceLock::new(),
             }),
         };
         tokio::spawn(bus.clone().write_loop(rx));
@@ -360,61 +360,20 @@ impl EventBus {
     }
 
     /// Publishes a platform event of the bus's own, `hops` deep, through
-    /// the platform's channel like the others.
+    /// the outbox like the others (written off the caller's path: it must
+    /// not block).
     pub fn emit(&self, event: PlatformEvent, hops: u32) {
-        match self.inner.platform.get() {
-            Some(platform) => platform.publish_chained(event, hops),
-            None => tracing::warn!(source = %event.source, "platform event dropped: the bus takes none yet"),
-        }
-    }
-
-    /// Takes the platform's own events from `inbox` onto the bus, for as
-    /// long as its channel is open.
-    pub fn forward_platform(&self, inbox: PlatformInbox) {
-        let _ = self.inner.platform.set(inbox.loopback());
-        let mut rx = inbox.rx;
         let bus = self.clone();
         tokio::spawn(async move {
-            let mut batch = Vec::new();
-            // What arrived while the last batch was stored goes in one
-            // transaction per project (and chain depth: nearly always 0).
-            while rx.recv_many(&mut batch, 1024).await > 0 {
-                type Group = (Project, u32, Vec<(Origin, Event)>);
-                let mut by_project: std::collections::HashMap<(String, u32), Group> = Default::default();
-                for queued in batch.drain(..) {
-                    let (e, hops) = (queued.event, queued.hops);
-                    metrics::counter!(
-                        "minicloud_platform_events_total",
-                        "source" => e.source.clone(),
-                        "detail_type" => e.detail_type.clone()
-                    )
-                    .increment(1);
-                    let project = match bus.project(&e.project_id).await {
-                        Ok(Some(p)) => p,
-                        Ok(None) => continue,
-                        Err(err) => {
-                            tracing::error!(error = %err, source = %e.source, "platform event lost: cannot read its project");
-                            continue;
-                        }
-                    };
-                    let source = e.source.clone();
-                    let key = (e.project_id.clone(), hops);
-                    let event = bus.platform_event(
-                        &project,
-                        e,
-                        crate::util::new_id(),
-                        super::envelope::now_rfc3339(),
-                    );
-                    by_project
-                        .entry(key)
-                        .or_insert_with(|| (project, hops, Vec::new()))
-                        .2
-                        .push((Origin::Platform(source), event));
-                }
-                for (project, hops, events) in by_project.into_values() {
-                    if let Err(err) = bus.publish_with_hops(&project, events, hops).await {
-                        tracing::error!(error = %err, "platform events lost");
+            let source = event.source.clone();
+            match bus.inner.store.put_outbox(&event.into_outbox(hops)).await {
+                Ok(()) => {
+                    if let Some(signal) = bus.inner.outbox.get() {
+                        signal.written();
                     }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, %source, "platform event lost: cannot write it to the outbox")
                 }
             }
         });

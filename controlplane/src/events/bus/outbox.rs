@@ -1,5 +1,6 @@
 //! The pump from the outbox onto the bus: platform events that were
-//! written with the change they announce (objects stored and removed) are
+//! written with the change they announce (objects stored and removed,
+//! invocations failed) or on their own (loops stopped) are
 //! claimed by one node with a lease, published under the ids they were
 //! written with, and removed. A pump that dies between publishing and
 //! removing leaves rows that the next claim publishes again, which stores
@@ -25,6 +26,7 @@ impl EventBus {
     /// Moves the outbox onto the bus for as long as the bus is open;
     /// `signal` wakes it after a write.
     pub fn forward_outbox(&self, signal: OutboxSignal) {
+        let _ = self.inner.outbox.set(signal.clone());
         let bus = self.clone();
         tokio::spawn(async move {
             let owner = format!("{}/outbox", bus.node());
