@@ -175,6 +175,7 @@ impl From<minicloud_runtime::caps::backend::BackendError> for ApiError {
         match e {
             B::NotFound(m) => Self::not_found(m),
             B::Invalid(m) => Self::bad_request("invalid_request", m),
+            B::QuotaExceeded(m) => Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m),
             B::Unavailable(m) => {
                 tracing::error!(error = %m, trace_id = %trace_id(), "a backing service failed");
                 Self::new(

@@ -56,7 +56,7 @@ impl From<PutError> for BackendError {
     fn from(e: PutError) -> Self {
         match e {
             PutError::Backend(b) => b,
-            PutError::Quota(q) => BackendError::Invalid(q.to_string()),
+            PutError::Quota(q) => BackendError::QuotaExceeded(q.to_string()),
         }
     }
 }

@@ -15,6 +15,10 @@ pub enum BackendError {
     /// The arguments are not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// A quota of the function's project or org is used up (stored bytes,
+    /// say); the guest sees `limit-exceeded`.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The service failed.
     #[error("{0}")]
     Unavailable(String),

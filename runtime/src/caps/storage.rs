@@ -58,6 +58,7 @@ impl From<CapError> for types::Error {
             CapError::Limit(m) => types::Error::LimitExceeded(m),
             CapError::Backend(BackendError::NotFound(m)) => types::Error::NotFound(m),
             CapError::Backend(BackendError::Invalid(m)) => types::Error::Invalid(m),
+            CapError::Backend(BackendError::QuotaExceeded(m)) => types::Error::LimitExceeded(m),
             CapError::Backend(BackendError::Unavailable(m)) => types::Error::Unavailable(m),
         }
     }

@@ -200,6 +200,38 @@ async fn uploads_stop_at_the_stored_bytes_quota(db: Db) {
     assert_eq!(quota["usage"]["stored_bytes"], 900, "{quota}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_past_the_stored_bytes_quota_sees_limit_exceeded() {
+    let s = Server::start(Db::Sqlite).await;
+    s.create_bucket("b").await;
+    s.deploy("caps", guests::CAPS).await;
+    s.put_role(
+        "writer",
+        json!([{"Effect": "Allow", "Action": "storage:PutObject",
+                "Resource": "mrn:storage:${mc:org}:${mc:project}:bucket/b/*"}]),
+    )
+    .await;
+    s.patch("caps", json!({"role": "writer"})).await;
+    set_quota(&s, "/projects/default/quota", json!({"stored_bytes": 1000})).await;
+    let put = |key: &str, repeat: u64| {
+        let input = json!({"op": "put", "bucket": "b", "key": key, "body": "x", "repeat": repeat});
+        s.call(
+            &s.token,
+            Method::POST,
+            "/projects/default/functions/caps/invoke",
+            Some(input),
+        )
+    };
+    let (status, body) = put("a", 600).await;
+    assert_eq!((status, body["size"].as_u64()), (200, Some(600)), "{body}");
+    // The guest is told a quota stopped it, not that its arguments were bad.
+    let (status, body) = put("b", 600).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["error"]["kind"], "limit-exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("stored_bytes quota of 1000"), "{message}");
+}
+
 /// Two tenants with the `faults` guest as public function `f`: `shop` of
 /// org acme, `calm` of org rival.
 async fn two_tenants() -> Server {
