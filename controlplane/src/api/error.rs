@@ -228,6 +228,8 @@ impl From<InvokeError> for ApiError {
 /// `Json` whose rejections answer in the platform's error shape. Strings
 /// (and keys) holding a NUL character are refused wherever they are: no
 /// name or value of the platform may hold one (PostgreSQL's text cannot).
+/// The body is parsed once, into `T`; only a body that holds a NUL escape
+/// is parsed again, to say where.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -239,21 +241,62 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
-        if let Some(at) = nul_at(&value, "$") {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_json",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), "invalid_body", r.body_text()))?;
+        if holds_nul_escape(&bytes) {
+            let at = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| nul_at(&v, "$"))
+                .unwrap_or_else(|| "the body".to_owned());
             return Err(ApiError::bad_request(
                 "invalid_json",
                 format!("{at} holds a NUL character (\\u0000), which no name or value may contain"),
             ));
         }
-        T::deserialize(value).map(Self).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_json",
-                format!("Failed to deserialize the JSON body into the target type: {e}"),
-            )
-        })
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Self(value))
     }
+}
+
+/// Whether the request says its body is JSON (`application/json` or
+/// `application/<something>+json`).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether JSON text holds the escape of a NUL character, `\u0000` (the
+/// only way a NUL can be in valid JSON): a backslash that is not itself
+/// escaped, then `u0000`.
+fn holds_nul_escape(text: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && b == b'u' && text[i + 1..].starts_with(b"0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 /// The JSON path of the first string or key holding a NUL character.
@@ -289,5 +332,29 @@ pub struct QueryParams<T>(pub T);
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         Self::bad_request("invalid_query", r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_nul_escape;
+
+    #[test]
+    fn a_nul_escape_is_found_only_where_it_is_one() {
+        let cases = [
+            (r#"{"a": "x\u0000"}"#, true),
+            (r#"{"a\u0000": 1}"#, true),
+            (r#"{"a": "\\\u0000"}"#, true),
+            (r#"{"a": "\\u0000"}"#, false),
+            (r#"{"a": "\u00001"}"#, true),
+            (r#"{"a": "\u0001"}"#, false),
+            (r#"{"a": "u0000"}"#, false),
+            (r#"{"a": "\"}"#, false),
+            ("\\", false),
+            ("\\u000", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(holds_nul_escape(text.as_bytes()), want, "{text}");
+        }
     }
 }
