@@ -6,18 +6,25 @@
 //! [`CpuShare`] is handed to every function of one tenant (the control
 //! plane makes one per project): a guest that has computed through more
 //! than [`FREE_TICKS`] ticks must hold one of the share's turns to go on,
-//! and gives it back at its next tick, behind the others waiting. Calls
-//! that compute less never wait (a turn is held across the host I/O that
-//! follows it, so ordinary handlers must not need one); a tenant's long
-//! ones queue among themselves, using at most its number of turns of CPU
-//! at once.
+//! and gives it back at its next tick, behind the others waiting, or as
+//! soon as it leaves wasm for the host (a host call, which may wait for
+//! I/O). So a turn only ever covers computing: a handler that computes for
+//! a few ticks between database calls never holds a turn while it waits,
+//! and a tenant's long guests queue among themselves, using at most its
+//! number of turns of CPU at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Ticks a guest computes through before it needs a turn (a tick at which
-/// it was running wasm: waiting for host I/O does not count).
-pub const FREE_TICKS: u32 = 20;
+use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Ticks a guest computes through before it needs a turn. A tick counts
+/// only when the guest was running wasm for at least half of it: returning
+/// from a long host call (the engine's epoch moved on meanwhile) is not
+/// computing.
+pub const FREE_TICKS: u32 = 2;
+/// Wasm time since the last return from the host that makes a tick count.
+const COUNTED_NANOS: u64 = 500_000;
 
 /// The CPU turns of one tenant's long-running guests.
 #[derive(Debug, Clone)]
@@ -35,11 +42,15 @@ impl CpuShare {
     }
 }
 
-/// One invocation's hold on its share: the turn it has, if any.
+/// One invocation's hold on its share: the turn it has, if any, and when
+/// it last came back from the host.
 #[derive(Debug, Clone)]
 pub(crate) struct Turn {
     share: CpuShare,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    origin: Instant,
+    /// Nanoseconds from `origin` to the last return from the host.
+    resumed: Arc<AtomicU64>,
 }
 
 impl Turn {
@@ -47,7 +58,32 @@ impl Turn {
         Self {
             share,
             held: Arc::default(),
+            origin: Instant::now(),
+            resumed: Arc::default(),
         }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The guest calls the host: the turn goes back (a host call may wait
+    /// for I/O, and a turn is for computing).
+    pub(crate) fn leave_wasm(&self) {
+        if let Ok(mut held) = self.held.try_lock() {
+            held.take();
+        }
+    }
+
+    /// The host call returned: wasm runs again (without a turn until its
+    /// next tick asks for one).
+    pub(crate) fn back_in_wasm(&self) {
+        self.resumed.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// At a tick: whether the guest computed through (most of) it.
+    pub(crate) fn computed_through_tick(&self) -> bool {
+        self.now().saturating_sub(self.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
     }
 
     /// At a tick: give the turn back, let others run, and wait for the
@@ -91,5 +127,22 @@ mod tests {
         assert_eq!(share.available(), 0, "a computes again");
         drop(a);
         assert_eq!(share.available(), 1, "nothing holds a turn");
+    }
+
+    #[tokio::test]
+    async fn a_host_call_gives_the_turn_back() {
+        let share = CpuShare::new(1);
+        let a = Turn::new(share.clone());
+        a.clone().next().await;
+        assert_eq!(share.available(), 0);
+        a.leave_wasm();
+        assert_eq!(share.available(), 1, "a waits for the host without a turn");
+        a.back_in_wasm();
+        assert!(
+            !a.computed_through_tick(),
+            "a tick right after a host call is not computing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(a.computed_through_tick());
     }
 }

@@ -9,7 +9,7 @@ use crate::report::{InvocationReport, ReportSink};
 use crate::state::InstanceState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 
 /// Who is invoking, for the report and the logs.
 #[derive(Clone)]
@@ -80,20 +80,35 @@ impl Invocation {
         // Checked once per engine tick: past the deadline trap, else yield so
         // a spinning guest never holds a runtime thread for long.
         store.set_epoch_deadline(1);
-        // With a CPU share, past its first tick the guest computes only in
-        // its tenant's turns (see `cpu`).
+        // With a CPU share, past its first ticks of computing the guest
+        // computes only in its tenant's turns, and gives its turn back
+        // whenever it calls the host (see `cpu`).
         let turn = func.cpu.clone().map(crate::cpu::Turn::new);
+        if let Some(turn) = turn.clone() {
+            store.call_hook(move |_, hook| {
+                match hook {
+                    CallHook::CallingHost => turn.leave_wasm(),
+                    CallHook::ReturningFromHost => turn.back_in_wasm(),
+                    CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+                }
+                Ok(())
+            });
+        }
         let mut ticks = 0u32;
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            ticks = ticks.saturating_add(1);
-            Ok(match &turn {
-                Some(turn) if ticks > crate::cpu::FREE_TICKS => {
-                    UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
-                }
-                _ => UpdateDeadline::Yield(1),
+            let Some(turn) = &turn else {
+                return Ok(UpdateDeadline::Yield(1));
+            };
+            if turn.computed_through_tick() {
+                ticks = ticks.saturating_add(1);
+            }
+            Ok(if ticks > crate::cpu::FREE_TICKS {
+                UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
+            } else {
+                UpdateDeadline::Yield(1)
             })
         });
         Self {
