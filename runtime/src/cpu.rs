@@ -7,24 +7,35 @@
 //! plane makes one per project): a guest that has computed through more
 //! than [`FREE_TICKS`] ticks must hold one of the share's turns to go on,
 //! and gives it back at its next tick, behind the others waiting, or as
-//! soon as it leaves wasm for the host (a host call, which may wait for
-//! I/O). So a turn only ever covers computing: a handler that computes for
-//! a few ticks between database calls never holds a turn while it waits,
-//! and a tenant's long guests queue among themselves, using at most its
-//! number of turns of CPU at once.
+//! soon as it calls a platform capability (key-value, storage, secrets,
+//! events, outbound HTTP: calls that wait for I/O). So a handler that
+//! computes for a few ticks between database calls never holds a turn
+//! while it waits, and a tenant's long guests queue among themselves,
+//! using at most its number of turns of CPU at once, and resting between
+//! ticks while other work waits for the node (short calls first). Quick host calls
+//! (writing a log line) keep the turn: a guest that floods its logs is
+//! computing, and waits for turns like one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Ticks a guest computes through before it needs a turn. A tick counts
-/// only when the guest was running wasm for at least half of it: returning
-/// from a long host call (the engine's epoch moved on meanwhile) is not
-/// computing.
+/// only when the guest has not waited in the host for most of it:
+/// returning from a host call that took long (I/O; the engine's epoch
+/// moved on meanwhile) is not computing.
 pub const FREE_TICKS: u32 = 2;
-/// Wasm time since the last return from the host that makes a tick count.
+/// A host call this long waited (for I/O, or for a turn); the time after
+/// it that makes a tick count.
 const COUNTED_NANOS: u64 = 500_000;
+
+/// A yield that took this long found other work waiting on the node.
+const BUSY: Duration = Duration::from_micros(200);
+/// How long a turn rests after a tick when other work was waiting: a
+/// tenant's long guests then take about a third of a busy core per turn
+/// (a tick of computing, then two of rest), and all of an idle one.
+const REST: Duration = Duration::from_millis(2);
 
 /// The CPU turns of one tenant's long-running guests.
 #[derive(Debug, Clone)]
@@ -49,7 +60,10 @@ pub(crate) struct Turn {
     share: CpuShare,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
     origin: Instant,
-    /// Nanoseconds from `origin` to the last return from the host.
+    /// Nanoseconds from `origin` to the start of the current host call.
+    in_host_since: Arc<AtomicU64>,
+    /// Nanoseconds from `origin` to the last return from a host call that
+    /// waited.
     resumed: Arc<AtomicU64>,
 }
 
@@ -59,6 +73,7 @@ impl Turn {
             share,
             held: Arc::default(),
             origin: Instant::now(),
+            in_host_since: Arc::default(),
             resumed: Arc::default(),
         }
     }
@@ -67,18 +82,27 @@ impl Turn {
         u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The guest calls the host: the turn goes back (a host call may wait
-    /// for I/O, and a turn is for computing).
-    pub(crate) fn leave_wasm(&self) {
+    /// The guest calls a capability that may wait for I/O: the turn goes
+    /// back (a turn is for computing); the guest asks for one again at its
+    /// next tick.
+    pub(crate) fn give_back(&self) {
         if let Ok(mut held) = self.held.try_lock() {
             held.take();
         }
     }
 
-    /// The host call returned: wasm runs again (without a turn until its
-    /// next tick asks for one).
+    /// The guest calls the host.
+    pub(crate) fn leave_wasm(&self) {
+        self.in_host_since.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The host call returned; if it took long, the guest was waiting, and
+    /// the tick it returns into is not one of computing.
     pub(crate) fn back_in_wasm(&self) {
-        self.resumed.store(self.now(), Ordering::Relaxed);
+        let now = self.now();
+        if now.saturating_sub(self.in_host_since.load(Ordering::Relaxed)) >= COUNTED_NANOS {
+            self.resumed.store(now, Ordering::Relaxed);
+        }
     }
 
     /// At a tick: whether the guest computed through (most of) it.
@@ -86,10 +110,18 @@ impl Turn {
         self.now().saturating_sub(self.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
     }
 
-    /// At a tick: give the turn back, let others run, and wait for the
-    /// next turn (the invocation's own deadline still applies: it is
-    /// enforced around the whole call).
+    /// At a tick: let others run; if they had work waiting, rest for
+    /// [`REST`] still holding the turn (so none of the tenant's guests
+    /// computes meanwhile); then give the turn back and wait for the next
+    /// one (the invocation's own deadline still applies: it is enforced
+    /// around the whole call).
     pub(crate) async fn next(self) {
+        let holding = self.held.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let before = Instant::now();
+        tokio::task::yield_now().await;
+        if holding && before.elapsed() >= BUSY {
+            tokio::time::sleep(REST).await;
+        }
         drop(self.held.lock().unwrap_or_else(|e| e.into_inner()).take());
         tokio::task::yield_now().await;
         if let Ok(permit) = self.share.0.clone().acquire_owned().await {
@@ -130,19 +162,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_call_gives_the_turn_back() {
+    async fn a_capability_call_gives_the_turn_back_and_waiting_is_not_computing() {
         let share = CpuShare::new(1);
         let a = Turn::new(share.clone());
         a.clone().next().await;
         assert_eq!(share.available(), 0);
+        a.give_back();
+        assert_eq!(share.available(), 1, "a waits for I/O without a turn");
+        let ms = std::time::Duration::from_millis(1);
+        std::thread::sleep(ms);
+        assert!(a.computed_through_tick(), "a computed since it started");
+        // A quick host call (a log line) is computing...
         a.leave_wasm();
-        assert_eq!(share.available(), 1, "a waits for the host without a turn");
         a.back_in_wasm();
-        assert!(
-            !a.computed_through_tick(),
-            "a tick right after a host call is not computing"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(a.computed_through_tick());
+        // ...a long one (I/O) is not.
+        a.leave_wasm();
+        std::thread::sleep(ms);
+        a.back_in_wasm();
+        assert!(!a.computed_through_tick(), "a tick right after a wait");
+        std::thread::sleep(ms);
         assert!(a.computed_through_tick());
     }
 }

@@ -65,13 +65,15 @@ impl Invocation {
     pub(crate) fn new(func: &Function, ctx: InvocationContext) -> Self {
         let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
         let limits = func.limits;
+        let turn = func.cpu.clone().map(crate::cpu::Turn::new);
         let caps = CapState::new(
             func.caps.clone(),
             ctx.caller.clone(),
             ctx.delivery.clone(),
             Arc::from(ctx.trace_id.as_str()),
             logs.clone(),
-        );
+        )
+        .with_turn(turn.clone());
         let state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
         let mut store = Store::new(func.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -81,9 +83,9 @@ impl Invocation {
         // a spinning guest never holds a runtime thread for long.
         store.set_epoch_deadline(1);
         // With a CPU share, past its first ticks of computing the guest
-        // computes only in its tenant's turns, and gives its turn back
-        // whenever it calls the host (see `cpu`).
-        let turn = func.cpu.clone().map(crate::cpu::Turn::new);
+        // computes only in its tenant's turns; it gives its turn back at
+        // each capability call, and a tick after a long host call does not
+        // count (see `cpu`).
         if let Some(turn) = turn.clone() {
             store.call_hook(move |_, hook| {
                 match hook {

@@ -482,9 +482,16 @@ impl NatsRouter {
         }
         let target = rule.target(&row.target_id)?;
         let result = {
-            let attempt = self.bus.attempt(rule, target, &row);
+            // The project's delivery slots bound NATS attempts as they bound
+            // the bus's own: a project's backlog on many rules cannot take
+            // the node.
+            let attempt = async {
+                let _slot = self.bus.slot(&row.project_id).await?;
+                Some(self.bus.attempt(rule, target, &row).await)
+            };
             let mut attempt = std::pin::pin!(attempt);
-            // A slow handler keeps its message: progress resets the ack wait.
+            // A slow handler (or one waiting for a slot) keeps its message:
+            // progress resets the ack wait.
             loop {
                 tokio::select! {
                     r = &mut attempt => break r,
@@ -494,6 +501,8 @@ impl NatsRouter {
                 }
             }
         };
+        // The bus is closing: the server delivers the message again.
+        let result = result?;
         match result {
             Ok(()) => {
                 metrics::counter!("minicloud_events_delivered_total", "rule" => rule.name.clone())

@@ -219,6 +219,8 @@ pub(crate) struct CapState {
     pub(crate) trace_id: Arc<str>,
     pub(crate) logs: LogCapture,
     usage: Usage,
+    /// The invocation's CPU turn, given back at every capability call.
+    turn: Option<crate::cpu::Turn>,
 }
 
 impl CapState {
@@ -236,6 +238,20 @@ impl CapState {
             trace_id,
             logs,
             usage: Usage::default(),
+            turn: None,
+        }
+    }
+
+    /// Gives the invocation's CPU turn back at each capability call (they
+    /// may wait for I/O).
+    pub(crate) fn with_turn(mut self, turn: Option<crate::cpu::Turn>) -> Self {
+        self.turn = turn;
+        self
+    }
+
+    fn may_wait(&self) {
+        if let Some(turn) = &self.turn {
+            turn.give_back();
         }
     }
 
@@ -260,6 +276,7 @@ impl CapState {
     }
 
     pub(crate) fn count_call(&mut self) -> Result<(), CapError> {
+        self.may_wait();
         self.usage.host_calls += 1;
         let cap = self.caps.limits.host_calls;
         if self.usage.host_calls > cap {
@@ -271,6 +288,7 @@ impl CapState {
     }
 
     pub(crate) fn count_outbound(&mut self) -> Result<(), CapError> {
+        self.may_wait();
         self.usage.outbound_requests += 1;
         let cap = self.caps.limits.outbound_requests;
         if self.usage.outbound_requests > cap {

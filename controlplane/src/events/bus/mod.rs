@@ -354,6 +354,14 @@ impl EventBus {
         &self.inner.node
     }
 
+    /// A delivery slot of project `project_id` (see `slots`), for attempts
+    /// that do not come through the bus's own claimer (NATS messages), so
+    /// that every trigger of a project shares one bound; `None` once the
+    /// bus closed.
+    pub(crate) async fn slot(&self, project_id: &str) -> Option<slots::Slot<'_>> {
+        self.inner.slots.acquire(project_id).await
+    }
+
     /// The region name events carry.
     pub fn region(&self) -> &str {
         &self.inner.region

@@ -18,7 +18,7 @@ pub(super) struct Slots {
 
 /// The right to run one attempt: a slot of its project and one of the node.
 #[must_use = "the slot is given back when dropped"]
-pub(super) struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     _global: SemaphorePermit<'a>,
     _project: OwnedSemaphorePermit,
 }
