@@ -61,7 +61,16 @@ async fn rig(sources: serde_json::Value) -> Rig {
     let mut row = RuleRow::new(&project.id, "bench");
     row.sources = sources;
     row.targets = json!([{"id": "t", "function": "trivial"}]);
-    store.in_project(&project).insert_rule(row).await.unwrap();
+    let limit = minicloud_controlplane::store::quotas::CountLimit::unlimited(
+        &project,
+        minicloud_controlplane::store::quotas::Kind::Rules,
+    );
+    store
+        .in_project(&project)
+        .insert_rule(row, &limit)
+        .await
+        .unwrap()
+        .unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let compiled = runtime
         .compile(&std::fs::read(guests::JSON_HANDLER).unwrap())

@@ -8,6 +8,7 @@ use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::{DeployOutcome, FunctionRow, HttpAuth, NewVersion, Settings, VersionRow};
 use crate::store::projects::ProjectScope;
+use crate::store::quotas::CreateRefused;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -259,12 +260,22 @@ async fn deploy(
         size_bytes: bytes.len() as i64,
         world: compiled.world.as_str(),
     };
+    let limit = state
+        .quotas
+        .count_limit(&project, crate::store::quotas::Kind::Functions);
     let (f, v, outcome) = state
         .store
         .in_project(&project)
-        .deploy(&name, new, &settings)
+        .deploy(&name, new, &settings, &limit)
         .await?
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+        .map_err(|e| match e {
+            CreateRefused::Conflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "another deploy of this function finished first; retry",
+            ),
+            CreateRefused::Quota(q) => q.into(),
+        })?;
     registry.remember_component(&compiled.sha256, compiled.component);
     registry.invalidate(&project.name, &name);
     let status = match outcome {

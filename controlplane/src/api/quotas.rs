@@ -41,12 +41,10 @@ pub fn router() -> Router<AppState> {
 impl From<QuotaExceeded> for ApiError {
     fn from(e: QuotaExceeded) -> Self {
         metrics::counter!("minicloud_quota_exceeded_total", "kind" => e.kind.key()).increment(1);
-        let status = if e.kind.is_transient() {
-            StatusCode::TOO_MANY_REQUESTS
-        } else {
-            StatusCode::CONFLICT
-        };
-        let err = ApiError::new(status, "quota_exceeded", e.to_string());
+        // 429 for every quota: rates and running instances pass with time
+        // (`Retry-After` says when), counts and bytes once something is
+        // deleted (the message says so).
+        let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", e.to_string());
         match e.retry_after_secs {
             Some(secs) => err.retry_after(secs),
             None => err,

@@ -9,6 +9,7 @@ use crate::events::rules::{Rule, RuleSpec};
 use crate::iam::actions::{events, functions};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;
+use crate::store::quotas::CreateRefused;
 use crate::store::rules::RuleRow;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -139,17 +140,21 @@ async fn create(
         .quotas
         .room_for_one(&project, crate::store::quotas::Kind::Rules)
         .await?;
+    let limit = state
+        .quotas
+        .count_limit(&project, crate::store::quotas::Kind::Rules);
     let row = state
         .store
         .in_project(&project)
-        .insert_rule(row)
+        .insert_rule(row, &limit)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
+        .map_err(|e| match e {
+            CreateRefused::Conflict => ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 format!("rule {name:?} already exists"),
-            )
+            ),
+            CreateRefused::Quota(q) => q.into(),
         })?;
     after_change(&state).await?;
     Ok((StatusCode::CREATED, Json(row)))

@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::store::objects::{BucketRow, ObjectRow};
 use crate::store::outbox::OutboxRow;
 use crate::store::projects::{Project, ProjectScope};
-use crate::store::quotas::{QuotaBook, QuotaError, QuotaExceeded, Room};
+use crate::store::quotas::{Kind, QuotaBook, QuotaError, QuotaExceeded, Room};
 use crate::util::{new_id, now_ms};
 use futures::{Stream, StreamExt, TryStreamExt};
 use minicloud_runtime::caps::backend::{
@@ -51,7 +51,7 @@ impl From<QuotaError> for PutError {
     }
 }
 
-/// Functions see a quota refusal as an `invalid` error with its message.
+/// Functions see a quota refusal as a `limit-exceeded` error with its message.
 impl From<PutError> for BackendError {
     fn from(e: PutError) -> Self {
         match e {
@@ -325,13 +325,20 @@ impl ProjectObjects {
     ) -> Result<Option<String>, PutError> {
         let _one_at_a_time = self.commit_lock().lock().await;
         self.room(b, &row.key).await?.admit(row.size as u64)?;
-        Ok(self.scope.put_object(b, row, event).await.map_err(unavailable)?)
+        // Checked once more in the transaction that writes the row, with
+        // the org's row locked: uploads completing on several nodes at
+        // once cannot pass a quota together.
+        let limit = self.service.quotas.count_limit(&self.project, Kind::StoredBytes);
+        Ok(self
+            .scope
+            .put_object(b, row, event, &limit)
+            .await
+            .map_err(unavailable)??)
     }
 
-    /// The lock that completing uploads of the project's org take, so that
-    /// two of them cannot both take the last free bytes. It is per node:
-    /// uploads completing on several nodes at once may pass a quota by
-    /// what they store together.
+    /// The lock that completing uploads of the project's org take on this
+    /// node, so that they queue here rather than on the org's row in the
+    /// database.
     fn commit_lock(&self) -> &tokio::sync::Mutex<()> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -1,6 +1,7 @@
 //! Functions, their immutable versions, and their settings.
 
 use super::projects::ProjectScope;
+use super::quotas::{CountLimit, CreateRefused};
 use super::{Result, StoreError, is_unique_violation};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
@@ -107,11 +108,6 @@ pub enum DeployOutcome {
     /// The same bytes were already a version; it is now active.
     Existing,
 }
-
-/// A deploy that lost a race with another deploy of the same function.
-#[derive(Debug, thiserror::Error)]
-#[error("another deploy of this function finished first; retry")]
-pub struct DeployConflict;
 
 const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
      max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, tags_json, role_name, config_json, \
@@ -284,21 +280,26 @@ impl ProjectScope {
         rows.iter().map(version_row).collect()
     }
 
-    /// Records a deploy: creates the function or a new version of it, or,
-    /// when the same bytes are already a version, makes that one active.
-    /// `settings` replace the function's settings.
+    /// Records a deploy: creates the function (if `limit` has room for
+    /// it) or a new version of it, or, when the same bytes are already a
+    /// version, makes that one active. `settings` replace the function's
+    /// settings.
     pub async fn deploy(
         &self,
         name: &str,
         new: NewVersion<'_>,
         settings: &Settings,
-    ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), DeployConflict>> {
+        limit: &CountLimit,
+    ) -> Result<Result<(FunctionRow, VersionRow, DeployOutcome), CreateRefused>> {
         let project_id = self.project_id.as_str();
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let existing = fetch_function(&mut *tx, project_id, name).await?;
         let (function_id, version, outcome) = match existing {
             None => {
+                if let Err(q) = limit.check(&mut tx, project_id).await? {
+                    return Ok(Err(q.into()));
+                }
                 let id = new_id();
                 let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
@@ -313,7 +314,7 @@ impl ProjectScope {
                 let inserted = bind_settings(query, settings).bind(now).execute(&mut *tx).await;
                 match inserted {
                     Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => return Ok(Err(DeployConflict)),
+                    Err(e) if is_unique_violation(&e) => return Ok(Err(CreateRefused::Conflict)),
                     Err(e) => return Err(e.into()),
                 }
                 (id, 1, DeployOutcome::Created)
@@ -360,7 +361,7 @@ impl ProjectScope {
             .await;
             match inserted {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(Err(DeployConflict)),
+                Err(e) if is_unique_violation(&e) => return Ok(Err(CreateRefused::Conflict)),
                 Err(e) => return Err(e.into()),
             }
         }

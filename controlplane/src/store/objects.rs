@@ -3,6 +3,7 @@
 
 use super::outbox::OutboxRow;
 use super::projects::ProjectScope;
+use super::quotas::{CountLimit, QuotaExceeded};
 use super::{Result, StoreError};
 use crate::util::{new_id, now_ms};
 use sqlx::Row;
@@ -73,6 +74,17 @@ async fn blob_of(conn: &mut sqlx::AnyConnection, bucket: &BucketRow, key: &str) 
         .map(|r| r.try_get("blob"))
         .transpose()
         .map_err(Into::into)
+}
+
+async fn size_of(conn: &mut sqlx::AnyConnection, bucket: &BucketRow, key: &str) -> Result<u64> {
+    let size: Option<i64> = sqlx::query("SELECT size FROM objects WHERE bucket_id = $1 AND object_key = $2")
+        .bind(&bucket.id)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?
+        .map(|r| r.try_get("size"))
+        .transpose()?;
+    Ok(size.unwrap_or(0).max(0) as u64)
 }
 
 impl ProjectScope {
@@ -152,16 +164,29 @@ impl ProjectScope {
         row.as_ref().map(object_row).transpose()
     }
 
-    /// Makes `object` the bucket's object at its key; returns the blob it
-    /// replaced, which the caller removes.
+    /// Makes `object` the bucket's object at its key if `limit` (of stored
+    /// bytes) has room for it; returns the blob it replaced, which the
+    /// caller removes.
     pub async fn put_object(
         &self,
         bucket: &BucketRow,
         object: &ObjectRow,
         event: Option<&OutboxRow>,
-    ) -> Result<Option<String>> {
+        limit: &CountLimit,
+    ) -> Result<std::result::Result<Option<String>, QuotaExceeded>> {
         let mut tx = self.begin_write().await?;
         let old = blob_of(&mut tx, bucket, &object.key).await?;
+        let freeing = match &old {
+            Some(_) => size_of(&mut tx, bucket, &object.key).await?,
+            None => 0,
+        };
+        let adding = object.size.max(0) as u64;
+        if let Err(q) = limit
+            .check_change(&mut tx, &self.project_id, adding, freeing)
+            .await?
+        {
+            return Ok(Err(q));
+        }
         let metadata = serde_json::to_string(&object.metadata).unwrap_or_else(|_| "{}".into());
         sqlx::query(
             "INSERT INTO objects (bucket_id, object_key, blob, size, etag, content_type, metadata_json, \
@@ -184,7 +209,7 @@ impl ProjectScope {
             super::outbox::put(&mut tx, event).await?;
         }
         tx.commit().await?;
-        Ok(old)
+        Ok(Ok(old))
     }
 
     /// Removes an object's row, and adds `event` to the outbox if there was

@@ -11,10 +11,12 @@
 //! module only knows the numbers.
 
 mod book;
+mod counted;
 mod refusal;
 mod rows;
 
 pub use book::{QuotaBook, Room};
+pub use counted::{CountLimit, CreateRefused};
 pub use refusal::{Holder, QuotaError, QuotaExceeded};
 pub use rows::{Overrides, Usage};
 

@@ -2,6 +2,7 @@
 //! transaction, so every node notices any node's change.
 
 use super::projects::ProjectScope;
+use super::quotas::{CountLimit, CreateRefused};
 use super::{Result, Store, inserted, json_column};
 use crate::util::{new_id, now_ms};
 use serde::Serialize;
@@ -87,14 +88,21 @@ async fn bump_generation(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Resu
 }
 
 impl ProjectScope {
-    /// Stores a new rule (id and times assigned here); `None` when the name
-    /// is taken.
-    pub async fn insert_rule(&self, mut row: RuleRow) -> Result<Option<RuleRow>> {
+    /// Stores a new rule (id and times assigned here) if `limit` has room
+    /// for it.
+    pub async fn insert_rule(
+        &self,
+        mut row: RuleRow,
+        limit: &CountLimit,
+    ) -> Result<std::result::Result<RuleRow, CreateRefused>> {
         row.id = new_id();
         row.project_id = self.project_id.clone();
         row.created_ms = now_ms();
         row.updated_ms = row.created_ms;
         let mut tx = self.begin_write().await?;
+        if let Err(q) = limit.check(&mut tx, &self.project_id).await? {
+            return Ok(Err(q.into()));
+        }
         let sql = format!(
             "INSERT INTO event_rules ({RULE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
@@ -108,11 +116,11 @@ impl ProjectScope {
             .execute(&mut *tx)
             .await;
         if !inserted(done)? {
-            return Ok(None);
+            return Ok(Err(CreateRefused::Conflict));
         }
         bump_generation(&mut tx).await?;
         tx.commit().await?;
-        Ok(Some(row))
+        Ok(Ok(row))
     }
 
     /// Writes a changed rule over the stored one (matched by id), and sets

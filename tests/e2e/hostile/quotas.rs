@@ -1,7 +1,7 @@
 //! Quotas: one tenant must not take the node. An org admin cannot raise its
-//! own quotas; past a quota a tenant gets `quota_exceeded` (409 for counts
-//! and bytes, 429 with `Retry-After` for rates and running instances) while
-//! other tenants are served as before.
+//! own quotas; past a quota a tenant gets 429 `quota_exceeded` (with
+//! `Retry-After` for rates and running instances) while other tenants are
+//! served as before, and concurrent creations cannot race past a count.
 
 use super::{deploy_as, tenant};
 use minicloud_tests::{Db, Server, eventually, guests};
@@ -12,6 +12,7 @@ use std::time::Duration;
 crate::on_both_databases!(
     an_org_admin_cannot_raise_its_own_quota,
     new_functions_and_rules_stop_at_their_quota,
+    concurrent_creations_cannot_race_past_a_count,
     uploads_stop_at_the_stored_bytes_quota,
 );
 
@@ -105,7 +106,7 @@ async fn new_functions_and_rules_stop_at_their_quota(db: Db) {
     deploy_as(&s, &boss, "shop", "one", guests::HELLO).await;
     deploy_as(&s, &boss, "shop", "two", guests::HELLO).await;
     let (status, body) = deploy(&s, &boss, "shop", "three").await;
-    assert_quota_refusal(status, &body, 409, "functions quota of 2");
+    assert_quota_refusal(status, &body, 429, "functions quota of 2");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -125,7 +126,7 @@ async fn new_functions_and_rules_stop_at_their_quota(db: Db) {
     let (status, body) = s
         .call(&boss, Method::POST, "/projects/shop/rules", Some(rule("second")))
         .await;
-    assert_quota_refusal(status, &body, 409, "rules quota of 1");
+    assert_quota_refusal(status, &body, 429, "rules quota of 1");
 
     // The org's quota holds all its projects together.
     let (status, body) = s
@@ -142,9 +143,56 @@ async fn new_functions_and_rules_stop_at_their_quota(db: Db) {
     assert_quota_refusal(
         status,
         &body,
-        409,
+        429,
         "org \"acme\" would pass its functions quota of 2",
     );
+}
+
+/// Eight deploys and eight rules at once against room for three and two:
+/// each creation is counted in its own transaction, one of the org at a
+/// time, so exactly that many go in.
+async fn concurrent_creations_cannot_race_past_a_count(db: Db) {
+    let s = Server::start(db).await;
+    let boss = tenant(&s, "acme", "shop").await;
+    set_quota(&s, "/projects/shop/quota", json!({"functions": 3, "rules": 2})).await;
+    let deploys = (0..8).map(|i| {
+        let (s, boss) = (&s, &boss);
+        async move { deploy(s, boss, "shop", &format!("f{i}")).await }
+    });
+    let answers = futures::future::join_all(deploys).await;
+    let made = created(&answers, "functions quota of 3");
+    assert_eq!(made.len(), 3, "{answers:?}");
+    let target = made[0]["name"].as_str().unwrap().to_owned();
+    let rules = (0..8).map(|i| {
+        let (s, boss) = (&s, &boss);
+        let rule = json!({"name": format!("r{i}"), "sources": {"api": true},
+                          "targets": [{"function": target}]});
+        async move {
+            s.call(boss, Method::POST, "/projects/shop/rules", Some(rule))
+                .await
+        }
+    });
+    let answers = futures::future::join_all(rules).await;
+    assert_eq!(created(&answers, "rules quota of 2").len(), 2, "{answers:?}");
+    let (_, quota) = s.call(&boss, Method::GET, "/projects/shop/quota", None).await;
+    assert_eq!(
+        (&quota["usage"]["functions"], &quota["usage"]["rules"]),
+        (&json!(3), &json!(2)),
+        "{quota}"
+    );
+}
+
+/// The answers of creations that went in (201); every other one must be a
+/// refusal of `quota`.
+fn created<'a>(answers: &'a [(u16, Value)], quota: &str) -> Vec<&'a Value> {
+    let mut made = Vec::new();
+    for (status, body) in answers {
+        match status {
+            201 => made.push(body),
+            _ => assert_quota_refusal(*status, body, 429, quota),
+        }
+    }
+    made
 }
 
 /// Deploys hello as `name` in `project`: the status and the answer.
@@ -176,7 +224,7 @@ async fn uploads_stop_at_the_stored_bytes_quota(db: Db) {
     assert_quota_refusal(
         status,
         &resp.json().await.unwrap(),
-        409,
+        429,
         "stored_bytes quota of 1000",
     );
     // Streamed without a length: cut off once past the room.
@@ -188,7 +236,7 @@ async fn uploads_stop_at_the_stored_bytes_quota(db: Db) {
     assert_quota_refusal(
         status,
         &resp.json().await.unwrap(),
-        409,
+        429,
         "stored_bytes quota of 1000",
     );
     let resp = s.as_token(&boss, Method::GET, &object("b")).send().await.unwrap();

@@ -102,10 +102,28 @@ impl QuotaBook {
         self.reload().await
     }
 
+    /// The limits a creation of one more of a counted kind must fit,
+    /// checked in the creating transaction (see `counted`).
+    pub fn count_limit(&self, project: &Project, kind: Kind) -> super::CountLimit {
+        super::CountLimit {
+            kind,
+            org_id: project.org_id.clone(),
+            project: (
+                Holder::Project(project.name.clone()),
+                self.project(&project.id).get(kind),
+            ),
+            org: (
+                Holder::Org(project.org_name.clone()),
+                self.org(&project.org_id).get(kind),
+            ),
+        }
+    }
+
     /// Refuses unless the project and its org both have room for one more
-    /// of a counted kind (functions, rules). Concurrent creations may each
-    /// see the last free place: a quota may be passed by the number of
-    /// creations racing for it.
+    /// of a counted kind (functions, rules): a cheap early answer, before
+    /// work such as compiling. Concurrent creations may each see the last
+    /// free place; the creating transaction checks again
+    /// ([`Self::count_limit`]), one creation of an org at a time.
     pub async fn room_for_one(&self, project: &Project, kind: Kind) -> Result<(), QuotaError> {
         let (project_usage, org_usage) = self.usage(project).await?;
         for (holder, limit, used) in self.pairs(project, kind, project_usage, org_usage) {
