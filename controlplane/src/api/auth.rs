@@ -5,7 +5,7 @@
 use super::error::{ApiError, ApiResult, JsonBody, trace_id};
 use crate::app::{ADMIN_USER, AppState};
 use crate::handover::Peer;
-use crate::iam::limits::LoginThrottled;
+use crate::iam::limits::{LoginScope, LoginThrottled};
 use crate::iam::tokens::CheckError;
 use crate::iam::tokens::{self, Credential, TokenError};
 use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
@@ -393,11 +393,23 @@ async fn login(
 /// Limits first (they cost nothing), then one argon2 verification whatever
 /// the org and user turn out to be, then the audit record.
 async fn try_login(state: &AppState, a: &Attempt, password: String) -> Result<Json<Value>, LoginError> {
-    state
-        .login
-        .limiter
-        .check(a.source_ip, &a.org, &a.username)
-        .inspect_err(|t| tracing::debug!(scope = t.scope.as_str(), "login attempt over its limit"))?;
+    if let Err(throttled) = state.login.limiter.check(a.source_ip, &a.org, &a.username) {
+        tracing::debug!(scope = throttled.scope.as_str(), "login attempt over its limit");
+        if state
+            .login
+            .limiter
+            .audit_due(&throttled, a.source_ip, &a.org, &a.username)
+            && let Some(org) = state.store.org(&a.org).await?
+        {
+            let reason = match throttled.scope {
+                LoginScope::Address => "throttled_address",
+                LoginScope::Account => "throttled_account",
+            };
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            audit_login(state, &org, a, Verdict::Refused(reason), status).await;
+        }
+        return Err(throttled.into());
+    }
     let org = state.store.org(&a.org).await?;
     let user = match &org {
         Some(org) => state.store.in_org(org).user(&a.username).await?,

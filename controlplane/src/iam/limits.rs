@@ -166,6 +166,11 @@ struct LoginLimits<C: Clock> {
     by_address: BoundedKeyed<IpAddr, C>,
     /// Keyed by [`account_key`].
     by_account: BoundedKeyed<[u8; 32], C>,
+    /// One audit record a minute for the attempts each limit refuses, per
+    /// address and per account: refusals are cheap to send, records are
+    /// not.
+    audited_address: BoundedKeyed<IpAddr, C>,
+    audited_account: BoundedKeyed<[u8; 32], C>,
 }
 
 impl<C: Clock> std::fmt::Debug for LoginLimiter<C> {
@@ -188,9 +193,12 @@ impl<C: Clock + Clone> LoginLimiter<C> {
     fn with_clock(per_minute: u32, max_keys: usize, clock: C) -> Self {
         let limits = NonZeroU32::new(per_minute).map(|n| {
             let quota = Quota::per_minute(n);
+            let once = Quota::per_minute(NonZeroU32::MIN);
             LoginLimits {
                 by_address: BoundedKeyed::new(quota, max_keys, clock.clone()),
-                by_account: BoundedKeyed::new(quota, max_keys, clock),
+                by_account: BoundedKeyed::new(quota, max_keys, clock.clone()),
+                audited_address: BoundedKeyed::new(once, max_keys, clock.clone()),
+                audited_account: BoundedKeyed::new(once, max_keys, clock),
             }
         });
         Self { limits }
@@ -212,6 +220,23 @@ impl<C: Clock + Clone> LoginLimiter<C> {
             .by_account
             .check(&account_key(org, user))
             .map_err(|wait| LoginThrottled::new(LoginScope::Account, wait))
+    }
+}
+
+impl<C: Clock + Clone> LoginLimiter<C> {
+    /// Whether a refused attempt should be audited: the first refusal of
+    /// its limit's key (the address, or the account) in a minute is.
+    pub fn audit_due(&self, refused: &LoginThrottled, source: Option<IpAddr>, org: &str, user: &str) -> bool {
+        let Some(limits) = &self.limits else {
+            return false;
+        };
+        match refused.scope {
+            LoginScope::Address => {
+                let address = source.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), address_key);
+                limits.audited_address.check(&address).is_ok()
+            }
+            LoginScope::Account => limits.audited_account.check(&account_key(org, user)).is_ok(),
+        }
     }
 }
 

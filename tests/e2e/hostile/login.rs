@@ -119,6 +119,12 @@ async fn guessing_is_rate_limited() {
         "bob from .3",
     );
 
+    // The account is still limited from yet another address.
+    assert_throttled(
+        &login(&s, &client_from(5), "default", "admin", &password).await,
+        "admin from .5",
+    );
+
     // Another user from another address is not held up by either.
     let fourth = client_from(4);
     let a = login(&s, &fourth, "default", "bob", "bob's long password").await;
@@ -129,7 +135,7 @@ async fn guessing_is_rate_limited() {
     assert_eq!(
         s.metric("minicloud_login_total", "outcome=\"rate_limited\"")
             .await,
-        3.0
+        4.0
     );
     assert_eq!(
         s.metric("minicloud_login_total", "outcome=\"failure\"").await,
@@ -138,6 +144,45 @@ async fn guessing_is_rate_limited() {
     assert_eq!(
         s.metric("minicloud_login_total", "outcome=\"success\"").await,
         1.0
+    );
+
+    // Refusals by a limit are audited too, the first of each limit's key
+    // in a minute: one for the account (from .2, not again from .5), one
+    // for the address .3 (not again for bob).
+    let audit = format!("{}/api/v1/orgs/default/audit?action=auth:Login&limit=100", s.url);
+    let reasons = |page: &Value| -> Vec<(String, String, i64)> {
+        let mut found: Vec<_> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| {
+                let params: Value = serde_json::from_str(r["params"].as_str()?).ok()?;
+                let reason = params["reason"].as_str()?;
+                reason.starts_with("throttled").then(|| {
+                    let who = params["body"]["username"].as_str().unwrap_or_default();
+                    (
+                        reason.to_owned(),
+                        who.to_owned(),
+                        r["outcome"].as_i64().unwrap_or_default(),
+                    )
+                })
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let throttled = eventually(Duration::from_secs(10), || async {
+        let found = reasons(&s.get_json(&audit).await);
+        (found.len() >= 2).then_some(found)
+    })
+    .await
+    .expect("throttled attempts audited");
+    assert_eq!(
+        throttled,
+        [
+            ("throttled_account".to_owned(), "admin".to_owned(), 429),
+            ("throttled_address".to_owned(), "ghost5".to_owned(), 429),
+        ]
     );
 }
 
