@@ -177,7 +177,8 @@ pub async fn start(
     // Platform events are written to the outbox with what they announce
     // (objects, failed invocations' records); this wakes their pump.
     let outbox = OutboxSignal::default();
-    let (writer, writer_task) = RecordWriter::spawn(store.clone(), outbox.clone());
+    let (writer, writer_task) =
+        RecordWriter::spawn(store.clone(), outbox.clone(), config.log_lines_per_second);
     let keyring = Keyring::load(
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),

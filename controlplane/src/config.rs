@@ -54,6 +54,14 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_LOG_BYTES_PER_INVOCATION", default_value_t = 64 * 1024)]
     pub log_bytes_per_invocation: usize,
 
+    /// Log lines a second each project may store on average (bursts of
+    /// ten times as many); lines past it are dropped and counted in the
+    /// invocation's record. Storing lines is work the database does for
+    /// the tenant: without a bound, one project's chatty functions slow
+    /// every other's. Zero: no limit.
+    #[arg(long, env = "MINICLOUD_LOG_LINES_PER_SECOND", default_value_t = 1000)]
+    pub log_lines_per_second: u32,
+
     /// Seconds a stop waits, in all, for open requests, running
     /// invocations and event deliveries to finish.
     #[arg(long, env = "MINICLOUD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

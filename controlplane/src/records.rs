@@ -7,6 +7,7 @@
 //! outbox, so the record and its event are stored or lost together.
 
 use crate::capabilities::events::{OutboxSignal, PlatformEvent};
+use crate::iam::limits::RateLimiter;
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;
 use crate::store::records::{InvocationRecord, LogRecord};
@@ -42,6 +43,8 @@ pub struct RecordWriter {
     tx: mpsc::Sender<Entry>,
     /// Log text queued and not yet written, bytes.
     log_bytes: Arc<AtomicUsize>,
+    /// Log lines each project may store a second.
+    log_lines: Arc<RateLimiter>,
 }
 
 impl std::fmt::Debug for RecordWriter {
@@ -58,12 +61,27 @@ impl std::fmt::Debug for Entry {
 
 impl RecordWriter {
     /// Starts the writer task; `outbox` is woken after failed invocations'
-    /// events are written.
-    pub fn spawn(store: Store, outbox: OutboxSignal) -> (Self, tokio::task::JoinHandle<()>) {
+    /// events are written. Each project stores `lines_per_second` log
+    /// lines a second on average, bursts of ten times as many (zero: no
+    /// limit).
+    pub fn spawn(
+        store: Store,
+        outbox: OutboxSignal,
+        lines_per_second: u32,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let log_bytes = Arc::new(AtomicUsize::new(0));
+        let rate = f64::from(lines_per_second);
+        let log_lines = Arc::new(RateLimiter::new(rate, rate * 10.0));
         let task = tokio::spawn(run(store, rx, log_bytes.clone(), outbox));
-        (Self { tx, log_bytes }, task)
+        (
+            Self {
+                tx,
+                log_bytes,
+                log_lines,
+            },
+            task,
+        )
     }
 
     /// Waits until everything queued before this call is stored.
@@ -241,15 +259,26 @@ impl ReportSink for FunctionSink {
         }
         self.duration.record(r.duration.as_secs_f64());
         self.instantiate.record(r.instantiate.as_secs_f64());
+        // Lines past the project's rate, then past the queue's bytes, are
+        // dropped (counted in the record's `logs_dropped`, in bytes).
+        let all_bytes: usize = r.logs.iter().map(|l| l.text.len()).sum();
+        let rated = self
+            .writer
+            .log_lines
+            .take_up_to(&id.project_id, r.logs.len() as u64) as usize;
+        let lines = &r.logs[..rated.min(r.logs.len())];
         let queued = &self.writer.log_bytes;
-        let bytes: usize = r.logs.iter().map(|l| l.text.len()).sum();
+        let bytes: usize = lines.iter().map(|l| l.text.len()).sum();
         let keep_logs = queued.fetch_add(bytes, Ordering::Relaxed) + bytes <= QUEUED_LOG_BYTES;
         if !keep_logs {
             queued.fetch_sub(bytes, Ordering::Relaxed);
-            metrics::counter!("minicloud_log_lines_dropped_total").increment(r.logs.len() as u64);
         }
-        let logs: Vec<LogRecord> = r
-            .logs
+        let kept = if keep_logs { lines.len() } else { 0 };
+        if kept < r.logs.len() {
+            metrics::counter!("minicloud_log_lines_dropped_total").increment((r.logs.len() - kept) as u64);
+        }
+        let dropped_bytes = all_bytes - if keep_logs { bytes } else { 0 };
+        let logs: Vec<LogRecord> = lines
             .iter()
             .filter(|_| keep_logs)
             .enumerate()
@@ -279,7 +308,7 @@ impl ReportSink for FunctionSink {
             outcome: outcome.to_owned(),
             http_status: r.http_status.map(i64::from),
             error: r.error.map(|e| e.to_string()),
-            logs_dropped: r.logs_dropped as i64 + if keep_logs { 0 } else { bytes as i64 },
+            logs_dropped: r.logs_dropped as i64 + dropped_bytes as i64,
         };
         let kept_bytes = text_bytes(&logs);
         if self
@@ -372,6 +401,46 @@ mod tests {
         }
     }
 
+    /// A project's lines past its rate are dropped and counted, in bytes,
+    /// in the invocation's record.
+    #[tokio::test]
+    async fn lines_past_the_projects_rate_are_dropped_and_counted() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        // 10 lines a second, bursts of 100.
+        let (writer, _task) = RecordWriter::spawn(store.clone(), OutboxSignal::default(), 10);
+        let sink = writer.sink(FunctionIdentity {
+            project_id: project.id.clone(),
+            project: "p".into(),
+            function_id: "f1".into(),
+            function: "f".into(),
+            version: 1,
+            mrn: "mrn:functions:default:p:function/f".into(),
+        });
+        let mut chatty = report("chatty", None);
+        chatty.logs = (0..150)
+            .map(|i| minicloud_runtime::logs::LogLine {
+                time_ms: 1,
+                stream: minicloud_runtime::logs::LogStream::Stdout,
+                level: None,
+                text: format!("line {i:03}"),
+            })
+            .collect();
+        sink.report(chatty);
+        writer.flush().await;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM log_lines")
+            .fetch_one(store.pool())
+            .await
+            .expect("counted");
+        assert_eq!(row.get::<i64, _>("n"), 100);
+        let dropped: i64 = sqlx::query("SELECT logs_dropped FROM invocations WHERE id = 'chatty'")
+            .fetch_one(store.pool())
+            .await
+            .expect("the record")
+            .get("logs_dropped");
+        assert_eq!(dropped, 50 * "line 000".len() as i64);
+    }
+
     /// A failed invocation's event is stored with its record, in the
     /// outbox, and wakes the pump; a successful one announces nothing.
     #[tokio::test]
@@ -379,7 +448,7 @@ mod tests {
         let (store, _dir) = crate::store::tests::temporary_sqlite().await;
         let project = store.ensure_project("p").await.expect("a project");
         let outbox = OutboxSignal::default();
-        let (writer, _task) = RecordWriter::spawn(store.clone(), outbox.clone());
+        let (writer, _task) = RecordWriter::spawn(store.clone(), outbox.clone(), 0);
         let sink = writer.sink(FunctionIdentity {
             project_id: project.id.clone(),
             project: "p".into(),

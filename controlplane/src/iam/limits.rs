@@ -41,6 +41,30 @@ impl RateLimiter {
         if self.rate <= 0.0 {
             return Ok(());
         }
+        self.with_bucket(key, |tokens| {
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                Ok(())
+            } else {
+                Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+            }
+        })
+    }
+
+    /// Takes up to `n` tokens for `key`: how many it got.
+    pub fn take_up_to(&self, key: &str, n: u64) -> u64 {
+        if self.rate <= 0.0 || n == 0 {
+            return n;
+        }
+        self.with_bucket(key, |tokens| {
+            let got = (tokens.floor() as u64).min(n);
+            *tokens -= got as f64;
+            got
+        })
+    }
+
+    /// Runs `f` on `key`'s bucket, refilled to now.
+    fn with_bucket<T>(&self, key: &str, f: impl FnOnce(&mut f64) -> T) -> T {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         // Bound memory: forget full buckets when the map grows large.
@@ -51,12 +75,7 @@ impl RateLimiter {
         let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
-        }
+        f(tokens)
     }
 }
 
