@@ -122,7 +122,7 @@ proptest! {
     fn fuzz_subjects_and_keys(subject in text(), key in text()) {
         let _ = crate::events::rules::check_subject(&subject, true);
         let _ = crate::events::rules::subject_matches(&subject, "mc.a.b");
-        if minicloud_runtime::caps::check_key(&key).is_ok() {
+        if minicloud_runtime::names::check_key(&key).is_ok() {
             prop_assert!(!key.split('/').any(|s| s.is_empty() || s == ".." || s == "."));
         }
     }

@@ -7,8 +7,11 @@
 //! - [`handover`]: restarts without downtime (SIGUSR2: a successor takes
 //!   over the listening sockets).
 //! - [`gateway`]: `/fn/...` and custom routes into the runtime.
-//! - [`events`]: the EventBridge-style pattern language (rules and delivery
-//!   to come).
+//! - [`events`]: event rules, the EventBridge-style pattern language, input
+//!   transformers, the durable bus that delivers to functions, NATS
+//!   subjects as sources, and loop detection.
+//! - [`iam`]: principals, the authorizer that judges every API action,
+//!   built-in roles, credentials and tokens, rate and login limits.
 //! - [`registry`]: loaded functions between the store and the runtime,
 //!   each with its capabilities.
 //! - [`capabilities`]: the services behind functions' host interfaces

@@ -103,14 +103,4 @@ impl Function {
         self.caps = Arc::new(caps);
         self
     }
-
-    /// The same code with other limits and environment: no recompilation,
-    /// no relinking.
-    pub fn with_settings(&self, limits: Limits, env: Vec<(String, String)>) -> Function {
-        Function {
-            limits,
-            env: env.into(),
-            ..self.clone()
-        }
-    }
 }

@@ -16,9 +16,13 @@
 //! - [`world`]: which platform world a component serves, and which imports
 //!   the platform provides.
 //! - [`function`]: a loaded, pre-instantiated function ready to invoke.
+//! - [`limits`]: per-function limits, and the resource limiter that
+//!   enforces memory.
 //! - [`state`]: the per-instance store state: WASI contexts and the
 //!   resource limiter; no filesystem, sockets or ambient environment.
 //! - [`logs`]: capture of guest stdout and stderr into capped log lines.
+//! - [`names`]: the name rules of resources and object keys, shared with
+//!   the API.
 //! - [`invocation`]: one invocation's store, deadline and report.
 //! - [`cpu`]: CPU turns, so one tenant's long-running guests take at most
 //!   its share of the CPU from the others.
@@ -39,6 +43,7 @@ pub mod http;
 pub mod invocation;
 pub mod limits;
 pub mod logs;
+pub mod names;
 pub mod report;
 pub mod state;
 pub mod world;

@@ -15,7 +15,7 @@
 //! - [`events`]: publish events; the delivery being handled.
 //! - [`log`]: leveled log lines.
 //! - [`fetch`]: outbound HTTP to the hosts the role grants.
-//! - [`Error`]: what every platform call can fail with; `AccessDenied` when
+//! - [`Error`] (`error`): what every platform call can fail with; `AccessDenied` when
 //!   the function's execution role does not allow the call.
 //! - [`wasi`]: the standard WASI 0.2 bindings, for streaming bodies,
 //!   outbound HTTP and anything the helpers do not cover.

@@ -14,6 +14,7 @@ mod handover;
 mod hostile;
 mod identity;
 mod invoke;
+mod maps;
 mod nats;
 mod observe;
 mod outbox;

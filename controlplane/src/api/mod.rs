@@ -184,16 +184,17 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Checks a resource name: 1 to 63 of `a-z 0-9 - _`, starting with a letter
-/// or digit.
+/// Checks a resource name against the platform's one rule
+/// ([`minicloud_runtime::names`]).
 pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
-    if valid_name(name) {
+    if minicloud_runtime::names::valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
             "invalid_name",
             format!(
-                "{kind} name {name:?} must be 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"
+                "{kind} name {name:?} must be {}",
+                minicloud_runtime::names::NAME_RULE
             ),
         ))
     }
@@ -205,16 +206,6 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-}
-
-/// Whether `name` is a valid resource name (see [`check_name`]).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
 }
 
 /// The project named in the path (404 if none), once the caller is

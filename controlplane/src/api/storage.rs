@@ -183,7 +183,7 @@ async fn object_access(
     key: &str,
     action: &str,
 ) -> ApiResult<ProjectObjects> {
-    minicloud_runtime::caps::check_key(key).map_err(|e| match e {
+    minicloud_runtime::names::check_key(key).map_err(|e| match e {
         BackendError::Invalid(m) => ApiError::bad_request("invalid_key", m),
         other => other.into(),
     })?;

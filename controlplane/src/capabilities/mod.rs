@@ -7,6 +7,7 @@
 //! - [`secrets`]: the master key and sealed secrets.
 //! - [`grants`]: a function's execution role, compiled.
 //! - [`events`]: platform events in, and functions' `events.publish`.
+//! - [`identity`]: who called an invocation, and a judge of its policies.
 
 pub mod events;
 pub mod grants;

@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use minicloud_runtime::caps::backend::{
     BackendError, ByteStream, Cause, ListQuery, ObjectMeta, ObjectPage, PutOptions, StorageBackend,
 };
-use minicloud_runtime::caps::check_key;
+use minicloud_runtime::names::check_key;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};

@@ -281,7 +281,7 @@ fn compile_targets(specs: Vec<TargetSpec>) -> Result<Vec<Target>, RuleError> {
     }
     let mut out: Vec<Target> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.into_iter().enumerate() {
-        if !crate::api::valid_name(&spec.function) {
+        if !minicloud_runtime::names::valid_name(&spec.function) {
             return Err(refuse(
                 "invalid_targets",
                 format!(

@@ -4,7 +4,11 @@
 //! `Any` driver: portable SQL, `$N` placeholders (SQLite accepts them too),
 //! times as epoch milliseconds and ids as text.
 //!
+//! - [`orgs`]: orgs and the projects they contain (soft deletes).
 //! - [`projects`]: projects and the bootstrap admin token.
+//! - [`iam`]: users, API keys, policies, roles, bindings and signing keys,
+//!   all through an org's scope.
+//! - [`audit`]: the audit log, hash-chained per org.
 //! - [`functions`]: functions, their immutable versions and settings.
 //! - [`routes`]: custom HTTP routes.
 //! - [`domains`]: custom domains of projects, verified through DNS.

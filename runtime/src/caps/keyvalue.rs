@@ -4,7 +4,8 @@
 //! bucket alone for `kv:ListKeys`).
 
 use super::bindings::{atomics, kv};
-use super::{CapError, check_key, check_name};
+use super::{CapError, check_name};
+use crate::names::check_key;
 use crate::state::InstanceState;
 use wasmtime::component::Resource;
 

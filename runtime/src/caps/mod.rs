@@ -10,6 +10,9 @@
 //! trap.
 //!
 //! - [`backend`]: the traits the control plane implements.
+//! - `bindings`: the host bindings of the platform's WIT, generated once.
+//! - `error`: why a call did not go ahead, and the guest's error value it
+//!   becomes, shared by every capability.
 //! - `keyvalue`: `wasi:keyvalue` store and atomics.
 //! - `storage`: `minicloud:platform/storage`, streaming both ways.
 //! - `secrets`, `identity`, `events`: the platform's own interfaces.
@@ -21,6 +24,7 @@
 pub mod backend;
 pub(crate) mod bindings;
 mod config;
+mod error;
 mod events;
 mod identity;
 mod keyvalue;
@@ -36,6 +40,7 @@ use backend::{
     BackendError, CallerAuthority, DeliveryInfo, DenialSink, EventsBackend, Grants, IgnoreDenials, KvBackend,
     NoGrants, SecretsBackend, StorageBackend,
 };
+pub(crate) use error::CapError;
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -68,7 +73,7 @@ impl Default for HostLimits {
 /// The project a function belongs to, for the resource names it acts on.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// The org's id.
+    /// The org's name (resource names carry names, not ids).
     pub org: String,
     /// The project's name.
     pub project: String,
@@ -156,7 +161,7 @@ pub struct Caller {
     pub id: String,
     /// The user's name (the key's owner, for an API key).
     pub name: String,
-    /// The principal's org id.
+    /// The principal's org, by name.
     pub org: String,
     /// The principal's resource name.
     pub mrn: String,
@@ -196,20 +201,6 @@ pub(crate) struct Usage {
 /// log); the rest are only counted, so that a guest looping on a refused
 /// call cannot flood the audit log.
 pub const DENIALS_REPORTED_PER_INVOCATION: u64 = 16;
-
-/// Why a capability call did not go ahead; becomes the guest's error value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CapError {
-    Denied(String),
-    Limit(String),
-    Backend(BackendError),
-}
-
-impl From<BackendError> for CapError {
-    fn from(e: BackendError) -> Self {
-        Self::Backend(e)
-    }
-}
 
 /// The per-instance capability state.
 pub(crate) struct CapState {
@@ -375,64 +366,15 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     Ok(())
 }
 
-/// Names (bucket, secret) are short, printable and path-free.
+/// Names (bucket, secret, key-value store) follow the platform's one rule
+/// (`crate::names`).
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), CapError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !name.starts_with('.');
-    if ok {
+    if crate::names::valid_name(name) {
         Ok(())
     } else {
         Err(CapError::Backend(BackendError::Invalid(format!(
-            "{what} name {name:?} must be 1 to 63 letters, digits, '-', '_' or '.', not starting with '.'"
+            "{what} name {name:?} must be {}",
+            crate::names::NAME_RULE
         ))))
-    }
-}
-
-/// Object and key names: up to 1024 bytes, no empty or `..` segments, no
-/// control characters.
-pub fn check_key(key: &str) -> Result<(), BackendError> {
-    if key.is_empty() || key.len() > 1024 {
-        return Err(BackendError::Invalid(format!(
-            "a key must be 1 to 1024 bytes long, not {}",
-            key.len()
-        )));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(BackendError::Invalid(
-            "a key may not contain control characters".into(),
-        ));
-    }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(BackendError::Invalid(format!(
-            "key {key:?} has an empty, '.' or '..' segment"
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_validated() {
-        for good in ["a", "raw/2024/img.png", "a b", "ü/x"] {
-            assert!(check_key(good).is_ok(), "{good}");
-        }
-        for bad in ["", "/a", "a/", "a//b", "../x", "a/./b", "a\nb", &"k".repeat(1025)] {
-            assert!(check_key(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn names_are_validated() {
-        assert!(check_name("bucket", "raw-images_2.v1").is_ok());
-        for bad in ["", ".hidden", "a/b", "a b", &"n".repeat(64)] {
-            assert!(check_name("bucket", bad).is_err(), "{bad}");
-        }
     }
 }

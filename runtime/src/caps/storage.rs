@@ -5,7 +5,8 @@
 
 use super::backend::{BackendError, ByteStream, Cause, ListQuery, ObjectMeta, PutOptions};
 use super::bindings::{storage, types};
-use super::{CapError, check_key, check_name};
+use super::{CapError, check_name};
+use crate::names::check_key;
 use crate::state::InstanceState;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -50,19 +51,6 @@ impl Drop for ObjectWriter {
 
 /// Most entries a `list` page returns.
 const MAX_LIST: u32 = 1000;
-
-impl From<CapError> for types::Error {
-    fn from(e: CapError) -> Self {
-        match e {
-            CapError::Denied(m) => types::Error::AccessDenied(m),
-            CapError::Limit(m) => types::Error::LimitExceeded(m),
-            CapError::Backend(BackendError::NotFound(m)) => types::Error::NotFound(m),
-            CapError::Backend(BackendError::Invalid(m)) => types::Error::Invalid(m),
-            CapError::Backend(BackendError::QuotaExceeded(m)) => types::Error::LimitExceeded(m),
-            CapError::Backend(BackendError::Unavailable(m)) => types::Error::Unavailable(m),
-        }
-    }
-}
 
 fn meta(m: ObjectMeta) -> storage::ObjectMeta {
     storage::ObjectMeta {
