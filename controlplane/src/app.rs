@@ -2,11 +2,11 @@
 
 use crate::artifacts::Artifacts;
 use crate::capabilities::Services;
-use crate::capabilities::events::OutboxSignal;
 use crate::capabilities::objects::ObjectService;
 use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
 use crate::events::bus::{EventBus, NodeStart};
+use crate::events::platform::OutboxSignal;
 use crate::events::targets::FunctionTargets;
 use crate::gateway::RouteTable;
 use crate::handover;

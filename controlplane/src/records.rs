@@ -6,7 +6,7 @@
 //! event is written in the same transaction as its record, into the
 //! outbox, so the record and its event are stored or lost together.
 
-use crate::capabilities::events::{OutboxSignal, PlatformEvent};
+use crate::events::platform::{OutboxSignal, PlatformEvent};
 use crate::iam::limits::RateLimiter;
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;

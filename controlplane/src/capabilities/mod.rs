@@ -6,7 +6,7 @@
 //! - [`kv`]: the key-value store on the platform's database.
 //! - [`secrets`]: the master key and sealed secrets.
 //! - [`grants`]: a function's execution role, compiled.
-//! - [`events`]: platform events in, and functions' `events.publish`.
+//! - [`events`]: functions' `events.publish`.
 //! - [`identity`]: who called an invocation, and a judge of its policies.
 
 pub mod events;

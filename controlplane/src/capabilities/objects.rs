@@ -5,7 +5,7 @@
 //! stored-bytes quotas of their project and org, and every change emits a
 //! platform event.
 
-use super::events::{OutboxSignal, PlatformEvent};
+use crate::events::platform::{OutboxSignal, PlatformEvent};
 use crate::store::Store;
 use crate::store::objects::{BucketRow, ObjectRow};
 use crate::store::outbox::OutboxRow;

@@ -15,7 +15,7 @@
 //! runs forever, and a rule with several targets multiplies each round.
 
 use super::bus::EventBus;
-use crate::capabilities::events::PlatformEvent;
+use crate::events::platform::PlatformEvent;
 use crate::store::projects::Project;
 use minicloud_runtime::caps::backend::{DeliveryInfo, PublishError};
 

@@ -9,6 +9,8 @@
 //! - [`bus`]: the durable bus: delivery rows, leases, retries, dead letters,
 //!   delivery slots shared fairly between projects.
 //! - [`loops`]: recursive loop detection: hops per event, a depth limit.
+//! - [`platform`]: the platform's own events, and the signal that wakes
+//!   the outbox's pump.
 //! - [`nats`]: NATS subjects through a JetStream stream and durable
 //!   consumers per rule target.
 //! - [`targets`]: the target kinds behind [`TargetInvoker`] (functions).
@@ -18,6 +20,7 @@ pub mod envelope;
 pub mod loops;
 pub mod nats;
 pub mod pattern;
+pub mod platform;
 pub mod rules;
 pub mod targets;
 pub mod transform;

@@ -11,7 +11,7 @@
 use super::envelope::{Event, Origin};
 use super::rules::Rule;
 use super::{RuleSet, TargetInvoker};
-use crate::capabilities::events::{OutboxSignal, PlatformEvent};
+use crate::events::platform::{OutboxSignal, PlatformEvent};
 use crate::store::events::{Batch, DeliveryRow};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};

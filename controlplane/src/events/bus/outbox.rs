@@ -7,8 +7,8 @@
 //! nothing new: delivery rows are keyed by the event's id.
 
 use super::EventBus;
-use crate::capabilities::events::{OutboxSignal, PlatformEvent};
 use crate::events::envelope::Origin;
+use crate::events::platform::{OutboxSignal, PlatformEvent};
 use crate::store::outbox::OutboxRow;
 use crate::util::now_ms;
 use std::collections::HashMap;
