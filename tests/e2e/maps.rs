@@ -10,6 +10,7 @@ use std::path::Path;
 const MAPS: &[&str] = &[
     "controlplane/src/lib.rs",
     "controlplane/src/api/mod.rs",
+    "controlplane/src/api/iam/mod.rs",
     "controlplane/src/store/mod.rs",
     "controlplane/src/events/mod.rs",
     "controlplane/src/gateway/mod.rs",

@@ -43,19 +43,31 @@ fn row(method: &'static str, route: &'static str, path: impl Into<String>, body:
 /// (`.route("<path>", get(..).post(..))`); the API's are under `/api/v1`.
 fn routes_in_source() -> BTreeSet<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/src");
-    let mut files: Vec<_> = std::fs::read_dir(root.join("api"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    // Every file under api/ (resources may be folders), and the gateway.
+    let mut files = Vec::new();
+    let mut folders = vec![root.join("api")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
     files.push(root.join("gateway/mod.rs"));
     let mut out = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let prefix = match file.file_name().and_then(|n| n.to_str()) {
-            Some("system.rs" | "mod.rs") => "",
-            _ => "/api/v1",
-        };
+        // The API's own mod.rs, its system routes and the gateway are
+        // served at the root; every resource under /api/v1.
+        let at_root = [
+            root.join("api/mod.rs"),
+            root.join("api/system.rs"),
+            root.join("gateway/mod.rs"),
+        ];
+        let prefix = if at_root.contains(&file) { "" } else { "/api/v1" };
         for (path, methods) in route_calls(&text) {
             for m in methods {
                 out.insert((m, format!("{prefix}{path}")));

@@ -1,0 +1,124 @@
+//! Bindings of users and keys to roles, in the org or one project.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewBinding {
+    /// A user name, or `key:<key id>` for an API key.
+    principal: String,
+    /// A role of the org, or a built-in one: OrgAdmin, ProjectAdmin,
+    /// Developer, ReadOnly.
+    role: String,
+    /// A project of the org; none: the whole org.
+    project: Option<String>,
+}
+
+pub(super) async fn create_binding(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org_name): PathParams<String>,
+    JsonBody(new): JsonBody<NewBinding>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (org, scope) = scoped(&state, &caller, &org_name, act::CREATE_BINDING, "binding/*").await?;
+    let (principal_type, principal_id) = match new.principal.strip_prefix("key:") {
+        Some(key_id) => {
+            let owned = state
+                .store
+                .live_api_key(key_id)
+                .await?
+                .filter(|(k, _, _)| k.org_id == org.id);
+            match owned {
+                Some((k, _, _)) => ("api_key", k.id),
+                None => {
+                    return Err(ApiError::not_found(format!(
+                        "no live API key {key_id:?} in this org"
+                    )));
+                }
+            }
+        }
+        None => ("user", user_named(&scope, &new.principal).await?.id),
+    };
+    let role_id = if new.role == builtin::ADMINISTRATOR {
+        return Err(ApiError::bad_request(
+            "not_attachable",
+            "the platform Administrator role is reserved for the bootstrap administrator",
+        ));
+    } else if builtin::policy(&new.role).is_some() {
+        builtin::role_id(&new.role)
+    } else {
+        role_named(&scope, &new.role).await?.id
+    };
+    let project_id = match &new.project {
+        None => String::new(),
+        Some(name) => match state.project(name).await? {
+            Some(p) if p.org_id == org.id => p.id,
+            _ => {
+                return Err(ApiError::not_found(format!(
+                    "project {name:?} does not exist in this org"
+                )));
+            }
+        },
+    };
+    let b = scope
+        .bind(principal_type, &principal_id, &role_id, &project_id)
+        .await?;
+    state.iam_changed();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": b.id,
+            "principal": new.principal,
+            "role": new.role,
+            "project": new.project,
+            "created_ms": b.created_ms,
+        })),
+    ))
+}
+
+pub(super) async fn list_bindings(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org): PathParams<String>,
+    QueryParams(p): QueryParams<Page>,
+) -> ApiResult<Json<Value>> {
+    let (_, scope) = scoped(&state, &caller, &org, act::LIST_BINDINGS, "binding/*").await?;
+    let limit = p.limit()?;
+    let rows = scope
+        .list_bindings(p.cursor.as_deref().unwrap_or(""), limit)
+        .await?;
+    let next = next_cursor(&rows, limit, |b| b.id.clone());
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+pub(super) async fn delete_binding(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((org, id)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (_, scope) = scoped(
+        &state,
+        &caller,
+        &org,
+        act::DELETE_BINDING,
+        &format!("binding/{id}"),
+    )
+    .await?;
+    let Some(binding) = scope.binding(&id).await? else {
+        return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
+    };
+    if binding.role_id == builtin::role_id(builtin::ADMINISTRATOR)
+        && !is_administrator(&state, &caller).await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "only a platform administrator may remove the platform Administrator role",
+        ));
+    }
+    if !scope.unbind(&id).await? {
+        return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
+    }
+    state.iam_changed();
+    Ok(StatusCode::NO_CONTENT)
+}

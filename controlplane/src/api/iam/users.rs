@@ -1,0 +1,137 @@
+//! Users of an org: create, list, read, tag, delete.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewUser {
+    name: String,
+    /// Optional: users without a password sign in with API keys only.
+    password: Option<String>,
+    /// Optional tags (`mc:PrincipalTag/<key>` in policies).
+    #[serde(default)]
+    tags: crate::store::iam::Tags,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserChange {
+    tags: crate::store::iam::Tags,
+}
+
+pub(super) async fn user_named(scope: &OrgScope, name: &str) -> ApiResult<User> {
+    scope.user(name).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "user {name:?} does not exist in org {:?}",
+            scope.org_name
+        ))
+    })
+}
+
+pub(super) async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org): PathParams<String>,
+    JsonBody(new): JsonBody<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    check_name("user", &new.name)?;
+    crate::api::check_tags(&new.tags)?;
+    let (_, scope) = scoped(
+        &state,
+        &caller,
+        &org,
+        act::CREATE_USER,
+        &format!("user/{}", new.name),
+    )
+    .await?;
+    let hash = match new.password {
+        Some(p) if p.len() < 12 || p.len() > 1024 => {
+            return Err(ApiError::bad_request(
+                "weak_password",
+                "a password must be 12 to 1024 characters",
+            ));
+        }
+        Some(p) => Some(
+            tokio::task::spawn_blocking(move || tokens::hash_password(&p))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    match scope.create_user(&new.name, hash.as_deref(), new.tags).await? {
+        Created::New(u) => Ok((StatusCode::CREATED, Json(u))),
+        Created::Taken => Err(taken("user", &new.name)),
+    }
+}
+
+pub(super) async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(org): PathParams<String>,
+    QueryParams(p): QueryParams<Page>,
+) -> ApiResult<Json<Value>> {
+    let (_, scope) = scoped(&state, &caller, &org, act::LIST_USERS, "user/*").await?;
+    let limit = p.limit()?;
+    let rows = scope.list_users(p.cursor.as_deref().unwrap_or(""), limit).await?;
+    let next = next_cursor(&rows, limit, |u| u.name.clone());
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+pub(super) async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((org, name)): PathParams<(String, String)>,
+) -> ApiResult<Json<User>> {
+    let (_, user) = user_in(&state, &caller, &org, act::GET_USER, &name).await?;
+    Ok(Json(user))
+}
+
+pub(super) async fn tag_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((org_name, name)): PathParams<(String, String)>,
+    JsonBody(change): JsonBody<UserChange>,
+) -> ApiResult<Json<User>> {
+    crate::api::check_tags(&change.tags)?;
+    let org = state
+        .store
+        .org(&org_name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {org_name:?} does not exist")))?;
+    let scope = state.store.in_org(&org);
+    let mut user = user_named(&scope, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
+    let target = Target::in_org("iam", &org, &format!("user/{name}")).with_tags(user.tags.clone());
+    state
+        .authorize_with(
+            &caller,
+            act::TAG_USER,
+            &target,
+            &crate::iam::request_tags(&change.tags),
+        )
+        .await?;
+    scope.set_user_tags(&user.id, &change.tags).await?;
+    user.tags = change.tags;
+    state.iam_changed();
+    Ok(Json(user))
+}
+
+pub(super) async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((org, name)): PathParams<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (scope, user) = user_in(&state, &caller, &org, act::DELETE_USER, &name).await?;
+    guard_administrator(&state, &scope, &caller, &user).await?;
+    if user.id == caller.principal.user_id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "self_delete",
+            "a user cannot delete themselves",
+        ));
+    }
+    scope.delete_user(&user).await?;
+    state.iam_changed();
+    Ok(StatusCode::NO_CONTENT)
+}
