@@ -12,6 +12,7 @@ const MAPS: &[&str] = &[
     "controlplane/src/api/mod.rs",
     "controlplane/src/api/iam/mod.rs",
     "controlplane/src/store/mod.rs",
+    "controlplane/src/store/iam/mod.rs",
     "controlplane/src/events/mod.rs",
     "controlplane/src/gateway/mod.rs",
     "controlplane/src/capabilities/mod.rs",
