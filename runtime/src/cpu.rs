@@ -54,60 +54,65 @@ impl CpuShare {
 }
 
 /// One invocation's hold on its share: the turn it has, if any, and when
-/// it last came back from the host.
+/// it last came back from the host. Cheap to clone (one allocation per
+/// invocation, shared by the call hook, the epoch callback and the
+/// capabilities).
 #[derive(Debug, Clone)]
-pub(crate) struct Turn {
+pub(crate) struct Turn(Arc<TurnState>);
+
+#[derive(Debug)]
+struct TurnState {
     share: CpuShare,
-    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
     origin: Instant,
     /// Nanoseconds from `origin` to the start of the current host call.
-    in_host_since: Arc<AtomicU64>,
+    in_host_since: AtomicU64,
     /// Nanoseconds from `origin` to the last return from a host call that
     /// waited.
-    resumed: Arc<AtomicU64>,
+    resumed: AtomicU64,
 }
 
 impl Turn {
     pub(crate) fn new(share: CpuShare) -> Self {
-        Self {
+        Self(Arc::new(TurnState {
             share,
-            held: Arc::default(),
+            held: Mutex::default(),
             origin: Instant::now(),
-            in_host_since: Arc::default(),
-            resumed: Arc::default(),
-        }
+            in_host_since: AtomicU64::default(),
+            resumed: AtomicU64::default(),
+        }))
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.0.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// The guest calls a capability that may wait for I/O: the turn goes
     /// back (a turn is for computing); the guest asks for one again at its
     /// next tick.
     pub(crate) fn give_back(&self) {
-        if let Ok(mut held) = self.held.try_lock() {
+        if let Ok(mut held) = self.0.held.try_lock() {
             held.take();
         }
     }
 
     /// The guest calls the host.
     pub(crate) fn leave_wasm(&self) {
-        self.in_host_since.store(self.now(), Ordering::Relaxed);
+        self.0.in_host_since.store(self.now(), Ordering::Relaxed);
     }
 
     /// The host call returned; if it took long, the guest was waiting, and
     /// the tick it returns into is not one of computing.
     pub(crate) fn back_in_wasm(&self) {
         let now = self.now();
-        if now.saturating_sub(self.in_host_since.load(Ordering::Relaxed)) >= COUNTED_NANOS {
-            self.resumed.store(now, Ordering::Relaxed);
+        if now.saturating_sub(self.0.in_host_since.load(Ordering::Relaxed)) >= COUNTED_NANOS {
+            self.0.resumed.store(now, Ordering::Relaxed);
         }
     }
 
     /// At a tick: whether the guest computed through (most of) it.
     pub(crate) fn computed_through_tick(&self) -> bool {
-        self.now().saturating_sub(self.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
+        self.now().saturating_sub(self.0.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
     }
 
     /// At a tick: let others run; if they had work waiting, rest for
@@ -116,16 +121,16 @@ impl Turn {
     /// one (the invocation's own deadline still applies: it is enforced
     /// around the whole call).
     pub(crate) async fn next(self) {
-        let holding = self.held.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+        let holding = self.0.held.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         let before = Instant::now();
         tokio::task::yield_now().await;
         if holding && before.elapsed() >= BUSY {
             tokio::time::sleep(REST).await;
         }
-        drop(self.held.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(self.0.held.lock().unwrap_or_else(|e| e.into_inner()).take());
         tokio::task::yield_now().await;
-        if let Ok(permit) = self.share.0.clone().acquire_owned().await {
-            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        if let Ok(permit) = self.0.share.0.clone().acquire_owned().await {
+            *self.0.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
         }
     }
 }

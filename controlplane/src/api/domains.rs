@@ -3,7 +3,8 @@
 //!
 //! A claim answers with the DNS TXT record that proves it; once verified
 //! (see [`crate::gateway::domains`]) the project's routes answer on the
-//! domain as on `<project>.<base domain>`. The actions are `orgs:*` on
+//! domain as on `<project>.<base domain>`. Names are lower-cased on every
+//! path, as DNS compares them. The actions are `orgs:*` on
 //! `domain/<name>`: the project's admin's business, not a developer's.
 
 use super::error::{ApiError, ApiResult, JsonBody};
@@ -102,6 +103,7 @@ async fn read(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
+    let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::GET_DOMAIN, &resource).await?;
     let row = state.store.in_project(&project).domain(&name).await?;
@@ -115,6 +117,7 @@ async fn verify(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
+    let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::VERIFY_DOMAIN, &resource).await?;
     let scope = state.store.in_project(&project);
@@ -147,7 +150,7 @@ async fn verify(
             ));
         }
         match scope.verify_domain(&row.name).await? {
-            Verified::Done(_) => {}
+            Verified::Done => {}
             Verified::Taken => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
@@ -171,6 +174,7 @@ async fn remove(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::DELETE_DOMAIN, &resource).await?;
     if !state.store.in_project(&project).delete_domain(&name).await? {

@@ -136,10 +136,7 @@ async fn create(
         ));
     }
     apply_checked(&state, &caller, &project, spec, &mut row).await?;
-    state
-        .quotas
-        .room_for_one(&project, crate::store::quotas::Kind::Rules)
-        .await?;
+    // The quota is checked in the transaction that inserts the rule.
     let limit = state
         .quotas
         .count_limit(&project, crate::store::quotas::Kind::Rules);

@@ -28,8 +28,6 @@ pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 const MAX_METADATA_BYTES: usize = 2048;
 /// Upload parts are this large.
 const PART_BYTES: usize = 8 * 1024 * 1024;
-/// Locks that completing uploads take by org (see `ProjectObjects::commit_lock`).
-const COMMIT_LOCKS: usize = 16;
 
 /// Why an upload was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +67,6 @@ pub struct ObjectService {
     /// Wakes the pump that moves the outbox onto the bus.
     outbox: OutboxSignal,
     quotas: Arc<QuotaBook>,
-    commit_locks: Arc<[tokio::sync::Mutex<()>; COMMIT_LOCKS]>,
 }
 
 impl std::fmt::Debug for ObjectService {
@@ -109,7 +106,6 @@ impl ObjectService {
             objects,
             outbox,
             quotas,
-            commit_locks: Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         }
     }
 
@@ -316,34 +312,22 @@ impl ProjectObjects {
     }
 
     /// Writes the row of a completed upload if the quotas still have room
-    /// for it; returns the blob of the object it replaced.
+    /// for it; returns the blob of the object it replaced. The room is
+    /// checked in the transaction that writes the row, with the org's row
+    /// locked, so uploads completing at once (on any node) cannot pass a
+    /// quota together.
     async fn commit(
         &self,
         b: &BucketRow,
         row: &ObjectRow,
         event: Option<&OutboxRow>,
     ) -> Result<Option<String>, PutError> {
-        let _one_at_a_time = self.commit_lock().lock().await;
-        self.room(b, &row.key).await?.admit(row.size as u64)?;
-        // Checked once more in the transaction that writes the row, with
-        // the org's row locked: uploads completing on several nodes at
-        // once cannot pass a quota together.
         let limit = self.service.quotas.count_limit(&self.project, Kind::StoredBytes);
         Ok(self
             .scope
             .put_object(b, row, event, &limit)
             .await
             .map_err(unavailable)??)
-    }
-
-    /// The lock that completing uploads of the project's org take on this
-    /// node, so that they queue here rather than on the org's row in the
-    /// database.
-    fn commit_lock(&self) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.project.org_id.hash(&mut h);
-        &self.service.commit_locks[(h.finish() % COMMIT_LOCKS as u64) as usize]
     }
 }
 

@@ -194,7 +194,6 @@ mod tests {
     #[test]
     fn verified_domains_lead_to_their_project_only() {
         let domain = |name: &str, project: &str| DomainRow {
-            id: String::new(),
             project: project.into(),
             name: name.into(),
             token: String::new(),

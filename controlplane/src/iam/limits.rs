@@ -72,10 +72,20 @@ impl RateLimiter {
             let (rate, burst) = (self.rate, self.burst);
             buckets.retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * rate < burst);
         }
-        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        f(tokens)
+        let (rate, burst) = (self.rate, self.burst);
+        let refill = |(tokens, at): &mut (f64, Instant)| {
+            *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+            *at = now;
+        };
+        // The key is copied only for a new bucket (this runs once per
+        // invocation with log lines).
+        if let Some(bucket) = buckets.get_mut(key) {
+            refill(bucket);
+            return f(&mut bucket.0);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert((burst, now));
+        refill(bucket);
+        f(&mut bucket.0)
     }
 }
 

@@ -11,9 +11,6 @@ use sqlx::any::AnyRow;
 /// A stored domain claim.
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainRow {
-    /// Stable id.
-    #[serde(skip)]
-    pub id: String,
     /// Owning project's name.
     pub project: String,
     /// The host name, lower case.
@@ -30,8 +27,8 @@ pub struct DomainRow {
 /// What marking a claim verified came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verified {
-    /// The claim is verified now (or was already).
-    Done(i64),
+    /// The claim is verified now.
+    Done,
     /// Another project holds the name verified.
     Taken,
     /// The project has no claim on the name.
@@ -40,7 +37,6 @@ pub enum Verified {
 
 fn domain_row(r: &AnyRow) -> Result<DomainRow> {
     Ok(DomainRow {
-        id: r.try_get("id")?,
         project: r.try_get("project_name")?,
         name: r.try_get("name")?,
         token: r.try_get("token")?,
@@ -49,7 +45,7 @@ fn domain_row(r: &AnyRow) -> Result<DomainRow> {
     })
 }
 
-const COLUMNS: &str = "d.id, p.name AS project_name, d.name, d.token, d.verified_ms, d.created_ms";
+const COLUMNS: &str = "p.name AS project_name, d.name, d.token, d.verified_ms, d.created_ms";
 const FROM: &str = "domains d JOIN projects p ON p.id = d.project_id";
 
 impl ProjectScope {
@@ -108,25 +104,15 @@ impl ProjectScope {
     /// Marks the project's claim on `name` verified, unless another
     /// project holds the name verified.
     pub async fn verify_domain(&self, name: &str) -> Result<Verified> {
-        let now = now_ms();
-        let updated = sqlx::query(
-            "UPDATE domains SET verified_ms = $1 WHERE project_id = $2 AND name = $3 AND verified_ms IS NULL",
-        )
-        .bind(now)
-        .bind(&self.project_id)
-        .bind(name)
-        .execute(self.pool())
-        .await;
+        let updated = sqlx::query("UPDATE domains SET verified_ms = $1 WHERE project_id = $2 AND name = $3")
+            .bind(now_ms())
+            .bind(&self.project_id)
+            .bind(name)
+            .execute(self.pool())
+            .await;
         match updated {
-            Ok(done) if done.rows_affected() > 0 => Ok(Verified::Done(now)),
-            Ok(_) => Ok(match self.domain(name).await? {
-                Some(DomainRow {
-                    verified_ms: Some(at),
-                    ..
-                }) => Verified::Done(at),
-                Some(_) => Verified::Taken,
-                None => Verified::Missing,
-            }),
+            Ok(done) if done.rows_affected() > 0 => Ok(Verified::Done),
+            Ok(_) => Ok(Verified::Missing),
             Err(e) if is_unique_violation(&e) => Ok(Verified::Taken),
             Err(e) => Err(e.into()),
         }

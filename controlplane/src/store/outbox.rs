@@ -90,14 +90,20 @@ impl Store {
         rows.iter().map(outbox_row).collect()
     }
 
-    /// Removes rows that are on the bus.
+    /// Removes rows that are on the bus, one statement for a pump's batch.
     pub async fn remove_outbox(&self, ids: &[String]) -> Result<()> {
-        for id in ids {
-            sqlx::query("DELETE FROM event_outbox WHERE id = $1")
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        let sql = format!(
+            "DELETE FROM event_outbox WHERE id IN ({})",
+            super::placeholder_list(self.backend(), ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(self.pool()).await?;
         Ok(())
     }
 }
