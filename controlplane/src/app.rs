@@ -16,6 +16,8 @@ use crate::iam::{Authorizer, builtin};
 use crate::records::RecordWriter;
 use crate::registry::HostServices;
 use crate::registry::Registry;
+use crate::services::functions::FunctionService;
+use crate::services::iam::IamService;
 use crate::store::Store;
 use crate::store::functions::Settings;
 use crate::store::iam::Created;
@@ -35,8 +37,10 @@ use std::time::Duration;
 pub struct AppState {
     /// The database.
     pub store: Store,
-    /// Loaded functions.
-    pub registry: Arc<Registry>,
+    /// Functions: their life cycle, and the one way to invoke them.
+    pub functions: Arc<FunctionService>,
+    /// Changes to identities and permissions.
+    pub iam: Arc<IamService>,
     /// Custom routes and verified domains, swapped whole on change.
     pub routes: Arc<ArcSwap<RouteTable>>,
     /// Checks the DNS records that prove a custom domain.
@@ -96,30 +100,22 @@ impl AppState {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
     }
+}
 
-    /// After any change to roles, policies or bindings: principals' and
-    /// functions' compiled grants are rebuilt on next use.
-    pub fn iam_changed(&self) {
-        self.authorizer.invalidate();
-        self.registry.invalidate_all();
-    }
-
-    /// Settings of a new function, before any overrides.
-    pub fn default_settings(&self) -> Settings {
-        let c = &self.config;
-        Settings {
-            memory_bytes: (c.default_memory_mib * 1024 * 1024) as i64,
-            timeout_ms: c.default_timeout_ms as i64,
-            max_request_bytes: c.default_max_request_bytes as i64,
-            max_response_bytes: c.default_max_response_bytes as i64,
-            concurrency: c.default_concurrency as i64,
-            env: BTreeMap::new(),
-            http_auth: crate::store::functions::HttpAuth::Public,
-            tags: Default::default(),
-            role: String::new(),
-            config: BTreeMap::new(),
-            host_limits: Default::default(),
-        }
+/// Settings of a new function, before a deploy's own.
+fn default_settings(c: &ServeConfig) -> Settings {
+    Settings {
+        memory_bytes: (c.default_memory_mib * 1024 * 1024) as i64,
+        timeout_ms: c.default_timeout_ms as i64,
+        max_request_bytes: c.default_max_request_bytes as i64,
+        max_response_bytes: c.default_max_response_bytes as i64,
+        concurrency: c.default_concurrency as i64,
+        env: BTreeMap::new(),
+        http_auth: crate::store::functions::HttpAuth::Public,
+        tags: Default::default(),
+        role: String::new(),
+        config: BTreeMap::new(),
+        host_limits: Default::default(),
     }
 }
 
@@ -208,7 +204,15 @@ pub async fn start(
         host,
         Arc::new(crate::gate::Tenants::new(quotas.clone())),
     ));
-    let targets = Arc::new(FunctionTargets::new(registry.clone()));
+    let functions = Arc::new(FunctionService::new(
+        registry,
+        store.clone(),
+        quotas.clone(),
+        authorizer.clone(),
+        default_settings(&config),
+    ));
+    let iam = Arc::new(IamService::new(authorizer.clone(), functions.clone()));
+    let targets = Arc::new(FunctionTargets::new(functions.clone()));
     let node = node_id(&data_dir)?;
     let events = EventBus::start(store.clone(), node, config.region.clone(), targets, how).await?;
     events.forward_outbox(outbox);
@@ -245,7 +249,8 @@ pub async fn start(
     );
     Ok(Started {
         state: AppState {
-            registry,
+            functions,
+            iam,
             routes: Arc::new(ArcSwap::from_pointee(routes)),
             domains: crate::gateway::domains::Verifier::new(config.dns_server),
             metrics,
@@ -503,7 +508,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if tokio::time::timeout_at(deadline, drained).await.is_err() {
         tracing::warn!("requests still open after the grace period");
     }
-    let left = started.state.registry.in_flight().drain(left_of_grace()).await;
+    let left = started.state.functions.in_flight().drain(left_of_grace()).await;
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
     }
@@ -545,13 +550,13 @@ fn remove_pid_file(path: &std::path::Path) {
 /// the server is serving: a request for a function not loaded yet loads it
 /// itself, without waiting for the others.
 fn preload(state: &AppState) -> tokio::task::JoinHandle<()> {
-    let registry = state.registry.clone();
+    let functions = state.functions.clone();
     let store = state.store.clone();
     tokio::spawn(async move {
         match store.functions_to_warm(WARM_FUNCTIONS).await {
-            Ok(functions) => {
-                for (project, name) in functions {
-                    if let Err(e) = registry.get(&project, &name).await {
+            Ok(warm) => {
+                for (project, name) in warm {
+                    if let Err(e) = functions.target(&project, &name).await {
                         tracing::warn!(error = %e, project = %project.name, function = %name, "cannot preload");
                     }
                 }

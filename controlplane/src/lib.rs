@@ -12,6 +12,9 @@
 //!   subjects as sources, and loop detection.
 //! - [`iam`]: principals, the authorizer that judges every API action,
 //!   built-in roles, credentials and tokens, rate and login limits.
+//! - [`services`]: the layer between HTTP and the store and runtime:
+//!   functions (deploy, change, delete, the one `invoke` of every trigger)
+//!   and IAM (every change forgets the grants compiled before it).
 //! - [`registry`]: loaded functions between the store and the runtime,
 //!   each with its capabilities.
 //! - [`capabilities`]: the services behind functions' host interfaces
@@ -43,6 +46,7 @@ pub mod iam;
 pub mod objects_url;
 pub mod records;
 pub mod registry;
+pub mod services;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;

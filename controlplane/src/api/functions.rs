@@ -6,9 +6,8 @@ use super::{Page, PathParams, authorized, authorized_function, check_name};
 use crate::app::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
-use crate::store::functions::{DeployOutcome, FunctionRow, HttpAuth, NewVersion, Settings, VersionRow};
-use crate::store::projects::ProjectScope;
-use crate::store::quotas::CreateRefused;
+use crate::services::functions::{Deployed, FunctionError, Input, Output, Trigger};
+use crate::store::functions::{DeployOutcome, FunctionRow, HttpAuth, Settings, VersionRow};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,8 +16,6 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::BodyExt;
-use minicloud_runtime::InvocationContext;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -167,13 +164,6 @@ fn exists(f: Option<FunctionRow>, name: &str) -> ApiResult<FunctionRow> {
     f.ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
 }
 
-async fn active_version(scope: &ProjectScope, f: &FunctionRow) -> ApiResult<VersionRow> {
-    scope
-        .version(&f.id, f.active_version)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("function {} lost version {}", f.name, f.active_version)))
-}
-
 /// Streams the upload to a temporary file, refusing it past `max` bytes,
 /// then reads it back for the compiler (which needs it whole).
 async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
@@ -230,14 +220,11 @@ async fn deploy(
     let (project, existing) =
         authorized_function(&state, &caller, &project_name, functions::CREATE_FUNCTION, &name).await?;
     if existing.is_none() {
-        state
-            .quotas
-            .room_for_one(&project, crate::store::quotas::Kind::Functions)
-            .await?;
+        state.functions.room_for_new(&project).await?;
     }
     let mut settings = match existing {
         Some(existing) => existing.settings,
-        None => state.default_settings(),
+        None => state.functions.default_settings(),
     };
     query.limits().apply(&state, &mut settings)?;
     if let Some(auth) = query.http_auth {
@@ -249,35 +236,11 @@ async fn deploy(
         None => require_pass_role(&state, &caller, &project, &settings.role).await?,
     }
     let bytes = receive_upload(&state, &headers, body).await?;
-    let registry = &state.registry;
-    let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
-    registry
-        .artifacts()
-        .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
-        .await?;
-    let new = NewVersion {
-        sha256: &compiled.sha256,
-        size_bytes: bytes.len() as i64,
-        world: compiled.world.as_str(),
-    };
-    let limit = state
-        .quotas
-        .count_limit(&project, crate::store::quotas::Kind::Functions);
-    let (f, v, outcome) = state
-        .store
-        .in_project(&project)
-        .deploy(&name, new, &settings, &limit)
-        .await?
-        .map_err(|e| match e {
-            CreateRefused::Conflict => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "another deploy of this function finished first; retry",
-            ),
-            CreateRefused::Quota(q) => q.into(),
-        })?;
-    registry.remember_component(&compiled.sha256, compiled.component);
-    registry.invalidate(&project.name, &name);
+    let Deployed {
+        function: f,
+        version: v,
+        outcome,
+    } = state.functions.deploy(&project, &name, bytes, &settings).await?;
     let status = match outcome {
         DeployOutcome::Created => StatusCode::CREATED,
         DeployOutcome::Existing => StatusCode::OK,
@@ -307,7 +270,7 @@ async fn read(
     let (project, f) =
         authorized_function(&state, &caller, &project_name, functions::GET_FUNCTION, &name).await?;
     let f = exists(f, &name)?;
-    let v = active_version(&state.store.in_project(&project), &f).await?;
+    let v = state.functions.active_version(&project, &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
 
@@ -482,25 +445,9 @@ async fn change(
         f.settings.tags = tags;
     }
     if let Some(version) = change.active_version {
-        if state
-            .store
-            .in_project(&project)
-            .version(&f.id, version)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::not_found(format!(
-                "function {name:?} has no version {version}"
-            )));
-        }
         f.active_version = version;
     }
-    let scope = state.store.in_project(&project);
-    scope.update_function(&f).await?;
-    state.registry.invalidate(&project.name, &name);
-    // Read back for the stored update time.
-    let f = exists(scope.function(&name).await?, &name)?;
-    let v = active_version(&scope, &f).await?;
+    let (f, v) = state.functions.update(&project, &f).await?;
     Ok(Json(view(&project.name, &f, &v)))
 }
 
@@ -513,9 +460,7 @@ async fn remove(
     let (project, f) =
         authorized_function(&state, &caller, &project_name, functions::DELETE_FUNCTION, &name).await?;
     let f = exists(f, &name)?;
-    state.store.in_project(&project).delete_function(&f.id).await?;
-    state.registry.invalidate(&project.name, &name);
-    state.registry.forget(&f.id);
+    state.functions.delete(&project, &f).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -544,7 +489,7 @@ async fn list(
         .flatten();
     let mut items = Vec::with_capacity(rows.len());
     for f in &rows {
-        let v = active_version(&scope, f).await?;
+        let v = state.functions.active_version(&project, f).await?;
         items.push(view(&project.name, f, &v));
     }
     Ok(Json(json!({ "items": items, "next_cursor": next })))
@@ -575,49 +520,24 @@ async fn invoke(
 ) -> ApiResult<Response> {
     let (project, _) =
         authorized_function(&state, &caller, &project_name, functions::INVOKE_FUNCTION, &name).await?;
-    let loaded = state
-        .registry
-        .get(&project, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))?;
-    let max = loaded.function.limits().max_request_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the input is larger than the function's limit of {max} bytes"),
-        )
-    };
+    let target = state.functions.target(&project, &name).await?;
+    let max = target.function.limits().max_request_bytes;
     if super::declared_length(&headers).is_some_and(|n| n > max) {
-        return Err(too_large());
+        return Err(FunctionError::InputTooLarge(max).into());
     }
-    // The gate first: callers past the function's concurrency wait (or are
-    // refused) before their bodies are read, so a crowd of large inputs
-    // costs the node queue places, not memory.
-    let permit = loaded.gate.admit().await?;
-    let input = http_body_util::Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-        .collect()
-        .await
-        .map_err(|_| too_large())?
-        .to_bytes();
-    let input = String::from_utf8(input.to_vec())
-        .map_err(|_| ApiError::bad_request("invalid_json", "the input is not UTF-8 JSON"))?;
-    // Checked, not kept: the guest gets the caller's text as it came.
-    serde_json::from_str::<serde::de::IgnoredAny>(&input)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the input is not JSON: {e}")))?;
-    let invocation_id = crate::util::new_id();
-    let ctx = InvocationContext {
-        invocation_id: invocation_id.clone(),
+    let trigger = Trigger {
+        caller: Some(caller),
         trace_id: super::error::trace_id(),
-        sink: loaded.sink.clone(),
-        caller: crate::capabilities::identity::caller(
-            state.authorizer.clone(),
-            state.store.clone(),
-            Some(caller),
-        ),
         delivery: None,
     };
-    let output = loaded.function.invoke_json(input, ctx, permit).await?;
+    let invoked = state
+        .functions
+        .invoke(&target, Input::JsonBody(body), trigger)
+        .await?;
+    let Output::Json(output) = invoked.output else {
+        return Err(ApiError::internal("a JSON call answered HTTP"));
+    };
+    let invocation_id = invoked.invocation_id;
     let output: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,

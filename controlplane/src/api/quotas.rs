@@ -103,7 +103,7 @@ async fn org_view(state: &AppState, org: &Org) -> ApiResult<Value> {
         book.org_override(&org.id),
         book.defaults().org,
         state.store.org_usage(org).await?,
-        state.registry.tenants().org_in_use(&org.id),
+        state.functions.tenants().org_in_use(&org.id),
     );
     v["org"] = json!(org.name);
     Ok(v)
@@ -116,7 +116,7 @@ async fn project_view(state: &AppState, p: &Project) -> ApiResult<Value> {
         book.project_override(&p.id),
         book.defaults().project,
         state.store.in_project(p).usage().await?,
-        state.registry.tenants().project_in_use(&p.id),
+        state.functions.tenants().project_in_use(&p.id),
     );
     v["project"] = json!(p.name);
     v["org"] = json!(p.org_name);

@@ -50,7 +50,7 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Result<Response
 
 /// The metrics, rendered.
 pub fn render(state: &AppState) -> Response {
-    metrics::gauge!("minicloud_invocations_in_flight").set(state.registry.in_flight().current() as f64);
+    metrics::gauge!("minicloud_invocations_in_flight").set(state.functions.in_flight().current() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -5,51 +5,32 @@
 //! so events the function publishes continue its chain.
 
 use super::{Delivery, TargetError, TargetInvoker};
-use crate::registry::Registry;
+use crate::services::functions::{FunctionError, FunctionService, Input, Trigger};
 use minicloud_runtime::caps::backend::DeliveryInfo;
-use minicloud_runtime::{Caller, InvocationContext};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Invokes functions of the rule's project.
 #[derive(Debug)]
 pub struct FunctionTargets {
-    registry: Arc<Registry>,
+    functions: Arc<FunctionService>,
 }
 
 impl FunctionTargets {
-    /// Targets served by `registry`.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    /// Targets run by `functions`.
+    pub fn new(functions: Arc<FunctionService>) -> Self {
+        Self { functions }
     }
 }
 
 #[async_trait::async_trait]
 impl TargetInvoker for FunctionTargets {
     async fn invoke(&self, delivery: &Delivery<'_>, input: String) -> Result<(), TargetError> {
-        let project = delivery.project;
         let name = &delivery.target.function;
-        let loaded = self
-            .registry
-            .get(project, name)
-            .await
-            .map_err(|e| TargetError::Failed(e.to_string()))?
-            .ok_or_else(|| {
-                TargetError::Failed(format!(
-                    "function {name:?} does not exist in project {:?}",
-                    project.name
-                ))
-            })?;
-        let permit =
-            loaded.gate.enter().await.map_err(|t| {
-                TargetError::Throttled(Duration::from_millis(t.retry_after_secs.max(1) * 200))
-            })?;
-        let ctx = InvocationContext {
-            invocation_id: crate::util::new_id(),
-            trace_id: delivery.event_id.to_owned(),
-            sink: loaded.sink.clone(),
+        let trigger = Trigger {
             // An event has no principal behind it.
-            caller: Caller::anonymous(),
+            caller: None,
+            trace_id: delivery.event_id.to_owned(),
             delivery: Some(Arc::new(DeliveryInfo {
                 event_id: delivery.event_id.to_owned(),
                 rule: delivery.rule.to_owned(),
@@ -61,11 +42,21 @@ impl TargetInvoker for FunctionTargets {
                 hops: delivery.hops,
             })),
         };
-        loaded
-            .function
-            .invoke_json(input, ctx, permit)
-            .await
-            .map(drop)
-            .map_err(|e| TargetError::Failed(e.to_string()))
+        let outcome = match self.functions.target(delivery.project, name).await {
+            Ok(target) => self.functions.invoke(&target, Input::Json(input), trigger).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(_) => Ok(()),
+            // A busy function is tried again later, without spending an
+            // attempt.
+            Err(FunctionError::Refused(r)) => {
+                let t = r.into_throttled();
+                Err(TargetError::Throttled(Duration::from_millis(
+                    t.retry_after_secs.max(1) * 200,
+                )))
+            }
+            Err(e) => Err(TargetError::Failed(e.to_string())),
+        }
     }
 }

@@ -16,14 +16,13 @@ pub mod routes;
 use crate::api::PathParams;
 use crate::api::error::{ApiError, ApiResult};
 use crate::app::AppState;
+use crate::services::functions::{Input, Loaded, Output, Trigger};
 use crate::store::functions::HttpAuth;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-use minicloud_runtime::InvocationContext;
 pub use routes::RouteTable;
 use serde::Deserialize;
 
@@ -94,15 +93,11 @@ async fn dispatch(
     extra: Vec<(HeaderName, HeaderValue)>,
     req: Request,
 ) -> ApiResult<Response> {
-    let loaded = match state.registry.cached(project_name, name) {
+    let loaded = match state.functions.cached(project_name, name) {
         Some(hit) => hit,
         None => {
             let project = crate::api::project(state, project_name).await?;
-            state.registry.get(&project, name).await?.ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "function {name:?} does not exist in project {project_name:?}"
-                ))
-            })?
+            state.functions.target(&project, name).await?
         }
     };
     let mut req = req;
@@ -126,7 +121,6 @@ async fn dispatch(
     if caller.is_none() {
         state.rates.check(&loaded.project)?;
     }
-    let permit = loaded.gate.admit().await?;
     let (mut parts, body) = req.into_parts();
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
@@ -139,25 +133,17 @@ async fn dispatch(
     for (k, v) in extra {
         parts.headers.insert(k, v);
     }
-    let invocation_id = crate::util::new_id();
-    let ctx = InvocationContext {
-        invocation_id: invocation_id.clone(),
+    let trigger = Trigger {
+        caller,
         trace_id: crate::api::error::trace_id(),
-        sink: loaded.sink.clone(),
-        caller: match caller {
-            Some(c) => {
-                crate::capabilities::identity::caller(state.authorizer.clone(), state.store.clone(), Some(c))
-            }
-            None => minicloud_runtime::Caller::anonymous(),
-        },
         delivery: None,
     };
-    let resp = loaded
-        .function
-        .handle_http(http::Request::from_parts(parts, body), ctx, permit)
-        .await?;
-    let mut resp = resp.map(Body::new);
-    if let Ok(v) = HeaderValue::from_str(&invocation_id) {
+    let input = Input::Http(http::Request::from_parts(parts, body));
+    let invoked = state.functions.invoke(&loaded, input, trigger).await?;
+    let Output::Http(mut resp) = invoked.output else {
+        return Err(ApiError::internal("an HTTP call answered JSON"));
+    };
+    if let Ok(v) = HeaderValue::from_str(&invoked.invocation_id) {
         resp.headers_mut().insert("x-minicloud-invocation-id", v);
     }
     Ok(resp)
@@ -186,7 +172,7 @@ fn strip_platform_headers(headers: &mut http::HeaderMap) {
 /// the request reaches the guest.
 async fn authorize_call(
     state: &AppState,
-    loaded: &crate::registry::Loaded,
+    loaded: &Loaded,
     name: &str,
     creds: crate::api::auth::Credentials,
     (method, path): (String, String),

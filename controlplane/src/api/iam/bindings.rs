@@ -60,10 +60,11 @@ pub(super) async fn create_binding(
             }
         },
     };
-    let b = scope
+    let b = state
+        .iam
+        .in_org(&scope)
         .bind(principal_type, &principal_id, &role_id, &project_id)
         .await?;
-    state.iam_changed();
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -116,9 +117,8 @@ pub(super) async fn delete_binding(
             "only a platform administrator may remove the platform Administrator role",
         ));
     }
-    if !scope.unbind(&id).await? {
+    if !state.iam.in_org(&scope).unbind(&id).await? {
         return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
     }
-    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -37,7 +37,9 @@ pub(super) async fn create_key(
         None => None,
     };
     let secret = tokens::random_secret();
-    let key = scope
+    let key = state
+        .iam
+        .in_org(&scope)
         .create_api_key(&user.id, &new.name, &hash_token(&secret), expires_ms)
         .await?;
     let mut body = serde_json::to_value(&key).map_err(ApiError::internal)?;
@@ -62,11 +64,10 @@ pub(super) async fn revoke_key(
 ) -> ApiResult<StatusCode> {
     let (scope, user) = user_in(&state, &caller, &org, act::REVOKE_API_KEY, &name).await?;
     guard_administrator(&state, &scope, &caller, &user).await?;
-    if !scope.revoke_api_key(&user.id, &key).await? {
+    if !state.iam.in_org(&scope).revoke_api_key(&user.id, &key).await? {
         return Err(ApiError::not_found(format!(
             "user {name:?} has no live key {key:?}"
         )));
     }
-    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }

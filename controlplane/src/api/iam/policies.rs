@@ -78,7 +78,7 @@ pub(super) async fn create_policy(
     if builtin::policy(&new.name).is_some() {
         return Err(taken("policy", &new.name));
     }
-    match scope.create_policy(&new.name, &text).await? {
+    match state.iam.in_org(&scope).create_policy(&new.name, &text).await? {
         Created::New(p) => Ok((
             StatusCode::CREATED,
             Json(policy_view(&p.name, &p.document, false)),
@@ -142,12 +142,11 @@ pub(super) async fn update_policy(
     )
     .await?;
     let text = validated(&body.document)?;
-    if !scope.update_policy(&name, &text).await? {
+    if !state.iam.in_org(&scope).update_policy(&name, &text).await? {
         return Err(ApiError::not_found(format!(
             "policy {name:?} does not exist (built-in policies cannot change)"
         )));
     }
-    state.iam_changed();
     Ok(Json(policy_view(&name, &text, false)))
 }
 
@@ -164,9 +163,8 @@ pub(super) async fn delete_policy(
         &format!("policy/{name}"),
     )
     .await?;
-    if !scope.delete_policy(&name).await? {
+    if !state.iam.in_org(&scope).delete_policy(&name).await? {
         return Err(ApiError::not_found(format!("policy {name:?} does not exist")));
     }
-    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }

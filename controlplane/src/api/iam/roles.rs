@@ -66,12 +66,12 @@ pub(super) async fn create_role(
     for p in &new.policies {
         attachable(&scope, p).await?;
     }
-    let role = match scope.create_role(&new.name).await? {
+    let role = match state.iam.in_org(&scope).create_role(&new.name).await? {
         Created::New(r) => r,
         Created::Taken => return Err(taken("role", &new.name)),
     };
     for p in &new.policies {
-        scope.attach_policy(&role, p).await?;
+        state.iam.in_org(&scope).attach_policy(&role, p).await?;
     }
     Ok((StatusCode::CREATED, Json(role_view(&scope, &role).await?)))
 }
@@ -109,8 +109,7 @@ pub(super) async fn delete_role(
     PathParams((org, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (scope, role) = role_in(&state, &caller, &org, act::DELETE_ROLE, &name).await?;
-    scope.delete_role(&role).await?;
-    state.iam_changed();
+    state.iam.in_org(&scope).delete_role(&role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,8 +120,7 @@ pub(super) async fn attach_policy(
 ) -> ApiResult<Json<Value>> {
     let (scope, role) = role_in(&state, &caller, &org, act::ATTACH_ROLE_POLICY, &name).await?;
     attachable(&scope, &policy).await?;
-    scope.attach_policy(&role, &policy).await?;
-    state.iam_changed();
+    state.iam.in_org(&scope).attach_policy(&role, &policy).await?;
     Ok(Json(role_view(&scope, &role).await?))
 }
 
@@ -132,12 +130,11 @@ pub(super) async fn detach_policy(
     PathParams((org, name, policy)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let (scope, role) = role_in(&state, &caller, &org, act::ATTACH_ROLE_POLICY, &name).await?;
-    if !scope.detach_policy(&role, &policy).await? {
+    if !state.iam.in_org(&scope).detach_policy(&role, &policy).await? {
         return Err(ApiError::not_found(format!(
             "policy {policy:?} is not attached to role {name:?}"
         )));
     }
-    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,8 +147,11 @@ pub(super) async fn put_inline_policy(
     check_name("policy", &policy)?;
     let (scope, role) = role_in(&state, &caller, &org, act::PUT_ROLE_POLICY, &name).await?;
     let text = validated(&body.document)?;
-    scope.put_inline_policy(&role, &policy, &text).await?;
-    state.iam_changed();
+    state
+        .iam
+        .in_org(&scope)
+        .put_inline_policy(&role, &policy, &text)
+        .await?;
     Ok(Json(role_view(&scope, &role).await?))
 }
 
@@ -161,11 +161,15 @@ pub(super) async fn delete_inline_policy(
     PathParams((org, name, policy)): PathParams<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let (scope, role) = role_in(&state, &caller, &org, act::PUT_ROLE_POLICY, &name).await?;
-    if !scope.delete_inline_policy(&role, &policy).await? {
+    if !state
+        .iam
+        .in_org(&scope)
+        .delete_inline_policy(&role, &policy)
+        .await?
+    {
         return Err(ApiError::not_found(format!(
             "role {name:?} has no inline policy {policy:?}"
         )));
     }
-    state.iam_changed();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -59,7 +59,12 @@ pub(super) async fn create_user(
         ),
         None => None,
     };
-    match scope.create_user(&new.name, hash.as_deref(), new.tags).await? {
+    match state
+        .iam
+        .in_org(&scope)
+        .create_user(&new.name, hash.as_deref(), new.tags)
+        .await?
+    {
         Created::New(u) => Ok((StatusCode::CREATED, Json(u))),
         Created::Taken => Err(taken("user", &new.name)),
     }
@@ -111,9 +116,12 @@ pub(super) async fn tag_user(
             &crate::iam::request_tags(&change.tags),
         )
         .await?;
-    scope.set_user_tags(&user.id, &change.tags).await?;
+    state
+        .iam
+        .in_org(&scope)
+        .set_user_tags(&user.id, &change.tags)
+        .await?;
     user.tags = change.tags;
-    state.iam_changed();
     Ok(Json(user))
 }
 
@@ -131,7 +139,6 @@ pub(super) async fn delete_user(
             "a user cannot delete themselves",
         ));
     }
-    scope.delete_user(&user).await?;
-    state.iam_changed();
+    state.iam.in_org(&scope).delete_user(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
