@@ -1,4 +1,6 @@
-//! Startup, shared state and graceful shutdown of `minicloud serve`.
+//! The composition root of `minicloud serve`: builds everything once, in
+//! dependency order (store, runtime, bus, services, HTTP state), and runs
+//! startup, bootstrap and graceful shutdown. Nothing imports it.
 
 use crate::artifacts::Artifacts;
 use crate::capabilities::Services;
@@ -8,8 +10,9 @@ use crate::config::ServeConfig;
 use crate::events::bus::{EventBus, NodeStart};
 use crate::events::platform::OutboxSignal;
 use crate::events::targets::FunctionTargets;
-use crate::gateway::RouteTable;
 use crate::handover;
+use crate::http::AppState;
+use crate::http::gateway::RouteTable;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::{self, TokenIssuer};
 use crate::iam::{Authorizer, builtin};
@@ -21,86 +24,16 @@ use crate::services::iam::IamService;
 use crate::store::Store;
 use crate::store::functions::Settings;
 use crate::store::iam::Created;
-use crate::store::projects::Project;
+
 use crate::util::hash_token;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Runtime, RuntimeConfig};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Everything handlers share; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Functions: their life cycle, and the one way to invoke them.
-    pub functions: Arc<FunctionService>,
-    /// Changes to identities and permissions.
-    pub iam: Arc<IamService>,
-    /// Custom routes and verified domains, swapped whole on change.
-    pub routes: Arc<ArcSwap<RouteTable>>,
-    /// Checks the DNS records that prove a custom domain.
-    pub domains: crate::gateway::domains::Verifier,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
-    /// The settings the server started with.
-    pub config: Arc<ServeConfig>,
-    /// Judges every API action.
-    pub authorizer: Arc<Authorizer>,
-    /// Signs and verifies access tokens.
-    pub tokens: Arc<TokenIssuer>,
-    /// Rate limits per principal.
-    pub limiter: Arc<RateLimiter>,
-    /// Login attempt limits and bounded password checks.
-    pub login: Arc<crate::iam::limits::LoginGuard>,
-    /// Object storage, key-value, secrets.
-    pub services: Services,
-    /// The events router and its durable bus.
-    pub events: EventBus,
-    /// NATS subjects as event sources, when `--nats-url` is set.
-    pub nats: Option<Arc<crate::events::nats::NatsRouter>>,
-    /// Serializes audit appends on this node (nodes race on the sequence
-    /// number and retry).
-    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Quotas of orgs and projects in force (defaults and overrides).
-    pub quotas: Arc<crate::store::quotas::QuotaBook>,
-    /// Requests a second of public triggers, per project and org.
-    pub rates: Arc<crate::gate::RequestRates>,
-    projects: Arc<RwLock<HashMap<String, Project>>>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// A project by name, from memory after the first lookup.
-    pub async fn project(&self, name: &str) -> crate::store::Result<Option<Project>> {
-        if let Some(p) = self.projects.read().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Ok(Some(p.clone()));
-        }
-        let found = self.store.project(name).await?;
-        if let Some(p) = &found {
-            let mut cache = self.projects.write().unwrap_or_else(|e| e.into_inner());
-            cache.insert(name.to_owned(), p.clone());
-        }
-        Ok(found)
-    }
-
-    /// Drops a project from the name cache, after it was deleted.
-    pub fn forget_project(&self, name: &str) {
-        self.projects
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-    }
-}
 
 /// Settings of a new function, before a deploy's own.
 fn default_settings(c: &ServeConfig) -> Settings {
@@ -175,6 +108,32 @@ pub async fn start(
     let outbox = OutboxSignal::default();
     let (writer, writer_task) =
         RecordWriter::spawn(store.clone(), outbox.clone(), config.log_lines_per_second);
+    // NATS first: the bus publishes dead letters there.
+    let nats_client = match &config.nats_url {
+        None => None,
+        Some(url) => {
+            let options = crate::events::nats::NatsOptions {
+                url: url.clone(),
+                stream: config.nats_stream.clone(),
+                creds: config.nats_creds.clone(),
+                tls_ca: config.nats_tls_ca.clone(),
+                tls_cert: config.nats_tls_cert.clone().zip(config.nats_tls_key.clone()),
+            };
+            Some(crate::events::nats::connect(&options).await?)
+        }
+    };
+    // The bus before the functions that publish to it; it delivers once
+    // it has its targets, those same functions, below.
+    let node = node_id(&data_dir)?;
+    let (events, undelivered) = EventBus::open(
+        store.clone(),
+        node,
+        config.region.clone(),
+        outbox.clone(),
+        nats_client.clone(),
+        how,
+    )
+    .await?;
     let keyring = Keyring::load(
         std::env::var("MINICLOUD_MASTER_KEY").ok().as_deref(),
         &data_dir.join("master-key"),
@@ -182,7 +141,7 @@ pub async fn start(
     let services = Services {
         store: store.clone(),
         objects: ObjectService::new(store.clone(), objects, outbox.clone(), quotas.clone()),
-        bus: Arc::default(),
+        bus: events.clone(),
         keyring,
         network: Arc::new(
             NetworkPolicy::allowing(&config.outbound_allow_cidr)
@@ -212,24 +171,12 @@ pub async fn start(
         default_settings(&config),
     ));
     let iam = Arc::new(IamService::new(authorizer.clone(), functions.clone()));
-    let targets = Arc::new(FunctionTargets::new(functions.clone()));
-    let node = node_id(&data_dir)?;
-    let events = EventBus::start(store.clone(), node, config.region.clone(), targets, how).await?;
-    events.forward_outbox(outbox);
-    let _ = services.bus.set(events.clone());
-    let nats = match &config.nats_url {
+    let deliverer = undelivered.deliver_to(Arc::new(FunctionTargets::new(functions.clone())));
+    let nats = match nats_client {
         None => None,
-        Some(url) => {
-            let options = crate::events::nats::NatsOptions {
-                url: url.clone(),
-                stream: config.nats_stream.clone(),
-                creds: config.nats_creds.clone(),
-                tls_ca: config.nats_tls_ca.clone(),
-                tls_cert: config.nats_tls_cert.clone().zip(config.nats_tls_key.clone()),
-            };
-            let client = crate::events::nats::connect(&options).await?;
+        Some(client) => {
             let stream = config.nats_stream.clone();
-            Some(crate::events::nats::NatsRouter::start(client, stream, events.clone()).await?)
+            Some(crate::events::nats::NatsRouter::start(client, stream, deliverer).await?)
         }
     };
     let routes = RouteTable::build(&store.all_routes().await?, &store.verified_domains().await?)
@@ -252,7 +199,7 @@ pub async fn start(
             functions,
             iam,
             routes: Arc::new(ArcSwap::from_pointee(routes)),
-            domains: crate::gateway::domains::Verifier::new(config.dns_server),
+            domains: crate::http::gateway::domains::Verifier::new(config.dns_server),
             metrics,
             authorizer,
             services,
@@ -268,7 +215,7 @@ pub async fn start(
             quotas,
             store,
             config: Arc::new(config),
-            projects: Arc::default(),
+            projects: Default::default(),
         },
         writer,
         writer_task,
@@ -295,7 +242,7 @@ async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
     let password = tokens::random_secret();
     let hash = tokens::hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
     let Created::New(admin) = scope
-        .create_user(ADMIN_USER, Some(&hash), Default::default())
+        .create_user(builtin::ADMIN_USER, Some(&hash), Default::default())
         .await?
     else {
         // Another node bootstrapped at the same moment.
@@ -349,9 +296,6 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
 
 /// How many functions a starting node loads before they are called.
 const WARM_FUNCTIONS: i64 = 256;
-
-/// The name of the user the first start creates.
-pub const ADMIN_USER: &str = "admin";
 
 /// Serves until SIGINT or SIGTERM, then drains: stops accepting, lets
 /// in-flight requests and invocations finish (bounded by the grace period),
@@ -407,7 +351,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     if let Some(listener) = metrics_listener {
         println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let app = crate::api::system::metrics_only(started.state.clone());
+        let app = crate::http::api::system::metrics_only(started.state.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
@@ -415,7 +359,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         });
     }
     let (listener, stop_accepting) = handover::Accepting::new(listener)?;
-    let app = crate::api::router(started.state.clone(), stop_accepting.draining());
+    let app = crate::http::router(started.state.clone(), stop_accepting.draining());
     let warm = preload(&started.state);
     let pid_file = started.state.config.data_dir.join(PID_FILE);
     match predecessor {

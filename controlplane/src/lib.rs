@@ -1,12 +1,14 @@
 //! # minicloud-controlplane: everything stateful, and the `minicloud` binary
 //!
 //! - [`config`]: settings of `minicloud serve` (flags and environment).
-//! - [`app`]: startup, shared state, bootstrap and graceful shutdown.
-//! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
-//!   per resource, one error type.
+//! - [`app`]: the composition root: builds everything once, in
+//!   dependency order; startup, bootstrap and graceful shutdown. Nothing
+//!   imports it.
+//! - [`http`]: the HTTP layer: the REST API under `/api/v1` (one module
+//!   per resource, one error type) and the gateway (`/fn/...`, custom
+//!   routes and domains), sharing [`http::AppState`].
 //! - [`handover`]: restarts without downtime (SIGUSR2: a successor takes
 //!   over the listening sockets).
-//! - [`gateway`]: `/fn/...` and custom routes into the runtime.
 //! - [`events`]: event rules, the EventBridge-style pattern language, input
 //!   transformers, the durable bus that delivers to functions, NATS
 //!   subjects as sources, and loop detection.
@@ -31,7 +33,6 @@
 //! - [`telemetry`]: Prometheus metrics and structured logs.
 //! - [`util`]: ids, times and tokens.
 
-pub mod api;
 pub mod app;
 pub mod artifacts;
 pub mod capabilities;
@@ -40,8 +41,8 @@ pub mod events;
 #[cfg(test)]
 mod fuzz;
 pub mod gate;
-pub mod gateway;
 pub mod handover;
+pub mod http;
 pub mod iam;
 pub mod objects_url;
 pub mod records;

@@ -6,9 +6,10 @@
 //! handler starts.
 
 use async_trait::async_trait;
-use minicloud_controlplane::events::bus::{EventBus, NodeStart};
+use minicloud_controlplane::events::bus::{Deliverer, EventBus, NodeStart};
 use minicloud_controlplane::events::envelope::{Event, Origin, now_rfc3339};
 use minicloud_controlplane::events::nats::{NatsOptions, NatsRouter, connect};
+use minicloud_controlplane::events::platform::OutboxSignal;
 use minicloud_controlplane::events::{Delivery, TargetError, TargetInvoker};
 use minicloud_controlplane::store::Store;
 use minicloud_controlplane::store::projects::Project;
@@ -47,6 +48,7 @@ impl TargetInvoker for Trivial {
 
 struct Rig {
     bus: EventBus,
+    deliverer: Deliverer,
     project: Project,
     started: mpsc::UnboundedReceiver<(u64, Instant)>,
     _dir: tempfile::TempDir,
@@ -83,17 +85,19 @@ async fn rig(sources: serde_json::Value) -> Rig {
         function,
         started: tx,
     });
-    let bus = EventBus::start(
+    let (bus, undelivered) = EventBus::open(
         store,
         "bench-node".into(),
         "local".into(),
-        targets,
+        OutboxSignal::default(),
+        None,
         NodeStart::Cold,
     )
     .await
     .unwrap();
     Rig {
         bus,
+        deliverer: undelivered.deliver_to(targets),
         project,
         started: rx,
         _dir: dir,
@@ -203,7 +207,7 @@ async fn over_nats() {
     let client = connect(&options)
         .await
         .unwrap_or_else(|e| panic!("the NATS part needs nats-server with JetStream ({url}): {e}"));
-    let router = NatsRouter::start(client.clone(), stream.clone(), rig.bus.clone())
+    let router = NatsRouter::start(client.clone(), stream.clone(), rig.deliverer.clone())
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client.clone());

@@ -9,12 +9,14 @@ use std::path::Path;
 /// The files whose top doc comment is a map of their modules.
 const MAPS: &[&str] = &[
     "controlplane/src/lib.rs",
-    "controlplane/src/api/mod.rs",
-    "controlplane/src/api/iam/mod.rs",
+    "controlplane/src/http/mod.rs",
+    "controlplane/src/http/api/mod.rs",
+    "controlplane/src/http/api/iam/mod.rs",
+    "controlplane/src/services/mod.rs",
     "controlplane/src/store/mod.rs",
     "controlplane/src/store/iam/mod.rs",
     "controlplane/src/events/mod.rs",
-    "controlplane/src/gateway/mod.rs",
+    "controlplane/src/http/gateway/mod.rs",
     "controlplane/src/capabilities/mod.rs",
     "controlplane/src/iam/mod.rs",
     "runtime/src/lib.rs",

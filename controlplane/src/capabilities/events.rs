@@ -1,27 +1,24 @@
 //! Functions' `events.publish`: it goes through [`ProjectEvents`], which stops
 //! chains of deliveries past `events::loops::MAX_HOPS`.
 
+use crate::events::bus::EventBus;
 use crate::events::envelope::{Entry, Origin};
 use crate::events::loops;
 use minicloud_runtime::caps::backend::{
     BackendError, DeliveryInfo, EventsBackend, OutgoingEvent, PublishError,
 };
 
-/// The bus, once started (it is built after the services that functions
-/// use, since its targets are those functions).
-pub type BusSlot = std::sync::Arc<std::sync::OnceLock<crate::events::bus::EventBus>>;
-
 /// `events.publish` of one project's functions: the same checks and the
 /// same bus as `POST .../events`.
 #[derive(Debug, Clone)]
 pub struct ProjectEvents {
-    bus: BusSlot,
+    bus: EventBus,
     project: crate::store::projects::Project,
 }
 
 impl ProjectEvents {
     /// The publisher of `project`'s functions.
-    pub fn new(bus: BusSlot, project: crate::store::projects::Project) -> Self {
+    pub fn new(bus: EventBus, project: crate::store::projects::Project) -> Self {
         Self { bus, project }
     }
 }
@@ -33,10 +30,7 @@ impl EventsBackend for ProjectEvents {
         events: Vec<OutgoingEvent>,
         cause: Option<&DeliveryInfo>,
     ) -> Result<Vec<String>, PublishError> {
-        let bus = self
-            .bus
-            .get()
-            .ok_or_else(|| BackendError::Unavailable("the event bus is starting".into()))?;
+        let bus = &self.bus;
         let hops = match loops::next_hops(cause) {
             Ok(hops) => hops,
             Err(stopped) => {

@@ -33,8 +33,8 @@ pub struct Services {
     pub objects: objects::ObjectService,
     /// The master key.
     pub keyring: secrets::Keyring,
-    /// The event bus, set once it started.
-    pub bus: events::BusSlot,
+    /// The event bus (open before any function loads).
+    pub bus: crate::events::bus::EventBus,
     /// The addresses functions' outbound HTTP may reach
     /// (`--outbound-allow-cidr`), whatever their roles grant.
     pub network: Arc<NetworkPolicy>,

@@ -14,7 +14,7 @@
 //! subject filters on the server, a rule with several reads the whole
 //! stream and skips what its subjects do not match.
 
-use super::bus::{EventBus, idempotency_key};
+use super::bus::{Deliverer, EventBus, idempotency_key};
 use super::envelope::Event;
 use super::rules::{Rule, subject_matches};
 use super::{RuleSet, TargetError};
@@ -154,6 +154,7 @@ pub struct NatsRouter {
     client: async_nats::Client,
     js: jetstream::Context,
     bus: EventBus,
+    deliverer: Deliverer,
     workers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// One reconcile at a time (the API and the rules watcher both start
     /// them): two at once would both start a reader for a new consumer.
@@ -167,19 +168,20 @@ impl std::fmt::Debug for NatsRouter {
 }
 
 impl NatsRouter {
-    /// Starts reading the rules' consumers over `client`, and keeps the
-    /// stream and consumers in step with the rules.
+    /// Starts reading the rules' consumers over `client`, delivering
+    /// their messages through `deliverer`, and keeps the stream and
+    /// consumers in step with the rules.
     pub async fn start(
         client: async_nats::Client,
         stream: String,
-        bus: EventBus,
+        deliverer: Deliverer,
     ) -> Result<Arc<Self>, NatsError> {
-        bus.set_nats(client.clone());
         let router = Arc::new(Self {
             stream,
             js: jetstream::new(client.clone()),
             client,
-            bus,
+            bus: deliverer.bus().clone(),
+            deliverer,
             workers: Mutex::default(),
             reconciling: tokio::sync::Mutex::default(),
         });
@@ -487,7 +489,7 @@ impl NatsRouter {
             // the node.
             let attempt = async {
                 let _slot = self.bus.slot(&row.project_id).await?;
-                Some(self.bus.attempt(rule, target, &row).await)
+                Some(self.deliverer.attempt(rule, target, &row).await)
             };
             let mut attempt = std::pin::pin!(attempt);
             // A slow handler (or one waiting for a slot) keeps its message:

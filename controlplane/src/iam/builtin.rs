@@ -100,6 +100,9 @@ pub fn role(role_id: &str) -> Option<&'static str> {
     names().find(|n| *n == name)
 }
 
+/// The name of the user the first start creates in the `default` org.
+pub const ADMIN_USER: &str = "admin";
+
 #[cfg(test)]
 mod tests {
     #[test]

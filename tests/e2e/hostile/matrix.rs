@@ -43,9 +43,9 @@ fn row(method: &'static str, route: &'static str, path: impl Into<String>, body:
 /// (`.route("<path>", get(..).post(..))`); the API's are under `/api/v1`.
 fn routes_in_source() -> BTreeSet<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/src");
-    // Every file under api/ (resources may be folders), and the gateway.
+    // Every file under http/api/ (resources may be folders), and the gateway.
     let mut files = Vec::new();
-    let mut folders = vec![root.join("api")];
+    let mut folders = vec![root.join("http/api")];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(folder).unwrap().flatten() {
             let path = entry.path();
@@ -56,16 +56,16 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
             }
         }
     }
-    files.push(root.join("gateway/mod.rs"));
+    files.push(root.join("http/gateway/mod.rs"));
     let mut out = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         // The API's own mod.rs, its system routes and the gateway are
         // served at the root; every resource under /api/v1.
         let at_root = [
-            root.join("api/mod.rs"),
-            root.join("api/system.rs"),
-            root.join("gateway/mod.rs"),
+            root.join("http/api/mod.rs"),
+            root.join("http/api/system.rs"),
+            root.join("http/gateway/mod.rs"),
         ];
         let prefix = if at_root.contains(&file) { "" } else { "/api/v1" };
         for (path, methods) in route_calls(&text) {

@@ -1,7 +1,7 @@
 //! Running deliveries: each one's attempts on this node until it
 //! succeeded, became a dead letter, or its rule or target went away.
 
-use super::{EventBus, Pending, Write};
+use super::{Deliverer, EventBus, Pending, Write};
 use crate::events::rules::{Rule, Target};
 use crate::events::transform::Context;
 use crate::events::{Delivery, TargetError};
@@ -9,7 +9,7 @@ use crate::store::events::DeliveryRow;
 use crate::util::now_ms;
 use std::time::Duration;
 
-impl EventBus {
+impl Deliverer {
     /// One delivery, start to end: its attempts on this node, until it
     /// succeeded, became a dead letter, or its rule or target went away.
     pub(super) async fn deliver(self, mut p: Pending) {
@@ -18,15 +18,15 @@ impl EventBus {
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait as u64)).await;
             }
-            let rules = self.inner.rules.load_full();
+            let rules = self.bus.inner.rules.load_full();
             let Some(rule) = rules.rule(&p.row.rule_id) else {
                 // The rule was deleted (with its rows).
-                self.write(Write::Done(p.row.id.clone()));
+                self.bus.write(Write::Done(p.row.id.clone()));
                 break;
             };
             let Some(target) = rule.target(&p.row.target_id) else {
                 tracing::info!(rule = %rule.name, target = %p.row.target_id, "target removed from the rule: delivery dropped");
-                self.write(Write::Done(p.row.id.clone()));
+                self.bus.write(Write::Done(p.row.id.clone()));
                 break;
             };
             let age_ms = now_ms() - p.row.accepted_ms;
@@ -35,14 +35,14 @@ impl EventBus {
                     "the event is older than the rule's maximum age of {} s; last error: {}",
                     rule.retry.max_age_secs, p.row.last_error
                 );
-                self.dead(rule, p.row, error);
+                self.bus.dead(rule, p.row, error);
                 break;
             }
             let result = {
-                let Some(_slot) = self.inner.slots.acquire(&p.row.project_id).await else {
+                let Some(_slot) = self.bus.inner.slots.acquire(&p.row.project_id).await else {
                     break;
                 };
-                if self.closing() {
+                if self.bus.closing() {
                     // Left leased to this life, which gives it back.
                     break;
                 }
@@ -58,7 +58,7 @@ impl EventBus {
                         .increment(1);
                     metrics::histogram!("minicloud_event_delivery_seconds")
                         .record((now_ms() - p.row.accepted_ms).max(0) as f64 / 1e3);
-                    self.write(Write::Done(p.row.id.clone()));
+                    self.bus.write(Write::Done(p.row.id.clone()));
                     break;
                 }
                 Err(TargetError::Throttled(after)) => {
@@ -68,7 +68,7 @@ impl EventBus {
                 Err(TargetError::Failed(error)) => {
                     p.row.attempts += 1;
                     if p.row.attempts >= i64::from(rule.retry.max_attempts) {
-                        self.dead(rule, p.row, error);
+                        self.bus.dead(rule, p.row, error);
                         break;
                     }
                     metrics::counter!("minicloud_events_retried_total", "rule" => rule.name.clone())
@@ -77,7 +77,7 @@ impl EventBus {
                     p.row.due_ms = now_ms() + backoff.as_millis() as i64;
                     tracing::debug!(rule = %rule.name, event = %p.row.event_id, attempts = p.row.attempts, %error, "delivery failed; will retry");
                     p.row.last_error = error.clone();
-                    self.write(Write::Retry(
+                    self.bus.write(Write::Retry(
                         p.row.id.clone(),
                         p.row.attempts,
                         p.row.due_ms,
@@ -86,12 +86,7 @@ impl EventBus {
                 }
             }
         }
-        self.finished();
-    }
-
-    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
-        self.count_dead(rule, &row, &error);
-        self.write(Write::Dead(row, rule.name.clone(), error));
+        self.bus.finished();
     }
 
     /// One attempt of a delivery: the input (transformed if the target
@@ -126,6 +121,7 @@ impl EventBus {
             .map(|s| s.source)
             .unwrap_or_default();
         let project = self
+            .bus
             .project(&row.project_id)
             .await
             .map_err(|e| TargetError::Failed(e.to_string()))?
@@ -142,6 +138,13 @@ impl EventBus {
             // counts as too deep, never as a fresh chain.
             hops: u32::try_from(row.hops).unwrap_or(u32::MAX),
         };
-        self.inner.targets.invoke(&delivery, input).await
+        self.targets.invoke(&delivery, input).await
+    }
+}
+
+impl EventBus {
+    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
+        self.count_dead(rule, &row, &error);
+        self.write(Write::Dead(row, rule.name.clone(), error));
     }
 }

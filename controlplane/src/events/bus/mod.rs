@@ -97,8 +97,10 @@ struct Inner {
     node: String,
     region: String,
     rules: ArcSwap<RuleSet>,
-    targets: Arc<dyn TargetInvoker>,
     writes: mpsc::UnboundedSender<Write>,
+    /// Deliveries to run, to the [`Deliverer`] (they wait here until the
+    /// bus has its targets).
+    runnable: mpsc::UnboundedSender<Pending>,
     in_memory: AtomicUsize,
     /// One slot per delivery attempt running, at most a share of them per
     /// project; all of them taken, and closed, once the bus closes.
@@ -116,44 +118,105 @@ struct Inner {
     /// Projects by id, for the envelopes and targets of deliveries (a
     /// project's id and name never change).
     projects: std::sync::RwLock<std::collections::HashMap<String, Project>>,
-    /// Set when NATS is configured: dead letters of rules with a
-    /// dead-letter subject are also published there.
-    nats: std::sync::OnceLock<async_nats::Client>,
+    /// When NATS is configured: dead letters of rules with a dead-letter
+    /// subject are also published there.
+    nats: Option<async_nats::Client>,
     /// Wakes the outbox's pump after the bus's own events (loops it
-    /// stopped) are written there; set when the pump starts.
-    outbox: std::sync::OnceLock<OutboxSignal>,
+    /// stopped) are written there.
+    outbox: OutboxSignal,
+}
+
+/// An open bus's deliveries, waiting for their targets: see
+/// [`EventBus::open`].
+pub struct Undelivered {
+    bus: EventBus,
+    runnable: mpsc::UnboundedReceiver<Pending>,
+}
+
+impl std::fmt::Debug for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Undelivered").finish_non_exhaustive()
+    }
+}
+
+impl Undelivered {
+    /// Starts running deliveries on `targets`: those that waited, and from
+    /// now on every one the bus accepts or claims.
+    pub fn deliver_to(self, targets: Arc<dyn TargetInvoker>) -> Deliverer {
+        let deliverer = Deliverer {
+            bus: self.bus,
+            targets,
+        };
+        tokio::spawn(deliverer.clone().run(self.runnable));
+        deliverer
+    }
+}
+
+/// The bus with its targets: runs each delivery's attempts.
+#[derive(Clone)]
+pub struct Deliverer {
+    bus: EventBus,
+    targets: Arc<dyn TargetInvoker>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// The bus it delivers for.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    async fn run(self, mut runnable: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(p) = runnable.recv().await {
+            tokio::spawn(self.clone().deliver(p));
+        }
+    }
 }
 
 impl EventBus {
-    /// Starts the bus of node `node` (stable across restarts): loads the
+    /// Opens the bus of node `node` (stable across restarts): loads the
     /// rules, takes back what earlier lives of the node held (on a cold
-    /// start), and starts the writer, the claimer and the lease keeper.
+    /// start), and starts the writer, the claimer, the lease keeper and the
+    /// outbox's pump (`outbox` wakes it). The bus accepts events at once,
+    /// so that it can be built before the functions that publish to it;
+    /// their deliveries are stored and wait in memory until
+    /// [`Undelivered::deliver_to`] gives the bus its targets, which are
+    /// those functions.
     ///
     /// Leases are held by this life of the node (`<node>/<id>`), so that a
     /// successor started by a hand-over and the server it replaces, which
     /// run side by side for a moment, never take each other's deliveries:
     /// the old one gives its own back as it stops.
-    pub async fn start(
+    pub async fn open(
         store: Store,
         node: String,
         region: String,
-        targets: Arc<dyn TargetInvoker>,
+        outbox: OutboxSignal,
+        nats: Option<async_nats::Client>,
         start: NodeStart,
-    ) -> Result<Self, BusError> {
+    ) -> Result<(Self, Undelivered), BusError> {
         let (generation, rows) = store.all_rules().await?;
         let rules = RuleSet::build(generation, &rows);
         if start == NodeStart::Cold {
             store.release_node_leases(&node).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let (runnable, waiting) = mpsc::unbounded_channel();
         let bus = Self {
             inner: Arc::new(Inner {
                 store,
                 node: format!("{node}/{}", crate::util::new_id()),
                 region,
                 rules: ArcSwap::from_pointee(rules),
-                targets,
                 writes: tx,
+                runnable,
                 in_memory: AtomicUsize::new(0),
                 slots: slots::Slots::new(CONCURRENT_DELIVERIES, CONCURRENT_DELIVERIES_PER_PROJECT),
                 closing: AtomicBool::new(false),
@@ -162,14 +225,19 @@ impl EventBus {
                 refresh_lock: tokio::sync::Mutex::new(()),
                 rules_changed: Notify::new(),
                 projects: Default::default(),
-                nats: std::sync::OnceLock::new(),
-                outbox: std::sync::OnceLock::new(),
+                nats,
+                outbox,
             }),
         };
         tokio::spawn(bus.clone().write_loop(rx));
         tokio::spawn(bus.clone().claim_loop());
         tokio::spawn(bus.clone().lease_loop());
-        Ok(bus)
+        bus.forward_outbox();
+        let undelivered = Undelivered {
+            bus: bus.clone(),
+            runnable: waiting,
+        };
+        Ok((bus, undelivered))
     }
 
     /// The rules in force.
@@ -223,11 +291,6 @@ impl EventBus {
         &self.inner.store
     }
 
-    /// Publishes dead letters of rules with a dead-letter subject there.
-    pub fn set_nats(&self, client: async_nats::Client) {
-        let _ = self.inner.nats.set(client);
-    }
-
     /// Stores a dead letter now (for deliveries not on the table, such as
     /// NATS messages, which are acknowledged only once it is stored).
     pub async fn dead_letter_now(
@@ -265,7 +328,7 @@ impl EventBus {
         };
         if let Some(subject) = rule.dead_letter.subject.as_deref().filter(|s| !owned(s)) {
             tracing::warn!(rule = %rule.name, subject, "dead letter not published: the subject is outside the rule's org");
-        } else if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, self.inner.nats.get()) {
+        } else if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, &self.inner.nats) {
             let letter = serde_json::json!({
                 "rule": rule.name,
                 "target": row.target_id,
@@ -375,11 +438,7 @@ impl EventBus {
         tokio::spawn(async move {
             let source = event.source.clone();
             match bus.inner.store.put_outbox(&event.into_outbox(hops)).await {
-                Ok(()) => {
-                    if let Some(signal) = bus.inner.outbox.get() {
-                        signal.written();
-                    }
-                }
+                Ok(()) => bus.inner.outbox.written(),
                 Err(e) => {
                     tracing::error!(error = %e, %source, "platform event lost: cannot write it to the outbox")
                 }
@@ -442,7 +501,12 @@ impl EventBus {
 
     fn spawn(&self, pending: Pending) {
         self.inner.in_memory.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(self.clone().deliver(pending));
+        // Refused only when nothing will ever deliver (the bus was opened
+        // without targets): the row stays stored, leased to this life,
+        // which gives it back as it closes.
+        if self.inner.runnable.send(pending).is_err() {
+            self.inner.in_memory.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     fn write(&self, w: Write) {

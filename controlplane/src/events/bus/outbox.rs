@@ -8,7 +8,7 @@
 
 use super::EventBus;
 use crate::events::envelope::Origin;
-use crate::events::platform::{OutboxSignal, PlatformEvent};
+use crate::events::platform::PlatformEvent;
 use crate::store::outbox::OutboxRow;
 use crate::util::now_ms;
 use std::collections::HashMap;
@@ -23,10 +23,10 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: i64 = 256;
 
 impl EventBus {
-    /// Moves the outbox onto the bus for as long as the bus is open;
-    /// `signal` wakes it after a write.
-    pub fn forward_outbox(&self, signal: OutboxSignal) {
-        let _ = self.inner.outbox.set(signal.clone());
+    /// Moves the outbox onto the bus for as long as the bus is open; the
+    /// bus's outbox signal wakes it after a write.
+    pub(super) fn forward_outbox(&self) {
+        let signal = self.inner.outbox.clone();
         let bus = self.clone();
         tokio::spawn(async move {
             let owner = format!("{}/outbox", bus.node());

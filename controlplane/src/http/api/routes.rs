@@ -1,12 +1,12 @@
 //! Custom HTTP routes: `POST/GET .../routes`, `DELETE .../routes/{id}`.
 //! A change takes effect at once: the gateway's table is rebuilt and swapped.
 //! A project's routes answer on its own host, `<project>.<base domain>`
-//! (see [`crate::gateway::routes`]), so they conflict only with each other.
+//! (see [`crate::http::gateway::routes`]), so they conflict only with each other.
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::{PathParams, authorized, check_name};
-use crate::app::AppState;
-use crate::gateway::RouteTable;
+use crate::http::AppState;
+use crate::http::gateway::RouteTable;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::HttpAuth;

@@ -2,15 +2,15 @@
 //! `GET/DELETE .../domains/{name}`, `POST .../domains/{name}/verify`.
 //!
 //! A claim answers with the DNS TXT record that proves it; once verified
-//! (see [`crate::gateway::domains`]) the project's routes answer on the
+//! (see [`crate::http::gateway::domains`]) the project's routes answer on the
 //! domain as on `<project>.<base domain>`. Names are lower-cased on every
 //! path, as DNS compares them. The actions are `orgs:*` on
 //! `domain/<name>`: the project's admin's business, not a developer's.
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::{PathParams, authorized};
-use crate::app::AppState;
-use crate::gateway::domains::{self, Check};
+use crate::http::AppState;
+use crate::http::gateway::domains::{self, Check};
 use crate::iam::Caller;
 use crate::iam::actions::orgs;
 use crate::store::domains::{DomainRow, Verified};

@@ -5,8 +5,8 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name};
-use crate::app::AppState;
 use crate::capabilities::secrets::{MAX_SECRET_BYTES, ProjectSecrets};
+use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
 use crate::store::projects::{Project, ProjectScope};

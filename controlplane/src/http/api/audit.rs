@@ -5,7 +5,7 @@
 
 use super::error::{ApiError, ApiResult, QueryParams, trace_id};
 use super::{PathParams, page_limit};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
 use crate::store::audit::{AuditEntry, AuditFilter};
 use crate::util::now_ms;

@@ -2,7 +2,7 @@
 
 use super::error::{ApiResult, QueryParams};
 use super::{PathParams, authorized_function, page_limit};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use axum::extract::State;

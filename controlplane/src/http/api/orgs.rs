@@ -7,7 +7,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, check_name};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::actions::orgs as act;
 use crate::iam::{Caller, Target};
 use crate::store::orgs::{Org, TenancyError};

@@ -1,5 +1,5 @@
-//! The HTTP surface: one router per resource, merged here, behind the
-//! request-id and authentication middleware.
+//! The REST API under `/api/v1`: one router per resource, merged here,
+//! behind the authentication and audit middleware.
 //!
 //! - [`functions`]: deploy, read, change, delete functions; versions; invoke.
 //! - [`iam`]: users, API keys, policies, roles, bindings.
@@ -35,21 +35,17 @@ pub mod secrets;
 pub mod storage;
 pub mod system;
 
-use crate::app::AppState;
-use crate::handover::Draining;
+use crate::http::AppState;
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::{HeaderValue, StatusCode, Version, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use error::{ApiError, TRACE_ID};
+use axum::extract::FromRequestParts;
+use axum::middleware;
+use error::ApiError;
 use serde::Deserialize;
-use tracing::Instrument;
 
-/// The whole application; `draining` tells it when the server stops
-/// accepting.
-pub fn router(state: AppState, draining: Draining) -> Router {
-    let api = Router::new()
+/// The REST API, mounted under `/api/v1`: every resource's router behind
+/// authentication and the audit record (the login endpoints are public).
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
         .merge(functions::router())
         .merge(observe::router())
         .merge(orgs::router())
@@ -67,73 +63,7 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         // Layers run outside in: authenticate, then record the outcome.
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .merge(auth::public_router());
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(system::router())
-        .merge(crate::gateway::router())
-        .fallback(crate::gateway::custom_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(draining, request_id))
-        .with_state(state)
-}
-
-/// Whether the URI encodes a NUL character. No name or value of the
-/// platform may hold one (PostgreSQL's text cannot), so it is refused
-/// once here rather than failing deep in a query.
-fn carries_nul(uri: &axum::http::Uri) -> bool {
-    let encoded = |s: &str| s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
-    encoded(uri.path()) || uri.query().is_some_and(encoded)
-}
-
-async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.uri().path()),
-    )
-}
-
-/// Gives every request a trace id (the client's `x-request-id` when it sends
-/// a sane one), runs it inside a span and the trace-id scope, and echoes it.
-/// Closes the connection after answers that leave it unusable, and, once
-/// the server drains, after every HTTP/1 answer: a client that keeps its
-/// connection open then reconnects (to the successor, after a hand-over)
-/// instead of sending its next request on a connection about to close.
-async fn request_id(State(draining): State<Draining>, req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(crate::util::new_id, str::to_owned);
-    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
-    let http1 = req.version() <= Version::HTTP_11;
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let run = async {
-        if carries_nul(req.uri()) {
-            return ApiError::bad_request(
-                "invalid_path",
-                "the path or query holds a NUL character (%00), which no name or value may contain",
-            )
-            .into_response();
-        }
-        next.run(req).await
-    };
-    let mut resp = TRACE_ID.scope(id.clone(), run.instrument(span)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    // A refused request's body may be left unread; the connection then
-    // cannot be reused, and the client must not try.
-    let refused = has_body && (resp.status().is_client_error() || resp.status().is_server_error());
-    if refused || (http1 && draining.now()) {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp
+        .merge(auth::public_router())
 }
 
 /// Path parameters whose rejections answer in the platform's error shape.

@@ -4,8 +4,8 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name};
-use crate::app::AppState;
 use crate::events::rules::{Rule, RuleSpec};
+use crate::http::AppState;
 use crate::iam::actions::{events, functions};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;

@@ -1,7 +1,7 @@
 //! Health, readiness and metrics.
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -35,7 +35,7 @@ pub(super) async fn create_user(
     JsonBody(new): JsonBody<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     check_name("user", &new.name)?;
-    crate::api::check_tags(&new.tags)?;
+    crate::http::api::check_tags(&new.tags)?;
     let (_, scope) = scoped(
         &state,
         &caller,
@@ -98,7 +98,7 @@ pub(super) async fn tag_user(
     PathParams((org_name, name)): PathParams<(String, String)>,
     JsonBody(change): JsonBody<UserChange>,
 ) -> ApiResult<Json<User>> {
-    crate::api::check_tags(&change.tags)?;
+    crate::http::api::check_tags(&change.tags)?;
     let org = state
         .store
         .org(&org_name)

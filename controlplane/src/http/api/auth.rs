@@ -3,8 +3,9 @@
 //! `/auth/me`, `/auth/signing-keys/rotate`.
 
 use super::error::{ApiError, ApiResult, JsonBody, trace_id};
-use crate::app::{ADMIN_USER, AppState};
 use crate::handover::Peer;
+use crate::http::AppState;
+use crate::iam::builtin::ADMIN_USER;
 use crate::iam::limits::{LoginScope, LoginThrottled};
 use crate::iam::tokens::CheckError;
 use crate::iam::tokens::{self, Credential, TokenError};

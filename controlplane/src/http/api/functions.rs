@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, authorized_function, check_name};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::services::functions::{Deployed, FunctionError, Input, Output, Trigger};

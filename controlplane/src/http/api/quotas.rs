@@ -17,9 +17,9 @@
 use super::PathParams;
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::orgs::org_named;
-use crate::app::AppState;
 use crate::capabilities::objects::PutError;
 use crate::gate::{InUse, Refused};
+use crate::http::AppState;
 use crate::iam::actions::{orgs, quotas};
 use crate::iam::{Caller, Target};
 use crate::store::orgs::Org;

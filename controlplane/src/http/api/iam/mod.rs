@@ -19,7 +19,7 @@ mod users;
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, check_name};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::actions::iam as act;
 use crate::iam::{Caller, Target, builtin, tokens};
 use crate::store::iam::{Created, OrgScope, Role, User};

@@ -5,9 +5,9 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{PathParams, authorized, page_limit};
-use crate::app::AppState;
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
+use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
 use axum::extract::State;
 use axum::http::StatusCode;

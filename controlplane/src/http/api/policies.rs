@@ -4,7 +4,7 @@
 //! be tried here.
 
 use super::error::{ApiError, ApiResult, JsonBody};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
 use axum::extract::State;
 use axum::routing::post;

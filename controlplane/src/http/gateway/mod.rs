@@ -13,9 +13,9 @@
 pub mod domains;
 pub mod routes;
 
-use crate::api::PathParams;
-use crate::api::error::{ApiError, ApiResult};
-use crate::app::AppState;
+use crate::http::AppState;
+use crate::http::api::PathParams;
+use crate::http::api::error::{ApiError, ApiResult};
 use crate::services::functions::{Input, Loaded, Output, Trigger};
 use crate::store::functions::HttpAuth;
 use axum::Router;
@@ -96,20 +96,20 @@ async fn dispatch(
     let loaded = match state.functions.cached(project_name, name) {
         Some(hit) => hit,
         None => {
-            let project = crate::api::project(state, project_name).await?;
+            let project = crate::http::api::project(state, project_name).await?;
             state.functions.target(&project, name).await?
         }
     };
     let mut req = req;
     let mut caller = None;
     if route_auth.unwrap_or(loaded.http_auth) == HttpAuth::Authenticated {
-        let creds = crate::api::auth::Credentials::of(&req);
+        let creds = crate::http::api::auth::Credentials::of(&req);
         let what = (req.method().to_string(), req.uri().path().to_owned());
         caller = Some(authorize_call(state, &loaded, name, creds, what).await?);
     }
     strip_platform_headers(req.headers_mut());
     let max = loaded.function.limits().max_request_bytes;
-    if crate::api::declared_length(req.headers()).is_some_and(|n| n > max) {
+    if crate::http::api::declared_length(req.headers()).is_some_and(|n| n > max) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -135,7 +135,7 @@ async fn dispatch(
     }
     let trigger = Trigger {
         caller,
-        trace_id: crate::api::error::trace_id(),
+        trace_id: crate::http::api::error::trace_id(),
         delivery: None,
     };
     let input = Input::Http(http::Request::from_parts(parts, body));
@@ -174,10 +174,10 @@ async fn authorize_call(
     state: &AppState,
     loaded: &Loaded,
     name: &str,
-    creds: crate::api::auth::Credentials,
+    creds: crate::http::api::auth::Credentials,
     (method, path): (String, String),
 ) -> ApiResult<crate::iam::Caller> {
-    let caller = crate::api::auth::caller_of(state, creds).await?;
+    let caller = crate::http::api::auth::caller_of(state, creds).await?;
     let target = crate::iam::Target::in_project("functions", &loaded.project, &format!("function/{name}"))
         .with_tags(loaded.tags.clone());
     let action = crate::iam::actions::functions::INVOKE_FUNCTION;
@@ -187,8 +187,8 @@ async fn authorize_call(
         Err(crate::iam::AuthzError::Store(e)) => return Err(e.into()),
     };
     // Invocations are not audited, but a refused one is.
-    let pending = crate::api::audit::pending(&caller, action, &target, false);
+    let pending = crate::http::api::audit::pending(&caller, action, &target, false);
     let params = serde_json::json!({ "method": method, "path": path });
-    crate::api::audit::append(state, &caller, pending, 403, &params).await;
+    crate::http::api::audit::append(state, &caller, pending, 403, &params).await;
     Err(ApiError::new(StatusCode::FORBIDDEN, "access_denied", refusal))
 }

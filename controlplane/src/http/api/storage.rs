@@ -4,8 +4,8 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name};
-use crate::app::AppState;
 use crate::capabilities::objects::ProjectObjects;
+use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::storage;
 use axum::body::Body;

@@ -1,0 +1,100 @@
+//! The state every handler of the HTTP layer shares.
+
+use crate::capabilities::Services;
+use crate::config::ServeConfig;
+use crate::events::bus::EventBus;
+use crate::http::gateway::RouteTable;
+use crate::iam::Authorizer;
+use crate::iam::limits::RateLimiter;
+use crate::iam::tokens::TokenIssuer;
+use crate::services::functions::FunctionService;
+use crate::services::iam::IamService;
+use crate::store::Store;
+use crate::store::projects::Project;
+use arc_swap::ArcSwap;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Projects by name (a project's name and id never change; a deleted one
+/// is forgotten).
+#[derive(Debug, Clone, Default)]
+pub struct ProjectNames(Arc<RwLock<HashMap<String, Project>>>);
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Functions: their life cycle, and the one way to invoke them.
+    pub functions: Arc<FunctionService>,
+    /// Changes to identities and permissions.
+    pub iam: Arc<IamService>,
+    /// Custom routes and verified domains, swapped whole on change.
+    pub routes: Arc<ArcSwap<RouteTable>>,
+    /// Checks the DNS records that prove a custom domain.
+    pub domains: crate::http::gateway::domains::Verifier,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// The settings the server started with.
+    pub config: Arc<ServeConfig>,
+    /// Judges every API action.
+    pub authorizer: Arc<Authorizer>,
+    /// Signs and verifies access tokens.
+    pub tokens: Arc<TokenIssuer>,
+    /// Rate limits per principal.
+    pub limiter: Arc<RateLimiter>,
+    /// Login attempt limits and bounded password checks.
+    pub login: Arc<crate::iam::limits::LoginGuard>,
+    /// Object storage, key-value, secrets.
+    pub services: Services,
+    /// The events router and its durable bus.
+    pub events: EventBus,
+    /// NATS subjects as event sources, when `--nats-url` is set.
+    pub nats: Option<Arc<crate::events::nats::NatsRouter>>,
+    /// Serializes audit appends on this node (nodes race on the sequence
+    /// number and retry).
+    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Quotas of orgs and projects in force (defaults and overrides).
+    pub quotas: Arc<crate::store::quotas::QuotaBook>,
+    /// Requests a second of public triggers, per project and org.
+    pub rates: Arc<crate::gate::RequestRates>,
+    /// Projects by name, kept after their first lookup.
+    pub projects: ProjectNames,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// A project by name, from memory after the first lookup.
+    pub async fn project(&self, name: &str) -> crate::store::Result<Option<Project>> {
+        if let Some(p) = self
+            .projects
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(Some(p.clone()));
+        }
+        let found = self.store.project(name).await?;
+        if let Some(p) = &found {
+            let mut cache = self.projects.0.write().unwrap_or_else(|e| e.into_inner());
+            cache.insert(name.to_owned(), p.clone());
+        }
+        Ok(found)
+    }
+
+    /// Drops a project from the name cache, after it was deleted.
+    pub fn forget_project(&self, name: &str) {
+        self.projects
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+}
