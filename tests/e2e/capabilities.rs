@@ -7,7 +7,12 @@ use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-crate::on_both_databases!(granted_denied_and_audited, host_limits_are_enforced, scenarios);
+crate::on_both_databases!(
+    granted_denied_and_audited,
+    a_role_made_again_takes_effect_at_once,
+    host_limits_are_enforced,
+    scenarios
+);
 
 /// Invokes the caps guest with one operation; its JSON answer.
 async fn op(s: &Server, input: Value) -> Value {
@@ -288,6 +293,57 @@ async fn granted_denied_and_audited(db: Db) {
         audit
             .iter()
             .any(|r| r["action"] == "secrets:GetSecretValue" && r["actor_type"] == "function")
+    );
+}
+
+/// Every IAM change reaches loaded functions, creations too: a function
+/// whose role was deleted, then made again under its name (with its
+/// managed policy, in the one request that creates it), gets the role's
+/// grants at once.
+async fn a_role_made_again_takes_effect_at_once(db: Db) {
+    let s = Server::start(db).await;
+    let admin = s.token.clone();
+    s.deploy("caps", guests::CAPS).await;
+    let doc = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:${mc:org}:${mc:project}:bucket/app/*"}
+    ]});
+    let (status, body) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/orgs/default/policies",
+            Some(json!({"name": "kv-app", "document": doc})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let make_role = || async {
+        let (status, body) = s
+            .call(
+                &admin,
+                Method::POST,
+                "/orgs/default/roles",
+                Some(json!({"name": "late", "policies": ["kv-app"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    };
+    make_role().await;
+    s.patch("caps", json!({"role": "late"})).await;
+    let set = json!({"op": "kv-set", "bucket": "app", "key": "k", "value": "v"});
+    assert_eq!(op(&s, set.clone()).await, json!({"ok": true}));
+
+    let (status, body) = s
+        .call(&admin, Method::DELETE, "/orgs/default/roles/late", None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let out = op(&s, set.clone()).await;
+    assert!(denied(&out), "a deleted role grants nothing: {out}");
+
+    make_role().await;
+    assert_eq!(
+        op(&s, set).await,
+        json!({"ok": true}),
+        "the role made again is in force at once"
     );
 }
 
