@@ -7,7 +7,7 @@
 
 use crate::events::pattern::Pattern;
 use crate::events::transform::{Context, InputTransform};
-use crate::http::gateway::routes::{RouteTable, project_of_host};
+use crate::services::routes::table::{RouteTable, project_of_host};
 use crate::store::routes::RouteRow;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

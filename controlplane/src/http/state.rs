@@ -2,16 +2,16 @@
 
 use crate::capabilities::Services;
 use crate::config::ServeConfig;
-use crate::events::bus::EventBus;
-use crate::http::gateway::RouteTable;
 use crate::iam::Authorizer;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::TokenIssuer;
+use crate::services::events::EventService;
 use crate::services::functions::FunctionService;
 use crate::services::iam::IamService;
+use crate::services::routes::RouteService;
+use crate::services::secrets::SecretService;
 use crate::store::Store;
 use crate::store::projects::Project;
-use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -30,10 +30,8 @@ pub struct AppState {
     pub functions: Arc<FunctionService>,
     /// Changes to identities and permissions.
     pub iam: Arc<IamService>,
-    /// Custom routes and verified domains, swapped whole on change.
-    pub routes: Arc<ArcSwap<RouteTable>>,
-    /// Checks the DNS records that prove a custom domain.
-    pub domains: crate::http::gateway::domains::Verifier,
+    /// Custom routes and domains, and the gateway's table of them.
+    pub routes: Arc<RouteService>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The settings the server started with.
@@ -48,10 +46,10 @@ pub struct AppState {
     pub login: Arc<crate::iam::limits::LoginGuard>,
     /// Object storage, key-value, secrets.
     pub services: Services,
-    /// The events router and its durable bus.
-    pub events: EventBus,
-    /// NATS subjects as event sources, when `--nats-url` is set.
-    pub nats: Option<Arc<crate::events::nats::NatsRouter>>,
+    /// Secrets: sealed values and their versions.
+    pub secrets: SecretService,
+    /// Events, rules and dead letters, over the durable bus and NATS.
+    pub events: Arc<EventService>,
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,

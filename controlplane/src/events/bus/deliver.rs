@@ -1,13 +1,71 @@
-//! Running deliveries: each one's attempts on this node until it
-//! succeeded, became a dead letter, or its rule or target went away.
+//! Running deliveries: those waiting for their targets ([`Undelivered`]),
+//! the [`Deliverer`] that runs them, and each one's attempts on this node
+//! until it succeeded, became a dead letter, or its rule or target went
+//! away.
 
-use super::{Deliverer, EventBus, Pending, Write};
+use super::{EventBus, Pending, Write};
 use crate::events::rules::{Rule, Target};
 use crate::events::transform::Context;
-use crate::events::{Delivery, TargetError};
+use crate::events::{Delivery, TargetError, TargetInvoker};
 use crate::store::events::DeliveryRow;
 use crate::util::now_ms;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// An open bus's deliveries, waiting for their targets: see
+/// [`EventBus::open`].
+pub struct Undelivered {
+    pub(super) bus: EventBus,
+    pub(super) runnable: mpsc::UnboundedReceiver<Pending>,
+}
+
+impl std::fmt::Debug for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Undelivered").finish_non_exhaustive()
+    }
+}
+
+impl Undelivered {
+    /// Starts running deliveries on `targets`: those that waited, and from
+    /// now on every one the bus accepts or claims.
+    pub fn deliver_to(self, targets: Arc<dyn TargetInvoker>) -> Deliverer {
+        let deliverer = Deliverer {
+            bus: self.bus,
+            targets,
+        };
+        tokio::spawn(deliverer.clone().run(self.runnable));
+        deliverer
+    }
+}
+
+/// The bus with its targets: runs each delivery's attempts.
+#[derive(Clone)]
+pub struct Deliverer {
+    bus: EventBus,
+    targets: Arc<dyn TargetInvoker>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("bus", &self.bus)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// The bus it delivers for.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    async fn run(self, mut runnable: mpsc::UnboundedReceiver<Pending>) {
+        while let Some(p) = runnable.recv().await {
+            tokio::spawn(self.clone().deliver(p));
+        }
+    }
+}
 
 impl Deliverer {
     /// One delivery, start to end: its attempts on this node, until it
@@ -139,12 +197,5 @@ impl Deliverer {
             hops: u32::try_from(row.hops).unwrap_or(u32::MAX),
         };
         self.targets.invoke(&delivery, input).await
-    }
-}
-
-impl EventBus {
-    fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) {
-        self.count_dead(rule, &row, &error);
-        self.write(Write::Dead(row, rule.name.clone(), error));
     }
 }

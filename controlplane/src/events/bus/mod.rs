@@ -7,12 +7,24 @@
 //! PostgreSQL few round trips. Rows carry a lease: this node renews its
 //! leases while it lives; rows of a dead node (or of this node's previous
 //! life, released at start) are claimed by whichever node polls first.
+//!
+//! - `lifecycle`: opening the bus (rules loaded, its tasks started) and
+//!   closing it (attempts waited out, leases given back).
+//! - `publish`: the publishing path: accepted events become delivery rows;
+//!   the bus's own platform events go through the outbox.
+//! - `deliver`: deliveries waiting for their targets ([`Undelivered`]) and
+//!   the [`Deliverer`] that runs each one's attempts.
+//! - `dead`: dead letters: stored, counted, and published to their rule's
+//!   dead-letter subject.
+//! - `writer`: the one writer of batched changes, the claimer of unleased
+//!   deliveries, and the lease keeper.
+//! - `outbox`: the pump from the outbox onto the bus.
+//! - `slots`: delivery slots: attempts at once on this node, and one
+//!   project's share of them.
 
-use super::envelope::{Event, Origin};
-use super::rules::Rule;
-use super::{RuleSet, TargetInvoker};
-use crate::events::platform::{OutboxSignal, PlatformEvent};
-use crate::store::events::{Batch, DeliveryRow};
+use super::RuleSet;
+use crate::events::platform::OutboxSignal;
+use crate::store::events::DeliveryRow;
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
 use crate::util::now_ms;
@@ -22,10 +34,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+mod dead;
 mod deliver;
+mod lifecycle;
 mod outbox;
+mod publish;
 mod slots;
 mod writer;
+
+pub use deliver::{Deliverer, Undelivered};
 
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(30);
@@ -126,120 +143,7 @@ struct Inner {
     outbox: OutboxSignal,
 }
 
-/// An open bus's deliveries, waiting for their targets: see
-/// [`EventBus::open`].
-pub struct Undelivered {
-    bus: EventBus,
-    runnable: mpsc::UnboundedReceiver<Pending>,
-}
-
-impl std::fmt::Debug for Undelivered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Undelivered").finish_non_exhaustive()
-    }
-}
-
-impl Undelivered {
-    /// Starts running deliveries on `targets`: those that waited, and from
-    /// now on every one the bus accepts or claims.
-    pub fn deliver_to(self, targets: Arc<dyn TargetInvoker>) -> Deliverer {
-        let deliverer = Deliverer {
-            bus: self.bus,
-            targets,
-        };
-        tokio::spawn(deliverer.clone().run(self.runnable));
-        deliverer
-    }
-}
-
-/// The bus with its targets: runs each delivery's attempts.
-#[derive(Clone)]
-pub struct Deliverer {
-    bus: EventBus,
-    targets: Arc<dyn TargetInvoker>,
-}
-
-impl std::fmt::Debug for Deliverer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deliverer")
-            .field("bus", &self.bus)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deliverer {
-    /// The bus it delivers for.
-    pub fn bus(&self) -> &EventBus {
-        &self.bus
-    }
-
-    async fn run(self, mut runnable: mpsc::UnboundedReceiver<Pending>) {
-        while let Some(p) = runnable.recv().await {
-            tokio::spawn(self.clone().deliver(p));
-        }
-    }
-}
-
 impl EventBus {
-    /// Opens the bus of node `node` (stable across restarts): loads the
-    /// rules, takes back what earlier lives of the node held (on a cold
-    /// start), and starts the writer, the claimer, the lease keeper and the
-    /// outbox's pump (`outbox` wakes it). The bus accepts events at once,
-    /// so that it can be built before the functions that publish to it;
-    /// their deliveries are stored and wait in memory until
-    /// [`Undelivered::deliver_to`] gives the bus its targets, which are
-    /// those functions.
-    ///
-    /// Leases are held by this life of the node (`<node>/<id>`), so that a
-    /// successor started by a hand-over and the server it replaces, which
-    /// run side by side for a moment, never take each other's deliveries:
-    /// the old one gives its own back as it stops.
-    pub async fn open(
-        store: Store,
-        node: String,
-        region: String,
-        outbox: OutboxSignal,
-        nats: Option<async_nats::Client>,
-        start: NodeStart,
-    ) -> Result<(Self, Undelivered), BusError> {
-        let (generation, rows) = store.all_rules().await?;
-        let rules = RuleSet::build(generation, &rows);
-        if start == NodeStart::Cold {
-            store.release_node_leases(&node).await?;
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (runnable, waiting) = mpsc::unbounded_channel();
-        let bus = Self {
-            inner: Arc::new(Inner {
-                store,
-                node: format!("{node}/{}", crate::util::new_id()),
-                region,
-                rules: ArcSwap::from_pointee(rules),
-                writes: tx,
-                runnable,
-                in_memory: AtomicUsize::new(0),
-                slots: slots::Slots::new(CONCURRENT_DELIVERIES, CONCURRENT_DELIVERIES_PER_PROJECT),
-                closing: AtomicBool::new(false),
-                claiming: tokio::sync::Mutex::new(()),
-                wake_claimer: Notify::new(),
-                refresh_lock: tokio::sync::Mutex::new(()),
-                rules_changed: Notify::new(),
-                projects: Default::default(),
-                nats,
-                outbox,
-            }),
-        };
-        tokio::spawn(bus.clone().write_loop(rx));
-        tokio::spawn(bus.clone().claim_loop());
-        tokio::spawn(bus.clone().lease_loop());
-        bus.forward_outbox();
-        let undelivered = Undelivered {
-            bus: bus.clone(),
-            runnable: waiting,
-        };
-        Ok((bus, undelivered))
-    }
-
     /// The rules in force.
     pub fn rules(&self) -> Arc<RuleSet> {
         self.inner.rules.load_full()
@@ -291,122 +195,6 @@ impl EventBus {
         &self.inner.store
     }
 
-    /// Stores a dead letter now (for deliveries not on the table, such as
-    /// NATS messages, which are acknowledged only once it is stored).
-    pub async fn dead_letter_now(
-        &self,
-        rule: &Rule,
-        row: DeliveryRow,
-        error: String,
-    ) -> Result<(), StoreError> {
-        self.count_dead(rule, &row, &error);
-        let batch = Batch {
-            dead: vec![(row, rule.name.clone(), error)],
-            ..Batch::default()
-        };
-        self.inner
-            .store
-            .apply_deliveries(&batch, &self.inner.node, self.lease_until())
-            .await
-    }
-
-    /// Counts and logs a dead letter, and publishes it to the rule's
-    /// dead-letter subject if it has one.
-    fn count_dead(&self, rule: &Rule, row: &DeliveryRow, error: &str) {
-        metrics::counter!("minicloud_events_dead_lettered_total", "rule" => rule.name.clone()).increment(1);
-        tracing::warn!(rule = %rule.name, event = %row.event_id, attempts = row.attempts, %error, "delivery dead-lettered");
-        let org = self
-            .inner
-            .projects
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&rule.project_id)
-            .map(|p| p.org_name.clone());
-        let owned = |subject: &str| {
-            org.as_deref()
-                .is_some_and(|org| super::rules::subject_in_org(subject, org).is_ok())
-        };
-        if let Some(subject) = rule.dead_letter.subject.as_deref().filter(|s| !owned(s)) {
-            tracing::warn!(rule = %rule.name, subject, "dead letter not published: the subject is outside the rule's org");
-        } else if let (Some(subject), Some(client)) = (&rule.dead_letter.subject, &self.inner.nats) {
-            let letter = serde_json::json!({
-                "rule": rule.name,
-                "target": row.target_id,
-                "idempotency_key": row.id,
-                "attempts": row.attempts,
-                "error": error,
-                "event": serde_json::from_str::<serde_json::Value>(&row.event_json).unwrap_or_default(),
-            });
-            let (client, subject) = (client.clone(), subject.clone());
-            tokio::spawn(async move {
-                if let Err(e) = client.publish(subject, letter.to_string().into()).await {
-                    tracing::warn!(error = %e, "cannot publish a dead letter to its subject");
-                }
-            });
-        }
-    }
-
-    /// Accepts events of `project` that start a chain of deliveries (from
-    /// the API, NATS or the platform): every delivery they owe is stored
-    /// before this returns, and runs at least once from then on.
-    pub async fn publish(&self, project: &Project, events: Vec<(Origin, Event)>) -> Result<(), BusError> {
-        self.publish_with_hops(project, events, 0).await
-    }
-
-    /// Accepts events `hops` deliveries down a chain (see
-    /// [`crate::events::loops`]), as [`EventBus::publish`] does.
-    pub async fn publish_with_hops(
-        &self,
-        project: &Project,
-        events: Vec<(Origin, Event)>,
-        hops: u32,
-    ) -> Result<(), BusError> {
-        let rules = self.inner.rules.load();
-        let rules = rules.of(&project.id);
-        let now = now_ms();
-        let accepted = Instant::now();
-        let mut pending = Vec::new();
-        for (origin, event) in events {
-            let value = event.to_value();
-            metrics::counter!("minicloud_events_received_total", "project" => project.name.clone(), "origin" => origin_label(&origin)).increment(1);
-            let mut text = None;
-            for rule in rules
-                .iter()
-                .filter(|r| r.listens_to(&origin) && r.matches(&value))
-            {
-                metrics::counter!("minicloud_events_matched_total", "project" => project.name.clone(), "rule" => rule.name.clone()).increment(1);
-                let text = text.get_or_insert_with(|| value.to_string());
-                for target in &rule.targets {
-                    pending.push(Pending {
-                        row: DeliveryRow {
-                            id: idempotency_key(&event.id, &rule.id, &target.id),
-                            project_id: project.id.clone(),
-                            rule_id: rule.id.clone(),
-                            target_id: target.id.clone(),
-                            event_id: event.id.clone(),
-                            event_json: text.clone(),
-                            attempts: 0,
-                            accepted_ms: now,
-                            due_ms: now,
-                            last_error: String::new(),
-                            hops: i64::from(hops),
-                        },
-                        accepted: Some(accepted),
-                    });
-                }
-            }
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .writes
-            .send(Write::Insert(pending, tx))
-            .map_err(|_| BusError::Closed)?;
-        rx.await.map_err(|_| BusError::Closed)?
-    }
-
     /// Runs a replayed dead letter (already stored, leased to this node).
     pub fn run_replayed(&self, row: DeliveryRow) {
         self.spawn(Pending { row, accepted: None });
@@ -430,69 +218,9 @@ impl EventBus {
         &self.inner.region
     }
 
-    /// Publishes a platform event of the bus's own, `hops` deep, through
-    /// the outbox like the others (written off the caller's path: it must
-    /// not block).
-    pub fn emit(&self, event: PlatformEvent, hops: u32) {
-        let bus = self.clone();
-        tokio::spawn(async move {
-            let source = event.source.clone();
-            match bus.inner.store.put_outbox(&event.into_outbox(hops)).await {
-                Ok(()) => bus.inner.outbox.written(),
-                Err(e) => {
-                    tracing::error!(error = %e, %source, "platform event lost: cannot write it to the outbox")
-                }
-            }
-        });
-    }
-
-    /// The envelope of a platform event of `project`.
-    fn platform_event(&self, project: &Project, e: PlatformEvent, id: String, time: String) -> Event {
-        Event {
-            id,
-            source: e.source,
-            detail_type: e.detail_type,
-            time,
-            project: project.name.clone(),
-            region: self.inner.region.clone(),
-            resources: e.resources,
-            detail: e.detail,
-            nats: None,
-        }
-    }
-
     /// The lease a row written now by this node gets.
     pub fn lease_until(&self) -> i64 {
         now_ms() + LEASE.as_millis() as i64
-    }
-
-    /// Stops delivering and gives up this node's leases, so that another
-    /// node (or this one's successor or next life) takes its deliveries at
-    /// once and runs none of them twice: no new claims or attempts,
-    /// attempts under way finish (within `grace`), their outcomes are
-    /// stored, and only then are the leases released. Events published
-    /// from here on are stored unleased.
-    pub async fn close(&self, grace: Duration) {
-        self.inner.closing.store(true, Ordering::Release);
-        // A claim under way takes rows for this life: they are given back
-        // below, after it.
-        drop(self.inner.claiming.lock().await);
-        let all = CONCURRENT_DELIVERIES as u32;
-        let slots = self.inner.slots.global();
-        if tokio::time::timeout(grace, slots.acquire_many(all))
-            .await
-            .is_err()
-        {
-            tracing::warn!("event deliveries still running after the grace period: they will run again");
-        }
-        slots.close();
-        let (tx, rx) = oneshot::channel();
-        if self.inner.writes.send(Write::Flush(tx)).is_ok() {
-            let _ = rx.await;
-        }
-        if let Err(e) = self.inner.store.release_leases(&self.inner.node).await {
-            tracing::warn!(error = %e, "cannot release event delivery leases");
-        }
     }
 
     fn closing(&self) -> bool {
@@ -525,12 +253,4 @@ impl EventBus {
 /// replay of one delivery, so handlers can make repeats harmless.
 pub fn idempotency_key(event: &str, rule: &str, target: &str) -> String {
     format!("{event}/{rule}/{target}")
-}
-
-fn origin_label(o: &Origin) -> &'static str {
-    match o {
-        Origin::Api => "api",
-        Origin::Platform(_) => "platform",
-        Origin::Subject(_) => "nats",
-    }
 }

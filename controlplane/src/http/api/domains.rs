@@ -2,18 +2,18 @@
 //! `GET/DELETE .../domains/{name}`, `POST .../domains/{name}/verify`.
 //!
 //! A claim answers with the DNS TXT record that proves it; once verified
-//! (see [`crate::http::gateway::domains`]) the project's routes answer on the
+//! (see [`crate::services::routes::dns`]) the project's routes answer on the
 //! domain as on `<project>.<base domain>`. Names are lower-cased on every
 //! path, as DNS compares them. The actions are `orgs:*` on
 //! `domain/<name>`: the project's admin's business, not a developer's.
 
-use super::error::{ApiError, ApiResult, JsonBody};
+use super::error::{ApiResult, JsonBody};
 use super::{PathParams, authorized};
 use crate::http::AppState;
-use crate::http::gateway::domains::{self, Check};
 use crate::iam::Caller;
 use crate::iam::actions::orgs;
-use crate::store::domains::{DomainRow, Verified};
+use crate::services::routes::dns;
+use crate::store::domains::DomainRow;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -28,9 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project}/domains/{name}", get(read).delete(remove))
         .route("/projects/{project}/domains/{name}/verify", post(verify))
 }
-
-/// Claims one project may hold at once (so one list is every claim).
-const MAX_DOMAINS_PER_PROJECT: i64 = 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,14 +45,10 @@ fn view(row: &DomainRow) -> Value {
         "created_ms": row.created_ms,
         "verification": {
             "type": "TXT",
-            "record": domains::record_name(&row.name),
-            "value": domains::record_value(&row.token),
+            "record": dns::record_name(&row.name),
+            "value": dns::record_value(&row.token),
         },
     })
-}
-
-fn not_found(name: &str) -> ApiError {
-    ApiError::not_found(format!("the project has no claim on domain {name:?}"))
 }
 
 async fn create(
@@ -67,23 +60,7 @@ async fn create(
     let name = new.name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::CREATE_DOMAIN, &resource).await?;
-    domains::check_name(&name, &state.config.base_domain)
-        .map_err(|e| ApiError::bad_request("invalid_domain", e))?;
-    let token = hex::encode(rand::random::<[u8; 16]>());
-    let scope = state.store.in_project(&project);
-    let Some(row) = scope
-        .insert_domain(&name, &token, MAX_DOMAINS_PER_PROJECT)
-        .await?
-    else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "domain_conflict",
-            format!(
-                "the project has claimed {name:?} already, or holds {MAX_DOMAINS_PER_PROJECT} claims \
-                 (the most it may); delete one first"
-            ),
-        ));
-    };
+    let row = state.routes.claim_domain(&project, &name).await?;
     Ok((StatusCode::CREATED, Json(view(&row))))
 }
 
@@ -106,8 +83,7 @@ async fn read(
     let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::GET_DOMAIN, &resource).await?;
-    let row = state.store.in_project(&project).domain(&name).await?;
-    Ok(Json(view(&row.ok_or_else(|| not_found(&name))?)))
+    Ok(Json(view(&state.routes.domain(&project, &name).await?)))
 }
 
 /// Looks the record up now; on success the domain routes to the project
@@ -120,52 +96,7 @@ async fn verify(
     let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::VERIFY_DOMAIN, &resource).await?;
-    let scope = state.store.in_project(&project);
-    let row = scope.domain(&name).await?.ok_or_else(|| not_found(&name))?;
-    if row.verified_ms.is_none() {
-        let expect = || {
-            format!(
-                "publish a TXT record {} with the text {:?}, then verify again",
-                domains::record_name(&row.name),
-                domains::record_value(&row.token)
-            )
-        };
-        let refusal = match state.domains.check(&row.name, &row.token).await {
-            Check::Proven => None,
-            Check::NotFound(seen) if seen.is_empty() => {
-                Some(format!("no TXT record was found: {}", expect()))
-            }
-            Check::NotFound(seen) => Some(format!(
-                "the TXT records found ({}) do not hold this claim's token: {}",
-                seen.join(", "),
-                expect()
-            )),
-            Check::Failed(e) => Some(format!("the DNS lookup failed ({e}): {}", expect())),
-        };
-        if let Some(message) = refusal {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "domain_not_verified",
-                message,
-            ));
-        }
-        match scope.verify_domain(&row.name).await? {
-            Verified::Done => {}
-            Verified::Taken => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "domain_taken",
-                    format!(
-                        "{:?} is verified by another project; it must delete its claim before this one can hold it",
-                        row.name
-                    ),
-                ));
-            }
-            Verified::Missing => return Err(not_found(&name)),
-        }
-        super::routes::reload(&state).await?;
-    }
-    let row = scope.domain(&name).await?.ok_or_else(|| not_found(&name))?;
+    let row = state.routes.verify_domain(&project, &name).await?;
     Ok(Json(view(&row)))
 }
 
@@ -177,9 +108,6 @@ async fn remove(
     let name = name.to_ascii_lowercase();
     let resource = format!("domain/{name}");
     let project = authorized(&state, &caller, &project_name, orgs::DELETE_DOMAIN, &resource).await?;
-    if !state.store.in_project(&project).delete_domain(&name).await? {
-        return Err(not_found(&name));
-    }
-    super::routes::reload(&state).await?;
+    state.routes.delete_domain(&project, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

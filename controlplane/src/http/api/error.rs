@@ -169,6 +169,52 @@ impl From<crate::registry::LoadError> for ApiError {
     }
 }
 
+impl From<crate::services::events::EventsError> for ApiError {
+    fn from(e: crate::services::events::EventsError) -> Self {
+        use crate::services::events::EventsError as E;
+        match e {
+            E::NoRule(_) | E::NoDeadLetter(_) => Self::not_found(e.to_string()),
+            E::RuleExists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::RuleGone(_) => Self::new(StatusCode::CONFLICT, "rule_gone", e.to_string()),
+            E::NatsUnavailable(_) => Self::new(StatusCode::BAD_GATEWAY, "nats_unavailable", e.to_string()),
+            E::Quota(q) => q.into(),
+            E::Bus(b) => b.into(),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::services::secrets::SecretsError> for ApiError {
+    fn from(e: crate::services::secrets::SecretsError) -> Self {
+        use crate::services::secrets::SecretsError as S;
+        match e {
+            S::InvalidValue => Self::bad_request("invalid_secret", e.to_string()),
+            S::NoSecret { .. } | S::NoVersion { .. } => Self::not_found(e.to_string()),
+            S::Exists(_) => Self::new(StatusCode::CONFLICT, "already_exists", e.to_string()),
+            S::CurrentVersion { .. } => Self::new(StatusCode::CONFLICT, "current_version", e.to_string()),
+            S::Busy => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            S::Backend(b) => b.into(),
+            S::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::services::routes::RoutesError> for ApiError {
+    fn from(e: crate::services::routes::RoutesError) -> Self {
+        use crate::services::routes::RoutesError as R;
+        let conflict = |code| Self::new(StatusCode::CONFLICT, code, e.to_string());
+        match &e {
+            R::RouteConflict(_) => conflict("route_conflict"),
+            R::DomainConflict(_) => conflict("domain_conflict"),
+            R::NotVerified(_) => conflict("domain_not_verified"),
+            R::DomainTaken(_) => conflict("domain_taken"),
+            R::InvalidDomain(_) => Self::bad_request("invalid_domain", e.to_string()),
+            R::NoRoute(_) | R::NoDomain(_) => Self::not_found(e.to_string()),
+            R::Table(_) | R::Store(_) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<crate::services::functions::FunctionError> for ApiError {
     fn from(e: crate::services::functions::FunctionError) -> Self {
         use crate::services::functions::FunctionError as F;

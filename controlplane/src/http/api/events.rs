@@ -165,25 +165,8 @@ async fn replay(
         actions::events::REPLAY_DEAD_LETTER,
     )
     .await?;
-    if state.events.rules().rule(&dead.rule_id).is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rule_gone",
-            format!(
-                "rule {:?} no longer exists, so the dead letter has nowhere to go",
-                dead.rule
-            ),
-        ));
-    }
-    let bus = &state.events;
-    let delivery = state
-        .store
-        .in_project(&project)
-        .replay_dead_letter(&id, bus.node(), bus.lease_until())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("dead letter {id:?} does not exist")))?;
-    let key = delivery.id.clone();
-    bus.run_replayed(delivery);
+    let replayed = state.events.replay(&project, &dead).await?;
+    let key = replayed.idempotency_key;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "idempotency_key": key, "event_id": dead.event_id, "rule": dead.rule })),

@@ -281,7 +281,7 @@ async fn delete_project(
     state.store.delete_project(&project).await?;
     state.forget_project(&project.name);
     // Its domains were released with it.
-    super::routes::reload(&state).await?;
+    state.routes.project_deleted().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

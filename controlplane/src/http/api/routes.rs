@@ -1,12 +1,11 @@
 //! Custom HTTP routes: `POST/GET .../routes`, `DELETE .../routes/{id}`.
 //! A change takes effect at once: the gateway's table is rebuilt and swapped.
 //! A project's routes answer on its own host, `<project>.<base domain>`
-//! (see [`crate::http::gateway::routes`]), so they conflict only with each other.
+//! (see [`crate::services::routes::table`]), so they conflict only with each other.
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::{PathParams, authorized, check_name};
 use crate::http::AppState;
-use crate::http::gateway::RouteTable;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::HttpAuth;
@@ -17,7 +16,6 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -37,16 +35,6 @@ struct NewRoute {
     function: String,
     /// `public` or `authenticated`; none: as the function says.
     auth: Option<HttpAuth>,
-}
-
-/// Rebuilds the gateway's table (routes and verified domains) from the
-/// store.
-pub(crate) async fn reload(state: &AppState) -> ApiResult<()> {
-    let rows = state.store.all_routes().await?;
-    let domains = state.store.verified_domains().await?;
-    let table = RouteTable::build(&rows, &domains).map_err(ApiError::internal)?;
-    state.routes.store(Arc::new(table));
-    Ok(())
 }
 
 async fn create(
@@ -96,36 +84,19 @@ async fn create(
             .authorize(&caller, functions::UPDATE_FUNCTION, &target)
             .await?;
     }
-    // Compile the project's table with the new route first: an invalid or
-    // conflicting pattern is refused before anything is stored.
-    let mut rows = state.store.in_project(&project).routes().await?;
+    // The project's table is compiled with the new route first: an
+    // invalid or conflicting pattern is refused before anything is stored.
     let candidate = RouteRow {
         id: String::new(),
         project_id: project.id.clone(),
         project: project.name.clone(),
-        method: method.clone(),
+        method,
         path: new.path.clone(),
         function: new.function.clone(),
         auth: new.auth,
         created_ms: 0,
     };
-    rows.push(candidate.clone());
-    if let Err(e) = RouteTable::build(&rows, &[]) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "route_conflict", e));
-    }
-    let row = state
-        .store
-        .in_project(&project)
-        .insert_route(candidate)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "route_conflict",
-                format!("{method} {} is taken", new.path),
-            )
-        })?;
-    reload(&state).await?;
+    let row = state.routes.add_route(&project, candidate).await?;
     Ok((StatusCode::CREATED, Json(view(&state, row))))
 }
 
@@ -161,9 +132,6 @@ async fn remove(
         &format!("route/{id}"),
     )
     .await?;
-    if !state.store.in_project(&project).delete_route(&id).await? {
-        return Err(ApiError::not_found(format!("route {id:?} does not exist")));
-    }
-    reload(&state).await?;
+    state.routes.delete_route(&project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,6 @@ use crate::http::AppState;
 use crate::iam::actions::{events, functions};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;
-use crate::store::quotas::CreateRefused;
 use crate::store::rules::RuleRow;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -83,7 +82,7 @@ async fn check_subjects(state: &AppState, caller: &Caller, project: &Project, ru
     if subjects.is_empty() {
         return Ok(());
     }
-    if state.nats.is_none() {
+    if !state.events.has_nats() {
         return Err(ApiError::bad_request(
             "nats_not_configured",
             "NATS subjects need NATS: start the platform with --nats-url (MINICLOUD_NATS_URL)",
@@ -94,24 +93,6 @@ async fn check_subjects(state: &AppState, caller: &Caller, project: &Project, ru
             .map_err(|m| ApiError::bad_request("subject_outside_namespace", m))?;
         let target = Target::in_org("events", &project.org(), &format!("subject/{subject}"));
         state.authorize(caller, events::USE_SUBJECT, &target).await?;
-    }
-    Ok(())
-}
-
-/// Puts a change in force on this node at once (other nodes poll), with
-/// the NATS stream and consumers it needs.
-async fn after_change(state: &AppState) -> ApiResult<()> {
-    if let Err(e) = state.events.refresh_rules().await {
-        tracing::warn!(error = %e, "cannot reload event rules now; the next poll will");
-    }
-    if let Some(nats) = &state.nats {
-        nats.reconcile().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "nats_unavailable",
-                format!("the rule is stored, but {e}"),
-            )
-        })?;
     }
     Ok(())
 }
@@ -137,23 +118,7 @@ async fn create(
     }
     apply_checked(&state, &caller, &project, spec, &mut row).await?;
     // The quota is checked in the transaction that inserts the rule.
-    let limit = state
-        .quotas
-        .count_limit(&project, crate::store::quotas::Kind::Rules);
-    let row = state
-        .store
-        .in_project(&project)
-        .insert_rule(row, &limit)
-        .await?
-        .map_err(|e| match e {
-            CreateRefused::Conflict => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("rule {name:?} already exists"),
-            ),
-            CreateRefused::Quota(q) => q.into(),
-        })?;
-    after_change(&state).await?;
+    let row = state.events.create_rule(&project, row).await?;
     Ok((StatusCode::CREATED, Json(row)))
 }
 
@@ -209,10 +174,7 @@ async fn update(
         ));
     }
     apply_checked(&state, &caller, &project, spec, &mut row).await?;
-    if !state.store.in_project(&project).update_rule(&mut row).await? {
-        return Err(ApiError::not_found(format!("rule {name:?} does not exist")));
-    }
-    after_change(&state).await?;
+    state.events.update_rule(&project, &mut row).await?;
     Ok(Json(row))
 }
 
@@ -223,7 +185,6 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let project = authorized_rule(&state, &caller, &project_name, events::DELETE_RULE, &name).await?;
     let row = existing(&state, &project, &name).await?;
-    state.store.in_project(&project).delete_rule(&row.id).await?;
-    after_change(&state).await?;
+    state.events.delete_rule(&project, &row).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,13 +5,10 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name};
-use crate::capabilities::secrets::{MAX_SECRET_BYTES, ProjectSecrets};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
-use crate::store::projects::{Project, ProjectScope};
-use crate::store::secrets::{SealedVersion, SecretRow};
-use crate::util::now_ms;
+use crate::services::secrets::SecretService;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
@@ -53,50 +50,6 @@ struct Reveal {
     version: Option<i64>,
 }
 
-fn check_value(value: &str) -> ApiResult<()> {
-    if value.is_empty() || value.len() > MAX_SECRET_BYTES {
-        return Err(ApiError::bad_request(
-            "invalid_secret",
-            format!("secret_string must be 1 to {MAX_SECRET_BYTES} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-async fn secret_of(scope: &ProjectScope, project: &Project, name: &str) -> ApiResult<SecretRow> {
-    scope
-        .secret(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no secret {name:?} in project {:?}", project.name)))
-}
-
-/// Seals and stores the next version of `secret`.
-async fn add_version(
-    state: &AppState,
-    scope: &ProjectScope,
-    secret: &SecretRow,
-    value: &str,
-) -> ApiResult<i64> {
-    for _ in 0..8 {
-        let version = scope.next_secret_version(secret).await?;
-        let (nonce, ciphertext) = state.services.keyring.seal(&secret.id, version, value.as_bytes());
-        let sealed = SealedVersion {
-            version,
-            nonce,
-            ciphertext,
-            created_ms: now_ms(),
-        };
-        if scope.add_secret_version(secret, &sealed).await? {
-            return Ok(version);
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "the secret is being changed concurrently; retry",
-    ))
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,18 +57,13 @@ async fn create(
     JsonBody(new): JsonBody<NewSecret>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_name("secret", &new.name)?;
-    check_value(&new.secret_string)?;
+    SecretService::check_value(&new.secret_string)?;
     let resource = format!("secret/{}", new.name);
     let project = authorized(&state, &caller, &project_name, secrets::CREATE_SECRET, &resource).await?;
-    let scope = state.store.in_project(&project);
-    let Some(secret) = scope.create_secret(&new.name, &new.description).await? else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            format!("secret {:?} exists; PUT .../value to rotate it", new.name),
-        ));
-    };
-    let version = add_version(&state, &scope, &secret, &new.secret_string).await?;
+    let (secret, version) = state
+        .secrets
+        .create(&project, &new.name, &new.description, &new.secret_string)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "secret": secret, "version": version })),
@@ -155,11 +103,8 @@ async fn describe(
         &resource,
     )
     .await?;
-    let scope = state.store.in_project(&project);
-    let secret = secret_of(&scope, &project, &name).await?;
-    let versions: Vec<Value> = scope
-        .secret_versions(&secret)
-        .await?
+    let (secret, versions) = state.secrets.versions(&project, &name).await?;
+    let versions: Vec<Value> = versions
         .into_iter()
         .map(|(version, created_ms)| json!({ "version": version, "created_ms": created_ms }))
         .collect();
@@ -172,7 +117,7 @@ async fn rotate(
     PathParams((project_name, name)): PathParams<(String, String)>,
     JsonBody(new): JsonBody<NewValue>,
 ) -> ApiResult<Json<Value>> {
-    check_value(&new.secret_string)?;
+    SecretService::check_value(&new.secret_string)?;
     let resource = format!("secret/{name}");
     let project = authorized(
         &state,
@@ -182,9 +127,7 @@ async fn rotate(
         &resource,
     )
     .await?;
-    let scope = state.store.in_project(&project);
-    let secret = secret_of(&scope, &project, &name).await?;
-    let version = add_version(&state, &scope, &secret, &new.secret_string).await?;
+    let version = state.secrets.rotate(&project, &name, &new.secret_string).await?;
     Ok(Json(json!({ "name": name, "version": version })))
 }
 
@@ -211,22 +154,12 @@ async fn reveal(
         &resource,
     )
     .await?;
-    let scope = state.store.in_project(&project);
-    let secret = secret_of(&scope, &project, &name).await?;
-    let revealed = ProjectSecrets::new(scope, state.services.keyring.clone())
-        .reveal_version(&secret, reveal.version)
-        .await?;
-    match revealed {
-        Some((version, value)) => Ok(Json(json!({
-            "name": name,
-            "version": version,
-            "secret_string": value,
-        }))),
-        None => Err(ApiError::not_found(match reveal.version {
-            Some(v) => format!("secret {name:?} has no version {v}"),
-            None => format!("secret {name:?} has no versions"),
-        })),
-    }
+    let revealed = state.secrets.reveal(&project, &name, reveal.version).await?;
+    Ok(Json(json!({
+        "name": name,
+        "version": revealed.version,
+        "secret_string": revealed.value,
+    })))
 }
 
 async fn remove_version(
@@ -243,21 +176,7 @@ async fn remove_version(
         &resource,
     )
     .await?;
-    let scope = state.store.in_project(&project);
-    let secret = secret_of(&scope, &project, &name).await?;
-    let newest = scope.secret_versions(&secret).await?.first().map(|(v, _)| *v);
-    if newest == Some(version) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "current_version",
-            format!("version {version} is the current value of {name:?}; rotate first, or delete the secret"),
-        ));
-    }
-    if !scope.remove_secret_version(&secret, version).await? {
-        return Err(ApiError::not_found(format!(
-            "secret {name:?} has no version {version}"
-        )));
-    }
+    state.secrets.remove_version(&project, &name, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,8 +187,6 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let resource = format!("secret/{name}");
     let project = authorized(&state, &caller, &project_name, secrets::DELETE_SECRET, &resource).await?;
-    let scope = state.store.in_project(&project);
-    let secret = secret_of(&scope, &project, &name).await?;
-    scope.delete_secret(&secret).await?;
+    state.secrets.delete(&project, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,17 +1,13 @@
 //! The HTTP gateway: `/fn/{project}/{name}/{*rest}` and custom routes, into
 //! the runtime, with streaming bodies both ways.
 //!
-//! - [`routes`]: custom routes, one table per project, each served on the
-//!   project's own host names.
-//! - [`domains`]: custom domains, and the DNS check that proves them.
+//! Custom routes answer on their project's own host names, from the table
+//! of [`crate::services::routes`].
 //!
 //! Whatever the trigger, a guest never sees the platform's credentials
 //! (`Authorization`) or headers in the platform's `x-minicloud-` space that
 //! the caller did not get from the platform: both are removed before every
 //! call, and the verified caller reaches the guest through `identity`.
-
-pub mod domains;
-pub mod routes;
 
 use crate::http::AppState;
 use crate::http::api::PathParams;
@@ -23,7 +19,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
-pub use routes::RouteTable;
 use serde::Deserialize;
 
 /// Routes of the gateway.
@@ -62,7 +57,7 @@ pub async fn custom_route(State(state): State<AppState>, req: Request) -> ApiRes
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().host())
         .unwrap_or_default();
-    let table = state.routes.load();
+    let table = state.routes.table();
     let project = table.project_of(host, &state.config.base_domain);
     let found = project
         .as_deref()

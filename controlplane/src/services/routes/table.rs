@@ -11,8 +11,8 @@ use std::collections::HashMap;
 /// Where a custom route leads (always a function of the route's project).
 #[derive(Debug, Clone)]
 pub struct RouteTarget {
-    pub(super) function: String,
-    pub(super) auth: Option<HttpAuth>,
+    pub(crate) function: String,
+    pub(crate) auth: Option<HttpAuth>,
 }
 
 /// One project's routes by method (`ANY` matches every method).

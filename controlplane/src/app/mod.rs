@@ -12,22 +12,24 @@ use crate::events::platform::OutboxSignal;
 use crate::events::targets::FunctionTargets;
 use crate::handover;
 use crate::http::AppState;
-use crate::http::gateway::RouteTable;
 use crate::iam::limits::RateLimiter;
 use crate::iam::tokens::{self, TokenIssuer};
 use crate::iam::{Authorizer, builtin};
 use crate::records::RecordWriter;
 use crate::registry::HostServices;
 use crate::registry::Registry;
+use crate::services::events::EventService;
 use crate::services::functions::FunctionService;
 use crate::services::iam::IamService;
+use crate::services::routes::RouteService;
+use crate::services::routes::dns::Verifier;
+use crate::services::secrets::SecretService;
 use crate::store::Store;
 use crate::store::functions::Settings;
 use crate::store::iam::Created;
 
 use crate::util::hash_token;
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Runtime, RuntimeConfig};
@@ -179,8 +181,12 @@ pub async fn start(
             Some(crate::events::nats::NatsRouter::start(client, stream, deliverer).await?)
         }
     };
-    let routes = RouteTable::build(&store.all_routes().await?, &store.verified_domains().await?)
-        .map_err(|e| anyhow::anyhow!("stored routes conflict: {e}"))?;
+    let routes = RouteService::load(
+        store.clone(),
+        Verifier::new(config.dns_server),
+        config.base_domain.clone(),
+    )
+    .await?;
     bootstrap(&store, &config).await?;
     let token_issuer = TokenIssuer::load(
         store.clone(),
@@ -194,17 +200,17 @@ pub async fn start(
         total_ms = t0.elapsed().as_secs_f64() * 1e3,
         "started"
     );
+    let secrets = SecretService::new(store.clone(), services.keyring.clone());
     Ok(Started {
         state: AppState {
             functions,
             iam,
-            routes: Arc::new(ArcSwap::from_pointee(routes)),
-            domains: crate::http::gateway::domains::Verifier::new(config.dns_server),
+            routes: Arc::new(routes),
             metrics,
             authorizer,
             services,
-            events,
-            nats,
+            secrets,
+            events: Arc::new(EventService::new(store.clone(), events, nats, quotas.clone())),
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
             login: Arc::new(crate::iam::limits::LoginGuard::new(
@@ -455,9 +461,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let left = started.state.functions.in_flight().drain(left_of_grace()).await;
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
-    }
-    if let Some(nats) = &started.state.nats {
-        nats.stop();
     }
     started.state.events.close(left_of_grace()).await;
     started.writer.flush().await;

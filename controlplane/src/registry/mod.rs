@@ -3,23 +3,32 @@
 //! The hot path looks a function up by project and name in memory; a miss
 //! loads the active version (memory-mapped compiled artifact, compiled again
 //! only if no artifact for this engine exists) and pre-instantiates it.
+//!
+//! - `load`: loading a version: its component (from memory, the artifact
+//!   cache, or compiled again), its execution role's grants, and
+//!   [`compile`].
+//! - `slots`: one load lock per function, so that concurrent misses wait
+//!   for a single load.
+
+mod load;
+mod slots;
 
 use crate::artifacts::{ArtifactError, Artifacts};
 use crate::capabilities::Services;
-use crate::capabilities::grants::RoleGrants;
 use crate::gate::{Gate, InFlight, Tenant, Tenants};
 use crate::iam::{Authorizer, AuthzError};
 use crate::records::{FunctionIdentity, RecordWriter};
-use crate::store::functions::{FunctionRow, Settings, VersionRow};
+use crate::store::functions::{FunctionRow, Settings};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
-use bytes::Bytes;
+pub use load::compile;
 use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
-use minicloud_runtime::{CompileError, Function, Limits, ReportSink, Runtime, World};
+use minicloud_runtime::{Function, Limits, ReportSink, Runtime};
+use slots::{LoadLocks, LoadSlot};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Errors loading a function.
@@ -83,37 +92,6 @@ type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
 
 /// Gates by function id, with the (limit, memory) each was made for.
 type Gates = Mutex<HashMap<String, ((usize, u64), Arc<Gate>)>>;
-
-type LoadLocks = Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>;
-
-/// A function's load lock, held while one caller loads it. The last holder
-/// removes it (also when its request is dropped mid-load), so names that do
-/// not exist leave nothing behind.
-struct LoadSlot<'a> {
-    locks: &'a LoadLocks,
-    key: (String, String),
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> LoadSlot<'a> {
-    fn take(locks: &'a LoadLocks, key: (String, String)) -> Self {
-        let lock = {
-            let mut all = locks.lock().unwrap_or_else(|e| e.into_inner());
-            all.entry(key.clone()).or_default().clone()
-        };
-        Self { locks, key, lock }
-    }
-}
-
-impl Drop for LoadSlot<'_> {
-    fn drop(&mut self) {
-        let mut all = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        // The map's handle and ours: nobody else is waiting.
-        if Arc::strong_count(&self.lock) == 2 {
-            all.remove(&self.key);
-        }
-    }
-}
 
 /// The cache of loaded functions.
 pub struct Registry {
@@ -237,111 +215,6 @@ impl Registry {
         }
     }
 
-    async fn load_active(&self, project: &Project, name: &str) -> Result<Option<Arc<Loaded>>, LoadError> {
-        let Some(row) = self.store.in_project(project).function(name).await? else {
-            return Ok(None);
-        };
-        let Some(version) = self
-            .store
-            .in_project(project)
-            .version(&row.id, row.active_version)
-            .await?
-        else {
-            return Err(StoreError::Corrupt(format!(
-                "function {name} has no version {}",
-                row.active_version
-            ))
-            .into());
-        };
-        let loaded = Arc::new(self.load(project, &row, &version).await?);
-        let mut all = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        all.entry(project.name.clone())
-            .or_default()
-            .insert(name.to_owned(), loaded.clone());
-        Ok(Some(loaded))
-    }
-
-    async fn load(
-        &self,
-        project: &Project,
-        row: &FunctionRow,
-        version: &VersionRow,
-    ) -> Result<Loaded, LoadError> {
-        let world = World::parse(&version.world)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown world {:?}", version.world)))?;
-        let component = self.component(&version.sha256).await?;
-        let env = row
-            .settings
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let grants = self.grants(project, row).await?;
-        let denials = Arc::new(crate::records::FunctionDenials::new(
-            self.store.clone(),
-            self.host.audit_lock.clone(),
-            project,
-            row,
-        ));
-        let caps = self.host.services.capabilities(project, row, grants, denials);
-        let function = self
-            .runtime
-            .function(&component, world, limits(&row.settings), env)
-            .map_err(|e| LoadError::Runtime(e.to_string()))?
-            .with_capabilities(caps)
-            .with_cpu_share(self.cpu_share(&project.id));
-        let identity = FunctionIdentity {
-            project_id: project.id.clone(),
-            project: project.name.clone(),
-            function_id: row.id.clone(),
-            function: row.name.clone(),
-            version: version.version,
-            mrn: format!(
-                "mrn:functions:{}:{}:function/{}",
-                project.org_name, project.name, row.name
-            ),
-        };
-        Ok(Loaded {
-            function,
-            sink: Arc::new(self.writer.sink(identity.clone())),
-            identity,
-            gate: self.gate(project, row),
-            http_auth: row.settings.http_auth,
-            project: project.clone(),
-            tags: row.settings.tags.clone(),
-        })
-    }
-
-    /// The function's execution role, compiled; `None` (nothing granted)
-    /// without a role or when the role is gone.
-    async fn grants(
-        &self,
-        project: &Project,
-        row: &FunctionRow,
-    ) -> Result<Option<Arc<dyn minicloud_runtime::caps::backend::Grants>>, LoadError> {
-        if row.settings.role.is_empty() {
-            return Ok(None);
-        }
-        let org = project.org();
-        match self
-            .host
-            .authorizer
-            .role_policies(&org, &row.settings.role)
-            .await?
-        {
-            Some(policies) => Ok(Some(Arc::new(RoleGrants::new(
-                policies,
-                &project.org_name,
-                &project.name,
-                &row.id,
-            )))),
-            None => {
-                tracing::warn!(function = %row.name, role = %row.settings.role, "the execution role does not exist; nothing is granted");
-                Ok(None)
-            }
-        }
-    }
-
     /// The function's gate: the existing one while its limit and memory
     /// are unchanged.
     fn gate(&self, project: &Project, row: &FunctionRow) -> Arc<Gate> {
@@ -385,90 +258,5 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(function_id);
-    }
-
-    /// The component of `sha`: from memory, else the artifact cache, else
-    /// compiled again from the stored original.
-    async fn component(&self, sha: &str) -> Result<Component, LoadError> {
-        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
-            return Ok(c.clone());
-        }
-        let component = match self.artifacts.fetch_compiled(sha).await? {
-            Some(path) => {
-                let start = Instant::now();
-                let runtime = self.runtime.clone();
-                let loaded = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
-                    .await
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
-                metrics::counter!("minicloud_artifact_loads_total").increment(1);
-                metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
-                loaded
-            }
-            None => {
-                let bytes = self.artifacts.component(sha).await?;
-                let compiled = compile(&self.runtime, bytes, "cache_miss")
-                    .await
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
-                self.artifacts
-                    .put_compiled(sha, Bytes::from(compiled.artifact))
-                    .await?;
-                compiled.component
-            }
-        };
-        self.remember_component(sha, component.clone());
-        Ok(component)
-    }
-}
-
-/// Compiles on a blocking thread and records the compile metrics.
-pub async fn compile(
-    runtime: &Runtime,
-    bytes: Bytes,
-    reason: &'static str,
-) -> Result<minicloud_runtime::Compiled, CompileError> {
-    let runtime = runtime.clone();
-    let start = Instant::now();
-    let compiled = tokio::task::spawn_blocking(move || runtime.compile(&bytes))
-        .await
-        .map_err(|e| CompileError::Invalid(format!("the compiler failed: {e}")))??;
-    metrics::counter!("minicloud_compilations_total", "reason" => reason).increment(1);
-    metrics::histogram!("minicloud_compile_seconds").record(start.elapsed().as_secs_f64());
-    Ok(compiled)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(name: &str) -> (String, String) {
-        ("default".to_owned(), name.to_owned())
-    }
-
-    #[tokio::test]
-    async fn load_locks_are_per_function_and_cleaned_up() {
-        let locks = LoadLocks::default();
-        let a = LoadSlot::take(&locks, key("a"));
-        let _a_held = a.lock.lock().await;
-        // Another function's load does not wait for `a`'s.
-        let b = LoadSlot::take(&locks, key("b"));
-        assert!(b.lock.try_lock().is_ok());
-        drop(b);
-        // A second caller for `a` shares its lock and waits for it.
-        let a2 = LoadSlot::take(&locks, key("a"));
-        assert!(Arc::ptr_eq(&a.lock, &a2.lock));
-        assert!(a2.lock.try_lock().is_err());
-        drop(_a_held);
-        drop(a);
-        assert_eq!(
-            locks.lock().expect("not poisoned").len(),
-            1,
-            "a2 still waits on `a`"
-        );
-        drop(a2);
-        assert!(
-            locks.lock().expect("not poisoned").is_empty(),
-            "nothing left behind"
-        );
     }
 }

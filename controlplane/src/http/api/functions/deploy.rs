@@ -1,0 +1,191 @@
+//! Deploying a component: the upload, its limits, and the execution role.
+
+use super::LimitsView;
+use crate::http::AppState;
+use crate::http::api::error::{ApiError, ApiResult, QueryParams};
+use crate::http::api::{PathParams, authorized_function, check_name, declared_length};
+use crate::iam::Caller;
+use crate::iam::actions::functions;
+use crate::services::functions::Deployed;
+use crate::store::functions::{DeployOutcome, HttpAuth, Settings};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+/// The query of a deploy: limits and who may call it over HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployQuery {
+    memory_mib: Option<u64>,
+    timeout_ms: Option<u64>,
+    concurrency: Option<u64>,
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
+    /// `public` (default) or `authenticated`.
+    http_auth: Option<HttpAuth>,
+    /// The execution role (a role of the project's org).
+    role: Option<String>,
+}
+
+impl DeployQuery {
+    fn limits(&self) -> LimitsView {
+        LimitsView {
+            memory_mib: self.memory_mib,
+            timeout_ms: self.timeout_ms,
+            concurrency: self.concurrency,
+            max_request_bytes: self.max_request_bytes,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+/// Streams the upload to a temporary file, refusing it past `max` bytes,
+/// then reads it back for the compiler (which needs it whole).
+async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let max = state.config.max_upload_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the component is larger than the upload limit of {max} bytes"),
+        )
+    };
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        if !(ct.starts_with("application/wasm") || ct.starts_with("application/octet-stream")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send the component with Content-Type: application/wasm, not {ct:?}"),
+            ));
+        }
+    }
+    if declared_length(headers).is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let tmp =
+        tempfile::NamedTempFile::new_in(state.config.data_dir.join("tmp")).map_err(ApiError::internal)?;
+    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(ApiError::internal)?);
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("bad_body", format!("reading the upload failed: {e}")))?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(too_large());
+        }
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    let bytes = tokio::fs::read(tmp.path()).await.map_err(ApiError::internal)?;
+    Ok(Bytes::from(bytes))
+}
+
+/// `PUT .../functions/{name}`: deploy a component.
+pub(super) async fn deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    QueryParams(query): QueryParams<DeployQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    check_name("function", &name)?;
+    let (project, existing) =
+        authorized_function(&state, &caller, &project_name, functions::CREATE_FUNCTION, &name).await?;
+    if existing.is_none() {
+        state.functions.room_for_new(&project).await?;
+    }
+    let mut settings = match existing {
+        Some(existing) => existing.settings,
+        None => state.functions.default_settings(),
+    };
+    query.limits().apply(&state, &mut settings)?;
+    if let Some(auth) = query.http_auth {
+        settings.http_auth = auth;
+    }
+    match query.role {
+        Some(role) => set_role(&state, &caller, &project, &mut settings, role).await?,
+        // The new code inherits the function's role.
+        None => require_pass_role(&state, &caller, &project, &settings.role).await?,
+    }
+    let bytes = receive_upload(&state, &headers, body).await?;
+    let Deployed {
+        function: f,
+        version: v,
+        outcome,
+    } = state.functions.deploy(&project, &name, bytes, &settings).await?;
+    let status = match outcome {
+        DeployOutcome::Created => StatusCode::CREATED,
+        DeployOutcome::Existing => StatusCode::OK,
+    };
+    let body = json!({
+        "name": f.name,
+        "project": project.name,
+        "version": v.version,
+        "created": outcome == DeployOutcome::Created,
+        "sha256": v.sha256,
+        "size_bytes": v.size_bytes,
+        "world": v.world,
+        "limits": LimitsView::of(&f.settings),
+        "http_auth": f.settings.http_auth,
+        "role": f.settings.role,
+        "created_ms": v.created_ms,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// Makes `role` the function's execution role: the role must exist in the
+/// project's org, and the caller must be allowed `iam:PassRole` on it, so
+/// nobody hands a function more than they could grant themselves.
+pub(super) async fn set_role(
+    state: &AppState,
+    caller: &Caller,
+    project: &crate::store::projects::Project,
+    settings: &mut Settings,
+    role: String,
+) -> ApiResult<()> {
+    if !role.is_empty() {
+        let org = project.org();
+        require_pass_role(state, caller, project, &role).await?;
+        if state.store.in_org(&org).role(&role).await?.is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                format!(
+                    "org {:?} has no role {role:?}; create it with POST /api/v1/orgs/{}/roles",
+                    org.name, org.name
+                ),
+            ));
+        }
+    }
+    settings.role = role;
+    Ok(())
+}
+
+/// Refuses unless the caller may pass `role` (of the project's org) to a
+/// function. Asked whenever a change decides which code runs with a role:
+/// setting the role, deploying new code under it, or moving the active
+/// version; otherwise anyone allowed to deploy could borrow the grants of
+/// a role an admin gave the function.
+pub(super) async fn require_pass_role(
+    state: &AppState,
+    caller: &Caller,
+    project: &crate::store::projects::Project,
+    role: &str,
+) -> ApiResult<()> {
+    if role.is_empty() {
+        return Ok(());
+    }
+    let target = crate::iam::Target::in_org("iam", &project.org(), &format!("role/{role}"));
+    state
+        .authorize(caller, crate::iam::actions::iam::PASS_ROLE, &target)
+        .await
+}

@@ -1,0 +1,171 @@
+use super::{LoadError, Loaded, Registry, limits};
+use crate::capabilities::grants::RoleGrants;
+use crate::records::FunctionIdentity;
+use crate::store::StoreError;
+use crate::store::functions::{FunctionRow, VersionRow};
+use crate::store::projects::Project;
+use bytes::Bytes;
+use minicloud_runtime::Component;
+use minicloud_runtime::{CompileError, Runtime, World};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Registry {
+    pub(super) async fn load_active(
+        &self,
+        project: &Project,
+        name: &str,
+    ) -> Result<Option<Arc<Loaded>>, LoadError> {
+        let Some(row) = self.store.in_project(project).function(name).await? else {
+            return Ok(None);
+        };
+        let Some(version) = self
+            .store
+            .in_project(project)
+            .version(&row.id, row.active_version)
+            .await?
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "function {name} has no version {}",
+                row.active_version
+            ))
+            .into());
+        };
+        let loaded = Arc::new(self.load(project, &row, &version).await?);
+        let mut all = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        all.entry(project.name.clone())
+            .or_default()
+            .insert(name.to_owned(), loaded.clone());
+        Ok(Some(loaded))
+    }
+
+    async fn load(
+        &self,
+        project: &Project,
+        row: &FunctionRow,
+        version: &VersionRow,
+    ) -> Result<Loaded, LoadError> {
+        let world = World::parse(&version.world)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown world {:?}", version.world)))?;
+        let component = self.component(&version.sha256).await?;
+        let env = row
+            .settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let grants = self.grants(project, row).await?;
+        let denials = Arc::new(crate::records::FunctionDenials::new(
+            self.store.clone(),
+            self.host.audit_lock.clone(),
+            project,
+            row,
+        ));
+        let caps = self.host.services.capabilities(project, row, grants, denials);
+        let function = self
+            .runtime
+            .function(&component, world, limits(&row.settings), env)
+            .map_err(|e| LoadError::Runtime(e.to_string()))?
+            .with_capabilities(caps)
+            .with_cpu_share(self.cpu_share(&project.id));
+        let identity = FunctionIdentity {
+            project_id: project.id.clone(),
+            project: project.name.clone(),
+            function_id: row.id.clone(),
+            function: row.name.clone(),
+            version: version.version,
+            mrn: format!(
+                "mrn:functions:{}:{}:function/{}",
+                project.org_name, project.name, row.name
+            ),
+        };
+        Ok(Loaded {
+            function,
+            sink: Arc::new(self.writer.sink(identity.clone())),
+            identity,
+            gate: self.gate(project, row),
+            http_auth: row.settings.http_auth,
+            project: project.clone(),
+            tags: row.settings.tags.clone(),
+        })
+    }
+
+    /// The function's execution role, compiled; `None` (nothing granted)
+    /// without a role or when the role is gone.
+    async fn grants(
+        &self,
+        project: &Project,
+        row: &FunctionRow,
+    ) -> Result<Option<Arc<dyn minicloud_runtime::caps::backend::Grants>>, LoadError> {
+        if row.settings.role.is_empty() {
+            return Ok(None);
+        }
+        let org = project.org();
+        match self
+            .host
+            .authorizer
+            .role_policies(&org, &row.settings.role)
+            .await?
+        {
+            Some(policies) => Ok(Some(Arc::new(RoleGrants::new(
+                policies,
+                &project.org_name,
+                &project.name,
+                &row.id,
+            )))),
+            None => {
+                tracing::warn!(function = %row.name, role = %row.settings.role, "the execution role does not exist; nothing is granted");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The component of `sha`: from memory, else the artifact cache, else
+    /// compiled again from the stored original.
+    async fn component(&self, sha: &str) -> Result<Component, LoadError> {
+        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
+            return Ok(c.clone());
+        }
+        let component = match self.artifacts.fetch_compiled(sha).await? {
+            Some(path) => {
+                let start = Instant::now();
+                let runtime = self.runtime.clone();
+                let loaded = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
+                    .await
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
+                metrics::counter!("minicloud_artifact_loads_total").increment(1);
+                metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
+                loaded
+            }
+            None => {
+                let bytes = self.artifacts.component(sha).await?;
+                let compiled = compile(&self.runtime, bytes, "cache_miss")
+                    .await
+                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
+                self.artifacts
+                    .put_compiled(sha, Bytes::from(compiled.artifact))
+                    .await?;
+                compiled.component
+            }
+        };
+        self.remember_component(sha, component.clone());
+        Ok(component)
+    }
+}
+
+/// Compiles on a blocking thread and records the compile metrics.
+pub async fn compile(
+    runtime: &Runtime,
+    bytes: Bytes,
+    reason: &'static str,
+) -> Result<minicloud_runtime::Compiled, CompileError> {
+    let runtime = runtime.clone();
+    let start = Instant::now();
+    let compiled = tokio::task::spawn_blocking(move || runtime.compile(&bytes))
+        .await
+        .map_err(|e| CompileError::Invalid(format!("the compiler failed: {e}")))??;
+    metrics::counter!("minicloud_compilations_total", "reason" => reason).increment(1);
+    metrics::histogram!("minicloud_compile_seconds").record(start.elapsed().as_secs_f64());
+    Ok(compiled)
+}
