@@ -12,8 +12,8 @@ use minicloud_controlplane::capabilities::kv::ProjectKv;
 use minicloud_controlplane::store::Store;
 use minicloud_policy::Policy;
 use minicloud_runtime::caps::backend::{
-    BackendError, ByteStream, Cause, IgnoreDenials, KvBackend, ListQuery, ObjectMeta, ObjectPage, PutOptions,
-    StorageBackend,
+    BackendError, Backends, ByteStream, Cause, IgnoreDenials, KvBackend, ListQuery, ObjectMeta, ObjectPage,
+    PutOptions, StorageBackend,
 };
 use minicloud_runtime::{Capabilities, Function, Limits, Runtime, RuntimeConfig, Scope};
 use minicloud_tests::guests;
@@ -136,10 +136,9 @@ pub async fn host_calls() {
         },
         grants: Arc::new(role()),
         denials: Arc::new(IgnoreDenials),
-        storage: Some(Arc::new(OneObject)),
-        kv: Some(Arc::new(kv.clone())),
-        secrets: None,
-        events: None,
+        backends: Backends::default()
+            .with::<dyn StorageBackend>(Arc::new(OneObject))
+            .with::<dyn KvBackend>(Arc::new(kv.clone())),
         config: Arc::new([]),
         network: Default::default(),
         limits: minicloud_runtime::HostLimits {

@@ -85,7 +85,8 @@ async fn event_pipeline(db: Db) {
                 )
             })
             .collect();
-        index.contains_key("words/notes/today.txt").then_some(index)
+        // The indexer writes its entries one at a time: wait for the last.
+        (index.contains_key("words/notes/today.txt") && index.contains_key("documents")).then_some(index)
     })
     .await
     .expect("the document went through both functions");

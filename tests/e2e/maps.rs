@@ -25,6 +25,8 @@ const MAPS: &[&str] = &[
     "controlplane/src/events/mod.rs",
     "controlplane/src/http/gateway/mod.rs",
     "controlplane/src/capabilities/mod.rs",
+    "controlplane/src/capabilities/objects/mod.rs",
+    "controlplane/src/app/mod.rs",
     "controlplane/src/iam/mod.rs",
     "runtime/src/lib.rs",
     "runtime/src/caps/mod.rs",

@@ -19,7 +19,9 @@ pub mod secrets;
 use crate::store::Store;
 use crate::store::functions::FunctionRow;
 use crate::store::projects::Project;
-use minicloud_runtime::caps::backend::{DenialSink, Grants, NoGrants};
+use minicloud_runtime::caps::backend::{
+    Backends, DenialSink, EventsBackend, Grants, KvBackend, NoGrants, SecretsBackend, StorageBackend,
+};
 use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Capabilities, Scope};
 use std::sync::Arc;
@@ -58,16 +60,17 @@ impl Services {
             },
             grants: grants.unwrap_or_else(|| Arc::new(NoGrants)),
             denials,
-            storage: Some(Arc::new(self.objects.project(project))),
-            kv: Some(Arc::new(kv::ProjectKv::new(scope.clone()))),
-            secrets: Some(Arc::new(secrets::ProjectSecrets::new(
-                scope,
-                self.keyring.clone(),
-            ))),
-            events: Some(Arc::new(events::ProjectEvents::new(
-                self.bus.clone(),
-                project.clone(),
-            ))),
+            backends: Backends::default()
+                .with::<dyn StorageBackend>(Arc::new(self.objects.project(project)))
+                .with::<dyn KvBackend>(Arc::new(kv::ProjectKv::new(scope.clone())))
+                .with::<dyn SecretsBackend>(Arc::new(secrets::ProjectSecrets::new(
+                    scope,
+                    self.keyring.clone(),
+                )))
+                .with::<dyn EventsBackend>(Arc::new(events::ProjectEvents::new(
+                    self.bus.clone(),
+                    project.clone(),
+                ))),
             config: row
                 .settings
                 .config

@@ -1,10 +1,19 @@
 //! What the capabilities need from outside the runtime, as small traits the
 //! control plane implements. Each backend is already scoped to one project:
 //! a function cannot name another tenant's data.
+//!
+//! The control plane offers a function's backends as one [`Backends`] set,
+//! keyed by their trait ([`Backends::with`]); a capability finds its own by
+//! its trait, so adding a capability adds no field anywhere. A backend the
+//! platform does not offer is the guest's `unavailable` error, never a
+//! trap.
 
+use super::CapError;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A backend's failure, as the guest will see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +163,10 @@ pub trait StorageBackend: Send + Sync {
     async fn list(&self, bucket: &str, query: ListQuery) -> Result<ObjectPage, BackendError>;
 }
 
+impl Backend for dyn StorageBackend {
+    const WHAT: &'static str = "object storage is";
+}
+
 /// A value and the version it was read at, for compare-and-swap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versioned {
@@ -195,11 +208,19 @@ pub trait KvBackend: Send + Sync {
     async fn swap(&self, bucket: &str, key: &str, version: i64, value: &[u8]) -> Result<bool, BackendError>;
 }
 
+impl Backend for dyn KvBackend {
+    const WHAT: &'static str = "the key-value store is";
+}
+
 /// The secrets of one project.
 #[async_trait::async_trait]
 pub trait SecretsBackend: Send + Sync {
     /// The current plaintext of a secret.
     async fn reveal(&self, name: &str) -> Result<String, BackendError>;
+}
+
+impl Backend for dyn SecretsBackend {
+    const WHAT: &'static str = "secrets are";
 }
 
 /// An event a function publishes.
@@ -248,6 +269,10 @@ pub trait EventsBackend: Send + Sync {
     ) -> Result<Vec<String>, PublishError>;
 }
 
+impl Backend for dyn EventsBackend {
+    const WHAT: &'static str = "events are";
+}
+
 /// The delivery an event rule made an invocation for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryInfo {
@@ -278,4 +303,87 @@ pub struct DeliveryInfo {
 pub trait CallerAuthority: Send + Sync {
     /// Whether the caller may do `action` on `resource`.
     async fn authorize(&self, action: &str, resource: &str) -> Result<bool, BackendError>;
+}
+
+/// A backend trait a capability reaches through [`Backends`].
+pub trait Backend: Send + Sync + 'static {
+    /// What the backend provides, as a refusal names it ("secrets are").
+    const WHAT: &'static str;
+}
+
+/// The backends of one loaded function, by their trait; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Backends(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("offered", &self.0.len())
+            .finish()
+    }
+}
+
+impl Backends {
+    /// These backends and `backend` (replacing one of the same trait).
+    #[must_use]
+    pub fn with<B: Backend + ?Sized>(mut self, backend: Arc<B>) -> Self {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<B>(), Arc::new(backend));
+        self
+    }
+
+    /// The backend of trait `B`, or the refusal a guest sees when the
+    /// platform offers none.
+    pub(crate) fn get<B: Backend + ?Sized>(&self) -> Result<Arc<B>, CapError> {
+        self.0
+            .get(&TypeId::of::<B>())
+            .and_then(|any| any.downcast_ref::<Arc<B>>())
+            .cloned()
+            .ok_or_else(|| {
+                CapError::Backend(BackendError::Unavailable(format!(
+                    "{} not configured on this platform",
+                    B::WHAT
+                )))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(&'static str);
+
+    #[async_trait::async_trait]
+    impl SecretsBackend for Fixed {
+        async fn reveal(&self, _name: &str) -> Result<String, BackendError> {
+            Ok(self.0.to_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_capability_finds_its_backend_by_trait_and_unavailable_otherwise() {
+        let none = Backends::default();
+        match none.get::<dyn SecretsBackend>() {
+            Err(CapError::Backend(BackendError::Unavailable(m))) => {
+                assert_eq!(m, "secrets are not configured on this platform")
+            }
+            Err(_) => panic!("an absent backend is unavailable"),
+            Ok(_) => panic!("nothing was offered"),
+        }
+        let offered = none
+            .with::<dyn SecretsBackend>(Arc::new(Fixed("one")))
+            .with::<dyn SecretsBackend>(Arc::new(Fixed("two")));
+        let Ok(found) = offered.get::<dyn SecretsBackend>() else {
+            panic!("an offered backend is found");
+        };
+        assert_eq!(
+            found.reveal("x").await,
+            Ok("two".to_owned()),
+            "the last offer wins"
+        );
+        assert!(
+            offered.get::<dyn KvBackend>().is_err(),
+            "another trait finds nothing"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! chain the backend finds too deep is `limit-exceeded`.
 
 use super::CapError;
-use super::backend::{BackendError, OutgoingEvent, PublishError};
+use super::backend::{BackendError, EventsBackend, OutgoingEvent, PublishError};
 use super::bindings::{events, types};
 use crate::state::InstanceState;
 
@@ -55,7 +55,7 @@ impl InstanceState {
             .collect();
         let cause = self.caps.delivery.clone();
         self.caps
-            .events()?
+            .backend::<dyn EventsBackend>()?
             .publish(outgoing, cause.as_deref())
             .await
             .map_err(refusal)

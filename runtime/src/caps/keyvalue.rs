@@ -3,6 +3,7 @@
 //! `kv:Increment` on `mrn:kv:<org>:<project>:bucket/<bucket>/<key>` (the
 //! bucket alone for `kv:ListKeys`).
 
+use super::backend::KvBackend;
 use super::bindings::{atomics, kv};
 use super::{CapError, check_name};
 use crate::names::check_key;
@@ -59,7 +60,7 @@ impl kv::Host for InstanceState {
         {
             return Ok(Err(e.into()));
         }
-        if self.caps.kv().is_err() {
+        if self.caps.backend::<dyn KvBackend>().is_err() {
             return Ok(Err(kv::Error::NoSuchStore));
         }
         Ok(Ok(self.table.push(KvBucket { name: identifier })?))
@@ -71,7 +72,7 @@ impl kv::HostBucket for InstanceState {
         let name = self.kv_bucket(&bucket)?;
         let run = async {
             self.kv_check("kv:GetItem", &name, &key)?;
-            let got = self.caps.kv()?.get(&name, &key).await?;
+            let got = self.caps.backend::<dyn KvBackend>()?.get(&name, &key).await?;
             self.caps
                 .count_read(got.value.as_ref().map_or(0, |v| v.len() as u64))?;
             Ok::<_, CapError>(got.value)
@@ -84,7 +85,10 @@ impl kv::HostBucket for InstanceState {
         let run = async {
             self.kv_check("kv:PutItem", &name, &key)?;
             self.caps.count_written(value.len() as u64)?;
-            self.caps.kv()?.set(&name, &key, &value).await?;
+            self.caps
+                .backend::<dyn KvBackend>()?
+                .set(&name, &key, &value)
+                .await?;
             Ok::<_, CapError>(())
         };
         Ok(run.await.map_err(Into::into))
@@ -94,7 +98,7 @@ impl kv::HostBucket for InstanceState {
         let name = self.kv_bucket(&bucket)?;
         let run = async {
             self.kv_check("kv:DeleteItem", &name, &key)?;
-            self.caps.kv()?.delete(&name, &key).await?;
+            self.caps.backend::<dyn KvBackend>()?.delete(&name, &key).await?;
             Ok::<_, CapError>(())
         };
         Ok(run.await.map_err(Into::into))
@@ -104,7 +108,14 @@ impl kv::HostBucket for InstanceState {
         let name = self.kv_bucket(&bucket)?;
         let run = async {
             self.kv_check("kv:GetItem", &name, &key)?;
-            Ok::<_, CapError>(self.caps.kv()?.get(&name, &key).await?.version != 0)
+            Ok::<_, CapError>(
+                self.caps
+                    .backend::<dyn KvBackend>()?
+                    .get(&name, &key)
+                    .await?
+                    .version
+                    != 0,
+            )
         };
         Ok(run.await.map_err(Into::into))
     }
@@ -119,7 +130,7 @@ impl kv::HostBucket for InstanceState {
             self.caps.check("kv", "kv:ListKeys", &format!("bucket/{name}"))?;
             let page = self
                 .caps
-                .kv()?
+                .backend::<dyn KvBackend>()?
                 .list_keys(&name, cursor.as_deref(), KEYS_PER_PAGE)
                 .await?;
             self.caps
@@ -143,7 +154,12 @@ impl atomics::Host for InstanceState {
         let name = self.kv_bucket(&bucket)?;
         let run = async {
             self.kv_check("kv:Increment", &name, &key)?;
-            Ok::<_, CapError>(self.caps.kv()?.increment(&name, &key, delta).await?)
+            Ok::<_, CapError>(
+                self.caps
+                    .backend::<dyn KvBackend>()?
+                    .increment(&name, &key, delta)
+                    .await?,
+            )
         };
         Ok(run.await.map_err(Into::into))
     }
@@ -157,7 +173,7 @@ impl atomics::Host for InstanceState {
         let run = async {
             self.kv_check("kv:PutItem", &bucket, &key)?;
             self.caps.count_written(value.len() as u64)?;
-            let kv = self.caps.kv()?;
+            let kv = self.caps.backend::<dyn KvBackend>()?;
             if kv.swap(&bucket, &key, version, &value).await? {
                 return Ok(None);
             }
@@ -211,7 +227,7 @@ impl InstanceState {
         let name = self.kv_bucket(bucket)?;
         let run = async {
             self.kv_check("kv:GetItem", &name, &key)?;
-            let got = self.caps.kv()?.get(&name, &key).await?;
+            let got = self.caps.backend::<dyn KvBackend>()?.get(&name, &key).await?;
             self.caps
                 .count_read(got.value.as_ref().map_or(0, |v| v.len() as u64))?;
             Ok::<_, CapError>(got)

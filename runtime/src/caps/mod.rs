@@ -41,10 +41,7 @@ mod usage;
 
 use crate::logs::LogCapture;
 use crate::state::InstanceState;
-use backend::{
-    BackendError, DeliveryInfo, DenialSink, EventsBackend, Grants, IgnoreDenials, KvBackend, NoGrants,
-    SecretsBackend, StorageBackend,
-};
+use backend::{BackendError, Backends, DeliveryInfo, DenialSink, Grants, IgnoreDenials, NoGrants};
 pub use caller::{Caller, CallerKind};
 pub(crate) use error::CapError;
 use std::sync::Arc;
@@ -104,14 +101,9 @@ pub struct Capabilities {
     pub grants: Arc<dyn Grants>,
     /// Where refusals go.
     pub denials: Arc<dyn DenialSink>,
-    /// Object storage, if the platform offers it.
-    pub storage: Option<Arc<dyn StorageBackend>>,
-    /// Key-value store, if offered.
-    pub kv: Option<Arc<dyn KvBackend>>,
-    /// Secrets, if offered.
-    pub secrets: Option<Arc<dyn SecretsBackend>>,
-    /// The event bus, if offered.
-    pub events: Option<Arc<dyn EventsBackend>>,
+    /// The backends the platform offers (object storage, key-value,
+    /// secrets, events), each found by its trait.
+    pub backends: Backends,
     /// The plain settings `wasi:config` serves.
     pub config: Arc<[(String, String)]>,
     /// Caps per invocation.
@@ -137,10 +129,7 @@ impl Default for Capabilities {
             scope: Scope::default(),
             grants: Arc::new(NoGrants),
             denials: Arc::new(IgnoreDenials),
-            storage: None,
-            kv: None,
-            secrets: None,
-            events: None,
+            backends: Backends::default(),
             config: Arc::new([]),
             limits: HostLimits::default(),
             network: Arc::new(net::NetworkPolicy::public_only()),

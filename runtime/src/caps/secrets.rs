@@ -1,6 +1,7 @@
 //! `minicloud:platform/secrets`: `secrets:GetSecretValue` on
 //! `mrn:secrets:<org>:<project>:secret/<name>`.
 
+use super::backend::SecretsBackend;
 use super::bindings::{secrets, types};
 use super::{CapError, check_name};
 use crate::state::InstanceState;
@@ -11,7 +12,7 @@ impl secrets::Host for InstanceState {
             check_name("secret", &name)?;
             self.caps
                 .check("secrets", "secrets:GetSecretValue", &format!("secret/{name}"))?;
-            let value = self.caps.secrets()?.reveal(&name).await?;
+            let value = self.caps.backend::<dyn SecretsBackend>()?.reveal(&name).await?;
             self.caps.count_read(value.len() as u64)?;
             Ok::<_, CapError>(value)
         };

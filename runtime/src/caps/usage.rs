@@ -1,6 +1,7 @@
 //! What one invocation may use and has used: the per-instance capability
 //! state, its counters, and the check every host call goes through.
 
+use super::backend::Backend;
 use super::*;
 
 /// What one invocation used so far.
@@ -138,28 +139,9 @@ impl CapState {
             .saturating_sub(self.usage.bytes_written)
     }
 
-    pub(crate) fn storage(&self) -> Result<Arc<dyn StorageBackend>, CapError> {
-        configured(&self.caps.storage, "object storage is")
+    /// The capability's backend of trait `B`, or `unavailable` when the
+    /// platform offers none.
+    pub(crate) fn backend<B: Backend + ?Sized>(&self) -> Result<Arc<B>, CapError> {
+        self.caps.backends.get::<B>()
     }
-
-    pub(crate) fn kv(&self) -> Result<Arc<dyn KvBackend>, CapError> {
-        configured(&self.caps.kv, "the key-value store is")
-    }
-
-    pub(crate) fn secrets(&self) -> Result<Arc<dyn SecretsBackend>, CapError> {
-        configured(&self.caps.secrets, "secrets are")
-    }
-
-    pub(crate) fn events(&self) -> Result<Arc<dyn EventsBackend>, CapError> {
-        configured(&self.caps.events, "events are")
-    }
-}
-
-/// A backend the platform may not offer: `unavailable` when it does not.
-fn configured<B: ?Sized>(backend: &Option<Arc<B>>, what: &str) -> Result<Arc<B>, CapError> {
-    backend.clone().ok_or_else(|| {
-        CapError::Backend(BackendError::Unavailable(format!(
-            "{what} not configured on this platform"
-        )))
-    })
 }

@@ -24,6 +24,22 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project}/routes/{id}", delete(remove))
 }
 
+impl From<crate::services::routes::RoutesError> for ApiError {
+    fn from(e: crate::services::routes::RoutesError) -> Self {
+        use crate::services::routes::RoutesError as R;
+        let conflict = |code| Self::new(axum::http::StatusCode::CONFLICT, code, e.to_string());
+        match &e {
+            R::RouteConflict(_) => conflict("route_conflict"),
+            R::DomainConflict(_) => conflict("domain_conflict"),
+            R::NotVerified(_) => conflict("domain_not_verified"),
+            R::DomainTaken(_) => conflict("domain_taken"),
+            R::InvalidDomain(_) => Self::bad_request("invalid_domain", e.to_string()),
+            R::NoRoute(_) | R::NoDomain(_) => Self::not_found(e.to_string()),
+            R::Table(_) | R::Store(_) => Self::internal(&e),
+        }
+    }
+}
+
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"];
 const RESERVED: &[&str] = &["/api/", "/fn/", "/metrics", "/healthz", "/readyz"];
 

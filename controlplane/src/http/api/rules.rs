@@ -26,6 +26,25 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+impl From<crate::services::events::EventsError> for ApiError {
+    fn from(e: crate::services::events::EventsError) -> Self {
+        use crate::services::events::EventsError as E;
+        match e {
+            E::NoRule(_) | E::NoDeadLetter(_) => Self::not_found(e.to_string()),
+            E::RuleExists(_) => Self::new(axum::http::StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::RuleGone(_) => Self::new(axum::http::StatusCode::CONFLICT, "rule_gone", e.to_string()),
+            E::NatsUnavailable(_) => Self::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "nats_unavailable",
+                e.to_string(),
+            ),
+            E::Quota(q) => q.into(),
+            E::Bus(b) => b.into(),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
 /// The caller must be allowed to invoke every target: a rule must not
 /// run a function its author could not.
 async fn may_invoke_targets(

@@ -29,6 +29,23 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+impl From<crate::services::secrets::SecretsError> for ApiError {
+    fn from(e: crate::services::secrets::SecretsError) -> Self {
+        use crate::services::secrets::SecretsError as S;
+        match e {
+            S::InvalidValue => Self::bad_request("invalid_secret", e.to_string()),
+            S::NoSecret { .. } | S::NoVersion { .. } => Self::not_found(e.to_string()),
+            S::Exists(_) => Self::new(axum::http::StatusCode::CONFLICT, "already_exists", e.to_string()),
+            S::CurrentVersion { .. } => {
+                Self::new(axum::http::StatusCode::CONFLICT, "current_version", e.to_string())
+            }
+            S::Busy => Self::new(axum::http::StatusCode::CONFLICT, "conflict", e.to_string()),
+            S::Backend(b) => b.into(),
+            S::Store(s) => s.into(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewSecret {

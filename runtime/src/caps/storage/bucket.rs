@@ -1,7 +1,7 @@
 use super::reader::BodyReader;
 use super::writer::{BodyWriter, upload_stream};
 use super::{ObjectWriter, StorageBucket, StorageResult, meta};
-use crate::caps::backend::{BackendError, Cause, ListQuery, PutOptions};
+use crate::caps::backend::{BackendError, Cause, ListQuery, PutOptions, StorageBackend};
 use crate::caps::bindings::storage;
 use crate::caps::{CapError, check_name};
 use crate::state::InstanceState;
@@ -21,7 +21,12 @@ impl storage::HostBucket for InstanceState {
         let run = async {
             self.caps.count_call()?;
             check_name("bucket", &name)?;
-            if !self.caps.storage()?.bucket_exists(&name).await? {
+            if !self
+                .caps
+                .backend::<dyn StorageBackend>()?
+                .bucket_exists(&name)
+                .await?
+            {
                 return Err(CapError::Backend(BackendError::NotFound(format!(
                     "no bucket {name:?} in this project"
                 ))));
@@ -46,7 +51,12 @@ impl storage::HostBucket for InstanceState {
         let name = self.storage_bucket(&bucket)?;
         let run = async {
             self.storage_check("storage:GetObject", &name, &key)?;
-            Ok::<_, CapError>(self.caps.storage()?.get(&name, &key).await?)
+            Ok::<_, CapError>(
+                self.caps
+                    .backend::<dyn StorageBackend>()?
+                    .get(&name, &key)
+                    .await?,
+            )
         };
         match run.await {
             Ok((m, body)) => {
@@ -70,7 +80,12 @@ impl storage::HostBucket for InstanceState {
         let name = self.storage_bucket(&bucket)?;
         let run = async {
             self.storage_check("storage:GetObject", &name, &key)?;
-            Ok::<_, CapError>(meta(self.caps.storage()?.head(&name, &key).await?))
+            Ok::<_, CapError>(meta(
+                self.caps
+                    .backend::<dyn StorageBackend>()?
+                    .head(&name, &key)
+                    .await?,
+            ))
         };
         Ok(run.await.map_err(Into::into))
     }
@@ -84,7 +99,7 @@ impl storage::HostBucket for InstanceState {
         let name = self.storage_bucket(&bucket)?;
         let checked = self
             .storage_check("storage:PutObject", &name, &key)
-            .and_then(|()| self.caps.storage());
+            .and_then(|()| self.caps.backend::<dyn StorageBackend>());
         let backend = match checked {
             Ok(b) => b,
             Err(e) => return Ok(Err(e.into())),
@@ -121,7 +136,10 @@ impl storage::HostBucket for InstanceState {
         let run = async {
             self.storage_check("storage:DeleteObject", &name, &key)?;
             let cause = Cause::of(self.caps.delivery.as_deref());
-            self.caps.storage()?.delete(&name, &key, cause).await?;
+            self.caps
+                .backend::<dyn StorageBackend>()?
+                .delete(&name, &key, cause)
+                .await?;
             Ok::<_, CapError>(())
         };
         Ok(run.await.map_err(Into::into))
@@ -145,7 +163,11 @@ impl storage::HostBucket for InstanceState {
                 cursor,
                 limit: limit.clamp(1, MAX_LIST),
             };
-            let page = self.caps.storage()?.list(&name, query).await?;
+            let page = self
+                .caps
+                .backend::<dyn StorageBackend>()?
+                .list(&name, query)
+                .await?;
             Ok::<_, CapError>(storage::ObjectPage {
                 objects: page.objects.into_iter().map(meta).collect(),
                 common_prefixes: page.common_prefixes,

@@ -40,6 +40,28 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project}/functions/{name}/invoke", post(invoke))
 }
 
+impl From<crate::services::functions::FunctionError> for ApiError {
+    fn from(e: crate::services::functions::FunctionError) -> Self {
+        use crate::services::functions::FunctionError as F;
+        match e {
+            F::NotFound { .. } | F::NoVersion { .. } => Self::not_found(e.to_string()),
+            F::Conflict => Self::new(axum::http::StatusCode::CONFLICT, "conflict", e.to_string()),
+            F::InputTooLarge(_) => Self::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.to_string(),
+            ),
+            F::InputNotJson(m) => Self::bad_request("invalid_json", m),
+            F::InputUnreadable(_) => Self::bad_request("bad_body", e.to_string()),
+            F::Quota(q) => q.into(),
+            F::Refused(r) => r.into(),
+            F::Compile(c) => c.into(),
+            F::Invoke(i) => i.into(),
+            F::Load(_) | F::Artifact(_) | F::Store(_) => Self::internal(e),
+        }
+    }
+}
+
 /// Limits as the API shows and takes them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
