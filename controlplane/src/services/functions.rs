@@ -266,12 +266,13 @@ impl FunctionService {
     /// version.
     pub async fn update(&self, project: &Project, f: &FunctionRow) -> Result<(FunctionRow, VersionRow)> {
         let scope = self.store.in_project(project);
-        if scope.version(&f.id, f.active_version).await?.is_none() {
+        // The version asked for is the one that serves once stored.
+        let Some(v) = scope.version(&f.id, f.active_version).await? else {
             return Err(FunctionError::NoVersion {
                 name: f.name.clone(),
                 version: f.active_version,
             });
-        }
+        };
         scope.update_function(f).await?;
         self.registry.invalidate(&project.name, &f.name);
         let not_found = || FunctionError::NotFound {
@@ -280,7 +281,6 @@ impl FunctionService {
         };
         // Read back for the stored update time.
         let f = scope.function(&f.name).await?.ok_or_else(not_found)?;
-        let v = self.active_version(project, &f).await?;
         Ok((f, v))
     }
 

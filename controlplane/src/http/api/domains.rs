@@ -51,15 +51,28 @@ fn view(row: &DomainRow) -> Value {
     })
 }
 
+/// The project and the domain name (lower-cased, as DNS compares names),
+/// once the caller may do `action` on `domain/<name>` in it.
+async fn authorized_domain(
+    state: &AppState,
+    caller: &Caller,
+    project_name: &str,
+    action: &str,
+    name: &str,
+) -> ApiResult<(crate::store::projects::Project, String)> {
+    let name = name.to_ascii_lowercase();
+    let project = authorized(state, caller, project_name, action, &format!("domain/{name}")).await?;
+    Ok((project, name))
+}
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(new): JsonBody<NewDomain>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = new.name.to_ascii_lowercase();
-    let resource = format!("domain/{name}");
-    let project = authorized(&state, &caller, &project_name, orgs::CREATE_DOMAIN, &resource).await?;
+    let (project, name) =
+        authorized_domain(&state, &caller, &project_name, orgs::CREATE_DOMAIN, &new.name).await?;
     let row = state.routes.claim_domain(&project, &name).await?;
     Ok((StatusCode::CREATED, Json(view(&row))))
 }
@@ -80,9 +93,7 @@ async fn read(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let name = name.to_ascii_lowercase();
-    let resource = format!("domain/{name}");
-    let project = authorized(&state, &caller, &project_name, orgs::GET_DOMAIN, &resource).await?;
+    let (project, name) = authorized_domain(&state, &caller, &project_name, orgs::GET_DOMAIN, &name).await?;
     Ok(Json(view(&state.routes.domain(&project, &name).await?)))
 }
 
@@ -93,9 +104,8 @@ async fn verify(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let name = name.to_ascii_lowercase();
-    let resource = format!("domain/{name}");
-    let project = authorized(&state, &caller, &project_name, orgs::VERIFY_DOMAIN, &resource).await?;
+    let (project, name) =
+        authorized_domain(&state, &caller, &project_name, orgs::VERIFY_DOMAIN, &name).await?;
     let row = state.routes.verify_domain(&project, &name).await?;
     Ok(Json(view(&row)))
 }
@@ -105,9 +115,8 @@ async fn remove(
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let name = name.to_ascii_lowercase();
-    let resource = format!("domain/{name}");
-    let project = authorized(&state, &caller, &project_name, orgs::DELETE_DOMAIN, &resource).await?;
+    let (project, name) =
+        authorized_domain(&state, &caller, &project_name, orgs::DELETE_DOMAIN, &name).await?;
     state.routes.delete_domain(&project, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,7 @@
 //! problems reported by JSON path.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{PathParams, authorized, page_limit};
+use super::{PathParams, authorized, next_cursor, page_limit};
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
@@ -120,9 +120,7 @@ async fn dead_letters(
         .in_project(&project)
         .dead_letters(q.rule.as_deref(), after, limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| format!("{}:{}", r.created_ms, r.id)))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| format!("{}:{}", r.created_ms, r.id));
     Ok(Json(json!({ "items": rows, "next_cursor": next })))
 }
 

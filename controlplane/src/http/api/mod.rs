@@ -130,6 +130,14 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The cursor of the page after `rows`: the last row's key when the page
+/// is full (there may be more), none when it is not.
+pub fn next_cursor<T, K>(rows: &[T], limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(key))
+        .flatten()
+}
+
 /// The body length a request declares (`Content-Length`), if any.
 pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
     headers

@@ -1,7 +1,7 @@
 //! Logs and invocation records of a function.
 
 use super::error::{ApiResult, QueryParams};
-use super::{PathParams, authorized_function, page_limit};
+use super::{PathParams, authorized_function, next_cursor, page_limit};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
@@ -71,8 +71,6 @@ async fn invocations(
         .in_project(&project)
         .invocations(&name, q.cursor.unwrap_or(i64::MAX), limit)
         .await?;
-    let next = (items.len() as i64 == limit)
-        .then(|| items.last().map(|r| r.started_ms))
-        .flatten();
+    let next = next_cursor(&items, limit, |r| r.started_ms);
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }

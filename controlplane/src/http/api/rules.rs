@@ -3,7 +3,7 @@
 //! second.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name};
+use super::{Page, PathParams, authorized, check_name, next_cursor};
 use crate::events::rules::{Rule, RuleSpec};
 use crate::http::AppState;
 use crate::iam::actions::{events, functions};
@@ -154,9 +154,7 @@ async fn list(
         .in_project(&project)
         .rules(page.cursor.as_deref(), limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.name.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| r.name.clone());
     Ok(Json(json!({ "items": rows, "next_cursor": next })))
 }
 

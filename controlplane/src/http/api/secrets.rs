@@ -4,7 +4,7 @@
 //! `secret_string`, which the audit log redacts.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name};
+use super::{Page, PathParams, authorized, check_name, next_cursor};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
@@ -100,9 +100,7 @@ async fn list(
         .in_project(&project)
         .secrets(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|s| s.name.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |s| s.name.clone());
     Ok(Json(json!({ "items": rows, "next_cursor": next })))
 }
 

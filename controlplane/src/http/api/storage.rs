@@ -3,7 +3,7 @@
 //! (`x-minicloud-meta-<name>` headers).
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name};
+use super::{Page, PathParams, authorized, check_name, next_cursor};
 use crate::capabilities::objects::ProjectObjects;
 use crate::http::AppState;
 use crate::iam::Caller;
@@ -98,9 +98,7 @@ async fn list_buckets(
         .in_project(&project)
         .buckets(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = (buckets.len() as i64 == limit)
-        .then(|| buckets.last().map(|b| b.name.clone()))
-        .flatten();
+    let next = next_cursor(&buckets, limit, |b| b.name.clone());
     Ok(Json(json!({ "items": buckets, "next_cursor": next })))
 }
 

@@ -12,7 +12,7 @@ mod invoke;
 pub use deploy::DeployQuery;
 
 use super::error::{ApiError, ApiResult, QueryParams};
-use super::{Page, PathParams, authorized, authorized_function};
+use super::{Page, PathParams, authorized, authorized_function, next_cursor};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
@@ -212,9 +212,7 @@ async fn list(
     let rows = scope
         .list_functions(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|f| f.name.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |f| f.name.clone());
     let mut items = Vec::with_capacity(rows.len());
     for f in &rows {
         let v = state.functions.active_version(&project, f).await?;

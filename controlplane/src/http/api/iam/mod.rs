@@ -18,7 +18,7 @@ mod roles;
 mod users;
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, check_name};
+use super::{Page, PathParams, check_name, next_cursor};
 use crate::http::AppState;
 use crate::iam::actions::iam as act;
 use crate::iam::{Caller, Target, builtin, tokens};
@@ -150,10 +150,4 @@ fn taken(kind: &str, name: &str) -> ApiError {
         "name_taken",
         format!("{kind} {name:?} exists (names of deleted {kind}s stay reserved)"),
     )
-}
-
-fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
-    (rows.len() as i64 == limit)
-        .then(|| rows.last().map(key))
-        .flatten()
 }
