@@ -33,6 +33,7 @@ use crate::services::iam::IamService;
 use crate::services::routes::RouteService;
 use crate::services::routes::dns::Verifier;
 use crate::services::secrets::SecretService;
+use crate::services::tenancy::TenancyService;
 use crate::store::Store;
 use crate::store::functions::Settings;
 
@@ -185,7 +186,7 @@ pub async fn start(
         None => None,
         Some(client) => {
             let stream = config.nats_stream.clone();
-            Some(crate::events::nats::NatsRouter::start(client, stream, deliverer).await?)
+            Some(crate::events::nats::NatsRouter::start(client, stream, deliverer.clone()).await?)
         }
     };
     let routes = RouteService::load(
@@ -194,6 +195,8 @@ pub async fn start(
         config.base_domain.clone(),
     )
     .await?;
+    let routes = Arc::new(routes);
+    let tenancy = Arc::new(TenancyService::new(store.clone(), routes.clone()));
     bootstrap(&store, &config).await?;
     let token_issuer = TokenIssuer::load(
         store.clone(),
@@ -212,12 +215,13 @@ pub async fn start(
         state: AppState {
             functions,
             iam,
-            routes: Arc::new(routes),
+            routes,
+            tenancy,
             metrics,
             authorizer,
             services,
             secrets,
-            events: Arc::new(EventService::new(store.clone(), events, nats, quotas.clone())),
+            events: Arc::new(EventService::new(store.clone(), deliverer, nats, quotas.clone())),
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
             login: Arc::new(crate::iam::limits::LoginGuard::new(

@@ -10,6 +10,7 @@ use crate::services::functions::FunctionService;
 use crate::services::iam::IamService;
 use crate::services::routes::RouteService;
 use crate::services::secrets::SecretService;
+use crate::services::tenancy::TenancyService;
 use crate::store::Store;
 use crate::store::projects::Project;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub iam: Arc<IamService>,
     /// Custom routes and domains, and the gateway's table of them.
     pub routes: Arc<RouteService>,
+    /// Orgs and projects.
+    pub tenancy: Arc<TenancyService>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The settings the server started with.

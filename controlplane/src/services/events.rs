@@ -3,7 +3,7 @@
 //! consumers brought in step, at once, after every change), and dead
 //! letters replayed.
 
-use crate::events::bus::{BusError, EventBus};
+use crate::events::bus::{BusError, Deliverer, EventBus};
 use crate::events::envelope::{Event, Origin};
 use crate::events::nats::NatsRouter;
 use crate::store::events::DeadLetterRow;
@@ -57,16 +57,24 @@ pub struct Replayed {
 pub struct EventService {
     store: Store,
     bus: EventBus,
+    /// Runs replayed dead letters.
+    deliverer: Deliverer,
     nats: Option<Arc<NatsRouter>>,
     quotas: Arc<QuotaBook>,
 }
 
 impl EventService {
     /// The service over the bus, and NATS when configured.
-    pub fn new(store: Store, bus: EventBus, nats: Option<Arc<NatsRouter>>, quotas: Arc<QuotaBook>) -> Self {
+    pub fn new(
+        store: Store,
+        deliverer: Deliverer,
+        nats: Option<Arc<NatsRouter>>,
+        quotas: Arc<QuotaBook>,
+    ) -> Self {
         Self {
             store,
-            bus,
+            bus: deliverer.bus().clone(),
+            deliverer,
             nats,
             quotas,
         }
@@ -147,7 +155,7 @@ impl EventService {
             .await?
             .ok_or_else(|| EventsError::NoDeadLetter(dead.id.clone()))?;
         let idempotency_key = delivery.id.clone();
-        self.bus.run_replayed(delivery);
+        self.deliverer.run_replayed(delivery);
         Ok(Replayed { idempotency_key })
     }
 

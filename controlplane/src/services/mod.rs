@@ -11,9 +11,12 @@
 //! - [`routes`]: custom routes and domains, and the gateway's table of
 //!   them, swapped after every change.
 //! - [`secrets`]: values sealed before they are stored, versions, reveal.
+//! - [`tenancy`]: orgs and projects, deleted only when empty (the default
+//!   org never), with the domains of a deleted project released at once.
 
 pub mod events;
 pub mod functions;
 pub mod iam;
 pub mod routes;
 pub mod secrets;
+pub mod tenancy;

@@ -61,6 +61,20 @@ impl From<PutError> for BackendError {
     }
 }
 
+/// Why a bucket was not created or deleted.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    /// A bucket of that name exists in the project.
+    #[error("bucket {0:?} already exists in project {1:?}")]
+    Exists(String, String),
+    /// The bucket still holds objects.
+    #[error("bucket {0:?} still holds objects; delete them first")]
+    NotEmpty(String),
+    /// Refused by the service or its backing stores.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// The service shared by every project.
 #[derive(Clone)]
 pub struct ObjectService {
@@ -138,6 +152,31 @@ impl std::fmt::Debug for ProjectObjects {
 }
 
 impl ProjectObjects {
+    /// Creates bucket `name` (a name the caller checked with
+    /// [`minicloud_runtime::names::valid_name`]).
+    pub async fn create_bucket(&self, name: &str) -> Result<BucketRow, BucketError> {
+        self.scope
+            .create_bucket(name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| BucketError::Exists(name.to_owned(), self.project.name.clone()))
+    }
+
+    /// Up to `limit` buckets, by name, after `after`.
+    pub async fn buckets(&self, after: &str, limit: i64) -> Result<Vec<BucketRow>, BackendError> {
+        self.scope.buckets(after, limit).await.map_err(unavailable)
+    }
+
+    /// Deletes bucket `name`, which must be empty.
+    pub async fn delete_bucket(&self, name: &str) -> Result<(), BucketError> {
+        let row = self.bucket(name).await?;
+        if self.scope.delete_bucket(&row).await.map_err(unavailable)? {
+            Ok(())
+        } else {
+            Err(BucketError::NotEmpty(name.to_owned()))
+        }
+    }
+
     /// The bucket named `name`, or `NotFound`.
     pub async fn bucket(&self, name: &str) -> Result<BucketRow, BackendError> {
         self.scope

@@ -10,6 +10,7 @@ use crate::events::{Delivery, TargetError, TargetInvoker};
 use crate::store::events::DeliveryRow;
 use crate::util::now_ms;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 /// [`EventBus::open`].
 pub struct Undelivered {
     pub(super) bus: EventBus,
-    pub(super) runnable: mpsc::UnboundedReceiver<Pending>,
+    pub(super) writes: mpsc::UnboundedReceiver<Write>,
 }
 
 impl std::fmt::Debug for Undelivered {
@@ -27,14 +28,16 @@ impl std::fmt::Debug for Undelivered {
 }
 
 impl Undelivered {
-    /// Starts running deliveries on `targets`: those that waited, and from
-    /// now on every one the bus accepts or claims.
+    /// Starts running deliveries on `targets`: the writer stores what
+    /// publishers waited with and starts each new delivery as its batch is
+    /// stored, and the claimer takes unleased ones.
     pub fn deliver_to(self, targets: Arc<dyn TargetInvoker>) -> Deliverer {
         let deliverer = Deliverer {
             bus: self.bus,
             targets,
         };
-        tokio::spawn(deliverer.clone().run(self.runnable));
+        tokio::spawn(deliverer.clone().write_loop(self.writes));
+        tokio::spawn(deliverer.clone().claim_loop());
         deliverer
     }
 }
@@ -42,7 +45,7 @@ impl Undelivered {
 /// The bus with its targets: runs each delivery's attempts.
 #[derive(Clone)]
 pub struct Deliverer {
-    bus: EventBus,
+    pub(super) bus: EventBus,
     targets: Arc<dyn TargetInvoker>,
 }
 
@@ -60,10 +63,14 @@ impl Deliverer {
         &self.bus
     }
 
-    async fn run(self, mut runnable: mpsc::UnboundedReceiver<Pending>) {
-        while let Some(p) = runnable.recv().await {
-            tokio::spawn(self.clone().deliver(p));
-        }
+    /// Runs a replayed dead letter (already stored, leased to this node).
+    pub fn run_replayed(&self, row: DeliveryRow) {
+        self.spawn(Pending { row, accepted: None });
+    }
+
+    pub(super) fn spawn(&self, pending: Pending) {
+        self.bus.inner.in_memory.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(self.clone().deliver(pending));
     }
 }
 

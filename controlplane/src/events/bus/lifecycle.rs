@@ -18,12 +18,12 @@ use tokio::sync::{Notify, mpsc, oneshot};
 impl EventBus {
     /// Opens the bus of node `node` (stable across restarts): loads the
     /// rules, takes back what earlier lives of the node held (on a cold
-    /// start), and starts the writer, the claimer, the lease keeper and the
-    /// outbox's pump (`outbox` wakes it). The bus accepts events at once,
-    /// so that it can be built before the functions that publish to it;
-    /// their deliveries are stored and wait in memory until
-    /// [`Undelivered::deliver_to`] gives the bus its targets, which are
-    /// those functions.
+    /// start), and starts the lease keeper and the outbox's pump (`outbox`
+    /// wakes it). The bus takes events at once, so that it can be built
+    /// before the functions that publish to it, which are its targets:
+    /// [`Undelivered::deliver_to`] gives it them and starts the writer and
+    /// the claimer, and publishers wait for their events to be stored
+    /// until then.
     ///
     /// Leases are held by this life of the node (`<node>/<id>`), so that a
     /// successor started by a hand-over and the server it replaces, which
@@ -43,7 +43,6 @@ impl EventBus {
             store.release_node_leases(&node).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let (runnable, waiting) = mpsc::unbounded_channel();
         let bus = Self {
             inner: Arc::new(Inner {
                 store,
@@ -51,7 +50,6 @@ impl EventBus {
                 region,
                 rules: ArcSwap::from_pointee(rules),
                 writes: tx,
-                runnable,
                 in_memory: AtomicUsize::new(0),
                 slots: slots::Slots::new(CONCURRENT_DELIVERIES, CONCURRENT_DELIVERIES_PER_PROJECT),
                 closing: AtomicBool::new(false),
@@ -64,13 +62,11 @@ impl EventBus {
                 outbox,
             }),
         };
-        tokio::spawn(bus.clone().write_loop(rx));
-        tokio::spawn(bus.clone().claim_loop());
         tokio::spawn(bus.clone().lease_loop());
         bus.forward_outbox();
         let undelivered = Undelivered {
             bus: bus.clone(),
-            runnable: waiting,
+            writes: rx,
         };
         Ok((bus, undelivered))
     }

@@ -114,10 +114,9 @@ struct Inner {
     node: String,
     region: String,
     rules: ArcSwap<RuleSet>,
+    /// To the writer, which starts with the [`Deliverer`]: until the bus
+    /// has its targets, publishers wait for their events to be stored.
     writes: mpsc::UnboundedSender<Write>,
-    /// Deliveries to run, to the [`Deliverer`] (they wait here until the
-    /// bus has its targets).
-    runnable: mpsc::UnboundedSender<Pending>,
     in_memory: AtomicUsize,
     /// One slot per delivery attempt running, at most a share of them per
     /// project; all of them taken, and closed, once the bus closes.
@@ -195,11 +194,6 @@ impl EventBus {
         &self.inner.store
     }
 
-    /// Runs a replayed dead letter (already stored, leased to this node).
-    pub fn run_replayed(&self, row: DeliveryRow) {
-        self.spawn(Pending { row, accepted: None });
-    }
-
     /// The lease owner of this life of the node.
     pub fn node(&self) -> &str {
         &self.inner.node
@@ -225,16 +219,6 @@ impl EventBus {
 
     fn closing(&self) -> bool {
         self.inner.closing.load(Ordering::Acquire)
-    }
-
-    fn spawn(&self, pending: Pending) {
-        self.inner.in_memory.fetch_add(1, Ordering::AcqRel);
-        // Refused only when nothing will ever deliver (the bus was opened
-        // without targets): the row stays stored, leased to this life,
-        // which gives it back as it closes.
-        if self.inner.runnable.send(pending).is_err() {
-            self.inner.in_memory.fetch_sub(1, Ordering::AcqRel);
-        }
     }
 
     fn write(&self, w: Write) {

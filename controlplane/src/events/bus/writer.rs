@@ -3,7 +3,7 @@
 //! the lease keeper.
 
 use super::BusError;
-use super::{EventBus, LEASE, MAX_IN_MEMORY, Pending, Write};
+use super::{Deliverer, EventBus, LEASE, MAX_IN_MEMORY, Pending, Write};
 use crate::store::events::Batch;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,8 +14,11 @@ const CLAIM_EVERY: Duration = Duration::from_millis(500);
 /// Writes the writer applies in one transaction, at most.
 const MAX_BATCH: usize = 4_096;
 
-impl EventBus {
+impl Deliverer {
+    /// The one writer: each batch of changes in one transaction, then the
+    /// publishers told and the new deliveries started.
     pub(super) async fn write_loop(self, mut rx: mpsc::UnboundedReceiver<Write>) {
+        let bus = self.bus.clone();
         let mut carried: Option<Batch> = None;
         loop {
             let mut batch = carried.take().unwrap_or_default();
@@ -25,20 +28,20 @@ impl EventBus {
             let mut n = 0;
             if batch.is_empty() {
                 let Some(first) = rx.recv().await else { return };
-                self.absorb(first, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                bus.absorb(first, &mut batch, &mut acks, &mut flushes, &mut fresh);
                 n += 1;
             }
             while n < MAX_BATCH {
                 let Ok(more) = rx.try_recv() else { break };
-                self.absorb(more, &mut batch, &mut acks, &mut flushes, &mut fresh);
+                bus.absorb(more, &mut batch, &mut acks, &mut flushes, &mut fresh);
                 n += 1;
             }
             let result = if batch.is_empty() {
                 Ok(())
             } else {
-                self.inner
+                bus.inner
                     .store
-                    .apply_deliveries(&batch, &self.inner.node, self.lease_until())
+                    .apply_deliveries(&batch, &bus.inner.node, bus.lease_until())
                     .await
             };
             match result {
@@ -69,7 +72,9 @@ impl EventBus {
             }
         }
     }
+}
 
+impl EventBus {
     fn absorb(
         &self,
         w: Write,
@@ -99,11 +104,30 @@ impl EventBus {
         }
     }
 
+    pub(super) async fn lease_loop(self) {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            if let Err(e) = self
+                .inner
+                .store
+                .renew_leases(&self.inner.node, self.lease_until())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot renew event delivery leases");
+            }
+        }
+    }
+}
+
+impl Deliverer {
+    /// Takes unleased deliveries, and reloads the rules, every
+    /// `CLAIM_EVERY` or when woken.
     pub(super) async fn claim_loop(self) {
+        let bus = self.bus.clone();
         loop {
             let full = {
-                let _claiming = self.inner.claiming.lock().await;
-                if self.closing() {
+                let _claiming = bus.inner.claiming.lock().await;
+                if bus.closing() {
                     return;
                 }
                 self.claim().await
@@ -111,29 +135,30 @@ impl EventBus {
             if full {
                 continue;
             }
-            match self.refresh_rules().await {
+            match bus.refresh_rules().await {
                 // A stored permit: the watcher may be busy reconciling the
                 // previous change and must not miss this one.
-                Ok(true) => self.inner.rules_changed.notify_one(),
+                Ok(true) => bus.inner.rules_changed.notify_one(),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot reload event rules"),
             }
-            let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claimer.notified()).await;
+            let _ = tokio::time::timeout(CLAIM_EVERY, bus.inner.wake_claimer.notified()).await;
         }
     }
 
     /// Takes unleased deliveries while there is room in memory; `true`
     /// when it took as many as it asked for (more may be waiting).
     async fn claim(&self) -> bool {
-        let room = MAX_IN_MEMORY.saturating_sub(self.inner.in_memory.load(Ordering::Acquire));
+        let room = MAX_IN_MEMORY.saturating_sub(self.bus.inner.in_memory.load(Ordering::Acquire));
         if room == 0 {
             return false;
         }
         let limit = room.min(1_000) as i64;
         match self
+            .bus
             .inner
             .store
-            .claim_deliveries(&self.inner.node, self.lease_until(), limit)
+            .claim_deliveries(&self.bus.inner.node, self.bus.lease_until(), limit)
             .await
         {
             Ok(rows) => {
@@ -146,20 +171,6 @@ impl EventBus {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot claim event deliveries");
                 false
-            }
-        }
-    }
-
-    pub(super) async fn lease_loop(self) {
-        loop {
-            tokio::time::sleep(LEASE / 3).await;
-            if let Err(e) = self
-                .inner
-                .store
-                .renew_leases(&self.inner.node, self.lease_until())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot renew event delivery leases");
             }
         }
     }

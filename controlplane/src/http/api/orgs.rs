@@ -10,6 +10,7 @@ use super::{Page, PathParams, check_name};
 use crate::http::AppState;
 use crate::iam::actions::orgs as act;
 use crate::iam::{Caller, Target};
+use crate::services::tenancy::TenancyChangeError;
 use crate::store::orgs::{Org, TenancyError};
 use crate::store::projects::Project;
 use axum::extract::State;
@@ -30,6 +31,16 @@ pub fn router() -> Router<AppState> {
             "/orgs/{org}/projects/{project}",
             get(get_project).delete(delete_project),
         )
+}
+
+impl From<TenancyChangeError> for ApiError {
+    fn from(e: TenancyChangeError) -> Self {
+        match e {
+            TenancyChangeError::Refused(e) => e.into(),
+            TenancyChangeError::Protected => ApiError::new(StatusCode::CONFLICT, "protected", e.to_string()),
+            TenancyChangeError::Routes(e) => e.into(),
+        }
+    }
 }
 
 impl From<TenancyError> for ApiError {
@@ -102,7 +113,7 @@ async fn create_org(
         tags: Default::default(),
     };
     state.authorize(&caller, act::CREATE_ORG, &target).await?;
-    let org = state.store.create_org(&new.name).await?;
+    let org = state.tenancy.create_org(&new.name).await?;
     Ok((StatusCode::CREATED, Json(org_view(&org))))
 }
 
@@ -201,14 +212,7 @@ async fn delete_org(
     state
         .authorize(&caller, act::DELETE_ORG, &org_target(&org))
         .await?;
-    if org.id == crate::store::projects::DEFAULT_ORG_ID {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "protected",
-            "the default org holds the bootstrap administrator and cannot be deleted",
-        ));
-    }
-    state.store.delete_org(&org).await?;
+    state.tenancy.delete_org(&org).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -227,7 +231,7 @@ async fn create_project(
         tags: Default::default(),
     };
     state.authorize(&caller, act::CREATE_PROJECT, &target).await?;
-    let project = state.store.create_project(&org, &new.name).await?;
+    let project = state.tenancy.create_project(&org, &new.name).await?;
     Ok((StatusCode::CREATED, Json(project_view(&org, &project))))
 }
 
@@ -278,10 +282,8 @@ async fn delete_project(
     state
         .authorize(&caller, act::DELETE_PROJECT, &project_target(&project))
         .await?;
-    state.store.delete_project(&project).await?;
+    state.tenancy.delete_project(&project).await?;
     state.forget_project(&project.name);
-    // Its domains were released with it.
-    state.routes.project_deleted().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

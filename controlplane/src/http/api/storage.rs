@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name, next_cursor};
-use crate::capabilities::objects::ProjectObjects;
+use crate::capabilities::objects::{BucketError, ProjectObjects};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::storage;
@@ -66,23 +66,10 @@ async fn create_bucket(
     JsonBody(new): JsonBody<NewBucket>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     check_name("bucket", &new.name)?;
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        storage::CREATE_BUCKET,
-        &format!("bucket/{}", new.name),
-    )
-    .await?;
-    let created = state.store.in_project(&project).create_bucket(&new.name).await?;
-    match created {
-        Some(b) => Ok((StatusCode::CREATED, Json(json!(b)))),
-        None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            format!("bucket {:?} already exists in project {project_name:?}", new.name),
-        )),
-    }
+    let resource = format!("bucket/{}", new.name);
+    let objects = objects(&state, &caller, &project_name, storage::CREATE_BUCKET, &resource).await?;
+    let created = objects.create_bucket(&new.name).await?;
+    Ok((StatusCode::CREATED, Json(json!(created))))
 }
 
 async fn list_buckets(
@@ -92,10 +79,8 @@ async fn list_buckets(
     QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let limit = page.limit()?;
-    let project = authorized(&state, &caller, &project_name, storage::LIST_BUCKETS, "bucket/*").await?;
-    let buckets = state
-        .store
-        .in_project(&project)
+    let objects = objects(&state, &caller, &project_name, storage::LIST_BUCKETS, "bucket/*").await?;
+    let buckets = objects
         .buckets(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
     let next = next_cursor(&buckets, limit, |b| b.name.clone());
@@ -107,27 +92,20 @@ async fn delete_bucket(
     caller: Caller,
     PathParams((project_name, bucket)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let project = authorized(
-        &state,
-        &caller,
-        &project_name,
-        storage::DELETE_BUCKET,
-        &format!("bucket/{bucket}"),
-    )
-    .await?;
-    let scope = state.store.in_project(&project);
-    let row = scope
-        .bucket(&bucket)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no bucket {bucket:?} in project {project_name:?}")))?;
-    if !scope.delete_bucket(&row).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "bucket_not_empty",
-            format!("bucket {bucket:?} still holds objects; delete them first"),
-        ));
-    }
+    let resource = format!("bucket/{bucket}");
+    let objects = objects(&state, &caller, &project_name, storage::DELETE_BUCKET, &resource).await?;
+    objects.delete_bucket(&bucket).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<BucketError> for ApiError {
+    fn from(e: BucketError) -> Self {
+        match e {
+            BucketError::Exists(..) => Self::new(StatusCode::CONFLICT, "already_exists", e.to_string()),
+            BucketError::NotEmpty(_) => Self::new(StatusCode::CONFLICT, "bucket_not_empty", e.to_string()),
+            BucketError::Backend(b) => b.into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
