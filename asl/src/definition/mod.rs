@@ -1,0 +1,344 @@
+//! A definition, parsed and validated: every problem found at once, each
+//! at its JSON path, so that a definition that exists is one the engine can
+//! run.
+//!
+//! - `fields`: reading JSON objects field by field.
+//! - `states`: each state type's fields.
+//! - `graph`: transitions that name states, states that can be reached,
+//!   and a way to the end.
+
+pub(crate) mod fields;
+mod graph;
+mod states;
+
+use crate::choice::Choice;
+use crate::errors::Problem;
+use crate::paths::{Path, ReferencePath};
+use crate::payload::Payload;
+use crate::retry::{Catcher, Retrier};
+use fields::Fields;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Longest state name (Step Functions' limit).
+pub const MAX_STATE_NAME: usize = 80;
+
+/// A state machine, or one branch of a Parallel state, or a Map's item
+/// processor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    /// The first state.
+    pub start_at: String,
+    /// The states by name.
+    pub states: BTreeMap<String, State>,
+    /// The whole execution's time limit (top level only).
+    pub timeout_seconds: Option<u64>,
+}
+
+/// One state: its type's fields, its input and output processing, and
+/// where it goes next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub kind: Kind,
+    /// Its input and output processing.
+    pub io: Io,
+    /// Where it goes next (`None` for Choice, Succeed and Fail, which say
+    /// so themselves).
+    pub transition: Option<Transition>,
+}
+
+/// Where a state goes when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// To the named state.
+    Next(String),
+    /// The end of its state machine (or branch, or iteration).
+    End,
+}
+
+/// Input and output processing, in Step Functions' order: `InputPath`,
+/// `Parameters`, (the state's work), `ResultSelector`, `ResultPath`,
+/// `OutputPath`. A field a state type does not have keeps its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Io {
+    /// `$` by default; `None` when null: the effective input is `{}`.
+    pub input_path: Option<Path>,
+    /// The template of the effective input.
+    pub parameters: Option<Payload>,
+    /// The template applied to a task's (or Parallel's, or Map's) result.
+    pub result_selector: Option<Payload>,
+    /// `$` by default; `None` when null: the result is discarded and the
+    /// input passes on.
+    pub result_path: Option<ReferencePath>,
+    /// `$` by default; `None` when null: the output is `{}`.
+    pub output_path: Option<Path>,
+}
+
+impl Default for Io {
+    fn default() -> Self {
+        Self {
+            input_path: Path::parse("$").ok(),
+            parameters: None,
+            result_selector: None,
+            result_path: ReferencePath::parse("$").ok(),
+            output_path: Path::parse("$").ok(),
+        }
+    }
+}
+
+/// A number of seconds (or items, or a percentage) written out or read from
+/// the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Amount<T> {
+    /// Written in the definition.
+    Fixed(T),
+    /// Read from the effective input (or the context object) when the
+    /// state runs.
+    Path(Path),
+}
+
+/// What a state does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// Passes its input (or `Result`) on.
+    Pass {
+        /// Used as the state's result instead of its input.
+        result: Option<Value>,
+    },
+    /// Runs a function.
+    Task(Task),
+    /// Chooses the next state.
+    Choice {
+        /// The rules, in order.
+        choices: Vec<Choice>,
+        /// The state when no rule matches.
+        default: Option<String>,
+    },
+    /// Waits.
+    Wait(Wait),
+    /// Ends its state machine (branch, iteration) successfully.
+    Succeed,
+    /// Ends the execution with an error.
+    Fail {
+        /// The error name.
+        error: Option<Payload>,
+        /// The cause.
+        cause: Option<Payload>,
+    },
+    /// Runs branches side by side; its result is their outputs in order.
+    Parallel {
+        /// The branches.
+        branches: Vec<Definition>,
+        /// Its retriers.
+        retry: Vec<Retrier>,
+        /// Its catchers.
+        catch: Vec<Catcher>,
+    },
+    /// Runs its item processor once per item; its result is their outputs
+    /// in order.
+    Map(Box<MapState>),
+}
+
+/// A Task state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    /// The function, as written (a bare name or an `mrn:`), without
+    /// `.waitForTaskToken`.
+    pub resource: String,
+    /// Whether the task ends only when its token is sent back
+    /// (`.waitForTaskToken`).
+    pub wait_for_token: bool,
+    /// Its time limit.
+    pub timeout_seconds: Option<Amount<u64>>,
+    /// The longest time between heartbeats.
+    pub heartbeat_seconds: Option<Amount<u64>>,
+    /// Its retriers.
+    pub retry: Vec<Retrier>,
+    /// Its catchers.
+    pub catch: Vec<Catcher>,
+}
+
+/// How long a Wait state waits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    /// This many seconds.
+    Seconds(u64),
+    /// Until this instant (RFC 3339).
+    Timestamp(chrono::DateTime<chrono::Utc>),
+    /// The seconds at a path of the effective input.
+    SecondsPath(Path),
+    /// The instant at a path of the effective input.
+    TimestampPath(Path),
+}
+
+/// An inline Map state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapState {
+    /// What runs for each item.
+    pub processor: Definition,
+    /// Where the items are in the effective input (`$` by default).
+    pub items_path: Path,
+    /// The template of each item's input (with `$$.Map.Item.Index` and
+    /// `$$.Map.Item.Value`); the item itself without one.
+    pub item_selector: Option<Payload>,
+    /// Iterations at once (0: no limit).
+    pub max_concurrency: Amount<u64>,
+    /// Failed items tolerated, in percent.
+    pub tolerated_failure_percentage: Option<Amount<f64>>,
+    /// Failed items tolerated.
+    pub tolerated_failure_count: Option<Amount<u64>>,
+    /// Its retriers.
+    pub retry: Vec<Retrier>,
+    /// Its catchers.
+    pub catch: Vec<Catcher>,
+}
+
+impl Definition {
+    /// Parses and validates a definition's JSON text.
+    pub fn from_json(text: &str) -> Result<Self, Vec<Problem>> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| vec![Problem::new("$", format!("the definition is not JSON: {e}"))])?;
+        Self::parse(&value)
+    }
+
+    /// Parses and validates a definition, reporting every problem.
+    pub fn parse(value: &Value) -> Result<Self, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let definition = parse_machine(value, "$", Scope::Top, &mut problems);
+        match definition {
+            Some(d) if problems.is_empty() => Ok(d),
+            _ => Err(problems),
+        }
+    }
+
+    /// Every task's resource, as written, in this definition and its
+    /// branches and processors.
+    pub fn resources(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_resources(&mut out);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn collect_resources<'a>(&'a self, out: &mut Vec<&'a str>) {
+        for state in self.states.values() {
+            match &state.kind {
+                Kind::Task(t) => out.push(&t.resource),
+                Kind::Parallel { branches, .. } => branches.iter().for_each(|b| b.collect_resources(out)),
+                Kind::Map(m) => m.processor.collect_resources(out),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Where a state machine sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The definition itself.
+    Top,
+    /// A Parallel state's branch.
+    Branch,
+    /// A Map state's item processor.
+    Processor,
+}
+
+/// Parses a state machine (the definition, a branch or a processor) at
+/// `at`.
+pub(crate) fn parse_machine(
+    value: &Value,
+    at: &str,
+    scope: Scope,
+    problems: &mut Vec<Problem>,
+) -> Option<Definition> {
+    let what = match scope {
+        Scope::Top => "the definition",
+        Scope::Branch => "a branch",
+        Scope::Processor => "an item processor",
+    };
+    let mut f = Fields::of(value, at.to_owned(), what, problems)?;
+    match scope {
+        Scope::Top => f.only(
+            &[
+                "StartAt",
+                "States",
+                "Comment",
+                "Version",
+                "TimeoutSeconds",
+                "QueryLanguage",
+            ],
+            what,
+        ),
+        Scope::Branch => f.only(&["StartAt", "States", "Comment"], what),
+        Scope::Processor => f.only(&["StartAt", "States", "Comment", "ProcessorConfig"], what),
+    }
+    if scope == Scope::Processor
+        && let Some(config) = f.value("ProcessorConfig")
+    {
+        let mode = config.get("Mode").and_then(Value::as_str).unwrap_or("INLINE");
+        if mode != "INLINE" {
+            f.problem(
+                "ProcessorConfig",
+                "only inline Map states run here (ProcessorConfig.Mode INLINE); distributed mode is not supported",
+            );
+        }
+    }
+    match f.str("QueryLanguage") {
+        None | Some("JSONPath") => {}
+        Some("JSONata") => f.problem(
+            "QueryLanguage",
+            "the JSONata query language is not supported yet; write the definition with JSONPath",
+        ),
+        Some(other) => f.problem(
+            "QueryLanguage",
+            format!("QueryLanguage is JSONPath or JSONata, not {other:?}"),
+        ),
+    }
+    if let Some(version) = f.str("Version")
+        && version != "1.0"
+    {
+        f.problem("Version", "the only States Language version is \"1.0\"");
+    }
+    let timeout_seconds = f.uint("TimeoutSeconds", 1);
+    let start_at = f.required_str("StartAt", what).map(str::to_owned);
+    let states_at = f.path("States");
+    let states_value = value.get("States");
+    if states_value.is_none() {
+        f.problem("States", format!("{what} needs States"));
+    }
+    let states = match states_value {
+        Some(Value::Object(map)) if !map.is_empty() => {
+            let mut states = BTreeMap::new();
+            for (name, state) in map {
+                let here = crate::errors::field_path(&states_at, name);
+                if let Some(s) = states::parse_state(name, state, &here, problems) {
+                    states.insert(name.clone(), s);
+                }
+            }
+            states
+        }
+        Some(_) => {
+            problems.push(Problem::new(
+                states_at,
+                "States must be an object of one or more states",
+            ));
+            BTreeMap::new()
+        }
+        None => BTreeMap::new(),
+    };
+    let start_at = start_at?;
+    let definition = Definition {
+        start_at,
+        states,
+        timeout_seconds,
+    };
+    graph::check(&definition, value, at, problems);
+    Some(definition)
+}
+
+#[cfg(test)]
+mod tests;

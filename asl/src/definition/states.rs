@@ -1,0 +1,385 @@
+//! Each state type's fields: which it allows, which it needs, and what
+//! they must hold.
+
+use super::fields::Fields;
+use super::{
+    Amount, Definition, Io, Kind, MAX_STATE_NAME, MapState, Scope, State, Task, Transition, Wait,
+    parse_machine,
+};
+use crate::choice::parse_choices;
+use crate::errors::Problem;
+use crate::payload::Payload;
+use crate::retry::{parse_catch, parse_retry};
+use serde_json::Value;
+
+/// The suffix of a task resource that waits for its token.
+const WAIT_FOR_TOKEN: &str = ".waitForTaskToken";
+
+const COMMON: &[&str] = &["Type", "Comment"];
+const FLOW: &[&str] = &["Next", "End"];
+const IO: &[&str] = &["InputPath", "OutputPath"];
+const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
+const ERRORS: &[&str] = &["Retry", "Catch"];
+
+/// Parses the state `name` at `at`.
+pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
+    if name.is_empty() || name.chars().count() > MAX_STATE_NAME {
+        problems.push(Problem::new(
+            at,
+            format!("a state name has 1 to {MAX_STATE_NAME} characters"),
+        ));
+    }
+    let mut f = Fields::of(value, at.to_owned(), "a state", problems)?;
+    let kind = f.required_str("Type", "a state")?;
+    let what = format!("a {kind} state");
+    let allowed: Vec<&str> = match kind {
+        "Pass" => [COMMON, FLOW, IO, &["Parameters", "ResultPath", "Result"]].concat(),
+        "Task" => [
+            COMMON,
+            FLOW,
+            IO,
+            RESULT,
+            ERRORS,
+            &[
+                "Resource",
+                "TimeoutSeconds",
+                "TimeoutSecondsPath",
+                "HeartbeatSeconds",
+                "HeartbeatSecondsPath",
+            ],
+        ]
+        .concat(),
+        "Choice" => [COMMON, IO, &["Choices", "Default"]].concat(),
+        "Wait" => [
+            COMMON,
+            FLOW,
+            IO,
+            &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
+        ]
+        .concat(),
+        "Succeed" => [COMMON, IO].concat(),
+        "Fail" => [COMMON, &["Error", "Cause", "ErrorPath", "CausePath"]].concat(),
+        "Parallel" => [COMMON, FLOW, IO, RESULT, ERRORS, &["Branches"]].concat(),
+        "Map" => [
+            COMMON,
+            FLOW,
+            IO,
+            RESULT,
+            ERRORS,
+            &[
+                "ItemProcessor",
+                "Iterator",
+                "ItemsPath",
+                "ItemSelector",
+                "MaxConcurrency",
+                "MaxConcurrencyPath",
+                "ToleratedFailurePercentage",
+                "ToleratedFailurePercentagePath",
+                "ToleratedFailureCount",
+                "ToleratedFailureCountPath",
+                "Label",
+            ],
+        ]
+        .concat(),
+        other => {
+            f.problem(
+                "Type",
+                format!(
+                    "there is no state type {other:?}: Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"
+                ),
+            );
+            return None;
+        }
+    };
+    for distributed in ["ItemReader", "ItemBatcher", "ResultWriter"] {
+        if kind == "Map" && f.has(distributed) {
+            f.problem(
+                distributed,
+                "distributed Map states are not supported; use an inline Map",
+            );
+        }
+    }
+    let mut allowed_all = allowed.clone();
+    allowed_all.extend(
+        ["ItemReader", "ItemBatcher", "ResultWriter"]
+            .iter()
+            .filter(|_| kind == "Map"),
+    );
+    f.only(&allowed_all, &what);
+    let io = parse_io(&mut f, kind);
+    let transition = match kind {
+        "Choice" | "Succeed" | "Fail" => None,
+        _ => transition(&mut f, &what),
+    };
+    let kind = match kind {
+        "Pass" => Kind::Pass {
+            result: f.value("Result").cloned(),
+        },
+        "Task" => Kind::Task(task(&mut f)),
+        "Choice" => choice(&mut f),
+        "Wait" => Kind::Wait(wait(&mut f)?),
+        "Succeed" => Kind::Succeed,
+        "Fail" => fail(&mut f),
+        "Parallel" => parallel(&mut f),
+        _ => Kind::Map(Box::new(map(&mut f)?)),
+    };
+    Some(State {
+        name: name.to_owned(),
+        kind,
+        io,
+        transition: transition.flatten(),
+    })
+    .filter(|s| {
+        s.transition.is_some() || matches!(s.kind, Kind::Choice { .. } | Kind::Succeed | Kind::Fail { .. })
+    })
+}
+
+/// `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath`
+/// (a Map's deprecated `Parameters` is its item selector, read there).
+fn parse_io(f: &mut Fields<'_>, kind: &str) -> Io {
+    let mut io = Io::default();
+    if let Some(p) = f.path_field("InputPath", true) {
+        io.input_path = p;
+    }
+    if let Some(p) = f.path_field("OutputPath", true) {
+        io.output_path = p;
+    }
+    if kind != "Map" {
+        io.parameters = f.payload("Parameters");
+    }
+    io.result_selector = f.payload("ResultSelector");
+    if let Some(p) = f.reference_path("ResultPath") {
+        io.result_path = p;
+    }
+    io
+}
+
+/// `Next` or `End: true`, exactly one; `Some(None)` after a problem.
+fn transition(f: &mut Fields<'_>, what: &str) -> Option<Option<Transition>> {
+    let next = f.str("Next");
+    let end = f.bool("End");
+    match (next, end) {
+        (Some(_), Some(true)) => {
+            f.problem("End", format!("{what} has Next or End, not both"));
+            Some(None)
+        }
+        (Some(next), _) => Some(Some(Transition::Next(next.to_owned()))),
+        (None, Some(true)) => Some(Some(Transition::End)),
+        (None, Some(false)) => {
+            f.problem("End", "End must be true when there is no Next");
+            Some(None)
+        }
+        (None, None) => {
+            if !f.has("Next") && !f.has("End") {
+                let at = f.at.clone();
+                f.problems
+                    .push(Problem::new(at, format!("{what} needs Next or \"End\": true")));
+            }
+            Some(None)
+        }
+    }
+}
+
+fn seconds(f: &mut Fields<'_>, name: &str, min: u64) -> Option<Amount<u64>> {
+    let path_name = format!("{name}Path");
+    if f.has(name) && f.has(&path_name) {
+        f.problem(&path_name, format!("{name} and {path_name} cannot both be given"));
+    }
+    if let Some(n) = f.uint(name, min) {
+        return Some(Amount::Fixed(n));
+    }
+    f.path_field(&path_name, false).flatten().map(Amount::Path)
+}
+
+fn task(f: &mut Fields<'_>) -> Task {
+    let resource = f.required_str("Resource", "a Task state").unwrap_or_default();
+    let (resource, wait_for_token) = match resource.strip_suffix(WAIT_FOR_TOKEN) {
+        Some(r) => (r, true),
+        None => (resource, false),
+    };
+    if f.has("Resource") && resource.is_empty() {
+        f.problem("Resource", "Resource names a function of the project");
+    }
+    let timeout_seconds = seconds(f, "TimeoutSeconds", 1);
+    let heartbeat_seconds = seconds(f, "HeartbeatSeconds", 1);
+    if let (Some(Amount::Fixed(t)), Some(Amount::Fixed(h))) = (&timeout_seconds, &heartbeat_seconds)
+        && h >= t
+    {
+        f.problem(
+            "HeartbeatSeconds",
+            "HeartbeatSeconds must be less than TimeoutSeconds",
+        );
+    }
+    let (retry, catch) = recovery(f);
+    Task {
+        resource: resource.to_owned(),
+        wait_for_token,
+        timeout_seconds,
+        heartbeat_seconds,
+        retry,
+        catch,
+    }
+}
+
+fn recovery(f: &mut Fields<'_>) -> (Vec<crate::retry::Retrier>, Vec<crate::retry::Catcher>) {
+    let retry = match f.value("Retry") {
+        Some(v) => parse_retry(v, &f.path("Retry"), f.problems),
+        None => Vec::new(),
+    };
+    let catch = match f.value("Catch") {
+        Some(v) => parse_catch(v, &f.path("Catch"), f.problems),
+        None => Vec::new(),
+    };
+    (retry, catch)
+}
+
+fn choice(f: &mut Fields<'_>) -> Kind {
+    let choices = match f.value("Choices") {
+        Some(v) => parse_choices(v, &f.path("Choices"), f.problems),
+        None => {
+            f.problem("Choices", "a Choice state needs Choices");
+            Vec::new()
+        }
+    };
+    Kind::Choice {
+        choices,
+        default: f.str("Default").map(str::to_owned),
+    }
+}
+
+fn wait(f: &mut Fields<'_>) -> Option<Wait> {
+    let given: Vec<&str> = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
+    if given.len() != 1 {
+        let at = f.at.clone();
+        f.problems.push(Problem::new(
+            at,
+            "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath and TimestampPath",
+        ));
+        return None;
+    }
+    match given[0] {
+        "Seconds" => f.uint("Seconds", 0).map(Wait::Seconds),
+        "Timestamp" => {
+            let text = f.str("Timestamp")?;
+            match chrono::DateTime::parse_from_rfc3339(text) {
+                Ok(t) => Some(Wait::Timestamp(t.with_timezone(&chrono::Utc))),
+                Err(_) => {
+                    f.problem(
+                        "Timestamp",
+                        "Timestamp must be an RFC 3339 time such as 2026-01-01T00:00:00Z",
+                    );
+                    None
+                }
+            }
+        }
+        "SecondsPath" => f
+            .path_field("SecondsPath", false)
+            .flatten()
+            .map(Wait::SecondsPath),
+        _ => f
+            .path_field("TimestampPath", false)
+            .flatten()
+            .map(Wait::TimestampPath),
+    }
+}
+
+fn fail(f: &mut Fields<'_>) -> Kind {
+    let text = |f: &mut Fields<'_>, name: &str| -> Option<Payload> {
+        let path_name = format!("{name}Path");
+        if f.has(name) && f.has(&path_name) {
+            f.problem(&path_name, format!("{name} and {path_name} cannot both be given"));
+        }
+        if let Some(s) = f.str(name) {
+            return Some(Payload::Literal(Value::String(s.to_owned())));
+        }
+        let value = f.value(&path_name)?;
+        let at = f.path(&path_name);
+        Some(Payload::path_or_call(value, &at, f.problems))
+    };
+    let error = text(f, "Error");
+    let cause = text(f, "Cause");
+    Kind::Fail { error, cause }
+}
+
+fn parallel(f: &mut Fields<'_>) -> Kind {
+    let at = f.path("Branches");
+    let branches: Vec<Definition> = match f.value("Branches") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| parse_machine(b, &format!("{at}[{i}]"), Scope::Branch, f.problems))
+            .collect(),
+        Some(_) => {
+            f.problem("Branches", "Branches must be a non-empty array of state machines");
+            Vec::new()
+        }
+        None => {
+            f.problem("Branches", "a Parallel state needs Branches");
+            Vec::new()
+        }
+    };
+    let (retry, catch) = recovery(f);
+    Kind::Parallel {
+        branches,
+        retry,
+        catch,
+    }
+}
+
+fn map(f: &mut Fields<'_>) -> Option<MapState> {
+    let processor_field = match (f.has("ItemProcessor"), f.has("Iterator")) {
+        (true, true) => {
+            f.problem("Iterator", "give ItemProcessor or the older Iterator, not both");
+            "ItemProcessor"
+        }
+        (false, true) => "Iterator",
+        (true, false) => "ItemProcessor",
+        (false, false) => {
+            let at = f.at.clone();
+            f.problems
+                .push(Problem::new(at, "a Map state needs ItemProcessor"));
+            return None;
+        }
+    };
+    let selector_field = match (f.has("ItemSelector"), f.has("Parameters")) {
+        (true, true) => {
+            f.problem(
+                "Parameters",
+                "give ItemSelector or the older Parameters, not both",
+            );
+            "ItemSelector"
+        }
+        (false, true) => "Parameters",
+        _ => "ItemSelector",
+    };
+    let item_selector = f.payload(selector_field);
+    let items_path = match f.path_field("ItemsPath", false).flatten() {
+        Some(p) => p,
+        None => crate::paths::Path::parse("$").ok()?,
+    };
+    let max_concurrency = seconds(f, "MaxConcurrency", 0).unwrap_or(Amount::Fixed(0));
+    let tolerated_failure_percentage = match f.number("ToleratedFailurePercentage", 0.0, 100.0) {
+        Some(p) => Some(Amount::Fixed(p)),
+        None => f
+            .path_field("ToleratedFailurePercentagePath", false)
+            .flatten()
+            .map(Amount::Path),
+    };
+    let tolerated_failure_count = seconds(f, "ToleratedFailureCount", 0);
+    let (retry, catch) = recovery(f);
+    let at = f.path(processor_field);
+    let processor = parse_machine(f.value(processor_field)?, &at, Scope::Processor, f.problems)?;
+    Some(MapState {
+        processor,
+        items_path,
+        item_selector,
+        max_concurrency,
+        tolerated_failure_percentage,
+        tolerated_failure_count,
+        retry,
+        catch,
+    })
+}

@@ -1,0 +1,31 @@
+//! The Amazon States Language, as Step Functions runs it, without I/O: the
+//! durable engine in `minicloud-controlplane` (`workflows/`) stores what
+//! this crate decides and runs the tasks it asks for.
+//!
+//! - [`paths`]: JSONPath on the input and the context object, and the
+//!   reference paths results are written to.
+//! - [`intrinsics`]: `States.Format`, `States.Array` and the other
+//!   intrinsic functions.
+//! - [`payload`]: payload templates (`Parameters`, `ResultSelector`,
+//!   `ItemSelector`), whose `.$` keys take a path or an intrinsic call.
+//! - [`choice`]: Choice rules: comparisons, `And`/`Or`/`Not`, type tests.
+//! - [`definition`]: a definition parsed and validated, every problem at
+//!   its JSON path.
+//! - `process`: input and output processing (`InputPath`, `Parameters`,
+//!   `ResultSelector`, `ResultPath`, `OutputPath`), as methods of
+//!   [`definition::Io`].
+//! - [`retry`]: `Retry` and `Catch`: which retrier or catcher answers a
+//!   failure, and the delay before a retry.
+//! - [`errors`]: error names (`States.ALL`, `States.TaskFailed`, ...), a
+//!   failure's error and cause, and the problems a definition has.
+
+pub mod choice;
+pub mod definition;
+pub mod errors;
+pub mod intrinsics;
+pub mod paths;
+pub mod payload;
+mod process;
+pub mod retry;
+
+pub use errors::{Failure, Problem};
