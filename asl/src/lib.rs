@@ -2,6 +2,8 @@
 //! durable engine in `minicloud-controlplane` (`workflows/`) stores what
 //! this crate decides and runs the tasks it asks for.
 //!
+//! - [`context`]: the context object (`$$`): the execution, the state, its
+//!   task token and a Map's item.
 //! - [`paths`]: JSONPath on the input and the context object, and the
 //!   reference paths results are written to.
 //! - [`intrinsics`]: `States.Format`, `States.Array` and the other
@@ -20,6 +22,7 @@
 //!   failure's error and cause, and the problems a definition has.
 
 pub mod choice;
+pub mod context;
 pub mod definition;
 pub mod errors;
 pub mod intrinsics;
