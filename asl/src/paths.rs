@@ -4,9 +4,9 @@
 //!   state's input (`$...`) or on the context object (`$$...`). A definite
 //!   path (names and indexes only) selects one value or fails; any other
 //!   selects the array of every match, as Step Functions does.
-//! - [`ReferencePath`]: a definite path that names one node, for
-//!   `ResultPath`: the result is written there, creating the objects on
-//!   the way.
+//! - [`ReferencePath`]: a definite path that names one node of the input:
+//!   `ResultPath` writes a result there (creating the objects on the way),
+//!   and the event rules' input transformer reads from one.
 //!
 //! Written by hand: member names that RFC 9535's dot shorthand refuses but
 //! Step Functions accepts (`$.detail-type`) are rewritten in bracket form
@@ -100,7 +100,7 @@ impl Path {
         };
         let normalized = format!("${}", normalize(rest));
         let query = JsonPath::parse(&normalized).map_err(|e| invalid(&e.to_string()))?;
-        let definite = definite_steps(rest);
+        let definite = definite_steps(rest).ok();
         Ok(Self {
             text: text.to_owned(),
             root,
@@ -152,7 +152,8 @@ impl Path {
     }
 }
 
-/// A path that names one node of the input, where a result is written.
+/// A path that names one node of the input, where a result is written or a
+/// value read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferencePath {
     text: String,
@@ -167,13 +168,18 @@ impl ReferencePath {
             reason: reason.to_owned(),
         };
         if text.starts_with("$$") {
-            return Err(invalid("a result cannot be written to the context object"));
+            return Err(invalid(
+                "a reference path names a node of the input, not of the context object ($$)",
+            ));
         }
         let rest = text
             .strip_prefix('$')
             .ok_or_else(|| invalid("a reference path starts with $"))?;
-        let steps = definite_steps(rest)
-            .ok_or_else(|| invalid("a reference path names one node: only .name, ['name'] and [n] steps"))?;
+        let steps = definite_steps(rest).map_err(|reason| {
+            invalid(&format!(
+                "a reference path names one node with .name, ['name'] and [n] steps: {reason}"
+            ))
+        })?;
         Ok(Self {
             text: text.to_owned(),
             steps,
@@ -258,8 +264,8 @@ pub(crate) fn abridged(value: &Value) -> String {
 }
 
 /// The steps of `rest` (a path after its `$`) when it has only name and
-/// index steps.
-fn definite_steps(rest: &str) -> Option<Vec<Step>> {
+/// index steps; otherwise what stops it naming one node.
+fn definite_steps(rest: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     let bytes = rest.as_bytes();
     let mut i = 0;
@@ -273,28 +279,38 @@ fn definite_steps(rest: &str) -> Option<Vec<Step>> {
                     end += 1;
                 }
                 let name = &rest[start..end];
-                if name.is_empty() || name.contains(['*', ' ', '(', ')', '?', '@', ']', '\'', '"']) {
-                    return None;
+                if name.is_empty() {
+                    return Err("a field name is empty (.. or a trailing dot)".into());
+                }
+                if name.contains(['*', ' ', '(', ')', '?', '@', ']', '\'', '"']) {
+                    return Err(format!("{name:?} is not a plain field name"));
                 }
                 steps.push(Step::Field(name.to_owned()));
                 i = end;
             }
             b'[' => {
-                let close = rest[i..].find(']')? + i;
+                let close = rest[i..].find(']').ok_or("a '[' is not closed")? + i;
                 let inner = rest[i + 1..close].trim();
                 if let Some(quoted) = quoted(inner) {
                     steps.push(Step::Field(quoted));
-                } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
-                    steps.push(Step::Index(inner.parse().ok()?));
+                } else if let Some(index) = inner
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| inner.parse().ok())
+                    .flatten()
+                {
+                    steps.push(Step::Index(index));
                 } else {
-                    return None;
+                    return Err(format!(
+                        "[{inner}] is neither an index (a whole number) nor a quoted 'name'"
+                    ));
                 }
                 i = close + 1;
             }
-            _ => return None,
+            _ => return Err(format!("expected '.' or '[' at {:?}", &rest[i..])),
         }
     }
-    Some(steps)
+    Ok(steps)
 }
 
 /// `'name'` or `"name"` without quotes inside.

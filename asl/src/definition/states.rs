@@ -20,6 +20,8 @@ const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
 const ERRORS: &[&str] = &["Retry", "Catch"];
+/// A distributed Map's fields: refused with their own message.
+const DISTRIBUTED: &[&str] = &["ItemReader", "ItemBatcher", "ResultWriter"];
 
 /// Parses the state `name` at `at`.
 pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
@@ -79,6 +81,7 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
                 "ToleratedFailureCountPath",
                 "Label",
             ],
+            DISTRIBUTED,
         ]
         .concat(),
         other => {
@@ -91,26 +94,19 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
             return None;
         }
     };
-    for distributed in ["ItemReader", "ItemBatcher", "ResultWriter"] {
-        if kind == "Map" && f.has(distributed) {
+    for distributed in DISTRIBUTED.iter().filter(|_| kind == "Map") {
+        if f.has(distributed) {
             f.problem(
                 distributed,
                 "distributed Map states are not supported; use an inline Map",
             );
         }
     }
-    let mut allowed_all = allowed.clone();
-    allowed_all.extend(
-        ["ItemReader", "ItemBatcher", "ResultWriter"]
-            .iter()
-            .filter(|_| kind == "Map"),
-    );
-    f.only(&allowed_all, &what);
+    f.only(&allowed, &what);
     let io = parse_io(&mut f, kind);
-    let transition = match kind {
-        "Choice" | "Succeed" | "Fail" => None,
-        _ => transition(&mut f, &what),
-    };
+    // Choice, Succeed and Fail say themselves where they go.
+    let flows = !matches!(kind, "Choice" | "Succeed" | "Fail");
+    let transition = if flows { transition(&mut f, &what) } else { None };
     let kind = match kind {
         "Pass" => Kind::Pass {
             result: f.value("Result").cloned(),
@@ -123,14 +119,14 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
         "Parallel" => parallel(&mut f),
         _ => Kind::Map(Box::new(map(&mut f)?)),
     };
+    if flows && transition.is_none() {
+        return None;
+    }
     Some(State {
         name: name.to_owned(),
         kind,
         io,
-        transition: transition.flatten(),
-    })
-    .filter(|s| {
-        s.transition.is_some() || matches!(s.kind, Kind::Choice { .. } | Kind::Succeed | Kind::Fail { .. })
+        transition,
     })
 }
 
@@ -154,20 +150,20 @@ fn parse_io(f: &mut Fields<'_>, kind: &str) -> Io {
     io
 }
 
-/// `Next` or `End: true`, exactly one; `Some(None)` after a problem.
-fn transition(f: &mut Fields<'_>, what: &str) -> Option<Option<Transition>> {
+/// `Next` or `End: true`, exactly one; `None` after a problem.
+fn transition(f: &mut Fields<'_>, what: &str) -> Option<Transition> {
     let next = f.str("Next");
     let end = f.bool("End");
     match (next, end) {
         (Some(_), Some(true)) => {
             f.problem("End", format!("{what} has Next or End, not both"));
-            Some(None)
+            None
         }
-        (Some(next), _) => Some(Some(Transition::Next(next.to_owned()))),
-        (None, Some(true)) => Some(Some(Transition::End)),
+        (Some(next), _) => Some(Transition::Next(next.to_owned())),
+        (None, Some(true)) => Some(Transition::End),
         (None, Some(false)) => {
             f.problem("End", "End must be true when there is no Next");
-            Some(None)
+            None
         }
         (None, None) => {
             if !f.has("Next") && !f.has("End") {
@@ -175,7 +171,7 @@ fn transition(f: &mut Fields<'_>, what: &str) -> Option<Option<Transition>> {
                 f.problems
                     .push(Problem::new(at, format!("{what} needs Next or \"End\": true")));
             }
-            Some(None)
+            None
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Input transformation: what a target receives instead of the whole event.
 //!
 //! - `{"path": "$.detail.order"}`: the part of the event at a JSON path
-//!   (`$`, `.name` and `[index]` steps); null when absent.
+//!   (`$`, `.name`, `['name']` and `[index]` steps: one node, read with
+//!   `minicloud_asl::paths::ReferencePath`, the workflows' own); null when
+//!   absent.
 //! - `{"paths": {"id": "$.detail.id"}, "template": "{\"order\": <id>}"}`:
 //!   EventBridge's input transformer. A placeholder outside quotes becomes
 //!   the value's JSON; inside quotes a string's characters (other values'
@@ -11,6 +13,7 @@
 //!   JSON is delivered as a JSON string.
 //! - `{"constant": ...}`: that JSON, whatever the event.
 
+use minicloud_asl::paths::ReferencePath;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -29,61 +32,6 @@ pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 #[error("{0}")]
 pub struct TransformError(String);
 
-/// One step of a path.
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    Field(String),
-    Index(usize),
-}
-
-/// A compiled JSON path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonPath(Vec<Step>);
-
-impl JsonPath {
-    /// Parses `$`, `$.a.b`, `$.a[0].b`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let Some(mut rest) = text.strip_prefix('$') else {
-            return Err(format!("{text:?} must start with '$'"));
-        };
-        let mut steps = Vec::new();
-        while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix('.') {
-                let end = r.find(['.', '[']).unwrap_or(r.len());
-                let name = &r[..end];
-                if name.is_empty() {
-                    return Err(format!("{text:?} has an empty field name"));
-                }
-                steps.push(Step::Field(name.to_owned()));
-                rest = &r[end..];
-            } else if let Some(r) = rest.strip_prefix('[') {
-                let end = r
-                    .find(']')
-                    .ok_or_else(|| format!("{text:?} has an unclosed '['"))?;
-                let index = r[..end]
-                    .parse::<usize>()
-                    .map_err(|_| format!("{text:?}: an index must be a number"))?;
-                steps.push(Step::Index(index));
-                rest = &r[end + 1..];
-            } else {
-                return Err(format!(
-                    "{text:?}: expected '.' or '[' after {:?}",
-                    &text[..text.len() - rest.len()]
-                ));
-            }
-        }
-        Ok(Self(steps))
-    }
-
-    /// The value at this path, if any.
-    pub fn select<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        self.0.iter().try_fold(v, |v, step| match step {
-            Step::Field(name) => v.get(name),
-            Step::Index(i) => v.get(i),
-        })
-    }
-}
-
 /// A piece of a template.
 #[derive(Debug, Clone)]
 pub enum Piece {
@@ -97,11 +45,11 @@ pub enum Piece {
 #[derive(Debug, Clone)]
 pub enum InputTransform {
     /// The value at a path.
-    Path(JsonPath),
+    Path(ReferencePath),
     /// A template filled from paths.
     Template {
         /// Named paths.
-        paths: BTreeMap<String, JsonPath>,
+        paths: BTreeMap<String, ReferencePath>,
         /// The template, cut at its placeholders.
         pieces: Vec<Piece>,
     },
@@ -146,7 +94,9 @@ impl InputTransform {
                 let text = obj["path"]
                     .as_str()
                     .ok_or_else(|| err("path", "must be a string"))?;
-                Ok(Self::Path(JsonPath::parse(text).map_err(|m| err("path", m))?))
+                Ok(Self::Path(
+                    ReferencePath::parse(text).map_err(|e| err("path", e))?,
+                ))
             }
             ["constant"] => Ok(Self::Constant(obj["constant"].clone())),
             ["template"] | ["paths", "template"] => {
@@ -172,7 +122,8 @@ impl InputTransform {
                         let text = path
                             .as_str()
                             .ok_or_else(|| err(&format!("paths.{name}"), "must be a string"))?;
-                        let path = JsonPath::parse(text).map_err(|m| err(&format!("paths.{name}"), m))?;
+                        let path =
+                            ReferencePath::parse(text).map_err(|e| err(&format!("paths.{name}"), e))?;
                         paths.insert(name.clone(), path);
                     }
                 }
@@ -201,7 +152,7 @@ impl InputTransform {
             ))
         };
         let out = match self {
-            Self::Path(p) => p.select(event).unwrap_or(&Value::Null).to_string(),
+            Self::Path(p) => p.get(event).unwrap_or(&Value::Null).to_string(),
             Self::Constant(v) => v.to_string(),
             Self::Template { paths, pieces } => {
                 let mut out = String::new();
@@ -235,7 +186,7 @@ impl InputTransform {
     }
 }
 
-fn resolve(name: &str, paths: &BTreeMap<String, JsonPath>, event: &Value, ctx: Context<'_>) -> Value {
+fn resolve(name: &str, paths: &BTreeMap<String, ReferencePath>, event: &Value, ctx: Context<'_>) -> Value {
     match name {
         "aws.events.rule-name" => Value::String(ctx.rule_name.to_owned()),
         "aws.events.event" | "aws.events.event.json" => event.clone(),
@@ -243,7 +194,7 @@ fn resolve(name: &str, paths: &BTreeMap<String, JsonPath>, event: &Value, ctx: C
         "minicloud.idempotency-key" => Value::String(ctx.idempotency_key.to_owned()),
         _ => paths
             .get(name)
-            .and_then(|p| p.select(event))
+            .and_then(|p| p.get(event))
             .cloned()
             .unwrap_or(Value::Null),
     }
@@ -257,7 +208,7 @@ fn escape(s: &str) -> String {
 
 /// Cuts a template at its placeholders, noting which sit inside JSON
 /// strings; a `<...>` that names nothing defined is refused.
-fn cut(template: &str, paths: &BTreeMap<String, JsonPath>) -> Result<Vec<Piece>, TransformError> {
+fn cut(template: &str, paths: &BTreeMap<String, ReferencePath>) -> Result<Vec<Piece>, TransformError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut in_string = false;

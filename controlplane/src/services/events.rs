@@ -56,8 +56,7 @@ pub struct Replayed {
 #[derive(Debug)]
 pub struct EventService {
     store: Store,
-    bus: EventBus,
-    /// Runs replayed dead letters.
+    /// The bus, and what runs its deliveries (replayed dead letters too).
     deliverer: Deliverer,
     nats: Option<Arc<NatsRouter>>,
     quotas: Arc<QuotaBook>,
@@ -73,16 +72,19 @@ impl EventService {
     ) -> Self {
         Self {
             store,
-            bus: deliverer.bus().clone(),
             deliverer,
             nats,
             quotas,
         }
     }
 
+    fn bus(&self) -> &EventBus {
+        self.deliverer.bus()
+    }
+
     /// The region events carry.
     pub fn region(&self) -> &str {
-        self.bus.region()
+        self.bus().region()
     }
 
     /// Whether NATS subjects can be used (`--nats-url`).
@@ -93,7 +95,7 @@ impl EventService {
     /// Accepts events of `project`: every delivery they owe is stored
     /// before this returns.
     pub async fn publish(&self, project: &Project, events: Vec<(Origin, Event)>) -> Result<()> {
-        Ok(self.bus.publish(project, events).await?)
+        Ok(self.bus().publish(project, events).await?)
     }
 
     /// Stores a new rule (within the project's and org's rule quotas) and
@@ -131,7 +133,7 @@ impl EventService {
     /// Puts a change in force on this node at once (other nodes poll),
     /// with the NATS stream and consumers it needs.
     async fn in_force(&self) -> Result<()> {
-        if let Err(e) = self.bus.refresh_rules().await {
+        if let Err(e) = self.bus().refresh_rules().await {
             tracing::warn!(error = %e, "cannot reload event rules now; the next poll will");
         }
         if let Some(nats) = &self.nats {
@@ -145,13 +147,13 @@ impl EventService {
     /// Sends `dead` again: a fresh delivery with a fresh count of attempts
     /// and the same idempotency key, run on this node.
     pub async fn replay(&self, project: &Project, dead: &DeadLetterRow) -> Result<Replayed> {
-        if self.bus.rules().rule(&dead.rule_id).is_none() {
+        if self.bus().rules().rule(&dead.rule_id).is_none() {
             return Err(EventsError::RuleGone(dead.rule.clone()));
         }
         let delivery = self
             .store
             .in_project(project)
-            .replay_dead_letter(&dead.id, self.bus.node(), self.bus.lease_until())
+            .replay_dead_letter(&dead.id, self.bus().node(), self.bus().lease_until())
             .await?
             .ok_or_else(|| EventsError::NoDeadLetter(dead.id.clone()))?;
         let idempotency_key = delivery.id.clone();
@@ -165,6 +167,6 @@ impl EventService {
         if let Some(nats) = &self.nats {
             nats.stop();
         }
-        self.bus.close(grace).await;
+        self.bus().close(grace).await;
     }
 }

@@ -18,7 +18,7 @@ impl Deliverer {
     /// The one writer: each batch of changes in one transaction, then the
     /// publishers told and the new deliveries started.
     pub(super) async fn write_loop(self, mut rx: mpsc::UnboundedReceiver<Write>) {
-        let bus = self.bus.clone();
+        let bus = &self.bus;
         let mut carried: Option<Batch> = None;
         loop {
             let mut batch = carried.take().unwrap_or_default();
@@ -123,7 +123,7 @@ impl Deliverer {
     /// Takes unleased deliveries, and reloads the rules, every
     /// `CLAIM_EVERY` or when woken.
     pub(super) async fn claim_loop(self) {
-        let bus = self.bus.clone();
+        let bus = &self.bus;
         loop {
             let full = {
                 let _claiming = bus.inner.claiming.lock().await;

@@ -52,12 +52,18 @@ pub struct NatsRouter {
     stream: String,
     client: async_nats::Client,
     js: jetstream::Context,
-    bus: EventBus,
     deliverer: Deliverer,
     workers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// One reconcile at a time (the API and the rules watcher both start
     /// them): two at once would both start a reader for a new consumer.
     reconciling: tokio::sync::Mutex<()>,
+}
+
+impl NatsRouter {
+    /// The bus its deliverer delivers for.
+    fn bus(&self) -> &EventBus {
+        self.deliverer.bus()
+    }
 }
 
 impl std::fmt::Debug for NatsRouter {

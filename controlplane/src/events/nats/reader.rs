@@ -50,7 +50,7 @@ impl NatsRouter {
     }
 
     async fn handle(&self, message: jetstream::Message, rule_id: &str, target_id: &str) {
-        let rules: Arc<RuleSet> = self.bus.rules();
+        let rules: Arc<RuleSet> = self.bus().rules();
         let Some(rule) = rules.rule(rule_id) else { return };
         let Some(target) = rule.target(target_id) else {
             return;
@@ -75,7 +75,7 @@ impl NatsRouter {
         let (sequence, delivered, published) = (info.stream_sequence, info.delivered, info.published);
         // Left unacknowledged when the project cannot be read: the server
         // delivers it again.
-        let Ok(Some(project)) = self.bus.project(&rule.project_id).await else {
+        let Ok(Some(project)) = self.bus().project(&rule.project_id).await else {
             return;
         };
         let headers: BTreeMap<String, Vec<String>> = message
@@ -88,7 +88,7 @@ impl NatsRouter {
         let event = Event::from_nats(
             event_id.clone(),
             &project.name,
-            self.bus.region(),
+            self.bus().region(),
             &subject,
             headers,
             &message.payload,
@@ -150,7 +150,7 @@ impl NatsRouter {
             // the bus's own: a project's backlog on many rules cannot take
             // the node.
             let attempt = async {
-                let _slot = self.bus.slot(&row.project_id).await?;
+                let _slot = self.bus().slot(&row.project_id).await?;
                 Some(self.deliverer.attempt(rule, target, &row).await)
             };
             let mut attempt = std::pin::pin!(attempt);
@@ -188,7 +188,7 @@ impl NatsRouter {
     }
 
     async fn dead(&self, rule: &Rule, row: DeliveryRow, error: String) -> Option<AckKind> {
-        match self.bus.dead_letter_now(rule, row, error).await {
+        match self.bus().dead_letter_now(rule, row, error).await {
             Ok(()) => Some(AckKind::Ack),
             Err(e) => {
                 tracing::error!(error = %e, "cannot store a dead letter; the message will be redelivered");

@@ -22,7 +22,6 @@ impl NatsRouter {
             stream,
             js: jetstream::new(client.clone()),
             client,
-            bus: deliverer.bus().clone(),
             deliverer,
             workers: Mutex::default(),
             reconciling: tokio::sync::Mutex::default(),
@@ -31,7 +30,7 @@ impl NatsRouter {
         let watcher = router.clone();
         tokio::spawn(async move {
             loop {
-                watcher.bus.rules_changed().await;
+                watcher.bus().rules_changed().await;
                 if let Err(e) = watcher.reconcile().await {
                     tracing::warn!(error = %e, "cannot bring NATS consumers in step with the rules");
                 }
@@ -49,7 +48,7 @@ impl NatsRouter {
     /// the rules in force.
     pub async fn reconcile(self: &Arc<Self>) -> Result<(), NatsError> {
         let _one = self.reconciling.lock().await;
-        let rules = self.bus.rules();
+        let rules = self.bus().rules();
         // Rules listening outside their org's subjects (stored before
         // subjects had owners) are not listened on.
         let mut listening = Vec::new();
@@ -143,7 +142,7 @@ impl NatsRouter {
 
     /// Whether every subject `rule` listens on is its org's.
     async fn subjects_owned(&self, rule: &crate::events::rules::Rule) -> bool {
-        let org = match self.bus.project(&rule.project_id).await {
+        let org = match self.bus().project(&rule.project_id).await {
             Ok(Some(p)) => p.org_name,
             Ok(None) => return false,
             Err(e) => {

@@ -4,7 +4,7 @@
 //! `GET /orgs/{org}/audit/verify`.
 
 use super::error::{ApiError, ApiResult, QueryParams, trace_id};
-use super::{PathParams, next_cursor, page_limit};
+use super::{PathParams, list_page, page_limit};
 use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
 use crate::store::audit::{AuditEntry, AuditFilter};
@@ -283,8 +283,7 @@ async fn list(
         .store
         .audit_page(&org_id, &filter, q.cursor.unwrap_or(0), limit)
         .await?;
-    let next = next_cursor(&rows, limit, |r| r.seq);
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |r| r.seq))
 }
 
 async fn verify(

@@ -4,7 +4,7 @@
 //! problems reported by JSON path.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{PathParams, authorized, next_cursor, page_limit};
+use super::{PathParams, authorized, list_page, page_limit};
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
@@ -120,8 +120,7 @@ async fn dead_letters(
         .in_project(&project)
         .dead_letters(q.rule.as_deref(), after, limit)
         .await?;
-    let next = next_cursor(&rows, limit, |r| format!("{}:{}", r.created_ms, r.id));
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |r| format!("{}:{}", r.created_ms, r.id)))
 }
 
 /// The project and the dead letter, once the caller may `action` on its

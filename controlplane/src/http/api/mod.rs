@@ -138,6 +138,17 @@ pub fn next_cursor<T, K>(rows: &[T], limit: i64, key: impl Fn(&T) -> K) -> Optio
         .flatten()
 }
 
+/// A full list answer, `{"items", "next_cursor"}`: the cursor is the last
+/// row's key when the page is full (see [`next_cursor`]).
+pub fn list_page<T: serde::Serialize, K: serde::Serialize>(
+    rows: &[T],
+    limit: i64,
+    key: impl Fn(&T) -> K,
+) -> axum::Json<serde_json::Value> {
+    let next = next_cursor(rows, limit, key);
+    axum::Json(serde_json::json!({ "items": rows, "next_cursor": next }))
+}
+
 /// The body length a request declares (`Content-Length`), if any.
 pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
     headers

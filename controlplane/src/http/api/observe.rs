@@ -1,7 +1,7 @@
 //! Logs and invocation records of a function.
 
 use super::error::{ApiResult, QueryParams};
-use super::{PathParams, authorized_function, next_cursor, page_limit};
+use super::{PathParams, authorized_function, list_page, page_limit};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
@@ -71,6 +71,5 @@ async fn invocations(
         .in_project(&project)
         .invocations(&name, q.cursor.unwrap_or(i64::MAX), limit)
         .await?;
-    let next = next_cursor(&items, limit, |r| r.started_ms);
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(list_page(&items, limit, |r| r.started_ms))
 }

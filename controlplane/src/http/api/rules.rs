@@ -3,7 +3,7 @@
 //! second.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name, next_cursor};
+use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::events::rules::{Rule, RuleSpec};
 use crate::http::AppState;
 use crate::iam::actions::{events, functions};
@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -154,8 +154,7 @@ async fn list(
         .in_project(&project)
         .rules(page.cursor.as_deref(), limit)
         .await?;
-    let next = next_cursor(&rows, limit, |r| r.name.clone());
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |r| r.name.clone()))
 }
 
 async fn existing(state: &AppState, project: &Project, name: &str) -> ApiResult<RuleRow> {

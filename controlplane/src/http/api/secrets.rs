@@ -4,7 +4,7 @@
 //! `secret_string`, which the audit log redacts.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name, next_cursor};
+use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
@@ -100,8 +100,7 @@ async fn list(
         .in_project(&project)
         .secrets(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = next_cursor(&rows, limit, |s| s.name.clone());
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |s| s.name.clone()))
 }
 
 async fn describe(

@@ -3,7 +3,7 @@
 //! (`x-minicloud-meta-<name>` headers).
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, authorized, check_name, next_cursor};
+use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::capabilities::objects::{BucketError, ProjectObjects};
 use crate::http::AppState;
 use crate::iam::Caller;
@@ -83,8 +83,7 @@ async fn list_buckets(
     let buckets = objects
         .buckets(page.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = next_cursor(&buckets, limit, |b| b.name.clone());
-    Ok(Json(json!({ "items": buckets, "next_cursor": next })))
+    Ok(list_page(&buckets, limit, |b| b.name.clone()))
 }
 
 async fn delete_bucket(

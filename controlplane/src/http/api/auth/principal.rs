@@ -7,6 +7,8 @@ use crate::http::api::error::ApiResult;
 use crate::iam::builtin::ADMIN_USER;
 use crate::iam::tokens::{self, Credential, TokenError};
 use crate::iam::{Principal, PrincipalKind};
+use crate::store::iam::User;
+use crate::store::orgs::Org;
 use crate::store::projects::DEFAULT_ORG_ID;
 use crate::util::{hash_token, now_ms};
 
@@ -61,14 +63,7 @@ pub(super) async fn principal(state: &AppState, token: &str) -> ApiResult<Princi
                 .user(ADMIN_USER)
                 .await?
                 .ok_or_else(|| unauthenticated("the token is not valid"))?;
-            Ok(Principal {
-                kind: PrincipalKind::User,
-                id: user.id.clone(),
-                user_id: user.id,
-                user_name: user.name,
-                tags: user.tags,
-                org,
-            })
+            Ok(signed_in(org, user))
         }
     }
 }
@@ -82,12 +77,17 @@ pub(super) async fn user_principal(state: &AppState, org_id: &str, user_id: &str
         .user_by_id(user_id)
         .await?
         .ok_or_else(gone)?;
-    Ok(Principal {
+    Ok(signed_in(org, user))
+}
+
+/// `user` of `org`, acting as themself (not through an API key).
+fn signed_in(org: Org, user: User) -> Principal {
+    Principal {
         kind: PrincipalKind::User,
         id: user.id.clone(),
         user_id: user.id,
         user_name: user.name,
         tags: user.tags,
         org,
-    })
+    }
 }

@@ -88,8 +88,7 @@ pub(super) async fn list_bindings(
     let rows = scope
         .list_bindings(p.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    let next = next_cursor(&rows, limit, |b| b.id.clone());
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |b| b.id.clone()))
 }
 
 pub(super) async fn delete_binding(

@@ -18,7 +18,7 @@ mod roles;
 mod users;
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::{Page, PathParams, check_name, next_cursor};
+use super::{Page, PathParams, check_name, list_page, next_cursor};
 use crate::http::AppState;
 use crate::iam::actions::iam as act;
 use crate::iam::{Caller, Target, builtin, tokens};

@@ -79,8 +79,7 @@ pub(super) async fn list_users(
     let (_, scope) = scoped(&state, &caller, &org, act::LIST_USERS, "user/*").await?;
     let limit = p.limit()?;
     let rows = scope.list_users(p.cursor.as_deref().unwrap_or(""), limit).await?;
-    let next = next_cursor(&rows, limit, |u| u.name.clone());
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    Ok(list_page(&rows, limit, |u| u.name.clone()))
 }
 
 pub(super) async fn get_user(
