@@ -16,6 +16,8 @@
 //! - `process`: input and output processing (`InputPath`, `Parameters`,
 //!   `ResultSelector`, `ResultPath`, `OutputPath`), as methods of
 //!   [`definition::Io`].
+//! - [`machine`]: the interpreter: an execution as a journal of events,
+//!   the decisions that write it, and the tasks and timers it asks for.
 //! - [`retry`]: `Retry` and `Catch`: which retrier or catcher answers a
 //!   failure, and the delay before a retry.
 //! - [`errors`]: error names (`States.ALL`, `States.TaskFailed`, ...), a
@@ -26,6 +28,7 @@ pub mod context;
 pub mod definition;
 pub mod errors;
 pub mod intrinsics;
+pub mod machine;
 pub mod paths;
 pub mod payload;
 mod process;

@@ -1,0 +1,231 @@
+//! The interpreter: an execution as a journal of typed events, and the
+//! decisions that write it.
+//!
+//! An execution is a tree of frames. The root frame (`""`) runs the
+//! definition; each Parallel branch and Map iteration runs in a child frame
+//! (`<parent>/<entry>.<index>`). A frame is in one state at a time, and
+//! each entry into a state gets a number, unique in the execution, that
+//! every retry of that entry shares: it is the task's idempotency key.
+//!
+//! - `events`: what the journal holds, each with one `apply`. Replaying a
+//!   journal is applying its events in order; nothing is decided again.
+//! - `frames`: a frame and what it waits for (a task, a timer, its
+//!   iterations).
+//! - `live`: the decisions. [`Execution::start`] and [`Execution::handle`]
+//!   take the time, randomness and task tokens from a [`World`], decide,
+//!   apply and return the new events with the [`Command`]s the engine must
+//!   carry out; the events carry every value decided (outputs, delays,
+//!   tokens), so a replay needs no world.
+//!
+//! - [`simulate`]: an execution run to its end in memory, in virtual time.
+//!
+//! After a restart the engine applies the stored events to
+//! [`Execution::new`] and asks [`Execution::outstanding`] for the tasks
+//! and timers still open.
+
+mod events;
+mod frames;
+mod live;
+pub mod simulate;
+#[cfg(test)]
+mod tests;
+
+pub use events::Event;
+pub use frames::{TaskRef, TimerPurpose, TimerRef};
+pub use live::Progress;
+
+use crate::context::ExecutionInfo;
+use crate::errors::Failure;
+use chrono::{DateTime, Utc};
+use frames::Frame;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The largest input or output a state may pass on, in bytes of JSON
+/// (Step Functions' limit).
+pub const MAX_PAYLOAD: usize = 256 * 1024;
+
+/// What an execution takes from outside when it decides: the time,
+/// randomness (retry jitter) and task tokens.
+pub trait World {
+    /// Now.
+    fn now(&mut self) -> DateTime<Utc>;
+    /// A number in `0.0..1.0`.
+    fn random(&mut self) -> f64;
+    /// A fresh, unguessable task token.
+    fn token(&mut self) -> String;
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Not started, or running.
+    Running,
+    /// Ended with an output.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Ran past its `TimeoutSeconds`.
+    TimedOut,
+    /// Stopped from outside.
+    Aborted,
+}
+
+impl Status {
+    /// The name Step Functions gives it (`SUCCEEDED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// Something that happened to a running execution, from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// A task returned.
+    TaskSucceeded {
+        /// Which.
+        task: TaskRef,
+        /// Its result.
+        output: Value,
+    },
+    /// A task failed.
+    TaskFailed {
+        /// Which.
+        task: TaskRef,
+        /// Its error and cause.
+        failure: Failure,
+    },
+    /// A task that waits for its token is still alive.
+    Heartbeat {
+        /// Which.
+        task: TaskRef,
+    },
+    /// A timer came due.
+    TimerFired {
+        /// Which.
+        timer: TimerRef,
+    },
+    /// Someone stopped the execution.
+    Stop {
+        /// The error and cause it ends with.
+        failure: Failure,
+    },
+}
+
+/// What the engine must do for an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Run a task's function.
+    Invoke(Invocation),
+    /// Signal [`Signal::TimerFired`] at `at` (a timer with the same
+    /// [`TimerRef`] replaces the earlier one).
+    Timer {
+        /// Which.
+        timer: TimerRef,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// A task to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    /// Which task, to signal its end with.
+    pub task: TaskRef,
+    /// The function, as the definition names it.
+    pub resource: String,
+    /// Its effective input.
+    pub input: Value,
+    /// Its token, when the task ends only when the token is sent back.
+    pub token: Option<String>,
+    /// The state's name.
+    pub state: String,
+}
+
+/// An execution: its status and frames, as its journal built them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    info: ExecutionInfo,
+    status: Status,
+    output: Option<Value>,
+    failure: Option<Failure>,
+    timeout_at: Option<DateTime<Utc>>,
+    frames: BTreeMap<String, Frame>,
+    next_entry: u64,
+    events: u64,
+}
+
+impl Execution {
+    /// An execution before its first event.
+    pub fn new(info: ExecutionInfo) -> Self {
+        Self {
+            info,
+            status: Status::Running,
+            output: None,
+            failure: None,
+            timeout_at: None,
+            frames: BTreeMap::new(),
+            next_entry: 0,
+            events: 0,
+        }
+    }
+
+    /// Who it is.
+    pub fn info(&self) -> &ExecutionInfo {
+        &self.info
+    }
+
+    /// Where it stands.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Its output, once it succeeded.
+    pub fn output(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
+    /// Its error and cause, once it failed, timed out or was stopped.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// How many events its journal holds.
+    pub fn event_count(&self) -> u64 {
+        self.events
+    }
+
+    /// Whether `task` is a task the execution still waits for.
+    pub fn awaits(&self, task: &TaskRef) -> bool {
+        self.frames
+            .get(&task.frame)
+            .is_some_and(|f| f.current_task(&task.frame).as_ref() == Some(task))
+    }
+
+    /// Every task and timer still open: what a restarted engine must run
+    /// and arm again.
+    pub fn outstanding(&self) -> Vec<Command> {
+        let mut commands = Vec::new();
+        if self.status != Status::Running {
+            return commands;
+        }
+        if let Some(at) = self.timeout_at {
+            commands.push(Command::Timer {
+                timer: TimerRef::execution(),
+                at,
+            });
+        }
+        for (id, frame) in &self.frames {
+            commands.extend(frame.commands(id, None));
+        }
+        commands
+    }
+}
