@@ -21,7 +21,14 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "guests",
-        &["faults", "unknown-world", "bad-import", "caps", "events-sink"],
+        &[
+            "faults",
+            "unknown-world",
+            "bad-import",
+            "caps",
+            "events-sink",
+            "steps",
+        ],
     ),
 ];
 

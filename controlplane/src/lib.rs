@@ -17,6 +17,9 @@
 //! - [`services`]: the layer between HTTP and the store and runtime:
 //!   functions (deploy, change, delete, the one `invoke` of every trigger)
 //!   and IAM (every change forgets the grants compiled before it).
+//! - [`workflows`]: the durable workflow engine: executions of States
+//!   Language machines journaled in the database, driven under leases,
+//!   with functions as their tasks.
 //! - [`registry`]: loaded functions between the store and the runtime,
 //!   each with its capabilities.
 //! - [`capabilities`]: the services behind functions' host interfaces
@@ -52,3 +55,4 @@ pub mod store;
 pub mod systemd;
 pub mod telemetry;
 pub mod util;
+pub mod workflows;

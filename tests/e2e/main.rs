@@ -28,6 +28,7 @@ mod storage;
 mod streaming;
 mod tenancy;
 mod triggers;
+mod workflows;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for
 /// `async fn <scenario>(db: Db)`.

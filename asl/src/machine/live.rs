@@ -4,7 +4,10 @@
 
 use super::events::Event;
 use super::frames::{Activity, ROOT, after, scope};
-use super::{Command, Execution, MAX_PAYLOAD, Signal, Status, TimerPurpose, TimerRef, World};
+use super::{
+    Command, Execution, MAX_EVENTS, MAX_MAP_CONCURRENCY, MAX_PAYLOAD, Signal, Status, TimerPurpose, TimerRef,
+    World,
+};
 use crate::context::StateInfo;
 use crate::definition::{Amount, Definition, Kind, State, Transition, Wait};
 use crate::errors::{self, Failure};
@@ -84,6 +87,15 @@ impl<'a, 'd> Live<'a, 'd> {
     fn emit(&mut self, event: Event) {
         self.exec.apply(&event);
         self.events.push(event);
+        if self.exec.status == Status::Running && self.exec.events + 1 >= MAX_EVENTS {
+            let failed = Event::ExecutionFailed {
+                error: errors::RUNTIME.into(),
+                cause: format!("the execution's history reached its limit of {MAX_EVENTS} events"),
+                at: self.now,
+            };
+            self.exec.apply(&failed);
+            self.events.push(failed);
+        }
     }
 
     /// Decides until every frame waits, then lists the commands of what
@@ -498,12 +510,15 @@ impl<'a, 'd> Live<'a, 'd> {
                 .collect();
             return self.conclude(id, state, Ok(Value::Array(results)));
         }
-        let limit = usize::try_from(iterations.limit).unwrap_or(usize::MAX);
-        let free = if limit == 0 {
-            usize::MAX
-        } else {
-            limit.saturating_sub(iterations.running)
+        let limit = match (iterations.map, iterations.limit) {
+            (false, 0) => u64::MAX,
+            (true, 0) => MAX_MAP_CONCURRENCY,
+            (true, n) => n.min(MAX_MAP_CONCURRENCY),
+            (false, n) => n,
         };
+        let free = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(iterations.running);
         let starting: Vec<(usize, Value)> = (iterations.started..iterations.inputs.len())
             .take(free)
             .map(|i| (i, iterations.inputs[i].clone()))

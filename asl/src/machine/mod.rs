@@ -46,6 +46,14 @@ use std::collections::BTreeMap;
 /// (Step Functions' limit).
 pub const MAX_PAYLOAD: usize = 256 * 1024;
 
+/// Events an execution's journal may hold; the execution fails with
+/// `States.Runtime` when it reaches them (Step Functions' limit).
+pub const MAX_EVENTS: u64 = 25_000;
+
+/// Iterations of an inline Map state that run at once, at most, whatever
+/// its `MaxConcurrency` says (Step Functions' limit).
+pub const MAX_MAP_CONCURRENCY: u64 = 40;
+
 /// What an execution takes from outside when it decides: the time,
 /// randomness (retry jitter) and task tokens.
 pub trait World {
@@ -208,6 +216,14 @@ impl Execution {
         self.frames
             .get(&task.frame)
             .is_some_and(|f| f.current_task(&task.frame).as_ref() == Some(task))
+    }
+
+    /// The task whose token is `token`, while the execution waits for it.
+    pub fn task_with_token(&self, token: &str) -> Option<TaskRef> {
+        self.frames.iter().find_map(|(id, frame)| match &frame.activity {
+            frames::Activity::Task(task) if task.token.as_deref() == Some(token) => frame.current_task(id),
+            _ => None,
+        })
     }
 
     /// Every task and timer still open: what a restarted engine must run

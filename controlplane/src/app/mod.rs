@@ -34,8 +34,10 @@ use crate::services::routes::RouteService;
 use crate::services::routes::dns::Verifier;
 use crate::services::secrets::SecretService;
 use crate::services::tenancy::TenancyService;
+use crate::services::workflows::WorkflowService;
 use crate::store::Store;
 use crate::store::functions::Settings;
+use crate::workflows::WorkflowEngine;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -137,7 +139,7 @@ pub async fn start(
     let node = node_id(&data_dir)?;
     let (events, undelivered) = EventBus::open(
         store.clone(),
-        node,
+        node.clone(),
         config.region.clone(),
         outbox.clone(),
         nats_client.clone(),
@@ -211,6 +213,9 @@ pub async fn start(
         "started"
     );
     let secrets = SecretService::new(store.clone(), services.keyring.clone());
+    let engine =
+        WorkflowEngine::start(store.clone(), &node, functions.clone(), how == NodeStart::Cold).await?;
+    let workflows = WorkflowService::new(store.clone(), engine);
     Ok(Started {
         state: AppState {
             functions,
@@ -222,6 +227,7 @@ pub async fn start(
             services,
             secrets,
             events: Arc::new(EventService::new(store.clone(), deliverer, nats, quotas.clone())),
+            workflows,
             tokens: Arc::new(token_issuer),
             limiter: Arc::new(RateLimiter::new(config.rate_limit_rps, config.rate_limit_burst)),
             login: Arc::new(crate::iam::limits::LoginGuard::new(

@@ -173,6 +173,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::warn!(left, "invocations still running after the grace period");
     }
     started.state.events.close(left_of_grace()).await;
+    started.state.workflows.engine().close().await;
     started.writer.flush().await;
     drop(started.writer);
     started.writer_task.abort();

@@ -11,6 +11,7 @@ use crate::services::iam::IamService;
 use crate::services::routes::RouteService;
 use crate::services::secrets::SecretService;
 use crate::services::tenancy::TenancyService;
+use crate::services::workflows::WorkflowService;
 use crate::store::Store;
 use crate::store::projects::Project;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub secrets: SecretService,
     /// Events, rules and dead letters, over the durable bus and NATS.
     pub events: Arc<EventService>,
+    /// Workflows and their executions.
+    pub workflows: WorkflowService,
     /// Serializes audit appends on this node (nodes race on the sequence
     /// number and retry).
     pub audit_lock: Arc<tokio::sync::Mutex<()>>,

@@ -180,6 +180,35 @@ pub mod events {
     pub const DELETE_DEAD_LETTER: &str = "events:DeleteDeadLetter";
 }
 
+/// `workflows:*`, on `mrn:workflows:<org>:<project>:workflow/<name>`
+/// (executions and task tokens act on their workflow).
+pub mod workflows {
+    /// `PUT .../workflows/{name}`; with a role, also `iam:PassRole` on it.
+    pub const CREATE_WORKFLOW: &str = "workflows:CreateWorkflow";
+    /// `GET .../workflows/{name}`.
+    pub const GET_WORKFLOW: &str = "workflows:GetWorkflow";
+    /// `GET .../workflows` on `...:workflow/*`.
+    pub const LIST_WORKFLOWS: &str = "workflows:ListWorkflows";
+    /// `DELETE .../workflows/{name}`.
+    pub const DELETE_WORKFLOW: &str = "workflows:DeleteWorkflow";
+    /// `POST .../workflows/{name}/executions` and `.../start-sync`.
+    pub const START_EXECUTION: &str = "workflows:StartExecution";
+    /// `GET .../workflows/{name}/executions`.
+    pub const LIST_EXECUTIONS: &str = "workflows:ListExecutions";
+    /// `GET .../executions/{id}`.
+    pub const DESCRIBE_EXECUTION: &str = "workflows:DescribeExecution";
+    /// `GET .../executions/{id}/history`.
+    pub const GET_EXECUTION_HISTORY: &str = "workflows:GetExecutionHistory";
+    /// `POST .../executions/{id}/stop`.
+    pub const STOP_EXECUTION: &str = "workflows:StopExecution";
+    /// `POST /task-tokens/success`, on the token's workflow.
+    pub const SEND_TASK_SUCCESS: &str = "workflows:SendTaskSuccess";
+    /// `POST /task-tokens/failure`, on the token's workflow.
+    pub const SEND_TASK_FAILURE: &str = "workflows:SendTaskFailure";
+    /// `POST /task-tokens/heartbeat`, on the token's workflow.
+    pub const SEND_TASK_HEARTBEAT: &str = "workflows:SendTaskHeartbeat";
+}
+
 /// `auth:*`: not authorized (the caller is not known yet) but audited.
 pub mod auth {
     /// `POST /auth/login` on `mrn:iam:<org>::login`.

@@ -50,6 +50,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
                  "Resource": "mrn:storage:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "Events", "Effect": "Allow", "Action": "events:*",
                  "Resource": "mrn:events:${mc:PrincipalOrg}:${mc:project}:*"},
+                {"Sid": "Workflows", "Effect": "Allow", "Action": "workflows:*",
+                 "Resource": "mrn:workflows:${mc:PrincipalOrg}:${mc:project}:*"},
                 {"Sid": "SecretsButNotValues", "Effect": "Allow",
                  "Action": ["secrets:CreateSecret", "secrets:ListSecrets", "secrets:DescribeSecret",
                             "secrets:PutSecretValue", "secrets:DeleteSecretVersion", "secrets:DeleteSecret"],
@@ -66,7 +68,8 @@ static BUILTIN: LazyLock<Vec<(&'static str, Arc<Policy>)>> = LazyLock::new(|| {
                 {"Sid": "Read", "Effect": "Allow",
                  "Action": ["functions:Get*", "functions:List*", "orgs:Get*", "orgs:List*", "iam:Get*", "iam:List*",
                             "storage:Get*", "storage:List*", "secrets:List*", "secrets:Describe*",
-                            "events:Describe*", "events:List*"],
+                            "events:Describe*", "events:List*",
+                            "workflows:Get*", "workflows:List*", "workflows:Describe*"],
                  "Resource": "mrn:*:${mc:PrincipalOrg}:*"}
             ]}),
         ),

@@ -13,6 +13,8 @@
 //! - [`secrets`]: values sealed before they are stored, versions, reveal.
 //! - [`tenancy`]: orgs and projects, deleted only when empty (the default
 //!   org never), with the domains of a deleted project released at once.
+//! - [`workflows`]: definitions validated and versioned, executions
+//!   started, read and stopped, task tokens sent back.
 
 pub mod events;
 pub mod functions;
@@ -20,3 +22,4 @@ pub mod iam;
 pub mod routes;
 pub mod secrets;
 pub mod tenancy;
+pub mod workflows;

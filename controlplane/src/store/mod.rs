@@ -21,6 +21,7 @@
 //! - [`artifacts`]: digests of compiled artifacts (platform data).
 //! - [`outbox`]: platform events written with the change they announce.
 //! - [`quotas`]: quotas of orgs and projects: defaults, overrides, usage.
+//! - [`workflows`]: workflows, their versions, executions and journals.
 
 pub mod artifacts;
 pub mod audit;
@@ -38,6 +39,7 @@ pub mod records;
 pub mod routes;
 pub mod rules;
 pub mod secrets;
+pub mod workflows;
 
 use futures::future::BoxFuture;
 use sqlx::AnyPool;
@@ -137,6 +139,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "project_routes_and_domains",
         include_str!("../../migrations/0014_project_routes_and_domains.sql"),
+    ),
+    (
+        15,
+        "workflows",
+        include_str!("../../migrations/0015_workflows.sql"),
     ),
 ];
 

@@ -155,7 +155,7 @@ impl Store {
         Ok(rows.iter().map(super::projects::project).collect())
     }
 
-    /// Soft-deletes a project that has no function and no route.
+    /// Soft-deletes a project that has no function, route or workflow.
     pub async fn delete_project(&self, project: &Project) -> std::result::Result<(), TenancyError> {
         let mut tx = self.pool().begin().await?;
         let functions: i64 =
@@ -169,9 +169,14 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .get("n");
-        if functions + routes > 0 {
+        let workflows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM workflows WHERE project_id = $1")
+            .bind(&project.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get("n");
+        if functions + routes + workflows > 0 {
             return Err(TenancyError::NotEmpty(format!(
-                "project {:?} still has {functions} function(s) and {routes} route(s); delete them first",
+                "project {:?} still has {functions} function(s), {routes} route(s) and {workflows} workflow(s); delete them first",
                 project.name
             )));
         }

@@ -26,6 +26,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     path: Option<String>,
+    problems: Vec<minicloud_asl::Problem>,
     retry_after: Option<u64>,
 }
 
@@ -40,6 +41,7 @@ impl ApiError {
             code,
             message: message.into(),
             path: None,
+            problems: Vec::new(),
             retry_after: None,
         }
     }
@@ -86,6 +88,24 @@ impl ApiError {
         e
     }
 
+    /// A workflow definition that does not validate: 400
+    /// `invalid_definition`, every problem in `error.problems` (`{path,
+    /// message}`), the first one's path in `error.path`.
+    pub fn invalid_definition(problems: &[minicloud_asl::Problem]) -> Self {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let mut e = Self::bad_request(
+            "invalid_definition",
+            format!(
+                "the definition has {} problem(s): {}",
+                problems.len(),
+                list.join("; ")
+            ),
+        );
+        e.path = problems.first().map(|p| p.path.clone());
+        e.problems = problems.to_vec();
+        e
+    }
+
     /// Adds `Retry-After`.
     pub fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
@@ -110,6 +130,14 @@ struct Inner<'a> {
     trace_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    problems: Vec<ProblemBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    path: &'a str,
+    message: &'a str,
 }
 
 impl IntoResponse for ApiError {
@@ -120,6 +148,14 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 trace_id: trace_id(),
                 path: self.path.as_deref(),
+                problems: self
+                    .problems
+                    .iter()
+                    .map(|p| ProblemBody {
+                        path: &p.path,
+                        message: &p.message,
+                    })
+                    .collect(),
             },
         };
         let mut resp = (self.status, Json(body)).into_response();

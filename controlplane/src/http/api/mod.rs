@@ -16,6 +16,7 @@
 //! - [`system`]: health, readiness, metrics.
 //! - [`audit`]: the audit middleware, and reading and verifying the log.
 //! - [`auth`]: credentials to callers; login, refresh, logout, me.
+//! - [`workflows`]: workflows, executions, histories, task tokens.
 //! - [`error`]: the one error type and JSON shape.
 
 pub mod audit;
@@ -34,6 +35,7 @@ pub mod rules;
 pub mod secrets;
 pub mod storage;
 pub mod system;
+pub mod workflows;
 
 use crate::http::AppState;
 use axum::Router;
@@ -60,6 +62,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(secrets::router())
         .merge(auth::router())
         .merge(audit::router())
+        .merge(workflows::router())
         // Layers run outside in: authenticate, then record the outcome.
         .route_layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))

@@ -175,7 +175,7 @@ pub(super) async fn set_role(
 /// setting the role, deploying new code under it, or moving the active
 /// version; otherwise anyone allowed to deploy could borrow the grants of
 /// a role an admin gave the function.
-pub(super) async fn require_pass_role(
+pub(crate) async fn require_pass_role(
     state: &AppState,
     caller: &Caller,
     project: &crate::store::projects::Project,

@@ -6,7 +6,7 @@
 //! - `invoke`: the JSON invoke handler.
 
 mod change;
-mod deploy;
+pub(crate) mod deploy;
 mod invoke;
 
 pub use deploy::DeployQuery;

@@ -1,0 +1,307 @@
+//! One execution driven on this node: signals in, one at a time (those
+//! that arrive together decided together), events journaled, then tasks
+//! run and timers armed.
+
+use super::{Message, WorkflowEngine, tasks};
+use crate::store::projects::Project;
+use crate::store::workflows::executions::{Append, Ending, ExecutionRow};
+use crate::util::now_ms;
+use chrono::{DateTime, SecondsFormat, Utc};
+use minicloud_asl::Failure;
+use minicloud_asl::context::ExecutionInfo;
+use minicloud_asl::definition::Definition;
+use minicloud_asl::machine::{Command, Execution, Progress, Signal, Status, World};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Signals handled before one journal write, at most.
+const MAX_SIGNALS_PER_WRITE: usize = 256;
+
+/// A signal as stored for the node that drives its execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoredSignal {
+    /// A task token sent back with the task's output.
+    TaskSuccess {
+        /// The token.
+        token: String,
+        /// The task's result.
+        output: Value,
+    },
+    /// A task token sent back with an error.
+    TaskFailure {
+        /// The token.
+        token: String,
+        /// The error name.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
+    /// A task that waits for its token is alive.
+    TaskHeartbeat {
+        /// The token.
+        token: String,
+    },
+    /// Stop the execution.
+    Stop {
+        /// The error it ends with.
+        error: String,
+        /// The cause.
+        cause: String,
+    },
+}
+
+/// Reads a stored signal.
+pub fn signal_from_json(text: &str) -> Result<StoredSignal, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// What an actor is told.
+#[derive(Debug)]
+pub(super) enum Incoming {
+    /// From the engine: a task's end, a timer.
+    Machine(Signal),
+    /// From outside, through the database.
+    Stored(StoredSignal),
+}
+
+/// The execution's identity as its states see it (`$$.Execution`).
+pub(super) fn info(row: &ExecutionRow, project: &Project) -> ExecutionInfo {
+    let base = format!("mrn:workflows:{}:{}", project.org_name, project.name);
+    ExecutionInfo {
+        id: format!("{base}:execution/{}/{}", row.workflow, row.name),
+        name: row.name.clone(),
+        input: row.input.clone(),
+        start_time: DateTime::<Utc>::from_timestamp_millis(row.started_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
+        role: (!row.role.is_empty()).then(|| format!("mrn:iam:{}::role/{}", project.org_name, row.role)),
+        workflow_id: format!("{base}:workflow/{}", row.workflow),
+        workflow_name: row.workflow.clone(),
+    }
+}
+
+/// The real clock and randomness; tokens name their execution.
+struct EngineWorld<'a> {
+    execution: &'a str,
+}
+
+impl World for EngineWorld<'_> {
+    fn now(&mut self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn random(&mut self) -> f64 {
+        rand::random()
+    }
+
+    fn token(&mut self) -> String {
+        format!("{}.{}", self.execution, hex::encode(rand::random::<[u8; 16]>()))
+    }
+}
+
+/// The execution id a task token names.
+pub fn token_execution(token: &str) -> Option<&str> {
+    token
+        .split_once('.')
+        .map(|(id, _)| id)
+        .filter(|id| !id.is_empty())
+}
+
+pub(super) struct Actor {
+    pub(super) engine: WorkflowEngine,
+    pub(super) row: ExecutionRow,
+    pub(super) project: Project,
+    pub(super) definition: Arc<Definition>,
+    pub(super) execution: Execution,
+    pub(super) messages: mpsc::UnboundedReceiver<Message>,
+    pub(super) own: mpsc::UnboundedSender<Message>,
+    pub(super) ended: watch::Sender<bool>,
+}
+
+impl Actor {
+    pub(super) async fn run(mut self) {
+        let id = self.row.id.clone();
+        let first = if self.execution.event_count() == 0 {
+            let mut world = EngineWorld { execution: &id };
+            self.execution.start(&self.definition, &mut world)
+        } else {
+            Progress {
+                events: Vec::new(),
+                commands: self.execution.outstanding(),
+            }
+        };
+        let mut kept = self.commit(first, Vec::new()).await;
+        while kept && self.execution.status() == Status::Running {
+            let Some(message) = self.messages.recv().await else {
+                break;
+            };
+            let mut progress = Progress::default();
+            let mut stored = Vec::new();
+            let mut next = Some(message);
+            let mut n = 0;
+            while let Some(message) = next.take() {
+                if let Some(s) = message.stored {
+                    stored.push(s);
+                }
+                if let Some(signal) = self.resolve(message.signal) {
+                    let mut world = EngineWorld { execution: &id };
+                    let p = self.execution.handle(&self.definition, signal, &mut world);
+                    progress.events.extend(p.events);
+                    progress.commands.extend(p.commands);
+                }
+                n += 1;
+                if n < MAX_SIGNALS_PER_WRITE && self.execution.status() == Status::Running {
+                    next = self.messages.try_recv().ok();
+                }
+            }
+            kept = self.commit(progress, stored).await;
+        }
+        self.engine.forget(&id);
+        let _ = self.ended.send(true);
+    }
+
+    /// The machine's signal for what came in; `None` for a token the
+    /// execution does not wait for (any more).
+    fn resolve(&self, incoming: Incoming) -> Option<Signal> {
+        let task = |token: &str| self.execution.task_with_token(token);
+        match incoming {
+            Incoming::Machine(signal) => Some(signal),
+            Incoming::Stored(StoredSignal::TaskSuccess { token, output }) => {
+                task(&token).map(|task| Signal::TaskSucceeded { task, output })
+            }
+            Incoming::Stored(StoredSignal::TaskFailure { token, error, cause }) => {
+                task(&token).map(|task| Signal::TaskFailed {
+                    task,
+                    failure: Failure::new(error, cause),
+                })
+            }
+            Incoming::Stored(StoredSignal::TaskHeartbeat { token }) => {
+                task(&token).map(|task| Signal::Heartbeat { task })
+            }
+            Incoming::Stored(StoredSignal::Stop { error, cause }) => Some(Signal::Stop {
+                failure: Failure::new(error, cause),
+            }),
+        }
+    }
+
+    /// Journals `progress` (and removes the signals it answered), then
+    /// carries out its commands; `false` when another node took the
+    /// execution over.
+    async fn commit(&mut self, progress: Progress, stored: Vec<String>) -> bool {
+        if !progress.events.is_empty() || !stored.is_empty() {
+            let events: Vec<(String, i64)> = progress
+                .events
+                .iter()
+                .map(|e| {
+                    let body = serde_json::to_string(e).unwrap_or_default();
+                    (body, e.at().timestamp_millis())
+                })
+                .collect();
+            let append = Append {
+                execution_id: self.row.id.clone(),
+                from: self.row.events,
+                events,
+                end: self.ending(),
+                signals: stored.clone(),
+            };
+            loop {
+                match self.engine.inner.journal.append(append.clone()).await {
+                    Ok(true) => break,
+                    Ok(false) => {
+                        tracing::warn!(execution = %self.row.id, "another node took over the execution");
+                        return false;
+                    }
+                    Err(e) => {
+                        tracing::warn!(execution = %self.row.id, error = %e, "cannot journal; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+            self.row.events += progress.events.len() as i64;
+            let mut taken = super::lock(&self.engine.inner.taken);
+            for s in &stored {
+                taken.remove(s);
+            }
+        }
+        self.count(&progress);
+        for command in progress.commands {
+            match command {
+                Command::Invoke(invocation) => {
+                    let engine = self.engine.clone();
+                    let project = self.project.clone();
+                    let execution = self.row.id.clone();
+                    let reply = self.own.clone();
+                    tokio::spawn(async move {
+                        if let Some(signal) = tasks::run(&engine, &project, &execution, invocation).await {
+                            let _ = reply.send(Message {
+                                signal: Incoming::Machine(signal),
+                                stored: None,
+                            });
+                        }
+                    });
+                }
+                Command::Timer { timer, at } => {
+                    let reply = self.own.clone();
+                    let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(wait).await;
+                        let _ = reply.send(Message {
+                            signal: Incoming::Machine(Signal::TimerFired { timer }),
+                            stored: None,
+                        });
+                    });
+                }
+            }
+        }
+        true
+    }
+
+    fn ending(&self) -> Option<Ending> {
+        let status = self.execution.status();
+        if status == Status::Running {
+            return None;
+        }
+        let failure = self.execution.failure();
+        Some(Ending {
+            status: status.as_str(),
+            output: self.execution.output().map(Value::to_string),
+            error: failure.map(|f| f.error.clone()),
+            cause: failure.map(|f| f.cause.clone()),
+            at_ms: now_ms(),
+        })
+    }
+
+    /// Metrics per workflow and state.
+    fn count(&self, progress: &Progress) {
+        use minicloud_asl::machine::Event;
+        let workflow = self.row.workflow.clone();
+        for event in &progress.events {
+            match event {
+                Event::StateExited { state, .. } => {
+                    metrics::counter!("minicloud_workflow_states_total", "workflow" => workflow.clone(), "state" => state.clone())
+                        .increment(1);
+                }
+                Event::ExecutionStarted { .. } => {
+                    metrics::counter!("minicloud_workflow_executions_started_total", "workflow" => workflow.clone())
+                        .increment(1);
+                }
+                Event::ExecutionSucceeded { .. }
+                | Event::ExecutionFailed { .. }
+                | Event::ExecutionTimedOut { .. }
+                | Event::ExecutionAborted { .. } => {
+                    let status = self.execution.status().as_str();
+                    metrics::counter!("minicloud_workflow_executions_ended_total", "workflow" => workflow.clone(), "status" => status)
+                        .increment(1);
+                    let seconds = (now_ms() - self.row.started_ms).max(0) as f64 / 1e3;
+                    metrics::histogram!("minicloud_workflow_execution_seconds", "workflow" => workflow.clone())
+                        .record(seconds);
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The durable workflow engine: executions of States Language machines
+//! (decided by `minicloud-asl`), journaled in the database, driven on one
+//! node at a time under a lease, with functions as their tasks.
+//!
+//! Each running execution this node holds is one task (`actor`) that owns
+//! its [`Execution`]: it takes one signal at a time (a task's answer, a
+//! timer, a token sent back, a stop), lets the machine decide, has the
+//! events journaled, and only then carries out the commands (runs tasks,
+//! arms timers). After a crash, whichever node claims the execution
+//! replays its journal and carries out what it still owes: no step that
+//! ended runs again; a step in flight may, with the same idempotency key.
+//! Timers are not stored apart: the journal says which are armed.
+//!
+//! - `actor`: one execution driven on this node.
+//! - `writer`: the one writer of journals, many executions a transaction.
+//! - `tasks`: a task's function invoked through the functions service.
+//! - `loops`: claiming executions whose lease ran out, keeping leases,
+//!   picking up signals sent through the database.
+
+mod actor;
+mod loops;
+mod tasks;
+mod writer;
+
+use crate::services::functions::FunctionService;
+use crate::store::workflows::executions::ExecutionRow;
+use crate::store::{Store, StoreError};
+use minicloud_asl::definition::Definition;
+use minicloud_asl::machine::Execution;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub use actor::{StoredSignal, signal_from_json, token_execution};
+
+/// How long a lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(10);
+
+/// A signal for an actor, with the stored signal it came from (removed
+/// with the events it causes).
+#[derive(Debug)]
+struct Message {
+    signal: actor::Incoming,
+    stored: Option<String>,
+}
+
+/// An execution driven on this node.
+struct Running {
+    messages: mpsc::UnboundedSender<Message>,
+    /// Set when the execution ended (or this node let it go).
+    ended: watch::Receiver<bool>,
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct WorkflowEngine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WorkflowEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowEngine")
+            .field("node", &self.inner.node)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    store: Store,
+    /// The lease owner of this life of the node (`<node>/<life>`).
+    node: String,
+    functions: Arc<FunctionService>,
+    journal: writer::JournalWriter,
+    running: Mutex<HashMap<String, Running>>,
+    /// Stored signals handed to an actor and not yet removed.
+    taken: Mutex<HashSet<String>>,
+    definitions: Mutex<HashMap<(String, i64), Arc<Definition>>>,
+    wake_signals: tokio::sync::Notify,
+}
+
+/// Why the engine could not take an execution.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored definition or journal no longer reads.
+    #[error("execution {0}: {1}")]
+    Corrupt(String, String),
+}
+
+impl WorkflowEngine {
+    /// Starts the engine of node `node` (stable across restarts): on a
+    /// cold start, takes back what earlier lives of the node held; then
+    /// claims executions whose lease ran out, keeps its leases and picks
+    /// up signals.
+    pub async fn start(
+        store: Store,
+        node: &str,
+        functions: Arc<FunctionService>,
+        cold: bool,
+    ) -> Result<Self, StoreError> {
+        if cold {
+            store.release_node_execution_leases(node).await?;
+        }
+        let owner = format!("{node}/{}", crate::util::new_id());
+        let engine = Self {
+            inner: Arc::new(Inner {
+                journal: writer::JournalWriter::spawn(store.clone(), owner.clone()),
+                store,
+                node: owner,
+                functions,
+                running: Mutex::default(),
+                taken: Mutex::default(),
+                definitions: Mutex::default(),
+                wake_signals: tokio::sync::Notify::new(),
+            }),
+        };
+        engine.spawn_loops();
+        Ok(engine)
+    }
+
+    /// The lease owner of this life of the node.
+    pub fn owner(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The lease a row written now by this node gets.
+    pub fn lease_until(&self) -> i64 {
+        crate::util::now_ms() + LEASE.as_millis() as i64
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// A version's definition, parsed once.
+    pub async fn definition(&self, workflow_id: &str, version: i64) -> Result<Arc<Definition>, EngineError> {
+        let key = (workflow_id.to_owned(), version);
+        if let Some(d) = lock(&self.inner.definitions).get(&key) {
+            return Ok(d.clone());
+        }
+        let text = self
+            .inner
+            .store
+            .definition_of(workflow_id, version)
+            .await?
+            .ok_or_else(|| {
+                EngineError::Corrupt(workflow_id.to_owned(), format!("version {version} is missing"))
+            })?;
+        let definition = Definition::from_json(&text).map_err(|problems| {
+            EngineError::Corrupt(
+                workflow_id.to_owned(),
+                format!("the stored definition no longer validates: {problems:?}"),
+            )
+        })?;
+        let definition = Arc::new(definition);
+        lock(&self.inner.definitions).insert(key, definition.clone());
+        Ok(definition)
+    }
+
+    /// Drives a new execution (stored by the caller, leased to this node)
+    /// from its start.
+    pub async fn run_new(&self, row: ExecutionRow) -> Result<(), EngineError> {
+        self.take(row, Vec::new()).await
+    }
+
+    /// Wakes the signal poller: a signal was stored, perhaps for an
+    /// execution this node drives.
+    pub fn nudge(&self) {
+        self.inner.wake_signals.notify_one();
+    }
+
+    /// Waits until the execution `id`, if this node drives it, ends, at
+    /// most `timeout`; `false` when it did not end in time.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> bool {
+        let ended = lock(&self.inner.running).get(id).map(|r| r.ended.clone());
+        let Some(mut ended) = ended else {
+            return true;
+        };
+        tokio::time::timeout(timeout, ended.wait_for(|e| *e))
+            .await
+            .is_ok()
+    }
+
+    /// Executions this node drives now.
+    pub fn running(&self) -> usize {
+        lock(&self.inner.running).len()
+    }
+
+    /// Gives up every execution this node drives: another node (or the
+    /// next life of this one) takes them at once. Tasks in flight may run
+    /// again there, with the same idempotency keys.
+    pub async fn close(&self) {
+        self.inner.journal.flush().await;
+        lock(&self.inner.running).clear();
+        if let Err(e) = self.inner.store.release_execution_leases(&self.inner.node).await {
+            tracing::warn!(error = %e, "cannot release workflow execution leases");
+        }
+    }
+
+    /// Starts driving `row` (leased to this node): its journal replayed,
+    /// then what it still owes carried out. `signals` go to it first.
+    async fn take(&self, row: ExecutionRow, signals: Vec<Message>) -> Result<(), EngineError> {
+        if lock(&self.inner.running).contains_key(&row.id) {
+            return Ok(());
+        }
+        let definition = self.definition(&row.workflow_id, row.version).await?;
+        let project = self
+            .inner
+            .store
+            .project_by_id(&row.project_id)
+            .await?
+            .ok_or_else(|| EngineError::Corrupt(row.id.clone(), "its project is gone".into()))?;
+        let mut execution = Execution::new(actor::info(&row, &project));
+        for text in self.inner.store.journal(&row.id).await? {
+            let event = serde_json::from_str(&text).map_err(|e| {
+                EngineError::Corrupt(row.id.clone(), format!("a journal entry does not read: {e}"))
+            })?;
+            execution.apply(&event);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ended_tx, ended_rx) = watch::channel(false);
+        {
+            let mut running = lock(&self.inner.running);
+            if running.contains_key(&row.id) {
+                return Ok(());
+            }
+            running.insert(
+                row.id.clone(),
+                Running {
+                    messages: tx.clone(),
+                    ended: ended_rx,
+                },
+            );
+        }
+        for m in signals {
+            let _ = tx.send(m);
+        }
+        let actor = actor::Actor {
+            engine: self.clone(),
+            row,
+            project,
+            definition,
+            execution,
+            messages: rx,
+            own: tx,
+            ended: ended_tx,
+        };
+        tokio::spawn(actor.run());
+        Ok(())
+    }
+
+    /// Sends `signal` to execution `id` if this node drives it.
+    fn deliver(&self, id: &str, message: Message) -> bool {
+        match lock(&self.inner.running).get(id) {
+            Some(r) => r.messages.send(message).is_ok(),
+            None => false,
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        lock(&self.inner.running).remove(id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
