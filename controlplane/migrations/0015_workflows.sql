@@ -28,7 +28,8 @@ CREATE TABLE workflow_versions (
 );
 
 -- An execution, with what its journal ended with (status, output, error)
--- copied here for listing. A running execution is leased to the node that
+-- copied here for listing. `hops`: the chain of event deliveries that
+-- started it (0 from the API), which its own events continue. A running execution is leased to the node that
 -- drives it, like a delivery of the bus; a dead node's executions are
 -- claimed by another once their lease ran out.
 CREATE TABLE workflow_executions (
@@ -47,6 +48,7 @@ CREATE TABLE workflow_executions (
     started_ms     BIGINT NOT NULL,
     stopped_ms     BIGINT,
     events         BIGINT NOT NULL DEFAULT 0,
+    hops           BIGINT NOT NULL DEFAULT 0,
     lease_owner    TEXT NOT NULL DEFAULT '',
     lease_ms       BIGINT NOT NULL DEFAULT 0,
     UNIQUE (workflow_id, name)
@@ -73,3 +75,7 @@ CREATE TABLE workflow_signals (
     created_ms    BIGINT NOT NULL
 );
 CREATE INDEX workflow_signals_execution ON workflow_signals (execution_id);
+
+-- A workflow execution's tasks log with its id as their trace id: its
+-- story is read by trace.
+CREATE INDEX log_lines_by_trace ON log_lines (project_id, trace_id, time_ms);

@@ -398,6 +398,7 @@ mod tests {
             logs: Vec::new(),
             logs_dropped: 0,
             delivery: None,
+            task: None,
         }
     }
 

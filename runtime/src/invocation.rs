@@ -24,6 +24,8 @@ pub struct InvocationContext {
     pub caller: Arc<Caller>,
     /// The event delivery it serves, for `events.current-delivery`.
     pub delivery: Option<Arc<crate::caps::backend::DeliveryInfo>>,
+    /// The workflow task it runs, for `workflows.current-task`.
+    pub task: Option<Arc<crate::caps::backend::TaskInfo>>,
 }
 
 impl std::fmt::Debug for InvocationContext {
@@ -70,6 +72,7 @@ impl Invocation {
             func.caps.clone(),
             ctx.caller.clone(),
             ctx.delivery.clone(),
+            ctx.task.clone(),
             Arc::from(ctx.trace_id.as_str()),
             logs.clone(),
         )
@@ -188,6 +191,7 @@ impl Invocation {
             logs,
             logs_dropped,
             delivery: self.ctx.delivery,
+            task: self.ctx.task,
         });
     }
 }

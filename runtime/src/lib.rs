@@ -11,8 +11,9 @@
 //! - [`artifact`]: deploy-time validation and compilation of components, and
 //!   loading of compiled artifacts.
 //! - [`caps`]: the host interfaces beyond WASI (storage, key-value, config,
-//!   secrets, logging, identity, outbound HTTP), each checked against the
-//!   function's grants; the backend traits the control plane implements.
+//!   secrets, logging, identity, events, workflows, outbound HTTP), each
+//!   checked against the function's grants; the backend traits the control
+//!   plane implements.
 //! - [`world`]: which platform world a component serves, and which imports
 //!   the platform provides.
 //! - [`function`]: a loaded, pre-instantiated function ready to invoke.

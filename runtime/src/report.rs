@@ -29,6 +29,8 @@ pub struct InvocationReport {
     pub logs_dropped: u64,
     /// The event delivery the invocation served, if any.
     pub delivery: Option<std::sync::Arc<crate::caps::backend::DeliveryInfo>>,
+    /// The workflow task the invocation ran, if any.
+    pub task: Option<std::sync::Arc<crate::caps::backend::TaskInfo>>,
 }
 
 impl InvocationReport {

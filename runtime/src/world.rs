@@ -74,7 +74,7 @@ const PROVIDED_EXACT: &[(&str, &str, &[&str])] = &[
     (
         "minicloud:platform",
         "0.1.0",
-        &["types", "storage", "secrets", "identity", "events"],
+        &["types", "storage", "secrets", "identity", "events", "workflows"],
     ),
     ("wasi:keyvalue", "0.2.0-draft2", &["store", "atomics"]),
     ("wasi:config", "0.2.0-draft", &["store"]),

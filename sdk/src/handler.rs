@@ -24,6 +24,8 @@ where
     E: Display,
 {
     let input: I = serde_json::from_str(&input).map_err(|e| format!("invalid input: {e}"))?;
+    // The error's text as it is, with nothing around it: the platform reads
+    // an `Error::named` text as an error name and cause.
     let output = f(input).map_err(|e| e.to_string())?;
     serde_json::to_string(&output).map_err(|e| format!("cannot encode the output: {e}"))
 }

@@ -13,10 +13,12 @@
 //!   secrets.
 //! - [`identity`]: who called, and may they.
 //! - [`events`]: publish events; the delivery being handled.
+//! - [`workflows`]: the workflow task being run, with its idempotency key.
 //! - [`log`]: leveled log lines.
 //! - [`fetch`]: outbound HTTP to the hosts the role grants.
 //! - [`Error`] (`error`): what every platform call can fail with; `AccessDenied` when
-//!   the function's execution role does not allow the call.
+//!   the function's execution role does not allow the call. [`Error::named`]
+//!   fails a handler with an error name a workflow can retry or catch.
 //! - [`wasi`]: the standard WASI 0.2 bindings, for streaming bodies,
 //!   outbound HTTP and anything the helpers do not cover.
 //!
@@ -42,6 +44,7 @@ pub mod kv;
 pub mod log;
 pub mod secrets;
 pub mod storage;
+pub mod workflows;
 
 pub use error::{Error, Result};
 pub use wasi;

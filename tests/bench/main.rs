@@ -117,6 +117,7 @@ fn anonymous_context(sink: Arc<dyn ReportSink>) -> InvocationContext {
         sink,
         caller: minicloud_runtime::Caller::anonymous(),
         delivery: None,
+        task: None,
     }
 }
 

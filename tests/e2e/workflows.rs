@@ -12,7 +12,9 @@ use std::time::Duration;
 crate::on_both_databases!(
     definitions_are_validated,
     executions_run_every_state,
-    tokens_and_stops
+    tokens_and_stops,
+    executions_survive_a_crash,
+    workflows_and_events
 );
 
 /// Deploys `steps` as `steps`, allowed its key-value bucket.
@@ -307,6 +309,64 @@ async fn executions_run_every_state(db: Db) {
         (json!("FAILED"), json!("Order.Rejected"), json!("no"))
     );
 
+    // The task reads which task it runs: a retry keeps the entry's
+    // idempotency key and counts in retry_count.
+    let (status, _) = put_workflow(
+        &s,
+        "context",
+        json!({"StartAt": "Who", "States": {"Who": {
+            "Type": "Task", "Resource": "steps", "Parameters": {"task": true, "fail_times": 1}, "End": true,
+            "Retry": [{"ErrorEquals": ["Flaky.Error"], "IntervalSeconds": 1}]}}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, done) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/workflows/context/start-sync",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, done["status"].clone()),
+        (200, json!("SUCCEEDED")),
+        "{done}"
+    );
+    let task = &done["output"];
+    let id = done["id"].as_str().unwrap();
+    assert_eq!(task["execution_id"], id);
+    assert_eq!(task["workflow"], "context");
+    assert_eq!(task["state"], "Who");
+    assert_eq!(task["retry_count"], 1);
+    assert_eq!(task["token"], Value::Null);
+    assert_eq!(task["idempotency_key"], format!("{id}/0"));
+    // Both attempts' log lines, read by the execution.
+    let logs = eventually(Duration::from_secs(10), || async {
+        let (status, page) = s
+            .call(
+                &s.token,
+                Method::GET,
+                &format!("/projects/default/workflows/context/executions/{id}/logs"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let lines: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        (lines.len() == 2).then_some(lines)
+    })
+    .await
+    .expect("the execution's log lines");
+    assert!(
+        logs[0].contains("Who attempt 0") && logs[1].contains("Who attempt 1"),
+        "{logs:?}"
+    );
+
     // Listing, filtered by status.
     let (status, page) = s
         .call(
@@ -468,4 +528,239 @@ async fn tokens_and_stops(db: Db) {
         (status, body["error"]["code"].clone()),
         (400, json!("invalid_token"))
     );
+}
+
+/// A burst of executions with tasks, waits, maps and retries; the server
+/// is killed (SIGKILL) while they run and started again. Every execution
+/// that was accepted ends with the right output, and no task whose end
+/// was journaled before the crash runs again (the guest counts its runs
+/// per idempotency key in key-value).
+async fn executions_survive_a_crash(db: Db) {
+    let mut s = Server::start(db).await;
+    deploy_steps(&s).await;
+    let definition = json!({
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Task", "Resource": "steps", "Parameters": {"n.$": "$.n"},
+                      "ResultPath": "$.first", "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.items", "Next": "Flaky",
+                     "ItemProcessor": {"StartAt": "Item", "States": {
+                         "Item": {"Type": "Task", "Resource": "steps", "End": true}}}},
+            "Flaky": {"Type": "Task", "Resource": "steps", "ResultPath": "$.flaky", "End": true,
+                      "Parameters": {"key.$": "States.Format('flaky-{}', $$.Execution.Name)",
+                                     "fail_times": 1, "return": "ok"},
+                      "Retry": [{"ErrorEquals": ["Flaky.Error"], "IntervalSeconds": 1, "MaxAttempts": 3}]}
+        }
+    });
+    let (status, body) = put_workflow(&s, "burst", definition).await;
+    assert_eq!(status, 201, "{body}");
+    const TOTAL: usize = 500;
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(usize, String)>::new()));
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (url, token, http, accepted) = (
+            s.api("/workflows/burst/executions"),
+            s.token.clone(),
+            s.http.clone(),
+            accepted.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            for n in (c..TOTAL).step_by(4) {
+                let body = json!({"name": format!("e-{n}"), "input": {"n": n, "items": [n, n + 1]}});
+                let Ok(resp) = http.post(&url).bearer_auth(&token).json(&body).send().await else {
+                    return;
+                };
+                if resp.status() != 201 {
+                    return;
+                }
+                let Ok(row) = resp.json::<Value>().await else {
+                    return;
+                };
+                accepted
+                    .lock()
+                    .unwrap()
+                    .push((n, row["id"].as_str().unwrap().to_owned()));
+            }
+        }));
+    }
+    eventually(Duration::from_secs(60), || async {
+        (accepted.lock().unwrap().len() >= 200).then_some(())
+    })
+    .await
+    .expect("executions were started");
+    s.kill();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    // What the journals say had ended before the crash, and how often each
+    // task had run by then.
+    let finished_before = finished_tasks(&s).await;
+    let runs_before = runs(&s).await;
+    assert!(
+        !finished_before.is_empty(),
+        "the crash came before any task ended"
+    );
+    s.start_again().await;
+    for (n, id) in &accepted {
+        let done = ended(&s, "burst", id, Duration::from_secs(120)).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        assert_eq!(
+            done["output"],
+            json!({"n": n, "first": {"n": n}, "items": [n, n + 1], "flaky": "ok"}),
+            "{done}"
+        );
+    }
+    let runs_after = runs(&s).await;
+    let again: Vec<&String> = finished_before
+        .iter()
+        .filter(|key| runs_after.get(*key) != runs_before.get(*key))
+        .collect();
+    assert!(again.is_empty(), "tasks that had ended ran again: {again:?}");
+    // A task in flight at the crash may run once more; the flaky one
+    // also fails once on purpose.
+    let twice: Vec<(&String, &i64)> = runs_after
+        .iter()
+        .filter(|(key, n)| !key.starts_with("flaky-") && **n > 2)
+        .collect();
+    assert!(twice.is_empty(), "tasks ran more than twice: {twice:?}");
+}
+
+/// Runs per idempotency key of the `steps` guest.
+async fn runs(s: &Server) -> std::collections::HashMap<String, i64> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let rows = sqlx::query("SELECT entry_key, value FROM kv_entries WHERE bucket = 'steps'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.iter()
+        .filter_map(|r| {
+            let key: String = r.get("entry_key");
+            let value: Vec<u8> = r.get("value");
+            let key = key.strip_prefix("runs/")?.to_owned();
+            Some((key, String::from_utf8_lossy(&value).parse().ok()?))
+        })
+        .collect()
+}
+
+/// The idempotency keys (`<execution>/<entry>`) of every task whose
+/// success is journaled: state entries are numbered in journal order.
+async fn finished_tasks(s: &Server) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let rows = sqlx::query("SELECT execution_id, body_json FROM workflow_events ORDER BY execution_id, seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut keys = Vec::new();
+    let mut execution = String::new();
+    let mut next_entry = 0;
+    let mut entry_of = std::collections::HashMap::new();
+    for r in &rows {
+        let id: String = r.get("execution_id");
+        if id != execution {
+            execution = id;
+            next_entry = 0;
+            entry_of.clear();
+        }
+        let body: String = r.get("body_json");
+        let event: Value = serde_json::from_str(&body).unwrap();
+        let frame = event["frame"].as_str().unwrap_or_default().to_owned();
+        match event["type"].as_str() {
+            Some("StateEntered") => {
+                entry_of.insert(frame, next_entry);
+                next_entry += 1;
+            }
+            Some("TaskSucceeded") => keys.push(format!("{execution}/{}", entry_of[&frame])),
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// Rules start workflows (once per delivery), and executions announce
+/// their status changes as `minicloud.workflows` events that rules match.
+async fn workflows_and_events(db: Db) {
+    let s = Server::start(db).await;
+    crate::rules::deploy_sink(&s).await;
+    let (status, body) = put_workflow(
+        &s,
+        "on-order",
+        json!({"StartAt": "Take", "States": {"Take": {"Type": "Pass", "Parameters": {"order.$": "$.detail.order"}, "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    crate::rules::create_rule(
+        &s,
+        json!({"name": "start-orders", "sources": {"api": true}, "pattern": {"source": ["shop"]},
+               "targets": [{"workflow": "on-order"}]}),
+    )
+    .await;
+    crate::rules::create_rule(
+        &s,
+        json!({"name": "watch", "sources": {"platform": ["minicloud.workflows"]},
+               "pattern": {"detail-type": ["Execution Status Change"], "detail": {"status": ["SUCCEEDED"]}},
+               "targets": [{"function": "sink"}]}),
+    )
+    .await;
+    // A rule naming a workflow the caller may not start is refused.
+    s.put_role(
+        "rules-only",
+        json!([{"Effect": "Allow", "Action": "events:*", "Resource": "*"}]),
+    )
+    .await;
+    let dev = s.user_token("ruler", "rules-only", Some("default")).await;
+    let (status, _) = s
+        .call(
+            &dev,
+            Method::POST,
+            "/projects/default/rules",
+            Some(json!({"name": "sneaky", "sources": {"api": true}, "targets": [{"workflow": "on-order"}]})),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/events",
+            Some(json!({"entries": [{"source": "shop", "detail-type": "Order Placed", "detail": {"order": 42}}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let execution = eventually(Duration::from_secs(20), || async {
+        let (_, page) = s
+            .call(
+                &s.token,
+                Method::GET,
+                "/projects/default/workflows/on-order/executions?status=SUCCEEDED",
+                None,
+            )
+            .await;
+        page["items"].as_array().and_then(|items| items.first().cloned())
+    })
+    .await
+    .expect("the event started an execution that succeeded");
+    assert_eq!(execution["output"], json!({"order": 42}), "{execution}");
+    assert!(execution["name"].as_str().unwrap().starts_with("event-"));
+    // Its success reached the sink as a platform event.
+    let last = eventually(Duration::from_secs(20), || async {
+        let kv = crate::rules::kv(&s).await;
+        kv.get("last-input")
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .filter(|e| e["source"] == "minicloud.workflows")
+    })
+    .await
+    .expect("the status change was delivered");
+    assert_eq!(last["detail-type"], "Execution Status Change");
+    assert_eq!(last["detail"]["status"], "SUCCEEDED");
+    assert_eq!(last["detail"]["executionId"], execution["id"]);
+    assert_eq!(last["detail"]["output"], json!({"order": 42}));
 }

@@ -19,7 +19,7 @@ use crate::capabilities::secrets::Keyring;
 use crate::config::ServeConfig;
 use crate::events::bus::{EventBus, NodeStart};
 use crate::events::platform::OutboxSignal;
-use crate::events::targets::FunctionTargets;
+use crate::events::targets::RuleTargets;
 use crate::http::AppState;
 use crate::iam::Authorizer;
 use crate::iam::limits::RateLimiter;
@@ -183,7 +183,16 @@ pub async fn start(
         default_settings(&config),
     ));
     let iam = Arc::new(IamService::new(authorizer.clone(), functions.clone()));
-    let deliverer = undelivered.deliver_to(Arc::new(FunctionTargets::new(functions.clone())));
+    let engine = WorkflowEngine::start(
+        store.clone(),
+        &node,
+        functions.clone(),
+        outbox.clone(),
+        how == NodeStart::Cold,
+    )
+    .await?;
+    let workflows = WorkflowService::new(store.clone(), engine);
+    let deliverer = undelivered.deliver_to(Arc::new(RuleTargets::new(functions.clone(), workflows.clone())));
     let nats = match nats_client {
         None => None,
         Some(client) => {
@@ -213,9 +222,6 @@ pub async fn start(
         "started"
     );
     let secrets = SecretService::new(store.clone(), services.keyring.clone());
-    let engine =
-        WorkflowEngine::start(store.clone(), &node, functions.clone(), how == NodeStart::Cold).await?;
-    let workflows = WorkflowService::new(store.clone(), engine);
     Ok(Started {
         state: AppState {
             functions,

@@ -13,7 +13,8 @@
 //!   the outbox's pump.
 //! - [`nats`]: NATS subjects through a JetStream stream and durable
 //!   consumers per rule target.
-//! - [`targets`]: the target kinds behind [`TargetInvoker`] (functions).
+//! - [`targets`]: the target kinds behind [`TargetInvoker`] (functions and
+//!   workflows).
 
 pub mod bus;
 pub mod envelope;
@@ -116,7 +117,7 @@ pub enum TargetError {
     Failed(String),
 }
 
-/// Runs targets. Functions now; workflows will be another implementation.
+/// Runs targets: functions and workflows (`targets::RuleTargets`).
 #[async_trait::async_trait]
 pub trait TargetInvoker: Send + Sync {
     /// Delivers `input` (JSON text) to the delivery's target.

@@ -1,32 +1,36 @@
-//! Functions as targets: the delivery's input goes to the function's
-//! `handler` world, the event id is the invocation's trace id (so its log
-//! lines carry it), and the guest can read the delivery (idempotency key,
-//! attempt) through the `events` interface. The delivery's hops go with it,
-//! so events the function publishes continue its chain.
+//! What rules deliver to. Functions: the delivery's input goes to the
+//! function's `handler` world, the event id is the invocation's trace id
+//! (so its log lines carry it), and the guest can read the delivery
+//! (idempotency key, attempt) through the `events` interface; the
+//! delivery's hops go with it, so events the function publishes continue
+//! its chain. Workflows: the delivery starts one execution, named after
+//! its idempotency key so that a retried or replayed delivery starts none
+//! again, with the input as the execution's; its status events continue
+//! the chain.
 
+use super::rules::Destination;
 use super::{Delivery, TargetError, TargetInvoker};
 use crate::services::functions::{FunctionError, FunctionService, Input, Trigger};
+use crate::services::workflows::{WorkflowError, WorkflowService};
 use minicloud_runtime::caps::backend::DeliveryInfo;
+use sha2::Digest;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Invokes functions of the rule's project.
+/// Runs the targets of the rule's project: its functions and workflows.
 #[derive(Debug)]
-pub struct FunctionTargets {
+pub struct RuleTargets {
     functions: Arc<FunctionService>,
+    workflows: WorkflowService,
 }
 
-impl FunctionTargets {
-    /// Targets run by `functions`.
-    pub fn new(functions: Arc<FunctionService>) -> Self {
-        Self { functions }
+impl RuleTargets {
+    /// Targets run by `functions` and `workflows`.
+    pub fn new(functions: Arc<FunctionService>, workflows: WorkflowService) -> Self {
+        Self { functions, workflows }
     }
-}
 
-#[async_trait::async_trait]
-impl TargetInvoker for FunctionTargets {
-    async fn invoke(&self, delivery: &Delivery<'_>, input: String) -> Result<(), TargetError> {
-        let name = &delivery.target.function;
+    async fn function(&self, delivery: &Delivery<'_>, name: &str, input: String) -> Result<(), TargetError> {
         let trigger = Trigger {
             // An event has no principal behind it.
             caller: None,
@@ -38,9 +42,10 @@ impl TargetInvoker for FunctionTargets {
                 idempotency_key: delivery.idempotency_key.to_owned(),
                 attempt: delivery.attempt,
                 source: delivery.source.to_owned(),
-                function: name.clone(),
+                function: name.to_owned(),
                 hops: delivery.hops,
             })),
+            task: None,
         };
         let outcome = match self.functions.target(delivery.project, name).await {
             Ok(target) => self.functions.invoke(&target, Input::Json(input), trigger).await,
@@ -57,6 +62,44 @@ impl TargetInvoker for FunctionTargets {
                 )))
             }
             Err(e) => Err(TargetError::Failed(e.to_string())),
+        }
+    }
+
+    async fn workflow(&self, delivery: &Delivery<'_>, name: &str, input: String) -> Result<(), TargetError> {
+        let workflow = self
+            .workflows
+            .workflow(delivery.project, name)
+            .await
+            .map_err(|e| TargetError::Failed(e.to_string()))?;
+        let input: serde_json::Value = serde_json::from_str(&input)
+            .map_err(|e| TargetError::Failed(format!("the delivery's input is not JSON: {e}")))?;
+        // Execution names allow no '/': the key's digest stands for it.
+        let digest = hex::encode(sha2::Sha256::digest(delivery.idempotency_key.as_bytes()));
+        let execution = format!("event-{}", &digest[..40]);
+        let started = self
+            .workflows
+            .start(
+                delivery.project,
+                &workflow,
+                Some(&execution),
+                &input,
+                i64::from(delivery.hops),
+            )
+            .await;
+        match started {
+            Ok(_) => Ok(()),
+            Err(WorkflowError::TooManyOpen) => Err(TargetError::Throttled(Duration::from_secs(1))),
+            Err(e) => Err(TargetError::Failed(e.to_string())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TargetInvoker for RuleTargets {
+    async fn invoke(&self, delivery: &Delivery<'_>, input: String) -> Result<(), TargetError> {
+        match &delivery.target.destination {
+            Destination::Function(name) => self.function(delivery, name, input).await,
+            Destination::Workflow(name) => self.workflow(delivery, name, input).await,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError};
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use minicloud_runtime::caps::backend::DeliveryInfo;
+use minicloud_runtime::caps::backend::{DeliveryInfo, TaskInfo};
 use minicloud_runtime::{CompileError, InvocationContext, InvokeError};
 use std::sync::Arc;
 
@@ -124,6 +124,8 @@ pub struct Trigger {
     pub trace_id: String,
     /// The event delivery, when an event rule triggered it.
     pub delivery: Option<Arc<DeliveryInfo>>,
+    /// The workflow task, when a workflow's Task state triggered it.
+    pub task: Option<Arc<TaskInfo>>,
 }
 
 /// An invocation's outcome.
@@ -318,6 +320,7 @@ impl FunctionService {
                 None => minicloud_runtime::Caller::anonymous(),
             },
             delivery: trigger.delivery,
+            task: trigger.task,
         };
         let function = &target.function;
         let output = match input {

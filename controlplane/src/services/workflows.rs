@@ -224,15 +224,17 @@ impl WorkflowService {
         }
     }
 
-    /// Starts an execution of `workflow`'s current version. A name makes
-    /// the start idempotent: the same name and input answer the execution
-    /// that exists (and `false`).
+    /// Starts an execution of `workflow`'s current version, `hops` deep in
+    /// a chain of event deliveries (0 from the API; see `events::loops`). A
+    /// name makes the start idempotent: the same name and input answer the
+    /// execution that exists (and `false`).
     pub async fn start(
         &self,
         project: &Project,
         workflow: &WorkflowRow,
         name: Option<&str>,
         input: &Value,
+        hops: i64,
     ) -> Result<(ExecutionRow, bool)> {
         let size = input.to_string().len();
         if size > MAX_PAYLOAD {
@@ -259,6 +261,7 @@ impl WorkflowService {
             name,
             input,
             role: &workflow.role,
+            hops,
         };
         let (row, created) = scope
             .insert_execution(new, self.engine.owner(), self.engine.lease_until())
@@ -280,7 +283,7 @@ impl WorkflowService {
         name: Option<&str>,
         input: &Value,
     ) -> Result<ExecutionRow> {
-        let (row, _) = self.start(project, workflow, name, input).await?;
+        let (row, _) = self.start(project, workflow, name, input, 0).await?;
         self.engine.wait(&row.id, MAX_SYNC_WAIT).await;
         self.execution(project, workflow, &row.id).await
     }

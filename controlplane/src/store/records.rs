@@ -184,41 +184,62 @@ impl ProjectScope {
     }
 
     /// Log lines of a function at or after `since_ms`, oldest first;
-    /// optionally of one invocation only.
+    /// optionally of one invocation, or of one trace (a workflow
+    /// execution's tasks carry its id).
     pub async fn logs(
         &self,
         function: &str,
         since_ms: i64,
         invocation_id: Option<&str>,
+        trace_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<LogRecord>> {
-        let rows = sqlx::query(
-            "SELECT invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, level, line \
-             FROM log_lines WHERE project_id = $1 AND function_name = $2 AND time_ms >= $3 \
-             AND ($4 = '' OR invocation_id = $4) \
-             ORDER BY time_ms, invocation_id, seq LIMIT $5",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM log_lines WHERE project_id = $1 AND function_name = $2 AND time_ms >= $3 \
+             AND ($4 = '' OR invocation_id = $4) AND ($5 = '' OR trace_id = $5) \
+             ORDER BY time_ms, invocation_id, seq LIMIT $6"
+        ))
         .bind(&self.project_id)
         .bind(function)
         .bind(since_ms)
         .bind(invocation_id.unwrap_or(""))
+        .bind(trace_id.unwrap_or(""))
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogRecord {
-                    invocation_id: r.try_get("invocation_id")?,
-                    seq: r.try_get("seq")?,
-                    project_id: r.try_get("project_id")?,
-                    function: r.try_get("function_name")?,
-                    trace_id: r.try_get("trace_id")?,
-                    time_ms: r.try_get("time_ms")?,
-                    stream: r.try_get("stream")?,
-                    level: r.try_get("level")?,
-                    line: r.try_get("line")?,
-                })
-            })
-            .collect()
+        rows.iter().map(log_record).collect()
     }
+
+    /// Log lines of one trace across the project's functions (a workflow
+    /// execution's story), at or after `since_ms`, oldest first.
+    pub async fn trace_logs(&self, trace_id: &str, since_ms: i64, limit: i64) -> Result<Vec<LogRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LOG_COLUMNS} FROM log_lines WHERE project_id = $1 AND trace_id = $2 AND time_ms >= $3 \
+             ORDER BY time_ms, invocation_id, seq LIMIT $4"
+        ))
+        .bind(&self.project_id)
+        .bind(trace_id)
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(log_record).collect()
+    }
+}
+
+const LOG_COLUMNS: &str =
+    "invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, level, line";
+
+fn log_record(r: &sqlx::any::AnyRow) -> Result<LogRecord> {
+    Ok(LogRecord {
+        invocation_id: r.try_get("invocation_id")?,
+        seq: r.try_get("seq")?,
+        project_id: r.try_get("project_id")?,
+        function: r.try_get("function_name")?,
+        trace_id: r.try_get("trace_id")?,
+        time_ms: r.try_get("time_ms")?,
+        stream: r.try_get("stream")?,
+        level: r.try_get("level")?,
+        line: r.try_get("line")?,
+    })
 }

@@ -201,12 +201,15 @@ impl Actor {
                     (body, e.at().timestamp_millis())
                 })
                 .collect();
+            let outbox = self.announcements(&progress);
+            let announced = !outbox.is_empty();
             let append = Append {
                 execution_id: self.row.id.clone(),
                 from: self.row.events,
                 events,
                 end: self.ending(),
                 signals: stored.clone(),
+                outbox,
             };
             loop {
                 match self.engine.inner.journal.append(append.clone()).await {
@@ -222,6 +225,9 @@ impl Actor {
                 }
             }
             self.row.events += progress.events.len() as i64;
+            if announced {
+                self.engine.inner.outbox.written();
+            }
             let mut taken = super::lock(&self.engine.inner.taken);
             for s in &stored {
                 taken.remove(s);
@@ -234,9 +240,12 @@ impl Actor {
                     let engine = self.engine.clone();
                     let project = self.project.clone();
                     let execution = self.row.id.clone();
+                    let workflow = self.row.workflow.clone();
                     let reply = self.own.clone();
                     tokio::spawn(async move {
-                        if let Some(signal) = tasks::run(&engine, &project, &execution, invocation).await {
+                        if let Some(signal) =
+                            tasks::run(&engine, &project, &workflow, &execution, invocation).await
+                        {
                             let _ = reply.send(Message {
                                 signal: Incoming::Machine(signal),
                                 stored: None,
@@ -273,6 +282,58 @@ impl Actor {
             cause: failure.map(|f| f.cause.clone()),
             at_ms: now_ms(),
         })
+    }
+
+    /// `minicloud.workflows` "Execution Status Change" events for the
+    /// execution's start and end in `progress`, as outbox rows. An
+    /// execution started by a chain of deliveries too deep announces
+    /// nothing (a rule that starts the workflow on its own events would
+    /// loop).
+    fn announcements(&self, progress: &Progress) -> Vec<crate::store::outbox::OutboxRow> {
+        use minicloud_asl::machine::Event;
+        let changed = progress.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::ExecutionStarted { .. }
+                    | Event::ExecutionSucceeded { .. }
+                    | Event::ExecutionFailed { .. }
+                    | Event::ExecutionTimedOut { .. }
+                    | Event::ExecutionAborted { .. }
+            )
+        });
+        if !changed {
+            return Vec::new();
+        }
+        let hops = u32::try_from(self.row.hops).unwrap_or(u32::MAX).saturating_add(1);
+        if crate::events::loops::too_deep(hops) {
+            crate::events::loops::count(&self.project, "");
+            tracing::warn!(execution = %self.row.id, hops, "a status change was not announced: the chain of deliveries that started the execution is too deep");
+            return Vec::new();
+        }
+        let info = info(&self.row, &self.project);
+        let status = self.execution.status().as_str();
+        let failure = self.execution.failure();
+        let event = crate::events::platform::PlatformEvent {
+            source: "minicloud.workflows".into(),
+            detail_type: "Execution Status Change".into(),
+            project_id: self.project.id.clone(),
+            resources: vec![info.id.clone(), info.workflow_id.clone()],
+            detail: serde_json::json!({
+                "executionArn": info.id,
+                "executionId": self.row.id,
+                "name": self.row.name,
+                "workflow": self.row.workflow,
+                "stateMachineArn": info.workflow_id,
+                "status": status,
+                "startDate": self.row.started_ms,
+                "stopDate": (status != "RUNNING").then(now_ms),
+                "input": self.row.input,
+                "output": self.execution.output(),
+                "error": failure.map(|f| &f.error),
+                "cause": failure.map(|f| &f.cause),
+            }),
+        };
+        vec![event.into_outbox(hops)]
     }
 
     /// Metrics per workflow and state.

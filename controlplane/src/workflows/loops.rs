@@ -72,6 +72,7 @@ impl WorkflowEngine {
                         at_ms: now_ms(),
                     }),
                     signals: Vec::new(),
+                    outbox: Vec::new(),
                 };
                 let _ = self.inner.journal.append(end).await;
             }

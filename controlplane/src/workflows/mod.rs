@@ -22,6 +22,7 @@ mod loops;
 mod tasks;
 mod writer;
 
+use crate::events::platform::OutboxSignal;
 use crate::services::functions::FunctionService;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::{Store, StoreError};
@@ -71,6 +72,7 @@ struct Inner {
     /// The lease owner of this life of the node (`<node>/<life>`).
     node: String,
     functions: Arc<FunctionService>,
+    outbox: OutboxSignal,
     journal: writer::JournalWriter,
     running: Mutex<HashMap<String, Running>>,
     /// Stored signals handed to an actor and not yet removed.
@@ -95,10 +97,13 @@ impl WorkflowEngine {
     /// cold start, takes back what earlier lives of the node held; then
     /// claims executions whose lease ran out, keeps its leases and picks
     /// up signals.
+    /// Executions' status events go to the outbox with the journal entries
+    /// that decide them; `outbox` wakes its pump.
     pub async fn start(
         store: Store,
         node: &str,
         functions: Arc<FunctionService>,
+        outbox: OutboxSignal,
         cold: bool,
     ) -> Result<Self, StoreError> {
         if cold {
@@ -111,6 +116,7 @@ impl WorkflowEngine {
                 store,
                 node: owner,
                 functions,
+                outbox,
                 running: Mutex::default(),
                 taken: Mutex::default(),
                 definitions: Mutex::default(),

@@ -6,7 +6,9 @@
 //! name and cause (the SDK's `Error::named` writes it); any other text
 //! fails it with `States.TaskFailed`. Running out of time is
 //! `States.Timeout`; traps and memory limits are `States.TaskFailed`, the
-//! reason their cause.
+//! reason their cause. The function reads which task it runs (the state,
+//! the retry, the token and the entry's idempotency key) through the
+//! `workflows` interface.
 
 use super::WorkflowEngine;
 use crate::services::functions::{FunctionError, Input, Output, Trigger};
@@ -15,20 +17,23 @@ use minicloud_asl::Failure;
 use minicloud_asl::errors::{TASK_FAILED, TIMEOUT};
 use minicloud_asl::machine::{Invocation, Signal};
 use minicloud_runtime::InvokeError;
+use minicloud_runtime::caps::backend::TaskInfo;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs `invocation` of `execution`; the signal its end sends, or `None`
-/// for a task that ends only when its token comes back and whose function
-/// ran.
+/// Runs `invocation` of `execution`, an execution of `workflow`; the
+/// signal its end sends, or `None` for a task that ends only when its
+/// token comes back and whose function ran.
 pub(super) async fn run(
     engine: &WorkflowEngine,
     project: &Project,
+    workflow: &str,
     execution: &str,
     invocation: Invocation,
 ) -> Option<Signal> {
     let started = std::time::Instant::now();
-    let outcome = invoke(engine, project, execution, &invocation).await;
+    let outcome = invoke(engine, project, workflow, execution, &invocation).await;
     metrics::histogram!("minicloud_workflow_task_seconds", "state" => invocation.state.clone())
         .record(started.elapsed().as_secs_f64());
     let task = invocation.task;
@@ -42,6 +47,7 @@ pub(super) async fn run(
 async fn invoke(
     engine: &WorkflowEngine,
     project: &Project,
+    workflow: &str,
     execution: &str,
     invocation: &Invocation,
 ) -> Result<Value, Failure> {
@@ -53,11 +59,20 @@ async fn invoke(
         .await
         .map_err(|e| Failure::new(TASK_FAILED, e.to_string()))?;
     let input = invocation.input.to_string();
+    let task = Arc::new(TaskInfo {
+        execution_id: execution.to_owned(),
+        workflow: workflow.to_owned(),
+        state: invocation.state.clone(),
+        retry_count: invocation.task.attempt,
+        token: invocation.token.clone(),
+        idempotency_key: invocation.task.idempotency_key(execution),
+    });
     loop {
         let trigger = Trigger {
             caller: None,
             trace_id: execution.to_owned(),
             delivery: None,
+            task: Some(task.clone()),
         };
         match functions
             .invoke(&target, Input::Json(input.clone()), trigger)

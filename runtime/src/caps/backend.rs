@@ -298,6 +298,24 @@ pub struct DeliveryInfo {
     pub hops: u32,
 }
 
+/// The workflow task a Task state made an invocation for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The execution's id.
+    pub execution_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The Task state's name.
+    pub state: String,
+    /// 0 on the first attempt: `$$.State.RetryCount`.
+    pub retry_count: u32,
+    /// The task token, for `.waitForTaskToken` tasks only.
+    pub token: Option<String>,
+    /// Stable across the retries of one state entry and across a run
+    /// repeated after a crash.
+    pub idempotency_key: String,
+}
+
 /// Judges actions with the caller's own policies, for `identity.authorize`.
 #[async_trait::async_trait]
 pub trait CallerAuthority: Send + Sync {

@@ -16,7 +16,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use minicloud::platform::{events, identity, secrets, storage, types};
+pub(crate) use minicloud::platform::{events, identity, secrets, storage, types, workflows};
 pub(crate) use wasi::config::store as config;
 pub(crate) use wasi::keyvalue::{atomics, store as kv};
 pub(crate) use wasi::logging::logging;

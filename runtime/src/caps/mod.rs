@@ -18,7 +18,8 @@
 //!   check every host call goes through.
 //! - `keyvalue`: `wasi:keyvalue` store and atomics.
 //! - `storage`: `minicloud:platform/storage`, streaming both ways.
-//! - `secrets`, `identity`, `events`: the platform's own interfaces.
+//! - `secrets`, `identity`, `events`, `workflows`: the platform's own
+//!   interfaces.
 //! - `config`, `logging`: `wasi:config` and `wasi:logging`.
 //! - `outbound`: `wasi:http/outgoing-handler` to granted hosts only.
 //! - [`net`]: the addresses outbound connections may reach (public ones
@@ -38,10 +39,11 @@ pub(crate) mod outbound;
 mod secrets;
 mod storage;
 mod usage;
+mod workflows;
 
 use crate::logs::LogCapture;
 use crate::state::InstanceState;
-use backend::{BackendError, Backends, DeliveryInfo, DenialSink, Grants, IgnoreDenials, NoGrants};
+use backend::{BackendError, Backends, DeliveryInfo, DenialSink, Grants, IgnoreDenials, NoGrants, TaskInfo};
 pub use caller::{Caller, CallerKind};
 pub(crate) use error::CapError;
 use std::sync::Arc;
@@ -148,6 +150,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     bindings::secrets::add_to_linker::<_, Me>(linker, me)?;
     bindings::identity::add_to_linker::<_, Me>(linker, me)?;
     bindings::events::add_to_linker::<_, Me>(linker, me)?;
+    bindings::workflows::add_to_linker::<_, Me>(linker, me)?;
     bindings::kv::add_to_linker::<_, Me>(linker, me)?;
     bindings::atomics::add_to_linker::<_, Me>(linker, me)?;
     bindings::config::add_to_linker::<_, Me>(linker, me)?;

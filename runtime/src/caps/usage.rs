@@ -24,6 +24,7 @@ pub(crate) struct CapState {
     pub(crate) caps: Arc<Capabilities>,
     pub(crate) caller: Arc<Caller>,
     pub(crate) delivery: Option<Arc<DeliveryInfo>>,
+    pub(crate) task: Option<Arc<TaskInfo>>,
     pub(crate) trace_id: Arc<str>,
     pub(crate) logs: LogCapture,
     pub(super) usage: Usage,
@@ -36,6 +37,7 @@ impl CapState {
         caps: Arc<Capabilities>,
         caller: Arc<Caller>,
         delivery: Option<Arc<DeliveryInfo>>,
+        task: Option<Arc<TaskInfo>>,
         trace_id: Arc<str>,
         logs: LogCapture,
     ) -> Self {
@@ -43,6 +45,7 @@ impl CapState {
             caps,
             caller,
             delivery,
+            task,
             trace_id,
             logs,
             usage: Usage::default(),

@@ -14,6 +14,7 @@ mod quotas;
 mod routes;
 mod subjects;
 mod tokens;
+mod workflows;
 
 use minicloud_tests::Server;
 use reqwest::Method;

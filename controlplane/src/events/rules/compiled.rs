@@ -73,10 +73,29 @@ pub struct DeadLetter {
 pub struct Target {
     /// Id in the rule.
     pub id: String,
-    /// The function's name.
-    pub function: String,
+    /// What runs.
+    pub destination: Destination,
     /// The input transformation, if any.
     pub input: Option<InputTransform>,
+}
+
+/// What a target runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A function of the rule's project (its name).
+    Function(String),
+    /// A workflow of the rule's project (its name): each delivery starts
+    /// one execution.
+    Workflow(String),
+}
+
+impl Destination {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Function(n) | Self::Workflow(n) => n,
+        }
+    }
 }
 
 /// A rule ready to match.
@@ -157,17 +176,31 @@ fn compile_targets(specs: Vec<TargetSpec>) -> Result<Vec<Target>, RuleError> {
     }
     let mut out: Vec<Target> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.into_iter().enumerate() {
-        if !minicloud_runtime::names::valid_name(&spec.function) {
+        let destination = match (spec.function.is_empty(), spec.workflow.is_empty()) {
+            (false, true) => Destination::Function(spec.function),
+            (true, false) => Destination::Workflow(spec.workflow),
+            _ => {
+                return Err(refuse(
+                    "invalid_targets",
+                    format!("targets[{i}]: name a function or a workflow (one of them)"),
+                ));
+            }
+        };
+        if !minicloud_runtime::names::valid_name(destination.name()) {
+            let field = match destination {
+                Destination::Function(_) => "function",
+                Destination::Workflow(_) => "workflow",
+            };
             return Err(refuse(
                 "invalid_targets",
                 format!(
-                    "targets[{i}].function: {:?} is not a function name",
-                    spec.function
+                    "targets[{i}].{field}: {:?} is not a {field} name",
+                    destination.name()
                 ),
             ));
         }
         let id = if spec.id.is_empty() {
-            spec.function.clone()
+            destination.name().to_owned()
         } else {
             spec.id
         };
@@ -195,7 +228,7 @@ fn compile_targets(specs: Vec<TargetSpec>) -> Result<Vec<Target>, RuleError> {
             .map_err(|e: TransformError| refuse("invalid_input", format!("targets[{i}].input{e}")))?;
         out.push(Target {
             id,
-            function: spec.function,
+            destination,
             input,
         });
     }

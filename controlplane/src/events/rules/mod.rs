@@ -15,7 +15,7 @@ mod compiled;
 mod spec;
 mod subjects;
 
-pub use compiled::{DeadLetter, RetryPolicy, Rule, Target};
+pub use compiled::{DeadLetter, Destination, RetryPolicy, Rule, Target};
 pub use spec::{RuleSpec, Sources, TargetSpec};
 pub use subjects::{SUBJECT_ROOT, check_subject, subject_in_org, subject_matches};
 
@@ -24,7 +24,12 @@ pub const MAX_TARGETS: usize = 5;
 /// NATS subjects a rule may listen on.
 pub const MAX_SUBJECTS: usize = 10;
 /// Platform sources events come from.
-pub const PLATFORM_SOURCES: &[&str] = &["minicloud.storage", "minicloud.functions", super::loops::SOURCE];
+pub const PLATFORM_SOURCES: &[&str] = &[
+    "minicloud.storage",
+    "minicloud.functions",
+    "minicloud.workflows",
+    super::loops::SOURCE,
+];
 
 /// Why a rule was refused: a code and a message that names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

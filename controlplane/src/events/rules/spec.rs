@@ -28,11 +28,16 @@ pub struct Sources {
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     /// Unique in the rule; part of the idempotency key. Default: the
-    /// function's name.
+    /// function's (or workflow's) name.
     #[serde(default)]
     pub id: String,
     /// A function of the rule's project, serving the `handler` world.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub function: String,
+    /// A workflow of the rule's project: each event starts an execution
+    /// (once per delivery, whatever the retries), the event its input.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workflow: String,
     /// What the function receives instead of the whole event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,

@@ -28,9 +28,11 @@ struct LogsQuery {
     since: Option<i64>,
     limit: Option<i64>,
     invocation_id: Option<String>,
+    /// A workflow execution's id: the lines of its tasks.
+    execution_id: Option<String>,
 }
 
-/// `GET .../logs?since=&limit=&invocation_id=`: oldest first.
+/// `GET .../logs?since=&limit=&invocation_id=&execution_id=`: oldest first.
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -43,7 +45,13 @@ async fn logs(
     let items = state
         .store
         .in_project(&project)
-        .logs(&name, q.since.unwrap_or(0), q.invocation_id.as_deref(), limit)
+        .logs(
+            &name,
+            q.since.unwrap_or(0),
+            q.invocation_id.as_deref(),
+            q.execution_id.as_deref(),
+            limit,
+        )
         .await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -4,9 +4,9 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::{Page, PathParams, authorized, check_name, list_page};
-use crate::events::rules::{Rule, RuleSpec};
+use crate::events::rules::{Destination, Rule, RuleSpec};
 use crate::http::AppState;
-use crate::iam::actions::{events, functions};
+use crate::iam::actions::{events, functions, workflows};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;
 use crate::store::rules::RuleRow;
@@ -45,8 +45,8 @@ impl From<crate::services::events::EventsError> for ApiError {
     }
 }
 
-/// The caller must be allowed to invoke every target: a rule must not
-/// run a function its author could not.
+/// The caller must be allowed to run every target: a rule must not run a
+/// function or start a workflow its author could not.
 async fn may_invoke_targets(
     state: &AppState,
     caller: &Caller,
@@ -54,10 +54,17 @@ async fn may_invoke_targets(
     rule: &Rule,
 ) -> ApiResult<()> {
     for t in &rule.targets {
-        let target = Target::in_project("functions", project, &format!("function/{}", t.function));
-        state
-            .authorize(caller, functions::INVOKE_FUNCTION, &target)
-            .await?;
+        let (action, target) = match &t.destination {
+            Destination::Function(f) => (
+                functions::INVOKE_FUNCTION,
+                Target::in_project("functions", project, &format!("function/{f}")),
+            ),
+            Destination::Workflow(w) => (
+                workflows::START_EXECUTION,
+                Target::in_project("workflows", project, &format!("workflow/{w}")),
+            ),
+        };
+        state.authorize(caller, action, &target).await?;
     }
     Ok(())
 }

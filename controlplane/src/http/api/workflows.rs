@@ -49,6 +49,10 @@ pub fn router() -> Router<AppState> {
             "/projects/{project}/workflows/{name}/executions/{id}/stop",
             post(stop),
         )
+        .route(
+            "/projects/{project}/workflows/{name}/executions/{id}/logs",
+            get(logs),
+        )
         .route("/task-tokens/success", post(token_success))
         .route("/task-tokens/failure", post(token_failure))
         .route("/task-tokens/heartbeat", post(token_heartbeat))
@@ -222,7 +226,7 @@ async fn start(
     let input = body.input.unwrap_or_else(|| json!({}));
     let (row, created) = state
         .workflows
-        .start(&project, &workflow, body.name.as_deref(), &input)
+        .start(&project, &workflow, body.name.as_deref(), &input, 0)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -349,6 +353,41 @@ async fn history(
         .collect();
     let next = next_cursor(&rows, limit, |r| r.seq.to_string());
     Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// `?since=&limit=` of an execution's logs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// Epoch ms; lines at or after it.
+    since: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The log lines of every task of an execution, oldest first (its id is
+/// their trace id).
+async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name, id)): PathParams<(String, String, String)>,
+    QueryParams(q): QueryParams<LogsQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let (project, workflow) = existing(
+        &state,
+        &caller,
+        &project_name,
+        actions::GET_EXECUTION_HISTORY,
+        &name,
+    )
+    .await?;
+    let execution = state.workflows.execution(&project, &workflow, &id).await?;
+    let items = state
+        .store
+        .in_project(&project)
+        .trace_logs(&execution.id, q.since.unwrap_or(0), limit)
+        .await?;
+    Ok(Json(json!({ "items": items })))
 }
 
 /// A stop's error and cause.

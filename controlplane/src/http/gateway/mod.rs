@@ -132,6 +132,7 @@ async fn dispatch(
         caller,
         trace_id: crate::http::api::error::trace_id(),
         delivery: None,
+        task: None,
     };
     let input = Input::Http(http::Request::from_parts(parts, body));
     let invoked = state.functions.invoke(&loaded, input, trigger).await?;

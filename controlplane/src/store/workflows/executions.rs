@@ -49,10 +49,14 @@ pub struct ExecutionRow {
     pub stopped_ms: Option<i64>,
     /// Events in its journal.
     pub events: i64,
+    /// The chain of event deliveries that started it (see
+    /// `events::loops`); its status events continue it.
+    #[serde(skip)]
+    pub hops: i64,
 }
 
 const EXECUTION_COLUMNS: &str = "id, project_id, workflow_id, workflow_name, version, name, status, input_json, \
-     output_json, error, cause, role, started_ms, stopped_ms, events";
+     output_json, error, cause, role, started_ms, stopped_ms, events, hops";
 
 fn execution_row(r: &AnyRow) -> Result<ExecutionRow> {
     let output: Option<String> = r.try_get("output_json")?;
@@ -75,6 +79,7 @@ fn execution_row(r: &AnyRow) -> Result<ExecutionRow> {
         started_ms: r.try_get("started_ms")?,
         stopped_ms: r.try_get("stopped_ms")?,
         events: r.try_get("events")?,
+        hops: r.try_get("hops")?,
     })
 }
 
@@ -93,6 +98,8 @@ pub struct NewExecution<'a> {
     pub input: &'a Value,
     /// The execution role's name.
     pub role: &'a str,
+    /// The chain of deliveries that started it (0 from the API).
+    pub hops: i64,
 }
 
 /// One journal entry as stored.
@@ -119,6 +126,9 @@ pub struct Append {
     pub end: Option<Ending>,
     /// Signals these events answered, removed with them.
     pub signals: Vec<String>,
+    /// Platform events announcing what these events did (a status
+    /// change), stored with them.
+    pub outbox: Vec<crate::store::outbox::OutboxRow>,
 }
 
 /// How an execution ended.
@@ -164,8 +174,8 @@ impl ProjectScope {
         let now = now_ms();
         let done = sqlx::query(
             "INSERT INTO workflow_executions (id, project_id, workflow_id, workflow_name, version, name, status, \
-             input_json, role, started_ms, events, lease_owner, lease_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'RUNNING', $7, $8, $9, 0, $10, $11)",
+             input_json, role, started_ms, events, lease_owner, lease_ms, hops) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'RUNNING', $7, $8, $9, 0, $10, $11, $12)",
         )
         .bind(&id)
         .bind(&self.project_id)
@@ -178,6 +188,7 @@ impl ProjectScope {
         .bind(now)
         .bind(owner)
         .bind(lease_ms)
+        .bind(new.hops)
         .execute(self.pool())
         .await;
         let created = inserted(done)?;
@@ -380,6 +391,9 @@ impl Store {
                     .bind(signal)
                     .execute(&mut *tx)
                     .await?;
+            }
+            for row in &a.outbox {
+                crate::store::outbox::put(&mut tx, row).await?;
             }
         }
         for chunk in rows.chunks(CHUNK) {

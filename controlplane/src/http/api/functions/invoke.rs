@@ -31,6 +31,7 @@ pub(super) async fn invoke(
         caller: Some(caller),
         trace_id: trace_id(),
         delivery: None,
+        task: None,
     };
     let invoked = state
         .functions

@@ -1,0 +1,129 @@
+//! Workflows across tenants: a workflow's tasks run functions of its own
+//! project only, another org can neither read, start, stop nor complete
+//! the tasks of a workflow it does not own, execution ids are scoped by
+//! project, and setting an execution role needs `iam:PassRole`.
+
+use super::{deploy_as, tenant};
+use crate::workflows::{deploy_steps, put_workflow, start};
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::json;
+
+crate::on_both_databases!(workflows_stay_in_their_project);
+
+async fn workflows_stay_in_their_project(db: Db) {
+    let s = Server::start(db).await;
+    deploy_steps(&s).await;
+    let rival = tenant(&s, "rival", "spy").await;
+    deploy_as(&s, &rival, "spy", "steps", guests::STEPS).await;
+
+    // A definition in the rival's project naming our function, by mrn:
+    // refused, whatever the rival's grants.
+    let (status, body) = s
+        .call(
+            &rival,
+            Method::PUT,
+            "/projects/spy/workflows/steal",
+            Some(json!({"definition": {"StartAt": "T", "States": {"T": {
+                "Type": "Task", "Resource": "mrn:functions:default:default:function/steps", "End": true}}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("invalid_definition")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["problems"][0]["path"], "$.States.T.Resource");
+    // Its bare name means the rival's own function.
+    let (status, body) = s
+        .call(
+            &rival,
+            Method::PUT,
+            "/projects/spy/workflows/own",
+            Some(json!({"definition": {"StartAt": "T", "States": {"T": {
+                "Type": "Task", "Resource": "steps", "End": true}}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Our workflow and one of its executions.
+    let approval = json!({"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "steps.waitForTaskToken",
+        "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}});
+    let (status, body) = put_workflow(&s, "approve", approval).await;
+    assert_eq!(status, 201, "{body}");
+    let row = start(&s, "approve", json!({})).await;
+    let id = row["id"].as_str().unwrap();
+
+    // The rival cannot reach it through our project...
+    let ours = "/projects/default/workflows/approve";
+    for (method, path, body) in [
+        (Method::GET, ours.to_owned(), None),
+        (
+            Method::PUT,
+            ours.to_owned(),
+            Some(json!({"definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}})),
+        ),
+        (Method::DELETE, ours.to_owned(), None),
+        (Method::GET, "/projects/default/workflows".to_owned(), None),
+        (Method::POST, format!("{ours}/executions"), Some(json!({}))),
+        (Method::POST, format!("{ours}/start-sync"), Some(json!({}))),
+        (Method::GET, format!("{ours}/executions"), None),
+        (Method::GET, format!("{ours}/executions/{id}"), None),
+        (Method::GET, format!("{ours}/executions/{id}/history"), None),
+        (
+            Method::POST,
+            format!("{ours}/executions/{id}/stop"),
+            Some(json!({})),
+        ),
+    ] {
+        let (status, answer) = s.call(&rival, method.clone(), &path, body).await;
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+    }
+    // ...nor by naming our execution under its own workflow.
+    let (status, _) = s
+        .call(
+            &rival,
+            Method::GET,
+            &format!("/projects/spy/workflows/own/executions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .call(
+            &rival,
+            Method::POST,
+            &format!("/projects/spy/workflows/own/executions/{id}/stop"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // A Developer of our project may run workflows but not pass a role
+    // they were not given.
+    s.put_role(
+        "powerful",
+        json!([{"Effect": "Allow", "Action": "*", "Resource": "*"}]),
+    )
+    .await;
+    let dev = s.user_token("dev", "Developer", Some("default")).await;
+    let (status, body) = s
+        .call(
+            &dev,
+            Method::PUT,
+            "/projects/default/workflows/escalate",
+            Some(json!({"role": "powerful", "definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s
+        .call(
+            &dev,
+            Method::PUT,
+            "/projects/default/workflows/plain",
+            Some(json!({"definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
