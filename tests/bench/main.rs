@@ -23,6 +23,7 @@ mod neighbours;
 mod patterns;
 mod plain;
 mod policy;
+mod workflows;
 
 const LOAD_SECONDS: u64 = 5;
 const CONNECTIONS: usize = 32;
@@ -60,6 +61,11 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("neighbours") {
         return rt.block_on(on_worker(neighbours::neighbours()));
+    }
+    if args.get(1).map(String::as_str) == Some("workflows") {
+        // Not spawned: creating its PostgreSQL database holds a sqlx
+        // future that is not `Send` for every lifetime.
+        return rt.block_on(workflows::workflows());
     }
     rt.block_on(run());
 }
@@ -656,4 +662,5 @@ async fn run() {
     println!();
     print_startup(&deploys, &restarts, &hot);
     on_worker(neighbours::neighbours()).await;
+    workflows::workflows().await;
 }

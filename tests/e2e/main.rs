@@ -28,6 +28,7 @@ mod storage;
 mod streaming;
 mod tenancy;
 mod triggers;
+mod workflow_cases;
 mod workflows;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for

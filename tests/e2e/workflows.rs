@@ -14,8 +14,16 @@ crate::on_both_databases!(
     executions_run_every_state,
     tokens_and_stops,
     executions_survive_a_crash,
-    workflows_and_events
+    workflows_and_events,
+    execution_roles_authorize_tasks
 );
+
+mod two_nodes {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::two_nodes_share_executions().await
+    }
+}
 
 /// Deploys `steps` as `steps`, allowed its key-value bucket.
 pub(crate) async fn deploy_steps(s: &Server) {
@@ -763,4 +771,120 @@ async fn workflows_and_events(db: Db) {
     assert_eq!(last["detail"]["status"], "SUCCEEDED");
     assert_eq!(last["detail"]["executionId"], execution["id"]);
     assert_eq!(last["detail"]["output"], json!({"order": 42}));
+}
+
+/// Two servers on one PostgreSQL database: each drives the executions it
+/// started, a token sent to one reaches an execution the other drives, and
+/// when one dies (SIGKILL) the other takes its executions over once their
+/// leases run out and finishes them.
+async fn two_nodes_share_executions() {
+    let a = Server::start(Db::Postgres).await;
+    deploy_steps(&a).await;
+    let (status, body) = put_workflow(
+        &a,
+        "slow",
+        json!({"StartAt": "Nap", "States": {
+            "Nap": {"Type": "Wait", "Seconds": 3, "Next": "Work"},
+            "Work": {"Type": "Task", "Resource": "steps", "Parameters": {"return.$": "$.n"}, "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = put_workflow(
+        &a,
+        "approve",
+        json!({"StartAt": "Ask", "States": {"Ask": {
+            "Type": "Task", "Resource": "steps.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut b = Server::join(&a).await;
+
+    // A token sent through a, for an execution b drives.
+    let row = start(&b, "approve", json!({})).await;
+    let id = row["id"].as_str().unwrap().to_owned();
+    let token = eventually(Duration::from_secs(10), || async {
+        history(&b, "approve", &id)
+            .await
+            .iter()
+            .find_map(|e| e["details"]["token"].as_str().map(str::to_owned))
+    })
+    .await
+    .expect("the task was scheduled");
+    let (status, body) = a
+        .call(
+            &a.token,
+            Method::POST,
+            "/task-tokens/success",
+            Some(json!({"token": token, "output": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = ended(&a, "approve", &id, Duration::from_secs(10)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("yes"))
+    );
+
+    // Executions on both; b dies while they wait.
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        let row = start(node, "slow", json!({"input": {"n": n}})).await;
+        ids.push((n, row["id"].as_str().unwrap().to_owned()));
+    }
+    b.kill();
+    for (n, id) in &ids {
+        let done = ended(&a, "slow", id, Duration::from_secs(60)).await;
+        assert_eq!(
+            (done["status"].clone(), done["output"].clone()),
+            (json!("SUCCEEDED"), json!(n)),
+            "{done}"
+        );
+    }
+}
+
+/// With an execution role, every task's invocation is authorized by the
+/// role: a function it does not grant fails the task with
+/// `States.Permissions`, which a catcher sees like any error.
+async fn execution_roles_authorize_tasks(db: Db) {
+    let s = Server::start(db).await;
+    deploy_steps(&s).await;
+    s.deploy_with("other", "?role=steps", guests::STEPS).await;
+    s.put_role(
+        "runner",
+        json!([{"Effect": "Allow", "Action": "functions:InvokeFunction",
+                "Resource": "mrn:functions:*:*:function/steps"}]),
+    )
+    .await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::PUT,
+            "/projects/default/workflows/roled",
+            Some(json!({"role": "runner", "definition": {"StartAt": "Allowed", "States": {
+                "Allowed": {"Type": "Task", "Resource": "steps", "Parameters": {"return": "ok"},
+                            "ResultPath": "$.allowed", "Next": "Denied"},
+                "Denied": {"Type": "Task", "Resource": "other", "Parameters": {"return": "no"},
+                           "ResultPath": "$.denied", "End": true,
+                           "Catch": [{"ErrorEquals": ["States.Permissions"], "ResultPath": "$.denied", "Next": "Done"}]},
+                "Done": {"Type": "Succeed"}}}})),
+        )
+        .await;
+    assert_eq!((status, body["role"].clone()), (201, json!("runner")), "{body}");
+    let (status, done) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/workflows/roled/start-sync",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, done["status"].clone()),
+        (200, json!("SUCCEEDED")),
+        "{done}"
+    );
+    assert_eq!(done["output"]["allowed"], "ok");
+    assert_eq!(done["output"]["denied"]["Error"], "States.Permissions", "{done}");
 }

@@ -92,7 +92,8 @@ pub fn binary() -> PathBuf {
     path
 }
 
-async fn create_pg_database() -> (String, String) {
+/// A fresh database on the test PostgreSQL server: its name and URL.
+pub async fn create_pg_database() -> (String, String) {
     use sqlx::Connection;
     let admin = pg_admin_url();
     let mut conn = match sqlx::PgConnection::connect(&admin).await {
@@ -112,7 +113,8 @@ async fn create_pg_database() -> (String, String) {
     (name.clone(), format!("{base}/{name}"))
 }
 
-fn drop_pg_database(name: &str) {
+/// Drops a database [`create_pg_database`] made.
+pub fn drop_pg_database(name: &str) {
     let name = name.to_owned();
     // Drop runs outside async code: use a thread with its own runtime.
     let _ = std::thread::spawn(move || {

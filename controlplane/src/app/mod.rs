@@ -187,6 +187,7 @@ pub async fn start(
         store.clone(),
         &node,
         functions.clone(),
+        authorizer.clone(),
         outbox.clone(),
         how == NodeStart::Cold,
     )

@@ -19,10 +19,16 @@ impl RoleGrants {
     /// `mc:PrincipalType` (`Function`), `mc:PrincipalId`, `mc:org`,
     /// `mc:project`.
     pub fn new(policies: RolePolicies, org: &str, project: &str, function_id: &str) -> Self {
+        Self::for_principal(policies, org, project, "Function", function_id)
+    }
+
+    /// Grants of `policies` for a principal of type `kind` (`Function`,
+    /// `Workflow`) with id `id`, of `org`/`project`.
+    pub fn for_principal(policies: RolePolicies, org: &str, project: &str, kind: &str, id: &str) -> Self {
         let context = Context::new()
             .with("mc:PrincipalOrg", org)
-            .with("mc:PrincipalType", "Function")
-            .with("mc:PrincipalId", function_id)
+            .with("mc:PrincipalType", kind)
+            .with("mc:PrincipalId", id)
             .with("mc:org", org)
             .with("mc:project", project);
         Self { policies, context }

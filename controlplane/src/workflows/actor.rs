@@ -120,6 +120,8 @@ pub(super) struct Actor {
     pub(super) messages: mpsc::UnboundedReceiver<Message>,
     pub(super) own: mpsc::UnboundedSender<Message>,
     pub(super) ended: watch::Sender<bool>,
+    /// What its tasks need of it.
+    pub(super) owner: Arc<tasks::TaskOwner>,
 }
 
 impl Actor {
@@ -239,13 +241,10 @@ impl Actor {
                 Command::Invoke(invocation) => {
                     let engine = self.engine.clone();
                     let project = self.project.clone();
-                    let execution = self.row.id.clone();
-                    let workflow = self.row.workflow.clone();
+                    let owner = self.owner.clone();
                     let reply = self.own.clone();
                     tokio::spawn(async move {
-                        if let Some(signal) =
-                            tasks::run(&engine, &project, &workflow, &execution, invocation).await
-                        {
+                        if let Some(signal) = tasks::run(&engine, &project, &owner, invocation).await {
                             let _ = reply.send(Message {
                                 signal: Incoming::Machine(signal),
                                 stored: None,

@@ -23,6 +23,7 @@ mod tasks;
 mod writer;
 
 use crate::events::platform::OutboxSignal;
+use crate::iam::Authorizer;
 use crate::services::functions::FunctionService;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::{Store, StoreError};
@@ -72,6 +73,8 @@ struct Inner {
     /// The lease owner of this life of the node (`<node>/<life>`).
     node: String,
     functions: Arc<FunctionService>,
+    /// Reads execution roles, which tasks are authorized against.
+    authorizer: Arc<Authorizer>,
     outbox: OutboxSignal,
     journal: writer::JournalWriter,
     running: Mutex<HashMap<String, Running>>,
@@ -103,6 +106,7 @@ impl WorkflowEngine {
         store: Store,
         node: &str,
         functions: Arc<FunctionService>,
+        authorizer: Arc<Authorizer>,
         outbox: OutboxSignal,
         cold: bool,
     ) -> Result<Self, StoreError> {
@@ -116,6 +120,7 @@ impl WorkflowEngine {
                 store,
                 node: owner,
                 functions,
+                authorizer,
                 outbox,
                 running: Mutex::default(),
                 taken: Mutex::default(),
@@ -245,6 +250,11 @@ impl WorkflowEngine {
         for m in signals {
             let _ = tx.send(m);
         }
+        let owner = Arc::new(tasks::TaskOwner {
+            id: row.id.clone(),
+            workflow: row.workflow.clone(),
+            role: row.role.clone(),
+        });
         let actor = actor::Actor {
             engine: self.clone(),
             row,
@@ -254,6 +264,7 @@ impl WorkflowEngine {
             messages: rx,
             own: tx,
             ended: ended_tx,
+            owner,
         };
         tokio::spawn(actor.run());
         Ok(())

@@ -11,16 +11,30 @@
 //! `workflows` interface.
 
 use super::WorkflowEngine;
+use crate::capabilities::grants::RoleGrants;
+use crate::iam::actions::functions::INVOKE_FUNCTION;
 use crate::services::functions::{FunctionError, Input, Output, Trigger};
 use crate::store::projects::Project;
 use minicloud_asl::Failure;
-use minicloud_asl::errors::{TASK_FAILED, TIMEOUT};
+use minicloud_asl::errors::{PERMISSIONS, TASK_FAILED, TIMEOUT};
 use minicloud_asl::machine::{Invocation, Signal};
 use minicloud_runtime::InvokeError;
+use minicloud_runtime::caps::backend::Grants;
 use minicloud_runtime::caps::backend::TaskInfo;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The execution a task belongs to: what its invocations need of it.
+#[derive(Debug)]
+pub(super) struct TaskOwner {
+    /// The execution's id (the trace id of its tasks).
+    pub(super) id: String,
+    /// The workflow's name.
+    pub(super) workflow: String,
+    /// The execution role's name (empty: none).
+    pub(super) role: String,
+}
 
 /// Runs `invocation` of `execution`, an execution of `workflow`; the
 /// signal its end sends, or `None` for a task that ends only when its
@@ -28,12 +42,11 @@ use std::time::Duration;
 pub(super) async fn run(
     engine: &WorkflowEngine,
     project: &Project,
-    workflow: &str,
-    execution: &str,
+    execution: &TaskOwner,
     invocation: Invocation,
 ) -> Option<Signal> {
     let started = std::time::Instant::now();
-    let outcome = invoke(engine, project, workflow, execution, &invocation).await;
+    let outcome = invoke(engine, project, execution, &invocation).await;
     metrics::histogram!("minicloud_workflow_task_seconds", "state" => invocation.state.clone())
         .record(started.elapsed().as_secs_f64());
     let task = invocation.task;
@@ -47,13 +60,16 @@ pub(super) async fn run(
 async fn invoke(
     engine: &WorkflowEngine,
     project: &Project,
-    workflow: &str,
-    execution: &str,
+    row: &TaskOwner,
     invocation: &Invocation,
 ) -> Result<Value, Failure> {
     let functions = &engine.inner.functions;
+    let (workflow, execution) = (row.workflow.as_str(), row.id.as_str());
     let name = crate::services::workflows::task_function(&invocation.resource, project)
         .map_err(|why| Failure::new(TASK_FAILED, why))?;
+    if !row.role.is_empty() {
+        may_invoke(engine, project, &row.role, execution, name).await?;
+    }
     let target = functions
         .target(project, name)
         .await
@@ -98,6 +114,46 @@ async fn invoke(
             Err(FunctionError::Invoke(e)) => return Err(failure_of(e)),
             Err(e) => return Err(Failure::new(TASK_FAILED, e.to_string())),
         }
+    }
+}
+
+/// With an execution role, the role's policies must allow
+/// `functions:InvokeFunction` on the task's function, the execution the
+/// principal (`mc:PrincipalType` `Workflow`): `States.Permissions`
+/// otherwise, which Retry and Catch see like any error.
+async fn may_invoke(
+    engine: &WorkflowEngine,
+    project: &Project,
+    role: &str,
+    execution: &str,
+    function: &str,
+) -> Result<(), Failure> {
+    let policies = engine
+        .inner
+        .authorizer
+        .role_policies(&project.org(), role)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                TASK_FAILED,
+                format!("cannot read the execution role {role:?}: {e}"),
+            )
+        })?;
+    let resource = format!(
+        "mrn:functions:{}:{}:function/{function}",
+        project.org_name, project.name
+    );
+    let allowed = policies.is_some_and(|p| {
+        RoleGrants::for_principal(p, &project.org_name, &project.name, "Workflow", execution)
+            .allows(INVOKE_FUNCTION, &resource)
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            PERMISSIONS,
+            format!("the execution role {role:?} does not allow {INVOKE_FUNCTION} on function {function:?}"),
+        ))
     }
 }
 
