@@ -124,6 +124,7 @@ struct Ids {
     route: String,
     key: String,
     binding: String,
+    execution: String,
 }
 
 /// The victim: org `default`, project `default`, one of everything.
@@ -170,16 +171,39 @@ async fn victim(s: &Server) -> Ids {
         assert_eq!(status, 201, "POST {path}: {answer}");
         ids.push(answer["id"].as_str().unwrap_or_default().to_owned());
     }
+    let (status, answer) = s
+        .call(
+            &admin,
+            Method::PUT,
+            "/projects/default/workflows/vwf",
+            Some(json!({"definition": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "PUT workflow: {answer}");
+    let (status, execution) = s
+        .call(
+            &admin,
+            Method::POST,
+            "/projects/default/workflows/vwf/executions",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "start: {execution}");
     Ids {
         route: ids[0].clone(),
         key: ids[4].clone(),
         binding: ids[7].clone(),
+        execution: execution["id"].as_str().unwrap().to_owned(),
     }
 }
 
 /// One row per endpoint, aimed at the victim's resources.
 fn rows(ids: &Ids) -> Vec<Row> {
     let (route_id, key_id, binding_id) = (&ids.route, &ids.key, &ids.binding);
+    let execution = &ids.execution;
+    // A token naming the victim's execution (the random part guessed).
+    let token = format!("{execution}.00000000000000000000000000000000");
+    let definition = json!({"definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}});
     let doc =
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
     let rule = json!({"name": "vrule", "sources": {"api": true}, "targets": [{"function": "victim"}]});
@@ -570,6 +594,91 @@ fn rows(ids: &Ids) -> Vec<Row> {
             Some(json!({"functions": 1000})),
         ),
     ];
+    let w = |rest: &str| format!("{v1}/projects/default/workflows/vwf{rest}");
+    let workflow_rows = [
+        (
+            "GET",
+            "/api/v1/projects/{project}/workflows",
+            p("/workflows"),
+            None,
+        ),
+        ("GET", "/api/v1/projects/{project}/workflows/{name}", w(""), None),
+        (
+            "PUT",
+            "/api/v1/projects/{project}/workflows/{name}",
+            w(""),
+            Some(definition),
+        ),
+        (
+            "DELETE",
+            "/api/v1/projects/{project}/workflows/{name}",
+            w(""),
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project}/workflows/{name}/executions",
+            w("/executions"),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project}/workflows/{name}/executions",
+            w("/executions"),
+            Some(json!({"input": {"planted": true}})),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project}/workflows/{name}/start-sync",
+            w("/start-sync"),
+            Some(json!({})),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project}/workflows/{name}/executions/{id}",
+            w(&format!("/executions/{execution}")),
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project}/workflows/{name}/executions/{id}/history",
+            w(&format!("/executions/{execution}/history")),
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project}/workflows/{name}/executions/{id}/logs",
+            w(&format!("/executions/{execution}/logs")),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project}/workflows/{name}/executions/{id}/stop",
+            w(&format!("/executions/{execution}/stop")),
+            Some(json!({})),
+        ),
+        (
+            "POST",
+            "/api/v1/task-tokens/success",
+            format!("{v1}/task-tokens/success"),
+            Some(json!({"token": token, "output": {"planted": true}})),
+        ),
+        (
+            "POST",
+            "/api/v1/task-tokens/failure",
+            format!("{v1}/task-tokens/failure"),
+            Some(json!({"token": token, "error": "Planted"})),
+        ),
+        (
+            "POST",
+            "/api/v1/task-tokens/heartbeat",
+            format!("{v1}/task-tokens/heartbeat"),
+            Some(json!({"token": token})),
+        ),
+    ];
+    for (method, route, path, body) in workflow_rows {
+        rows.push(row(method, route, path, body));
+    }
     for f in [
         "/fn/{project}/{name}",
         "/fn/{project}/{name}/",
