@@ -15,7 +15,8 @@ crate::on_both_databases!(
     tokens_and_stops,
     executions_survive_a_crash,
     workflows_and_events,
-    execution_roles_authorize_tasks
+    execution_roles_authorize_tasks,
+    functions_start_executions
 );
 
 mod two_nodes {
@@ -887,4 +888,56 @@ async fn execution_roles_authorize_tasks(db: Db) {
     );
     assert_eq!(done["output"]["allowed"], "ok");
     assert_eq!(done["output"]["denied"]["Error"], "States.Permissions", "{done}");
+}
+
+/// A function starts an execution through `workflows.start-execution` when
+/// its role grants `workflows:StartExecution` on that workflow, and is
+/// refused (`access-denied`, not a trap) on any other; a name makes the
+/// start idempotent.
+async fn functions_start_executions(db: Db) {
+    let s = Server::start(db).await;
+    s.put_role(
+        "starter",
+        json!([{"Effect": "Allow", "Action": "workflows:StartExecution",
+                "Resource": "mrn:workflows:*:*:workflow/child"}]),
+    )
+    .await;
+    s.deploy_with("starter", "?role=starter", guests::STEPS).await;
+    let child = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    for name in ["child", "other"] {
+        let (status, body) = put_workflow(&s, name, child.clone()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let invoke = "/projects/default/functions/starter/invoke";
+    let start = json!({"start": {"workflow": "child", "input": {"from": "a function"}, "name": "once"}});
+    let (status, out) = s.call(&s.token, Method::POST, invoke, Some(start.clone())).await;
+    assert_eq!(status, 200, "{out}");
+    let id = out["started"].as_str().unwrap().to_owned();
+    let (status, again) = s.call(&s.token, Method::POST, invoke, Some(start)).await;
+    assert_eq!(
+        (status, again["started"].clone()),
+        (200, json!(id)),
+        "the same name starts once"
+    );
+    let done = ended(&s, "child", &id, Duration::from_secs(20)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!({"from": "a function"}))
+    );
+    let (status, out) = s
+        .call(
+            &s.token,
+            Method::POST,
+            invoke,
+            Some(json!({"start": {"workflow": "other", "input": {}}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("access denied"),
+        "{out}"
+    );
 }

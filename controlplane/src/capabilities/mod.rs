@@ -7,6 +7,7 @@
 //! - [`secrets`]: the master key and sealed secrets.
 //! - [`grants`]: a function's execution role, compiled.
 //! - [`events`]: functions' `events.publish`.
+//! - [`workflows`]: functions' `workflows.start-execution`.
 //! - [`identity`]: who called an invocation, and a judge of its policies.
 
 pub mod events;
@@ -15,12 +16,14 @@ pub mod identity;
 pub mod kv;
 pub mod objects;
 pub mod secrets;
+pub mod workflows;
 
 use crate::store::Store;
 use crate::store::functions::FunctionRow;
 use crate::store::projects::Project;
 use minicloud_runtime::caps::backend::{
     Backends, DenialSink, EventsBackend, Grants, KvBackend, NoGrants, SecretsBackend, StorageBackend,
+    WorkflowsBackend,
 };
 use minicloud_runtime::caps::net::NetworkPolicy;
 use minicloud_runtime::{Capabilities, Scope};
@@ -70,6 +73,9 @@ impl Services {
                 .with::<dyn EventsBackend>(Arc::new(events::ProjectEvents::new(
                     self.bus.clone(),
                     project.clone(),
+                )))
+                .with::<dyn WorkflowsBackend>(Arc::new(workflows::ProjectWorkflows::new(
+                    self.store.in_project(project),
                 ))),
             config: row
                 .settings

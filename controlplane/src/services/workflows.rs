@@ -88,6 +88,20 @@ pub fn task_function<'a>(resource: &'a str, project: &Project) -> std::result::R
     }
 }
 
+/// An execution name: 1 to 80 letters, digits, `-` or `_`.
+pub fn check_execution_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(WorkflowError::BadName(name.to_owned()))
+    }
+}
+
 /// Every task `Resource` in a definition's JSON, with its JSON path.
 fn resources(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
     match value {
@@ -242,14 +256,7 @@ impl WorkflowService {
         }
         let fresh = crate::util::new_id();
         let name = name.unwrap_or(&fresh);
-        let valid = !name.is_empty()
-            && name.len() <= 80
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            return Err(WorkflowError::BadName(name.to_owned()));
-        }
+        check_execution_name(name)?;
         let scope = self.store.in_project(project);
         if scope.running_executions().await? >= MAX_OPEN_EXECUTIONS {
             return Err(WorkflowError::TooManyOpen);

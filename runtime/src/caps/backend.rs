@@ -316,6 +316,27 @@ pub struct TaskInfo {
     pub idempotency_key: String,
 }
 
+/// The workflows of one project.
+#[async_trait::async_trait]
+pub trait WorkflowsBackend: Send + Sync {
+    /// Stores a new execution of `workflow` with `input` (JSON text; empty:
+    /// `{}`), named `name` (a fresh name when none), and returns its id;
+    /// the same name and input answer the execution that exists. `cause`
+    /// is the delivery the calling invocation is handling, if any: the
+    /// execution continues its chain.
+    async fn start_execution(
+        &self,
+        workflow: &str,
+        input: &str,
+        name: Option<&str>,
+        cause: Option<&DeliveryInfo>,
+    ) -> Result<String, BackendError>;
+}
+
+impl Backend for dyn WorkflowsBackend {
+    const WHAT: &'static str = "workflows are";
+}
+
 /// Judges actions with the caller's own policies, for `identity.authorize`.
 #[async_trait::async_trait]
 pub trait CallerAuthority: Send + Sync {

@@ -7,7 +7,8 @@
 //! first N runs (counted under `key: K` if given, else under the task's
 //! idempotency key) with `Flaky.Error`; `return: V` answers V; `task: true`
 //! answers the current task (`workflows.current-task`, null outside a
-//! workflow). Otherwise the input comes back unchanged. Every run is
+//! workflow); `start: {workflow, input, name?}` starts an execution
+//! (`workflows.start-execution`) and answers `{"started": id}`. Otherwise the input comes back unchanged. Every run is
 //! counted in key-value `steps` under `runs/<key>`, or under
 //! `runs/<idempotency key>` when the input has no key and a workflow runs
 //! the function, which also logs `<state> attempt <retry count>`.
@@ -42,7 +43,7 @@ use minicloud_sdk::{Error, config, kv, workflows};
 
 /// The input keys that direct a run, whatever the config says.
 fn has_directive(input: &Value) -> bool {
-    ["throw", "fail_times", "return"]
+    ["throw", "fail_times", "return", "start"]
         .iter()
         .any(|k| input.get(k).is_some())
         || input["task"] == json!(true)
@@ -75,6 +76,14 @@ fn handle(input: Value) -> Result<Value, Error> {
             _ => behaviour,
         };
         return behave(&behaviour, input);
+    }
+    if let Some(st) = input.get("start") {
+        let id = workflows::start_execution(
+            st["workflow"].as_str().unwrap_or_default(),
+            &st["input"],
+            st["name"].as_str(),
+        )?;
+        return Ok(json!({ "started": id }));
     }
     if let Some(t) = input.get("throw") {
         return Err(Error::named(
