@@ -909,7 +909,8 @@ async fn functions_start_executions(db: Db) {
         assert_eq!(status, 201, "{body}");
     }
     let invoke = "/projects/default/functions/starter/invoke";
-    let start = json!({"start": {"workflow": "child", "input": {"from": "a function"}, "name": "once"}});
+    let start =
+        json!({"start_execution": {"workflow": "child", "input": {"from": "a function"}, "name": "once"}});
     let (status, out) = s.call(&s.token, Method::POST, invoke, Some(start.clone())).await;
     assert_eq!(status, 200, "{out}");
     let id = out["started"].as_str().unwrap().to_owned();
@@ -929,7 +930,7 @@ async fn functions_start_executions(db: Db) {
             &s.token,
             Method::POST,
             invoke,
-            Some(json!({"start": {"workflow": "other", "input": {}}})),
+            Some(json!({"start_execution": {"workflow": "other", "input": {}}})),
         )
         .await;
     assert_eq!(status, 422, "{out}");

@@ -85,6 +85,11 @@ impl<'a, 'd> Live<'a, 'd> {
     }
 
     fn emit(&mut self, event: Event) {
+        // An ended execution journals nothing more (a decision under way
+        // when the history limit ended it stops here).
+        if self.exec.status != Status::Running {
+            return;
+        }
         self.exec.apply(&event);
         self.events.push(event);
         if self.exec.status == Status::Running && self.exec.events + 1 >= MAX_EVENTS {

@@ -464,3 +464,42 @@ fn every_task_runs_with_the_calls_counted() {
     assert_eq!(simulation.execution.status(), Status::Succeeded);
     assert_eq!(count.get("flaky"), Some(&6), "three items, each failing once");
 }
+
+#[test]
+fn an_endless_machine_stops_at_the_history_limit() {
+    // Pass and Choice loop forever without a task or timer: one decision
+    // would never end but for the limit.
+    let value = json!({"StartAt": "Spin", "States": {
+        "Spin": {"Type": "Pass", "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": true, "Next": "Spin"}],
+                  "Default": "Out"},
+        "Out": {"Type": "Succeed"}
+    }});
+    let simulation = run(value, json!({"go": true}), &mut echo);
+    assert_eq!(simulation.execution.status(), Status::Failed);
+    assert_eq!(
+        simulation.execution.failure().map(|f| f.error.as_str()),
+        Some("States.Runtime")
+    );
+    assert_eq!(simulation.execution.event_count(), MAX_EVENTS);
+    assert_eq!(simulation.journal.len() as u64, MAX_EVENTS);
+}
+
+#[test]
+fn an_inline_map_runs_at_most_forty_iterations_at_once() {
+    let value = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "f", "End": true}}}}}});
+    let items: Vec<u32> = (0..100).collect();
+    let simulation = run(value, json!(items), &mut echo);
+    assert_eq!(simulation.execution.status(), Status::Succeeded);
+    let (mut running, mut most) = (0i32, 0);
+    for event in &simulation.journal {
+        match event {
+            Event::IterationStarted { .. } => running += 1,
+            Event::IterationSucceeded { .. } | Event::IterationFailed { .. } => running -= 1,
+            _ => {}
+        }
+        most = most.max(running);
+    }
+    assert_eq!(most, MAX_MAP_CONCURRENCY as i32);
+}

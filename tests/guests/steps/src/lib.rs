@@ -7,7 +7,7 @@
 //! first N runs (counted under `key: K` if given, else under the task's
 //! idempotency key) with `Flaky.Error`; `return: V` answers V; `task: true`
 //! answers the current task (`workflows.current-task`, null outside a
-//! workflow); `start: {workflow, input, name?}` starts an execution
+//! workflow); `start_execution: {workflow, input, name?}` starts an execution
 //! (`workflows.start-execution`) and answers `{"started": id}`. Otherwise the input comes back unchanged. Every run is
 //! counted in key-value `steps` under `runs/<key>`, or under
 //! `runs/<idempotency key>` when the input has no key and a workflow runs
@@ -43,7 +43,7 @@ use minicloud_sdk::{Error, config, kv, workflows};
 
 /// The input keys that direct a run, whatever the config says.
 fn has_directive(input: &Value) -> bool {
-    ["throw", "fail_times", "return", "start"]
+    ["throw", "fail_times", "return", "start_execution"]
         .iter()
         .any(|k| input.get(k).is_some())
         || input["task"] == json!(true)
@@ -77,7 +77,7 @@ fn handle(input: Value) -> Result<Value, Error> {
         };
         return behave(&behaviour, input);
     }
-    if let Some(st) = input.get("start") {
+    if let Some(st) = input.get("start_execution") {
         let id = workflows::start_execution(
             st["workflow"].as_str().unwrap_or_default(),
             &st["input"],
