@@ -288,7 +288,7 @@ async fn executions_run_every_state(db: Db) {
             &s.token,
             Method::POST,
             "/projects/default/workflows/orders/start-sync",
-            Some(json!({"input": {"items": [], "fail": true}})),
+            Some(json!({"input": {"items": []}})),
         )
         .await;
     assert_eq!(status, 200, "{failed}");

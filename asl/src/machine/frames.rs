@@ -203,13 +203,11 @@ impl Frame {
         let mut out = Vec::new();
         match &self.activity {
             Activity::Task(task) => {
-                if only.is_none() {
+                if only.is_none()
+                    && let Some(task_ref) = self.current_task(id)
+                {
                     out.push(Command::Invoke(Invocation {
-                        task: TaskRef {
-                            frame: id.to_owned(),
-                            entry: self.entry,
-                            attempt: self.attempt,
-                        },
+                        task: task_ref,
                         resource: task.resource.clone(),
                         input: task.input.clone(),
                         token: task.token.clone(),

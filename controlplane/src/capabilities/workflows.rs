@@ -4,10 +4,8 @@
 //! call needs nothing else of the engine, so functions and the engine do
 //! not depend on each other.
 
-use crate::services::workflows::{MAX_OPEN_EXECUTIONS, check_execution_name};
+use crate::services::workflows::{WorkflowError, store_execution};
 use crate::store::projects::ProjectScope;
-use crate::store::workflows::executions::NewExecution;
-use minicloud_asl::machine::MAX_PAYLOAD;
 use minicloud_runtime::caps::backend::{BackendError, DeliveryInfo, WorkflowsBackend};
 
 /// `workflows.start-execution` of one project's functions.
@@ -23,10 +21,6 @@ impl ProjectWorkflows {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Unavailable(e.to_string())
-}
-
 #[async_trait::async_trait]
 impl WorkflowsBackend for ProjectWorkflows {
     async fn start_execution(
@@ -36,12 +30,6 @@ impl WorkflowsBackend for ProjectWorkflows {
         name: Option<&str>,
         cause: Option<&DeliveryInfo>,
     ) -> Result<String, BackendError> {
-        if input.len() > MAX_PAYLOAD {
-            return Err(BackendError::Invalid(format!(
-                "the input is {} bytes, more than the limit of {MAX_PAYLOAD}",
-                input.len()
-            )));
-        }
         let input: serde_json::Value = if input.trim().is_empty() {
             serde_json::json!({})
         } else {
@@ -52,38 +40,19 @@ impl WorkflowsBackend for ProjectWorkflows {
             .scope
             .workflow(workflow)
             .await
-            .map_err(unavailable)?
+            .map_err(|e| BackendError::Unavailable(e.to_string()))?
             .ok_or_else(|| BackendError::NotFound(format!("workflow {workflow:?}")))?;
-        let fresh = crate::util::new_id();
-        let name = name.unwrap_or(&fresh);
-        check_execution_name(name).map_err(|e| BackendError::Invalid(e.to_string()))?;
-        if self.scope.running_executions().await.map_err(unavailable)? >= MAX_OPEN_EXECUTIONS {
-            return Err(BackendError::QuotaExceeded(format!(
-                "the project has {MAX_OPEN_EXECUTIONS} executions running, its limit"
-            )));
-        }
-        let new = NewExecution {
-            workflow_id: &row.id,
-            workflow: &row.name,
-            version: row.version,
-            name,
-            input: &input,
-            role: &row.role,
-            // The execution continues the chain of the delivery the
-            // function handles, as the events it publishes would.
-            hops: cause.map_or(0, |d| i64::from(d.hops.saturating_add(1))),
-        };
-        // Unleased: the first node to poll starts it.
-        let (execution, created) = self
-            .scope
-            .insert_execution(new, "", 0)
+        // The execution continues the chain of the delivery the function
+        // handles, as the events it publishes would. Unleased: the first
+        // node to poll starts it.
+        let hops = cause.map_or(0, |d| i64::from(d.hops.saturating_add(1)));
+        let (execution, _) = store_execution(&self.scope, &row, name, &input, hops, ("", 0))
             .await
-            .map_err(unavailable)?;
-        if !created && execution.input != input {
-            return Err(BackendError::Invalid(format!(
-                "execution {name:?} already exists with another input"
-            )));
-        }
+            .map_err(|e| match e {
+                WorkflowError::TooManyOpen => BackendError::QuotaExceeded(e.to_string()),
+                WorkflowError::Store(s) => BackendError::Unavailable(s.to_string()),
+                other => BackendError::Invalid(other.to_string()),
+            })?;
         Ok(execution.id)
     }
 }

@@ -4,7 +4,7 @@
 //! stopped; task tokens sent back. The engine (`crate::workflows`) drives
 //! what it starts.
 
-use crate::store::projects::Project;
+use crate::store::projects::{Project, ProjectScope};
 use crate::store::workflows::executions::{ExecutionRow, JournalRow, NewExecution};
 use crate::store::workflows::{DeleteRefused, NewDefinition, PutOutcome, WorkflowRow};
 use crate::store::{Store, StoreError};
@@ -89,7 +89,7 @@ pub fn task_function<'a>(resource: &'a str, project: &Project) -> std::result::R
 }
 
 /// An execution name: 1 to 80 letters, digits, `-` or `_`.
-pub fn check_execution_name(name: &str) -> Result<()> {
+fn check_execution_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 80
         && name
@@ -100,6 +100,45 @@ pub fn check_execution_name(name: &str) -> Result<()> {
     } else {
         Err(WorkflowError::BadName(name.to_owned()))
     }
+}
+
+/// Stores a new execution of `workflow`'s current version, leased to
+/// `lease` (owner and until; `("", 0)`: unleased, for whichever node polls
+/// first), after the checks every start makes: the input's size, the
+/// name, the project's running executions. The same name and input answer
+/// the execution that exists (and `false`); another input is refused.
+pub async fn store_execution(
+    scope: &ProjectScope,
+    workflow: &WorkflowRow,
+    name: Option<&str>,
+    input: &Value,
+    hops: i64,
+    lease: (&str, i64),
+) -> Result<(ExecutionRow, bool)> {
+    let size = input.to_string().len();
+    if size > MAX_PAYLOAD {
+        return Err(WorkflowError::InputTooLarge(size));
+    }
+    let fresh = crate::util::new_id();
+    let name = name.unwrap_or(&fresh);
+    check_execution_name(name)?;
+    if scope.running_executions().await? >= MAX_OPEN_EXECUTIONS {
+        return Err(WorkflowError::TooManyOpen);
+    }
+    let new = NewExecution {
+        workflow_id: &workflow.id,
+        workflow: &workflow.name,
+        version: workflow.version,
+        name,
+        input,
+        role: &workflow.role,
+        hops,
+    };
+    let (row, created) = scope.insert_execution(new, lease.0, lease.1).await?;
+    if !created && &row.input != input {
+        return Err(WorkflowError::AlreadyExists(name.to_owned()));
+    }
+    Ok((row, created))
 }
 
 /// Every task `Resource` in a definition's JSON, with its JSON path.
@@ -250,33 +289,11 @@ impl WorkflowService {
         input: &Value,
         hops: i64,
     ) -> Result<(ExecutionRow, bool)> {
-        let size = input.to_string().len();
-        if size > MAX_PAYLOAD {
-            return Err(WorkflowError::InputTooLarge(size));
-        }
-        let fresh = crate::util::new_id();
-        let name = name.unwrap_or(&fresh);
-        check_execution_name(name)?;
+        let lease = (self.engine.owner(), self.engine.lease_until());
         let scope = self.store.in_project(project);
-        if scope.running_executions().await? >= MAX_OPEN_EXECUTIONS {
-            return Err(WorkflowError::TooManyOpen);
-        }
-        let new = NewExecution {
-            workflow_id: &workflow.id,
-            workflow: &workflow.name,
-            version: workflow.version,
-            name,
-            input,
-            role: &workflow.role,
-            hops,
-        };
-        let (row, created) = scope
-            .insert_execution(new, self.engine.owner(), self.engine.lease_until())
-            .await?;
+        let (row, created) = store_execution(&scope, workflow, name, input, hops, lease).await?;
         if created {
             self.engine.run_new(row.clone()).await?;
-        } else if &row.input != input {
-            return Err(WorkflowError::AlreadyExists(name.to_owned()));
         }
         Ok((row, created))
     }

@@ -3,7 +3,7 @@
 //! events. Every backend a function gets is scoped to its project when it
 //! is loaded, so names it chooses cannot leave it.
 
-use super::{deploy_as, tenant};
+use super::{function_with_every_grant, tenant};
 use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -49,29 +49,7 @@ async fn a_function_reaches_only_its_own_project(db: Db) {
     // The attacker: its own org, a role granting every action on every
     // resource, and the caps guest.
     let evil = tenant(&s, "evil", "evil").await;
-    let all =
-        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
-    for (path, body) in [
-        ("/orgs/evil/roles", json!({"name": "god"})),
-        ("/orgs/evil/policies", json!({"name": "all", "document": all})),
-    ] {
-        let (status, answer) = s.call(&evil, Method::POST, path, Some(body)).await;
-        assert_eq!(status, 201, "{path}: {answer}");
-    }
-    let (status, _) = s
-        .call(&evil, Method::PUT, "/orgs/evil/roles/god/policies/all", None)
-        .await;
-    assert_eq!(status, 200);
-    deploy_as(&s, &evil, "evil", "probe", guests::CAPS).await;
-    let (status, body) = s
-        .call(
-            &evil,
-            Method::PATCH,
-            "/projects/evil/functions/probe",
-            Some(json!({"role": "god"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    function_with_every_grant(&s, &evil, "evil", "evil", "probe", guests::CAPS).await;
     let probe = |input: Value| {
         let evil = evil.clone();
         let s = &s;

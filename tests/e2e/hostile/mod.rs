@@ -42,6 +42,51 @@ pub async fn tenant(s: &Server, org: &str, project: &str) -> String {
     last["token"].as_str().unwrap().to_owned()
 }
 
+/// In org `org` (whose admin's key is `token`), a role `god` granting
+/// every action on every resource, and `guest` deployed as `name` in
+/// `project` under it: a tenant's function with all the grants it can
+/// give itself.
+pub async fn function_with_every_grant(
+    s: &Server,
+    token: &str,
+    org: &str,
+    project: &str,
+    name: &str,
+    guest: &str,
+) {
+    let all =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    for (path, body) in [
+        (format!("/orgs/{org}/roles"), json!({"name": "god"})),
+        (
+            format!("/orgs/{org}/policies"),
+            json!({"name": "all", "document": all}),
+        ),
+    ] {
+        let (status, answer) = s.call(token, Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {answer}");
+    }
+    let (status, _) = s
+        .call(
+            token,
+            Method::PUT,
+            &format!("/orgs/{org}/roles/god/policies/all"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    deploy_as(s, token, project, name, guest).await;
+    let (status, body) = s
+        .call(
+            token,
+            Method::PATCH,
+            &format!("/projects/{project}/functions/{name}"),
+            Some(json!({"role": "god"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Deploys `guest` as `name` in `project` with `token`, asserting success.
 pub async fn deploy_as(s: &Server, token: &str, project: &str, name: &str, guest: &str) {
     let resp = s.deploy_by(token, project, name, guest).await;

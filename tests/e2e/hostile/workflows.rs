@@ -1,15 +1,20 @@
 //! Workflows across tenants: a workflow's tasks run functions of its own
 //! project only, another org can neither read, start, stop nor complete
 //! the tasks of a workflow it does not own, execution ids are scoped by
-//! project, and setting an execution role needs `iam:PassRole`.
+//! project, setting an execution role needs `iam:PassRole`, and a
+//! function's `workflows.start-execution` names workflows of its own
+//! project only, whatever its role grants.
 
-use super::{deploy_as, tenant};
+use super::{deploy_as, function_with_every_grant, tenant};
 use crate::workflows::{deploy_steps, put_workflow, start};
 use minicloud_tests::{Db, Server, guests};
 use reqwest::Method;
 use serde_json::json;
 
-crate::on_both_databases!(workflows_stay_in_their_project);
+crate::on_both_databases!(
+    workflows_stay_in_their_project,
+    a_function_starts_only_its_own_projects_workflows
+);
 
 async fn workflows_stay_in_their_project(db: Db) {
     let s = Server::start(db).await;
@@ -126,4 +131,47 @@ async fn workflows_stay_in_their_project(db: Db) {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+}
+
+async fn a_function_starts_only_its_own_projects_workflows(db: Db) {
+    let s = Server::start(db).await;
+    let (status, body) = put_workflow(
+        &s,
+        "payroll",
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // The attacker: its own org, a role granting every action on every
+    // resource, and the steps guest under it.
+    let evil = tenant(&s, "evil", "evil").await;
+    function_with_every_grant(&s, &evil, "evil", "evil", "starter", guests::STEPS).await;
+    // "payroll" is a name in the function's own project, which has none.
+    let (status, out) = s
+        .call(
+            &evil,
+            Method::POST,
+            "/projects/evil/functions/starter/invoke",
+            Some(json!({"start_execution": {"workflow": "payroll", "input": {"planted": true}}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["error"]["message"].as_str().unwrap().contains("not found"),
+        "{out}"
+    );
+    let (status, page) = s
+        .call(
+            &s.token,
+            Method::GET,
+            "/projects/default/workflows/payroll/executions",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page["items"],
+        json!([]),
+        "nothing started in the victim's project"
+    );
 }
