@@ -17,6 +17,9 @@ const WORKSPACES: &[(&str, &[&str])] = &[
             "webhook-relay",
             "whoami",
             "doc-indexer",
+            "deploy-approval",
+            "travel-saga",
+            "order-pipeline",
         ],
     ),
     (

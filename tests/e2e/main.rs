@@ -29,6 +29,7 @@ mod streaming;
 mod tenancy;
 mod triggers;
 mod workflow_cases;
+mod workflow_examples;
 mod workflows;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for

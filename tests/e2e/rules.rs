@@ -92,10 +92,17 @@ pub(crate) async fn replay(s: &Server, id: &str) -> (u16, Value) {
 
 /// The sink's key-value entries, read from the database.
 pub(crate) async fn kv(s: &Server) -> HashMap<String, String> {
+    kv_bucket(s, "events").await
+}
+
+/// The entries of key-value bucket `bucket` (of every project), read from
+/// the database.
+pub(crate) async fn kv_bucket(s: &Server, bucket: &str) -> HashMap<String, String> {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
-    let rows = sqlx::query("SELECT entry_key, value FROM kv_entries WHERE bucket = 'events'")
+    let rows = sqlx::query("SELECT entry_key, value FROM kv_entries WHERE bucket = $1")
+        .bind(bucket)
         .fetch_all(&pool)
         .await
         .unwrap();

@@ -312,19 +312,24 @@ impl WorkflowService {
         self.execution(project, workflow, &row.id).await
     }
 
-    /// An execution of `workflow`.
+    /// An execution of `workflow`, by its id or else by its name (unique
+    /// in the workflow).
     pub async fn execution(
         &self,
         project: &Project,
         workflow: &WorkflowRow,
         id: &str,
     ) -> Result<ExecutionRow> {
-        self.store
-            .in_project(project)
+        let scope = self.store.in_project(project);
+        let by_id = scope
             .execution(id)
             .await?
-            .filter(|e| e.workflow_id == workflow.id)
-            .ok_or_else(|| WorkflowError::NoExecution(id.to_owned()))
+            .filter(|e| e.workflow_id == workflow.id);
+        let found = match by_id {
+            Some(row) => Some(row),
+            None => scope.execution_named(&workflow.id, id).await?,
+        };
+        found.ok_or_else(|| WorkflowError::NoExecution(id.to_owned()))
     }
 
     /// A page of an execution's journal.

@@ -199,7 +199,8 @@ impl ProjectScope {
         Ok((row, created))
     }
 
-    async fn execution_named(&self, workflow_id: &str, name: &str) -> Result<Option<ExecutionRow>> {
+    /// An execution of the workflow by name.
+    pub async fn execution_named(&self, workflow_id: &str, name: &str) -> Result<Option<ExecutionRow>> {
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM workflow_executions WHERE project_id = $1 AND workflow_id = $2 AND name = $3"
         ))
