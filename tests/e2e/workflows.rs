@@ -537,6 +537,66 @@ async fn tokens_and_stops(db: Db) {
         (status, body["error"]["code"].clone()),
         (400, json!("invalid_token"))
     );
+    stale_tokens_are_refused(&s).await;
+}
+
+/// A token whose task timed out is refused (400 `task_timed_out`) while
+/// its execution waits for the next one; so is a forged token of the same
+/// execution. The next task's token completes it.
+async fn stale_tokens_are_refused(s: &Server) {
+    let ask = |timeout: u64, next: Value| {
+        let mut state = json!({"Type": "Task", "Resource": "steps.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "TimeoutSeconds": timeout});
+        state
+            .as_object_mut()
+            .unwrap()
+            .extend(next.as_object().unwrap().clone());
+        state
+    };
+    let twice = json!({"StartAt": "First", "States": {
+        "First": ask(1, json!({"Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": null, "Next": "Second"}], "End": true})),
+        "Second": ask(300, json!({"End": true}))
+    }});
+    let (status, body) = put_workflow(s, "twice", twice).await;
+    assert_eq!(status, 201, "{body}");
+    let row = start(s, "twice", json!({})).await;
+    let id = row["id"].as_str().unwrap().to_owned();
+    let tokens = eventually(Duration::from_secs(15), || async {
+        let tokens: Vec<String> = history(s, "twice", &id)
+            .await
+            .iter()
+            .filter_map(|e| e["details"]["token"].as_str().map(str::to_owned))
+            .collect();
+        (tokens.len() == 2).then_some(tokens)
+    })
+    .await
+    .expect("the first task timed out and the second was scheduled");
+    let send = |token: String| async move {
+        s.call(
+            &s.token,
+            Method::POST,
+            "/task-tokens/success",
+            Some(json!({"token": token, "output": 1})),
+        )
+        .await
+    };
+    let forged = format!("{id}.{}", "0".repeat(32));
+    for token in [tokens[0].clone(), forged] {
+        let (status, body) = send(token).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("task_timed_out")),
+            "{body}"
+        );
+    }
+    let (status, body) = send(tokens[1].clone()).await;
+    assert_eq!(status, 202, "{body}");
+    let done = ended(s, "twice", &id, Duration::from_secs(10)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!(1)),
+        "{done}"
+    );
 }
 
 /// A burst of executions with tasks, waits, maps and retries; the server

@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use frames::Frame;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The largest input or output a state may pass on, in bytes of JSON
 /// (Step Functions' limit).
@@ -224,6 +224,21 @@ impl Execution {
             frames::Activity::Task(task) if task.token.as_deref() == Some(token) => frame.current_task(id),
             _ => None,
         })
+    }
+
+    /// The tokens of the tasks it waits for (none once it ended): the only
+    /// tokens an answer may name.
+    pub fn awaited_tokens(&self) -> BTreeSet<String> {
+        if self.status != Status::Running {
+            return BTreeSet::new();
+        }
+        self.frames
+            .values()
+            .filter_map(|frame| match &frame.activity {
+                frames::Activity::Task(task) => task.token.clone(),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Every task and timer still open: what a restarted engine must run

@@ -266,6 +266,10 @@ fn wait_for_token_passes_the_token_and_heartbeats_keep_it_alive() {
     let token = invocation.token.clone().expect("a token");
     assert_eq!(invocation.input, json!({"token": token}));
     assert_eq!(invocation.resource, "ask");
+    assert_eq!(
+        execution.awaited_tokens().into_iter().collect::<Vec<_>>(),
+        [token.clone()]
+    );
     // A heartbeat at +8 s moves the deadline to +18 s: the first timer
     // (+10 s) is then early and armed again.
     world.now = start() + chrono::TimeDelta::seconds(8);
@@ -295,6 +299,10 @@ fn wait_for_token_passes_the_token_and_heartbeats_keep_it_alive() {
     assert_eq!(
         execution.failure().map(|f| f.error.as_str()),
         Some("States.HeartbeatTimeout")
+    );
+    assert!(
+        execution.awaited_tokens().is_empty(),
+        "a timed out task awaits no answer"
     );
 }
 

@@ -56,6 +56,9 @@ pub enum WorkflowError {
     /// A task token that names no execution.
     #[error("the task token is not one this platform issued")]
     BadToken,
+    /// A task token whose task no longer waits for an answer.
+    #[error("the task of this token no longer waits for an answer: it was answered, timed out or failed")]
+    TaskTimedOut,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -381,6 +384,24 @@ impl WorkflowService {
             .await?
             .ok_or(WorkflowError::BadToken)?;
         Ok((execution, project))
+    }
+
+    /// Queues the answer `signal` to task token `token` of `execution`:
+    /// refused when the execution ended or no longer waits for the token.
+    pub async fn answer_token(
+        &self,
+        project: &Project,
+        execution: &ExecutionRow,
+        token: &str,
+        signal: &StoredSignal,
+    ) -> Result<()> {
+        if execution.status != "RUNNING" {
+            return Err(WorkflowError::NotRunning(execution.id.clone()));
+        }
+        if !self.store.awaits_token(&execution.id, token).await? {
+            return Err(WorkflowError::TaskTimedOut);
+        }
+        self.signal(project, &execution.id, signal).await
     }
 
     /// Queues `signal` for a running execution of `project` and wakes the

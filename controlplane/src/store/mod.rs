@@ -145,6 +145,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflows",
         include_str!("../../migrations/0015_workflows.sql"),
     ),
+    (
+        16,
+        "workflow_task_tokens",
+        include_str!("../../migrations/0016_workflow_task_tokens.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

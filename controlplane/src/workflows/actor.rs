@@ -13,6 +13,7 @@ use minicloud_asl::definition::Definition;
 use minicloud_asl::machine::{Command, Execution, Progress, Signal, Status, World};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -122,6 +123,10 @@ pub(super) struct Actor {
     pub(super) ended: watch::Sender<bool>,
     /// What its tasks need of it.
     pub(super) owner: Arc<tasks::TaskOwner>,
+    /// The task tokens journaled as awaited; empty when the actor starts,
+    /// so that its first write records what it waits for (an execution
+    /// journaled before tokens were recorded gets them then).
+    pub(super) tokens: BTreeSet<String>,
 }
 
 impl Actor {
@@ -194,7 +199,11 @@ impl Actor {
     /// carries out its commands; `false` when another node took the
     /// execution over.
     async fn commit(&mut self, progress: Progress, stored: Vec<String>) -> bool {
-        if !progress.events.is_empty() || !stored.is_empty() {
+        let tokens = self.execution.awaited_tokens();
+        let tokens_opened: Vec<String> = tokens.difference(&self.tokens).cloned().collect();
+        let tokens_closed: Vec<String> = self.tokens.difference(&tokens).cloned().collect();
+        let changed = !tokens_opened.is_empty() || !tokens_closed.is_empty();
+        if !progress.events.is_empty() || !stored.is_empty() || changed {
             let events: Vec<(String, i64)> = progress
                 .events
                 .iter()
@@ -212,6 +221,8 @@ impl Actor {
                 end: self.ending(),
                 signals: stored.clone(),
                 outbox,
+                tokens_opened,
+                tokens_closed,
             };
             loop {
                 match self.engine.inner.journal.append(append.clone()).await {
@@ -227,6 +238,7 @@ impl Actor {
                 }
             }
             self.row.events += progress.events.len() as i64;
+            self.tokens = tokens;
             if announced {
                 self.engine.inner.outbox.written();
             }

@@ -73,6 +73,9 @@ impl WorkflowEngine {
                     }),
                     signals: Vec::new(),
                     outbox: Vec::new(),
+                    tokens_opened: Vec::new(),
+                    // Its tokens go with its end.
+                    tokens_closed: Vec::new(),
                 };
                 let _ = self.inner.journal.append(end).await;
             }

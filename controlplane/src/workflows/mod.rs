@@ -265,6 +265,7 @@ impl WorkflowEngine {
             own: tx,
             ended: ended_tx,
             owner,
+            tokens: Default::default(),
         };
         tokio::spawn(actor.run());
         Ok(())

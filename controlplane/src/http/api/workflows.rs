@@ -75,6 +75,7 @@ impl From<WorkflowError> for ApiError {
             ),
             E::NotRunning(_) => Self::new(StatusCode::CONFLICT, "execution_not_running", e.to_string()),
             E::BadToken => Self::bad_request("invalid_token", e.to_string()),
+            E::TaskTimedOut => Self::bad_request("task_timed_out", e.to_string()),
             E::Store(s) => s.into(),
             E::Engine(x) => Self::internal(x),
         }
@@ -443,7 +444,10 @@ async fn send_token(
     let (execution, project) = state.workflows.token_owner(token).await?;
     let target = Target::in_project("workflows", &project, &format!("workflow/{}", execution.workflow));
     state.authorize(caller, action, &target).await?;
-    state.workflows.signal(&project, &execution.id, &signal).await?;
+    state
+        .workflows
+        .answer_token(&project, &execution, token, &signal)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

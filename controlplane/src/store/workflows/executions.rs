@@ -129,6 +129,10 @@ pub struct Append {
     /// Platform events announcing what these events did (a status
     /// change), stored with them.
     pub outbox: Vec<crate::store::outbox::OutboxRow>,
+    /// Task tokens the execution began waiting for.
+    pub tokens_opened: Vec<String>,
+    /// Task tokens it no longer waits for.
+    pub tokens_closed: Vec<String>,
 }
 
 /// How an execution ended.
@@ -396,6 +400,28 @@ impl Store {
             for row in &a.outbox {
                 crate::store::outbox::put(&mut tx, row).await?;
             }
+            for token in &a.tokens_opened {
+                sqlx::query(
+                    "INSERT INTO workflow_task_tokens (token, execution_id) VALUES ($1, $2) \
+                     ON CONFLICT (token) DO NOTHING",
+                )
+                .bind(token)
+                .bind(&a.execution_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for token in &a.tokens_closed {
+                sqlx::query("DELETE FROM workflow_task_tokens WHERE token = $1")
+                    .bind(token)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if a.end.is_some() {
+                sqlx::query("DELETE FROM workflow_task_tokens WHERE execution_id = $1")
+                    .bind(&a.execution_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         for chunk in rows.chunks(CHUNK) {
             let sql = multi_row_insert(
@@ -496,6 +522,18 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Whether execution `execution_id` waits for task token `token`.
+    pub async fn awaits_token(&self, execution_id: &str, token: &str) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT token FROM workflow_task_tokens WHERE token = $1 AND execution_id = $2",
+        )
+        .bind(token)
+        .bind(execution_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
     }
 
     /// Signals waiting for executions `owner` drives.
