@@ -887,6 +887,24 @@ async fn two_nodes_share_executions() {
         (json!("SUCCEEDED"), json!("yes"))
     );
 
+    // start-sync through a, of an execution (same name and input) that b
+    // started and drives: a waits for b's result.
+    let body = json!({"name": "shared", "input": {"n": "both"}});
+    start(&b, "slow", body.clone()).await;
+    let (status, done) = a
+        .call(
+            &a.token,
+            Method::POST,
+            "/projects/default/workflows/slow/start-sync",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("both"))
+    );
+
     // Executions on both; b dies while they wait.
     let mut ids = Vec::new();
     for n in 0..40 {

@@ -311,8 +311,15 @@ impl WorkflowService {
         input: &Value,
     ) -> Result<ExecutionRow> {
         let (row, _) = self.start(project, workflow, name, input, 0).await?;
-        self.engine.wait(&row.id, MAX_SYNC_WAIT).await;
-        self.execution(project, workflow, &row.id).await
+        let deadline = tokio::time::Instant::now() + MAX_SYNC_WAIT;
+        loop {
+            let execution = self.execution(project, workflow, &row.id).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if execution.status != "RUNNING" || left.is_zero() {
+                return Ok(execution);
+            }
+            self.engine.wait(&row.id, left).await;
+        }
     }
 
     /// An execution of `workflow`, by its id or else by its name (unique

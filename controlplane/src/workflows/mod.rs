@@ -39,6 +39,10 @@ pub use actor::{StoredSignal, signal_from_json, token_execution};
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(10);
 
+/// How often a caller waiting for an execution another node drives reads
+/// its row again.
+const REMOTE_POLL: Duration = Duration::from_millis(200);
+
 /// A signal for an actor, with the stored signal it came from (removed
 /// with the events it causes).
 #[derive(Debug)]
@@ -184,16 +188,17 @@ impl WorkflowEngine {
         self.inner.wake_signals.notify_one();
     }
 
-    /// Waits until the execution `id`, if this node drives it, ends, at
-    /// most `timeout`; `false` when it did not end in time.
-    pub async fn wait(&self, id: &str, timeout: Duration) -> bool {
+    /// Waits at most `timeout` for the execution `id` to end when this
+    /// node drives it; else (another node drives it) only a moment, for
+    /// the caller to read its row again.
+    pub async fn wait(&self, id: &str, timeout: Duration) {
         let ended = lock(&self.inner.running).get(id).map(|r| r.ended.clone());
-        let Some(mut ended) = ended else {
-            return true;
-        };
-        tokio::time::timeout(timeout, ended.wait_for(|e| *e))
-            .await
-            .is_ok()
+        match ended {
+            Some(mut ended) => {
+                let _ = tokio::time::timeout(timeout, ended.wait_for(|e| *e)).await;
+            }
+            None => tokio::time::sleep(timeout.min(REMOTE_POLL)).await,
+        }
     }
 
     /// Executions this node drives now.

@@ -449,32 +449,21 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ExecutionRow>> {
         let now = now_ms();
-        let candidates: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND lease_ms < $1 ORDER BY lease_ms LIMIT $2",
-        )
+        // One statement: on PostgreSQL a row another node took since the
+        // subquery read it fails the outer condition and is skipped.
+        let rows = sqlx::query(&format!(
+            "UPDATE workflow_executions SET lease_owner = $1, lease_ms = $2 \
+             WHERE id IN (SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND lease_ms < $3 \
+                          ORDER BY lease_ms LIMIT $4) \
+             AND status = 'RUNNING' AND lease_ms < $3 RETURNING {EXECUTION_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(lease_ms)
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut claimed = Vec::new();
-        for id in candidates {
-            let done = sqlx::query(
-                "UPDATE workflow_executions SET lease_owner = $1, lease_ms = $2 \
-                 WHERE id = $3 AND status = 'RUNNING' AND lease_ms < $4",
-            )
-            .bind(owner)
-            .bind(lease_ms)
-            .bind(&id)
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-            if done.rows_affected() == 1
-                && let Some(row) = self.execution_by_id(&id).await?
-            {
-                claimed.push(row);
-            }
-        }
-        Ok(claimed)
+        rows.iter().map(execution_row).collect()
     }
 
     /// Extends `owner`'s leases to `lease_ms`.
