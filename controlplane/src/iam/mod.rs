@@ -10,115 +10,19 @@
 
 pub mod actions;
 pub mod builtin;
+mod cache;
 pub mod limits;
+mod principal;
 pub mod tokens;
 
 use crate::store::Store;
 use crate::store::iam::Binding;
 use crate::store::orgs::Org;
-use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, evaluate, explain};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// User or API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PrincipalKind {
-    /// A person, signed in with a password (access token).
-    User,
-    /// An API key of a user.
-    ApiKey,
-}
-
-impl PrincipalKind {
-    /// `user` or `api_key`, as stored in bindings and audit records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrincipalKind::User => "user",
-            PrincipalKind::ApiKey => "api_key",
-        }
-    }
-}
-
-/// An authenticated identity.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// User or API key.
-    pub kind: PrincipalKind,
-    /// The user's id, or the key's id.
-    pub id: String,
-    /// The user (the key's owner for a key).
-    pub user_id: String,
-    /// The user's name.
-    pub user_name: String,
-    /// The org the principal belongs to.
-    pub org: Org,
-    /// The user's tags (`mc:PrincipalTag/<key>`).
-    pub tags: crate::store::iam::Tags,
-}
-
-/// A principal with what the request says about itself (for conditions).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Who.
-    pub principal: Principal,
-    /// The client's address.
-    pub source_ip: Option<IpAddr>,
-    /// The client's `User-Agent`.
-    pub user_agent: String,
-}
-
-/// What an action is done to: its resource name and its tenant.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The resource name.
-    pub mrn: Mrn,
-    /// The owning org's id (empty for platform resources).
-    pub org_id: String,
-    /// The owning project's id, for project resources.
-    pub project_id: Option<String>,
-    /// The resource's tags (`mc:ResourceTag/<key>`).
-    pub tags: crate::store::iam::Tags,
-}
-
-impl Target {
-    /// The same target with the resource's tags.
-    pub fn with_tags(mut self, tags: crate::store::iam::Tags) -> Self {
-        self.tags = tags;
-        self
-    }
-
-    /// A resource of a project.
-    pub fn in_project(service: &str, project: &crate::store::projects::Project, resource: &str) -> Self {
-        Self {
-            mrn: Mrn::project(service, &project.org_name, &project.name, resource),
-            org_id: project.org_id.clone(),
-            project_id: Some(project.id.clone()),
-            tags: Default::default(),
-        }
-    }
-
-    /// A resource of an org.
-    pub fn in_org(service: &str, org: &Org, resource: &str) -> Self {
-        Self {
-            mrn: Mrn::org(service, &org.name, resource),
-            org_id: org.id.clone(),
-            project_id: None,
-            tags: Default::default(),
-        }
-    }
-
-    /// A platform-wide resource.
-    pub fn platform(service: &str, resource: &str) -> Self {
-        Self {
-            mrn: Mrn::platform(service, resource),
-            org_id: String::new(),
-            project_id: None,
-            tags: Default::default(),
-        }
-    }
-}
+use cache::TtlCache;
+use minicloud_policy::{Context, Decision, Explanation, Policy, Request, evaluate, explain};
+pub use principal::{Caller, Principal, PrincipalKind, Target};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why an action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -152,11 +56,12 @@ const GRANTS_TTL: Duration = Duration::from_secs(5);
 /// compiled policies.
 pub struct Authorizer {
     store: Store,
-    cache: Mutex<HashMap<(PrincipalKind, String), Cached>>,
+    /// Each principal's compiled grants.
+    grants: TtlCache<(PrincipalKind, String), Arc<Vec<Grant>>>,
+    /// Each role's compiled policies by (org id, role name); `None`: no
+    /// such role.
+    roles: TtlCache<(String, String), Option<RolePolicies>>,
 }
-
-/// A principal's compiled grants and when they were loaded.
-type Cached = (Instant, Arc<Vec<Grant>>);
 
 impl std::fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,13 +74,15 @@ impl Authorizer {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            cache: Mutex::default(),
+            grants: TtlCache::new(GRANTS_TTL),
+            roles: TtlCache::new(GRANTS_TTL),
         }
     }
 
-    /// Forgets every compiled grant: call after any IAM change.
+    /// Forgets every compiled grant and role: call after any IAM change.
     pub fn invalidate(&self) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.grants.clear();
+        self.roles.clear();
     }
 
     /// Allows `action` on `target` for `caller`, or says why not.
@@ -272,10 +179,8 @@ impl Authorizer {
 
     async fn grants(&self, p: &Principal) -> Result<Arc<Vec<Grant>>, AuthzError> {
         let key = (p.kind, p.id.clone());
-        if let Some((at, grants)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
-            && at.elapsed() < GRANTS_TTL
-        {
-            return Ok(grants.clone());
+        if let Some(grants) = self.grants.get(&key) {
+            return Ok(grants);
         }
         let scope = self.store.in_org(&p.org);
         // A key with bindings of its own is limited to them; a key without
@@ -291,10 +196,7 @@ impl Authorizer {
             grants.push(self.grant(&scope, b).await?);
         }
         let grants = Arc::new(grants);
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (Instant::now(), grants.clone()));
+        self.grants.put(key, grants.clone());
         Ok(grants)
     }
 
@@ -315,14 +217,20 @@ impl Authorizer {
         })
     }
 
-    /// The policies of an org's role by name (a function's execution role);
-    /// `None` when there is no such role.
+    /// The policies of an org's role by name (a function's or a
+    /// workflow's execution role); `None` when there is no such role.
     pub async fn role_policies(&self, org: &Org, role: &str) -> Result<Option<RolePolicies>, AuthzError> {
-        let scope = self.store.in_org(org);
-        match scope.role(role).await? {
-            Some(r) => Ok(Some(self.policies_of_role(&scope, &r.id).await?)),
-            None => Ok(None),
+        let key = (org.id.clone(), role.to_owned());
+        if let Some(policies) = self.roles.get(&key) {
+            return Ok(policies);
         }
+        let scope = self.store.in_org(org);
+        let policies = match scope.role(role).await? {
+            Some(r) => Some(self.policies_of_role(&scope, &r.id).await?),
+            None => None,
+        };
+        self.roles.put(key, policies.clone());
+        Ok(policies)
     }
 
     async fn policies_of_role(
