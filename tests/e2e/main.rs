@@ -30,6 +30,7 @@ mod tenancy;
 mod triggers;
 mod workflow_cases;
 mod workflow_examples;
+mod workflow_limits;
 mod workflows;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for
