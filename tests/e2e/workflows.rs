@@ -13,6 +13,7 @@ crate::on_both_databases!(
     definitions_are_validated,
     executions_run_every_state,
     tokens_and_stops,
+    token_tasks_survive_a_crash,
     executions_survive_a_crash,
     workflows_and_events,
     execution_roles_authorize_tasks,
@@ -538,6 +539,56 @@ async fn tokens_and_stops(db: Db) {
         (400, json!("invalid_token"))
     );
     stale_tokens_are_refused(&s).await;
+}
+
+/// A task that waits for its token, killed (SIGKILL) after its function
+/// returned: started again, the server does not run the function again
+/// (`TaskSubmitted` is journaled), and the token still completes it.
+async fn token_tasks_survive_a_crash(db: Db) {
+    let mut s = Server::start(db).await;
+    deploy_steps(&s).await;
+    let ask = json!({"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "steps.waitForTaskToken",
+        "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}});
+    let (status, body) = put_workflow(&s, "ask", ask).await;
+    assert_eq!(status, 201, "{body}");
+    let row = start(&s, "ask", json!({})).await;
+    let id = row["id"].as_str().unwrap().to_owned();
+    let token = eventually(Duration::from_secs(10), || async {
+        let events = history(&s, "ask", &id).await;
+        let submitted = events.iter().any(|e| e["type"] == "TaskSubmitted");
+        let token = events.iter().find_map(|e| e["details"]["token"].as_str());
+        token.filter(|_| submitted).map(str::to_owned)
+    })
+    .await
+    .expect("the task's function ran and it waits for the token");
+    s.kill();
+    s.start_again().await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/task-tokens/success",
+            Some(json!({"token": token, "output": "ok"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = ended(&s, "ask", &id, Duration::from_secs(20)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("ok")),
+        "{done}"
+    );
+    let ran: i64 = runs(&s)
+        .await
+        .iter()
+        .filter(|(key, _)| key.starts_with(&format!("{id}/")))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        ran, 1,
+        "the function of the waiting task ran again after the restart"
+    );
 }
 
 /// A token whose task timed out is refused (400 `task_timed_out`) while

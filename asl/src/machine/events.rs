@@ -37,6 +37,10 @@ pub enum Event {
         heartbeat_seconds: Option<u64>,
         at: DateTime<Utc>,
     },
+    /// The function of a task that waits for its token returned: the
+    /// task waits for the token now, and a restarted engine does not run
+    /// the function again.
+    TaskSubmitted { frame: String, at: DateTime<Utc> },
     /// A task that waits for its token sent a heartbeat.
     TaskHeartbeat { frame: String, at: DateTime<Utc> },
     /// A task returned.
@@ -148,6 +152,7 @@ impl Event {
             Self::ExecutionStarted { .. } => "ExecutionStarted".into(),
             Self::StateEntered { state_type, .. } => format!("{state_type}StateEntered"),
             Self::TaskScheduled { .. } => "TaskScheduled".into(),
+            Self::TaskSubmitted { .. } => "TaskSubmitted".into(),
             Self::TaskHeartbeat { .. } => "TaskHeartbeat".into(),
             Self::TaskSucceeded { .. } => "TaskSucceeded".into(),
             Self::StateFailed {
@@ -181,6 +186,7 @@ impl Event {
             Self::ExecutionStarted { at, .. }
             | Self::StateEntered { at, .. }
             | Self::TaskScheduled { at, .. }
+            | Self::TaskSubmitted { at, .. }
             | Self::TaskHeartbeat { at, .. }
             | Self::TaskSucceeded { at, .. }
             | Self::StateFailed { at, .. }
@@ -248,8 +254,14 @@ impl Execution {
                     timeout_at: *timeout_at,
                     heartbeat_seconds: *heartbeat_seconds,
                     heartbeat_at: heartbeat_seconds.map(|s| after(*at, s)),
+                    submitted: false,
                 }),
             ),
+            Event::TaskSubmitted { frame, .. } => {
+                if let Some(Activity::Task(task)) = self.frames.get_mut(frame).map(|f| &mut f.activity) {
+                    task.submitted = true;
+                }
+            }
             Event::TaskHeartbeat { frame, at } => {
                 if let Some(Activity::Task(task)) = self.frames.get_mut(frame).map(|f| &mut f.activity) {
                     task.heartbeat_at = task.heartbeat_seconds.map(|s| after(*at, s));

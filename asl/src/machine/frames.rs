@@ -124,6 +124,9 @@ pub(crate) struct TaskWait {
     pub(crate) timeout_at: Option<DateTime<Utc>>,
     pub(crate) heartbeat_seconds: Option<u64>,
     pub(crate) heartbeat_at: Option<DateTime<Utc>>,
+    /// Its function returned and it waits only for its token: nothing to
+    /// run again.
+    pub(crate) submitted: bool,
 }
 
 /// A Parallel state's branches or a Map state's iterations.
@@ -204,6 +207,7 @@ impl Frame {
         match &self.activity {
             Activity::Task(task) => {
                 if only.is_none()
+                    && !task.submitted
                     && let Some(task_ref) = self.current_task(id)
                 {
                     out.push(Command::Invoke(Invocation {

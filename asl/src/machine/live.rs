@@ -160,6 +160,12 @@ impl<'a, 'd> Live<'a, 'd> {
             Signal::TaskFailed { task, failure } if self.exec.awaits(&task) => {
                 self.state_failed(&task.frame, failure);
             }
+            Signal::TaskSubmitted { task } if self.exec.awaits(&task) => {
+                self.emit(Event::TaskSubmitted {
+                    frame: task.frame.clone(),
+                    at: self.now,
+                });
+            }
             Signal::Heartbeat { task } if self.exec.awaits(&task) => {
                 self.emit(Event::TaskHeartbeat {
                     frame: task.frame.clone(),

@@ -111,6 +111,11 @@ pub enum Signal {
         /// Its error and cause.
         failure: Failure,
     },
+    /// The function of a task that waits for its token returned.
+    TaskSubmitted {
+        /// Which.
+        task: TaskRef,
+    },
     /// A task that waits for its token is still alive.
     Heartbeat {
         /// Which.

@@ -270,6 +270,32 @@ fn wait_for_token_passes_the_token_and_heartbeats_keep_it_alive() {
         execution.awaited_tokens().into_iter().collect::<Vec<_>>(),
         [token.clone()]
     );
+    // Until its function returned, a restarted engine runs it again; after,
+    // the task only waits for its token.
+    let invokes = |e: &Execution| {
+        e.outstanding()
+            .iter()
+            .filter(|c| matches!(c, Command::Invoke(_)))
+            .count()
+    };
+    assert_eq!(invokes(&execution), 1);
+    let submitted = execution.handle(
+        &d,
+        Signal::TaskSubmitted {
+            task: invocation.task.clone(),
+        },
+        &mut world,
+    );
+    assert!(
+        matches!(submitted.events.as_slice(), [Event::TaskSubmitted { .. }]),
+        "{submitted:?}"
+    );
+    let mut replayed = Execution::new(info(json!({})));
+    for event in progress.events.iter().chain(&submitted.events) {
+        replayed.apply(event);
+    }
+    assert_eq!((invokes(&execution), invokes(&replayed)), (0, 0));
+    assert_eq!(replayed.awaited_tokens(), execution.awaited_tokens());
     // A heartbeat at +8 s moves the deadline to +18 s: the first timer
     // (+10 s) is then early and armed again.
     world.now = start() + chrono::TimeDelta::seconds(8);

@@ -256,12 +256,11 @@ impl Actor {
                     let owner = self.owner.clone();
                     let reply = self.own.clone();
                     tokio::spawn(async move {
-                        if let Some(signal) = tasks::run(&engine, &project, &owner, invocation).await {
-                            let _ = reply.send(Message {
-                                signal: Incoming::Machine(signal),
-                                stored: None,
-                            });
-                        }
+                        let signal = tasks::run(&engine, &project, &owner, invocation).await;
+                        let _ = reply.send(Message {
+                            signal: Incoming::Machine(signal),
+                            stored: None,
+                        });
                     });
                 }
                 Command::Timer { timer, at } => {

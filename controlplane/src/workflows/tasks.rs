@@ -37,23 +37,23 @@ pub(super) struct TaskOwner {
 }
 
 /// Runs `invocation` of `execution`, an execution of `workflow`; the
-/// signal its end sends, or `None` for a task that ends only when its
-/// token comes back and whose function ran.
+/// signal its end sends (for a task that ends only when its token comes
+/// back, that its function ran).
 pub(super) async fn run(
     engine: &WorkflowEngine,
     project: &Project,
     execution: &TaskOwner,
     invocation: Invocation,
-) -> Option<Signal> {
+) -> Signal {
     let started = std::time::Instant::now();
     let outcome = invoke(engine, project, execution, &invocation).await;
     metrics::histogram!("minicloud_workflow_task_seconds", "state" => invocation.state.clone())
         .record(started.elapsed().as_secs_f64());
     let task = invocation.task;
     match outcome {
-        Ok(_) if invocation.token.is_some() => None,
-        Ok(output) => Some(Signal::TaskSucceeded { task, output }),
-        Err(failure) => Some(Signal::TaskFailed { task, failure }),
+        Ok(_) if invocation.token.is_some() => Signal::TaskSubmitted { task },
+        Ok(output) => Signal::TaskSucceeded { task, output },
+        Err(failure) => Signal::TaskFailed { task, failure },
     }
 }
 
