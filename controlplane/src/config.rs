@@ -62,6 +62,14 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_LOG_LINES_PER_SECOND", default_value_t = 1000)]
     pub log_lines_per_second: u32,
 
+    /// Seconds a workflow execution may wait idle in memory (for a
+    /// token, a long Wait or a retry) before the node parks it: it is
+    /// journaled already, so the node lets it go and takes it back when a
+    /// timer is due or a signal arrives. Fewer: less memory a waiting
+    /// execution holds, at the cost of reloading it.
+    #[arg(long, env = "MINICLOUD_WORKFLOW_IDLE_SECS", default_value_t = 60)]
+    pub workflow_idle_secs: u64,
+
     /// Seconds a stop waits, in all, for open requests, running
     /// invocations and event deliveries to finish.
     #[arg(long, env = "MINICLOUD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

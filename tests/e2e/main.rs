@@ -31,6 +31,7 @@ mod triggers;
 mod workflow_cases;
 mod workflow_examples;
 mod workflow_limits;
+mod workflow_parking;
 mod workflows;
 
 /// Generates `<scenario>::sqlite` and `<scenario>::postgres` tests for

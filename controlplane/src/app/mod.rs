@@ -190,6 +190,7 @@ pub async fn start(
         authorizer.clone(),
         outbox.clone(),
         how == NodeStart::Cold,
+        Duration::from_secs(config.workflow_idle_secs.max(1)),
     )
     .await?;
     let workflows = WorkflowService::new(store.clone(), engine);

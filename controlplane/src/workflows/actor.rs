@@ -127,6 +127,10 @@ pub(super) struct Actor {
     /// so that its first write records what it waits for (an execution
     /// journaled before tokens were recorded gets them then).
     pub(super) tokens: BTreeSet<String>,
+    /// Tasks whose function runs now: while any does, the actor stays.
+    pub(super) in_flight: usize,
+    /// The timers armed, aborted when the actor parks.
+    pub(super) timers: Vec<tokio::task::AbortHandle>,
 }
 
 impl Actor {
@@ -143,8 +147,11 @@ impl Actor {
         };
         let mut kept = self.commit(first, Vec::new()).await;
         while kept && self.execution.status() == Status::Running {
-            let Some(message) = self.messages.recv().await else {
-                break;
+            let message = match tokio::time::timeout(self.engine.inner.idle, self.messages.recv()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_idle) if self.park().await => return,
+                Err(_idle) => continue,
             };
             let mut progress = Progress::default();
             let mut stored = Vec::new();
@@ -153,6 +160,12 @@ impl Actor {
             while let Some(message) = next.take() {
                 if let Some(s) = message.stored {
                     stored.push(s);
+                }
+                if let Incoming::Machine(
+                    Signal::TaskSucceeded { .. } | Signal::TaskFailed { .. } | Signal::TaskSubmitted { .. },
+                ) = &message.signal
+                {
+                    self.in_flight = self.in_flight.saturating_sub(1);
                 }
                 if let Some(signal) = self.resolve(message.signal) {
                     let mut world = EngineWorld { execution: &id };
@@ -251,6 +264,7 @@ impl Actor {
         for command in progress.commands {
             match command {
                 Command::Invoke(invocation) => {
+                    self.in_flight += 1;
                     let engine = self.engine.clone();
                     let project = self.project.clone();
                     let owner = self.owner.clone();
@@ -266,13 +280,15 @@ impl Actor {
                 Command::Timer { timer, at } => {
                     let reply = self.own.clone();
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                    tokio::spawn(async move {
+                    let armed = tokio::spawn(async move {
                         tokio::time::sleep(wait).await;
                         let _ = reply.send(Message {
                             signal: Incoming::Machine(Signal::TimerFired { timer }),
                             stored: None,
                         });
                     });
+                    self.timers.retain(|t| !t.is_finished());
+                    self.timers.push(armed.abort_handle());
                 }
             }
         }

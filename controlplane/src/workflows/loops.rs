@@ -42,7 +42,7 @@ impl WorkflowEngine {
                 }
             };
             if !full {
-                tokio::time::sleep(CLAIM_EVERY).await;
+                let _ = tokio::time::timeout(CLAIM_EVERY, self.inner.wake_claims.notified()).await;
             }
         }
     }

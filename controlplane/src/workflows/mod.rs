@@ -16,9 +16,12 @@
 //! - `tasks`: a task's function invoked through the functions service.
 //! - `loops`: claiming executions whose lease ran out, keeping leases,
 //!   picking up signals sent through the database.
+//! - `park`: letting an idle execution go until a timer is due or a
+//!   signal arrives.
 
 mod actor;
 mod loops;
+mod park;
 mod tasks;
 mod writer;
 
@@ -86,6 +89,10 @@ struct Inner {
     taken: Mutex<HashSet<String>>,
     definitions: Mutex<HashMap<(String, i64), Arc<Definition>>>,
     wake_signals: tokio::sync::Notify,
+    /// Wakes the claim loop: a signal may be for a parked execution.
+    wake_claims: tokio::sync::Notify,
+    /// How long an execution waits idle in memory before it is parked.
+    idle: Duration,
 }
 
 /// Why the engine could not take an execution.
@@ -105,7 +112,8 @@ impl WorkflowEngine {
     /// claims executions whose lease ran out, keeps its leases and picks
     /// up signals.
     /// Executions' status events go to the outbox with the journal entries
-    /// that decide them; `outbox` wakes its pump.
+    /// that decide them; `outbox` wakes its pump. An execution idle for
+    /// `idle` is parked (see `actor`).
     pub async fn start(
         store: Store,
         node: &str,
@@ -113,6 +121,7 @@ impl WorkflowEngine {
         authorizer: Arc<Authorizer>,
         outbox: OutboxSignal,
         cold: bool,
+        idle: Duration,
     ) -> Result<Self, StoreError> {
         if cold {
             store.release_node_execution_leases(node).await?;
@@ -130,6 +139,8 @@ impl WorkflowEngine {
                 taken: Mutex::default(),
                 definitions: Mutex::default(),
                 wake_signals: tokio::sync::Notify::new(),
+                wake_claims: tokio::sync::Notify::new(),
+                idle,
             }),
         };
         engine.spawn_loops();
@@ -186,6 +197,7 @@ impl WorkflowEngine {
     /// execution this node drives.
     pub fn nudge(&self) {
         self.inner.wake_signals.notify_one();
+        self.inner.wake_claims.notify_one();
     }
 
     /// Waits at most `timeout` for the execution `id` to end when this
@@ -271,6 +283,8 @@ impl WorkflowEngine {
             ended: ended_tx,
             owner,
             tokens: Default::default(),
+            in_flight: 0,
+            timers: Vec::new(),
         };
         tokio::spawn(actor.run());
         Ok(())

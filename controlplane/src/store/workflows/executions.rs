@@ -440,8 +440,10 @@ impl Store {
         Ok(written)
     }
 
-    /// Takes running executions whose lease ran out (their node died or
-    /// gave them back), at most `limit`, for `owner` until `lease_ms`.
+    /// Takes running executions whose lease ran out (their node died,
+    /// gave them back, or parked them until now) or that are parked with a
+    /// signal waiting, at most `limit` of each, for `owner` until
+    /// `lease_ms`.
     pub async fn claim_executions(
         &self,
         owner: &str,
@@ -453,9 +455,12 @@ impl Store {
         // subquery read it fails the outer condition and is skipped.
         let rows = sqlx::query(&format!(
             "UPDATE workflow_executions SET lease_owner = $1, lease_ms = $2 \
-             WHERE id IN (SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND lease_ms < $3 \
-                          ORDER BY lease_ms LIMIT $4) \
-             AND status = 'RUNNING' AND lease_ms < $3 RETURNING {EXECUTION_COLUMNS}"
+             WHERE (id IN (SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND lease_ms < $3 \
+                           ORDER BY lease_ms LIMIT $4) \
+                    OR id IN (SELECT s.execution_id FROM workflow_signals s \
+                              JOIN workflow_executions e ON e.id = s.execution_id \
+                              WHERE e.lease_owner = '' AND e.status = 'RUNNING' LIMIT $4)) \
+             AND status = 'RUNNING' AND (lease_ms < $3 OR lease_owner = '') RETURNING {EXECUTION_COLUMNS}"
         ))
         .bind(owner)
         .bind(lease_ms)
@@ -464,6 +469,25 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(execution_row).collect()
+    }
+
+    /// Parks `owner`'s execution `id` until `wake_ms`: no node holds it,
+    /// and a claim takes it at `wake_ms` or when a signal is stored for it.
+    /// Refused (`false`) when a signal waits for it already or its journal
+    /// is not at `events`.
+    pub async fn park_execution(&self, id: &str, owner: &str, events: i64, wake_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE workflow_executions SET lease_owner = '', lease_ms = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND events = $4 AND status = 'RUNNING' \
+             AND NOT EXISTS (SELECT 1 FROM workflow_signals s WHERE s.execution_id = $2)",
+        )
+        .bind(wake_ms)
+        .bind(id)
+        .bind(owner)
+        .bind(events)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Extends `owner`'s leases to `lease_ms`.

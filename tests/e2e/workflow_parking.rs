@@ -1,0 +1,110 @@
+//! Idle executions are parked: a node lets an execution that waits (for a
+//! token, a long Wait) go from memory, and any node takes it back when a
+//! signal is stored for it or just before its timer is due.
+
+use super::workflows::{deploy_steps, ended, put_workflow, start};
+use minicloud_tests::{Db, Server, eventually};
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+
+crate::on_both_databases!(idle_executions_are_parked);
+
+/// The lease owner and lease end of execution `id`, from the database.
+async fn lease(s: &Server, id: &str) -> (String, i64) {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let row = sqlx::query("SELECT lease_owner, lease_ms FROM workflow_executions WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    (row.get("lease_owner"), row.get("lease_ms"))
+}
+
+/// Waits until execution `id` is parked: its lease end then.
+async fn parked(s: &Server, id: &str) -> i64 {
+    eventually(Duration::from_secs(15), || async {
+        let (owner, until) = lease(s, id).await;
+        owner.is_empty().then_some(until)
+    })
+    .await
+    .unwrap_or_else(|| panic!("execution {id} was not parked"))
+}
+
+async fn idle_executions_are_parked(db: Db) {
+    let s = Server::start_with(db, &["--workflow-idle-secs", "1"]).await;
+    deploy_steps(&s).await;
+    let (status, body) = put_workflow(
+        &s,
+        "ask",
+        json!({"StartAt": "Ask", "States": {"Ask": {
+            "Type": "Task", "Resource": "steps.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = put_workflow(
+        &s,
+        "nap",
+        json!({"StartAt": "Nap", "States": {
+            "Nap": {"Type": "Wait", "Seconds": 6, "Next": "Up"},
+            "Up": {"Type": "Pass", "Result": "rested", "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // A token wait: parked with no timer; the token brings it back.
+    let asking = start(&s, "ask", json!({})).await;
+    let ask_id = asking["id"].as_str().unwrap().to_owned();
+    let napping = start(&s, "nap", json!({})).await;
+    let nap_id = napping["id"].as_str().unwrap().to_owned();
+    assert_eq!(parked(&s, &ask_id).await, i64::MAX, "only a signal wakes it");
+    let token = eventually(Duration::from_secs(5), || async {
+        let path = format!("/projects/default/workflows/ask/executions/{ask_id}/history");
+        let (_, page) = s.call(&s.token, Method::GET, &path, None).await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find_map(|e| e["details"]["token"].as_str().map(str::to_owned))
+    })
+    .await
+    .expect("the token is in the history");
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/task-tokens/success",
+            Some(json!({"token": token, "output": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let done = ended(&s, "ask", &ask_id, Duration::from_secs(10)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("yes")),
+        "{done}"
+    );
+
+    // A 6 s Wait: parked until 2 s before the timer, which fires on time.
+    let wake = parked(&s, &nap_id).await;
+    let started = napping["started_ms"].as_i64().unwrap();
+    assert!(
+        (started + 3_000..started + 4_500).contains(&wake),
+        "parked until 2 s before the timer: {wake} for a start at {started}"
+    );
+    let done = ended(&s, "nap", &nap_id, Duration::from_secs(15)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("rested")),
+        "{done}"
+    );
+    assert!(done["stopped_ms"].as_i64().unwrap() - started >= 6_000, "{done}");
+    assert!(
+        s.metric("minicloud_workflow_executions_parked_total", "workflow=\"nap\"")
+            .await
+            >= 1.0
+    );
+}
