@@ -23,6 +23,8 @@ pub const RUNTIME: &str = "States.Runtime";
 pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
 /// An intrinsic function failed.
 pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+/// A JSONata expression failed, timed out or returned nothing (undefined).
+pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 /// A parameter path matched nothing or a template could not be applied.
 pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
 /// A result selector could not be applied.

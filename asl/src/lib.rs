@@ -8,6 +8,9 @@
 //!   reference paths results are written to.
 //! - [`intrinsics`]: `States.Format`, `States.Array` and the other
 //!   intrinsic functions.
+//! - [`jsonata`]: JSONata, the query language of states that set
+//!   `"QueryLanguage": "JSONata"`: `{% %}` expressions and the templates
+//!   (`Arguments`, `Output`, `Assign`, ...) that hold them.
 //! - [`payload`]: payload templates (`Parameters`, `ResultSelector`,
 //!   `ItemSelector`), whose `.$` keys take a path or an intrinsic call.
 //! - [`choice`]: Choice rules: comparisons, `And`/`Or`/`Not`, type tests.
@@ -28,6 +31,7 @@ pub mod context;
 pub mod definition;
 pub mod errors;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod machine;
 pub mod paths;
 pub mod payload;

@@ -68,6 +68,10 @@ pub struct Catcher {
     pub result_path: Option<ReferencePath>,
     /// The state that runs next.
     pub next: String,
+    /// A JSONata catcher's output (`$states.errorOutput` by default).
+    pub output: Option<crate::jsonata::Template>,
+    /// Variables a JSONata catcher sets.
+    pub assign: Option<crate::jsonata::Template>,
 }
 
 /// What to do about a failure, given the retriers' counts so far.
@@ -176,7 +180,12 @@ pub(crate) fn parse_retry(value: &Value, at: &str, problems: &mut Vec<Problem>) 
 }
 
 /// Parses `Catch` (at `at`), pushing every problem.
-pub(crate) fn parse_catch(value: &Value, at: &str, problems: &mut Vec<Problem>) -> Vec<Catcher> {
+pub(crate) fn parse_catch(
+    value: &Value,
+    at: &str,
+    jsonata: bool,
+    problems: &mut Vec<Problem>,
+) -> Vec<Catcher> {
     let Some(items) = value.as_array() else {
         problems.push(Problem::new(at, "Catch must be an array of catchers"));
         return Vec::new();
@@ -188,7 +197,16 @@ pub(crate) fn parse_catch(value: &Value, at: &str, problems: &mut Vec<Problem>) 
         let Some(mut f) = Fields::of(item, here, "a catcher", problems) else {
             continue;
         };
-        f.only(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher");
+        let (output, assign) = if jsonata {
+            f.only(
+                &["ErrorEquals", "Next", "Output", "Assign", "Comment"],
+                "a JSONata catcher",
+            );
+            (f.template("Output"), f.assign())
+        } else {
+            f.only(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher");
+            (None, None)
+        };
         let error_equals = error_equals(&mut f, i + 1 == count, "catcher");
         let result_path = match f.has("ResultPath") {
             true => f.reference_path("ResultPath").unwrap_or(None),
@@ -199,6 +217,8 @@ pub(crate) fn parse_catch(value: &Value, at: &str, problems: &mut Vec<Problem>) 
                 error_equals,
                 result_path,
                 next: next.to_owned(),
+                output,
+                assign,
             });
         }
     }
@@ -282,6 +302,7 @@ mod tests {
         let cs = parse_catch(
             &json!([{"ErrorEquals": ["A"], "Next": "Handle"}]),
             "$.Catch",
+            false,
             &mut problems,
         );
         let a = Failure::new("A", "");
@@ -323,6 +344,7 @@ mod tests {
         parse_catch(
             &json!([{"ErrorEquals": ["States.ALL", "X"]}]),
             "$.States.T.Catch",
+            false,
             &mut problems,
         );
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();

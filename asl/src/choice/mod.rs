@@ -39,6 +39,10 @@ pub struct Choice {
     pub condition: Condition,
     /// The state it leads to.
     pub next: String,
+    /// A JSONata rule's output when it matches (the state's by default).
+    pub output: Option<crate::jsonata::Template>,
+    /// Variables a JSONata rule sets when it matches, besides the state's.
+    pub assign: Option<crate::jsonata::Template>,
 }
 
 /// A boolean expression of the JSONPath Choice language.
@@ -72,6 +76,9 @@ pub enum Condition {
     Or(Vec<Condition>),
     /// The rule does not hold.
     Not(Box<Condition>),
+    /// A JSONata rule's `Condition`: an expression that gives a boolean,
+    /// evaluated by the interpreter (it needs the variables).
+    Jsonata(crate::jsonata::Expression),
 }
 
 /// The type a comparison works on, the first word of its operator.
@@ -194,6 +201,10 @@ impl Condition {
                 };
                 Ok(holds(*kind, *relation, &value, &operand))
             }
+            Self::Jsonata(expression) => Err(Failure::runtime(format!(
+                "the JSONata condition {} needs the interpreter's variables",
+                expression.source()
+            ))),
         }
     }
 }

@@ -110,6 +110,8 @@ pub(super) fn parse_choice(rule: &Value, at: &str, problems: &mut Vec<Problem>) 
     Some(Choice {
         condition: condition?,
         next: next?,
+        output: None,
+        assign: None,
     })
 }
 
@@ -354,6 +356,8 @@ mod tests {
                         operand: Operand::Value(json!(1)),
                     },
                     next: "One".to_owned(),
+                    output: None,
+                    assign: None,
                 },
                 Choice {
                     condition: Condition::Not(Box::new(Condition::Test {
@@ -362,6 +366,8 @@ mod tests {
                         expected: true,
                     })),
                     next: "Other".to_owned(),
+                    output: None,
+                    assign: None,
                 },
                 Choice {
                     condition: Condition::And(vec![Condition::Compare {
@@ -371,6 +377,8 @@ mod tests {
                         operand: Operand::Path(path("$$.Execution.Id")),
                     }]),
                     next: "Third".to_owned(),
+                    output: None,
+                    assign: None,
                 },
             ]
         );

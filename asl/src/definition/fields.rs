@@ -3,6 +3,7 @@
 //! missing, one the object does not allow.
 
 use crate::errors::{Problem, field_path};
+use crate::jsonata::Template;
 use crate::paths::{Path, ReferencePath};
 use crate::payload::Payload;
 use serde_json::{Map, Value};
@@ -173,5 +174,38 @@ impl<'a> Fields<'a> {
         let value = self.map.get(name)?;
         let at = self.path(name);
         Some(Payload::parse(value, &at, self.problems))
+    }
+
+    /// A JSONata template field (`Arguments`, `Output`, `Items`, ...): any
+    /// JSON, whose `{% %}` strings are expressions.
+    pub(crate) fn template(&mut self, name: &str) -> Option<Template> {
+        let value = self.map.get(name)?;
+        let at = self.path(name);
+        Some(Template::parse(value, &at, self.problems))
+    }
+
+    /// `Assign`: an object of variables, each a template; names are
+    /// JSONata variable names and `states` is reserved.
+    pub(crate) fn assign(&mut self) -> Option<Template> {
+        let value = self.map.get("Assign")?;
+        let Some(map) = value.as_object() else {
+            self.problem("Assign", "Assign must be an object of variable names to values");
+            return None;
+        };
+        for name in map.keys() {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid || name == "states" {
+                let at = field_path(&self.path("Assign"), name);
+                self.problems.push(Problem::new(
+                    at,
+                    format!("{name:?} is not a variable name: letters, digits and _, not starting with a digit, and not \"states\""),
+                ));
+            }
+        }
+        self.template("Assign")
     }
 }

@@ -9,10 +9,13 @@
 
 pub(crate) mod fields;
 mod graph;
+mod jsonata;
+mod parts;
 mod states;
 
 use crate::choice::Choice;
 use crate::errors::Problem;
+use crate::jsonata::{Expression, Template};
 use crate::paths::{Path, ReferencePath};
 use crate::payload::Payload;
 use crate::retry::{Catcher, Retrier};
@@ -48,6 +51,33 @@ pub struct State {
     /// Where it goes next (`None` for Choice, Succeed and Fail, which say
     /// so themselves).
     pub transition: Option<Transition>,
+    /// Set when the state's query language is JSONata: its `Arguments`,
+    /// `Output` and `Assign` (and `io` is unused).
+    pub jsonata: Option<Box<JsonataIo>>,
+}
+
+/// The input and output of a JSONata state: templates whose `{% %}`
+/// strings see `$states` and the workflow's variables.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JsonataIo {
+    /// A Task's function input, or a Parallel's branches' (the state's
+    /// input by default).
+    pub arguments: Option<Template>,
+    /// The state's output (by default the result, or the input for a
+    /// state without one).
+    pub output: Option<Template>,
+    /// Variables the state sets as it leaves, an object of templates.
+    pub assign: Option<Template>,
+}
+
+/// An error name or a cause written out, read from a path, or computed by
+/// JSONata.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Text {
+    /// A literal, a path or an intrinsic call (JSONPath states).
+    Payload(Payload),
+    /// A literal or an expression (JSONata states).
+    Jsonata(Template),
 }
 
 /// Where a state goes when it is done.
@@ -98,6 +128,8 @@ pub enum Amount<T> {
     /// Read from the effective input (or the context object) when the
     /// state runs.
     Path(Path),
+    /// Computed by a JSONata expression when the state runs.
+    Expr(Expression),
 }
 
 /// What a state does.
@@ -124,9 +156,9 @@ pub enum Kind {
     /// Ends the execution with an error.
     Fail {
         /// The error name.
-        error: Option<Payload>,
+        error: Option<Text>,
         /// The cause.
-        cause: Option<Payload>,
+        cause: Option<Text>,
     },
     /// Runs branches side by side; its result is their outputs in order.
     Parallel {
@@ -172,6 +204,10 @@ pub enum Wait {
     SecondsPath(Path),
     /// The instant at a path of the effective input.
     TimestampPath(Path),
+    /// The seconds a JSONata expression computes.
+    SecondsExpr(Expression),
+    /// The instant a JSONata expression computes.
+    TimestampExpr(Expression),
 }
 
 /// An inline Map state.
@@ -181,6 +217,12 @@ pub struct MapState {
     pub processor: Definition,
     /// Where the items are in the effective input (`$` by default).
     pub items_path: Path,
+    /// The items, in a JSONata state (an array, or an expression that
+    /// gives one; the state's input by default).
+    pub items: Option<Template>,
+    /// Each item's input, in a JSONata state (`$states.context.Map.Item`
+    /// holds the item and its index).
+    pub item_template: Option<Template>,
     /// The template of each item's input (with `$$.Map.Item.Index` and
     /// `$$.Map.Item.Value`); the item itself without one.
     pub item_selector: Option<Payload>,
@@ -207,11 +249,24 @@ impl Definition {
     /// Parses and validates a definition, reporting every problem.
     pub fn parse(value: &Value) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
-        let definition = parse_machine(value, "$", Scope::Top, &mut problems);
+        let definition = parse_machine(value, "$", Scope::Top, false, &mut problems);
         match definition {
             Some(d) if problems.is_empty() => Ok(d),
             _ => Err(problems),
         }
+    }
+
+    /// Whether any state, here or in a branch or processor, is a JSONata
+    /// state (its decisions evaluate tenant expressions).
+    pub fn uses_jsonata(&self) -> bool {
+        self.states.values().any(|s| {
+            s.jsonata.is_some()
+                || match &s.kind {
+                    Kind::Parallel { branches, .. } => branches.iter().any(Definition::uses_jsonata),
+                    Kind::Map(m) => m.processor.uses_jsonata(),
+                    _ => false,
+                }
+        })
     }
 
     /// Every task's resource, as written, in this definition and its
@@ -248,11 +303,13 @@ pub(crate) enum Scope {
 }
 
 /// Parses a state machine (the definition, a branch or a processor) at
-/// `at`.
+/// `at`; its states use JSONata by default when `jsonata` (the
+/// definition's `QueryLanguage` decides at the top).
 pub(crate) fn parse_machine(
     value: &Value,
     at: &str,
     scope: Scope,
+    mut jsonata: bool,
     problems: &mut Vec<Problem>,
 ) -> Option<Definition> {
     let what = match scope {
@@ -289,10 +346,7 @@ pub(crate) fn parse_machine(
     }
     match f.str("QueryLanguage") {
         None | Some("JSONPath") => {}
-        Some("JSONata") => f.problem(
-            "QueryLanguage",
-            "the JSONata query language is not supported yet; write the definition with JSONPath",
-        ),
+        Some("JSONata") => jsonata = true,
         Some(other) => f.problem(
             "QueryLanguage",
             format!("QueryLanguage is JSONPath or JSONata, not {other:?}"),
@@ -315,7 +369,7 @@ pub(crate) fn parse_machine(
             let mut states = BTreeMap::new();
             for (name, state) in map {
                 let here = crate::errors::field_path(&states_at, name);
-                if let Some(s) = states::parse_state(name, state, &here, problems) {
+                if let Some(s) = states::parse_state(name, state, &here, jsonata, problems) {
                     states.insert(name.clone(), s);
                 }
             }

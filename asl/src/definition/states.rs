@@ -2,20 +2,14 @@
 //! they must hold.
 
 use super::fields::Fields;
-use super::{
-    Amount, Definition, Io, Kind, MAX_STATE_NAME, MapState, Scope, State, Task, Transition, Wait,
-    parse_machine,
-};
+use super::parts::{branches, processor, recovery, task, transition, unknown_type};
+use super::{Amount, Io, Kind, MAX_STATE_NAME, MapState, State, Text, Wait};
 use crate::choice::parse_choices;
 use crate::errors::Problem;
 use crate::payload::Payload;
-use crate::retry::{parse_catch, parse_retry};
 use serde_json::Value;
 
-/// The suffix of a task resource that waits for its token.
-const WAIT_FOR_TOKEN: &str = ".waitForTaskToken";
-
-const COMMON: &[&str] = &["Type", "Comment"];
+const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
@@ -23,8 +17,16 @@ const ERRORS: &[&str] = &["Retry", "Catch"];
 /// A distributed Map's fields: refused with their own message.
 const DISTRIBUTED: &[&str] = &["ItemReader", "ItemBatcher", "ResultWriter"];
 
-/// Parses the state `name` at `at`.
-pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<State> {
+/// Parses the state `name` at `at`, in a state machine whose query
+/// language is JSONata when `jsonata` (a state may choose JSONata for
+/// itself in a JSONPath machine, not the other way round).
+pub(super) fn parse_state(
+    name: &str,
+    value: &Value,
+    at: &str,
+    jsonata: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<State> {
     if name.is_empty() || name.chars().count() > MAX_STATE_NAME {
         problems.push(Problem::new(
             at,
@@ -33,6 +35,22 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
     }
     let mut f = Fields::of(value, at.to_owned(), "a state", problems)?;
     let kind = f.required_str("Type", "a state")?;
+    match f.str("QueryLanguage") {
+        None => {}
+        Some("JSONata") => return super::jsonata::state(name, kind, f, jsonata),
+        Some("JSONPath") if jsonata => f.problem(
+            "QueryLanguage",
+            "a state of a JSONata state machine cannot use JSONPath",
+        ),
+        Some("JSONPath") => {}
+        Some(other) => f.problem(
+            "QueryLanguage",
+            format!("QueryLanguage is JSONPath or JSONata, not {other:?}"),
+        ),
+    }
+    if jsonata {
+        return super::jsonata::state(name, kind, f, jsonata);
+    }
     let what = format!("a {kind} state");
     let allowed: Vec<&str> = match kind {
         "Pass" => [COMMON, FLOW, IO, &["Parameters", "ResultPath", "Result"]].concat(),
@@ -84,15 +102,7 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
             DISTRIBUTED,
         ]
         .concat(),
-        other => {
-            f.problem(
-                "Type",
-                format!(
-                    "there is no state type {other:?}: Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"
-                ),
-            );
-            return None;
-        }
+        other => return unknown_type(&mut f, other),
     };
     for distributed in DISTRIBUTED.iter().filter(|_| kind == "Map") {
         if f.has(distributed) {
@@ -111,7 +121,7 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
         "Pass" => Kind::Pass {
             result: f.value("Result").cloned(),
         },
-        "Task" => Kind::Task(task(&mut f)),
+        "Task" => Kind::Task(task(&mut f, false)),
         "Choice" => choice(&mut f),
         "Wait" => Kind::Wait(wait(&mut f)?),
         "Succeed" => Kind::Succeed,
@@ -127,6 +137,7 @@ pub(super) fn parse_state(name: &str, value: &Value, at: &str, problems: &mut Ve
         kind,
         io,
         transition,
+        jsonata: None,
     })
 }
 
@@ -150,33 +161,8 @@ fn parse_io(f: &mut Fields<'_>, kind: &str) -> Io {
     io
 }
 
-/// `Next` or `End: true`, exactly one; `None` after a problem.
-fn transition(f: &mut Fields<'_>, what: &str) -> Option<Transition> {
-    let next = f.str("Next");
-    let end = f.bool("End");
-    match (next, end) {
-        (Some(_), Some(true)) => {
-            f.problem("End", format!("{what} has Next or End, not both"));
-            None
-        }
-        (Some(next), _) => Some(Transition::Next(next.to_owned())),
-        (None, Some(true)) => Some(Transition::End),
-        (None, Some(false)) => {
-            f.problem("End", "End must be true when there is no Next");
-            None
-        }
-        (None, None) => {
-            if !f.has("Next") && !f.has("End") {
-                let at = f.at.clone();
-                f.problems
-                    .push(Problem::new(at, format!("{what} needs Next or \"End\": true")));
-            }
-            None
-        }
-    }
-}
-
-fn seconds(f: &mut Fields<'_>, name: &str, min: u64) -> Option<Amount<u64>> {
+/// A number written out, or read from `<name>Path`.
+pub(super) fn seconds(f: &mut Fields<'_>, name: &str, min: u64) -> Option<Amount<u64>> {
     let path_name = format!("{name}Path");
     if f.has(name) && f.has(&path_name) {
         f.problem(&path_name, format!("{name} and {path_name} cannot both be given"));
@@ -185,48 +171,6 @@ fn seconds(f: &mut Fields<'_>, name: &str, min: u64) -> Option<Amount<u64>> {
         return Some(Amount::Fixed(n));
     }
     f.path_field(&path_name, false).flatten().map(Amount::Path)
-}
-
-fn task(f: &mut Fields<'_>) -> Task {
-    let resource = f.required_str("Resource", "a Task state").unwrap_or_default();
-    let (resource, wait_for_token) = match resource.strip_suffix(WAIT_FOR_TOKEN) {
-        Some(r) => (r, true),
-        None => (resource, false),
-    };
-    if f.has("Resource") && resource.is_empty() {
-        f.problem("Resource", "Resource names a function of the project");
-    }
-    let timeout_seconds = seconds(f, "TimeoutSeconds", 1);
-    let heartbeat_seconds = seconds(f, "HeartbeatSeconds", 1);
-    if let (Some(Amount::Fixed(t)), Some(Amount::Fixed(h))) = (&timeout_seconds, &heartbeat_seconds)
-        && h >= t
-    {
-        f.problem(
-            "HeartbeatSeconds",
-            "HeartbeatSeconds must be less than TimeoutSeconds",
-        );
-    }
-    let (retry, catch) = recovery(f);
-    Task {
-        resource: resource.to_owned(),
-        wait_for_token,
-        timeout_seconds,
-        heartbeat_seconds,
-        retry,
-        catch,
-    }
-}
-
-fn recovery(f: &mut Fields<'_>) -> (Vec<crate::retry::Retrier>, Vec<crate::retry::Catcher>) {
-    let retry = match f.value("Retry") {
-        Some(v) => parse_retry(v, &f.path("Retry"), f.problems),
-        None => Vec::new(),
-    };
-    let catch = match f.value("Catch") {
-        Some(v) => parse_catch(v, &f.path("Catch"), f.problems),
-        None => Vec::new(),
-    };
-    (retry, catch)
 }
 
 fn choice(f: &mut Fields<'_>) -> Kind {
@@ -295,29 +239,15 @@ fn fail(f: &mut Fields<'_>) -> Kind {
         let at = f.path(&path_name);
         Some(Payload::path_or_call(value, &at, f.problems))
     };
+    let text = |f: &mut Fields<'_>, name: &str| text(f, name).map(Text::Payload);
     let error = text(f, "Error");
     let cause = text(f, "Cause");
     Kind::Fail { error, cause }
 }
 
 fn parallel(f: &mut Fields<'_>) -> Kind {
-    let at = f.path("Branches");
-    let branches: Vec<Definition> = match f.value("Branches") {
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| parse_machine(b, &format!("{at}[{i}]"), Scope::Branch, f.problems))
-            .collect(),
-        Some(_) => {
-            f.problem("Branches", "Branches must be a non-empty array of state machines");
-            Vec::new()
-        }
-        None => {
-            f.problem("Branches", "a Parallel state needs Branches");
-            Vec::new()
-        }
-    };
-    let (retry, catch) = recovery(f);
+    let branches = branches(f, false);
+    let (retry, catch) = recovery(f, false);
     Kind::Parallel {
         branches,
         retry,
@@ -326,20 +256,6 @@ fn parallel(f: &mut Fields<'_>) -> Kind {
 }
 
 fn map(f: &mut Fields<'_>) -> Option<MapState> {
-    let processor_field = match (f.has("ItemProcessor"), f.has("Iterator")) {
-        (true, true) => {
-            f.problem("Iterator", "give ItemProcessor or the older Iterator, not both");
-            "ItemProcessor"
-        }
-        (false, true) => "Iterator",
-        (true, false) => "ItemProcessor",
-        (false, false) => {
-            let at = f.at.clone();
-            f.problems
-                .push(Problem::new(at, "a Map state needs ItemProcessor"));
-            return None;
-        }
-    };
     let selector_field = match (f.has("ItemSelector"), f.has("Parameters")) {
         (true, true) => {
             f.problem(
@@ -365,12 +281,13 @@ fn map(f: &mut Fields<'_>) -> Option<MapState> {
             .map(Amount::Path),
     };
     let tolerated_failure_count = seconds(f, "ToleratedFailureCount", 0);
-    let (retry, catch) = recovery(f);
-    let at = f.path(processor_field);
-    let processor = parse_machine(f.value(processor_field)?, &at, Scope::Processor, f.problems)?;
+    let (retry, catch) = recovery(f, false);
+    let processor = processor(f, false)?;
     Some(MapState {
         processor,
         items_path,
+        items: None,
+        item_template: None,
         item_selector,
         max_concurrency,
         tolerated_failure_percentage,

@@ -204,8 +204,8 @@ fn wrong_definitions_name_every_problem() {
             vec!["$.States.A.ToleratedFailurePercentage"],
         ),
         (
-            "jsonata not yet",
-            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+            "an unknown query language",
+            json!({"QueryLanguage": "JMESPath", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
             vec!["$.QueryLanguage"],
         ),
         (

@@ -72,15 +72,38 @@ pub(super) fn array_get_item(args: &Args<'_>) -> Result<Value, Failure> {
 }
 
 /// The array without repeated elements, the first of each kept in place.
+/// Objects that differ only in the order of their keys are repeats.
 pub(super) fn array_unique(items: &[Value]) -> Value {
     let mut seen = HashSet::new();
     Value::Array(
         items
             .iter()
-            .filter(|item| seen.insert(item.to_string()))
+            .filter(|item| seen.insert(canonical(item)))
             .cloned()
             .collect(),
     )
+}
+
+/// `value` as JSON text with each object's keys sorted: serde_json keeps
+/// keys in document order (its `preserve_order` feature, which a dependency
+/// turns on), and `{"a":1,"b":2}` must read as `{"b":2,"a":1}` does.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<_> = map.iter().collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(key, field)| format!("{}:{}", Value::from(key.as_str()), canonical(field)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use sha2::Digest as _;
 use super::args::Args;
 use crate::errors::Failure;
 
-/// The algorithms `States.Hash` knows.
-pub(super) const ALGORITHMS: [&str; 5] = ["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"];
+/// The algorithms `States.Hash` (and JSONata's `$hash`) know.
+pub(crate) const ALGORITHMS: [&str; 5] = ["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"];
 /// Base64 with or without its `=` padding.
 const BASE64_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -32,20 +32,27 @@ pub(super) fn base64_decode(args: &Args<'_>) -> Result<Value, Failure> {
 
 pub(super) fn hash(args: &Args<'_>) -> Result<Value, Failure> {
     let (data, algorithm) = (args.short_text(0)?.as_bytes(), args.text(1)?);
+    hex_digest(algorithm, data).map(Value::String).ok_or_else(|| {
+        args.fail(format_args!(
+            "unknown algorithm {algorithm:?}: use one of {}",
+            ALGORITHMS.join(", ")
+        ))
+    })
+}
+
+/// The lowercase hex digest of `data` under `algorithm`, one of
+/// [`ALGORITHMS`] (case-sensitive), or `None` for any other name. JSONata's
+/// `$hash` shares it, so both query languages hash alike.
+pub(crate) fn hex_digest(algorithm: &str, data: &[u8]) -> Option<String> {
     let digest = match algorithm {
         "MD5" => md5::Md5::digest(data).to_vec(),
         "SHA-1" => sha1::Sha1::digest(data).to_vec(),
         "SHA-256" => sha2::Sha256::digest(data).to_vec(),
         "SHA-384" => sha2::Sha384::digest(data).to_vec(),
         "SHA-512" => sha2::Sha512::digest(data).to_vec(),
-        other => {
-            return Err(args.fail(format_args!(
-                "unknown algorithm {other:?}: use one of {}",
-                ALGORITHMS.join(", ")
-            )));
-        }
+        _ => return None,
     };
-    Ok(Value::String(hex::encode(digest)))
+    Some(hex::encode(digest))
 }
 
 /// `States.MathRandom`: from the start (inclusive) to the end (exclusive);
@@ -68,8 +75,9 @@ pub(super) fn math_random(args: &Args<'_>) -> Result<Value, Failure> {
 }
 
 /// One step of SplitMix64: a well-mixed number from `seed`, the same on
-/// every platform and in every version.
-fn splitmix64(seed: u64) -> u64 {
+/// every platform and in every version (JSONata's seeded `$random` uses it
+/// too).
+pub(crate) fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -45,6 +45,7 @@ use crate::errors::Failure;
 use crate::paths::Path;
 use args::{Args, Func};
 use arrays::{array_get_item, array_partition, array_range, array_unique};
+pub(crate) use math::{ALGORITHMS, hex_digest, splitmix64};
 use math::{base64_decode, hash, math_random};
 use strings::{format, json_merge, string_split, string_to_json};
 

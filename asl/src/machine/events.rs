@@ -98,6 +98,10 @@ pub enum Event {
         state_type: String,
         output: Value,
         next: Option<String>,
+        /// Workflow variables the state set (its `Assign`), in the frame's
+        /// scope.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assigned: Option<serde_json::Map<String, Value>>,
         at: DateTime<Utc>,
     },
     /// A branch or iteration ended with `output`.
@@ -348,6 +352,16 @@ impl Execution {
                 self.frames
                     .insert(child, Frame::new(scope, Some((frame.clone(), *index)), *at));
             }
+            Event::StateExited {
+                frame,
+                assigned: Some(assigned),
+                ..
+            } => {
+                if let Some(f) = self.frames.get_mut(frame) {
+                    f.variables
+                        .extend(assigned.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
             Event::StateExited { .. } => {}
             Event::IterationSucceeded { frame, output, .. } => self.end_iteration(frame, Ok(output.clone())),
             Event::IterationFailed {
@@ -422,6 +436,7 @@ impl Frame {
             attempt: 0,
             counts: Vec::new(),
             activity: Activity::Entered,
+            variables: serde_json::Map::new(),
         }
     }
 }

@@ -94,6 +94,9 @@ pub(crate) struct Frame {
     pub(crate) counts: Vec<u32>,
     /// What the state is doing.
     pub(crate) activity: Activity,
+    /// The workflow variables this frame's scope set (the root's are the
+    /// execution's; a branch or iteration sees its parents' too).
+    pub(crate) variables: serde_json::Map<String, Value>,
 }
 
 /// What a frame's state is doing.

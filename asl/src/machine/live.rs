@@ -16,6 +16,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::VecDeque;
 
+mod jsonata;
+mod jsonata_states;
+
 /// What a decision wrote and what the engine must now do.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
@@ -68,6 +71,8 @@ struct Live<'a, 'd> {
     /// What was scheduled: a frame's entry and attempt, and one timer of
     /// it or all its commands.
     scheduled: Vec<(String, u64, u32, Option<TimerPurpose>)>,
+    /// What is left of the decision's time for JSONata expressions.
+    jsonata_left: std::time::Duration,
 }
 
 impl<'a, 'd> Live<'a, 'd> {
@@ -81,6 +86,7 @@ impl<'a, 'd> Live<'a, 'd> {
             events: Vec::new(),
             queue: VecDeque::new(),
             scheduled: Vec::new(),
+            jsonata_left: super::JSONATA_PER_DECISION,
         }
     }
 
@@ -297,6 +303,9 @@ impl<'a, 'd> Live<'a, 'd> {
 
     /// Starts the work of the state frame `id` just entered.
     fn begin(&mut self, id: &str, state: &'d State) {
+        if let Some(io) = &state.jsonata {
+            return self.begin_jsonata(id, state, io);
+        }
         let input = self.input_of(id);
         let io = &state.io;
         match &state.kind {
@@ -326,7 +335,7 @@ impl<'a, 'd> Live<'a, 'd> {
                     Ok((next, io.select_output(&effective, &ctx)?))
                 });
                 match chosen {
-                    Ok((next, output)) => self.exit(id, state, output, Some(next)),
+                    Ok((next, output)) => self.exit(id, state, output, Some(next), None),
                     Err(failure) => self.state_failed(id, failure),
                 }
             }
@@ -357,18 +366,21 @@ impl<'a, 'd> Live<'a, 'd> {
                     .effective_input(&input, &ctx)
                     .and_then(|effective| io.select_output(&effective, &ctx));
                 match output {
-                    Ok(output) => self.exit(id, state, output, None),
+                    Ok(output) => self.exit(id, state, output, None, None),
                     Err(failure) => self.state_failed(id, failure),
                 }
             }
             Kind::Fail { error, cause } => {
                 let ctx = self.context(id, None, None);
-                let text = |payload: &Option<crate::payload::Payload>| match payload {
+                let text = |text: &Option<crate::definition::Text>| match text {
                     None => Ok(String::new()),
-                    Some(p) => p.apply(&input, &ctx).map(|v| match v {
+                    Some(crate::definition::Text::Payload(p)) => p.apply(&input, &ctx).map(|v| match v {
                         Value::String(s) => s,
                         other => other.to_string(),
                     }),
+                    Some(crate::definition::Text::Jsonata(_)) => {
+                        Err(Failure::runtime("a JSONata Error or Cause in a JSONPath state"))
+                    }
                 };
                 let failure = match (text(error), text(cause)) {
                     (Ok(error), Ok(cause)) => Failure::new(error, cause),
@@ -387,16 +399,7 @@ impl<'a, 'd> Live<'a, 'd> {
                 });
                 match scheduled {
                     Ok((effective, timeout, heartbeat_seconds)) => {
-                        self.emit(Event::TaskScheduled {
-                            frame: id.to_owned(),
-                            resource: task.resource.clone(),
-                            input: effective,
-                            token,
-                            timeout_at: timeout.map(|s| after(self.now, s)),
-                            heartbeat_seconds,
-                            at: self.now,
-                        });
-                        self.schedule(id, None);
+                        self.schedule_task(id, task, effective, token, timeout, heartbeat_seconds);
                     }
                     Err(failure) => self.state_failed(id, failure),
                 }
@@ -427,6 +430,29 @@ impl<'a, 'd> Live<'a, 'd> {
                 Err(failure) => self.state_failed(id, failure),
             },
         }
+    }
+
+    /// Journals that frame `id`'s task runs now with `input` (and its
+    /// token and limits), and schedules it.
+    fn schedule_task(
+        &mut self,
+        id: &str,
+        task: &crate::definition::Task,
+        input: Value,
+        token: Option<String>,
+        timeout: Option<u64>,
+        heartbeat_seconds: Option<u64>,
+    ) {
+        self.emit(Event::TaskScheduled {
+            frame: id.to_owned(),
+            resource: task.resource.clone(),
+            input,
+            token,
+            timeout_at: timeout.map(|s| after(self.now, s)),
+            heartbeat_seconds,
+            at: self.now,
+        });
+        self.schedule(id, None);
     }
 
     /// A Map state's iterations: its items, each one's input (through
@@ -470,8 +496,21 @@ impl<'a, 'd> Live<'a, 'd> {
                     ))
                 })?)
             }
+            Some(Amount::Expr(_)) => return Err(Failure::runtime("a JSONata limit in a JSONPath state")),
         };
-        Ok(Event::IterationsPlanned {
+        Ok(self.map_planned(id, inputs, max_concurrency, tolerated_count, tolerated_percentage))
+    }
+
+    /// The event that plans a Map state's iterations.
+    fn map_planned(
+        &self,
+        id: &str,
+        inputs: Vec<Value>,
+        max_concurrency: u64,
+        tolerated_count: Option<u64>,
+        tolerated_percentage: Option<f64>,
+    ) -> Event {
+        Event::IterationsPlanned {
             frame: id.to_owned(),
             map: true,
             inputs,
@@ -479,7 +518,7 @@ impl<'a, 'd> Live<'a, 'd> {
             tolerated_count,
             tolerated_percentage,
             at: self.now,
-        })
+        }
     }
 
     /// Starts the iterations that may start, or ends the state when they
@@ -559,6 +598,12 @@ impl<'a, 'd> Live<'a, 'd> {
     /// Catch.
     fn conclude(&mut self, id: &str, state: &'d State, result: Result<Value, Failure>) {
         match result {
+            Ok(raw) if state.jsonata.is_some() => {
+                let result = (!matches!(state.kind, Kind::Wait(_))).then_some(raw);
+                if let Some(io) = &state.jsonata {
+                    self.leave_jsonata(id, state, io, result);
+                }
+            }
             Ok(raw) => {
                 let input = self.input_of(id);
                 let ctx = self.context(id, None, None);
@@ -577,7 +622,7 @@ impl<'a, 'd> Live<'a, 'd> {
 
     fn proceed(&mut self, id: &str, state: &'d State, output: Result<Value, Failure>) {
         match output {
-            Ok(output) => self.exit(id, state, output, next_of(state)),
+            Ok(output) => self.exit(id, state, output, next_of(state), None),
             Err(failure) => self.state_failed(id, failure),
         }
     }
@@ -610,6 +655,9 @@ impl<'a, 'd> Live<'a, 'd> {
                 });
                 self.schedule(id, None);
             }
+            Recovery::Catch { catcher } if state.jsonata.is_some() => {
+                self.catch_jsonata(id, state, &catchers[catcher], &failure);
+            }
             Recovery::Catch { catcher } => {
                 let catcher = &catchers[catcher];
                 let input = self.input_of(id);
@@ -618,7 +666,7 @@ impl<'a, 'd> Live<'a, 'd> {
                     Some(path) => path.set(input, failure.to_json()).map_err(Failure::runtime),
                 };
                 match output {
-                    Ok(output) => self.exit(id, state, output, Some(&catcher.next)),
+                    Ok(output) => self.exit(id, state, output, Some(&catcher.next), None),
                     Err(failure) => self.end_frame(id, Err(failure)),
                 }
             }
@@ -626,8 +674,16 @@ impl<'a, 'd> Live<'a, 'd> {
         }
     }
 
-    /// Frame `id` leaves its state with `output` for `next`, or ends.
-    fn exit(&mut self, id: &str, state: &'d State, output: Value, next: Option<&str>) {
+    /// Frame `id` leaves its state with `output` (and the variables it
+    /// assigned) for `next`, or ends.
+    fn exit(
+        &mut self,
+        id: &str,
+        state: &'d State,
+        output: Value,
+        next: Option<&str>,
+        assigned: Option<serde_json::Map<String, Value>>,
+    ) {
         if let Err(failure) = check_size(&output, "the state's output") {
             return self.end_frame(id, Err(failure));
         }
@@ -637,6 +693,7 @@ impl<'a, 'd> Live<'a, 'd> {
             state_type: type_name(&state.kind).to_owned(),
             output: output.clone(),
             next: next.map(str::to_owned),
+            assigned,
             at: self.now,
         });
         match next {
@@ -763,6 +820,10 @@ fn amount(amount: Option<&Amount<u64>>, effective: &Value, ctx: &Value) -> Resul
                 ))
             })
         }
+        Some(Amount::Expr(e)) => Err(Failure::runtime(format!(
+            "the expression {} belongs to a JSONata state",
+            e.source()
+        ))),
     }
 }
 
@@ -793,5 +854,9 @@ fn wait_until(
                 ))),
             }
         }
+        Wait::SecondsExpr(e) | Wait::TimestampExpr(e) => Err(Failure::runtime(format!(
+            "the expression {} belongs to a JSONata state",
+            e.source()
+        ))),
     }
 }

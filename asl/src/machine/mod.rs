@@ -25,6 +25,8 @@
 
 mod events;
 mod frames;
+#[cfg(test)]
+mod jsonata_tests;
 mod live;
 pub mod simulate;
 #[cfg(test)]
@@ -45,6 +47,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The largest input or output a state may pass on, in bytes of JSON
 /// (Step Functions' limit).
 pub const MAX_PAYLOAD: usize = 256 * 1024;
+
+/// The time one decision (the states a signal moves through) may spend
+/// evaluating JSONata, all expressions together: a tenant's expressions
+/// must not hold an engine's thread.
+pub const JSONATA_PER_DECISION: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Events an execution's journal may hold; the execution fails with
 /// `States.Runtime` when it reaches them (Step Functions' limit).

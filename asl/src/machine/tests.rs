@@ -8,7 +8,7 @@ use crate::definition::Definition;
 use serde_json::json;
 use std::collections::HashMap;
 
-fn info(input: Value) -> ExecutionInfo {
+pub(super) fn info(input: Value) -> ExecutionInfo {
     ExecutionInfo {
         id: "mrn:workflows:acme:shop:execution/orders/e1".into(),
         name: "e1".into(),
@@ -20,7 +20,7 @@ fn info(input: Value) -> ExecutionInfo {
     }
 }
 
-fn start() -> DateTime<Utc> {
+pub(super) fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
         .expect("a timestamp")
         .to_utc()
@@ -267,8 +267,8 @@ fn wait_for_token_passes_the_token_and_heartbeats_keep_it_alive() {
     assert_eq!(invocation.input, json!({"token": token}));
     assert_eq!(invocation.resource, "ask");
     assert_eq!(
-        execution.awaited_tokens().into_iter().collect::<Vec<_>>(),
-        [token.clone()]
+        execution.awaited_tokens(),
+        std::collections::BTreeSet::from([token.clone()])
     );
     // Until its function returned, a restarted engine runs it again; after,
     // the task only waits for its token.

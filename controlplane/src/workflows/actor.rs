@@ -2,6 +2,7 @@
 //! that arrive together decided together), events journaled, then tasks
 //! run and timers armed.
 
+use super::signals::StoredSignal;
 use super::{Message, WorkflowEngine, tasks};
 use crate::store::projects::Project;
 use crate::store::workflows::executions::{Append, Ending, ExecutionRow};
@@ -11,7 +12,6 @@ use minicloud_asl::Failure;
 use minicloud_asl::context::ExecutionInfo;
 use minicloud_asl::definition::Definition;
 use minicloud_asl::machine::{Command, Execution, Progress, Signal, Status, World};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -20,45 +20,6 @@ use tokio::sync::{mpsc, watch};
 
 /// Signals handled before one journal write, at most.
 const MAX_SIGNALS_PER_WRITE: usize = 256;
-
-/// A signal as stored for the node that drives its execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StoredSignal {
-    /// A task token sent back with the task's output.
-    TaskSuccess {
-        /// The token.
-        token: String,
-        /// The task's result.
-        output: Value,
-    },
-    /// A task token sent back with an error.
-    TaskFailure {
-        /// The token.
-        token: String,
-        /// The error name.
-        error: String,
-        /// The cause.
-        cause: String,
-    },
-    /// A task that waits for its token is alive.
-    TaskHeartbeat {
-        /// The token.
-        token: String,
-    },
-    /// Stop the execution.
-    Stop {
-        /// The error it ends with.
-        error: String,
-        /// The cause.
-        cause: String,
-    },
-}
-
-/// Reads a stored signal.
-pub fn signal_from_json(text: &str) -> Result<StoredSignal, serde_json::Error> {
-    serde_json::from_str(text)
-}
 
 /// What an actor is told.
 #[derive(Debug)]
@@ -104,12 +65,17 @@ impl World for EngineWorld<'_> {
     }
 }
 
-/// The execution id a task token names.
-pub fn token_execution(token: &str) -> Option<&str> {
-    token
-        .split_once('.')
-        .map(|(id, _)| id)
-        .filter(|id| !id.is_empty())
+/// Runs `decide`, which may evaluate a tenant's JSONata for up to
+/// `minicloud_asl::machine::JSONATA_PER_DECISION` when `jsonata`, where it
+/// may block: the runtime moves this thread's other tasks elsewhere.
+fn blocking<T>(jsonata: bool, decide: impl FnOnce() -> T) -> T {
+    let threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if jsonata && threaded {
+        tokio::task::block_in_place(decide)
+    } else {
+        decide()
+    }
 }
 
 pub(super) struct Actor {
@@ -136,9 +102,12 @@ pub(super) struct Actor {
 impl Actor {
     pub(super) async fn run(mut self) {
         let id = self.row.id.clone();
+        let jsonata = self.definition.uses_jsonata();
         let first = if self.execution.event_count() == 0 {
+            let _slot = self.engine.jsonata_slot(jsonata).await;
             let mut world = EngineWorld { execution: &id };
-            self.execution.start(&self.definition, &mut world)
+            let (execution, definition) = (&mut self.execution, &self.definition);
+            blocking(jsonata, || execution.start(definition, &mut world))
         } else {
             Progress {
                 events: Vec::new(),
@@ -157,6 +126,7 @@ impl Actor {
             let mut stored = Vec::new();
             let mut next = Some(message);
             let mut n = 0;
+            let slot = self.engine.jsonata_slot(jsonata).await;
             while let Some(message) = next.take() {
                 if let Some(s) = message.stored {
                     stored.push(s);
@@ -169,7 +139,8 @@ impl Actor {
                 }
                 if let Some(signal) = self.resolve(message.signal) {
                     let mut world = EngineWorld { execution: &id };
-                    let p = self.execution.handle(&self.definition, signal, &mut world);
+                    let (execution, definition) = (&mut self.execution, &self.definition);
+                    let p = blocking(jsonata, || execution.handle(definition, signal, &mut world));
                     progress.events.extend(p.events);
                     progress.commands.extend(p.commands);
                 }
@@ -178,6 +149,7 @@ impl Actor {
                     next = self.messages.try_recv().ok();
                 }
             }
+            drop(slot);
             kept = self.commit(progress, stored).await;
         }
         self.engine.forget(&id);

@@ -2,7 +2,8 @@
 //! (their node died, or gave them back as it stopped), keeping this node's
 //! leases, and handing signals stored for its executions to their actors.
 
-use super::actor::{Incoming, signal_from_json};
+use super::actor::Incoming;
+use super::signals::signal_from_json;
 use super::{EngineError, LEASE, Message, WorkflowEngine, lock};
 use crate::store::workflows::executions::{Append, Ending, ExecutionRow};
 use crate::util::now_ms;

@@ -18,10 +18,12 @@
 //!   picking up signals sent through the database.
 //! - `park`: letting an idle execution go until a timer is due or a
 //!   signal arrives.
+//! - `signals`: signals from outside as stored, and task tokens.
 
 mod actor;
 mod loops;
 mod park;
+mod signals;
 mod tasks;
 mod writer;
 
@@ -37,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-pub use actor::{StoredSignal, signal_from_json, token_execution};
+pub use signals::{StoredSignal, signal_from_json, token_execution};
 
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(10);
@@ -93,6 +95,9 @@ struct Inner {
     wake_claims: tokio::sync::Notify,
     /// How long an execution waits idle in memory before it is parked.
     idle: Duration,
+    /// Decisions that evaluate JSONata at once, at most: each may use a
+    /// second of a thread and, within it, much memory.
+    jsonata_slots: tokio::sync::Semaphore,
 }
 
 /// Why the engine could not take an execution.
@@ -141,6 +146,9 @@ impl WorkflowEngine {
                 wake_signals: tokio::sync::Notify::new(),
                 wake_claims: tokio::sync::Notify::new(),
                 idle,
+                jsonata_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                ),
             }),
         };
         engine.spawn_loops();
@@ -191,6 +199,15 @@ impl WorkflowEngine {
     /// from its start.
     pub async fn run_new(&self, row: ExecutionRow) -> Result<(), EngineError> {
         self.take(row, Vec::new()).await
+    }
+
+    /// A slot for a decision that evaluates JSONata (none needed for one
+    /// that does not).
+    async fn jsonata_slot(&self, jsonata: bool) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if !jsonata {
+            return None;
+        }
+        self.inner.jsonata_slots.acquire().await.ok()
     }
 
     /// Wakes the signal poller: a signal was stored, perhaps for an

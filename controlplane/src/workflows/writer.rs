@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 1_000;
 
 enum Request {
-    Append(Append, oneshot::Sender<Result<bool, String>>),
+    Append(Box<Append>, oneshot::Sender<Result<bool, String>>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -35,7 +35,7 @@ impl JournalWriter {
     pub(super) async fn append(&self, append: Append) -> Result<bool, String> {
         let (tx, rx) = oneshot::channel();
         self.requests
-            .send(Request::Append(append, tx))
+            .send(Request::Append(Box::new(append), tx))
             .map_err(|_| "the journal writer stopped".to_owned())?;
         rx.await.map_err(|_| "the journal writer stopped".to_owned())?
     }
@@ -58,7 +58,7 @@ async fn write_loop(store: Store, owner: Arc<str>, mut rx: mpsc::UnboundedReceiv
         while let Some(request) = next.take() {
             match request {
                 Request::Append(a, reply) => {
-                    appends.push(a);
+                    appends.push(*a);
                     replies.push(reply);
                 }
                 Request::Flush(done) => flushes.push(done),

@@ -3,7 +3,8 @@
 //! the tasks of a workflow it does not own, execution ids are scoped by
 //! project, setting an execution role needs `iam:PassRole`, and a
 //! function's `workflows.start-execution` names workflows of its own
-//! project only, whatever its role grants.
+//! project only, whatever its role grants, and a tenant's JSONata cannot
+//! hold the engine.
 
 use super::{deploy_as, function_with_every_grant, tenant};
 use crate::workflows::{deploy_steps, put_workflow, start};
@@ -12,6 +13,7 @@ use reqwest::Method;
 use serde_json::json;
 
 crate::on_both_databases!(
+    jsonata_cannot_hold_the_engine,
     workflows_stay_in_their_project,
     a_function_starts_only_its_own_projects_workflows
 );
@@ -174,4 +176,53 @@ async fn a_function_starts_only_its_own_projects_workflows(db: Db) {
         json!([]),
         "nothing started in the victim's project"
     );
+}
+
+/// A tenant's JSONata runs bounded: an expression that recurses without
+/// end, one that builds a huge range and one that doubles a string fail
+/// their executions with `States.QueryEvaluationError`, and the server
+/// answers other requests meanwhile.
+async fn jsonata_cannot_hold_the_engine(db: Db) {
+    let s = Server::start(db).await;
+    let cases = [
+        ("recurse", "{% ( $f := function($x) { $f($x + 1) }; $f(0) ) %}"),
+        ("range", "{% [1..100000000] %}"),
+        (
+            "double",
+            "{% ( $d := function($s, $n) { $n = 0 ? $s : $d($s & $s, $n - 1) }; $length($d('xx', 40)) ) %}",
+        ),
+    ];
+    for (name, expression) in cases {
+        let definition = json!({"QueryLanguage": "JSONata", "StartAt": "Spin",
+            "States": {"Spin": {"Type": "Pass", "Output": expression, "End": true}}});
+        let (status, body) = put_workflow(&s, name, definition).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let started: Vec<(String, String)> = {
+        let mut ids = Vec::new();
+        for (name, _) in cases {
+            let row = start(&s, name, json!({})).await;
+            ids.push((name.to_owned(), row["id"].as_str().unwrap().to_owned()));
+        }
+        ids
+    };
+    // The API keeps answering while the expressions run.
+    let t0 = std::time::Instant::now();
+    let (status, _) = s
+        .call(&s.token, Method::GET, "/projects/default/workflows", None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "the API waited {:?}",
+        t0.elapsed()
+    );
+    for (name, id) in started {
+        let done = crate::workflows::ended(&s, &name, &id, std::time::Duration::from_secs(30)).await;
+        assert_eq!(
+            (done["status"].as_str(), done["error"].as_str()),
+            (Some("FAILED"), Some("States.QueryEvaluationError")),
+            "{name}: {done}"
+        );
+    }
 }
