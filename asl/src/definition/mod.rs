@@ -3,7 +3,10 @@
 //! run.
 //!
 //! - `fields`: reading JSON objects field by field.
-//! - `states`: each state type's fields.
+//! - `states`: each state type's fields (JSONPath states).
+//! - `jsonata`: the fields of JSONata states.
+//! - `parts`: what both share: transitions, a Task's fields, `Retry` and
+//!   `Catch`, branches and item processors.
 //! - `graph`: transitions that name states, states that can be reached,
 //!   and a way to the end.
 

@@ -7,6 +7,9 @@
 //!   platform Administrator).
 //! - [`tokens`]: API keys, passwords, access tokens and their keys.
 //! - [`limits`]: token buckets per principal.
+//! - `principal`: who calls and on what ([`Caller`], [`Principal`],
+//!   [`Target`]).
+//! - `cache`: compiled grants and role policies kept for a few seconds.
 
 pub mod actions;
 pub mod builtin;
