@@ -70,6 +70,13 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_WORKFLOW_IDLE_SECS", default_value_t = 60)]
     pub workflow_idle_secs: u64,
 
+    /// Lets workflow definitions use `"QueryLanguage": "JSONata"`. Off by
+    /// default: its expressions run bounded in time but in the server's
+    /// process, where a hostile one can ask for more memory than the node
+    /// has. Turn it on for tenants you trust.
+    #[arg(long, env = "MINICLOUD_WORKFLOW_JSONATA", default_value_t = false)]
+    pub workflow_jsonata: bool,
+
     /// Seconds a stop waits, in all, for open requests, running
     /// invocations and event deliveries to finish.
     #[arg(long, env = "MINICLOUD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]

@@ -14,36 +14,58 @@ pub(super) enum Unrepresentable {
     Function,
     /// Nested deeper than this many levels.
     TooDeep(usize),
+    /// Larger than this many bytes of JSON, about.
+    TooLarge(usize),
 }
+
+/// The most a result may weigh, about, in bytes of JSON: a payload's limit
+/// with room to spare. The engine shares values, so a small expression can
+/// name a huge result (`[1..999999].$big`); it is refused before copying.
+pub(super) const MAX_RESULT_BYTES: usize = 1024 * 1024;
 
 /// The JSON of `value`, or `None` when it is undefined.
 pub(super) fn to_json(value: &JValue) -> Result<Option<Value>, Unrepresentable> {
-    convert(value, 0)
+    let mut budget = MAX_RESULT_BYTES;
+    convert(value, 0, &mut budget)
+}
+
+/// Takes `bytes` from `budget`, or fails when it does not have them.
+fn spend(budget: &mut usize, bytes: usize) -> Result<(), Unrepresentable> {
+    *budget = budget
+        .checked_sub(bytes)
+        .ok_or(Unrepresentable::TooLarge(MAX_RESULT_BYTES))?;
+    Ok(())
 }
 
 /// `value` at nesting level `depth`; the depth check comes before the
 /// recursion, so a deep value cannot overflow the stack here.
-fn convert(value: &JValue, depth: usize) -> Result<Option<Value>, Unrepresentable> {
+fn convert(value: &JValue, depth: usize, budget: &mut usize) -> Result<Option<Value>, Unrepresentable> {
     if depth > MAX_RESULT_DEPTH {
         return Err(Unrepresentable::TooDeep(MAX_RESULT_DEPTH));
     }
+    spend(budget, 1)?;
     Ok(Some(match value {
         JValue::Undefined => return Ok(None),
         JValue::Null => Value::Null,
         JValue::Bool(b) => Value::Bool(*b),
         JValue::Number(n) => number(*n),
-        JValue::String(s) => Value::String(s.to_string()),
+        JValue::String(s) => {
+            spend(budget, s.len())?;
+            Value::String(s.to_string())
+        }
         JValue::Array(items) => {
+            spend(budget, items.len())?;
             let mut array = Vec::with_capacity(items.len());
             for item in items.iter() {
-                array.push(convert(item, depth + 1)?.unwrap_or(Value::Null));
+                array.push(convert(item, depth + 1, budget)?.unwrap_or(Value::Null));
             }
             Value::Array(array)
         }
         JValue::Object(fields) => {
             let mut object = Map::new();
             for (key, field) in fields.iter() {
-                if let Some(field) = convert(field, depth + 1)? {
+                spend(budget, key.len())?;
+                if let Some(field) = convert(field, depth + 1, budget)? {
                     object.insert(key.clone(), field);
                 }
             }

@@ -80,6 +80,9 @@ impl Session {
             Err(Unrepresentable::TooDeep(depth)) => Err(fail(format!(
                 "returned a value nested more than {depth} levels deep."
             ))),
+            Err(Unrepresentable::TooLarge(bytes)) => {
+                Err(fail(format!("returned a value of more than {bytes} bytes.")))
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ use crate::services::tenancy::TenancyService;
 use crate::services::workflows::WorkflowService;
 use crate::store::Store;
 use crate::store::functions::Settings;
-use crate::workflows::WorkflowEngine;
+use crate::workflows::{EngineSettings, WorkflowEngine};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -190,7 +190,10 @@ pub async fn start(
         authorizer.clone(),
         outbox.clone(),
         how == NodeStart::Cold,
-        Duration::from_secs(config.workflow_idle_secs.max(1)),
+        EngineSettings {
+            idle: Duration::from_secs(config.workflow_idle_secs.max(1)),
+            jsonata: config.workflow_jsonata,
+        },
     )
     .await?;
     let workflows = WorkflowService::new(store.clone(), engine);

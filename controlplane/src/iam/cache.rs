@@ -13,7 +13,14 @@ const SWEEP_ABOVE: usize = 10_000;
 /// Values by key, each trusted for `ttl` after it was put.
 pub(super) struct TtlCache<K, V> {
     ttl: Duration,
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+    entries: Mutex<Entries<K, V>>,
+}
+
+/// The values, and how many times the cache was cleared: a value loaded
+/// before a clear is not kept after it.
+struct Entries<K, V> {
+    values: HashMap<K, (Instant, V)>,
+    generation: u64,
 }
 
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
@@ -21,31 +28,48 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub(super) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::default(),
+            entries: Mutex::new(Entries {
+                values: HashMap::new(),
+                generation: 0,
+            }),
         }
+    }
+
+    /// The cache's generation now: take it before loading a value, and
+    /// give it to [`TtlCache::put`].
+    pub(super) fn generation(&self) -> u64 {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).generation
     }
 
     /// The value of `key`, unless absent or expired.
     pub(super) fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
+            .values
             .get(key)
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, v)| v.clone())
     }
 
-    /// Keeps `value` for `key` from now on.
-    pub(super) fn put(&self, key: K, value: V) {
+    /// Keeps `value`, loaded in generation `generation`, for `key` from
+    /// now on; not when the cache was cleared since (the value may be
+    /// what the clear was for).
+    pub(super) fn put(&self, key: K, value: V, generation: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= SWEEP_ABOVE {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        if entries.generation != generation {
+            return;
         }
-        entries.insert(key, (Instant::now(), value));
+        if entries.values.len() >= SWEEP_ABOVE {
+            entries.values.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        entries.values.insert(key, (Instant::now(), value));
     }
 
-    /// Forgets everything.
+    /// Forgets everything, and whatever is being loaded.
     pub(super) fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.generation += 1;
+        entries.values.clear();
     }
 }
 
@@ -57,12 +81,17 @@ mod tests {
     #[test]
     fn entries_expire_and_clear() {
         let cache = TtlCache::new(Duration::from_millis(30));
-        cache.put("a", 1);
+        cache.put("a", 1, cache.generation());
         assert_eq!(cache.get(&"a"), Some(1));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(cache.get(&"a"), None, "expired");
-        cache.put("b", 2);
+        cache.put("b", 2, cache.generation());
         cache.clear();
         assert_eq!(cache.get(&"b"), None, "cleared");
+        // A value loaded before a clear is not kept after it.
+        let before = cache.generation();
+        cache.clear();
+        cache.put("c", 3, before);
+        assert_eq!(cache.get(&"c"), None, "stale");
     }
 }

@@ -185,6 +185,7 @@ impl Authorizer {
         if let Some(grants) = self.grants.get(&key) {
             return Ok(grants);
         }
+        let generation = self.grants.generation();
         let scope = self.store.in_org(&p.org);
         // A key with bindings of its own is limited to them; a key without
         // acts with its user's roles.
@@ -199,7 +200,7 @@ impl Authorizer {
             grants.push(self.grant(&scope, b).await?);
         }
         let grants = Arc::new(grants);
-        self.grants.put(key, grants.clone());
+        self.grants.put(key, grants.clone(), generation);
         Ok(grants)
     }
 
@@ -227,12 +228,13 @@ impl Authorizer {
         if let Some(policies) = self.roles.get(&key) {
             return Ok(policies);
         }
+        let generation = self.roles.generation();
         let scope = self.store.in_org(org);
         let policies = match scope.role(role).await? {
             Some(r) => Some(self.policies_of_role(&scope, &r.id).await?),
             None => None,
         };
-        self.roles.put(key, policies.clone());
+        self.roles.put(key, policies.clone(), generation);
         Ok(policies)
     }
 

@@ -199,6 +199,10 @@ impl WorkflowService {
         description: &str,
     ) -> Result<(WorkflowRow, PutOutcome)> {
         let mut problems = match Definition::parse(definition) {
+            Ok(d) if d.uses_jsonata() && !self.engine.jsonata_enabled() => vec![Problem::new(
+                "$",
+                "JSONata is turned off on this platform (its operator's --workflow-jsonata); write the definition with JSONPath",
+            )],
             Ok(_) => Vec::new(),
             Err(problems) => problems,
         };

@@ -21,6 +21,10 @@ use tokio::sync::{mpsc, watch};
 /// Signals handled before one journal write, at most.
 const MAX_SIGNALS_PER_WRITE: usize = 256;
 
+/// The same for an execution that uses JSONata: each signal's decision
+/// may take a second, and the slot it holds is shared by every tenant.
+const MAX_JSONATA_SIGNALS_PER_WRITE: usize = 4;
+
 /// What an actor is told.
 #[derive(Debug)]
 pub(super) enum Incoming {
@@ -145,7 +149,12 @@ impl Actor {
                     progress.commands.extend(p.commands);
                 }
                 n += 1;
-                if n < MAX_SIGNALS_PER_WRITE && self.execution.status() == Status::Running {
+                let most = if jsonata {
+                    MAX_JSONATA_SIGNALS_PER_WRITE
+                } else {
+                    MAX_SIGNALS_PER_WRITE
+                };
+                if n < most && self.execution.status() == Status::Running {
                     next = self.messages.try_recv().ok();
                 }
             }

@@ -48,6 +48,17 @@ const LEASE: Duration = Duration::from_secs(10);
 /// its row again.
 const REMOTE_POLL: Duration = Duration::from_millis(200);
 
+/// What an operator sets of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// How long an execution waits idle in memory before it is parked.
+    pub idle: Duration,
+    /// Whether definitions may use JSONata. Its expressions run in the
+    /// server's process, where one can ask for more memory than the node
+    /// has: for trusted tenants only, until they run isolated.
+    pub jsonata: bool,
+}
+
 /// A signal for an actor, with the stored signal it came from (removed
 /// with the events it causes).
 #[derive(Debug)]
@@ -95,6 +106,8 @@ struct Inner {
     wake_claims: tokio::sync::Notify,
     /// How long an execution waits idle in memory before it is parked.
     idle: Duration,
+    /// Whether definitions may use JSONata.
+    jsonata: bool,
     /// Decisions that evaluate JSONata at once, at most: each may use a
     /// second of a thread and, within it, much memory.
     jsonata_slots: tokio::sync::Semaphore,
@@ -118,7 +131,7 @@ impl WorkflowEngine {
     /// up signals.
     /// Executions' status events go to the outbox with the journal entries
     /// that decide them; `outbox` wakes its pump. An execution idle for
-    /// `idle` is parked (see `actor`).
+    /// `settings.idle` is parked (see `park`).
     pub async fn start(
         store: Store,
         node: &str,
@@ -126,7 +139,7 @@ impl WorkflowEngine {
         authorizer: Arc<Authorizer>,
         outbox: OutboxSignal,
         cold: bool,
-        idle: Duration,
+        settings: EngineSettings,
     ) -> Result<Self, StoreError> {
         if cold {
             store.release_node_execution_leases(node).await?;
@@ -145,14 +158,21 @@ impl WorkflowEngine {
                 definitions: Mutex::default(),
                 wake_signals: tokio::sync::Notify::new(),
                 wake_claims: tokio::sync::Notify::new(),
-                idle,
+                idle: settings.idle,
+                jsonata: settings.jsonata,
+                // Half the cores at most: the node serves requests too.
                 jsonata_slots: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
                 ),
             }),
         };
         engine.spawn_loops();
         Ok(engine)
+    }
+
+    /// Whether definitions may use JSONata.
+    pub fn jsonata_enabled(&self) -> bool {
+        self.inner.jsonata
     }
 
     /// The lease owner of this life of the node.

@@ -37,24 +37,31 @@ impl Actor {
             // Only a signal wakes it.
             None => i64::MAX,
         };
+        // Out of `running` first: once parked, a claim on this node must
+        // start a new actor, not find this one, which is about to stop.
+        let running = super::lock(&self.engine.inner.running).remove(&self.row.id);
         let parked = self
             .engine
             .inner
             .store
             .park_execution(&self.row.id, &self.engine.inner.node, self.row.events, wake_ms)
             .await;
-        match parked {
-            Ok(true) => {}
-            Ok(false) => return false,
+        let kept = match parked {
+            Ok(parked) => !parked,
             Err(e) => {
                 tracing::warn!(execution = %self.row.id, error = %e, "cannot park the execution");
-                return false;
+                true
             }
+        };
+        if kept {
+            if let Some(running) = running {
+                super::lock(&self.engine.inner.running).insert(self.row.id.clone(), running);
+            }
+            return false;
         }
         for timer in self.timers.drain(..) {
             timer.abort();
         }
-        self.engine.forget(&self.row.id);
         // Nothing stored can be in the queue (parking needs no signal to
         // wait), but what is there must not stay marked as taken.
         while let Ok(message) = self.messages.try_recv() {

@@ -179,11 +179,12 @@ async fn a_function_starts_only_its_own_projects_workflows(db: Db) {
 }
 
 /// A tenant's JSONata runs bounded: an expression that recurses without
-/// end, one that builds a huge range and one that doubles a string fail
-/// their executions with `States.QueryEvaluationError`, and the server
-/// answers other requests meanwhile.
+/// end, one that builds a huge range, one that doubles a string and one
+/// that names a huge shared result fail their executions with
+/// `States.QueryEvaluationError`, and the server answers other requests
+/// meanwhile.
 async fn jsonata_cannot_hold_the_engine(db: Db) {
-    let s = Server::start(db).await;
+    let s = Server::start_with(db, &["--workflow-jsonata"]).await;
     let cases = [
         ("recurse", "{% ( $f := function($x) { $f($x + 1) }; $f(0) ) %}"),
         ("range", "{% [1..100000000] %}"),
@@ -191,6 +192,8 @@ async fn jsonata_cannot_hold_the_engine(db: Db) {
             "double",
             "{% ( $d := function($s, $n) { $n = 0 ? $s : $d($s & $s, $n - 1) }; $length($d('xx', 40)) ) %}",
         ),
+        // A small expression naming a huge shared result.
+        ("shared", "{% ( $s := $pad('', 100000); [1..999999].$s ) %}"),
     ];
     for (name, expression) in cases {
         let definition = json!({"QueryLanguage": "JSONata", "StartAt": "Spin",

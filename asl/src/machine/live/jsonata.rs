@@ -158,7 +158,11 @@ impl<'d> Live<'_, 'd> {
                 let failure = self
                     .text(id, error.as_ref(), "Error", data)
                     .and_then(|e| Ok(Failure::new(e, self.text(id, cause.as_ref(), "Cause", data)?)));
-                self.end_frame(id, Err(failure.unwrap_or_else(|f| f)));
+                let failure = failure.unwrap_or_else(|f| f);
+                // Step Functions' limits on an error's name and cause.
+                let cut = |text: String, most: usize| text.chars().take(most).collect::<String>();
+                let failure = Failure::new(cut(failure.error, 256), cut(failure.cause, 32_768));
+                self.end_frame(id, Err(failure));
                 Ok(())
             }
             Kind::Task(task) => {
@@ -179,18 +183,21 @@ impl<'d> Live<'_, 'd> {
                     self.schedule_task(id, task, args, token, timeout, heartbeat_seconds);
                 })
             }
-            Kind::Parallel { branches, .. } => self.arguments(id, io, data).map(|args| {
-                self.emit(Event::IterationsPlanned {
-                    frame: id.to_owned(),
-                    map: false,
-                    inputs: vec![args; branches.len()],
-                    max_concurrency: 0,
-                    tolerated_count: None,
-                    tolerated_percentage: None,
-                    at: self.now,
-                });
-                self.queue.push_back(id.to_owned());
-            }),
+            Kind::Parallel { branches, .. } => self
+                .arguments(id, io, data)
+                .and_then(|args| check_size(&args, "the branches' input").map(|()| args))
+                .map(|args| {
+                    self.emit(Event::IterationsPlanned {
+                        frame: id.to_owned(),
+                        map: false,
+                        inputs: vec![args; branches.len()],
+                        max_concurrency: 0,
+                        tolerated_count: None,
+                        tolerated_percentage: None,
+                        at: self.now,
+                    });
+                    self.queue.push_back(id.to_owned());
+                }),
             Kind::Map(map) => self.plan_items(id, map, data).map(|event| {
                 self.emit(event);
                 self.queue.push_back(id.to_owned());

@@ -12,6 +12,10 @@ use crate::machine::frames::after;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+/// The most a JSONata Map's item inputs may weigh together: its items
+/// need not come from its input, which a payload's limit bounds.
+const MAX_PLANNED_BYTES: usize = 16 * crate::machine::MAX_PAYLOAD;
+
 impl<'d> Live<'_, 'd> {
     pub(super) fn choose(
         &mut self,
@@ -123,6 +127,18 @@ impl<'d> Live<'_, 'd> {
                     )?
                 }
             });
+        }
+        let planned: usize = inputs
+            .iter()
+            .map(|i| serde_json::to_vec(i).map_or(0, |v| v.len()))
+            .sum();
+        if planned > MAX_PLANNED_BYTES {
+            return Err(Failure::new(
+                errors::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "the Map state's item inputs are {planned} bytes, more than the limit of {MAX_PLANNED_BYTES}"
+                ),
+            ));
         }
         let max_concurrency = self
             .amount(id, Some(&map.max_concurrency), "MaxConcurrency", data)?
