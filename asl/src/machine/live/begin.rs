@@ -1,0 +1,236 @@
+//! What a JSONPath state does when entered: a Pass's or Choice's output,
+//! a Wait's timer, a Task's scheduling, a Parallel's or Map's iterations.
+
+use super::{Live, amount, check_size, kind_of, wait_until};
+use crate::definition::{Amount, Kind, State};
+use crate::errors::{self, Failure};
+use crate::machine::events::Event;
+use crate::machine::frames::after;
+use serde_json::Value;
+
+impl<'d> Live<'_, 'd> {
+    /// Starts the work of the state frame `id` just entered.
+    pub(super) fn begin(&mut self, id: &str, state: &'d State) {
+        if let Some(io) = &state.jsonata {
+            return self.begin_jsonata(id, state, io);
+        }
+        let input = self.input_of(id);
+        let io = &state.io;
+        match &state.kind {
+            Kind::Pass { result } => {
+                let ctx = self.context(id, None, None);
+                let output = io
+                    .effective_input(&input, &ctx)
+                    .and_then(|effective| io.place(&input, result.clone().unwrap_or(effective), &ctx));
+                self.proceed(id, state, output);
+            }
+            Kind::Choice { choices, default } => {
+                let ctx = self.context(id, None, None);
+                let chosen = io.effective_input(&input, &ctx).and_then(|effective| {
+                    let mut next = default.as_deref();
+                    for choice in choices {
+                        if choice.condition.eval(&effective, &ctx)? {
+                            next = Some(&choice.next);
+                            break;
+                        }
+                    }
+                    let next = next.ok_or_else(|| {
+                        Failure::new(
+                            errors::NO_CHOICE_MATCHED,
+                            "no choice rule matched and there is no Default",
+                        )
+                    })?;
+                    Ok((next, io.select_output(&effective, &ctx)?))
+                });
+                match chosen {
+                    Ok((next, output)) => self.exit(id, state, output, Some(next), None),
+                    Err(failure) => self.state_failed(id, failure),
+                }
+            }
+            Kind::Wait(wait) => {
+                let ctx = self.context(id, None, None);
+                let until = io
+                    .effective_input(&input, &ctx)
+                    .and_then(|effective| Ok((wait_until(wait, &effective, &ctx, self.now)?, effective)));
+                match until {
+                    Ok((until, effective)) if until <= self.now => {
+                        let output = io.select_output(&effective, &ctx);
+                        self.proceed(id, state, output);
+                    }
+                    Ok((until, _)) => {
+                        self.emit(Event::WaitStarted {
+                            frame: id.to_owned(),
+                            until,
+                            at: self.now,
+                        });
+                        self.schedule(id, None);
+                    }
+                    Err(failure) => self.state_failed(id, failure),
+                }
+            }
+            Kind::Succeed => {
+                let ctx = self.context(id, None, None);
+                let output = io
+                    .effective_input(&input, &ctx)
+                    .and_then(|effective| io.select_output(&effective, &ctx));
+                match output {
+                    Ok(output) => self.exit(id, state, output, None, None),
+                    Err(failure) => self.state_failed(id, failure),
+                }
+            }
+            Kind::Fail { error, cause } => {
+                let ctx = self.context(id, None, None);
+                let text = |text: &Option<crate::definition::Text>| match text {
+                    None => Ok(String::new()),
+                    Some(crate::definition::Text::Payload(p)) => p.apply(&input, &ctx).map(|v| match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                    Some(crate::definition::Text::Jsonata(_)) => {
+                        Err(Failure::runtime("a JSONata Error or Cause in a JSONPath state"))
+                    }
+                };
+                let failure = match (text(error), text(cause)) {
+                    (Ok(error), Ok(cause)) => Failure::new(error, cause),
+                    (Err(f), _) | (_, Err(f)) => f,
+                };
+                self.end_frame(id, Err(failure));
+            }
+            Kind::Task(task) => {
+                let token = task.wait_for_token.then(|| self.world.token());
+                let ctx = self.context(id, token.as_deref(), None);
+                let scheduled = io.effective_input(&input, &ctx).and_then(|effective| {
+                    check_size(&effective, "the task's input")?;
+                    let timeout = amount(task.timeout_seconds.as_ref(), &effective, &ctx)?;
+                    let heartbeat = amount(task.heartbeat_seconds.as_ref(), &effective, &ctx)?;
+                    Ok((effective, timeout, heartbeat))
+                });
+                match scheduled {
+                    Ok((effective, timeout, heartbeat_seconds)) => {
+                        self.schedule_task(id, task, effective, token, timeout, heartbeat_seconds);
+                    }
+                    Err(failure) => self.state_failed(id, failure),
+                }
+            }
+            Kind::Parallel { branches, .. } => {
+                let ctx = self.context(id, None, None);
+                match io.effective_input(&input, &ctx) {
+                    Ok(effective) => {
+                        self.emit(Event::IterationsPlanned {
+                            frame: id.to_owned(),
+                            map: false,
+                            inputs: vec![effective; branches.len()],
+                            max_concurrency: 0,
+                            tolerated_count: None,
+                            tolerated_percentage: None,
+                            at: self.now,
+                        });
+                        self.queue.push_back(id.to_owned());
+                    }
+                    Err(failure) => self.state_failed(id, failure),
+                }
+            }
+            Kind::Map(map) => match self.plan_map(id, map, &input) {
+                Ok(event) => {
+                    self.emit(event);
+                    self.queue.push_back(id.to_owned());
+                }
+                Err(failure) => self.state_failed(id, failure),
+            },
+        }
+    }
+
+    /// Journals that frame `id`'s task runs now with `input` (and its
+    /// token and limits), and schedules it.
+    pub(super) fn schedule_task(
+        &mut self,
+        id: &str,
+        task: &crate::definition::Task,
+        input: Value,
+        token: Option<String>,
+        timeout: Option<u64>,
+        heartbeat_seconds: Option<u64>,
+    ) {
+        self.emit(Event::TaskScheduled {
+            frame: id.to_owned(),
+            resource: task.resource.clone(),
+            input,
+            token,
+            timeout_at: timeout.map(|s| after(self.now, s)),
+            heartbeat_seconds,
+            at: self.now,
+        });
+        self.schedule(id, None);
+    }
+
+    /// A Map state's iterations: its items, each one's input (through
+    /// `ItemSelector`), its concurrency and what it tolerates.
+    pub(super) fn plan_map(
+        &self,
+        id: &str,
+        map: &crate::definition::MapState,
+        input: &Value,
+    ) -> Result<Event, Failure> {
+        let ctx = self.context(id, None, None);
+        let state = self
+            .state_of(id)
+            .ok_or_else(|| Failure::runtime("the Map state is gone"))?;
+        let effective = state.io.effective_input(input, &ctx)?;
+        let items = map
+            .items_path
+            .select(&effective, &ctx)
+            .map_err(Failure::runtime)?;
+        let Value::Array(items) = items else {
+            return Err(Failure::runtime(format!(
+                "ItemsPath {} selected {}, not an array",
+                map.items_path.as_str(),
+                kind_of(&items)
+            )));
+        };
+        let inputs = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match &map.item_selector {
+                None => Ok(item.clone()),
+                Some(selector) => selector.apply(&effective, &self.context(id, None, Some((i, item)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_concurrency = amount(Some(&map.max_concurrency), &effective, &ctx)?.unwrap_or(0);
+        let tolerated_count = amount(map.tolerated_failure_count.as_ref(), &effective, &ctx)?;
+        let tolerated_percentage = match &map.tolerated_failure_percentage {
+            None => None,
+            Some(Amount::Fixed(p)) => Some(*p),
+            Some(Amount::Path(path)) => {
+                let value = path.select(&effective, &ctx).map_err(Failure::runtime)?;
+                Some(value.as_f64().filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "ToleratedFailurePercentagePath {} selected {value}, not a number from 0 to 100",
+                        path.as_str()
+                    ))
+                })?)
+            }
+            Some(Amount::Expr(_)) => return Err(Failure::runtime("a JSONata limit in a JSONPath state")),
+        };
+        Ok(self.map_planned(id, inputs, max_concurrency, tolerated_count, tolerated_percentage))
+    }
+
+    /// The event that plans a Map state's iterations.
+    pub(super) fn map_planned(
+        &self,
+        id: &str,
+        inputs: Vec<Value>,
+        max_concurrency: u64,
+        tolerated_count: Option<u64>,
+        tolerated_percentage: Option<f64>,
+    ) -> Event {
+        Event::IterationsPlanned {
+            frame: id.to_owned(),
+            map: true,
+            inputs,
+            max_concurrency,
+            tolerated_count,
+            tolerated_percentage,
+            at: self.now,
+        }
+    }
+}
