@@ -524,7 +524,7 @@ async fn tokens_and_stops(db: Db) {
         .await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
-        (409, json!("execution_not_running"))
+        (400, json!("task_timed_out"))
     );
     let (status, body) = s
         .call(

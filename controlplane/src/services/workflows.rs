@@ -57,7 +57,9 @@ pub enum WorkflowError {
     #[error("the task token is not one this platform issued")]
     BadToken,
     /// A task token whose task no longer waits for an answer.
-    #[error("the task of this token no longer waits for an answer: it was answered, timed out or failed")]
+    #[error(
+        "the task of this token no longer waits for an answer: it was answered, timed out or failed, or its execution ended"
+    )]
     TaskTimedOut,
     /// The database failed.
     #[error(transparent)]
@@ -398,7 +400,8 @@ impl WorkflowService {
     }
 
     /// Queues the answer `signal` to task token `token` of `execution`:
-    /// refused when the execution ended or no longer waits for the token.
+    /// refused as Step Functions refuses it (`TaskTimedOut`) when the
+    /// execution ended or no longer waits for the token.
     pub async fn answer_token(
         &self,
         project: &Project,
@@ -406,10 +409,7 @@ impl WorkflowService {
         token: &str,
         signal: &StoredSignal,
     ) -> Result<()> {
-        if execution.status != "RUNNING" {
-            return Err(WorkflowError::NotRunning(execution.id.clone()));
-        }
-        if !self.store.awaits_token(&execution.id, token).await? {
+        if execution.status != "RUNNING" || !self.store.awaits_token(&execution.id, token).await? {
             return Err(WorkflowError::TaskTimedOut);
         }
         self.signal(project, &execution.id, signal).await
