@@ -2,7 +2,7 @@
 //! delay, a token), so that [`Execution::apply`] only follows: replaying a
 //! journal rebuilds the execution without deciding anything again.
 
-use super::frames::{Activity, Frame, Iterations, ROOT, TaskWait, after};
+use super::frames::{Activity, Frame, Iterations, ROOT, TaskWait, after, json_bytes};
 use super::{Execution, Status};
 use crate::errors::Failure;
 use chrono::{DateTime, Utc};
@@ -358,8 +358,11 @@ impl Execution {
                 ..
             } => {
                 if let Some(f) = self.frames.get_mut(frame) {
-                    f.variables
-                        .extend(assigned.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    for (name, value) in assigned {
+                        let old = f.variables.insert(name.clone(), value.clone());
+                        f.variables_bytes = f.variables_bytes + json_bytes(value)
+                            - old.as_ref().map_or(0, json_bytes).min(f.variables_bytes);
+                    }
                 }
             }
             Event::StateExited { .. } => {}
@@ -437,6 +440,7 @@ impl Frame {
             counts: Vec::new(),
             activity: Activity::Entered,
             variables: serde_json::Map::new(),
+            variables_bytes: 0,
         }
     }
 }

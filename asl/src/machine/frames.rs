@@ -97,6 +97,13 @@ pub(crate) struct Frame {
     /// The workflow variables this frame's scope set (the root's are the
     /// execution's; a branch or iteration sees its parents' too).
     pub(crate) variables: serde_json::Map<String, Value>,
+    /// What those variables weigh, in bytes of JSON.
+    pub(crate) variables_bytes: usize,
+}
+
+/// What `value` weighs in bytes of JSON.
+pub(crate) fn json_bytes(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(0, |b| b.len())
 }
 
 /// What a frame's state is doing.

@@ -246,3 +246,30 @@ fn jsonata_states_refuse_jsonpath_fields_and_bad_expressions() {
     }});
     assert!(Definition::parse(&mixed).is_ok());
 }
+
+#[test]
+fn variables_are_limited_to_ten_mebibytes_an_execution() {
+    // `laps` Pass states, each setting its own 240 KB variable.
+    let chain = |laps: usize| {
+        let mut states = serde_json::Map::new();
+        for i in 0..laps {
+            let mut state =
+                json!({"Type": "Pass", "Assign": {format!("v{i}"): "{% $pad('', 240000, 'x') %}"}});
+            if i + 1 == laps {
+                state["End"] = json!(true);
+            } else {
+                state["Next"] = json!(format!("S{}", i + 1));
+            }
+            states.insert(format!("S{i}"), state);
+        }
+        Value::Object(states)
+    };
+    succeeded(&run(chain(40), "S0", json!({}), double));
+    let s = run(chain(45), "S0", json!({}), double);
+    assert_eq!(
+        s.execution.failure().map(|f| f.error.as_str()),
+        Some(errors::DATA_LIMIT_EXCEEDED),
+        "{:?}",
+        s.execution.failure()
+    );
+}

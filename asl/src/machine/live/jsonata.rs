@@ -14,8 +14,13 @@ use crate::errors::{self, Failure};
 use crate::jsonata::{DEFAULT_TIMEOUT, Entropy, Env, Expression, States, Template};
 use crate::machine::Status;
 use crate::machine::events::Event;
+use crate::machine::frames::json_bytes;
 use crate::retry::Catcher;
 use serde_json::{Map, Value};
+
+/// The most an execution's variables may weigh together (Step Functions'
+/// limit).
+const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 
 /// What an expression of a state sees besides its variables.
 #[derive(Clone, Copy)]
@@ -134,8 +139,35 @@ impl<'d> Live<'_, 'd> {
         }
         if let Some(map) = &assigned {
             check_size(&Value::Object(map.clone()), "the state's Assign")?;
+            self.check_variables(id, map)?;
         }
         Ok((out, assigned))
+    }
+
+    /// `States.DataLimitExceeded` when the execution's variables, with
+    /// `assigned` set in frame `id`, would weigh more than Step Functions
+    /// allows.
+    fn check_variables(&self, id: &str, assigned: &Map<String, Value>) -> Result<(), Failure> {
+        let mut total: usize = self.exec.frames.values().map(|f| f.variables_bytes).sum();
+        total += assigned.values().map(json_bytes).sum::<usize>();
+        // A variable about to be replaced counts once, with its new value.
+        if let Some(frame) = self.exec.frames.get(id) {
+            let replaced: usize = assigned
+                .keys()
+                .filter_map(|name| frame.variables.get(name))
+                .map(json_bytes)
+                .sum();
+            total = total.saturating_sub(replaced);
+        }
+        if total > MAX_VARIABLES_BYTES {
+            return Err(Failure::new(
+                errors::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "the execution's variables would be {total} bytes, more than the limit of {MAX_VARIABLES_BYTES}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Starts the work of JSONata state frame `id` just entered.
@@ -177,6 +209,14 @@ impl<'d> Live<'_, 'd> {
                     let timeout = self.amount(id, task.timeout_seconds.as_ref(), "TimeoutSeconds", data)?;
                     let heartbeat =
                         self.amount(id, task.heartbeat_seconds.as_ref(), "HeartbeatSeconds", data)?;
+                    if let (Some(t), Some(h)) = (timeout, heartbeat)
+                        && h >= t
+                    {
+                        return Err(Failure::new(
+                            errors::QUERY_EVALUATION_ERROR,
+                            format!("HeartbeatSeconds ({h}) must be less than TimeoutSeconds ({t})"),
+                        ));
+                    }
                     Ok((args, timeout, heartbeat))
                 });
                 scheduled.map(|(args, timeout, heartbeat_seconds)| {
