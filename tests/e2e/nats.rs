@@ -38,7 +38,7 @@ mod two_nodes {
 }
 
 /// A unique name for this test's stream and subjects.
-fn unique(test: &str) -> String {
+pub(crate) fn unique(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -56,14 +56,15 @@ fn nats_args(stream: &str) -> Vec<String> {
     ]
 }
 
-async fn start(db: Db, stream: &str) -> Server {
+/// A server on the test NATS, reading subjects through stream `stream`.
+pub(crate) async fn start(db: Db, stream: &str) -> Server {
     let args = nats_args(stream);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start_with(db, &args).await
 }
 
 /// Removes the test's stream (its consumers go with it).
-async fn drop_stream(stream: &str) {
+pub(crate) async fn drop_stream(stream: &str) {
     let js = async_nats::jetstream::new(nats().await);
     let _ = js.delete_stream(stream).await;
 }

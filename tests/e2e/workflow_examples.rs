@@ -4,8 +4,8 @@
 //! starts.
 
 use super::rules::kv_bucket;
-use super::workflows::{ended, put_workflow, start};
-use minicloud_tests::{Db, Server, eventually, guests, nats, nats_url};
+use super::workflows::{ended, history, put_workflow, start, start_sync};
+use minicloud_tests::{Db, Server, eventually, guests, nats};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -25,18 +25,10 @@ async fn put(s: &Server, name: &str, definition: Value) {
     assert_eq!(status, 201, "{body}");
 }
 
-/// The items of one page of `/projects/default/workflows/{workflow}/executions/{id}/{what}`.
-async fn execution_items(s: &Server, workflow: &str, id: &str, what: &str) -> Vec<Value> {
-    let path = format!("/projects/default/workflows/{workflow}/executions/{id}/{what}");
-    let (status, page) = s.call(&s.token, Method::GET, &path, None).await;
-    assert_eq!(status, 200, "{page}");
-    page["items"].as_array().unwrap().clone()
-}
-
 /// The names of the states an execution entered, in order.
 async fn states_entered(s: &Server, workflow: &str, id: &str) -> Vec<String> {
-    let history = execution_items(s, workflow, id, "history?limit=1000").await;
-    history
+    history(s, workflow, id)
+        .await
         .iter()
         .filter(|e| e["type"].as_str().is_some_and(|t| t.ends_with("StateEntered")))
         .map(|e| e["details"]["state"].as_str().unwrap_or_default().to_owned())
@@ -45,8 +37,13 @@ async fn states_entered(s: &Server, workflow: &str, id: &str) -> Vec<String> {
 
 /// The lines an execution's tasks logged, oldest first.
 async fn story(s: &Server, workflow: &str, id: &str) -> Vec<String> {
-    let logs = execution_items(s, workflow, id, "logs").await;
-    logs.iter()
+    let path = format!("/projects/default/workflows/{workflow}/executions/{id}/logs");
+    let (status, page) = s.call(&s.token, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
         .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
@@ -293,15 +290,7 @@ async fn travel_saga(db: Db) {
                                          "hotel": {"nights": 3}, "car": {"class": car}}})
     };
 
-    let (status, booked) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/workflows/travel/start-sync",
-            Some(trip("lisbon-1", "compact")),
-        )
-        .await;
-    assert_eq!(status, 200, "{booked}");
+    let booked = start_sync(&s, "travel", trip("lisbon-1", "compact")).await;
     assert_eq!(booked["status"], "SUCCEEDED", "{booked}");
     let references: Vec<&str> = ["flight", "hotel", "car"]
         .iter()
@@ -366,21 +355,11 @@ async fn travel_saga(db: Db) {
     assert!(!bookings.contains_key("lisbon-2/car"), "{bookings:?}");
 }
 
-/// A unique NATS stream and subject prefix for one test of the order
-/// pipeline (the NATS server is shared).
-fn unique_stream() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("orders{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
-
 /// `examples/order-pipeline`: orders published on a NATS subject start the
 /// workflow through a rule; one is confirmed, one is out of stock.
 async fn order_pipeline(db: Db) {
-    let stream = unique_stream();
-    let s = Server::start_with(db, &["--nats-url", &nats_url(), "--nats-stream", &stream]).await;
+    let stream = super::nats::unique("orders");
+    let s = super::nats::start(db, &stream).await;
     s.put_role(
         "orders",
         json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:*:*:bucket/orders/*"}]),
@@ -486,5 +465,5 @@ async fn order_pipeline(db: Db) {
             "{row}"
         );
     }
-    let _ = js.delete_stream(&stream).await;
+    super::nats::drop_stream(&stream).await;
 }

@@ -74,8 +74,30 @@ pub(crate) async fn ended(s: &Server, workflow: &str, id: &str, timeout: Duratio
     .unwrap_or_else(|| panic!("execution {id} of {workflow} still running after {timeout:?}"))
 }
 
-/// The history's event types, every page.
-async fn history(s: &Server, workflow: &str, id: &str) -> Vec<Value> {
+/// Runs an execution of `workflow` through `start-sync` on `s`: its
+/// description, once the answer is 200.
+pub(crate) async fn start_sync(s: &Server, workflow: &str, body: Value) -> Value {
+    let path = format!("/projects/default/workflows/{workflow}/start-sync");
+    let (status, done) = s.call(&s.token, Method::POST, &path, Some(body)).await;
+    assert_eq!(status, 200, "{done}");
+    done
+}
+
+/// The first task token in the history of execution `id`, once its task
+/// is scheduled (within 10 s).
+pub(crate) async fn token_of(s: &Server, workflow: &str, id: &str) -> String {
+    eventually(Duration::from_secs(10), || async {
+        history(s, workflow, id)
+            .await
+            .iter()
+            .find_map(|e| e["details"]["token"].as_str().map(str::to_owned))
+    })
+    .await
+    .expect("the task was scheduled with a token")
+}
+
+/// The history's events, every page.
+pub(crate) async fn history(s: &Server, workflow: &str, id: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -284,15 +306,7 @@ async fn executions_run_every_state(db: Db) {
     );
 
     // A Fail state's error ends the execution; start-sync answers it.
-    let (status, failed) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/workflows/orders/start-sync",
-            Some(json!({"input": {"items": []}})),
-        )
-        .await;
-    assert_eq!(status, 200, "{failed}");
+    let failed = start_sync(&s, "orders", json!({"input": {"items": []}})).await;
     assert_eq!(failed["status"], "SUCCEEDED", "an empty Map is fine: {failed}");
     let (status, _) = put_workflow(
         &s,
@@ -301,15 +315,7 @@ async fn executions_run_every_state(db: Db) {
     )
     .await;
     assert_eq!(status, 201);
-    let (status, failed) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/workflows/reject/start-sync",
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 200, "{failed}");
+    let failed = start_sync(&s, "reject", json!({})).await;
     assert_eq!(
         (
             failed["status"].clone(),
@@ -330,19 +336,8 @@ async fn executions_run_every_state(db: Db) {
     )
     .await;
     assert_eq!(status, 201);
-    let (status, done) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/workflows/context/start-sync",
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(
-        (status, done["status"].clone()),
-        (200, json!("SUCCEEDED")),
-        "{done}"
-    );
+    let done = start_sync(&s, "context", json!({})).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
     let task = &done["output"];
     let id = done["id"].as_str().unwrap();
     assert_eq!(task["execution_id"], id);
@@ -431,24 +426,11 @@ async fn tokens_and_stops(db: Db) {
     });
     let (status, body) = put_workflow(&s, "approve", approval).await;
     assert_eq!(status, 201, "{body}");
-    let token_of = |id: String| {
-        let s = &s;
-        async move {
-            eventually(Duration::from_secs(10), || async {
-                history(s, "approve", &id)
-                    .await
-                    .iter()
-                    .find_map(|e| e["details"]["token"].as_str().map(str::to_owned))
-            })
-            .await
-            .expect("the task was scheduled with a token")
-        }
-    };
 
     // Approved.
     let row = start(&s, "approve", json!({"input": {"request": "deploy v2"}})).await;
     let id = row["id"].as_str().unwrap().to_owned();
-    let token = token_of(id.clone()).await;
+    let token = token_of(&s, "approve", &id).await;
     // A stranger in another org cannot use it.
     let stranger = crate::hostile::tenant(&s, "rival", "spy").await;
     let (status, body) = s
@@ -479,7 +461,7 @@ async fn tokens_and_stops(db: Db) {
     // Rejected: the error is caught.
     let row = start(&s, "approve", json!({"input": {"request": "deploy v3"}})).await;
     let id = row["id"].as_str().unwrap().to_owned();
-    let token = token_of(id.clone()).await;
+    let token = token_of(&s, "approve", &id).await;
     let (status, body) = s
         .call(
             &s.token,
@@ -499,7 +481,7 @@ async fn tokens_and_stops(db: Db) {
     // Stopped while it waits; a token sent after is refused.
     let row = start(&s, "approve", json!({"input": {"request": "deploy v4"}})).await;
     let id = row["id"].as_str().unwrap().to_owned();
-    let token = token_of(id.clone()).await;
+    let token = token_of(&s, "approve", &id).await;
     let (status, body) = s
         .call(
             &s.token,
@@ -749,21 +731,10 @@ async fn executions_survive_a_crash(db: Db) {
 
 /// Runs per idempotency key of the `steps` guest.
 async fn runs(s: &Server) -> std::collections::HashMap<String, i64> {
-    use sqlx::Row;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
-    let rows = sqlx::query("SELECT entry_key, value FROM kv_entries WHERE bucket = 'steps'")
-        .fetch_all(&pool)
+    super::rules::kv_bucket(s, "steps")
         .await
-        .unwrap();
-    pool.close().await;
-    rows.iter()
-        .filter_map(|r| {
-            let key: String = r.get("entry_key");
-            let value: Vec<u8> = r.get("value");
-            let key = key.strip_prefix("runs/")?.to_owned();
-            Some((key, String::from_utf8_lossy(&value).parse().ok()?))
-        })
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.strip_prefix("runs/")?.to_owned(), value.parse().ok()?)))
         .collect()
 }
 
@@ -915,14 +886,7 @@ async fn two_nodes_share_executions() {
     // A token sent through a, for an execution b drives.
     let row = start(&b, "approve", json!({})).await;
     let id = row["id"].as_str().unwrap().to_owned();
-    let token = eventually(Duration::from_secs(10), || async {
-        history(&b, "approve", &id)
-            .await
-            .iter()
-            .find_map(|e| e["details"]["token"].as_str().map(str::to_owned))
-    })
-    .await
-    .expect("the task was scheduled");
+    let token = token_of(&b, "approve", &id).await;
     let (status, body) = a
         .call(
             &a.token,
@@ -942,15 +906,7 @@ async fn two_nodes_share_executions() {
     // started and drives: a waits for b's result.
     let body = json!({"name": "shared", "input": {"n": "both"}});
     start(&b, "slow", body.clone()).await;
-    let (status, done) = a
-        .call(
-            &a.token,
-            Method::POST,
-            "/projects/default/workflows/slow/start-sync",
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, 200, "{done}");
+    let done = start_sync(&a, "slow", body).await;
     assert_eq!(
         (done["status"].clone(), done["output"].clone()),
         (json!("SUCCEEDED"), json!("both"))
@@ -1002,19 +958,8 @@ async fn execution_roles_authorize_tasks(db: Db) {
         )
         .await;
     assert_eq!((status, body["role"].clone()), (201, json!("runner")), "{body}");
-    let (status, done) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/projects/default/workflows/roled/start-sync",
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(
-        (status, done["status"].clone()),
-        (200, json!("SUCCEEDED")),
-        "{done}"
-    );
+    let done = start_sync(&s, "roled", json!({})).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["output"]["allowed"], "ok");
     assert_eq!(done["output"]["denied"]["Error"], "States.Permissions", "{done}");
 }

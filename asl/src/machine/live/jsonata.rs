@@ -12,7 +12,6 @@ use super::{Live, check_size, kind_of, next_of};
 use crate::definition::{Amount, JsonataIo, Kind, State, Text};
 use crate::errors::{self, Failure};
 use crate::jsonata::{DEFAULT_TIMEOUT, Entropy, Env, Expression, States, Template};
-use crate::machine::Status;
 use crate::machine::events::Event;
 use crate::machine::frames::json_bytes;
 use crate::retry::Catcher;
@@ -282,7 +281,7 @@ impl<'d> Live<'_, 'd> {
         let default = result.unwrap_or(data.input).clone();
         let assigns: Vec<&Template> = io.assign.iter().collect();
         let (output, assigned) = self.leave_with(id, io.output.as_ref(), &assigns, default, data)?;
-        self.exit_assigning(id, state, output, next_of(state), assigned);
+        self.exit(id, state, output, next_of(state), assigned);
         Ok(())
     }
 
@@ -300,7 +299,7 @@ impl<'d> Live<'_, 'd> {
         };
         let assigns: Vec<&Template> = catcher.assign.iter().collect();
         match self.leave_with(id, catcher.output.as_ref(), &assigns, error_output.clone(), data) {
-            Ok((output, assigned)) => self.exit_assigning(id, state, output, Some(&catcher.next), assigned),
+            Ok((output, assigned)) => self.exit(id, state, output, Some(&catcher.next), assigned),
             Err(failure) => self.end_frame(id, Err(failure)),
         }
     }
@@ -343,20 +342,6 @@ impl<'d> Live<'_, 'd> {
                 whole(&value, field).map(Some)
             }
             other => super::amount(other, data.input, data.context),
-        }
-    }
-
-    /// Frame `id` leaves its state with `output` and the variables it set.
-    pub(super) fn exit_assigning(
-        &mut self,
-        id: &str,
-        state: &'d State,
-        output: Value,
-        next: Option<&str>,
-        assigned: Option<Map<String, Value>>,
-    ) {
-        if self.exec.status == Status::Running {
-            self.exit(id, state, output, next, assigned);
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::definition::{Amount, JsonataIo, MapState, State, Wait};
 use crate::errors::{self, Failure};
 use crate::jsonata::Template;
 use crate::machine::events::Event;
-use crate::machine::frames::after;
+use crate::machine::frames::{after, json_bytes};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ impl<'d> Live<'_, 'd> {
                     let assigns: Vec<&Template> = io.assign.iter().chain(choice.assign.iter()).collect();
                     let (output, assigned) =
                         self.leave_with(id, output, &assigns, data.input.clone(), data)?;
-                    self.exit_assigning(id, state, output, Some(&choice.next), assigned);
+                    self.exit(id, state, output, Some(&choice.next), assigned);
                     return Ok(());
                 }
                 Value::Bool(false) => {}
@@ -61,7 +61,7 @@ impl<'d> Live<'_, 'd> {
         let assigns: Vec<&Template> = io.assign.iter().collect();
         let (output, assigned) =
             self.leave_with(id, io.output.as_ref(), &assigns, data.input.clone(), data)?;
-        self.exit_assigning(id, state, output, Some(next), assigned);
+        self.exit(id, state, output, Some(next), assigned);
         Ok(())
     }
 
@@ -128,10 +128,7 @@ impl<'d> Live<'_, 'd> {
                 }
             });
         }
-        let planned: usize = inputs
-            .iter()
-            .map(|i| serde_json::to_vec(i).map_or(0, |v| v.len()))
-            .sum();
+        let planned: usize = inputs.iter().map(json_bytes).sum();
         if planned > MAX_PLANNED_BYTES {
             return Err(Failure::new(
                 errors::DATA_LIMIT_EXCEEDED,

@@ -4,7 +4,7 @@
 use crate::definition::{Amount, Kind, State, Transition, Wait};
 use crate::errors::{self, Failure};
 use crate::machine::MAX_PAYLOAD;
-use crate::machine::frames::after;
+use crate::machine::frames::{after, json_bytes};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -44,7 +44,7 @@ pub(super) fn kind_of(value: &Value) -> &'static str {
 /// `States.DataLimitExceeded` when `value` is larger than Step Functions
 /// allows.
 pub(super) fn check_size(value: &Value, what: &str) -> Result<(), Failure> {
-    let size = serde_json::to_vec(value).map_or(0, |v| v.len());
+    let size = json_bytes(value);
     if size > MAX_PAYLOAD {
         return Err(Failure::new(
             errors::DATA_LIMIT_EXCEEDED,
