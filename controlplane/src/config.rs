@@ -70,12 +70,25 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_WORKFLOW_IDLE_SECS", default_value_t = 60)]
     pub workflow_idle_secs: u64,
 
-    /// Lets workflow definitions use `"QueryLanguage": "JSONata"`. Off by
-    /// default: its expressions run bounded in time but in the server's
-    /// process, where a hostile one can ask for more memory than the node
-    /// has. Turn it on for tenants you trust.
-    #[arg(long, env = "MINICLOUD_WORKFLOW_JSONATA", default_value_t = false)]
+    /// Lets workflow definitions use `"QueryLanguage": "JSONata"` (on
+    /// unless `--workflow-jsonata=false`). Its expressions run in worker
+    /// processes (`minicloud jsonata-worker`), one per JSONata slot (half
+    /// the cores), each limited in memory and killed when it overruns its
+    /// time.
+    #[arg(
+        long,
+        env = "MINICLOUD_WORKFLOW_JSONATA",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub workflow_jsonata: bool,
+
+    /// Memory each JSONata worker may allocate, MiB: an expression that
+    /// asks for more fails its state with `States.QueryEvaluationError`.
+    #[arg(long, env = "MINICLOUD_WORKFLOW_JSONATA_MEMORY_MIB", default_value_t = 512)]
+    pub workflow_jsonata_memory_mib: u64,
 
     /// Seconds a stop waits, in all, for open requests, running
     /// invocations and event deliveries to finish.

@@ -107,7 +107,7 @@ fn functions(cases: &[Case]) -> BTreeMap<&str, (&Value, &str)> {
 async fn workflow_cases(db: Db) {
     let cases = load();
     // The JSONata cases need the query language turned on.
-    let s = Server::start_with(db, &["--workflow-jsonata"]).await;
+    let s = Server::start(db).await;
     s.put_role(
         "steps",
         json!([{"Effect": "Allow", "Action": "kv:*", "Resource": "mrn:kv:*:*:bucket/steps*"}]),

@@ -32,10 +32,12 @@
 //!   the functions, and the failures it reports.
 //! - `functions`: the functions Step Functions adds, and those it replaces.
 //! - `convert`: a result turned into JSON.
+//! - `request`: an evaluation as data, to evaluate in another process.
 
 mod convert;
 mod expression;
 mod functions;
+mod request;
 mod session;
 mod template;
 #[cfg(test)]
@@ -47,6 +49,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use expression::{Expression, ExpressionError, expression_text};
+pub use request::Request;
 pub use template::Template;
 
 /// The longest expression accepted, in bytes between `{%` and `%}`: far

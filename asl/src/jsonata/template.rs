@@ -97,6 +97,22 @@ impl Template {
         }
     }
 
+    /// The template as written: JSON whose computed strings are `{% %}`
+    /// expressions again. Parsing it gives this template back.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Literal(value) => value.clone(),
+            Self::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(name, template)| (name.clone(), template.to_json()))
+                    .collect(),
+            ),
+            Self::Array(items) => Value::Array(items.iter().map(Self::to_json).collect()),
+            Self::Expression { expression, .. } => Value::String(format!("{{% {} %}}", expression.source())),
+        }
+    }
+
     /// Whether the template holds no expression.
     pub fn is_literal(&self) -> bool {
         matches!(self, Self::Literal(_))

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::errors::{Problem, QUERY_EVALUATION_ERROR};
+use crate::errors::{Failure, Problem, QUERY_EVALUATION_ERROR};
 
 /// A state's data: the input of the AWS examples, a result, a context
 /// object and some variables.
@@ -381,4 +381,41 @@ fn runaway_evaluations_fail_without_crashing() {
     assert!(cause(&env, "$count([1..100000000])").contains("D2014"));
     let nested = "$reduce([1..100000], function($a, $b) { {'a': $a} }, {})";
     assert!(cause(&fixture.env(), nested).contains("nested more than 128 levels"));
+}
+
+/// `template` applied after a trip as JSON, as a worker process applies
+/// it.
+fn carried(template: &Template, env: &Env<'_>) -> Result<Value, Failure> {
+    let wire = serde_json::to_vec(&Request::new(template, env, "Output")).expect("a request serializes");
+    let request: Request<'static> = serde_json::from_slice(&wire).expect("a request reads back");
+    request.apply(&request.template()?)
+}
+
+/// A request carried as JSON (to a worker process) and applied there gives
+/// what the template gives here: the same result, the same seeded
+/// randomness, the same failure naming the same field.
+#[test]
+fn a_request_applied_elsewhere_gives_the_same_result() {
+    let fixture = Fixture::new();
+    let env = fixture.env();
+    let mut problems = Vec::new();
+    let source = json!({
+        "who": "{% $states.input.customer.firstName & ' ' & $customerName %}",
+        "dice": ["{% $random() %}", "{% $uuid() %}", 3, "literal"],
+        "total": "{%$states.result.total%}",
+        "nested": {"plain": {"a": 1}, "at": "{% $states.context.State.Name %}"}
+    });
+    let template = Template::parse(&source, "$.Output", &mut problems);
+    assert!(problems.is_empty(), "{problems:?}");
+    let there = carried(&template, &env);
+    assert_eq!(template.apply(&env, "Output"), there);
+    let there = there.expect("the template applies");
+    assert_eq!(there["who"], "Martha María");
+    assert_eq!(there["total"], 82);
+
+    let failing = Template::parse(&json!({"x": ["{% $nope.deeper %}"]}), "$.Output", &mut problems);
+    let there = carried(&failing, &env);
+    assert_eq!(failing.apply(&env, "Output"), there);
+    let cause = there.expect_err("an undefined result fails").cause;
+    assert!(cause.contains("Output/x[0]"), "{cause}");
 }

@@ -38,6 +38,7 @@ pub use live::Progress;
 
 use crate::context::ExecutionInfo;
 use crate::errors::Failure;
+use crate::jsonata::{Env, Template};
 use chrono::{DateTime, Utc};
 use frames::Frame;
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ pub const MAX_EVENTS: u64 = 25_000;
 pub const MAX_MAP_CONCURRENCY: u64 = 40;
 
 /// What an execution takes from outside when it decides: the time,
-/// randomness (retry jitter) and task tokens.
+/// randomness (retry jitter), task tokens, and where JSONata runs.
 pub trait World {
     /// Now.
     fn now(&mut self) -> DateTime<Utc>;
@@ -70,6 +71,13 @@ pub trait World {
     fn random(&mut self) -> f64;
     /// A fresh, unguessable task token.
     fn token(&mut self) -> String;
+    /// `template` applied in `env` for the ASL field `field`: here, on the
+    /// caller's thread, unless the world evaluates tenants' expressions
+    /// elsewhere (an engine runs them in processes with their own memory
+    /// limit; see [`crate::jsonata::Request`]).
+    fn jsonata(&mut self, template: &Template, env: &Env<'_>, field: &str) -> Result<Value, Failure> {
+        template.apply(env, field)
+    }
 }
 
 /// Where an execution stands.

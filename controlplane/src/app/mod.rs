@@ -37,6 +37,7 @@ use crate::services::tenancy::TenancyService;
 use crate::services::workflows::WorkflowService;
 use crate::store::Store;
 use crate::store::functions::Settings;
+use crate::workflows::jsonata::JsonataWorkers;
 use crate::workflows::{EngineSettings, WorkflowEngine};
 
 use anyhow::Context;
@@ -48,6 +49,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of a new function, before a deploy's own.
+/// The JSONata workers, when definitions may use JSONata: processes of
+/// this very binary.
+fn jsonata_workers(c: &ServeConfig) -> anyhow::Result<Option<Arc<JsonataWorkers>>> {
+    if !c.workflow_jsonata {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().context("cannot find the binary to run JSONata workers")?;
+    Ok(Some(Arc::new(JsonataWorkers::new(
+        program,
+        c.workflow_jsonata_memory_mib.max(16),
+    ))))
+}
+
 fn default_settings(c: &ServeConfig) -> Settings {
     Settings {
         memory_bytes: (c.default_memory_mib * 1024 * 1024) as i64,
@@ -192,7 +206,7 @@ pub async fn start(
         how == NodeStart::Cold,
         EngineSettings {
             idle: Duration::from_secs(config.workflow_idle_secs.max(1)),
-            jsonata: config.workflow_jsonata,
+            jsonata: jsonata_workers(&config)?,
         },
     )
     .await?;

@@ -2,6 +2,7 @@
 //! that arrive together decided together), events journaled, then tasks
 //! run and timers armed.
 
+use super::jsonata::JsonataWorkers;
 use super::signals::StoredSignal;
 use super::{Message, WorkflowEngine, tasks};
 use crate::store::projects::Project;
@@ -11,6 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use minicloud_asl::Failure;
 use minicloud_asl::context::ExecutionInfo;
 use minicloud_asl::definition::Definition;
+use minicloud_asl::errors::QUERY_EVALUATION_ERROR;
+use minicloud_asl::jsonata::{Env, Request, Template};
 use minicloud_asl::machine::{Command, Execution, Progress, Signal, Status, World};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -50,9 +53,11 @@ pub(super) fn info(row: &ExecutionRow, project: &Project) -> ExecutionInfo {
     }
 }
 
-/// The real clock and randomness; tokens name their execution.
+/// The real clock and randomness; tokens name their execution; JSONata
+/// runs in the engine's workers.
 struct EngineWorld<'a> {
     execution: &'a str,
+    jsonata: Option<&'a JsonataWorkers>,
 }
 
 impl World for EngineWorld<'_> {
@@ -66,6 +71,17 @@ impl World for EngineWorld<'_> {
 
     fn token(&mut self) -> String {
         format!("{}.{}", self.execution, hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    fn jsonata(&mut self, template: &Template, env: &Env<'_>, field: &str) -> Result<Value, Failure> {
+        match self.jsonata {
+            Some(workers) => workers.evaluate(&Request::new(template, env, field)),
+            // Stored while it was on, run after the operator turned it off.
+            None => Err(Failure::new(
+                QUERY_EVALUATION_ERROR,
+                format!("JSONata is turned off on this platform; the field '{field}' was not evaluated"),
+            )),
+        }
     }
 }
 
@@ -109,7 +125,10 @@ impl Actor {
         let jsonata = self.definition.uses_jsonata();
         let first = if self.execution.event_count() == 0 {
             let _slot = self.engine.jsonata_slot(jsonata).await;
-            let mut world = EngineWorld { execution: &id };
+            let mut world = EngineWorld {
+                execution: &id,
+                jsonata: self.engine.inner.jsonata.as_deref(),
+            };
             let (execution, definition) = (&mut self.execution, &self.definition);
             blocking(jsonata, || execution.start(definition, &mut world))
         } else {
@@ -142,7 +161,10 @@ impl Actor {
                     self.in_flight = self.in_flight.saturating_sub(1);
                 }
                 if let Some(signal) = self.resolve(message.signal) {
-                    let mut world = EngineWorld { execution: &id };
+                    let mut world = EngineWorld {
+                        execution: &id,
+                        jsonata: self.engine.inner.jsonata.as_deref(),
+                    };
                     let (execution, definition) = (&mut self.execution, &self.definition);
                     let p = blocking(jsonata, || execution.handle(definition, signal, &mut world));
                     progress.events.extend(p.events);

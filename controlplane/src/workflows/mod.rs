@@ -19,8 +19,10 @@
 //! - `park`: letting an idle execution go until a timer is due or a
 //!   signal arrives.
 //! - `signals`: signals from outside as stored, and task tokens.
+//! - [`jsonata`]: tenants' JSONata, evaluated in worker processes.
 
 mod actor;
+pub mod jsonata;
 mod loops;
 mod park;
 mod signals;
@@ -49,14 +51,12 @@ const LEASE: Duration = Duration::from_secs(10);
 const REMOTE_POLL: Duration = Duration::from_millis(200);
 
 /// What an operator sets of the engine.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// How long an execution waits idle in memory before it is parked.
     pub idle: Duration,
-    /// Whether definitions may use JSONata. Its expressions run in the
-    /// server's process, where one can ask for more memory than the node
-    /// has: for trusted tenants only, until they run isolated.
-    pub jsonata: bool,
+    /// Where definitions' JSONata runs; `None`: definitions may not use it.
+    pub jsonata: Option<Arc<jsonata::JsonataWorkers>>,
 }
 
 /// A signal for an actor, with the stored signal it came from (removed
@@ -106,10 +106,10 @@ struct Inner {
     wake_claims: tokio::sync::Notify,
     /// How long an execution waits idle in memory before it is parked.
     idle: Duration,
-    /// Whether definitions may use JSONata.
-    jsonata: bool,
+    /// Where definitions' JSONata runs, if they may use it.
+    jsonata: Option<Arc<jsonata::JsonataWorkers>>,
     /// Decisions that evaluate JSONata at once, at most: each may use a
-    /// second of a thread and, within it, much memory.
+    /// second of a thread and a worker process.
     jsonata_slots: tokio::sync::Semaphore,
 }
 
@@ -172,7 +172,7 @@ impl WorkflowEngine {
 
     /// Whether definitions may use JSONata.
     pub fn jsonata_enabled(&self) -> bool {
-        self.inner.jsonata
+        self.inner.jsonata.is_some()
     }
 
     /// The lease owner of this life of the node.

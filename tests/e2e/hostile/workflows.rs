@@ -14,6 +14,7 @@ use serde_json::json;
 
 crate::on_both_databases!(
     jsonata_cannot_hold_the_engine,
+    jsonata_turned_off_is_refused,
     workflows_stay_in_their_project,
     a_function_starts_only_its_own_projects_workflows
 );
@@ -178,13 +179,33 @@ async fn a_function_starts_only_its_own_projects_workflows(db: Db) {
     );
 }
 
-/// A tenant's JSONata runs bounded: an expression that recurses without
-/// end, one that builds a huge range, one that doubles a string and one
-/// that names a huge shared result fail their executions with
-/// `States.QueryEvaluationError`, and the server answers other requests
-/// meanwhile.
+/// An operator who turns JSONata off gets definitions that use it
+/// refused, with the reason, and JSONPath ones accepted.
+async fn jsonata_turned_off_is_refused(db: Db) {
+    let s = Server::start_with(db, &["--workflow-jsonata=false"]).await;
+    let jsonata = json!({"StartAt": "A",
+        "States": {"A": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% 1 %}", "End": true}}});
+    let (status, body) = put_workflow(&s, "jsonata", jsonata).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_definition")),
+        "{body}"
+    );
+    assert!(body.to_string().contains("JSONata is turned off"), "{body}");
+    let jsonpath = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}});
+    let (status, body) = put_workflow(&s, "jsonpath", jsonpath).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A tenant's JSONata runs bounded, in worker processes (on by default):
+/// an expression that recurses without end, one that builds a huge range,
+/// one that doubles a string, one that names a huge shared result and two
+/// that ask for gigabytes in one allocation (which ends their worker) fail
+/// their executions with `States.QueryEvaluationError`; the server answers
+/// other requests meanwhile, and JSONata still works after them (a new
+/// worker replaces each that ended).
 async fn jsonata_cannot_hold_the_engine(db: Db) {
-    let s = Server::start_with(db, &["--workflow-jsonata"]).await;
+    let s = Server::start(db).await;
     let cases = [
         ("recurse", "{% ( $f := function($x) { $f($x + 1) }; $f(0) ) %}"),
         ("range", "{% [1..100000000] %}"),
@@ -194,6 +215,11 @@ async fn jsonata_cannot_hold_the_engine(db: Db) {
         ),
         // A small expression naming a huge shared result.
         ("shared", "{% ( $s := $pad('', 100000); [1..999999].$s ) %}"),
+        // Gigabytes asked for at once: more than a worker may have.
+        ("pad", "{% $length($pad('x', 3000000000)) %}"),
+        ("join", "{% $length($join([1..900000].$pad('', 10000))) %}"),
+        // Fine, after all of the above.
+        ("after", "{% $sum([1..10]) %}"),
     ];
     for (name, expression) in cases {
         let definition = json!({"QueryLanguage": "JSONata", "StartAt": "Spin",
@@ -216,10 +242,22 @@ async fn jsonata_cannot_hold_the_engine(db: Db) {
     assert_eq!(status, 200);
     for (name, id) in started {
         let done = crate::workflows::ended(&s, &name, &id, std::time::Duration::from_secs(30)).await;
+        if name == "after" {
+            assert_eq!(
+                (done["status"].as_str(), &done["output"]),
+                (Some("SUCCEEDED"), &json!(55)),
+                "{done}"
+            );
+            continue;
+        }
         assert_eq!(
             (done["status"].as_str(), done["error"].as_str()),
             (Some("FAILED"), Some("States.QueryEvaluationError")),
             "{name}: {done}"
         );
+        if name == "pad" {
+            let cause = done["cause"].as_str().unwrap_or_default();
+            assert!(cause.contains("ended its evaluator"), "{cause}");
+        }
     }
 }

@@ -87,7 +87,7 @@ impl<'d> Live<'_, 'd> {
             entropy: Entropy::Seeded(self.seed()),
             timeout: DEFAULT_TIMEOUT.min(self.jsonata_left),
         };
-        let out = template.apply(&env, field);
+        let out = self.world.jsonata(template, &env, field);
         self.jsonata_left = self.jsonata_left.saturating_sub(started.elapsed());
         out
     }

@@ -1,0 +1,207 @@
+//! Tenants' JSONata, evaluated in worker processes: the expression engine
+//! is a third party's and can be asked for any amount of memory in one
+//! allocation (`$pad`, `$join`, a range), which no time limit stops and
+//! which would end the server. A worker limits its own memory, so such an
+//! expression ends the worker only; the engine answers the state with
+//! `States.QueryEvaluationError` and starts another worker when one is
+//! next needed. A worker that runs past its time is killed.
+//!
+//! - `wire`: the frames on a worker's pipes.
+//! - `worker`: the worker's side (`minicloud jsonata-worker`).
+
+mod wire;
+mod worker;
+
+pub use worker::serve;
+
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use minicloud_asl::Failure;
+use minicloud_asl::errors::QUERY_EVALUATION_ERROR;
+use minicloud_asl::jsonata::Request;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use serde_json::Value;
+
+use wire::{Reply, frame_length, write_frame};
+
+/// How much longer than its expressions' own time limit a worker gets
+/// before it is killed: its expressions stop themselves between steps, so
+/// only a long builtin (or a worker being started) needs this.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Workers, started when needed and kept for the next evaluation.
+#[derive(Debug)]
+pub struct JsonataWorkers {
+    /// The `minicloud` binary.
+    program: PathBuf,
+    /// What each worker may allocate, MiB.
+    memory_mib: u64,
+    idle: Mutex<Vec<Worker>>,
+}
+
+/// Why a worker did not answer.
+enum Fault {
+    /// It ran past the deadline, and was killed.
+    Late,
+    /// It ended (ran out of memory or crashed), or its pipes failed.
+    Gone(String),
+}
+
+impl JsonataWorkers {
+    /// Workers of `program` (the `minicloud` binary) that may each allocate
+    /// `memory_mib` MiB.
+    pub fn new(program: PathBuf, memory_mib: u64) -> Self {
+        Self {
+            program,
+            memory_mib,
+            idle: Mutex::default(),
+        }
+    }
+
+    /// What each worker may allocate, MiB.
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_mib
+    }
+
+    /// `request` evaluated by a worker. Blocks the thread: call it where
+    /// blocking is allowed.
+    pub fn evaluate(&self, request: &Request<'_>) -> Result<Value, Failure> {
+        let fail = |what: String| {
+            Failure::new(
+                QUERY_EVALUATION_ERROR,
+                format!("The JSONata of the field '{}' {what}", request.field),
+            )
+        };
+        let body =
+            serde_json::to_vec(request).map_err(|e| fail(format!("cannot be sent to its worker: {e}")))?;
+        let deadline = Instant::now() + Duration::from_millis(request.timeout_ms) + GRACE;
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut outcome = match reused {
+            Some(mut worker) => worker.call(&body, deadline).map(|reply| (worker, reply)),
+            None => Err(Fault::Gone(String::new())),
+        };
+        // A kept worker that has gone (killed from outside) gets a fresh
+        // successor; a fresh one that fails is the expression's doing.
+        if matches!(outcome, Err(Fault::Gone(_))) {
+            let mut worker = self.spawn().map_err(|e| fail(format!("has no worker: {e}")))?;
+            outcome = worker.call(&body, deadline).map(|reply| (worker, reply));
+        }
+        match outcome {
+            Ok((worker, reply)) => {
+                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+                reply.into()
+            }
+            Err(Fault::Late) => Err(fail(format!(
+                "ran for more than {} ms, and was stopped.",
+                request.timeout_ms + GRACE.as_millis() as u64
+            ))),
+            Err(Fault::Gone(how)) => Err(fail(format!(
+                "ended its evaluator, which may use {} MiB of memory ({how}).",
+                self.memory_mib
+            ))),
+        }
+    }
+
+    /// A new worker.
+    fn spawn(&self) -> io::Result<Worker> {
+        let mut child = Command::new(&self.program)
+            .arg("jsonata-worker")
+            .arg("--memory-mib")
+            .arg(self.memory_mib.to_string())
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other("the worker's pipes were not opened"));
+        };
+        Ok(Worker { child, stdin, stdout })
+    }
+}
+
+/// One worker process and its pipes.
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+}
+
+impl Worker {
+    /// Sends `body` and reads the reply by `deadline`; a worker that fails
+    /// is killed and reaped.
+    fn call(&mut self, body: &[u8], deadline: Instant) -> Result<Reply, Fault> {
+        let outcome = write_frame(&mut self.stdin, body)
+            .map_err(|e| Fault::Gone(e.to_string()))
+            .and_then(|()| self.read_until(deadline))
+            .and_then(|frame| {
+                serde_json::from_slice(&frame).map_err(|e| Fault::Gone(format!("unreadable reply: {e}")))
+            });
+        if let Err(fault) = outcome {
+            let _ = self.child.kill();
+            let status = self.child.wait();
+            return Err(match fault {
+                Fault::Late => Fault::Late,
+                Fault::Gone(why) => Fault::Gone(match status {
+                    Ok(status) => format!("{status}"),
+                    Err(_) => why,
+                }),
+            });
+        }
+        outcome
+    }
+
+    /// One frame from the worker, or [`Fault::Late`] at `deadline`.
+    fn read_until(&mut self, deadline: Instant) -> Result<Vec<u8>, Fault> {
+        let mut header = [0u8; 4];
+        self.fill(&mut header, deadline)?;
+        let length = frame_length(header).map_err(|e| Fault::Gone(e.to_string()))?;
+        let mut body = vec![0u8; length];
+        self.fill(&mut body, deadline)?;
+        Ok(body)
+    }
+
+    /// Fills `buffer` from the worker's output, waiting no later than
+    /// `deadline` for each part.
+    fn fill(&mut self, buffer: &mut [u8], deadline: Instant) -> Result<(), Fault> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Fault::Late);
+            }
+            let timeout = Timespec::try_from(left).map_err(|e| Fault::Gone(e.to_string()))?;
+            let fd = self.stdout.as_fd();
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(0) => return Err(Fault::Late),
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Fault::Gone(e.to_string())),
+            }
+            match self.stdout.read(&mut buffer[filled..]) {
+                Ok(0) => return Err(Fault::Gone("its output ended".into())),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Fault::Gone(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Worker {
+    /// Killed and reaped, so that no zombie stays.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
