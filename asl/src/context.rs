@@ -100,7 +100,9 @@ mod tests {
             task_token: Some("tok"),
             map_item: Some((3, &item)),
         });
-        let read = |p: &str| Path::parse(p).and_then(|p| p.select(&json!({}), &context));
+        let none = serde_json::Map::new();
+        let bindings = crate::paths::Bindings::new(&context, &none);
+        let read = |p: &str| Path::parse(p).and_then(|p| p.select(&json!({}), &bindings));
         assert_eq!(
             read("$$.Execution.Id"),
             Ok(json!("mrn:workflows:acme:shop:execution/orders/e1"))

@@ -4,8 +4,8 @@
 //!
 //! - [`context`]: the context object (`$$`): the execution, the state, its
 //!   task token and a Map's item.
-//! - [`paths`]: JSONPath on the input and the context object, and the
-//!   reference paths results are written to.
+//! - [`paths`]: JSONPath on the input, the context object and the
+//!   variables, and the reference paths results are written to.
 //! - [`intrinsics`]: `States.Format`, `States.Array` and the other
 //!   intrinsic functions.
 //! - [`jsonata`]: JSONata, the query language of states that set
@@ -13,6 +13,8 @@
 //!   (`Arguments`, `Output`, `Assign`, ...) that hold them.
 //! - [`payload`]: payload templates (`Parameters`, `ResultSelector`,
 //!   `ItemSelector`), whose `.$` keys take a path or an intrinsic call.
+//! - [`variables`]: workflow variables: their names, and `Assign` in
+//!   JSONPath and JSONata states.
 //! - [`choice`]: Choice rules: comparisons, `And`/`Or`/`Not`, type tests.
 //! - [`definition`]: a definition parsed and validated, every problem at
 //!   its JSON path.
@@ -37,5 +39,6 @@ pub mod paths;
 pub mod payload;
 mod process;
 pub mod retry;
+pub mod variables;
 
 pub use errors::{Failure, Problem};

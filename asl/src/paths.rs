@@ -1,17 +1,26 @@
 //! Paths: where a state reads its input and writes its result.
 //!
 //! - [`Path`]: a JSONPath query (RFC 9535, by `serde_json_path`) on the
-//!   state's input (`$...`) or on the context object (`$$...`). A definite
+//!   state's input (`$...`), on the context object (`$$...`) or on a
+//!   workflow variable (`$name...`), read through [`Bindings`]. A definite
 //!   path (names and indexes only) selects one value or fails; any other
 //!   selects the array of every match, as Step Functions does.
-//! - [`ReferencePath`]: a definite path that names one node of the input:
-//!   `ResultPath` writes a result there (creating the objects on the way),
-//!   and the event rules' input transformer reads from one.
+//! - `reference`: [`ReferencePath`], a definite path that names one node
+//!   of the input: `ResultPath` writes a result there (creating the
+//!   objects on the way), and the event rules' input transformer reads
+//!   from one. It never names a variable.
 //!
 //! Written by hand: member names that RFC 9535's dot shorthand refuses but
 //! Step Functions accepts (`$.detail-type`) are rewritten in bracket form
 //! before parsing.
 
+mod reference;
+#[cfg(test)]
+mod tests;
+
+pub use reference::ReferencePath;
+
+use crate::variables;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -34,6 +43,25 @@ pub enum PathError {
         /// The input, abridged.
         input: String,
     },
+    /// A path reads a variable that no state has assigned (in this scope
+    /// or the scopes around it).
+    #[error("the JSONPath {path:?} reads the variable ${name}, which no state has assigned yet")]
+    Unassigned {
+        /// The path.
+        path: String,
+        /// The variable's name.
+        name: String,
+    },
+    /// A definite path into a variable matched nothing.
+    #[error("the JSONPath {path:?} could not be found in the variable ${name}: {value}")]
+    NotInVariable {
+        /// The path.
+        path: String,
+        /// The variable's name.
+        name: String,
+        /// Its value, abridged.
+        value: String,
+    },
     /// A result could not be written where `ResultPath` says.
     #[error("unable to apply ResultPath {path:?}: {reason}")]
     CannotWrite {
@@ -47,12 +75,14 @@ pub enum PathError {
 type Result<T, E = PathError> = std::result::Result<T, E>;
 
 /// What a path reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {
     /// The state's input (effective input): `$`.
     Input,
     /// The context object: `$$`.
     Context,
+    /// The workflow variable of this name: `$name`.
+    Variable(String),
 }
 
 /// One step of a definite path.
@@ -62,6 +92,24 @@ pub enum Step {
     Field(String),
     /// `[n]`.
     Index(usize),
+}
+
+/// What a path reads besides the value it is applied to: the context
+/// object (`$$`) and the workflow variables the state sees (`$name`), as
+/// they were when the state was entered.
+#[derive(Debug, Clone, Copy)]
+pub struct Bindings<'a> {
+    /// The context object.
+    pub context: &'a Value,
+    /// The variables, by name.
+    pub variables: &'a Map<String, Value>,
+}
+
+impl<'a> Bindings<'a> {
+    /// The context object `context` and the variables `variables`.
+    pub fn new(context: &'a Value, variables: &'a Map<String, Value>) -> Self {
+        Self { context, variables }
+    }
 }
 
 /// A parsed path.
@@ -81,7 +129,8 @@ impl PartialEq for Path {
 }
 
 impl Path {
-    /// Parses `text`, which starts with `$` or `$$`.
+    /// Parses `text`, which starts with `$` (the input), `$$` (the context
+    /// object) or `$name` (a workflow variable).
     pub fn parse(text: &str) -> Result<Self> {
         let invalid = |reason: &str| PathError::Invalid {
             path: text.to_owned(),
@@ -90,10 +139,21 @@ impl Path {
         let (root, rest) = match text.strip_prefix("$$") {
             Some(rest) => (Root::Context, rest),
             None => match text.strip_prefix('$') {
-                Some(rest) => (Root::Input, rest),
+                Some(rest) => match variable_name(rest) {
+                    Some(name) => {
+                        variables::check_name(name).map_err(|why| invalid(&why))?;
+                        if name == variables::RESERVED {
+                            return Err(invalid(
+                                "$states belongs to JSONata states; a JSONPath state reads its input with $ and the context object with $$",
+                            ));
+                        }
+                        (Root::Variable(name.to_owned()), &rest[name.len()..])
+                    }
+                    None => (Root::Input, rest),
+                },
                 None => {
                     return Err(invalid(
-                        "a path starts with $ (the input) or $$ (the context object)",
+                        "a path starts with $ (the input), $$ (the context object) or $name (a variable)",
                     ));
                 }
             },
@@ -115,8 +175,8 @@ impl Path {
     }
 
     /// What it reads.
-    pub fn root(&self) -> Root {
-        self.root
+    pub fn root(&self) -> &Root {
+        &self.root
     }
 
     /// Whether it names one node.
@@ -124,13 +184,11 @@ impl Path {
         self.definite.is_some()
     }
 
-    /// The value at a definite path, or `None` when nothing is there; the
-    /// array of matches (perhaps empty) for any other path.
-    pub fn find(&self, input: &Value, context: &Value) -> Option<Value> {
-        let doc = match self.root {
-            Root::Input => input,
-            Root::Context => context,
-        };
+    /// The value at a definite path, or `None` when nothing is there (or
+    /// the variable it reads is unassigned); the array of matches (perhaps
+    /// empty) for any other path.
+    pub fn find(&self, input: &Value, bindings: &Bindings<'_>) -> Option<Value> {
+        let doc = self.document(input, bindings)?;
         match &self.definite {
             Some(steps) => walk(doc, steps).cloned(),
             None => Some(Value::Array(
@@ -139,104 +197,56 @@ impl Path {
         }
     }
 
-    /// Like [`Path::find`], but a definite path that matches nothing is an
-    /// error naming the path.
-    pub fn select(&self, input: &Value, context: &Value) -> Result<Value> {
-        self.find(input, context).ok_or_else(|| PathError::NoMatch {
-            path: self.text.clone(),
-            input: abridged(match self.root {
-                Root::Input => input,
-                Root::Context => context,
-            }),
-        })
-    }
-}
-
-/// A path that names one node of the input, where a result is written or a
-/// value read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReferencePath {
-    text: String,
-    steps: Vec<Step>,
-}
-
-impl ReferencePath {
-    /// Parses `text`: `$`, then `.name`, `['name']` or `[n]` steps.
-    pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason: &str| PathError::Invalid {
-            path: text.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if text.starts_with("$$") {
-            return Err(invalid(
-                "a reference path names a node of the input, not of the context object ($$)",
-            ));
-        }
-        let rest = text
-            .strip_prefix('$')
-            .ok_or_else(|| invalid("a reference path starts with $"))?;
-        let steps = definite_steps(rest).map_err(|reason| {
-            invalid(&format!(
-                "a reference path names one node with .name, ['name'] and [n] steps: {reason}"
-            ))
-        })?;
-        Ok(Self {
-            text: text.to_owned(),
-            steps,
-        })
-    }
-
-    /// The path as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The value at the path.
-    pub fn get<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
-        walk(doc, &self.steps)
-    }
-
-    /// `doc` with `value` written at the path: `$` replaces the whole,
-    /// missing objects on the way are created, and an existing value that
-    /// is in the way and cannot hold the step is an error.
-    pub fn set(&self, mut doc: Value, value: Value) -> Result<Value> {
-        let Some((last, parents)) = self.steps.split_last() else {
+    /// Like [`Path::find`], but a definite path that matches nothing, or a
+    /// variable no state has assigned, is an error naming the path.
+    pub fn select(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value> {
+        if let Some(value) = self.find(input, bindings) {
             return Ok(value);
-        };
-        let cannot = |reason: String| PathError::CannotWrite {
-            path: self.text.clone(),
-            reason,
-        };
-        let mut node = &mut doc;
-        for step in parents {
-            node = match step {
-                Step::Field(name) => {
-                    let Value::Object(map) = node else {
-                        return Err(cannot(format!("the node before {name:?} is not an object")));
-                    };
-                    map.entry(name.clone())
-                        .or_insert_with(|| Value::Object(Map::new()))
-                }
-                Step::Index(i) => match node {
-                    Value::Array(items) if *i < items.len() => &mut items[*i],
-                    _ => return Err(cannot(format!("there is no array element [{i}]"))),
+        }
+        let path = self.text.clone();
+        Err(match &self.root {
+            Root::Input => PathError::NoMatch {
+                path,
+                input: abridged(input),
+            },
+            Root::Context => PathError::NoMatch {
+                path,
+                input: abridged(bindings.context),
+            },
+            Root::Variable(name) => match bindings.variables.get(name) {
+                None => PathError::Unassigned {
+                    path,
+                    name: name.clone(),
                 },
-            };
-        }
-        match last {
-            Step::Field(name) => match node {
-                Value::Object(map) => {
-                    map.insert(name.clone(), value);
-                }
-                _ => return Err(cannot(format!("the node before {name:?} is not an object"))),
+                Some(value) => PathError::NotInVariable {
+                    path,
+                    name: name.clone(),
+                    value: abridged(value),
+                },
             },
-            Step::Index(i) => match node {
-                Value::Array(items) if *i < items.len() => items[*i] = value,
-                _ => return Err(cannot(format!("there is no array element [{i}]"))),
-            },
-        }
-        Ok(doc)
+        })
     }
+
+    /// The document the path reads; `None` for an unassigned variable.
+    fn document<'v>(&self, input: &'v Value, bindings: &Bindings<'v>) -> Option<&'v Value> {
+        match &self.root {
+            Root::Input => Some(input),
+            Root::Context => Some(bindings.context),
+            Root::Variable(name) => bindings.variables.get(name),
+        }
+    }
+}
+
+/// The variable name at the start of `rest` (a path after its `$`): a
+/// letter or `_` and what follows up to the first `.` or `[`; `None` when
+/// `rest` reads the input.
+fn variable_name(rest: &str) -> Option<&str> {
+    let first = rest.chars().next()?;
+    if !(first.is_alphabetic() || first == '_') {
+        return None;
+    }
+    let end = rest.find(['.', '[']).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 fn walk<'a>(mut doc: &'a Value, steps: &[Step]) -> Option<&'a Value> {
@@ -383,84 +393,4 @@ fn normalize(rest: &str) -> String {
         out.push(c);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn select(path: &str, input: Value) -> Result<Value> {
-        Path::parse(path)?.select(&input, &json!({"Execution": {"Id": "x1"}}))
-    }
-
-    #[test]
-    fn definite_paths_select_one_value() {
-        let input = json!({"a": {"b": [10, 20, {"c": "d"}]}, "detail-type": "T"});
-        assert_eq!(select("$", input.clone()), Ok(input.clone()));
-        assert_eq!(select("$.a.b[1]", input.clone()), Ok(json!(20)));
-        assert_eq!(select("$.a.b[2].c", input.clone()), Ok(json!("d")));
-        assert_eq!(select("$['a']['b'][0]", input.clone()), Ok(json!(10)));
-        assert_eq!(
-            select("$.a.['b'][0]", input.clone()),
-            Ok(json!(10)),
-            "AWS's dot before a bracket"
-        );
-        assert_eq!(select("$.detail-type", input.clone()), Ok(json!("T")));
-        assert_eq!(select("$$.Execution.Id", input), Ok(json!("x1")));
-    }
-
-    #[test]
-    fn a_definite_path_to_nothing_is_an_error() {
-        let err = select("$.a.missing", json!({"a": {}})).expect_err("nothing is there");
-        assert!(matches!(err, PathError::NoMatch { .. }), "{err}");
-        assert!(err.to_string().contains("$.a.missing"));
-    }
-
-    #[test]
-    fn indefinite_paths_select_arrays() {
-        let input = json!({"items": [{"p": 1}, {"p": 2}, {"p": 3}]});
-        assert_eq!(select("$.items[*].p", input.clone()), Ok(json!([1, 2, 3])));
-        assert_eq!(select("$.items[?(@.p > 1)].p", input.clone()), Ok(json!([2, 3])));
-        assert_eq!(select("$.items[0:2].p", input.clone()), Ok(json!([1, 2])));
-        assert_eq!(select("$..p", input.clone()), Ok(json!([1, 2, 3])));
-        assert_eq!(select("$..['p']", input.clone()), Ok(json!([1, 2, 3])));
-        assert_eq!(select("$.nothing[*]", input), Ok(json!([])));
-    }
-
-    #[test]
-    fn bad_paths_are_refused() {
-        for bad in ["a.b", "", "$.a[", "$..", "$.a[?(@.x ==]"] {
-            assert!(Path::parse(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
-
-    #[test]
-    fn reference_paths_write_creating_objects() {
-        let doc = json!({"a": {"x": 1}, "list": [1, 2]});
-        let set = |p: &str, v: Value| ReferencePath::parse(p).and_then(|r| r.set(doc.clone(), v));
-        assert_eq!(set("$", json!(5)), Ok(json!(5)));
-        assert_eq!(
-            set("$.a.y", json!(2)),
-            Ok(json!({"a": {"x": 1, "y": 2}, "list": [1, 2]}))
-        );
-        assert_eq!(
-            set("$.new.deep", json!(true)),
-            Ok(json!({"a": {"x": 1}, "list": [1, 2], "new": {"deep": true}}))
-        );
-        assert_eq!(
-            set("$.list[1]", json!(9)),
-            Ok(json!({"a": {"x": 1}, "list": [1, 9]}))
-        );
-        assert!(set("$.a.x.z", json!(0)).is_err(), "wrote through a number");
-        assert!(set("$.list[5]", json!(0)).is_err(), "wrote past an array");
-    }
-
-    #[test]
-    fn reference_paths_name_one_node() {
-        for bad in ["$.a[*]", "$..a", "$.a[?(@.b)]", "$$.Execution", "a", "$.a[0:1]"] {
-            assert!(ReferencePath::parse(bad).is_err(), "{bad:?} was accepted");
-        }
-        assert!(ReferencePath::parse("$.a['b c'][0]").is_ok());
-    }
 }

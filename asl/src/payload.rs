@@ -1,12 +1,13 @@
-//! Payload templates: `Parameters`, `ResultSelector` and `ItemSelector`.
-//! A template is JSON whose object keys ending in `.$` take their value from
-//! a path (`"id.$": "$.order.id"`, `"run.$": "$$.Execution.Id"`) or an
+//! Payload templates: `Parameters`, `ResultSelector`, `ItemSelector` and a
+//! JSONPath state's `Assign`. A template is JSON whose object keys ending
+//! in `.$` take their value from a path (`"id.$": "$.order.id"`,
+//! `"run.$": "$$.Execution.Id"`, `"total.$": "$order.total"`) or an
 //! intrinsic call (`"msg.$": "States.Format('Hi {}', $.name)"`); the key
 //! loses its `.$`. Everything else is copied as written.
 
 use crate::errors::{Failure, Problem, field_path};
 use crate::intrinsics::{self, Call};
-use crate::paths::Path;
+use crate::paths::{Bindings, Path};
 use serde_json::{Map, Value};
 
 /// A compiled template.
@@ -91,26 +92,27 @@ impl Payload {
         })
     }
 
-    /// The template applied to `input` and the context object. A path that
-    /// matches nothing, or a failed call, fails the state.
-    pub fn apply(&self, input: &Value, context: &Value) -> Result<Value, Failure> {
+    /// The template applied to `input`, the context object and the
+    /// variables. A path that matches nothing (or reads a variable no state
+    /// assigned), or a failed call, fails the state.
+    pub fn apply(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
         Ok(match self {
             Self::Literal(v) => v.clone(),
             Self::Object(fields) => {
                 let mut map = Map::with_capacity(fields.len());
                 for (name, payload) in fields {
-                    map.insert(name.clone(), payload.apply(input, context)?);
+                    map.insert(name.clone(), payload.apply(input, bindings)?);
                 }
                 Value::Object(map)
             }
             Self::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|p| p.apply(input, context))
+                    .map(|p| p.apply(input, bindings))
                     .collect::<Result<_, _>>()?,
             ),
-            Self::Path(path) => path.select(input, context).map_err(Failure::runtime)?,
-            Self::Call(call) => call.eval(input, context)?,
+            Self::Path(path) => path.select(input, bindings).map_err(Failure::runtime)?,
+            Self::Call(call) => call.eval(input, bindings)?,
         })
     }
 }
@@ -134,18 +136,24 @@ mod tests {
             "id.$": "$.order.id",
             "run.$": "$$.Execution.Id",
             "nested": {"items.$": "$.order.items[*].sku", "keep": true},
-            "list": [{"first.$": "$.order.items[0].sku"}, 7]
+            "list": [{"first.$": "$.order.items[0].sku"}, 7],
+            "saved.$": "$customer.name",
+            "deep": {"limit.$": "$limit"}
         }));
         let input = json!({"order": {"id": 42, "items": [{"sku": "a"}, {"sku": "b"}]}});
         let context = json!({"Execution": {"Id": "exec-1"}});
+        let variables = json!({"customer": {"name": "ada"}, "limit": 3});
+        let variables = variables.as_object().cloned().unwrap_or_default();
         assert_eq!(
-            p.apply(&input, &context),
+            p.apply(&input, &Bindings::new(&context, &variables)),
             Ok(json!({
                 "static": {"a": [1, 2]},
                 "id": 42,
                 "run": "exec-1",
                 "nested": {"items": ["a", "b"], "keep": true},
-                "list": [{"first": "a"}, 7]
+                "list": [{"first": "a"}, 7],
+                "saved": "ada",
+                "deep": {"limit": 3}
             }))
         );
     }
@@ -158,10 +166,16 @@ mod tests {
 
     #[test]
     fn a_path_to_nothing_fails_the_state() {
+        let (context, none) = (json!({}), Map::new());
+        let bindings = Bindings::new(&context, &none);
         let p = compile(json!({"x.$": "$.missing"}));
-        let failure = p.apply(&json!({}), &json!({})).expect_err("nothing is there");
+        let failure = p.apply(&json!({}), &bindings).expect_err("nothing is there");
         assert_eq!(failure.error, crate::errors::RUNTIME);
         assert!(failure.cause.contains("$.missing"), "{failure}");
+        let p = compile(json!({"x.$": "$unassigned.a"}));
+        let failure = p.apply(&json!({}), &bindings).expect_err("no such variable");
+        assert_eq!(failure.error, crate::errors::RUNTIME);
+        assert!(failure.cause.contains("$unassigned"), "{failure}");
     }
 
     #[test]

@@ -70,8 +70,9 @@ pub struct Catcher {
     pub next: String,
     /// A JSONata catcher's output (`$states.errorOutput` by default).
     pub output: Option<crate::jsonata::Template>,
-    /// Variables a JSONata catcher sets.
-    pub assign: Option<crate::jsonata::Template>,
+    /// Variables the catcher sets, in the scope of the state that failed
+    /// (in a JSONPath state, `$` is the error output).
+    pub assign: Option<crate::variables::Assign>,
 }
 
 /// What to do about a failure, given the retriers' counts so far.
@@ -202,10 +203,13 @@ pub(crate) fn parse_catch(
                 &["ErrorEquals", "Next", "Output", "Assign", "Comment"],
                 "a JSONata catcher",
             );
-            (f.template("Output"), f.assign())
+            (f.template("Output"), f.assign(false))
         } else {
-            f.only(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher");
-            (None, None)
+            f.only(
+                &["ErrorEquals", "Next", "ResultPath", "Assign", "Comment"],
+                "a catcher",
+            );
+            (None, f.assign(true))
         };
         let error_equals = error_equals(&mut f, i + 1 == count, "catcher");
         let result_path = match f.has("ResultPath") {

@@ -6,7 +6,9 @@
 //! value at another path by the `...Path` form of the operator), a type
 //! test (`IsNull`, `IsPresent`, `IsNumeric`, `IsString`, `IsBoolean`,
 //! `IsTimestamp`), or `And`, `Or` and `Not` over nested rules. Only the
-//! top-level rules carry `Next`.
+//! top-level rules carry `Next`, and an `Assign` used when they match.
+//! Paths may read workflow variables (`$count`), as they were when the
+//! state was entered.
 //!
 //! Evaluation follows Step Functions: a value of the wrong type for the
 //! comparison makes it false rather than failing; a `Variable` (or an
@@ -28,7 +30,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::errors::{Failure, Problem};
-use crate::paths::Path;
+use crate::paths::{Bindings, Path};
 use compare::holds;
 use parse::parse_choice;
 
@@ -41,8 +43,9 @@ pub struct Choice {
     pub next: String,
     /// A JSONata rule's output when it matches (the state's by default).
     pub output: Option<crate::jsonata::Template>,
-    /// Variables a JSONata rule sets when it matches, besides the state's.
-    pub assign: Option<crate::jsonata::Template>,
+    /// Variables the rule sets when it matches (instead of the state's,
+    /// which only a Choice that goes to its `Default` sets).
+    pub assign: Option<crate::variables::Assign>,
 }
 
 /// A boolean expression of the JSONPath Choice language.
@@ -159,25 +162,26 @@ pub fn parse_choices(value: &Value, at: &str, problems: &mut Vec<Problem>) -> Ve
 }
 
 impl Condition {
-    /// Evaluates against the state's input and the context object. A `Variable` path that
-    /// matches nothing is a States.Runtime failure (Failure::runtime), except inside IsPresent,
-    /// which is then false. A comparison whose variable has the wrong type is false (not an error).
-    pub fn eval(&self, input: &Value, context: &Value) -> Result<bool, Failure> {
+    /// Evaluates against the state's input, the context object and the variables. A `Variable`
+    /// path that matches nothing (or reads a variable no state assigned) is a States.Runtime
+    /// failure (Failure::runtime), except inside IsPresent, which is then false. A comparison
+    /// whose variable has the wrong type is false (not an error).
+    pub fn eval(&self, input: &Value, bindings: &Bindings<'_>) -> Result<bool, Failure> {
         match self {
-            Self::And(rules) => Ok(!any_is(rules, false, input, context)?),
-            Self::Or(rules) => any_is(rules, true, input, context),
-            Self::Not(rule) => Ok(!rule.eval(input, context)?),
+            Self::And(rules) => Ok(!any_is(rules, false, input, bindings)?),
+            Self::Or(rules) => any_is(rules, true, input, bindings),
+            Self::Not(rule) => Ok(!rule.eval(input, bindings)?),
             Self::Test {
                 variable,
                 test: TypeTest::IsPresent,
                 expected,
-            } => Ok(variable.find(input, context).is_some() == *expected),
+            } => Ok(variable.find(input, bindings).is_some() == *expected),
             Self::Test {
                 variable,
                 test,
                 expected,
             } => {
-                let value = variable.select(input, context).map_err(Failure::runtime)?;
+                let value = variable.select(input, bindings).map_err(Failure::runtime)?;
                 let outcome = match test {
                     TypeTest::IsNull => value.is_null(),
                     TypeTest::IsNumeric => value.is_number(),
@@ -194,10 +198,12 @@ impl Condition {
                 relation,
                 operand,
             } => {
-                let value = variable.select(input, context).map_err(Failure::runtime)?;
+                let value = variable.select(input, bindings).map_err(Failure::runtime)?;
                 let operand = match operand {
                     Operand::Value(value) => Cow::Borrowed(value),
-                    Operand::Path(path) => Cow::Owned(path.select(input, context).map_err(Failure::runtime)?),
+                    Operand::Path(path) => {
+                        Cow::Owned(path.select(input, bindings).map_err(Failure::runtime)?)
+                    }
                 };
                 Ok(holds(*kind, *relation, &value, &operand))
             }
@@ -210,9 +216,14 @@ impl Condition {
 }
 
 /// Whether some rule evaluates to `wanted`, evaluating none after it.
-fn any_is(rules: &[Condition], wanted: bool, input: &Value, context: &Value) -> Result<bool, Failure> {
+fn any_is(
+    rules: &[Condition],
+    wanted: bool,
+    input: &Value,
+    bindings: &Bindings<'_>,
+) -> Result<bool, Failure> {
     for rule in rules {
-        if rule.eval(input, context)? == wanted {
+        if rule.eval(input, bindings)? == wanted {
             return Ok(true);
         }
     }
@@ -220,147 +231,4 @@ fn any_is(rules: &[Condition], wanted: bool, input: &Value, context: &Value) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    //! The helpers the tests of `compare` use too, and the tests of
-    //! [`Condition::eval`].
-
-    use super::*;
-    use crate::choice::parse::parse_rule;
-    use crate::errors::RUNTIME;
-    use serde_json::json;
-
-    /// A nested rule, parsed without problems.
-    fn rule(value: Value) -> Condition {
-        let mut problems = Vec::new();
-        let condition = parse_rule(&value, "$", false, &mut problems);
-        assert!(problems.is_empty(), "{value}: {problems:?}");
-        condition.expect("a condition")
-    }
-
-    fn context() -> Value {
-        json!({"Execution": {"Id": "exec-1"}, "State": {"RetryCount": 2}})
-    }
-
-    pub(super) fn eval(value: Value, input: &Value) -> Result<bool, Failure> {
-        rule(value).eval(input, &context())
-    }
-
-    pub(super) fn sample() -> Value {
-        json!({
-            "s": "b", "n": 5, "f": 5.5, "big": u64::MAX, "neg": -3, "t": true,
-            "ts": "2020-01-01T12:00:00Z", "file": "log-1.txt", "null": null,
-            "obj": {"k": [10, 20]}, "arr": [1, 2]
-        })
-    }
-
-    #[test]
-    fn type_tests() {
-        let input = sample();
-        // (test, variable, outcome)
-        let cases = [
-            ("IsNull", "$.null", true),
-            ("IsNull", "$.s", false),
-            ("IsNull", "$.obj", false),
-            ("IsNumeric", "$.n", true),
-            ("IsNumeric", "$.f", true),
-            ("IsNumeric", "$.s", false),
-            ("IsNumeric", "$.null", false),
-            ("IsString", "$.s", true),
-            ("IsString", "$.ts", true),
-            ("IsString", "$.n", false),
-            ("IsBoolean", "$.t", true),
-            ("IsBoolean", "$.s", false),
-            ("IsTimestamp", "$.ts", true),
-            ("IsTimestamp", "$.s", false),
-            ("IsTimestamp", "$.n", false),
-            ("IsPresent", "$.null", true),
-            ("IsPresent", "$.obj.k[1]", true),
-            ("IsPresent", "$.obj.k[2]", false),
-            ("IsPresent", "$.missing", false),
-            ("IsPresent", "$.s.deeper", false),
-        ];
-        for (test, variable, outcome) in cases {
-            for expected in [true, false] {
-                let condition = json!({"Variable": variable, test: expected});
-                assert_eq!(
-                    eval(condition, &input),
-                    Ok(outcome == expected),
-                    "{test} {variable} {expected}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_variable_or_operand_path_to_nothing_is_a_runtime_failure() {
-        let input = sample();
-        let cases = [
-            json!({"Variable": "$.missing", "StringEquals": "b"}),
-            json!({"Variable": "$.missing", "IsNull": false}),
-            json!({"Variable": "$.missing", "IsTimestamp": true}),
-            json!({"Variable": "$.s", "StringEqualsPath": "$.missing"}),
-            json!({"Variable": "$.missing", "NumericEqualsPath": "$.n"}),
-            json!({"Variable": "$.arr[5]", "NumericEquals": 1}),
-            json!({"Variable": "$$.Execution.Missing", "StringEquals": "x"}),
-            json!({"Not": {"Variable": "$.missing", "BooleanEquals": true}}),
-            json!({"And": [{"Variable": "$.s", "IsString": true}, {"Variable": "$.missing", "IsNull": true}]}),
-        ];
-        for case in cases {
-            let failure = eval(case.clone(), &input).expect_err("a failure");
-            assert_eq!(failure.error, RUNTIME, "{case}");
-            assert!(
-                failure.cause.contains("$.missing")
-                    || failure.cause.contains("Missing")
-                    || failure.cause.contains("[5]"),
-                "{case}: {failure}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_context_object_can_be_read() {
-        let input = sample();
-        assert_eq!(
-            eval(
-                json!({"Variable": "$$.Execution.Id", "StringEquals": "exec-1"}),
-                &input
-            ),
-            Ok(true)
-        );
-        let by_path = json!({"Variable": "$.n", "NumericGreaterThanPath": "$$.State.RetryCount"});
-        assert_eq!(eval(by_path, &input), Ok(true));
-        assert_eq!(
-            eval(json!({"Variable": "$", "IsPresent": true}), &input),
-            Ok(true)
-        );
-    }
-
-    #[test]
-    fn and_or_not_nest_and_stop_early() {
-        let input = sample();
-        let yes = json!({"Variable": "$.s", "StringEquals": "b"});
-        let no = json!({"Variable": "$.s", "StringEquals": "a"});
-        let fails = json!({"Variable": "$.missing", "StringEquals": "a"});
-        let cases = [
-            (json!({"And": [yes, yes]}), true),
-            (json!({"And": [yes, no]}), false),
-            (json!({"And": [no, fails]}), false),
-            (json!({"Or": [no, yes]}), true),
-            (json!({"Or": [no, no]}), false),
-            (json!({"Or": [yes, fails]}), true),
-            (json!({"Not": yes}), false),
-            (json!({"Not": {"Not": yes}}), true),
-            (json!({"Not": {"Or": [no, {"And": [yes, {"Not": no}]}]}}), false),
-            (
-                json!({"And": [{"Variable": "$.maybe", "IsPresent": true}, {"Variable": "$.maybe", "StringEquals": "foo"}]}),
-                false,
-            ),
-        ];
-        for (case, expected) in cases {
-            assert_eq!(eval(case.clone(), &input), Ok(expected), "{case}");
-        }
-        let guarded = json!({"And": [{"Variable": "$.maybe", "IsPresent": true}, {"Variable": "$.maybe", "StringEquals": "foo"}]});
-        assert_eq!(eval(guarded, &json!({"maybe": "foo"})), Ok(true));
-        assert!(eval(json!({"Or": [no, fails]}), &input).is_err());
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::{Choice, Condition, Kind, Operand, Relation, TypeTest};
 use crate::errors::{Problem, field_path};
 use crate::paths::Path;
+use crate::variables::parse_assign;
 
 const TESTS: [(&str, TypeTest); 6] = [
     ("IsNull", TypeTest::IsNull),
@@ -30,7 +31,7 @@ const RELATIONS: [(&str, Relation); 6] = [
     ("Matches", Relation::Matches),
 ];
 /// The fields a rule may have besides its operator.
-const OTHER_FIELDS: [&str; 3] = ["Variable", "Next", "Comment"];
+const OTHER_FIELDS: [&str; 4] = ["Variable", "Next", "Assign", "Comment"];
 
 /// An operator field of a rule, as its name says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,8 @@ impl Kind {
     }
 }
 
-/// A top-level rule: a condition and its `Next`.
+/// A top-level rule: a condition, its `Next`, and the variables it
+/// assigns when it matches.
 pub(super) fn parse_choice(rule: &Value, at: &str, problems: &mut Vec<Problem>) -> Option<Choice> {
     let next = match rule.get("Next") {
         Some(Value::String(next)) => Some(next.clone()),
@@ -106,12 +108,15 @@ pub(super) fn parse_choice(rule: &Value, at: &str, problems: &mut Vec<Problem>) 
         ),
         None => None,
     };
+    let assign = rule
+        .get("Assign")
+        .and_then(|assign| parse_assign(assign, &field_path(at, "Assign"), true, problems));
     let condition = parse_rule(rule, at, true, problems);
     Some(Choice {
         condition: condition?,
         next: next?,
         output: None,
-        assign: None,
+        assign,
     })
 }
 
@@ -143,6 +148,12 @@ pub(super) fn parse_rule(
                 problems.push(Problem::new(here(), message));
             }
             "Next" => {}
+            "Assign" if !top => {
+                let message =
+                    "Assign belongs only in a top-level Choice rule, not in a rule inside And, Or or Not";
+                problems.push(Problem::new(here(), message));
+            }
+            "Assign" => {}
             _ => match Operator::named(name) {
                 Some(operator) => operators.push((name.as_str(), operator, value)),
                 None => {

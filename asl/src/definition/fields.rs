@@ -6,6 +6,7 @@ use crate::errors::{Problem, field_path};
 use crate::jsonata::Template;
 use crate::paths::{Path, ReferencePath};
 use crate::payload::Payload;
+use crate::variables::{Assign, parse_assign};
 use serde_json::{Map, Value};
 
 /// One JSON object of the definition (the definition itself, a state, a
@@ -184,28 +185,12 @@ impl<'a> Fields<'a> {
         Some(Template::parse(value, &at, self.problems))
     }
 
-    /// `Assign`: an object of variables, each a template; names are
-    /// JSONata variable names and `states` is reserved.
-    pub(crate) fn assign(&mut self) -> Option<Template> {
+    /// `Assign`: an object of variables, payload templates in a JSONPath
+    /// state (`jsonpath`), JSONata templates in a JSONata one (see
+    /// [`crate::variables`]).
+    pub(crate) fn assign(&mut self, jsonpath: bool) -> Option<Assign> {
         let value = self.map.get("Assign")?;
-        let Some(map) = value.as_object() else {
-            self.problem("Assign", "Assign must be an object of variable names to values");
-            return None;
-        };
-        for name in map.keys() {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid || name == "states" {
-                let at = field_path(&self.path("Assign"), name);
-                self.problems.push(Problem::new(
-                    at,
-                    format!("{name:?} is not a variable name: letters, digits and _, not starting with a digit, and not \"states\""),
-                ));
-            }
-        }
-        self.template("Assign")
+        let at = self.path("Assign");
+        parse_assign(value, &at, jsonpath, self.problems)
     }
 }

@@ -10,6 +10,7 @@ use super::{Amount, Io, JsonataIo, Kind, MapState, State, Text, Wait};
 use crate::choice::{Choice, Condition};
 use crate::errors::Problem;
 use crate::jsonata::Expression;
+use crate::variables::Assign;
 use serde_json::Value;
 
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
@@ -95,7 +96,7 @@ pub(super) fn state(name: &str, kind: &str, mut f: Fields<'_>, jsonata: bool) ->
     let io = JsonataIo {
         arguments: f.template("Arguments"),
         output: f.template("Output"),
-        assign: f.assign(),
+        assign: f.assign(false).and_then(Assign::into_jsonata),
     };
     let flows = !matches!(kind, "Choice" | "Succeed" | "Fail");
     let transition = if flows { transition(&mut f, &what) } else { None };
@@ -195,7 +196,7 @@ fn choices(f: &mut Fields<'_>) -> Vec<Choice> {
             }
         };
         let next = r.required_str("Next", "a Choice rule").map(str::to_owned);
-        let (output, assign) = (r.template("Output"), r.assign());
+        let (output, assign) = (r.template("Output"), r.assign(false));
         if let (Some(condition), Some(next)) = (condition, next) {
             out.push(Choice {
                 condition: Condition::Jsonata(condition),

@@ -2,6 +2,8 @@
 //! at its JSON path, so that a definition that exists is one the engine can
 //! run.
 //!
+//! - `machine`: a state machine's own fields (the definition's, a
+//!   branch's, an item processor's) and its states.
 //! - `fields`: reading JSON objects field by field.
 //! - `states`: each state type's fields (JSONPath states).
 //! - `jsonata`: the fields of JSONata states.
@@ -9,11 +11,15 @@
 //!   `Catch`, branches and item processors.
 //! - `graph`: transitions that name states, states that can be reached,
 //!   and a way to the end.
+//! - `scopes`: variables by scope: a Parallel branch or a Map's item
+//!   processor assigns no variable that a scope around it assigns.
 
 pub(crate) mod fields;
 mod graph;
 mod jsonata;
+mod machine;
 mod parts;
+mod scopes;
 mod states;
 
 use crate::choice::Choice;
@@ -22,7 +28,7 @@ use crate::jsonata::{Expression, Template};
 use crate::paths::{Path, ReferencePath};
 use crate::payload::Payload;
 use crate::retry::{Catcher, Retrier};
-use fields::Fields;
+use machine::{Scope, parse_machine};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -108,6 +114,11 @@ pub struct Io {
     pub result_path: Option<ReferencePath>,
     /// `$` by default; `None` when null: the output is `{}`.
     pub output_path: Option<Path>,
+    /// The variables the state sets as it leaves: an object payload
+    /// template whose `$` is the state's result (a Task's, Parallel's or
+    /// Map's before `ResultSelector`, a Pass's `Result` or effective
+    /// input) or, for Choice and Wait, the effective input.
+    pub assign: Option<Payload>,
 }
 
 impl Default for Io {
@@ -118,6 +129,7 @@ impl Default for Io {
             result_selector: None,
             result_path: ReferencePath::parse("$").ok(),
             output_path: Path::parse("$").ok(),
+            assign: None,
         }
     }
 }
@@ -253,6 +265,7 @@ impl Definition {
     pub fn parse(value: &Value) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
         let definition = parse_machine(value, "$", Scope::Top, false, &mut problems);
+        scopes::check(value, "$", &BTreeMap::new(), &mut problems);
         match definition {
             Some(d) if problems.is_empty() => Ok(d),
             _ => Err(problems),
@@ -294,108 +307,7 @@ impl Definition {
     }
 }
 
-/// Where a state machine sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// The definition itself.
-    Top,
-    /// A Parallel state's branch.
-    Branch,
-    /// A Map state's item processor.
-    Processor,
-}
-
-/// Parses a state machine (the definition, a branch or a processor) at
-/// `at`; its states use JSONata by default when `jsonata` (the
-/// definition's `QueryLanguage` decides at the top).
-pub(crate) fn parse_machine(
-    value: &Value,
-    at: &str,
-    scope: Scope,
-    mut jsonata: bool,
-    problems: &mut Vec<Problem>,
-) -> Option<Definition> {
-    let what = match scope {
-        Scope::Top => "the definition",
-        Scope::Branch => "a branch",
-        Scope::Processor => "an item processor",
-    };
-    let mut f = Fields::of(value, at.to_owned(), what, problems)?;
-    match scope {
-        Scope::Top => f.only(
-            &[
-                "StartAt",
-                "States",
-                "Comment",
-                "Version",
-                "TimeoutSeconds",
-                "QueryLanguage",
-            ],
-            what,
-        ),
-        Scope::Branch => f.only(&["StartAt", "States", "Comment"], what),
-        Scope::Processor => f.only(&["StartAt", "States", "Comment", "ProcessorConfig"], what),
-    }
-    if scope == Scope::Processor
-        && let Some(config) = f.value("ProcessorConfig")
-    {
-        let mode = config.get("Mode").and_then(Value::as_str).unwrap_or("INLINE");
-        if mode != "INLINE" {
-            f.problem(
-                "ProcessorConfig",
-                "only inline Map states run here (ProcessorConfig.Mode INLINE); distributed mode is not supported",
-            );
-        }
-    }
-    match f.str("QueryLanguage") {
-        None | Some("JSONPath") => {}
-        Some("JSONata") => jsonata = true,
-        Some(other) => f.problem(
-            "QueryLanguage",
-            format!("QueryLanguage is JSONPath or JSONata, not {other:?}"),
-        ),
-    }
-    if let Some(version) = f.str("Version")
-        && version != "1.0"
-    {
-        f.problem("Version", "the only States Language version is \"1.0\"");
-    }
-    let timeout_seconds = f.uint("TimeoutSeconds", 1);
-    let start_at = f.required_str("StartAt", what).map(str::to_owned);
-    let states_at = f.path("States");
-    let states_value = value.get("States");
-    if states_value.is_none() {
-        f.problem("States", format!("{what} needs States"));
-    }
-    let states = match states_value {
-        Some(Value::Object(map)) if !map.is_empty() => {
-            let mut states = BTreeMap::new();
-            for (name, state) in map {
-                let here = crate::errors::field_path(&states_at, name);
-                if let Some(s) = states::parse_state(name, state, &here, jsonata, problems) {
-                    states.insert(name.clone(), s);
-                }
-            }
-            states
-        }
-        Some(_) => {
-            problems.push(Problem::new(
-                states_at,
-                "States must be an object of one or more states",
-            ));
-            BTreeMap::new()
-        }
-        None => BTreeMap::new(),
-    };
-    let start_at = start_at?;
-    let definition = Definition {
-        start_at,
-        states,
-        timeout_seconds,
-    };
-    graph::check(&definition, value, at, problems);
-    Some(definition)
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variables_tests;

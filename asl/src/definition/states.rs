@@ -12,6 +12,9 @@ use serde_json::Value;
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
+/// Every state type but Succeed and Fail, which end their machine, may
+/// set variables.
+const ASSIGN: &[&str] = &["Assign"];
 const RESULT: &[&str] = &["Parameters", "ResultSelector", "ResultPath"];
 const ERRORS: &[&str] = &["Retry", "Catch"];
 /// A distributed Map's fields: refused with their own message.
@@ -53,11 +56,12 @@ pub(super) fn parse_state(
     }
     let what = format!("a {kind} state");
     let allowed: Vec<&str> = match kind {
-        "Pass" => [COMMON, FLOW, IO, &["Parameters", "ResultPath", "Result"]].concat(),
+        "Pass" => [COMMON, FLOW, IO, ASSIGN, &["Parameters", "ResultPath", "Result"]].concat(),
         "Task" => [
             COMMON,
             FLOW,
             IO,
+            ASSIGN,
             RESULT,
             ERRORS,
             &[
@@ -69,21 +73,23 @@ pub(super) fn parse_state(
             ],
         ]
         .concat(),
-        "Choice" => [COMMON, IO, &["Choices", "Default"]].concat(),
+        "Choice" => [COMMON, IO, ASSIGN, &["Choices", "Default"]].concat(),
         "Wait" => [
             COMMON,
             FLOW,
             IO,
+            ASSIGN,
             &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
         ]
         .concat(),
         "Succeed" => [COMMON, IO].concat(),
         "Fail" => [COMMON, &["Error", "Cause", "ErrorPath", "CausePath"]].concat(),
-        "Parallel" => [COMMON, FLOW, IO, RESULT, ERRORS, &["Branches"]].concat(),
+        "Parallel" => [COMMON, FLOW, IO, ASSIGN, RESULT, ERRORS, &["Branches"]].concat(),
         "Map" => [
             COMMON,
             FLOW,
             IO,
+            ASSIGN,
             RESULT,
             ERRORS,
             &[
@@ -142,7 +148,8 @@ pub(super) fn parse_state(
 }
 
 /// `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath`
-/// (a Map's deprecated `Parameters` is its item selector, read there).
+/// and `Assign` (a Map's deprecated `Parameters` is its item selector,
+/// read there).
 fn parse_io(f: &mut Fields<'_>, kind: &str) -> Io {
     let mut io = Io::default();
     if let Some(p) = f.path_field("InputPath", true) {
@@ -158,6 +165,7 @@ fn parse_io(f: &mut Fields<'_>, kind: &str) -> Io {
     if let Some(p) = f.reference_path("ResultPath") {
         io.result_path = p;
     }
+    io.assign = f.assign(true).and_then(crate::variables::Assign::into_payload);
     io
 }
 

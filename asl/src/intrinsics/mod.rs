@@ -7,8 +7,9 @@
 //! Functions":
 //!
 //! - Arguments are string literals in single quotes, numbers, `true`,
-//!   `false`, `null`, paths on the input (`$`, `$.x`) or on the context
-//!   object (`$$.Execution.Id`), and nested calls; one field holds at most
+//!   `false`, `null`, paths on the input (`$`, `$.x`), on the context
+//!   object (`$$.Execution.Id`) or on a variable (`$order.number`), and
+//!   nested calls; one field holds at most
 //!   10 calls. In a string literal `\'`, `\{`, `\}` and `\\` stand for `'`,
 //!   `{`, `}` and `\`; any other backslash is an error.
 //! - What cannot be parsed (an unknown function, a wrong number of
@@ -42,7 +43,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::errors::Failure;
-use crate::paths::Path;
+use crate::paths::{Bindings, Path};
 use args::{Args, Func};
 use arrays::{array_get_item, array_partition, array_range, array_unique};
 pub(crate) use math::{ALGORITHMS, hex_digest, splitmix64};
@@ -99,17 +100,17 @@ impl Call {
         parse::call(text)
     }
 
-    /// Evaluates against the state's input and the context object. A path argument that
+    /// Evaluates against the state's input, the context object and the variables. A path argument that
     /// matches nothing fails with Failure { error: "States.Runtime", .. } (use Failure::runtime);
     /// anything else that goes wrong at run time (wrong argument type from a path, a string
     /// that is not JSON for StringToJson, bad base64, ArrayGetItem out of range, a Format
     /// with the wrong number of {} ...) fails with error "States.IntrinsicFailure" and a cause
     /// that says what is wrong.
-    pub fn eval(&self, input: &Value, context: &Value) -> Result<Value, Failure> {
+    pub fn eval(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
         let values = self
             .args
             .iter()
-            .map(|arg| arg.eval(input, context))
+            .map(|arg| arg.eval(input, bindings))
             .collect::<Result<Vec<_>, _>>()?;
         let args = Args {
             func: self.func,
@@ -148,12 +149,12 @@ impl Call {
 }
 
 impl Arg {
-    fn eval(&self, input: &Value, context: &Value) -> Result<Value, Failure> {
+    fn eval(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
         match self {
             Arg::Str(parts) => Ok(Value::String(parts.join("{}"))),
             Arg::Literal(value) => Ok(value.clone()),
-            Arg::Path(path) => path.select(input, context).map_err(Failure::runtime),
-            Arg::Call(call) => call.eval(input, context),
+            Arg::Path(path) => path.select(input, bindings).map_err(Failure::runtime),
+            Arg::Call(call) => call.eval(input, bindings),
         }
     }
 }
@@ -171,9 +172,11 @@ mod tests {
     }
 
     pub(super) fn run(text: &str, input: Value) -> Result<Value, Failure> {
+        let variables = json!({"order": {"number": 7}});
+        let variables = variables.as_object().cloned().unwrap_or_default();
         Call::parse(text)
             .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .eval(&input, &context())
+            .eval(&input, &Bindings::new(&context(), &variables))
     }
 
     pub(super) fn ok(text: &str, input: Value) -> Value {
@@ -189,6 +192,25 @@ mod tests {
 
     pub(super) fn parse_error(text: &str) -> String {
         Call::parse(text).expect_err(text).0
+    }
+
+    #[test]
+    fn arguments_read_variables() {
+        // AWS's example: `States.Format('The order number is {}', $order.number)`.
+        assert_eq!(
+            ok(
+                "States.Format('The order number is {}', $order.number)",
+                json!({})
+            ),
+            json!("The order number is 7")
+        );
+        assert_eq!(
+            ok("States.Array($order, $.a)", json!({"a": 1})),
+            json!([{"number": 7}, 1])
+        );
+        let unknown = run("States.Format('{}', $nothing)", json!({})).expect_err("unassigned");
+        assert_eq!(unknown.error, crate::errors::RUNTIME);
+        assert!(unknown.cause.contains("$nothing"), "{}", unknown.cause);
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! decision is an event, applied at once and returned for the journal.
 //!
 //! - `begin`: what a JSONPath state does when entered.
+//! - `leave`: what a state does when its work ended: its output and
+//!   assignments, or Retry and Catch.
 //! - `recovery`: signals from outside, failures, Retry and Catch.
 //! - `jsonata`, `jsonata_states`: JSONata states.
+//! - `variables`: the variables a frame sees, and the limits on what a
+//!   state assigns.
 //! - `values`: sizes, amounts, waits and names.
 
 use super::events::Event;
@@ -13,7 +17,7 @@ use super::{
     Command, Execution, MAX_EVENTS, MAX_MAP_CONCURRENCY, Signal, Status, TimerPurpose, TimerRef, World,
 };
 use crate::context::StateInfo;
-use crate::definition::{Definition, Kind, State};
+use crate::definition::{Definition, State};
 use crate::errors::{self, Failure};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -22,8 +26,10 @@ use std::collections::VecDeque;
 mod begin;
 mod jsonata;
 mod jsonata_states;
+mod leave;
 mod recovery;
 mod values;
+mod variables;
 
 pub(crate) use values::type_name;
 use values::{amount, check_size, kind_of, next_of, wait_until};
@@ -279,39 +285,6 @@ impl<'a, 'd> Live<'a, 'd> {
             if let Some(start) = start {
                 self.enter(&child, start, input);
             }
-        }
-    }
-
-    /// The state's work ended with `result`: its output, or Retry and
-    /// Catch.
-    fn conclude(&mut self, id: &str, state: &'d State, result: Result<Value, Failure>) {
-        match result {
-            Ok(raw) if state.jsonata.is_some() => {
-                let result = (!matches!(state.kind, Kind::Wait(_))).then_some(raw);
-                if let Some(io) = &state.jsonata {
-                    self.leave_jsonata(id, state, io, result);
-                }
-            }
-            Ok(raw) => {
-                let input = self.input_of(id);
-                let ctx = self.context(id, None, None);
-                let output = match &state.kind {
-                    Kind::Wait(_) => state
-                        .io
-                        .effective_input(&input, &ctx)
-                        .and_then(|effective| state.io.select_output(&effective, &ctx)),
-                    _ => state.io.output(&input, raw, &ctx),
-                };
-                self.proceed(id, state, output);
-            }
-            Err(failure) => self.recover(id, state, failure),
-        }
-    }
-
-    fn proceed(&mut self, id: &str, state: &'d State, output: Result<Value, Failure>) {
-        match output {
-            Ok(output) => self.exit(id, state, output, next_of(state), None),
-            Err(failure) => self.state_failed(id, failure),
         }
     }
 

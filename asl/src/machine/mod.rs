@@ -31,6 +31,8 @@ mod live;
 pub mod simulate;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variables_tests;
 
 pub use events::Event;
 pub use frames::{TaskRef, TimerPurpose, TimerRef};

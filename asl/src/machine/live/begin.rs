@@ -1,11 +1,16 @@
-//! What a JSONPath state does when entered: a Pass's or Choice's output,
-//! a Wait's timer, a Task's scheduling, a Parallel's or Map's iterations.
+//! What a JSONPath state does when entered: a Pass's or Choice's output
+//! and assignments, a Wait's timer, a Task's scheduling, a Parallel's or
+//! Map's iterations. Every path reads the variables as they were when the
+//! state was entered.
 
+use super::leave::Leaving;
 use super::{Live, amount, check_size, kind_of, wait_until};
 use crate::definition::{Amount, Kind, State};
 use crate::errors::{self, Failure};
 use crate::machine::events::Event;
 use crate::machine::frames::after;
+use crate::paths::Bindings;
+use crate::variables::Assign;
 use serde_json::Value;
 
 impl<'d> Live<'_, 'd> {
@@ -16,48 +21,40 @@ impl<'d> Live<'_, 'd> {
         }
         let input = self.input_of(id);
         let io = &state.io;
+        let token = match &state.kind {
+            Kind::Task(task) if task.wait_for_token => Some(self.world.token()),
+            _ => None,
+        };
+        let (ctx, variables) = (self.context(id, token.as_deref(), None), self.variables(id));
+        let bindings = Bindings::new(&ctx, &variables);
         match &state.kind {
             Kind::Pass { result } => {
-                let ctx = self.context(id, None, None);
-                let output = io
-                    .effective_input(&input, &ctx)
-                    .and_then(|effective| io.place(&input, result.clone().unwrap_or(effective), &ctx));
-                self.proceed(id, state, output);
+                // `Assign`'s `$` is the Pass's result: `Result`, or its
+                // effective input.
+                let leaving = io.effective_input(&input, &bindings).and_then(|effective| {
+                    let result = result.clone().unwrap_or(effective);
+                    let assigned = self.assign_jsonpath(id, io.assign.as_ref(), &result, &bindings)?;
+                    Ok((io.place(&input, result, &bindings)?, assigned))
+                });
+                self.proceed(id, state, leaving);
             }
             Kind::Choice { choices, default } => {
-                let ctx = self.context(id, None, None);
-                let chosen = io.effective_input(&input, &ctx).and_then(|effective| {
-                    let mut next = default.as_deref();
-                    for choice in choices {
-                        if choice.condition.eval(&effective, &ctx)? {
-                            next = Some(&choice.next);
-                            break;
-                        }
-                    }
-                    let next = next.ok_or_else(|| {
-                        Failure::new(
-                            errors::NO_CHOICE_MATCHED,
-                            "no choice rule matched and there is no Default",
-                        )
-                    })?;
-                    Ok((next, io.select_output(&effective, &ctx)?))
+                let chosen = io.effective_input(&input, &bindings).and_then(|effective| {
+                    self.choose_jsonpath(id, io, choices, default.as_deref(), &effective, &bindings)
                 });
                 match chosen {
-                    Ok((next, output)) => self.exit(id, state, output, Some(next), None),
+                    Ok((next, (output, assigned))) => self.exit(id, state, output, Some(next), assigned),
                     Err(failure) => self.state_failed(id, failure),
                 }
             }
             Kind::Wait(wait) => {
-                let ctx = self.context(id, None, None);
                 let until = io
-                    .effective_input(&input, &ctx)
-                    .and_then(|effective| Ok((wait_until(wait, &effective, &ctx, self.now)?, effective)));
+                    .effective_input(&input, &bindings)
+                    .and_then(|effective| wait_until(wait, &effective, &bindings, self.now));
                 match until {
-                    Ok((until, effective)) if until <= self.now => {
-                        let output = io.select_output(&effective, &ctx);
-                        self.proceed(id, state, output);
-                    }
-                    Ok((until, _)) => {
+                    // Leaves as a Wait whose timer fired does.
+                    Ok(until) if until <= self.now => self.conclude(id, state, Ok(Value::Null)),
+                    Ok(until) => {
                         self.emit(Event::WaitStarted {
                             frame: id.to_owned(),
                             until,
@@ -69,23 +66,23 @@ impl<'d> Live<'_, 'd> {
                 }
             }
             Kind::Succeed => {
-                let ctx = self.context(id, None, None);
                 let output = io
-                    .effective_input(&input, &ctx)
-                    .and_then(|effective| io.select_output(&effective, &ctx));
+                    .effective_input(&input, &bindings)
+                    .and_then(|effective| io.select_output(&effective, &bindings));
                 match output {
                     Ok(output) => self.exit(id, state, output, None, None),
                     Err(failure) => self.state_failed(id, failure),
                 }
             }
             Kind::Fail { error, cause } => {
-                let ctx = self.context(id, None, None);
                 let text = |text: &Option<crate::definition::Text>| match text {
                     None => Ok(String::new()),
-                    Some(crate::definition::Text::Payload(p)) => p.apply(&input, &ctx).map(|v| match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    }),
+                    Some(crate::definition::Text::Payload(p)) => {
+                        p.apply(&input, &bindings).map(|v| match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        })
+                    }
                     Some(crate::definition::Text::Jsonata(_)) => {
                         Err(Failure::runtime("a JSONata Error or Cause in a JSONPath state"))
                     }
@@ -97,12 +94,10 @@ impl<'d> Live<'_, 'd> {
                 self.end_frame(id, Err(failure));
             }
             Kind::Task(task) => {
-                let token = task.wait_for_token.then(|| self.world.token());
-                let ctx = self.context(id, token.as_deref(), None);
-                let scheduled = io.effective_input(&input, &ctx).and_then(|effective| {
+                let scheduled = io.effective_input(&input, &bindings).and_then(|effective| {
                     check_size(&effective, "the task's input")?;
-                    let timeout = amount(task.timeout_seconds.as_ref(), &effective, &ctx)?;
-                    let heartbeat = amount(task.heartbeat_seconds.as_ref(), &effective, &ctx)?;
+                    let timeout = amount(task.timeout_seconds.as_ref(), &effective, &bindings)?;
+                    let heartbeat = amount(task.heartbeat_seconds.as_ref(), &effective, &bindings)?;
                     Ok((effective, timeout, heartbeat))
                 });
                 match scheduled {
@@ -112,25 +107,22 @@ impl<'d> Live<'_, 'd> {
                     Err(failure) => self.state_failed(id, failure),
                 }
             }
-            Kind::Parallel { branches, .. } => {
-                let ctx = self.context(id, None, None);
-                match io.effective_input(&input, &ctx) {
-                    Ok(effective) => {
-                        self.emit(Event::IterationsPlanned {
-                            frame: id.to_owned(),
-                            map: false,
-                            inputs: vec![effective; branches.len()],
-                            max_concurrency: 0,
-                            tolerated_count: None,
-                            tolerated_percentage: None,
-                            at: self.now,
-                        });
-                        self.queue.push_back(id.to_owned());
-                    }
-                    Err(failure) => self.state_failed(id, failure),
+            Kind::Parallel { branches, .. } => match io.effective_input(&input, &bindings) {
+                Ok(effective) => {
+                    self.emit(Event::IterationsPlanned {
+                        frame: id.to_owned(),
+                        map: false,
+                        inputs: vec![effective; branches.len()],
+                        max_concurrency: 0,
+                        tolerated_count: None,
+                        tolerated_percentage: None,
+                        at: self.now,
+                    });
+                    self.queue.push_back(id.to_owned());
                 }
-            }
-            Kind::Map(map) => match self.plan_map(id, map, &input) {
+                Err(failure) => self.state_failed(id, failure),
+            },
+            Kind::Map(map) => match self.plan_map(id, state, map, &input, &bindings) {
                 Ok(event) => {
                     self.emit(event);
                     self.queue.push_back(id.to_owned());
@@ -138,6 +130,45 @@ impl<'d> Live<'_, 'd> {
                 Err(failure) => self.state_failed(id, failure),
             },
         }
+    }
+
+    /// A JSONPath Choice's next state, output and assignments: the first
+    /// rule that matches its effective input, and that rule's `Assign`;
+    /// or its `Default` and the state's own `Assign` (the developer
+    /// guide's "Choice workflow state": the two never both apply).
+    fn choose_jsonpath(
+        &self,
+        id: &str,
+        io: &crate::definition::Io,
+        choices: &'d [crate::choice::Choice],
+        default: Option<&'d str>,
+        effective: &Value,
+        bindings: &Bindings<'_>,
+    ) -> Result<(&'d str, Leaving), Failure> {
+        let mut chosen = None;
+        for choice in choices {
+            if choice.condition.eval(effective, bindings)? {
+                chosen = Some((
+                    choice.next.as_str(),
+                    choice.assign.as_ref().and_then(Assign::payload),
+                ));
+                break;
+            }
+        }
+        let (next, assign) = match chosen {
+            Some(chosen) => chosen,
+            None => {
+                let next = default.ok_or_else(|| {
+                    Failure::new(
+                        errors::NO_CHOICE_MATCHED,
+                        "no choice rule matched and there is no Default",
+                    )
+                })?;
+                (next, io.assign.as_ref())
+            }
+        };
+        let assigned = self.assign_jsonpath(id, assign, effective, bindings)?;
+        Ok((next, (io.select_output(effective, bindings)?, assigned)))
     }
 
     /// Journals that frame `id`'s task runs now with `input` (and its
@@ -168,17 +199,15 @@ impl<'d> Live<'_, 'd> {
     pub(super) fn plan_map(
         &self,
         id: &str,
+        state: &State,
         map: &crate::definition::MapState,
         input: &Value,
+        bindings: &Bindings<'_>,
     ) -> Result<Event, Failure> {
-        let ctx = self.context(id, None, None);
-        let state = self
-            .state_of(id)
-            .ok_or_else(|| Failure::runtime("the Map state is gone"))?;
-        let effective = state.io.effective_input(input, &ctx)?;
+        let effective = state.io.effective_input(input, bindings)?;
         let items = map
             .items_path
-            .select(&effective, &ctx)
+            .select(&effective, bindings)
             .map_err(Failure::runtime)?;
         let Value::Array(items) = items else {
             return Err(Failure::runtime(format!(
@@ -192,16 +221,19 @@ impl<'d> Live<'_, 'd> {
             .enumerate()
             .map(|(i, item)| match &map.item_selector {
                 None => Ok(item.clone()),
-                Some(selector) => selector.apply(&effective, &self.context(id, None, Some((i, item)))),
+                Some(selector) => {
+                    let ctx = self.context(id, None, Some((i, item)));
+                    selector.apply(&effective, &Bindings::new(&ctx, bindings.variables))
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let max_concurrency = amount(Some(&map.max_concurrency), &effective, &ctx)?.unwrap_or(0);
-        let tolerated_count = amount(map.tolerated_failure_count.as_ref(), &effective, &ctx)?;
+        let max_concurrency = amount(Some(&map.max_concurrency), &effective, bindings)?.unwrap_or(0);
+        let tolerated_count = amount(map.tolerated_failure_count.as_ref(), &effective, bindings)?;
         let tolerated_percentage = match &map.tolerated_failure_percentage {
             None => None,
             Some(Amount::Fixed(p)) => Some(*p),
             Some(Amount::Path(path)) => {
-                let value = path.select(&effective, &ctx).map_err(Failure::runtime)?;
+                let value = path.select(&effective, bindings).map_err(Failure::runtime)?;
                 Some(value.as_f64().filter(|p| (0.0..=100.0).contains(p)).ok_or_else(|| {
                     Failure::runtime(format!(
                         "ToleratedFailurePercentagePath {} selected {value}, not a number from 0 to 100",

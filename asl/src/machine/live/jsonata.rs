@@ -13,13 +13,10 @@ use crate::definition::{Amount, JsonataIo, Kind, State, Text};
 use crate::errors::{self, Failure};
 use crate::jsonata::{DEFAULT_TIMEOUT, Entropy, Env, Expression, States, Template};
 use crate::machine::events::Event;
-use crate::machine::frames::json_bytes;
+use crate::paths::Bindings;
 use crate::retry::Catcher;
+use crate::variables::Assign;
 use serde_json::{Map, Value};
-
-/// The most an execution's variables may weigh together (Step Functions'
-/// limit).
-const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 
 /// What an expression of a state sees besides its variables.
 #[derive(Clone, Copy)]
@@ -31,26 +28,6 @@ pub(super) struct Data<'v> {
 }
 
 impl<'d> Live<'_, 'd> {
-    /// The variables frame `id` sees: its own over its parents'.
-    pub(super) fn variables(&self, id: &str) -> Map<String, Value> {
-        let mut chain = Vec::new();
-        let mut at = Some(id.to_owned());
-        while let Some(frame_id) = at {
-            let Some(frame) = self.exec.frames.get(&frame_id) else {
-                break;
-            };
-            chain.push(frame_id);
-            at = frame.parent.as_ref().map(|(p, _)| p.clone());
-        }
-        let mut out = Map::new();
-        for frame_id in chain.iter().rev() {
-            if let Some(frame) = self.exec.frames.get(frame_id) {
-                out.extend(frame.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-        }
-        out
-    }
-
     /// A seed for the randomness of one evaluation, from the world (and so
     /// recorded only through what the evaluation decides).
     pub(super) fn seed(&mut self) -> u64 {
@@ -136,37 +113,7 @@ impl<'d> Live<'_, 'd> {
                 }
             }
         }
-        if let Some(map) = &assigned {
-            check_size(&Value::Object(map.clone()), "the state's Assign")?;
-            self.check_variables(id, map)?;
-        }
-        Ok((out, assigned))
-    }
-
-    /// `States.DataLimitExceeded` when the execution's variables, with
-    /// `assigned` set in frame `id`, would weigh more than Step Functions
-    /// allows.
-    fn check_variables(&self, id: &str, assigned: &Map<String, Value>) -> Result<(), Failure> {
-        let mut total: usize = self.exec.frames.values().map(|f| f.variables_bytes).sum();
-        total += assigned.values().map(json_bytes).sum::<usize>();
-        // A variable about to be replaced counts once, with its new value.
-        if let Some(frame) = self.exec.frames.get(id) {
-            let replaced: usize = assigned
-                .keys()
-                .filter_map(|name| frame.variables.get(name))
-                .map(json_bytes)
-                .sum();
-            total = total.saturating_sub(replaced);
-        }
-        if total > MAX_VARIABLES_BYTES {
-            return Err(Failure::new(
-                errors::DATA_LIMIT_EXCEEDED,
-                format!(
-                    "the execution's variables would be {total} bytes, more than the limit of {MAX_VARIABLES_BYTES}"
-                ),
-            ));
-        }
-        Ok(())
+        Ok((out, self.check_assigned(id, assigned)?))
     }
 
     /// Starts the work of JSONata state frame `id` just entered.
@@ -297,7 +244,7 @@ impl<'d> Live<'_, 'd> {
             error_output: Some(&error_output),
             context: &ctx,
         };
-        let assigns: Vec<&Template> = catcher.assign.iter().collect();
+        let assigns: Vec<&Template> = catcher.assign.iter().filter_map(Assign::jsonata).collect();
         match self.leave_with(id, catcher.output.as_ref(), &assigns, error_output.clone(), data) {
             Ok((output, assigned)) => self.exit(id, state, output, Some(&catcher.next), assigned),
             Err(failure) => self.end_frame(id, Err(failure)),
@@ -321,7 +268,10 @@ impl<'d> Live<'_, 'd> {
         let value = match text {
             None => return Ok(String::new()),
             Some(Text::Jsonata(t)) => self.apply(id, t, field, data)?,
-            Some(Text::Payload(p)) => p.apply(data.input, data.context)?,
+            Some(Text::Payload(p)) => {
+                let variables = self.variables(id);
+                p.apply(data.input, &Bindings::new(data.context, &variables))?
+            }
         };
         Ok(match value {
             Value::String(s) => s,
@@ -341,7 +291,8 @@ impl<'d> Live<'_, 'd> {
                 let value = self.evaluate(id, e, field, data)?;
                 whole(&value, field).map(Some)
             }
-            other => super::amount(other, data.input, data.context),
+            // Written out: a JSONata state has no `...Path` fields.
+            other => super::amount(other, data.input, &Bindings::new(data.context, &Map::new())),
         }
     }
 }

@@ -9,8 +9,10 @@ use crate::errors::{self, Failure};
 use crate::jsonata::Template;
 use crate::machine::events::Event;
 use crate::machine::frames::{after, json_bytes};
+use crate::paths::Bindings;
+use crate::variables::Assign;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The most a JSONata Map's item inputs may weigh together: its items
 /// need not come from its input, which a payload's limit bounds.
@@ -33,7 +35,8 @@ impl<'d> Live<'_, 'd> {
             match self.evaluate(id, condition, "Condition", data)? {
                 Value::Bool(true) => {
                     let output = choice.output.as_ref().or(io.output.as_ref());
-                    let assigns: Vec<&Template> = io.assign.iter().chain(choice.assign.iter()).collect();
+                    let rule = choice.assign.iter().filter_map(Assign::jsonata);
+                    let assigns: Vec<&Template> = io.assign.iter().chain(rule).collect();
                     let (output, assigned) =
                         self.leave_with(id, output, &assigns, data.input.clone(), data)?;
                     self.exit(id, state, output, Some(&choice.next), assigned);
@@ -82,7 +85,13 @@ impl<'d> Live<'_, 'd> {
                 let value = self.evaluate(id, e, "Timestamp", data)?;
                 timestamp(&value)?
             }
-            other => super::wait_until(other, data.input, data.context, self.now)?,
+            // Written out: a JSONata state has no `...Path` fields.
+            other => super::wait_until(
+                other,
+                data.input,
+                &Bindings::new(data.context, &Map::new()),
+                self.now,
+            )?,
         };
         if until <= self.now {
             return self.leave(id, state, io, None, data);

@@ -7,7 +7,9 @@ use crate::errors::{self, Failure};
 use crate::machine::events::Event;
 use crate::machine::frames::Activity;
 use crate::machine::{Signal, TimerPurpose, TimerRef};
+use crate::paths::Bindings;
 use crate::retry::{self, Recovery};
+use crate::variables::Assign;
 use chrono::{DateTime, Utc};
 
 impl<'d> Live<'_, 'd> {
@@ -146,12 +148,23 @@ impl<'d> Live<'_, 'd> {
             Recovery::Catch { catcher } => {
                 let catcher = &catchers[catcher];
                 let input = self.input_of(id);
-                let output = match &catcher.result_path {
-                    None => Ok(input),
-                    Some(path) => path.set(input, failure.to_json()).map_err(Failure::runtime),
-                };
-                match output {
-                    Ok(output) => self.exit(id, state, output, Some(&catcher.next), None),
+                let error_output = failure.to_json();
+                let (ctx, variables) = (self.context(id, None, None), self.variables(id));
+                let bindings = Bindings::new(&ctx, &variables);
+                // The catcher's `Assign` reads the error output as `$`, and
+                // sets variables in the failed state's own scope.
+                let assign = catcher.assign.as_ref().and_then(Assign::payload);
+                let leaving = self
+                    .assign_jsonpath(id, assign, &error_output, &bindings)
+                    .and_then(|assigned| {
+                        let output = match &catcher.result_path {
+                            None => input,
+                            Some(path) => path.set(input, error_output).map_err(Failure::runtime)?,
+                        };
+                        Ok((output, assigned))
+                    });
+                match leaving {
+                    Ok((output, assigned)) => self.exit(id, state, output, Some(&catcher.next), assigned),
                     Err(failure) => self.end_frame(id, Err(failure)),
                 }
             }

@@ -5,6 +5,7 @@ use crate::definition::{Amount, Kind, State, Transition, Wait};
 use crate::errors::{self, Failure};
 use crate::machine::MAX_PAYLOAD;
 use crate::machine::frames::{after, json_bytes};
+use crate::paths::Bindings;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -55,17 +56,17 @@ pub(super) fn check_size(value: &Value, what: &str) -> Result<(), Failure> {
 }
 
 /// A whole number of seconds (or items) written out or read from the
-/// effective input.
+/// effective input (or the context object, or a variable).
 pub(super) fn amount(
     amount: Option<&Amount<u64>>,
     effective: &Value,
-    ctx: &Value,
+    bindings: &Bindings<'_>,
 ) -> Result<Option<u64>, Failure> {
     match amount {
         None => Ok(None),
         Some(Amount::Fixed(n)) => Ok(Some(*n)),
         Some(Amount::Path(path)) => {
-            let value = path.select(effective, ctx).map_err(Failure::runtime)?;
+            let value = path.select(effective, bindings).map_err(Failure::runtime)?;
             value.as_u64().map(Some).ok_or_else(|| {
                 Failure::runtime(format!(
                     "{} selected {value}, not a whole number of at least 0",
@@ -83,7 +84,7 @@ pub(super) fn amount(
 pub(super) fn wait_until(
     wait: &Wait,
     effective: &Value,
-    ctx: &Value,
+    bindings: &Bindings<'_>,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, Failure> {
     let timestamp = |text: &str| {
@@ -95,10 +96,10 @@ pub(super) fn wait_until(
         Wait::Seconds(s) => Ok(after(now, *s)),
         Wait::Timestamp(t) => Ok(*t),
         Wait::SecondsPath(path) => {
-            amount(Some(&Amount::Path(path.clone())), effective, ctx).map(|s| after(now, s.unwrap_or(0)))
+            amount(Some(&Amount::Path(path.clone())), effective, bindings).map(|s| after(now, s.unwrap_or(0)))
         }
         Wait::TimestampPath(path) => {
-            let value = path.select(effective, ctx).map_err(Failure::runtime)?;
+            let value = path.select(effective, bindings).map_err(Failure::runtime)?;
             match value.as_str() {
                 Some(text) => timestamp(text),
                 None => Err(Failure::runtime(format!(
