@@ -56,6 +56,13 @@ pub const MAX_PAYLOAD: usize = 256 * 1024;
 /// must not hold an engine's thread.
 pub const JSONATA_PER_DECISION: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The version of what this interpreter reads: the events of a journal and
+/// the fields of a definition. It goes up whenever an older interpreter
+/// could not read what this one writes (a new event, a new field); a node
+/// takes only executions whose journal an engine of this version or older
+/// wrote. 2: workflow variables in JSONPath states.
+pub const ENGINE_VERSION: i64 = 2;
+
 /// Events an execution's journal may hold; the execution fails with
 /// `States.Runtime` when it reaches them (Step Functions' limit).
 pub const MAX_EVENTS: u64 = 25_000;

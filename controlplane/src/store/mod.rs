@@ -150,6 +150,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_task_tokens",
         include_str!("../../migrations/0016_workflow_task_tokens.sql"),
     ),
+    (
+        17,
+        "workflow_engine_version",
+        include_str!("../../migrations/0017_workflow_engine_version.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -9,6 +9,7 @@
 use crate::store::projects::ProjectScope;
 use crate::store::{Result, Store, StoreError, inserted, json_column, multi_row_insert};
 use crate::util::{new_id, now_ms};
+use minicloud_asl::machine::ENGINE_VERSION;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -178,8 +179,8 @@ impl ProjectScope {
         let now = now_ms();
         let done = sqlx::query(
             "INSERT INTO workflow_executions (id, project_id, workflow_id, workflow_name, version, name, status, \
-             input_json, role, started_ms, events, lease_owner, lease_ms, hops) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'RUNNING', $7, $8, $9, 0, $10, $11, $12)",
+             input_json, role, started_ms, events, lease_owner, lease_ms, hops, engine_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'RUNNING', $7, $8, $9, 0, $10, $11, $12, $13)",
         )
         .bind(&id)
         .bind(&self.project_id)
@@ -193,6 +194,7 @@ impl ProjectScope {
         .bind(owner)
         .bind(lease_ms)
         .bind(new.hops)
+        .bind(ENGINE_VERSION)
         .execute(self.pool())
         .await;
         let created = inserted(done)?;
@@ -356,13 +358,15 @@ impl Store {
                 match &a.end {
                     None => {
                         sqlx::query(
-                            "UPDATE workflow_executions SET events = events + $1 \
+                            "UPDATE workflow_executions SET events = events + $1, \
+                         engine_version = CASE WHEN engine_version < $5 THEN $5 ELSE engine_version END \
                          WHERE id = $2 AND lease_owner = $3 AND events = $4",
                         )
                         .bind(n)
                         .bind(&a.execution_id)
                         .bind(owner)
                         .bind(a.from)
+                        .bind(ENGINE_VERSION)
                         .execute(&mut *tx)
                         .await?
                     }
@@ -443,7 +447,9 @@ impl Store {
     /// Takes running executions whose lease ran out (their node died,
     /// gave them back, or parked them until now) or that are parked with a
     /// signal waiting, at most `limit` of each, for `owner` until
-    /// `lease_ms`.
+    /// `lease_ms`; only those whose journal this node's engine can read
+    /// (written by [`ENGINE_VERSION`] or older: a newer node's are left
+    /// to the newer nodes during a rolling upgrade).
     pub async fn claim_executions(
         &self,
         owner: &str,
@@ -456,16 +462,19 @@ impl Store {
         let rows = sqlx::query(&format!(
             "UPDATE workflow_executions SET lease_owner = $1, lease_ms = $2 \
              WHERE (id IN (SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND lease_ms < $3 \
-                           ORDER BY lease_ms LIMIT $4) \
+                           AND engine_version <= $5 ORDER BY lease_ms LIMIT $4) \
                     OR id IN (SELECT s.execution_id FROM workflow_signals s \
                               JOIN workflow_executions e ON e.id = s.execution_id \
-                              WHERE e.lease_owner = '' AND e.status = 'RUNNING' LIMIT $4)) \
-             AND status = 'RUNNING' AND (lease_ms < $3 OR lease_owner = '') RETURNING {EXECUTION_COLUMNS}"
+                              WHERE e.lease_owner = '' AND e.status = 'RUNNING' AND e.engine_version <= $5 \
+                              LIMIT $4)) \
+             AND status = 'RUNNING' AND (lease_ms < $3 OR lease_owner = '') AND engine_version <= $5 \
+             RETURNING {EXECUTION_COLUMNS}"
         ))
         .bind(owner)
         .bind(lease_ms)
         .bind(now)
         .bind(limit)
+        .bind(ENGINE_VERSION)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(execution_row).collect()
