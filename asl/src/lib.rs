@@ -25,9 +25,11 @@
 //!   the decisions that write it, and the tasks and timers it asks for.
 //! - [`retry`]: `Retry` and `Catch`: which retrier or catcher answers a
 //!   failure, and the delay before a retry.
+//! - `budget`: what one template may copy before its result is weighed.
 //! - [`errors`]: error names (`States.ALL`, `States.TaskFailed`, ...), a
 //!   failure's error and cause, and the problems a definition has.
 
+mod budget;
 pub mod choice;
 pub mod context;
 pub mod definition;

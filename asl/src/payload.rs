@@ -5,6 +5,7 @@
 //! intrinsic call (`"msg.$": "States.Format('Hi {}', $.name)"`); the key
 //! loses its `.$`. Everything else is copied as written.
 
+use crate::budget::Budget;
 use crate::errors::{Failure, Problem, field_path};
 use crate::intrinsics::{self, Call};
 use crate::paths::{Bindings, Path};
@@ -95,24 +96,41 @@ impl Payload {
     /// The template applied to `input`, the context object and the
     /// variables. A path that matches nothing (or reads a variable no state
     /// assigned), or a failed call, fails the state.
+    /// What the paths and calls select may weigh no more, together, than
+    /// a state's output may (`States.DataLimitExceeded`), checked as they
+    /// are copied.
     pub fn apply(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
+        self.apply_within(input, bindings, &mut Budget::payload())
+    }
+
+    /// The template applied, its copies taken from `budget`.
+    fn apply_within(
+        &self,
+        input: &Value,
+        bindings: &Bindings<'_>,
+        budget: &mut Budget,
+    ) -> Result<Value, Failure> {
         Ok(match self {
             Self::Literal(v) => v.clone(),
             Self::Object(fields) => {
                 let mut map = Map::with_capacity(fields.len());
                 for (name, payload) in fields {
-                    map.insert(name.clone(), payload.apply(input, bindings)?);
+                    map.insert(name.clone(), payload.apply_within(input, bindings, budget)?);
                 }
                 Value::Object(map)
             }
             Self::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|p| p.apply(input, bindings))
+                    .map(|p| p.apply_within(input, bindings, budget))
                     .collect::<Result<_, _>>()?,
             ),
-            Self::Path(path) => path.select(input, bindings).map_err(Failure::runtime)?,
-            Self::Call(call) => call.eval(input, bindings)?,
+            Self::Path(path) => {
+                let value = path.select(input, bindings).map_err(Failure::runtime)?;
+                budget.take(&value)?;
+                value
+            }
+            Self::Call(call) => call.eval_within(input, bindings, budget)?,
         })
     }
 }
@@ -156,6 +174,28 @@ mod tests {
                 "deep": {"limit": 3}
             }))
         );
+    }
+
+    /// A template that copies one large value many times fails as soon as
+    /// its copies weigh more than a state's output may, not after it has
+    /// built them all; so does an intrinsic call given it many times.
+    #[test]
+    fn copies_are_weighed_as_they_are_made() {
+        let (context, none) = (json!({}), Map::new());
+        let bindings = Bindings::new(&context, &none);
+        let input = json!({"big": "x".repeat(100 * 1024)});
+        let fields: Map<String, Value> = (0..10_000).map(|i| (format!("k{i}.$"), json!("$.big"))).collect();
+        let failure = compile(Value::Object(fields))
+            .apply(&input, &bindings)
+            .expect_err("2 copies are as much as a state may pass on");
+        assert_eq!(failure.error, crate::errors::DATA_LIMIT_EXCEEDED, "{failure}");
+        let call = format!("States.Array({})", vec!["$.big"; 1000].join(", "));
+        let failure = compile(json!({ "a.$": call }))
+            .apply(&input, &bindings)
+            .expect_err("so are an intrinsic's arguments");
+        assert_eq!(failure.error, crate::errors::DATA_LIMIT_EXCEEDED, "{failure}");
+        let fine = compile(json!({"a.$": "$.big", "b.$": "States.Array($.big)"}));
+        assert!(fine.apply(&input, &bindings).is_ok());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Workflows through the real server: the cost of one step (journal,
 //! schedule, invoke, journal) from each execution's own history, three-step
-//! executions per second under load, and a 1,000-item Map, on SQLite and
-//! PostgreSQL. The baseline is the same handler invoked in process.
+//! executions per second under load, a 1,000-item Map, and what a JSONata
+//! state costs over a JSONPath one (its expressions evaluated in a worker
+//! process), on SQLite and PostgreSQL. The baseline is the same handler
+//! invoked in process.
 
 use minicloud_runtime::{Limits, Runtime, RuntimeConfig};
 use minicloud_tests::guests;
@@ -14,6 +16,8 @@ const TIMED: usize = 200;
 const BURST: usize = 2_000;
 /// Clients starting them.
 const CLIENTS: usize = 32;
+/// Pass states in the chains that compare JSONata with JSONPath.
+const CHAIN: usize = 20;
 
 pub async fn workflows() {
     let baseline = in_process_p50().await;
@@ -46,13 +50,16 @@ pub async fn workflows() {
         println!(
             "  {db}: per step p50 {:.2} ms, p99 {:.2} ms ({:.1}x the invocation alone); \
              {:.0} three-step executions/s ({BURST} started by {CLIENTS} clients); \
-             1,000-item Map {:.2} s ({:.2} ms per item)",
+             1,000-item Map {:.2} s ({:.2} ms per item); \
+             a JSONata Pass state {:.3} ms, a JSONPath one {:.3} ms (p50 of {CHAIN}-state chains)",
             ms(figures.step_p50),
             ms(figures.step_p99),
             figures.step_p50.as_secs_f64() / baseline.as_secs_f64(),
             figures.per_second,
             figures.map.as_secs_f64(),
-            ms(figures.map) / 1000.0
+            ms(figures.map) / 1000.0,
+            ms(figures.jsonata_state),
+            ms(figures.jsonpath_state),
         );
     }
     println!();
@@ -63,6 +70,10 @@ struct Figures {
     step_p99: Duration,
     per_second: f64,
     map: Duration,
+    /// A Pass state with a JSONata `Output`, and one with JSONPath
+    /// `Parameters` that compute the same.
+    jsonata_state: Duration,
+    jsonpath_state: Duration,
 }
 
 struct Api {
@@ -245,7 +256,78 @@ async fn measure(api: &Api) -> Figures {
         step_p99: crate::percentile(&steps, 0.99),
         per_second,
         map,
+        jsonata_state: per_state(api, "chain-jsonata", &|next| {
+            json!({"Type": "Pass", "QueryLanguage": "JSONata",
+                "Output": {"n": "{% $states.input.n + 1 %}", "tag": "{% $uppercase('x') %}"}})
+            .as_object()
+            .map(|o| chained(o.clone(), next))
+            .unwrap()
+        })
+        .await,
+        jsonpath_state: per_state(api, "chain-jsonpath", &|next| {
+            json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "tag": "X"}})
+                .as_object()
+                .map(|o| chained(o.clone(), next))
+                .unwrap()
+        })
+        .await,
     }
+}
+
+/// `state` going on to `next`, or ending.
+fn chained(mut state: serde_json::Map<String, Value>, next: Option<String>) -> Value {
+    match next {
+        Some(n) => state.insert("Next".into(), json!(n)),
+        None => state.insert("End".into(), json!(true)),
+    };
+    Value::Object(state)
+}
+
+/// The p50 time of one state of a chain of [`CHAIN`] states that `state`
+/// writes, from start-sync calls (less a one-state chain's, so the API and
+/// the execution's start are left out).
+async fn per_state(api: &Api, name: &str, state: &dyn Fn(Option<String>) -> Value) -> Duration {
+    let mut p50s = Vec::new();
+    for length in [1, CHAIN] {
+        let states: serde_json::Map<String, Value> = (0..length)
+            .map(|i| {
+                (
+                    format!("S{i}"),
+                    state((i + 1 < length).then(|| format!("S{}", i + 1))),
+                )
+            })
+            .collect();
+        let workflow = format!("{name}-{length}");
+        let definition = json!({"StartAt": "S0", "States": states});
+        let (status, body) = api
+            .send(
+                reqwest::Method::PUT,
+                &format!("/workflows/{workflow}"),
+                Some(json!({"definition": definition})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let mut times = Vec::with_capacity(100);
+        for _ in 0..100 {
+            let started = Instant::now();
+            let (status, row) = api
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/workflows/{workflow}/start-sync"),
+                    Some(json!({"input": {"n": 1}})),
+                )
+                .await;
+            times.push(started.elapsed());
+            assert_eq!(
+                (status, row["status"].as_str()),
+                (200, Some("SUCCEEDED")),
+                "{row}"
+            );
+        }
+        times.sort();
+        p50s.push(crate::percentile(&times, 0.5));
+    }
+    p50s[1].saturating_sub(p50s[0]) / (CHAIN as u32 - 1)
 }
 
 /// The same handler invoked in process: p50 of 2,000 calls.

@@ -42,6 +42,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use crate::budget::Budget;
 use crate::errors::Failure;
 use crate::paths::{Bindings, Path};
 use args::{Args, Func};
@@ -107,20 +108,38 @@ impl Call {
     /// with the wrong number of {} ...) fails with error "States.IntrinsicFailure" and a cause
     /// that says what is wrong.
     pub fn eval(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
+        self.eval_within(input, bindings, &mut Budget::payload())
+    }
+
+    /// Evaluates, the arguments' copies taken from `budget`
+    /// (`States.DataLimitExceeded` when they weigh more).
+    pub(crate) fn eval_within(
+        &self,
+        input: &Value,
+        bindings: &Bindings<'_>,
+        budget: &mut Budget,
+    ) -> Result<Value, Failure> {
         let values = self
             .args
             .iter()
-            .map(|arg| arg.eval(input, bindings))
+            .map(|arg| arg.eval(input, bindings, budget))
             .collect::<Result<Vec<_>, _>>()?;
+        // The result is made of the arguments (each weighed) or bounded by
+        // the function's own limits; the state's output is weighed after.
+        self.apply_to(&values)
+    }
+
+    /// The function applied to its arguments' values.
+    fn apply_to(&self, values: &[Value]) -> Result<Value, Failure> {
         let args = Args {
             func: self.func,
-            values: &values,
+            values,
         };
         match self.func {
             Func::Format => format(&args, self.template(&args)?),
             Func::StringToJson => string_to_json(&args),
             Func::JsonToString => Ok(Value::String(args.value(0)?.to_string())),
-            Func::Array => Ok(Value::Array(values.clone())),
+            Func::Array => Ok(Value::Array(values.to_vec())),
             Func::ArrayPartition => array_partition(&args),
             Func::ArrayContains => Ok(Value::Bool(args.array(0)?.contains(args.value(1)?))),
             Func::ArrayRange => array_range(&args),
@@ -149,12 +168,16 @@ impl Call {
 }
 
 impl Arg {
-    fn eval(&self, input: &Value, bindings: &Bindings<'_>) -> Result<Value, Failure> {
+    fn eval(&self, input: &Value, bindings: &Bindings<'_>, budget: &mut Budget) -> Result<Value, Failure> {
         match self {
             Arg::Str(parts) => Ok(Value::String(parts.join("{}"))),
             Arg::Literal(value) => Ok(value.clone()),
-            Arg::Path(path) => path.select(input, bindings).map_err(Failure::runtime),
-            Arg::Call(call) => call.eval(input, bindings),
+            Arg::Path(path) => {
+                let value = path.select(input, bindings).map_err(Failure::runtime)?;
+                budget.take(&value)?;
+                Ok(value)
+            }
+            Arg::Call(call) => call.eval_within(input, bindings, budget),
         }
     }
 }

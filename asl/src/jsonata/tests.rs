@@ -397,9 +397,19 @@ fn carried(template: &Template, env: &Env<'_>) -> Result<Value, Failure> {
 #[test]
 fn a_request_applied_elsewhere_gives_the_same_result() {
     let fixture = Fixture::new();
-    let env = fixture.env();
+    let error_output = json!({"Error": "Oops", "Cause": "why"});
+    let base = fixture.env();
+    let env = Env {
+        states: States {
+            error_output: Some(&error_output),
+            ..base.states
+        },
+        ..base
+    };
     let mut problems = Vec::new();
     let source = json!({
+        "when": "{% $now() %}",
+        "error": "{% $states.errorOutput.Error %}",
         "who": "{% $states.input.customer.firstName & ' ' & $customerName %}",
         "dice": ["{% $random() %}", "{% $uuid() %}", 3, "literal"],
         "total": "{%$states.result.total%}",
@@ -412,6 +422,11 @@ fn a_request_applied_elsewhere_gives_the_same_result() {
     let there = there.expect("the template applies");
     assert_eq!(there["who"], "Martha María");
     assert_eq!(there["total"], 82);
+    assert_eq!(there["error"], "Oops");
+    assert_eq!(
+        there["when"],
+        json!(now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    );
 
     let failing = Template::parse(&json!({"x": ["{% $nope.deeper %}"]}), "$.Output", &mut problems);
     let there = carried(&failing, &env);

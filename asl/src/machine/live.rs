@@ -32,7 +32,7 @@ mod values;
 mod variables;
 
 pub(crate) use values::type_name;
-use values::{amount, check_size, kind_of, next_of, wait_until};
+use values::{Planned, amount, check_size, kind_of, next_of, wait_until};
 
 /// What a decision wrote and what the engine must now do.
 #[derive(Debug, Clone, Default, PartialEq)]

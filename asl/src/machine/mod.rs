@@ -35,6 +35,7 @@ mod tests;
 mod variables_tests;
 
 pub use events::Event;
+pub(crate) use frames::json_bytes;
 pub use frames::{TaskRef, TimerPurpose, TimerRef};
 pub use live::Progress;
 

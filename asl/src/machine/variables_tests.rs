@@ -253,3 +253,24 @@ fn an_assign_over_the_limit_fails_with_data_limit_exceeded() {
         s.execution.failure()
     );
 }
+
+/// A Map whose `ItemSelector` copies a variable into each of many items
+/// fails with `States.DataLimitExceeded` once the items' inputs pass the
+/// limit, as they are made.
+#[test]
+fn a_map_that_copies_a_variable_into_every_item_is_bounded() {
+    let big = "x".repeat(200 * 1024);
+    let states = json!({
+        "Keep": {"Type": "Pass", "Assign": {"big": big}, "Next": "Spread"},
+        "Spread": {"Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"copy.$": "$big"},
+            "ItemProcessor": {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}, "End": true}
+    });
+    let items: Vec<u32> = (0..1000).collect();
+    let s = run(states, "Keep", json!({ "items": items }), price);
+    assert_eq!(
+        s.execution.failure().map(|f| f.error.as_str()),
+        Some(errors::DATA_LIMIT_EXCEEDED),
+        "{:?}",
+        s.execution.failure()
+    );
+}

@@ -55,7 +55,13 @@ fn jsonata_workers(c: &ServeConfig) -> anyhow::Result<Option<Arc<JsonataWorkers>
     if !c.workflow_jsonata {
         return Ok(None);
     }
-    let program = std::env::current_exe().context("cannot find the binary to run JSONata workers")?;
+    // The image this process runs, even when an upgrade has replaced the
+    // file since: workers speak this version's frames.
+    let running = std::path::PathBuf::from("/proc/self/exe");
+    let program = match running.exists() {
+        true => running,
+        false => std::env::current_exe().context("cannot find the binary to run JSONata workers")?,
+    };
     Ok(Some(Arc::new(JsonataWorkers::new(
         program,
         c.workflow_jsonata_memory_mib.max(16),

@@ -4,7 +4,7 @@
 //! state was entered.
 
 use super::leave::Leaving;
-use super::{Live, amount, check_size, kind_of, wait_until};
+use super::{Live, Planned, amount, check_size, kind_of, wait_until};
 use crate::definition::{Amount, Kind, State};
 use crate::errors::{self, Failure};
 use crate::machine::events::Event;
@@ -216,17 +216,22 @@ impl<'d> Live<'_, 'd> {
                 kind_of(&items)
             )));
         };
+        let mut planned = Planned::default();
         let inputs = items
             .iter()
             .enumerate()
-            .map(|(i, item)| match &map.item_selector {
-                None => Ok(item.clone()),
-                Some(selector) => {
-                    let ctx = self.context(id, None, Some((i, item)));
-                    selector.apply(&effective, &Bindings::new(&ctx, bindings.variables))
-                }
+            .map(|(i, item)| {
+                let input = match &map.item_selector {
+                    None => item.clone(),
+                    Some(selector) => {
+                        let ctx = self.context(id, None, Some((i, item)));
+                        selector.apply(&effective, &Bindings::new(&ctx, bindings.variables))?
+                    }
+                };
+                planned.add(&input)?;
+                Ok(input)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, Failure>>()?;
         let max_concurrency = amount(Some(&map.max_concurrency), &effective, bindings)?.unwrap_or(0);
         let tolerated_count = amount(map.tolerated_failure_count.as_ref(), &effective, bindings)?;
         let tolerated_percentage = match &map.tolerated_failure_percentage {

@@ -41,6 +41,10 @@ impl<'d> Live<'_, 'd> {
         field: &str,
         data: Data<'_>,
     ) -> Result<Value, Failure> {
+        // A template with no expression needs no evaluator.
+        if let Template::Literal(value) = template {
+            return Ok(value.clone());
+        }
         if self.jsonata_left.is_zero() {
             return Err(Failure::new(
                 errors::QUERY_EVALUATION_ERROR,

@@ -2,21 +2,18 @@
 //! `Output` and `Assign`, computed waits, and a Map's `Items`,
 //! `ItemSelector` and limits.
 
+use super::Planned;
 use super::jsonata::Data;
 use super::{Live, kind_of};
 use crate::definition::{Amount, JsonataIo, MapState, State, Wait};
 use crate::errors::{self, Failure};
 use crate::jsonata::Template;
 use crate::machine::events::Event;
-use crate::machine::frames::{after, json_bytes};
+use crate::machine::frames::after;
 use crate::paths::Bindings;
 use crate::variables::Assign;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-
-/// The most a JSONata Map's item inputs may weigh together: its items
-/// need not come from its input, which a payload's limit bounds.
-const MAX_PLANNED_BYTES: usize = 16 * crate::machine::MAX_PAYLOAD;
 
 impl<'d> Live<'_, 'd> {
     pub(super) fn choose(
@@ -120,8 +117,9 @@ impl<'d> Live<'_, 'd> {
             ));
         };
         let mut inputs = Vec::with_capacity(items.len());
+        let mut planned = Planned::default();
         for (i, item) in items.iter().enumerate() {
-            inputs.push(match &map.item_template {
+            let input = match &map.item_template {
                 None => item.clone(),
                 Some(t) => {
                     let ctx = self.context(id, None, Some((i, item)));
@@ -135,16 +133,9 @@ impl<'d> Live<'_, 'd> {
                         },
                     )?
                 }
-            });
-        }
-        let planned: usize = inputs.iter().map(json_bytes).sum();
-        if planned > MAX_PLANNED_BYTES {
-            return Err(Failure::new(
-                errors::DATA_LIMIT_EXCEEDED,
-                format!(
-                    "the Map state's item inputs are {planned} bytes, more than the limit of {MAX_PLANNED_BYTES}"
-                ),
-            ));
+            };
+            planned.add(&input)?;
+            inputs.push(input);
         }
         let max_concurrency = self
             .amount(id, Some(&map.max_concurrency), "MaxConcurrency", data)?

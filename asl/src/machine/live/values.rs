@@ -55,6 +55,31 @@ pub(super) fn check_size(value: &Value, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The most a Map's item inputs may weigh together: its items need not
+/// come from its input (an `ItemSelector` may copy a variable into each),
+/// so a payload's limit does not bound them.
+const MAX_PLANNED_BYTES: usize = 16 * MAX_PAYLOAD;
+
+/// What a Map's item inputs weigh so far, checked as each is made.
+#[derive(Debug, Default)]
+pub(super) struct Planned {
+    bytes: usize,
+}
+
+impl Planned {
+    /// Adds an item's input; `States.DataLimitExceeded` past the limit.
+    pub(super) fn add(&mut self, input: &Value) -> Result<(), Failure> {
+        self.bytes += json_bytes(input);
+        if self.bytes > MAX_PLANNED_BYTES {
+            return Err(Failure::new(
+                errors::DATA_LIMIT_EXCEEDED,
+                format!("the Map state's item inputs weigh more than the limit of {MAX_PLANNED_BYTES} bytes"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A whole number of seconds (or items) written out or read from the
 /// effective input (or the context object, or a variable).
 pub(super) fn amount(

@@ -9,12 +9,14 @@
 //! - `wire`: the frames on a worker's pipes.
 //! - `worker`: the worker's side (`minicloud jsonata-worker`).
 
+#[cfg(test)]
+mod tests;
 mod wire;
 mod worker;
 
 pub use worker::serve;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -27,7 +29,7 @@ use minicloud_asl::jsonata::Request;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use serde_json::Value;
 
-use wire::{Reply, frame_length, write_frame};
+use wire::{Reply, frame_header, frame_length};
 
 /// How much longer than its expressions' own time limit a worker gets
 /// before it is killed: its expressions stop themselves between steps, so
@@ -123,6 +125,9 @@ impl JsonataWorkers {
             let _ = child.wait();
             return Err(io::Error::other("the worker's pipes were not opened"));
         };
+        // Written to against the deadline: a worker that stops reading
+        // (stopped, frozen) must not hold the thread.
+        rustix::io::ioctl_fionbio(&stdin, true)?;
         Ok(Worker { child, stdin, stdout })
     }
 }
@@ -139,12 +144,17 @@ impl Worker {
     /// Sends `body` and reads the reply by `deadline`; a worker that fails
     /// is killed and reaped.
     fn call(&mut self, body: &[u8], deadline: Instant) -> Result<Reply, Fault> {
-        let outcome = write_frame(&mut self.stdin, body)
-            .map_err(|e| Fault::Gone(e.to_string()))
-            .and_then(|()| self.read_until(deadline))
-            .and_then(|frame| {
-                serde_json::from_slice(&frame).map_err(|e| Fault::Gone(format!("unreadable reply: {e}")))
-            });
+        let outcome = self
+            .write_until(body, deadline)
+            .and_then(|()| self.read_until(deadline));
+        // A whole frame that does not read (a result nested deeper than the
+        // reader takes) leaves the worker sound.
+        let outcome = outcome.map(|frame| {
+            serde_json::from_slice(&frame).unwrap_or_else(|e| Reply::Failed {
+                error: QUERY_EVALUATION_ERROR.into(),
+                cause: format!("its result cannot be read back: {e}"),
+            })
+        });
         if let Err(fault) = outcome {
             let _ = self.child.kill();
             let status = self.child.wait();
@@ -157,6 +167,23 @@ impl Worker {
             });
         }
         outcome
+    }
+
+    /// Sends `body` as one frame, or [`Fault::Late`] at `deadline`.
+    fn write_until(&mut self, body: &[u8], deadline: Instant) -> Result<(), Fault> {
+        let header = frame_header(body.len()).map_err(|e| Fault::Gone(e.to_string()))?;
+        for part in [&header[..], body] {
+            let mut written = 0;
+            while written < part.len() {
+                wait(&self.stdin, PollFlags::OUT, deadline)?;
+                match self.stdin.write(&part[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+                    Err(e) => return Err(Fault::Gone(e.to_string())),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One frame from the worker, or [`Fault::Late`] at `deadline`.
@@ -174,19 +201,7 @@ impl Worker {
     fn fill(&mut self, buffer: &mut [u8], deadline: Instant) -> Result<(), Fault> {
         let mut filled = 0;
         while filled < buffer.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Fault::Late);
-            }
-            let timeout = Timespec::try_from(left).map_err(|e| Fault::Gone(e.to_string()))?;
-            let fd = self.stdout.as_fd();
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(0) => return Err(Fault::Late),
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(Fault::Gone(e.to_string())),
-            }
+            wait(&self.stdout, PollFlags::IN, deadline)?;
             match self.stdout.read(&mut buffer[filled..]) {
                 Ok(0) => return Err(Fault::Gone("its output ended".into())),
                 Ok(n) => filled += n,
@@ -195,6 +210,26 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// Waits until `pipe` is ready for `flags` (or has closed), or fails with
+/// [`Fault::Late`] at `deadline`.
+fn wait(pipe: &impl AsFd, flags: PollFlags, deadline: Instant) -> Result<(), Fault> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fault::Late);
+        }
+        let timeout = Timespec::try_from(left).map_err(|e| Fault::Gone(e.to_string()))?;
+        let fd = pipe.as_fd();
+        let mut fds = [PollFd::new(&fd, flags)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Err(Fault::Late),
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Fault::Gone(e.to_string())),
+        }
     }
 }
 

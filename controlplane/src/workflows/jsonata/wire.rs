@@ -47,13 +47,24 @@ impl From<Reply> for Result<Value, Failure> {
     }
 }
 
-/// Writes `body` as one frame and flushes it.
-pub(super) fn write_frame(to: &mut impl Write, body: &[u8]) -> io::Result<()> {
-    let length = u32::try_from(body.len())
+/// The four bytes that announce a frame of `length` bytes; a frame larger
+/// than [`MAX_FRAME`] is refused.
+pub(super) fn frame_header(length: usize) -> io::Result<[u8; 4]> {
+    u32::try_from(length)
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "the frame is too large"))?;
-    to.write_all(&length.to_le_bytes())?;
+        .map(u32::to_le_bytes)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a frame of {length} bytes is larger than {MAX_FRAME}"),
+            )
+        })
+}
+
+/// Writes `body` as one frame and flushes it.
+pub(super) fn write_frame(to: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    to.write_all(&frame_header(body.len())?)?;
     to.write_all(body)?;
     to.flush()
 }
