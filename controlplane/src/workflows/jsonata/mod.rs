@@ -90,7 +90,9 @@ impl JsonataWorkers {
         // A kept worker that has gone (killed from outside) gets a fresh
         // successor; a fresh one that fails is the expression's doing.
         if matches!(outcome, Err(Fault::Gone(_))) {
-            let mut worker = self.spawn().map_err(|e| fail(format!("has no worker: {e}")))?;
+            let mut worker = self
+                .spawn_retrying()
+                .map_err(|e| fail(format!("has no worker: {e}")))?;
             outcome = worker.call(&body, deadline).map(|reply| (worker, reply));
         }
         match outcome {
@@ -106,6 +108,23 @@ impl JsonataWorkers {
                 "ended its evaluator, which may use {} MiB of memory ({how}).",
                 self.memory_mib
             ))),
+        }
+    }
+
+    /// A new worker, tried three times: a host short of processes or
+    /// files for a moment should not fail a tenant's state.
+    fn spawn_retrying(&self) -> io::Result<Worker> {
+        let mut tries = 0;
+        loop {
+            match self.spawn() {
+                Ok(worker) => return Ok(worker),
+                Err(e) if tries >= 2 => return Err(e),
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(error = %e, "cannot start a JSONata worker; trying again");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
     }
 

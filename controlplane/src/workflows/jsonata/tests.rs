@@ -88,3 +88,12 @@ fn a_worker_that_dies_fails_the_evaluation_and_is_replaced() {
     let (again, _) = evaluate(&workers, &json!({}));
     assert_eq!(again, failure);
 }
+
+#[test]
+fn a_worker_that_cannot_start_fails_the_evaluation_after_retries() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let workers = JsonataWorkers::new(folder.path().join("missing"), 64);
+    let (failure, took) = evaluate(&workers, &json!({}));
+    assert!(failure.cause.contains("has no worker"), "{failure:?}");
+    assert!(took >= Duration::from_millis(200), "two retries wait 100 ms each: {took:?}");
+}
