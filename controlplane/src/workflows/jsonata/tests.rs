@@ -18,7 +18,8 @@ fn scripted(folder: &Path, name: &str, script: &str) -> JsonataWorkers {
     use std::os::unix::fs::PermissionsExt;
     let path: PathBuf = folder.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("the script is written");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("the script is made runnable");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("the script is made runnable");
     JsonataWorkers::new(path, 64)
 }
 
@@ -95,5 +96,8 @@ fn a_worker_that_cannot_start_fails_the_evaluation_after_retries() {
     let workers = JsonataWorkers::new(folder.path().join("missing"), 64);
     let (failure, took) = evaluate(&workers, &json!({}));
     assert!(failure.cause.contains("has no worker"), "{failure:?}");
-    assert!(took >= Duration::from_millis(200), "two retries wait 100 ms each: {took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "two retries wait 100 ms each: {took:?}"
+    );
 }
