@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -71,25 +71,7 @@ pub struct Successor {
 /// Starts a successor on `sockets` and waits until it is ready.
 pub async fn hand_over(executable: &Path, sockets: &Sockets) -> anyhow::Result<Successor> {
     let (ours, theirs) = UnixStream::pair().context("cannot create the control socket")?;
-    let listen = inheritable(&sockets.listen)?;
-    let metrics = sockets.metrics.as_ref().map(inheritable).transpose()?;
-    let control = inheritable(&theirs)?;
-    let fds = format!(
-        "{},{},{}",
-        listen.as_raw_fd(),
-        metrics
-            .as_ref()
-            .map_or("-".to_owned(), |m| m.as_raw_fd().to_string()),
-        control.as_raw_fd()
-    );
-    let spawned = Command::new(executable)
-        .args(std::env::args_os().skip(1))
-        .env(HANDOVER_ENV, fds)
-        .spawn()
-        .with_context(|| format!("cannot start {}", executable.display()));
-    // This process's copies close now; the successor has its own.
-    drop((listen, metrics, control, theirs));
-    let child = spawned?;
+    let child = start_successor(executable, sockets, theirs)?;
     let pid = child.id();
     let child = Starting(Some(child));
     ours.set_nonblocking(true)?;
@@ -108,6 +90,43 @@ pub async fn hand_over(executable: &Path, sockets: &Sockets) -> anyhow::Result<S
         Ok(Err(e)) => Err(e).context("cannot read from the successor"),
         Err(_) => bail!("the successor (pid {pid}) was not ready within {READY_TIMEOUT:?}; it was stopped"),
     }
+}
+
+/// Held while this process has inheritable copies of its sockets; every
+/// other start of a process here (JSONata workers) waits for it, so the
+/// copies reach the successor only.
+static INHERITABLE: RwLock<()> = RwLock::new(());
+
+/// Waits until no inheritable copy of the server's sockets exists, and
+/// keeps it so while the guard lives: hold it while starting a process
+/// that is not a successor.
+pub fn no_inheritable_sockets() -> RwLockReadGuard<'static, ()> {
+    INHERITABLE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the successor with inheritable copies of `sockets` and of its
+/// end of the control socket, closed here once it has started.
+fn start_successor(executable: &Path, sockets: &Sockets, theirs: UnixStream) -> anyhow::Result<Child> {
+    let _only_the_successor = INHERITABLE.write().unwrap_or_else(|e| e.into_inner());
+    let listen = inheritable(&sockets.listen)?;
+    let metrics = sockets.metrics.as_ref().map(inheritable).transpose()?;
+    let control = inheritable(&theirs)?;
+    let fds = format!(
+        "{},{},{}",
+        listen.as_raw_fd(),
+        metrics
+            .as_ref()
+            .map_or("-".to_owned(), |m| m.as_raw_fd().to_string()),
+        control.as_raw_fd()
+    );
+    let spawned = Command::new(executable)
+        .args(std::env::args_os().skip(1))
+        .env(HANDOVER_ENV, fds)
+        .spawn()
+        .with_context(|| format!("cannot start {}", executable.display()));
+    // This process's copies close now; the successor has its own.
+    drop((listen, metrics, control, theirs));
+    spawned
 }
 
 /// A successor not ready yet: killed and collected if the hand-over fails
@@ -130,9 +149,10 @@ impl Drop for Starting {
     }
 }
 
-/// A copy of `fd` that a started process inherits. Nothing else in this
-/// process starts processes, so the copy cannot leak into another one; it
-/// is closed as soon as the successor has started.
+/// A copy of `fd` that a started process inherits. Made only under
+/// [`INHERITABLE`], which every other start of a process waits for, so the
+/// copy cannot leak into another one; it is closed as soon as the
+/// successor has started.
 fn inheritable(fd: &impl AsFd) -> anyhow::Result<OwnedFd> {
     let copy = fd.as_fd().try_clone_to_owned()?;
     rustix::io::fcntl_setfd(&copy, rustix::io::FdFlags::empty())

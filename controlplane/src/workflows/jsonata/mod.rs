@@ -128,8 +128,10 @@ impl JsonataWorkers {
         }
     }
 
-    /// A new worker.
+    /// A new worker; never while a hand-over has inheritable copies of the
+    /// server's sockets, which it would hold.
     fn spawn(&self) -> io::Result<Worker> {
+        let _no_sockets = crate::handover::no_inheritable_sockets();
         let mut child = Command::new(&self.program)
             .arg("jsonata-worker")
             .arg("--memory-mib")
