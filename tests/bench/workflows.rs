@@ -256,45 +256,36 @@ async fn measure(api: &Api) -> Figures {
         step_p99: crate::percentile(&steps, 0.99),
         per_second,
         map,
-        jsonata_state: per_state(api, "chain-jsonata", &|next| {
+        jsonata_state: per_state(
+            api,
+            "chain-jsonata",
             json!({"Type": "Pass", "QueryLanguage": "JSONata",
-                "Output": {"n": "{% $states.input.n + 1 %}", "tag": "{% $uppercase('x') %}"}})
-            .as_object()
-            .map(|o| chained(o.clone(), next))
-            .unwrap()
-        })
+                "Output": {"n": "{% $states.input.n + 1 %}", "tag": "{% $uppercase('x') %}"}}),
+        )
         .await,
-        jsonpath_state: per_state(api, "chain-jsonpath", &|next| {
-            json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "tag": "X"}})
-                .as_object()
-                .map(|o| chained(o.clone(), next))
-                .unwrap()
-        })
+        jsonpath_state: per_state(
+            api,
+            "chain-jsonpath",
+            json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "tag": "X"}}),
+        )
         .await,
     }
 }
 
-/// `state` going on to `next`, or ending.
-fn chained(mut state: serde_json::Map<String, Value>, next: Option<String>) -> Value {
-    match next {
-        Some(n) => state.insert("Next".into(), json!(n)),
-        None => state.insert("End".into(), json!(true)),
-    };
-    Value::Object(state)
-}
-
-/// The p50 time of one state of a chain of [`CHAIN`] states that `state`
-/// writes, from start-sync calls (less a one-state chain's, so the API and
+/// The p50 time of one `state` in a chain of [`CHAIN`] of them, from start-sync calls (less a one-state chain's, so the API and
 /// the execution's start are left out).
-async fn per_state(api: &Api, name: &str, state: &dyn Fn(Option<String>) -> Value) -> Duration {
+async fn per_state(api: &Api, name: &str, state: Value) -> Duration {
     let mut p50s = Vec::new();
     for length in [1, CHAIN] {
         let states: serde_json::Map<String, Value> = (0..length)
             .map(|i| {
-                (
-                    format!("S{i}"),
-                    state((i + 1 < length).then(|| format!("S{}", i + 1))),
-                )
+                let mut link = state.clone();
+                if i + 1 < length {
+                    link["Next"] = json!(format!("S{}", i + 1));
+                } else {
+                    link["End"] = json!(true);
+                }
+                (format!("S{i}"), link)
             })
             .collect();
         let workflow = format!("{name}-{length}");

@@ -14,27 +14,65 @@ crate::on_both_databases!(
     newer_engines_executions_are_left_alone
 );
 
-/// The lease owner and lease end of execution `id`, from the database.
-async fn lease(s: &Server, id: &str) -> (String, i64) {
-    use sqlx::Row;
+/// The server's database.
+async fn database(s: &Server) -> sqlx::AnyPool {
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
-    let row = sqlx::query("SELECT lease_owner, lease_ms FROM workflow_executions WHERE id = $1")
-        .bind(id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    (row.get("lease_owner"), row.get("lease_ms"))
+    sqlx::AnyPool::connect(&s.database_url()).await.unwrap()
 }
 
-/// Runs `statement` (with `id` as `$1`) on the server's database.
-async fn execute(s: &Server, statement: &str, id: &str) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+/// The row of execution `id` (bound as `$1`) that `query` reads.
+async fn select(s: &Server, query: &str, id: &str) -> sqlx::any::AnyRow {
+    let pool = database(s).await;
+    let row = sqlx::query(query).bind(id).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    row
+}
+
+/// Runs `statement` on the row of execution `id` (bound as `$1`).
+async fn update(s: &Server, statement: &str, id: &str) {
+    let pool = database(s).await;
     let done = sqlx::query(statement).bind(id).execute(&pool).await.unwrap();
     assert_eq!(done.rows_affected(), 1, "{statement}");
     pool.close().await;
+}
+
+/// The lease owner and lease end of execution `id`, from the database.
+async fn lease(s: &Server, id: &str) -> (String, i64) {
+    use sqlx::Row;
+    let row = select(
+        s,
+        "SELECT lease_owner, lease_ms FROM workflow_executions WHERE id = $1",
+        id,
+    )
+    .await;
+    (row.get("lease_owner"), row.get("lease_ms"))
+}
+
+/// A workflow `ask` whose one task waits for its token.
+async fn put_ask(s: &Server) {
+    let (status, body) = put_workflow(
+        s,
+        "ask",
+        json!({"StartAt": "Ask", "States": {"Ask": {
+            "Type": "Task", "Resource": "steps.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Answers the task of `ask` execution `id` with `"yes"`.
+async fn say_yes(s: &Server, id: &str) {
+    let token = token_of(s, "ask", id).await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/task-tokens/success",
+            Some(json!({"token": token, "output": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
 }
 
 /// Waits until execution `id` is parked: its lease end then.
@@ -50,15 +88,7 @@ async fn parked(s: &Server, id: &str) -> i64 {
 async fn idle_executions_are_parked(db: Db) {
     let s = Server::start_with(db, &["--workflow-idle-secs", "1"]).await;
     deploy_steps(&s).await;
-    let (status, body) = put_workflow(
-        &s,
-        "ask",
-        json!({"StartAt": "Ask", "States": {"Ask": {
-            "Type": "Task", "Resource": "steps.waitForTaskToken",
-            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    put_ask(&s).await;
     let (status, body) = put_workflow(
         &s,
         "nap",
@@ -75,16 +105,7 @@ async fn idle_executions_are_parked(db: Db) {
     let napping = start(&s, "nap", json!({})).await;
     let nap_id = napping["id"].as_str().unwrap().to_owned();
     assert_eq!(parked(&s, &ask_id).await, i64::MAX, "only a signal wakes it");
-    let token = token_of(&s, "ask", &ask_id).await;
-    let (status, body) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/task-tokens/success",
-            Some(json!({"token": token, "output": "yes"})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    say_yes(&s, &ask_id).await;
     let done = ended(&s, "ask", &ask_id, Duration::from_secs(10)).await;
     assert_eq!(
         (done["status"].clone(), done["output"].clone()),
@@ -126,49 +147,30 @@ async fn idle_executions_are_parked(db: Db) {
 async fn newer_engines_executions_are_left_alone(db: Db) {
     let s = Server::start_with(db, &["--workflow-idle-secs", "1"]).await;
     deploy_steps(&s).await;
-    let (status, body) = put_workflow(
-        &s,
-        "ask",
-        json!({"StartAt": "Ask", "States": {"Ask": {
-            "Type": "Task", "Resource": "steps.waitForTaskToken",
-            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    put_ask(&s).await;
     let asking = start(&s, "ask", json!({})).await;
     let id = asking["id"].as_str().unwrap().to_owned();
     parked(&s, &id).await;
-    let version: i64 = {
-        use sqlx::Row;
-        let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
-        let row = sqlx::query("SELECT engine_version FROM workflow_executions WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        row.get("engine_version")
-    };
+    let version: i64 = sqlx::Row::get(
+        &select(
+            &s,
+            "SELECT engine_version FROM workflow_executions WHERE id = $1",
+            &id,
+        )
+        .await,
+        "engine_version",
+    );
     assert!(
         version >= 2,
         "a new execution records its engine's version: {version}"
     );
-    execute(
+    update(
         &s,
         "UPDATE workflow_executions SET engine_version = 1000000 WHERE id = $1",
         &id,
     )
     .await;
-    let token = token_of(&s, "ask", &id).await;
-    let (status, body) = s
-        .call(
-            &s.token,
-            Method::POST,
-            "/task-tokens/success",
-            Some(json!({"token": token, "output": "yes"})),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    say_yes(&s, &id).await;
     // Several claim rounds (one a second, and one at once for the signal)
     // pass; the execution stays parked and running.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -188,7 +190,7 @@ async fn newer_engines_executions_are_left_alone(db: Db) {
     assert_eq!((status, row["status"].as_str()), (200, Some("RUNNING")), "{row}");
 
     let set_back = format!("UPDATE workflow_executions SET engine_version = {version} WHERE id = $1");
-    execute(&s, &set_back, &id).await;
+    update(&s, &set_back, &id).await;
     let done = ended(&s, "ask", &id, Duration::from_secs(10)).await;
     assert_eq!(
         (done["status"].clone(), done["output"].clone()),

@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Entropy, Env, States, Template};
-use crate::errors::{Failure, QUERY_EVALUATION_ERROR};
+use crate::errors::Failure;
 
 /// One template to apply, and its [`Env`], owned or borrowed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request<'a> {
-    /// The template as written: JSON whose `{% %}` strings are expressions.
-    pub template: Cow<'a, Value>,
+    /// The template, written as JSON whose `{% %}` strings are
+    /// expressions.
+    pub template: Cow<'a, Template>,
     /// The ASL field it fills (`Output`, `Arguments`), which failures name.
     pub field: Cow<'a, str>,
     /// `$states.input`.
@@ -39,9 +40,9 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// `template` applied in `env` for `field`, as data.
-    pub fn new(template: &Template, env: &Env<'a>, field: &'a str) -> Self {
+    pub fn new(template: &'a Template, env: &Env<'a>, field: &'a str) -> Self {
         Self {
-            template: Cow::Owned(template.to_json()),
+            template: Cow::Borrowed(template),
             field: Cow::Borrowed(field),
             input: Cow::Borrowed(env.states.input),
             result: env.states.result.map(Cow::Borrowed),
@@ -57,27 +58,8 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// The template, parsed again: an expression it holds that no longer
-    /// parses (it was checked when the definition was read) fails like one
-    /// that throws.
-    pub fn template(&self) -> Result<Template, Failure> {
-        let mut problems = Vec::new();
-        let template = Template::parse(&self.template, &self.field, &mut problems);
-        match problems.first() {
-            None => Ok(template),
-            Some(problem) => Err(Failure::new(
-                QUERY_EVALUATION_ERROR,
-                format!(
-                    "the JSONata of the field '{}' does not parse: {}",
-                    self.field, problem.message
-                ),
-            )),
-        }
-    }
-
-    /// Applies `template` (this request's, parsed) in this request's
-    /// environment.
-    pub fn apply(&self, template: &Template) -> Result<Value, Failure> {
+    /// Applies the template in this request's environment.
+    pub fn apply(&self) -> Result<Value, Failure> {
         let env = Env {
             states: States {
                 input: &self.input,
@@ -90,6 +72,6 @@ impl<'a> Request<'a> {
             entropy: self.seed.map_or(Entropy::System, Entropy::Seeded),
             timeout: Duration::from_millis(self.timeout_ms),
         };
-        template.apply(&env, &self.field)
+        self.template.apply(&env, &self.field)
     }
 }

@@ -97,22 +97,6 @@ impl Template {
         }
     }
 
-    /// The template as written: JSON whose computed strings are `{% %}`
-    /// expressions again. Parsing it gives this template back.
-    pub fn to_json(&self) -> Value {
-        match self {
-            Self::Literal(value) => value.clone(),
-            Self::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(name, template)| (name.clone(), template.to_json()))
-                    .collect(),
-            ),
-            Self::Array(items) => Value::Array(items.iter().map(Self::to_json).collect()),
-            Self::Expression { expression, .. } => Value::String(format!("{{% {} %}}", expression.source())),
-        }
-    }
-
     /// Whether the template holds no expression.
     pub fn is_literal(&self) -> bool {
         matches!(self, Self::Literal(_))
@@ -148,5 +132,51 @@ impl Template {
             ),
             Self::Expression { expression, at } => session.evaluate(expression, &format!("{field}{at}"))?,
         })
+    }
+}
+
+/// A template is written out as written: JSON whose computed strings are
+/// `{% %}` expressions again (as a worker process receives it).
+impl serde::Serialize for Template {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Self::Literal(value) => value.serialize(serializer),
+            Self::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (name, template) in fields {
+                    map.serialize_entry(name, template)?;
+                }
+                map.end()
+            }
+            Self::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for template in items {
+                    seq.serialize_element(template)?;
+                }
+                seq.end()
+            }
+            Self::Expression { expression, .. } => {
+                serializer.serialize_str(&format!("{{% {} %}}", expression.source()))
+            }
+        }
+    }
+}
+
+/// A template is read back by parsing it again; one whose expressions no
+/// longer parse (they were checked when the definition was read) does not
+/// read.
+impl<'de> serde::Deserialize<'de> for Template {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = Value::deserialize(deserializer)?;
+        let mut problems = Vec::new();
+        let template = Self::parse(&written, "$", &mut problems);
+        match problems.first() {
+            None => Ok(template),
+            Some(problem) => Err(serde::de::Error::custom(format!(
+                "the template does not parse at {}: {}",
+                problem.path, problem.message
+            ))),
+        }
     }
 }

@@ -101,9 +101,24 @@ pub(crate) struct Frame {
     pub(crate) variables_bytes: usize,
 }
 
-/// What `value` weighs in bytes of JSON.
+/// What `value` weighs in bytes of JSON, counted as it is written out,
+/// without keeping the text.
 pub(crate) fn json_bytes(value: &Value) -> usize {
-    serde_json::to_vec(value).map_or(0, |b| b.len())
+    /// A writer that only counts.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// What a frame's state is doing.

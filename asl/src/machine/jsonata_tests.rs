@@ -3,8 +3,8 @@
 //! conditions, computed waits and items, catchers, and journals that
 //! replay without evaluating anything again.
 
-use super::simulate::{Simulation, simulate};
-use super::tests::{info, start};
+use super::simulate::Simulation;
+use super::tests::{failure_of, info, run_states, start};
 use super::*;
 use crate::definition::Definition;
 use crate::errors;
@@ -17,14 +17,7 @@ fn run(
     input: Value,
     answer: fn(&str, &Value) -> Result<Value, Failure>,
 ) -> Simulation {
-    let value = json!({"QueryLanguage": "JSONata", "StartAt": start_at, "States": states});
-    let definition = match Definition::parse(&value) {
-        Ok(d) => d,
-        Err(problems) => panic!("invalid definition: {problems:?}"),
-    };
-    simulate(&definition, info(input), start(), &mut |i: &Invocation| {
-        Some(answer(&i.resource, &i.input))
-    })
+    run_states(Some("JSONata"), states, start_at, input, answer)
 }
 
 fn succeeded(s: &Simulation) {
@@ -210,11 +203,7 @@ fn branches_and_iterations_read_outer_variables_and_keep_their_own() {
 fn an_undefined_result_is_a_query_evaluation_error() {
     let states = json!({"P": {"Type": "Pass", "Output": {"x": "{% $states.input.missing %}"}, "End": true}});
     let s = run(states, "P", json!({}), double);
-    let failure = s
-        .execution
-        .failure()
-        .cloned()
-        .unwrap_or_else(|| Failure::new("none", ""));
+    let failure = failure_of(&s);
     assert_eq!(failure.error, errors::QUERY_EVALUATION_ERROR);
     assert!(failure.cause.contains("Output/x"), "{failure:?}");
 }

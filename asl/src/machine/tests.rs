@@ -39,6 +39,32 @@ fn run(value: Value, input: Value, answer: &mut Answer<'_>) -> Simulation {
     simulate(&definition(value), info(input), start(), answer)
 }
 
+/// Runs the machine `{StartAt: start_at, States: states}` (in `language`,
+/// or JSONPath when `None`) whose tasks answer `answer(resource, input)`.
+pub(super) fn run_states(
+    language: Option<&str>,
+    states: Value,
+    start_at: &str,
+    input: Value,
+    answer: fn(&str, &Value) -> Result<Value, Failure>,
+) -> Simulation {
+    let mut value = json!({"StartAt": start_at, "States": states});
+    if let Some(language) = language {
+        value["QueryLanguage"] = json!(language);
+    }
+    run(value, input, &mut |i: &Invocation| {
+        Some(answer(&i.resource, &i.input))
+    })
+}
+
+/// How the execution failed (`none` with no cause when it did not).
+pub(super) fn failure_of(s: &Simulation) -> Failure {
+    s.execution
+        .failure()
+        .cloned()
+        .unwrap_or_else(|| Failure::new("none", ""))
+}
+
 fn history(simulation: &Simulation) -> Vec<String> {
     simulation.journal.iter().map(Event::history_type).collect()
 }

@@ -4,10 +4,9 @@
 //! values from the state's entry, Choice rules that read and assign,
 //! scopes in a Map, a catcher's `Assign`, and a variable no state set.
 
-use super::simulate::{Simulation, simulate};
-use super::tests::{info, start};
+use super::simulate::Simulation;
+use super::tests::{failure_of, info, run_states, start};
 use super::*;
-use crate::definition::Definition;
 use crate::errors;
 use serde_json::json;
 
@@ -18,14 +17,7 @@ fn run(
     input: Value,
     answer: fn(&str, &Value) -> Result<Value, Failure>,
 ) -> Simulation {
-    let value = json!({"StartAt": start_at, "States": states});
-    let definition = match Definition::parse(&value) {
-        Ok(d) => d,
-        Err(problems) => panic!("invalid definition: {problems:?}"),
-    };
-    simulate(&definition, info(input), start(), &mut |i: &Invocation| {
-        Some(answer(&i.resource, &i.input))
-    })
+    run_states(None, states, start_at, input, answer)
 }
 
 fn output(s: &Simulation) -> Value {
@@ -230,11 +222,7 @@ fn a_variable_no_state_assigned_fails_the_execution() {
         "Use": {"Type": "Pass", "Parameters": {"x.$": "$nobody.field"}, "End": true}
     });
     let s = run(states, "Use", json!({}), price);
-    let failure = s
-        .execution
-        .failure()
-        .cloned()
-        .unwrap_or_else(|| Failure::new("none", ""));
+    let failure = failure_of(&s);
     assert_eq!(failure.error, errors::RUNTIME);
     assert!(failure.cause.contains("$nobody"), "{failure:?}");
 }

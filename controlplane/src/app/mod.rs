@@ -58,9 +58,10 @@ fn jsonata_workers(c: &ServeConfig) -> anyhow::Result<Option<Arc<JsonataWorkers>
     // The image this process runs, even when an upgrade has replaced the
     // file since: workers speak this version's frames.
     let running = std::path::PathBuf::from("/proc/self/exe");
-    let program = match running.exists() {
-        true => running,
-        false => std::env::current_exe().context("cannot find the binary to run JSONata workers")?,
+    let program = if running.exists() {
+        running
+    } else {
+        std::env::current_exe().context("cannot find the binary to run JSONata workers")?
     };
     Ok(Some(Arc::new(JsonataWorkers::new(
         program,

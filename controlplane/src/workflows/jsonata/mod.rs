@@ -65,11 +65,6 @@ impl JsonataWorkers {
         }
     }
 
-    /// What each worker may allocate, MiB.
-    pub fn memory_mib(&self) -> u64 {
-        self.memory_mib
-    }
-
     /// `request` evaluated by a worker. Blocks the thread: call it where
     /// blocking is allowed.
     pub fn evaluate(&self, request: &Request<'_>) -> Result<Value, Failure> {
@@ -82,19 +77,16 @@ impl JsonataWorkers {
         let body =
             serde_json::to_vec(request).map_err(|e| fail(format!("cannot be sent to its worker: {e}")))?;
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms) + GRACE;
-        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut outcome = match reused {
-            Some(mut worker) => worker.call(&body, deadline).map(|reply| (worker, reply)),
-            None => Err(Fault::Gone(String::new())),
-        };
+        let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         // A kept worker that has gone (killed from outside) gets a fresh
         // successor; a fresh one that fails is the expression's doing.
-        if matches!(outcome, Err(Fault::Gone(_))) {
-            let mut worker = self
+        let outcome = match kept.map(|worker| worker.call(&body, deadline)) {
+            None | Some(Err(Fault::Gone(_))) => self
                 .spawn_retrying()
-                .map_err(|e| fail(format!("has no worker: {e}")))?;
-            outcome = worker.call(&body, deadline).map(|reply| (worker, reply));
-        }
+                .map_err(|e| fail(format!("has no worker: {e}")))?
+                .call(&body, deadline),
+            Some(outcome) => outcome,
+        };
         match outcome {
             Ok((worker, reply)) => {
                 self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
@@ -162,32 +154,30 @@ struct Worker {
 }
 
 impl Worker {
-    /// Sends `body` and reads the reply by `deadline`; a worker that fails
-    /// is killed and reaped.
-    fn call(&mut self, body: &[u8], deadline: Instant) -> Result<Reply, Fault> {
-        let outcome = self
+    /// Sends `body` and reads the reply by `deadline`: the worker back,
+    /// with its reply; one that fails is killed and reaped.
+    fn call(mut self, body: &[u8], deadline: Instant) -> Result<(Self, Reply), Fault> {
+        let frame = match self
             .write_until(body, deadline)
-            .and_then(|()| self.read_until(deadline));
+            .and_then(|()| self.read_until(deadline))
+        {
+            Ok(frame) => frame,
+            Err(Fault::Late) => return Err(Fault::Late),
+            // How it ended says more than the broken pipe.
+            Err(Fault::Gone(why)) => {
+                let _ = self.child.kill();
+                return Err(Fault::Gone(
+                    self.child.wait().map_or(why, |status| status.to_string()),
+                ));
+            }
+        };
         // A whole frame that does not read (a result nested deeper than the
         // reader takes) leaves the worker sound.
-        let outcome = outcome.map(|frame| {
-            serde_json::from_slice(&frame).unwrap_or_else(|e| Reply::Failed {
-                error: QUERY_EVALUATION_ERROR.into(),
-                cause: format!("its result cannot be read back: {e}"),
-            })
+        let reply = serde_json::from_slice(&frame).unwrap_or_else(|e| Reply::Failed {
+            error: QUERY_EVALUATION_ERROR.into(),
+            cause: format!("its result cannot be read back: {e}"),
         });
-        if let Err(fault) = outcome {
-            let _ = self.child.kill();
-            let status = self.child.wait();
-            return Err(match fault {
-                Fault::Late => Fault::Late,
-                Fault::Gone(why) => Fault::Gone(match status {
-                    Ok(status) => format!("{status}"),
-                    Err(_) => why,
-                }),
-            });
-        }
-        outcome
+        Ok((self, reply))
     }
 
     /// Sends `body` as one frame, or [`Fault::Late`] at `deadline`.

@@ -48,10 +48,11 @@ fn evaluate(workers: &JsonataWorkers, input: &Value) -> (minicloud_asl::Failure,
     (failure, started.elapsed())
 }
 
-/// Bounded by the deadline and the retry on a fresh worker, with room for
-/// a slow machine.
+/// The evaluation came back rather than hanging: a guard, not a speed
+/// figure, so the bound is far above the deadline (0.6 s, twice with the
+/// retry on a fresh worker) to hold on a loaded machine.
 fn bounded(took: Duration) {
-    assert!(took < (Duration::from_millis(100) + GRACE) * 4, "took {took:?}");
+    assert!(took < (Duration::from_millis(100) + GRACE) * 20, "took {took:?}");
 }
 
 #[test]

@@ -48,7 +48,7 @@ pub fn serve(memory_mib: u64) -> anyhow::Result<()> {
                     format!("the worker cannot read the request: {e}"),
                 )
             })
-            .and_then(|request| request.apply(&request.template()?));
+            .and_then(|request| request.apply());
         let reply = serde_json::to_vec(&Reply::from(result))?;
         write_frame(&mut output, &reply)?;
     }
