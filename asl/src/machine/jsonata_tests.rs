@@ -91,8 +91,10 @@ fn a_journal_replays_with_its_variables_and_no_evaluation() {
 #[test]
 fn choice_conditions_rules_assign_and_default() {
     let states = json!({
+        "Start": {"Type": "Pass", "Assign": {"routed": false}, "Next": "Route"},
         "Route": {"Type": "Choice",
             "Assign": {"routed": true},
+            "Output": {"by": "default"},
             "Choices": [
                 {"Condition": "{% $states.input.total > 100 %}", "Next": "Big",
                  "Assign": {"size": "big"}, "Output": {"total": "{% $states.input.total %}"}},
@@ -101,17 +103,19 @@ fn choice_conditions_rules_assign_and_default() {
             "Default": "Tiny"},
         "Big": {"Type": "Pass", "Output": {"size": "{% $size %}", "routed": "{% $routed %}", "in": "{% $states.input %}"}, "End": true},
         "Small": {"Type": "Pass", "Output": "small", "End": true},
-        "Tiny": {"Type": "Pass", "Output": "{% 'tiny ' & $string($routed) %}", "End": true}
+        "Tiny": {"Type": "Pass", "Output": "{% 'tiny ' & $string($routed) & ' ' & $states.input.by %}", "End": true}
     });
-    let big = run(states.clone(), "Route", json!({"total": 500, "x": 1}), double);
+    // A matched rule applies its own Output and Assign, never the state's.
+    let big = run(states.clone(), "Start", json!({"total": 500, "x": 1}), double);
     assert_eq!(
         big.execution.output(),
-        Some(&json!({"size": "big", "routed": true, "in": {"total": 500}}))
+        Some(&json!({"size": "big", "routed": false, "in": {"total": 500}}))
     );
-    let small = run(states.clone(), "Route", json!({"total": 50}), double);
+    let small = run(states.clone(), "Start", json!({"total": 50}), double);
     assert_eq!(small.execution.output(), Some(&json!("small")));
-    let tiny = run(states.clone(), "Route", json!({"total": 1}), double);
-    assert_eq!(tiny.execution.output(), Some(&json!("tiny true")));
+    // Default applies the state's.
+    let tiny = run(states.clone(), "Start", json!({"total": 1}), double);
+    assert_eq!(tiny.execution.output(), Some(&json!("tiny true default")));
     // A condition that is not a boolean fails the state.
     let bad = run(
         json!({"C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.total %}", "Next": "E"}]},

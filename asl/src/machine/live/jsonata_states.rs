@@ -31,9 +31,10 @@ impl<'d> Live<'_, 'd> {
             };
             match self.evaluate(id, condition, "Condition", data)? {
                 Value::Bool(true) => {
-                    let output = choice.output.as_ref().or(io.output.as_ref());
-                    let rule = choice.assign.iter().filter_map(Assign::jsonata);
-                    let assigns: Vec<&Template> = io.assign.iter().chain(rule).collect();
+                    // The rule's own Output and Assign, never the state's:
+                    // those belong to Default (as in the JSONPath Choice).
+                    let output = choice.output.as_ref();
+                    let assigns: Vec<&Template> = choice.assign.iter().filter_map(Assign::jsonata).collect();
                     let (output, assigned) =
                         self.leave_with(id, output, &assigns, data.input.clone(), data)?;
                     self.exit(id, state, output, Some(&choice.next), assigned);
