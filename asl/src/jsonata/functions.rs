@@ -41,18 +41,38 @@ pub(super) fn register(evaluator: &mut Evaluator, env: &Env<'_>) -> Result<(), E
     evaluator.register_fn_override("uuid", move |args: &[JValue]| uuid(&d, args))?;
     evaluator.register_fn_override("shuffle", move |args: &[JValue]| shuffle(&dice, args))?;
     evaluator.register_fn_override("now", move |args: &[JValue]| -> HostFnResult {
-        no_arguments(
-            args,
-            "now",
-            "; to format the time, write $fromMillis($millis(), picture)",
-        )?;
-        Ok(JValue::from(now.as_str()))
+        at_most(args, 2, "now")?;
+        match args {
+            [] => Ok(JValue::from(now.as_str())),
+            // `$now(picture, timezone)`: the same instant, formatted.
+            [picture, timezone @ ..] => formatted(millis, picture, timezone.first()),
+        }
     })?;
     // JSONata's $millis has no signature and ignores arguments, which
     // `$map(list, $millis)` passes.
     evaluator.register_fn_override("millis", move |_: &[JValue]| -> HostFnResult {
         Ok(JValue::from(millis))
     })
+}
+
+/// The instant `millis` as JSONata's `$fromMillis(millis, picture,
+/// timezone)` formats it (an evaluator of its own: the crate keeps its
+/// formatter to itself).
+fn formatted(millis: i64, picture: &JValue, timezone: Option<&JValue>) -> HostFnResult {
+    use jsonata_core::evaluator::{Context, EvaluatorOptions};
+    let call =
+        jsonata_core::parser::parse("$fromMillis($m, $p, $t)").map_err(|e| error(format!("$now: {e:?}")))?;
+    let mut context = Context::new();
+    context.bind("m".into(), JValue::from(millis));
+    context.bind("p".into(), picture.clone());
+    if let Some(timezone) = timezone {
+        context.bind("t".into(), timezone.clone());
+    }
+    let options = EvaluatorOptions {
+        timeout_ms: Some(100),
+        ..EvaluatorOptions::default()
+    };
+    Evaluator::with_options(context, options).evaluate(&call, &JValue::Undefined)
 }
 
 /// `$partition(array, size)`: the array cut into chunks of `size`, the

@@ -187,7 +187,10 @@ const ROWS: &[(&str, &str)] = &[
     ("$now()", r#""2024-11-22T00:00:00.123Z""#),
     ("$millis()", "1732233600123"),
     ("$map([1, 2], $millis)", "[1732233600123,1732233600123]"),
-    ("$now('[Y0001]')", "!$now takes no arguments"),
+    // JSONata's picture and timezone, at the execution's clock.
+    ("$now('[Y0001]-[M01]-[D01]')", r#""2024-11-22""#),
+    ("$now('[H01]:[m01]', '+0530')", r#""05:30""#),
+    ("$now('[Y0001]', '+0000', 3)", "!Argument 3 of function \"now\""),
 ];
 
 #[test]
