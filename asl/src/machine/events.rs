@@ -216,6 +216,7 @@ impl Execution {
     /// failed) change nothing.
     pub fn apply(&mut self, event: &Event) {
         self.events += 1;
+        self.bytes += super::frames::json_bytes(event) as u64;
         match event {
             Event::ExecutionStarted { timeout_at, at, .. } => {
                 self.timeout_at = *timeout_at;

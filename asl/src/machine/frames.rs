@@ -103,7 +103,7 @@ pub(crate) struct Frame {
 
 /// What `value` weighs in bytes of JSON, counted as it is written out,
 /// without keeping the text.
-pub(crate) fn json_bytes(value: &Value) -> usize {
+pub(crate) fn json_bytes(value: &impl serde::Serialize) -> usize {
     /// A writer that only counts.
     struct Count(usize);
     impl std::io::Write for Count {
@@ -116,7 +116,8 @@ pub(crate) fn json_bytes(value: &Value) -> usize {
         }
     }
     let mut count = Count(0);
-    // Writing a `Value` to a writer that never fails cannot fail.
+    // Writing a `Value` or an event to a writer that never fails cannot
+    // fail.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
 }

@@ -14,7 +14,8 @@
 use super::events::Event;
 use super::frames::{Activity, ROOT, after, scope};
 use super::{
-    Command, Execution, MAX_EVENTS, MAX_MAP_CONCURRENCY, Signal, Status, TimerPurpose, TimerRef, World,
+    Command, Execution, MAX_EVENTS, MAX_JOURNAL_BYTES, MAX_MAP_CONCURRENCY, Signal, Status, TimerPurpose,
+    TimerRef, World,
 };
 use crate::context::StateInfo;
 use crate::definition::{Definition, State};
@@ -113,10 +114,19 @@ impl<'a, 'd> Live<'a, 'd> {
         }
         self.exec.apply(&event);
         self.events.push(event);
-        if self.exec.status == Status::Running && self.exec.events + 1 >= MAX_EVENTS {
+        let full = if self.exec.events + 1 >= MAX_EVENTS {
+            Some(format!("{MAX_EVENTS} events"))
+        } else if self.exec.bytes > MAX_JOURNAL_BYTES {
+            Some(format!("{} MiB", MAX_JOURNAL_BYTES >> 20))
+        } else {
+            None
+        };
+        if let Some(limit) = full
+            && self.exec.status == Status::Running
+        {
             let failed = Event::ExecutionFailed {
                 error: errors::RUNTIME.into(),
-                cause: format!("the execution's history reached its limit of {MAX_EVENTS} events"),
+                cause: format!("the execution's history reached its limit of {limit}"),
                 at: self.now,
             };
             self.exec.apply(&failed);

@@ -68,6 +68,12 @@ pub const ENGINE_VERSION: i64 = 2;
 /// `States.Runtime` when it reaches them (Step Functions' limit).
 pub const MAX_EVENTS: u64 = 25_000;
 
+/// Bytes of JSON an execution's journal may hold; the execution fails
+/// with `States.Runtime` when its events pass them. Step Functions sets no
+/// such limit, but its events and payloads allow 25,000 events of 256 KiB
+/// each (6 GiB); no state machine that works needs more than this.
+pub const MAX_JOURNAL_BYTES: u64 = 100 * 1024 * 1024;
+
 /// Iterations of an inline Map state that run at once, at most, whatever
 /// its `MaxConcurrency` says (Step Functions' limit).
 pub const MAX_MAP_CONCURRENCY: u64 = 40;
@@ -199,6 +205,8 @@ pub struct Execution {
     frames: BTreeMap<String, Frame>,
     next_entry: u64,
     events: u64,
+    /// What its events weigh, in bytes of JSON.
+    bytes: u64,
 }
 
 impl Execution {
@@ -213,6 +221,7 @@ impl Execution {
             frames: BTreeMap::new(),
             next_entry: 0,
             events: 0,
+            bytes: 0,
         }
     }
 
@@ -239,6 +248,11 @@ impl Execution {
     /// How many events its journal holds.
     pub fn event_count(&self) -> u64 {
         self.events
+    }
+
+    /// What its journal's events weigh, in bytes of JSON.
+    pub fn journal_bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Whether `task` is a task the execution still waits for.

@@ -525,17 +525,20 @@ fn every_task_runs_with_the_calls_counted() {
     assert_eq!(count.get("flaky"), Some(&6), "three items, each failing once");
 }
 
-#[test]
-fn an_endless_machine_stops_at_the_history_limit() {
-    // Pass and Choice loop forever without a task or timer: one decision
-    // would never end but for the limit.
-    let value = json!({"StartAt": "Spin", "States": {
+/// A Pass and a Choice that loop while the input's `go` is true, without a
+/// task or timer: one decision would never end but for the limits.
+fn spin() -> Value {
+    json!({"StartAt": "Spin", "States": {
         "Spin": {"Type": "Pass", "Next": "Again"},
         "Again": {"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": true, "Next": "Spin"}],
                   "Default": "Out"},
         "Out": {"Type": "Succeed"}
-    }});
-    let simulation = run(value, json!({"go": true}), &mut echo);
+    }})
+}
+
+#[test]
+fn an_endless_machine_stops_at_the_history_limit() {
+    let simulation = run(spin(), json!({"go": true}), &mut echo);
     assert_eq!(simulation.execution.status(), Status::Failed);
     assert_eq!(
         simulation.execution.failure().map(|f| f.error.as_str()),
@@ -543,6 +546,31 @@ fn an_endless_machine_stops_at_the_history_limit() {
     );
     assert_eq!(simulation.execution.event_count(), MAX_EVENTS);
     assert_eq!(simulation.journal.len() as u64, MAX_EVENTS);
+}
+
+#[test]
+fn a_machine_that_journals_too_much_stops_at_the_byte_limit() {
+    // The same loop with a large input: each lap journals it four times,
+    // so the bytes run out long before the events do.
+    let input = json!({"go": true, "text": "x".repeat(200 * 1024)});
+    let simulation = run(spin(), input.clone(), &mut echo);
+    let failure = simulation.execution.failure().cloned();
+    assert_eq!(simulation.execution.status(), Status::Failed);
+    assert!(
+        failure
+            .as_ref()
+            .is_some_and(|f| f.error == "States.Runtime" && f.cause.contains("100 MiB")),
+        "{failure:?}"
+    );
+    assert!(simulation.execution.event_count() < 1_000);
+    let bytes = simulation.execution.journal_bytes();
+    assert!(bytes > MAX_JOURNAL_BYTES && bytes < MAX_JOURNAL_BYTES + 2 * 1024 * 1024);
+    // A replay of the journal weighs it the same.
+    let mut replayed = Execution::new(info(input));
+    for event in &simulation.journal {
+        replayed.apply(event);
+    }
+    assert_eq!(replayed.journal_bytes(), bytes);
 }
 
 #[test]
