@@ -98,6 +98,11 @@ pub struct Problem {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The engine version (`machine::ENGINE_VERSION`) that added the rule
+    /// this breaks, when definitions were stored before it: such a
+    /// definition still loads (it was valid when written), though it
+    /// cannot be written again as it is.
+    pub since: Option<i64>,
 }
 
 impl Problem {
@@ -106,6 +111,15 @@ impl Problem {
         Self {
             path: path.into(),
             message: message.into(),
+            since: None,
+        }
+    }
+
+    /// A problem at `path` with a rule that engine version `since` added.
+    pub fn since(since: i64, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            since: Some(since),
+            ..Self::new(path, message)
         }
     }
 }

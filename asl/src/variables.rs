@@ -125,8 +125,13 @@ pub(crate) fn parse_assign(
             )),
             Ok(()) => None,
         };
-        if let Some(message) = refused {
-            problems.push(Problem::new(here, message));
+        // Engine 1 took JSONata names of any length.
+        let only_long = name.chars().count() > MAX_NAME
+            && check_name(&name.chars().take(MAX_NAME).collect::<String>()).is_ok();
+        match refused {
+            Some(message) if only_long => problems.push(Problem::since(2, here, message)),
+            Some(message) => problems.push(Problem::new(here, message)),
+            None => {}
         }
     }
     Some(if jsonpath {

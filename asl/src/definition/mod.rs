@@ -272,14 +272,40 @@ impl Definition {
         }
     }
 
+    /// Parses a stored definition's JSON text: one that was valid when it
+    /// was written, so rules added since (`Problem::since`) do not stop
+    /// it, and executions of it run as they did before the upgrade.
+    pub fn load(text: &str) -> Result<Self, Vec<Problem>> {
+        match Self::from_json(text) {
+            Err(problems) if problems.iter().all(|p| p.since.is_some()) => {
+                let value: Value = serde_json::from_str(text).map_err(|_| problems.clone())?;
+                let mut ignored = Vec::new();
+                parse_machine(&value, "$", Scope::Top, false, &mut ignored).ok_or(problems)
+            }
+            other => other,
+        }
+    }
+
     /// Whether any state, here or in a branch or processor, is a JSONata
     /// state (its decisions evaluate tenant expressions).
     pub fn uses_jsonata(&self) -> bool {
+        self.any_state(&|s| s.jsonata.is_some())
+    }
+
+    /// Whether any task, here or in a branch or processor, waits for a
+    /// task token (`.waitForTaskToken`).
+    pub fn uses_task_tokens(&self) -> bool {
+        self.any_state(&|s| matches!(&s.kind, Kind::Task(t) if t.wait_for_token))
+    }
+
+    /// Whether `test` holds for any state, here or in a branch or
+    /// processor.
+    fn any_state(&self, test: &dyn Fn(&State) -> bool) -> bool {
         self.states.values().any(|s| {
-            s.jsonata.is_some()
+            test(s)
                 || match &s.kind {
-                    Kind::Parallel { branches, .. } => branches.iter().any(Definition::uses_jsonata),
-                    Kind::Map(m) => m.processor.uses_jsonata(),
+                    Kind::Parallel { branches, .. } => branches.iter().any(|b| b.any_state(test)),
+                    Kind::Map(m) => m.processor.any_state(test),
                     _ => false,
                 }
         })

@@ -33,7 +33,9 @@ pub(super) fn check(
             for (key, variable) in assigned(assign) {
                 let here = field_path(&assign_at, key);
                 match outer.get(variable) {
-                    Some(there) => problems.push(Problem::new(
+                    // Engine 2 added the rule, for JSONata states too.
+                    Some(there) => problems.push(Problem::since(
+                        2,
                         here,
                         format!(
                             "the variable {variable} is assigned in an outer scope ({there}); a Parallel branch or \

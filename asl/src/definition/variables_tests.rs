@@ -205,3 +205,24 @@ fn the_scope_rule_holds_in_jsonata_states_too() {
     assert_eq!(paths, ["$.States.Each.ItemProcessor.States.I.Assign.x"]);
     assert!(problems[0].message.contains("outer scope"), "{problems:?}");
 }
+
+#[test]
+fn a_stored_definition_that_broke_only_later_rules_still_loads() {
+    // Engine 1 took a JSONata name of any length, and an iteration that
+    // assigns a variable of the machine around it.
+    let long = "v".repeat(crate::variables::MAX_NAME + 1);
+    let stored = json!({"QueryLanguage": "JSONata", "StartAt": "Set", "States": {
+        "Set": {"Type": "Pass", "Assign": {"total": 0, long.clone(): 1}, "Next": "Each"},
+        "Each": {"Type": "Map", "Items": [1, 2], "End": true, "ItemProcessor": {"StartAt": "Add", "States": {
+            "Add": {"Type": "Pass", "Assign": {"total": "{% $states.input %}"}, "End": true}}}}
+    }});
+    let problems = Definition::parse(&stored).expect_err("written now, it is refused");
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|p| p.since == Some(2)), "{problems:?}");
+    let loaded = Definition::load(&stored.to_string()).expect("stored, it loads");
+    assert!(loaded.uses_jsonata());
+    // A problem of a rule engine 1 had is not forgiven.
+    let mut broken = stored.clone();
+    broken["States"]["Each"]["Next"] = json!("Nowhere");
+    assert!(Definition::load(&broken.to_string()).is_err());
+}
