@@ -232,3 +232,6 @@ fn any_is(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod parse_tests;
