@@ -30,6 +30,7 @@ mod tenancy;
 mod triggers;
 mod workflow_cases;
 mod workflow_examples;
+mod workflow_host;
 mod workflow_limits;
 mod workflow_parking;
 mod workflows;

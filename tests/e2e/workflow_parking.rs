@@ -1,7 +1,7 @@
 //! Idle executions are parked: a node lets an execution that waits (for a
 //! token, a long Wait) go from memory, and any node takes it back when a
 //! signal is stored for it or just before its timer is due, provided its
-//! engine can read the execution's journal.
+//! engine can read the execution's journal (and its definition).
 
 use super::workflows::{deploy_steps, ended, history, put_workflow, start, token_of};
 use minicloud_tests::{Db, Server, eventually};
@@ -11,7 +11,8 @@ use std::time::Duration;
 
 crate::on_both_databases!(
     idle_executions_are_parked,
-    newer_engines_executions_are_left_alone
+    newer_engines_executions_are_left_alone,
+    newer_engines_definitions_are_left_alone
 );
 
 /// The server's database.
@@ -46,6 +47,12 @@ async fn lease(s: &Server, id: &str) -> (String, i64) {
     )
     .await;
     (row.get("lease_owner"), row.get("lease_ms"))
+}
+
+/// The engine version execution `id` is stamped with.
+async fn engine_version(s: &Server, id: &str) -> i64 {
+    let query = "SELECT engine_version FROM workflow_executions WHERE id = $1";
+    sqlx::Row::get(&select(s, query, id).await, "engine_version")
 }
 
 /// A workflow `ask` whose one task waits for its token.
@@ -151,15 +158,7 @@ async fn newer_engines_executions_are_left_alone(db: Db) {
     let asking = start(&s, "ask", json!({})).await;
     let id = asking["id"].as_str().unwrap().to_owned();
     parked(&s, &id).await;
-    let version: i64 = sqlx::Row::get(
-        &select(
-            &s,
-            "SELECT engine_version FROM workflow_executions WHERE id = $1",
-            &id,
-        )
-        .await,
-        "engine_version",
-    );
+    let version = engine_version(&s, &id).await;
     assert!(
         version >= 2,
         "a new execution records its engine's version: {version}"
@@ -195,6 +194,61 @@ async fn newer_engines_executions_are_left_alone(db: Db) {
     assert_eq!(
         (done["status"].clone(), done["output"].clone()),
         (json!("SUCCEEDED"), json!("yes")),
+        "{done}"
+    );
+}
+
+/// An execution of a definition that a newer engine wrote is left to the
+/// newer nodes, even when this node took the request that started it: it
+/// is stored (201, running) but not run here, and runs once a node of its
+/// engine (played by setting the versions back) takes it.
+async fn newer_engines_definitions_are_left_alone(db: Db) {
+    let s = Server::start(db).await;
+    let (status, workflow) = put_workflow(
+        &s,
+        "plain",
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "done", "End": true}}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{workflow}");
+    let workflow_id = workflow["id"].as_str().unwrap().to_owned();
+    let stamp = "UPDATE workflow_versions SET engine_version = 1000000 WHERE workflow_id = $1";
+    update(&s, stamp, &workflow_id).await;
+    let row = start(&s, "plain", json!({})).await;
+    let id = row["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, row) = s
+        .call(
+            &s.token,
+            Method::GET,
+            &format!("/projects/default/workflows/plain/executions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!((status, row["status"].as_str()), (200, Some("RUNNING")), "{row}");
+    assert_eq!(
+        lease(&s, &id).await.0,
+        "",
+        "this node holds a newer engine's execution"
+    );
+    let version = engine_version(&s, &id).await;
+    assert_eq!(
+        version, 1000000,
+        "the execution is stamped with its definition's engine"
+    );
+
+    let unstamp = "UPDATE workflow_versions SET engine_version = 1 WHERE workflow_id = $1";
+    update(&s, unstamp, &workflow_id).await;
+    update(
+        &s,
+        "UPDATE workflow_executions SET engine_version = 1 WHERE id = $1",
+        &id,
+    )
+    .await;
+    let done = ended(&s, "plain", &id, Duration::from_secs(10)).await;
+    assert_eq!(
+        (done["status"].clone(), done["output"].clone()),
+        (json!("SUCCEEDED"), json!("done")),
         "{done}"
     );
 }

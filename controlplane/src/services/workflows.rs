@@ -302,7 +302,7 @@ impl WorkflowService {
         let scope = self.store.in_project(project);
         let (row, created) = store_execution(&scope, workflow, name, input, hops, lease).await?;
         if created {
-            self.engine.run_new(row.clone()).await?;
+            self.engine.run_new(row.clone(), project).await?;
         }
         Ok((row, created))
     }

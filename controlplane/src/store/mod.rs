@@ -155,6 +155,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_engine_version",
         include_str!("../../migrations/0017_workflow_engine_version.sql"),
     ),
+    (
+        18,
+        "workflow_version_engine",
+        include_str!("../../migrations/0018_workflow_version_engine.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -195,7 +200,8 @@ impl Store {
                 Box::pin(async move {
                     sqlx::query(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                         PRAGMA mmap_size = 268435456;",
                     )
                     .persistent(false)
                     .execute(&mut *conn)

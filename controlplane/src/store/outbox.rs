@@ -2,7 +2,7 @@
 //! they announce, claimed by one node's pump with a lease, removed once
 //! they are on the bus.
 
-use super::{Result, Store};
+use super::{Backend, Result, Store, multi_row_insert};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -44,6 +44,36 @@ pub(crate) async fn put(tx: &mut sqlx::Transaction<'static, sqlx::Any>, row: &Ou
     .bind(row.created_ms)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Adds `rows` to the outbox in `tx`, in as few statements as the rows
+/// allow.
+pub(crate) async fn put_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    rows: &[&OutboxRow],
+) -> Result<()> {
+    /// Rows per statement (5 parameters each).
+    const CHUNK: usize = 200;
+    for chunk in rows.chunks(CHUNK) {
+        let sql = multi_row_insert(
+            backend,
+            "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ",
+            5,
+            chunk.len(),
+        );
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            q = q
+                .bind(&row.id)
+                .bind(&row.project_id)
+                .bind(row.hops)
+                .bind(&row.event_json)
+                .bind(row.created_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -2,11 +2,12 @@
 //! that arrive together decided together), events journaled, then tasks
 //! run and timers armed.
 
-use super::jsonata::JsonataWorkers;
+use super::jsonata::{JsonataWorkers, Unanswered};
 use super::signals::StoredSignal;
 use super::{Message, WorkflowEngine, tasks};
 use crate::store::projects::Project;
-use crate::store::workflows::executions::{Append, Ending, ExecutionRow};
+use crate::store::workflows::executions::ExecutionRow;
+use crate::store::workflows::journal::{Append, Ending};
 use crate::util::now_ms;
 use chrono::{DateTime, SecondsFormat, Utc};
 use minicloud_asl::Failure;
@@ -28,8 +29,16 @@ const MAX_SIGNALS_PER_WRITE: usize = 256;
 /// may take a second, and the slot it holds is shared by every tenant.
 const MAX_JSONATA_SIGNALS_PER_WRITE: usize = 4;
 
+/// Decisions taken again after the host failed one of their JSONata
+/// evaluations (a worker that could not start or was killed from
+/// outside), a pause apart, before the host's failure fails the state.
+const HOST_RETRIES: u32 = 5;
+
+/// The first pause before a decision is taken again; it doubles.
+const HOST_RETRY_PAUSE: Duration = Duration::from_millis(250);
+
 /// What an actor is told.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Incoming {
     /// From the engine: a task's end, a timer.
     Machine(Signal),
@@ -58,6 +67,11 @@ pub(super) fn info(row: &ExecutionRow, project: &Project) -> ExecutionInfo {
 struct EngineWorld<'a> {
     execution: &'a str,
     jsonata: Option<&'a JsonataWorkers>,
+    /// Whether the host's failure of an evaluation discards the decision
+    /// (to be taken again) rather than failing the state.
+    retry_host: bool,
+    /// The host's failure of an evaluation in this decision, if any.
+    host_failed: Option<Failure>,
 }
 
 impl World for EngineWorld<'_> {
@@ -74,8 +88,19 @@ impl World for EngineWorld<'_> {
     }
 
     fn jsonata(&mut self, template: &Template, env: &Env<'_>, field: &str) -> Result<Value, Failure> {
+        // The decision is discarded: evaluate nothing more of it.
+        if let Some(failure) = &self.host_failed {
+            return Err(failure.clone());
+        }
         match self.jsonata {
-            Some(workers) => workers.evaluate(&Request::new(template, env, field)),
+            Some(workers) => match workers.evaluate(&Request::new(template, env, field)) {
+                Ok(value) => Ok(value),
+                Err(Unanswered::Host(failure)) if self.retry_host => {
+                    self.host_failed = Some(failure.clone());
+                    Err(failure)
+                }
+                Err(Unanswered::Failed(failure) | Unanswered::Host(failure)) => Err(failure),
+            },
             // Stored while it was on, run after the operator turned it off.
             None => Err(Failure::new(
                 QUERY_EVALUATION_ERROR,
@@ -117,20 +142,25 @@ pub(super) struct Actor {
     pub(super) in_flight: usize,
     /// The timers armed, aborted when the actor parks.
     pub(super) timers: Vec<tokio::task::AbortHandle>,
+    /// Decisions in a row that the host failed (see [`HOST_RETRIES`]).
+    pub(super) host_failures: u32,
 }
 
 impl Actor {
     pub(super) async fn run(mut self) {
         let id = self.row.id.clone();
         let jsonata = self.definition.uses_jsonata();
+        // Its own handle: a slot is held while the actor decides.
+        let engine = self.engine.clone();
         let first = if self.execution.event_count() == 0 {
-            let _slot = self.engine.jsonata_slot(jsonata).await;
-            let mut world = EngineWorld {
-                execution: &id,
-                jsonata: self.engine.inner.jsonata.as_deref(),
-            };
-            let (execution, definition) = (&mut self.execution, &self.definition);
-            blocking(jsonata, || execution.start(definition, &mut world))
+            loop {
+                let slot = engine.jsonata_slot(jsonata).await;
+                if let Some(progress) = self.decide(jsonata, |e, d, w| e.start(d, w)) {
+                    break progress;
+                }
+                drop(slot);
+                tokio::time::sleep(self.host_retry_pause()).await;
+            }
         } else {
             Progress {
                 events: Vec::new(),
@@ -149,26 +179,44 @@ impl Actor {
             let mut stored = Vec::new();
             let mut next = Some(message);
             let mut n = 0;
-            let slot = self.engine.jsonata_slot(jsonata).await;
+            let slot = engine.jsonata_slot(jsonata).await;
             while let Some(message) = next.take() {
-                if let Some(s) = message.stored {
-                    stored.push(s);
-                }
-                if let Incoming::Machine(
-                    Signal::TaskSucceeded { .. } | Signal::TaskFailed { .. } | Signal::TaskSubmitted { .. },
-                ) = &message.signal
-                {
+                let task_ended = matches!(
+                    message.signal,
+                    Incoming::Machine(
+                        Signal::TaskSucceeded { .. }
+                            | Signal::TaskFailed { .. }
+                            | Signal::TaskSubmitted { .. },
+                    )
+                );
+                if task_ended {
                     self.in_flight = self.in_flight.saturating_sub(1);
                 }
-                if let Some(signal) = self.resolve(message.signal) {
-                    let mut world = EngineWorld {
-                        execution: &id,
-                        jsonata: self.engine.inner.jsonata.as_deref(),
-                    };
-                    let (execution, definition) = (&mut self.execution, &self.definition);
-                    let p = blocking(jsonata, || execution.handle(definition, signal, &mut world));
-                    progress.events.extend(p.events);
-                    progress.commands.extend(p.commands);
+                // Kept only where the host can fail a decision.
+                let again = jsonata.then(|| message.clone());
+                let decided = match self.resolve(message.signal) {
+                    Some(signal) => self.decide(jsonata, |e, d, w| e.handle(d, signal, w)).map(Some),
+                    None => Some(None),
+                };
+                match decided {
+                    Some(p) => {
+                        stored.extend(message.stored);
+                        if let Some(p) = p {
+                            progress.events.extend(p.events);
+                            progress.commands.extend(p.commands);
+                        }
+                    }
+                    // Handled again after a pause, after what came before
+                    // it is journaled; its stored signal stays stored.
+                    None => {
+                        if task_ended {
+                            self.in_flight += 1;
+                        }
+                        if let Some(message) = again {
+                            self.again(message);
+                        }
+                        break;
+                    }
                 }
                 n += 1;
                 let most = if jsonata {
@@ -185,6 +233,60 @@ impl Actor {
         }
         self.engine.forget(&id);
         let _ = self.ended.send(true);
+    }
+
+    /// `decide` on the execution, in a world that evaluates its JSONata;
+    /// `None` when the host failed one of its evaluations (and fewer than
+    /// [`HOST_RETRIES`] decisions in a row were failed so): the execution
+    /// is then as it was before, and the decision is to be taken again.
+    /// The state fails with the host's failure only when the host keeps
+    /// failing. Blocks the thread when `jsonata` (see [`blocking`]).
+    fn decide(
+        &mut self,
+        jsonata: bool,
+        decide: impl FnOnce(&mut Execution, &Definition, &mut dyn World) -> Progress,
+    ) -> Option<Progress> {
+        let before = (jsonata && self.host_failures < HOST_RETRIES).then(|| self.execution.clone());
+        let mut world = EngineWorld {
+            execution: &self.row.id,
+            jsonata: self.engine.inner.jsonata.as_deref(),
+            retry_host: before.is_some(),
+            host_failed: None,
+        };
+        let (execution, definition) = (&mut self.execution, &self.definition);
+        let progress = blocking(jsonata, || decide(execution, definition, &mut world));
+        match (world.host_failed, before) {
+            (Some(failure), Some(before)) => {
+                self.host_failures += 1;
+                tracing::warn!(
+                    execution = %self.row.id,
+                    cause = %failure.cause,
+                    tries = self.host_failures,
+                    "the host failed a JSONata evaluation; the decision will be taken again"
+                );
+                metrics::counter!("minicloud_workflow_host_retries_total").increment(1);
+                self.execution = before;
+                None
+            }
+            _ => {
+                self.host_failures = 0;
+                Some(progress)
+            }
+        }
+    }
+
+    /// How long to wait before a decision the host failed is taken again.
+    fn host_retry_pause(&self) -> Duration {
+        HOST_RETRY_PAUSE * 2u32.saturating_pow(self.host_failures.saturating_sub(1))
+    }
+
+    /// `message` handled again after [`Self::host_retry_pause`].
+    fn again(&self, message: Message) {
+        let (own, pause) = (self.own.clone(), self.host_retry_pause());
+        tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            let _ = own.send(message);
+        });
     }
 
     /// The machine's signal for what came in; `None` for a token the
@@ -310,6 +412,9 @@ impl Actor {
             error: failure.map(|f| f.error.clone()),
             cause: failure.map(|f| f.cause.clone()),
             at_ms: now_ms(),
+            // No task of a definition without `.waitForTaskToken` ever
+            // had one.
+            tokens: self.definition.uses_task_tokens(),
         })
     }
 

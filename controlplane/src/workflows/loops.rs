@@ -5,7 +5,8 @@
 use super::actor::Incoming;
 use super::signals::signal_from_json;
 use super::{EngineError, LEASE, Message, WorkflowEngine, lock};
-use crate::store::workflows::executions::{Append, Ending, ExecutionRow};
+use crate::store::workflows::executions::ExecutionRow;
+use crate::store::workflows::journal::{Append, Ending};
 use crate::util::now_ms;
 use std::time::Duration;
 
@@ -53,9 +54,9 @@ impl WorkflowEngine {
     /// claimed and stuck.
     async fn take_claimed(&self, row: ExecutionRow) {
         let (id, from) = (row.id.clone(), row.events);
-        match self.take(row, Vec::new()).await {
+        match self.take(row, Vec::new(), None).await {
             Ok(()) => {}
-            Err(EngineError::Store(e)) => {
+            Err(e @ (EngineError::Store(_) | EngineError::Newer(..))) => {
                 tracing::warn!(execution = %id, error = %e, "cannot resume execution; it will be claimed again");
                 let _ = self.inner.store.release_execution(&id, &self.inner.node).await;
             }
@@ -71,6 +72,7 @@ impl WorkflowEngine {
                         error: Some(minicloud_asl::errors::RUNTIME.into()),
                         cause: Some(why),
                         at_ms: now_ms(),
+                        tokens: true,
                     }),
                     signals: Vec::new(),
                     outbox: Vec::new(),

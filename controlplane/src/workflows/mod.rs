@@ -32,6 +32,7 @@ mod writer;
 use crate::events::platform::OutboxSignal;
 use crate::iam::Authorizer;
 use crate::services::functions::FunctionService;
+use crate::store::projects::Project;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::{Store, StoreError};
 use minicloud_asl::definition::Definition;
@@ -61,7 +62,7 @@ pub struct EngineSettings {
 
 /// A signal for an actor, with the stored signal it came from (removed
 /// with the events it causes).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Message {
     signal: actor::Incoming,
     stored: Option<String>,
@@ -122,6 +123,10 @@ pub enum EngineError {
     /// A stored definition or journal no longer reads.
     #[error("execution {0}: {1}")]
     Corrupt(String, String),
+    /// A newer engine (of engine version `.1`) wrote the definition: a
+    /// node of that version must run it (a rolling upgrade is under way).
+    #[error("workflow {0}: its definition was written by engine {1}, newer than this node's")]
+    Newer(String, i64),
 }
 
 impl WorkflowEngine {
@@ -196,7 +201,7 @@ impl WorkflowEngine {
         if let Some(d) = lock(&self.inner.definitions).get(&key) {
             return Ok(d.clone());
         }
-        let text = self
+        let (text, written_by) = self
             .inner
             .store
             .definition_of(workflow_id, version)
@@ -204,7 +209,10 @@ impl WorkflowEngine {
             .ok_or_else(|| {
                 EngineError::Corrupt(workflow_id.to_owned(), format!("version {version} is missing"))
             })?;
-        let definition = Definition::from_json(&text).map_err(|problems| {
+        if written_by > minicloud_asl::machine::ENGINE_VERSION {
+            return Err(EngineError::Newer(workflow_id.to_owned(), written_by));
+        }
+        let definition = Definition::load(&text).map_err(|problems| {
             EngineError::Corrupt(
                 workflow_id.to_owned(),
                 format!("the stored definition no longer validates: {problems:?}"),
@@ -216,9 +224,19 @@ impl WorkflowEngine {
     }
 
     /// Drives a new execution (stored by the caller, leased to this node)
-    /// from its start.
-    pub async fn run_new(&self, row: ExecutionRow) -> Result<(), EngineError> {
-        self.take(row, Vec::new()).await
+    /// from its start; one whose definition a newer engine wrote is left
+    /// to a node of that engine (its row says so: see
+    /// `insert_execution`).
+    pub async fn run_new(&self, row: ExecutionRow, project: &Project) -> Result<(), EngineError> {
+        let id = row.id.clone();
+        match self.take(row, Vec::new(), Some(project)).await {
+            Err(EngineError::Newer(workflow, engine)) => {
+                tracing::info!(execution = %id, %workflow, engine, "left to a node of a newer engine");
+                self.inner.store.release_execution(&id, &self.inner.node).await?;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// A slot for a decision that evaluates JSONata (none needed for one
@@ -268,19 +286,33 @@ impl WorkflowEngine {
 
     /// Starts driving `row` (leased to this node): its journal replayed,
     /// then what it still owes carried out. `signals` go to it first.
-    async fn take(&self, row: ExecutionRow, signals: Vec<Message>) -> Result<(), EngineError> {
+    /// `new` is the project of an execution stored just now, whose
+    /// journal is empty.
+    async fn take(
+        &self,
+        row: ExecutionRow,
+        signals: Vec<Message>,
+        new: Option<&Project>,
+    ) -> Result<(), EngineError> {
         if lock(&self.inner.running).contains_key(&row.id) {
             return Ok(());
         }
         let definition = self.definition(&row.workflow_id, row.version).await?;
-        let project = self
-            .inner
-            .store
-            .project_by_id(&row.project_id)
-            .await?
-            .ok_or_else(|| EngineError::Corrupt(row.id.clone(), "its project is gone".into()))?;
+        let project = match new {
+            Some(project) => project.clone(),
+            None => self
+                .inner
+                .store
+                .project_by_id(&row.project_id)
+                .await?
+                .ok_or_else(|| EngineError::Corrupt(row.id.clone(), "its project is gone".into()))?,
+        };
         let mut execution = Execution::new(actor::info(&row, &project));
-        for text in self.inner.store.journal(&row.id).await? {
+        let journal = match new {
+            Some(_) => Vec::new(),
+            None => self.inner.store.journal(&row.id).await?,
+        };
+        for text in journal {
             let event = serde_json::from_str(&text).map_err(|e| {
                 EngineError::Corrupt(row.id.clone(), format!("a journal entry does not read: {e}"))
             })?;
@@ -322,6 +354,7 @@ impl WorkflowEngine {
             tokens: Default::default(),
             in_flight: 0,
             timers: Vec::new(),
+            host_failures: 0,
         };
         tokio::spawn(actor.run());
         Ok(())

@@ -3,7 +3,7 @@
 //! and a busy node pays one commit for many steps.
 
 use crate::store::Store;
-use crate::store::workflows::executions::Append;
+use crate::store::workflows::journal::Append;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 

@@ -1,9 +1,14 @@
 //! Workflows and their immutable versions. A definition is stored as the
 //! text that was validated; the same text again is the same version.
 //!
-//! - `executions`: executions, their journals, leases and signals.
+//! - `executions`: executions, and their journals as read.
+//! - `journal`: appending to journals.
+//! - `leases`: the leases of the nodes that drive executions, and
+//!   signals sent to them.
 
 pub mod executions;
+pub mod journal;
+pub mod leases;
 
 use super::projects::ProjectScope;
 use super::{Result, inserted};
@@ -143,8 +148,8 @@ impl ProjectScope {
                         .await?;
                 let v = last.unwrap_or(0) + 1;
                 sqlx::query(
-                    "INSERT INTO workflow_versions (workflow_id, version, project_id, sha256, definition_json, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO workflow_versions (workflow_id, version, project_id, sha256, definition_json, \
+                     created_ms, engine_version) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&id)
                 .bind(v)
@@ -152,6 +157,7 @@ impl ProjectScope {
                 .bind(definition.sha256)
                 .bind(definition.text)
                 .bind(now)
+                .bind(minicloud_asl::machine::ENGINE_VERSION)
                 .execute(&mut *tx)
                 .await?;
                 v

@@ -6,6 +6,12 @@
 //! `States.QueryEvaluationError` and starts another worker when one is
 //! next needed. A worker that runs past its time is killed.
 //!
+//! Not every lost answer is the expression's doing: a worker that cannot
+//! start, or one killed from outside (the kernel's out-of-memory killer,
+//! an operator), is the host's, and [`Unanswered::Host`] says so, so that
+//! the engine takes the decision again later instead of failing a
+//! tenant's state for it.
+//!
 //! - `wire`: the frames on a worker's pipes.
 //! - `worker`: the worker's side (`minicloud jsonata-worker`).
 
@@ -27,6 +33,7 @@ use minicloud_asl::Failure;
 use minicloud_asl::errors::QUERY_EVALUATION_ERROR;
 use minicloud_asl::jsonata::Request;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::process::Signal;
 use serde_json::Value;
 
 use wire::{Reply, frame_header, frame_length};
@@ -50,8 +57,21 @@ pub struct JsonataWorkers {
 enum Fault {
     /// It ran past the deadline, and was killed.
     Late,
-    /// It ended (ran out of memory or crashed), or its pipes failed.
-    Gone(String),
+    /// It ended (ran out of memory or crashed), or its pipes failed: how,
+    /// and whether something outside the worker ended it.
+    Gone { how: String, from_outside: bool },
+}
+
+/// An evaluation that gave no value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unanswered {
+    /// The expression failed, or its worker ended or overran while
+    /// evaluating it: the state's failure.
+    Failed(Failure),
+    /// The host failed it (no worker could start, or one was killed from
+    /// outside): not the expression's doing. The failure says what
+    /// happened, for when the host keeps failing.
+    Host(Failure),
 }
 
 impl JsonataWorkers {
@@ -67,39 +87,46 @@ impl JsonataWorkers {
 
     /// `request` evaluated by a worker. Blocks the thread: call it where
     /// blocking is allowed.
-    pub fn evaluate(&self, request: &Request<'_>) -> Result<Value, Failure> {
+    pub fn evaluate(&self, request: &Request<'_>) -> Result<Value, Unanswered> {
         let fail = |what: String| {
             Failure::new(
                 QUERY_EVALUATION_ERROR,
                 format!("The JSONata of the field '{}' {what}", request.field),
             )
         };
-        let body =
-            serde_json::to_vec(request).map_err(|e| fail(format!("cannot be sent to its worker: {e}")))?;
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Unanswered::Failed(fail(format!("cannot be sent to its worker: {e}"))))?;
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms) + GRACE;
         let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         // A kept worker that has gone (killed from outside) gets a fresh
         // successor; a fresh one that fails is the expression's doing.
         let outcome = match kept.map(|worker| worker.call(&body, deadline)) {
-            None | Some(Err(Fault::Gone(_))) => self
+            None | Some(Err(Fault::Gone { .. })) => self
                 .spawn_retrying()
-                .map_err(|e| fail(format!("has no worker: {e}")))?
+                .map_err(|e| Unanswered::Host(fail(format!("has no worker: {e}"))))?
                 .call(&body, deadline),
             Some(outcome) => outcome,
         };
         match outcome {
             Ok((worker, reply)) => {
                 self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
-                reply.into()
+                Result::from(reply).map_err(Unanswered::Failed)
             }
-            Err(Fault::Late) => Err(fail(format!(
+            Err(Fault::Late) => Err(Unanswered::Failed(fail(format!(
                 "ran for more than {} ms, and was stopped.",
                 request.timeout_ms + GRACE.as_millis() as u64
-            ))),
-            Err(Fault::Gone(how)) => Err(fail(format!(
-                "ended its evaluator, which may use {} MiB of memory ({how}).",
-                self.memory_mib
-            ))),
+            )))),
+            Err(Fault::Gone { how, from_outside }) => {
+                let failure = fail(format!(
+                    "ended its evaluator, which may use {} MiB of memory ({how}).",
+                    self.memory_mib
+                ));
+                Err(if from_outside {
+                    Unanswered::Host(failure)
+                } else {
+                    Unanswered::Failed(failure)
+                })
+            }
         }
     }
 
@@ -145,6 +172,17 @@ impl JsonataWorkers {
     }
 }
 
+impl Fault {
+    /// A pipe or poll that failed: the worker's end, to be told apart by
+    /// how it ended.
+    fn gone(why: impl ToString) -> Self {
+        Self::Gone {
+            how: why.to_string(),
+            from_outside: false,
+        }
+    }
+}
+
 /// One worker process and its pipes.
 #[derive(Debug)]
 struct Worker {
@@ -163,12 +201,31 @@ impl Worker {
         {
             Ok(frame) => frame,
             Err(Fault::Late) => return Err(Fault::Late),
-            // How it ended says more than the broken pipe.
-            Err(Fault::Gone(why)) => {
+            // How it ended says more than the broken pipe; whether it was
+            // killed says whose doing it was. A worker whose allocation is
+            // refused aborts (SIGABRT), one that overflows its stack gets
+            // SIGSEGV, and a panic exits: those are the expression's.
+            // SIGKILL and SIGTERM come from outside (the out-of-memory
+            // killer, an operator): checked before this kill of ours.
+            Err(Fault::Gone { how, .. }) => {
+                use std::os::unix::process::ExitStatusExt;
+                let ended = match self.child.try_wait() {
+                    Ok(Some(status)) => Some(status),
+                    // Its pipe failed but it still runs: give it a moment.
+                    _ => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        self.child.try_wait().ok().flatten()
+                    }
+                };
+                let from_outside = ended
+                    .and_then(|s| s.signal())
+                    .is_some_and(|n| [Signal::KILL, Signal::TERM].iter().any(|s| s.as_raw() == n));
                 let _ = self.child.kill();
-                return Err(Fault::Gone(
-                    self.child.wait().map_or(why, |status| status.to_string()),
-                ));
+                let how = match ended {
+                    Some(status) => status.to_string(),
+                    None => self.child.wait().map_or(how, |status| status.to_string()),
+                };
+                return Err(Fault::Gone { how, from_outside });
             }
         };
         // A whole frame that does not read (a result nested deeper than the
@@ -182,7 +239,7 @@ impl Worker {
 
     /// Sends `body` as one frame, or [`Fault::Late`] at `deadline`.
     fn write_until(&mut self, body: &[u8], deadline: Instant) -> Result<(), Fault> {
-        let header = frame_header(body.len()).map_err(|e| Fault::Gone(e.to_string()))?;
+        let header = frame_header(body.len()).map_err(Fault::gone)?;
         for part in [&header[..], body] {
             let mut written = 0;
             while written < part.len() {
@@ -190,7 +247,7 @@ impl Worker {
                 match self.stdin.write(&part[written..]) {
                     Ok(n) => written += n,
                     Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-                    Err(e) => return Err(Fault::Gone(e.to_string())),
+                    Err(e) => return Err(Fault::gone(e)),
                 }
             }
         }
@@ -201,7 +258,7 @@ impl Worker {
     fn read_until(&mut self, deadline: Instant) -> Result<Vec<u8>, Fault> {
         let mut header = [0u8; 4];
         self.fill(&mut header, deadline)?;
-        let length = frame_length(header).map_err(|e| Fault::Gone(e.to_string()))?;
+        let length = frame_length(header).map_err(Fault::gone)?;
         let mut body = vec![0u8; length];
         self.fill(&mut body, deadline)?;
         Ok(body)
@@ -214,10 +271,10 @@ impl Worker {
         while filled < buffer.len() {
             wait(&self.stdout, PollFlags::IN, deadline)?;
             match self.stdout.read(&mut buffer[filled..]) {
-                Ok(0) => return Err(Fault::Gone("its output ended".into())),
+                Ok(0) => return Err(Fault::gone("its output ended")),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Fault::Gone(e.to_string())),
+                Err(e) => return Err(Fault::gone(e)),
             }
         }
         Ok(())
@@ -232,14 +289,14 @@ fn wait(pipe: &impl AsFd, flags: PollFlags, deadline: Instant) -> Result<(), Fau
         if left.is_zero() {
             return Err(Fault::Late);
         }
-        let timeout = Timespec::try_from(left).map_err(|e| Fault::Gone(e.to_string()))?;
+        let timeout = Timespec::try_from(left).map_err(Fault::gone)?;
         let fd = pipe.as_fd();
         let mut fds = [PollFd::new(&fd, flags)];
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) => return Err(Fault::Late),
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Fault::Gone(e.to_string())),
+            Err(e) => return Err(Fault::gone(e)),
         }
     }
 }

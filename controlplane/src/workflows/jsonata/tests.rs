@@ -1,8 +1,9 @@
 //! The pool against workers that misbehave, played by shell scripts: one
 //! that never answers, one that reads nothing, one that dies. Each fails
 //! the evaluation with `States.QueryEvaluationError` by its deadline, and
-//! the pool stays usable. (The real worker is tested end to end, in
-//! `tests/e2e/hostile/workflows.rs`.)
+//! the pool stays usable. A worker killed from outside, or none that can
+//! start, is the host's failure, not the expression's. (The real worker is
+//! tested end to end, in `tests/e2e/hostile/workflows.rs`.)
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use minicloud_asl::errors::QUERY_EVALUATION_ERROR;
 use minicloud_asl::jsonata::{Env, Request, States, Template};
 use serde_json::{Map, Value, json};
 
-use super::{GRACE, JsonataWorkers};
+use super::{GRACE, JsonataWorkers, Unanswered};
 
 /// A worker played by `script` (shell), written in a fresh folder.
 fn scripted(folder: &Path, name: &str, script: &str) -> JsonataWorkers {
@@ -24,8 +25,17 @@ fn scripted(folder: &Path, name: &str, script: &str) -> JsonataWorkers {
 }
 
 /// Evaluates `{% 1 %}` with `input` as `$states.input` and a 100 ms limit:
-/// the failure, and how long it took.
+/// the failure, which must be the expression's, and how long it took.
 fn evaluate(workers: &JsonataWorkers, input: &Value) -> (minicloud_asl::Failure, Duration) {
+    let (unanswered, took) = unanswered(workers, input);
+    match unanswered {
+        Unanswered::Failed(failure) => (failure, took),
+        Unanswered::Host(failure) => panic!("the host's failure, not the expression's: {failure:?}"),
+    }
+}
+
+/// The same, failed for whichever reason.
+fn unanswered(workers: &JsonataWorkers, input: &Value) -> (Unanswered, Duration) {
     let mut problems = Vec::new();
     let template = Template::parse(&json!("{% 1 %}"), "$.Output", &mut problems);
     assert!(problems.is_empty(), "{problems:?}");
@@ -41,11 +51,12 @@ fn evaluate(workers: &JsonataWorkers, input: &Value) -> (minicloud_asl::Failure,
         ..Env::new(states, &variables)
     };
     let started = Instant::now();
-    let failure = workers
+    let unanswered = workers
         .evaluate(&Request::new(&template, &env, "Output"))
         .expect_err("a worker that misbehaves gives no value");
+    let (Unanswered::Failed(failure) | Unanswered::Host(failure)) = &unanswered;
     assert_eq!(failure.error, QUERY_EVALUATION_ERROR, "{failure:?}");
-    (failure, started.elapsed())
+    (unanswered, started.elapsed())
 }
 
 /// The evaluation came back rather than hanging: a guard, not a speed
@@ -92,10 +103,37 @@ fn a_worker_that_dies_fails_the_evaluation_and_is_replaced() {
 }
 
 #[test]
-fn a_worker_that_cannot_start_fails_the_evaluation_after_retries() {
+fn a_worker_that_aborts_is_the_expressions_failure() {
+    // As a refused allocation ends the real worker.
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let workers = scripted(folder.path(), "aborting", "kill -ABRT $$");
+    let (failure, _) = evaluate(&workers, &json!({}));
+    assert!(failure.cause.contains("ended its evaluator"), "{failure:?}");
+}
+
+#[test]
+fn a_worker_killed_from_outside_is_the_hosts_failure() {
+    // As the out-of-memory killer or an operator ends it.
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    for (name, signal) in [("killed", "KILL"), ("terminated", "TERM")] {
+        let workers = scripted(folder.path(), name, &format!("kill -{signal} $$"));
+        let (unanswered, took) = unanswered(&workers, &json!({}));
+        let Unanswered::Host(failure) = unanswered else {
+            panic!("{signal}: the expression's failure, not the host's: {unanswered:?}");
+        };
+        assert!(failure.cause.contains("ended its evaluator"), "{failure:?}");
+        bounded(took);
+    }
+}
+
+#[test]
+fn a_worker_that_cannot_start_is_the_hosts_failure_after_retries() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let workers = JsonataWorkers::new(folder.path().join("missing"), 64);
-    let (failure, took) = evaluate(&workers, &json!({}));
+    let (unanswered, took) = unanswered(&workers, &json!({}));
+    let Unanswered::Host(failure) = unanswered else {
+        panic!("the expression's failure, not the host's: {unanswered:?}");
+    };
     assert!(failure.cause.contains("has no worker"), "{failure:?}");
     assert!(
         took >= Duration::from_millis(200),
