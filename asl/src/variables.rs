@@ -125,9 +125,15 @@ pub(crate) fn parse_assign(
             )),
             Ok(()) => None,
         };
-        // Engine 1 took JSONata names of any length.
-        let only_long = name.chars().count() > MAX_NAME
-            && check_name(&name.chars().take(MAX_NAME).collect::<String>()).is_ok();
+        // Engine 1 took JSONata names of any length (and only of its
+        // characters: letters, digits and _).
+        let only_long = !jsonpath
+            && name.chars().count() > MAX_NAME
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
         match refused {
             Some(message) if only_long => problems.push(Problem::since(2, here, message)),
             Some(message) => problems.push(Problem::new(here, message)),

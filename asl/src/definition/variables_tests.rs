@@ -221,7 +221,11 @@ fn a_stored_definition_that_broke_only_later_rules_still_loads() {
     assert!(problems.iter().all(|p| p.since == Some(2)), "{problems:?}");
     let loaded = Definition::load(&stored.to_string()).expect("stored, it loads");
     assert!(loaded.uses_jsonata());
-    // A problem of a rule engine 1 had is not forgiven.
+    // A problem of a rule engine 1 had is not forgiven: a long name with a
+    // character engine 1 refused too, or a broken transition.
+    let mut dashed = stored.clone();
+    dashed["States"]["Set"]["Assign"] = json!({format!("{long}-x"): 1});
+    assert!(Definition::load(&dashed.to_string()).is_err());
     let mut broken = stored.clone();
     broken["States"]["Each"]["Next"] = json!("Nowhere");
     assert!(Definition::load(&broken.to_string()).is_err());

@@ -61,8 +61,10 @@ pub const JSONATA_PER_DECISION: std::time::Duration = std::time::Duration::from_
 /// the fields of a definition. It goes up whenever an older interpreter
 /// could not read what this one writes (a new event, a new field); a node
 /// takes only executions whose journal an engine of this version or older
-/// wrote. 2: workflow variables in JSONPath states.
-pub const ENGINE_VERSION: i64 = 2;
+/// wrote. 2: workflow variables in JSONPath states. 3: a JSONata Choice
+/// rule that matches applies only its own `Output` and `Assign` (an older
+/// engine would decide the same state differently).
+pub const ENGINE_VERSION: i64 = 3;
 
 /// Events an execution's journal may hold; the execution fails with
 /// `States.Runtime` when it reaches them (Step Functions' limit).

@@ -159,6 +159,8 @@ impl Actor {
                     break progress;
                 }
                 drop(slot);
+                // Nothing was journaled: back to before its start.
+                self.execution = Execution::new(info(&self.row, &self.project));
                 tokio::time::sleep(self.host_retry_pause()).await;
             }
         } else {
@@ -168,12 +170,21 @@ impl Actor {
             }
         };
         let mut kept = self.commit(first, Vec::new()).await;
+        // A message whose decision the host failed: taken again first,
+        // after a pause, before anything that came after it.
+        let mut held: Option<Message> = None;
         while kept && self.execution.status() == Status::Running {
-            let message = match tokio::time::timeout(self.engine.inner.idle, self.messages.recv()).await {
-                Ok(Some(message)) => message,
-                Ok(None) => break,
-                Err(_idle) if self.park().await => return,
-                Err(_idle) => continue,
+            let message = match held.take() {
+                Some(message) => {
+                    tokio::time::sleep(self.host_retry_pause()).await;
+                    message
+                }
+                None => match tokio::time::timeout(self.engine.inner.idle, self.messages.recv()).await {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(_idle) if self.park().await => return,
+                    Err(_idle) => continue,
+                },
             };
             let mut progress = Progress::default();
             let mut stored = Vec::new();
@@ -206,15 +217,15 @@ impl Actor {
                             progress.commands.extend(p.commands);
                         }
                     }
-                    // Handled again after a pause, after what came before
-                    // it is journaled; its stored signal stays stored.
+                    // Handled again after a pause, once what came before it
+                    // is journaled; its stored signal stays stored. The
+                    // execution is rebuilt without the failed decision.
                     None => {
                         if task_ended {
                             self.in_flight += 1;
                         }
-                        if let Some(message) = again {
-                            self.again(message);
-                        }
+                        held = again;
+                        self.rebuild(&progress.events).await;
                         break;
                     }
                 }
@@ -237,26 +248,27 @@ impl Actor {
 
     /// `decide` on the execution, in a world that evaluates its JSONata;
     /// `None` when the host failed one of its evaluations (and fewer than
-    /// [`HOST_RETRIES`] decisions in a row were failed so): the execution
-    /// is then as it was before, and the decision is to be taken again.
-    /// The state fails with the host's failure only when the host keeps
-    /// failing. Blocks the thread when `jsonata` (see [`blocking`]).
+    /// [`HOST_RETRIES`] decisions in a row were failed so): the decision
+    /// is to be taken again, and the execution, which it changed, must be
+    /// rebuilt first ([`Self::rebuild`]). The state fails with the host's
+    /// failure only when the host keeps failing. Blocks the thread when
+    /// `jsonata` (see [`blocking`]).
     fn decide(
         &mut self,
         jsonata: bool,
         decide: impl FnOnce(&mut Execution, &Definition, &mut dyn World) -> Progress,
     ) -> Option<Progress> {
-        let before = (jsonata && self.host_failures < HOST_RETRIES).then(|| self.execution.clone());
+        let retry_host = jsonata && self.host_failures < HOST_RETRIES;
         let mut world = EngineWorld {
             execution: &self.row.id,
             jsonata: self.engine.inner.jsonata.as_deref(),
-            retry_host: before.is_some(),
+            retry_host,
             host_failed: None,
         };
         let (execution, definition) = (&mut self.execution, &self.definition);
         let progress = blocking(jsonata, || decide(execution, definition, &mut world));
-        match (world.host_failed, before) {
-            (Some(failure), Some(before)) => {
+        match world.host_failed {
+            Some(failure) if retry_host => {
                 self.host_failures += 1;
                 tracing::warn!(
                     execution = %self.row.id,
@@ -265,7 +277,6 @@ impl Actor {
                     "the host failed a JSONata evaluation; the decision will be taken again"
                 );
                 metrics::counter!("minicloud_workflow_host_retries_total").increment(1);
-                self.execution = before;
                 None
             }
             _ => {
@@ -280,13 +291,30 @@ impl Actor {
         HOST_RETRY_PAUSE * 2u32.saturating_pow(self.host_failures.saturating_sub(1))
     }
 
-    /// `message` handled again after [`Self::host_retry_pause`].
-    fn again(&self, message: Message) {
-        let (own, pause) = (self.own.clone(), self.host_retry_pause());
-        tokio::spawn(async move {
-            tokio::time::sleep(pause).await;
-            let _ = own.send(message);
-        });
+    /// The execution as its journal and `decided` (this batch's events,
+    /// not journaled yet) make it: what a decision the host failed had
+    /// changed is gone. Reads the journal until the database answers.
+    async fn rebuild(&mut self, decided: &[minicloud_asl::machine::Event]) {
+        let journal = loop {
+            match self.engine.inner.store.journal(&self.row.id).await {
+                Ok(journal) => break journal,
+                Err(e) => {
+                    tracing::warn!(execution = %self.row.id, error = %e, "cannot read the journal; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let mut execution = Execution::new(info(&self.row, &self.project));
+        for text in journal {
+            // It was written by this actor and read when it started.
+            if let Ok(event) = serde_json::from_str(&text) {
+                execution.apply(&event);
+            }
+        }
+        for event in decided {
+            execution.apply(event);
+        }
+        self.execution = execution;
     }
 
     /// The machine's signal for what came in; `None` for a token the

@@ -232,7 +232,10 @@ impl WorkflowEngine {
         match self.take(row, Vec::new(), Some(project)).await {
             Err(EngineError::Newer(workflow, engine)) => {
                 tracing::info!(execution = %id, %workflow, engine, "left to a node of a newer engine");
-                self.inner.store.release_execution(&id, &self.inner.node).await?;
+                self.inner
+                    .store
+                    .leave_to_engine(&id, &self.inner.node, engine)
+                    .await?;
                 Ok(())
             }
             other => other,

@@ -18,8 +18,7 @@ impl Actor {
     /// Parks the execution when nothing runs and no timer is due soon;
     /// `true` when it is parked and the actor must stop.
     pub(super) async fn park(&mut self) -> bool {
-        // A decision the host failed is to be taken again, by this actor.
-        if self.in_flight > 0 || self.host_failures > 0 {
+        if self.in_flight > 0 {
             return false;
         }
         let first_timer = self

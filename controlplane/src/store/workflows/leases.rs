@@ -96,6 +96,22 @@ impl Store {
         Ok(())
     }
 
+    /// Stamps execution `id` (held by `owner`) as needing engine
+    /// `version` and gives its lease back: from now on only nodes of that
+    /// engine or newer claim it.
+    pub async fn leave_to_engine(&self, id: &str, owner: &str, version: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE workflow_executions SET engine_version = $1, lease_owner = '', lease_ms = 0 \
+             WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(version)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Gives back `owner`'s lease of one execution.
     pub async fn release_execution(&self, id: &str, owner: &str) -> Result<()> {
         sqlx::query("UPDATE workflow_executions SET lease_owner = '', lease_ms = 0 WHERE id = $1 AND lease_owner = $2")

@@ -37,6 +37,11 @@ pub fn serve(memory_mib: u64) -> anyhow::Result<()> {
         maximum: Some(0),
     };
     setrlimit(Resource::Core, none).context("cannot turn off the worker's core files")?;
+    // When memory runs short, the kernel kills a worker before the
+    // server (a kill it makes is the host's failure, taken again: see
+    // `Unanswered::Host`). Where the score cannot be written, the
+    // kernel's own choice stands.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
     std::panic::set_hook(Box::new(|_| {}));
     let mut input = BufReader::new(io::stdin().lock());
     let mut output = BufWriter::new(io::stdout().lock());
