@@ -253,12 +253,16 @@ pub struct MapState {
     pub catch: Vec<Catcher>,
 }
 
+/// A definition's JSON text read, or the problem with it.
+fn json(text: &str) -> Result<Value, Vec<Problem>> {
+    serde_json::from_str(text)
+        .map_err(|e| vec![Problem::new("$", format!("the definition is not JSON: {e}"))])
+}
+
 impl Definition {
     /// Parses and validates a definition's JSON text.
     pub fn from_json(text: &str) -> Result<Self, Vec<Problem>> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| vec![Problem::new("$", format!("the definition is not JSON: {e}"))])?;
-        Self::parse(&value)
+        Self::parse(&json(text)?)
     }
 
     /// Parses and validates a definition, reporting every problem.
@@ -276,13 +280,15 @@ impl Definition {
     /// was written, so rules added since (`Problem::since`) do not stop
     /// it, and executions of it run as they did before the upgrade.
     pub fn load(text: &str) -> Result<Self, Vec<Problem>> {
-        match Self::from_json(text) {
-            Err(problems) if problems.iter().all(|p| p.since.is_some()) => {
-                let value: Value = serde_json::from_str(text).map_err(|_| problems.clone())?;
-                let mut ignored = Vec::new();
-                parse_machine(&value, "$", Scope::Top, false, &mut ignored).ok_or(problems)
-            }
-            other => other,
+        let value = json(text)?;
+        let mut problems = Vec::new();
+        // The scope rule came with engine 2 (every problem it finds is
+        // `since`), so it is not checked here.
+        let definition = parse_machine(&value, "$", Scope::Top, false, &mut problems);
+        problems.retain(|p| p.since.is_none());
+        match definition {
+            Some(d) if problems.is_empty() => Ok(d),
+            _ => Err(problems),
         }
     }
 

@@ -15,7 +15,7 @@ use minicloud_asl::context::ExecutionInfo;
 use minicloud_asl::definition::Definition;
 use minicloud_asl::errors::QUERY_EVALUATION_ERROR;
 use minicloud_asl::jsonata::{Env, Request, Template};
-use minicloud_asl::machine::{Command, Execution, Progress, Signal, Status, World};
+use minicloud_asl::machine::{Command, Event, Execution, Progress, Signal, Status, World};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -60,6 +60,27 @@ pub(super) fn info(row: &ExecutionRow, project: &Project) -> ExecutionInfo {
         workflow_id: format!("{base}:workflow/{}", row.workflow),
         workflow_name: row.workflow.clone(),
     }
+}
+
+/// The execution `row` (of `project`) as its stored `journal` and then
+/// `decided` (events not journaled yet) make it.
+pub(super) fn replay(
+    row: &ExecutionRow,
+    project: &Project,
+    journal: &[String],
+    decided: &[Event],
+) -> Result<Execution, super::EngineError> {
+    let mut execution = Execution::new(info(row, project));
+    for text in journal {
+        let event: Event = serde_json::from_str(text).map_err(|e| {
+            super::EngineError::Corrupt(row.id.clone(), format!("a journal entry does not read: {e}"))
+        })?;
+        execution.apply(&event);
+    }
+    for event in decided {
+        execution.apply(event);
+    }
+    Ok(execution)
 }
 
 /// The real clock and randomness; tokens name their execution; JSONata
@@ -294,27 +315,25 @@ impl Actor {
     /// The execution as its journal and `decided` (this batch's events,
     /// not journaled yet) make it: what a decision the host failed had
     /// changed is gone. Reads the journal until the database answers.
-    async fn rebuild(&mut self, decided: &[minicloud_asl::machine::Event]) {
-        let journal = loop {
-            match self.engine.inner.store.journal(&self.row.id).await {
-                Ok(journal) => break journal,
+    async fn rebuild(&mut self, decided: &[Event]) {
+        loop {
+            let replayed = match self.engine.inner.store.journal(&self.row.id).await {
+                Ok(journal) => replay(&self.row, &self.project, &journal, decided),
+                Err(e) => Err(e.into()),
+            };
+            match replayed {
+                Ok(execution) => {
+                    self.execution = execution;
+                    return;
+                }
+                // The journal read when the actor started: only the
+                // database can fail here.
                 Err(e) => {
                     tracing::warn!(execution = %self.row.id, error = %e, "cannot read the journal; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-        };
-        let mut execution = Execution::new(info(&self.row, &self.project));
-        for text in journal {
-            // It was written by this actor and read when it started.
-            if let Ok(event) = serde_json::from_str(&text) {
-                execution.apply(&event);
-            }
         }
-        for event in decided {
-            execution.apply(event);
-        }
-        self.execution = execution;
     }
 
     /// The machine's signal for what came in; `None` for a token the
@@ -452,7 +471,6 @@ impl Actor {
     /// nothing (a rule that starts the workflow on its own events would
     /// loop).
     fn announcements(&self, progress: &Progress) -> Vec<crate::store::outbox::OutboxRow> {
-        use minicloud_asl::machine::Event;
         let changed = progress.events.iter().any(|e| {
             matches!(
                 e,
@@ -500,7 +518,6 @@ impl Actor {
 
     /// Metrics per workflow and state.
     fn count(&self, progress: &Progress) {
-        use minicloud_asl::machine::Event;
         let workflow = self.row.workflow.clone();
         for event in &progress.events {
             match event {

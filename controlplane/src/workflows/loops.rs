@@ -56,19 +56,8 @@ impl WorkflowEngine {
         let (id, from) = (row.id.clone(), row.events);
         match self.take(row, Vec::new(), None).await {
             Ok(()) => {}
-            // Stamped so that this node does not claim it again at once.
-            Err(EngineError::Newer(workflow, engine)) => {
-                tracing::info!(execution = %id, %workflow, engine, "left to a node of a newer engine");
-                let left = self
-                    .inner
-                    .store
-                    .leave_to_engine(&id, &self.inner.node, engine)
-                    .await;
-                if let Err(e) = left {
-                    tracing::warn!(execution = %id, error = %e, "cannot leave the execution to a newer engine");
-                }
-            }
-            Err(e @ EngineError::Store(_)) => {
+            // `take` leaves a newer engine's execution itself.
+            Err(e @ (EngineError::Store(_) | EngineError::Newer(..))) => {
                 tracing::warn!(execution = %id, error = %e, "cannot resume execution; it will be claimed again");
                 let _ = self.inner.store.release_execution(&id, &self.inner.node).await;
             }

@@ -3,10 +3,10 @@
 //! node at a time under a lease, with functions as their tasks.
 //!
 //! Each running execution this node holds is one task (`actor`) that owns
-//! its [`Execution`]: it takes one signal at a time (a task's answer, a
-//! timer, a token sent back, a stop), lets the machine decide, has the
-//! events journaled, and only then carries out the commands (runs tasks,
-//! arms timers). After a crash, whichever node claims the execution
+//! its [`Execution`](minicloud_asl::machine::Execution): it takes one
+//! signal at a time (a task's answer, a timer, a token sent back, a
+//! stop), lets the machine decide, has the events journaled, and only
+//! then carries out the commands (runs tasks, arms timers). After a crash, whichever node claims the execution
 //! replays its journal and carries out what it still owes: no step that
 //! ended runs again; a step in flight may, with the same idempotency key.
 //! Timers are not stored apart: the journal says which are armed.
@@ -36,7 +36,6 @@ use crate::store::projects::Project;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::{Store, StoreError};
 use minicloud_asl::definition::Definition;
-use minicloud_asl::machine::Execution;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -228,18 +227,7 @@ impl WorkflowEngine {
     /// to a node of that engine (its row says so: see
     /// `insert_execution`).
     pub async fn run_new(&self, row: ExecutionRow, project: &Project) -> Result<(), EngineError> {
-        let id = row.id.clone();
-        match self.take(row, Vec::new(), Some(project)).await {
-            Err(EngineError::Newer(workflow, engine)) => {
-                tracing::info!(execution = %id, %workflow, engine, "left to a node of a newer engine");
-                self.inner
-                    .store
-                    .leave_to_engine(&id, &self.inner.node, engine)
-                    .await?;
-                Ok(())
-            }
-            other => other,
-        }
+        self.take(row, Vec::new(), Some(project)).await
     }
 
     /// A slot for a decision that evaluates JSONata (none needed for one
@@ -300,7 +288,19 @@ impl WorkflowEngine {
         if lock(&self.inner.running).contains_key(&row.id) {
             return Ok(());
         }
-        let definition = self.definition(&row.workflow_id, row.version).await?;
+        let definition = match self.definition(&row.workflow_id, row.version).await {
+            // Stamped with that engine, so that this node does not claim
+            // it again at once.
+            Err(EngineError::Newer(workflow, engine)) => {
+                tracing::info!(execution = %row.id, %workflow, engine, "left to a node of a newer engine");
+                self.inner
+                    .store
+                    .leave_to_engine(&row.id, &self.inner.node, engine)
+                    .await?;
+                return Ok(());
+            }
+            other => other?,
+        };
         let project = match new {
             Some(project) => project.clone(),
             None => self
@@ -310,17 +310,11 @@ impl WorkflowEngine {
                 .await?
                 .ok_or_else(|| EngineError::Corrupt(row.id.clone(), "its project is gone".into()))?,
         };
-        let mut execution = Execution::new(actor::info(&row, &project));
         let journal = match new {
             Some(_) => Vec::new(),
             None => self.inner.store.journal(&row.id).await?,
         };
-        for text in journal {
-            let event = serde_json::from_str(&text).map_err(|e| {
-                EngineError::Corrupt(row.id.clone(), format!("a journal entry does not read: {e}"))
-            })?;
-            execution.apply(&event);
-        }
+        let execution = actor::replay(&row, &project, &journal, &[])?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (ended_tx, ended_rx) = watch::channel(false);
         {
