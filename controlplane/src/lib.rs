@@ -30,6 +30,8 @@
 //! - [`artifacts`]: components and compiled artifacts in the object store.
 //! - [`objects_url`]: the object store `--object-store` names (local
 //!   folder, or S3).
+//! - [`audit`]: the audit log's one writer on a node, many records a
+//!   transaction.
 //! - [`records`]: invocation records, logs and metrics, written in batches.
 //! - [`store`]: SQLite or PostgreSQL through one set of queries.
 //! - [`systemd`]: readiness and hand-overs told to a service manager.
@@ -38,6 +40,7 @@
 
 pub mod app;
 pub mod artifacts;
+pub mod audit;
 pub mod capabilities;
 pub mod config;
 pub mod events;

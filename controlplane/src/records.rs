@@ -327,8 +327,7 @@ impl ReportSink for FunctionSink {
 /// the org's audit chain with the function as the actor.
 #[derive(Clone)]
 pub struct FunctionDenials {
-    store: Store,
-    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    audit: crate::audit::AuditLog,
     org_id: String,
     function_id: String,
     actor_name: String,
@@ -337,14 +336,12 @@ pub struct FunctionDenials {
 impl FunctionDenials {
     /// Denials of the function `row` of `project`.
     pub fn new(
-        store: Store,
-        audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+        audit: crate::audit::AuditLog,
         project: &crate::store::projects::Project,
         row: &crate::store::functions::FunctionRow,
     ) -> Self {
         Self {
-            store,
-            audit_lock,
+            audit,
             org_id: project.org_id.clone(),
             function_id: row.id.clone(),
             actor_name: format!("{}/{}", project.name, row.name),
@@ -368,14 +365,7 @@ impl minicloud_runtime::caps::backend::DenialSink for FunctionDenials {
             trace_id: trace_id.to_owned(),
             params: "{}".into(),
         };
-        let (store, lock, org_id) = (self.store.clone(), self.audit_lock.clone(), self.org_id.clone());
-        tokio::spawn(async move {
-            let _serial = lock.lock().await;
-            if let Err(e) = store.append_audit(&org_id, &entry).await {
-                metrics::counter!("minicloud_audit_write_failures_total").increment(1);
-                tracing::error!(error = %e, action = %entry.action, "cannot audit a refused host call");
-            }
-        });
+        self.audit.append_later(&self.org_id, entry);
     }
 }
 

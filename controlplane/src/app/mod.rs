@@ -182,11 +182,11 @@ pub async fn start(
         ),
     };
     let authorizer = Arc::new(Authorizer::new(store.clone()));
-    let audit_lock: Arc<tokio::sync::Mutex<()>> = Arc::default();
+    let audit = crate::audit::AuditLog::spawn(store.clone());
     let host = HostServices {
         services: services.clone(),
         authorizer: authorizer.clone(),
-        audit_lock: audit_lock.clone(),
+        audit: audit.clone(),
     };
     let registry = Arc::new(Registry::new(
         runtime,
@@ -265,7 +265,7 @@ pub async fn start(
             login: Arc::new(crate::iam::limits::LoginGuard::new(
                 config.login_attempts_per_minute,
             )),
-            audit_lock,
+            audit,
             rates: Arc::new(crate::gate::RequestRates::new(quotas.clone())),
             quotas,
             store,

@@ -56,9 +56,9 @@ pub struct AppState {
     pub events: Arc<EventService>,
     /// Workflows and their executions.
     pub workflows: WorkflowService,
-    /// Serializes audit appends on this node (nodes race on the sequence
+    /// The audit log's writer on this node (nodes race on the sequence
     /// number and retry).
-    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    pub audit: crate::audit::AuditLog,
     /// Quotas of orgs and projects in force (defaults and overrides).
     pub quotas: Arc<crate::store::quotas::QuotaBook>,
     /// Requests a second of public triggers, per project and org.

@@ -56,8 +56,7 @@ impl Registry {
             .collect();
         let grants = self.grants(project, row).await?;
         let denials = Arc::new(crate::records::FunctionDenials::new(
-            self.store.clone(),
-            self.host.audit_lock.clone(),
+            self.host.audit.clone(),
             project,
             row,
         ));

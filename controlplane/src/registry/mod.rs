@@ -55,8 +55,8 @@ pub struct HostServices {
     pub services: Services,
     /// Loads execution roles' policies.
     pub authorizer: Arc<Authorizer>,
-    /// Serializes audit appends on this node.
-    pub audit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The audit log's writer on this node.
+    pub audit: crate::audit::AuditLog,
 }
 
 /// A function version ready to serve.

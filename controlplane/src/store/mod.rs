@@ -160,6 +160,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_version_engine",
         include_str!("../../migrations/0018_workflow_version_engine.sql"),
     ),
+    (
+        19,
+        "workflow_executions_running",
+        include_str!("../../migrations/0019_workflow_executions_running.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

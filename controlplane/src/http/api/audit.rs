@@ -77,11 +77,7 @@ pub async fn append(state: &AppState, caller: &Caller, p: Pending, outcome: u16,
         trace_id: trace_id(),
         params: params.to_string(),
     };
-    let _serial = state.audit_lock.lock().await;
-    if let Err(e) = state.store.append_audit(&p.org_id, &entry).await {
-        metrics::counter!("minicloud_audit_write_failures_total").increment(1);
-        tracing::error!(error = %e, action = %entry.action, "cannot write an audit record");
-    }
+    state.audit.append(&p.org_id, entry).await;
 }
 
 /// A decision taken outside the API's middleware (the gateway's

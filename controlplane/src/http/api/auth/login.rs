@@ -222,21 +222,13 @@ async fn audit_login(state: &AppState, org: &Org, a: &Attempt, verdict: Verdict<
         trace_id: trace_id(),
         params: params.to_string(),
     };
-    let (state, org_id) = (state.clone(), org.id.clone());
-    let write = async move {
-        let _serial = state.audit_lock.lock().await;
-        if let Err(e) = state.store.append_audit(&org_id, &entry).await {
-            metrics::counter!("minicloud_audit_write_failures_total").increment(1);
-            tracing::error!(error = %e, action = %entry.action, "cannot write an audit record");
-        }
-    };
     // A refusal is answered without waiting for its record: an org that
     // does not exist has no chain to write into, and the time of the write
     // would tell a caller which orgs exist.
     if refused {
-        tokio::spawn(write);
+        state.audit.append_later(&org.id, entry);
     } else {
-        write.await;
+        state.audit.append(&org.id, entry).await;
     }
 }
 
