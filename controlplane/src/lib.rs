@@ -1,6 +1,8 @@
 //! # minicloud-controlplane: everything stateful, and the `minicloud` binary
 //!
 //! - [`config`]: settings of `minicloud serve` (flags and environment).
+//! - [`cli`]: the command line's client commands (`login`, `functions`,
+//!   `invoke`, `logs`, ...), each a call of the public API.
 //! - [`app`]: the composition root: builds everything once, in
 //!   dependency order; startup, bootstrap and graceful shutdown. Nothing
 //!   imports it.
@@ -42,6 +44,7 @@ pub mod app;
 pub mod artifacts;
 pub mod audit;
 pub mod capabilities;
+pub mod cli;
 pub mod config;
 pub mod events;
 #[cfg(test)]

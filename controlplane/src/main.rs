@@ -1,12 +1,16 @@
-//! The `minicloud` binary.
+//! The `minicloud` binary: the platform (`serve`) and its command line.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use minicloud_controlplane::cli;
 use minicloud_controlplane::config::ServeConfig;
+use std::process::ExitCode;
 
 /// MiniCloud: a self-hosted, WebAssembly-native serverless cloud.
 #[derive(Debug, Parser)]
-#[command(name = "minicloud", version, about)]
+#[command(name = "minicloud", version, about, after_help = cli::EXIT_CODES)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -15,6 +19,14 @@ struct Cli {
 enum Command {
     /// Run the platform: API, gateway and runtime in one process.
     Serve(Box<ServeConfig>),
+    #[command(flatten)]
+    Client(cli::Command),
+    /// Print a shell's completion script (`minicloud completions bash >
+    /// ~/.local/share/bash-completion/completions/minicloud`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Evaluate workflows' JSONata for a server (which starts it): requests
     /// on standard input, replies on standard output, with limited memory.
     #[command(hide = true)]
@@ -25,17 +37,39 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
         Command::Serve(config) => {
             minicloud_controlplane::telemetry::init_tracing();
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(minicloud_controlplane::app::serve(*config))
+            let served = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(minicloud_controlplane::app::serve(*config)));
+            exit(served)
+        }
+        Command::Client(command) => cli::run(cli.global, command),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "minicloud", &mut std::io::stdout());
+            ExitCode::SUCCESS
         }
         // No tracing, no runtime: the worker only reads, evaluates and
         // writes.
         Command::JsonataWorker { memory_mib } => {
-            minicloud_controlplane::workflows::jsonata::serve(memory_mib)
+            exit(minicloud_controlplane::workflows::jsonata::serve(memory_mib))
+        }
+    }
+}
+
+/// The exit code of `serve` or the worker: 1 and the error's chain on
+/// standard error when it failed, as `anyhow` prints it from `main`.
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod capabilities;
+mod cli;
 mod compose;
 mod deploy;
 mod events;

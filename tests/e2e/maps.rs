@@ -30,6 +30,7 @@ const MAPS: &[&str] = &[
     "controlplane/src/iam/mod.rs",
     "controlplane/src/workflows/mod.rs",
     "controlplane/src/workflows/jsonata/mod.rs",
+    "controlplane/src/cli/mod.rs",
     "runtime/src/lib.rs",
     "runtime/src/caps/mod.rs",
     "runtime/src/caps/storage/mod.rs",

@@ -46,6 +46,16 @@ impl ApiError {
         }
     }
 
+    /// Its stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// Its message for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 400 with code `bad_request`, or another code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

@@ -1,0 +1,465 @@
+//! The command line against a live server, as a person or a script runs
+//! it: profiles (mode 0600), API keys and password sessions (renewed when
+//! they expire), functions deployed, listed, invoked and deleted, logs
+//! read and followed, exit codes, and output without colour off a
+//! terminal. The log stream's own guard: it ends when the caller's grant
+//! is taken away.
+
+use minicloud_tests::{Db, Server, eventually, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+crate::on_both_databases!(cli_journey);
+
+mod stream_guard {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::log_stream_ends_with_the_grant(minicloud_tests::Db::Sqlite).await
+    }
+}
+
+/// `minicloud` with a config directory of its own and none of the
+/// caller's `MINICLOUD_*` settings.
+fn cli(config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(minicloud_tests::binary());
+    cmd.args(args)
+        .env("MINICLOUD_CONFIG_DIR", config)
+        .env_remove("MINICLOUD_TOKEN")
+        .env_remove("MINICLOUD_ENDPOINT")
+        .env_remove("MINICLOUD_PROFILE")
+        .env_remove("MINICLOUD_PROJECT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// What a run printed, and its exit code.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+async fn run(config: &std::path::Path, args: &[&str], stdin: &str) -> Ran {
+    let mut child = cli(config, args).spawn().expect("minicloud runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("minicloud {args:?} did not end"))
+        .unwrap();
+    let ran = Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for text in [&ran.stdout, &ran.stderr] {
+        assert!(
+            !text.contains('\u{1b}'),
+            "no colour off a terminal: {args:?}: {text:?}"
+        );
+    }
+    ran
+}
+
+/// Runs and expects exit code `code`.
+async fn expect(config: &std::path::Path, args: &[&str], stdin: &str, code: i32) -> Ran {
+    let ran = run(config, args, stdin).await;
+    assert_eq!(
+        ran.code, code,
+        "minicloud {args:?}\nstdout: {}\nstderr: {}",
+        ran.stdout, ran.stderr
+    );
+    ran
+}
+
+async fn cli_journey(db: Db) {
+    // Access tokens of 2 s: every call of a password session renews it.
+    let s = Server::start_with(db, &["--access-token-ttl-secs", "2"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    let config = config.as_path();
+
+    // Nobody is signed in: exit 3, and what to do.
+    let ran = expect(config, &["whoami"], "", 3).await;
+    assert!(ran.stderr.contains("minicloud login"), "{}", ran.stderr);
+    expect(config, &["login", "--endpoint", &s.url], "", 2).await;
+
+    // An API key from standard input; the profile file is the user's alone.
+    let ran = expect(
+        config,
+        &["login", "--endpoint", &s.url, "--token-stdin"],
+        &s.token,
+        0,
+    )
+    .await;
+    assert!(ran.stderr.contains("signed in"), "{}", ran.stderr);
+    let file = config.join("config.toml");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(config), 0o700);
+    let me = expect(config, &["whoami", "-o", "json"], "", 0).await.json();
+    assert_eq!(
+        (me["user"].as_str(), me["org"].as_str()),
+        (Some("admin"), Some("default"))
+    );
+    assert_eq!(me["principal_type"], "api_key");
+    assert_eq!(me["endpoint"], s.url.as_str());
+
+    // Functions: deploy (twice: the same bytes change nothing), list, get,
+    // versions.
+    let ran = expect(config, &["functions", "deploy", "faults", guests::FAULTS], "", 0).await;
+    assert!(
+        ran.stderr.contains("deployed version 1 of faults"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stdout.contains(&format!("{}/fn/default/faults/", s.url)),
+        "{}",
+        ran.stdout
+    );
+    let again = expect(
+        config,
+        &["functions", "deploy", "faults", guests::FAULTS, "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(
+        (again["version"].as_i64(), again["created"].as_bool()),
+        (Some(1), Some(false))
+    );
+    expect(
+        config,
+        &[
+            "functions",
+            "deploy",
+            "greet",
+            guests::JSON_HANDLER,
+            "--memory-mib",
+            "64",
+        ],
+        "",
+        0,
+    )
+    .await;
+    let list = expect(config, &["functions", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["faults", "greet"]);
+    let table = expect(config, &["functions", "list"], "", 0).await;
+    let header = table.stdout.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        header.starts_with("NAME") && header.contains("ACTIVE_VERSION"),
+        "{}",
+        table.stdout
+    );
+    let greet = expect(config, &["functions", "get", "greet", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(greet["limits"]["memory_mib"], 64);
+    let versions = expect(config, &["functions", "versions", "faults", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+
+    // Invoke: the function's own JSON; from a file too.
+    let answer = expect(config, &["invoke", "greet", "--data", r#"{"name":"Ada"}"#], "", 0)
+        .await
+        .json();
+    assert_eq!(answer, json!({"greeting": "Hello, Ada!", "length": 3}));
+    let event = home.path().join("event.json");
+    std::fs::write(&event, r#"{"name":"Grace"}"#).unwrap();
+    let answer = expect(
+        config,
+        &["invoke", "greet", "--data", &format!("@{}", event.display())],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(answer["greeting"], "Hello, Grace!");
+
+    // Exit codes a script can rely on.
+    let ran = expect(config, &["invoke", "greet", "--data", "{nope"], "", 2).await;
+    assert!(ran.stderr.contains("not JSON"), "{}", ran.stderr);
+    let ran = expect(config, &["functions", "get", "missing"], "", 4).await;
+    assert!(ran.stderr.contains("not_found"), "{}", ran.stderr);
+    let not_wasm = home.path().join("not.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let ran = expect(
+        config,
+        &["functions", "deploy", "bad", not_wasm.to_str().unwrap()],
+        "",
+        5,
+    )
+    .await;
+    assert!(ran.stderr.contains("not_wasm"), "{}", ran.stderr);
+    expect(
+        config,
+        &["functions", "deploy", "bad", "/no/such/file.wasm"],
+        "",
+        2,
+    )
+    .await;
+    expect(config, &["functions", "frobnicate"], "", 2).await;
+    let mut bad_key = cli(config, &["functions", "list"]);
+    bad_key.env("MINICLOUD_TOKEN", "mc_not_a_key");
+    let out = bad_key.output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a bad MINICLOUD_TOKEN overrides the profile's"
+    );
+    let mut elsewhere = cli(config, &["whoami"]);
+    elsewhere.env("MINICLOUD_ENDPOINT", "http://127.0.0.1:9");
+    let out = elsewhere.output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "MINICLOUD_ENDPOINT overrides the profile's"
+    );
+
+    // Logs: what the function printed, then new lines as they come.
+    let resp = s.http.get(s.fn_url("faults", "/logs?n=2")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let lines = eventually(Duration::from_secs(10), || async {
+        let ran = run(config, &["logs", "faults", "-o", "json"], "").await;
+        (ran.stdout.lines().count() == 3).then_some(ran.stdout)
+    })
+    .await
+    .expect("three log lines");
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["stream"].as_str(), first["line"].as_str()),
+        (Some("stdout"), Some("line 0"))
+    );
+    let mut follow = cli(config, &["logs", "faults", "--follow"]).spawn().unwrap();
+    let mut followed = BufReader::new(follow.stdout.take().unwrap()).lines();
+    // The stream is open once the first poll ran: call until a line comes.
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            if got.is_empty() {
+                s.http.get(s.fn_url("faults", "/logs?n=2")).send().await.unwrap();
+            }
+            match tokio::time::timeout(Duration::from_millis(1500), followed.next_line()).await {
+                Ok(Ok(Some(line))) => got.push(line),
+                Ok(_) => panic!("the follow ended"),
+                Err(_) => got.clear(),
+            }
+        }
+        got
+    })
+    .await
+    .expect("followed lines arrive");
+    assert!(seen[0].ends_with("stdout line 0"), "{seen:?}");
+    assert!(seen[2].ends_with("stderr to stderr"), "{seen:?}");
+    follow.kill().await.unwrap();
+
+    // A user with a password: a session, renewed (the refresh token
+    // rotates) when its 2-second access token expires.
+    let password = "a long passphrase";
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users",
+            Some(json!({"name": "ada", "password": password})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "ada", "role": "ReadOnly", "project": "default"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    expect(
+        config,
+        &["login", "--endpoint", &s.url, "--profile", "ada", "--user", "ada"],
+        "wrong password\n",
+        3,
+    )
+    .await;
+    expect(
+        config,
+        &["login", "--endpoint", &s.url, "--profile", "ada", "--user", "ada"],
+        &format!("{password}\n"),
+        0,
+    )
+    .await;
+    let refresh = || {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let parsed: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(
+            parsed["current"].as_str(),
+            Some("ada"),
+            "login makes its profile current"
+        );
+        parsed["profiles"]["ada"]["session"]["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = refresh();
+    let me = expect(config, &["whoami", "-o", "json"], "", 0).await.json();
+    assert_eq!(
+        (me["user"].as_str(), me["principal_type"].as_str()),
+        (Some("ada"), Some("user"))
+    );
+    assert_ne!(refresh(), before, "the session was renewed and saved");
+    assert_eq!(mode(&file), 0o600);
+    // ReadOnly reads but cannot delete.
+    expect(config, &["functions", "list"], "", 0).await;
+    let ran = expect(config, &["functions", "delete", "greet"], "", 3).await;
+    assert!(ran.stderr.contains("403"), "{}", ran.stderr);
+    // Logging out ends the session on the server too.
+    let ended = refresh();
+    expect(config, &["logout"], "", 0).await;
+    expect(config, &["whoami"], "", 3).await;
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/auth/refresh", s.url))
+        .json(&json!({"refresh_token": ended}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "the logged-out refresh token is revoked");
+
+    // The admin's profile, by name, deletes.
+    expect(
+        config,
+        &["functions", "delete", "greet", "--profile", "default"],
+        "",
+        0,
+    )
+    .await;
+    expect(
+        config,
+        &["functions", "get", "greet", "--profile", "default"],
+        "",
+        4,
+    )
+    .await;
+    expect(config, &["whoami", "--profile", "nobody"], "", 2).await;
+
+    let ran = expect(config, &["completions", "bash"], "", 0).await;
+    assert!(ran.stdout.contains("minicloud"), "a completion script");
+}
+
+/// A developer follows a function's logs; once the binding that granted
+/// it is deleted, the stream ends with an `error` event at its next poll
+/// (a stream is not a key that outlives the grant). Another org's user
+/// cannot open one.
+async fn log_stream_ends_with_the_grant(db: Db) {
+    let s = Server::start(db).await;
+    s.deploy("faults", guests::FAULTS).await;
+    let key = |user: &'static str, org: &'static str| {
+        let s = &s;
+        async move {
+            let (status, _) = s
+                .call(
+                    &s.token,
+                    Method::POST,
+                    &format!("/orgs/{org}/users"),
+                    Some(json!({"name": user})),
+                )
+                .await;
+            assert_eq!(status, 201);
+            let (_, key) = s
+                .call(
+                    &s.token,
+                    Method::POST,
+                    &format!("/orgs/{org}/users/{user}/keys"),
+                    Some(json!({"name": "k"})),
+                )
+                .await;
+            key["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let dev = key("dev", "default").await;
+    let (status, binding) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "dev", "role": "Developer", "project": "default"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{binding}");
+    let (status, _) = s
+        .call(&s.token, Method::POST, "/orgs", Some(json!({"name": "rival"})))
+        .await;
+    assert_eq!(status, 201);
+    let rival = key("eve", "rival").await;
+
+    let stream_url = s.api("/functions/faults/logs/stream");
+    let resp = s.http.get(&stream_url).bearer_auth(&rival).send().await.unwrap();
+    assert!(
+        [403, 404].contains(&resp.status().as_u16()),
+        "another org's user: {}",
+        resp.status()
+    );
+    let resp = s.http.get(&stream_url).bearer_auth(&dev).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.bytes_stream();
+    s.http.get(s.fn_url("faults", "/logs?n=1")).send().await.unwrap();
+    let mut text = String::new();
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while !text.contains("line 0") {
+            let chunk = body.next().await.expect("the stream stays open").unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(first.is_ok(), "a line arrives: {text}");
+
+    let id = binding["id"].as_str().unwrap();
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::DELETE,
+            &format!("/orgs/default/bindings/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends once the grant is gone: {text}");
+    assert!(text.contains("event: error"), "{text}");
+    assert!(text.contains("access_denied"), "{text}");
+}
