@@ -73,3 +73,13 @@ fn exit(result: anyhow::Result<()>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every command's arguments are unique and well formed (clap checks
+    /// only the commands a run parses).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -15,6 +15,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 crate::on_both_databases!(cli_journey);
 
+mod resources {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::cli_resources(minicloud_tests::Db::Sqlite).await
+    }
+}
+
 mod stream_guard {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
@@ -462,4 +469,341 @@ async fn log_stream_ends_with_the_grant(db: Db) {
     assert!(ended.is_ok(), "the stream ends once the grant is gone: {text}");
     assert!(text.contains("event: error"), "{text}");
     assert!(text.contains("access_denied"), "{text}");
+}
+
+/// The rest of the API through the command line: routes, rules, events,
+/// buckets (a 3 MiB copy up and down, byte for byte), secrets (values
+/// never on the command line nor in a listing), users, keys, bindings,
+/// roles, the policy simulator, the audit trail, workflows and task
+/// tokens.
+async fn cli_resources(db: Db) {
+    let s = Server::start(db).await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    let config = config.as_path();
+    expect(
+        config,
+        &["login", "--endpoint", &s.url, "--token-stdin"],
+        &s.token,
+        0,
+    )
+    .await;
+    expect(
+        config,
+        &["functions", "deploy", "greet", guests::JSON_HANDLER],
+        "",
+        0,
+    )
+    .await;
+    expect(config, &["functions", "deploy", "hello", guests::HELLO], "", 0).await;
+
+    // Routes.
+    let route = expect(
+        config,
+        &["routes", "create", "GET", "/hi/{name}", "hello", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    let id = route["id"].as_str().unwrap().to_owned();
+    let routes = expect(config, &["routes", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(routes[0]["path"], "/hi/{name}");
+    expect(config, &["routes", "delete", &id], "", 0).await;
+    expect(config, &["routes", "delete", &id], "", 4).await;
+
+    // Rules, the pattern tester and events.
+    let rule = json!({"name": "orders", "sources": {"api": true}, "pattern": {"source": ["shop"]},
+        "targets": [{"function": "greet"}]});
+    expect(config, &["rules", "create", &rule.to_string()], "", 0).await;
+    let rules = expect(config, &["rules", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(rules[0]["name"], "orders");
+    let tested = expect(
+        config,
+        &[
+            "rules",
+            "test",
+            r#"{"source":["shop"]}"#,
+            r#"{"source":"shop","detail-type":"x"}"#,
+            "-o",
+            "json",
+        ],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(tested["match"], true, "{tested}");
+    let put = expect(
+        config,
+        &[
+            "events",
+            "put",
+            r#"{"source":"shop","detail-type":"Order","detail":{"name":"Ada"}}"#,
+            "-o",
+            "json",
+        ],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(put["entries"].as_array().unwrap().len(), 1, "{put}");
+    expect(config, &["dead-letters", "list"], "", 0).await;
+    expect(config, &["rules", "delete", "orders"], "", 0).await;
+
+    // Buckets: a copy up and back down, streamed, byte for byte.
+    expect(config, &["buckets", "create", "files"], "", 0).await;
+    let original: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    let up = home.path().join("big.bin");
+    std::fs::write(&up, &original).unwrap();
+    expect(
+        config,
+        &["buckets", "cp", up.to_str().unwrap(), "mc://files/in/"],
+        "",
+        0,
+    )
+    .await;
+    let listed = expect(config, &["buckets", "ls", "mc://files", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(listed["common_prefixes"], json!(["in/"]), "{listed}");
+    let listed = expect(
+        config,
+        &["buckets", "ls", "mc://files/in/", "-r", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(listed["items"][0]["key"], "in/big.bin");
+    assert_eq!(listed["items"][0]["size"], original.len());
+    let down = home.path().join("back.bin");
+    expect(
+        config,
+        &["buckets", "cp", "mc://files/in/big.bin", down.to_str().unwrap()],
+        "",
+        0,
+    )
+    .await;
+    assert!(
+        std::fs::read(&down).unwrap() == original,
+        "the copy is byte for byte"
+    );
+    expect(
+        config,
+        &["buckets", "cp", "mc://files/in/missing", down.to_str().unwrap()],
+        "",
+        4,
+    )
+    .await;
+    expect(config, &["buckets", "delete", "files"], "", 5).await;
+    expect(config, &["buckets", "rm", "mc://files/in/big.bin"], "", 0).await;
+    expect(config, &["buckets", "delete", "files"], "", 0).await;
+    expect(config, &["buckets", "cp", "a", "b"], "", 2).await;
+
+    // Secrets: from standard input and from a file; out only by reveal.
+    let value = "correct horse battery staple";
+    expect(config, &["secrets", "create", "db"], &format!("{value}\n"), 0).await;
+    let listing = expect(config, &["secrets", "list", "-o", "json"], "", 0).await;
+    assert!(!listing.stdout.contains(value), "{}", listing.stdout);
+    assert_eq!(listing.json()[0]["name"], "db");
+    let revealed = expect(config, &["secrets", "reveal", "db"], "", 0).await;
+    assert_eq!(revealed.stdout.trim_end(), value);
+    let file = home.path().join("new-value");
+    std::fs::write(&file, "second\n").unwrap();
+    expect(
+        config,
+        &["secrets", "rotate", "db", "--from-file", file.to_str().unwrap()],
+        "",
+        0,
+    )
+    .await;
+    assert_eq!(
+        expect(config, &["secrets", "reveal", "db"], "", 0)
+            .await
+            .stdout
+            .trim_end(),
+        "second"
+    );
+    let first = expect(
+        config,
+        &["secrets", "reveal", "db", "--version", "1", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(first["secret_string"], value);
+    expect(config, &["secrets", "create", "empty"], "", 2).await;
+
+    // People: a user with a password, a key for them (printed once), a
+    // role binding, and the key signs in as them.
+    expect(
+        config,
+        &["users", "create", "ada", "--password-stdin"],
+        "a long passphrase\n",
+        0,
+    )
+    .await;
+    let users = expect(config, &["users", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ada", "admin"]);
+    let key = expect(config, &["keys", "create", "ada", "laptop"], "", 0).await;
+    let token = key.stdout.trim().to_owned();
+    assert!(token.starts_with("mck_"), "{}", key.stdout);
+    expect(
+        config,
+        &["roles", "create", "readers", "--policy", "ReadOnly"],
+        "",
+        0,
+    )
+    .await;
+    expect(
+        config,
+        &["bindings", "create", "ada", "readers", "--in-project", "default"],
+        "",
+        0,
+    )
+    .await;
+    let ada = home.path().join("ada");
+    expect(&ada, &["login", "--endpoint", &s.url, "--token-stdin"], &token, 0).await;
+    let me = expect(&ada, &["whoami", "-o", "json"], "", 0).await.json();
+    assert_eq!(me["user"], "ada");
+    expect(&ada, &["functions", "list"], "", 0).await;
+    expect(&ada, &["secrets", "reveal", "db"], "", 3).await;
+    let denied = expect(&ada, &["users", "create", "mallory"], "", 3).await;
+    assert!(denied.stderr.contains("403"), "{}", denied.stderr);
+
+    // The simulator and the audit trail.
+    let request = json!({"principal": {"org": "default", "user": "ada"},
+        "action": "secrets:GetSecretValue", "resource": "mrn:secrets:default:default:secret/db"});
+    let decision = expect(
+        config,
+        &["policies", "simulate", &request.to_string(), "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(decision["decision"], "ImplicitDeny", "{decision}");
+    let trail = expect(
+        config,
+        &["audit", "--action", "secrets:GetSecretValue", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    let decisions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["Deny", "Allow", "Allow", "Allow"],
+        "ada's refusal and the admin's reveals"
+    );
+    let verified = expect(config, &["audit", "verify", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(verified["ok"], true);
+
+    // Workflows: deploy from a file, start and wait, read back; a task
+    // token the platform never issued is refused.
+    let definition = json!({"StartAt": "Greet", "States": {"Greet": {"Type": "Task",
+        "Resource": "greet", "End": true}}});
+    let file = home.path().join("greet.json");
+    std::fs::write(&file, definition.to_string()).unwrap();
+    expect(
+        config,
+        &["workflows", "deploy", "hello-flow", file.to_str().unwrap()],
+        "",
+        0,
+    )
+    .await;
+    let ended = expect(
+        config,
+        &[
+            "workflows",
+            "start",
+            "hello-flow",
+            "--input",
+            r#"{"name":"Ada"}"#,
+            "--wait",
+            "--execution-name",
+            "first",
+            "-o",
+            "json",
+        ],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(ended["status"], "SUCCEEDED", "{ended}");
+    let described = expect(
+        config,
+        &["workflows", "describe", "hello-flow", "first", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(described["id"], ended["id"]);
+    let history = expect(
+        config,
+        &["workflows", "history", "hello-flow", "first", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    let runs = expect(
+        config,
+        &["workflows", "executions", "hello-flow", "-o", "json"],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let failing = expect(
+        config,
+        &[
+            "workflows",
+            "start",
+            "hello-flow",
+            "--input",
+            r#"{"nom":"Ada"}"#,
+            "--wait",
+        ],
+        "",
+        1,
+    )
+    .await;
+    assert!(failing.stderr.contains("FAILED"), "{}", failing.stderr);
+    expect(config, &["approve", "not-a-token"], "", 5).await;
+    expect(config, &["reject", "not-a-token", "--cause", "no"], "", 5).await;
 }

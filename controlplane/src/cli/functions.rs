@@ -213,16 +213,10 @@ pub struct InvokeArgs {
 
 /// Invokes a handler function and prints its answer.
 pub async fn invoke(global: &Global, args: InvokeArgs) -> Result<(), CliError> {
-    let text = match args.data.as_deref() {
-        None => "{}".to_owned(),
-        Some("@-") => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| CliError::Failed(format!("cannot read standard input: {e}")))?,
-        Some(d) if d.starts_with('@') => std::fs::read_to_string(&d[1..])
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", &d[1..])))?,
-        Some(d) => d.to_owned(),
+    let event = match args.data.as_deref() {
+        None => json!({}),
+        Some(d) => super::json_arg("the event", d)?,
     };
-    let event: Value =
-        serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("the event is not JSON: {e}")))?;
     let mut client = Client::from_profile(global)?;
     let answer = client
         .call(

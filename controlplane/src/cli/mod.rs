@@ -11,14 +11,26 @@
 //! - `account`: `login`, `logout`, `whoami`.
 //! - `functions`: `functions deploy/list/get/versions/delete`, `invoke`,
 //!   and `logs` (with `--follow`, over server-sent events).
+//! - `project`: `routes`, `rules` (with a pattern tester), `events put`,
+//!   `dead-letters`, `secrets` (values from a file or standard input).
+//! - `buckets`: buckets, `ls`, and `cp` both ways, streamed.
+//! - `iam`: `orgs`, `projects`, `users`, `keys`, `roles`, `bindings`,
+//!   `policies` (with `simulate`), `audit` (with `verify`).
+//! - `workflows`: `workflows deploy/start/describe/history/...`, and
+//!   `approve`/`reject` of a task token.
 
 mod account;
+mod buckets;
 mod client;
 mod functions;
+mod iam;
 mod output;
 mod profile;
+mod project;
+mod workflows;
 
 use clap::{Args, Subcommand, ValueEnum};
+use serde_json::Value;
 use std::process::ExitCode;
 
 pub use client::CliError;
@@ -75,6 +87,69 @@ pub enum Command {
     /// Print a function's log lines, oldest first; `--follow` prints new
     /// ones as they come.
     Logs(functions::LogsArgs),
+    /// A project's routes on its own host.
+    #[command(subcommand)]
+    Routes(project::RoutesCommand),
+    /// Event rules: which events go to which functions.
+    #[command(subcommand)]
+    Rules(project::RulesCommand),
+    /// Put events on the project's bus.
+    #[command(subcommand)]
+    Events(project::EventsCommand),
+    /// Deliveries that ran out of attempts: list, replay, drop.
+    #[command(subcommand)]
+    DeadLetters(project::DeadLettersCommand),
+    /// Buckets and their objects (`cp FILE mc://BUCKET/KEY` and back).
+    #[command(subcommand)]
+    Buckets(buckets::BucketsCommand),
+    /// Secrets: names and versions; values only from a file or standard
+    /// input, and out only through `reveal`.
+    #[command(subcommand)]
+    Secrets(project::SecretsCommand),
+    /// Orgs.
+    #[command(subcommand)]
+    Orgs(iam::OrgsCommand),
+    /// An org's projects.
+    #[command(subcommand)]
+    Projects(iam::NamedCommand),
+    /// An org's users.
+    #[command(subcommand)]
+    Users(iam::NamedCommand),
+    /// Users' API keys.
+    #[command(subcommand)]
+    Keys(iam::KeysCommand),
+    /// An org's roles.
+    #[command(subcommand)]
+    Roles(iam::NamedCommand),
+    /// Who has which role where.
+    #[command(subcommand)]
+    Bindings(iam::BindingsCommand),
+    /// An org's managed policies, and the simulator.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// The org's audit trail, newest first; `audit verify` checks its
+    /// hash chain (exit code 1 when broken).
+    Audit(iam::AuditArgs),
+    /// Workflows (Amazon States Language) and their executions.
+    #[command(subcommand)]
+    Workflows(workflows::WorkflowsCommand),
+    /// Complete a task waiting for a token, with an output.
+    Approve(workflows::TokenArgs),
+    /// Fail a task waiting for a token, with an error and a cause.
+    Reject(workflows::TokenArgs),
+}
+
+/// `minicloud policies ...`.
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// The IAM engine's decision on a request: `{policies | principal,
+    /// action, resource, context?}`, JSON or `@FILE`.
+    Simulate {
+        /// The request.
+        request: String,
+    },
+    #[command(flatten)]
+    Named(iam::NamedCommand),
 }
 
 /// Runs a client command: its exit code.
@@ -91,6 +166,26 @@ pub fn run(global: Global, command: Command) -> ExitCode {
             Command::Functions(c) => functions::run(&global, c).await,
             Command::Invoke(args) => functions::invoke(&global, args).await,
             Command::Logs(args) => functions::logs(&global, args).await,
+            Command::Routes(c) => project::routes(&global, c).await,
+            Command::Rules(c) => project::rules(&global, c).await,
+            Command::Events(c) => project::events(&global, c).await,
+            Command::DeadLetters(c) => project::dead_letters(&global, c).await,
+            Command::Buckets(c) => buckets::run(&global, c).await,
+            Command::Secrets(c) => project::secrets(&global, c).await,
+            Command::Orgs(c) => iam::orgs(&global, c).await,
+            Command::Projects(c) => iam::named(&global, iam::Kind::Projects, c).await,
+            Command::Users(c) => iam::named(&global, iam::Kind::Users, c).await,
+            Command::Keys(c) => iam::keys(&global, c).await,
+            Command::Roles(c) => iam::named(&global, iam::Kind::Roles, c).await,
+            Command::Bindings(c) => iam::bindings(&global, c).await,
+            Command::Policies(PoliciesCommand::Simulate { request }) => {
+                iam::simulate(&global, &request).await
+            }
+            Command::Policies(PoliciesCommand::Named(c)) => iam::named(&global, iam::Kind::Policies, c).await,
+            Command::Audit(args) => iam::audit(&global, args).await,
+            Command::Workflows(c) => workflows::run(&global, c).await,
+            Command::Approve(args) => workflows::answer(&global, true, args).await,
+            Command::Reject(args) => workflows::answer(&global, false, args).await,
         }
     });
     match result {
@@ -102,4 +197,17 @@ pub fn run(global: Global, command: Command) -> ExitCode {
 fn fail(e: &CliError) -> ExitCode {
     output::error(&e.to_string());
     ExitCode::from(e.exit_code())
+}
+
+/// A JSON argument: the text itself, `@FILE` for a file's, `@-` for
+/// standard input's.
+pub(crate) fn json_arg(what: &str, arg: &str) -> Result<Value, CliError> {
+    let text = match arg {
+        "@-" => std::io::read_to_string(std::io::stdin())
+            .map_err(|e| CliError::Failed(format!("cannot read standard input: {e}")))?,
+        a if a.starts_with('@') => std::fs::read_to_string(&a[1..])
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", &a[1..])))?,
+        a => a.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{what} is not JSON: {e}")))
 }
