@@ -387,6 +387,12 @@ fn rows(ids: &Ids) -> Vec<Row> {
         ),
         row(
             "GET",
+            "/api/v1/projects/{project}/functions/{name}/logs/stream",
+            p("/functions/victim/logs/stream"),
+            None,
+        ),
+        row(
+            "GET",
             "/api/v1/projects/{project}/functions/{name}/invocations",
             p("/functions/victim/invocations"),
             None,
