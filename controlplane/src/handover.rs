@@ -328,6 +328,13 @@ impl Draining {
     pub fn now(&self) -> bool {
         *self.0.borrow()
     }
+
+    /// Returns once the server drains (at once if it does already).
+    pub async fn started(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            // The listener is gone without a word: the server is ending.
+        }
+    }
 }
 
 impl axum::serve::Listener for Accepting {

@@ -22,6 +22,13 @@ mod resources {
     }
 }
 
+mod manifest {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::plan_and_apply(minicloud_tests::Db::Sqlite).await
+    }
+}
+
 mod stream_guard {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
@@ -31,7 +38,7 @@ mod stream_guard {
 
 /// `minicloud` with a config directory of its own and none of the
 /// caller's `MINICLOUD_*` settings.
-fn cli(config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+pub(crate) fn cli(config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(minicloud_tests::binary());
     cmd.args(args)
         .env("MINICLOUD_CONFIG_DIR", config)
@@ -47,14 +54,14 @@ fn cli(config: &std::path::Path, args: &[&str]) -> tokio::process::Command {
 }
 
 /// What a run printed, and its exit code.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Ran {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
@@ -84,7 +91,7 @@ async fn run(config: &std::path::Path, args: &[&str], stdin: &str) -> Ran {
 }
 
 /// Runs and expects exit code `code`.
-async fn expect(config: &std::path::Path, args: &[&str], stdin: &str, code: i32) -> Ran {
+pub(crate) async fn expect(config: &std::path::Path, args: &[&str], stdin: &str, code: i32) -> Ran {
     let ran = run(config, args, stdin).await;
     assert_eq!(
         ran.code, code,
@@ -240,13 +247,22 @@ async fn cli_journey(db: Db) {
         Some(3),
         "a bad MINICLOUD_TOKEN overrides the profile's"
     );
+    // Another endpoint never gets the profile's credential: it needs
+    // MINICLOUD_TOKEN, and then is called (here: nobody listens).
     let mut elsewhere = cli(config, &["whoami"]);
     elsewhere.env("MINICLOUD_ENDPOINT", "http://127.0.0.1:9");
+    let out = elsewhere.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "the profile's key stays home");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MINICLOUD_TOKEN"));
+    let mut elsewhere = cli(config, &["whoami"]);
+    elsewhere
+        .env("MINICLOUD_ENDPOINT", "http://127.0.0.1:9")
+        .env("MINICLOUD_TOKEN", "mc_another_key");
     let out = elsewhere.output().await.unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
-        "MINICLOUD_ENDPOINT overrides the profile's"
+        "MINICLOUD_ENDPOINT with MINICLOUD_TOKEN overrides the profile"
     );
 
     // Logs: what the function printed, then new lines as they come.
@@ -375,6 +391,13 @@ async fn cli_journey(db: Db) {
     )
     .await;
     expect(config, &["whoami", "--profile", "nobody"], "", 2).await;
+    // Nor to one named with --endpoint.
+    let elsewhere = expect(config, &["whoami", "--endpoint", "http://127.0.0.1:9"], "", 2).await;
+    assert!(
+        elsewhere.stderr.contains("MINICLOUD_TOKEN"),
+        "{}",
+        elsewhere.stderr
+    );
 
     let ran = expect(config, &["completions", "bash"], "", 0).await;
     assert!(ran.stdout.contains("minicloud"), "a completion script");
@@ -449,6 +472,83 @@ async fn log_stream_ends_with_the_grant(db: Db) {
     .await;
     assert!(first.is_ok(), "a line arrives: {text}");
 
+    // Four streams a principal at most: the fifth is refused, and a
+    // closed one frees its place.
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        let resp = s.http.get(&stream_url).bearer_auth(&dev).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        more.push(resp);
+    }
+    let (status, refused) = s
+        .call(
+            &dev,
+            Method::GET,
+            "/projects/default/functions/faults/logs/stream",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (429, Some("too_many_streams")),
+        "{refused}"
+    );
+    more.pop();
+    let again = eventually(Duration::from_secs(5), || async {
+        let resp = s.http.get(&stream_url).bearer_auth(&dev).send().await.unwrap();
+        (resp.status() == 200).then_some(resp)
+    })
+    .await
+    .expect("a closed stream frees its place");
+    more.push(again);
+    drop(more);
+
+    // A stream opened with a key ends once the key is deleted.
+    let (status, second) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users/dev/keys",
+            Some(json!({"name": "k2"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let resp = s
+        .http
+        .get(&stream_url)
+        .bearer_auth(second["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let key_id = second["id"].as_str().unwrap();
+    let (status, _) = s
+        .call(
+            &s.token,
+            Method::DELETE,
+            &format!("/orgs/default/users/dev/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut revoked = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            revoked.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream ends once its key is deleted: {revoked}"
+    );
+    assert!(
+        revoked.contains("event: error") && revoked.contains("\"status\":401"),
+        "{revoked}"
+    );
+
     let id = binding["id"].as_str().unwrap();
     let (status, _) = s
         .call(
@@ -469,6 +569,23 @@ async fn log_stream_ends_with_the_grant(db: Db) {
     assert!(ended.is_ok(), "the stream ends once the grant is gone: {text}");
     assert!(text.contains("event: error"), "{text}");
     assert!(text.contains("access_denied"), "{text}");
+    // The refused poll is in the audit trail, like a refused request.
+    let (status, denied) = s
+        .call(
+            &s.token,
+            Method::GET,
+            "/orgs/default/audit?decision=Deny&action=functions:GetLogs",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{denied}");
+    let items = denied["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|r| r["actor_name"] == "dev" && r["outcome"] == 403),
+        "{denied}"
+    );
 }
 
 /// The rest of the API through the command line: routes, rules, events,
@@ -806,4 +923,185 @@ async fn cli_resources(db: Db) {
     assert!(failing.stderr.contains("FAILED"), "{}", failing.stderr);
     expect(config, &["approve", "not-a-token"], "", 5).await;
     expect(config, &["reject", "not-a-token", "--cause", "no"], "", 5).await;
+}
+
+/// `plan` and `apply` of a `minicloud.toml`: nothing changes on a plan;
+/// an apply creates everything; a second changes nothing; an edit is one
+/// update; what the manifest drops is kept until `--prune`; errors name
+/// the manifest's line.
+async fn plan_and_apply(db: Db) {
+    let s = Server::start(db).await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config");
+    let config = config.as_path();
+    expect(
+        config,
+        &["login", "--endpoint", &s.url, "--token-stdin"],
+        &s.token,
+        0,
+    )
+    .await;
+    let dir = home.path().join("app");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("flow.json"),
+        json!({"StartAt": "G", "States": {"G": {"Type": "Task", "Resource": "greet", "End": true}}})
+            .to_string(),
+    )
+    .unwrap();
+    let manifest = |memory: u64, bucket: bool| {
+        format!(
+            r#"project = "default"
+secrets = []
+
+[functions.hello]
+source = "{hello}"
+
+[functions.greet]
+source = "{greet}"
+memory_mib = {memory}
+env = {{ GREETING = "hi" }}
+role = "greeter"
+
+[roles.greeter]
+policies = ["ReadOnly"]
+
+[roles.greeter.inline.main]
+Version = "2012-10-17"
+Statement = [{{ Effect = "Allow", Action = "kv:*", Resource = "mrn:kv:*:*:bucket/greetings/*" }}]
+
+[[routes]]
+method = "GET"
+path = "/hello/{{name}}"
+function = "hello"
+
+[rules.orders]
+sources = {{ api = true }}
+pattern = {{ source = ["shop"] }}
+targets = [{{ function = "greet" }}]
+
+[workflows.flow]
+definition = "flow.json"
+{bucket}"#,
+            hello = guests::HELLO,
+            greet = guests::JSON_HANDLER,
+            bucket = if bucket { "\n[buckets.pics]\n" } else { "" },
+        )
+    };
+    let file = dir.join("minicloud.toml");
+    let file_arg = file.to_str().unwrap().to_owned();
+    std::fs::write(&file, manifest(64, true)).unwrap();
+
+    let planned = expect(config, &["plan", "-f", &file_arg], "", 0).await;
+    for line in [
+        "+ role greeter",
+        "+ bucket pics",
+        "+ function greet",
+        "+ function hello",
+        "+ workflow flow",
+        "+ rule orders",
+        "+ route GET /hello/{name} -> hello",
+    ] {
+        assert!(planned.stdout.contains(line), "{line}: {}", planned.stdout);
+    }
+    let none = expect(config, &["functions", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(none, json!([]), "a plan changes nothing");
+
+    expect(config, &["apply", "-f", &file_arg], "", 0).await;
+    let greet = expect(config, &["functions", "get", "greet", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(greet["limits"]["memory_mib"], 64);
+    assert_eq!(greet["env"], json!({"GREETING": "hi"}));
+    assert_eq!(greet["role"], "greeter");
+    let role = expect(config, &["roles", "get", "greeter", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(role["policies"], json!(["ReadOnly"]));
+    assert_eq!(
+        role["inline_policies"][0]["document"]["Statement"][0]["Action"],
+        "kv:*"
+    );
+    let resp = s
+        .http
+        .get(format!("{}/hello/Ada", s.url))
+        .header("host", "default.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the route serves");
+    let ended = expect(
+        config,
+        &[
+            "workflows",
+            "start",
+            "flow",
+            "--input",
+            r#"{"name":"Ada"}"#,
+            "--wait",
+            "-o",
+            "json",
+        ],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(ended["status"], "SUCCEEDED");
+
+    // Idempotent: a second apply changes nothing.
+    let again = expect(config, &["plan", "-f", &file_arg, "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(again["changes"], json!([]), "{again}");
+    assert_eq!(again["unchanged"], 7);
+    let applied = expect(config, &["apply", "-f", &file_arg], "", 0).await;
+    assert!(applied.stderr.contains("0 changed"), "{}", applied.stderr);
+
+    // An edit is one update; a dropped bucket is kept until --prune.
+    std::fs::write(&file, manifest(128, false)).unwrap();
+    let planned = expect(config, &["plan", "-f", &file_arg], "", 0).await;
+    assert!(planned.stdout.contains("~ function greet"), "{}", planned.stdout);
+    assert!(
+        planned.stdout.contains("! bucket pics is not in the manifest"),
+        "{}",
+        planned.stdout
+    );
+    expect(config, &["apply", "-f", &file_arg], "", 0).await;
+    let buckets = expect(config, &["buckets", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(buckets.as_array().unwrap().len(), 1);
+    expect(config, &["apply", "-f", &file_arg, "--prune"], "", 0).await;
+    let buckets = expect(config, &["buckets", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(buckets, json!([]));
+    let greet = expect(config, &["functions", "get", "greet", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(greet["limits"]["memory_mib"], 128);
+
+    // Errors point at the manifest's line.
+    let bad = home.path().join("bad.toml");
+    let bad_arg = bad.to_str().unwrap();
+    std::fs::write(&bad, "[functions.x]\nsource = \"x.wasm\"\ncolour = \"red\"\n").unwrap();
+    let ran = expect(config, &["plan", "-f", bad_arg], "", 2).await;
+    assert!(
+        ran.stderr.contains("line 3") && ran.stderr.contains("colour"),
+        "{}",
+        ran.stderr
+    );
+    std::fs::write(&bad, "secrets = [\"db\"]\n").unwrap();
+    let ran = expect(config, &["plan", "-f", bad_arg], "", 2).await;
+    assert!(
+        ran.stderr.contains("bad.toml:1:") && ran.stderr.contains("minicloud secrets create db"),
+        "{}",
+        ran.stderr
+    );
+    std::fs::write(&bad, "\n\n[rules.broken]\nsources = { api = true }\npattern = { source = \"shop\" }\ntargets = [{ function = \"greet\" }]\n").unwrap();
+    let ran = expect(config, &["apply", "-f", bad_arg], "", 5).await;
+    assert!(ran.stderr.contains("bad.toml:3: rule broken"), "{}", ran.stderr);
 }

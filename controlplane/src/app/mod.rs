@@ -271,6 +271,7 @@ pub async fn start(
             store,
             config: Arc::new(config),
             projects: Default::default(),
+            streams: Default::default(),
         },
         writer,
         writer_task,

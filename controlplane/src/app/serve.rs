@@ -67,7 +67,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     if let Some(listener) = metrics_listener {
         println!("metrics on http://{}/metrics", listener.local_addr()?);
-        let app = crate::http::api::system::metrics_only(started.state.clone());
+        let app = metrics_only(started.state.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
@@ -177,12 +177,29 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     started.writer.flush().await;
     drop(started.writer);
     started.writer_task.abort();
+    // Every audit record of the requests and invocations above is stored
+    // before the database closes.
+    started.state.audit.flush().await;
     started.state.store.close().await;
     if successor.is_none() {
         remove_pid_file(&pid_file);
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The router of the private metrics address: `/metrics` without
+/// credentials, and nothing else.
+fn metrics_only(state: AppState) -> axum::Router {
+    use axum::extract::State;
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |State(s): State<AppState>| async move { crate::http::api::system::render(&s) },
+            ),
+        )
+        .with_state(state)
 }
 
 /// The file in the data folder that holds the process id of the server

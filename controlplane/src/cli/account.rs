@@ -80,8 +80,8 @@ pub async fn login(global: &Global, args: LoginArgs) -> Result<(), CliError> {
     output::done(&format!(
         "signed in to {} as {} (org {}); profile {name:?} saved in {}",
         client.endpoint,
-        output::text(&me["user"]),
-        output::text(&me["org"]),
+        output::shown(&me["user"]),
+        output::shown(&me["org"]),
         path.display()
     ));
     Ok(())
@@ -109,15 +109,23 @@ pub async fn logout(global: &Global) -> Result<(), CliError> {
     let Some(profile) = profiles.profiles.get_mut(&name) else {
         return Err(CliError::Usage(format!("there is no profile {name:?}")));
     };
+    // The credentials are forgotten here even when the server cannot be
+    // told (it is down, or gone): then the exit code says so.
+    let mut revoked = Ok(());
     if let Some(session) = profile.session.take() {
         let client = Client::new(&profile.endpoint, String::new(), Credential::None)?;
         let request = client
             .anonymous(Method::POST, &client.api("/auth/logout"))
             .json(&json!({"refresh_token": session.refresh_token}));
-        client.send(request).await?;
+        revoked = client.send(request).await.map(drop);
     }
     profile.token = None;
     profiles.save()?;
+    if let Err(e) = revoked {
+        return Err(CliError::Failed(format!(
+            "profile {name:?} holds no credentials any more, but the server did not end the session: {e}"
+        )));
+    }
     output::done(&format!("signed out of profile {name:?}"));
     Ok(())
 }

@@ -58,7 +58,7 @@ impl CliError {
         }
     }
 
-    fn network(endpoint: &str, e: &reqwest::Error) -> Self {
+    pub fn network(endpoint: &str, e: &reqwest::Error) -> Self {
         let mut message = format!("cannot reach {endpoint}: {e}");
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -140,8 +140,21 @@ impl Client {
         let env_token = std::env::var("MINICLOUD_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty());
+        // A profile's credential goes only to the profile's own endpoint:
+        // another endpoint (`--endpoint`, MINICLOUD_ENDPOINT) needs its
+        // own token (MINICLOUD_TOKEN).
+        let same_endpoint = saved
+            .as_ref()
+            .is_some_and(|p| p.endpoint.trim_end_matches('/') == endpoint.trim_end_matches('/'));
         let credential = match (env_token, &profile) {
             (Some(t), _) => Credential::Key(t.trim().to_owned()),
+            (None, _) if saved.is_some() && !same_endpoint => {
+                return Err(CliError::Usage(format!(
+                    "profile {name:?} signs in to {}, not {endpoint}: set MINICLOUD_TOKEN for {endpoint}, \
+                     or sign in to it with `minicloud login --endpoint {endpoint} --profile <another>`",
+                    profile.endpoint
+                )));
+            }
             (None, Profile { token: Some(t), .. }) => Credential::Key(t.clone()),
             (None, Profile { session: Some(s), .. }) => Credential::Session(s.clone()),
             _ => Credential::None,
@@ -221,14 +234,15 @@ impl Client {
     }
 
     /// Every item of a paged list (`items` and `next_cursor`), following
-    /// the cursors.
+    /// the cursors; `url` may carry a query (filters) of its own.
     pub async fn all(&mut self, url: &str) -> Result<Vec<Value>, CliError> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
+        let join = if url.contains('?') { '&' } else { '?' };
         loop {
             let page_url = match &cursor {
-                Some(c) => format!("{url}?limit=100&cursor={}", segment(c)),
-                None => format!("{url}?limit=100"),
+                Some(c) => format!("{url}{join}limit=100&cursor={}", segment(c)),
+                None => format!("{url}{join}limit=100"),
             };
             let page = self.call(Method::GET, &page_url, None).await?;
             if let Some(list) = page["items"].as_array() {
@@ -283,11 +297,12 @@ impl Client {
 
 /// A session from the answer of `/auth/login` or `/auth/refresh`.
 pub fn session_of(answer: &Value) -> Result<Session, CliError> {
+    // The answer holds tokens: an error names what is missing, never
+    // the answer itself.
     let text = |key: &str| {
-        answer[key]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CliError::Failed(format!("the server's session has no {key}: {answer}")))
+        answer[key].as_str().map(str::to_owned).ok_or_else(|| {
+            CliError::Failed(format!("the server's answer holds no session ({key} is missing)"))
+        })
     };
     Ok(Session {
         access_token: text("access_token")?,
@@ -341,8 +356,15 @@ pub async fn api_error(resp: Response) -> CliError {
     }
 }
 
-/// `s` escaped as one segment of a URL path or a query value.
+/// `s` escaped as one segment of a URL path or a query value. `.` and
+/// `..` are escaped too: a path given them would otherwise name another
+/// path of the API once the URL is normalized.
 pub fn segment(s: &str) -> String {
+    match s {
+        "." => return "%2E".to_owned(),
+        ".." => return "%2E%2E".to_owned(),
+        _ => {}
+    }
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
     /// Everything but RFC 3986's unreserved characters.
     const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
@@ -351,4 +373,20 @@ pub fn segment(s: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     utf8_percent_encode(s, ESCAPED).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name is one path segment whatever it holds: `/`, `?`, `#` and
+    /// the dot segments cannot reach another path of the API.
+    #[test]
+    fn a_segment_stays_one_segment() {
+        assert_eq!(segment("a b/c?d#e"), "a%20b%2Fc%3Fd%23e");
+        assert_eq!(segment("notes.txt"), "notes.txt");
+        assert_eq!(segment("."), "%2E");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("..."), "...");
+    }
 }

@@ -253,7 +253,7 @@ pub async fn logs(global: &Global, args: LogsArgs) -> Result<(), CliError> {
     let mut client = Client::from_profile(global)?;
     let now = crate::util::now_ms();
     let since = match (args.since_secs, args.follow) {
-        (Some(s), _) => now - (s as i64).saturating_mul(1000),
+        (Some(s), _) => now.saturating_sub(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)),
         (None, false) => now - 3_600_000,
         (None, true) => now,
     };
@@ -280,57 +280,110 @@ pub async fn logs(global: &Global, args: LogsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     // The server ends a stream after a while (the credential is checked
-    // again for the next). The next one starts a little before the last
-    // line seen, for lines stored late; those already printed are
-    // skipped.
+    // again for the next), and when it drains. The next one starts a
+    // little before the last line seen (never before `since`), for lines
+    // stored late; those already printed are skipped. A broken connection
+    // or a server error is tried again, with a pause growing to 30 s.
     let mut cursor = since;
     let mut seen: HashMap<(String, i64), i64> = HashMap::new();
     let mut from = since;
+    let mut failures = 0u32;
     loop {
         let url = function_url(&client, &args.name, &format!("/logs/stream?since={from}{filter}"));
         let request = client.request(Method::GET, &url).await?;
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| CliError::Failed(format!("cannot reach {}: {e}", client.endpoint)))?;
-        if !resp.status().is_success() {
-            return Err(api_error(resp).await);
-        }
-        let mut body = resp.bytes_stream();
-        let mut buffer = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| CliError::Failed(format!("the log stream broke: {e}")))?;
-            buffer.extend_from_slice(&chunk);
-            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let Some(data) = line.trim_end().strip_prefix("data:") else {
-                    continue;
-                };
-                let Ok(record) = serde_json::from_str::<Value>(data.trim_start()) else {
-                    continue;
-                };
-                if record["error"].is_object() {
-                    return Err(CliError::Failed(format!(
-                        "the log stream ended: {}",
-                        record["error"]
-                    )));
-                }
-                let time = record["time_ms"].as_i64().unwrap_or(cursor);
-                let key = (
-                    output::text(&record["invocation_id"]),
-                    record["seq"].as_i64().unwrap_or(0),
-                );
-                if seen.insert(key, time).is_none() {
-                    print_line(global.output, &record);
-                }
-                cursor = cursor.max(time);
+        let outcome = match request.send().await {
+            Err(e) => Err(CliError::network(&client.endpoint, &e)),
+            Ok(resp) if !resp.status().is_success() => Err(api_error(resp).await),
+            Ok(resp) => {
+                failures = 0;
+                follow(resp, global.output, &mut seen, &mut cursor).await
             }
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(e) if transient(&e) && failures < 10 => {
+                failures += 1;
+                output::error(&format!("{e}; trying again"));
+                tokio::time::sleep(Duration::from_secs(30.min(1 << failures))).await;
+            }
+            Err(e) => return Err(e),
         }
-        from = cursor - LATE_MS;
+        from = (cursor - LATE_MS).max(since);
         seen.retain(|_, at| *at >= from);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Whether a failed stream is worth asking for again: the network, or
+/// the server's trouble (not a refusal).
+fn transient(e: &CliError) -> bool {
+    match e {
+        CliError::Failed(_) => true,
+        CliError::Api { status, .. } => *status >= 500 || *status == 429,
+        CliError::Usage(_) => false,
+    }
+}
+
+/// An event of a stream longer than this is refused.
+const MAX_EVENT: usize = 1 << 20;
+
+/// Prints the lines of one stream until it ends: the lines not seen yet
+/// go into `seen`, and `cursor` moves to the newest.
+async fn follow(
+    resp: reqwest::Response,
+    format: Format,
+    seen: &mut HashMap<(String, i64), i64>,
+    cursor: &mut i64,
+) -> Result<(), CliError> {
+    let mut body = resp.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| CliError::Failed(format!("the log stream broke: {e}")))?;
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim_end().strip_prefix("data:") else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<Value>(data.trim_start()) else {
+                continue;
+            };
+            if let Some(error) = record["error"].as_object() {
+                let field = |k: &str| {
+                    error
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                return Err(CliError::Api {
+                    status: error
+                        .get("status")
+                        .and_then(Value::as_u64)
+                        .map_or(500, |s| s as u16),
+                    code: field("code"),
+                    message: format!("the log stream ended: {}", field("message")),
+                    trace_id: String::new(),
+                });
+            }
+            let time = record["time_ms"].as_i64().unwrap_or(*cursor);
+            let key = (
+                output::text(&record["invocation_id"]),
+                record["seq"].as_i64().unwrap_or(0),
+            );
+            if seen.insert(key, time).is_none() {
+                print_line(format, &record);
+            }
+            *cursor = (*cursor).max(time);
+        }
+        if buffer.len() > MAX_EVENT {
+            return Err(CliError::Failed(format!(
+                "the log stream sent a line longer than {MAX_EVENT} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How late a log line may be stored after its time (the records writer
@@ -348,8 +401,8 @@ fn print_line(format: Format, line: &Value) {
                 .unwrap_or_default();
             anstream::println!(
                 "{at} {} {}",
-                output::text(&line["stream"]),
-                output::text(&line["line"])
+                output::shown(&line["stream"]),
+                output::shown(&line["line"])
             );
         }
     }

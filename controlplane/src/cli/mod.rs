@@ -18,12 +18,14 @@
 //!   `policies` (with `simulate`), `audit` (with `verify`).
 //! - `workflows`: `workflows deploy/start/describe/history/...`, and
 //!   `approve`/`reject` of a task token.
+//! - `manifest`: `plan` and `apply` of a project's `minicloud.toml`.
 
 mod account;
 mod buckets;
 mod client;
 mod functions;
 mod iam;
+mod manifest;
 mod output;
 mod profile;
 mod project;
@@ -133,6 +135,13 @@ pub enum Command {
     /// Workflows (Amazon States Language) and their executions.
     #[command(subcommand)]
     Workflows(workflows::WorkflowsCommand),
+    /// What `apply` would change to make the project what its
+    /// `minicloud.toml` says, as a diff (`+` create, `~` update, `-`
+    /// delete).
+    Plan(manifest::ManifestArgs),
+    /// Make the project what its `minicloud.toml` says (a second apply
+    /// changes nothing; `--prune` deletes what it does not name).
+    Apply(manifest::ManifestArgs),
     /// Complete a task waiting for a token, with an output.
     Approve(workflows::TokenArgs),
     /// Fail a task waiting for a token, with an error and a cause.
@@ -184,6 +193,8 @@ pub fn run(global: Global, command: Command) -> ExitCode {
             Command::Policies(PoliciesCommand::Named(c)) => iam::named(&global, iam::Kind::Policies, c).await,
             Command::Audit(args) => iam::audit(&global, args).await,
             Command::Workflows(c) => workflows::run(&global, c).await,
+            Command::Plan(args) => manifest::run(&global, args, false).await,
+            Command::Apply(args) => manifest::run(&global, args, true).await,
             Command::Approve(args) => workflows::answer(&global, true, args).await,
             Command::Reject(args) => workflows::answer(&global, false, args).await,
         }

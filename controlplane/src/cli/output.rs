@@ -19,7 +19,7 @@ pub fn print(format: Format, value: &Value, columns: &[&str]) {
         Format::Table => match value {
             Value::Array(rows) => rows_table(rows, columns),
             Value::Object(_) => fields_table(value, columns),
-            other => anstream::println!("{}", text(other)),
+            other => anstream::println!("{}", shown(other)),
         },
     }
 }
@@ -37,7 +37,7 @@ fn cell(column: &str, value: &Value) -> Cell {
         .and_then(chrono::DateTime::from_timestamp_millis);
     Cell::new(match time {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => text(value),
+        None => shown(value),
     })
 }
 
@@ -48,6 +48,25 @@ pub fn text(value: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// [`text`] safe to print on a terminal: control characters (escape
+/// sequences a function's log line or a tenant's name could carry) are
+/// written as `\u{1b}` instead of being sent to the terminal.
+pub fn shown(value: &Value) -> String {
+    let text = text(value);
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn table() -> Table {
@@ -111,4 +130,18 @@ pub fn done(message: &str) {
 /// An error, on standard error.
 pub fn error(message: &str) {
     anstream::eprintln!("{ERROR}error:{ERROR:#} {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// What a tenant or a guest wrote cannot drive the terminal.
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(shown(&json!("plain")), "plain");
+        assert_eq!(shown(&json!("\u{1b}[2Jgone\r")), "\\u{1b}[2Jgone\\u{d}");
+        assert_eq!(shown(&json!(null)), "");
+    }
 }

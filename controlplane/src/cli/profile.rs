@@ -8,7 +8,7 @@ use super::client::CliError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 
 /// The profile used when none is named and none was saved.
@@ -100,18 +100,16 @@ impl Profiles {
             .mode(0o700)
             .create(&dir)
             .map_err(failed)?;
-        let tmp = dir.join(format!(".config.toml.{}", std::process::id()));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
+        // A new file of a name nobody chose (mode 0600 from the start),
+        // then renamed over the old one.
+        let mut file = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(failed)?;
         file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
+            .and_then(|()| file.as_file().sync_all())
             .map_err(failed)?;
-        std::fs::rename(&tmp, &path).map_err(failed)?;
+        file.persist(&path).map_err(|e| failed(e.error))?;
         Ok(path)
     }
 

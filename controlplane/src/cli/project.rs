@@ -250,16 +250,11 @@ pub async fn dead_letters(global: &Global, command: DeadLettersCommand) -> Resul
     let mut c = Client::from_profile(global)?;
     match command {
         DeadLettersCommand::List { rule } => {
-            let mut url = c.in_project("/dead-letters");
-            let items = match rule {
-                // The rule filter rides in the query beside the pages'.
-                Some(r) => {
-                    url = format!("{url}?rule={}&limit=100", segment(&r));
-                    let page = c.call(Method::GET, &url, None).await?;
-                    page["items"].as_array().cloned().unwrap_or_default()
-                }
-                None => c.all(&url).await?,
+            let url = match rule {
+                Some(r) => c.in_project(&format!("/dead-letters?rule={}", segment(&r))),
+                None => c.in_project("/dead-letters"),
             };
+            let items = c.all(&url).await?;
             let columns = ["id", "rule", "target_id", "attempts", "error", "created_ms"];
             output::print(global.output, &Value::Array(items), &columns);
         }

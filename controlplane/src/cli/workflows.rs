@@ -97,7 +97,10 @@ pub struct StartArgs {
 /// `minicloud approve` and `minicloud reject`: a task token's answer.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// The task token.
+    /// The task token, or `-` to read it from standard input (a token on
+    /// the command line is visible to the machine's other users in its
+    /// process list; it carries no authority alone, but `-` keeps it
+    /// private).
     token: String,
     /// `approve`: the task's output, JSON or `@FILE` (default `{}`).
     #[arg(long)]
@@ -169,22 +172,19 @@ pub async fn run(global: &Global, command: WorkflowsCommand) -> Result<(), CliEr
             if args.wait && execution["status"] != "SUCCEEDED" && execution["status"] != "RUNNING" {
                 return Err(CliError::Failed(format!(
                     "the execution ended {}: {} {}",
-                    output::text(&execution["status"]),
-                    output::text(&execution["error"]),
-                    output::text(&execution["cause"])
+                    output::shown(&execution["status"]),
+                    output::shown(&execution["error"]),
+                    output::shown(&execution["cause"])
                 )));
             }
         }
         WorkflowsCommand::Executions { name, status } => {
             let url = workflow_url(&c, &name, "/executions");
-            let items = match status {
-                Some(s) => {
-                    let page_url = format!("{url}?status={}&limit=100", segment(&s));
-                    let page = c.call(Method::GET, &page_url, None).await?;
-                    page["items"].as_array().cloned().unwrap_or_default()
-                }
-                None => c.all(&url).await?,
+            let url = match status {
+                Some(s) => format!("{url}?status={}", segment(&s)),
+                None => url,
             };
+            let items = c.all(&url).await?;
             output::print(global.output, &Value::Array(items), &EXECUTION_COLUMNS);
         }
         WorkflowsCommand::Describe { name, execution } => {
@@ -232,19 +232,28 @@ pub async fn run(global: &Global, command: WorkflowsCommand) -> Result<(), CliEr
 /// an error (`reject`).
 pub async fn answer(global: &Global, approve: bool, args: TokenArgs) -> Result<(), CliError> {
     let mut c = Client::from_profile(global)?;
+    let token = if args.token == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| CliError::Failed(format!("cannot read the task token from standard input: {e}")))?;
+        line.trim().to_owned()
+    } else {
+        args.token.clone()
+    };
+    if token.is_empty() {
+        return Err(CliError::Usage("the task token is empty".into()));
+    }
     let (path, body) = if approve {
         let output = match &args.task_output {
             Some(o) => json_arg("the output", o)?,
             None => json!({}),
         };
-        (
-            "/task-tokens/success",
-            json!({"token": args.token, "output": output}),
-        )
+        ("/task-tokens/success", json!({"token": token, "output": output}))
     } else {
         (
             "/task-tokens/failure",
-            json!({"token": args.token, "error": args.error, "cause": args.cause}),
+            json!({"token": token, "error": args.error, "cause": args.cause}),
         )
     };
     c.call(Method::POST, &c.api(path), Some(&body)).await?;

@@ -171,6 +171,12 @@ impl Entry {
         if source.is_empty() || source.len() > 256 {
             return Err(refuse("invalid_source", "source must be 1 to 256 characters"));
         }
+        if source.chars().any(char::is_control) {
+            return Err(refuse(
+                "invalid_source",
+                "source must not hold control characters",
+            ));
+        }
         if source.starts_with("minicloud.") {
             return Err(refuse(
                 "reserved_source",
@@ -181,6 +187,12 @@ impl Entry {
             return Err(refuse(
                 "invalid_detail_type",
                 "detail-type must be 1 to 128 characters",
+            ));
+        }
+        if self.detail_type.chars().any(char::is_control) {
+            return Err(refuse(
+                "invalid_detail_type",
+                "detail-type must not hold control characters",
             ));
         }
         if self.resources.len() > 100 || self.resources.iter().any(|r| r.is_empty() || r.len() > 2048) {
@@ -261,6 +273,14 @@ mod tests {
             "reserved_source"
         );
         assert_eq!(code(json!({"source": "", "detail-type": "x"})), "invalid_source");
+        assert_eq!(
+            code(json!({"source": "a\u{0}b", "detail-type": "x"})),
+            "invalid_source"
+        );
+        assert_eq!(
+            code(json!({"source": "a", "detail-type": "x\ny"})),
+            "invalid_detail_type"
+        );
         assert_eq!(
             code(json!({"source": "a", "detail-type": ""})),
             "invalid_detail_type"

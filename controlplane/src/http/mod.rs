@@ -27,9 +27,16 @@ use tracing::Instrument;
 /// The whole application; `draining` tells it when the server stops
 /// accepting.
 pub fn router(state: AppState, draining: Draining) -> Router {
-    Router::new()
+    let described = api::openapi::Described::default();
+    let (routes, paths) = utoipa_axum::router::OpenApiRouter::new()
         .nest("/api/v1", api::router(&state))
         .merge(api::system::router())
+        .merge(api::openapi::router(&described))
+        .split_for_parts();
+    described.set(api::openapi::document(paths));
+    Router::new()
+        .merge(routes)
+        .merge(api::openapi::docs())
         .merge(gateway::router())
         .fallback(gateway::custom_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -59,7 +66,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 /// the server drains, after every HTTP/1 answer: a client that keeps its
 /// connection open then reconnects (to the successor, after a hand-over)
 /// instead of sending its next request on a connection about to close.
-async fn request_id(State(draining): State<Draining>, req: Request, next: Next) -> Response {
+async fn request_id(State(draining): State<Draining>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get("x-request-id")
@@ -69,6 +76,8 @@ async fn request_id(State(draining): State<Draining>, req: Request, next: Next) 
     let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
         || req.headers().contains_key(header::TRANSFER_ENCODING);
     let http1 = req.version() <= Version::HTTP_11;
+    // Long answers (streams) end when the server drains.
+    req.extensions_mut().insert(draining.clone());
     let span =
         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let run = async {

@@ -65,6 +65,8 @@ pub struct AppState {
     pub rates: Arc<crate::gate::RequestRates>,
     /// Projects by name, kept after their first lookup.
     pub projects: ProjectNames,
+    /// The log streams open on this node, per principal.
+    pub streams: Arc<crate::http::api::observe::OpenStreams>,
 }
 
 impl std::fmt::Debug for AppState {

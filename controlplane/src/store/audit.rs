@@ -4,7 +4,7 @@
 //! previous record's hash; sequence numbers have no gaps. Changing a record
 //! breaks its hash; deleting one leaves a gap and a dangling link.
 
-use super::{Result, Store, StoreError, is_unique_violation, multi_row_insert};
+use super::{Result, Store, StoreError, is_deadlock, is_unique_violation, multi_row_insert};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -42,6 +42,31 @@ pub struct AuditEntry {
     pub trace_id: String,
     /// The request's parameters as JSON, secrets removed.
     pub params: String,
+}
+
+impl AuditEntry {
+    /// The entry with every NUL character replaced by U+FFFD: PostgreSQL's
+    /// text refuses NUL, and a name a guest or client chose must not make
+    /// the record (and the records written with it) fail.
+    pub fn without_nul(mut self) -> Self {
+        for field in [
+            &mut self.actor_type,
+            &mut self.actor_id,
+            &mut self.actor_name,
+            &mut self.action,
+            &mut self.resource,
+            &mut self.decision,
+            &mut self.source_ip,
+            &mut self.user_agent,
+            &mut self.trace_id,
+            &mut self.params,
+        ] {
+            if field.contains('\0') {
+                *field = field.replace('\0', "\u{FFFD}");
+            }
+        }
+        self
+    }
 }
 
 /// A stored record.
@@ -154,6 +179,14 @@ impl Store {
             attempt += 1;
             match self.try_append_audits(batch).await {
                 Err(StoreError::Query(e)) if is_unique_violation(&e) && attempt < 20 => continue,
+                // Two nodes' batches waited on each other (PostgreSQL):
+                // one was chosen to fail; it goes again after a pause.
+                Err(StoreError::Query(e)) if is_deadlock(&e) && attempt < 20 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        1 + rand::random::<u64>() % (10 * attempt),
+                    ))
+                    .await;
+                }
                 other => return other,
             }
         }
@@ -185,6 +218,11 @@ impl Store {
             let prev = std::mem::replace(head, (seq, hash.clone())).1;
             rows.push((org_id, seq, entry, prev, hash));
         }
+        let seqs = rows.iter().map(|r| r.1).collect();
+        // Inserted in one order on every node (org, then sequence), so
+        // that two batches that collide wait on one another in the same
+        // order rather than each on the other.
+        rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         for chunk in rows.chunks(CHUNK) {
             let sql = multi_row_insert(
                 self.backend(),
@@ -216,7 +254,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(rows.iter().map(|r| r.1).collect())
+        Ok(seqs)
     }
 
     /// Records newest first, filtered, before sequence `before` (0: from

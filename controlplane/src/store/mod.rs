@@ -321,6 +321,13 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Whether `err` is PostgreSQL giving up a transaction to end a deadlock
+/// (40P01) or a serialization conflict (40001): the transaction may simply
+/// run again.
+pub(crate) fn is_deadlock(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// One invocation, as written by the batch writer and listed by the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvocationRecord {
     /// Invocation id.
     pub id: String,
@@ -41,7 +41,7 @@ pub struct InvocationRecord {
 }
 
 /// One log line, as stored and listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogRecord {
     /// The invocation that wrote it.
     pub invocation_id: String,
@@ -183,28 +183,32 @@ impl ProjectScope {
             .collect()
     }
 
-    /// Log lines of a function at or after `since_ms`, oldest first;
+    /// Log lines of a function from `since` on, oldest first;
     /// optionally of one invocation, or of one trace (a workflow
     /// execution's tasks carry its id).
     pub async fn logs(
         &self,
         function: &str,
-        since_ms: i64,
+        since: LogsFrom<'_>,
         invocation_id: Option<&str>,
         trace_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<LogRecord>> {
+        let (after_invocation, after_seq) = since.after.unwrap_or(("", -1));
         let rows = sqlx::query(&format!(
             "SELECT {LOG_COLUMNS} FROM log_lines WHERE project_id = $1 AND function_name = $2 AND time_ms >= $3 \
              AND ($4 = '' OR invocation_id = $4) AND ($5 = '' OR trace_id = $5) \
+             AND NOT (time_ms = $3 AND (invocation_id < $7 OR (invocation_id = $7 AND seq <= $8))) \
              ORDER BY time_ms, invocation_id, seq LIMIT $6"
         ))
         .bind(&self.project_id)
         .bind(function)
-        .bind(since_ms)
+        .bind(since.time_ms)
         .bind(invocation_id.unwrap_or(""))
         .bind(trace_id.unwrap_or(""))
         .bind(limit)
+        .bind(after_invocation)
+        .bind(after_seq)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(log_record).collect()
@@ -227,6 +231,18 @@ impl ProjectScope {
     }
 }
 
+/// Where a page of log lines starts: at `time_ms`, after the line
+/// `(invocation_id, seq)` of that instant when one is given (lines are
+/// ordered by time, invocation and sequence, so a page that ends inside
+/// an instant of many lines goes on where it ended).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsFrom<'a> {
+    /// Epoch ms.
+    pub time_ms: i64,
+    /// The last line already read at `time_ms`.
+    pub after: Option<(&'a str, i64)>,
+}
+
 const LOG_COLUMNS: &str =
     "invocation_id, seq, project_id, function_name, trace_id, time_ms, stream, level, line";
 
@@ -242,4 +258,56 @@ fn log_record(r: &sqlx::any::AnyRow) -> Result<LogRecord> {
         level: r.try_get("level")?,
         line: r.try_get("line")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More lines in one millisecond than a page holds: pages that go on
+    /// after their last line (`LogsFrom::after`) read every line once, in
+    /// order.
+    #[tokio::test]
+    async fn pages_go_on_inside_one_instant() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let line = |invocation: &str, seq: i64, time_ms: i64| LogRecord {
+            invocation_id: invocation.into(),
+            seq,
+            project_id: project.id.clone(),
+            function: "f".into(),
+            trace_id: "t".into(),
+            time_ms,
+            stream: "stdout".into(),
+            level: None,
+            line: format!("{invocation} {seq}"),
+        };
+        let mut lines: Vec<LogRecord> = (0..700).map(|i| line("a", i, 5)).collect();
+        lines.extend((0..600).map(|i| line("b", i, 5)));
+        lines.extend((0..3).map(|i| line("c", i, 6)));
+        store.write_records(&[], &lines, &[]).await.expect("written");
+        let scope = store.in_project(&project);
+        let mut read = Vec::new();
+        let mut cursor: Option<(i64, String, i64)> = None;
+        loop {
+            let from = match &cursor {
+                Some((time_ms, invocation, seq)) => LogsFrom {
+                    time_ms: *time_ms,
+                    after: Some((invocation.as_str(), *seq)),
+                },
+                None => LogsFrom::default(),
+            };
+            let page = scope.logs("f", from, None, None, 500).await.expect("a page");
+            read.extend(page.iter().map(|l| l.line.clone()));
+            match page.last() {
+                Some(end) if page.len() == 500 => {
+                    cursor = Some((end.time_ms, end.invocation_id.clone(), end.seq))
+                }
+                _ => break,
+            }
+        }
+        let want: Vec<String> = lines.iter().map(|l| l.line.clone()).collect();
+        assert_eq!(read.len(), 1303, "every line once");
+        assert_eq!(read, want, "in order of time, invocation and sequence");
+    }
 }

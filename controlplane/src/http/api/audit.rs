@@ -9,22 +9,21 @@ use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
 use crate::store::audit::{AuditEntry, AuditFilter};
 use crate::util::now_ms;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{org}/audit", get(list))
-        .route("/orgs/{org}/audit/verify", get(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(verify))
 }
 
 /// The decision an API call got, waiting for its outcome.
@@ -93,6 +92,25 @@ pub fn pending(caller: &Caller, action: &str, target: &Target, allowed: bool) ->
         resource: target.mrn.to_string(),
         allowed,
     }
+}
+
+/// Runs `checks` (authorizations) outside a request's middleware, as a
+/// stream's later polls do, and writes the record of a refusal among them:
+/// a caller refused after its request was answered is audited too.
+pub async fn denials_of<T>(
+    state: &AppState,
+    caller: &Caller,
+    params: &Value,
+    checks: impl std::future::Future<Output = super::error::ApiResult<T>>,
+) -> super::error::ApiResult<T> {
+    let slot: Arc<Mutex<Option<Pending>>> = Arc::default();
+    let result = DECISION.scope(slot.clone(), checks).await;
+    let pending = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(p) = pending.filter(|p| !p.allowed) {
+        let outcome = result.as_ref().err().map_or(403, |e| e.status().as_u16());
+        append(state, caller, p, outcome, params).await;
+    }
+    result
 }
 
 /// JSON bodies up to this size are recorded (secrets removed).
@@ -204,8 +222,9 @@ fn redact_values(v: Value) -> Value {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     actor: Option<String>,
     action: Option<String>,
@@ -234,6 +253,13 @@ async fn audited_org(state: &AppState, caller: &Caller, name: &str, action: &str
     Ok(org.id)
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/audit",
+    tag = "audit",
+    params(ListQuery),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -282,6 +308,12 @@ async fn list(
     Ok(list_page(&rows, limit, |r| r.seq))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/audit/verify",
+    tag = "audit",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,

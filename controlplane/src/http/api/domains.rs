@@ -14,19 +14,20 @@ use crate::iam::Caller;
 use crate::iam::actions::orgs;
 use crate::services::routes::dns;
 use crate::store::domains::DomainRow;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/domains", get(list).post(create))
-        .route("/projects/{project}/domains/{name}", get(read).delete(remove))
-        .route("/projects/{project}/domains/{name}/verify", post(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, remove))
+        .routes(routes!(verify))
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +66,13 @@ async fn authorized_domain(
     Ok((project, name))
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/domains",
+    tag = "domains",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +85,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&row))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/domains",
+    tag = "domains",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,6 +102,12 @@ async fn list(
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/domains/{name}",
+    tag = "domains",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +119,12 @@ async fn read(
 
 /// Looks the record up now; on success the domain routes to the project
 /// at once.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/domains/{name}/verify",
+    tag = "domains",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -110,6 +136,12 @@ async fn verify(
     Ok(Json(view(&row)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/domains/{name}",
+    tag = "domains",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

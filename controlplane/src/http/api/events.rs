@@ -9,28 +9,26 @@ use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Entries one `PutEvents` call may carry.
 pub const MAX_ENTRIES: usize = 100;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events/test-pattern", post(test_pattern))
-        .route("/projects/{project}/events", post(put_events))
-        .route("/projects/{project}/dead-letters", get(dead_letters))
-        .route(
-            "/projects/{project}/dead-letters/{id}",
-            delete(delete_dead_letter),
-        )
-        .route("/projects/{project}/dead-letters/{id}/replay", post(replay))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(test_pattern))
+        .routes(routes!(put_events))
+        .routes(routes!(dead_letters))
+        .routes(routes!(delete_dead_letter))
+        .routes(routes!(replay))
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +39,13 @@ struct PutEvents {
 
 /// All entries are checked and authorized before any is accepted; then
 /// all are stored (every delivery they owe) before the answer.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/events",
+    tag = "events",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn put_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,14 +87,22 @@ async fn put_events(
     Ok(Json(json!({ "entries": ids, "failed_entry_count": 0 })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeadLetterQuery {
     rule: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/dead-letters",
+    tag = "events",
+    params(DeadLetterQuery),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,6 +162,12 @@ async fn authorized_dead_letter(
 
 /// Sends a dead letter again: a fresh delivery with a fresh count of
 /// attempts and the same idempotency key.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/dead-letters/{id}/replay",
+    tag = "events",
+    responses((status = 202, description = "Done", body = Object))
+)]
 async fn replay(
     State(state): State<AppState>,
     caller: Caller,
@@ -170,6 +189,12 @@ async fn replay(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/dead-letters/{id}",
+    tag = "events",
+    responses((status = 204, description = "Done"))
+)]
 async fn delete_dead_letter(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,6 +230,13 @@ fn document(v: Value, what: &'static str) -> ApiResult<Value> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/events/test-pattern",
+    tag = "events",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn test_pattern(
     State(state): State<AppState>,
     caller: Caller,

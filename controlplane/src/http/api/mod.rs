@@ -18,6 +18,7 @@
 //! - [`auth`]: credentials to callers; login, refresh, logout, me.
 //! - [`workflows`]: workflows, executions, histories, task tokens.
 //! - [`error`]: the one error type and JSON shape.
+//! - [`openapi`]: the API's OpenAPI 3.1 description, and Swagger UI on it.
 
 pub mod audit;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod events;
 pub mod functions;
 pub mod iam;
 pub mod observe;
+pub mod openapi;
 pub mod orgs;
 pub mod policies;
 pub mod quotas;
@@ -38,16 +40,17 @@ pub mod system;
 pub mod workflows;
 
 use crate::http::AppState;
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::middleware;
 use error::ApiError;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The REST API, mounted under `/api/v1`: every resource's router behind
-/// authentication and the audit record (the login endpoints are public).
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+/// authentication and the audit record (the login endpoints are public),
+/// with the description of every route ([`openapi`]).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(functions::router())
         .merge(observe::router())
         .merge(orgs::router())
@@ -89,8 +92,9 @@ where
 }
 
 /// `?limit=&cursor=` of list endpoints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// Items per page (1 to 1000, default 100).
     pub limit: Option<i64>,

@@ -2,48 +2,87 @@
 //! come (server-sent events).
 
 use super::error::{ApiError, ApiResult, QueryParams};
+use super::openapi::ListPage;
 use super::{PathParams, authorized_function, list_page, page_limit};
+use crate::handover::Draining;
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
-use crate::store::records::LogRecord;
+use crate::store::records::InvocationRecord;
+use crate::store::records::{LogRecord, LogsFrom};
+use axum::Extension;
+use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
 use futures::Stream;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/functions/{name}/logs", get(logs))
-        .route(
-            "/projects/{project}/functions/{name}/logs/stream",
-            get(stream_logs),
-        )
-        .route(
-            "/projects/{project}/functions/{name}/invocations",
-            get(invocations),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logs))
+        .routes(routes!(stream_logs))
+        .routes(routes!(invocations))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
     /// Epoch ms; lines at or after it.
     since: Option<i64>,
+    /// Lines at most (1 to 1000, default 100).
     limit: Option<i64>,
+    /// Only the lines of this invocation.
     invocation_id: Option<String>,
     /// A workflow execution's id: the lines of its tasks.
     execution_id: Option<String>,
+    /// With `after_seq`: the page goes on after this line of instant
+    /// `since` (the `next` of the page before).
+    after_invocation: Option<String>,
+    /// With `after_invocation`: the line's sequence number.
+    after_seq: Option<i64>,
 }
 
-/// `GET .../logs?since=&limit=&invocation_id=&execution_id=`: oldest first.
+/// A page of log lines.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a description of the JSON `logs` answers")]
+struct LogsPage {
+    /// Oldest first.
+    items: Vec<LogRecord>,
+    /// The query parameters of the next page; `null` on the last.
+    next: Option<LogsNext>,
+}
+
+/// Where the next page of log lines starts.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a description of the JSON `logs` answers")]
+struct LogsNext {
+    since: i64,
+    after_invocation: String,
+    after_seq: i64,
+}
+
+/// A function's log lines, oldest first.
+///
+/// A full page has `next`: the query parameters (`since`,
+/// `after_invocation`, `after_seq`) of the page after it.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions/{name}/logs",
+    tag = "functions",
+    params(LogsQuery),
+    responses((status = 200, description = "A page of lines", body = LogsPage))
+)]
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,34 +92,57 @@ async fn logs(
     let (project, _) =
         authorized_function(&state, &caller, &project_name, functions::GET_LOGS, &name).await?;
     let limit = page_limit(q.limit)?;
+    let after = match (&q.after_invocation, q.after_seq) {
+        (Some(i), Some(seq)) => Some((i.as_str(), seq)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "after_invocation and after_seq go together (both from the `next` of the page before)",
+            ));
+        }
+    };
+    let from = LogsFrom {
+        time_ms: q.since.unwrap_or(0),
+        after,
+    };
     let items = state
         .store
         .in_project(&project)
         .logs(
             &name,
-            q.since.unwrap_or(0),
+            from,
             q.invocation_id.as_deref(),
             q.execution_id.as_deref(),
             limit,
         )
         .await?;
-    Ok(Json(json!({ "items": items })))
+    let next = match items.last() {
+        Some(last) if items.len() as i64 == limit => json!({
+            "since": last.time_ms,
+            "after_invocation": last.invocation_id,
+            "after_seq": last.seq,
+        }),
+        _ => Value::Null,
+    };
+    Ok(Json(json!({ "items": items, "next": next })))
 }
 
 /// `?since=&invocation_id=` of the log stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
     /// Epoch ms; lines at or after it (default: now).
     since: Option<i64>,
+    /// Only the lines of this invocation.
     invocation_id: Option<String>,
 }
 
 /// How often a stream looks for new lines.
 const POLL: Duration = Duration::from_millis(500);
 /// How long one stream lasts: the client opens the next, authenticated
-/// and authorized again (a revoked key or a removed grant ends the
-/// following within this).
+/// and authorized again.
 const STREAM_LIFE: Duration = Duration::from_secs(300);
 /// How late a line may be stored after its time (the records writer
 /// batches them, and other nodes write theirs): each poll looks back this
@@ -88,31 +150,104 @@ const STREAM_LIFE: Duration = Duration::from_secs(300);
 const LATE_MS: i64 = 10_000;
 /// Lines a poll reads, at most.
 const POLL_LINES: i64 = 500;
+/// Streams one principal may have open on a node at once.
+pub const STREAMS_PER_PRINCIPAL: usize = 4;
 
-/// `GET .../logs/stream?since=`: the function's log lines from `since` on,
-/// then new ones as they are stored, as server-sent events (`data:` one
-/// line's JSON, as in `GET .../logs`). The caller is authorized again at
-/// every poll; a refusal ends the stream with an `error` event. A stream
-/// ends after five minutes: the client asks again from its last line.
+/// The log streams open on this node, per principal.
+#[derive(Debug, Default)]
+pub struct OpenStreams(Mutex<HashMap<String, usize>>);
+
+impl OpenStreams {
+    /// A place for one more stream of `principal`, or 429 when it has
+    /// [`STREAMS_PER_PRINCIPAL`] open.
+    fn open(self: &Arc<Self>, principal: String) -> ApiResult<StreamSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(principal.clone()).or_default();
+        if *n >= STREAMS_PER_PRINCIPAL {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "this principal already follows {STREAMS_PER_PRINCIPAL} log streams on this server; \
+                     close one first"
+                ),
+            ));
+        }
+        *n += 1;
+        Ok(StreamSlot {
+            streams: Arc::clone(self),
+            principal,
+        })
+    }
+}
+
+/// One open stream, given back when the stream ends.
+#[derive(Debug)]
+struct StreamSlot {
+    streams: Arc<OpenStreams>,
+    principal: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.principal);
+            }
+        }
+    }
+}
+
+/// A function's log lines as they come, as server-sent events.
+///
+/// The lines from `since` on, then new ones as they are stored (`data:`
+/// one line's JSON, as in `GET .../logs`). At every poll the credentials are
+/// checked again (a revoked key, a removed user, an ended session) and the
+/// caller authorized again; a refusal is audited and ends the stream with
+/// an `error` event (`{"error": {"code", "message", "status"}}`). A stream
+/// ends after five minutes, or when the server drains: the client asks
+/// again from its last line. A principal has at most four open at once.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions/{name}/logs/stream",
+    tag = "functions",
+    params(StreamQuery),
+    responses((status = 200, description = "Server-sent events, one log line each", content_type = "text/event-stream", body = String))
+)]
 async fn stream_logs(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
+    Extension(draining): Extension<Draining>,
     PathParams((project_name, name)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     authorized_function(&state, &caller, &project_name, functions::GET_LOGS, &name).await?;
+    let principal = &caller.principal;
+    let slot = state
+        .streams
+        .open(format!("{}:{}", principal.kind.as_str(), principal.id))?;
+    let token = super::auth::bearer(&headers).unwrap_or_default();
+    let from = q.since.unwrap_or_else(crate::util::now_ms);
     let follow = Follow {
         state,
         caller,
+        token,
         project_name,
         name,
         invocation_id: q.invocation_id,
-        from: q.since.unwrap_or_else(crate::util::now_ms),
+        start: from,
+        from,
+        after: None,
         sent: HashMap::new(),
         queue: VecDeque::new(),
         ends: tokio::time::Instant::now() + STREAM_LIFE,
+        draining,
         again: true,
         over: false,
+        _slot: slot,
     };
     let events = futures::stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
@@ -125,19 +260,27 @@ async fn stream_logs(
 struct Follow {
     state: AppState,
     caller: Caller,
+    /// The credential the stream was opened with, checked at every poll.
+    token: String,
     project_name: String,
     name: String,
     invocation_id: Option<String>,
-    /// The next poll reads lines at or after this.
+    /// The `since` asked for: no poll looks back before it.
+    start: i64,
+    /// The next poll reads lines from this instant on ...
     from: i64,
+    /// ... after this line of it (when a full page ended inside it).
+    after: Option<(String, i64)>,
     /// Lines sent whose time is at or after `from`, and their times.
     sent: HashMap<(String, i64), i64>,
     queue: VecDeque<LogRecord>,
     ends: tokio::time::Instant,
+    draining: Draining,
     /// Whether to poll again at once (the first poll, or after a full
     /// page).
     again: bool,
     over: bool,
+    _slot: StreamSlot,
 }
 
 impl Follow {
@@ -147,43 +290,45 @@ impl Follow {
             if let Some(line) = self.queue.pop_front() {
                 return Some(Event::default().json_data(&line).unwrap_or_default());
             }
-            if self.over || tokio::time::Instant::now() >= self.ends {
+            if self.over || tokio::time::Instant::now() >= self.ends || self.draining.now() {
                 return None;
             }
             if !self.again {
-                tokio::time::sleep(POLL).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = self.draining.started() => return None,
+                }
             }
             if let Err(e) = self.poll().await {
                 self.over = true;
-                let body = json!({"error": {"code": e.code(), "message": e.message()}});
+                let body = json!({"error": {"code": e.code(), "message": e.message(), "status": e.status().as_u16()}});
                 return Some(Event::default().event("error").data(body.to_string()));
             }
         }
     }
 
-    /// Reads new lines into the queue, the caller authorized again first.
+    /// Reads new lines into the queue, the caller authenticated and
+    /// authorized again first.
     async fn poll(&mut self) -> Result<(), ApiError> {
         let s = &self.state;
-        let (project, _) = authorized_function(
-            s,
-            &self.caller,
-            &self.project_name,
-            functions::GET_LOGS,
-            &self.name,
-        )
-        .await?;
+        let params =
+            json!({"stream": format!("/projects/{}/functions/{}/logs/stream", self.project_name, self.name)});
+        let checks = async {
+            let caller = super::auth::reauthenticate(s, &self.token, &self.caller).await?;
+            authorized_function(s, &caller, &self.project_name, functions::GET_LOGS, &self.name).await
+        };
+        let (project, _) = super::audit::denials_of(s, &self.caller, &params, checks).await?;
+        let from = LogsFrom {
+            time_ms: self.from,
+            after: self.after.as_ref().map(|(i, seq)| (i.as_str(), *seq)),
+        };
         let lines = s
             .store
             .in_project(&project)
-            .logs(
-                &self.name,
-                self.from,
-                self.invocation_id.as_deref(),
-                None,
-                POLL_LINES,
-            )
+            .logs(&self.name, from, self.invocation_id.as_deref(), None, POLL_LINES)
             .await?;
         let full = lines.len() as i64 == POLL_LINES;
+        let last = lines.last().map(|l| (l.time_ms, l.invocation_id.clone(), l.seq));
         let mut newest = self.from;
         for line in lines {
             newest = newest.max(line.time_ms);
@@ -192,30 +337,44 @@ impl Follow {
                 self.queue.push_back(line);
             }
         }
-        // A full page: the next poll goes on from its last line (those
-        // at that instant are in `sent`); else it looks back for lines
-        // stored late.
+        // A full page: the next poll goes on after its last line. Else
+        // the next looks back (not before the start) for lines stored
+        // late, and skips those it sent.
         self.again = full;
-        self.from = if full {
-            newest
-        } else {
-            self.from.max(newest - LATE_MS)
-        };
+        match last {
+            Some((time_ms, invocation_id, seq)) if full => {
+                self.from = time_ms;
+                self.after = Some((invocation_id, seq));
+            }
+            _ => {
+                self.from = self.start.max(self.from).max(newest - LATE_MS);
+                self.after = None;
+            }
+        }
         let from = self.from;
         self.sent.retain(|_, at| *at >= from);
         Ok(())
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct InvocationsQuery {
+    /// Invocations at most (1 to 1000, default 100).
     limit: Option<i64>,
     /// Epoch ms; invocations started before it (the previous page's cursor).
     cursor: Option<i64>,
 }
 
-/// `GET .../invocations?limit=&cursor=`: newest first.
+/// A function's invocations, newest first.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions/{name}/invocations",
+    tag = "functions",
+    params(InvocationsQuery),
+    responses((status = 200, description = "A page of invocations", body = ListPage<InvocationRecord>))
+)]
 async fn invocations(
     State(state): State<AppState>,
     caller: Caller,

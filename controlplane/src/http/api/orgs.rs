@@ -13,24 +13,22 @@ use crate::iam::{Caller, Target};
 use crate::services::tenancy::TenancyChangeError;
 use crate::store::orgs::{Org, TenancyError};
 use crate::store::projects::Project;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use minicloud_policy::Mrn;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orgs", get(list_orgs).post(create_org))
-        .route("/orgs/{org}", get(get_org).delete(delete_org))
-        .route("/orgs/{org}/projects", get(list_projects).post(create_project))
-        .route(
-            "/orgs/{org}/projects/{project}",
-            get(get_project).delete(delete_project),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(get_org, delete_org))
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, delete_project))
 }
 
 impl From<TenancyChangeError> for ApiError {
@@ -99,6 +97,13 @@ fn project_view(org: &Org, p: &Project) -> Value {
     json!({ "name": p.name, "org": org.name })
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs",
+    tag = "orgs",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,6 +123,13 @@ async fn create_org(
 }
 
 /// Lists the orgs the caller may see (see [`VisiblePage`]).
+#[utoipa::path(
+    get,
+    path = "/orgs",
+    tag = "orgs",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list_orgs(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,6 +205,12 @@ impl<T> VisiblePage<T> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}",
+    tag = "orgs",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn get_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -203,6 +221,12 @@ async fn get_org(
     Ok(Json(org_view(&org)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}",
+    tag = "orgs",
+    responses((status = 204, description = "Done"))
+)]
 async fn delete_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +240,13 @@ async fn delete_org(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/projects",
+    tag = "orgs",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,6 +267,13 @@ async fn create_project(
 }
 
 /// Lists the org's projects the caller may see (see [`VisiblePage`]).
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/projects",
+    tag = "orgs",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +297,12 @@ async fn list_projects(
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/projects/{project}",
+    tag = "orgs",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn get_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,6 +316,12 @@ async fn get_project(
     Ok(Json(project_view(&org, &project)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/projects/{project}",
+    tag = "orgs",
+    responses((status = 204, description = "Done"))
+)]
 async fn delete_project(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,17 +6,18 @@
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::http::AppState;
 use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, explain};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/policies/simulate", post(simulate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(simulate))
 }
 
 /// The most documents one simulation takes.
@@ -62,6 +63,13 @@ struct Decider {
     statement: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/policies/simulate",
+    tag = "policies",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn simulate(
     State(state): State<AppState>,
     caller: Caller,

@@ -25,17 +25,18 @@ use crate::iam::{Caller, Target};
 use crate::store::orgs::Org;
 use crate::store::projects::Project;
 use crate::store::quotas::{QuotaError, QuotaExceeded, QuotaOverride, Quotas, Usage};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{org}/quota", get(get_org).put(put_org))
-        .route("/projects/{project}/quota", get(get_project).put(put_project))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_org, put_org))
+        .routes(routes!(get_project, put_project))
 }
 
 impl From<QuotaExceeded> for ApiError {
@@ -130,6 +131,12 @@ fn checked(over: QuotaOverride) -> ApiResult<QuotaOverride> {
     Ok(over)
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/quota",
+    tag = "quotas",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn get_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,6 +149,13 @@ async fn get_org(
 }
 
 /// Replaces the org's override: kinds absent or `null` take the default.
+#[utoipa::path(
+    put,
+    path = "/orgs/{org}/quota",
+    tag = "quotas",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn put_org(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +169,12 @@ async fn put_org(
     Ok(Json(org_view(&state, &org).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/quota",
+    tag = "quotas",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn get_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,6 +188,13 @@ async fn get_project(
 
 /// Replaces the project's override: kinds absent or `null` take the
 /// default.
+#[utoipa::path(
+    put,
+    path = "/projects/{project}/quota",
+    tag = "quotas",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn put_project(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,18 +10,19 @@ use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::HttpAuth;
 use crate::store::routes::RouteRow;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/routes", get(list).post(create))
-        .route("/projects/{project}/routes/{id}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
 }
 
 impl From<crate::services::routes::RoutesError> for ApiError {
@@ -53,6 +54,13 @@ struct NewRoute {
     auth: Option<HttpAuth>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/routes",
+    tag = "routes",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,6 +132,12 @@ fn view(state: &AppState, row: RouteRow) -> serde_json::Value {
     value
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/routes",
+    tag = "routes",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,6 +149,12 @@ async fn list(
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/routes/{id}",
+    tag = "routes",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -10,20 +10,18 @@ use crate::iam::actions::{events, functions, workflows};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;
 use crate::store::rules::RuleRow;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/rules", get(list).post(create))
-        .route(
-            "/projects/{project}/rules/{name}",
-            get(describe).patch(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(describe, update, remove))
 }
 
 impl From<crate::services::events::EventsError> for ApiError {
@@ -123,6 +121,13 @@ async fn check_subjects(state: &AppState, caller: &Caller, project: &Project, ru
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/rules",
+    tag = "rules",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,6 +153,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/rules",
+    tag = "rules",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,6 +185,12 @@ async fn existing(state: &AppState, project: &Project, name: &str) -> ApiResult<
         .ok_or_else(|| ApiError::not_found(format!("rule {name:?} does not exist")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/rules/{name}",
+    tag = "rules",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn describe(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,6 +200,13 @@ async fn describe(
     Ok(Json(existing(&state, &project, &name).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/projects/{project}/rules/{name}",
+    tag = "rules",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -201,6 +226,12 @@ async fn update(
     Ok(Json(row))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/rules/{name}",
+    tag = "rules",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

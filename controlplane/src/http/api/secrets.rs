@@ -9,24 +9,22 @@ use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
 use crate::services::secrets::SecretService;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/secrets", get(list).post(create))
-        .route("/projects/{project}/secrets/{name}", get(describe).delete(remove))
-        .route("/projects/{project}/secrets/{name}/value", put(rotate))
-        .route("/projects/{project}/secrets/{name}/reveal", post(reveal))
-        .route(
-            "/projects/{project}/secrets/{name}/versions/{version}",
-            delete(remove_version),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(describe, remove))
+        .routes(routes!(rotate))
+        .routes(routes!(reveal))
+        .routes(routes!(remove_version))
 }
 
 impl From<crate::services::secrets::SecretsError> for ApiError {
@@ -67,6 +65,13 @@ struct Reveal {
     version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/secrets",
+    tag = "secrets",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +92,13 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/secrets",
+    tag = "secrets",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,6 +115,12 @@ async fn list(
     Ok(list_page(&rows, limit, |s| s.name.clone()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/secrets/{name}",
+    tag = "secrets",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn describe(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +143,13 @@ async fn describe(
     Ok(Json(json!({ "secret": secret, "versions": versions })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/projects/{project}/secrets/{name}/value",
+    tag = "secrets",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,6 +170,12 @@ async fn rotate(
     Ok(Json(json!({ "name": name, "version": version })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/secrets/{name}/reveal",
+    tag = "secrets",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn reveal(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +207,12 @@ async fn reveal(
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/secrets/{name}/versions/{version}",
+    tag = "secrets",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove_version(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +231,12 @@ async fn remove_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/secrets/{name}",
+    tag = "secrets",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,12 +8,11 @@ use crate::capabilities::objects::{BucketError, ProjectObjects};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::storage;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use futures::TryStreamExt;
 use minicloud_runtime::caps::backend::{
     BackendError, Cause, ListQuery, ObjectMeta, PutOptions, StorageBackend,
@@ -21,23 +20,16 @@ use minicloud_runtime::caps::backend::{
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/projects/{project}/buckets",
-            get(list_buckets).post(create_bucket),
-        )
-        .route("/projects/{project}/buckets/{bucket}", delete(delete_bucket))
-        .route("/projects/{project}/buckets/{bucket}/objects", get(list_objects))
-        .route(
-            "/projects/{project}/buckets/{bucket}/objects/{*key}",
-            get(get_object)
-                .head(head_object)
-                .put(put_object)
-                .delete(delete_object),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_buckets, create_bucket))
+        .routes(routes!(delete_bucket))
+        .routes(routes!(list_objects))
+        .routes(routes!(get_object, head_object, put_object, delete_object))
 }
 
 const META_PREFIX: &str = "x-minicloud-meta-";
@@ -59,6 +51,13 @@ async fn objects(
     Ok(state.services.objects.project(&project))
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/buckets",
+    tag = "storage",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn create_bucket(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,6 +71,13 @@ async fn create_bucket(
     Ok((StatusCode::CREATED, Json(json!(created))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/buckets",
+    tag = "storage",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list_buckets(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,6 +92,12 @@ async fn list_buckets(
     Ok(list_page(&buckets, limit, |b| b.name.clone()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/buckets/{bucket}",
+    tag = "storage",
+    responses((status = 204, description = "Done"))
+)]
 async fn delete_bucket(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,8 +119,9 @@ impl From<BucketError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ObjectQuery {
     prefix: Option<String>,
     delimiter: Option<String>,
@@ -116,6 +129,13 @@ struct ObjectQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/buckets/{bucket}/objects",
+    tag = "storage",
+    params(ObjectQuery),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list_objects(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +222,12 @@ fn not_modified(req: &HeaderMap, m: &ObjectMeta) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == m.etag || t.trim() == "*"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
+    tag = "storage",
+    responses((status = 200, description = "Done"))
+)]
 async fn get_object(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,6 +244,12 @@ async fn get_object(
     Ok((out, body).into_response())
 }
 
+#[utoipa::path(
+    head,
+    path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
+    tag = "storage",
+    responses((status = 200, description = "Done"))
+)]
 async fn head_object(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +260,12 @@ async fn head_object(
     Ok((object_headers(&meta), Body::empty()).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
+    tag = "storage",
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn put_object(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,6 +309,12 @@ async fn put_object(
     Ok((StatusCode::CREATED, out, Json(meta)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
+    tag = "storage",
+    responses((status = 204, description = "Done"))
+)]
 async fn delete_object(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,28 +2,39 @@
 
 use super::error::ApiError;
 use crate::http::AppState;
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+/// A status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    status: &'static str,
 }
 
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "Up", body = Status)))]
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// The database answers.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, description = "Ready", body = Status)))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
         ApiError::new(
@@ -32,10 +43,17 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             "the database does not answer",
         )
     })?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Status { status: "ready" }))
 }
 
 /// Prometheus text format, for a caller allowed `metrics:GetMetrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String))
+)]
 async fn metrics(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let caller = super::auth::caller_of(&state, super::auth::Credentials::of(&req)).await?;
     state
@@ -56,15 +74,4 @@ pub fn render(state: &AppState) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// The router of the private metrics address: `/metrics` without
-/// credentials, and nothing else.
-pub fn metrics_only(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(|State(s): State<AppState>| async move { render(&s) }),
-        )
-        .with_state(state)
 }

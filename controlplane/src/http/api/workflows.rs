@@ -13,49 +13,29 @@ use crate::store::projects::Project;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::workflows::{PutOutcome, WorkflowRow};
 use crate::workflows::StoredSignal;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use minicloud_asl::machine::Event;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/workflows", get(list))
-        .route(
-            "/projects/{project}/workflows/{name}",
-            get(describe).put(put).delete(remove),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/executions",
-            get(executions).post(start),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/start-sync",
-            post(start_sync),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/executions/{id}",
-            get(execution),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/executions/{id}/history",
-            get(history),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/executions/{id}/stop",
-            post(stop),
-        )
-        .route(
-            "/projects/{project}/workflows/{name}/executions/{id}/logs",
-            get(logs),
-        )
-        .route("/task-tokens/success", post(token_success))
-        .route("/task-tokens/failure", post(token_failure))
-        .route("/task-tokens/heartbeat", post(token_heartbeat))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(describe, put, remove))
+        .routes(routes!(executions, start))
+        .routes(routes!(start_sync))
+        .routes(routes!(execution))
+        .routes(routes!(history))
+        .routes(routes!(stop))
+        .routes(routes!(logs))
+        .routes(routes!(token_success))
+        .routes(routes!(token_failure))
+        .routes(routes!(token_heartbeat))
 }
 
 impl From<WorkflowError> for ApiError {
@@ -129,6 +109,13 @@ fn shown(row: &WorkflowRow, definition: &Value) -> Value {
     v
 }
 
+#[utoipa::path(
+    put,
+    path = "/projects/{project}/workflows/{name}",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,6 +149,13 @@ async fn put(
     Ok((status, Json(shown(&row, &definition))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows",
+    tag = "workflows",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -185,6 +179,12 @@ async fn list(
     Ok(list_page(&rows, limit, |r| r.name.clone()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}",
+    tag = "workflows",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn describe(
     State(state): State<AppState>,
     caller: Caller,
@@ -195,6 +195,12 @@ async fn describe(
     Ok(Json(shown(&row, &definition)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/workflows/{name}",
+    tag = "workflows",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +222,13 @@ struct StartBody {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/workflows/{name}/executions",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,6 +250,13 @@ async fn start(
     Ok((status, Json(row)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/workflows/{name}/start-sync",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn start_sync(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,8 +274,9 @@ async fn start_sync(
 }
 
 /// `?status=&limit=&cursor=` of the executions' list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExecutionsQuery {
     status: Option<String>,
     limit: Option<i64>,
@@ -264,6 +285,13 @@ struct ExecutionsQuery {
 
 const STATUSES: [&str; 5] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}/executions",
+    tag = "workflows",
+    params(ExecutionsQuery),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn executions(
     State(state): State<AppState>,
     caller: Caller,
@@ -302,6 +330,12 @@ async fn executions(
     Ok(list_page(&rows, limit, |r| format!("{}:{}", r.started_ms, r.id)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}/executions/{id}",
+    tag = "workflows",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn execution(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +346,13 @@ async fn execution(
     Ok(Json(state.workflows.execution(&project, &workflow, &id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}/executions/{id}/history",
+    tag = "workflows",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -357,8 +398,9 @@ async fn history(
 }
 
 /// `?since=&limit=` of an execution's logs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogsQuery {
     /// Epoch ms; lines at or after it.
     since: Option<i64>,
@@ -367,6 +409,13 @@ struct LogsQuery {
 
 /// The log lines of every task of an execution, oldest first (its id is
 /// their trace id).
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}/executions/{id}/logs",
+    tag = "workflows",
+    params(LogsQuery),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -401,6 +450,13 @@ struct StopBody {
     cause: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/workflows/{name}/executions/{id}/stop",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 202, description = "Done"))
+)]
 async fn stop(
     State(state): State<AppState>,
     caller: Caller,
@@ -451,6 +507,13 @@ async fn send_token(
     Ok(StatusCode::ACCEPTED)
 }
 
+#[utoipa::path(
+    post,
+    path = "/task-tokens/success",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done"))
+)]
 async fn token_success(
     State(state): State<AppState>,
     caller: Caller,
@@ -464,6 +527,13 @@ async fn token_success(
     send_token(&state, &caller, actions::SEND_TASK_SUCCESS, &body.token, signal).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/task-tokens/failure",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done"))
+)]
 async fn token_failure(
     State(state): State<AppState>,
     caller: Caller,
@@ -477,6 +547,13 @@ async fn token_failure(
     send_token(&state, &caller, actions::SEND_TASK_FAILURE, &body.token, signal).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/task-tokens/heartbeat",
+    tag = "workflows",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done"))
+)]
 async fn token_heartbeat(
     State(state): State<AppState>,
     caller: Caller,

@@ -102,6 +102,13 @@ struct Attempt {
     user_agent: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,

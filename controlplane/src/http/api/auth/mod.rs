@@ -14,30 +14,28 @@ use super::error::{ApiError, ApiResult};
 use crate::handover::Peer;
 use crate::http::AppState;
 use crate::iam::{Caller, Target};
-use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use login::login;
 use principal::principal;
-use session::{logout, me, refresh, rotate};
 use std::net::IpAddr;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes that need no credentials (they hand them out).
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
 }
 
 /// Routes that need credentials.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/me", get(me))
-        .route("/auth/signing-keys/rotate", post(rotate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session::me))
+        .routes(routes!(session::rotate))
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {
@@ -69,18 +67,32 @@ pub struct Credentials {
 impl Credentials {
     /// Reads the bearer token, client address and user agent.
     pub fn of<B>(req: &axum::http::Request<B>) -> Self {
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned());
         Self {
-            token,
+            token: bearer(req.headers()),
             source_ip: source_ip(req.extensions()),
             user_agent: user_agent(req.headers()),
         }
     }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
+/// The caller `token` names now, for a long-lived response (a stream) that
+/// checks again that its credentials still hold: a revoked key, a removed
+/// user or an ended session ends it. No rate limit is taken.
+pub async fn reauthenticate(state: &AppState, token: &str, caller: &Caller) -> ApiResult<Caller> {
+    Ok(Caller {
+        principal: principal(state, token).await?,
+        source_ip: caller.source_ip,
+        user_agent: caller.user_agent.clone(),
+    })
 }
 
 /// The client's address, from the connection.

@@ -46,6 +46,13 @@ pub(super) struct RefreshToken {
 
 /// Trades a refresh token for a new pair; the old refresh token is revoked
 /// (rotation), so a stolen one works at most once.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshToken>,
@@ -60,6 +67,13 @@ pub(super) async fn refresh(
     session(&state, &p.org, &p.user_id).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn logout(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshToken>,
@@ -71,6 +85,12 @@ pub(super) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn me(caller: Caller) -> Json<Value> {
     let p = &caller.principal;
     Json(json!({
@@ -83,6 +103,12 @@ pub(super) async fn me(caller: Caller) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/signing-keys/rotate",
+    tag = "auth",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn rotate(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     state
         .authorize(

@@ -88,6 +88,13 @@ fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
 }
 
 /// `PATCH .../functions/{name}`: limits, environment, active version.
+#[utoipa::path(
+    patch,
+    path = "/projects/{project}/functions/{name}",
+    tag = "functions",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn change(
     State(state): State<AppState>,
     caller: Caller,

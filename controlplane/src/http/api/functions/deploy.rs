@@ -20,8 +20,9 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 /// The query of a deploy: limits and who may call it over HTTP.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeployQuery {
     memory_mib: Option<u64>,
     timeout_ms: Option<u64>,
@@ -90,6 +91,13 @@ async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Ap
 }
 
 /// `PUT .../functions/{name}`: deploy a component.
+#[utoipa::path(
+    put,
+    path = "/projects/{project}/functions/{name}",
+    tag = "functions",
+    params(DeployQuery),
+    responses((status = 201, description = "Done"))
+)]
 pub(super) async fn deploy(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,6 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// `POST .../functions/{name}/invoke`: JSON in, the function's JSON out.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/functions/{name}/invoke",
+    tag = "functions",
+    responses((status = 200, description = "Done"))
+)]
 pub(super) async fn invoke(
     State(state): State<AppState>,
     caller: Caller,

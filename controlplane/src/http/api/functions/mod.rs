@@ -17,27 +17,22 @@ use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::{FunctionRow, HttpAuth, Settings, VersionRow};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use change::change;
-use deploy::deploy;
-use invoke::invoke;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/projects/{project}/functions", get(list))
-        .route(
-            "/projects/{project}/functions/{name}",
-            put(deploy).get(read).patch(change).delete(remove),
-        )
-        .route("/projects/{project}/functions/{name}/versions", get(versions))
-        .route("/projects/{project}/functions/{name}/invoke", post(invoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(deploy::deploy, read, change::change, remove))
+        .routes(routes!(versions))
+        .routes(routes!(invoke::invoke))
 }
 
 impl From<crate::services::functions::FunctionError> for ApiError {
@@ -167,6 +162,12 @@ fn exists(f: Option<FunctionRow>, name: &str) -> ApiResult<FunctionRow> {
 }
 
 /// `GET .../functions/{name}`.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions/{name}",
+    tag = "functions",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,6 +181,12 @@ async fn read(
 }
 
 /// `DELETE .../functions/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/projects/{project}/functions/{name}",
+    tag = "functions",
+    responses((status = 204, description = "Done"))
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,6 +200,13 @@ async fn remove(
 }
 
 /// `GET .../functions?limit=&cursor=`: by name.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions",
+    tag = "functions",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -222,6 +236,12 @@ async fn list(
 }
 
 /// `GET .../functions/{name}/versions`: newest first.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/functions/{name}/versions",
+    tag = "functions",
+    responses((status = 200, description = "Done", body = Object))
+)]
 async fn versions(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,6 +14,13 @@ pub(super) struct NewBinding {
     project: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/bindings",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 pub(super) async fn create_binding(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,6 +84,13 @@ pub(super) async fn create_binding(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/bindings",
+    tag = "iam",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn list_bindings(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +105,12 @@ pub(super) async fn list_bindings(
     Ok(list_page(&rows, limit, |b| b.id.clone()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/bindings/{id}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn delete_binding(
     State(state): State<AppState>,
     caller: Caller,

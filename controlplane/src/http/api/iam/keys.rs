@@ -10,6 +10,13 @@ pub(super) struct NewKey {
     expires_in_secs: Option<u64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/users/{user}/keys",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 pub(super) async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,6 +55,12 @@ pub(super) async fn create_key(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/users/{user}/keys",
+    tag = "iam",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +70,12 @@ pub(super) async fn list_keys(
     Ok(Json(json!({ "items": scope.list_api_keys(&user.id).await? })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/users/{user}/keys/{key}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,

@@ -25,42 +25,31 @@ use crate::iam::{Caller, Target, builtin, tokens};
 use crate::store::iam::{Created, OrgScope, Role, User};
 use crate::store::orgs::Org;
 use crate::util::{hash_token, now_ms};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, put};
-use axum::{Json, Router};
 use minicloud_policy::Policy;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use {bindings::*, keys::*, policies::*, roles::*, users::*};
 
 /// Routes of this resource.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{org}/users", get(list_users).post(create_user))
-        .route(
-            "/orgs/{org}/users/{user}",
-            get(get_user).patch(tag_user).delete(delete_user),
-        )
-        .route("/orgs/{org}/users/{user}/keys", get(list_keys).post(create_key))
-        .route("/orgs/{org}/users/{user}/keys/{key}", delete(revoke_key))
-        .route("/orgs/{org}/policies", get(list_policies).post(create_policy))
-        .route(
-            "/orgs/{org}/policies/{policy}",
-            get(get_policy).put(update_policy).delete(delete_policy),
-        )
-        .route("/orgs/{org}/roles", get(list_roles).post(create_role))
-        .route("/orgs/{org}/roles/{role}", get(get_role).delete(delete_role))
-        .route(
-            "/orgs/{org}/roles/{role}/policies/{policy}",
-            put(attach_policy).delete(detach_policy),
-        )
-        .route(
-            "/orgs/{org}/roles/{role}/inline-policies/{policy}",
-            put(put_inline_policy).delete(delete_inline_policy),
-        )
-        .route("/orgs/{org}/bindings", get(list_bindings).post(create_binding))
-        .route("/orgs/{org}/bindings/{id}", delete(delete_binding))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, tag_user, delete_user))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_policies, create_policy))
+        .routes(routes!(get_policy, update_policy, delete_policy))
+        .routes(routes!(list_roles, create_role))
+        .routes(routes!(get_role, delete_role))
+        .routes(routes!(attach_policy, detach_policy))
+        .routes(routes!(put_inline_policy, delete_inline_policy))
+        .routes(routes!(list_bindings, create_binding))
+        .routes(routes!(delete_binding))
 }
 
 /// The org in the path and its IAM scope, once the caller may do

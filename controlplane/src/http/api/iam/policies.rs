@@ -59,6 +59,13 @@ pub(super) fn policy_view(name: &str, document: &str, builtin: bool) -> Value {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/policies",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 pub(super) async fn create_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +94,13 @@ pub(super) async fn create_policy(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/policies",
+    tag = "iam",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn list_policies(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +125,12 @@ pub(super) async fn list_policies(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/policies/{policy}",
+    tag = "iam",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn get_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,6 +147,13 @@ pub(super) async fn get_policy(
     Ok(Json(policy_view(&p.name, &p.document, false)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org}/policies/{policy}",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn update_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,6 +177,12 @@ pub(super) async fn update_policy(
     Ok(Json(policy_view(&name, &text, false)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/policies/{policy}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn delete_policy(
     State(state): State<AppState>,
     caller: Caller,

@@ -48,6 +48,13 @@ pub(super) async fn role_view(scope: &OrgScope, role: &Role) -> ApiResult<Value>
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/roles",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 pub(super) async fn create_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,6 +83,13 @@ pub(super) async fn create_role(
     Ok((StatusCode::CREATED, Json(role_view(&scope, &role).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/roles",
+    tag = "iam",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn list_roles(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,6 +108,12 @@ pub(super) async fn list_roles(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/roles/{role}",
+    tag = "iam",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn get_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,6 +123,12 @@ pub(super) async fn get_role(
     Ok(Json(role_view(&scope, &role).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/roles/{role}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn delete_role(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +139,12 @@ pub(super) async fn delete_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org}/roles/{role}/policies/{policy}",
+    tag = "iam",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn attach_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,6 +156,12 @@ pub(super) async fn attach_policy(
     Ok(Json(role_view(&scope, &role).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/roles/{role}/policies/{policy}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn detach_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,6 +176,13 @@ pub(super) async fn detach_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org}/roles/{role}/inline-policies/{policy}",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn put_inline_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +200,12 @@ pub(super) async fn put_inline_policy(
     Ok(Json(role_view(&scope, &role).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/roles/{role}/inline-policies/{policy}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn delete_inline_policy(
     State(state): State<AppState>,
     caller: Caller,

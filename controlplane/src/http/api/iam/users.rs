@@ -28,6 +28,13 @@ pub(super) async fn user_named(scope: &OrgScope, name: &str) -> ApiResult<User> 
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org}/users",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Done", body = Object))
+)]
 pub(super) async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +77,13 @@ pub(super) async fn create_user(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/users",
+    tag = "iam",
+    params(Page),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,6 +96,12 @@ pub(super) async fn list_users(
     Ok(list_page(&rows, limit, |u| u.name.clone()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org}/users/{user}",
+    tag = "iam",
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +111,13 @@ pub(super) async fn get_user(
     Ok(Json(user))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/orgs/{org}/users/{user}",
+    tag = "iam",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Done", body = Object))
+)]
 pub(super) async fn tag_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -124,6 +151,12 @@ pub(super) async fn tag_user(
     Ok(Json(user))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org}/users/{user}",
+    tag = "iam",
+    responses((status = 204, description = "Done"))
+)]
 pub(super) async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
