@@ -7,6 +7,7 @@ mod audit;
 mod capabilities;
 mod cli;
 mod compose;
+mod console;
 mod deploy;
 mod events;
 mod example_manifests;

@@ -5,11 +5,13 @@
 //!
 //! - [`api`]: the REST API under `/api/v1`, health and metrics; one module
 //!   per resource, one error type.
+//! - [`console`]: the web console at `/console`, on the API.
 //! - [`gateway`]: `/fn/...`, custom routes and custom domains into the
 //!   functions service.
 //! - `state`: [`AppState`], what every handler shares.
 
 pub mod api;
+pub mod console;
 pub mod gateway;
 mod state;
 
@@ -34,9 +36,11 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .merge(api::openapi::router(&described))
         .split_for_parts();
     described.set(api::openapi::document(paths));
+    let in_process = console::InProcess(routes.clone().with_state(state.clone()));
     Router::new()
         .merge(routes)
         .merge(api::openapi::docs())
+        .merge(console::router(in_process))
         .merge(gateway::router())
         .fallback(gateway::custom_route)
         .method_not_allowed_fallback(method_not_allowed)

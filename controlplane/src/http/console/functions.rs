@@ -1,0 +1,450 @@
+//! A project's functions and routes: the list with a deploy by upload,
+//! one function's versions (roll back), recent invocations with their
+//! chart and percentiles, its logs as they arrive, a test call; and the
+//! project's routes.
+
+use super::ConsoleError;
+use super::api::{InProcess, refusal};
+use super::layout::{self, Section, csrf, none, seg, text, time};
+use super::session::Session;
+use crate::http::AppState;
+use crate::iam::Target;
+use crate::iam::actions::functions as act;
+use crate::store::projects::Project;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The project, or 404.
+async fn project(state: &AppState, name: &str) -> Result<Project, ConsoleError> {
+    state
+        .project(name)
+        .await
+        .map_err(|e| ConsoleError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .ok_or_else(|| ConsoleError::new(StatusCode::NOT_FOUND, format!("project {name:?} does not exist")))
+}
+
+/// Whether the API would allow `action` on `resource` of `project`: a
+/// button the user could not use is not shown.
+async fn may(state: &AppState, session: &Session, project: &Project, action: &str, resource: &str) -> bool {
+    let service = action.split_once(':').map_or("functions", |(s, _)| s);
+    state
+        .allowed(
+            &session.caller,
+            action,
+            &Target::in_project(service, project, resource),
+        )
+        .await
+        .unwrap_or(false)
+}
+
+/// `GET /console/p/{project}/functions`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    let p = project(&state, &project_name).await?;
+    let listed = api
+        .get(
+            &session,
+            &format!("/projects/{}/functions?limit=1000", seg(&project_name)),
+        )
+        .await?;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let can_deploy = may(&state, &session, &p, act::CREATE_FUNCTION, "function/*").await;
+    let content = html! {
+        h1 { "Functions" }
+        @if items.is_empty() {
+            (none("functions"))
+        } @else {
+            div.scroll {
+                table {
+                    caption.sr { "Functions of the project" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Version" } th scope="col" { "Kind" } th scope="col" { "Size" } th scope="col" { "Changed" } } }
+                    tbody {
+                        @for f in &items {
+                            tr {
+                                td { a href=(format!("/console/p/{}/functions/{}", seg(&project_name), seg(&text(&f["name"])))) { (text(&f["name"])) } }
+                                td { (text(&f["active_version"])) }
+                                td { (text(&f["world"])) }
+                                td { (text(&f["size_bytes"])) }
+                                td { (time(f["updated_ms"].as_i64())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if can_deploy {
+            section.card aria-labelledby="deploy-title" {
+                h2 #deploy-title { "Deploy a function" }
+                form #deploy data-project=(project_name) {
+                    label for="deploy-name" { "Name" }
+                    input #deploy-name name="name" required pattern="[a-z0-9][a-z0-9-]{0,62}" autocomplete="off";
+                    label for="deploy-file" { "Component (.wasm)" }
+                    div.drop #drop { "Drop a .wasm file here, or choose one:" input #deploy-file type="file" accept=".wasm,application/wasm" required; }
+                    progress #deploy-progress max="100" value="0" hidden {}
+                    p #deploy-status role="status" aria-live="polite" {}
+                    button type="submit" { "Deploy" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        "Functions",
+        &session,
+        Some(&project_name),
+        Section::Functions,
+        content,
+    ))
+}
+
+/// Percentile `q` (0 to 1) of sorted `values`.
+fn percentile(sorted: &[i64], q: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Recent invocations as bars (height: duration; errors marked), oldest
+/// on the left, with the p50 and p99 of their durations.
+fn chart(invocations: &[Value]) -> Markup {
+    let mut durations: Vec<i64> = invocations
+        .iter()
+        .filter_map(|i| i["duration_us"].as_i64())
+        .collect();
+    durations.sort_unstable();
+    let (p50, p99) = (percentile(&durations, 0.5), percentile(&durations, 0.99));
+    let errors = invocations.iter().filter(|i| i["outcome"] != "ok").count();
+    let max = durations.last().copied().unwrap_or(1).max(1);
+    let (w, h) = (600i64, 120i64);
+    let n = invocations.len().max(1) as i64;
+    let bar = (w / n).max(2);
+    html! {
+        p.stats {
+            (invocations.len()) " recent invocations · " (errors) " errors · p50 "
+            (format!("{:.1} ms", p50 as f64 / 1000.0)) " · p99 " (format!("{:.1} ms", p99 as f64 / 1000.0))
+        }
+        svg.chart viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(format!("Durations of the last {} invocations; p50 {} µs, p99 {} µs", invocations.len(), p50, p99)) {
+            @for (i, inv) in invocations.iter().rev().enumerate() {
+                @let d = inv["duration_us"].as_i64().unwrap_or(0);
+                @let bh = ((d * (h - 4)) / max).max(1);
+                rect class=(if inv["outcome"] == "ok" { "bar" } else { "bar err" })
+                    x=(i as i64 * bar) y=(h - bh) width=((bar - 1).max(1)) height=(bh) {
+                    title { (text(&inv["id"])) ": " (d) " µs, " (text(&inv["outcome"])) }
+                }
+            }
+        }
+    }
+}
+
+/// A call's outcome, shown on the function's page.
+struct Called {
+    status: u16,
+    answer: String,
+}
+
+async fn detail_page(
+    state: &AppState,
+    api: &InProcess,
+    session: &Session,
+    project_name: &str,
+    name: &str,
+    called: Option<Called>,
+) -> Result<Markup, ConsoleError> {
+    let p = project(state, project_name).await?;
+    let base = format!("/projects/{}/functions/{}", seg(project_name), seg(name));
+    let f = api.get(session, &base).await?;
+    let versions = api.get(session, &format!("{base}/versions")).await?;
+    let invocations = api.get(session, &format!("{base}/invocations?limit=50")).await?;
+    let invocations = invocations["items"].as_array().cloned().unwrap_or_default();
+    let resource = format!("function/{name}");
+    let can_change = may(state, session, &p, act::UPDATE_FUNCTION, &resource).await;
+    let can_invoke = may(state, session, &p, act::INVOKE_FUNCTION, &resource).await;
+    let can_logs = may(state, session, &p, act::GET_LOGS, &resource).await;
+    let here = format!("/console/p/{}/functions/{}", seg(project_name), seg(name));
+    let active = f["active_version"].as_i64();
+    let content = html! {
+        h1 { "Function " (name) }
+        dl.facts {
+            dt { "Active version" } dd { (text(&f["active_version"])) }
+            dt { "Kind" } dd { (text(&f["world"])) }
+            dt { "HTTP callers" } dd { (text(&f["http_auth"])) }
+            dt { "Role" } dd { (text(&f["role"])) }
+            dt { "SHA-256" } dd.mono { (text(&f["sha256"])) }
+            dt { "Limits" } dd.mono { (f["limits"].to_string()) }
+            dt { "Changed" } dd { (time(f["updated_ms"].as_i64())) }
+        }
+        @if let Some(c) = &called {
+            section.card aria-labelledby="called-title" {
+                h2 #called-title { "Answer (HTTP " (c.status) ")" }
+                pre.mono { (c.answer) }
+            }
+        }
+        @if can_invoke && f["world"] == "handler" {
+            section.card aria-labelledby="invoke-title" {
+                h2 #invoke-title { "Call it" }
+                form method="post" action=(format!("{here}/invoke")) {
+                    (csrf(session))
+                    label for="event" { "Event (JSON)" }
+                    textarea #event name="event" rows="4" { "{}" }
+                    button type="submit" { "Invoke" }
+                }
+            }
+        }
+        section aria-labelledby="inv-title" {
+            h2 #inv-title { "Recent invocations" }
+            @if invocations.is_empty() { (none("invocations")) } @else {
+                (chart(&invocations))
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Started" } th scope="col" { "Version" } th scope="col" { "Outcome" } th scope="col" { "Duration" } th scope="col" { "Memory" } } }
+                    tbody { @for i in invocations.iter().take(20) { tr {
+                        td { (time(i["started_ms"].as_i64())) }
+                        td { (text(&i["version"])) }
+                        td class=(if i["outcome"] == "ok" { "ok" } else { "bad" }) { (text(&i["outcome"])) }
+                        td { (format!("{:.2} ms", i["duration_us"].as_f64().unwrap_or(0.0) / 1000.0)) }
+                        td { (format!("{} KiB", i["peak_memory"].as_i64().unwrap_or(0) / 1024)) }
+                    } } }
+                } }
+            }
+        }
+        @if can_logs {
+            section aria-labelledby="logs-title" {
+                h2 #logs-title { "Logs" }
+                p.hint { "New lines appear as they are written." }
+                ol #logs.logs data-stream=(format!("/console/api{base}/logs/stream?since={}", crate::util::now_ms() - 3_600_000)) aria-live="polite" {}
+            }
+        }
+        section aria-labelledby="versions-title" {
+            h2 #versions-title { "Versions" }
+            div.scroll { table {
+                thead { tr { th scope="col" { "Version" } th scope="col" { "SHA-256" } th scope="col" { "Size" } th scope="col" { "Deployed" } th scope="col" { span.sr { "Action" } } } }
+                tbody { @for v in versions["items"].as_array().into_iter().flatten() { tr {
+                    td { (text(&v["version"])) }
+                    td.mono { (text(&v["sha256"]).chars().take(16).collect::<String>()) }
+                    td { (text(&v["size_bytes"])) }
+                    td { (time(v["created_ms"].as_i64())) }
+                    td {
+                        @if v["version"].as_i64() == active {
+                            "active"
+                        } @else if can_change {
+                            form method="post" action=(format!("{here}/activate")) {
+                                (csrf(session))
+                                input type="hidden" name="version" value=(text(&v["version"]));
+                                button type="submit" { "Make active" }
+                            }
+                        }
+                    }
+                } } }
+            } }
+        }
+    };
+    Ok(layout::page(
+        &format!("Function {name}"),
+        session,
+        Some(project_name),
+        Section::Functions,
+        content,
+    ))
+}
+
+/// `GET /console/p/{project}/functions/{name}`.
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+) -> Result<Markup, ConsoleError> {
+    detail_page(&state, &api, &session, &project_name, &name, None).await
+}
+
+/// The roll-back form.
+#[derive(Debug, Deserialize)]
+pub struct Activate {
+    csrf: String,
+    version: i64,
+}
+
+/// `POST .../activate`: `PATCH` of the function's active version.
+pub async fn activate(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+    Form(form): Form<Activate>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/projects/{}/functions/{}", seg(&project_name), seg(&name));
+    let (status, answer) = api
+        .call(
+            &session,
+            Method::PATCH,
+            &path,
+            Some(&json!({"active_version": form.version})),
+        )
+        .await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!(
+        "/console/p/{}/functions/{}",
+        seg(&project_name),
+        seg(&name)
+    ))
+    .into_response())
+}
+
+/// The test call's form.
+#[derive(Debug, Deserialize)]
+pub struct Invoke {
+    csrf: String,
+    event: String,
+}
+
+/// `POST .../invoke`: the invoke API with the event, its answer shown.
+pub async fn invoke(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+    Form(form): Form<Invoke>,
+) -> Result<Markup, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let event: Value = serde_json::from_str(&form.event)
+        .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, format!("the event is not JSON: {e}")))?;
+    let path = format!("/projects/{}/functions/{}/invoke", seg(&project_name), seg(&name));
+    let (status, answer) = api.call(&session, Method::POST, &path, Some(&event)).await?;
+    let called = Called {
+        status: status.as_u16(),
+        answer: serde_json::to_string_pretty(&answer).unwrap_or_default(),
+    };
+    detail_page(&state, &api, &session, &project_name, &name, Some(called)).await
+}
+
+/// `GET /console/p/{project}/routes`.
+pub async fn routes(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    routes_page(&state, &api, &session, &project_name, None).await
+}
+
+async fn routes_page(
+    state: &AppState,
+    api: &InProcess,
+    session: &Session,
+    project_name: &str,
+    error: Option<String>,
+) -> Result<Markup, ConsoleError> {
+    let p = project(state, project_name).await?;
+    let listed = api
+        .get(session, &format!("/projects/{}/routes", seg(project_name)))
+        .await?;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let can_add = may(state, session, &p, act::CREATE_ROUTE, "route/*").await;
+    let can_delete = may(state, session, &p, act::DELETE_ROUTE, "route/*").await;
+    let here = format!("/console/p/{}/routes", seg(project_name));
+    let content = html! {
+        h1 { "Routes" }
+        @if let Some(e) = &error { p.error role="alert" { (e) } }
+        @if items.is_empty() { (none("routes")) } @else {
+            div.scroll { table {
+                thead { tr { th scope="col" { "Method" } th scope="col" { "Path" } th scope="col" { "Function" } th scope="col" { "Host" } th scope="col" { span.sr { "Action" } } } }
+                tbody { @for r in &items { tr {
+                    td { (text(&r["method"])) }
+                    td.mono { (text(&r["path"])) }
+                    td { (text(&r["function"])) }
+                    td.mono { (text(&r["host"])) }
+                    td { @if can_delete {
+                        form method="post" action=(format!("{here}/{}/delete", seg(&text(&r["id"])))) {
+                            (csrf(session))
+                            button type="submit" aria-label=(format!("Delete the route {} {}", text(&r["method"]), text(&r["path"]))) { "Delete" }
+                        }
+                    } }
+                } } }
+            } }
+        }
+        @if can_add {
+            section.card aria-labelledby="add-title" {
+                h2 #add-title { "Add a route" }
+                form method="post" action=(here) {
+                    (csrf(session))
+                    label for="method" { "Method" }
+                    select #method name="method" {
+                        @for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "ANY"] { option { (m) } }
+                    }
+                    label for="path" { "Path (such as /hello/{name})" }
+                    input #path name="path" required placeholder="/hello/{name}";
+                    label for="function" { "Function" }
+                    input #function name="function" required;
+                    button type="submit" { "Add the route" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        "Routes",
+        session,
+        Some(project_name),
+        Section::Routes,
+        content,
+    ))
+}
+
+/// The new route's form.
+#[derive(Debug, Deserialize)]
+pub struct NewRoute {
+    csrf: String,
+    method: String,
+    path: String,
+    function: String,
+}
+
+/// `POST /console/p/{project}/routes`.
+pub async fn add_route(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+    Form(form): Form<NewRoute>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let body = json!({"method": form.method, "path": form.path, "function": form.function});
+    let path = format!("/projects/{}/routes", seg(&project_name));
+    let (status, answer) = api.call(&session, Method::POST, &path, Some(&body)).await?;
+    if status.is_success() {
+        return Ok(Redirect::to(&format!("/console/p/{}/routes", seg(&project_name))).into_response());
+    }
+    // The API's reason, on the form, to correct.
+    let message = answer["error"]["message"]
+        .as_str()
+        .unwrap_or("refused")
+        .to_owned();
+    let page = routes_page(&state, &api, &session, &project_name, Some(message)).await?;
+    Ok((status, page).into_response())
+}
+
+/// `POST /console/p/{project}/routes/{id}/delete`.
+pub async fn delete_route(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, id)): Path<(String, String)>,
+    Form(form): Form<super::session::CsrfOnly>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/projects/{}/routes/{}", seg(&project_name), seg(&id));
+    let (status, answer) = api.call(&session, Method::DELETE, &path, None).await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!("/console/p/{}/routes", seg(&project_name))).into_response())
+}

@@ -1,0 +1,128 @@
+//! The web console at `/console`: pages rendered on the server (maud, so
+//! every value is escaped), signed in with the same login as the API, and
+//! every action taken through the public API itself: the console sends the
+//! API the user's own access token, in-process, so it is authenticated,
+//! authorized, rate-limited and audited exactly as a call from the CLI.
+//! A button is shown only when the authorizer would allow its action.
+//!
+//! - `session`: the session cookie (the user's token pair, renewed when it
+//!   expires), the CSRF token, sign in and sign out.
+//! - `api`: the in-process client of the API, and `/console/api/*`, the
+//!   same API for the console's script (cookie and CSRF header in place of
+//!   a bearer token).
+//! - `layout`: the page frame, navigation and the shared pieces.
+//! - `functions`: functions (deploy by upload, versions and roll back,
+//!   invocations and their chart, live logs), and routes.
+//! - `admin`: projects of the org, and the audit trail with its filters
+//!   and the chain's verification.
+//!
+//! Every answer carries a strict Content-Security-Policy (scripts and
+//! styles only from `/console/assets`, no inline code, no framing).
+
+mod admin;
+mod api;
+mod functions;
+mod layout;
+mod session;
+
+use crate::http::AppState;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use api::InProcess;
+
+/// The console's routes, calling `api` (the API's router) for everything.
+pub fn router(api: InProcess) -> Router<AppState> {
+    Router::new()
+        .route("/console", get(admin::home))
+        .route("/console/", get(admin::home))
+        .route("/console/login", get(session::login_page).post(session::login))
+        .route("/console/logout", post(session::logout))
+        .route("/console/assets/{file}", get(layout::asset))
+        .route("/console/p/{project}/functions", get(functions::list))
+        .route("/console/p/{project}/functions/{name}", get(functions::detail))
+        .route(
+            "/console/p/{project}/functions/{name}/activate",
+            post(functions::activate),
+        )
+        .route(
+            "/console/p/{project}/functions/{name}/invoke",
+            post(functions::invoke),
+        )
+        .route(
+            "/console/p/{project}/routes",
+            get(functions::routes).post(functions::add_route),
+        )
+        .route(
+            "/console/p/{project}/routes/{id}/delete",
+            post(functions::delete_route),
+        )
+        .route("/console/audit", get(admin::audit))
+        .route("/console/api/{*path}", axum::routing::any(api::forward))
+        .layer(axum::Extension(api))
+        .layer(middleware::from_fn(secure_headers))
+}
+
+/// The policy of every console answer: nothing but the console's own
+/// assets runs or loads, no inline script or style, no framing, forms
+/// post only to the console.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Sets the console's headers on every answer, and a session cookie that
+/// a handler's session renewed.
+async fn secure_headers(mut req: Request, next: Next) -> Response {
+    let renewal = session::Renewal::default();
+    req.extensions_mut().insert(renewal.clone());
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Some(cookie) = renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        h.append(header::SET_COOKIE, cookie);
+    }
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// A page that could not be shown: its status and what to do, on the
+/// console's frame.
+#[derive(Debug)]
+pub struct ConsoleError {
+    status: axum::http::StatusCode,
+    message: String,
+}
+
+impl ConsoleError {
+    fn new(status: axum::http::StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let body = layout::bare(
+            "Something went wrong",
+            maud::html! {
+                h1 { "Something went wrong" }
+                p role="alert" { (self.message) }
+                p { a href="/console" { "Back to the console" } }
+            },
+        );
+        (self.status, body).into_response()
+    }
+}
