@@ -8,6 +8,7 @@ mod capabilities;
 mod cli;
 mod compose;
 mod console;
+mod console_browser;
 mod deploy;
 mod events;
 mod example_manifests;

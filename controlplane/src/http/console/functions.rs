@@ -127,7 +127,7 @@ fn chart(invocations: &[Value]) -> Markup {
     let max = durations.last().copied().unwrap_or(1).max(1);
     let (w, h) = (600i64, 120i64);
     let n = invocations.len().max(1) as i64;
-    let bar = (w / n).max(2);
+    let bar = (w / n).clamp(2, 16);
     html! {
         p.stats {
             (invocations.len()) " recent invocations · " (errors) " errors · p50 "

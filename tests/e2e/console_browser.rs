@@ -1,0 +1,373 @@
+//! The console's main journeys in a real browser: headless Chromium driven
+//! through chromedriver (both installed by scripts/tools.sh). Each step
+//! writes a screenshot to `target/console-screenshots/<journey>/`, and a
+//! failed step says which journey and step it was.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use minicloud_tests::{Db, Server, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+mod journeys {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::journeys(minicloud_tests::Db::Sqlite).await
+    }
+}
+
+/// Where the screenshots of a journey go.
+fn screenshots(journey: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/console-screenshots")
+        .join(journey);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver on a free port, and a headless Chromium session on it.
+struct Browser {
+    driver: tokio::process::Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("chromedriver does not run ({e}): install it with scripts/tools.sh"));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900"]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..50 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Self { driver, client };
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no browser session through chromedriver: {last:?}")
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+fn chromium() -> &'static str {
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("Chromium is not installed: run scripts/tools.sh")
+}
+
+/// One journey: its steps run in order, each leaves a screenshot.
+struct Journey<'a> {
+    name: &'static str,
+    b: &'a Browser,
+    dir: PathBuf,
+    n: usize,
+}
+
+impl<'a> Journey<'a> {
+    fn new(name: &'static str, b: &'a Browser) -> Self {
+        Self {
+            name,
+            b,
+            dir: screenshots(name),
+            n: 0,
+        }
+    }
+
+    /// Runs `check`; a failure names the journey and the step.
+    async fn step<F, Fut>(&mut self, step: &str, check: F)
+    where
+        F: FnOnce(&'a Client) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        self.n += 1;
+        let outcome = tokio::time::timeout(Duration::from_secs(30), check(&self.b.client)).await;
+        let file = self
+            .dir
+            .join(format!("{:02}-{}.png", self.n, step.replace(' ', "-")));
+        if let Ok(png) = self.b.client.screenshot().await {
+            std::fs::write(&file, png).unwrap();
+        }
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!(
+                "journey {:?}, step {:?}: {e} (screenshot {})",
+                self.name,
+                step,
+                file.display()
+            ),
+            Err(_) => panic!(
+                "journey {:?}, step {:?}: no result in 30 s (screenshot {})",
+                self.name,
+                step,
+                file.display()
+            ),
+        }
+    }
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{base}{path}")
+}
+
+async fn text_of(c: &Client, css: &str) -> Result<String, String> {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .map_err(|e| format!("no {css}: {e}"))?;
+    el.text().await.map_err(|e| e.to_string())
+}
+
+async fn fill(c: &Client, css: &str, value: &str) -> Result<(), String> {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("no {css}: {e}"))?;
+    el.clear().await.map_err(|e| e.to_string())?;
+    el.send_keys(value).await.map_err(|e| e.to_string())
+}
+
+async fn click(c: &Client, css: &str) -> Result<(), String> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("no {css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Polls `probe` until it holds (15 s at most).
+async fn until<F, Fut>(what: &str, mut probe: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..75 {
+        if probe().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{what}: not within 15 s"))
+}
+
+/// Every visible field of the page has a label (a screen reader names it).
+async fn labelled(c: &Client) -> Result<(), String> {
+    let unlabelled: Value = c
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]\
+             .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.id || e.name);",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match unlabelled.as_array() {
+        Some(list) if list.is_empty() => Ok(()),
+        _ => Err(format!("fields without a label: {unlabelled}")),
+    }
+}
+
+async fn journeys(db: Db) {
+    let s = Server::start(db).await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users",
+            Some(json!({"name": "ada", "password": "a long passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/bindings",
+            Some(json!({"principal": "ada", "role": "OrgAdmin"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let b = Browser::start().await;
+    let base = s.url.as_str();
+
+    let mut j = Journey::new("sign-in", &b);
+    j.step("the form", |c| async move {
+        c.goto(&url(base, "/console/p/default/functions"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let h1 = text_of(c, "h1").await?;
+        if h1 != "Sign in to MiniCloud" {
+            return Err(format!("a page not signed in shows {h1:?}"));
+        }
+        labelled(c).await
+    })
+    .await;
+    j.step("signed in", |c| async move {
+        fill(c, "#username", "ada").await?;
+        fill(c, "#password", "a long passphrase").await?;
+        click(c, "form button[type=submit]").await?;
+        // Back where the visitor wanted to go.
+        until("the functions page", || async {
+            text_of(c, "h1").await.is_ok_and(|t| t == "Functions")
+        })
+        .await
+    })
+    .await;
+
+    let mut j = Journey::new("deploy", &b);
+    j.step("upload", |c| async move {
+        labelled(c).await?;
+        fill(c, "#deploy-name", "hello").await?;
+        let file = std::fs::canonicalize(guests::HELLO).unwrap();
+        c.find(Locator::Css("#deploy-file"))
+            .await
+            .map_err(|e| e.to_string())?
+            .send_keys(file.to_str().unwrap())
+            .await
+            .map_err(|e| e.to_string())?;
+        click(c, "#deploy button[type=submit]").await?;
+        until("the function's page", || async {
+            text_of(c, "h1").await.is_ok_and(|t| t == "Function hello")
+        })
+        .await
+    })
+    .await;
+    j.step("call it", |c| async move {
+        c.goto(&url(base, "/fn/default/hello/from-the-browser"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = text_of(c, "body").await?;
+        if !body.contains("Hello") {
+            return Err(format!("the function answered {body:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    j.step("logs arrive", |c| async move {
+        c.goto(&url(base, "/console/p/default/functions/hello"))
+            .await
+            .map_err(|e| e.to_string())?;
+        until("the call's log line", || async {
+            text_of(c, "#logs")
+                .await
+                .is_ok_and(|t| t.contains("GET /from-the-browser"))
+        })
+        .await?;
+        // A new call's line arrives on the open page.
+        reqwest::get(url(base, "/fn/default/hello/while-watching"))
+            .await
+            .map_err(|e| e.to_string())?;
+        until("a line written while the page is open", || async {
+            text_of(c, "#logs")
+                .await
+                .is_ok_and(|t| t.contains("GET /while-watching"))
+        })
+        .await
+    })
+    .await;
+    j.step("invocations", |c| async move {
+        c.refresh().await.map_err(|e| e.to_string())?;
+        let stats = text_of(c, ".stats").await?;
+        if !stats.contains("p99") {
+            return Err(format!("no percentiles: {stats:?}"));
+        }
+        Ok(())
+    })
+    .await;
+
+    let mut j = Journey::new("route", &b);
+    j.step("add", |c| async move {
+        c.goto(&url(base, "/console/p/default/routes"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        fill(c, "#path", "/hi/{name}").await?;
+        fill(c, "#function", "hello").await?;
+        click(c, "form[action$='/routes'] button[type=submit]").await?;
+        until("the route in the table", || async {
+            text_of(c, "table").await.is_ok_and(|t| t.contains("/hi/{name}"))
+        })
+        .await
+    })
+    .await;
+
+    let mut j = Journey::new("audit", &b);
+    j.step("the trail", |c| async move {
+        c.goto(&url(base, "/console/audit"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let table = text_of(c, "table").await?;
+        if !(table.contains("functions:CreateFunction") && table.contains("ada")) {
+            return Err(format!("the deploy is not in the trail: {table:?}"));
+        }
+        labelled(c).await
+    })
+    .await;
+    j.step("verified", |c| async move {
+        click(c, "a.button[href*='verify']").await?;
+        let ok = text_of(c, "p.ok").await?;
+        if !ok.starts_with("The chain holds") {
+            return Err(format!("verification says {ok:?}"));
+        }
+        Ok(())
+    })
+    .await;
+
+    let mut j = Journey::new("phone", &b);
+    j.step("functions on a small screen", |c| async move {
+        c.set_window_size(390, 844).await.map_err(|e| e.to_string())?;
+        c.goto(&url(base, "/console/p/default/functions"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let overflow: Value = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if overflow != Value::Bool(false) {
+            return Err("the page is wider than the phone's screen".into());
+        }
+        Ok(())
+    })
+    .await;
+
+    b.close().await;
+}
