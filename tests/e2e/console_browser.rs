@@ -327,6 +327,100 @@ async fn journeys(db: Db) {
     })
     .await;
 
+    let mut j = Journey::new("rule", &b);
+    j.step("test a pattern", |c| async move {
+        c.goto(&url(base, "/console/p/default/rules"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        // The sample event matches the sample pattern.
+        click(c, "#tester button[type=submit]").await?;
+        let verdict = text_of(c, "#verdict").await?;
+        if verdict != "The event matches the pattern." {
+            return Err(format!("the tester says {verdict:?}"));
+        }
+        fill(c, "#test-event", r#"{"source": "shop", "detail": {"total": 3}}"#).await?;
+        click(c, "#tester button[type=submit]").await?;
+        let verdict = text_of(c, "#verdict").await?;
+        if verdict != "The event does not match the pattern." {
+            return Err(format!("the tester says {verdict:?} of a total of 3"));
+        }
+        Ok(())
+    })
+    .await;
+    j.step("create", |c| async move {
+        fill(c, "#rule-name", "big-orders").await?;
+        fill(c, "#rule-pattern", r#"{"source": ["shop"]}"#).await?;
+        fill(c, "#rule-targets", r#"[{"function": "hello"}]"#).await?;
+        click(c, "#new-rule button[type=submit]").await?;
+        until("the rule in the table", || async {
+            text_of(c, "table").await.is_ok_and(|t| t.contains("big-orders"))
+        })
+        .await
+    })
+    .await;
+
+    let mut j = Journey::new("bucket", &b);
+    j.step("create", |c| async move {
+        c.goto(&url(base, "/console/p/default/buckets"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        fill(c, "#bucket-name", "docs").await?;
+        click(c, "form[action$='/buckets'] button[type=submit]").await?;
+        until("the bucket's page", || async {
+            text_of(c, "h1").await.is_ok_and(|t| t == "Bucket docs")
+        })
+        .await
+    })
+    .await;
+    j.step("upload", |c| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes.txt");
+        std::fs::write(&file, "buy milk\n").unwrap();
+        fill(c, "#upload-key", "2026/notes.txt").await?;
+        c.find(Locator::Css("#upload-file"))
+            .await
+            .map_err(|e| e.to_string())?
+            .send_keys(file.to_str().unwrap())
+            .await
+            .map_err(|e| e.to_string())?;
+        click(c, "#upload button[type=submit]").await?;
+        until("the folder on the page", || async {
+            text_of(c, "table").await.is_ok_and(|t| t.contains("2026/"))
+        })
+        .await
+    })
+    .await;
+    j.step("browse", |c| async move {
+        click(c, "table a[href*='prefix=2026']").await?;
+        until("the object in its folder", || async {
+            text_of(c, "table").await.is_ok_and(|t| t.contains("notes.txt"))
+        })
+        .await?;
+        // The download link is the object, through the console's API.
+        let href = c
+            .find(Locator::Css("table a[download]"))
+            .await
+            .map_err(|e| e.to_string())?
+            .attr("href")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no download link")?;
+        let fetched: Value = c
+            .execute(
+                "return fetch(arguments[0]).then(r => r.text());",
+                vec![Value::String(href)],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if fetched != Value::String("buy milk\n".into()) {
+            return Err(format!("the download holds {fetched}"));
+        }
+        Ok(())
+    })
+    .await;
+
     let mut j = Journey::new("audit", &b);
     j.step("the trail", |c| async move {
         c.goto(&url(base, "/console/audit"))

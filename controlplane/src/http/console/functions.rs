@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The project, or 404.
-async fn project(state: &AppState, name: &str) -> Result<Project, ConsoleError> {
+pub(super) async fn project(state: &AppState, name: &str) -> Result<Project, ConsoleError> {
     state
         .project(name)
         .await
@@ -30,7 +30,13 @@ async fn project(state: &AppState, name: &str) -> Result<Project, ConsoleError> 
 
 /// Whether the API would allow `action` on `resource` of `project`: a
 /// button the user could not use is not shown.
-async fn may(state: &AppState, session: &Session, project: &Project, action: &str, resource: &str) -> bool {
+pub(super) async fn may(
+    state: &AppState,
+    session: &Session,
+    project: &Project,
+    action: &str,
+    resource: &str,
+) -> bool {
     let service = action.split_once(':').map_or("functions", |(s, _)| s);
     state
         .allowed(

@@ -64,6 +64,10 @@ pub enum Section {
     Functions,
     /// A project's routes.
     Routes,
+    /// A project's event rules.
+    Rules,
+    /// A project's buckets.
+    Buckets,
     /// The org's audit trail.
     Audit,
 }
@@ -102,6 +106,8 @@ pub fn page(
                             @if let Some(p) = project {
                                 (link(Section::Functions, format!("/console/p/{}/functions", seg(p)), "Functions"))
                                 (link(Section::Routes, format!("/console/p/{}/routes", seg(p)), "Routes"))
+                                (link(Section::Rules, format!("/console/p/{}/rules", seg(p)), "Rules"))
+                                (link(Section::Buckets, format!("/console/p/{}/buckets", seg(p)), "Buckets"))
                             }
                             (link(Section::Audit, "/console/audit".into(), "Audit"))
                         }

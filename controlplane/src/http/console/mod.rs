@@ -13,6 +13,8 @@
 //! - `layout`: the page frame, navigation and the shared pieces.
 //! - `functions`: functions (deploy by upload, versions and roll back,
 //!   invocations and their chart, live logs), and routes.
+//! - `data`: event rules (with the pattern tester) and buckets (browse,
+//!   upload, download).
 //! - `admin`: projects of the org, and the audit trail with its filters
 //!   and the chain's verification.
 //!
@@ -21,6 +23,7 @@
 
 mod admin;
 mod api;
+mod data;
 mod functions;
 mod layout;
 mod session;
@@ -61,6 +64,20 @@ pub fn router(api: InProcess) -> Router<AppState> {
             "/console/p/{project}/routes/{id}/delete",
             post(functions::delete_route),
         )
+        .route(
+            "/console/p/{project}/rules",
+            get(data::rules).post(data::create_rule),
+        )
+        .route("/console/p/{project}/rules/test", post(data::test_pattern))
+        .route(
+            "/console/p/{project}/rules/{name}/delete",
+            post(data::delete_rule),
+        )
+        .route(
+            "/console/p/{project}/buckets",
+            get(data::buckets).post(data::create_bucket),
+        )
+        .route("/console/p/{project}/buckets/{bucket}", get(data::bucket))
         .route("/console/audit", get(admin::audit))
         .route("/console/api/{*path}", axum::routing::any(api::forward))
         .layer(axum::Extension(api))

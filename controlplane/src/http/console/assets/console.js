@@ -75,9 +75,45 @@ function deployForm(form) {
   });
 }
 
+// Upload to a bucket: PUT of the file at the key (the folder and the
+// file's name unless one is given), streamed with a progress bar.
+function uploadForm(form) {
+  const file = document.getElementById("upload-file");
+  const bar = document.getElementById("upload-progress");
+  const status = document.getElementById("upload-status");
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!file.files.length) { status.textContent = "Choose a file."; return; }
+    const given = document.getElementById("upload-key").value;
+    const key = given || form.dataset.prefix + file.files[0].name;
+    const path = key.split("/").map(encodeURIComponent).join("/");
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", form.dataset.objects + path);
+    xhr.setRequestHeader("content-type", file.files[0].type || "application/octet-stream");
+    xhr.setRequestHeader("x-csrf-token", csrf());
+    bar.hidden = false;
+    xhr.upload.onprogress = (p) => { if (p.lengthComputable) bar.value = (100 * p.loaded) / p.total; };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        status.textContent = "Stored " + key + ".";
+        window.location.reload();
+      } else {
+        let answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch { answer = {}; }
+        status.textContent = "Refused: " + ((answer.error && answer.error.message) || xhr.statusText);
+      }
+    };
+    xhr.onerror = () => { status.textContent = "The upload failed."; };
+    status.textContent = "Uploading…";
+    xhr.send(file.files[0]);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const logs = document.getElementById("logs");
   if (logs && logs.dataset.stream) followLogs(logs);
   const deploy = document.getElementById("deploy");
   if (deploy) deployForm(deploy);
+  const upload = document.getElementById("upload");
+  if (upload) uploadForm(upload);
 });
