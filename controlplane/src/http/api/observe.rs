@@ -63,6 +63,19 @@ struct LogsPage {
     next: Option<LogsNext>,
 }
 
+/// One server-sent event of the log stream.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a description of the stream's events")]
+struct StreamEvent {
+    /// `error` for the event that ends a refused stream; none for a line.
+    event: Option<String>,
+    /// A log line's JSON (as an item of `GET .../logs`), or with `event:
+    /// error`, `{"error": {"code", "message", "status"}}`.
+    data: String,
+    id: Option<String>,
+    retry: Option<i64>,
+}
+
 /// Where the next page of log lines starts.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "a description of the JSON `logs` answers")]
@@ -214,7 +227,7 @@ impl Drop for StreamSlot {
     path = "/projects/{project}/functions/{name}/logs/stream",
     tag = "functions",
     params(StreamQuery),
-    responses((status = 200, description = "Server-sent events, one log line each", content_type = "text/event-stream", body = String))
+    responses((status = 200, description = "Server-sent events, one log line each", content_type = "text/event-stream", body = StreamEvent))
 )]
 async fn stream_logs(
     State(state): State<AppState>,
