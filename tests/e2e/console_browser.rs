@@ -144,14 +144,24 @@ fn url(base: &str, path: &str) -> String {
     format!("{base}{path}")
 }
 
+/// The text of the first `css` element, waiting for one (a page being
+/// replaced may hand out an element that goes stale: it is found again).
 async fn text_of(c: &Client, css: &str) -> Result<String, String> {
-    let el = c
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .map_err(|e| format!("no {css}: {e}"))?;
-    el.text().await.map_err(|e| e.to_string())
+    let mut last = String::new();
+    for _ in 0..5 {
+        let el = c
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .map_err(|e| format!("no {css}: {e}"))?;
+        match el.text().await {
+            Ok(t) => return Ok(t),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last)
 }
 
 async fn fill(c: &Client, css: &str, value: &str) -> Result<(), String> {
@@ -222,6 +232,22 @@ async fn journeys(db: Db) {
             Some(json!({"principal": "ada", "role": "OrgAdmin"})),
         )
         .await;
+    assert_eq!(status, 201, "{body}");
+    super::workflows::deploy_steps(&s).await;
+    let approval = json!({
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task", "Resource": "steps.waitForTaskToken",
+                "Parameters": {"token.$": "$$.Task.Token", "request.$": "$.request"},
+                "TimeoutSeconds": 300,
+                "ResultPath": "$.approval",
+                "Next": "Done"
+            },
+            "Done": {"Type": "Pass", "End": true}
+        }
+    });
+    let (status, body) = super::workflows::put_workflow(&s, "approve", approval).await;
     assert_eq!(status, 201, "{body}");
     let b = Browser::start().await;
     let base = s.url.as_str();
@@ -335,17 +361,20 @@ async fn journeys(db: Db) {
         labelled(c).await?;
         // The sample event matches the sample pattern.
         click(c, "#tester button[type=submit]").await?;
-        let verdict = text_of(c, "#verdict").await?;
-        if verdict != "The event matches the pattern." {
-            return Err(format!("the tester says {verdict:?}"));
-        }
+        until("the tester's match", || async {
+            text_of(c, "#verdict")
+                .await
+                .is_ok_and(|t| t == "The event matches the pattern.")
+        })
+        .await?;
         fill(c, "#test-event", r#"{"source": "shop", "detail": {"total": 3}}"#).await?;
         click(c, "#tester button[type=submit]").await?;
-        let verdict = text_of(c, "#verdict").await?;
-        if verdict != "The event does not match the pattern." {
-            return Err(format!("the tester says {verdict:?} of a total of 3"));
-        }
-        Ok(())
+        until("no match for a total of 3", || async {
+            text_of(c, "#verdict")
+                .await
+                .is_ok_and(|t| t == "The event does not match the pattern.")
+        })
+        .await
     })
     .await;
     j.step("create", |c| async move {
@@ -416,6 +445,79 @@ async fn journeys(db: Db) {
             .map_err(|e| e.to_string())?;
         if fetched != Value::String("buy milk\n".into()) {
             return Err(format!("the download holds {fetched}"));
+        }
+        Ok(())
+    })
+    .await;
+
+    let mut j = Journey::new("approval", &b);
+    j.step("the graph", |c| async move {
+        c.goto(&url(base, "/console/p/default/workflows/approve"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let states = c
+            .find_all(Locator::Css("svg.graph g.state"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if states.len() != 2 {
+            return Err(format!("{} states drawn, not 2", states.len()));
+        }
+        labelled(c).await
+    })
+    .await;
+    j.step("start", |c| async move {
+        fill(c, "#input", r#"{"request": "deploy v2"}"#).await?;
+        click(c, "form[action$='/start'] button[type=submit]").await?;
+        until("the running execution", || async {
+            text_of(c, "#status").await.is_ok_and(|t| t == "RUNNING")
+        })
+        .await
+    })
+    .await;
+    j.step("the inbox", |c| async move {
+        // The task waits for its token once its function has run.
+        until("the task in the inbox", || async {
+            c.goto(&url(base, "/console/p/default/approvals")).await.is_ok()
+                && text_of(c, "main").await.is_ok_and(|t| t.contains("deploy v2"))
+        })
+        .await?;
+        labelled(c).await
+    })
+    .await;
+    j.step("approve", |c| async move {
+        c.find(Locator::Css("input[name=note]"))
+            .await
+            .map_err(|e| e.to_string())?
+            .send_keys("looks good")
+            .await
+            .map_err(|e| e.to_string())?;
+        click(c, "button[value=approve]").await?;
+        until("an empty inbox", || async {
+            text_of(c, "main")
+                .await
+                .is_ok_and(|t| t.contains("No tasks waiting"))
+        })
+        .await
+    })
+    .await;
+    j.step("succeeded", |c| async move {
+        c.goto(&url(
+            base,
+            "/console/p/default/workflows/approve?status=SUCCEEDED",
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        until("the execution succeeded", || async {
+            c.refresh().await.is_ok() && c.find(Locator::Css("table td.ok")).await.is_ok()
+        })
+        .await?;
+        click(c, "table td a").await?;
+        let done = c
+            .find_all(Locator::Css("svg.graph g.state.done"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if done.is_empty() {
+            return Err("no step drawn as done".into());
         }
         Ok(())
     })

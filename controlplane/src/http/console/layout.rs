@@ -68,6 +68,8 @@ pub enum Section {
     Rules,
     /// A project's buckets.
     Buckets,
+    /// A project's workflows and approvals.
+    Workflows,
     /// The org's audit trail.
     Audit,
 }
@@ -108,6 +110,7 @@ pub fn page(
                                 (link(Section::Routes, format!("/console/p/{}/routes", seg(p)), "Routes"))
                                 (link(Section::Rules, format!("/console/p/{}/rules", seg(p)), "Rules"))
                                 (link(Section::Buckets, format!("/console/p/{}/buckets", seg(p)), "Buckets"))
+                                (link(Section::Workflows, format!("/console/p/{}/workflows", seg(p)), "Workflows"))
                             }
                             (link(Section::Audit, "/console/audit".into(), "Audit"))
                         }

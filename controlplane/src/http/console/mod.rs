@@ -15,6 +15,8 @@
 //!   invocations and their chart, live logs), and routes.
 //! - `data`: event rules (with the pattern tester) and buckets (browse,
 //!   upload, download).
+//! - `workflows`: the state machine as a graph, executions with each
+//!   step's status, and the approval inbox.
 //! - `admin`: projects of the org, and the audit trail with its filters
 //!   and the chain's verification.
 //!
@@ -27,6 +29,7 @@ mod data;
 mod functions;
 mod layout;
 mod session;
+mod workflows;
 
 use crate::http::AppState;
 use axum::Router;
@@ -78,6 +81,22 @@ pub fn router(api: InProcess) -> Router<AppState> {
             get(data::buckets).post(data::create_bucket),
         )
         .route("/console/p/{project}/buckets/{bucket}", get(data::bucket))
+        .route("/console/p/{project}/workflows", get(workflows::list))
+        .route("/console/p/{project}/workflows/{name}", get(workflows::detail))
+        .route(
+            "/console/p/{project}/workflows/{name}/start",
+            post(workflows::start),
+        )
+        .route(
+            "/console/p/{project}/workflows/{name}/executions/{id}",
+            get(workflows::execution),
+        )
+        .route(
+            "/console/p/{project}/workflows/{name}/executions/{id}/stop",
+            post(workflows::stop),
+        )
+        .route("/console/p/{project}/approvals", get(workflows::approvals))
+        .route("/console/p/{project}/approvals/answer", post(workflows::answer))
         .route("/console/audit", get(admin::audit))
         .route("/console/api/{*path}", axum::routing::any(api::forward))
         .layer(axum::Extension(api))
