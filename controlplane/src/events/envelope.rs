@@ -128,21 +128,25 @@ impl Event {
 }
 
 /// One entry of `PutEvents`, as the API and functions send it.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EventEntry)]
 pub struct Entry {
-    /// Required; `minicloud.` sources are the platform's own.
+    /// Who emits it, such as `myapp.orders`: 1 to 256 characters, no
+    /// control characters; `minicloud.` sources are the platform's own.
     pub source: String,
-    /// Required.
+    /// What kind of event: 1 to 128 characters, no control characters
+    /// (`detail_type` is accepted too).
     #[serde(rename = "detail-type", alias = "detail_type")]
     pub detail_type: String,
-    /// A JSON object, or text holding one; default `{}`.
+    /// The body: a JSON object, or text holding one; default `{}`.
     #[serde(default)]
     pub detail: Option<Value>,
-    /// Default none.
+    /// Resources it concerns: at most 100, each 1 to 2048 characters;
+    /// default none.
     #[serde(default)]
     pub resources: Vec<String>,
-    /// RFC 3339; default now.
+    /// When it happened, RFC 3339; default now.
     #[serde(default)]
     pub time: Option<String>,
 }

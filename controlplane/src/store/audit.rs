@@ -16,15 +16,16 @@ use std::collections::hash_map::Entry;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What happened, by whom, to what.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When, epoch ms.
     pub time_ms: i64,
-    /// `user` or `api_key`.
+    /// `user` or `api_key`; `anonymous` for a refused login.
     pub actor_type: String,
-    /// The user's or key's id.
+    /// The user's or key's id (empty for a refused login).
     pub actor_id: String,
-    /// The user's name.
+    /// The user's name: `<org>/<name>` for a caller of another org, empty
+    /// for a refused login.
     pub actor_name: String,
     /// The action, such as `functions:DeleteFunction`.
     pub action: String,
@@ -34,13 +35,15 @@ pub struct AuditEntry {
     pub decision: String,
     /// The HTTP status answered.
     pub outcome: i64,
-    /// The client's address.
+    /// The client's address (empty when unknown).
     pub source_ip: String,
     /// The client's `User-Agent`.
     pub user_agent: String,
     /// The request's trace id.
     pub trace_id: String,
-    /// The request's parameters as JSON, secrets removed.
+    /// The request's parameters as JSON text (`method`, `path`, `query`,
+    /// and `body` or `body_bytes`), values of secrets replaced by
+    /// `[redacted]`.
     pub params: String,
 }
 
@@ -70,7 +73,7 @@ impl AuditEntry {
 }
 
 /// A stored record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Position in the org's chain, from 1.
     pub seq: i64,
@@ -104,16 +107,18 @@ pub struct AuditFilter {
     pub outcome_below: i64,
 }
 
-/// The result of walking a chain.
-#[derive(Debug, Serialize)]
+/// The result of walking an audit chain.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditVerification)]
 pub struct Verification {
     /// Whether every link holds.
     pub ok: bool,
     /// Records checked.
     pub records: i64,
-    /// The first broken record's sequence number.
+    /// The first broken record's sequence number; `null` when every link
+    /// holds.
     pub broken_at: Option<i64>,
-    /// What is wrong there.
+    /// What is wrong there; `null` when every link holds.
     pub reason: Option<String>,
 }
 

@@ -62,7 +62,7 @@ fn delivery_row(r: &AnyRow) -> Result<DeliveryRow> {
 const CHUNK: usize = 64;
 
 /// A stored dead letter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterRow {
     /// Stable id.
     pub id: String,
@@ -74,7 +74,10 @@ pub struct DeadLetterRow {
     pub target_id: String,
     /// The event's id.
     pub event_id: String,
-    /// The event envelope.
+    /// The event envelope, as targets receive it: `version`, `id`,
+    /// `detail-type`, `source`, `account` (the project), `time`, `region`,
+    /// `resources`, `detail`, and `nats` for events from NATS.
+    #[schema(value_type = Object)]
     pub event: Value,
     /// Why the last attempt failed.
     pub error: String,

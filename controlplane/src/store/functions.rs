@@ -88,7 +88,7 @@ pub struct FunctionRow {
 }
 
 /// One immutable version of a function.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionRow {
     /// 1, 2, 3...
     pub version: i64,

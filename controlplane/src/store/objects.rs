@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
 /// A bucket.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct BucketRow {
     /// Stable id.
     #[serde(skip)]

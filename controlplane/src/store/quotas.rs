@@ -99,7 +99,7 @@ impl fmt::Display for Kind {
 pub const MAX_LIMIT: u64 = i64::MAX as u64;
 
 /// A limit of every kind: what is in force for one org or project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quotas {
     /// Instances running at once.
     pub concurrency: u64,
@@ -182,7 +182,7 @@ impl Quotas {
 
 /// Limits set for one org or project, or by a flag; the kinds left unset
 /// keep the default. In JSON, an absent or `null` field is unset.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaOverride {
     /// Instances running at once.

@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A stored rule; its JSON parts were validated before they were written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RuleRow {
     /// Stable id.
     pub id: String,
@@ -25,14 +25,19 @@ pub struct RuleRow {
     /// Disabled rules match nothing.
     pub enabled: bool,
     /// Where its events come from.
+    #[schema(value_type = crate::events::rules::Sources)]
     pub sources: Value,
-    /// The event pattern.
+    /// The event pattern; `null`: every event of the sources.
+    #[schema(value_type = Option<Object>)]
     pub pattern: Value,
-    /// Where matching events go.
+    /// Where matching events go, each with its id.
+    #[schema(value_type = Vec<crate::events::rules::TargetSpec>)]
     pub targets: Value,
-    /// Attempts, age and backoff.
+    /// Attempts, age and backoff, every field set.
+    #[schema(value_type = crate::events::rules::RetryPolicy)]
     pub retry: Value,
     /// Where deliveries go that run out of attempts.
+    #[schema(value_type = crate::events::rules::DeadLetter)]
     pub dead_letter: Value,
     /// Epoch ms.
     pub created_ms: i64,

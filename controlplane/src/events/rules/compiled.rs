@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Attempts, age and backoff of deliveries.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schema(as = RuleRetry)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 to 1000; default 185, as
     /// EventBridge).
@@ -60,8 +61,9 @@ impl RetryPolicy {
 /// Where deliveries go when they run out of attempts or age. They are
 /// always kept in the project's dead letters (listable, replayable);
 /// `subject` also publishes them to NATS.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RuleDeadLetter)]
 pub struct DeadLetter {
     /// A NATS subject (no wildcards) that receives each dead letter.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,13 +9,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Where a rule's events come from. At least one kind must be set.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RuleSources)]
 pub struct Sources {
-    /// NATS subjects, with `*` (one token) and `>` (the rest) wildcards.
+    /// NATS subjects, with `*` (one token) and `>` (the rest) wildcards:
+    /// at most 10, under the org's namespace; they need NATS
+    /// (`--nats-url`) and `events:UseSubject` on each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
-    /// Platform sources such as `minicloud.storage`.
+    /// Platform sources: `minicloud.storage`, `minicloud.functions`,
+    /// `minicloud.workflows`, `minicloud.events`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platform: Vec<String>,
     /// Events put through `POST .../events` and published by functions.
@@ -23,12 +27,14 @@ pub struct Sources {
     pub api: bool,
 }
 
-/// Where matching events go.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Where matching events go: a function or a workflow (one of them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RuleTarget)]
 pub struct TargetSpec {
-    /// Unique in the rule; part of the idempotency key. Default: the
-    /// function's (or workflow's) name.
+    /// Unique in the rule, up to 64 letters, digits, `-`, `_` and `.`;
+    /// part of the idempotency key. Default: the function's (or
+    /// workflow's) name.
     #[serde(default)]
     pub id: String,
     /// A function of the rule's project, serving the `handler` world.
@@ -38,8 +44,12 @@ pub struct TargetSpec {
     /// (once per delivery, whatever the retries), the event its input.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub workflow: String,
-    /// What the function receives instead of the whole event.
+    /// What the target receives instead of the whole event: an object,
+    /// `{"path": "$.detail.order"}` (the part of the event at a JSON
+    /// path), `{"paths": {"id": "$.detail.id"}, "template": "..."}`
+    /// (EventBridge's input transformer) or `{"constant": ...}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
 }
 
@@ -103,26 +113,33 @@ pub(super) fn check_dead_letter(d: &DeadLetter) -> Result<(), RuleError> {
 }
 
 /// A rule as the API takes it on create (PATCH takes the same fields, all
-/// optional).
-#[derive(Debug, Clone, Deserialize)]
+/// optional: what is left out, or `null`, stays as it is).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
-    /// Unique in the project.
+    /// Unique in the project; required on create, and a `PATCH` may only
+    /// repeat it (a rule is not renamed).
     pub name: Option<String>,
-    /// Free text.
+    /// Free text, at most 512 bytes.
     pub description: Option<String>,
-    /// Default on.
+    /// Default on; a disabled rule matches nothing.
     pub enabled: Option<bool>,
-    /// Where its events come from.
+    /// Where its events come from; required on create.
+    #[schema(value_type = Option<Sources>)]
     pub sources: Option<Value>,
-    /// The event pattern (an object, or text holding one); absent or null:
-    /// every event of the sources.
+    /// The event pattern (an object, or text holding one); absent or null
+    /// on create: every event of the sources.
     pub pattern: Option<Value>,
-    /// Where matching events go.
+    /// Where matching events go: 1 to 5 targets; required on create.
+    #[schema(value_type = Option<Vec<TargetSpec>>)]
     pub targets: Option<Value>,
-    /// Default: EventBridge's.
+    /// Attempts, age and backoff; fields left out take their defaults
+    /// (EventBridge's).
+    #[schema(value_type = Option<RetryPolicy>)]
     pub retry: Option<Value>,
-    /// Default: the project's dead letters only.
+    /// Where deliveries go that run out of attempts; default: the
+    /// project's dead letters only.
+    #[schema(value_type = Option<DeadLetter>)]
     pub dead_letter: Option<Value>,
 }
 

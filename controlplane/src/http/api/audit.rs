@@ -4,10 +4,11 @@
 //! `GET /orgs/{org}/audit/verify`.
 
 use super::error::{ApiError, ApiResult, QueryParams, trace_id};
+use super::openapi::ListPage;
 use super::{PathParams, list_page, page_limit};
 use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
-use crate::store::audit::{AuditEntry, AuditFilter};
+use crate::store::audit::{AuditEntry, AuditFilter, AuditRecord, Verification};
 use crate::util::now_ms;
 use axum::Json;
 use axum::body::Body;
@@ -226,18 +227,25 @@ fn redact_values(v: Value) -> Value {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only the records of this actor: a user's or key's id, or a user's
+    /// name.
     actor: Option<String>,
+    /// Only the records of this action, such as `functions:DeleteFunction`.
     action: Option<String>,
+    /// Only the records whose resource name starts with this.
     resource_prefix: Option<String>,
     /// `Allow` or `Deny`.
     decision: Option<String>,
     /// `success` (HTTP status below 400), `failure` (400 and above), or one
     /// status code.
     outcome: Option<String>,
+    /// Epoch ms; records at or after it.
     since: Option<i64>,
+    /// Epoch ms; records before it.
     until: Option<i64>,
+    /// Records per page (1 to 1000, default 100).
     limit: Option<i64>,
-    /// The `seq` where the previous page ended.
+    /// The `seq` where the previous page ended (its `next_cursor`).
     cursor: Option<i64>,
 }
 
@@ -253,12 +261,19 @@ async fn audited_org(state: &AppState, caller: &Caller, name: &str, action: &str
     Ok(org.id)
 }
 
+/// The org's audit records, newest first.
+///
+/// Needs `audit:ListRecords` on `log` in the org. Every call that changes
+/// something (`POST`, `PUT`, `PATCH`, `DELETE`) and got as far as its
+/// authorization, and every call authorization refused, is recorded with
+/// the status it was answered, in a hash chain per org (see
+/// `GET .../audit/verify`); so are logins, allowed and refused.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/audit",
     tag = "audit",
     params(ListQuery),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of records, newest first", body = ListPage<AuditRecord>))
 )]
 async fn list(
     State(state): State<AppState>,
@@ -308,20 +323,26 @@ async fn list(
     Ok(list_page(&rows, limit, |r| r.seq))
 }
 
+/// Verifies the org's audit chain.
+///
+/// Needs `audit:VerifyLog` on `log` in the org. Walks every record from
+/// the first and reports the first broken link: a gap in the sequence, a
+/// record whose previous hash does not match, or one whose content no
+/// longer matches its hash. A broken chain still answers 200, with `ok`
+/// false.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/audit/verify",
     tag = "audit",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "What the walk found", body = Verification))
 )]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(org): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Verification>> {
     let org_id = audited_org(&state, &caller, &org, actions::audit::VERIFY_LOG).await?;
-    let v = state.store.verify_audit(&org_id).await?;
-    Ok(Json(serde_json::to_value(v).map_err(ApiError::internal)?))
+    Ok(Json(state.store.verify_audit(&org_id).await?))
 }
 
 #[cfg(test)]

@@ -4,17 +4,20 @@
 //! problems reported by JSON path.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::openapi::ListPage;
 use super::{PathParams, authorized, list_page, page_limit};
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
 use crate::iam::{Caller, Target, actions};
+use crate::store::events::DeadLetterRow;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeSet;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,27 +34,52 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replay))
 }
 
-#[derive(Debug, Deserialize)]
+/// Events to put.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutEvents {
+    /// 1 to 100 events.
+    #[schema(value_type = Vec<Entry>, min_items = 1, max_items = 100)]
     entries: Vec<Value>,
 }
 
-/// All entries are checked and authorized before any is accepted; then
-/// all are stored (every delivery they owe) before the answer.
+/// The events accepted.
+#[derive(Debug, Serialize, ToSchema)]
+struct PutEventsResult {
+    /// One per entry, in the order of the request.
+    entries: Vec<AcceptedEvent>,
+    /// Always 0: a call accepts every entry or none.
+    failed_entry_count: u32,
+}
+
+/// An accepted event.
+#[derive(Debug, Serialize, ToSchema)]
+struct AcceptedEvent {
+    /// The event's id.
+    id: String,
+}
+
+/// Puts events on the project's bus (EventBridge's `PutEvents`).
+///
+/// Every entry is checked, and the caller authorized for each source
+/// (`events:PutEvents` on `source/<source>`), before any is accepted; a
+/// refused entry refuses the call, naming it (`entries[i]`). Then every
+/// event is stored with every delivery it owes to the rules that match it
+/// before the answer. An event's JSON envelope is at most 256 KiB.
+/// Audited.
 #[utoipa::path(
     post,
     path = "/projects/{project}/events",
     tag = "events",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = PutEvents,
+    responses((status = 200, description = "Every event, accepted", body = PutEventsResult))
 )]
 async fn put_events(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(req): JsonBody<PutEvents>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PutEventsResult>> {
     if req.entries.is_empty() || req.entries.len() > MAX_ENTRIES {
         return Err(ApiError::bad_request(
             "invalid_entries",
@@ -82,26 +110,41 @@ async fn put_events(
             .authorize(&caller, actions::events::PUT_EVENTS, &target)
             .await?;
     }
-    let ids: Vec<Value> = events.iter().map(|(_, e)| json!({ "id": e.id })).collect();
+    let ids: Vec<AcceptedEvent> = events
+        .iter()
+        .map(|(_, e)| AcceptedEvent { id: e.id.clone() })
+        .collect();
     state.events.publish(&project, events).await?;
-    Ok(Json(json!({ "entries": ids, "failed_entry_count": 0 })))
+    Ok(Json(PutEventsResult {
+        entries: ids,
+        failed_entry_count: 0,
+    }))
 }
 
+/// `?rule=&limit=&cursor=` of the dead letters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct DeadLetterQuery {
+    /// Only the dead letters of this rule (by name).
     rule: Option<String>,
+    /// Dead letters per page (1 to 1000, default 100).
     limit: Option<i64>,
+    /// The `next_cursor` of the page before, as it came.
     cursor: Option<String>,
 }
 
+/// The project's dead letters, oldest first.
+///
+/// A dead letter is a delivery that ran out of attempts or age, kept with
+/// its event and last error until it is replayed or deleted. Needs
+/// `events:ListDeadLetters` on `rule/*`.
 #[utoipa::path(
     get,
     path = "/projects/{project}/dead-letters",
     tag = "events",
     params(DeadLetterQuery),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of dead letters, oldest first", body = ListPage<DeadLetterRow>))
 )]
 async fn dead_letters(
     State(state): State<AppState>,
@@ -160,19 +203,35 @@ async fn authorized_dead_letter(
     Ok((project, dead))
 }
 
-/// Sends a dead letter again: a fresh delivery with a fresh count of
-/// attempts and the same idempotency key.
+/// A dead letter sent again.
+#[derive(Debug, Serialize, ToSchema)]
+struct ReplayedDeadLetter {
+    /// The delivery's idempotency key, the same as the first time.
+    idempotency_key: String,
+    /// The event's id.
+    event_id: String,
+    /// The rule's name.
+    rule: String,
+}
+
+/// Sends a dead letter again.
+///
+/// A fresh delivery, with a fresh count of attempts and the same
+/// idempotency key. The dead letter leaves the list; if the delivery fails
+/// again it comes back. The rule must still exist (409 `rule_gone`). Needs
+/// `events:ReplayDeadLetter` on `rule/<rule>`; audited.
 #[utoipa::path(
     post,
     path = "/projects/{project}/dead-letters/{id}/replay",
     tag = "events",
-    responses((status = 202, description = "Done", body = Object))
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses((status = 202, description = "The delivery, under way", body = ReplayedDeadLetter))
 )]
 async fn replay(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, id)): PathParams<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ReplayedDeadLetter>)> {
     let (project, dead) = authorized_dead_letter(
         &state,
         &caller,
@@ -185,15 +244,23 @@ async fn replay(
     let key = replayed.idempotency_key;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "idempotency_key": key, "event_id": dead.event_id, "rule": dead.rule })),
+        Json(ReplayedDeadLetter {
+            idempotency_key: key,
+            event_id: dead.event_id,
+            rule: dead.rule,
+        }),
     ))
 }
 
+/// Deletes a dead letter.
+///
+/// Needs `events:DeleteDeadLetter` on `rule/<rule>`; audited.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/dead-letters/{id}",
     tag = "events",
-    responses((status = 204, description = "Done"))
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses((status = 204, description = "Deleted"))
 )]
 async fn delete_dead_letter(
     State(state): State<AppState>,
@@ -212,13 +279,22 @@ async fn delete_dead_letter(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// A pattern and an event to test it on.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestPattern {
     /// The pattern, as a JSON object or as its text.
     pattern: Value,
     /// The event, as a JSON object or as its text.
     event: Value,
+}
+
+/// Whether the pattern matches.
+#[derive(Debug, Serialize, ToSchema)]
+struct PatternMatch {
+    /// Whether the event matches the pattern.
+    #[serde(rename = "match")]
+    matches: bool,
 }
 
 /// A JSON value, or JSON text holding one (as AWS's API takes them).
@@ -230,18 +306,23 @@ fn document(v: Value, what: &'static str) -> ApiResult<Value> {
     }
 }
 
+/// Tests an event pattern on an event (EventBridge's `TestEventPattern`).
+///
+/// Stores nothing. An invalid pattern is 400 `invalid_pattern`, with the
+/// problem's JSON path in `error.path`; the event must be a JSON object.
+/// Needs `events:TestEventPattern` on the caller's org's `pattern-tester`.
 #[utoipa::path(
     post,
     path = "/events/test-pattern",
     tag = "events",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = TestPattern,
+    responses((status = 200, description = "Whether the event matches", body = PatternMatch))
 )]
 async fn test_pattern(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<TestPattern>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PatternMatch>> {
     let target = Target::in_org("events", &caller.principal.org, "pattern-tester");
     state
         .authorize(&caller, actions::events::TEST_EVENT_PATTERN, &target)
@@ -255,5 +336,7 @@ async fn test_pattern(
             "the event must be a JSON object",
         ));
     }
-    Ok(Json(json!({ "match": pattern.matches(&event) })))
+    Ok(Json(PatternMatch {
+        matches: pattern.matches(&event),
+    }))
 }

@@ -6,6 +6,7 @@
 //! from every lookup at once, its name stays reserved, its history stays.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::openapi::ListPage;
 use super::{Page, PathParams, check_name};
 use crate::http::AppState;
 use crate::iam::actions::orgs as act;
@@ -17,8 +18,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use minicloud_policy::Mrn;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,10 +56,33 @@ impl From<TenancyError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new org or project.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewName {
+struct NewTenant {
+    /// Its name, unique on the platform (org names among orgs, project
+    /// names among every org's projects); names of deleted orgs and
+    /// projects stay reserved.
     name: String,
+}
+
+/// An org.
+#[derive(Debug, Serialize, ToSchema)]
+struct OrgView {
+    /// The org's name.
+    name: String,
+    /// Creation time, epoch ms.
+    created_ms: i64,
+}
+
+/// A project.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProjectView {
+    /// The project's name (unique on the platform: paths name a project
+    /// without its org).
+    name: String,
+    /// The name of the org that owns it.
+    org: String,
 }
 
 /// The org named `name`, or 404.
@@ -89,26 +113,45 @@ fn project_target(p: &Project) -> Target {
     Target::in_project("orgs", p, &format!("project/{}", p.name))
 }
 
-fn org_view(o: &Org) -> Value {
-    json!({ "name": o.name, "created_ms": o.created_ms })
+fn org_view(o: &Org) -> OrgView {
+    OrgView {
+        name: o.name.clone(),
+        created_ms: o.created_ms,
+    }
 }
 
-fn project_view(org: &Org, p: &Project) -> Value {
-    json!({ "name": p.name, "org": org.name })
+fn project_view(org: &Org, p: &Project) -> ProjectView {
+    ProjectView {
+        name: p.name.clone(),
+        org: org.name.clone(),
+    }
 }
 
+/// A page of what the caller may see (`items` and `next_cursor`, as
+/// [`super::list_page`] writes them).
+#[derive(Debug, Serialize)]
+struct Visible<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// Creates an org.
+///
+/// Needs `orgs:CreateOrg` on `mrn:orgs:<name>::org/<name>`: the org does
+/// not exist yet, so only platform-wide grants (the platform
+/// administrator's) can allow it.
 #[utoipa::path(
     post,
     path = "/orgs",
     tag = "orgs",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewTenant,
+    responses((status = 201, description = "The org, created", body = OrgView))
 )]
 async fn create_org(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(new): JsonBody<NewName>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    JsonBody(new): JsonBody<NewTenant>,
+) -> ApiResult<(StatusCode, Json<OrgView>)> {
     check_name("org", &new.name)?;
     // The org does not exist yet: only platform-wide grants can allow this.
     let target = Target {
@@ -122,19 +165,23 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(org_view(&org))))
 }
 
-/// Lists the orgs the caller may see (see [`VisiblePage`]).
+/// Lists the orgs the caller may see, by name.
+///
+/// An org is listed when the caller is allowed `orgs:GetOrg` on it; the
+/// others are skipped, so a page may be filled from several scans (see
+/// [`VisiblePage`]). The cursor is the last name shown.
 #[utoipa::path(
     get,
     path = "/orgs",
     tag = "orgs",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of orgs, by name", body = ListPage<OrgView>))
 )]
 async fn list_orgs(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(p): QueryParams<Page>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Visible<OrgView>>> {
     let limit = p.limit()?;
     let mut page = VisiblePage::new(limit, p.cursor.unwrap_or_default());
     while let Some(cursor) = page.scan_from() {
@@ -146,7 +193,10 @@ async fn list_orgs(
         }
     }
     let (items, next) = page.finish();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(Visible {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// A page of up to `limit` rows the caller may see, filled by scanning the
@@ -205,27 +255,36 @@ impl<T> VisiblePage<T> {
     }
 }
 
+/// An org.
+///
+/// Needs `orgs:GetOrg` on `org/<name>` in the org.
 #[utoipa::path(
     get,
     path = "/orgs/{org}",
     tag = "orgs",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The org", body = OrgView))
 )]
 async fn get_org(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(name): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgView>> {
     let org = org_named(&state, &name).await?;
     state.authorize(&caller, act::GET_ORG, &org_target(&org)).await?;
     Ok(Json(org_view(&org)))
 }
 
+/// Deletes an empty org.
+///
+/// Needs `orgs:DeleteOrg` on `org/<name>` in the org. An org that still
+/// has projects answers 409 `not_empty`; the `default` org cannot be
+/// deleted (409 `protected`). The delete is soft: the org vanishes from
+/// every lookup at once, its name stays reserved and its audit log stays.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}",
     tag = "orgs",
-    responses((status = 204, description = "Done"))
+    responses((status = 204, description = "Deleted"))
 )]
 async fn delete_org(
     State(state): State<AppState>,
@@ -240,19 +299,23 @@ async fn delete_org(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Creates a project in an org.
+///
+/// Needs `orgs:CreateProject` on `project/<name>` in the org. Project names
+/// are unique on the platform, not only in the org.
 #[utoipa::path(
     post,
     path = "/orgs/{org}/projects",
     tag = "orgs",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewTenant,
+    responses((status = 201, description = "The project, created", body = ProjectView))
 )]
 async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(org_name): PathParams<String>,
-    JsonBody(new): JsonBody<NewName>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    JsonBody(new): JsonBody<NewTenant>,
+) -> ApiResult<(StatusCode, Json<ProjectView>)> {
     check_name("project", &new.name)?;
     let org = org_named(&state, &org_name).await?;
     let target = Target {
@@ -266,20 +329,24 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(project_view(&org, &project))))
 }
 
-/// Lists the org's projects the caller may see (see [`VisiblePage`]).
+/// Lists the org's projects the caller may see, by name.
+///
+/// A project is listed when the caller is allowed `orgs:GetProject` on it;
+/// the others are skipped, so a page may be filled from several scans (see
+/// [`VisiblePage`]). The cursor is the last name shown.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/projects",
     tag = "orgs",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of projects, by name", body = ListPage<ProjectView>))
 )]
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(org_name): PathParams<String>,
     QueryParams(p): QueryParams<Page>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Visible<ProjectView>>> {
     let org = org_named(&state, &org_name).await?;
     let limit = p.limit()?;
     let mut page = VisiblePage::new(limit, p.cursor.unwrap_or_default());
@@ -294,20 +361,27 @@ async fn list_projects(
         }
     }
     let (items, next) = page.finish();
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(Visible {
+        items,
+        next_cursor: next,
+    }))
 }
 
+/// A project of an org.
+///
+/// Needs `orgs:GetProject` on `project/<name>` in the project. A project of
+/// another org answers 404.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/projects/{project}",
     tag = "orgs",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The project", body = ProjectView))
 )]
 async fn get_project(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((org_name, name)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProjectView>> {
     let org = org_named(&state, &org_name).await?;
     let project = project_in(&state, &org, &name).await?;
     state
@@ -316,11 +390,17 @@ async fn get_project(
     Ok(Json(project_view(&org, &project)))
 }
 
+/// Deletes an empty project.
+///
+/// Needs `orgs:DeleteProject` on `project/<name>` in the project. A
+/// project that still has functions, routes or workflows answers 409
+/// `not_empty`. Its custom domains are released at once. The delete is
+/// soft: the project vanishes from every lookup, its name stays reserved.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}/projects/{project}",
     tag = "orgs",
-    responses((status = 204, description = "Done"))
+    responses((status = 204, description = "Deleted"))
 )]
 async fn delete_project(
     State(state): State<AppState>,

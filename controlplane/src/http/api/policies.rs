@@ -12,6 +12,7 @@ use minicloud_policy::{Context, Decision, Explanation, Mrn, Policy, Request, exp
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,39 +24,69 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The most documents one simulation takes.
 const MAX_POLICIES: usize = 50;
 
-#[derive(Debug, Deserialize)]
+/// A request to judge, and whose policies judge it: `policies` or
+/// `principal`, exactly one of them.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Simulation {
-    /// Policy documents, evaluated together as one principal's policies.
+    /// IAM policy documents (`Version`, `Statement` ...), evaluated
+    /// together as one principal's policies; at most 50. Resources may be
+    /// MiniCloud names or AWS ARNs.
+    #[schema(value_type = Option<Vec<Object>>)]
     policies: Option<Vec<Value>>,
     /// Or a principal whose policies are looked up (and whose bindings'
     /// scopes apply).
-    principal: Option<PrincipalRef>,
+    principal: Option<SimulatedPrincipal>,
+    /// `service:Action`, such as `functions:InvokeFunction`, or `*`.
     action: String,
+    /// The resource: `*`, a name such as
+    /// `mrn:functions:<org>:<project>:function/<name>`, or (with `policies`
+    /// only) an AWS ARN such as `arn:aws:s3:::bucket/key`; at most 2048
+    /// characters.
     resource: String,
     /// Condition keys: a string, number or boolean, or a list for a
-    /// multivalued key.
+    /// multivalued key. With `principal`, they override the keys the
+    /// platform fills in.
     #[serde(default)]
     context: BTreeMap<String, Value>,
 }
 
 /// A user (`{"org", "user"}`) or an API key (`{"org", "key"}`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PrincipalRef {
+struct SimulatedPrincipal {
+    /// The org of the user or key.
     org: String,
+    /// A user's name.
     user: Option<String>,
+    /// Or a live API key's id.
     key: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct Outcome {
-    decision: &'static str,
-    statements: Vec<Decider>,
+/// The decision, and the statements that made it.
+#[derive(Debug, Serialize, ToSchema)]
+struct SimulationOutcome {
+    /// What the request would get.
+    decision: SimulatedDecision,
+    /// The statements that decided: the denying ones for an explicit
+    /// deny, the allowing ones for an allow, none for an implicit deny.
+    statements: Vec<DecidingStatement>,
 }
 
-#[derive(Debug, Serialize)]
-struct Decider {
+/// A simulated decision.
+#[derive(Debug, Serialize, ToSchema)]
+enum SimulatedDecision {
+    /// A statement allows it, and none denies it.
+    Allow,
+    /// A statement denies it.
+    ExplicitDeny,
+    /// No statement allows it.
+    ImplicitDeny,
+}
+
+/// A statement that decided a simulation.
+#[derive(Debug, Serialize, ToSchema)]
+struct DecidingStatement {
     /// `policies[i]` (the document's place in the request), or the name of
     /// the principal's policy.
     policy: String,
@@ -63,18 +94,28 @@ struct Decider {
     statement: String,
 }
 
+/// Simulates an authorization.
+///
+/// The answer is the decision, and the statements that made it. With `policies`, the documents given are evaluated alone (no scopes, no
+/// condition keys but `context`); it needs `iam:SimulatePolicy` on
+/// `simulator` in the caller's org. With `principal`, the request is judged
+/// as the API would judge that user or key: its bindings, their scopes,
+/// and the condition keys the platform fills in; it needs
+/// `iam:SimulatePolicy` on `user/<name>` in the principal's org (the key's
+/// user for a key), and the resource must be a MiniCloud name. Nothing is
+/// changed.
 #[utoipa::path(
     post,
     path = "/policies/simulate",
     tag = "policies",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = Simulation,
+    responses((status = 200, description = "The decision and the deciding statements", body = SimulationOutcome))
 )]
 async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(sim): JsonBody<Simulation>,
-) -> ApiResult<Json<Outcome>> {
+) -> ApiResult<Json<SimulationOutcome>> {
     let action = sim.action.trim();
     if action.is_empty() || (action != "*" && !action.contains(':')) {
         return Err(ApiError::bad_request(
@@ -113,16 +154,16 @@ async fn simulate(
             ));
         }
     };
-    Ok(Json(Outcome {
+    Ok(Json(SimulationOutcome {
         decision: match explanation.decision {
-            Decision::Allow(_) => "Allow",
-            Decision::ExplicitDeny(_) => "ExplicitDeny",
-            Decision::ImplicitDeny => "ImplicitDeny",
+            Decision::Allow(_) => SimulatedDecision::Allow,
+            Decision::ExplicitDeny(_) => SimulatedDecision::ExplicitDeny,
+            Decision::ImplicitDeny => SimulatedDecision::ImplicitDeny,
         },
         statements: explanation
             .statements
             .into_iter()
-            .map(|r| Decider {
+            .map(|r| DecidingStatement {
                 policy: r.policy,
                 statement: r.statement,
             })
@@ -171,7 +212,7 @@ fn inline(
 async fn as_principal(
     state: &AppState,
     caller: &Caller,
-    who: &PrincipalRef,
+    who: &SimulatedPrincipal,
     action: &str,
     resource: &str,
     extra: &[(String, Vec<String>)],

@@ -28,7 +28,8 @@ use crate::store::quotas::{QuotaError, QuotaExceeded, QuotaOverride, Quotas, Usa
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -80,48 +81,105 @@ impl From<PutError> for ApiError {
     }
 }
 
-/// The view of one tenant's quota. Running instances and their memory are
-/// counted on the node that answers.
-fn view(limits: Quotas, over: QuotaOverride, defaults: Quotas, counted: Usage, running: InUse) -> Value {
-    json!({
-        "limits": limits,
-        "override": over,
-        "defaults": defaults,
-        "usage": {
-            "concurrency": running.concurrency,
-            "memory_mib": running.memory_mib,
-            "stored_bytes": counted.stored_bytes,
-            "functions": counted.functions,
-            "rules": counted.rules,
-        },
-    })
+/// One tenant's quota: the limits in force, the override, the defaults
+/// and the usage.
+#[derive(Debug, Serialize, ToSchema)]
+struct QuotaView {
+    /// The limits in force: the override's value for each kind it sets,
+    /// else the default.
+    limits: Quotas,
+    /// The platform administrator's override; a `null` kind takes the
+    /// default.
+    #[serde(rename = "override")]
+    over: QuotaOverride,
+    /// The server's defaults for every org or every project
+    /// (`--org-quota`, `--project-quota`).
+    defaults: Quotas,
+    /// What the tenant uses now.
+    usage: QuotaUsage,
 }
 
-async fn org_view(state: &AppState, org: &Org) -> ApiResult<Value> {
+/// What a tenant uses of its quota (request rates are not shown).
+#[derive(Debug, Serialize, ToSchema)]
+struct QuotaUsage {
+    /// Instances running now, on the node that answers.
+    concurrency: u64,
+    /// MiB those instances reserve, on the node that answers.
+    memory_mib: u64,
+    /// Bytes of stored objects.
+    stored_bytes: u64,
+    /// Live functions.
+    functions: u64,
+    /// Event rules.
+    rules: u64,
+}
+
+/// An org's quota.
+#[derive(Debug, Serialize, ToSchema)]
+struct OrgQuota {
+    #[serde(flatten)]
+    quota: QuotaView,
+    /// The org's name.
+    org: String,
+}
+
+/// A project's quota.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProjectQuota {
+    #[serde(flatten)]
+    quota: QuotaView,
+    /// The project's name.
+    project: String,
+    /// The name of the org that owns it.
+    org: String,
+}
+
+/// The view of one tenant's quota. Running instances and their memory are
+/// counted on the node that answers.
+fn view(limits: Quotas, over: QuotaOverride, defaults: Quotas, counted: Usage, running: InUse) -> QuotaView {
+    QuotaView {
+        limits,
+        over,
+        defaults,
+        usage: QuotaUsage {
+            concurrency: running.concurrency,
+            memory_mib: running.memory_mib,
+            stored_bytes: counted.stored_bytes,
+            functions: counted.functions,
+            rules: counted.rules,
+        },
+    }
+}
+
+async fn org_view(state: &AppState, org: &Org) -> ApiResult<OrgQuota> {
     let book = &state.quotas;
-    let mut v = view(
+    let quota = view(
         book.org(&org.id),
         book.org_override(&org.id),
         book.defaults().org,
         state.store.org_usage(org).await?,
         state.functions.tenants().org_in_use(&org.id),
     );
-    v["org"] = json!(org.name);
-    Ok(v)
+    Ok(OrgQuota {
+        quota,
+        org: org.name.clone(),
+    })
 }
 
-async fn project_view(state: &AppState, p: &Project) -> ApiResult<Value> {
+async fn project_view(state: &AppState, p: &Project) -> ApiResult<ProjectQuota> {
     let book = &state.quotas;
-    let mut v = view(
+    let quota = view(
         book.project(&p.id),
         book.project_override(&p.id),
         book.defaults().project,
         state.store.in_project(p).usage().await?,
         state.functions.tenants().project_in_use(&p.id),
     );
-    v["project"] = json!(p.name);
-    v["org"] = json!(p.org_name);
-    Ok(v)
+    Ok(ProjectQuota {
+        quota,
+        project: p.name.clone(),
+        org: p.org_name.clone(),
+    })
 }
 
 /// Refuses values the database cannot hold.
@@ -131,37 +189,46 @@ fn checked(over: QuotaOverride) -> ApiResult<QuotaOverride> {
     Ok(over)
 }
 
+/// An org's quota and usage.
+///
+/// Needs `orgs:GetOrg` on `org/<name>` in the org. Running instances and
+/// their memory are counted on the node that answers.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/quota",
     tag = "quotas",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The org's quota", body = OrgQuota))
 )]
 async fn get_org(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(name): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgQuota>> {
     let org = org_named(&state, &name).await?;
     let target = Target::in_org("orgs", &org, &format!("org/{}", org.name));
     state.authorize(&caller, orgs::GET_ORG, &target).await?;
     Ok(Json(org_view(&state, &org).await?))
 }
 
-/// Replaces the org's override: kinds absent or `null` take the default.
+/// Replaces the org's quota override.
+///
+/// Kinds absent or `null` take the server's default. Needs
+/// `quotas:PutQuota` on the platform resource `mrn:quotas:::org/<name>`,
+/// which only the platform administrator's grants reach: an org's admin
+/// cannot raise its own quota. Values are at most 2^63 - 1.
 #[utoipa::path(
     put,
     path = "/orgs/{org}/quota",
     tag = "quotas",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = QuotaOverride,
+    responses((status = 200, description = "The org's quota, with the new override", body = OrgQuota))
 )]
 async fn put_org(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(name): PathParams<String>,
     JsonBody(over): JsonBody<QuotaOverride>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OrgQuota>> {
     let org = org_named(&state, &name).await?;
     let target = Target::platform("quotas", &format!("org/{}", org.name));
     state.authorize(&caller, quotas::PUT_QUOTA, &target).await?;
@@ -169,38 +236,46 @@ async fn put_org(
     Ok(Json(org_view(&state, &org).await?))
 }
 
+/// A project's quota and usage.
+///
+/// Needs `orgs:GetProject` on `project/<name>` in the project. Running
+/// instances and their memory are counted on the node that answers.
 #[utoipa::path(
     get,
     path = "/projects/{project}/quota",
     tag = "quotas",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The project's quota", body = ProjectQuota))
 )]
 async fn get_project(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(name): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProjectQuota>> {
     let project = super::project(&state, &name).await?;
     let target = Target::in_project("orgs", &project, &format!("project/{}", project.name));
     state.authorize(&caller, orgs::GET_PROJECT, &target).await?;
     Ok(Json(project_view(&state, &project).await?))
 }
 
-/// Replaces the project's override: kinds absent or `null` take the
-/// default.
+/// Replaces the project's quota override.
+///
+/// Kinds absent or `null` take the server's default. Needs
+/// `quotas:PutQuota` on the platform resource
+/// `mrn:quotas:::project/<name>`, which only the platform administrator's
+/// grants reach. Values are at most 2^63 - 1.
 #[utoipa::path(
     put,
     path = "/projects/{project}/quota",
     tag = "quotas",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = QuotaOverride,
+    responses((status = 200, description = "The project's quota, with the new override", body = ProjectQuota))
 )]
 async fn put_project(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(name): PathParams<String>,
     JsonBody(over): JsonBody<QuotaOverride>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProjectQuota>> {
     let project = super::project(&state, &name).await?;
     let target = Target::platform("quotas", &format!("project/{}", project.name));
     state.authorize(&caller, quotas::PUT_QUOTA, &target).await?;

@@ -13,8 +13,8 @@ use crate::store::routes::RouteRow;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -44,29 +44,65 @@ impl From<crate::services::routes::RoutesError> for ApiError {
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "ANY"];
 const RESERVED: &[&str] = &["/api/", "/fn/", "/metrics", "/healthz", "/readyz"];
 
-#[derive(Debug, Deserialize)]
+/// A new route.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRoute {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS` or `ANY`
+    /// (every method); any case.
     method: String,
+    /// The path pattern, starting with `/`, at most 1024 bytes: literal
+    /// segments, `{name}` for one segment, `{*name}` for the rest. Paths
+    /// under `/api/`, `/fn/`, `/metrics`, `/healthz` and `/readyz` are the
+    /// platform's.
     path: String,
+    /// The function it calls, in the same project.
     function: String,
-    /// `public` or `authenticated`; none: as the function says.
+    /// `public` or `authenticated`; none: as the function's `http_auth`
+    /// says.
     auth: Option<HttpAuth>,
 }
 
+/// A route as the API shows it: the stored route and the host it answers
+/// on.
+#[derive(Debug, Serialize, ToSchema)]
+struct RouteView {
+    #[serde(flatten)]
+    route: RouteRow,
+    /// `<project>.<base domain>`: the host the route answers on (and on
+    /// the project's verified custom domains).
+    host: String,
+}
+
+/// The routes of a project.
+#[derive(Debug, Serialize, ToSchema)]
+struct RouteList {
+    /// Every route, oldest first.
+    items: Vec<RouteView>,
+}
+
+/// Adds a custom route to one of the project's functions.
+///
+/// A method and a path pattern; the route serves at once, on
+/// `<project>.<base domain>` and on the project's verified custom domains.
+/// Needs `functions:CreateRoute` on `route/*`; a `public` route to a
+/// function whose `http_auth` is `authenticated` also needs
+/// `functions:UpdateFunction` on the function. A pattern that is invalid
+/// or conflicts with another route of the project is refused (409).
+/// Audited.
 #[utoipa::path(
     post,
     path = "/projects/{project}/routes",
     tag = "routes",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewRoute,
+    responses((status = 201, description = "The route, serving", body = RouteView))
 )]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(new): JsonBody<NewRoute>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<RouteView>)> {
     let project = authorized(&state, &caller, &project_name, functions::CREATE_ROUTE, "route/*").await?;
     let method = new.method.to_ascii_uppercase();
     if !METHODS.contains(&method.as_str()) {
@@ -125,35 +161,41 @@ async fn create(
 }
 
 /// A route as the API shows it: the stored row and the host it answers on.
-fn view(state: &AppState, row: RouteRow) -> serde_json::Value {
+fn view(state: &AppState, row: RouteRow) -> RouteView {
     let host = format!("{}.{}", row.project, state.config.base_domain.trim_matches('.'));
-    let mut value = json!(row);
-    value["host"] = host.into();
-    value
+    RouteView { route: row, host }
 }
 
+/// The project's custom routes, oldest first.
+///
+/// Needs `functions:ListRoutes` on `route/*`. Not paged: every route
+/// comes at once.
 #[utoipa::path(
     get,
     path = "/projects/{project}/routes",
     tag = "routes",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "Every route of the project", body = RouteList))
 )]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(project_name): PathParams<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<RouteList>> {
     let project = authorized(&state, &caller, &project_name, functions::LIST_ROUTES, "route/*").await?;
     let rows = state.store.in_project(&project).routes().await?;
-    let items: Vec<_> = rows.into_iter().map(|r| view(&state, r)).collect();
-    Ok(Json(json!({ "items": items })))
+    let items = rows.into_iter().map(|r| view(&state, r)).collect();
+    Ok(Json(RouteList { items }))
 }
 
+/// Deletes a custom route; it stops answering at once.
+///
+/// Needs `functions:DeleteRoute` on `route/<id>`; audited.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/routes/{id}",
     tag = "routes",
-    responses((status = 204, description = "Done"))
+    params(("id" = String, Path, description = "The route's id")),
+    responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 //! second.
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::events::rules::{Destination, Rule, RuleSpec};
 use crate::http::AppState;
@@ -121,12 +122,22 @@ async fn check_subjects(state: &AppState, caller: &Caller, project: &Project, ru
     Ok(())
 }
 
+/// Creates an event rule.
+///
+/// `name`, `sources` and `targets` are required. The rule is checked
+/// whole before it is stored: a bad pattern is 400 `invalid_pattern` with
+/// the problem's JSON path in `error.path`, another bad part 400 with a
+/// message naming the field. Needs `events:PutRule` on `rule/<name>`, the
+/// right to run every target (`functions:InvokeFunction` on the function,
+/// `workflows:StartExecution` on the workflow) and `events:UseSubject` on
+/// each NATS subject; counts against the project's and org's rule quotas.
+/// In force on every node within a second. Audited.
 #[utoipa::path(
     post,
     path = "/projects/{project}/rules",
     tag = "rules",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = RuleSpec,
+    responses((status = 201, description = "The rule as stored, defaults filled in", body = RuleRow))
 )]
 async fn create(
     State(state): State<AppState>,
@@ -153,12 +164,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(row)))
 }
 
+/// The project's event rules, by name.
+///
+/// Needs `events:ListRules` on `rule/*`. The cursor is the last name of
+/// the page before.
 #[utoipa::path(
     get,
     path = "/projects/{project}/rules",
     tag = "rules",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of rules, by name", body = ListPage<RuleRow>))
 )]
 async fn list(
     State(state): State<AppState>,
@@ -185,11 +200,14 @@ async fn existing(state: &AppState, project: &Project, name: &str) -> ApiResult<
         .ok_or_else(|| ApiError::not_found(format!("rule {name:?} does not exist")))
 }
 
+/// An event rule.
+///
+/// Needs `events:DescribeRule` on `rule/<name>`.
 #[utoipa::path(
     get,
     path = "/projects/{project}/rules/{name}",
     tag = "rules",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The rule", body = RuleRow))
 )]
 async fn describe(
     State(state): State<AppState>,
@@ -200,12 +218,18 @@ async fn describe(
     Ok(Json(existing(&state, &project, &name).await?))
 }
 
+/// Changes an event rule: the fields given replace the rule's.
+///
+/// The rule as changed is checked as on create, with the same rights
+/// asked (`events:PutRule`, the targets' and the subjects'). A rule is not
+/// renamed: `name`, if given, must be the rule's. In force on every node
+/// within a second. Audited.
 #[utoipa::path(
     patch,
     path = "/projects/{project}/rules/{name}",
     tag = "rules",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = RuleSpec,
+    responses((status = 200, description = "The rule as changed", body = RuleRow))
 )]
 async fn update(
     State(state): State<AppState>,
@@ -226,11 +250,15 @@ async fn update(
     Ok(Json(row))
 }
 
+/// Deletes an event rule; it matches nothing from then on.
+///
+/// Its dead letters stay. Needs `events:DeleteRule` on `rule/<name>`;
+/// audited.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/rules/{name}",
     tag = "rules",
-    responses((status = 204, description = "Done"))
+    responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -3,11 +3,13 @@
 //! (`x-minicloud-meta-<name>` headers).
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
+use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::capabilities::objects::{BucketError, ProjectObjects};
 use crate::http::AppState;
 use crate::iam::Caller;
 use crate::iam::actions::storage;
+use crate::store::objects::BucketRow;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -17,9 +19,9 @@ use futures::TryStreamExt;
 use minicloud_runtime::caps::backend::{
     BackendError, Cause, ListQuery, ObjectMeta, PutOptions, StorageBackend,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,11 +36,57 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const META_PREFIX: &str = "x-minicloud-meta-";
 
-#[derive(Debug, Deserialize)]
+/// A new bucket.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewBucket {
+    /// Unique in the project: 1 to 63 characters of `a-z`, `0-9`, `-`
+    /// and `_`, starting with a letter or digit.
     name: String,
 }
+
+/// What is known of a stored object (the JSON of
+/// `minicloud_runtime::caps::backend::ObjectMeta`).
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the JSON of ObjectMeta, a type of the runtime crate"
+)]
+struct StoredObject {
+    /// The object's key in its bucket.
+    key: String,
+    /// Its size, bytes.
+    size: u64,
+    /// A quoted hash of the content (also the `ETag` header).
+    etag: String,
+    /// The content type it was stored with; `null` if none was given.
+    content_type: Option<String>,
+    /// When it was last written, epoch ms.
+    last_modified_ms: i64,
+    /// User metadata (the `x-minicloud-meta-<name>` headers it was stored
+    /// with, names in lower case).
+    metadata: BTreeMap<String, String>,
+}
+
+/// A page of a bucket's objects.
+#[derive(Debug, Serialize, ToSchema)]
+struct ObjectList {
+    /// Objects, in key order.
+    #[schema(value_type = Vec<StoredObject>)]
+    items: Vec<ObjectMeta>,
+    /// With `delimiter`: the key prefixes rolled up, each up to and with
+    /// the first delimiter after `prefix`.
+    common_prefixes: Vec<String>,
+    /// Where the next page starts (pass it as `cursor`); `null` on the
+    /// last page.
+    next_cursor: Option<String>,
+}
+
+/// An object's bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code, reason = "describes an object's content")]
+struct ObjectContent(Vec<u8>);
 
 async fn objects(
     state: &AppState,
@@ -51,32 +99,40 @@ async fn objects(
     Ok(state.services.objects.project(&project))
 }
 
+/// Creates a bucket.
+///
+/// Needs `storage:CreateBucket` on `bucket/<name>`; audited. A name the
+/// project already has is 409 `already_exists`.
 #[utoipa::path(
     post,
     path = "/projects/{project}/buckets",
     tag = "storage",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewBucket,
+    responses((status = 201, description = "The bucket", body = BucketRow))
 )]
 async fn create_bucket(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(project_name): PathParams<String>,
     JsonBody(new): JsonBody<NewBucket>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<BucketRow>)> {
     check_name("bucket", &new.name)?;
     let resource = format!("bucket/{}", new.name);
     let objects = objects(&state, &caller, &project_name, storage::CREATE_BUCKET, &resource).await?;
     let created = objects.create_bucket(&new.name).await?;
-    Ok((StatusCode::CREATED, Json(json!(created))))
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The project's buckets, by name.
+///
+/// Needs `storage:ListBuckets` on `bucket/*`. The cursor is the last name
+/// of the page before.
 #[utoipa::path(
     get,
     path = "/projects/{project}/buckets",
     tag = "storage",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of buckets, by name", body = ListPage<BucketRow>))
 )]
 async fn list_buckets(
     State(state): State<AppState>,
@@ -92,11 +148,16 @@ async fn list_buckets(
     Ok(list_page(&buckets, limit, |b| b.name.clone()))
 }
 
+/// Deletes a bucket, which must be empty.
+///
+/// Needs `storage:DeleteBucket` on `bucket/<bucket>`; audited. A bucket
+/// that holds objects is 409 `bucket_not_empty`.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/buckets/{bucket}",
     tag = "storage",
-    responses((status = 204, description = "Done"))
+    params(("bucket" = String, Path, description = "The bucket's name")),
+    responses((status = 204, description = "Deleted"))
 )]
 async fn delete_bucket(
     State(state): State<AppState>,
@@ -119,29 +180,38 @@ impl From<BucketError> for ApiError {
     }
 }
 
+/// `?prefix=&delimiter=&cursor=&limit=` of an object listing.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ObjectQuery {
+    /// Only keys that start with it.
     prefix: Option<String>,
+    /// Rolls keys up at the first occurrence of it after the prefix, as
+    /// folders (`/`): they come as `common_prefixes`.
     delimiter: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
+    /// Objects per page (1 to 1000, default 100).
     limit: Option<i64>,
 }
 
+/// A bucket's objects, in key order.
+///
+/// Needs `storage:ListBucket` on `bucket/<bucket>`.
 #[utoipa::path(
     get,
     path = "/projects/{project}/buckets/{bucket}/objects",
     tag = "storage",
-    params(ObjectQuery),
-    responses((status = 200, description = "Done", body = Object))
+    params(ObjectQuery, ("bucket" = String, Path, description = "The bucket's name")),
+    responses((status = 200, description = "A page of objects", body = ObjectList))
 )]
 async fn list_objects(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, bucket)): PathParams<(String, String)>,
     QueryParams(q): QueryParams<ObjectQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ObjectList>> {
     let limit = super::page_limit(q.limit)?;
     let objects = objects(
         &state,
@@ -162,11 +232,11 @@ async fn list_objects(
             },
         )
         .await?;
-    Ok(Json(json!({
-        "items": page.objects,
-        "common_prefixes": page.common_prefixes,
-        "next_cursor": page.cursor,
-    })))
+    Ok(Json(ObjectList {
+        items: page.objects,
+        common_prefixes: page.common_prefixes,
+        next_cursor: page.cursor,
+    }))
 }
 
 /// Checks the key and the caller's right to `action` on it.
@@ -222,11 +292,32 @@ fn not_modified(req: &HeaderMap, m: &ObjectMeta) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == m.etag || t.trim() == "*"))
 }
 
+/// Downloads an object, streamed.
+///
+/// The answer carries the object's stored `Content-Type`
+/// (`application/octet-stream` when none was given), `ETag`,
+/// `Last-Modified` and its metadata as `x-minicloud-meta-<name>` headers.
+/// With `If-None-Match` holding its ETag (or `*`) the answer is 304 with
+/// no body. Needs `storage:GetObject` on `bucket/<bucket>/<key>`.
 #[utoipa::path(
     get,
     path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
     tag = "storage",
-    responses((status = 200, description = "Done"))
+    params(
+        ("bucket" = String, Path, description = "The bucket's name"),
+        ("key" = String, Path, description = "The object's key (may hold `/`): 1 to 1024 bytes, no control characters, no empty, `.` or `..` segment"),
+        ("if-none-match" = Option<String>, Header, nullable = false, description = "ETags (or `*`): an object holding one of them answers 304")
+    ),
+    responses(
+        (status = 200, description = "The object's content, in its stored content type", content_type = "*/*", body = inline(ObjectContent),
+            headers(
+                ("etag" = String, description = "The object's ETag"),
+                ("last-modified" = String, description = "When the object was last written (HTTP date)"),
+                ("content-length" = u64, description = "The object's size, bytes")
+            )),
+        (status = 304, description = "Not modified: the object holds an ETag of `If-None-Match`; no body",
+            headers(("etag" = String, description = "The object's ETag")))
+    )
 )]
 async fn get_object(
     State(state): State<AppState>,
@@ -244,11 +335,27 @@ async fn get_object(
     Ok((out, body).into_response())
 }
 
+/// An object's metadata, as the headers of a download without its body.
+///
+/// `Content-Type`, `ETag`, `Last-Modified`, `Content-Length` and the
+/// `x-minicloud-meta-<name>` headers. Needs `storage:GetObject` on
+/// `bucket/<bucket>/<key>`.
 #[utoipa::path(
     head,
     path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
     tag = "storage",
-    responses((status = 200, description = "Done"))
+    params(
+        ("bucket" = String, Path, description = "The bucket's name"),
+        ("key" = String, Path, description = "The object's key (may hold `/`)")
+    ),
+    responses(
+        (status = 200, description = "The object's headers; no body",
+            headers(
+                ("etag" = String, description = "The object's ETag"),
+                ("last-modified" = String, description = "When the object was last written (HTTP date)"),
+                ("content-length" = u64, description = "The object's size, bytes")
+            ))
+    )
 )]
 async fn head_object(
     State(state): State<AppState>,
@@ -260,11 +367,31 @@ async fn head_object(
     Ok((object_headers(&meta), Body::empty()).into_response())
 }
 
+/// Uploads an object, streamed; it replaces any object of the key.
+///
+/// The body is the content, of any type: the request's `Content-Type` is
+/// stored with it, and `x-minicloud-meta-<name>` headers (visible ASCII)
+/// become its metadata. The object becomes visible only once the upload
+/// is complete, and only within the stored-bytes quotas of the project
+/// and its org. The change is announced as a `minicloud.storage` event
+/// (`Object Created`). Needs `storage:PutObject` on
+/// `bucket/<bucket>/<key>`; audited.
 #[utoipa::path(
     put,
     path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
     tag = "storage",
-    responses((status = 201, description = "Done", body = Object))
+    params(
+        ("bucket" = String, Path, description = "The bucket's name"),
+        ("key" = String, Path, description = "The object's key (may hold `/`): 1 to 1024 bytes, no control characters, no empty, `.` or `..` segment")
+    ),
+    request_body(
+        description = "The object's content; its `Content-Type` is stored with it",
+        content((inline(ObjectContent) = "application/octet-stream"))
+    ),
+    responses(
+        (status = 201, description = "The object as stored", body = StoredObject,
+            headers(("etag" = String, description = "The object's ETag")))
+    )
 )]
 async fn put_object(
     State(state): State<AppState>,
@@ -309,11 +436,21 @@ async fn put_object(
     Ok((StatusCode::CREATED, out, Json(meta)))
 }
 
+/// Deletes an object.
+///
+/// As in S3, deleting is idempotent: a missing object answers 204 too (a
+/// missing bucket is 404). The deletion of an object is announced as a
+/// `minicloud.storage` event (`Object Deleted`). Needs
+/// `storage:DeleteObject` on `bucket/<bucket>/<key>`; audited.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/buckets/{bucket}/objects/{*key}",
     tag = "storage",
-    responses((status = 204, description = "Done"))
+    params(
+        ("bucket" = String, Path, description = "The bucket's name"),
+        ("key" = String, Path, description = "The object's key (may hold `/`)")
+    ),
+    responses((status = 204, description = "Deleted, or there was no such object"))
 )]
 async fn delete_object(
     State(state): State<AppState>,

@@ -4,12 +4,14 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::functions::deploy::require_pass_role;
+use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page, next_cursor, page_limit};
 use crate::http::AppState;
 use crate::iam::actions::workflows as actions;
 use crate::iam::{Caller, Target};
 use crate::services::workflows::WorkflowError;
 use crate::store::projects::Project;
+use crate::store::records::LogRecord;
 use crate::store::workflows::executions::ExecutionRow;
 use crate::store::workflows::{PutOutcome, WorkflowRow};
 use crate::workflows::StoredSignal;
@@ -17,8 +19,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use minicloud_asl::machine::Event;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -91,37 +94,83 @@ async fn existing(
 /// `PUT` body: the definition (an object, or its JSON text as Step
 /// Functions takes it), and optionally the execution role and a
 /// description.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PutBody {
+struct WorkflowPut {
+    #[schema(schema_with = definition_input)]
     definition: Value,
+    /// The execution role: a role of the project's org whose grants the
+    /// workflow's tasks run with (the caller needs `iam:PassRole` on it).
+    /// Empty or absent: none.
     #[serde(default)]
     role: String,
+    /// Free text.
     #[serde(default)]
     description: String,
 }
 
-fn shown(row: &WorkflowRow, definition: &Value) -> Value {
-    let mut v = serde_json::to_value(row).unwrap_or_default();
-    if let Some(map) = v.as_object_mut() {
-        map.insert("definition".into(), definition.clone());
-    }
-    v
+/// The schema of a definition as `PUT` takes it: an object, or its JSON
+/// text.
+fn definition_input() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let one_of = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Object).description(Some(
+            "An Amazon States Language definition (`StartAt`, `States` ...)",
+        )))
+        .item(ObjectBuilder::new().schema_type(Type::String).description(Some(
+            "The same definition as JSON text, as Step Functions takes it",
+        )))
+        .description(Some(
+            "The workflow's definition, in Amazon States Language, at most 1 MiB of JSON. Every \
+             problem answers 400 `invalid_definition` at its JSON path; tasks must name functions \
+             of the project that exist.",
+        ))
+        .build();
+    utoipa::openapi::RefOr::T(Schema::OneOf(one_of))
 }
 
+/// A workflow and its current definition.
+#[derive(Debug, Serialize, ToSchema)]
+struct WorkflowView {
+    #[serde(flatten)]
+    row: WorkflowRow,
+    /// The current version's definition, in Amazon States Language
+    /// (`StartAt`, `States` ...).
+    #[schema(value_type = Object)]
+    definition: Value,
+}
+
+fn shown(row: &WorkflowRow, definition: &Value) -> WorkflowView {
+    WorkflowView {
+        row: row.clone(),
+        definition: definition.clone(),
+    }
+}
+
+/// Creates a workflow, or a new version of it.
+///
+/// Needs `workflows:CreateWorkflow` on `workflow/<name>` in the project,
+/// and `iam:PassRole` on the role, if one is given. A definition the same
+/// as a version the workflow had makes that version current again (no new
+/// version). New executions run the current version; running ones keep
+/// theirs.
 #[utoipa::path(
     put,
     path = "/projects/{project}/workflows/{name}",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    params(("name" = String, Path, description = "The workflow's name")),
+    request_body = WorkflowPut,
+    responses(
+        (status = 201, description = "The workflow, created", body = WorkflowView),
+        (status = 200, description = "The workflow, with a new current version (or a former one again)", body = WorkflowView)
+    )
 )]
 async fn put(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
-    JsonBody(body): JsonBody<PutBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    JsonBody(body): JsonBody<WorkflowPut>,
+) -> ApiResult<(StatusCode, Json<WorkflowView>)> {
     check_name("workflow", &name)?;
     let project =
         authorized_workflow(&state, &caller, &project_name, actions::CREATE_WORKFLOW, &name).await?;
@@ -149,12 +198,16 @@ async fn put(
     Ok((status, Json(shown(&row, &definition))))
 }
 
+/// Lists the project's workflows, by name.
+///
+/// Needs `workflows:ListWorkflows` on `workflow/*` in the project. The
+/// cursor is the last name of the page before.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows",
     tag = "workflows",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of workflows, by name", body = ListPage<WorkflowRow>))
 )]
 async fn list(
     State(state): State<AppState>,
@@ -179,27 +232,37 @@ async fn list(
     Ok(list_page(&rows, limit, |r| r.name.clone()))
 }
 
+/// A workflow and its current definition.
+///
+/// Needs `workflows:GetWorkflow` on `workflow/<name>` in the project.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows/{name}",
     tag = "workflows",
-    responses((status = 200, description = "Done", body = Object))
+    params(("name" = String, Path, description = "The workflow's name")),
+    responses((status = 200, description = "The workflow", body = WorkflowView))
 )]
 async fn describe(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<WorkflowView>> {
     let project = authorized_workflow(&state, &caller, &project_name, actions::GET_WORKFLOW, &name).await?;
     let (row, definition) = state.workflows.get(&project, &name).await?;
     Ok(Json(shown(&row, &definition)))
 }
 
+/// Deletes a workflow.
+///
+/// Needs `workflows:DeleteWorkflow` on `workflow/<name>` in the project. A
+/// workflow with running executions answers 409 `workflow_busy` (stop them
+/// first); its versions and ended executions go with it.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/workflows/{name}",
     tag = "workflows",
-    responses((status = 204, description = "Done"))
+    params(("name" = String, Path, description = "The workflow's name")),
+    responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -213,21 +276,36 @@ async fn remove(
 }
 
 /// A start: the execution's input (`{}` when none) and optional name.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
+    /// The execution's input, any JSON value up to 256 KiB; `{}` when
+    /// absent or `null`.
     #[serde(default)]
     input: Option<Value>,
+    /// The execution's name: 1 to 80 letters, digits, `-` and `_`, unique
+    /// among the workflow's executions. Absent: a fresh id. A name makes
+    /// the start idempotent: the same name with the same input answers the
+    /// execution that exists, with another input 409 `execution_exists`.
     #[serde(default)]
     name: Option<String>,
 }
 
+/// Starts an execution of a workflow's current version.
+///
+/// Needs `workflows:StartExecution` on `workflow/<name>` in the project.
+/// A project has at most 10000 running executions (429
+/// `too_many_executions`).
 #[utoipa::path(
     post,
     path = "/projects/{project}/workflows/{name}/executions",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    params(("name" = String, Path, description = "The workflow's name")),
+    request_body = StartBody,
+    responses(
+        (status = 201, description = "The execution, started", body = ExecutionRow),
+        (status = 200, description = "The execution of that name and input, which already existed", body = ExecutionRow)
+    )
 )]
 async fn start(
     State(state): State<AppState>,
@@ -250,12 +328,18 @@ async fn start(
     Ok((status, Json(row)))
 }
 
+/// Starts an execution and waits for it to end.
+///
+/// As `POST .../executions` (the same authorization, body and limits), but
+/// the answer waits for the execution to end, at most 60 seconds: the
+/// execution as it stands then, `RUNNING` if it has not ended.
 #[utoipa::path(
     post,
     path = "/projects/{project}/workflows/{name}/start-sync",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    params(("name" = String, Path, description = "The workflow's name")),
+    request_body = StartBody,
+    responses((status = 200, description = "The execution, ended or still running after 60 seconds", body = ExecutionRow))
 )]
 async fn start_sync(
     State(state): State<AppState>,
@@ -278,19 +362,29 @@ async fn start_sync(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ExecutionsQuery {
+    /// Only the executions of this status: `RUNNING`, `SUCCEEDED`,
+    /// `FAILED`, `TIMED_OUT` or `ABORTED`.
     status: Option<String>,
+    /// Executions per page (1 to 1000, default 100).
     limit: Option<i64>,
+    /// Where the previous page ended (its `next_cursor`).
     cursor: Option<String>,
 }
 
 const STATUSES: [&str; 5] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
+/// Lists a workflow's executions, newest first.
+///
+/// Needs `workflows:ListExecutions` on `workflow/<name>` in the project.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows/{name}/executions",
     tag = "workflows",
-    params(ExecutionsQuery),
-    responses((status = 200, description = "Done", body = Object))
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ExecutionsQuery
+    ),
+    responses((status = 200, description = "A page of executions, newest first", body = ListPage<ExecutionRow>))
 )]
 async fn executions(
     State(state): State<AppState>,
@@ -330,11 +424,18 @@ async fn executions(
     Ok(list_page(&rows, limit, |r| format!("{}:{}", r.started_ms, r.id)))
 }
 
+/// An execution.
+///
+/// Needs `workflows:DescribeExecution` on `workflow/<name>` in the project.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows/{name}/executions/{id}",
     tag = "workflows",
-    responses((status = 200, description = "Done", body = Object))
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("id" = String, Path, description = "The execution's id, or its name")
+    ),
+    responses((status = 200, description = "The execution", body = ExecutionRow))
 )]
 async fn execution(
     State(state): State<AppState>,
@@ -346,19 +447,51 @@ async fn execution(
     Ok(Json(state.workflows.execution(&project, &workflow, &id).await?))
 }
 
+/// One event of an execution's history.
+#[derive(Debug, Serialize, ToSchema)]
+struct HistoryEvent {
+    /// Its number in the history, from 0.
+    id: i64,
+    /// Its type, as Step Functions names them (`ExecutionStarted`,
+    /// `TaskStateEntered` ...); empty for an event this server does not
+    /// know.
+    #[serde(rename = "type")]
+    kind: String,
+    /// When it happened, RFC 3339 in UTC with milliseconds.
+    timestamp: Option<String>,
+    /// The event as the journal holds it.
+    #[schema(value_type = Object)]
+    details: Value,
+}
+
+/// A page of history (`ListPage<HistoryEvent>` in the description).
+#[derive(Debug, Serialize)]
+struct HistoryPage {
+    items: Vec<HistoryEvent>,
+    next_cursor: Option<String>,
+}
+
+/// An execution's history, oldest first.
+///
+/// Needs `workflows:GetExecutionHistory` on `workflow/<name>` in the
+/// project. The cursor is the `id` of the last event of the page before.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows/{name}/executions/{id}/history",
     tag = "workflows",
-    params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("id" = String, Path, description = "The execution's id, or its name"),
+        Page
+    ),
+    responses((status = 200, description = "A page of events, oldest first", body = ListPage<HistoryEvent>))
 )]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name, id)): PathParams<(String, String, String)>,
     QueryParams(page): QueryParams<Page>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HistoryPage>> {
     let limit = page.limit()?;
     let after = match &page.cursor {
         None => -1,
@@ -378,23 +511,26 @@ async fn history(
         .workflows
         .history(&project, &workflow, &id, after, limit)
         .await?;
-    let items: Vec<Value> = rows
+    let items: Vec<HistoryEvent> = rows
         .iter()
         .map(|r| {
             let kind = serde_json::from_value::<Event>(r.body.clone())
                 .map(|e| e.history_type())
                 .unwrap_or_default();
-            json!({
-                "id": r.seq,
-                "type": kind,
-                "timestamp": chrono::DateTime::from_timestamp_millis(r.at_ms)
+            HistoryEvent {
+                id: r.seq,
+                kind,
+                timestamp: chrono::DateTime::from_timestamp_millis(r.at_ms)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                "details": r.body,
-            })
+                details: r.body.clone(),
+            }
         })
         .collect();
     let next = next_cursor(&rows, limit, |r| r.seq.to_string());
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(HistoryPage {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// `?since=&limit=` of an execution's logs.
@@ -404,24 +540,39 @@ async fn history(
 struct LogsQuery {
     /// Epoch ms; lines at or after it.
     since: Option<i64>,
+    /// Lines at most (1 to 1000, default 100).
     limit: Option<i64>,
 }
 
-/// The log lines of every task of an execution, oldest first (its id is
-/// their trace id).
+/// The log lines of an execution's tasks.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExecutionLogs {
+    /// Oldest first.
+    items: Vec<LogRecord>,
+}
+
+/// The log lines of every task of an execution, oldest first.
+///
+/// The execution's id is their trace id. Needs
+/// `workflows:GetExecutionHistory` on `workflow/<name>` in the project. One
+/// page only, with no cursor: pass a later `since` for more.
 #[utoipa::path(
     get,
     path = "/projects/{project}/workflows/{name}/executions/{id}/logs",
     tag = "workflows",
-    params(LogsQuery),
-    responses((status = 200, description = "Done", body = Object))
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("id" = String, Path, description = "The execution's id, or its name"),
+        LogsQuery
+    ),
+    responses((status = 200, description = "The lines, oldest first", body = ExecutionLogs))
 )]
 async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name, id)): PathParams<(String, String, String)>,
     QueryParams(q): QueryParams<LogsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ExecutionLogs>> {
     let limit = page_limit(q.limit)?;
     let (project, workflow) = existing(
         &state,
@@ -437,25 +588,36 @@ async fn logs(
         .in_project(&project)
         .trace_logs(&execution.id, q.since.unwrap_or(0), limit)
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(ExecutionLogs { items }))
 }
 
 /// A stop's error and cause.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StopBody {
+    /// The execution's error (default `States.Aborted`).
     #[serde(default)]
     error: Option<String>,
+    /// The execution's cause (default `stopped through the API`).
     #[serde(default)]
     cause: Option<String>,
 }
 
+/// Stops a running execution.
+///
+/// Needs `workflows:StopExecution` on `workflow/<name>` in the project. The
+/// stop is queued for the engine: the execution ends `ABORTED` shortly
+/// after. One that is not running answers 409 `execution_not_running`.
 #[utoipa::path(
     post,
     path = "/projects/{project}/workflows/{name}/executions/{id}/stop",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 202, description = "Done"))
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        ("id" = String, Path, description = "The execution's id, or its name")
+    ),
+    request_body = StopBody,
+    responses((status = 202, description = "The stop is queued"))
 )]
 async fn stop(
     State(state): State<AppState>,
@@ -476,14 +638,19 @@ async fn stop(
 
 /// A task token sent back: with the task's output, or its error and
 /// cause, or alone (a heartbeat).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
+    /// The task token, as the task's input got it (`$$.Task.Token`).
     token: String,
+    /// With `success`: the task's output, any JSON value (`{}` when absent
+    /// or `null`).
     #[serde(default)]
     output: Option<Value>,
+    /// With `failure`: the task's error (default `States.TaskFailed`).
     #[serde(default)]
     error: Option<String>,
+    /// With `failure`: the task's cause (default empty).
     #[serde(default)]
     cause: Option<String>,
 }
@@ -507,12 +674,18 @@ async fn send_token(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Completes a task that waits for its token, with its output.
+///
+/// Needs `workflows:SendTaskSuccess` on the token's workflow (the token
+/// itself grants nothing). A token of no execution answers 400
+/// `invalid_token`; one the execution no longer waits for (it ended, or
+/// the task timed out or was answered) 400 `task_timed_out`.
 #[utoipa::path(
     post,
     path = "/task-tokens/success",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done"))
+    request_body = TokenBody,
+    responses((status = 202, description = "The answer is queued for the execution"))
 )]
 async fn token_success(
     State(state): State<AppState>,
@@ -527,12 +700,16 @@ async fn token_success(
     send_token(&state, &caller, actions::SEND_TASK_SUCCESS, &body.token, signal).await
 }
 
+/// Fails a task that waits for its token, with an error and cause.
+///
+/// Needs `workflows:SendTaskFailure` on the token's workflow (the token
+/// itself grants nothing). Refusals as for `POST /task-tokens/success`.
 #[utoipa::path(
     post,
     path = "/task-tokens/failure",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done"))
+    request_body = TokenBody,
+    responses((status = 202, description = "The answer is queued for the execution"))
 )]
 async fn token_failure(
     State(state): State<AppState>,
@@ -547,12 +724,17 @@ async fn token_failure(
     send_token(&state, &caller, actions::SEND_TASK_FAILURE, &body.token, signal).await
 }
 
+/// Reports that a task that waits for its token is still at work.
+///
+/// Restarts the task's heartbeat timeout. Needs
+/// `workflows:SendTaskHeartbeat` on the token's workflow (the token itself
+/// grants nothing). Refusals as for `POST /task-tokens/success`.
 #[utoipa::path(
     post,
     path = "/task-tokens/heartbeat",
     tag = "workflows",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done"))
+    request_body = TokenBody,
+    responses((status = 202, description = "The heartbeat is queued for the execution"))
 )]
 async fn token_heartbeat(
     State(state): State<AppState>,

@@ -48,7 +48,7 @@ impl Store {
 }
 
 /// A user of an org.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Stable id (`mc:userid`).
     pub id: String,
@@ -60,6 +60,7 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: Option<String>,
     /// Tags, seen by policies as `mc:PrincipalTag/<key>`.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub tags: Tags,
 }
 
@@ -82,7 +83,7 @@ fn user(r: &AnyRow) -> User {
 }
 
 /// An API key's metadata (never its secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// The key id: the public half of the credential.
     pub id: String,
@@ -146,8 +147,9 @@ fn policy_row(r: &AnyRow) -> PolicyRow {
     }
 }
 
-/// A role and what it carries.
-#[derive(Debug, Clone, Serialize)]
+/// A role: its name and creation time (`GET` of the role shows its
+/// policies).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Role {
     /// Stable id.
     #[serde(skip)]
@@ -167,7 +169,7 @@ fn role(r: &AnyRow) -> Role {
 }
 
 /// A principal's role, in the org or in one project.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Binding {
     /// Stable id.
     pub id: String,

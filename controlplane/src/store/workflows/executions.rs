@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A stored execution.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionRow {
     /// Stable id, unique across the platform.
     pub id: String,
@@ -29,9 +29,9 @@ pub struct ExecutionRow {
     pub name: String,
     /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
     pub status: String,
-    /// Its input.
+    /// Its input (any JSON value).
     pub input: Value,
-    /// Its output, once it succeeded.
+    /// Its output (any JSON value), once it succeeded.
     pub output: Option<Value>,
     /// Its error, once it failed.
     pub error: Option<String>,
@@ -39,7 +39,7 @@ pub struct ExecutionRow {
     pub cause: Option<String>,
     /// The execution role's name (empty: none).
     pub role: String,
-    /// Epoch ms.
+    /// Start time, epoch ms.
     pub started_ms: i64,
     /// Epoch ms, once it ended.
     pub stopped_ms: Option<i64>,

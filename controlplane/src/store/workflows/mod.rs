@@ -18,7 +18,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A stored workflow.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkflowRow {
     /// Stable id.
     pub id: String,
@@ -33,9 +33,9 @@ pub struct WorkflowRow {
     pub role: String,
     /// The version new executions run.
     pub version: i64,
-    /// Epoch ms.
+    /// Creation time, epoch ms.
     pub created_ms: i64,
-    /// Epoch ms.
+    /// Last change, epoch ms.
     pub updated_ms: i64,
 }
 

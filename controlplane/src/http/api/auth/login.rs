@@ -1,6 +1,6 @@
 //! `POST /auth/login`: limits, one password check, the audit record.
 
-use super::session::session;
+use super::session::{TokenPair, session};
 use super::{source_ip, unauthenticated, user_agent};
 use crate::http::AppState;
 use crate::http::api::error::{ApiError, ApiResult, JsonBody, trace_id};
@@ -15,14 +15,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::IpAddr;
 
-#[derive(Debug, Deserialize)]
+/// A user's credentials.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Login {
+    /// The user's org.
     org: String,
+    /// The user's name.
     username: String,
+    /// The user's password (users created without one cannot log in).
+    #[schema(format = Password)]
     password: String,
 }
 
@@ -102,19 +107,28 @@ struct Attempt {
     user_agent: String,
 }
 
+/// Logs a user in with a password: a new session.
+///
+/// No credentials needed. Attempts are limited per client address and
+/// per account (429 `rate_limited` with `Retry-After`), and password checks
+/// at once per server (503 `login_busy`). Every refusal answers the same
+/// 401, whether the org or user does not exist, has no password, or the
+/// password is wrong. Logins into an org that exists are audited there,
+/// allowed and refused (the refused ones anonymously, the name tried as a
+/// parameter).
 #[utoipa::path(
     post,
     path = "/auth/login",
     tag = "auth",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = Login,
+    responses((status = 200, description = "An access token and a refresh token", body = TokenPair))
 )]
 pub(super) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: Extensions,
     JsonBody(login): JsonBody<Login>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TokenPair>> {
     let attempt = Attempt {
         org: login.org,
         username: login.username,
@@ -131,7 +145,7 @@ pub(super) async fn login(
 
 /// Limits first (they cost nothing), then one argon2 verification whatever
 /// the org and user turn out to be, then the audit record.
-async fn try_login(state: &AppState, a: &Attempt, password: String) -> Result<Json<Value>, LoginError> {
+async fn try_login(state: &AppState, a: &Attempt, password: String) -> Result<Json<TokenPair>, LoginError> {
     if let Err(throttled) = state.login.limiter.check(a.source_ip, &a.org, &a.username) {
         tracing::debug!(scope = throttled.scope.as_str(), "login attempt over its limit");
         if state

@@ -14,22 +14,34 @@ use axum::extract::State;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The body of `PATCH .../functions/{name}`.
-#[derive(Debug, Deserialize)]
+/// The body of `PATCH .../functions/{name}`: what is left out (or `null`)
+/// stays as it is.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Change {
+pub(super) struct FunctionChange {
+    /// Sets the limits named; the others stay.
     limits: Option<LimitsView>,
+    /// Replaces the environment variables: at most 256, 64 KiB in all;
+    /// names of letters, digits and `_`, not starting with a digit.
     env: Option<BTreeMap<String, String>>,
+    /// Makes this version (an existing one) the active one; needs
+    /// `iam:PassRole` on the function's role when it changes.
     active_version: Option<i64>,
     /// `public` or `authenticated`.
     http_auth: Option<HttpAuth>,
-    /// Replaces the function's tags (also needs functions:TagResource).
+    /// Replaces the function's tags (also needs `functions:TagResource`):
+    /// at most 50, keys of 1 to 128 and values of up to 256 letters,
+    /// digits, spaces and `_ . : / = + - @`.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     tags: Option<crate::store::iam::Tags>,
-    /// The execution role; empty removes it (also needs iam:PassRole).
+    /// The execution role, a role of the org; empty removes it (also needs
+    /// `iam:PassRole` on it).
     role: Option<String>,
-    /// Replaces the settings served through `wasi:config`.
+    /// Replaces the settings served through `wasi:config`: at most 256,
+    /// keys of 1 to 256 bytes, 64 KiB in all.
     config: Option<BTreeMap<String, String>>,
     /// Replaces the per-invocation caps on host use.
+    #[schema(value_type = Option<super::HostLimits>)]
     host_limits: Option<minicloud_runtime::HostLimits>,
 }
 
@@ -87,19 +99,28 @@ fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
-/// `PATCH .../functions/{name}`: limits, environment, active version.
+/// Changes a function's settings or active version.
+///
+/// Limits, environment, config, host limits, HTTP auth, tags, execution
+/// role and the active version; every field is optional. Nothing is
+/// stored unless every change is valid and allowed. Needs
+/// `functions:UpdateFunction` on `function/<name>`, `functions:TagResource`
+/// to change tags, and `iam:PassRole` on the role the function runs with
+/// when the role or the active version changes. The function loads afresh
+/// on its next call. Audited (the record keeps the names in `env` and
+/// `config`, not their values).
 #[utoipa::path(
     patch,
     path = "/projects/{project}/functions/{name}",
     tag = "functions",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    request_body = FunctionChange,
+    responses((status = 200, description = "The function as changed", body = FunctionView))
 )]
 pub(super) async fn change(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
-    JsonBody(change): JsonBody<Change>,
+    JsonBody(change): JsonBody<FunctionChange>,
 ) -> ApiResult<Json<FunctionView>> {
     let (project, f) =
         authorized_function(&state, &caller, &project_name, functions::UPDATE_FUNCTION, &name).await?;

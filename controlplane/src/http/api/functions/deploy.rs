@@ -15,25 +15,71 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
 
-/// The query of a deploy: limits and who may call it over HTTP.
+/// The query of a deploy: limits and who may call it over HTTP. What is
+/// left out keeps the function's current setting (a new function's: the
+/// platform's default).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeployQuery {
+    /// Memory per instance, MiB: 1 to the platform's ceiling
+    /// (`--max-memory-mib`, 1024 by default).
     memory_mib: Option<u64>,
+    /// Wall-clock limit per invocation, ms: 1 to 900000.
     timeout_ms: Option<u64>,
+    /// Instances running at once: 1 to the platform's pool size
+    /// (`--pool-instances`, 512 by default).
     concurrency: Option<u64>,
+    /// Largest request body, bytes: 0 to 2^40.
     max_request_bytes: Option<u64>,
+    /// Largest response body, bytes: 0 to 2^40.
     max_response_bytes: Option<u64>,
-    /// `public` (default) or `authenticated`.
+    /// Who may call it over HTTP: `public` (a new function's default) or
+    /// `authenticated`.
     http_auth: Option<HttpAuth>,
-    /// The execution role (a role of the project's org).
+    /// The execution role (a role of the project's org; empty: none).
+    /// Needs `iam:PassRole` on it.
     role: Option<String>,
 }
+
+/// What a deploy did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Deployment {
+    /// The function's name.
+    name: String,
+    /// The project's name.
+    project: String,
+    /// The version now active.
+    version: i64,
+    /// Whether the component made a new version; `false` when the same
+    /// bytes were already a version of the function, which is now the
+    /// active one.
+    created: bool,
+    /// Hex SHA-256 of the component.
+    sha256: String,
+    /// Size of the component, bytes.
+    size_bytes: i64,
+    /// The world the component serves: `http` or `handler`.
+    world: String,
+    /// The function's limits now.
+    limits: LimitsView,
+    /// Who may call it over HTTP.
+    http_auth: HttpAuth,
+    /// The execution role; empty: none.
+    role: String,
+    /// When the version was first deployed, epoch ms.
+    created_ms: i64,
+}
+
+/// A WebAssembly component's bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code, reason = "describes the body of a deploy")]
+pub(super) struct WasmComponent(Vec<u8>);
 
 impl DeployQuery {
     fn limits(&self) -> LimitsView {
@@ -90,13 +136,34 @@ async fn receive_upload(state: &AppState, headers: &HeaderMap, body: Body) -> Ap
     Ok(Bytes::from(bytes))
 }
 
-/// `PUT .../functions/{name}`: deploy a component.
+/// Deploys a component: creates the function or gives it new code.
+///
+/// The body is the WebAssembly component itself (a `.wasm` file of the
+/// `http` or `handler` world), sent with `Content-Type: application/wasm`
+/// or `application/octet-stream` (or none), at most the platform's upload
+/// limit (`--max-upload-bytes`, 50 MiB by default). It is compiled before
+/// anything is stored: a component that does not compile is refused. New
+/// bytes become a new version, made active; bytes that are already a
+/// version of the function make that version active again (200, no new
+/// version). The query's settings apply to the function, the others stay.
+///
+/// Needs `functions:CreateFunction` on `function/<name>`, and `iam:PassRole`
+/// on the execution role the new code runs with (the one given, or the
+/// function's own); a new function counts against the project's and the
+/// org's quotas. Audited.
 #[utoipa::path(
     put,
     path = "/projects/{project}/functions/{name}",
     tag = "functions",
     params(DeployQuery),
-    responses((status = 201, description = "Done"))
+    request_body(
+        description = "The WebAssembly component",
+        content((WasmComponent = "application/wasm"), (WasmComponent = "application/octet-stream"))
+    ),
+    responses(
+        (status = 201, description = "A new version, now active (and a new function if there was none)", body = Deployment),
+        (status = 200, description = "The bytes were already a version of the function; that version is active now", body = Deployment)
+    )
 )]
 pub(super) async fn deploy(
     State(state): State<AppState>,
@@ -135,19 +202,19 @@ pub(super) async fn deploy(
         DeployOutcome::Created => StatusCode::CREATED,
         DeployOutcome::Existing => StatusCode::OK,
     };
-    let body = json!({
-        "name": f.name,
-        "project": project.name,
-        "version": v.version,
-        "created": outcome == DeployOutcome::Created,
-        "sha256": v.sha256,
-        "size_bytes": v.size_bytes,
-        "world": v.world,
-        "limits": LimitsView::of(&f.settings),
-        "http_auth": f.settings.http_auth,
-        "role": f.settings.role,
-        "created_ms": v.created_ms,
-    });
+    let body = Deployment {
+        limits: LimitsView::of(&f.settings),
+        http_auth: f.settings.http_auth,
+        name: f.name,
+        project: project.name,
+        version: v.version,
+        created: outcome == DeployOutcome::Created,
+        sha256: v.sha256,
+        size_bytes: v.size_bytes,
+        world: v.world,
+        role: f.settings.role,
+        created_ms: v.created_ms,
+    };
     Ok((status, Json(body)).into_response())
 }
 

@@ -12,12 +12,28 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// `POST .../functions/{name}/invoke`: JSON in, the function's JSON out.
+/// Invokes a function with a JSON input, and answers its JSON output.
+///
+/// For functions of the `handler` world (an `http` function is called at
+/// `/fn/<project>/<name>/...` instead). The body is the input, any JSON
+/// value, at most the function's `max_request_bytes`; it reaches the
+/// function as sent. The caller is the function's caller (what it sees
+/// through the identity interface). Needs `functions:InvokeFunction` on
+/// `function/<name>`, whatever the function's `http_auth`; audited. The
+/// invocation's record and logs are under `GET .../invocations` and
+/// `GET .../logs`.
 #[utoipa::path(
     post,
     path = "/projects/{project}/functions/{name}/invoke",
     tag = "functions",
-    responses((status = 200, description = "Done"))
+    request_body(
+        description = "The function's input: any JSON value",
+        content((serde_json::Value = "application/json"))
+    ),
+    responses(
+        (status = 200, description = "The function's output, any JSON value", body = serde_json::Value,
+            headers(("x-minicloud-invocation-id" = String, description = "The invocation's id")))
+    )
 )]
 pub(super) async fn invoke(
     State(state): State<AppState>,

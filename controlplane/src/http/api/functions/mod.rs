@@ -12,6 +12,7 @@ mod invoke;
 pub use deploy::DeployQuery;
 
 use super::error::{ApiError, ApiResult, QueryParams};
+use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, authorized_function, next_cursor};
 use crate::http::AppState;
 use crate::iam::Caller;
@@ -23,6 +24,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -57,19 +59,22 @@ impl From<crate::services::functions::FunctionError> for ApiError {
     }
 }
 
-/// Limits as the API shows and takes them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Limits as the API shows and takes them. A function's view shows every
+/// one; a change sets those it names and keeps the others.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsView {
-    /// Memory per instance, MiB.
+    /// Memory per instance, MiB: 1 to the platform's ceiling
+    /// (`--max-memory-mib`, 1024 by default).
     pub memory_mib: Option<u64>,
-    /// Wall-clock limit per invocation, ms.
+    /// Wall-clock limit per invocation, ms: 1 to 900000 (15 minutes).
     pub timeout_ms: Option<u64>,
-    /// Instances running at once.
+    /// Instances running at once: 1 to the platform's pool size
+    /// (`--pool-instances`, 512 by default).
     pub concurrency: Option<u64>,
-    /// Largest request body, bytes.
+    /// Largest request body, bytes: 0 to 2^40.
     pub max_request_bytes: Option<u64>,
-    /// Largest response body, bytes.
+    /// Largest response body, bytes: 0 to 2^40.
     pub max_response_bytes: Option<u64>,
 }
 
@@ -116,24 +121,84 @@ impl LimitsView {
     }
 }
 
-/// A function as the API shows it.
-#[derive(Debug, Serialize)]
+/// A function as the API shows it: its settings and its active version.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FunctionView {
+    /// Unique in the project.
     name: String,
+    /// The project's name.
     project: String,
+    /// The version that serves calls.
     active_version: i64,
+    /// The active version's world: `http` or `handler`.
     world: String,
+    /// Hex SHA-256 of the active version's component.
     sha256: String,
+    /// Size of the active version's component, bytes.
     size_bytes: i64,
+    /// Limits of every invocation.
     limits: LimitsView,
+    /// Environment variables the function sees (and no others).
     env: BTreeMap<String, String>,
+    /// Who may call it over HTTP.
     http_auth: HttpAuth,
+    /// Tags, seen by policies as `mc:ResourceTag/<key>`.
+    #[schema(value_type = BTreeMap<String, String>)]
     tags: crate::store::iam::Tags,
+    /// The execution role (a role of the org) whose grants the function
+    /// acts with; empty: none, and the function may use no platform
+    /// resource.
     role: String,
+    /// Settings served to the function through `wasi:config`.
     config: BTreeMap<String, String>,
+    /// Per-invocation caps on the use of host interfaces.
+    #[schema(value_type = HostLimits)]
     host_limits: minicloud_runtime::HostLimits,
+    /// Creation time, epoch ms.
     created_ms: i64,
+    /// Last change (a deploy or a `PATCH`), epoch ms.
     updated_ms: i64,
+}
+
+/// Per-invocation caps on the use of host interfaces
+/// (`minicloud_runtime::HostLimits`); a call past a cap fails inside the
+/// function. Zero refuses every such call. A change may leave fields out:
+/// they take their defaults.
+#[derive(Debug, ToSchema)]
+#[serde(default)]
+#[allow(dead_code, reason = "describes the JSON of minicloud_runtime::HostLimits")]
+pub struct HostLimits {
+    /// Calls into platform interfaces (storage, key-value, secrets,
+    /// identity, outbound HTTP): at most 1000000.
+    host_calls: u64,
+    /// Outbound HTTP requests: at most 1000.
+    outbound_requests: u64,
+    /// Bytes read from storage, key-value and secrets: at most 16 GiB.
+    bytes_read: u64,
+    /// Bytes written to storage and key-value: at most 16 GiB.
+    bytes_written: u64,
+}
+
+impl Default for HostLimits {
+    /// The runtime's defaults, shown in the description.
+    fn default() -> Self {
+        let d = minicloud_runtime::HostLimits::default();
+        Self {
+            host_calls: d.host_calls,
+            outbound_requests: d.outbound_requests,
+            bytes_read: d.bytes_read,
+            bytes_written: d.bytes_written,
+        }
+    }
+}
+
+/// The versions of a function.
+#[derive(Debug, Serialize, ToSchema)]
+struct FunctionVersions {
+    /// Every version, newest first.
+    items: Vec<VersionRow>,
+    /// The version that serves calls.
+    active_version: i64,
 }
 
 fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
@@ -161,12 +226,14 @@ fn exists(f: Option<FunctionRow>, name: &str) -> ApiResult<FunctionRow> {
     f.ok_or_else(|| ApiError::not_found(format!("function {name:?} does not exist")))
 }
 
-/// `GET .../functions/{name}`.
+/// A function: its settings and active version.
+///
+/// Needs `functions:GetFunction` on `function/<name>`.
 #[utoipa::path(
     get,
     path = "/projects/{project}/functions/{name}",
     tag = "functions",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "The function", body = FunctionView))
 )]
 async fn read(
     State(state): State<AppState>,
@@ -180,12 +247,16 @@ async fn read(
     Ok(Json(view(&project.name, &f, &v)))
 }
 
-/// `DELETE .../functions/{name}`.
+/// Deletes a function, with its versions.
+///
+/// Needs `functions:DeleteFunction` on `function/<name>`; audited. Calls in
+/// flight finish; later ones find no function. The name is free at once
+/// for a new function. Routes and rules that name the function are kept.
 #[utoipa::path(
     delete,
     path = "/projects/{project}/functions/{name}",
     tag = "functions",
-    responses((status = 204, description = "Done"))
+    responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -199,13 +270,16 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET .../functions?limit=&cursor=`: by name.
+/// The project's functions, by name.
+///
+/// Needs `functions:ListFunctions` on `function/*`. The cursor is the last
+/// name of the page before.
 #[utoipa::path(
     get,
     path = "/projects/{project}/functions",
     tag = "functions",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of functions, by name", body = ListPage<FunctionView>))
 )]
 async fn list(
     State(state): State<AppState>,
@@ -235,23 +309,28 @@ async fn list(
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
-/// `GET .../functions/{name}/versions`: newest first.
+/// A function's versions, newest first.
+///
+/// Needs `functions:GetFunction` on `function/<name>`. Every deploy of new
+/// code is a version; versions are never changed, and any of them can be
+/// made active again with `PATCH` (`active_version`).
 #[utoipa::path(
     get,
     path = "/projects/{project}/functions/{name}/versions",
     tag = "functions",
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "Every version, and the active one", body = FunctionVersions))
 )]
 async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((project_name, name)): PathParams<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<FunctionVersions>> {
     let (project, f) =
         authorized_function(&state, &caller, &project_name, functions::GET_FUNCTION, &name).await?;
     let f = exists(f, &name)?;
     let items = state.store.in_project(&project).versions(&f.id).await?;
-    Ok(Json(
-        json!({ "items": items, "active_version": f.active_version }),
-    ))
+    Ok(Json(FunctionVersions {
+        items,
+        active_version: f.active_version,
+    }))
 }

@@ -2,7 +2,8 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
+/// A new binding: a principal given a role, in the org or one project.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewBinding {
     /// A user name, or `key:<key id>` for an API key.
@@ -14,19 +15,42 @@ pub(super) struct NewBinding {
     project: Option<String>,
 }
 
+/// A binding, as created.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct CreatedBinding {
+    /// The binding's id (for `DELETE .../bindings/<id>`).
+    id: String,
+    /// The principal, as the request named it: a user name, or
+    /// `key:<key id>`.
+    principal: String,
+    /// The role, as the request named it.
+    role: String,
+    /// The project, as the request named it; `null`: the whole org.
+    project: Option<String>,
+    /// Creation time, epoch ms.
+    created_ms: i64,
+}
+
+/// Gives a user or an API key a role, in the org or one of its projects.
+///
+/// Needs `iam:CreateBinding` on `binding/*` in the org. The principal, the
+/// role and the project must be the org's (a role may also be built-in);
+/// the platform Administrator role cannot be given. Binding what is bound
+/// already answers the existing binding. An API key with bindings of its
+/// own is limited to them; without, it acts with its user's roles.
 #[utoipa::path(
     post,
     path = "/orgs/{org}/bindings",
     tag = "iam",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewBinding,
+    responses((status = 201, description = "The binding (the existing one when it was bound already)", body = CreatedBinding))
 )]
 pub(super) async fn create_binding(
     State(state): State<AppState>,
     caller: Caller,
     PathParams(org_name): PathParams<String>,
     JsonBody(new): JsonBody<NewBinding>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedBinding>)> {
     let (org, scope) = scoped(&state, &caller, &org_name, act::CREATE_BINDING, "binding/*").await?;
     let (principal_type, principal_id) = match new.principal.strip_prefix("key:") {
         Some(key_id) => {
@@ -74,22 +98,28 @@ pub(super) async fn create_binding(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": b.id,
-            "principal": new.principal,
-            "role": new.role,
-            "project": new.project,
-            "created_ms": b.created_ms,
-        })),
+        Json(CreatedBinding {
+            id: b.id,
+            principal: new.principal,
+            role: new.role,
+            project: new.project,
+            created_ms: b.created_ms,
+        }),
     ))
 }
 
+/// Lists the org's bindings, by id.
+///
+/// Needs `iam:ListBindings` on `binding/*` in the org. Bindings are listed
+/// as stored, by ids: the principal's and the role's (`builtin:<Name>` for
+/// a built-in role) and the project's (empty for the whole org). The
+/// cursor is the last id of the page before.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/bindings",
     tag = "iam",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of bindings, by id", body = ListPage<Binding>))
 )]
 pub(super) async fn list_bindings(
     State(state): State<AppState>,
@@ -105,11 +135,16 @@ pub(super) async fn list_bindings(
     Ok(list_page(&rows, limit, |b| b.id.clone()))
 }
 
+/// Removes a binding.
+///
+/// Needs `iam:DeleteBinding` on `binding/<id>` in the org. Only a platform
+/// administrator may remove a binding of the platform Administrator role.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}/bindings/{id}",
     tag = "iam",
-    responses((status = 204, description = "Done"))
+    params(("id" = String, Path, description = "The binding's id")),
+    responses((status = 204, description = "Removed"))
 )]
 pub(super) async fn delete_binding(
     State(state): State<AppState>,

@@ -2,27 +2,56 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
+/// A new API key.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewKey {
+    /// A label, 1 to 128 characters.
     name: String,
-    /// Seconds until the key stops working; none: it never expires.
+    /// Seconds until the key stops working (at least 1); none: it never
+    /// expires.
+    #[schema(minimum = 1)]
     expires_in_secs: Option<u64>,
 }
 
+/// A key just minted, with its token: the only time the token is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct MintedKey {
+    #[serde(flatten)]
+    key: ApiKey,
+    /// The credential, `Authorization: Bearer <token>`. Shown only here:
+    /// the server keeps a hash of its secret.
+    token: String,
+}
+
+/// A user's API keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct KeyList {
+    /// Newest first, revoked ones included (with `revoked_ms`).
+    items: Vec<ApiKey>,
+}
+
+/// Mints an API key for a user.
+///
+/// Needs `iam:CreateApiKey` on `user/<name>` in the org; only a platform
+/// administrator may mint a key for a user who holds the platform
+/// Administrator role. The answer holds the key's token, shown this once.
+/// A key without bindings of its own acts with its user's roles; one with
+/// bindings (`key:<id>` in `POST .../bindings`) is limited to them.
 #[utoipa::path(
     post,
     path = "/orgs/{org}/users/{user}/keys",
     tag = "iam",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    params(("user" = String, Path, description = "The user's name")),
+    request_body = NewKey,
+    responses((status = 201, description = "The key, with its token", body = MintedKey))
 )]
 pub(super) async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
     JsonBody(new): JsonBody<NewKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MintedKey>)> {
     if new.name.is_empty() || new.name.len() > 128 {
         return Err(ApiError::bad_request(
             "invalid_name",
@@ -49,32 +78,48 @@ pub(super) async fn create_key(
         .in_org(&scope)
         .create_api_key(&user.id, &new.name, &hash_token(&secret), expires_ms)
         .await?;
-    let mut body = serde_json::to_value(&key).map_err(ApiError::internal)?;
     // Shown once: only its hash is kept.
-    body["token"] = json!(tokens::api_key_token(&key.id, &secret));
-    Ok((StatusCode::CREATED, Json(body)))
+    let token = tokens::api_key_token(&key.id, &secret);
+    Ok((StatusCode::CREATED, Json(MintedKey { key, token })))
 }
 
+/// Lists a user's API keys (never their secrets).
+///
+/// Needs `iam:ListApiKeys` on `user/<name>` in the org. Every key is in
+/// the one answer, newest first.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/users/{user}/keys",
     tag = "iam",
-    responses((status = 200, description = "Done", body = Object))
+    params(("user" = String, Path, description = "The user's name")),
+    responses((status = 200, description = "The user's keys", body = KeyList))
 )]
 pub(super) async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
     PathParams((org, name)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KeyList>> {
     let (scope, user) = user_in(&state, &caller, &org, act::LIST_API_KEYS, &name).await?;
-    Ok(Json(json!({ "items": scope.list_api_keys(&user.id).await? })))
+    Ok(Json(KeyList {
+        items: scope.list_api_keys(&user.id).await?,
+    }))
 }
 
+/// Revokes an API key.
+///
+/// Needs `iam:RevokeApiKey` on `user/<name>` in the org; only a platform
+/// administrator may revoke a key of a user who holds the platform
+/// Administrator role. The key stops working at once; it stays in the
+/// list, with `revoked_ms`.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}/users/{user}/keys/{key}",
     tag = "iam",
-    responses((status = 204, description = "Done"))
+    params(
+        ("user" = String, Path, description = "The user's name"),
+        ("key" = String, Path, description = "The key's id")
+    ),
+    responses((status = 204, description = "Revoked"))
 )]
 pub(super) async fn revoke_key(
     State(state): State<AppState>,

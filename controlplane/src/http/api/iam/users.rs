@@ -2,20 +2,31 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
+/// A new user.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
+    /// The user's name, unique in the org (names of deleted users stay
+    /// reserved).
     name: String,
-    /// Optional: users without a password sign in with API keys only.
+    /// 12 to 1024 characters, for `POST /auth/login`. Optional: users
+    /// without a password sign in with API keys only.
     password: Option<String>,
-    /// Optional tags (`mc:PrincipalTag/<key>` in policies).
+    /// Optional tags (`mc:PrincipalTag/<key>` in policies): at most 50,
+    /// keys of 1 to 128 and values of up to 256 letters, digits, spaces and
+    /// `_ . : / = + - @`.
     #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     tags: crate::store::iam::Tags,
 }
 
-#[derive(Debug, Deserialize)]
+/// A user's new tags.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserChange {
+    /// The tags, replacing all the user's tags (the same limits as at
+    /// creation).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     tags: crate::store::iam::Tags,
 }
 
@@ -28,12 +39,16 @@ pub(super) async fn user_named(scope: &OrgScope, name: &str) -> ApiResult<User> 
     })
 }
 
+/// Creates a user.
+///
+/// Needs `iam:CreateUser` on `user/<name>` in the org. The password is
+/// stored as an argon2id hash, and the audit record shows it redacted.
 #[utoipa::path(
     post,
     path = "/orgs/{org}/users",
     tag = "iam",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Done", body = Object))
+    request_body = NewUser,
+    responses((status = 201, description = "The user, created", body = User))
 )]
 pub(super) async fn create_user(
     State(state): State<AppState>,
@@ -77,12 +92,16 @@ pub(super) async fn create_user(
     }
 }
 
+/// Lists the org's users, by name.
+///
+/// Needs `iam:ListUsers` on `user/*` in the org. The cursor is the last
+/// name of the page before.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/users",
     tag = "iam",
     params(Page),
-    responses((status = 200, description = "Done", body = Object))
+    responses((status = 200, description = "A page of users, by name", body = ListPage<User>))
 )]
 pub(super) async fn list_users(
     State(state): State<AppState>,
@@ -96,11 +115,15 @@ pub(super) async fn list_users(
     Ok(list_page(&rows, limit, |u| u.name.clone()))
 }
 
+/// A user.
+///
+/// Needs `iam:GetUser` on `user/<name>` in the org.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/users/{user}",
     tag = "iam",
-    responses((status = 200, description = "Done", body = Object))
+    params(("user" = String, Path, description = "The user's name")),
+    responses((status = 200, description = "The user", body = User))
 )]
 pub(super) async fn get_user(
     State(state): State<AppState>,
@@ -111,12 +134,19 @@ pub(super) async fn get_user(
     Ok(Json(user))
 }
 
+/// Replaces a user's tags.
+///
+/// Needs `iam:TagUser` on `user/<name>` in the org, judged with the user's
+/// current tags as resource tags and the new ones as `mc:RequestTag/<key>`
+/// and `mc:TagKeys`. Only a platform administrator may tag a user who
+/// holds the platform Administrator role.
 #[utoipa::path(
     patch,
     path = "/orgs/{org}/users/{user}",
     tag = "iam",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Done", body = Object))
+    params(("user" = String, Path, description = "The user's name")),
+    request_body = UserChange,
+    responses((status = 200, description = "The user, with the new tags", body = User))
 )]
 pub(super) async fn tag_user(
     State(state): State<AppState>,
@@ -151,11 +181,19 @@ pub(super) async fn tag_user(
     Ok(Json(user))
 }
 
+/// Deletes a user.
+///
+/// Needs `iam:DeleteUser` on `user/<name>` in the org. The user's keys and
+/// sessions are revoked and their bindings removed at once; the name stays
+/// reserved. Nobody can delete themselves, and only a platform
+/// administrator may delete a user who holds the platform Administrator
+/// role.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}/users/{user}",
     tag = "iam",
-    responses((status = 204, description = "Done"))
+    params(("user" = String, Path, description = "The user's name")),
+    responses((status = 204, description = "Deleted"))
 )]
 pub(super) async fn delete_user(
     State(state): State<AppState>,
