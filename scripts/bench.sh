@@ -12,5 +12,10 @@ cargo build --release -p minicloud-controlplane --bin minicloud
 PROPTEST_CASES=20000 cargo test --release -p minicloud-policy -p minicloud-controlplane fuzz
 MINICLOUD_FUZZ_CASES=100 MINICLOUD_BIN="$PWD/target/release/minicloud" \
   cargo test --release -p minicloud-tests --test e2e hostile::matrix::no_body
+# schemathesis on every operation of the API's description, with more
+# examples and a new seed each time (the test command's run is bounded).
+MINICLOUD_SCHEMATHESIS_EXAMPLES=200 MINICLOUD_SCHEMATHESIS_SEED=random \
+  MINICLOUD_BIN="$PWD/target/release/minicloud" \
+  cargo test --release -p minicloud-tests --test e2e openapi::schemathesis
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

@@ -126,8 +126,8 @@ async fn every_described_operation_is_served(db: Db) {
 
 /// schemathesis (scripts/tools.sh installs it) against a live server with
 /// the admin's token: a bounded number of generated requests per
-/// operation, a fixed seed (so a failure reproduces; `scripts/fuzz-api.sh`
-/// runs longer with new seeds).
+/// operation, a fixed seed (so a failure reproduces; `scripts/bench.sh`
+/// runs 200 examples with a new seed).
 async fn generated_requests_get_described_answers(db: Db) {
     let s = Server::start(db).await;
     // Something to find: a function, a bucket with an object, a rule.
@@ -142,46 +142,51 @@ async fn generated_requests_get_described_answers(db: Db) {
         )
         .await;
     assert_eq!(status, 201);
+    // The test command's bounded run; scripts/bench.sh asks for more
+    // examples and new seeds.
+    let examples = std::env::var("MINICLOUD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "15".into());
+    let seed = std::env::var("MINICLOUD_SCHEMATHESIS_SEED").unwrap_or_else(|_| "20261204".into());
     let report = tempfile::tempdir().unwrap();
     let auth = format!("Authorization: Bearer {}", s.token);
     let schema = format!("{}/api/v1/openapi.json", s.url);
-    let out = python(
-        &[
-            "-c",
-            "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; schemathesis()",
-            "run",
-            &schema,
-            "--url",
-            &s.url,
-            "-H",
-            &auth,
-            "--max-examples",
-            "15",
-            "--seed",
-            "20261204",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-            // Rotating the signing keys ends every session: not a thing to
-            // repeat hundreds of times in a row. And the calls that would
-            // take the fuzzer's own access away (its binding, its user, its
-            // key, its org) end the run's meaning: the IAM tests cover them.
-            "--exclude-path",
-            "/api/v1/auth/signing-keys/rotate",
-            "--exclude-operation-id-regex",
-            r"^(iam\.(delete_binding|delete_user|revoke_key|detach_policy|delete_role)|orgs\.delete_org)$",
-            "--workers",
-            "2",
-            "--no-color",
-            "--generation-database",
-            "none",
-            "--report-dir",
-            report.path().to_str().unwrap(),
-        ],
-        "schemathesis",
-    )
-    .await;
+    let mut args = vec![
+        "-c",
+        "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; schemathesis()",
+        "run",
+        &schema,
+        "--url",
+        &s.url,
+        "-H",
+        &auth,
+        "--max-examples",
+        &examples,
+    ];
+    if seed != "random" {
+        args.extend(["--seed", &seed]);
+    }
+    let report_dir = report.path().to_str().unwrap().to_owned();
+    args.extend([
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        // Rotating the signing keys ends every session: not a thing to
+        // repeat hundreds of times in a row. And the calls that would
+        // take the fuzzer's own access away (its binding, its user, its
+        // key, its org) end the run's meaning: the IAM tests cover them.
+        "--exclude-path",
+        "/api/v1/auth/signing-keys/rotate",
+        "--exclude-operation-id-regex",
+        r"^(iam\.(delete_binding|delete_user|revoke_key|detach_policy|delete_role)|orgs\.delete_org)$",
+        "--workers",
+        "2",
+        "--no-color",
+        "--generation-database",
+        "none",
+        "--report-dir",
+        &report_dir,
+    ]);
+    let out = python(&args, "schemathesis").await;
     assert!(
         !missing(&out, "schemathesis"),
         "schemathesis is not installed: run scripts/tools.sh"

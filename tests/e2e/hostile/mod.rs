@@ -10,6 +10,7 @@ mod loops;
 mod matrix;
 mod outbound;
 mod passrole;
+mod probing;
 mod quotas;
 mod routes;
 mod subjects;

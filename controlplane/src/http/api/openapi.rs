@@ -291,6 +291,12 @@ mod tests {
         let api = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/api");
         let mut files = vec![api.clone()];
         let mut offences = Vec::new();
+        // Spelt in two halves, so that this test's own lines are no match.
+        let (route, route_service, plain) = (
+            concat!(".rou", "te("),
+            concat!(".rou", "te_service("),
+            concat!("Rou", "ter::new()"),
+        );
         while let Some(path) = files.pop() {
             if path.is_dir() {
                 for entry in std::fs::read_dir(&path).expect("a folder") {
@@ -302,9 +308,9 @@ mod tests {
             for (n, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or_default();
                 let plain_router = code
-                    .match_indices("Router::new()")
+                    .match_indices(plain)
                     .any(|(i, _)| !code[..i].ends_with("OpenApi"));
-                if code.contains(".route(") || code.contains(".route_service(") || plain_router {
+                if code.contains(route) || code.contains(route_service) || plain_router {
                     offences.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
                 }
             }

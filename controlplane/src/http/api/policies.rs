@@ -223,8 +223,20 @@ async fn as_principal(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("org {:?} does not exist", who.org)))?;
     let scope = state.store.in_org(&org);
+    // Seeing someone's access is reading their permissions: the caller is
+    // authorized before anything is looked up, so that a caller who may
+    // not learns nothing of which users or keys exist.
+    let may_read = |user: String| {
+        let target = Target::in_org("iam", &org, &format!("user/{user}"));
+        async move {
+            state
+                .authorize(caller, actions::iam::SIMULATE_POLICY, &target)
+                .await
+        }
+    };
     let (kind, id, user) = match (&who.user, &who.key) {
         (Some(name), None) => {
+            may_read(name.clone()).await?;
             let u = scope
                 .user(name)
                 .await?
@@ -232,12 +244,19 @@ async fn as_principal(
             (PrincipalKind::User, u.id.clone(), u)
         }
         (None, Some(key)) => {
-            let (k, u, _) = state
+            let found = state
                 .store
                 .live_api_key(key)
                 .await?
-                .filter(|(k, _, _)| k.org_id == org.id)
-                .ok_or_else(|| ApiError::not_found(format!("no live API key {key:?} in this org")))?;
+                .filter(|(k, _, _)| k.org_id == org.id);
+            let Some((k, u, _)) = found else {
+                // No such key: a 404 only for who may read every user's.
+                may_read("*".into()).await?;
+                return Err(ApiError::not_found(format!(
+                    "no live API key {key:?} in this org"
+                )));
+            };
+            may_read(u.name.clone()).await?;
             (PrincipalKind::ApiKey, k.id, u)
         }
         _ => {
@@ -247,14 +266,6 @@ async fn as_principal(
             ));
         }
     };
-    // Seeing someone's access is reading their permissions.
-    state
-        .authorize(
-            caller,
-            actions::iam::SIMULATE_POLICY,
-            &Target::in_org("iam", &org, &format!("user/{}", user.name)),
-        )
-        .await?;
     let mrn = Mrn::parse(resource).map_err(|e| {
         ApiError::bad_request(
             "invalid_resource",

@@ -161,9 +161,12 @@ pub(super) async fn tag_user(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("org {org_name:?} does not exist")))?;
     let scope = state.store.in_org(&org);
-    let mut user = user_named(&scope, &name).await?;
-    guard_administrator(&state, &scope, &caller, &user).await?;
-    let target = Target::in_org("iam", &org, &format!("user/{name}")).with_tags(user.tags.clone());
+    // Authorized first (with the user's tags when there is one): a caller
+    // who may not tag learns neither whether the user exists nor whether
+    // it holds Administrator.
+    let found = scope.user(&name).await?;
+    let tags = found.as_ref().map(|u| u.tags.clone()).unwrap_or_default();
+    let target = Target::in_org("iam", &org, &format!("user/{name}")).with_tags(tags);
     state
         .authorize_with(
             &caller,
@@ -172,6 +175,11 @@ pub(super) async fn tag_user(
             &crate::iam::request_tags(&change.tags),
         )
         .await?;
+    let mut user = match found {
+        Some(u) => u,
+        None => user_named(&scope, &name).await?,
+    };
+    guard_administrator(&state, &scope, &caller, &user).await?;
     state
         .iam
         .in_org(&scope)
