@@ -281,6 +281,9 @@ async fn console_over_http(db: Db) {
         !routes.contains("Add a route") && !routes.contains(">Delete<"),
         "{routes}"
     );
+    let (status, _, org) = rita.get("/console/org").await;
+    assert_eq!(status, 200);
+    assert!(org.contains("ada") && !org.contains("Create the user"), "{org}");
     let rita_csrf = attribute(&page, "data-csrf=\"");
     let req = rita
         .http

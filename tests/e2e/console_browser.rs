@@ -523,6 +523,69 @@ async fn journeys(db: Db) {
     })
     .await;
 
+    let mut j = Journey::new("secret", &b);
+    j.step("create", |c| async move {
+        c.goto(&url(base, "/console/p/default/secrets"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        fill(c, "#secret-name", "api-token").await?;
+        fill(c, "#secret-value", "s3cr3t-value").await?;
+        click(c, "form[action$='/secrets'] button[type=submit]").await?;
+        until("the secret's name", || async {
+            text_of(c, "table").await.is_ok_and(|t| t.contains("api-token"))
+        })
+        .await?;
+        let source = c.source().await.map_err(|e| e.to_string())?;
+        if source.contains("s3cr3t-value") {
+            return Err("the value is on the page".into());
+        }
+        Ok(())
+    })
+    .await;
+
+    let mut j = Journey::new("org", &b);
+    j.step("people and quota", |c| async move {
+        c.goto(&url(base, "/console/org"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        let users = text_of(c, "section[aria-labelledby=users-title] table").await?;
+        if !users.contains("ada") {
+            return Err(format!("ada is not among the users: {users:?}"));
+        }
+        text_of(c, "section[aria-labelledby=quota-title] table")
+            .await
+            .map(drop)
+    })
+    .await;
+    j.step("a new user", |c| async move {
+        fill(c, "#user-name", "bob").await?;
+        fill(c, "#user-password", "another long passphrase").await?;
+        click(c, "form[action='/console/org/users'] button[type=submit]").await?;
+        until("bob among the users", || async {
+            text_of(c, "section[aria-labelledby=users-title] table")
+                .await
+                .is_ok_and(|t| t.contains("bob"))
+        })
+        .await
+    })
+    .await;
+    j.step("simulate", |c| async move {
+        for (user, want) in [("bob", "Decision: ImplicitDeny"), ("ada", "Decision: Allow")] {
+            fill(c, "#sim-user", user).await?;
+            fill(c, "#sim-action", "functions:DeleteFunction").await?;
+            fill(c, "#sim-resource", "mrn:functions:default:default:function/hello").await?;
+            click(c, "#simulator button[type=submit]").await?;
+            until(&format!("the decision for {user}"), || async {
+                text_of(c, "#decision").await.is_ok_and(|t| t == want)
+            })
+            .await?;
+        }
+        Ok(())
+    })
+    .await;
+
     let mut j = Journey::new("audit", &b);
     j.step("the trail", |c| async move {
         c.goto(&url(base, "/console/audit"))

@@ -1,14 +1,22 @@
-//! The org's side: its projects (the console's home), and the audit
-//! trail with filters and the verification of its hash chain.
+//! The org's side: its projects (the console's home); its users (and
+//! their API keys), roles, the policy simulator, its quota and usage; and
+//! the audit trail with filters and the verification of its hash chain.
 
 use super::ConsoleError;
 use super::api::InProcess;
-use super::layout::{self, Section, none, seg, text, time};
+use super::layout::{self, Section, csrf, none, seg, text, time};
+use super::session::CsrfOnly;
 use super::session::Session;
-use axum::Extension;
-use axum::extract::Query;
+use crate::http::AppState;
+use crate::iam::Target;
+use crate::iam::actions::iam;
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 /// `GET /console`: the org's projects.
 pub async fn home(Extension(api): Extension<InProcess>, session: Session) -> Result<Markup, ConsoleError> {
@@ -133,4 +141,329 @@ pub async fn audit(
         }
     };
     Ok(layout::page("Audit", &session, None, Section::Audit, content))
+}
+
+/// What the org page shows besides its lists.
+#[derive(Debug, Default)]
+struct OrgView {
+    error: Option<String>,
+    /// The simulator's form and its answer.
+    simulated: Option<(SimulateForm, Value)>,
+}
+
+/// `GET /console/org`: the org's people and permissions (users, roles,
+/// the policy simulator) and its quota and usage.
+pub async fn org(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+) -> Result<Markup, ConsoleError> {
+    org_page(&state, &api, &session, OrgView::default()).await
+}
+
+async fn org_page(
+    state: &AppState,
+    api: &InProcess,
+    session: &Session,
+    view: OrgView,
+) -> Result<Markup, ConsoleError> {
+    let org = session.user().1.to_owned();
+    let o = seg(&org);
+    let users = api.get(session, &format!("/orgs/{o}/users?limit=1000")).await?;
+    let roles = api.get(session, &format!("/orgs/{o}/roles?limit=1000")).await?;
+    let quota = api.get(session, &format!("/orgs/{o}/quota")).await.ok();
+    let scope = &session.caller.principal.org;
+    let may_org = |action: &'static str, resource: &'static str| async move {
+        state
+            .allowed(&session.caller, action, &Target::in_org("iam", scope, resource))
+            .await
+            .unwrap_or(false)
+    };
+    let can_create_user = may_org(iam::CREATE_USER, "user/*").await;
+    let can_simulate = may_org(iam::SIMULATE_POLICY, "user/*").await;
+    let sim = view.simulated.as_ref();
+    let content = html! {
+        h1 { "Org " (org) }
+        @if let Some(e) = &view.error { p.error role="alert" { (e) } }
+        @if let Some(q) = &quota {
+            section aria-labelledby="quota-title" {
+                h2 #quota-title { "Quota and usage" }
+                div.scroll { table {
+                    thead { tr { th scope="col" { "Kind" } th scope="col" { "Used" } th scope="col" { "Limit" } } }
+                    tbody { @for (kind, limit) in q["limits"].as_object().into_iter().flatten() { tr {
+                        td { (kind) }
+                        td { (text(&q["usage"][kind])) }
+                        td { (text(limit)) }
+                    } } }
+                } }
+            }
+        }
+        section aria-labelledby="users-title" {
+            h2 #users-title { "Users" }
+            div.scroll { table {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Tags" } th scope="col" { "Created" } } }
+                tbody { @for u in users["items"].as_array().into_iter().flatten() { tr {
+                    td { a href=(format!("/console/org/users/{}", seg(&text(&u["name"])))) { (text(&u["name"])) } }
+                    td.mono { (u["tags"].to_string()) }
+                    td { (time(u["created_ms"].as_i64())) }
+                } } }
+            } }
+            @if can_create_user {
+                form.card method="post" action="/console/org/users" {
+                    (csrf(session))
+                    label for="user-name" { "New user's name" }
+                    input #user-name name="name" required autocomplete="off";
+                    label for="user-password" { "Password (12 characters at least)" }
+                    input #user-password name="password" type="password" autocomplete="new-password" required;
+                    button type="submit" { "Create the user" }
+                }
+            }
+        }
+        section aria-labelledby="roles-title" {
+            h2 #roles-title { "Roles" }
+            div.scroll { table {
+                thead { tr { th scope="col" { "Role" } th scope="col" { "Managed policies" } th scope="col" { "Inline policies" } } }
+                tbody { @for r in roles["items"].as_array().into_iter().flatten() { tr {
+                    td { (text(&r["name"])) }
+                    td { (r["policies"].as_array().map(|p| p.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                    td { (r["inline_policies"].as_array().map(|p| p.iter().map(|i| text(&i["name"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                } } }
+            } }
+        }
+        @if can_simulate {
+            section.card aria-labelledby="sim-title" {
+                h2 #sim-title { "Policy simulator" }
+                form #simulator method="post" action="/console/org/simulate" {
+                    (csrf(session))
+                    label for="sim-user" { "User" }
+                    input #sim-user name="user" required value=(sim.map(|(f, _)| f.user.clone()).unwrap_or_default());
+                    label for="sim-action" { "Action" }
+                    input #sim-action name="action" required placeholder="functions:InvokeFunction" value=(sim.map(|(f, _)| f.action.clone()).unwrap_or_default());
+                    label for="sim-resource" { "Resource" }
+                    input #sim-resource name="resource" required placeholder="mrn:functions:org:project:function/name" value=(sim.map(|(f, _)| f.resource.clone()).unwrap_or_default());
+                    button type="submit" { "Simulate" }
+                }
+                @if let Some((_, answer)) = sim {
+                    @let decision = text(&answer["decision"]);
+                    p #decision role="status" class=(if decision == "Allow" { "ok" } else { "bad" }) { "Decision: " (decision) }
+                    @for st in answer["statements"].as_array().into_iter().flatten() {
+                        p.mono { (text(&st["policy"])) ": " (st["statement"].to_string()) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page("Org", session, None, Section::Org, content))
+}
+
+/// The new user's form.
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+/// `POST /console/org/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Form(form): Form<NewUser>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let org = seg(session.user().1);
+    let body = json!({"name": form.name, "password": form.password});
+    let (status, answer) = api
+        .call(&session, Method::POST, &format!("/orgs/{org}/users"), Some(&body))
+        .await?;
+    if status.is_success() {
+        return Ok(Redirect::to("/console/org").into_response());
+    }
+    let view = OrgView {
+        error: Some(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or("refused")
+                .to_owned(),
+        ),
+        ..OrgView::default()
+    };
+    Ok((status, org_page(&state, &api, &session, view).await?).into_response())
+}
+
+/// The simulator's form.
+#[derive(Debug, Default, Deserialize)]
+pub struct SimulateForm {
+    #[serde(default)]
+    csrf: String,
+    user: String,
+    action: String,
+    resource: String,
+}
+
+/// `POST /console/org/simulate`: the API's simulator, for a user of the
+/// org.
+pub async fn simulate(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Form(form): Form<SimulateForm>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let org = session.user().1.to_owned();
+    let body = json!({
+        "principal": {"org": org, "user": form.user},
+        "action": form.action,
+        "resource": form.resource,
+    });
+    let (status, answer) = api
+        .call(&session, Method::POST, "/policies/simulate", Some(&body))
+        .await?;
+    let view = if status.is_success() {
+        OrgView {
+            simulated: Some((form, answer)),
+            ..OrgView::default()
+        }
+    } else {
+        OrgView {
+            error: Some(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_owned(),
+            ),
+            ..OrgView::default()
+        }
+    };
+    Ok((status, org_page(&state, &api, &session, view).await?).into_response())
+}
+
+/// `GET /console/org/users/{user}`: a user's API keys.
+pub async fn user(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(name): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    user_page(&state, &api, &session, &name, None).await
+}
+
+async fn user_page(
+    state: &AppState,
+    api: &InProcess,
+    session: &Session,
+    name: &str,
+    minted: Option<String>,
+) -> Result<Markup, ConsoleError> {
+    let org = seg(session.user().1);
+    let u = api
+        .get(session, &format!("/orgs/{org}/users/{}", seg(name)))
+        .await?;
+    let keys = api
+        .get(session, &format!("/orgs/{org}/users/{}/keys", seg(name)))
+        .await?;
+    let target = Target::in_org("iam", &session.caller.principal.org, &format!("user/{name}"));
+    let can_keys = state
+        .allowed(&session.caller, iam::CREATE_API_KEY, &target)
+        .await
+        .unwrap_or(false);
+    let can_revoke = state
+        .allowed(&session.caller, iam::REVOKE_API_KEY, &target)
+        .await
+        .unwrap_or(false);
+    let here = format!("/console/org/users/{}", seg(name));
+    let content = html! {
+        h1 { "User " (text(&u["name"])) }
+        p { a href="/console/org" { "Back to the org" } }
+        @if let Some(token) = &minted {
+            section.card role="status" {
+                h2 { "The new key" }
+                p { "Copy it now: it is shown once." }
+                pre.mono #minted { (token) }
+            }
+        }
+        h2 { "API keys" }
+        @let items = keys["items"].as_array().cloned().unwrap_or_default();
+        @if items.is_empty() { (none("keys")) } @else {
+            div.scroll { table {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Revoked" } th scope="col" { span.sr { "Action" } } } }
+                tbody { @for k in &items { tr {
+                    td { (text(&k["name"])) }
+                    td.mono { (text(&k["id"])) }
+                    td { (time(k["created_ms"].as_i64())) }
+                    td { (time(k["last_used_ms"].as_i64())) }
+                    td { (time(k["revoked_ms"].as_i64())) }
+                    td { @if can_revoke && k["revoked_ms"].is_null() {
+                        form method="post" action=(format!("{here}/keys/{}/revoke", seg(&text(&k["id"])))) {
+                            (csrf(session))
+                            button type="submit" aria-label=(format!("Revoke the key {}", text(&k["name"]))) { "Revoke" }
+                        }
+                    } }
+                } } }
+            } }
+        }
+        @if can_keys {
+            form.card method="post" action=(format!("{here}/keys")) {
+                (csrf(session))
+                label for="key-name" { "New key's name" }
+                input #key-name name="name" required autocomplete="off";
+                button type="submit" { "Create a key" }
+            }
+        }
+    };
+    Ok(layout::page(
+        &format!("User {name}"),
+        session,
+        None,
+        Section::Org,
+        content,
+    ))
+}
+
+/// A new key's form.
+#[derive(Debug, Deserialize)]
+pub struct NewKey {
+    csrf: String,
+    name: String,
+}
+
+/// `POST /console/org/users/{user}/keys`: the key, shown once.
+pub async fn create_key(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<NewKey>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let org = seg(session.user().1);
+    let path = format!("/orgs/{org}/users/{}/keys", seg(&name));
+    let (status, answer) = api
+        .call(&session, Method::POST, &path, Some(&json!({"name": form.name})))
+        .await?;
+    if !status.is_success() {
+        return Err(super::api::refusal(status, &answer));
+    }
+    let token = text(&answer["token"]);
+    Ok(user_page(&state, &api, &session, &name, Some(token))
+        .await?
+        .into_response())
+}
+
+/// `POST /console/org/users/{user}/keys/{key}/revoke`.
+pub async fn revoke_key(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((name, key)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let org = seg(session.user().1);
+    let path = format!("/orgs/{org}/users/{}/keys/{}", seg(&name), seg(&key));
+    let (status, answer) = api.call(&session, Method::DELETE, &path, None).await?;
+    if !status.is_success() {
+        return Err(super::api::refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!("/console/org/users/{}", seg(&name))).into_response())
 }

@@ -1,5 +1,7 @@
 //! A project's event rules (with a tester of patterns against a sample
-//! event) and its buckets (browse by folder, upload, download).
+//! event) and dead letters (replay), its buckets (browse by folder,
+//! upload, download) and its secrets (names, new values; never a value
+//! shown).
 
 use super::ConsoleError;
 use super::api::{InProcess, refusal};
@@ -7,7 +9,7 @@ use super::functions::{may, project};
 use super::layout::{self, Section, csrf, none, seg, text, time};
 use super::session::{CsrfOnly, Session};
 use crate::http::AppState;
-use crate::iam::actions::{events as ev, storage as st};
+use crate::iam::actions::{events as ev, secrets as se, storage as st};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -64,6 +66,7 @@ async fn rules_page(
     let here = format!("/console/p/{}/rules", seg(project_name));
     let content = html! {
         h1 { "Event rules" }
+        p { a href=(format!("/console/p/{}/dead-letters", seg(project_name))) { "Dead letters" } }
         @if let Some(e) = &view.error { p.error role="alert" { (e) } }
         @if items.is_empty() { (none("rules")) } @else {
             div.scroll { table {
@@ -417,4 +420,183 @@ pub async fn bucket(
         Section::Buckets,
         content,
     ))
+}
+
+/// `GET /console/p/{project}/secrets`: names only; a value goes in, never
+/// comes out here (reading one is the API's audited reveal).
+pub async fn secrets(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    let p = project(&state, &project_name).await?;
+    let listed = api
+        .get(
+            &session,
+            &format!("/projects/{}/secrets?limit=1000", seg(&project_name)),
+        )
+        .await?;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let can_create = may(&state, &session, &p, se::CREATE_SECRET, "secret/*").await;
+    let can_rotate = may(&state, &session, &p, se::PUT_SECRET_VALUE, "secret/*").await;
+    let here = format!("/console/p/{}/secrets", seg(&project_name));
+    let content = html! {
+        h1 { "Secrets" }
+        p.hint { "Values are sealed: they can be replaced here, and read only through the API's audited reveal." }
+        @if items.is_empty() { (none("secrets")) } @else {
+            div.scroll { table {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Description" } th scope="col" { "Last value" } th scope="col" { span.sr { "Action" } } } }
+                tbody { @for x in &items { tr {
+                    td { (text(&x["name"])) }
+                    td { (text(&x["description"])) }
+                    td { (time(x["updated_ms"].as_i64())) }
+                    td { @if can_rotate {
+                        form.inline method="post" action=(format!("{here}/{}/rotate", seg(&text(&x["name"])))) {
+                            (csrf(&session))
+                            label for=(format!("v-{}", text(&x["name"]))) { "New value" }
+                            input id=(format!("v-{}", text(&x["name"]))) name="value" type="password" autocomplete="off" required;
+                            button type="submit" { "Rotate" }
+                        }
+                    } }
+                } } }
+            } }
+        }
+        @if can_create {
+            section.card aria-labelledby="new-secret" {
+                h2 #new-secret { "Create a secret" }
+                form method="post" action=(here) {
+                    (csrf(&session))
+                    label for="secret-name" { "Name" }
+                    input #secret-name name="name" required autocomplete="off";
+                    label for="secret-value" { "Value" }
+                    input #secret-value name="value" type="password" required autocomplete="off";
+                    button type="submit" { "Create" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        "Secrets",
+        &session,
+        Some(&project_name),
+        Section::Secrets,
+        content,
+    ))
+}
+
+/// A secret's form (a new one, or a new value).
+#[derive(Debug, Deserialize)]
+pub struct SecretForm {
+    csrf: String,
+    name: Option<String>,
+    value: String,
+}
+
+/// `POST /console/p/{project}/secrets`.
+pub async fn create_secret(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+    Form(form): Form<SecretForm>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let body = json!({"name": form.name.unwrap_or_default(), "secret_string": form.value});
+    let path = format!("/projects/{}/secrets", seg(&project_name));
+    let (status, answer) = api.call(&session, Method::POST, &path, Some(&body)).await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!("/console/p/{}/secrets", seg(&project_name))).into_response())
+}
+
+/// `POST /console/p/{project}/secrets/{name}/rotate`: a new version.
+pub async fn rotate_secret(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+    Form(form): Form<SecretForm>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/projects/{}/secrets/{}/value", seg(&project_name), seg(&name));
+    let (status, answer) = api
+        .call(
+            &session,
+            Method::PUT,
+            &path,
+            Some(&json!({"secret_string": form.value})),
+        )
+        .await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!("/console/p/{}/secrets", seg(&project_name))).into_response())
+}
+
+/// `GET /console/p/{project}/dead-letters`: deliveries that ran out of
+/// attempts, to replay or drop.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(project_name): Path<String>,
+) -> Result<Markup, ConsoleError> {
+    let p = project(&state, &project_name).await?;
+    let listed = api
+        .get(
+            &session,
+            &format!("/projects/{}/dead-letters?limit=200", seg(&project_name)),
+        )
+        .await?;
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let can_replay = may(&state, &session, &p, ev::REPLAY_DEAD_LETTER, "rule/*").await;
+    let here = format!("/console/p/{}/dead-letters", seg(&project_name));
+    let content = html! {
+        h1 { "Dead letters" }
+        @if items.is_empty() { (none("dead letters")) } @else {
+            div.scroll { table {
+                thead { tr { th scope="col" { "Rule" } th scope="col" { "Target" } th scope="col" { "Attempts" } th scope="col" { "Error" } th scope="col" { "When" } th scope="col" { span.sr { "Action" } } } }
+                tbody { @for d in &items { tr {
+                    td { (text(&d["rule"])) }
+                    td { (text(&d["target_id"])) }
+                    td { (text(&d["attempts"])) }
+                    td { (text(&d["error"])) }
+                    td { (time(d["created_ms"].as_i64())) }
+                    td { @if can_replay {
+                        form method="post" action=(format!("{here}/{}/replay", seg(&text(&d["id"])))) {
+                            (csrf(&session))
+                            button type="submit" aria-label=(format!("Replay the delivery of {}", text(&d["rule"]))) { "Replay" }
+                        }
+                    } }
+                } } }
+            } }
+        }
+    };
+    Ok(layout::page(
+        "Dead letters",
+        &session,
+        Some(&project_name),
+        Section::Rules,
+        content,
+    ))
+}
+
+/// `POST /console/p/{project}/dead-letters/{id}/replay`.
+pub async fn replay(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, id)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!(
+        "/projects/{}/dead-letters/{}/replay",
+        seg(&project_name),
+        seg(&id)
+    );
+    let (status, answer) = api.call(&session, Method::POST, &path, None).await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!("/console/p/{}/dead-letters", seg(&project_name))).into_response())
 }

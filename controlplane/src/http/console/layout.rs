@@ -70,6 +70,10 @@ pub enum Section {
     Buckets,
     /// A project's workflows and approvals.
     Workflows,
+    /// A project's secrets.
+    Secrets,
+    /// The org's people, permissions and quota.
+    Org,
     /// The org's audit trail.
     Audit,
 }
@@ -111,7 +115,9 @@ pub fn page(
                                 (link(Section::Rules, format!("/console/p/{}/rules", seg(p)), "Rules"))
                                 (link(Section::Buckets, format!("/console/p/{}/buckets", seg(p)), "Buckets"))
                                 (link(Section::Workflows, format!("/console/p/{}/workflows", seg(p)), "Workflows"))
+                                (link(Section::Secrets, format!("/console/p/{}/secrets", seg(p)), "Secrets"))
                             }
+                            (link(Section::Org, "/console/org".into(), "Org"))
                             (link(Section::Audit, "/console/audit".into(), "Audit"))
                         }
                     }

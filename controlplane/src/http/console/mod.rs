@@ -13,12 +13,14 @@
 //! - `layout`: the page frame, navigation and the shared pieces.
 //! - `functions`: functions (deploy by upload, versions and roll back,
 //!   invocations and their chart, live logs), and routes.
-//! - `data`: event rules (with the pattern tester) and buckets (browse,
-//!   upload, download).
+//! - `data`: event rules (with the pattern tester), dead letters
+//!   (replay), buckets (browse, upload, download) and secrets (names,
+//!   rotate).
 //! - `workflows`: the state machine as a graph, executions with each
 //!   step's status, and the approval inbox.
-//! - `admin`: projects of the org, and the audit trail with its filters
-//!   and the chain's verification.
+//! - `admin`: projects of the org, its users (and their keys), roles, the
+//!   policy simulator, quota and usage, and the audit trail with its
+//!   filters and the chain's verification.
 //!
 //! Every answer carries a strict Content-Security-Policy (scripts and
 //! styles only from `/console/assets`, no inline code, no framing).
@@ -81,6 +83,19 @@ pub fn router(api: InProcess) -> Router<AppState> {
             get(data::buckets).post(data::create_bucket),
         )
         .route("/console/p/{project}/buckets/{bucket}", get(data::bucket))
+        .route(
+            "/console/p/{project}/secrets",
+            get(data::secrets).post(data::create_secret),
+        )
+        .route(
+            "/console/p/{project}/secrets/{name}/rotate",
+            post(data::rotate_secret),
+        )
+        .route("/console/p/{project}/dead-letters", get(data::dead_letters))
+        .route(
+            "/console/p/{project}/dead-letters/{id}/replay",
+            post(data::replay),
+        )
         .route("/console/p/{project}/workflows", get(workflows::list))
         .route("/console/p/{project}/workflows/{name}", get(workflows::detail))
         .route(
@@ -97,6 +112,15 @@ pub fn router(api: InProcess) -> Router<AppState> {
         )
         .route("/console/p/{project}/approvals", get(workflows::approvals))
         .route("/console/p/{project}/approvals/answer", post(workflows::answer))
+        .route("/console/org", get(admin::org))
+        .route("/console/org/users", post(admin::create_user))
+        .route("/console/org/simulate", post(admin::simulate))
+        .route("/console/org/users/{user}", get(admin::user))
+        .route("/console/org/users/{user}/keys", post(admin::create_key))
+        .route(
+            "/console/org/users/{user}/keys/{key}/revoke",
+            post(admin::revoke_key),
+        )
         .route("/console/audit", get(admin::audit))
         .route("/console/api/{*path}", axum::routing::any(api::forward))
         .layer(axum::Extension(api))
