@@ -17,5 +17,8 @@ MINICLOUD_FUZZ_CASES=100 MINICLOUD_BIN="$PWD/target/release/minicloud" \
 MINICLOUD_SCHEMATHESIS_EXAMPLES=200 MINICLOUD_SCHEMATHESIS_SEED=random \
   MINICLOUD_BIN="$PWD/target/release/minicloud" \
   cargo test --release -p minicloud-tests --test e2e openapi::schemathesis
+# The console's first paint in headless Chromium, page by page.
+MINICLOUD_BIN="$PWD/target/release/minicloud" \
+  cargo test --release -p minicloud-tests --test e2e console_browser -- --nocapture
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

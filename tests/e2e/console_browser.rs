@@ -608,6 +608,40 @@ async fn journeys(db: Db) {
     })
     .await;
 
+    // First paint of each kind of page, as the browser measured it (printed
+    // for scripts/bench.sh; the test asserts nothing of the time).
+    let mut j = Journey::new("first-paint", &b);
+    j.step("pages", |c| async move {
+        for path in [
+            "/console",
+            "/console/p/default/functions",
+            "/console/p/default/functions/hello",
+            "/console/p/default/workflows/approve",
+            "/console/audit",
+            "/console/org",
+        ] {
+            c.goto(&url(base, path)).await.map_err(|e| e.to_string())?;
+            let paint: Value = c
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];\
+                     const n = performance.getEntriesByType('navigation')[0];\
+                     const server = n ? n.responseEnd - n.requestStart : null;\
+                     new PerformanceObserver((list, obs) => {\
+                       for (const e of list.getEntries()) {\
+                         if (e.name === 'first-contentful-paint') { obs.disconnect(); done([e.startTime, server]); }\
+                       }\
+                     }).observe({type: 'paint', buffered: true});\
+                     setTimeout(() => done([null, server]), 2000);",
+                    vec![],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("first paint {path}: {} ms (server answer {} ms)", paint[0], paint[1]);
+        }
+        Ok(())
+    })
+    .await;
+
     let mut j = Journey::new("phone", &b);
     j.step("functions on a small screen", |c| async move {
         c.set_window_size(390, 844).await.map_err(|e| e.to_string())?;
