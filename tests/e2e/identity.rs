@@ -977,6 +977,15 @@ async fn administrator_is_guarded(db: Db) {
         "{body}"
     );
     assert_eq!(s.call(admin, Method::GET, "/auth/me", None).await.0, 200);
+    // Nor can the administrator strip itself: the role could not be given
+    // again.
+    let (status, body) = s.call(admin, Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("last_administrator")),
+        "{body}"
+    );
+    assert_eq!(s.call(admin, Method::GET, "/auth/me", None).await.0, 200);
     // The administrator still manages itself.
     assert_eq!(
         s.call(

@@ -137,8 +137,10 @@ pub(super) async fn list_bindings(
 
 /// Removes a binding.
 ///
-/// Needs `iam:DeleteBinding` on `binding/<id>` in the org. Only a platform
-/// administrator may remove a binding of the platform Administrator role.
+/// Needs `iam:DeleteBinding` on `binding/<id>` in the org. The binding of
+/// the platform Administrator role is never removed (the role cannot be
+/// given again): 403 for others, 409 `last_administrator` for the
+/// administrator itself.
 #[utoipa::path(
     delete,
     path = "/orgs/{org}/bindings/{id}",
@@ -162,13 +164,22 @@ pub(super) async fn delete_binding(
     let Some(binding) = scope.binding(&id).await? else {
         return Err(ApiError::not_found(format!("binding {id:?} does not exist")));
     };
-    if binding.role_id == builtin::role_id(builtin::ADMINISTRATOR)
-        && !is_administrator(&state, &caller).await?
-    {
+    if binding.role_id == builtin::role_id(builtin::ADMINISTRATOR) {
+        if !is_administrator(&state, &caller).await? {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                "only a platform administrator may remove the platform Administrator role",
+            ));
+        }
+        // The role can be given to no one (it is the bootstrap
+        // administrator's): removing its binding would leave the platform
+        // without an administrator, for good.
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "access_denied",
-            "only a platform administrator may remove the platform Administrator role",
+            StatusCode::CONFLICT,
+            "last_administrator",
+            "the platform Administrator role cannot be given again, so its binding stays: \
+             the platform would be left without an administrator",
         ));
     }
     if !state.iam.in_org(&scope).unbind(&id).await? {
