@@ -337,6 +337,31 @@ async fn journeys(db: Db) {
     })
     .await;
 
+    j.step("settings", |c| async move {
+        fill(c, "#timeout", "2500").await?;
+        fill(c, "#env", r#"{"GREETING": "hi"}"#).await?;
+        click(c, "#settings button[type=submit]").await?;
+        until("the new limit on the page", || async {
+            text_of(c, "dl.facts")
+                .await
+                .is_ok_and(|t| t.contains("\"timeout_ms\":2500"))
+        })
+        .await?;
+        let env = c
+            .find(Locator::Css("#env"))
+            .await
+            .map_err(|e| e.to_string())?
+            .prop("value")
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        if !env.contains("GREETING") {
+            return Err(format!("the environment is {env:?}"));
+        }
+        Ok(())
+    })
+    .await;
+
     let mut j = Journey::new("route", &b);
     j.step("add", |c| async move {
         c.goto(&url(base, "/console/p/default/routes"))

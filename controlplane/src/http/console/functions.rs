@@ -189,6 +189,25 @@ async fn detail_page(
             dt { "Limits" } dd.mono { (f["limits"].to_string()) }
             dt { "Changed" } dd { (time(f["updated_ms"].as_i64())) }
         }
+        @if can_change {
+            section.card aria-labelledby="settings-title" {
+                h2 #settings-title { "Settings" }
+                form #settings method="post" action=(format!("{here}/settings")) {
+                    (csrf(session))
+                    label for="memory" { "Memory per instance (MiB)" }
+                    input #memory name="memory_mib" type="number" min="1" value=(text(&f["limits"]["memory_mib"]));
+                    label for="timeout" { "Timeout per invocation (ms)" }
+                    input #timeout name="timeout_ms" type="number" min="1" value=(text(&f["limits"]["timeout_ms"]));
+                    label for="concurrency" { "Instances at once" }
+                    input #concurrency name="concurrency" type="number" min="1" value=(text(&f["limits"]["concurrency"]));
+                    label for="env" { "Environment (JSON object of strings)" }
+                    textarea #env name="env" rows="3" { (f["env"].to_string()) }
+                    label for="config" { "Config (JSON object of strings, served through wasi:config)" }
+                    textarea #config name="config" rows="3" { (f["config"].to_string()) }
+                    button type="submit" { "Save" }
+                }
+            }
+        }
         @if let Some(c) = &called {
             section.card aria-labelledby="called-title" {
                 h2 #called-title { "Answer (HTTP " (c.status) ")" }
@@ -296,6 +315,55 @@ pub async fn activate(
             Some(&json!({"active_version": form.version})),
         )
         .await?;
+    if !status.is_success() {
+        return Err(refusal(status, &answer));
+    }
+    Ok(Redirect::to(&format!(
+        "/console/p/{}/functions/{}",
+        seg(&project_name),
+        seg(&name)
+    ))
+    .into_response())
+}
+
+/// The settings form.
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    csrf: String,
+    memory_mib: u64,
+    timeout_ms: u64,
+    concurrency: u64,
+    env: String,
+    config: String,
+}
+
+/// `POST .../settings`: `PATCH` of the function's limits, env and config.
+pub async fn settings(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+    Form(form): Form<Settings>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let object = |what: &str, text: &str| -> Result<Value, ConsoleError> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, format!("{what} is not JSON: {e}")))?;
+        if v.is_object() {
+            Ok(v)
+        } else {
+            Err(ConsoleError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{what} must be a JSON object"),
+            ))
+        }
+    };
+    let body = json!({
+        "limits": {"memory_mib": form.memory_mib, "timeout_ms": form.timeout_ms, "concurrency": form.concurrency},
+        "env": object("the environment", &form.env)?,
+        "config": object("the config", &form.config)?,
+    });
+    let path = format!("/projects/{}/functions/{}", seg(&project_name), seg(&name));
+    let (status, answer) = api.call(&session, Method::PATCH, &path, Some(&body)).await?;
     if !status.is_success() {
         return Err(refusal(status, &answer));
     }

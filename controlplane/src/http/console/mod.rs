@@ -12,6 +12,7 @@
 //!   a bearer token).
 //! - `layout`: the page frame, navigation and the shared pieces.
 //! - `functions`: functions (deploy by upload, versions and roll back,
+//!   limits, environment and config,
 //!   invocations and their chart, live logs), and routes.
 //! - `data`: event rules (with the pattern tester), dead letters
 //!   (replay), buckets (browse, upload, download) and secrets (names,
@@ -60,6 +61,10 @@ pub fn router(api: InProcess) -> Router<AppState> {
         .route(
             "/console/p/{project}/functions/{name}/invoke",
             post(functions::invoke),
+        )
+        .route(
+            "/console/p/{project}/functions/{name}/settings",
+            post(functions::settings),
         )
         .route(
             "/console/p/{project}/routes",
