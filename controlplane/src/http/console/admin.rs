@@ -172,6 +172,10 @@ async fn org_page(
     let users = api.get(session, &format!("/orgs/{o}/users?limit=1000")).await?;
     let roles = api.get(session, &format!("/orgs/{o}/roles?limit=1000")).await?;
     let quota = api.get(session, &format!("/orgs/{o}/quota")).await.ok();
+    let policies = api
+        .get(session, &format!("/orgs/{o}/policies?limit=1000"))
+        .await?;
+    let orgs = api.get(session, "/orgs?limit=1000").await?;
     let scope = &session.caller.principal.org;
     let may_org = |action: &'static str, resource: &'static str| async move {
         state
@@ -229,6 +233,22 @@ async fn org_page(
                     td { (r["inline_policies"].as_array().map(|p| p.iter().map(|i| text(&i["name"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                 } } }
             } }
+        }
+        section aria-labelledby="policies-title" {
+            h2 #policies-title { "Policies" }
+            @for p in policies["items"].as_array().into_iter().flatten() {
+                details {
+                    summary { (text(&p["name"])) @if p["builtin"] == true { " (built in)" } }
+                    pre.mono { (serde_json::to_string_pretty(&p["document"]).unwrap_or_default()) }
+                }
+            }
+        }
+        @let visible = orgs["items"].as_array().cloned().unwrap_or_default();
+        @if visible.len() > 1 {
+            section aria-labelledby="orgs-title" {
+                h2 #orgs-title { "Orgs" }
+                ul.cards { @for x in &visible { li { (text(&x["name"])) " · created " (time(x["created_ms"].as_i64())) } } }
+            }
         }
         @if can_simulate {
             section.card aria-labelledby="sim-title" {
