@@ -308,6 +308,84 @@ async fn console_over_http(db: Db) {
         .await;
     assert!(status == 403 || status == 404, "{status}");
 
+    // What tenants wrote never runs as the console: a function's answer
+    // on the platform's own origin is sandboxed, an object read through
+    // the console's API is a download, the console does not answer on a
+    // project's host, and signing in never leads to a tenant's page.
+    let resp = s.http.get(s.fn_url("hello", "/")).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.starts_with("sandbox"), "{csp}");
+    let page_html = "<script src=x.js></script>";
+    let put_html = ada
+        .http
+        .put(format!(
+            "{}/console/api/projects/default/buckets/site/objects/x.html",
+            s.url
+        ))
+        .header("content-type", "text/html")
+        .header("x-csrf-token", &csrf)
+        .body(page_html);
+    let (status, _, _) = ada
+        .send(
+            ada.http
+                .post(format!("{}/console/api/projects/default/buckets", s.url))
+                .header("x-csrf-token", &csrf)
+                .json(&json!({"name": "site"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _, _) = ada.send(put_html).await;
+    assert_eq!(status, 201);
+    let (status, headers, body) = ada
+        .get("/console/api/projects/default/buckets/site/objects/x.html")
+        .await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, page_html));
+    assert_eq!(headers["content-disposition"], "attachment");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox")
+    );
+    let on_project_host = ada
+        .http
+        .get(format!("{}/console/login", s.url))
+        .header("host", "default.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_project_host.status(), 404);
+    for next in [
+        "/console/api/projects/default/buckets/site/objects/x.html",
+        "/console/../fn/default/hello",
+        "/console/%2e%2e/fn/default/hello",
+        "//evil.example/console",
+    ] {
+        let mut v = Visitor::new(&s);
+        let (_, _, page) = v.get("/console/login").await;
+        let token = attribute(&page, "name=\"csrf\" value=\"");
+        let (status, headers, _) = v
+            .post_form(
+                "/console/login",
+                &[
+                    ("csrf", &token),
+                    ("next", next),
+                    ("org", "default"),
+                    ("username", "ada"),
+                    ("password", "a long passphrase"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status.as_u16(), headers["location"].to_str().unwrap()),
+            (303, "/console"),
+            "next={next}"
+        );
+    }
+
     // Signing out ends the session on the server.
     let (status, _, _) = ada.post_form("/console/logout", &[("csrf", &csrf)]).await;
     assert_eq!(status, 303);

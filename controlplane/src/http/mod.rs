@@ -40,7 +40,7 @@ pub fn router(state: AppState, draining: Draining) -> Router {
     Router::new()
         .merge(routes)
         .merge(api::openapi::docs())
-        .merge(console::router(in_process))
+        .merge(console::router(in_process, state.clone()))
         .merge(gateway::router())
         .fallback(gateway::custom_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -49,10 +49,15 @@ impl InProcess {
                 format!("Bearer {}", session.access_token()),
             )
             .header(header::USER_AGENT, "minicloud-console");
+        // With its length, as a client's: the audit record keeps the body
+        // of a change (secrets removed).
         let body = match body {
             Some(b) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(serde_json::to_vec(b).unwrap_or_default())
+                let bytes = serde_json::to_vec(b).unwrap_or_default();
+                req = req
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, bytes.len());
+                Body::from(bytes)
             }
             None => Body::empty(),
         };
@@ -148,5 +153,31 @@ pub async fn forward(
     if let Some(draining) = parts.extensions.get::<crate::handover::Draining>() {
         inner.extensions_mut().insert(draining.clone());
     }
-    api.send(inner).await
+    let mut resp = api.send(inner).await;
+    contain(&mut resp);
+    resp
+}
+
+/// An answer of the API that is not JSON or an event stream (an object's
+/// content, which a tenant chose) is a download: never rendered as a page
+/// of the console's origin, whatever its type.
+fn contain(resp: &mut Response) {
+    let kind = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if kind.starts_with("application/json") || kind.starts_with("text/event-stream") {
+        return;
+    }
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
 }

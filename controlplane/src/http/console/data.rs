@@ -353,6 +353,12 @@ pub async fn bucket(
 ) -> Result<Markup, ConsoleError> {
     let p = project(&state, &project_name).await?;
     let prefix = q.prefix.unwrap_or_default();
+    if prefix.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(ConsoleError::new(
+            StatusCode::BAD_REQUEST,
+            "a folder may not hold . or .. segments",
+        ));
+    }
     let mut query = format!("prefix={}&delimiter=%2F&limit=200", seg(&prefix));
     if let Some(c) = &q.cursor {
         query.push_str(&format!("&cursor={}", seg(c)));

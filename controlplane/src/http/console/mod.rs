@@ -36,7 +36,7 @@ mod workflows;
 
 use crate::http::AppState;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,9 @@ use axum::routing::{get, post};
 pub use api::InProcess;
 
 /// The console's routes, calling `api` (the API's router) for everything.
-pub fn router(api: InProcess) -> Router<AppState> {
+/// They answer only on the platform's own host, never on a project's host
+/// or custom domain (which serve tenants' code).
+pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
     Router::new()
         .route("/console", get(admin::home))
         .route("/console/", get(admin::home))
@@ -129,7 +131,7 @@ pub fn router(api: InProcess) -> Router<AppState> {
         .route("/console/audit", get(admin::audit))
         .route("/console/api/{*path}", axum::routing::any(api::forward))
         .layer(axum::Extension(api))
-        .layer(middleware::from_fn(secure_headers))
+        .layer(middleware::from_fn_with_state(state, secure_headers))
 }
 
 /// The policy of every console answer: nothing but the console's own
@@ -140,7 +142,24 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Sets the console's headers on every answer, and a session cookie that
 /// a handler's session renewed.
-async fn secure_headers(mut req: Request, next: Next) -> Response {
+async fn secure_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if state
+        .routes
+        .table()
+        .project_of(host, &state.config.base_domain)
+        .is_some()
+    {
+        return ConsoleError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "the console is served on the platform's own host, not on a project's",
+        )
+        .into_response();
+    }
     let renewal = session::Renewal::default();
     req.extensions_mut().insert(renewal.clone());
     let mut resp = next.run(req).await;
@@ -148,7 +167,10 @@ async fn secure_headers(mut req: Request, next: Next) -> Response {
     if let Some(cookie) = renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
         h.append(header::SET_COOKIE, cookie);
     }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // A stricter policy set by the handler (a proxied download) stays.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

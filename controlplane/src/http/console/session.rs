@@ -68,9 +68,11 @@ impl Session {
         &self.held.c
     }
 
-    /// The user's name and org.
+    /// The user's name and org, as the API knows the caller (never as the
+    /// cookie says: a user can edit their own cookie).
     pub fn user(&self) -> (&str, &str) {
-        (&self.held.u, &self.held.o)
+        let p = &self.caller.principal;
+        (&p.user_name, &p.org.name)
     }
 
     /// The client's address (for the API's audit records and limits).
@@ -235,12 +237,21 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Only a console page is a place to go after signing in.
+/// Only a console page is a place to go after signing in: not the
+/// console's API (a tenant's object would render there), nothing with dot
+/// segments (`/console/../fn/...` is a tenant's page), no other host.
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/console",
-    }
+    let Some(n) = next else { return "/console" };
+    let path = n.split(['?', '#']).next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    let dotted = path.split('/').any(|seg| seg == "." || seg == "..") || lower.contains("%2e");
+    let ok = (path == "/console" || path.starts_with("/console/"))
+        && !path.starts_with("/console/api")
+        && !dotted
+        && !n.contains('\\')
+        && !n.contains("//")
+        && !n.chars().any(char::is_control);
+    if ok { n } else { "/console" }
 }
 
 /// `GET /console/login`.
@@ -388,10 +399,13 @@ pub struct CsrfOnly {
 /// cookie cleared.
 pub async fn logout(
     axum::Extension(api): axum::Extension<InProcess>,
+    axum::Extension(renewal): axum::Extension<Renewal>,
     session: Session,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
+    // A pair renewed on the way in must not be set again on the way out.
+    renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     let body = json!({"refresh_token": session.held.r});
     let req = axum::http::Request::builder()
         .method(Method::POST)

@@ -42,8 +42,22 @@ async fn call(
     req: Request,
 ) -> ApiResult<Response> {
     let path = format!("/{}", p.rest.unwrap_or_default());
-    dispatch(&state, &p.project, &p.name, None, path, Vec::new(), req).await
+    let mut resp = dispatch(&state, &p.project, &p.name, None, path, Vec::new(), req).await?;
+    // `/fn/...` shares the platform's own origin with the console and the
+    // API: what a function answers runs sandboxed, in an origin of its
+    // own, so a tenant's page cannot read the console as its visitor. (A
+    // web app gets its own origin through a route on its project's host.)
+    resp.headers_mut().append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(FN_SANDBOX),
+    );
+    Ok(resp)
 }
+
+/// The policy added to every `/fn/...` answer: scripts, forms and popups
+/// work, but in an opaque origin (no cookies or storage of the
+/// platform's).
+const FN_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
 
 /// The fallback: a custom route, or 404.
 /// Custom routes answer only on their project's hosts,
@@ -142,7 +156,28 @@ async fn dispatch(
     if let Ok(v) = HeaderValue::from_str(&invoked.invocation_id) {
         resp.headers_mut().insert("x-minicloud-invocation-id", v);
     }
+    drop_platform_cookies(resp.headers_mut());
     Ok(resp)
+}
+
+/// Cookies named `mc_*` are the console's: a function may not set them
+/// (on its project's host with `Domain=` the parent, it could plant a
+/// session or a sign-in token in the console's).
+fn drop_platform_cookies(headers: &mut http::HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("").trim();
+            !name.to_ascii_lowercase().starts_with("mc_")
+                && !name.to_ascii_lowercase().starts_with("__host-mc_")
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
 }
 
 /// The caller's credentials are the platform's business, not the guest's,

@@ -86,7 +86,12 @@ function uploadForm(form) {
     if (!file.files.length) { status.textContent = "Choose a file."; return; }
     const given = document.getElementById("upload-key").value;
     const key = given || form.dataset.prefix + file.files[0].name;
-    const path = key.split("/").map(encodeURIComponent).join("/");
+    const parts = key.split("/");
+    if (parts.some((p) => p === "." || p === "..")) {
+      status.textContent = "A key may not hold . or .. segments.";
+      return;
+    }
+    const path = parts.map(encodeURIComponent).join("/");
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", form.dataset.objects + path);
     xhr.setRequestHeader("content-type", file.files[0].type || "application/octet-stream");
