@@ -121,6 +121,7 @@ async fn every_described_operation_is_served(db: Db) {
     // The interactive documentation, from the binary's own assets.
     let ui = s.http.get(format!("{}/api/docs/", s.url)).send().await.unwrap();
     assert_eq!(ui.status(), 200);
+    assert_eq!(ui.headers()["x-frame-options"], "DENY");
     assert!(ui.text().await.unwrap().contains("swagger"), "Swagger UI");
 }
 

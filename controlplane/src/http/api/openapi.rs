@@ -276,7 +276,26 @@ async fn openapi_json(Extension(described): Extension<Described>) -> Response {
 /// `/api/docs`: Swagger UI, its assets compiled into the binary, on
 /// `/api/v1/openapi.json`.
 pub fn docs() -> Router<AppState> {
-    Router::from(SwaggerUi::new("/api/docs").config(Config::new(["/api/v1/openapi.json"])))
+    Router::from(SwaggerUi::new("/api/docs").config(Config::new(["/api/v1/openapi.json"]))).layer(
+        axum::middleware::map_response(|mut resp: Response| async move {
+            // Never framed (clickjacking of the "Authorize" dialog), never
+            // sniffed.
+            let h = resp.headers_mut();
+            h.insert(
+                header::X_FRAME_OPTIONS,
+                axum::http::HeaderValue::from_static("DENY"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static("frame-ancestors 'none'"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            );
+            resp
+        }),
+    )
 }
 
 #[cfg(test)]

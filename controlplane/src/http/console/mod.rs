@@ -188,7 +188,8 @@ async fn secure_headers(State(state): State<AppState>, mut req: Request, next: N
 #[derive(Debug)]
 pub struct ConsoleError {
     status: axum::http::StatusCode,
-    message: String,
+    /// What to do, for the user.
+    pub message: String,
 }
 
 impl ConsoleError {

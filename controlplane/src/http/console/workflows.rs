@@ -414,6 +414,10 @@ pub async fn stop(
     .into_response())
 }
 
+/// Running executions whose histories one view of the inbox reads, at
+/// most.
+const INBOX_HISTORIES: usize = 100;
+
 /// A task waiting for its token.
 struct Waiting {
     workflow: String,
@@ -440,18 +444,40 @@ pub async fn approvals(
         )
         .await?;
     let mut waiting = Vec::new();
-    for w in workflows["items"].as_array().into_iter().flatten() {
+    // Bounded: one page shows at most INBOX_HISTORIES executions' tasks; a
+    // list cut short, or a read refused, says so rather than look empty.
+    let mut incomplete = None;
+    let mut read = 0;
+    'workflows: for w in workflows["items"].as_array().into_iter().flatten() {
         let name = text(&w["name"]);
         let base = format!("/projects/{}/workflows/{}", seg(&project_name), seg(&name));
-        let Ok(running) = api
+        let running = match api
             .get(&session, &format!("{base}/executions?status=RUNNING&limit=50"))
             .await
-        else {
-            continue;
+        {
+            Ok(r) => r,
+            Err(e) => {
+                incomplete = Some(format!(
+                    "the executions of {name} could not be read: {}",
+                    e.message
+                ));
+                continue;
+            }
         };
         for e in running["items"].as_array().into_iter().flatten() {
-            let Ok(events) = history(&api, &session, &base, &text(&e["id"])).await else {
-                continue;
+            if read == INBOX_HISTORIES {
+                incomplete = Some(format!(
+                    "only the first {INBOX_HISTORIES} running executions are looked at; answer some, or use the API"
+                ));
+                break 'workflows;
+            }
+            read += 1;
+            let events = match history(&api, &session, &base, &text(&e["id"])).await {
+                Ok(events) => events,
+                Err(err) => {
+                    incomplete = Some(format!("a history could not be read: {}", err.message));
+                    continue;
+                }
             };
             // Tokens scheduled and not yet answered, by frame.
             let mut open: HashMap<String, (String, Value, String)> = HashMap::new();
@@ -499,6 +525,7 @@ pub async fn approvals(
     let here = format!("/console/p/{}/approvals", seg(&project_name));
     let content = html! {
         h1 { "Approval inbox" }
+        @if let Some(why) = &incomplete { p.error role="alert" { "This list may be incomplete: " (why) } }
         @if rows.is_empty() { (none("tasks waiting for an answer")) } @else {
             @for (w, allowed) in &rows {
                 section.card {
