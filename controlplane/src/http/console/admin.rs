@@ -21,10 +21,9 @@ use serde_json::{Value, json};
 /// `GET /console`: the org's projects.
 pub async fn home(Extension(api): Extension<InProcess>, session: Session) -> Result<Markup, ConsoleError> {
     let org = session.user().1.to_owned();
-    let listed = api
-        .get(&session, &format!("/orgs/{}/projects?limit=1000", seg(&org)))
+    let items = api
+        .items(&session, &format!("/orgs/{}/projects?limit=1000", seg(&org)))
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let content = html! {
         h1 { "Projects of " (org) }
         @if items.is_empty() { (none("projects")) } @else {
@@ -301,12 +300,7 @@ pub async fn create_user(
         return Ok(Redirect::to("/console/org").into_response());
     }
     let view = OrgView {
-        error: Some(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap_or("refused")
-                .to_owned(),
-        ),
+        error: Some(super::api::message(&answer)),
         ..OrgView::default()
     };
     Ok((status, org_page(&state, &api, &session, view).await?).into_response())
@@ -347,12 +341,7 @@ pub async fn simulate(
         }
     } else {
         OrgView {
-            error: Some(
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_owned(),
-            ),
+            error: Some(super::api::message(&answer)),
             ..OrgView::default()
         }
     };
@@ -481,9 +470,12 @@ pub async fn revoke_key(
     session.check_form(&form.csrf)?;
     let org = seg(session.user().1);
     let path = format!("/orgs/{org}/users/{}/keys/{}", seg(&name), seg(&key));
-    let (status, answer) = api.call(&session, Method::DELETE, &path, None).await?;
-    if !status.is_success() {
-        return Err(super::api::refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/org/users/{}", seg(&name))).into_response())
+    api.act(
+        &session,
+        Method::DELETE,
+        &path,
+        None,
+        &format!("/console/org/users/{}", seg(&name)),
+    )
+    .await
 }

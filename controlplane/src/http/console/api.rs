@@ -41,14 +41,36 @@ impl InProcess {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(StatusCode, Value), ConsoleError> {
+        let bearer = format!("Bearer {}", session.access_token());
+        let caller = Sent {
+            bearer: Some(&bearer),
+            peer: session.peer(),
+            user_agent: None,
+        };
+        self.json(method, path, body, caller).await
+    }
+
+    /// `method /api/v1{path}` with `body` and who sends it: the status and
+    /// the JSON answered (`null` for none). Sign-in, renewal and sign-out
+    /// send no bearer token.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        sent: Sent<'_>,
+    ) -> Result<(StatusCode, Value), ConsoleError> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("/api/v1{path}"))
             .header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", session.access_token()),
-            )
-            .header(header::USER_AGENT, "minicloud-console");
+                header::USER_AGENT,
+                sent.user_agent
+                    .unwrap_or(HeaderValue::from_static("minicloud-console")),
+            );
+        if let Some(b) = sent.bearer {
+            req = req.header(header::AUTHORIZATION, b);
+        }
         // With its length, as a client's: the audit record keeps the body
         // of a change (secrets removed).
         let body = match body {
@@ -64,7 +86,7 @@ impl InProcess {
         let mut req = req
             .body(body)
             .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, format!("a bad request: {e}")))?;
-        if let Some(peer) = session.peer() {
+        if let Some(peer) = sent.peer {
             req.extensions_mut().insert(ConnectInfo(peer));
         }
         let resp = self.send(req).await;
@@ -92,15 +114,57 @@ impl InProcess {
             Err(refusal(status, &value))
         }
     }
+
+    /// The `items` of a list the API answers at `GET /api/v1{path}`.
+    pub async fn items(&self, session: &Session, path: &str) -> Result<Vec<Value>, ConsoleError> {
+        let mut page = self.get(session, path).await?;
+        Ok(match page["items"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        })
+    }
+
+    /// A form's action: `method /api/v1{path}` with `body`, then the
+    /// browser sent on to the console page `then`, or the API's refusal as
+    /// the page's error.
+    pub async fn act(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        then: &str,
+    ) -> Result<Response, ConsoleError> {
+        let (status, answer) = self.call(session, method, path, body).await?;
+        if !status.is_success() {
+            return Err(refusal(status, &answer));
+        }
+        Ok(axum::response::Redirect::to(then).into_response())
+    }
+}
+
+/// Who an in-process request is from.
+#[derive(Debug, Clone, Default)]
+pub struct Sent<'a> {
+    /// `Bearer <token>`, if any.
+    pub bearer: Option<&'a str>,
+    /// The client's address.
+    pub peer: Option<Peer>,
+    /// The client's `User-Agent` (default: the console's).
+    pub user_agent: Option<HeaderValue>,
+}
+
+/// The message of an API error answer, for a form to show.
+pub fn message(answer: &Value) -> String {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or("the API refused the request")
+        .to_owned()
 }
 
 /// The API's error answer as a page's error.
 pub fn refusal(status: StatusCode, value: &Value) -> ConsoleError {
-    let message = value["error"]["message"]
-        .as_str()
-        .unwrap_or("the API refused the request")
-        .to_owned();
-    ConsoleError::new(status, message)
+    ConsoleError::new(status, message(value))
 }
 
 /// `/console/api/{path}`: the API for the console's script. A request that

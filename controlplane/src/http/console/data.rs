@@ -4,7 +4,7 @@
 //! shown).
 
 use super::ConsoleError;
-use super::api::{InProcess, refusal};
+use super::api::InProcess;
 use super::functions::{may, project};
 use super::layout::{self, Section, csrf, none, seg, text, time};
 use super::session::{CsrfOnly, Session};
@@ -54,13 +54,12 @@ async fn rules_page(
     view: RulesView,
 ) -> Result<Markup, ConsoleError> {
     let p = project(state, project_name).await?;
-    let listed = api
-        .get(
+    let items = api
+        .items(
             session,
             &format!("/projects/{}/rules?limit=1000", seg(project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_create = may(state, session, &p, ev::PUT_RULE, "rule/*").await;
     let can_delete = may(state, session, &p, ev::DELETE_RULE, "rule/*").await;
     let here = format!("/console/p/{}/rules", seg(project_name));
@@ -169,12 +168,7 @@ pub async fn test_pattern(
                 view.verdict = answer["match"].as_bool();
             } else {
                 status = s;
-                view.error = Some(
-                    answer["error"]["message"]
-                        .as_str()
-                        .unwrap_or("refused")
-                        .to_owned(),
-                );
+                view.error = Some(super::api::message(&answer));
             }
         }
         (Err(e), _) | (_, Err(e)) => {
@@ -220,13 +214,7 @@ pub async fn create_rule(
             if s.is_success() {
                 return Ok(Redirect::to(&format!("/console/p/{}/rules", seg(&project_name))).into_response());
             }
-            (
-                s,
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_owned(),
-            )
+            (s, super::api::message(&answer))
         }
         Err(e) => (StatusCode::BAD_REQUEST, e),
     };
@@ -249,11 +237,14 @@ pub async fn delete_rule(
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
     let path = format!("/projects/{}/rules/{}", seg(&project_name), seg(&name));
-    let (status, answer) = api.call(&session, Method::DELETE, &path, None).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/rules", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::DELETE,
+        &path,
+        None,
+        &format!("/console/p/{}/rules", seg(&project_name)),
+    )
+    .await
 }
 
 /// `GET /console/p/{project}/buckets`.
@@ -264,13 +255,12 @@ pub async fn buckets(
     Path(project_name): Path<String>,
 ) -> Result<Markup, ConsoleError> {
     let p = project(&state, &project_name).await?;
-    let listed = api
-        .get(
+    let items = api
+        .items(
             &session,
             &format!("/projects/{}/buckets?limit=1000", seg(&project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_create = may(&state, &session, &p, st::CREATE_BUCKET, "bucket/*").await;
     let content = html! {
         h1 { "Buckets" }
@@ -316,18 +306,14 @@ pub async fn create_bucket(
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
     let path = format!("/projects/{}/buckets", seg(&project_name));
-    let (status, answer) = api
-        .call(&session, Method::POST, &path, Some(&json!({"name": form.name})))
-        .await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!(
-        "/console/p/{}/buckets/{}",
-        seg(&project_name),
-        seg(&form.name)
-    ))
-    .into_response())
+    api.act(
+        &session,
+        Method::POST,
+        &path,
+        Some(&json!({"name": form.name})),
+        &format!("/console/p/{}/buckets/{}", seg(&project_name), seg(&form.name)),
+    )
+    .await
 }
 
 /// `?prefix=&cursor=` of a bucket's page.
@@ -437,13 +423,12 @@ pub async fn secrets(
     Path(project_name): Path<String>,
 ) -> Result<Markup, ConsoleError> {
     let p = project(&state, &project_name).await?;
-    let listed = api
-        .get(
+    let items = api
+        .items(
             &session,
             &format!("/projects/{}/secrets?limit=1000", seg(&project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_create = may(&state, &session, &p, se::CREATE_SECRET, "secret/*").await;
     let can_rotate = may(&state, &session, &p, se::PUT_SECRET_VALUE, "secret/*").await;
     let here = format!("/console/p/{}/secrets", seg(&project_name));
@@ -509,11 +494,14 @@ pub async fn create_secret(
     session.check_form(&form.csrf)?;
     let body = json!({"name": form.name.unwrap_or_default(), "secret_string": form.value});
     let path = format!("/projects/{}/secrets", seg(&project_name));
-    let (status, answer) = api.call(&session, Method::POST, &path, Some(&body)).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/secrets", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::POST,
+        &path,
+        Some(&body),
+        &format!("/console/p/{}/secrets", seg(&project_name)),
+    )
+    .await
 }
 
 /// `POST /console/p/{project}/secrets/{name}/rotate`: a new version.
@@ -525,18 +513,14 @@ pub async fn rotate_secret(
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
     let path = format!("/projects/{}/secrets/{}/value", seg(&project_name), seg(&name));
-    let (status, answer) = api
-        .call(
-            &session,
-            Method::PUT,
-            &path,
-            Some(&json!({"secret_string": form.value})),
-        )
-        .await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/secrets", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::PUT,
+        &path,
+        Some(&json!({"secret_string": form.value})),
+        &format!("/console/p/{}/secrets", seg(&project_name)),
+    )
+    .await
 }
 
 /// `GET /console/p/{project}/dead-letters`: deliveries that ran out of
@@ -548,13 +532,12 @@ pub async fn dead_letters(
     Path(project_name): Path<String>,
 ) -> Result<Markup, ConsoleError> {
     let p = project(&state, &project_name).await?;
-    let listed = api
-        .get(
+    let items = api
+        .items(
             &session,
             &format!("/projects/{}/dead-letters?limit=200", seg(&project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_replay = may(&state, &session, &p, ev::REPLAY_DEAD_LETTER, "rule/*").await;
     let here = format!("/console/p/{}/dead-letters", seg(&project_name));
     let content = html! {
@@ -600,9 +583,12 @@ pub async fn replay(
         seg(&project_name),
         seg(&id)
     );
-    let (status, answer) = api.call(&session, Method::POST, &path, None).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/dead-letters", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::POST,
+        &path,
+        None,
+        &format!("/console/p/{}/dead-letters", seg(&project_name)),
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 //! project's routes.
 
 use super::ConsoleError;
-use super::api::{InProcess, refusal};
+use super::api::InProcess;
 use super::layout::{self, Section, csrf, none, seg, text, time};
 use super::session::Session;
 use crate::http::AppState;
@@ -56,13 +56,12 @@ pub async fn list(
     Path(project_name): Path<String>,
 ) -> Result<Markup, ConsoleError> {
     let p = project(&state, &project_name).await?;
-    let listed = api
-        .get(
+    let items = api
+        .items(
             &session,
             &format!("/projects/{}/functions?limit=1000", seg(&project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_deploy = may(&state, &session, &p, act::CREATE_FUNCTION, "function/*").await;
     let content = html! {
         h1 { "Functions" }
@@ -170,8 +169,9 @@ async fn detail_page(
     let base = format!("/projects/{}/functions/{}", seg(project_name), seg(name));
     let f = api.get(session, &base).await?;
     let versions = api.get(session, &format!("{base}/versions")).await?;
-    let invocations = api.get(session, &format!("{base}/invocations?limit=50")).await?;
-    let invocations = invocations["items"].as_array().cloned().unwrap_or_default();
+    let invocations = api
+        .items(session, &format!("{base}/invocations?limit=50"))
+        .await?;
     let resource = format!("function/{name}");
     let can_change = may(state, session, &p, act::UPDATE_FUNCTION, &resource).await;
     let can_invoke = may(state, session, &p, act::INVOKE_FUNCTION, &resource).await;
@@ -307,23 +307,14 @@ pub async fn activate(
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
     let path = format!("/projects/{}/functions/{}", seg(&project_name), seg(&name));
-    let (status, answer) = api
-        .call(
-            &session,
-            Method::PATCH,
-            &path,
-            Some(&json!({"active_version": form.version})),
-        )
-        .await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!(
-        "/console/p/{}/functions/{}",
-        seg(&project_name),
-        seg(&name)
-    ))
-    .into_response())
+    api.act(
+        &session,
+        Method::PATCH,
+        &path,
+        Some(&json!({"active_version": form.version})),
+        &format!("/console/p/{}/functions/{}", seg(&project_name), seg(&name)),
+    )
+    .await
 }
 
 /// The settings form.
@@ -363,16 +354,14 @@ pub async fn settings(
         "config": object("the config", &form.config)?,
     });
     let path = format!("/projects/{}/functions/{}", seg(&project_name), seg(&name));
-    let (status, answer) = api.call(&session, Method::PATCH, &path, Some(&body)).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!(
-        "/console/p/{}/functions/{}",
-        seg(&project_name),
-        seg(&name)
-    ))
-    .into_response())
+    api.act(
+        &session,
+        Method::PATCH,
+        &path,
+        Some(&body),
+        &format!("/console/p/{}/functions/{}", seg(&project_name), seg(&name)),
+    )
+    .await
 }
 
 /// The test call's form.
@@ -420,10 +409,9 @@ async fn routes_page(
     error: Option<String>,
 ) -> Result<Markup, ConsoleError> {
     let p = project(state, project_name).await?;
-    let listed = api
-        .get(session, &format!("/projects/{}/routes", seg(project_name)))
+    let items = api
+        .items(session, &format!("/projects/{}/routes", seg(project_name)))
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let can_add = may(state, session, &p, act::CREATE_ROUTE, "route/*").await;
     let can_delete = may(state, session, &p, act::DELETE_ROUTE, "route/*").await;
     let here = format!("/console/p/{}/routes", seg(project_name));
@@ -499,10 +487,7 @@ pub async fn add_route(
         return Ok(Redirect::to(&format!("/console/p/{}/routes", seg(&project_name))).into_response());
     }
     // The API's reason, on the form, to correct.
-    let message = answer["error"]["message"]
-        .as_str()
-        .unwrap_or("refused")
-        .to_owned();
+    let message = super::api::message(&answer);
     let page = routes_page(&state, &api, &session, &project_name, Some(message)).await?;
     Ok((status, page).into_response())
 }
@@ -516,9 +501,12 @@ pub async fn delete_route(
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
     let path = format!("/projects/{}/routes/{}", seg(&project_name), seg(&id));
-    let (status, answer) = api.call(&session, Method::DELETE, &path, None).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/routes", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::DELETE,
+        &path,
+        None,
+        &format!("/console/p/{}/routes", seg(&project_name)),
+    )
+    .await
 }

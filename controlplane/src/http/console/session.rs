@@ -5,7 +5,7 @@
 //! with the refresh token (through the API) and the cookie rewritten.
 
 use super::ConsoleError;
-use super::api::InProcess;
+use super::api::{InProcess, Sent};
 use super::layout;
 use crate::handover::Peer;
 use crate::http::AppState;
@@ -38,9 +38,6 @@ struct Held {
     e: i64,
     /// The CSRF token.
     c: String,
-    /// The org's and the user's names.
-    o: String,
-    u: String,
 }
 
 /// A signed-in user, for a console handler.
@@ -206,23 +203,18 @@ impl FromRequestParts<AppState> for Session {
 
 /// A new token pair for `held`'s refresh token, through the API.
 async fn renew(api: &InProcess, held: &Held, peer: Option<Peer>) -> Option<Held> {
-    let mut req = axum::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/auth/refresh")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(
-            json!({"refresh_token": held.r}).to_string(),
-        ))
+    let body = json!({"refresh_token": held.r});
+    let sent = Sent {
+        peer,
+        ..Sent::default()
+    };
+    let (status, pair) = api
+        .json(Method::POST, "/auth/refresh", Some(&body), sent)
+        .await
         .ok()?;
-    if let Some(p) = peer {
-        req.extensions_mut().insert(ConnectInfo(p));
-    }
-    let resp = api.send(req).await;
-    if !resp.status().is_success() {
+    if !status.is_success() {
         return None;
     }
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.ok()?;
-    let pair: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(Held {
         a: pair["access_token"].as_str()?.to_owned(),
         r: pair["refresh_token"].as_str()?.to_owned(),
@@ -318,41 +310,22 @@ pub async fn login(
         .into_response();
     }
     let body = json!({"org": form.org, "username": form.username, "password": form.password});
-    let mut req = match axum::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/auth/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::USER_AGENT,
-            headers
-                .get(header::USER_AGENT)
-                .cloned()
-                .unwrap_or(HeaderValue::from_static("")),
-        )
-        .body(axum::body::Body::from(body.to_string()))
-    {
-        Ok(r) => r,
-        Err(e) => return ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    let sent = Sent {
+        peer: extensions.get::<ConnectInfo<Peer>>().map(|ConnectInfo(p)| *p),
+        user_agent: headers.get(header::USER_AGENT).cloned(),
+        ..Sent::default()
     };
-    if let Some(p) = extensions.get::<ConnectInfo<Peer>>() {
-        req.extensions_mut().insert(*p);
-    }
-    let resp = api.send(req).await;
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
-        .await
-        .unwrap_or_default();
-    let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let (status, answer) = match api.json(Method::POST, "/auth/login", Some(&body), sent).await {
+        Ok(answered) => answered,
+        Err(e) => return e.into_response(),
+    };
     let pair = (
         answer["access_token"].as_str(),
         answer["refresh_token"].as_str(),
         answer["expires_in"].as_i64(),
     );
     let (Some(a), Some(r), Some(expires_in)) = pair else {
-        let message = answer["error"]["message"]
-            .as_str()
-            .unwrap_or("the sign-in failed")
-            .to_owned();
+        let message = super::api::message(&answer);
         let page = layout::bare(
             "Sign in",
             html! {
@@ -372,8 +345,6 @@ pub async fn login(
         r: r.to_owned(),
         e: crate::util::now_ms() + expires_in * 1000,
         c: random_token(),
-        o: form.org,
-        u: form.username,
     };
     let mut resp = Redirect::to(safe_next(form.next.as_deref())).into_response();
     let h = resp.headers_mut();
@@ -406,14 +377,11 @@ pub async fn logout(
     session.check_form(&form.csrf)?;
     // A pair renewed on the way in must not be set again on the way out.
     renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // Revoked through the API; the cookie goes whatever it answers.
     let body = json!({"refresh_token": session.held.r});
-    let req = axum::http::Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/auth/logout")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(axum::body::Body::from(body.to_string()))
-        .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let _ = api.send(req).await;
+    let _ = api
+        .json(Method::POST, "/auth/logout", Some(&body), Sent::default())
+        .await;
     let mut resp = Redirect::to("/console/login").into_response();
     resp.headers_mut().insert(header::SET_COOKIE, set_cookie(None, 0));
     Ok(resp)

@@ -25,13 +25,12 @@ pub async fn list(
     session: Session,
     Path(project_name): Path<String>,
 ) -> Result<Markup, ConsoleError> {
-    let listed = api
-        .get(
+    let items = api
+        .items(
             &session,
             &format!("/projects/{}/workflows?limit=1000", seg(&project_name)),
         )
         .await?;
-    let items = listed["items"].as_array().cloned().unwrap_or_default();
     let content = html! {
         h1 { "Workflows" }
         p { a href=(format!("/console/p/{}/approvals", seg(&project_name))) { "Approval inbox" } }
@@ -401,17 +400,19 @@ pub async fn stop(
         seg(&id)
     );
     let body = json!({"error": "Console.Stopped", "cause": format!("stopped by {} in the console", session.user().0)});
-    let (status, answer) = api.call(&session, Method::POST, &path, Some(&body)).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!(
-        "/console/p/{}/workflows/{}/executions/{}",
-        seg(&project_name),
-        seg(&name),
-        seg(&id)
-    ))
-    .into_response())
+    api.act(
+        &session,
+        Method::POST,
+        &path,
+        Some(&body),
+        &format!(
+            "/console/p/{}/workflows/{}/executions/{}",
+            seg(&project_name),
+            seg(&name),
+            seg(&id)
+        ),
+    )
+    .await
 }
 
 /// Running executions whose histories one view of the inbox reads, at
@@ -597,9 +598,12 @@ pub async fn answer(
             ));
         }
     };
-    let (status, answer) = api.call(&session, Method::POST, path, Some(&body)).await?;
-    if !status.is_success() {
-        return Err(refusal(status, &answer));
-    }
-    Ok(Redirect::to(&format!("/console/p/{}/approvals", seg(&project_name))).into_response())
+    api.act(
+        &session,
+        Method::POST,
+        path,
+        Some(&body),
+        &format!("/console/p/{}/approvals", seg(&project_name)),
+    )
+    .await
 }

@@ -164,14 +164,19 @@ async fn dispatch(
 /// (on its project's host with `Domain=` the parent, it could plant a
 /// session or a sign-in token in the console's).
 fn drop_platform_cookies(headers: &mut http::HeaderMap) {
+    let platforms = |v: &HeaderValue| {
+        let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("").trim();
+        let name = name.to_ascii_lowercase();
+        name.starts_with("mc_") || name.starts_with("__host-mc_")
+    };
+    // The common answer sets no such cookie and is left untouched.
+    if !headers.get_all(header::SET_COOKIE).iter().any(platforms) {
+        return;
+    }
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("").trim();
-            !name.to_ascii_lowercase().starts_with("mc_")
-                && !name.to_ascii_lowercase().starts_with("__host-mc_")
-        })
+        .filter(|v| !platforms(v))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
