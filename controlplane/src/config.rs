@@ -184,6 +184,21 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_OUTBOUND_ALLOW_CIDR", value_delimiter = ',')]
     pub outbound_allow_cidr: Vec<String>,
 
+    /// Serve the console's cookies as `__Host-` cookies marked `Secure`:
+    /// set it when browsers reach the platform over https (behind a TLS
+    /// proxy). They then go back only over https, only to this host, and
+    /// no other host under the same domain (a tenant's project host) can
+    /// set one in their place.
+    #[arg(
+        long,
+        env = "MINICLOUD_SECURE_COOKIES",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub secure_cookies: bool,
+
     /// Login attempts allowed per minute from one source address, and
     /// separately for one user name (a burst of as many is allowed).
     #[arg(long, env = "MINICLOUD_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 20)]

@@ -3,14 +3,16 @@
 //! cookie, the CSRF token every change needs, the Content-Security-Policy
 //! on every page, buttons only for what the user may do, and the API
 //! behind the console answering exactly as to any client (another org's
-//! project stays out of reach).
+//! project stays out of reach); sessions kept on the server (a copied
+//! cookie dies at sign-out, requests renewing at once share one renewal).
 
-use minicloud_tests::{Db, Server, guests};
+use minicloud_tests::{Db, Server, eventually, guests};
 use reqwest::{Method, StatusCode, redirect};
 use serde_json::json;
 use std::collections::HashMap;
+use std::time::Duration;
 
-crate::on_both_databases!(console_over_http);
+crate::on_both_databases!(console_over_http, sessions_live_on_the_server);
 
 /// A client that keeps cookies and does not follow redirects.
 struct Visitor {
@@ -391,4 +393,336 @@ async fn console_over_http(db: Db) {
     assert_eq!(status, 303);
     let (status, _, _) = ada.get("/console/p/default/functions").await;
     assert_eq!(status, 303, "signed out");
+}
+
+/// The cookie holds an opaque id: no token in it, a copy stops working when
+/// its session signs out, a planted second cookie of the same name is not
+/// trusted, and requests that renew one session at once all go on (one
+/// renewal; the refresh token works once).
+async fn sessions_live_on_the_server(db: Db) {
+    // Access tokens of 31 s: within the renewal margin (30 s) a second
+    // after sign-in.
+    let s = Server::start_with(db, &["--access-token-ttl-secs", "31"]).await;
+    user_with_password(&s, "default", "ada", "OrgAdmin").await;
+    let mut ada = Visitor::new(&s);
+    ada.sign_in("default", "ada", "a long passphrase").await;
+    let id = ada.cookies["mc_console"].clone();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "an opaque id, no token: {id}"
+    );
+
+    // Another browser with a copy of the cookie is the same session...
+    let mut copy = Visitor::new(&s);
+    copy.cookies = ada.cookies.clone();
+    let (status, _, page) = copy.get("/console/p/default/functions").await;
+    assert_eq!(status, 200);
+    let csrf = attribute(&page, "data-csrf=\"");
+    // ...but a second cookie of the same name (one a sibling host could
+    // plant) makes neither count.
+    let req = ada
+        .http
+        .get(format!("{}/console/p/default/functions", s.url))
+        .header(
+            "cookie",
+            format!("mc_console={id}; mc_console={}", "0".repeat(64)),
+        );
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 303, "two session cookies");
+
+    // Renewal: once the access token is within the margin, requests at
+    // once all answer, renewed one at a time.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let cookie = ada.cookie_header();
+    let pages = futures::future::join_all((0..8).map(|_| {
+        ada.http
+            .get(format!("{}/console/p/default/functions", s.url))
+            .header("cookie", cookie.clone())
+            .send()
+    }))
+    .await;
+    for resp in pages {
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), 200, "a concurrent renewal refused");
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "renewal leaves the cookie as it is"
+        );
+    }
+    let (status, _, _) = ada.get("/console/org").await;
+    assert_eq!(status, 200, "still signed in after the renewal");
+
+    // Signing out (from the copy) ends the session for every holder of the
+    // cookie, though its access token has not expired.
+    let (status, _, _) = copy.post_form("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    let (status, headers, _) = ada.get("/console/p/default/functions").await;
+    assert_eq!(status, 303, "the copied session ended");
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/console/login")
+    );
+
+    // Signing in again gets a new id; the one before stays dead.
+    ada.sign_in("default", "ada", "a long passphrase").await;
+    assert_ne!(ada.cookies["mc_console"], id);
+    let mut old = Visitor::new(&s);
+    old.cookies.insert("mc_console".into(), id);
+    let (status, _, _) = old.get("/console/org").await;
+    assert_eq!(status, 303);
+}
+
+crate::on_both_databases!(access_and_quotas_through_the_console);
+
+/// The org's access changed through the console's forms, each one the
+/// API's call: a role created, a policy attached and an inline one
+/// written, a user bound and unbound (bindings listed by name), a managed
+/// policy created and edited, tags; quotas changed by the platform
+/// administrator alone; a ReadOnly user sees none of the forms.
+async fn access_and_quotas_through_the_console(db: Db) {
+    let s = Server::start(db).await;
+    s.deploy("hello", guests::HELLO).await;
+    user_with_password(&s, "default", "ada", "OrgAdmin").await;
+    user_with_password(&s, "default", "rita", "ReadOnly").await;
+    let mut ada = Visitor::new(&s);
+    ada.sign_in("default", "ada", "a long passphrase").await;
+    let (status, _, org) = ada.get("/console/org").await;
+    assert_eq!(status, 200);
+    let csrf = attribute(&org, "data-csrf=\"");
+    assert!(
+        org.contains("Create the role") && org.contains("Create the policy"),
+        "{org}"
+    );
+    assert!(
+        org.contains("rita") && org.contains("ReadOnly"),
+        "bindings by name: {org}"
+    );
+    assert!(
+        !org.contains("Set the quota"),
+        "an org admin does not set its own quota"
+    );
+
+    // A managed policy: bad JSON is the form's error, then created and edited.
+    let doc = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "functions:GetFunction", "Resource": "*"}]}"#;
+    let (status, _, page) = ada
+        .post_form(
+            "/console/org/policies",
+            &[("csrf", &csrf), ("name", "peek"), ("document", "{nope")],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not JSON"), "{page}");
+    let (status, _, page) = ada
+        .post_form(
+            "/console/org/policies",
+            &[("csrf", &csrf), ("name", "peek"), ("document", doc)],
+        )
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let edited = doc.replace("GetFunction", "ListFunctions");
+    let (status, _, _) = ada
+        .post_form(
+            "/console/org/policies/peek",
+            &[("csrf", &csrf), ("document", &edited)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, policy) = s
+        .call(&s.token, Method::GET, "/orgs/default/policies/peek", None)
+        .await;
+    assert_eq!(
+        policy["document"]["Statement"][0]["Action"], "functions:ListFunctions",
+        "{policy}"
+    );
+
+    // A role: created, the policy attached, an inline policy written.
+    let (status, headers, _) = ada
+        .post_form("/console/org/roles", &[("csrf", &csrf), ("name", "auditor")])
+        .await;
+    assert_eq!(
+        (status.as_u16(), headers["location"].to_str().unwrap()),
+        (303, "/console/org/roles/auditor")
+    );
+    let (status, _, _) = ada
+        .post_form(
+            "/console/org/roles/auditor/policies",
+            &[("csrf", &csrf), ("policy", "peek")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = ada
+        .post_form(
+            "/console/org/roles/auditor/inline",
+            &[("csrf", &csrf), ("name", "logs"), ("document", doc)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, page) = ada.get("/console/org/roles/auditor").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("peek") && page.contains("logs") && page.contains("Detach"),
+        "{page}"
+    );
+    let (_, role) = s
+        .call(&s.token, Method::GET, "/orgs/default/roles/auditor", None)
+        .await;
+    assert_eq!(role["policies"], json!(["peek"]), "{role}");
+    assert_eq!(role["inline_policies"][0]["name"], "logs", "{role}");
+
+    // Bound to rita in one project, listed by names, then unbound.
+    let (status, _, _) = ada
+        .post_form(
+            "/console/org/bindings",
+            &[
+                ("csrf", &csrf),
+                ("principal", "rita"),
+                ("role", "auditor"),
+                ("project", "default"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, list) = s
+        .call(&s.token, Method::GET, "/orgs/default/bindings", None)
+        .await;
+    let bound = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["role"] == "auditor")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    assert_eq!(
+        (&bound["principal"], &bound["project"]),
+        (&json!("rita"), &json!("default")),
+        "{bound}"
+    );
+    let (_, _, page) = ada.get("/console/org/roles/auditor").await;
+    assert!(page.contains("rita"), "the role's holders: {page}");
+    let id = bound["id"].as_str().unwrap();
+    let (status, _, _) = ada
+        .post_form(&format!("/console/org/bindings/{id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    let (_, list) = s
+        .call(&s.token, Method::GET, "/orgs/default/bindings", None)
+        .await;
+    assert!(!list.to_string().contains("auditor"), "{list}");
+
+    // Tags, on a function and on a user.
+    let (status, _, _) = ada
+        .post_form(
+            "/console/p/default/functions/hello/tags",
+            &[("csrf", &csrf), ("tags", r#"{"team": "blue"}"#)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, f) = s
+        .call(&s.token, Method::GET, "/projects/default/functions/hello", None)
+        .await;
+    assert_eq!(f["tags"], json!({"team": "blue"}), "{f}");
+    let (status, _, _) = ada
+        .post_form(
+            "/console/org/users/rita/tags",
+            &[("csrf", &csrf), ("tags", r#"{"desk": "7"}"#)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, u) = s
+        .call(&s.token, Method::GET, "/orgs/default/users/rita", None)
+        .await;
+    assert_eq!(u["tags"], json!({"desk": "7"}), "{u}");
+
+    // The function page charts the last hour.
+    let called = s.http.get(s.fn_url("hello", "/")).send().await.unwrap();
+    assert_eq!(called.status(), 200);
+    // (Invocation records are written in batches.)
+    let url = format!("{}/console/p/default/functions/hello", s.url);
+    let cookie = ada.cookie_header();
+    let charted = eventually(Duration::from_secs(10), || async {
+        let page = ada
+            .http
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (page.contains("Last hour: 1 invocations") && page.contains("polyline")).then_some(())
+    })
+    .await;
+    assert!(charted.is_some(), "the call is charted");
+
+    // A ReadOnly user sees no form that changes access.
+    let mut rita = Visitor::new(&s);
+    rita.sign_in("default", "rita", "a long passphrase").await;
+    let (_, _, org) = rita.get("/console/org").await;
+    for form in [
+        "Create the role",
+        "Create the policy",
+        ">Bind<",
+        "Unbind",
+        "Set the quota",
+    ] {
+        assert!(!org.contains(form), "ReadOnly sees {form}: {org}");
+    }
+    let (_, _, role) = rita.get("/console/org/roles/auditor").await;
+    assert!(
+        !role.contains("Detach") && !role.contains("Delete the role"),
+        "{role}"
+    );
+    let rita_csrf = attribute(&org, "data-csrf=\"");
+    let (status, _, _) = rita
+        .post_form("/console/org/roles/auditor/delete", &[("csrf", &rita_csrf)])
+        .await;
+    assert_eq!(status, 403, "the API refuses what the console does not show");
+
+    // Quotas: the platform administrator sets a project's; the project's
+    // page shows it to those who may read the project.
+    let password = std::fs::read_to_string(s.data_dir().join("admin-password")).unwrap();
+    let mut admin = Visitor::new(&s);
+    admin.sign_in("default", "admin", password.trim()).await;
+    let (_, _, page) = admin.get("/console/p/default/quota").await;
+    assert!(page.contains("Set the quota"), "{page}");
+    let admin_csrf = attribute(&page, "data-csrf=\"");
+    let (status, _, page) = admin
+        .post_form(
+            "/console/p/default/quota",
+            &[("csrf", &admin_csrf), ("functions", "seven"), ("rules", "")],
+        )
+        .await;
+    assert_eq!(status, 400, "{page}");
+    let (status, _, _) = admin
+        .post_form(
+            "/console/p/default/quota",
+            &[("csrf", &admin_csrf), ("functions", "7"), ("rules", "")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, q) = s
+        .call(&s.token, Method::GET, "/projects/default/quota", None)
+        .await;
+    assert_eq!(
+        (&q["override"]["functions"], &q["limits"]["functions"]),
+        (&json!(7), &json!(7)),
+        "{q}"
+    );
+    assert!(q["override"]["rules"].is_null(), "{q}");
+    let (status, _, page) = ada.get("/console/p/default/quota").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("(set)") && !page.contains("Set the quota"),
+        "{page}"
+    );
+    let (status, _, _) = ada
+        .post_form(
+            "/console/p/default/quota",
+            &[("csrf", &csrf), ("functions", "1000")],
+        )
+        .await;
+    assert_eq!(status, 403, "an org admin cannot raise its project's quota");
 }

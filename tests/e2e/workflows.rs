@@ -442,6 +442,22 @@ async fn tokens_and_stops(db: Db) {
         )
         .await;
     assert_eq!(status, 403, "{body}");
+    // The inbox: the open task with its state, input and token; not for
+    // the stranger.
+    let tasks_url = "/projects/default/workflows/approve/tasks";
+    let (status, page) = s.call(&s.token, Method::GET, tasks_url, None).await;
+    assert_eq!(status, 200, "{page}");
+    let open = page["items"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{page}");
+    assert_eq!(
+        (&open[0]["token"], &open[0]["execution_id"], &open[0]["state"]),
+        (&json!(token), &json!(id), &json!("Ask")),
+        "{page}"
+    );
+    assert_eq!(open[0]["input"]["request"], "deploy v2", "{page}");
+    assert!(open[0]["opened_ms"].as_i64().unwrap() > 0, "{page}");
+    let (status, body) = s.call(&stranger, Method::GET, tasks_url, None).await;
+    assert!(status == 403 || status == 404, "{status} {body}");
     let (status, body) = s
         .call(
             &s.token,
@@ -453,6 +469,8 @@ async fn tokens_and_stops(db: Db) {
     assert_eq!(status, 202, "{body}");
     let done = ended(&s, "approve", &id, Duration::from_secs(10)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let (_, page) = s.call(&s.token, Method::GET, tasks_url, None).await;
+    assert_eq!(page["items"], json!([]), "answered, no longer open");
     assert_eq!(
         done["output"],
         json!({"request": "deploy v2", "approval": {"approved": "by ann"}})

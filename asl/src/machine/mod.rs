@@ -39,6 +39,19 @@ pub(crate) use frames::json_bytes;
 pub use frames::{TaskRef, TimerPurpose, TimerRef};
 pub use live::Progress;
 
+/// A task that waits for its task token to be answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwaitedTask {
+    /// The token an answer names.
+    pub token: String,
+    /// The Task state.
+    pub state: String,
+    /// Its resource.
+    pub resource: String,
+    /// Its input (the payload sent with the token).
+    pub input: Value,
+}
+
 use crate::context::ExecutionInfo;
 use crate::errors::Failure;
 use crate::jsonata::{Env, Template};
@@ -275,13 +288,25 @@ impl Execution {
     /// The tokens of the tasks it waits for (none once it ended): the only
     /// tokens an answer may name.
     pub fn awaited_tokens(&self) -> BTreeSet<String> {
+        self.awaited_tasks().into_iter().map(|t| t.token).collect()
+    }
+
+    /// The tasks it waits for whose token someone must answer (none once
+    /// it ended), with their state, resource and input: what an inbox
+    /// shows.
+    pub fn awaited_tasks(&self) -> Vec<AwaitedTask> {
         if self.status != Status::Running {
-            return BTreeSet::new();
+            return Vec::new();
         }
         self.frames
             .values()
             .filter_map(|frame| match &frame.activity {
-                frames::Activity::Task(task) => task.token.clone(),
+                frames::Activity::Task(task) => Some(AwaitedTask {
+                    token: task.token.clone()?,
+                    state: frame.state.clone(),
+                    resource: task.resource.clone(),
+                    input: task.input.clone(),
+                }),
                 _ => None,
             })
             .collect()

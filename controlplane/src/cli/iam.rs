@@ -379,7 +379,7 @@ pub async fn bindings(global: &Global, command: BindingsCommand) -> Result<(), C
         BindingsCommand::List { org } => {
             let url = org.url(&mut c, "/bindings").await?;
             let items = c.all(&url).await?;
-            let columns = ["id", "principal_type", "principal_id", "role_id", "project_id"];
+            let columns = ["id", "principal", "role", "project", "created_ms"];
             output::print(global.output, &Value::Array(items), &columns);
         }
         BindingsCommand::Create {

@@ -1,6 +1,6 @@
 //! Workflows: definitions deployed from their JSON files, executions
-//! started, described and followed through their history, and task
-//! tokens approved or rejected.
+//! started, described and followed through their history, open tasks
+//! listed, and task tokens approved or rejected.
 
 use super::client::{CliError, Client, segment};
 use super::{Format, Global, json_arg, output};
@@ -62,6 +62,12 @@ pub enum WorkflowsCommand {
         name: String,
         /// The execution's id or name.
         execution: String,
+    },
+    /// Tasks of running executions waiting for their task token (answer
+    /// them with `minicloud approve` or `reject`), oldest first.
+    Tasks {
+        /// The workflow.
+        name: String,
     },
     /// Stop a running execution.
     Stop {
@@ -212,6 +218,11 @@ pub async fn run(global: &Global, command: WorkflowsCommand) -> Result<(), CliEr
                     );
                 }
             }
+        }
+        WorkflowsCommand::Tasks { name } => {
+            let items = c.all(&workflow_url(&c, &name, "/tasks")).await?;
+            let columns = ["execution", "state", "opened_ms", "token"];
+            output::print(global.output, &Value::Array(items), &columns);
         }
         WorkflowsCommand::Stop {
             name,

@@ -199,6 +199,8 @@ pub mod workflows {
     pub const DESCRIBE_EXECUTION: &str = "workflows:DescribeExecution";
     /// `GET .../executions/{id}/history`.
     pub const GET_EXECUTION_HISTORY: &str = "workflows:GetExecutionHistory";
+    /// `GET .../workflows/{name}/tasks`: open tasks and their tokens.
+    pub const LIST_TASKS: &str = "workflows:ListTasks";
     /// `POST .../executions/{id}/stop`.
     pub const STOP_EXECUTION: &str = "workflows:StopExecution";
     /// `POST /task-tokens/success`, on the token's workflow.

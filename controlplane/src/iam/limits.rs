@@ -237,14 +237,10 @@ impl<C: Clock + Clone> LoginLimiter<C> {
     /// on `user` of `org`. The address is checked first, so an address
     /// over its limit spends nothing of the account's.
     pub fn check(&self, source: Option<IpAddr>, org: &str, user: &str) -> Result<(), LoginThrottled> {
+        self.check_address(source)?;
         let Some(limits) = &self.limits else {
             return Ok(());
         };
-        let address = source.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), address_key);
-        limits
-            .by_address
-            .check(&address)
-            .map_err(|wait| LoginThrottled::new(LoginScope::Address, wait))?;
         limits
             .by_account
             .check(&account_key(org, user))
@@ -253,6 +249,19 @@ impl<C: Clock + Clone> LoginLimiter<C> {
 }
 
 impl<C: Clock + Clone> LoginLimiter<C> {
+    /// Takes one attempt from `source` alone (for `/auth/refresh`, where
+    /// the account is not known before the token is looked up).
+    pub fn check_address(&self, source: Option<IpAddr>) -> Result<(), LoginThrottled> {
+        let Some(limits) = &self.limits else {
+            return Ok(());
+        };
+        let address = source.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), address_key);
+        limits
+            .by_address
+            .check(&address)
+            .map_err(|wait| LoginThrottled::new(LoginScope::Address, wait))
+    }
+
     /// Whether a refused attempt should be audited: the first refusal of
     /// its limit's key (the address, or the account) in a minute is.
     pub fn audit_due(&self, refused: &LoginThrottled, source: Option<IpAddr>, org: &str, user: &str) -> bool {
@@ -303,6 +312,9 @@ fn account_key(org: &str, user: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Refreshes allowed from an address for each login allowed.
+const REFRESHES_PER_LOGIN: u32 = 3;
+
 /// Everything that guards `/auth/login`: the attempt limits and the
 /// bounded password checks.
 #[derive(Debug)]
@@ -311,6 +323,9 @@ pub struct LoginGuard {
     pub limiter: LoginLimiter,
     /// Argon2 verifications, a few at a time.
     pub passwords: PasswordChecker,
+    /// Refreshes per address (`/auth/refresh`): a few times the logins'
+    /// rate, since each signed-in client refreshes on its own.
+    pub refreshes: LoginLimiter,
 }
 
 impl LoginGuard {
@@ -320,6 +335,7 @@ impl LoginGuard {
         Self {
             limiter: LoginLimiter::new(per_minute),
             passwords: PasswordChecker::new(PasswordChecker::default_permits(), PasswordChecker::WAIT),
+            refreshes: LoginLimiter::new(per_minute.saturating_mul(REFRESHES_PER_LOGIN)),
         }
     }
 }

@@ -165,6 +165,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_executions_running",
         include_str!("../../migrations/0019_workflow_executions_running.sql"),
     ),
+    (
+        20,
+        "console_sessions",
+        include_str!("../../migrations/0020_console_sessions.sql"),
+    ),
+    (
+        21,
+        "workflow_open_tasks",
+        include_str!("../../migrations/0021_workflow_open_tasks.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -35,9 +35,14 @@ fn client_from(n: u8) -> reqwest::Client {
 }
 
 async fn login(s: &Server, from: &reqwest::Client, org: &str, user: &str, password: &str) -> Answer {
+    let body = json!({"org": org, "username": user, "password": password});
+    post(s, from, "/auth/login", body).await
+}
+
+async fn post(s: &Server, from: &reqwest::Client, path: &str, body: Value) -> Answer {
     let resp = from
-        .post(format!("{}/api/v1/auth/login", s.url))
-        .json(&json!({"org": org, "username": user, "password": password}))
+        .post(format!("{}/api/v1{path}", s.url))
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -184,6 +189,36 @@ async fn guessing_is_rate_limited() {
             ("throttled_address".to_owned(), "ghost5".to_owned(), 429),
         ]
     );
+
+    // Refreshes: three times the logins' rate per address (15 here),
+    // whether the tokens are real or guessed; other addresses go on.
+    let sixth = client_from(6);
+    for n in 0..15 {
+        let a = post(
+            &s,
+            &sixth,
+            "/auth/refresh",
+            json!({"refresh_token": format!("mcr_guess{n}")}),
+        )
+        .await;
+        assert_eq!(a.status, 401, "refresh {n}: {}", a.body);
+    }
+    let a = post(
+        &s,
+        &sixth,
+        "/auth/refresh",
+        json!({"refresh_token": "mcr_guess15"}),
+    )
+    .await;
+    assert_throttled(&a, "refresh 16 from .6");
+    let a = post(
+        &s,
+        &client_from(7),
+        "/auth/refresh",
+        json!({"refresh_token": "mcr_x"}),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
 }
 
 /// An unknown name, a real user with a wrong password, a user without a

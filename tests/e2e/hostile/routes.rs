@@ -97,11 +97,14 @@ async fn routes_cannot_reach_across_tenants(db: Db) {
     );
     // The route's own parameter does arrive, set by the platform.
     assert!(seen.contains("x-minicloud-param-rest: headers"), "{seen}");
-    // Through /fn too, public or not.
+    // Through /fn too, public or not; nor the console's session cookies
+    // (with `--secure-cookies` they go to every path of the host).
     let seen = s
         .http
         .get(format!("{}/fn/evil/trap/headers", s.url))
         .bearer_auth(&s.token)
+        .header("cookie", "mc_console=victims; theme=dark")
+        .header("cookie", "__Host-mc_console=victims; __Host-MC_login=x")
         .send()
         .await
         .unwrap()
@@ -109,6 +112,30 @@ async fn routes_cannot_reach_across_tenants(db: Db) {
         .await
         .unwrap();
     assert!(!seen.contains("authorization"), "{seen}");
+    assert!(seen.contains("cookie: theme=dark"), "{seen}");
+    assert!(!seen.to_lowercase().contains("mc_"), "{seen}");
+    // A function cannot set the console's cookies, on its host or /fn.
+    for resp in [
+        s.on_project("evil", Method::GET, "/cookies")
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap(),
+        s.http
+            .get(format!("{}/fn/evil/trap/cookies", s.url))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        let set: Vec<&str> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(set, ["theme=dark; Path=/"], "only the function's own cookie");
+    }
 
     // Platform paths stay unroutable.
     for path in ["/api/v1/x", "/fn/x", "/healthz", "/metrics", "/readyz"] {

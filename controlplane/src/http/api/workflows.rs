@@ -12,7 +12,7 @@ use crate::iam::{Caller, Target};
 use crate::services::workflows::WorkflowError;
 use crate::store::projects::Project;
 use crate::store::records::LogRecord;
-use crate::store::workflows::executions::ExecutionRow;
+use crate::store::workflows::executions::{ExecutionRow, OpenTask};
 use crate::store::workflows::{PutOutcome, WorkflowRow};
 use crate::workflows::StoredSignal;
 use axum::Json;
@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(execution))
         .routes(routes!(history))
         .routes(routes!(stop))
+        .routes(routes!(tasks))
         .routes(routes!(logs))
         .routes(routes!(token_success))
         .routes(routes!(token_failure))
@@ -371,6 +372,17 @@ struct ExecutionsQuery {
     cursor: Option<String>,
 }
 
+/// A cursor `<epoch ms>:<key>` this API gave (the key may hold `:`).
+fn time_cursor(cursor: Option<&str>) -> ApiResult<Option<(i64, String)>> {
+    cursor
+        .map(|c| {
+            c.split_once(':')
+                .and_then(|(ms, key)| Some((ms.parse::<i64>().ok()?, key.to_owned())))
+                .ok_or_else(|| ApiError::bad_request("invalid_query", "cursor is not one this API gave"))
+        })
+        .transpose()
+}
+
 const STATUSES: [&str; 5] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 
 /// Lists a workflow's executions, newest first.
@@ -401,14 +413,7 @@ async fn executions(
             format!("status is one of {}, not {s:?}", STATUSES.join(", ")),
         ));
     }
-    let before = match &q.cursor {
-        None => None,
-        Some(c) => Some(
-            c.split_once(':')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::bad_request("invalid_query", "cursor is not one this API gave"))?,
-        ),
-    };
+    let before = time_cursor(q.cursor.as_deref())?;
     let (project, workflow) =
         existing(&state, &caller, &project_name, actions::LIST_EXECUTIONS, &name).await?;
     let rows = state
@@ -445,6 +450,56 @@ async fn execution(
     let (project, workflow) =
         existing(&state, &caller, &project_name, actions::DESCRIBE_EXECUTION, &name).await?;
     Ok(Json(state.workflows.execution(&project, &workflow, &id).await?))
+}
+
+/// `?limit=&cursor=` of the open tasks' list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TasksQuery {
+    /// Tasks per page (1 to 1000, default 100).
+    limit: Option<i64>,
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+}
+
+/// Lists the tasks of a workflow's running executions that wait for their
+/// task token (`.waitForTaskToken`): an approval inbox.
+///
+/// Needs `workflows:ListTasks` on `workflow/<name>` in the project (the
+/// tokens are in the executions' histories too). Oldest first. Answering
+/// one takes `workflows:SendTaskSuccess` or `SendTaskFailure`.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/workflows/{name}/tasks",
+    tag = "workflows",
+    params(
+        ("name" = String, Path, description = "The workflow's name"),
+        TasksQuery
+    ),
+    responses((status = 200, description = "A page of open tasks, oldest first", body = ListPage<OpenTask>))
+)]
+async fn tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams((project_name, name)): PathParams<(String, String)>,
+    QueryParams(q): QueryParams<TasksQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = page_limit(q.limit)?;
+    let after = time_cursor(q.cursor.as_deref())?;
+    let (project, workflow) = existing(&state, &caller, &project_name, actions::LIST_TASKS, &name).await?;
+    let rows = state
+        .store
+        .in_project(&project)
+        .open_tasks(
+            &workflow.id,
+            after.as_ref().map(|(ms, token)| (*ms, token.as_str())),
+            limit,
+        )
+        .await?;
+    Ok(list_page(&rows, limit, |r| {
+        format!("{}:{}", r.opened_ms, r.token)
+    }))
 }
 
 /// One event of an execution's history.

@@ -1,6 +1,7 @@
 //! The org's side: its projects (the console's home); its users (and
-//! their API keys), roles, the policy simulator, its quota and usage; and
-//! the audit trail with filters and the verification of its hash chain.
+//! their API keys), roles, bindings and policies (changed in `iam`), the
+//! policy simulator, its quota and usage; and the audit trail with filters
+//! and the verification of its hash chain.
 
 use super::ConsoleError;
 use super::api::InProcess;
@@ -184,6 +185,12 @@ async fn org_page(
     };
     let can_create_user = may_org(iam::CREATE_USER, "user/*").await;
     let can_simulate = may_org(iam::SIMULATE_POLICY, "user/*").await;
+    let roles_section = super::iam::roles_section(state, session, &roles).await;
+    let bindings_section = super::iam::bindings_section(state, api, session, &roles, &users).await;
+    let policies_section = super::iam::policies_section(state, session, &policies).await;
+    let quota_action = super::iam::may_set_quota(state, session, &format!("org/{org}"))
+        .await
+        .then_some("/console/org/quota");
     let sim = view.simulated.as_ref();
     let content = html! {
         h1 { "Org " (org) }
@@ -191,14 +198,7 @@ async fn org_page(
         @if let Some(q) = &quota {
             section aria-labelledby="quota-title" {
                 h2 #quota-title { "Quota and usage" }
-                div.scroll { table {
-                    thead { tr { th scope="col" { "Kind" } th scope="col" { "Used" } th scope="col" { "Limit" } } }
-                    tbody { @for (kind, limit) in q["limits"].as_object().into_iter().flatten() { tr {
-                        td { (kind) }
-                        td { (text(&q["usage"][kind])) }
-                        td { (text(limit)) }
-                    } } }
-                } }
+                (super::iam::quota_table(session, q, quota_action))
             }
         }
         section aria-labelledby="users-title" {
@@ -222,26 +222,9 @@ async fn org_page(
                 }
             }
         }
-        section aria-labelledby="roles-title" {
-            h2 #roles-title { "Roles" }
-            div.scroll { table {
-                thead { tr { th scope="col" { "Role" } th scope="col" { "Managed policies" } th scope="col" { "Inline policies" } } }
-                tbody { @for r in roles["items"].as_array().into_iter().flatten() { tr {
-                    td { (text(&r["name"])) }
-                    td { (r["policies"].as_array().map(|p| p.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                    td { (r["inline_policies"].as_array().map(|p| p.iter().map(|i| text(&i["name"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                } } }
-            } }
-        }
-        section aria-labelledby="policies-title" {
-            h2 #policies-title { "Policies" }
-            @for p in policies["items"].as_array().into_iter().flatten() {
-                details {
-                    summary { (text(&p["name"])) @if p["builtin"] == true { " (built in)" } }
-                    pre.mono { (serde_json::to_string_pretty(&p["document"]).unwrap_or_default()) }
-                }
-            }
-        }
+        (roles_section)
+        (bindings_section)
+        (policies_section)
         @let visible = orgs["items"].as_array().cloned().unwrap_or_default();
         @if visible.len() > 1 {
             section aria-labelledby="orgs-title" {
@@ -381,6 +364,14 @@ async fn user_page(
         .allowed(&session.caller, iam::REVOKE_API_KEY, &target)
         .await
         .unwrap_or(false);
+    let can_tag = state
+        .allowed(
+            &session.caller,
+            iam::TAG_USER,
+            &target.clone().with_tags(tags_of(&u)),
+        )
+        .await
+        .unwrap_or(false);
     let here = format!("/console/org/users/{}", seg(name));
     let content = html! {
         h1 { "User " (text(&u["name"])) }
@@ -390,6 +381,18 @@ async fn user_page(
                 h2 { "The new key" }
                 p { "Copy it now: it is shown once." }
                 pre.mono #minted { (token) }
+            }
+        }
+        dl.facts {
+            dt { "Tags" } dd.mono { (u["tags"].to_string()) }
+            dt { "Created" } dd { (time(u["created_ms"].as_i64())) }
+        }
+        @if can_tag {
+            form.card method="post" action=(format!("{here}/tags")) {
+                (csrf(session))
+                label for="user-tags" { "Tags (JSON object of strings; policies read them as mc:PrincipalTag/<key>)" }
+                textarea #user-tags name="tags" rows="2" { (u["tags"].to_string()) }
+                button type="submit" { "Save the tags" }
             }
         }
         h2 { "API keys" }
@@ -475,6 +478,35 @@ pub async fn revoke_key(
         Method::DELETE,
         &path,
         None,
+        &format!("/console/org/users/{}", seg(&name)),
+    )
+    .await
+}
+
+/// A user's tags as the API showed them.
+fn tags_of(user: &Value) -> crate::store::iam::Tags {
+    user["tags"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
+/// `POST /console/org/users/{user}/tags`: `PATCH` of the user's tags.
+pub async fn tag_user(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path(name): Path<String>,
+    Form(form): Form<super::functions::TagsForm>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/orgs/{}/users/{}", seg(session.user().1), seg(&name));
+    api.act(
+        &session,
+        Method::PATCH,
+        &path,
+        Some(&form.body()?),
         &format!("/console/org/users/{}", seg(&name)),
     )
     .await

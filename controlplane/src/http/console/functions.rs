@@ -1,6 +1,7 @@
 //! A project's functions and routes: the list with a deploy by upload,
-//! one function's versions (roll back), recent invocations with their
-//! chart and percentiles, its logs as they arrive, a test call; and the
+//! one function's versions (roll back), invocations over the last hour
+//! (per minute, errors, p50 and p99) and the recent ones with their
+//! durations, its logs as they arrive, a test call; and the
 //! project's routes.
 
 use super::ConsoleError;
@@ -151,6 +152,94 @@ fn chart(invocations: &[Value]) -> Markup {
     }
 }
 
+/// Minutes the chart over time covers, one bucket each.
+const SERIES_MINUTES: i64 = 60;
+
+/// Invocations read for the chart over time, at most (the newest).
+const SERIES_MAX: usize = 1000;
+
+/// The last hour, minute by minute: invocations (errors stacked in red)
+/// as bars, and the p50 and p99 of their durations as lines, on a scale
+/// of their own. `invocations` are the newest first.
+fn series(invocations: &[Value], now_ms: i64) -> Markup {
+    let start = now_ms - SERIES_MINUTES * 60_000;
+    let mut buckets: Vec<(u64, u64, Vec<i64>)> = vec![(0, 0, Vec::new()); SERIES_MINUTES as usize];
+    for inv in invocations {
+        let Some(at) = inv["started_ms"].as_i64().filter(|t| *t >= start && *t <= now_ms) else {
+            continue;
+        };
+        let i = (((at - start) / 60_000) as usize).min(buckets.len() - 1);
+        let b = &mut buckets[i];
+        if inv["outcome"] == "ok" {
+            b.0 += 1;
+        } else {
+            b.1 += 1;
+        }
+        if let Some(d) = inv["duration_us"].as_i64() {
+            b.2.push(d);
+        }
+    }
+    for b in &mut buckets {
+        b.2.sort_unstable();
+    }
+    let quantiles: Vec<Option<(i64, i64)>> = buckets
+        .iter()
+        .map(|b| (!b.2.is_empty()).then(|| (percentile(&b.2, 0.5), percentile(&b.2, 0.99))))
+        .collect();
+    let most = buckets.iter().map(|b| b.0 + b.1).max().unwrap_or(0).max(1);
+    let slowest = quantiles.iter().flatten().map(|q| q.1).max().unwrap_or(0).max(1);
+    let total: u64 = buckets.iter().map(|b| b.0 + b.1).sum();
+    let errors: u64 = buckets.iter().map(|b| b.1).sum();
+    let (w, h, step) = (600i64, 140i64, 10i64);
+    let y_count = |n: u64| h - (n as i64 * (h - 10)) / most as i64;
+    let y_time = |us: i64| h - (us * (h - 10)) / slowest;
+    let line = |pick: fn(&(i64, i64)) -> i64| {
+        quantiles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| {
+                q.as_ref()
+                    .map(|q| format!("{},{}", i as i64 * step + step / 2, y_time(pick(q))))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let capped = invocations.len() >= SERIES_MAX;
+    html! {
+        p.stats {
+            "Last hour: " (total) " invocations · " (errors) " errors · bars per minute up to " (most)
+            " · lines: p50 and p99 up to " (format!("{:.1} ms", slowest as f64 / 1000.0))
+            @if capped { " (the newest " (SERIES_MAX) " invocations)" }
+        }
+        svg.chart.series viewBox=(format!("0 0 {w} {h}")) role="img"
+            aria-label=(format!("Invocations per minute over the last hour: {total}, {errors} errors; the table below has the figures")) {
+            @for (i, b) in buckets.iter().enumerate() {
+                @if b.0 + b.1 > 0 {
+                    rect.bar x=(i as i64 * step) y=(y_count(b.0 + b.1)) width=(step - 1) height=(h - y_count(b.0)) {}
+                    @if b.1 > 0 {
+                        rect.bar.err x=(i as i64 * step) y=(y_count(b.0 + b.1)) width=(step - 1) height=(h - y_count(b.1)) {}
+                    }
+                }
+            }
+            polyline.p50 points=(line(|q| q.0)) {}
+            polyline.p99 points=(line(|q| q.1)) {}
+        }
+        details {
+            summary { "The figures, minute by minute" }
+            div.scroll { table {
+                thead { tr { th scope="col" { "Minute" } th scope="col" { "Invocations" } th scope="col" { "Errors" } th scope="col" { "p50" } th scope="col" { "p99" } } }
+                tbody { @for (i, b) in buckets.iter().enumerate() { @if b.0 + b.1 > 0 { tr {
+                    td { (time(Some(start + i as i64 * 60_000))) }
+                    td { (b.0 + b.1) }
+                    td { (b.1) }
+                    td { (quantiles[i].map(|q| format!("{:.2} ms", q.0 as f64 / 1000.0)).unwrap_or_default()) }
+                    td { (quantiles[i].map(|q| format!("{:.2} ms", q.1 as f64 / 1000.0)).unwrap_or_default()) }
+                } } } }
+            } }
+        }
+    }
+}
+
 /// A call's outcome, shown on the function's page.
 struct Called {
     status: u16,
@@ -169,11 +258,13 @@ async fn detail_page(
     let base = format!("/projects/{}/functions/{}", seg(project_name), seg(name));
     let f = api.get(session, &base).await?;
     let versions = api.get(session, &format!("{base}/versions")).await?;
-    let invocations = api
-        .items(session, &format!("{base}/invocations?limit=50"))
+    let newest = api
+        .items(session, &format!("{base}/invocations?limit={SERIES_MAX}"))
         .await?;
+    let invocations = &newest[..newest.len().min(50)];
     let resource = format!("function/{name}");
     let can_change = may(state, session, &p, act::UPDATE_FUNCTION, &resource).await;
+    let can_tag = can_change && may(state, session, &p, act::TAG_RESOURCE, &resource).await;
     let can_invoke = may(state, session, &p, act::INVOKE_FUNCTION, &resource).await;
     let can_logs = may(state, session, &p, act::GET_LOGS, &resource).await;
     let here = format!("/console/p/{}/functions/{}", seg(project_name), seg(name));
@@ -187,6 +278,7 @@ async fn detail_page(
             dt { "Role" } dd { (text(&f["role"])) }
             dt { "SHA-256" } dd.mono { (text(&f["sha256"])) }
             dt { "Limits" } dd.mono { (f["limits"].to_string()) }
+            dt { "Tags" } dd.mono { (f["tags"].to_string()) }
             dt { "Changed" } dd { (time(f["updated_ms"].as_i64())) }
         }
         @if can_change {
@@ -206,6 +298,14 @@ async fn detail_page(
                     textarea #config name="config" rows="3" { (f["config"].to_string()) }
                     button type="submit" { "Save" }
                 }
+            }
+        }
+        @if can_tag {
+            form.card method="post" action=(format!("{here}/tags")) {
+                (csrf(session))
+                label for="tags" { "Tags (JSON object of strings; policies read them as mc:ResourceTag/<key>)" }
+                textarea #tags name="tags" rows="2" { (f["tags"].to_string()) }
+                button type="submit" { "Save the tags" }
             }
         }
         @if let Some(c) = &called {
@@ -228,7 +328,8 @@ async fn detail_page(
         section aria-labelledby="inv-title" {
             h2 #inv-title { "Recent invocations" }
             @if invocations.is_empty() { (none("invocations")) } @else {
-                (chart(&invocations))
+                (series(&newest, crate::util::now_ms()))
+                (chart(invocations))
                 div.scroll { table {
                     thead { tr { th scope="col" { "Started" } th scope="col" { "Version" } th scope="col" { "Outcome" } th scope="col" { "Duration" } th scope="col" { "Memory" } } }
                     tbody { @for i in invocations.iter().take(20) { tr {
@@ -362,6 +463,43 @@ pub async fn settings(
         &format!("/console/p/{}/functions/{}", seg(&project_name), seg(&name)),
     )
     .await
+}
+
+/// A tags form (a function's or a user's).
+#[derive(Debug, Deserialize)]
+pub struct TagsForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The tags, a JSON object of strings.
+    pub tags: String,
+}
+
+impl TagsForm {
+    /// The `PATCH` body: `{"tags": {...}}`.
+    pub fn body(&self) -> Result<Value, ConsoleError> {
+        let tags: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&self.tags).map_err(|e| {
+                ConsoleError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the tags must be a JSON object of strings ({e}): go back and correct them"),
+                )
+            })?;
+        Ok(json!({ "tags": tags }))
+    }
+}
+
+/// `POST .../tags`: `PATCH` of the function's tags.
+pub async fn tags(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Path((project_name, name)): Path<(String, String)>,
+    Form(form): Form<TagsForm>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/projects/{}/functions/{}", seg(&project_name), seg(&name));
+    let then = format!("/console/p/{}/functions/{}", seg(&project_name), seg(&name));
+    api.act(&session, Method::PATCH, &path, Some(&form.body()?), &then)
+        .await
 }
 
 /// The test call's form.

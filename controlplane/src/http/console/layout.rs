@@ -72,6 +72,8 @@ pub enum Section {
     Workflows,
     /// A project's secrets.
     Secrets,
+    /// A project's quota and usage.
+    Quota,
     /// The org's people, permissions and quota.
     Org,
     /// The org's audit trail.
@@ -116,6 +118,7 @@ pub fn page(
                                 (link(Section::Buckets, format!("/console/p/{}/buckets", seg(p)), "Buckets"))
                                 (link(Section::Workflows, format!("/console/p/{}/workflows", seg(p)), "Workflows"))
                                 (link(Section::Secrets, format!("/console/p/{}/secrets", seg(p)), "Secrets"))
+                                (link(Section::Quota, format!("/console/p/{}/quota", seg(p)), "Quota"))
                             }
                             (link(Section::Org, "/console/org".into(), "Org"))
                             (link(Section::Audit, "/console/audit".into(), "Audit"))

@@ -5,8 +5,9 @@
 //! authorized, rate-limited and audited exactly as a call from the CLI.
 //! A button is shown only when the authorizer would allow its action.
 //!
-//! - `session`: the session cookie (the user's token pair, renewed when it
-//!   expires), the CSRF token, sign in and sign out.
+//! - `session`: sessions (an id in the cookie; the user's token pair,
+//!   renewed when it expires, and the CSRF token kept on the server), sign
+//!   in and sign out.
 //! - `api`: the in-process client of the API, and `/console/api/*`, the
 //!   same API for the console's script (cookie and CSRF header in place of
 //!   a bearer token).
@@ -19,9 +20,12 @@
 //!   rotate).
 //! - `workflows`: the state machine as a graph, executions with each
 //!   step's status, and the approval inbox.
-//! - `admin`: projects of the org, its users (and their keys), roles, the
+//! - `admin`: projects of the org, its users (and their keys), the
 //!   policy simulator, quota and usage, and the audit trail with its
 //!   filters and the chain's verification.
+//! - `iam`: roles (managed and inline policies), managed policies,
+//!   bindings, and quotas (the org's and each project's; changed by the
+//!   platform administrator).
 //!
 //! Every answer carries a strict Content-Security-Policy (scripts and
 //! styles only from `/console/assets`, no inline code, no framing).
@@ -30,6 +34,7 @@ mod admin;
 mod api;
 mod data;
 mod functions;
+mod iam;
 mod layout;
 mod session;
 mod workflows;
@@ -67,6 +72,10 @@ pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
         .route(
             "/console/p/{project}/functions/{name}/settings",
             post(functions::settings),
+        )
+        .route(
+            "/console/p/{project}/functions/{name}/tags",
+            post(functions::tags),
         )
         .route(
             "/console/p/{project}/routes",
@@ -124,9 +133,33 @@ pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
         .route("/console/org/simulate", post(admin::simulate))
         .route("/console/org/users/{user}", get(admin::user))
         .route("/console/org/users/{user}/keys", post(admin::create_key))
+        .route("/console/org/users/{user}/tags", post(admin::tag_user))
         .route(
             "/console/org/users/{user}/keys/{key}/revoke",
             post(admin::revoke_key),
+        )
+        .route("/console/org/roles", post(iam::create_role))
+        .route("/console/org/roles/{role}", get(iam::role))
+        .route("/console/org/roles/{role}/delete", post(iam::delete_role))
+        .route("/console/org/roles/{role}/policies", post(iam::attach))
+        .route(
+            "/console/org/roles/{role}/policies/{policy}/detach",
+            post(iam::detach),
+        )
+        .route("/console/org/roles/{role}/inline", post(iam::put_inline))
+        .route(
+            "/console/org/roles/{role}/inline/{policy}/delete",
+            post(iam::delete_inline),
+        )
+        .route("/console/org/policies", post(iam::create_policy))
+        .route("/console/org/policies/{policy}", post(iam::update_policy))
+        .route("/console/org/policies/{policy}/delete", post(iam::delete_policy))
+        .route("/console/org/bindings", post(iam::bind))
+        .route("/console/org/bindings/{id}/delete", post(iam::unbind))
+        .route("/console/org/quota", post(iam::set_org_quota))
+        .route(
+            "/console/p/{project}/quota",
+            get(iam::project_quota).post(iam::set_project_quota),
         )
         .route("/console/audit", get(admin::audit))
         .route("/console/api/{*path}", axum::routing::any(api::forward))
@@ -140,9 +173,8 @@ pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Sets the console's headers on every answer, and a session cookie that
-/// a handler's session renewed.
-async fn secure_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Sets the console's headers on every answer.
+async fn secure_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
@@ -160,13 +192,8 @@ async fn secure_headers(State(state): State<AppState>, mut req: Request, next: N
         )
         .into_response();
     }
-    let renewal = session::Renewal::default();
-    req.extensions_mut().insert(renewal.clone());
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    if let Some(cookie) = renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        h.append(header::SET_COOKIE, cookie);
-    }
     // A stricter policy set by the handler (a proxied download) stays.
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

@@ -1,8 +1,13 @@
-//! The console's session: the user's access and refresh tokens (from the
-//! API's own login) in one cookie, `HttpOnly` and `SameSite=Strict`, with
-//! a CSRF token drawn at sign-in that every form and every changing call
-//! of the script must echo. An access token about to expire is renewed
-//! with the refresh token (through the API) and the cookie rewritten.
+//! The console's session. The browser's cookie holds only a random id;
+//! the server keeps the session (the user's access and refresh tokens from
+//! the API's own login, and a CSRF token drawn at sign-in that every form
+//! and every changing call of the script must echo) in the database,
+//! sealed under the master key. Signing out deletes it, so a copied cookie
+//! stops working at once. An access token about to expire is renewed with
+//! the refresh token (through the API), one renewal per session however
+//! many requests ask at once. The cookie is `HttpOnly` and
+//! `SameSite=Strict`, and with `--secure-cookies` a `__Host-` cookie
+//! marked `Secure`.
 
 use super::ConsoleError;
 use super::api::{InProcess, Sent};
@@ -10,24 +15,19 @@ use super::layout;
 use crate::handover::Peer;
 use crate::http::AppState;
 use crate::iam::Caller;
+use crate::store::iam::ConsoleSessionRow;
+use crate::store::secrets::SealedVersion;
+use crate::util::{hash_token, now_ms};
 use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::html;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 
-/// The session cookie.
-const COOKIE: &str = "mc_console";
-/// The cookie of the sign-in form (its CSRF token, before a session).
-const LOGIN_COOKIE: &str = "mc_login";
-
-/// What the session cookie holds.
+/// What a session's row seals.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Held {
     /// Access token.
@@ -44,15 +44,12 @@ struct Held {
 #[derive(Debug, Clone)]
 pub struct Session {
     held: Held,
+    /// The stored session's key (SHA-256 of the cookie's id).
+    id_hash: String,
     peer: Option<Peer>,
     /// Who the API sees (for showing only the buttons it would allow).
     pub caller: Caller,
 }
-
-/// Where a renewed session cookie waits for the response (the frame's
-/// middleware sets it).
-#[derive(Debug, Clone, Default)]
-pub struct Renewal(pub Arc<Mutex<Option<HeaderValue>>>);
 
 impl Session {
     /// The access token the API is called with.
@@ -65,8 +62,7 @@ impl Session {
         &self.held.c
     }
 
-    /// The user's name and org, as the API knows the caller (never as the
-    /// cookie says: a user can edit their own cookie).
+    /// The user's name and org, as the API knows the caller.
     pub fn user(&self) -> (&str, &str) {
         let p = &self.caller.principal;
         (&p.user_name, &p.org.name)
@@ -101,39 +97,93 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The console's two cookies and their attributes, as configured.
+#[derive(Debug, Clone, Copy)]
+struct Cookies {
+    /// The session's id.
+    session: &'static str,
+    /// The sign-in form's CSRF token, before a session.
+    login: &'static str,
+    /// `Path`, `Secure` and the rest, the same for both.
+    attributes: &'static str,
+}
+
+impl Cookies {
+    fn of(state: &AppState) -> Self {
+        if state.config.secure_cookies {
+            // `__Host-`: Secure, no Domain, Path=/ (the gateway keeps them
+            // from functions under /fn).
+            Self {
+                session: "__Host-mc_console",
+                login: "__Host-mc_login",
+                attributes: "Path=/; Secure; HttpOnly; SameSite=Strict",
+            }
+        } else {
+            Self {
+                session: "mc_console",
+                login: "mc_login",
+                attributes: "Path=/console; HttpOnly; SameSite=Strict",
+            }
+        }
+    }
+
+    /// `Set-Cookie` of `name` (a value of `None` clears it).
+    fn set(&self, name: &str, value: Option<&str>, max_age_secs: u64) -> HeaderValue {
+        let text = match value {
+            Some(v) => format!("{name}={v}; {}; Max-Age={max_age_secs}", self.attributes),
+            None => format!("{name}=; {}; Max-Age=0", self.attributes),
+        };
+        HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("mc_console=; Max-Age=0"))
+    }
+}
+
+/// The one value of cookie `name`; `None` when absent or sent more than
+/// once (a second cookie of the same name is one another host under the
+/// domain planted: neither is trusted).
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn encode(held: &Held) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(held).unwrap_or_default())
-}
-
-fn decode(text: &str) -> Option<Held> {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
-}
-
-/// The `Set-Cookie` of a session (or of its end, with `None`).
-fn set_cookie(held: Option<&Held>, max_age_secs: u64) -> HeaderValue {
-    let value = match held {
-        Some(h) => format!(
-            "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}",
-            encode(h)
-        ),
-        None => format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
-    };
-    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("mc_console=; Max-Age=0"))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v);
+    let first = found.next();
+    if found.next().is_some() { None } else { first }
 }
 
 fn random_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// What a session's row holds, sealed under the master key for that row
+/// and generation (a sealed value copied onto another row, or replayed
+/// from an earlier generation, does not open).
+fn seal(state: &AppState, id_hash: &str, generation: i64, held: &Held) -> String {
+    let plain = serde_json::to_vec(held).unwrap_or_default();
+    let (nonce, ciphertext) =
+        state
+            .services
+            .keyring
+            .seal(&format!("console-session/{id_hash}"), generation, &plain);
+    format!("{nonce}:{ciphertext}")
+}
+
+fn open(state: &AppState, row: &ConsoleSessionRow) -> Option<Held> {
+    let (nonce, ciphertext) = row.sealed.split_once(':')?;
+    let version = SealedVersion {
+        version: row.generation,
+        nonce: nonce.to_owned(),
+        ciphertext: ciphertext.to_owned(),
+        created_ms: 0,
+    };
+    let plain = state
+        .services
+        .keyring
+        .open(&format!("console-session/{}", row.id_hash), &version)
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
 }
 
 /// Not signed in: pages send the browser to the sign-in form, the
@@ -154,34 +204,80 @@ fn sign_in_first(parts: &Parts) -> Response {
     .into_response()
 }
 
+/// Renewals of one session wait for each other on this node: a few locks
+/// shared by hash (sessions that share one only wait a little longer).
+fn renewal_lock(id_hash: &str) -> &'static tokio::sync::Mutex<()> {
+    static LOCKS: std::sync::OnceLock<Vec<tokio::sync::Mutex<()>>> = std::sync::OnceLock::new();
+    let locks = LOCKS.get_or_init(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
+    let i = usize::from_str_radix(id_hash.get(..2).unwrap_or("0"), 16).unwrap_or(0);
+    &locks[i % locks.len()]
+}
+
+/// The stored session, as it is now.
+async fn current(state: &AppState, id_hash: &str) -> Option<(ConsoleSessionRow, Held)> {
+    let row = state.store.console_session(id_hash).await.ok()??;
+    let held = open(state, &row)?;
+    Some((row, held))
+}
+
+/// `row`'s session with an access token that does not expire within half
+/// a minute: renewed through the API when needed, once. Another request
+/// (here or on another node) may have renewed it first: then its pair is
+/// used (the refresh token works once, so the loser's own refresh fails).
+async fn fresh(
+    state: &AppState,
+    api: &InProcess,
+    row: ConsoleSessionRow,
+    held: Held,
+    peer: Option<Peer>,
+) -> Option<Held> {
+    let due = |h: &Held| h.e < now_ms() + 30_000;
+    if !due(&held) {
+        return Some(held);
+    }
+    let _one_at_a_time = renewal_lock(&row.id_hash).lock().await;
+    let (row, held) = current(state, &row.id_hash).await?;
+    if !due(&held) {
+        return Some(held);
+    }
+    if let Some(renewed) = renew(api, &held, peer).await {
+        let sealed = seal(state, &row.id_hash, row.generation + 1, &renewed);
+        if state
+            .store
+            .renew_console_session(&row.id_hash, row.generation, &sealed)
+            .await
+            .ok()?
+        {
+            return Some(renewed);
+        }
+    }
+    // Refused, or stored too late: renewed elsewhere, or signed out.
+    let (_, held) = current(state, &row.id_hash).await?;
+    (!due(&held)).then_some(held)
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(mut held) = cookie(&parts.headers, COOKIE).and_then(decode) else {
+        let names = Cookies::of(state);
+        let Some(id) = cookie(&parts.headers, names.session) else {
             return Err(sign_in_first(parts));
         };
+        let id_hash = hash_token(id);
         let peer = parts
             .extensions
             .get::<ConnectInfo<Peer>>()
             .map(|ConnectInfo(p)| *p);
-        if held.e < crate::util::now_ms() + 30_000 {
-            let api = parts.extensions.get::<InProcess>().cloned();
-            match api {
-                Some(api) => match renew(&api, &held, peer).await {
-                    Some(renewed) => {
-                        held = renewed;
-                        if let Some(slot) = parts.extensions.get::<Renewal>() {
-                            let max_age = state.config.refresh_token_ttl_secs;
-                            *slot.0.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some(set_cookie(Some(&held), max_age));
-                        }
-                    }
-                    None => return Err(sign_in_first(parts)),
-                },
-                None => return Err(sign_in_first(parts)),
-            }
-        }
+        let Some((row, held)) = current(state, &id_hash).await else {
+            return Err(sign_in_first(parts));
+        };
+        let Some(api) = parts.extensions.get::<InProcess>().cloned() else {
+            return Err(sign_in_first(parts));
+        };
+        let Some(held) = fresh(state, &api, row, held, peer).await else {
+            return Err(sign_in_first(parts));
+        };
         let creds = axum::http::Request::builder()
             .header(header::AUTHORIZATION, format!("Bearer {}", held.a))
             .body(())
@@ -197,7 +293,12 @@ impl FromRequestParts<AppState> for Session {
                 Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(sign_in_first(parts)),
                 Err(e) => return Err(e.into_response()),
             };
-        Ok(Session { held, peer, caller })
+        Ok(Session {
+            held,
+            id_hash,
+            peer,
+            caller,
+        })
     }
 }
 
@@ -218,7 +319,7 @@ async fn renew(api: &InProcess, held: &Held, peer: Option<Peer>) -> Option<Held>
     Some(Held {
         a: pair["access_token"].as_str()?.to_owned(),
         r: pair["refresh_token"].as_str()?.to_owned(),
-        e: crate::util::now_ms() + pair["expires_in"].as_i64()? * 1000,
+        e: now_ms() + pair["expires_in"].as_i64()? * 1000,
         ..held.clone()
     })
 }
@@ -247,7 +348,7 @@ fn safe_next(next: Option<&str>) -> &str {
 }
 
 /// `GET /console/login`.
-pub async fn login_page(Query(q): Query<Next>) -> Response {
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<Next>) -> Response {
     let token = random_token();
     let page = layout::bare(
         "Sign in",
@@ -256,11 +357,10 @@ pub async fn login_page(Query(q): Query<Next>) -> Response {
             (login_form(&token, q.next.as_deref(), None))
         },
     );
-    let cookie = format!("{LOGIN_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let names = Cookies::of(&state);
     let mut resp = page.into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, names.set(names.login, Some(&token), 3600));
     resp
 }
 
@@ -301,7 +401,8 @@ pub async fn login(
     extensions: axum::http::Extensions,
     Form(form): Form<Login>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let names = Cookies::of(&state);
+    let expected = cookie(&headers, names.login).unwrap_or_default();
     if expected.is_empty() || !constant_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return ConsoleError::new(
             StatusCode::FORBIDDEN,
@@ -343,20 +444,61 @@ pub async fn login(
     let held = Held {
         a: a.to_owned(),
         r: r.to_owned(),
-        e: crate::util::now_ms() + expires_in * 1000,
+        e: now_ms() + expires_in * 1000,
         c: random_token(),
     };
+    let id = match start(&state, &held).await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    // A session this browser held before ends: every sign-in gets a new id.
+    if let Some(old) = cookie(&headers, names.session) {
+        let _ = state.store.delete_console_session(&hash_token(old)).await;
+    }
     let mut resp = Redirect::to(safe_next(form.next.as_deref())).into_response();
     let h = resp.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(Some(&held), state.config.refresh_token_ttl_secs),
-    );
-    h.append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("mc_login=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    let ttl = state.config.refresh_token_ttl_secs;
+    h.append(header::SET_COOKIE, names.set(names.session, Some(&id), ttl));
+    h.append(header::SET_COOKIE, names.set(names.login, None, 0));
     resp
+}
+
+/// Stores a new session holding `held`; the id for the browser's cookie.
+async fn start(state: &AppState, held: &Held) -> Result<String, ConsoleError> {
+    let failed = |what: &str| {
+        ConsoleError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("signed in, but the session could not be kept ({what}): try again"),
+        )
+    };
+    let creds = axum::http::Request::builder()
+        .header(header::AUTHORIZATION, format!("Bearer {}", held.a))
+        .body(())
+        .map_err(|_| failed("token"))?;
+    let caller = crate::http::api::auth::caller_of(state, crate::http::api::auth::Credentials::of(&creds))
+        .await
+        .map_err(|e| failed(e.message()))?;
+    let p = &caller.principal;
+    let id = random_token();
+    let id_hash = hash_token(&id);
+    let ttl_ms = i64::try_from(state.config.refresh_token_ttl_secs)
+        .unwrap_or(i64::MAX / 2)
+        .saturating_mul(1000);
+    let now = now_ms();
+    // Sessions that ended are forgotten as new ones begin.
+    let _ = state.store.delete_ended_console_sessions(now).await;
+    state
+        .store
+        .in_org(&p.org)
+        .create_console_session(
+            &id_hash,
+            &p.user_id,
+            &seal(state, &id_hash, 0, held),
+            now.saturating_add(ttl_ms),
+        )
+        .await
+        .map_err(|e| failed(&e.to_string()))?;
+    Ok(id)
 }
 
 /// A form that only carries the CSRF token.
@@ -366,23 +508,34 @@ pub struct CsrfOnly {
     pub csrf: String,
 }
 
-/// `POST /console/logout`: the refresh token revoked through the API, the
-/// cookie cleared.
+/// `POST /console/logout`: the session deleted (its cookie stops working
+/// at once), its refresh token revoked through the API, the cookie
+/// cleared.
 pub async fn logout(
+    State(state): State<AppState>,
     axum::Extension(api): axum::Extension<InProcess>,
-    axum::Extension(renewal): axum::Extension<Renewal>,
     session: Session,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
-    // A pair renewed on the way in must not be set again on the way out.
-    renewal.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+    state
+        .store
+        .delete_console_session(&session.id_hash)
+        .await
+        .map_err(|e| {
+            ConsoleError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("could not sign out: {e}"),
+            )
+        })?;
     // Revoked through the API; the cookie goes whatever it answers.
     let body = json!({"refresh_token": session.held.r});
     let _ = api
         .json(Method::POST, "/auth/logout", Some(&body), Sent::default())
         .await;
+    let names = Cookies::of(&state);
     let mut resp = Redirect::to("/console/login").into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, set_cookie(None, 0));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, names.set(names.session, None, 0));
     Ok(resp)
 }

@@ -415,22 +415,19 @@ pub async fn stop(
     .await
 }
 
-/// Running executions whose histories one view of the inbox reads, at
-/// most.
-const INBOX_HISTORIES: usize = 100;
+/// Open tasks one view of the inbox shows, at most.
+const INBOX_TASKS: usize = 200;
 
-/// A task waiting for its token.
+/// A task waiting for its token, and its workflow.
 struct Waiting {
     workflow: String,
-    execution: Value,
-    resource: String,
-    input: Value,
-    token: String,
+    task: Value,
 }
 
 /// `GET /console/p/{project}/approvals`: the tasks of running executions
-/// that wait for a token, with approve and reject for those allowed to
-/// send it (the token itself grants nothing).
+/// that wait for a token (`GET .../workflows/{name}/tasks`), with approve
+/// and reject for those allowed to send it (the token itself grants
+/// nothing).
 pub async fn approvals(
     State(state): State<AppState>,
     Extension(api): Extension<InProcess>,
@@ -445,69 +442,39 @@ pub async fn approvals(
         )
         .await?;
     let mut waiting = Vec::new();
-    // Bounded: one page shows at most INBOX_HISTORIES executions' tasks; a
-    // list cut short, or a read refused, says so rather than look empty.
+    // Bounded: one view shows at most INBOX_TASKS tasks; a list cut short,
+    // or a read refused, says so rather than look empty.
     let mut incomplete = None;
-    let mut read = 0;
-    'workflows: for w in workflows["items"].as_array().into_iter().flatten() {
+    for w in workflows["items"].as_array().into_iter().flatten() {
         let name = text(&w["name"]);
-        let base = format!("/projects/{}/workflows/{}", seg(&project_name), seg(&name));
-        let running = match api
-            .get(&session, &format!("{base}/executions?status=RUNNING&limit=50"))
-            .await
-        {
-            Ok(r) => r,
+        let left = INBOX_TASKS.saturating_sub(waiting.len());
+        if left == 0 {
+            incomplete = Some(format!(
+                "only the oldest {INBOX_TASKS} tasks are shown; answer some, or use the API"
+            ));
+            break;
+        }
+        let path = format!(
+            "/projects/{}/workflows/{}/tasks?limit={left}",
+            seg(&project_name),
+            seg(&name)
+        );
+        match api.get(&session, &path).await {
+            Ok(page) => {
+                if !page["next_cursor"].is_null() {
+                    incomplete = Some(format!(
+                        "only the oldest {INBOX_TASKS} tasks are shown; answer some, or use the API"
+                    ));
+                }
+                for task in page["items"].as_array().into_iter().flatten() {
+                    waiting.push(Waiting {
+                        workflow: name.clone(),
+                        task: task.clone(),
+                    });
+                }
+            }
             Err(e) => {
-                incomplete = Some(format!(
-                    "the executions of {name} could not be read: {}",
-                    e.message
-                ));
-                continue;
-            }
-        };
-        for e in running["items"].as_array().into_iter().flatten() {
-            if read == INBOX_HISTORIES {
-                incomplete = Some(format!(
-                    "only the first {INBOX_HISTORIES} running executions are looked at; answer some, or use the API"
-                ));
-                break 'workflows;
-            }
-            read += 1;
-            let events = match history(&api, &session, &base, &text(&e["id"])).await {
-                Ok(events) => events,
-                Err(err) => {
-                    incomplete = Some(format!("a history could not be read: {}", err.message));
-                    continue;
-                }
-            };
-            // Tokens scheduled and not yet answered, by frame.
-            let mut open: HashMap<String, (String, Value, String)> = HashMap::new();
-            for ev in &events {
-                let d = &ev["details"];
-                let frame = text(&d["frame"]);
-                match text(&ev["type"]).as_str() {
-                    "TaskScheduled" => {
-                        if let Some(token) = d["token"].as_str() {
-                            open.insert(
-                                frame,
-                                (text(&d["resource"]), d["input"].clone(), token.to_owned()),
-                            );
-                        }
-                    }
-                    "TaskSucceeded" | "TaskFailed" | "TaskTimedOut" => {
-                        open.remove(&frame);
-                    }
-                    _ => {}
-                }
-            }
-            for (_, (resource, input, token)) in open {
-                waiting.push(Waiting {
-                    workflow: name.clone(),
-                    execution: e.clone(),
-                    resource,
-                    input,
-                    token,
-                });
+                incomplete = Some(format!("the tasks of {name} could not be read: {}", e.message));
             }
         }
     }
@@ -528,20 +495,21 @@ pub async fn approvals(
         h1 { "Approval inbox" }
         @if let Some(why) = &incomplete { p.error role="alert" { "This list may be incomplete: " (why) } }
         @if rows.is_empty() { (none("tasks waiting for an answer")) } @else {
-            @for (w, allowed) in &rows {
+            @for (i, (w, allowed)) in rows.iter().enumerate() {
                 section.card {
-                    h2 { (w.workflow) ": " (text(&w.execution["name"])) }
+                    h2 { (w.workflow) ": " (text(&w.task["execution"])) }
                     dl.facts {
-                        dt { "Task" } dd.mono { (w.resource) }
-                        dt { "Input" } dd.mono { (w.input.to_string()) }
-                        dt { "Started" } dd { (time(w.execution["started_ms"].as_i64())) }
+                        dt { "State" } dd { (text(&w.task["state"])) }
+                        dt { "Task" } dd.mono { (text(&w.task["resource"])) }
+                        dt { "Input" } dd.mono { (w.task["input"].to_string()) }
+                        dt { "Waiting since" } dd { (time(w.task["opened_ms"].as_i64().filter(|ms| *ms > 0))) }
                     }
                     @if *allowed {
                         form method="post" action=(format!("{here}/answer")) {
                             (csrf(&session))
-                            input type="hidden" name="token" value=(w.token);
-                            label for=(format!("why-{}", text(&w.execution["id"]))) { "Note (the output of an approval, the cause of a rejection)" }
-                            input id=(format!("why-{}", text(&w.execution["id"]))) name="note";
+                            input type="hidden" name="token" value=(text(&w.task["token"]));
+                            label for=(format!("why-{i}")) { "Note (the output of an approval, the cause of a rejection)" }
+                            input id=(format!("why-{i}")) name="note";
                             button type="submit" name="decision" value="approve" { "Approve" }
                             " "
                             button type="submit" name="decision" value="reject" { "Reject" }

@@ -165,9 +165,8 @@ async fn dispatch(
 /// session or a sign-in token in the console's).
 fn drop_platform_cookies(headers: &mut http::HeaderMap) {
     let platforms = |v: &HeaderValue| {
-        let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("").trim();
-        let name = name.to_ascii_lowercase();
-        name.starts_with("mc_") || name.starts_with("__host-mc_")
+        let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("");
+        is_platform_cookie(name)
     };
     // The common answer sets no such cookie and is left untouched.
     if !headers.get_all(header::SET_COOKIE).iter().any(platforms) {
@@ -185,14 +184,54 @@ fn drop_platform_cookies(headers: &mut http::HeaderMap) {
     }
 }
 
+/// Whether a cookie of this name is the console's (`mc_*`, or
+/// `__Host-mc_*` with `--secure-cookies`).
+fn is_platform_cookie(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name.starts_with("mc_") || name.starts_with("__host-mc_")
+}
+
+/// The console's cookies, taken out of a request's `Cookie` headers (a
+/// `__Host-` cookie goes to every path of the platform's host, `/fn/...`
+/// included, and the session in it is not the function's to read).
+fn strip_platform_cookies(headers: &mut http::HeaderMap) {
+    let ours = |v: &HeaderValue| {
+        v.to_str().map_or(true, |v| {
+            v.split(';')
+                .any(|kv| is_platform_cookie(kv.split('=').next().unwrap_or("")))
+        })
+    };
+    // The common request carries no such cookie and is left untouched.
+    if !headers.get_all(header::COOKIE).iter().any(ours) {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && !is_platform_cookie(kv.split('=').next().unwrap_or("")))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+        && !kept.is_empty()
+    {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 /// The caller's credentials are the platform's business, not the guest's,
 /// even on a public function: a public route must not collect the bearer
-/// tokens of callers who meant the API. Headers in the platform's own
+/// tokens of callers who meant the API, nor the console's session
+/// cookies. Headers in the platform's own
 /// `x-minicloud-` space come only from the platform (route parameters are
 /// added after this).
 fn strip_platform_headers(headers: &mut http::HeaderMap) {
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::PROXY_AUTHORIZATION);
+    strip_platform_cookies(headers);
     let ours: Vec<HeaderName> = headers
         .keys()
         .filter(|k| k.as_str().starts_with("x-minicloud-"))
@@ -227,4 +266,60 @@ async fn authorize_call(
     let params = serde_json::json!({ "method": method, "path": path });
     crate::http::api::audit::append(state, &caller, pending, 403, &params).await;
     Err(ApiError::new(StatusCode::FORBIDDEN, "access_denied", refusal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(headers: &http::HeaderMap, name: http::HeaderName) -> Vec<&str> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("text"))
+            .collect()
+    }
+
+    #[test]
+    fn the_consoles_cookies_never_reach_a_function() {
+        let mut h = http::HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("mc_console=a; theme=dark"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-MC_login=b;lang=en; __host-mc_console=c"),
+        );
+        strip_platform_cookies(&mut h);
+        assert_eq!(cookies(&h, header::COOKIE), ["theme=dark; lang=en"]);
+
+        let mut only = http::HeaderMap::new();
+        only.insert(header::COOKIE, HeaderValue::from_static("mc_console=a"));
+        strip_platform_cookies(&mut only);
+        assert!(only.get(header::COOKIE).is_none());
+
+        // The common case is left as sent.
+        let mut plain = http::HeaderMap::new();
+        plain.insert(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_platform_cookies(&mut plain);
+        assert_eq!(cookies(&plain, header::COOKIE), ["a=1;b=2"]);
+    }
+
+    #[test]
+    fn a_function_cannot_set_the_consoles_cookies() {
+        let mut h = http::HeaderMap::new();
+        for v in [
+            "theme=dark",
+            "mc_console=x; Domain=example.com",
+            " __Host-mc_login=y; Secure",
+        ] {
+            h.append(
+                header::SET_COOKIE,
+                HeaderValue::from_str(v).expect("a header value"),
+            );
+        }
+        drop_platform_cookies(&mut h);
+        assert_eq!(cookies(&h, header::SET_COOKIE), ["theme=dark"]);
+    }
 }

@@ -54,18 +54,45 @@ impl OrgScope {
         }
     }
 
-    /// The org's bindings, by id, after `cursor`.
-    pub async fn list_bindings(&self, cursor: &str, limit: i64) -> Result<Vec<Binding>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings \
-             WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        ))
+    /// The org's bindings, by id, after `cursor`, with the names of their
+    /// principal, role and project.
+    pub async fn list_bindings(&self, cursor: &str, limit: i64) -> Result<Vec<NamedBinding>> {
+        let rows = sqlx::query(
+            "SELECT b.id, b.principal_type, b.principal_id, b.role_id, b.project_id, b.created_ms, \
+                    u.name AS user_name, r.name AS role_name, p.name AS project_name \
+             FROM bindings b \
+             LEFT JOIN users u ON b.principal_type = 'user' AND u.id = b.principal_id AND u.org_id = b.org_id \
+             LEFT JOIN roles r ON r.id = b.role_id AND r.org_id = b.org_id \
+             LEFT JOIN projects p ON p.id = b.project_id \
+             WHERE b.org_id = $1 AND b.id > $2 ORDER BY b.id LIMIT $3",
+        )
         .bind(&self.org_id)
         .bind(cursor)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(binding).collect())
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let b = binding(r);
+                let principal = match b.principal_type.as_str() {
+                    "user" => r.get::<Option<String>, _>("user_name").unwrap_or_default(),
+                    _ => format!("key:{}", b.principal_id),
+                };
+                let role = match b.role_id.strip_prefix("builtin:") {
+                    Some(name) => name.to_owned(),
+                    None => r.get::<Option<String>, _>("role_name").unwrap_or_default(),
+                };
+                let project = (!b.project_id.is_empty())
+                    .then(|| r.get::<Option<String>, _>("project_name").unwrap_or_default());
+                NamedBinding {
+                    binding: b,
+                    principal,
+                    role,
+                    project,
+                }
+            })
+            .collect())
     }
 
     /// One binding of the org.

@@ -7,7 +7,7 @@
 //! - [`policies`]: managed policies.
 //! - [`roles`]: roles, with managed and inline policies.
 //! - [`bindings`]: bindings of principals to roles.
-//! - [`sessions`]: refresh tokens.
+//! - [`sessions`]: refresh tokens, and the web console's sessions.
 //! - [`credentials`]: lookups from a credential (keys, refresh tokens,
 //!   signing keys) before the org is known.
 
@@ -18,6 +18,8 @@ mod policies;
 mod roles;
 mod sessions;
 mod users;
+
+pub use sessions::ConsoleSessionRow;
 
 use super::orgs::Org;
 use super::{Result, Store, is_unique_violation};
@@ -183,6 +185,21 @@ pub struct Binding {
     pub project_id: String,
     /// Creation time, epoch ms.
     pub created_ms: i64,
+}
+
+/// A binding with the names of what it binds, as listed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NamedBinding {
+    /// The binding, by ids.
+    #[serde(flatten)]
+    pub binding: Binding,
+    /// The principal: a user's name (empty if the user is gone), or
+    /// `key:<key id>`.
+    pub principal: String,
+    /// The role's name (a built-in one's too; empty if the role is gone).
+    pub role: String,
+    /// The project's name; `null`: the whole org.
+    pub project: Option<String>,
 }
 
 const BINDING_COLUMNS: &str = "id, principal_type, principal_id, role_id, project_id, created_ms";

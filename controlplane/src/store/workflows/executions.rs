@@ -109,7 +109,67 @@ pub struct JournalRow {
     pub at_ms: i64,
 }
 
+/// A task of a running execution that waits for its token to be answered.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OpenTask {
+    /// The token to answer it with (`POST /task-tokens/success` or
+    /// `/failure`).
+    pub token: String,
+    /// The execution's id.
+    pub execution_id: String,
+    /// The execution's name.
+    pub execution: String,
+    /// The Task state that waits (empty for a task opened before the
+    /// platform recorded it).
+    pub state: String,
+    /// The state's resource.
+    pub resource: String,
+    /// The task's input (the payload sent with the token).
+    pub input: Value,
+    /// When it began waiting, epoch ms (0 when not recorded).
+    pub opened_ms: i64,
+}
+
 impl ProjectScope {
+    /// Tasks of `workflow_id`'s running executions that wait for their
+    /// tokens, oldest first, after `after` (`(opened_ms, token)` of the
+    /// previous page's last).
+    pub async fn open_tasks(
+        &self,
+        workflow_id: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<OpenTask>> {
+        let (after_ms, after_token) = after.unwrap_or((i64::MIN, ""));
+        let rows = sqlx::query(
+            "SELECT t.token, t.execution_id, e.name, t.state, t.resource, t.input_json, t.opened_ms \
+             FROM workflow_task_tokens t JOIN workflow_executions e ON e.id = t.execution_id \
+             WHERE e.project_id = $1 AND e.workflow_id = $2 AND e.status = 'RUNNING' \
+               AND (t.opened_ms > $3 OR (t.opened_ms = $3 AND t.token > $4)) \
+             ORDER BY t.opened_ms, t.token LIMIT $5",
+        )
+        .bind(&self.project_id)
+        .bind(workflow_id)
+        .bind(after_ms)
+        .bind(after_token)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenTask {
+                    token: r.try_get("token")?,
+                    execution_id: r.try_get("execution_id")?,
+                    execution: r.try_get("name")?,
+                    state: r.try_get("state")?,
+                    resource: r.try_get("resource")?,
+                    input: json_column(r, "input_json")?,
+                    opened_ms: r.try_get("opened_ms")?,
+                })
+            })
+            .collect()
+    }
+
     /// Stores a new execution, leased to `owner` until `lease_ms`, for
     /// the newer of this node's engine and the one that wrote its
     /// definition (see migration 0018). When the workflow already has one

@@ -29,9 +29,24 @@ pub struct Append {
     /// change), stored with them.
     pub outbox: Vec<crate::store::outbox::OutboxRow>,
     /// Task tokens the execution began waiting for.
-    pub tokens_opened: Vec<String>,
+    pub tokens_opened: Vec<OpenedToken>,
     /// Task tokens it no longer waits for.
     pub tokens_closed: Vec<String>,
+}
+
+/// A task token an execution began waiting for, with what it waits on.
+#[derive(Debug, Clone)]
+pub struct OpenedToken {
+    /// The token.
+    pub token: String,
+    /// The Task state.
+    pub state: String,
+    /// Its resource.
+    pub resource: String,
+    /// Its input, JSON.
+    pub input_json: String,
+    /// Since when, epoch ms.
+    pub opened_ms: i64,
 }
 
 /// How an execution ended.
@@ -117,24 +132,26 @@ impl Store {
             .collect();
         self.delete_in(&mut tx, "DELETE FROM workflow_signals WHERE id IN", &signals)
             .await?;
-        let opened: Vec<(&str, &str)> = kept
+        let opened: Vec<(&OpenedToken, &str)> = kept
             .iter()
-            .flat_map(|a| {
-                a.tokens_opened
-                    .iter()
-                    .map(|t| (t.as_str(), a.execution_id.as_str()))
-            })
+            .flat_map(|a| a.tokens_opened.iter().map(|t| (t, a.execution_id.as_str())))
             .collect();
         for chunk in opened.chunks(CHUNK) {
             let sql = multi_row_insert(
                 self.backend(),
-                "INSERT INTO workflow_task_tokens (token, execution_id) VALUES ",
-                2,
+                "INSERT INTO workflow_task_tokens (token, execution_id, state, resource, input_json, opened_ms) VALUES ",
+                6,
                 chunk.len(),
             ) + " ON CONFLICT (token) DO NOTHING";
             let mut q = sqlx::query(&sql);
-            for (token, execution) in chunk {
-                q = q.bind(*token).bind(*execution);
+            for (t, execution) in chunk {
+                q = q
+                    .bind(&t.token)
+                    .bind(*execution)
+                    .bind(&t.state)
+                    .bind(&t.resource)
+                    .bind(&t.input_json)
+                    .bind(t.opened_ms);
             }
             q.execute(&mut *tx).await?;
         }

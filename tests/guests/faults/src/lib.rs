@@ -84,6 +84,10 @@ fn buffered(req: Request) -> Response {
                 .collect();
             Response::text(200, lines.join("\n"))
         }
+        "/cookies" => Response::text(200, "cookies set")
+            .header("set-cookie", "theme=dark; Path=/")
+            .header("set-cookie", "mc_console=planted; Domain=localhost; Path=/console")
+            .header("set-cookie", "__Host-mc_console=planted; Path=/; Secure"),
         other => Response::text(404, format!("no fault named {other}")),
     }
 }

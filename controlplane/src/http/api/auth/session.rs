@@ -10,7 +10,7 @@ use crate::iam::{Caller, Target, actions};
 use crate::util::{hash_token, now_ms};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Extensions, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -67,7 +67,8 @@ pub(super) struct RefreshToken {
 ///
 /// No credentials needed: the refresh token is one. The old refresh token
 /// is revoked (rotation), so a stolen one works at most once; an unknown,
-/// revoked or expired one answers 401. The new session is the same
+/// revoked or expired one answers 401. Refreshes are limited per client
+/// address (429 `rate_limited` with `Retry-After`). The new session is the same
 /// user's.
 #[utoipa::path(
     post,
@@ -78,8 +79,20 @@ pub(super) struct RefreshToken {
 )]
 pub(super) async fn refresh(
     State(state): State<AppState>,
+    extensions: Extensions,
     JsonBody(body): JsonBody<RefreshToken>,
 ) -> ApiResult<Json<TokenPair>> {
+    if let Err(t) = state.login.refreshes.check_address(super::source_ip(&extensions)) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many refreshes from this address; retry in {} s",
+                t.retry_after_secs
+            ),
+        )
+        .retry_after(t.retry_after_secs));
+    }
     let refused = || unauthenticated("the refresh token is unknown, revoked or expired");
     let hash = hash_token(&body.refresh_token);
     let (org_id, user_id) = state.store.live_refresh_token(&hash).await?.ok_or_else(refused)?;

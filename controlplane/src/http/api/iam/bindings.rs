@@ -110,16 +110,17 @@ pub(super) async fn create_binding(
 
 /// Lists the org's bindings, by id.
 ///
-/// Needs `iam:ListBindings` on `binding/*` in the org. Bindings are listed
-/// as stored, by ids: the principal's and the role's (`builtin:<Name>` for
-/// a built-in role) and the project's (empty for the whole org). The
-/// cursor is the last id of the page before.
+/// Needs `iam:ListBindings` on `binding/*` in the org. Each binding has
+/// the fields `POST` answers (`principal`, `role`, `project` by name) and
+/// the stored ids: the principal's, the role's (`builtin:<Name>` for a
+/// built-in role) and the project's (empty for the whole org). The cursor
+/// is the last id of the page before.
 #[utoipa::path(
     get,
     path = "/orgs/{org}/bindings",
     tag = "iam",
     params(Page),
-    responses((status = 200, description = "A page of bindings, by id", body = ListPage<Binding>))
+    responses((status = 200, description = "A page of bindings, by id", body = ListPage<NamedBinding>))
 )]
 pub(super) async fn list_bindings(
     State(state): State<AppState>,
@@ -132,7 +133,7 @@ pub(super) async fn list_bindings(
     let rows = scope
         .list_bindings(p.cursor.as_deref().unwrap_or(""), limit)
         .await?;
-    Ok(list_page(&rows, limit, |b| b.id.clone()))
+    Ok(list_page(&rows, limit, |b| b.binding.id.clone()))
 }
 
 /// Removes a binding.

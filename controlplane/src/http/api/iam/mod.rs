@@ -23,7 +23,7 @@ use super::{Page, PathParams, check_name, list_page, next_cursor};
 use crate::http::AppState;
 use crate::iam::actions::iam as act;
 use crate::iam::{Caller, Target, builtin, tokens};
-use crate::store::iam::{ApiKey, Binding, Created, OrgScope, Role, User};
+use crate::store::iam::{ApiKey, Created, NamedBinding, OrgScope, Role, User};
 use crate::store::orgs::Org;
 use crate::util::{hash_token, now_ms};
 use axum::Json;
