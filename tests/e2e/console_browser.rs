@@ -611,6 +611,42 @@ async fn journeys(db: Db) {
     })
     .await;
 
+    j.step("a role, bound", |c| async move {
+        fill(c, "#role-name", "deployer").await?;
+        click(c, "form[action='/console/org/roles'] button[type=submit]").await?;
+        until("the role's page", || async {
+            text_of(c, "h1").await.is_ok_and(|t| t == "Role deployer")
+        })
+        .await?;
+        labelled(c).await?;
+        click(c, "#attach-policy option[value=Developer]").await?;
+        click(c, "form[action$='/policies'] button[type=submit]").await?;
+        until("the policy attached", || async {
+            c.find(Locator::Css("form[action$='/policies/Developer/detach']"))
+                .await
+                .is_ok()
+        })
+        .await?;
+        c.goto(&url(base, "/console/org"))
+            .await
+            .map_err(|e| e.to_string())?;
+        fill(c, "#bind-principal", "bob").await?;
+        click(c, "#bind-role option[value=deployer]").await?;
+        click(c, "form[action='/console/org/bindings'] button[type=submit]").await?;
+        until("bob bound", || async {
+            text_of(c, "section[aria-labelledby=bindings-title] table")
+                .await
+                .is_ok_and(|t| t.contains("bob") && t.contains("deployer"))
+        })
+        .await?;
+        c.goto(&url(base, "/console/p/default/quota"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labelled(c).await?;
+        text_of(c, "main table").await.map(drop)
+    })
+    .await;
+
     let mut j = Journey::new("audit", &b);
     j.step("the trail", |c| async move {
         c.goto(&url(base, "/console/audit"))

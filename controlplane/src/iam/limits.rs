@@ -323,8 +323,8 @@ pub struct LoginGuard {
     pub limiter: LoginLimiter,
     /// Argon2 verifications, a few at a time.
     pub passwords: PasswordChecker,
-    /// Refreshes per address (`/auth/refresh`): a few times the logins'
-    /// rate, since each signed-in client refreshes on its own.
+    /// Refused refreshes per address (`/auth/refresh`): a few times the
+    /// logins' rate.
     pub refreshes: LoginLimiter,
 }
 

@@ -654,6 +654,12 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
         ),
         (
+            "GET",
+            "/api/v1/projects/{project}/workflows/{name}/tasks",
+            w("/tasks"),
+            None,
+        ),
+        (
             "POST",
             "/api/v1/projects/{project}/workflows/{name}/executions/{id}/stop",
             w(&format!("/executions/{execution}/stop")),

@@ -215,7 +215,7 @@ fn series(invocations: &[Value], now_ms: i64) -> Markup {
             aria-label=(format!("Invocations per minute over the last hour: {total}, {errors} errors; the table below has the figures")) {
             @for (i, b) in buckets.iter().enumerate() {
                 @if b.0 + b.1 > 0 {
-                    rect.bar x=(i as i64 * step) y=(y_count(b.0 + b.1)) width=(step - 1) height=(h - y_count(b.0)) {}
+                    rect.bar x=(i as i64 * step) y=(y_count(b.0 + b.1)) width=(step - 1) height=(h - y_count(b.0 + b.1)) {}
                     @if b.1 > 0 {
                         rect.bar.err x=(i as i64 * step) y=(y_count(b.0 + b.1)) width=(step - 1) height=(h - y_count(b.1)) {}
                     }

@@ -71,9 +71,17 @@ pub async fn role(
     let r = api
         .get(&session, &org_path(&session, &format!("/roles/{}", seg(&name))))
         .await?;
-    let policies = api
-        .items(&session, &org_path(&session, "/policies?limit=1000"))
+    let page = api
+        .get(&session, &org_path(&session, "/policies?limit=1000"))
         .await?;
+    // The built-in policies, then the org's own.
+    let policies: Vec<String> = page["builtin"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(page["items"].as_array().into_iter().flatten().map(|p| &p["name"]))
+        .map(text)
+        .collect();
     let bindings = api
         .items(&session, &org_path(&session, "/bindings?limit=1000"))
         .await
@@ -109,9 +117,8 @@ pub async fn role(
                 (csrf(&session))
                 label for="attach-policy" { "Attach a managed policy" }
                 select #attach-policy name="policy" required {
-                    @for p in &policies {
-                        @let n = text(&p["name"]);
-                        @if !attached.contains(&n) { option value=(n) { (n) } }
+                    @for n in &policies {
+                        @if !attached.contains(n) { option value=(n) { (n) } }
                     }
                 }
                 button type="submit" { "Attach" }

@@ -169,9 +169,30 @@ pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
 
 /// The policy of every console answer: nothing but the console's own
 /// assets runs or loads, no inline script or style, no framing, forms
-/// post only to the console.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+/// post only to the console. Scripts and styles come from the assets'
+/// folder alone, not from any path of the origin (functions under `/fn`
+/// and objects share it): `{assets}` is `<host>/console/assets/` for the
+/// request's host, or `'self'` when the host cannot be named in a policy
+/// (an IPv6 literal).
+const CSP: &str = "default-src 'none'; script-src {assets}; style-src {assets}; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's policy for a request to `host` (its `Host` header).
+fn policy(host: &str) -> HeaderValue {
+    let (name, port) = host.split_once(':').unwrap_or((host, ""));
+    let nameable = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && port.bytes().all(|b| b.is_ascii_digit());
+    let assets = if nameable {
+        format!("{host}/console/assets/")
+    } else {
+        "'self'".to_owned()
+    };
+    HeaderValue::from_str(&CSP.replace("{assets}", &assets))
+        .unwrap_or(HeaderValue::from_static("default-src 'none'"))
+}
 
 /// Sets the console's headers on every answer.
 async fn secure_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -192,11 +213,12 @@ async fn secure_headers(State(state): State<AppState>, req: Request, next: Next)
         )
         .into_response();
     }
+    let csp = policy(host);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     // A stricter policy set by the handler (a proxied download) stays.
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -239,5 +261,27 @@ impl IntoResponse for ConsoleError {
             },
         );
         (self.status, body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy;
+
+    #[test]
+    fn scripts_come_from_the_assets_folder_alone() {
+        let csp = policy("127.0.0.1:8080");
+        let csp = csp.to_str().expect("text");
+        assert!(
+            csp.contains("script-src 127.0.0.1:8080/console/assets/;"),
+            "{csp}"
+        );
+        assert!(csp.contains("style-src 127.0.0.1:8080/console/assets/;"), "{csp}");
+        // A host a policy cannot name, or one trying to add a directive.
+        for host in ["[::1]:8080", "evil; script-src *", "", "a b"] {
+            let csp = policy(host);
+            let csp = csp.to_str().expect("text");
+            assert!(csp.contains("script-src 'self';"), "{host}: {csp}");
+        }
     }
 }

@@ -127,6 +127,31 @@ impl Cookies {
         }
     }
 
+    /// Clears, on `resp`, the session cookies another host under
+    /// `base_domain` could have planted (`Domain=` the parent, on the
+    /// console's path or the root) besides the console's own; with
+    /// `__Host-` cookies there are none to clear.
+    fn clear_planted(&self, resp: &mut Response, base_domain: &str) {
+        if self.session.starts_with("__Host-") {
+            return;
+        }
+        let name = self.session;
+        let domain: String = base_domain
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        for variant in [
+            format!("{name}=; Path=/console; Max-Age=0"),
+            format!("{name}=; Path=/; Max-Age=0"),
+            format!("{name}=; Domain={domain}; Path=/console; Max-Age=0"),
+            format!("{name}=; Domain={domain}; Path=/; Max-Age=0"),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&variant) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+    }
+
     /// `Set-Cookie` of `name` (a value of `None` clears it).
     fn set(&self, name: &str, value: Option<&str>, max_age_secs: u64) -> HeaderValue {
         let text = match value {
@@ -135,6 +160,17 @@ impl Cookies {
         };
         HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("mc_console=; Max-Age=0"))
     }
+}
+
+/// How many cookies named `name` a request carries.
+fn count(headers: &HeaderMap, name: &str) -> usize {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter(|kv| kv.trim().split('=').next() == Some(name))
+        .count()
 }
 
 /// The one value of cookie `name`; `None` when absent or sent more than
@@ -246,14 +282,39 @@ async fn fresh(
             .store
             .renew_console_session(&row.id_hash, row.generation, &sealed)
             .await
-            .ok()?
+            .unwrap_or(false)
         {
             return Some(renewed);
         }
+        // Stored too late: the pair that lost is revoked at once.
+        revoke(api, &renewed.r).await;
     }
-    // Refused, or stored too late: renewed elsewhere, or signed out.
-    let (_, held) = current(state, &row.id_hash).await?;
-    (!due(&held)).then_some(held)
+    // Refused or lost: renewed elsewhere meanwhile, or signed out; while
+    // the access token still works, the session goes on with it (a
+    // renewal refused for a moment does not sign anyone out).
+    let (_, latest) = current(state, &row.id_hash).await?;
+    (latest.e > now_ms() + 1_000).then_some(latest)
+}
+
+/// Revokes a refresh token through the API (whatever it answers: an
+/// unknown token is no loss).
+async fn revoke(api: &InProcess, refresh_token: &str) {
+    let body = json!({"refresh_token": refresh_token});
+    let _ = api
+        .json(Method::POST, "/auth/logout", Some(&body), Sent::default())
+        .await;
+}
+
+/// Ends the session stored as `id_hash`: its row deleted and its refresh
+/// token (the newest, read under the renewal lock) revoked.
+async fn end(state: &AppState, api: &InProcess, id_hash: &str) -> Result<(), crate::store::StoreError> {
+    let _one_at_a_time = renewal_lock(id_hash).lock().await;
+    let held = current(state, id_hash).await;
+    state.store.delete_console_session(id_hash).await?;
+    if let Some((_, held)) = held {
+        revoke(api, &held.r).await;
+    }
+    Ok(())
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -262,7 +323,11 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let names = Cookies::of(state);
         let Some(id) = cookie(&parts.headers, names.session) else {
-            return Err(sign_in_first(parts));
+            let mut resp = sign_in_first(parts);
+            if count(&parts.headers, names.session) > 1 {
+                names.clear_planted(&mut resp, &state.config.base_domain);
+            }
+            return Err(resp);
         };
         let id_hash = hash_token(id);
         let peer = parts
@@ -453,7 +518,7 @@ pub async fn login(
     };
     // A session this browser held before ends: every sign-in gets a new id.
     if let Some(old) = cookie(&headers, names.session) {
-        let _ = state.store.delete_console_session(&hash_token(old)).await;
+        let _ = end(&state, &api, &hash_token(old)).await;
     }
     let mut resp = Redirect::to(safe_next(form.next.as_deref())).into_response();
     let h = resp.headers_mut();
@@ -518,21 +583,12 @@ pub async fn logout(
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
-    state
-        .store
-        .delete_console_session(&session.id_hash)
-        .await
-        .map_err(|e| {
-            ConsoleError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("could not sign out: {e}"),
-            )
-        })?;
-    // Revoked through the API; the cookie goes whatever it answers.
-    let body = json!({"refresh_token": session.held.r});
-    let _ = api
-        .json(Method::POST, "/auth/logout", Some(&body), Sent::default())
-        .await;
+    end(&state, &api, &session.id_hash).await.map_err(|e| {
+        ConsoleError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("could not sign out: {e}"),
+        )
+    })?;
     let names = Cookies::of(&state);
     let mut resp = Redirect::to("/console/login").into_response();
     resp.headers_mut()

@@ -450,7 +450,7 @@ pub async fn approvals(
         let left = INBOX_TASKS.saturating_sub(waiting.len());
         if left == 0 {
             incomplete = Some(format!(
-                "only the oldest {INBOX_TASKS} tasks are shown; answer some, or use the API"
+                "only {INBOX_TASKS} tasks are shown (each workflow's oldest first); answer some, or use the API"
             ));
             break;
         }
@@ -463,7 +463,7 @@ pub async fn approvals(
             Ok(page) => {
                 if !page["next_cursor"].is_null() {
                     incomplete = Some(format!(
-                        "only the oldest {INBOX_TASKS} tasks are shown; answer some, or use the API"
+                        "only {INBOX_TASKS} tasks are shown (each workflow's oldest first); answer some, or use the API"
                     ));
                 }
                 for task in page["items"].as_array().into_iter().flatten() {
@@ -478,16 +478,19 @@ pub async fn approvals(
             }
         }
     }
+    // Who may answer is decided per workflow, once.
+    let mut answerable: HashMap<&str, bool> = HashMap::new();
     let mut rows = Vec::new();
     for w in &waiting {
-        let allowed = may(
-            &state,
-            &session,
-            &p,
-            act::SEND_TASK_SUCCESS,
-            &format!("workflow/{}", w.workflow),
-        )
-        .await;
+        let allowed = match answerable.get(w.workflow.as_str()) {
+            Some(a) => *a,
+            None => {
+                let resource = format!("workflow/{}", w.workflow);
+                let a = may(&state, &session, &p, act::SEND_TASK_SUCCESS, &resource).await;
+                answerable.insert(&w.workflow, a);
+                a
+            }
+        };
         rows.push((w, allowed));
     }
     let here = format!("/console/p/{}/approvals", seg(&project_name));

@@ -165,8 +165,10 @@ async fn dispatch(
 /// session or a sign-in token in the console's).
 fn drop_platform_cookies(headers: &mut http::HeaderMap) {
     let platforms = |v: &HeaderValue| {
-        let name = v.to_str().unwrap_or("mc_").split('=').next().unwrap_or("");
-        is_platform_cookie(name)
+        // A cookie without a name (`=mc_console=x`) comes back in the
+        // browser's next request as `mc_console=x`: judged by what follows.
+        let pair = v.to_str().unwrap_or("mc_").split(';').next().unwrap_or("");
+        is_platform_cookie(pair.trim_start_matches(['=', ' ', '\t']))
     };
     // The common answer sets no such cookie and is left untouched.
     if !headers.get_all(header::SET_COOKIE).iter().any(platforms) {
@@ -184,11 +186,14 @@ fn drop_platform_cookies(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Whether a cookie of this name is the console's (`mc_*`, or
-/// `__Host-mc_*` with `--secure-cookies`).
+/// Whether a cookie of this name (or a `name=value` pair starting with
+/// it) is the console's (`mc_*`, or `__Host-mc_*` with
+/// `--secure-cookies`).
 fn is_platform_cookie(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
-    name.starts_with("mc_") || name.starts_with("__host-mc_")
+    ["mc_", "__host-mc_", "__secure-mc_"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// The console's cookies, taken out of a request's `Cookie` headers (a
@@ -313,6 +318,9 @@ mod tests {
             "theme=dark",
             "mc_console=x; Domain=example.com",
             " __Host-mc_login=y; Secure",
+            "=mc_console=planted; Path=/console",
+            "= MC_login=t",
+            "__Secure-mc_console=z; Secure",
         ] {
             h.append(
                 header::SET_COOKIE,

@@ -63,7 +63,7 @@ impl OrgScope {
              FROM bindings b \
              LEFT JOIN users u ON b.principal_type = 'user' AND u.id = b.principal_id AND u.org_id = b.org_id \
              LEFT JOIN roles r ON r.id = b.role_id AND r.org_id = b.org_id \
-             LEFT JOIN projects p ON p.id = b.project_id \
+             LEFT JOIN projects p ON p.id = b.project_id AND p.org_id = b.org_id \
              WHERE b.org_id = $1 AND b.id > $2 ORDER BY b.id LIMIT $3",
         )
         .bind(&self.org_id)

@@ -67,8 +67,9 @@ pub(super) struct RefreshToken {
 ///
 /// No credentials needed: the refresh token is one. The old refresh token
 /// is revoked (rotation), so a stolen one works at most once; an unknown,
-/// revoked or expired one answers 401. Refreshes are limited per client
-/// address (429 `rate_limited` with `Retry-After`). The new session is the same
+/// revoked or expired one answers 401. Refused refreshes are limited per
+/// client address: past the limit they answer 429 `rate_limited` with
+/// `Retry-After`. The new session is the same
 /// user's.
 #[utoipa::path(
     post,
@@ -82,18 +83,21 @@ pub(super) async fn refresh(
     extensions: Extensions,
     JsonBody(body): JsonBody<RefreshToken>,
 ) -> ApiResult<Json<TokenPair>> {
-    if let Err(t) = state.login.refreshes.check_address(super::source_ip(&extensions)) {
-        return Err(ApiError::new(
+    // Refusals count against the client's address (a live token is never
+    // held up by others guessing from the same address, a proxy's or a
+    // NAT's): past the limit, a refusal is 429.
+    let refused = || match state.login.refreshes.check_address(super::source_ip(&extensions)) {
+        Ok(()) => unauthenticated("the refresh token is unknown, revoked or expired"),
+        Err(t) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "too many refreshes from this address; retry in {} s",
+                "too many refused refreshes from this address; retry in {} s",
                 t.retry_after_secs
             ),
         )
-        .retry_after(t.retry_after_secs));
-    }
-    let refused = || unauthenticated("the refresh token is unknown, revoked or expired");
+        .retry_after(t.retry_after_secs),
+    };
     let hash = hash_token(&body.refresh_token);
     let (org_id, user_id) = state.store.live_refresh_token(&hash).await?.ok_or_else(refused)?;
     if !state.store.revoke_refresh_token(&hash).await? {
