@@ -740,4 +740,32 @@ async fn access_and_quotas_through_the_console(db: Db) {
         )
         .await;
     assert_eq!(status, 403, "an org admin cannot raise its project's quota");
+
+    // Projects and orgs: an org admin makes projects in its org, the
+    // platform administrator makes orgs.
+    let (_, _, home) = ada.get("/console").await;
+    assert!(home.contains("Create the project"), "{home}");
+    let (status, headers, _) = ada
+        .post_form("/console/projects", &[("csrf", &csrf), ("name", "shop")])
+        .await;
+    assert_eq!(
+        (status.as_u16(), headers["location"].to_str().unwrap()),
+        (303, "/console/p/shop/functions")
+    );
+    let (_, _, org) = ada.get("/console/org").await;
+    assert!(!org.contains("Create the org"), "{org}");
+    let (status, _, _) = ada
+        .post_form("/console/orgs", &[("csrf", &csrf), ("name", "acme")])
+        .await;
+    assert_eq!(status, 403, "an org admin makes no orgs");
+    let (_, _, org) = admin.get("/console/org").await;
+    assert!(org.contains("Create the org"), "{org}");
+    let (status, _, _) = admin
+        .post_form("/console/orgs", &[("csrf", &admin_csrf), ("name", "acme")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, orgs) = s.call(&s.token, Method::GET, "/orgs", None).await;
+    assert!(orgs.to_string().contains("\"acme\""), "{orgs}");
+    let (_, _, home) = rita.get("/console").await;
+    assert!(!home.contains("Create the project"), "{home}");
 }

@@ -10,7 +10,7 @@ use super::session::CsrfOnly;
 use super::session::Session;
 use crate::http::AppState;
 use crate::iam::Target;
-use crate::iam::actions::iam;
+use crate::iam::actions::{iam, orgs};
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,12 +19,17 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// `GET /console`: the org's projects.
-pub async fn home(Extension(api): Extension<InProcess>, session: Session) -> Result<Markup, ConsoleError> {
+/// `GET /console`: the org's projects, and a new one's form.
+pub async fn home(
+    State(state): State<AppState>,
+    Extension(api): Extension<InProcess>,
+    session: Session,
+) -> Result<Markup, ConsoleError> {
     let org = session.user().1.to_owned();
     let items = api
         .items(&session, &format!("/orgs/{}/projects?limit=1000", seg(&org)))
         .await?;
+    let can_create = super::iam::may_in_org(&state, &session, orgs::CREATE_PROJECT, "project/*").await;
     let content = html! {
         h1 { "Projects of " (org) }
         @if items.is_empty() { (none("projects")) } @else {
@@ -35,6 +40,14 @@ pub async fn home(Extension(api): Extension<InProcess>, session: Session) -> Res
                         " · " a href=(format!("/console/p/{}/routes", seg(&text(&p["name"])))) { "routes" }
                     }
                 }
+            }
+        }
+        @if can_create {
+            form.card method="post" action="/console/projects" {
+                (csrf(&session))
+                label for="project-name" { "New project's name (unique on the platform)" }
+                input #project-name name="name" required autocomplete="off";
+                button type="submit" { "Create the project" }
             }
         }
     };
@@ -185,6 +198,15 @@ async fn org_page(
     };
     let can_create_user = may_org(iam::CREATE_USER, "user/*").await;
     let can_simulate = may_org(iam::SIMULATE_POLICY, "user/*").await;
+    // Orgs are made by platform-wide grants alone.
+    let can_create_org = state
+        .allowed(
+            &session.caller,
+            orgs::CREATE_ORG,
+            &Target::platform("orgs", "org/*"),
+        )
+        .await
+        .unwrap_or(false);
     let roles_section = super::iam::roles_section(state, session, &roles).await;
     let bindings_section = super::iam::bindings_section(state, api, session, &roles, &users).await;
     let policies_section = super::iam::policies_section(state, session, &policies).await;
@@ -226,10 +248,18 @@ async fn org_page(
         (bindings_section)
         (policies_section)
         @let visible = orgs["items"].as_array().cloned().unwrap_or_default();
-        @if visible.len() > 1 {
+        @if visible.len() > 1 || can_create_org {
             section aria-labelledby="orgs-title" {
                 h2 #orgs-title { "Orgs" }
                 ul.cards { @for x in &visible { li { (text(&x["name"])) " · created " (time(x["created_ms"].as_i64())) } } }
+                @if can_create_org {
+                    form.card method="post" action="/console/orgs" {
+                        (csrf(session))
+                        label for="org-name" { "New org's name" }
+                        input #org-name name="name" required autocomplete="off";
+                        button type="submit" { "Create the org" }
+                    }
+                }
             }
         }
         @if can_simulate {
@@ -508,6 +538,49 @@ pub async fn tag_user(
         &path,
         Some(&form.body()?),
         &format!("/console/org/users/{}", seg(&name)),
+    )
+    .await
+}
+
+/// A new org's or project's form.
+#[derive(Debug, Deserialize)]
+pub struct NewTenant {
+    csrf: String,
+    name: String,
+}
+
+/// `POST /console/projects`: a project in the user's org, then its page.
+pub async fn create_project(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Form(form): Form<NewTenant>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    let path = format!("/orgs/{}/projects", seg(session.user().1));
+    let then = format!("/console/p/{}/functions", seg(&form.name));
+    api.act(
+        &session,
+        Method::POST,
+        &path,
+        Some(&json!({"name": form.name})),
+        &then,
+    )
+    .await
+}
+
+/// `POST /console/orgs`: a new org (the platform administrator's).
+pub async fn create_org(
+    Extension(api): Extension<InProcess>,
+    session: Session,
+    Form(form): Form<NewTenant>,
+) -> Result<Response, ConsoleError> {
+    session.check_form(&form.csrf)?;
+    api.act(
+        &session,
+        Method::POST,
+        "/orgs",
+        Some(&json!({"name": form.name})),
+        "/console/org#orgs-title",
     )
     .await
 }

@@ -20,7 +20,8 @@
 //!   rotate).
 //! - `workflows`: the state machine as a graph, executions with each
 //!   step's status, and the approval inbox.
-//! - `admin`: projects of the org, its users (and their keys), the
+//! - `admin`: projects of the org (and new ones), orgs (new ones by the
+//!   platform administrator), its users (and their keys), the
 //!   policy simulator, quota and usage, and the audit trail with its
 //!   filters and the chain's verification.
 //! - `iam`: roles (managed and inline policies), managed policies,
@@ -128,6 +129,8 @@ pub fn router(api: InProcess, state: AppState) -> Router<AppState> {
         )
         .route("/console/p/{project}/approvals", get(workflows::approvals))
         .route("/console/p/{project}/approvals/answer", post(workflows::answer))
+        .route("/console/projects", post(admin::create_project))
+        .route("/console/orgs", post(admin::create_org))
         .route("/console/org", get(admin::org))
         .route("/console/org/users", post(admin::create_user))
         .route("/console/org/simulate", post(admin::simulate))
