@@ -73,6 +73,24 @@ impl Artifacts {
         }
     }
 
+    /// Claims compiling `sha` for this engine for `for_ms` on behalf of
+    /// this process: false while another node's claim is live.
+    pub async fn claim_compile(&self, sha: &str, for_ms: i64) -> Result<bool, ArtifactError> {
+        let until = crate::util::now_ms().saturating_add(for_ms);
+        Ok(self
+            .store
+            .claim_compile(sha, &self.fingerprint, node_id(), until)
+            .await?)
+    }
+
+    /// Ends this process's claim on compiling `sha`.
+    pub async fn release_compile(&self, sha: &str) -> Result<(), ArtifactError> {
+        Ok(self
+            .store
+            .release_compile(sha, &self.fingerprint, node_id())
+            .await?)
+    }
+
     fn component_key(sha: &str) -> ObjectPath {
         ObjectPath::from(format!("components/{sha}.wasm"))
     }
@@ -177,4 +195,10 @@ async fn sha256_of(bytes: Bytes) -> String {
 fn refused(sha: &str, copy: &'static str) {
     metrics::counter!("minicloud_artifact_digest_mismatches_total", "copy" => copy).increment(1);
     tracing::warn!(component = %sha, copy, "a compiled artifact does not match its recorded digest; compiling again");
+}
+
+/// This process's name in compile claims.
+fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(crate::util::new_id)
 }

@@ -54,14 +54,9 @@ impl Runtime {
     /// milliseconds and more): run it on a blocking thread.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
         check_header(bytes)?;
-        let engine = self.engine();
-        let component = Component::new(engine, bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
-        let world = world::detect(engine, &component)?;
-        world::check_imports(engine, &component)?;
-        // Link now so that a component the linker cannot satisfy is refused
-        // at deploy, not at its first request.
-        self.prepare(&component, world)
-            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        let component =
+            Component::new(self.engine(), bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        let world = self.check(&component)?;
         let artifact = component
             .serialize()
             .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
@@ -71,6 +66,20 @@ impl Runtime {
             sha256: sha256_hex(bytes),
             component,
         })
+    }
+
+    /// Validates a compiled component as a deploy does: the world it
+    /// serves, its imports, and a link with this platform's host (a
+    /// component the linker cannot satisfy is refused at deploy, not at its
+    /// first request). Milliseconds: what a deploy of bytes compiled
+    /// before costs instead of [`Runtime::compile`].
+    pub fn check(&self, component: &Component) -> Result<World, CompileError> {
+        let engine = self.engine();
+        let world = world::detect(engine, component)?;
+        world::check_imports(engine, component)?;
+        self.prepare(component, world)
+            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        Ok(world)
     }
 
     /// Loads (memory-maps) an artifact that [`Runtime::compile`] produced.

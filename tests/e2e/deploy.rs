@@ -67,10 +67,12 @@ async fn deploy_redeploy_patch_restart(db: Db) {
         .unwrap();
     assert_eq!(missing.status(), 404);
 
-    assert!(
+    // Two different components, each compiled once: the same bytes again
+    // were only checked.
+    assert_eq!(
         s.metric("minicloud_compilations_total", "reason=\"deploy\"")
-            .await
-            >= 2.0
+            .await,
+        2.0
     );
 
     // A restart loads the compiled artifact instead of compiling again, and
@@ -92,6 +94,26 @@ async fn deploy_redeploy_patch_restart(db: Db) {
         "nothing may be recompiled after a restart"
     );
     assert_eq!(s.metric("minicloud_artifact_loads_total", "").await, 1.0);
+
+    // Bytes compiled before the restart, deployed under another name: the
+    // stored artifact serves, nothing is compiled.
+    let twin = s.deploy("twin", guests::ECHO).await;
+    assert_eq!(twin["world"], "http");
+    assert_eq!(s.post_text(&s.fn_url("twin", "/"), "pong").await, "pong");
+    // New bytes deployed under four names at once: compiled once.
+    let faults = std::fs::read(guests::FAULTS).unwrap();
+    let names: Vec<String> = (0..4).map(|i| format!("fault{i}")).collect();
+    let at_once =
+        futures::future::join_all(names.iter().map(|n| s.deploy_bytes(n, "", faults.clone()))).await;
+    for resp in at_once {
+        assert_eq!(resp.status(), 201);
+    }
+    assert_eq!(
+        s.metric("minicloud_compilations_total", "").await,
+        1.0,
+        "each component compiles once"
+    );
+    assert!(s.metric("minicloud_deploys_compiled_before_total", "").await >= 4.0);
 }
 
 async fn error_of(resp: reqwest::Response) -> (u16, serde_json::Value) {
@@ -270,4 +292,36 @@ async fn list_paginates_and_delete_removes(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+}
+
+mod two_nodes {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::two_nodes_compile_once().await
+    }
+}
+
+/// Two nodes on one database and object store, deploying the same new
+/// bytes at the same moment (three deploys each): one compilation between
+/// them; the other node waits for the artifact and serves it.
+async fn two_nodes_compile_once() {
+    let a = Server::start(Db::Postgres).await;
+    let b = Server::join(&a).await;
+    let faults = std::fs::read(guests::FAULTS).unwrap();
+    let names: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    let deploys = names.iter().enumerate().map(|(i, n)| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.deploy_bytes(n, "", faults.clone())
+    });
+    for resp in futures::future::join_all(deploys).await {
+        assert_eq!(resp.status(), 201);
+    }
+    let compiled = a.metric("minicloud_compilations_total", "").await
+        + b.metric("minicloud_compilations_total", "").await;
+    assert_eq!(compiled, 1.0, "one compilation on the two nodes");
+    for (i, n) in names.iter().enumerate() {
+        let node = if i % 2 == 0 { &b } else { &a };
+        let text = node.get_text(&node.fn_url(n, "/ok")).await;
+        assert_eq!(text, "ok", "{n} served by the other node");
+    }
 }

@@ -1,4 +1,6 @@
+use super::slots::LoadSlot;
 use super::{LoadError, Loaded, Registry, limits};
+use crate::artifacts::ArtifactError;
 use crate::capabilities::grants::RoleGrants;
 use crate::records::FunctionIdentity;
 use crate::store::StoreError;
@@ -8,7 +10,7 @@ use bytes::Bytes;
 use minicloud_runtime::Component;
 use minicloud_runtime::{CompileError, Runtime, World};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl Registry {
     pub(super) async fn load_active(
@@ -150,6 +152,115 @@ impl Registry {
         };
         self.remember_component(sha, component.clone());
         Ok(component)
+    }
+}
+
+/// How long a node's claim on compiling new bytes holds others back:
+/// longer than the largest component takes to compile.
+const COMPILE_CLAIM_MS: i64 = 300_000;
+
+/// Why a deploy's component could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployableError {
+    /// The bytes are no component this platform runs.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// Storing the original or its artifact failed.
+    #[error(transparent)]
+    Artifacts(#[from] ArtifactError),
+}
+
+/// A deploy's component, checked, and what it serves.
+pub struct Deployable {
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// The compiled component.
+    pub component: Component,
+    /// The world it serves.
+    pub world: World,
+}
+
+impl Registry {
+    /// The component of a deploy's `bytes`, checked as a deploy checks it:
+    /// bytes this engine compiled before (in memory, or an artifact whose
+    /// digest the store vouches for) are only checked again, in
+    /// milliseconds; new bytes are compiled once on this node however many
+    /// deploys bring them at once, and stored (original and artifact).
+    pub async fn deployable(&self, bytes: Bytes) -> Result<Deployable, DeployableError> {
+        let hashed = bytes.clone();
+        let sha = tokio::task::spawn_blocking(move || minicloud_runtime::artifact::sha256_hex(&hashed))
+            .await
+            .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
+        let slot = LoadSlot::take(&self.compiling, ("component".to_owned(), sha.clone()));
+        let _one_at_a_time = slot.lock.lock().await;
+        if let Some(component) = self.compiled_before(&sha).await {
+            return self.checked(sha, component).await;
+        }
+        // Another node may be compiling the same bytes: wait for its
+        // artifact rather than compile them too.
+        let waited_since = Instant::now();
+        while !self.artifacts.claim_compile(&sha, COMPILE_CLAIM_MS).await? {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some(component) = self.compiled_before(&sha).await {
+                return self.checked(sha, component).await;
+            }
+            if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
+                break;
+            }
+        }
+        let compiled = compile(&self.runtime, bytes.clone(), "deploy").await;
+        let stored = match compiled {
+            Ok(c) => self
+                .artifacts
+                .put(&c.sha256, bytes, Bytes::from(c.artifact))
+                .await
+                .map(|()| Deployable {
+                    sha256: c.sha256,
+                    component: c.component,
+                    world: c.world,
+                })
+                .map_err(DeployableError::from),
+            Err(e) => Err(e.into()),
+        };
+        // Whatever happened, the others stop waiting.
+        if let Err(e) = self.artifacts.release_compile(&sha).await {
+            tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
+        }
+        let d = stored?;
+        self.remember_component(&d.sha256, d.component.clone());
+        Ok(d)
+    }
+
+    /// A deploy of a component compiled before: checked again (its world,
+    /// imports and link), on a blocking thread.
+    async fn checked(&self, sha: String, component: Component) -> Result<Deployable, DeployableError> {
+        let runtime = self.runtime.clone();
+        let to_check = component.clone();
+        let world = tokio::task::spawn_blocking(move || runtime.check(&to_check))
+            .await
+            .map_err(|e| CompileError::Invalid(format!("the check failed: {e}")))??;
+        metrics::counter!("minicloud_deploys_compiled_before_total").increment(1);
+        Ok(Deployable {
+            sha256: sha,
+            component,
+            world,
+        })
+    }
+
+    /// The component of `sha` if this engine compiled it before: from
+    /// memory, or the artifact (its digest checked); never compiled here.
+    async fn compiled_before(&self, sha: &str) -> Option<Component> {
+        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
+            return Some(c.clone());
+        }
+        let path = self.artifacts.fetch_compiled(sha).await.ok()??;
+        let runtime = self.runtime.clone();
+        let component = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
+            .await
+            .ok()?
+            .ok()?;
+        self.remember_component(sha, component.clone());
+        Some(component)
     }
 }
 

@@ -6,9 +6,10 @@
 //!
 //! - `load`: loading a version: its component (from memory, the artifact
 //!   cache, or compiled again), its execution role's grants, and
-//!   [`compile`].
+//!   [`compile`]; and the component of a deploy ([`Registry::deployable`]),
+//!   compiled only for bytes this engine never compiled.
 //! - `slots`: one load lock per function, so that concurrent misses wait
-//!   for a single load.
+//!   for a single load (and one per component a deploy compiles).
 
 mod load;
 mod slots;
@@ -21,7 +22,7 @@ use crate::records::{FunctionIdentity, RecordWriter};
 use crate::store::functions::{FunctionRow, Settings};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
-pub use load::compile;
+pub use load::{Deployable, DeployableError, compile};
 use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
 use minicloud_runtime::{Function, Limits, ReportSink, Runtime};
@@ -110,6 +111,9 @@ pub struct Registry {
     /// function wait for the first load instead of each making their own,
     /// and a slow load of one function holds up no other.
     loading: LoadLocks,
+    /// One lock per component being deployed (by SHA-256): deploys of the
+    /// same new bytes at once wait for one compilation.
+    compiling: LoadLocks,
     global: Arc<Semaphore>,
     /// The projects' and orgs' concurrency and memory quotas.
     tenants: Arc<Tenants>,
@@ -146,6 +150,7 @@ impl Registry {
             components: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(HashMap::new()),
             global: Arc::new(Semaphore::new(pool)),
             tenants,
             cpu_shares: Mutex::new(HashMap::new()),

@@ -77,6 +77,15 @@ pub enum FunctionError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::registry::DeployableError> for FunctionError {
+    fn from(e: crate::registry::DeployableError) -> Self {
+        match e {
+            crate::registry::DeployableError::Compile(c) => c.into(),
+            crate::registry::DeployableError::Artifacts(a) => a.into(),
+        }
+    }
+}
+
 impl From<QuotaError> for FunctionError {
     fn from(e: QuotaError) -> Self {
         match e {
@@ -216,9 +225,10 @@ impl FunctionService {
     }
 
     /// Deploys `bytes` as the new active version of `name`: checks the
-    /// quota for a new function, compiles, stores the component and its
-    /// artifact, writes the version with `settings`, and replaces the
-    /// loaded copy. The same bytes again make no new version.
+    /// quota for a new function, compiles (bytes compiled before are only
+    /// checked again), stores the component and its artifact, writes the
+    /// version with `settings`, and replaces the loaded copy. The same
+    /// bytes again make no new version.
     pub async fn deploy(
         &self,
         project: &Project,
@@ -227,14 +237,11 @@ impl FunctionService {
         settings: &Settings,
     ) -> Result<Deployed> {
         let registry = &self.registry;
-        let compiled = crate::registry::compile(registry.runtime(), bytes.clone(), "deploy").await?;
-        registry
-            .artifacts()
-            .put(&compiled.sha256, bytes.clone(), Bytes::from(compiled.artifact))
-            .await?;
+        let size_bytes = bytes.len() as i64;
+        let compiled = registry.deployable(bytes).await?;
         let new = NewVersion {
             sha256: &compiled.sha256,
-            size_bytes: bytes.len() as i64,
+            size_bytes,
             world: compiled.world.as_str(),
         };
         let limit = self.quotas.count_limit(project, Kind::Functions);

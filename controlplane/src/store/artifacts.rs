@@ -1,6 +1,8 @@
 //! Digests of compiled artifacts: what the platform compiled, so that
-//! nothing else is ever loaded as machine code. Content-addressed platform
-//! data, shared across tenants by design (the same bytes compile once).
+//! nothing else is ever loaded as machine code; and claims on compiling,
+//! so that one node compiles new bytes while the others wait for its
+//! artifact. Content-addressed platform data, shared across tenants by
+//! design (the same bytes compile once).
 
 use super::{Result, Store};
 use crate::util::now_ms;
@@ -30,6 +32,42 @@ impl Store {
         .bind(now_ms())
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Claims the compilation of component `sha256` for engine
+    /// `fingerprint` for `owner` until `until_ms`: true when no other
+    /// owner's claim is live.
+    pub async fn claim_compile(
+        &self,
+        sha256: &str,
+        fingerprint: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO compile_claims (sha256, fingerprint, owner, until_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sha256, fingerprint) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms \
+             WHERE compile_claims.until_ms < $5 OR compile_claims.owner = excluded.owner",
+        )
+        .bind(sha256)
+        .bind(fingerprint)
+        .bind(owner)
+        .bind(until_ms)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends `owner`'s claim on compiling `sha256` for `fingerprint`.
+    pub async fn release_compile(&self, sha256: &str, fingerprint: &str, owner: &str) -> Result<()> {
+        sqlx::query("DELETE FROM compile_claims WHERE sha256 = $1 AND fingerprint = $2 AND owner = $3")
+            .bind(sha256)
+            .bind(fingerprint)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

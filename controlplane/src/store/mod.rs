@@ -175,6 +175,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_open_tasks",
         include_str!("../../migrations/0021_workflow_open_tasks.sql"),
     ),
+    (
+        22,
+        "compile_claims",
+        include_str!("../../migrations/0022_compile_claims.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
