@@ -20,5 +20,9 @@ MINICLOUD_SCHEMATHESIS_EXAMPLES=200 MINICLOUD_SCHEMATHESIS_SEED=random \
 # The console's first paint in headless Chromium, page by page.
 MINICLOUD_BIN="$PWD/target/release/minicloud" \
   cargo test --release -p minicloud-tests --test e2e console_browser -- --nocapture
+# Density: 10,000 functions of one component and 100 distinct ones on one
+# node (memory per loaded function, a restart, first calls not preloaded).
+python3 scripts/density.py --bin "$PWD/target/release/minicloud" \
+  --hello "$PWD/target/guests/wasm32-wasip2/release/hello.wasm"
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Density benchmark (issue 19, part 4): many functions on one node.
+
+Starts `minicloud serve` (the binary given) on a fresh data directory and
+prints, as figures against the idle server measured in the same run:
+
+- deploys: N functions of the same component and D of distinct ones (the
+  hello component with a custom section of its own), the time of each PUT;
+- memory: the server's resident set idle, after the deploys, and after one
+  call of every function (all loaded), and per loaded function;
+- a restart: time to ready, resident set after its bounded preload, and the
+  first call of functions the preload did not load.
+
+Standard library only. Used by scripts/bench.sh with the release binary;
+`--functions` and `--distinct` make it shorter or longer.
+"""
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def leb(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def with_custom_section(component, tag):
+    """The component with a custom section naming `tag`: other bytes, the
+    same code (a new SHA-256, so a new compilation)."""
+    name = b"minicloud-density"
+    payload = leb(len(name)) + name + tag.encode()
+    return component + b"\x00" + leb(len(payload)) + payload
+
+
+class Server:
+    def __init__(self, binary, port, data):
+        self.binary, self.port, self.data = binary, port, data
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(
+            {
+                "MINICLOUD_DATA_DIR": self.data,
+                "MINICLOUD_LISTEN": f"127.0.0.1:{self.port}",
+                "MINICLOUD_PROJECT_QUOTA": "functions=100000,rps=10000000",
+                "MINICLOUD_ORG_QUOTA": "functions=100000,rps=10000000",
+                "MINICLOUD_RATE_LIMIT_RPS": "1000000",
+                "MINICLOUD_RATE_LIMIT_BURST": "1000000",
+                "RUST_LOG": "warn",
+            }
+        )
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [self.binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.data, "..", "server.log"), "a")
+        )
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", "/readyz")
+                if c.getresponse().status == 200:
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                sys.exit("the server exited; see server.log")
+            time.sleep(0.01)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f} ms"
+
+
+def percentile(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, round((len(s) - 1) * q))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--hello", required=True, help="the hello component (.wasm)")
+    ap.add_argument("--functions", type=int, default=10000)
+    ap.add_argument("--distinct", type=int, default=100)
+    ap.add_argument("--port", type=int, default=18282)
+    args = ap.parse_args()
+    hello = open(args.hello, "rb").read()
+    root = tempfile.mkdtemp(prefix="minicloud-density-")
+    data = os.path.join(root, "data")
+    os.mkdir(data)
+    server = Server(args.bin, args.port, data)
+    try:
+        server.start()
+        token = open(os.path.join(data, "admin-token")).read().strip()
+        time.sleep(1)
+        idle = rss_kib(server.proc.pid)
+        c = server.conn()
+        names = []
+        same, distinct = [], []
+        total = args.functions + args.distinct
+        for i in range(total):
+            body = hello if i < args.functions else with_custom_section(hello, f"d{i}")
+            name = f"f{i}"
+            t = time.monotonic()
+            c.request(
+                "PUT",
+                f"/api/v1/projects/default/functions/{name}",
+                body=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/wasm"},
+            )
+            r = c.getresponse()
+            r.read()
+            if r.status not in (200, 201):
+                sys.exit(f"deploy {name}: {r.status}")
+            (same if i < args.functions else distinct).append(time.monotonic() - t)
+            names.append(name)
+        deployed = rss_kib(server.proc.pid)
+        first_calls = []
+        for name in names:
+            t = time.monotonic()
+            c.request("GET", f"/fn/default/{name}/")
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                sys.exit(f"call {name}: {r.status}")
+            first_calls.append(time.monotonic() - t)
+        loaded = rss_kib(server.proc.pid)
+        server.stop()
+
+        ready = server.start()
+        time.sleep(2)
+        after_restart = rss_kib(server.proc.pid)
+        c = server.conn()
+        cold = []
+        for name in names[-200:]:
+            t = time.monotonic()
+            c.request("GET", f"/fn/default/{name}/")
+            r = c.getresponse()
+            r.read()
+            cold.append(time.monotonic() - t)
+        server.stop()
+
+        print(f"density: {args.functions} functions of one component, {args.distinct} of distinct ones")
+        print(
+            f"  deploy PUT, same bytes: p50 {ms(percentile(same, 0.5))}, p99 {ms(percentile(same, 0.99))}; "
+            f"distinct bytes (compiled): p50 {ms(percentile(distinct, 0.5)) if distinct else '-'}"
+        )
+        print(
+            f"  resident set: idle {idle / 1024:.1f} MiB, after the deploys {deployed / 1024:.1f} MiB, "
+            f"every function loaded {loaded / 1024:.1f} MiB"
+        )
+        print(f"  per loaded function: {(loaded - idle) / total:.1f} KiB")
+        print(
+            f"  first call of each (loads it): p50 {ms(percentile(first_calls, 0.5))}, "
+            f"p99 {ms(percentile(first_calls, 0.99))}"
+        )
+        print(
+            f"  restart with {total} functions: ready in {ms(ready)}, resident set after its preload "
+            f"{after_restart / 1024:.1f} MiB"
+        )
+        print(
+            f"  first call of a function not preloaded (200 of them): p50 {ms(percentile(cold, 0.5))}, "
+            f"p99 {ms(percentile(cold, 0.99))}, mean {ms(statistics.mean(cold))}"
+        )
+    finally:
+        if server.proc and server.proc.poll() is None:
+            server.proc.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
