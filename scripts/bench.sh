@@ -20,6 +20,13 @@ MINICLOUD_SCHEMATHESIS_EXAMPLES=200 MINICLOUD_SCHEMATHESIS_SEED=random \
 # The console's first paint in headless Chromium, page by page.
 MINICLOUD_BIN="$PWD/target/release/minicloud" \
   cargo test --release -p minicloud-tests --test e2e console_browser -- --nocapture
+# Footprint: the release binary as built (line tables for profiles) and
+# stripped as the image ships it (Dockerfile), with its symbols apart.
+footprint=$(mktemp -d)
+objcopy --only-keep-debug target/release/minicloud "$footprint/minicloud.debug"
+objcopy --strip-all target/release/minicloud "$footprint/minicloud"
+echo "footprint: release binary $(stat -c %s target/release/minicloud) bytes; stripped $(stat -c %s "$footprint/minicloud") bytes; symbols apart $(stat -c %s "$footprint/minicloud.debug") bytes"
+rm -rf "$footprint"
 # Density: 10,000 functions of one component and 100 distinct ones on one
 # node (memory per loaded function, a restart, first calls not preloaded).
 python3 scripts/density.py --bin "$PWD/target/release/minicloud" \
