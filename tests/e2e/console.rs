@@ -667,7 +667,7 @@ async fn access_and_quotas_through_the_console(db: Db) {
             .text()
             .await
             .ok()?;
-        (page.contains("Last hour: 1 invocations") && page.contains("polyline")).then_some(())
+        (page.contains("Last hour: 1 invocation · 0 errors") && page.contains("polyline")).then_some(())
     })
     .await;
     assert!(charted.is_some(), "the call is charted");

@@ -180,6 +180,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compile_claims",
         include_str!("../../migrations/0022_compile_claims.sql"),
     ),
+    (
+        23,
+        "functions_live",
+        include_str!("../../migrations/0023_functions_live.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -207,7 +207,8 @@ fn series(invocations: &[Value], now_ms: i64) -> Markup {
     let capped = invocations.len() >= SERIES_MAX;
     html! {
         p.stats {
-            "Last hour: " (total) " invocations · " (errors) " errors · bars per minute up to " (most)
+            "Last hour: " (total) (if total == 1 { " invocation · " } else { " invocations · " })
+            (errors) (if errors == 1 { " error" } else { " errors" }) " · bars per minute up to " (most)
             " · lines: p50 and p99 up to " (format!("{:.1} ms", slowest as f64 / 1000.0))
             @if capped { " (the newest " (SERIES_MAX) " invocations)" }
         }

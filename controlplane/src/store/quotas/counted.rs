@@ -66,30 +66,41 @@ impl CountLimit {
             .bind(&self.org_id)
             .execute(&mut **tx)
             .await?;
-        // (what is counted, the rows it is counted in, the condition)
-        let (what, from, live) = match self.kind {
-            Kind::Functions => ("COUNT(*)", "functions x", " AND x.deleted_ms IS NULL"),
-            Kind::Rules => ("COUNT(*)", "event_rules x", ""),
+        // Rows are counted only as far as the verdict needs: past the
+        // limit (plus what goes) one more row decides, so a deploy's check
+        // costs at most the limit's rows, not all of a large tenant's.
+        let enough =
+            |limit: u64| i64::try_from(limit.saturating_add(freeing).saturating_add(1)).unwrap_or(i64::MAX);
+        let (in_project, in_org) = (enough(self.project.1), enough(self.org.1));
+        let sql = match self.kind {
+            Kind::Functions | Kind::Rules => {
+                let (table, live) = match self.kind {
+                    Kind::Functions => ("functions", " AND x.deleted_ms IS NULL"),
+                    _ => ("event_rules", ""),
+                };
+                format!(
+                    "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {table} x WHERE x.project_id = $1{live} LIMIT $3) t) \
+                       AS in_project, \
+                     (SELECT COUNT(*) FROM (SELECT 1 FROM {table} x JOIN projects p ON p.id = x.project_id \
+                       WHERE p.org_id = $2 AND p.deleted_ms IS NULL{live} LIMIT $4) t) AS in_org"
+                )
+            }
             // The sums are cast: PostgreSQL's SUM of BIGINT is NUMERIC,
             // which the `Any` driver does not decode.
-            Kind::StoredBytes => (
-                "CAST(COALESCE(SUM(o.size), 0) AS BIGINT)",
-                "objects o JOIN buckets x ON x.id = o.bucket_id",
-                "",
-            ),
+            Kind::StoredBytes => "SELECT (SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) \
+                   FROM objects o JOIN buckets x ON x.id = o.bucket_id WHERE x.project_id = $1) AS in_project, \
+                 (SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) \
+                   FROM objects o JOIN buckets x ON x.id = o.bucket_id JOIN projects p ON p.id = x.project_id \
+                   WHERE p.org_id = $2 AND p.deleted_ms IS NULL) AS in_org"
+                .to_owned(),
             // Other kinds are not counted in rows.
             _ => return Ok(Ok(())),
         };
-        let sql = format!(
-            "SELECT (SELECT {what} FROM {from} WHERE x.project_id = $1{live}) AS in_project, \
-             (SELECT {what} FROM {from} JOIN projects p ON p.id = x.project_id \
-               WHERE p.org_id = $2 AND p.deleted_ms IS NULL{live}) AS in_org"
-        );
-        let row = sqlx::query(&sql)
-            .bind(project_id)
-            .bind(&self.org_id)
-            .fetch_one(&mut **tx)
-            .await?;
+        let mut query = sqlx::query(&sql).bind(project_id).bind(&self.org_id);
+        if self.kind != Kind::StoredBytes {
+            query = query.bind(in_project).bind(in_org);
+        }
+        let row = query.fetch_one(&mut **tx).await?;
         let used = |c: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
         for ((holder, limit), used) in [(&self.project, used("in_project")?), (&self.org, used("in_org")?)] {
             if used.saturating_sub(freeing).saturating_add(adding) > *limit {
