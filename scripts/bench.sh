@@ -28,8 +28,10 @@ objcopy --strip-all target/release/minicloud "$footprint/minicloud"
 echo "footprint: release binary $(stat -c %s target/release/minicloud) bytes; stripped $(stat -c %s "$footprint/minicloud") bytes; symbols apart $(stat -c %s "$footprint/minicloud.debug") bytes"
 rm -rf "$footprint"
 # Density: 10,000 functions of one component and 100 distinct ones on one
-# node (memory per loaded function, a restart, first calls not preloaded).
+# node (memory per loaded function, a restart, first calls not preloaded),
+# and 1,000 invocations in flight at once.
 python3 scripts/density.py --bin "$PWD/target/release/minicloud" \
-  --hello "$PWD/target/guests/wasm32-wasip2/release/hello.wasm"
+  --hello "$PWD/target/guests/wasm32-wasip2/release/hello.wasm" \
+  --faults "$PWD/target/guests/wasm32-wasip2/release/faults.wasm" --in-flight 1000
 cargo bench -p minicloud-tests --bench platform --no-run
 exec taskset -c 1 cargo bench -p minicloud-tests --bench platform

@@ -9,7 +9,9 @@ prints, as figures against the idle server measured in the same run:
 - memory: the server's resident set idle, after the deploys, and after one
   call of every function (all loaded), and per loaded function;
 - a restart: time to ready, resident set after its bounded preload, and the
-  first call of functions the preload did not load.
+  first call of functions the preload did not load;
+- with `--faults`: `--in-flight` invocations at once (each sleeping in its
+  guest), the peak resident set while they run.
 
 Standard library only. Used by scripts/bench.sh with the release binary;
 `--functions` and `--distinct` make it shorter or longer.
@@ -24,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -56,8 +59,8 @@ def with_custom_section(component, tag):
 
 
 class Server:
-    def __init__(self, binary, port, data):
-        self.binary, self.port, self.data = binary, port, data
+    def __init__(self, binary, port, data, pool):
+        self.binary, self.port, self.data, self.pool = binary, port, data, pool
         self.proc = None
 
     def start(self):
@@ -66,8 +69,9 @@ class Server:
             {
                 "MINICLOUD_DATA_DIR": self.data,
                 "MINICLOUD_LISTEN": f"127.0.0.1:{self.port}",
-                "MINICLOUD_PROJECT_QUOTA": "functions=100000,rps=10000000",
-                "MINICLOUD_ORG_QUOTA": "functions=100000,rps=10000000",
+                "MINICLOUD_PROJECT_QUOTA": "functions=100000,rps=10000000,concurrency=100000,memory_mib=100000000",
+                "MINICLOUD_ORG_QUOTA": "functions=100000,rps=10000000,concurrency=100000,memory_mib=100000000",
+                "MINICLOUD_POOL_INSTANCES": str(self.pool),
                 "MINICLOUD_RATE_LIMIT_RPS": "1000000",
                 "MINICLOUD_RATE_LIMIT_BURST": "1000000",
                 "RUST_LOG": "warn",
@@ -106,6 +110,54 @@ def percentile(values, q):
     return s[min(len(s) - 1, round((len(s) - 1) * q))]
 
 
+def in_flight(server, token, args):
+    """`args.in_flight` calls of a guest that sleeps 3 s, all at once: the
+    peak resident set while they run, how many answered 200, how long."""
+    body = open(args.faults, "rb").read()
+    c = server.conn()
+    c.request(
+        "PUT",
+        f"/api/v1/projects/default/functions/slow?concurrency={args.in_flight}&memory_mib=16",
+        body=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/wasm"},
+    )
+    r = c.getresponse()
+    r.read()
+    if r.status not in (200, 201):
+        sys.exit(f"deploy slow: {r.status}")
+    ok = []
+    peak = [0]
+    done = threading.Event()
+
+    def call():
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            conn.request("GET", "/fn/default/slow/slow?ms=3000")
+            resp = conn.getresponse()
+            resp.read()
+            ok.append(resp.status == 200)
+        except OSError:
+            ok.append(False)
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kib(server.proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    callers = [threading.Thread(target=call) for _ in range(args.in_flight)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    took = time.monotonic() - started
+    done.set()
+    sampler.join()
+    return peak[0], sum(ok), took
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", required=True)
@@ -113,12 +165,14 @@ def main():
     ap.add_argument("--functions", type=int, default=10000)
     ap.add_argument("--distinct", type=int, default=100)
     ap.add_argument("--port", type=int, default=18282)
+    ap.add_argument("--faults", help="the faults component (.wasm), for the in-flight phase")
+    ap.add_argument("--in-flight", type=int, default=1000)
     args = ap.parse_args()
     hello = open(args.hello, "rb").read()
     root = tempfile.mkdtemp(prefix="minicloud-density-")
     data = os.path.join(root, "data")
     os.mkdir(data)
-    server = Server(args.bin, args.port, data)
+    server = Server(args.bin, args.port, data, max(512, args.in_flight + 16))
     try:
         server.start()
         token = open(os.path.join(data, "admin-token")).read().strip()
@@ -168,6 +222,7 @@ def main():
             r = c.getresponse()
             r.read()
             cold.append(time.monotonic() - t)
+        flight = in_flight(server, token, args) if args.faults else None
         server.stop()
 
         print(f"density: {args.functions} functions of one component, {args.distinct} of distinct ones")
@@ -192,6 +247,12 @@ def main():
             f"  first call of a function not preloaded (200 of them): p50 {ms(percentile(cold, 0.5))}, "
             f"p99 {ms(percentile(cold, 0.99))}, mean {ms(statistics.mean(cold))}"
         )
+        if flight:
+            peak, answered, took = flight
+            print(
+                f"  {args.in_flight} invocations in flight (each sleeping 3 s in its guest): peak resident set "
+                f"{peak / 1024:.1f} MiB, {answered} answered 200, all within {took:.1f} s"
+            )
     finally:
         if server.proc and server.proc.poll() is None:
             server.proc.kill()
