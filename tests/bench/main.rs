@@ -50,6 +50,21 @@ fn main() {
         println!("{}", rt.block_on(on_worker(in_process())));
         return;
     }
+    // Load alone against a running server (`load <host:port> <path>`), e.g.
+    // while `perf record` samples the server.
+    if args.get(1).map(String::as_str) == Some("load") {
+        let (Some(addr), Some(path)) = (args.get(2), args.get(3)) else {
+            panic!("usage: platform load <host:port> <path>");
+        };
+        let l = rt.block_on(on_worker(load_owned(addr.clone(), path.clone())));
+        println!(
+            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
+            l.rps,
+            us(l.p50),
+            us(l.p99)
+        );
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("host-calls") {
         return rt.block_on(on_worker(capabilities::host_calls()));
     }
@@ -239,6 +254,10 @@ async fn load(addr: &str, path: &str) -> Load {
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
     }
+}
+
+async fn load_owned(addr: String, path: String) -> Load {
+    load(&addr, &path).await
 }
 
 /// Restarts measured (the median is reported).
