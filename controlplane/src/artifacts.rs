@@ -73,21 +73,21 @@ impl Artifacts {
         }
     }
 
-    /// Claims compiling `sha` for this engine for `for_ms` on behalf of
-    /// this process: false while another node's claim is live.
-    pub async fn claim_compile(&self, sha: &str, for_ms: i64) -> Result<bool, ArtifactError> {
+    /// Claims compiling `sha` for `org_id` and this engine for `for_ms` on
+    /// behalf of this process: false while another node's claim is live.
+    pub async fn claim_compile(&self, org_id: &str, sha: &str, for_ms: i64) -> Result<bool, ArtifactError> {
         let until = crate::util::now_ms().saturating_add(for_ms);
         Ok(self
             .store
-            .claim_compile(sha, &self.fingerprint, node_id(), until)
+            .claim_compile(org_id, sha, &self.fingerprint, node_id(), until)
             .await?)
     }
 
-    /// Ends this process's claim on compiling `sha`.
-    pub async fn release_compile(&self, sha: &str) -> Result<(), ArtifactError> {
+    /// Ends this process's claim on compiling `sha` for `org_id`.
+    pub async fn release_compile(&self, org_id: &str, sha: &str) -> Result<(), ArtifactError> {
         Ok(self
             .store
-            .release_compile(sha, &self.fingerprint, node_id())
+            .release_compile(org_id, sha, &self.fingerprint, node_id())
             .await?)
     }
 

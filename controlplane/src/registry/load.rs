@@ -181,31 +181,57 @@ pub struct Deployable {
 }
 
 impl Registry {
-    /// The component of a deploy's `bytes`, checked as a deploy checks it:
-    /// bytes this engine compiled before (in memory, or an artifact whose
-    /// digest the store vouches for) are only checked again, in
-    /// milliseconds; new bytes are compiled once on this node however many
-    /// deploys bring them at once, and stored (original and artifact).
-    pub async fn deployable(&self, bytes: Bytes) -> Result<Deployable, DeployableError> {
+    /// The component of a deploy's `bytes` in org `org_id`, checked as a
+    /// deploy checks it: bytes the org deployed before, compiled by this
+    /// engine (in memory, or an artifact whose digest the store vouches
+    /// for), are only checked again, in milliseconds; bytes new to the org
+    /// are compiled once however many of its deploys bring them at once, on
+    /// one node or several, and stored (original and artifact). Never
+    /// faster because another org deployed the same bytes: a deploy's time
+    /// must not tell one tenant what another runs.
+    pub async fn deployable(&self, org_id: &str, bytes: Bytes) -> Result<Deployable, DeployableError> {
         let hashed = bytes.clone();
         let sha = tokio::task::spawn_blocking(move || minicloud_runtime::artifact::sha256_hex(&hashed))
             .await
             .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
-        let slot = LoadSlot::take(&self.compiling, ("component".to_owned(), sha.clone()));
+        let slot = LoadSlot::take(&self.compiling, (org_id.to_owned(), sha.clone()));
         let _one_at_a_time = slot.lock.lock().await;
-        if let Some(component) = self.compiled_before(&sha).await {
+        let key = (org_id.to_owned(), sha.clone());
+        let known = self
+            .compiled_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+            || self.store.org_deployed(org_id, &sha).await.unwrap_or(false);
+        if known && let Some(component) = self.compiled_before(&sha).await {
             return self.checked(sha, component).await;
         }
-        // Another node may be compiling the same bytes: wait for its
-        // artifact rather than compile them too.
+        // Another node may be compiling the same bytes for this org: wait
+        // for its artifact rather than compile them too.
         let waited_since = Instant::now();
-        while !self.artifacts.claim_compile(&sha, COMPILE_CLAIM_MS).await? {
+        let mut claimed = self
+            .artifacts
+            .claim_compile(org_id, &sha, COMPILE_CLAIM_MS)
+            .await?;
+        while !claimed {
             tokio::time::sleep(Duration::from_millis(50)).await;
             if let Some(component) = self.compiled_before(&sha).await {
                 return self.checked(sha, component).await;
             }
             if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
                 break;
+            }
+            claimed = self
+                .artifacts
+                .claim_compile(org_id, &sha, COMPILE_CLAIM_MS)
+                .await?;
+            // The other node's claim just ended: its artifact, if it
+            // stored one, serves.
+            if claimed && let Some(component) = self.compiled_before(&sha).await {
+                if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
+                    tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
+                }
+                return self.checked(sha, component).await;
             }
         }
         let compiled = compile(&self.runtime, bytes.clone(), "deploy").await;
@@ -223,11 +249,15 @@ impl Registry {
             Err(e) => Err(e.into()),
         };
         // Whatever happened, the others stop waiting.
-        if let Err(e) = self.artifacts.release_compile(&sha).await {
+        if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
         }
         let d = stored?;
         self.remember_component(&d.sha256, d.component.clone());
+        self.compiled_for
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((org_id.to_owned(), d.sha256.clone()));
         Ok(d)
     }
 

@@ -114,6 +114,10 @@ pub struct Registry {
     /// One lock per component being deployed (by SHA-256): deploys of the
     /// same new bytes at once wait for one compilation.
     compiling: LoadLocks,
+    /// (org, SHA-256) of components this process compiled for an org's
+    /// deploy: the org's next deploys of them (before its version row is
+    /// stored) need no compiling.
+    compiled_for: Mutex<std::collections::HashSet<(String, String)>>,
     global: Arc<Semaphore>,
     /// The projects' and orgs' concurrency and memory quotas.
     tenants: Arc<Tenants>,
@@ -151,6 +155,7 @@ impl Registry {
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
             compiling: Mutex::new(HashMap::new()),
+            compiled_for: Mutex::new(std::collections::HashSet::new()),
             global: Arc::new(Semaphore::new(pool)),
             tenants,
             cpu_shares: Mutex::new(HashMap::new()),

@@ -238,7 +238,7 @@ impl FunctionService {
     ) -> Result<Deployed> {
         let registry = &self.registry;
         let size_bytes = bytes.len() as i64;
-        let compiled = registry.deployable(bytes).await?;
+        let compiled = registry.deployable(&project.org_id, bytes).await?;
         let new = NewVersion {
             sha256: &compiled.sha256,
             size_bytes,

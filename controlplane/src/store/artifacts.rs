@@ -1,8 +1,9 @@
 //! Digests of compiled artifacts: what the platform compiled, so that
 //! nothing else is ever loaded as machine code; and claims on compiling,
-//! so that one node compiles new bytes while the others wait for its
-//! artifact. Content-addressed platform data, shared across tenants by
-//! design (the same bytes compile once).
+//! so that one node compiles an org's new bytes while the others wait for
+//! its artifact. Content-addressed platform data, shared across tenants by
+//! design (stored once); a deploy skips compiling only bytes its own org
+//! deployed before, so its speed tells nothing of other tenants.
 
 use super::{Result, Store};
 use crate::util::now_ms;
@@ -35,21 +36,37 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the compilation of component `sha256` for engine
-    /// `fingerprint` for `owner` until `until_ms`: true when no other
-    /// owner's claim is live.
+    /// Whether a project of org `org_id` deployed component `sha256`
+    /// before (any version, also of a function since deleted).
+    pub async fn org_deployed(&self, org_id: &str, sha256: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM function_versions v JOIN projects p ON p.id = v.project_id \
+             WHERE v.sha256 = $1 AND p.org_id = $2 LIMIT 1",
+        )
+        .bind(sha256)
+        .bind(org_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Claims the compilation of component `sha256` for org `org_id` and
+    /// engine `fingerprint` for `owner` until `until_ms`: true when no
+    /// other owner's claim is live.
     pub async fn claim_compile(
         &self,
+        org_id: &str,
         sha256: &str,
         fingerprint: &str,
         owner: &str,
         until_ms: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO compile_claims (sha256, fingerprint, owner, until_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (sha256, fingerprint) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms \
-             WHERE compile_claims.until_ms < $5 OR compile_claims.owner = excluded.owner",
+            "INSERT INTO compile_claims (org_id, sha256, fingerprint, owner, until_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, sha256, fingerprint) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms \
+             WHERE compile_claims.until_ms < $6 OR compile_claims.owner = excluded.owner",
         )
+        .bind(org_id)
         .bind(sha256)
         .bind(fingerprint)
         .bind(owner)
@@ -60,14 +77,23 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Ends `owner`'s claim on compiling `sha256` for `fingerprint`.
-    pub async fn release_compile(&self, sha256: &str, fingerprint: &str, owner: &str) -> Result<()> {
-        sqlx::query("DELETE FROM compile_claims WHERE sha256 = $1 AND fingerprint = $2 AND owner = $3")
-            .bind(sha256)
-            .bind(fingerprint)
-            .bind(owner)
-            .execute(self.pool())
-            .await?;
+    /// Ends `owner`'s claim on compiling `sha256` for `org_id`.
+    pub async fn release_compile(
+        &self,
+        org_id: &str,
+        sha256: &str,
+        fingerprint: &str,
+        owner: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM compile_claims WHERE org_id = $1 AND sha256 = $2 AND fingerprint = $3 AND owner = $4",
+        )
+        .bind(org_id)
+        .bind(sha256)
+        .bind(fingerprint)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

@@ -182,8 +182,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         23,
-        "functions_live",
-        include_str!("../../migrations/0023_functions_live.sql"),
+        "deploy_indexes",
+        include_str!("../../migrations/0023_deploy_indexes.sql"),
     ),
 ];
 

@@ -1,10 +1,31 @@
 //! Compiled artifacts are machine code: a copy changed behind the
 //! platform's back (in the object store or the local cache) is never
-//! loaded; the function is compiled again from its checked original.
+//! loaded; the function is compiled again from its checked original. And
+//! a deploy is never faster because another org deployed the same bytes
+//! (its time would tell one tenant what another runs).
 
+use super::{deploy_as, tenant};
 use minicloud_tests::{Db, Server, guests};
 
-crate::on_both_databases!(a_tampered_artifact_is_never_loaded);
+crate::on_both_databases!(
+    a_tampered_artifact_is_never_loaded,
+    another_orgs_deploys_tell_nothing
+);
+
+async fn another_orgs_deploys_tell_nothing(db: Db) {
+    let s = Server::start(db).await;
+    s.deploy("hello", guests::HELLO).await;
+    s.deploy("hello-again", guests::HELLO).await;
+    let compiled = || s.metric("minicloud_compilations_total", "reason=\"deploy\"");
+    assert_eq!(compiled().await, 1.0, "the org's own repeat is not compiled");
+    // Another org deploying the very same bytes pays the whole compile,
+    // as if nobody had deployed them; its own repeat is then quick.
+    let evil = tenant(&s, "evil", "evil").await;
+    deploy_as(&s, &evil, "evil", "probe", guests::HELLO).await;
+    assert_eq!(compiled().await, 2.0, "compiled again for another org");
+    deploy_as(&s, &evil, "evil", "probe2", guests::HELLO).await;
+    assert_eq!(compiled().await, 2.0);
+}
 
 async fn a_tampered_artifact_is_never_loaded(db: Db) {
     let mut s = Server::start(db).await;
