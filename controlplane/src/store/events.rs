@@ -375,14 +375,18 @@ impl Store {
     /// lives.
     pub async fn release_node_leases(&self, node: &str) -> Result<()> {
         let prefix = format!("{node}/");
-        sqlx::query(
-            "UPDATE event_deliveries SET lease_owner = '', lease_ms = 0 \
-             WHERE lease_owner = $1 OR substr(lease_owner, 1, $2) = $3",
-        )
-        .bind(node)
-        .bind(i32::try_from(prefix.len()).unwrap_or(i32::MAX))
-        .bind(&prefix)
-        .execute(self.pool())
+        // What a killed predecessor's transactions still hold may make it
+        // the victim of a deadlock: it is idempotent, so it goes again.
+        crate::store::again_on_deadlock(|| {
+            sqlx::query(
+                "UPDATE event_deliveries SET lease_owner = '', lease_ms = 0 \
+                 WHERE lease_owner = $1 OR substr(lease_owner, 1, $2) = $3",
+            )
+            .bind(node)
+            .bind(i32::try_from(prefix.len()).unwrap_or(i32::MAX))
+            .bind(&prefix)
+            .execute(self.pool())
+        })
         .await?;
         Ok(())
     }

@@ -348,6 +348,28 @@ pub(crate) fn is_deadlock(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
+/// Runs an idempotent `statement` again (after a short, growing pause)
+/// when PostgreSQL chose it to end a deadlock, up to 20 times.
+pub(crate) async fn again_on_deadlock<F, Fut, T>(mut statement: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        match statement().await {
+            Err(e) if is_deadlock(&e) && attempt < 20 => {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    10 + rand::random::<u64>() % (50 * attempt),
+                ))
+                .await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

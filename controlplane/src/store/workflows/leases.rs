@@ -124,15 +124,22 @@ impl Store {
 
     /// Gives back the leases every earlier life of node `node` held (its
     /// owners are `<node>/<life>`): on a cold start nothing of them runs.
+    ///
+    /// The statement may meet what a killed predecessor's transactions
+    /// still hold on PostgreSQL (until its backend notices the closed
+    /// connection) and be chosen to end a deadlock: it is idempotent, so it
+    /// goes again after a pause.
     pub async fn release_node_execution_leases(&self, node: &str) -> Result<()> {
         let prefix = format!("{node}/");
-        sqlx::query(
-            "UPDATE workflow_executions SET lease_owner = '', lease_ms = 0 \
-             WHERE lease_owner <> '' AND substr(lease_owner, 1, $1) = $2",
-        )
-        .bind(i32::try_from(prefix.len()).unwrap_or(i32::MAX))
-        .bind(&prefix)
-        .execute(self.pool())
+        crate::store::again_on_deadlock(|| {
+            sqlx::query(
+                "UPDATE workflow_executions SET lease_owner = '', lease_ms = 0 \
+                 WHERE lease_owner <> '' AND substr(lease_owner, 1, $1) = $2",
+            )
+            .bind(i32::try_from(prefix.len()).unwrap_or(i32::MAX))
+            .bind(&prefix)
+            .execute(self.pool())
+        })
         .await?;
         Ok(())
     }
