@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Profiles the HTTP path of a function (issue 19, part 1): the release
+# server pinned to core 0 serving the hello component at /fn/default/hello/,
+# the bench's load generator on core 1, `perf record` (DWARF call graphs)
+# on the server while the load runs, and the samples' shares by stage
+# (scripts/perf-stages.py). Needs `perf`; builds what it runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p minicloud-controlplane --bin minicloud
+cargo bench -p minicloud-tests --bench platform --no-run
+bench=$(ls -t target/release/deps/platform-* | grep -v '\.d$' | head -1)
+hello=target/guests/wasm32-wasip2/release/hello.wasm
+work=$(mktemp -d)
+port=${PORT:-18383}
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \
+  MINICLOUD_RATE_LIMIT_RPS=10000000 MINICLOUD_RATE_LIMIT_BURST=10000000 \
+  MINICLOUD_PROJECT_QUOTA=rps=10000000 MINICLOUD_ORG_QUOTA=rps=10000000 RUST_LOG=warn \
+  taskset -c 0 target/release/minicloud serve > "$work/server.log" 2>&1 &
+server=$!
+until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
+curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $(cat "$work/data/admin-token")" \
+  -H "content-type: application/wasm" --data-binary "@$hello" \
+  "http://127.0.0.1:$port/api/v1/projects/default/functions/hello"
+echo "without the profiler: $(taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/)"
+taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/ > "$work/load.txt" &
+load=$!
+sleep 0.5
+perf record -q -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep 4 2> /dev/null
+wait "$load"
+echo "under the profiler: $(cat "$work/load.txt")"
+perf script -i "$work/perf.data" 2> /dev/null | python3 scripts/perf-stages.py
