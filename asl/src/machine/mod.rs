@@ -39,6 +39,15 @@ pub(crate) use frames::json_bytes;
 pub use frames::{TaskRef, TimerPurpose, TimerRef};
 pub use live::Progress;
 
+use crate::context::ExecutionInfo;
+use crate::errors::Failure;
+use crate::jsonata::{Env, Template};
+use chrono::{DateTime, Utc};
+use frames::Frame;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
 /// A task that waits for its task token to be answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AwaitedTask {
@@ -51,15 +60,6 @@ pub struct AwaitedTask {
     /// Its input (the payload sent with the token).
     pub input: Value,
 }
-
-use crate::context::ExecutionInfo;
-use crate::errors::Failure;
-use crate::jsonata::{Env, Template};
-use chrono::{DateTime, Utc};
-use frames::Frame;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The largest input or output a state may pass on, in bytes of JSON
 /// (Step Functions' limit).
@@ -285,29 +285,37 @@ impl Execution {
         })
     }
 
+    /// The frames whose task waits for a token, with the token (none once
+    /// it ended).
+    fn waiting_for_tokens(&self) -> impl Iterator<Item = (&Frame, &frames::TaskWait, &String)> {
+        let running = self.status == Status::Running;
+        self.frames
+            .values()
+            .filter(move |_| running)
+            .filter_map(|frame| match &frame.activity {
+                frames::Activity::Task(task) => Some((frame, task, task.token.as_ref()?)),
+                _ => None,
+            })
+    }
+
     /// The tokens of the tasks it waits for (none once it ended): the only
     /// tokens an answer may name.
     pub fn awaited_tokens(&self) -> BTreeSet<String> {
-        self.awaited_tasks().into_iter().map(|t| t.token).collect()
+        self.waiting_for_tokens()
+            .map(|(_, _, token)| token.clone())
+            .collect()
     }
 
     /// The tasks it waits for whose token someone must answer (none once
     /// it ended), with their state, resource and input: what an inbox
     /// shows.
     pub fn awaited_tasks(&self) -> Vec<AwaitedTask> {
-        if self.status != Status::Running {
-            return Vec::new();
-        }
-        self.frames
-            .values()
-            .filter_map(|frame| match &frame.activity {
-                frames::Activity::Task(task) => Some(AwaitedTask {
-                    token: task.token.clone()?,
-                    state: frame.state.clone(),
-                    resource: task.resource.clone(),
-                    input: task.input.clone(),
-                }),
-                _ => None,
+        self.waiting_for_tokens()
+            .map(|(frame, task, token)| AwaitedTask {
+                token: token.clone(),
+                state: frame.state.clone(),
+                resource: task.resource.clone(),
+                input: task.input.clone(),
             })
             .collect()
     }

@@ -124,34 +124,40 @@ impl Registry {
     /// The component of `sha`: from memory, else the artifact cache, else
     /// compiled again from the stored original.
     async fn component(&self, sha: &str) -> Result<Component, LoadError> {
-        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
-            return Ok(c.clone());
+        if let Some(component) = self.compiled_before(sha).await? {
+            return Ok(component);
         }
-        let component = match self.artifacts.fetch_compiled(sha).await? {
-            Some(path) => {
-                let start = Instant::now();
-                let runtime = self.runtime.clone();
-                let loaded = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
-                    .await
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
-                metrics::counter!("minicloud_artifact_loads_total").increment(1);
-                metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
-                loaded
-            }
-            None => {
-                let bytes = self.artifacts.component(sha).await?;
-                let compiled = compile(&self.runtime, bytes, "cache_miss")
-                    .await
-                    .map_err(|e| LoadError::Runtime(e.to_string()))?;
-                self.artifacts
-                    .put_compiled(sha, Bytes::from(compiled.artifact))
-                    .await?;
-                compiled.component
-            }
+        let bytes = self.artifacts.component(sha).await?;
+        let compiled = compile(&self.runtime, bytes, "cache_miss")
+            .await
+            .map_err(|e| LoadError::Runtime(e.to_string()))?;
+        self.artifacts
+            .put_compiled(sha, Bytes::from(compiled.artifact))
+            .await?;
+        self.remember_component(sha, compiled.component.clone());
+        Ok(compiled.component)
+    }
+
+    /// The component of `sha` if this engine compiled it before: from
+    /// memory, else its artifact (the digest checked), loaded; never
+    /// compiled here.
+    async fn compiled_before(&self, sha: &str) -> Result<Option<Component>, LoadError> {
+        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(path) = self.artifacts.fetch_compiled(sha).await? else {
+            return Ok(None);
         };
+        let start = Instant::now();
+        let runtime = self.runtime.clone();
+        let component = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
+            .await
+            .map_err(|e| LoadError::Runtime(e.to_string()))?
+            .map_err(|e| LoadError::Runtime(e.to_string()))?;
+        metrics::counter!("minicloud_artifact_loads_total").increment(1);
+        metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
         self.remember_component(sha, component.clone());
-        Ok(component)
+        Ok(Some(component))
     }
 }
 
@@ -170,12 +176,11 @@ pub enum DeployableError {
     Artifacts(#[from] ArtifactError),
 }
 
-/// A deploy's component, checked, and what it serves.
+/// A deploy's component, checked (and kept in memory for its first
+/// call): its name and what it serves.
 pub struct Deployable {
     /// Hex SHA-256 of the bytes.
     pub sha256: String,
-    /// The compiled component.
-    pub component: Component,
     /// The world it serves.
     pub world: World,
 }
@@ -194,103 +199,74 @@ impl Registry {
         let sha = tokio::task::spawn_blocking(move || minicloud_runtime::artifact::sha256_hex(&hashed))
             .await
             .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
+        // The org's deploys of the same bytes, one at a time on this node:
+        // one that waited for another finds what that one compiled.
         let slot = LoadSlot::take(&self.compiling, (org_id.to_owned(), sha.clone()));
-        let _one_at_a_time = slot.lock.lock().await;
-        let key = (org_id.to_owned(), sha.clone());
-        let known = self
-            .compiled_for
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
-            || self.store.org_deployed(org_id, &sha).await.unwrap_or(false);
-        if known && let Some(component) = self.compiled_before(&sha).await {
+        let (_one_at_a_time, waited) = match slot.lock.try_lock() {
+            Ok(held) => (held, false),
+            Err(_) => (slot.lock.lock().await, true),
+        };
+        if (waited || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
+            && let Some(component) = self.compiled_before(&sha).await.ok().flatten()
+        {
             return self.checked(sha, component).await;
         }
         // Another node may be compiling the same bytes for this org: wait
         // for its artifact rather than compile them too.
         let waited_since = Instant::now();
-        let mut claimed = self
+        let mut contended = false;
+        while !self
             .artifacts
             .claim_compile(org_id, &sha, COMPILE_CLAIM_MS)
-            .await?;
-        while !claimed {
+            .await?
+        {
+            contended = true;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Some(component) = self.compiled_before(&sha).await {
+            if let Some(component) = self.compiled_before(&sha).await.ok().flatten() {
                 return self.checked(sha, component).await;
             }
             if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
                 break;
             }
-            claimed = self
-                .artifacts
-                .claim_compile(org_id, &sha, COMPILE_CLAIM_MS)
-                .await?;
-            // The other node's claim just ended: its artifact, if it
-            // stored one, serves.
-            if claimed && let Some(component) = self.compiled_before(&sha).await {
-                if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
-                    tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
-                }
-                return self.checked(sha, component).await;
-            }
         }
-        let compiled = compile(&self.runtime, bytes.clone(), "deploy").await;
-        let stored = match compiled {
-            Ok(c) => self
-                .artifacts
-                .put(&c.sha256, bytes, Bytes::from(c.artifact))
-                .await
-                .map(|()| Deployable {
-                    sha256: c.sha256,
-                    component: c.component,
-                    world: c.world,
-                })
-                .map_err(DeployableError::from),
-            Err(e) => Err(e.into()),
+        // Claimed after another node's claim ended: the artifact it stored
+        // just before, if any, serves.
+        let found = match contended {
+            true => self.compiled_before(&sha).await.ok().flatten(),
+            false => None,
         };
-        // Whatever happened, the others stop waiting.
+        let deployable = match found {
+            Some(component) => self.checked(sha.clone(), component).await,
+            None => self.compile_and_store(bytes).await,
+        };
         if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
         }
-        let d = stored?;
-        self.remember_component(&d.sha256, d.component.clone());
-        self.compiled_for
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((org_id.to_owned(), d.sha256.clone()));
-        Ok(d)
+        deployable
+    }
+
+    /// Compiles new bytes and stores the original and its artifact.
+    async fn compile_and_store(&self, bytes: Bytes) -> Result<Deployable, DeployableError> {
+        let c = compile(&self.runtime, bytes.clone(), "deploy").await?;
+        self.artifacts
+            .put(&c.sha256, bytes, Bytes::from(c.artifact))
+            .await?;
+        self.remember_component(&c.sha256, c.component);
+        Ok(Deployable {
+            sha256: c.sha256,
+            world: c.world,
+        })
     }
 
     /// A deploy of a component compiled before: checked again (its world,
     /// imports and link), on a blocking thread.
     async fn checked(&self, sha: String, component: Component) -> Result<Deployable, DeployableError> {
         let runtime = self.runtime.clone();
-        let to_check = component.clone();
-        let world = tokio::task::spawn_blocking(move || runtime.check(&to_check))
+        let world = tokio::task::spawn_blocking(move || runtime.check(&component))
             .await
             .map_err(|e| CompileError::Invalid(format!("the check failed: {e}")))??;
         metrics::counter!("minicloud_deploys_compiled_before_total").increment(1);
-        Ok(Deployable {
-            sha256: sha,
-            component,
-            world,
-        })
-    }
-
-    /// The component of `sha` if this engine compiled it before: from
-    /// memory, or the artifact (its digest checked); never compiled here.
-    async fn compiled_before(&self, sha: &str) -> Option<Component> {
-        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
-            return Some(c.clone());
-        }
-        let path = self.artifacts.fetch_compiled(sha).await.ok()??;
-        let runtime = self.runtime.clone();
-        let component = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
-            .await
-            .ok()?
-            .ok()?;
-        self.remember_component(sha, component.clone());
-        Some(component)
+        Ok(Deployable { sha256: sha, world })
     }
 }
 

@@ -111,13 +111,9 @@ pub struct Registry {
     /// function wait for the first load instead of each making their own,
     /// and a slow load of one function holds up no other.
     loading: LoadLocks,
-    /// One lock per component being deployed (by SHA-256): deploys of the
-    /// same new bytes at once wait for one compilation.
+    /// One lock per component an org deploys (by org and SHA-256): its
+    /// deploys of the same new bytes at once wait for one compilation.
     compiling: LoadLocks,
-    /// (org, SHA-256) of components this process compiled for an org's
-    /// deploy: the org's next deploys of them (before its version row is
-    /// stored) need no compiling.
-    compiled_for: Mutex<std::collections::HashSet<(String, String)>>,
     global: Arc<Semaphore>,
     /// The projects' and orgs' concurrency and memory quotas.
     tenants: Arc<Tenants>,
@@ -155,7 +151,6 @@ impl Registry {
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
             compiling: Mutex::new(HashMap::new()),
-            compiled_for: Mutex::new(std::collections::HashSet::new()),
             global: Arc::new(Semaphore::new(pool)),
             tenants,
             cpu_shares: Mutex::new(HashMap::new()),
@@ -204,9 +199,9 @@ impl Registry {
         self.loaded.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// Keeps a freshly compiled component so the first call after a deploy
-    /// need not load it from disk.
-    pub fn remember_component(&self, sha: &str, component: Component) {
+    /// Keeps a compiled or loaded component so the first call after a
+    /// deploy need not load it from disk.
+    fn remember_component(&self, sha: &str, component: Component) {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
         components.insert(sha.to_owned(), component);
     }

@@ -254,7 +254,6 @@ impl FunctionService {
                 CreateRefused::Conflict => FunctionError::Conflict,
                 CreateRefused::Quota(q) => q.into(),
             })?;
-        registry.remember_component(&compiled.sha256, compiled.component);
         registry.invalidate(&project.name, name);
         Ok(Deployed {
             function,

@@ -7,7 +7,7 @@ use super::signals::StoredSignal;
 use super::{Message, WorkflowEngine, tasks};
 use crate::store::projects::Project;
 use crate::store::workflows::executions::ExecutionRow;
-use crate::store::workflows::journal::{Append, Ending, OpenedToken};
+use crate::store::workflows::journal::{Append, Ending};
 use crate::util::now_ms;
 use chrono::{DateTime, SecondsFormat, Utc};
 use minicloud_asl::Failure;
@@ -364,20 +364,16 @@ impl Actor {
     /// carries out its commands; `false` when another node took the
     /// execution over.
     async fn commit(&mut self, progress: Progress, stored: Vec<String>) -> bool {
-        let awaited = self.execution.awaited_tasks();
-        let tokens: BTreeSet<String> = awaited.iter().map(|t| t.token.clone()).collect();
-        let now = now_ms();
-        let tokens_opened: Vec<OpenedToken> = awaited
-            .into_iter()
-            .filter(|t| !self.tokens.contains(&t.token))
-            .map(|t| OpenedToken {
-                input_json: serde_json::to_string(&t.input).unwrap_or_default(),
-                token: t.token,
-                state: t.state,
-                resource: t.resource,
-                opened_ms: now,
-            })
-            .collect();
+        let tokens = self.execution.awaited_tokens();
+        // The tasks (state, input) only for tokens new since the last
+        // commit: most commits open none.
+        let tokens_opened = if tokens.is_subset(&self.tokens) {
+            Vec::new()
+        } else {
+            let mut awaited = self.execution.awaited_tasks();
+            awaited.retain(|t| !self.tokens.contains(&t.token));
+            awaited
+        };
         let tokens_closed: Vec<String> = self.tokens.difference(&tokens).cloned().collect();
         let changed = !tokens_opened.is_empty() || !tokens_closed.is_empty();
         if !progress.events.is_empty() || !stored.is_empty() || changed {

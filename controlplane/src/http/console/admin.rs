@@ -5,12 +5,13 @@
 
 use super::ConsoleError;
 use super::api::InProcess;
+use super::iam::{may_in_org, may_on_platform};
 use super::layout::{self, Section, csrf, none, seg, text, time};
 use super::session::CsrfOnly;
 use super::session::Session;
 use crate::http::AppState;
 use crate::iam::Target;
-use crate::iam::actions::{iam, orgs};
+use crate::iam::actions::{iam, orgs, quotas};
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,7 +30,7 @@ pub async fn home(
     let items = api
         .items(&session, &format!("/orgs/{}/projects?limit=1000", seg(&org)))
         .await?;
-    let can_create = super::iam::may_in_org(&state, &session, orgs::CREATE_PROJECT, "project/*").await;
+    let can_create = may_in_org(&state, &session, orgs::CREATE_PROJECT, "project/*").await;
     let content = html! {
         h1 { "Projects of " (org) }
         @if items.is_empty() { (none("projects")) } @else {
@@ -189,28 +190,13 @@ async fn org_page(
         .get(session, &format!("/orgs/{o}/policies?limit=1000"))
         .await?;
     let orgs = api.get(session, "/orgs?limit=1000").await?;
-    let scope = &session.caller.principal.org;
-    let may_org = |action: &'static str, resource: &'static str| async move {
-        state
-            .allowed(&session.caller, action, &Target::in_org("iam", scope, resource))
-            .await
-            .unwrap_or(false)
-    };
-    let can_create_user = may_org(iam::CREATE_USER, "user/*").await;
-    let can_simulate = may_org(iam::SIMULATE_POLICY, "user/*").await;
-    // Orgs are made by platform-wide grants alone.
-    let can_create_org = state
-        .allowed(
-            &session.caller,
-            orgs::CREATE_ORG,
-            &Target::platform("orgs", "org/*"),
-        )
-        .await
-        .unwrap_or(false);
+    let can_create_user = may_in_org(state, session, iam::CREATE_USER, "user/*").await;
+    let can_simulate = may_in_org(state, session, iam::SIMULATE_POLICY, "user/*").await;
+    let can_create_org = may_on_platform(state, session, orgs::CREATE_ORG, "org/*").await;
     let roles_section = super::iam::roles_section(state, session, &roles).await;
     let bindings_section = super::iam::bindings_section(state, api, session, &roles, &users).await;
     let policies_section = super::iam::policies_section(state, session, &policies).await;
-    let quota_action = super::iam::may_set_quota(state, session, &format!("org/{org}"))
+    let quota_action = may_on_platform(state, session, quotas::PUT_QUOTA, &format!("org/{org}"))
         .await
         .then_some("/console/org/quota");
     let sim = view.simulated.as_ref();
@@ -385,23 +371,12 @@ async fn user_page(
     let keys = api
         .get(session, &format!("/orgs/{org}/users/{}/keys", seg(name)))
         .await?;
-    let target = Target::in_org("iam", &session.caller.principal.org, &format!("user/{name}"));
-    let can_keys = state
-        .allowed(&session.caller, iam::CREATE_API_KEY, &target)
-        .await
-        .unwrap_or(false);
-    let can_revoke = state
-        .allowed(&session.caller, iam::REVOKE_API_KEY, &target)
-        .await
-        .unwrap_or(false);
-    let can_tag = state
-        .allowed(
-            &session.caller,
-            iam::TAG_USER,
-            &target.clone().with_tags(tags_of(&u)),
-        )
-        .await
-        .unwrap_or(false);
+    let resource = format!("user/{name}");
+    let can_keys = may_in_org(state, session, iam::CREATE_API_KEY, &resource).await;
+    let can_revoke = may_in_org(state, session, iam::REVOKE_API_KEY, &resource).await;
+    // Judged with the user's tags, as the API judges it.
+    let target = Target::in_org("iam", &session.caller.principal.org, &resource).with_tags(tags_of(&u));
+    let can_tag = session.may(state, iam::TAG_USER, &target).await;
     let here = format!("/console/org/users/{}", seg(name));
     let content = html! {
         h1 { "User " (text(&u["name"])) }

@@ -39,14 +39,9 @@ pub(super) async fn may(
     resource: &str,
 ) -> bool {
     let service = action.split_once(':').map_or("functions", |(s, _)| s);
-    state
-        .allowed(
-            &session.caller,
-            action,
-            &Target::in_project(service, project, resource),
-        )
+    session
+        .may(state, action, &Target::in_project(service, project, resource))
         .await
-        .unwrap_or(false)
 }
 
 /// `GET /console/p/{project}/functions`.

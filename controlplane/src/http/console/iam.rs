@@ -26,23 +26,27 @@ use serde_json::{Map, Value, json};
 pub(super) async fn may_in_org(state: &AppState, session: &Session, action: &str, resource: &str) -> bool {
     let service = action.split_once(':').map_or("iam", |(s, _)| s);
     let target = Target::in_org(service, &session.caller.principal.org, resource);
-    state
-        .allowed(&session.caller, action, &target)
-        .await
-        .unwrap_or(false)
+    session.may(state, action, &target).await
 }
 
-/// Whether the caller may change the quota of `resource` (`org/<name>` or
-/// `project/<name>`): the platform administrator alone.
-pub(super) async fn may_set_quota(state: &AppState, session: &Session, resource: &str) -> bool {
-    state
-        .allowed(
-            &session.caller,
-            quotas::PUT_QUOTA,
-            &Target::platform("quotas", resource),
-        )
+/// Whether the API would allow `action` on a platform resource
+/// (`org/<name>`, `project/<name>`): platform-wide grants alone reach one
+/// (new orgs, quotas).
+pub(super) async fn may_on_platform(
+    state: &AppState,
+    session: &Session,
+    action: &str,
+    resource: &str,
+) -> bool {
+    let service = action.split_once(':').map_or("orgs", |(s, _)| s);
+    session
+        .may(state, action, &Target::platform(service, resource))
         .await
-        .unwrap_or(false)
+}
+
+/// The console's page of role `name`.
+fn role_page(name: &str) -> String {
+    format!("/console/org/roles/{}", seg(name))
 }
 
 fn org_path(session: &Session, rest: &str) -> String {
@@ -90,7 +94,7 @@ pub async fn role(
     let can_attach = may_in_org(&state, &session, iam::ATTACH_ROLE_POLICY, &resource).await;
     let can_inline = may_in_org(&state, &session, iam::PUT_ROLE_POLICY, &resource).await;
     let can_delete = may_in_org(&state, &session, iam::DELETE_ROLE, &resource).await;
-    let here = format!("/console/org/roles/{}", seg(&name));
+    let here = role_page(&name);
     let attached: Vec<String> = r["policies"].as_array().into_iter().flatten().map(text).collect();
     let holders: Vec<&Value> = bindings.iter().filter(|b| text(&b["role"]) == name).collect();
     let content = html! {
@@ -186,7 +190,7 @@ pub async fn create_role(
     Form(form): Form<NewRole>,
 ) -> Result<Response, ConsoleError> {
     session.check_form(&form.csrf)?;
-    let then = format!("/console/org/roles/{}", seg(&form.name));
+    let then = role_page(&form.name);
     let body = json!({"name": form.name});
     api.act(
         &session,
@@ -217,7 +221,7 @@ pub async fn attach(
         &session,
         &format!("/roles/{}/policies/{}", seg(&name), seg(&form.policy)),
     );
-    let then = format!("/console/org/roles/{}", seg(&name));
+    let then = role_page(&name);
     api.act(&session, Method::PUT, &path, None, &then).await
 }
 
@@ -233,7 +237,7 @@ pub async fn detach(
         &session,
         &format!("/roles/{}/policies/{}", seg(&name), seg(&policy)),
     );
-    let then = format!("/console/org/roles/{}", seg(&name));
+    let then = role_page(&name);
     api.act(&session, Method::DELETE, &path, None, &then).await
 }
 
@@ -258,7 +262,7 @@ pub async fn put_inline(
         &session,
         &format!("/roles/{}/inline-policies/{}", seg(&name), seg(&form.name)),
     );
-    let then = format!("/console/org/roles/{}", seg(&name));
+    let then = role_page(&name);
     api.act(&session, Method::PUT, &path, Some(&body), &then).await
 }
 
@@ -274,7 +278,7 @@ pub async fn delete_inline(
         &session,
         &format!("/roles/{}/inline-policies/{}", seg(&name), seg(&policy)),
     );
-    let then = format!("/console/org/roles/{}", seg(&name));
+    let then = role_page(&name);
     api.act(&session, Method::DELETE, &path, None, &then).await
 }
 
@@ -423,7 +427,7 @@ pub(super) async fn roles_section(state: &AppState, session: &Session, roles: &V
             div.scroll { table {
                 thead { tr { th scope="col" { "Role" } th scope="col" { "Managed policies" } th scope="col" { "Inline policies" } } }
                 tbody { @for r in roles["items"].as_array().into_iter().flatten() { tr {
-                    td { a href=(format!("/console/org/roles/{}", seg(&text(&r["name"])))) { (text(&r["name"])) } }
+                    td { a href=(role_page(&text(&r["name"]))) { (text(&r["name"])) } }
                     td { (r["policies"].as_array().map(|p| p.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                     td { (r["inline_policies"].as_array().map(|p| p.iter().map(|i| text(&i["name"])).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                 } } }
@@ -673,7 +677,7 @@ pub async fn project_quota(
         .get(&session, &format!("/projects/{}/quota", seg(&project)))
         .await?;
     let here = format!("/console/p/{}/quota", seg(&project));
-    let editable = may_set_quota(&state, &session, &format!("project/{project}")).await;
+    let editable = may_on_platform(&state, &session, quotas::PUT_QUOTA, &format!("project/{project}")).await;
     let content = html! {
         h1 { "Quota of " (project) }
         (quota_table(&session, &q, editable.then_some(here.as_str())))

@@ -73,6 +73,12 @@ impl Session {
         self.peer
     }
 
+    /// Whether the API would allow the user `action` on `target`: a
+    /// button it would refuse is not shown.
+    pub async fn may(&self, state: &AppState, action: &str, target: &crate::iam::Target) -> bool {
+        state.allowed(&self.caller, action, target).await.unwrap_or(false)
+    }
+
     /// Whether `sent` (a form field or header) is this session's CSRF
     /// token, compared in constant time.
     pub fn csrf_matches(&self, sent: Option<&HeaderValue>) -> bool {
@@ -162,29 +168,23 @@ impl Cookies {
     }
 }
 
-/// How many cookies named `name` a request carries.
-fn count(headers: &HeaderMap, name: &str) -> usize {
+/// The values of the cookies named `name` a request carries.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter(|kv| kv.trim().split('=').next() == Some(name))
-        .count()
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// The one value of cookie `name`; `None` when absent or sent more than
 /// once (a second cookie of the same name is one another host under the
 /// domain planted: neither is trusted).
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let mut found = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v);
+fn cookie<'a>(headers: &'a HeaderMap, name: &'a str) -> Option<&'a str> {
+    let mut found = cookies(headers, name);
     let first = found.next();
     if found.next().is_some() { None } else { first }
 }
@@ -324,7 +324,7 @@ impl FromRequestParts<AppState> for Session {
         let names = Cookies::of(state);
         let Some(id) = cookie(&parts.headers, names.session) else {
             let mut resp = sign_in_first(parts);
-            if count(&parts.headers, names.session) > 1 {
+            if cookies(&parts.headers, names.session).count() > 1 {
                 names.clear_planted(&mut resp, &state.config.base_domain);
             }
             return Err(resp);
@@ -343,18 +343,12 @@ impl FromRequestParts<AppState> for Session {
         let Some(held) = fresh(state, &api, row, held, peer).await else {
             return Err(sign_in_first(parts));
         };
-        let creds = axum::http::Request::builder()
-            .header(header::AUTHORIZATION, format!("Bearer {}", held.a))
-            .body(())
-            .map_err(|_| sign_in_first(parts))?;
+        // Who the token names; the page's API calls take from its rate
+        // limit, this look-up does not.
+        let source_ip = peer.map(|Peer(a)| a.ip());
         let caller =
-            match crate::http::api::auth::caller_of(state, crate::http::api::auth::Credentials::of(&creds))
-                .await
-            {
-                Ok(mut c) => {
-                    c.source_ip = peer.map(|Peer(a)| a.ip());
-                    c
-                }
+            match crate::http::api::auth::caller_of_token(state, &held.a, source_ip, String::new()).await {
+                Ok(c) => c,
                 Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(sign_in_first(parts)),
                 Err(e) => return Err(e.into_response()),
             };
@@ -536,11 +530,7 @@ async fn start(state: &AppState, held: &Held) -> Result<String, ConsoleError> {
             format!("signed in, but the session could not be kept ({what}): try again"),
         )
     };
-    let creds = axum::http::Request::builder()
-        .header(header::AUTHORIZATION, format!("Bearer {}", held.a))
-        .body(())
-        .map_err(|_| failed("token"))?;
-    let caller = crate::http::api::auth::caller_of(state, crate::http::api::auth::Credentials::of(&creds))
+    let caller = crate::http::api::auth::caller_of_token(state, &held.a, None, String::new())
         .await
         .map_err(|e| failed(e.message()))?;
     let p = &caller.principal;

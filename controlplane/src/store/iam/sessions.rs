@@ -21,22 +21,17 @@ impl OrgScope {
     }
 }
 
-/// A session of the web console, as stored: the token pair and CSRF token
-/// are in `sealed`, which only the console opens.
+/// A session of the web console, as the console reads it: the token pair
+/// and CSRF token are in `sealed`, which only the console opens. (The row
+/// also names its org and user, for ending a user's sessions.)
 #[derive(Debug, Clone)]
 pub struct ConsoleSessionRow {
     /// SHA-256 (hex) of the id the browser holds.
     pub id_hash: String,
-    /// The signed-in user's org.
-    pub org_id: String,
-    /// The signed-in user.
-    pub user_id: String,
     /// What the console sealed.
     pub sealed: String,
     /// Renewals so far.
     pub generation: i64,
-    /// When the session ends, whatever happens (epoch ms).
-    pub expires_ms: i64,
 }
 
 impl OrgScope {
@@ -70,8 +65,7 @@ impl Store {
     /// A console session that has not ended.
     pub async fn console_session(&self, id_hash: &str) -> Result<Option<ConsoleSessionRow>> {
         let row = sqlx::query(
-            "SELECT id_hash, org_id, user_id, sealed, generation, expires_ms FROM console_sessions \
-             WHERE id_hash = $1 AND expires_ms > $2",
+            "SELECT id_hash, sealed, generation FROM console_sessions WHERE id_hash = $1 AND expires_ms > $2",
         )
         .bind(id_hash)
         .bind(now_ms())
@@ -79,11 +73,8 @@ impl Store {
         .await?;
         Ok(row.map(|r| ConsoleSessionRow {
             id_hash: r.get("id_hash"),
-            org_id: r.get("org_id"),
-            user_id: r.get("user_id"),
             sealed: r.get("sealed"),
             generation: r.get("generation"),
-            expires_ms: r.get("expires_ms"),
         }))
     }
 
@@ -113,11 +104,11 @@ impl Store {
     }
 
     /// Forgets console sessions that ended before `now`.
-    pub async fn delete_ended_console_sessions(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM console_sessions WHERE expires_ms <= $1")
+    pub async fn delete_ended_console_sessions(&self, now: i64) -> Result<()> {
+        sqlx::query("DELETE FROM console_sessions WHERE expires_ms <= $1")
             .bind(now)
             .execute(self.pool())
             .await?;
-        Ok(done.rows_affected())
+        Ok(())
     }
 }

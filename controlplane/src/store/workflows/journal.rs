@@ -8,7 +8,8 @@
 
 use crate::store::outbox::OutboxRow;
 use crate::store::{Backend, Result, Store, multi_row_insert, placeholder_list};
-use minicloud_asl::machine::ENGINE_VERSION;
+use crate::util::now_ms;
+use minicloud_asl::machine::{AwaitedTask, ENGINE_VERSION};
 use sqlx::Row;
 use std::collections::HashSet;
 
@@ -28,25 +29,11 @@ pub struct Append {
     /// Platform events announcing what these events did (a status
     /// change), stored with them.
     pub outbox: Vec<crate::store::outbox::OutboxRow>,
-    /// Task tokens the execution began waiting for.
-    pub tokens_opened: Vec<OpenedToken>,
+    /// Tasks whose tokens the execution began waiting for (stored with
+    /// the append's time, for an inbox).
+    pub tokens_opened: Vec<AwaitedTask>,
     /// Task tokens it no longer waits for.
     pub tokens_closed: Vec<String>,
-}
-
-/// A task token an execution began waiting for, with what it waits on.
-#[derive(Debug, Clone)]
-pub struct OpenedToken {
-    /// The token.
-    pub token: String,
-    /// The Task state.
-    pub state: String,
-    /// Its resource.
-    pub resource: String,
-    /// Its input, JSON.
-    pub input_json: String,
-    /// Since when, epoch ms.
-    pub opened_ms: i64,
 }
 
 /// How an execution ended.
@@ -132,9 +119,15 @@ impl Store {
             .collect();
         self.delete_in(&mut tx, "DELETE FROM workflow_signals WHERE id IN", &signals)
             .await?;
-        let opened: Vec<(&OpenedToken, &str)> = kept
+        let opened_ms = now_ms();
+        let opened: Vec<(&AwaitedTask, String, &str)> = kept
             .iter()
-            .flat_map(|a| a.tokens_opened.iter().map(|t| (t, a.execution_id.as_str())))
+            .flat_map(|a| {
+                a.tokens_opened.iter().map(|t| {
+                    let input = serde_json::to_string(&t.input).unwrap_or_default();
+                    (t, input, a.execution_id.as_str())
+                })
+            })
             .collect();
         for chunk in opened.chunks(CHUNK) {
             let sql = multi_row_insert(
@@ -144,14 +137,14 @@ impl Store {
                 chunk.len(),
             ) + " ON CONFLICT (token) DO NOTHING";
             let mut q = sqlx::query(&sql);
-            for (t, execution) in chunk {
+            for (t, input, execution) in chunk {
                 q = q
                     .bind(&t.token)
                     .bind(*execution)
                     .bind(&t.state)
                     .bind(&t.resource)
-                    .bind(&t.input_json)
-                    .bind(t.opened_ms);
+                    .bind(input)
+                    .bind(opened_ms);
             }
             q.execute(&mut *tx).await?;
         }

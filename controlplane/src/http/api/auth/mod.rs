@@ -88,10 +88,22 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 /// checks again that its credentials still hold: a revoked key, a removed
 /// user or an ended session ends it. No rate limit is taken.
 pub async fn reauthenticate(state: &AppState, token: &str, caller: &Caller) -> ApiResult<Caller> {
+    caller_of_token(state, token, caller.source_ip, caller.user_agent.clone()).await
+}
+
+/// The caller `token` names, without taking from its rate limit: for one
+/// whose requests are limited where they are made (the console, every API
+/// call of which goes through the API's own limit).
+pub async fn caller_of_token(
+    state: &AppState,
+    token: &str,
+    source_ip: Option<IpAddr>,
+    user_agent: String,
+) -> ApiResult<Caller> {
     Ok(Caller {
         principal: principal(state, token).await?,
-        source_ip: caller.source_ip,
-        user_agent: caller.user_agent.clone(),
+        source_ip,
+        user_agent,
     })
 }
 
