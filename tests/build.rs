@@ -10,6 +10,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
         "../examples",
         &[
             "hello",
+            "hello-p3",
             "echo",
             "json-handler",
             "upload-processor",

@@ -77,14 +77,17 @@ impl std::fmt::Debug for Runtime {
 pub struct StartError(String);
 
 impl Runtime {
-    /// Builds the engine (Cranelift, pooling allocator, epoch interruption),
-    /// links WASI 0.2, wasi:http and the platform's capabilities into one
-    /// linker, and starts the ticker.
+    /// Builds the engine (Cranelift, pooling allocator, epoch interruption,
+    /// the component model's async ABI), links WASI 0.2 and 0.3, wasi:http of
+    /// both and the platform's capabilities into one linker, and starts the
+    /// ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let engine = build_engine(&config).map_err(|e| StartError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
+            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
             .and_then(|()| crate::caps::add_to_linker(&mut linker))
             .map_err(|e| StartError(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
@@ -140,6 +143,8 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut cfg = Config::new();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .epoch_interruption(true)
+        // WASI 0.3 components: async exports and imports, streams, futures.
+        .wasm_component_model_async(true)
         .max_wasm_stack(config.max_wasm_stack)
         .async_stack_size(config.max_wasm_stack + 1024 * 1024)
         .parallel_compilation(true);

@@ -7,14 +7,18 @@ use crate::error::CompileError;
 use crate::handler::bindings::HandlerPre;
 use crate::limits::Limits;
 use crate::state::InstanceState;
-use crate::world::World;
+use crate::world::{self, HttpVersion, World};
 use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 /// A component linked and pre-instantiated for its world.
 pub(crate) enum Prepared {
+    /// `wasi:http/incoming-handler@0.2`.
     Http(ProxyPre<InstanceState>),
+    /// `wasi:http/handler@0.3`.
+    Http3(ServicePre<InstanceState>),
     Handler(HandlerPre<InstanceState>),
 }
 
@@ -45,7 +49,10 @@ impl Runtime {
     pub(crate) fn prepare(&self, component: &Component, world: World) -> wasmtime::Result<Prepared> {
         let pre = self.inner.linker.instantiate_pre(component)?;
         Ok(match world {
-            World::Http => Prepared::Http(ProxyPre::new(pre)?),
+            World::Http => match world::http_version(self.engine(), component) {
+                Some(HttpVersion::P3) => Prepared::Http3(ServicePre::new(pre)?),
+                Some(HttpVersion::P2) | None => Prepared::Http(ProxyPre::new(pre)?),
+            },
             World::Handler => Prepared::Handler(HandlerPre::new(pre)?),
         })
     }
@@ -78,6 +85,15 @@ impl Function {
     /// The world this function serves.
     pub fn world(&self) -> World {
         self.world
+    }
+
+    /// The `wasi:http` version an HTTP function exports.
+    pub fn http_version(&self) -> Option<HttpVersion> {
+        match &*self.prepared {
+            Prepared::Http(_) => Some(HttpVersion::P2),
+            Prepared::Http3(_) => Some(HttpVersion::P3),
+            Prepared::Handler(_) => None,
+        }
     }
 
     /// The limits each invocation runs under.

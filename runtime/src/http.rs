@@ -3,14 +3,16 @@
 use crate::error::InvokeError;
 use crate::function::{Function, Prepared};
 use crate::invocation::{Invocation, InvocationContext, with_deadline};
+use crate::state::InstanceState;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
-use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::{self, bindings::ProxyPre};
+use wasmtime_wasi_http::p3::{self, bindings::ServicePre};
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 /// A boxed error of a streaming body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -55,12 +57,11 @@ impl Function {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let Prepared::Http(pre) = &*self.prepared else {
+        if matches!(&*self.prepared, Prepared::Handler(_)) {
             return Err(InvokeError::BadRequest(
                 "this function serves the handler world: call it through the invoke API".into(),
             ));
-        };
-        let pre = pre.clone();
+        }
         absolutize(&mut req)?;
         let limits = self.limits;
         let max_request = limits.max_request_bytes;
@@ -73,80 +74,195 @@ impl Function {
                 }
             })
         });
-
-        let mut inv = Invocation::new(self, ctx);
-        let status = Arc::new(AtomicU16::new(0));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let seen = status.clone();
-        let (req, out) = {
-            let mut http = inv.store.data_mut().http();
-            let req = http
-                .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, req)
-                .map_err(|e| InvokeError::BadRequest(format!("{e:#}")))?;
-            let out = http
-                .new_response_outparam_from_callback(move |resp| {
-                    if let Ok(r) = &resp {
-                        seen.store(r.status().as_u16(), Ordering::Relaxed);
-                    }
-                    let _ = tx.send(resp);
-                })
-                .map_err(|e| InvokeError::Internal(format!("{e:#}")))?;
-            (req, out)
-        };
-
+        let inv = Invocation::new(self, ctx);
         // Set when the host refuses or cuts off the response, so the record
         // tells what the client saw even if the guest thinks it succeeded.
         let verdict: Verdict = Arc::default();
-        let host_verdict = verdict.clone();
-        let task = tokio::spawn(async move {
-            let _guard = guard;
-            let t0 = Instant::now();
-            let mut instantiate = Duration::ZERO;
-            let deadline = inv.deadline();
-            let result = {
-                let Invocation { store, .. } = &mut inv;
-                let run = async {
-                    let proxy = pre.instantiate_async(&mut *store).await.map_err(|e| (e, false))?;
-                    instantiate = t0.elapsed();
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut *store, req, out)
-                        .await
-                        .map_err(|e| (e, true))
-                };
-                with_deadline(deadline, run).await
-            };
-            let error = match result {
-                Ok(Ok(())) => None,
-                Ok(Err((e, true))) => Some(inv.classify(&e)),
-                Ok(Err((e, false))) => Some(inv.classify_instantiate(&e)),
-                Err(timeout) => Some(timeout),
-            };
-            let error = error.or_else(|| host_verdict.lock().unwrap_or_else(|e| e.into_inner()).take());
-            let code = status.load(Ordering::Relaxed);
-            inv.finish(instantiate, (code != 0).then_some(code), error.clone());
-            error
-        });
-
-        match rx.await {
-            Ok(Ok(resp)) => limit_response(resp, limits.max_response_bytes, verdict),
-            Ok(Err(code)) => Err(InvokeError::Guest(format!(
-                "the function answered with an HTTP error: {code:?}"
-            ))),
-            Err(_) => match task.await {
-                Ok(Some(err)) => Err(err),
-                Ok(None) => Err(InvokeError::NoResponse),
-                Err(join) => Err(InvokeError::Internal(format!("invocation task failed: {join}"))),
-            },
+        match &*self.prepared {
+            Prepared::Http(pre) => {
+                let rx = serve_p2(pre.clone(), inv, req, guard, verdict.clone())?;
+                answer(rx, limits.max_response_bytes, verdict).await
+            }
+            Prepared::Http3(pre) => {
+                let rx = serve_p3(pre.clone(), inv, req, guard, verdict.clone());
+                answer(rx, limits.max_response_bytes, verdict).await
+            }
+            Prepared::Handler(_) => unreachable!("refused above"),
         }
     }
+}
+
+/// What the task running a guest hands back: the response head (its body
+/// streams on), or, if the guest answered with none, the task to ask why.
+struct Answer<R> {
+    head: tokio::sync::oneshot::Receiver<R>,
+    task: tokio::task::JoinHandle<Option<InvokeError>>,
+}
+
+/// A guest's answer in the host's terms: the response head, or the HTTP
+/// error code it answered with instead.
+type Head = Result<http::Response<WasiBody>, String>;
+
+/// How the request's body fared, told to a WASI 0.3 guest.
+type RequestIo = std::pin::Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>;
+
+async fn answer(
+    answer: Answer<Head>,
+    max_response: u64,
+    verdict: Verdict,
+) -> Result<http::Response<Body>, InvokeError> {
+    match answer.head.await {
+        Ok(Ok(resp)) => limit_response(resp, max_response, verdict),
+        Ok(Err(code)) => Err(InvokeError::Guest(format!(
+            "the function answered with an HTTP error: {code}"
+        ))),
+        Err(_) => match answer.task.await {
+            Ok(Some(err)) => Err(err),
+            Ok(None) => Err(InvokeError::NoResponse),
+            Err(join) => Err(InvokeError::Internal(format!("invocation task failed: {join}"))),
+        },
+    }
+}
+
+/// Runs `wasi:http/incoming-handler@0.2` in a task of its own that owns
+/// the store, so a guest that traps before answering cannot deadlock the
+/// caller.
+fn serve_p2<B>(
+    pre: ProxyPre<InstanceState>,
+    mut inv: Invocation,
+    req: http::Request<B>,
+    guard: impl Send + 'static,
+    verdict: Verdict,
+) -> Result<Answer<Head>, InvokeError>
+where
+    B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+{
+    let status = Arc::new(AtomicU16::new(0));
+    let (tx, head) = tokio::sync::oneshot::channel();
+    let seen = status.clone();
+    let (req, out) = {
+        let mut http = inv.store.data_mut().http();
+        let req = http
+            .new_incoming_request(p2::bindings::http::types::Scheme::Http, req)
+            .map_err(|e| InvokeError::BadRequest(format!("{e:#}")))?;
+        let out = http
+            .new_response_outparam_from_callback(move |resp| {
+                if let Ok(r) = &resp {
+                    seen.store(r.status().as_u16(), Ordering::Relaxed);
+                }
+                let _ = tx.send(resp.map_err(|code| format!("{code:?}")));
+            })
+            .map_err(|e| InvokeError::Internal(format!("{e:#}")))?;
+        (req, out)
+    };
+    let task = tokio::spawn(async move {
+        let _guard = guard;
+        let t0 = Instant::now();
+        let mut instantiate = Duration::ZERO;
+        let deadline = inv.deadline();
+        let result = {
+            let Invocation { store, .. } = &mut inv;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut *store).await.map_err(|e| (e, false))?;
+                instantiate = t0.elapsed();
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut *store, req, out)
+                    .await
+                    .map_err(|e| (e, true))
+            };
+            with_deadline(deadline, run).await
+        };
+        end(inv, instantiate, status.load(Ordering::Relaxed), result, &verdict)
+    });
+    Ok(Answer { head, task })
+}
+
+/// Runs `wasi:http/handler@0.3`: the handler's async call returns the
+/// response, whose body the guest goes on writing in tasks of its own; the
+/// store's event loop runs (in this task, which owns the store) until the
+/// last of them ends, under the same deadline.
+fn serve_p3<B>(
+    pre: ServicePre<InstanceState>,
+    mut inv: Invocation,
+    req: http::Request<B>,
+    guard: impl Send + 'static,
+    verdict: Verdict,
+) -> Answer<Head>
+where
+    B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+{
+    let (tx, head) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _guard = guard;
+        let t0 = Instant::now();
+        let mut instantiate = Duration::ZERO;
+        let status = AtomicU16::new(0);
+        let deadline = inv.deadline();
+        let result = {
+            let Invocation { store, .. } = &mut inv;
+            let run = async {
+                let service = pre.instantiate_async(&mut *store).await.map_err(|e| (e, false))?;
+                instantiate = t0.elapsed();
+                let status = &status;
+                let served = store.run_concurrent(async move |guest| {
+                    let (req, io) = guest.with(|mut s| {
+                        let (req, io) = p3::Request::from_http(s.data_mut().http().hooks, req);
+                        (req, Box::pin(io) as RequestIo)
+                    });
+                    match service.handle(guest, req).await? {
+                        Ok(resp) => {
+                            status.store(resp.status.as_u16(), Ordering::Relaxed);
+                            let resp = guest.with(|mut s| resp.into_http(&mut s, io))?;
+                            let _ = tx.send(Ok(resp));
+                        }
+                        Err(code) => {
+                            let _ = tx.send(Err(format!("{code:?}")));
+                        }
+                    }
+                    // The body: the guest writes it in tasks that outlive
+                    // the call.
+                    std::future::poll_fn(|cx| guest.poll_no_interesting_tasks(cx)).await;
+                    wasmtime::Result::Ok(())
+                });
+                served.await.and_then(|r| r).map_err(|e| (e, true))
+            };
+            with_deadline(deadline, run).await
+        };
+        end(inv, instantiate, status.load(Ordering::Relaxed), result, &verdict)
+    });
+    Answer { head, task }
 }
 
 /// The host's own verdict on an invocation, shared with its task.
 type Verdict = Arc<std::sync::Mutex<Option<InvokeError>>>;
 
+/// How a guest's call ended: its error, and whether it came from the call
+/// (`true`) or from instantiating (`false`); or the deadline.
+type Outcome = Result<Result<(), (wasmtime::Error, bool)>, InvokeError>;
+
+/// Judges how an HTTP invocation ended (the guest's fault first, then the
+/// host's verdict on its response), reports it, and returns the error.
+fn end(
+    inv: Invocation,
+    instantiate: Duration,
+    status: u16,
+    outcome: Outcome,
+    verdict: &Verdict,
+) -> Option<InvokeError> {
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err((e, true))) => Some(inv.classify(&e)),
+        Ok(Err((e, false))) => Some(inv.classify_instantiate(&e)),
+        Err(timeout) => Some(timeout),
+    };
+    let error = error.or_else(|| verdict.lock().unwrap_or_else(|e| e.into_inner()).take());
+    inv.finish(instantiate, (status != 0).then_some(status), error.clone());
+    error
+}
+
 fn limit_response(
-    resp: http::Response<HyperOutgoingBody>,
+    resp: http::Response<WasiBody>,
     max: u64,
     verdict: Verdict,
 ) -> Result<http::Response<Body>, InvokeError> {
@@ -164,7 +280,7 @@ fn limit_response(
     }
     Ok(resp.map(move |body| {
         Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-            .map_err(move |e| -> BoxError {
+            .map_err(move |e: BoxError| -> BoxError {
                 if e.is::<LengthLimitError>() {
                     refuse();
                     format!("the function's response passed its limit of {max} bytes").into()

@@ -7,7 +7,8 @@ use wasmtime::component::Component;
 /// What a component is invoked as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum World {
-    /// `wasi:http/proxy`: exports `wasi:http/incoming-handler@0.2.x`.
+    /// `wasi:http/proxy` (exports `wasi:http/incoming-handler@0.2.x`) or
+    /// `wasi:http/service` (exports `wasi:http/handler@0.3.x`).
     Http,
     /// `minicloud:platform/handler`: JSON in, JSON out.
     Handler,
@@ -69,6 +70,34 @@ const PROVIDED: &[(&str, &[&str])] = &[
     ("wasi:http", &["types", "outgoing-handler"]),
 ];
 
+/// WASI 0.3 interfaces the linker provides, as for [`PROVIDED`].
+const PROVIDED_03: &[(&str, &[&str])] = &[
+    (
+        "wasi:clocks",
+        &["types", "monotonic-clock", "system-clock", "timezone"],
+    ),
+    ("wasi:random", &["random", "insecure", "insecure-seed"]),
+    ("wasi:filesystem", &["types", "preopens"]),
+    ("wasi:sockets", &["types", "ip-name-lookup"]),
+    (
+        "wasi:cli",
+        &[
+            "types",
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+    ),
+    ("wasi:http", &["types", "client"]),
+];
+
 /// Other packages the linker provides, at exactly these versions.
 const PROVIDED_EXACT: &[(&str, &str, &[&str])] = &[
     (
@@ -92,6 +121,33 @@ fn is_wasi_02(version: &str) -> bool {
     version.starts_with("0.2.")
 }
 
+/// WASI 0.3 as wasmtime 48 ships it: 0.3.0 and its patch releases, not the
+/// release candidates before it (their interfaces differ).
+fn is_wasi_03(version: &str) -> bool {
+    version.starts_with("0.3.") && !version.contains('-')
+}
+
+/// Which version of `wasi:http` an HTTP component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// `wasi:http/incoming-handler@0.2.x`: one call per request.
+    P2,
+    /// `wasi:http/handler@0.3.x`: an async export; bodies are streams.
+    P3,
+}
+
+/// The `wasi:http` version an HTTP component exports, if it exports one.
+pub fn http_version(engine: &Engine, component: &Component) -> Option<HttpVersion> {
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| match split(name)? {
+            ("wasi:http", "incoming-handler", v) if is_wasi_02(v) => Some(HttpVersion::P2),
+            ("wasi:http", "handler", v) if is_wasi_03(v) => Some(HttpVersion::P3),
+            _ => None,
+        })
+}
+
 /// Finds the world a component serves from its exports.
 pub fn detect(engine: &Engine, component: &Component) -> Result<World, CompileError> {
     let ty = component.component_type();
@@ -99,6 +155,7 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<World, CompileEr
     for (name, _) in ty.exports(engine) {
         match split(name) {
             Some(("wasi:http", "incoming-handler", v)) if is_wasi_02(v) => return Ok(World::Http),
+            Some(("wasi:http", "handler", v)) if is_wasi_03(v) => return Ok(World::Http),
             Some(("minicloud:platform", "json-handler", "0.1.0")) => return Ok(World::Handler),
             _ => names.push(format!("`{name}`")),
         }
@@ -116,10 +173,15 @@ pub fn detect(engine: &Engine, component: &Component) -> Result<World, CompileEr
 pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), CompileError> {
     for (name, _) in component.component_type().imports(engine) {
         let provided = split(name).is_some_and(|(package, iface, version)| {
-            (is_wasi_02(version)
-                && PROVIDED
-                    .iter()
-                    .any(|(p, ifaces)| *p == package && ifaces.contains(&iface)))
+            let wasi = if is_wasi_02(version) {
+                PROVIDED
+            } else if is_wasi_03(version) {
+                PROVIDED_03
+            } else {
+                &[]
+            };
+            wasi.iter()
+                .any(|(p, ifaces)| *p == package && ifaces.contains(&iface))
                 || PROVIDED_EXACT
                     .iter()
                     .any(|(p, v, ifaces)| *p == package && *v == version && ifaces.contains(&iface))
@@ -142,6 +204,14 @@ mod tests {
             Some(("wasi:http", "incoming-handler", "0.2.4"))
         );
         assert_eq!(split("local-import"), None);
+    }
+
+    #[test]
+    fn wasi_03_is_the_release_not_its_candidates() {
+        assert!(is_wasi_03("0.3.0"));
+        assert!(is_wasi_03("0.3.1"));
+        assert!(!is_wasi_03("0.3.0-rc-2026-03-15"));
+        assert!(!is_wasi_03("0.2.12"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod storage;
 mod streaming;
 mod tenancy;
 mod triggers;
+mod wasi_p3;
 mod workflow_cases;
 mod workflow_examples;
 mod workflow_host;
