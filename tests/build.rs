@@ -27,6 +27,7 @@ const WORKSPACES: &[(&str, &[&str])] = &[
         "guests",
         &[
             "faults",
+            "faults-p3",
             "unknown-world",
             "bad-import",
             "caps",

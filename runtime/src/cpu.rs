@@ -135,6 +135,24 @@ impl Turn {
     }
 }
 
+/// Runs a WASI 0.3 store's event loop, giving the turn back whenever the
+/// loop waits (every task of the instance waits for I/O or for work): a
+/// turn is for computing, and an async host call, unlike a sync one, does
+/// not pass the call hook that gives it back.
+pub(crate) async fn give_back_when_waiting<F: Future>(turn: Option<Turn>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        let polled = fut.as_mut().poll(cx);
+        if polled.is_pending()
+            && let Some(turn) = &turn
+        {
+            turn.give_back();
+        }
+        polled
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use crate::engine::Runtime;
 use crate::error::CompileError;
 use crate::handler::bindings::HandlerPre;
 use crate::limits::Limits;
+use crate::reuse::{Instances, Pool, Reuse};
 use crate::state::InstanceState;
 use crate::world::{self, HttpVersion, World};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Function {
     pub(crate) caps: Arc<Capabilities>,
     /// Whose CPU turns its long-running instances take (`cpu`).
     pub(crate) cpu: Option<CpuShare>,
+    /// Its instances, when it reuses them (`reuse`).
+    pub(crate) pool: Option<Pool>,
 }
 
 impl std::fmt::Debug for Function {
@@ -77,6 +80,7 @@ impl Runtime {
             env: env.into(),
             caps: Arc::new(Capabilities::default()),
             cpu: None,
+            pool: None,
         })
     }
 }
@@ -118,5 +122,30 @@ impl Function {
     pub fn with_capabilities(mut self, caps: Capabilities) -> Function {
         self.caps = Arc::new(caps);
         self
+    }
+
+    /// The same function serving requests with reused instances (`None`: a
+    /// fresh instance per request). Only WASI 0.3 HTTP components can: the
+    /// refusal says why. Call it after the other `with_*`: the instances
+    /// are made with the function as it is now.
+    pub fn with_reuse(mut self, reuse: Option<Reuse>) -> Result<Function, CompileError> {
+        self.pool = None;
+        let Some(reuse) = reuse else {
+            return Ok(self);
+        };
+        reuse.check().map_err(CompileError::Invalid)?;
+        let Prepared::Http3(pre) = &*self.prepared else {
+            return Err(CompileError::Invalid(
+                "instance reuse needs a WASI 0.3 HTTP component (one that exports wasi:http/handler@0.3.0)"
+                    .into(),
+            ));
+        };
+        self.pool = Some(Instances::pool(self.clone(), pre.clone(), reuse));
+        Ok(self)
+    }
+
+    /// How its instances are reused, if they are.
+    pub fn reuse(&self) -> Option<Reuse> {
+        self.pool.as_ref().map(|pool| pool.state().reuse())
     }
 }

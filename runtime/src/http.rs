@@ -74,6 +74,9 @@ impl Function {
                 }
             })
         });
+        if let Some(pool) = &self.pool {
+            return crate::reuse::serve(pool, self, req, ctx, guard).await;
+        }
         let inv = Invocation::new(self, ctx);
         // Set when the host refuses or cuts off the response, so the record
         // tells what the client saw even if the guest thinks it succeeded.
@@ -199,6 +202,7 @@ where
         let mut instantiate = Duration::ZERO;
         let status = AtomicU16::new(0);
         let deadline = inv.deadline();
+        let turn = inv.turn.clone();
         let result = {
             let Invocation { store, .. } = &mut inv;
             let run = async {
@@ -225,7 +229,10 @@ where
                     std::future::poll_fn(|cx| guest.poll_no_interesting_tasks(cx)).await;
                     wasmtime::Result::Ok(())
                 });
-                served.await.and_then(|r| r).map_err(|e| (e, true))
+                crate::cpu::give_back_when_waiting(turn, served)
+                    .await
+                    .and_then(|r| r)
+                    .map_err(|e| (e, true))
             };
             with_deadline(deadline, run).await
         };
@@ -235,7 +242,7 @@ where
 }
 
 /// The host's own verdict on an invocation, shared with its task.
-type Verdict = Arc<std::sync::Mutex<Option<InvokeError>>>;
+pub(crate) type Verdict = Arc<std::sync::Mutex<Option<InvokeError>>>;
 
 /// How a guest's call ended: its error, and whether it came from the call
 /// (`true`) or from instantiating (`false`); or the deadline.
@@ -261,7 +268,7 @@ fn end(
     error
 }
 
-fn limit_response(
+pub(crate) fn limit_response(
     resp: http::Response<WasiBody>,
     max: u64,
     verdict: Verdict,

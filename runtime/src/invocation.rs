@@ -54,6 +54,8 @@ const STDERR_IN_ERROR: usize = 512;
 
 pub(crate) struct Invocation {
     pub(crate) store: Store<InstanceState>,
+    /// Its hold on its tenant's CPU turns, if it has a share.
+    pub(crate) turn: Option<crate::cpu::Turn>,
     deadline: Instant,
     started: Instant,
     started_ms: i64,
@@ -61,6 +63,89 @@ pub(crate) struct Invocation {
     ctx: InvocationContext,
     timeout: Duration,
     memory_limit: u64,
+}
+
+/// A store for one instance of `func`: its memory limiter, and an epoch
+/// callback that traps past `deadline()` and otherwise yields each tick, so
+/// a spinning guest never holds a runtime thread for long.
+pub(crate) fn sandbox(
+    func: &Function,
+    state: InstanceState,
+    turn: Option<crate::cpu::Turn>,
+    deadline: impl Fn() -> Instant + Send + Sync + 'static,
+) -> Store<InstanceState> {
+    let mut store = Store::new(func.runtime.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    // With a CPU share, past its first ticks of computing the guest
+    // computes only in its tenant's turns; it gives its turn back at each
+    // capability call, and a tick after a long host call does not count
+    // (see `cpu`).
+    if let Some(turn) = turn.clone() {
+        store.call_hook(move |_, hook| {
+            match hook {
+                CallHook::CallingHost => turn.leave_wasm(),
+                CallHook::ReturningFromHost => turn.back_in_wasm(),
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+            }
+            Ok(())
+        });
+    }
+    let mut ticks = 0u32;
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline() {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        let Some(turn) = &turn else {
+            return Ok(UpdateDeadline::Yield(1));
+        };
+        if turn.computed_through_tick() {
+            ticks = ticks.saturating_add(1);
+        }
+        Ok(if ticks > crate::cpu::FREE_TICKS {
+            UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
+}
+
+/// Blames a failed call on the guest with a typed reason: the memory limit
+/// if a growth was refused, else the trap, quoting stderr for aborts.
+pub(crate) fn classify(
+    err: &wasmtime::Error,
+    memory_denied: bool,
+    logs: &LogCapture,
+    timeout: Duration,
+    memory_limit: u64,
+) -> InvokeError {
+    if memory_denied {
+        return InvokeError::MemoryLimit(memory_limit);
+    }
+    let trap = err
+        .downcast_ref::<Trap>()
+        .or_else(|| err.root_cause().downcast_ref::<Trap>());
+    match trap {
+        Some(Trap::Interrupt) => InvokeError::Timeout(timeout),
+        Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+        Some(Trap::UnreachableCodeReached) => {
+            let tail = logs.stderr_tail(STDERR_IN_ERROR);
+            if tail.is_empty() {
+                InvokeError::Trap("wasm `unreachable` executed (the guest aborted)".into())
+            } else {
+                InvokeError::Trap(format!("the guest panicked or aborted: {tail}"))
+            }
+        }
+        // Rust and C guests keep large locals on a shadow stack in linear
+        // memory; overflowing it shows as an access below address 0.
+        Some(Trap::MemoryOutOfBounds) => InvokeError::Trap(format!(
+            "{} (in Rust and C guests, also the sign of a stack overflow in linear memory)",
+            Trap::MemoryOutOfBounds
+        )),
+        Some(trap) => InvokeError::Trap(trap.to_string()),
+        None => InvokeError::Trap(format!("{:#}", err.root_cause())),
+    }
 }
 
 impl Invocation {
@@ -78,46 +163,12 @@ impl Invocation {
         )
         .with_turn(turn.clone());
         let state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
-        let mut store = Store::new(func.runtime.engine(), state);
-        store.limiter(|s| &mut s.limiter);
         let started = Instant::now();
         let deadline = started + limits.timeout;
-        // Checked once per engine tick: past the deadline trap, else yield so
-        // a spinning guest never holds a runtime thread for long.
-        store.set_epoch_deadline(1);
-        // With a CPU share, past its first ticks of computing the guest
-        // computes only in its tenant's turns; it gives its turn back at
-        // each capability call, and a tick after a long host call does not
-        // count (see `cpu`).
-        if let Some(turn) = turn.clone() {
-            store.call_hook(move |_, hook| {
-                match hook {
-                    CallHook::CallingHost => turn.leave_wasm(),
-                    CallHook::ReturningFromHost => turn.back_in_wasm(),
-                    CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
-                }
-                Ok(())
-            });
-        }
-        let mut ticks = 0u32;
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            let Some(turn) = &turn else {
-                return Ok(UpdateDeadline::Yield(1));
-            };
-            if turn.computed_through_tick() {
-                ticks = ticks.saturating_add(1);
-            }
-            Ok(if ticks > crate::cpu::FREE_TICKS {
-                UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        let store = sandbox(func, state, turn.clone(), move || deadline);
         Self {
             store,
+            turn,
             deadline,
             started,
             started_ms: now_ms(),
@@ -135,32 +186,8 @@ impl Invocation {
 
     /// Blames a failed call on the guest with a typed reason.
     pub(crate) fn classify(&self, err: &wasmtime::Error) -> InvokeError {
-        if self.store.data().limiter.denied {
-            return InvokeError::MemoryLimit(self.memory_limit);
-        }
-        let trap = err
-            .downcast_ref::<Trap>()
-            .or_else(|| err.root_cause().downcast_ref::<Trap>());
-        match trap {
-            Some(Trap::Interrupt) => InvokeError::Timeout(self.timeout),
-            Some(Trap::StackOverflow) => InvokeError::StackOverflow,
-            Some(Trap::UnreachableCodeReached) => {
-                let tail = self.logs.stderr_tail(STDERR_IN_ERROR);
-                if tail.is_empty() {
-                    InvokeError::Trap("wasm `unreachable` executed (the guest aborted)".into())
-                } else {
-                    InvokeError::Trap(format!("the guest panicked or aborted: {tail}"))
-                }
-            }
-            // Rust and C guests keep large locals on a shadow stack in linear
-            // memory; overflowing it shows as an access below address 0.
-            Some(Trap::MemoryOutOfBounds) => InvokeError::Trap(format!(
-                "{} (in Rust and C guests, also the sign of a stack overflow in linear memory)",
-                Trap::MemoryOutOfBounds
-            )),
-            Some(trap) => InvokeError::Trap(trap.to_string()),
-            None => InvokeError::Trap(format!("{:#}", err.root_cause())),
-        }
+        let denied = self.store.data().limiter.denied;
+        classify(err, denied, &self.logs, self.timeout, self.memory_limit)
     }
 
     /// Blames a failed instantiation: the memory limit, or the platform

@@ -27,7 +27,10 @@
 //! - [`invocation`]: one invocation's store, deadline and report.
 //! - [`cpu`]: CPU turns, so one tenant's long-running guests take at most
 //!   its share of the CPU from the others.
-//! - [`http`]: invoking `wasi:http/incoming-handler` with streaming bodies.
+//! - [`http`]: invoking `wasi:http/incoming-handler` (0.2) and
+//!   `wasi:http/handler` (0.3) with streaming bodies.
+//! - [`reuse`]: instance reuse across requests for WASI 0.3 HTTP
+//!   functions that opt in.
 //! - [`handler`]: invoking the `minicloud:platform/handler` world.
 //! - [`report`]: what every invocation reports when it ends.
 //! - [`error`]: compile and invocation errors, with stable codes.
@@ -46,6 +49,7 @@ pub mod limits;
 pub mod logs;
 pub mod names;
 pub mod report;
+pub mod reuse;
 pub mod state;
 pub mod world;
 
@@ -58,6 +62,7 @@ pub use function::Function;
 pub use invocation::InvocationContext;
 pub use limits::Limits;
 pub use report::{InvocationReport, ReportSink};
+pub use reuse::Reuse;
 /// A compiled component, as loaded by [`Runtime::load_artifact`].
 pub use wasmtime::component::Component;
 pub use world::World;

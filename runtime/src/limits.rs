@@ -1,5 +1,7 @@
 //! Per-function limits and the resource limiter that enforces memory.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Limits of one function, enforced on every invocation.
@@ -33,6 +35,17 @@ pub(crate) struct MemoryLimiter {
     pub(crate) limit: u64,
     pub(crate) peak: u64,
     pub(crate) denied: bool,
+    /// The same figures for readers outside the store (a reused instance's
+    /// requests, reported while the instance lives on).
+    pub(crate) shared: Option<Arc<MemoryUse>>,
+}
+
+/// An instance's peak memory and whether a growth was refused, readable
+/// without the store.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryUse {
+    pub(crate) peak: AtomicU64,
+    pub(crate) denied: AtomicBool,
 }
 
 impl MemoryLimiter {
@@ -41,6 +54,7 @@ impl MemoryLimiter {
             limit,
             peak: 0,
             denied: false,
+            shared: None,
         }
     }
 }
@@ -55,9 +69,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         // The limit applies to each linear memory; Rust and C guests have one.
         if desired as u64 > self.limit {
             self.denied = true;
+            if let Some(shared) = &self.shared {
+                shared.denied.store(true, Ordering::Relaxed);
+            }
             return Ok(false);
         }
         self.peak = self.peak.max(desired as u64);
+        if let Some(shared) = &self.shared {
+            shared.peak.fetch_max(desired as u64, Ordering::Relaxed);
+        }
         Ok(true)
     }
 

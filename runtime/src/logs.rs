@@ -225,8 +225,9 @@ impl LogCapture {
         tail
     }
 
-    /// Ends the capture: flushes unterminated lines and marks truncation.
-    /// Returns the lines and the number of bytes dropped.
+    /// Ends the capture of one invocation: flushes unterminated lines and
+    /// marks truncation. Returns the lines and the number of bytes dropped;
+    /// what is written afterwards starts a new capture under the same cap.
     pub fn finish(&self) -> (Vec<LogLine>, u64) {
         let mut buf = self.lock();
         for stream in [LogStream::Stdout, LogStream::Stderr] {
@@ -255,6 +256,9 @@ impl LogCapture {
                 text,
             });
         }
+        // A reused instance's capture goes on for its next request, with
+        // the cap anew.
+        (buf.kept, buf.dropped, buf.dropped_lines) = (0, 0, 0);
         (std::mem::take(&mut buf.lines), dropped)
     }
 }

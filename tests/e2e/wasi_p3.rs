@@ -96,3 +96,211 @@ async fn wasi_03_components_serve_http(db: Db) {
         .await;
     assert_eq!(logs["items"][0]["line"], "hello-p3: GET /?name=wasi", "{logs}");
 }
+
+crate::on_both_databases!(instances_are_reused_by_opt_in);
+
+/// `GET /fn/.../faults-p3{path}`: the status, the instance's request count
+/// (0 when the guest did not answer) and the invocation id.
+async fn call(s: &Server, name: &str, path: &str) -> (u16, u64, String) {
+    let resp = s.http.get(s.fn_url(name, path)).send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status != 200 {
+        let id = resp.headers().get("x-request-id").cloned();
+        let body = resp.text().await.unwrap();
+        eprintln!("{path}: {status} {id:?} {body}");
+        return (status, 0, String::new());
+    }
+    let served = resp
+        .headers()
+        .get("x-instance-requests")
+        .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+    let id = resp
+        .headers()
+        .get("x-minicloud-invocation-id")
+        .map_or_else(String::new, |v| v.to_str().unwrap().to_owned());
+    resp.bytes().await.unwrap();
+    (status, served, id)
+}
+
+/// The instance request counts of `n` calls of `path`, one after another.
+async fn counts(s: &Server, name: &str, path: &str, n: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let (status, served, _) = call(s, name, path).await;
+        assert_eq!(status, 200, "{path}");
+        seen.push(served);
+    }
+    seen
+}
+
+async fn reuse(s: &Server, name: &str, setting: serde_json::Value) -> reqwest::Response {
+    s.authed(reqwest::Method::PATCH, &s.api(&format!("/functions/{name}")))
+        .json(&json!({ "reuse": setting }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refused(resp: reqwest::Response, code: &str) -> String {
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+async fn instances_are_reused_by_opt_in(db: Db) {
+    let s = Server::start(db).await;
+    s.deploy("faults-p3", guests::FAULTS_P3).await;
+    assert_eq!(
+        counts(&s, "faults-p3", "/count", 2).await,
+        [1, 1],
+        "fresh by default"
+    );
+
+    let on = json!({ "max_requests": 3, "max_concurrent": 1, "idle_timeout_ms": 60000 });
+    let view = s.patch("faults-p3", json!({ "reuse": on })).await;
+    assert_eq!(view["reuse"], on);
+    assert_eq!(
+        counts(&s, "faults-p3", "/count", 7).await,
+        [1, 2, 3, 1, 2, 3, 1],
+        "an instance serves max_requests, then a new one starts"
+    );
+
+    // Each request has its record, with the log lines it wrote and no
+    // other's.
+    let mut ids = Vec::new();
+    for n in 2..=3 {
+        let (_, served, id) = call(&s, "faults-p3", "/count").await;
+        assert_eq!(served, n);
+        ids.push((n, id));
+    }
+    for (n, id) in ids {
+        let url = s.api(&format!("/functions/faults-p3/logs?invocation_id={id}"));
+        let lines = eventually(Duration::from_secs(10), || async {
+            let logs = s.get_json(&url).await;
+            let items = logs["items"].as_array().unwrap().clone();
+            (!items.is_empty()).then_some(items)
+        })
+        .await
+        .expect("the request's log line");
+        let text: Vec<&str> = lines.iter().map(|l| l["line"].as_str().unwrap()).collect();
+        assert_eq!(
+            text,
+            [format!("faults-p3: /count (request {n} of this instance)")]
+        );
+        let record = eventually(Duration::from_secs(10), || async {
+            let page = s
+                .get_json(&s.api("/functions/faults-p3/invocations?limit=100"))
+                .await;
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == id.as_str())
+                .cloned()
+        })
+        .await
+        .expect("the request's record");
+        assert_eq!(
+            (record["outcome"].as_str(), record["http_status"].as_i64()),
+            (Some("ok"), Some(200))
+        );
+    }
+
+    // State never crosses functions: the same bytes under another name
+    // have instances of their own.
+    s.deploy("other-p3", guests::FAULTS_P3).await;
+    s.patch("other-p3", json!({ "reuse": on })).await;
+    assert_eq!(counts(&s, "other-p3", "/count", 2).await, [1, 2]);
+
+    // A trap ends the instance; the next request gets a fresh one.
+    let many = json!({ "max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 60000 });
+    s.patch("faults-p3", json!({ "reuse": many })).await;
+    assert_eq!(counts(&s, "faults-p3", "/count", 2).await, [1, 2]);
+    let resp = s.http.get(s.fn_url("faults-p3", "/panic")).send().await.unwrap();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (502, Some("trap")),
+        "{body}"
+    );
+    assert_eq!(counts(&s, "faults-p3", "/count", 2).await, [1, 2]);
+
+    // The timeout holds per request, for a guest waiting on I/O and for
+    // one that spins; the instance ends with it.
+    s.patch("faults-p3", json!({ "limits": { "timeout_ms": 500 } }))
+        .await;
+    for path in ["/sleep?ms=5000", "/loop"] {
+        let resp = s.http.get(s.fn_url("faults-p3", path)).send().await.unwrap();
+        assert_eq!(resp.status(), 504, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "timeout", "{path}: {body}");
+        assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1], "after {path}");
+    }
+
+    // The memory limit holds per instance: what one request keeps counts
+    // against the next.
+    s.patch(
+        "faults-p3",
+        json!({ "limits": { "memory_mib": 64, "timeout_ms": 10000 } }),
+    )
+    .await;
+    let mut kept = Vec::new();
+    for _ in 0..4 {
+        kept.push(call(&s, "faults-p3", "/keep?mb=20").await.0);
+    }
+    assert_eq!(kept[..2], [200, 200]);
+    assert!(kept.contains(&502), "80 MiB kept in a 64 MiB instance: {kept:?}");
+    let resp = s.http.get(s.fn_url("faults-p3", "/alloc")).send().await.unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "memory_limit", "{body}");
+    assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1]);
+
+    // An idle instance ends after the idle timeout.
+    let brief = json!({ "max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 100 });
+    s.patch("faults-p3", json!({ "reuse": brief })).await;
+    assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1]);
+
+    // Several at once with max_concurrent: all answered.
+    let wide = json!({ "max_requests": 1000, "max_concurrent": 8, "idle_timeout_ms": 60000 });
+    s.patch("faults-p3", json!({ "reuse": wide })).await;
+    let calls = (0..8).map(|_| call(&s, "faults-p3", "/sleep?ms=200"));
+    let answers = futures::future::join_all(calls).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(status, served, _)| *status == 200 && *served >= 1),
+        "{answers:?}"
+    );
+
+    // Off again: a fresh instance per request.
+    let view = s.patch("faults-p3", json!({ "reuse": "off" })).await;
+    assert!(view["reuse"].is_null(), "{view}");
+    assert_eq!(counts(&s, "faults-p3", "/count", 2).await, [1, 1]);
+
+    // Refusals that say what to fix.
+    for bad in [
+        json!({ "max_requests": 0, "max_concurrent": 1, "idle_timeout_ms": 1000 }),
+        json!({ "max_requests": 5, "max_concurrent": 1 }),
+        json!({ "max_requests": 5, "max_concurrent": 1, "idle_timeout_ms": 1000, "warm": 2 }),
+        json!("on"),
+    ] {
+        refused(reuse(&s, "faults-p3", bad).await, "invalid_reuse").await;
+    }
+    s.deploy("hello", guests::HELLO).await;
+    let message = refused(reuse(&s, "hello", on.clone()).await, "reuse_unsupported").await;
+    assert!(message.contains("wasi:http/handler@0.3.0"), "{message}");
+    s.patch("faults-p3", json!({ "reuse": on })).await;
+    let resp = s
+        .deploy_bytes("faults-p3", "", std::fs::read(guests::HELLO).unwrap())
+        .await;
+    refused(resp, "reuse_unsupported").await;
+    assert_eq!(
+        counts(&s, "faults-p3", "/count", 2).await,
+        [1, 2],
+        "the refused deploy changed nothing"
+    );
+}

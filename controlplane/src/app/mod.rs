@@ -82,6 +82,7 @@ fn default_settings(c: &ServeConfig) -> Settings {
         role: String::new(),
         config: BTreeMap::new(),
         host_limits: Default::default(),
+        reuse: None,
     }
 }
 

@@ -68,7 +68,9 @@ impl Registry {
             .function(&component, world, limits(&row.settings), env)
             .map_err(|e| LoadError::Runtime(e.to_string()))?
             .with_capabilities(caps)
-            .with_cpu_share(self.cpu_share(&project.id));
+            .with_cpu_share(self.cpu_share(&project.id))
+            .with_reuse(row.settings.reuse)
+            .map_err(|e| LoadError::Runtime(e.to_string()))?;
         let identity = FunctionIdentity {
             project_id: project.id.clone(),
             project: project.name.clone(),
@@ -183,6 +185,9 @@ pub struct Deployable {
     pub sha256: String,
     /// The world it serves.
     pub world: World,
+    /// Whether its instances can be reused across requests (a WASI 0.3
+    /// HTTP component).
+    pub reusable: bool,
 }
 
 impl Registry {
@@ -251,10 +256,12 @@ impl Registry {
         self.artifacts
             .put(&c.sha256, bytes, Bytes::from(c.artifact))
             .await?;
+        let reusable = reusable(&self.runtime, &c.component);
         self.remember_component(&c.sha256, c.component);
         Ok(Deployable {
             sha256: c.sha256,
             world: c.world,
+            reusable,
         })
     }
 
@@ -262,12 +269,33 @@ impl Registry {
     /// imports and link), on a blocking thread.
     async fn checked(&self, sha: String, component: Component) -> Result<Deployable, DeployableError> {
         let runtime = self.runtime.clone();
-        let world = tokio::task::spawn_blocking(move || runtime.check(&component))
-            .await
-            .map_err(|e| CompileError::Invalid(format!("the check failed: {e}")))??;
+        let (world, reusable) = tokio::task::spawn_blocking(move || {
+            runtime
+                .check(&component)
+                .map(|world| (world, reusable(&runtime, &component)))
+        })
+        .await
+        .map_err(|e| CompileError::Invalid(format!("the check failed: {e}")))??;
         metrics::counter!("minicloud_deploys_compiled_before_total").increment(1);
-        Ok(Deployable { sha256: sha, world })
+        Ok(Deployable {
+            sha256: sha,
+            world,
+            reusable,
+        })
     }
+
+    /// Whether the component of `version` can reuse its instances.
+    pub async fn reusable(&self, version: &VersionRow) -> Result<bool, LoadError> {
+        let component = self.component(&version.sha256).await?;
+        Ok(reusable(&self.runtime, &component))
+    }
+}
+
+/// Whether a component's instances can serve more than one request: WASI
+/// 0.3 HTTP components, whose handler is an async export.
+fn reusable(runtime: &Runtime, component: &Component) -> bool {
+    minicloud_runtime::world::http_version(runtime.engine(), component)
+        == Some(minicloud_runtime::world::HttpVersion::P3)
 }
 
 /// Compiles on a blocking thread and records the compile metrics.

@@ -54,6 +54,18 @@ pub enum FunctionError {
     /// The component does not compile.
     #[error(transparent)]
     Compile(#[from] CompileError),
+    /// Instance reuse asked of a component that cannot reuse instances.
+    #[error(
+        "instance reuse needs a WASI 0.3 HTTP component (one that exports wasi:http/handler@0.3.0); \
+         {which} of function {name:?} is not one: deploy such a component, or turn reuse off \
+         (\"reuse\": \"off\")"
+    )]
+    NotReusable {
+        /// The function's name.
+        name: String,
+        /// The version that would serve, as the message names it.
+        which: String,
+    },
     /// The invocation failed.
     #[error(transparent)]
     Invoke(#[from] InvokeError),
@@ -239,6 +251,12 @@ impl FunctionService {
         let registry = &self.registry;
         let size_bytes = bytes.len() as i64;
         let compiled = registry.deployable(&project.org_id, bytes).await?;
+        if settings.reuse.is_some() && !compiled.reusable {
+            return Err(FunctionError::NotReusable {
+                name: name.to_owned(),
+                which: "the component deployed".into(),
+            });
+        }
         let new = NewVersion {
             sha256: &compiled.sha256,
             size_bytes,
@@ -281,6 +299,12 @@ impl FunctionService {
                 version: f.active_version,
             });
         };
+        if f.settings.reuse.is_some() && !self.registry.reusable(&v).await? {
+            return Err(FunctionError::NotReusable {
+                name: f.name.clone(),
+                which: format!("version {}", v.version),
+            });
+        }
         scope.update_function(f).await?;
         self.registry.invalidate(&project.name, &f.name);
         let not_found = || FunctionError::NotFound {

@@ -34,6 +34,9 @@ pub struct Settings {
     pub config: BTreeMap<String, String>,
     /// Per-invocation caps on host calls, requests and bytes.
     pub host_limits: minicloud_runtime::HostLimits,
+    /// Instance reuse across requests (WASI 0.3 HTTP functions); `None`:
+    /// a fresh instance per request.
+    pub reuse: Option<minicloud_runtime::Reuse>,
 }
 
 /// Who may call a function over HTTP.
@@ -113,7 +116,7 @@ pub enum DeployOutcome {
 
 const FUNCTION_COLUMNS: &str = "id, project_id, name, active_version, memory_bytes, timeout_ms, \
      max_request_bytes, max_response_bytes, concurrency, env_json, http_auth, tags_json, role_name, config_json, \
-     host_limits_json, created_ms, updated_ms";
+     host_limits_json, reuse_json, created_ms, updated_ms";
 
 fn function_row(r: &AnyRow) -> Result<FunctionRow> {
     let env_json: String = r.try_get("env_json")?;
@@ -139,6 +142,8 @@ fn function_row(r: &AnyRow) -> Result<FunctionRow> {
                 .map_err(|e| StoreError::Corrupt(format!("functions.config_json: {e}")))?,
             host_limits: serde_json::from_str(&r.try_get::<String, _>("host_limits_json")?)
                 .map_err(|e| StoreError::Corrupt(format!("functions.host_limits_json: {e}")))?,
+            reuse: serde_json::from_str(&r.try_get::<String, _>("reuse_json")?)
+                .map_err(|e| StoreError::Corrupt(format!("functions.reuse_json: {e}")))?,
         },
         created_ms: r.try_get("created_ms")?,
         updated_ms: r.try_get("updated_ms")?,
@@ -161,7 +166,7 @@ fn env_json(settings: &Settings) -> String {
 
 /// Binds the settings columns, in the order both the INSERT and the UPDATE
 /// list them: memory, timeout, request and response limits, concurrency,
-/// environment, HTTP auth, tags, role, config, host limits.
+/// environment, HTTP auth, tags, role, config, host limits, reuse.
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     s: &Settings,
@@ -178,6 +183,7 @@ fn bind_settings<'q>(
         .bind(s.role.clone())
         .bind(serde_json::to_string(&s.config).unwrap_or_else(|_| "{}".into()))
         .bind(serde_json::to_string(&s.host_limits).unwrap_or_else(|_| "{}".into()))
+        .bind(serde_json::to_string(&s.reuse).unwrap_or_else(|_| "null".into()))
 }
 
 /// A function of a project, by name, through any executor.
@@ -210,7 +216,7 @@ async fn write_settings<'e>(
         "UPDATE functions SET active_version = $1, memory_bytes = $2, timeout_ms = $3, \
          max_request_bytes = $4, max_response_bytes = $5, concurrency = $6, env_json = $7, \
          http_auth = $8, tags_json = $9, role_name = $10, config_json = $11, host_limits_json = $12, \
-         updated_ms = $13 WHERE id = $14 AND project_id = $15",
+         reuse_json = $13, updated_ms = $14 WHERE id = $15 AND project_id = $16",
     )
     .bind(active_version);
     bind_settings(query, settings)
@@ -306,9 +312,9 @@ impl ProjectScope {
                 let query = sqlx::query(
                     "INSERT INTO functions (id, project_id, name, active_version, memory_bytes, \
                      timeout_ms, max_request_bytes, max_response_bytes, concurrency, env_json, \
-                     http_auth, tags_json, role_name, config_json, host_limits_json, created_ms, \
-                     updated_ms) \
-                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+                     http_auth, tags_json, role_name, config_json, host_limits_json, reuse_json, \
+                     created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
                 )
                 .bind(&id)
                 .bind(project_id)

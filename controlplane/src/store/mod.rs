@@ -185,6 +185,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deploy_indexes",
         include_str!("../../migrations/0023_deploy_indexes.sql"),
     ),
+    (
+        24,
+        "function_reuse",
+        include_str!("../../migrations/0024_function_reuse.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -1,5 +1,5 @@
-//! Changing a function: limits, environment, config, host limits, role,
-//! tags and the active version.
+//! Changing a function: limits, environment, config, host limits, reuse,
+//! role, tags and the active version.
 
 use super::deploy::{require_pass_role, set_role};
 use super::{FunctionView, LimitsView, exists, view};
@@ -43,6 +43,31 @@ pub(super) struct FunctionChange {
     /// Replaces the per-invocation caps on host use.
     #[schema(value_type = Option<super::HostLimits>)]
     host_limits: Option<minicloud_runtime::HostLimits>,
+    /// Instance reuse (WASI 0.3 HTTP functions only): an object with all
+    /// three settings turns it on or changes it; `"off"` turns it off (a
+    /// fresh instance per request, the default).
+    #[schema(value_type = Option<Object>)]
+    reuse: Option<serde_json::Value>,
+}
+
+/// Reads a change's `reuse`: `"off"`, or the three settings in range.
+fn parse_reuse(value: serde_json::Value) -> ApiResult<Option<minicloud_runtime::Reuse>> {
+    let invalid = |why: String| ApiError::bad_request("invalid_reuse", why);
+    if value.as_str() == Some("off") {
+        return Ok(None);
+    }
+    if !value.is_object() {
+        return Err(invalid(format!(
+            "reuse must be \"off\" or an object with max_requests, max_concurrent and idle_timeout_ms; got {value}"
+        )));
+    }
+    let reuse: minicloud_runtime::Reuse = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "reuse needs max_requests, max_concurrent and idle_timeout_ms, and nothing else: {e}"
+        ))
+    })?;
+    reuse.check().map_err(invalid)?;
+    Ok(Some(reuse))
 }
 
 /// Per-invocation host caps stay within what one invocation may cost the
@@ -101,8 +126,8 @@ fn check_env(env: &BTreeMap<String, String>) -> ApiResult<()> {
 
 /// Changes a function's settings or active version.
 ///
-/// Limits, environment, config, host limits, HTTP auth, tags, execution
-/// role and the active version; every field is optional. Nothing is
+/// Limits, environment, config, host limits, instance reuse, HTTP auth,
+/// tags, execution role and the active version; every field is optional. Nothing is
 /// stored unless every change is valid and allowed. Needs
 /// `functions:UpdateFunction` on `function/<name>`, `functions:TagResource`
 /// to change tags, and `iam:PassRole` on the role the function runs with
@@ -142,6 +167,9 @@ pub(super) async fn change(
     if let Some(limits) = change.host_limits {
         check_host_limits(&limits)?;
         f.settings.host_limits = limits;
+    }
+    if let Some(reuse) = change.reuse {
+        f.settings.reuse = parse_reuse(reuse)?;
     }
     match change.role {
         Some(role) => set_role(&state, &caller, &project, &mut f.settings, role).await?,

@@ -53,6 +53,7 @@ impl From<crate::services::functions::FunctionError> for ApiError {
             F::Quota(q) => q.into(),
             F::Refused(r) => r.into(),
             F::Compile(c) => c.into(),
+            F::NotReusable { .. } => Self::bad_request("reuse_unsupported", e.to_string()),
             F::Invoke(i) => i.into(),
             F::Load(_) | F::Artifact(_) | F::Store(_) => Self::internal(e),
         }
@@ -154,6 +155,9 @@ pub struct FunctionView {
     /// Per-invocation caps on the use of host interfaces.
     #[schema(value_type = HostLimits)]
     host_limits: minicloud_runtime::HostLimits,
+    /// Instance reuse across requests; `null`: a fresh instance per request.
+    #[schema(value_type = Option<Reuse>)]
+    reuse: Option<minicloud_runtime::Reuse>,
     /// Creation time, epoch ms.
     created_ms: i64,
     /// Last change (a deploy or a `PATCH`), epoch ms.
@@ -192,6 +196,24 @@ impl Default for HostLimits {
     }
 }
 
+/// Instance reuse of a WASI 0.3 HTTP function (`minicloud_runtime::Reuse`):
+/// each instance serves up to `max_requests` requests, up to
+/// `max_concurrent` at once, and ends after `idle_timeout_ms` without one.
+/// State in the instance's memory survives from one request to the next
+/// of the same function, never to another function; a trap ends the
+/// instance; memory, timeouts and host limits still hold per request.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "describes the JSON of minicloud_runtime::Reuse")]
+pub struct Reuse {
+    /// Requests one instance serves before it ends: 1 to 1000000.
+    max_requests: u32,
+    /// Requests one instance serves at once: 1 to 1000.
+    max_concurrent: u32,
+    /// Milliseconds an idle instance waits for another request: 1 to
+    /// 600000.
+    idle_timeout_ms: u64,
+}
+
 /// The versions of a function.
 #[derive(Debug, Serialize, ToSchema)]
 struct FunctionVersions {
@@ -216,6 +238,7 @@ fn view(project: &str, f: &FunctionRow, v: &VersionRow) -> FunctionView {
         role: f.settings.role.clone(),
         config: f.settings.config.clone(),
         host_limits: f.settings.host_limits,
+        reuse: f.settings.reuse,
         created_ms: f.created_ms,
         updated_ms: f.updated_ms,
     }

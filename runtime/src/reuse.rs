@@ -1,0 +1,501 @@
+//! Instance reuse for WASI 0.3 HTTP functions, by opt-in.
+//!
+//! By default every request gets a fresh instance. A function that opts in
+//! ([`Reuse`]) keeps each instance for up to `max_requests` requests,
+//! serving up to `max_concurrent` of them at once, until it has been idle
+//! for `idle_timeout_ms`. wasmtime-wasi-http's handler machinery
+//! ([`ProxyHandler`]) queues the requests and runs one worker per instance;
+//! this module gives it the platform's store, the context of each request,
+//! its deadline and its report.
+//!
+//! Per request: the timeout (a request past it is answered with a timeout,
+//! and the instance takes no more requests and ends), the caller and trace
+//! id the capabilities see, the host-call limits, the request and response
+//! size limits, a record with the logs written while it ran. Shared by the
+//! requests of one instance: its linear memory (state survives between
+//! requests of the same function; never between functions, whose instances
+//! are their own) and its memory limit. A trap ends the instance; the
+//! requests it was serving fail.
+//!
+//! With `max_concurrent` above 1 the instance's host calls cannot be told
+//! apart by request: the capabilities see the request started last, and a
+//! log line goes to the request that ends first.
+
+use crate::caps::{Caller, CapState};
+use crate::error::InvokeError;
+use crate::function::Function;
+use crate::http::{Body, BoxError, Verdict, limit_response};
+use crate::invocation::{InvocationContext, classify, sandbox};
+use crate::limits::MemoryUse;
+use crate::logs::{LogCapture, now_ms};
+use crate::report::InvocationReport;
+use crate::state::InstanceState;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime::component::GuestTaskId;
+use wasmtime::{Store, StoreContextMut};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::handler::{
+    ExpirationError, HandlerState, Instance, InstantiationError, Proxy, ProxyHandler, ShouldAccept,
+    TrapOrPanicError, WorkerExpiration, WorkerState, WorkerStatus,
+};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// How a function's instances are reused across requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reuse {
+    /// Requests one instance serves before it ends.
+    pub max_requests: u32,
+    /// Requests one instance serves at once.
+    pub max_concurrent: u32,
+    /// Milliseconds an idle instance waits for another request.
+    pub idle_timeout_ms: u64,
+}
+
+impl Reuse {
+    /// The most requests one instance may serve.
+    pub const MAX_REQUESTS: u32 = 1_000_000;
+    /// The most requests one instance may serve at once.
+    pub const MAX_CONCURRENT: u32 = 1_000;
+    /// The longest an idle instance may wait: ten minutes.
+    pub const MAX_IDLE_TIMEOUT_MS: u64 = 600_000;
+
+    /// Why these settings cannot be used, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        let in_range = |name: &str, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("reuse.{name} is {value}; it must be from 1 to {max}"))
+            }
+        };
+        in_range(
+            "max_requests",
+            self.max_requests.into(),
+            Self::MAX_REQUESTS.into(),
+        )?;
+        in_range(
+            "max_concurrent",
+            self.max_concurrent.into(),
+            Self::MAX_CONCURRENT.into(),
+        )?;
+        in_range("idle_timeout_ms", self.idle_timeout_ms, Self::MAX_IDLE_TIMEOUT_MS)
+    }
+}
+
+/// The instances of one function that reuses them.
+pub(crate) type Pool = ProxyHandler<Instances>;
+
+/// Makes the instances of one function (the function as it was without
+/// reuse; it does not hold its own pool).
+pub(crate) struct Instances {
+    func: Function,
+    pre: ServicePre<InstanceState>,
+    reuse: Reuse,
+}
+
+impl Instances {
+    pub(crate) fn pool(func: Function, pre: ServicePre<InstanceState>, reuse: Reuse) -> Pool {
+        ProxyHandler::new(Self { func, pre, reuse })
+    }
+
+    pub(crate) fn reuse(&self) -> Reuse {
+        self.reuse
+    }
+}
+
+/// What one instance shares with the requests it serves.
+pub(crate) struct Shared {
+    logs: LogCapture,
+    memory: Arc<MemoryUse>,
+    /// Milliseconds after `base` past which the guest traps: the deadline
+    /// of the request started last.
+    deadline_ms: AtomicU64,
+    base: Instant,
+    /// How long the instance took to start, reported by its first request.
+    instantiate: Mutex<Option<Duration>>,
+    /// Why the instance ended, if it failed: what its requests in flight
+    /// are answered with.
+    ended: tokio::sync::SetOnce<InvokeError>,
+}
+
+impl Shared {
+    fn deadline(&self) -> Instant {
+        self.base + Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
+    }
+
+    fn set_deadline(&self, deadline: Instant) {
+        let ms = deadline.saturating_duration_since(self.base).as_millis();
+        self.deadline_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// One request, as the pool carries it to the instance that serves it.
+pub(crate) struct Ticket {
+    ctx: InvocationContext,
+    served_by: Arc<OnceLock<Arc<Shared>>>,
+}
+
+impl HandlerState for Instances {
+    type StoreData = InstanceState;
+    type WorkerExpiration = Expiry;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiry, Worker>> {
+        let func = &self.func;
+        let limits = func.limits;
+        let t0 = Instant::now();
+        let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
+        let memory = Arc::new(MemoryUse::default());
+        let shared = Arc::new(Shared {
+            logs: logs.clone(),
+            memory: memory.clone(),
+            deadline_ms: AtomicU64::new(0),
+            base: t0,
+            instantiate: Mutex::new(None),
+            ended: tokio::sync::SetOnce::new(),
+        });
+        shared.set_deadline(t0 + limits.timeout);
+        let turn = func.cpu.clone().map(crate::cpu::Turn::new);
+        // Until its first request, the instance acts for nobody.
+        let caps = CapState::new(
+            func.caps.clone(),
+            Caller::anonymous(),
+            None,
+            None,
+            Arc::from(""),
+            logs.clone(),
+        )
+        .with_turn(turn.clone());
+        let mut state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
+        state.limiter.shared = Some(memory);
+        let deadline = shared.clone();
+        let mut store = sandbox(func, state, turn.clone(), move || deadline.deadline());
+        let service = tokio::time::timeout(limits.timeout, self.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|_| wasmtime::format_err!("instantiation took longer than the function's timeout"))??;
+        *shared.instantiate.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0.elapsed());
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: <InstanceState as WasiHttpView>::http,
+            expiration: Expiry::new(self.reuse, limits.timeout, turn.clone()),
+            state: Worker {
+                func: func.clone(),
+                reuse: self.reuse,
+                shared,
+                turn,
+            },
+        })
+    }
+}
+
+/// One instance's policy: how many requests it takes, and each request's
+/// context and deadline.
+pub(crate) struct Worker {
+    func: Function,
+    reuse: Reuse,
+    shared: Arc<Shared>,
+    turn: Option<crate::cpu::Turn>,
+}
+
+impl WorkerState for Worker {
+    type StoreData = InstanceState;
+    type RequestData = Ticket;
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.reuse.max_requests as usize {
+            ShouldAccept::Never
+        } else if concurrent >= self.reuse.max_concurrent as usize {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        mut store: StoreContextMut<'_, InstanceState>,
+        ticket: Ticket,
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        let ctx = &ticket.ctx;
+        // The capabilities act for this request's caller, under its trace
+        // id, with its own host-call limits.
+        store.data_mut().caps = CapState::new(
+            self.func.caps.clone(),
+            ctx.caller.clone(),
+            ctx.delivery.clone(),
+            ctx.task.clone(),
+            Arc::from(ctx.trace_id.as_str()),
+            self.shared.logs.clone(),
+        )
+        .with_turn(self.turn.clone());
+        let deadline = Instant::now() + self.func.limits.timeout;
+        self.shared.set_deadline(deadline);
+        let _ = ticket.served_by.set(self.shared.clone());
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            let limits = self.func.limits;
+            let why = if e.to_string() == "guest timed out" {
+                // The handler's own verdict, judged from outside the loop.
+                InvokeError::Timeout(limits.timeout)
+            } else {
+                let denied = store.data().limiter.denied;
+                classify(&e, denied, &self.shared.logs, limits.timeout, limits.memory_bytes)
+            };
+            let _ = self.shared.ended.set(why);
+        }
+        drop(store);
+    }
+}
+
+/// When an instance ends, judged from outside its event loop: idle past
+/// the idle timeout, or busy past the timeout since its latest request (a
+/// guest that spins or blocks the loop).
+pub(crate) struct Expiry {
+    idle: Duration,
+    busy: Duration,
+    /// Given back whenever the event loop waits (this is polled then): an
+    /// idle instance must not hold its tenant's CPU turn.
+    turn: Option<crate::cpu::Turn>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed_for: Option<(WorkerStatus, Instant)>,
+}
+
+impl Expiry {
+    fn new(reuse: Reuse, timeout: Duration, turn: Option<crate::cpu::Turn>) -> Self {
+        Self {
+            idle: Duration::from_millis(reuse.idle_timeout_ms),
+            busy: timeout + Duration::from_millis(50),
+            turn,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed_for: None,
+        }
+    }
+}
+
+impl WorkerExpiration for Expiry {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let this = &mut *self;
+        if let Some(turn) = &this.turn {
+            turn.give_back();
+        }
+        if this.armed_for != Some((status, start)) {
+            let after = match status {
+                WorkerStatus::Idle => this.idle,
+                WorkerStatus::Requests | WorkerStatus::PostReturn => this.busy,
+            };
+            this.timer.as_mut().reset((start + after).into());
+            this.armed_for = Some((status, start));
+        }
+        this.timer.as_mut().poll(cx)
+    }
+}
+
+/// Serves one request with a reused instance. The record is written when
+/// the response's body ends (or the client leaves), with the logs the
+/// instance wrote meanwhile.
+pub(crate) async fn serve<B>(
+    pool: &Pool,
+    func: &Function,
+    req: http::Request<B>,
+    ctx: InvocationContext,
+    guard: impl Send + 'static,
+) -> Result<http::Response<Body>, InvokeError>
+where
+    B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+{
+    let served_by = Arc::new(OnceLock::new());
+    let ticket = Ticket {
+        ctx: ctx.clone(),
+        served_by: served_by.clone(),
+    };
+    let record = Record {
+        ctx,
+        started: Instant::now(),
+        started_ms: now_ms(),
+        served_by,
+        limits: func.limits,
+        guard: Box::new(guard),
+    };
+    match pool.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let verdict: Verdict = Arc::default();
+            match limit_response(resp, func.limits.max_response_bytes, verdict.clone()) {
+                Ok(resp) => Ok(resp.map(|body| {
+                    Reported {
+                        body,
+                        status,
+                        verdict,
+                        record: Some(record),
+                    }
+                    .boxed_unsync()
+                })),
+                Err(refused) => {
+                    record.end(Some(status), Some(refused.clone()));
+                    Err(refused)
+                }
+            }
+        }
+        Err(e) => {
+            let err = judge(&e, record.served_by.clone(), record.limits).await;
+            record.end(None, Some(err.clone()));
+            Err(err)
+        }
+    }
+}
+
+/// What a request's record needs until its response ends.
+struct Record {
+    ctx: InvocationContext,
+    started: Instant,
+    started_ms: i64,
+    served_by: Arc<OnceLock<Arc<Shared>>>,
+    limits: crate::Limits,
+    /// The caller's (a concurrency permit): held until the record is written.
+    guard: Box<dyn Send>,
+}
+
+/// Why the pool could not answer a request. Judged from the error while
+/// it is at hand; the answer may wait for the instance's own end (a trap
+/// fails every request the instance was serving).
+fn judge(
+    e: &wasmtime::Error,
+    served_by: Arc<OnceLock<Arc<Shared>>>,
+    limits: crate::Limits,
+) -> impl Future<Output = InvokeError> + Send + 'static {
+    let expired = e.is::<ExpirationError>();
+    let trapped = e.is::<TrapOrPanicError>();
+    let instantiation = e
+        .downcast_ref::<InstantiationError<Ticket>>()
+        .map(|err| format!("{:#}", err.error));
+    let message = format!("{e:#}");
+    let classified = served_by.get().map(|s| {
+        classify(
+            e,
+            s.memory.denied.load(Ordering::Relaxed),
+            &s.logs,
+            limits.timeout,
+            limits.memory_bytes,
+        )
+    });
+    async move {
+        if expired {
+            return InvokeError::Timeout(limits.timeout);
+        }
+        let shared = served_by.get();
+        if trapped && let Some(s) = shared {
+            // The instance failed while serving this request (and perhaps
+            // others): its end says why, once its worker has judged it.
+            let ended = tokio::time::timeout(Duration::from_secs(1), s.ended.wait()).await;
+            if let Ok(why) = ended {
+                return why.clone();
+            }
+        }
+        if let Some(error) = instantiation {
+            let denied = shared.is_some_and(|s| s.memory.denied.load(Ordering::Relaxed));
+            return if denied {
+                InvokeError::MemoryLimit(limits.memory_bytes)
+            } else {
+                InvokeError::Internal(format!("cannot instantiate the function: {error}"))
+            };
+        }
+        classified.unwrap_or(InvokeError::Trap(message))
+    }
+}
+
+impl Record {
+    fn end(self, http_status: Option<u16>, error: Option<InvokeError>) {
+        let shared = self.served_by.get();
+        let (logs, logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
+        let instantiate = shared
+            .and_then(|s| s.instantiate.lock().unwrap_or_else(|e| e.into_inner()).take())
+            .unwrap_or_default();
+        self.ctx.sink.report(InvocationReport {
+            invocation_id: self.ctx.invocation_id,
+            trace_id: self.ctx.trace_id,
+            started_ms: self.started_ms,
+            duration: self.started.elapsed(),
+            instantiate,
+            peak_memory: shared.map_or(0, |s| s.memory.peak.load(Ordering::Relaxed)),
+            http_status,
+            error,
+            logs,
+            logs_dropped,
+            delivery: self.ctx.delivery,
+            task: self.ctx.task,
+        });
+        drop(self.guard);
+    }
+}
+
+/// A response body that writes its request's record when it ends, fails
+/// or is dropped.
+struct Reported {
+    body: Body,
+    status: u16,
+    verdict: Verdict,
+    record: Option<Record>,
+}
+
+impl Reported {
+    fn end(&mut self, failed: Option<&BoxError>) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        let verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let error =
+            verdict.or_else(|| failed.map(|e| InvokeError::Trap(format!("the response's body failed: {e}"))));
+        record.end(Some(self.status), error);
+    }
+}
+
+impl http_body::Body for Reported {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.end(None),
+            Poll::Ready(Some(Err(e))) => self.end(Some(e)),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        self.end(None);
+    }
+}
