@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<InstanceState>,
     pub(crate) config: RuntimeConfig,
+    /// The node's reused instances (`reuse`).
+    pub(crate) reused: Arc<crate::reuse::Reused>,
     fingerprint: String,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -98,6 +100,7 @@ impl Runtime {
                 engine,
                 linker,
                 config,
+                reused: Arc::default(),
                 fingerprint,
                 stop_ticker,
             }),

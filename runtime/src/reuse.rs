@@ -93,6 +93,22 @@ impl Reuse {
 /// The instances of one function that reuses them.
 pub(crate) type Pool = ProxyHandler<Instances>;
 
+/// The node's reused instances. Idle ones still hold a slot of the engine's
+/// pool and their memory, so they may use at most half of the pool: when a
+/// new one passes that, every idle one ends (a tenant keeping many
+/// functions warm cannot leave others without instances).
+#[derive(Debug, Default)]
+pub(crate) struct Reused {
+    live: std::sync::atomic::AtomicUsize,
+    crowded: Arc<tokio::sync::Notify>,
+}
+
+impl Reused {
+    fn crowded(&self, limit: usize) -> bool {
+        self.live.load(Ordering::Relaxed) > limit
+    }
+}
+
 /// Makes the instances of one function (the function as it was without
 /// reuse; it does not hold its own pool).
 pub(crate) struct Instances {
@@ -183,11 +199,16 @@ impl HandlerState for Instances {
             .await
             .map_err(|_| wasmtime::format_err!("instantiation took longer than the function's timeout"))??;
         *shared.instantiate.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0.elapsed());
+        let reused = func.runtime.inner.reused.clone();
+        let limit = reused_limit(func);
+        if reused.live.fetch_add(1, Ordering::Relaxed) + 1 > limit {
+            reused.crowded.notify_waiters();
+        }
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
             view: <InstanceState as WasiHttpView>::http,
-            expiration: Expiry::new(self.reuse, limits.timeout, turn.clone()),
+            expiration: Expiry::new(self.reuse, limits.timeout, turn.clone(), reused, limit),
             state: Worker {
                 func: func.clone(),
                 reuse: self.reuse,
@@ -246,6 +267,12 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        self.func
+            .runtime
+            .inner
+            .reused
+            .live
+            .fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = result {
             let limits = self.func.limits;
             let why = if e.to_string() == "guest timed out" {
@@ -264,6 +291,11 @@ impl WorkerState for Worker {
 /// When an instance ends, judged from outside its event loop: idle past
 /// the idle timeout, or busy past the timeout since its latest request (a
 /// guest that spins or blocks the loop).
+/// How many reused instances may be alive on the node before idle ones end.
+fn reused_limit(func: &Function) -> usize {
+    (func.runtime.config().pool_instances as usize / 2).max(1)
+}
+
 pub(crate) struct Expiry {
     idle: Duration,
     busy: Duration,
@@ -272,11 +304,23 @@ pub(crate) struct Expiry {
     turn: Option<crate::cpu::Turn>,
     timer: Pin<Box<tokio::time::Sleep>>,
     armed_for: Option<(WorkerStatus, Instant)>,
+    reused: Arc<Reused>,
+    limit: usize,
+    crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
 }
 
 impl Expiry {
-    fn new(reuse: Reuse, timeout: Duration, turn: Option<crate::cpu::Turn>) -> Self {
+    fn new(
+        reuse: Reuse,
+        timeout: Duration,
+        turn: Option<crate::cpu::Turn>,
+        reused: Arc<Reused>,
+        limit: usize,
+    ) -> Self {
         Self {
+            crowded: Box::pin(reused.crowded.clone().notified_owned()),
+            reused,
+            limit,
             idle: Duration::from_millis(reuse.idle_timeout_ms),
             busy: timeout + Duration::from_millis(50),
             turn,
@@ -304,6 +348,15 @@ impl WorkerExpiration for Expiry {
             };
             this.timer.as_mut().reset((start + after).into());
             this.armed_for = Some((status, start));
+        }
+        if status == WorkerStatus::Idle {
+            if this.reused.crowded(this.limit) {
+                return Poll::Ready(());
+            }
+            if this.crowded.as_mut().poll(cx).is_ready() {
+                this.crowded = Box::pin(this.reused.crowded.clone().notified_owned());
+                return Poll::Ready(());
+            }
         }
         this.timer.as_mut().poll(cx)
     }

@@ -12,6 +12,7 @@ mod outbound;
 mod passrole;
 mod probing;
 mod quotas;
+mod reuse;
 mod routes;
 mod subjects;
 mod tokens;
