@@ -23,6 +23,7 @@ mod neighbours;
 mod patterns;
 mod plain;
 mod policy;
+mod wasi03;
 mod workflows;
 
 const LOAD_SECONDS: u64 = 5;
@@ -76,6 +77,9 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("neighbours") {
         return rt.block_on(on_worker(neighbours::neighbours()));
+    }
+    if args.get(1).map(String::as_str) == Some("wasi03") {
+        return rt.block_on(wasi03::wasi_03(None));
     }
     if args.get(1).map(String::as_str) == Some("workflows") {
         // Not spawned: creating its PostgreSQL database holds a sqlx
@@ -621,6 +625,59 @@ fn print_startup(deploys: &Deploys, restarts: &[Duration], hot: &HotRestarts) {
     );
 }
 
+/// The native axum handler under the same load.
+async fn native_load() -> Load {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("native-server");
+    let (child, url) = spawn_until(cmd, "listening on http://");
+    let l = load(&url, "/").await;
+    stop(child);
+    l
+}
+
+/// The native axum handler's requests a second.
+async fn native_server_rps() -> f64 {
+    native_load().await.rps
+}
+
+/// `wasmtime serve` (pooling allocator, `wasi:cli` for guests built with
+/// std) of `component` under the same load, with its version; `None` when
+/// it is not installed.
+async fn wasmtime_serve(component: &str) -> Option<(String, Load)> {
+    let out = Command::new("wasmtime").arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let port = free_port();
+    let mut cmd = Command::new("wasmtime");
+    cmd.args([
+        "serve",
+        "-O",
+        "pooling-allocator=y",
+        "-S",
+        "cli=y",
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        component,
+    ]);
+    // It announces itself on stderr and logs each guest line: wait for the
+    // port instead.
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let (_, child) = spawn_on_server_core(cmd);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "wasmtime serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let l = load(&format!("127.0.0.1:{port}"), "/").await;
+    stop(child);
+    Some((version, l))
+}
+
 fn row(name: &str, l: &Load, native: f64) {
     println!(
         "{name:<28} {:>10.0} req/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>5.2}x native",
@@ -644,14 +701,7 @@ async fn run() {
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
     println!("{measured}\n");
 
-    let native = {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.arg("native-server");
-        let (child, url) = spawn_until(cmd, "listening on http://");
-        let l = load(&url, "/").await;
-        stop(child);
-        l
-    };
+    let native = native_load().await;
 
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -662,38 +712,7 @@ async fn run() {
     let restarts = restarts(data.path(), port).await;
     let hot = hot_restarts(data.path(), port).await;
 
-    let wasmtime = match Command::new("wasmtime").arg("--version").output() {
-        Ok(out) if out.status.success() => {
-            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            let port = free_port();
-            let mut cmd = Command::new("wasmtime");
-            cmd.args([
-                "serve",
-                "-O",
-                "pooling-allocator=y",
-                "-S",
-                "cli=y",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                guests::HELLO,
-            ]);
-            // It announces itself on stderr: wait for the port instead.
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
-            let (_, child) = spawn_on_server_core(cmd);
-            let started = Instant::now();
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "wasmtime serve did not start"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let l = load(&format!("127.0.0.1:{port}"), "/").await;
-            stop(child);
-            Some((version, l))
-        }
-        _ => None,
-    };
+    let wasmtime = wasmtime_serve(guests::HELLO).await;
 
     println!("throughput and latency, hello-world function:");
     row("native axum handler", &native, native.rps);
@@ -708,6 +727,7 @@ async fn run() {
         println!("  MiniCloud / wasmtime serve: {:.2}x", platform.rps / l.rps);
     }
     println!();
+    wasi03::wasi_03(Some(native.rps)).await;
     print_startup(&deploys, &restarts, &hot);
     on_worker(neighbours::neighbours()).await;
     workflows::workflows().await;

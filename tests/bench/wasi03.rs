@@ -1,0 +1,77 @@
+//! WASI 0.3 HTTP components (issue 19, part 2): MiniCloud serving
+//! `hello-p3` with a fresh instance per request and with instance reuse
+//! (`wasmtime serve`'s defaults for 0.3: 128 requests an instance, 16 at
+//! once), against `wasmtime serve` running the same component in its
+//! default mode (which reuses), and a native axum handler, in one run.
+
+use super::{
+    CONNECTIONS, free_port, guests, load, native_server_rps, row, start_minicloud, stop, wait_for_200,
+    wasmtime_serve,
+};
+
+/// The reuse setting: `wasmtime serve`'s defaults for WASI 0.3 components.
+const REUSE: &str = r#"{"reuse": {"max_requests": 128, "max_concurrent": 16, "idle_timeout_ms": 60000}}"#;
+
+pub(crate) async fn wasi_03(native: Option<f64>) {
+    let native = match native {
+        Some(rps) => rps,
+        None => native_server_rps().await,
+    };
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (child, url) = start_minicloud(data.path(), port);
+    let http = reqwest::Client::new();
+    let token = std::fs::read_to_string(data.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let bytes = std::fs::read(guests::HELLO_P3).unwrap();
+    for name in ["p3fresh", "p3reuse"] {
+        let api = format!("http://{url}/api/v1/projects/default/functions/{name}");
+        let resp = http
+            .put(&api)
+            .bearer_auth(&token)
+            .header("content-type", "application/wasm")
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "deploy {name}: {}", resp.status());
+        if name == "p3reuse" {
+            let resp = http
+                .patch(&api)
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(REUSE)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "reuse on {name}");
+        }
+        wait_for_200(&http, &format!("http://{url}/fn/default/{name}/")).await;
+    }
+    let fresh = load(&url, "/fn/default/p3fresh/").await;
+    let reused = load(&url, "/fn/default/p3reuse/").await;
+    stop(child);
+    let wasmtime = wasmtime_serve(guests::HELLO_P3).await;
+
+    println!("throughput and latency, WASI 0.3 hello component ({CONNECTIONS} connections):");
+    match &wasmtime {
+        Some((version, l)) => row(&format!("wasmtime serve ({version}), reuse"), l, native),
+        None => println!("wasmtime serve: not installed, skipped"),
+    }
+    row("MiniCloud, fresh instances", &fresh, native);
+    row("MiniCloud, reuse", &reused, native);
+    if let Some((_, l)) = &wasmtime {
+        println!(
+            "  MiniCloud reuse / wasmtime serve reuse: {:.2}x (p99 {:.2}x theirs); fresh / wasmtime serve: {:.2}x",
+            reused.rps / l.rps,
+            reused.p99.as_secs_f64() / l.p99.as_secs_f64(),
+            fresh.rps / l.rps
+        );
+    }
+    println!(
+        "  MiniCloud reuse / native axum: {:.2}x (target at least 0.5x)\n",
+        reused.rps / native
+    );
+}
