@@ -36,7 +36,7 @@ pub struct Function {
     /// Whose CPU turns its long-running instances take (`cpu`).
     pub(crate) cpu: Option<CpuShare>,
     /// Its instances, when it reuses them (`reuse`).
-    pub(crate) pool: Option<Pool>,
+    pub(crate) pool: Option<Arc<Pool>>,
 }
 
 impl std::fmt::Debug for Function {
@@ -140,12 +140,12 @@ impl Function {
                     .into(),
             ));
         };
-        self.pool = Some(Instances::pool(self.clone(), pre.clone(), reuse));
+        self.pool = Some(Arc::new(Instances::pool(self.clone(), pre.clone(), reuse)));
         Ok(self)
     }
 
     /// How its instances are reused, if they are.
     pub fn reuse(&self) -> Option<Reuse> {
-        self.pool.as_ref().map(|pool| pool.state().reuse())
+        self.pool.as_ref().map(|pool| pool.reuse())
     }
 }

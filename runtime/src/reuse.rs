@@ -90,8 +90,34 @@ impl Reuse {
     }
 }
 
-/// The instances of one function that reuses them.
-pub(crate) type Pool = ProxyHandler<Instances>;
+/// The instances of one function that reuses them. Dropped with the last
+/// copy of its `Function` (a redeploy or a settings change loads a new
+/// one): its idle instances then end rather than wait for their idle
+/// timeout.
+pub(crate) struct Pool {
+    handler: ProxyHandler<Instances>,
+    retired: Arc<Retired>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.retired.done.store(true, Ordering::Relaxed);
+        self.retired.notify.notify_waiters();
+    }
+}
+
+impl Pool {
+    pub(crate) fn reuse(&self) -> Reuse {
+        self.handler.state().reuse
+    }
+}
+
+/// Set when a pool is dropped, for its instances' expiries.
+#[derive(Debug, Default)]
+struct Retired {
+    done: std::sync::atomic::AtomicBool,
+    notify: Arc<tokio::sync::Notify>,
+}
 
 /// The node's reused instances. Idle ones still hold a slot of the engine's
 /// pool and their memory, so they may use at most half of the pool: when a
@@ -115,15 +141,21 @@ pub(crate) struct Instances {
     func: Function,
     pre: ServicePre<InstanceState>,
     reuse: Reuse,
+    retired: Arc<Retired>,
 }
 
 impl Instances {
     pub(crate) fn pool(func: Function, pre: ServicePre<InstanceState>, reuse: Reuse) -> Pool {
-        ProxyHandler::new(Self { func, pre, reuse })
-    }
-
-    pub(crate) fn reuse(&self) -> Reuse {
-        self.reuse
+        let retired = Arc::new(Retired::default());
+        Pool {
+            handler: ProxyHandler::new(Self {
+                func,
+                pre,
+                reuse,
+                retired: retired.clone(),
+            }),
+            retired,
+        }
     }
 }
 
@@ -201,14 +233,22 @@ impl HandlerState for Instances {
         *shared.instantiate.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0.elapsed());
         let reused = func.runtime.inner.reused.clone();
         let limit = reused_limit(func);
-        if reused.live.fetch_add(1, Ordering::Relaxed) + 1 > limit {
+        let live = reused.live.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("minicloud_reused_instances").set(live as f64);
+        if live > limit {
             reused.crowded.notify_waiters();
         }
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
             view: <InstanceState as WasiHttpView>::http,
-            expiration: Expiry::new(self.reuse, limits.timeout, turn.clone(), reused, limit),
+            expiration: Expiry::new(
+                self.reuse,
+                limits.timeout,
+                turn.clone(),
+                (reused, limit),
+                self.retired.clone(),
+            ),
             state: Worker {
                 func: func.clone(),
                 reuse: self.reuse,
@@ -267,12 +307,9 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
-        self.func
-            .runtime
-            .inner
-            .reused
-            .live
-            .fetch_sub(1, Ordering::Relaxed);
+        let reused = &self.func.runtime.inner.reused;
+        let live = reused.live.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("minicloud_reused_instances").set(live as f64);
         if let Err(e) = result {
             let limits = self.func.limits;
             let why = if e.to_string() == "guest timed out" {
@@ -307,6 +344,8 @@ pub(crate) struct Expiry {
     reused: Arc<Reused>,
     limit: usize,
     crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    retired: Arc<Retired>,
+    retiring: Pin<Box<tokio::sync::futures::OwnedNotified>>,
 }
 
 impl Expiry {
@@ -314,13 +353,15 @@ impl Expiry {
         reuse: Reuse,
         timeout: Duration,
         turn: Option<crate::cpu::Turn>,
-        reused: Arc<Reused>,
-        limit: usize,
+        (reused, limit): (Arc<Reused>, usize),
+        retired: Arc<Retired>,
     ) -> Self {
         Self {
             crowded: Box::pin(reused.crowded.clone().notified_owned()),
             reused,
             limit,
+            retiring: Box::pin(retired.notify.clone().notified_owned()),
+            retired,
             idle: Duration::from_millis(reuse.idle_timeout_ms),
             busy: timeout + Duration::from_millis(50),
             turn,
@@ -350,11 +391,16 @@ impl WorkerExpiration for Expiry {
             this.armed_for = Some((status, start));
         }
         if status == WorkerStatus::Idle {
-            if this.reused.crowded(this.limit) {
+            // Idle instances end when the node's pool crowds, or when their
+            // function's pool is gone (no request can reach them).
+            if this.reused.crowded(this.limit) || this.retired.done.load(Ordering::Relaxed) {
                 return Poll::Ready(());
             }
             if this.crowded.as_mut().poll(cx).is_ready() {
                 this.crowded = Box::pin(this.reused.crowded.clone().notified_owned());
+                return Poll::Ready(());
+            }
+            if this.retiring.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
         }
@@ -388,7 +434,7 @@ where
         limits: func.limits,
         guard: Box::new(guard),
     };
-    match pool.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
+    match pool.handler.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             let verdict: Verdict = Arc::default();

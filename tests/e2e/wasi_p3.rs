@@ -207,6 +207,21 @@ async fn instances_are_reused_by_opt_in(db: Db) {
         );
     }
 
+    // A settings change loads the function afresh: the old instance, which
+    // no request can reach any more, ends at once, not after its idle
+    // timeout.
+    assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1]);
+    s.patch("faults-p3", json!({ "env": { "CHANGED": "1" } })).await;
+    assert_eq!(counts(&s, "faults-p3", "/count", 1).await, [1]);
+    let one_left = eventually(Duration::from_secs(10), || async {
+        (s.metric("minicloud_reused_instances", "").await == 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        one_left.is_some(),
+        "the replaced function's idle instance lives on"
+    );
+
     // State never crosses functions: the same bytes under another name
     // have instances of their own.
     s.deploy("other-p3", guests::FAULTS_P3).await;
