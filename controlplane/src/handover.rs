@@ -351,6 +351,13 @@ impl axum::serve::Listener for Accepting {
                 _ = self.stop.wait_for(|stop| *stop) => self.listener = None,
                 (io, addr) = axum::serve::Listener::accept(listener) => {
                     *self.last_accept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                    // A response's head and its first body chunk are two
+                    // writes when the body streams (a WASI 0.3 guest writes
+                    // it after answering): with Nagle's algorithm the second
+                    // waited for the client's delayed ACK, 40 ms a request.
+                    if let Err(e) = io.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
                     return (io, Peer(addr));
                 }
             }
