@@ -41,6 +41,10 @@ fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
     }
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Why a stored artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot load compiled artifact {path}: {message}")]
@@ -54,6 +58,12 @@ impl Runtime {
     /// milliseconds and more): run it on a blocking thread.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
         check_header(bytes)?;
+        // Without the async ABI a 0.3 component fails validation with a
+        // message about it; say instead what the operator can do. Export
+        // names are plain strings in the binary.
+        if !self.config().wasi_03 && contains(bytes, b"wasi:http/handler@0.3") {
+            return Err(CompileError::Wasi03Off);
+        }
         let component =
             Component::new(self.engine(), bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
         let world = self.check(&component)?;
@@ -76,6 +86,9 @@ impl Runtime {
     pub fn check(&self, component: &Component) -> Result<World, CompileError> {
         let engine = self.engine();
         let world = world::detect(engine, component)?;
+        if !self.config().wasi_03 && world::http_version(engine, component) == Some(world::HttpVersion::P3) {
+            return Err(CompileError::Wasi03Off);
+        }
         world::check_imports(engine, component)?;
         self.prepare(component, world)
             .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;

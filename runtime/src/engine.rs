@@ -26,6 +26,10 @@ pub struct RuntimeConfig {
     /// pages a guest dirtied are reset in place (found with Linux's
     /// `PAGEMAP_SCAN`) instead of being unmapped and faulted in again.
     pub keep_resident_bytes: usize,
+    /// Serve WASI 0.3 components. Off by default: the component model's
+    /// async ABI makes every store carry concurrency support, which costs
+    /// each WASI 0.2 invocation about 60 % more in process (BENCHMARKS.md).
+    pub wasi_03: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +41,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack: 1024 * 1024,
             log_bytes_per_invocation: 64 * 1024,
             keep_resident_bytes: 2 * 1024 * 1024,
+            wasi_03: false,
         }
     }
 }
@@ -80,16 +85,19 @@ pub struct StartError(String);
 
 impl Runtime {
     /// Builds the engine (Cranelift, pooling allocator, epoch interruption,
-    /// the component model's async ABI), links WASI 0.2 and 0.3, wasi:http of
-    /// both and the platform's capabilities into one linker, and starts the
-    /// ticker.
+    /// with `wasi_03` the component model's async ABI), links WASI 0.2 (and
+    /// 0.3), wasi:http of each and the platform's capabilities into one
+    /// linker, and starts the ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let engine = build_engine(&config).map_err(|e| StartError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
-            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
+            .and_then(|()| match config.wasi_03 {
+                true => wasmtime_wasi::p3::add_to_linker(&mut linker)
+                    .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker)),
+                false => Ok(()),
+            })
             .and_then(|()| crate::caps::add_to_linker(&mut linker))
             .map_err(|e| StartError(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
@@ -146,8 +154,10 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut cfg = Config::new();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .epoch_interruption(true)
-        // WASI 0.3 components: async exports and imports, streams, futures.
-        .wasm_component_model_async(true)
+        // WASI 0.3 components: async exports and imports, streams, futures;
+        // without them no store pays for concurrency support.
+        .wasm_component_model_async(config.wasi_03)
+        .concurrency_support(config.wasi_03)
         .max_wasm_stack(config.max_wasm_stack)
         .async_stack_size(config.max_wasm_stack + 1024 * 1024)
         .parallel_compilation(true);

@@ -1,12 +1,12 @@
 //! WASI 0.3 HTTP components (issue 19, part 2): MiniCloud serving
-//! `hello-p3` with a fresh instance per request and with instance reuse
-//! (`wasmtime serve`'s defaults for 0.3: 128 requests an instance, 16 at
-//! once), against `wasmtime serve` running the same component in its
+//! `hello-p3` (started with `--wasi-03`) with a fresh instance per request
+//! and with instance reuse (`wasmtime serve`'s defaults for 0.3: 128
+//! requests an instance, 16 at once), against `wasmtime serve` running the same component in its
 //! default mode (which reuses), and a native axum handler, in one run.
 
 use super::{
-    CONNECTIONS, free_port, guests, load, native_server_rps, row, start_minicloud, stop, wait_for_200,
-    wasmtime_serve,
+    CONNECTIONS, free_port, guests, load, native_server_rps, row, serve_command, spawn_until, stop,
+    wait_for_200, wasmtime_serve,
 };
 
 /// The reuse setting: `wasmtime serve`'s defaults for WASI 0.3 components.
@@ -19,7 +19,9 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
     };
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let (child, url) = start_minicloud(data.path(), port);
+    let mut serve = serve_command(data.path(), port);
+    serve.arg("--wasi-03");
+    let (child, url) = spawn_until(serve, "minicloud listening on http://");
     let http = reqwest::Client::new();
     let token = std::fs::read_to_string(data.path().join("admin-token"))
         .unwrap()

@@ -1,5 +1,5 @@
-//! WASI 0.3 HTTP components (`wasi:http/handler@0.3.0`): deployed and served
-//! as 0.2 ones are, each request in a fresh instance, with bodies streaming
+//! WASI 0.3 HTTP components (`wasi:http/handler@0.3.0`), on a server
+//! started with `--wasi-03`: deployed and served as 0.2 ones are, each request in a fresh instance, with bodies streaming
 //! both ways, the function's limits, its logs and its records.
 
 use minicloud_tests::{Db, Server, drain_counting, eventually, generated_counting, guests};
@@ -9,7 +9,21 @@ use std::time::Duration;
 crate::on_both_databases!(wasi_03_components_serve_http);
 
 async fn wasi_03_components_serve_http(db: Db) {
-    let s = Server::start(db).await;
+    // Off by default, with an answer that says how to turn it on.
+    let off = Server::start(db).await;
+    let resp = off
+        .deploy_bytes("hello-p3", "", std::fs::read(guests::HELLO_P3).unwrap())
+        .await;
+    assert_eq!(resp.status(), 422);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "wasi_03_off", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("--wasi-03"),
+        "{body}"
+    );
+    drop(off);
+
+    let s = Server::start_with(db, &["--wasi-03"]).await;
     let deployed = s.deploy("hello-p3", guests::HELLO_P3).await;
     assert_eq!(deployed["world"], "http", "{deployed}");
 
@@ -149,7 +163,7 @@ async fn refused(resp: reqwest::Response, code: &str) -> String {
 }
 
 async fn instances_are_reused_by_opt_in(db: Db) {
-    let s = Server::start(db).await;
+    let s = Server::start_with(db, &["--wasi-03"]).await;
     s.deploy("faults-p3", guests::FAULTS_P3).await;
     assert_eq!(
         counts(&s, "faults-p3", "/count", 2).await,

@@ -48,6 +48,7 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     let s = Server::start_with(
         db,
         &[
+            "--wasi-03",
             "--pool-instances",
             "8",
             "--project-quota",
