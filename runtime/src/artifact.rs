@@ -58,14 +58,17 @@ impl Runtime {
     /// milliseconds and more): run it on a blocking thread.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
         check_header(bytes)?;
-        // Without the async ABI a 0.3 component fails validation with a
-        // message about it; say instead what the operator can do. Export
-        // names are plain strings in the binary.
-        if !self.config().wasi_03 && contains(bytes, b"wasi:http/handler@0.3") {
-            return Err(CompileError::Wasi03Off);
-        }
-        let component =
-            Component::new(self.engine(), bytes).map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        let component = Component::new(self.engine(), bytes).map_err(|e| {
+            // Without the async ABI a 0.3 component fails validation with a
+            // message about it; say instead what the operator can do. Export
+            // names are plain strings in the binary: searched only here, on
+            // the way out.
+            if !self.config().wasi_03 && contains(bytes, b"wasi:http/handler@0.3") {
+                CompileError::Wasi03Off
+            } else {
+                CompileError::Invalid(format!("{e:#}"))
+            }
+        })?;
         let world = self.check(&component)?;
         let artifact = component
             .serialize()

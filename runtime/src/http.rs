@@ -57,11 +57,6 @@ impl Function {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        if matches!(&*self.prepared, Prepared::Handler(_)) {
-            return Err(InvokeError::BadRequest(
-                "this function serves the handler world: call it through the invoke API".into(),
-            ));
-        }
         absolutize(&mut req)?;
         let limits = self.limits;
         let max_request = limits.max_request_bytes;
@@ -77,21 +72,31 @@ impl Function {
         if let Some(pool) = &self.pool {
             return crate::reuse::serve(pool, self, req, ctx, guard).await;
         }
-        let inv = Invocation::new(self, ctx);
         // Set when the host refuses or cuts off the response, so the record
         // tells what the client saw even if the guest thinks it succeeded.
         let verdict: Verdict = Arc::default();
-        match &*self.prepared {
-            Prepared::Http(pre) => {
-                let rx = serve_p2(pre.clone(), inv, req, guard, verdict.clone())?;
-                answer(rx, limits.max_response_bytes, verdict).await
+        let answered = match &*self.prepared {
+            Prepared::Http(pre) => serve_p2(
+                pre.clone(),
+                Invocation::new(self, ctx),
+                req,
+                guard,
+                verdict.clone(),
+            )?,
+            Prepared::Http3(pre) => serve_p3(
+                pre.clone(),
+                Invocation::new(self, ctx),
+                req,
+                guard,
+                verdict.clone(),
+            ),
+            Prepared::Handler(_) => {
+                return Err(InvokeError::BadRequest(
+                    "this function serves the handler world: call it through the invoke API".into(),
+                ));
             }
-            Prepared::Http3(pre) => {
-                let rx = serve_p3(pre.clone(), inv, req, guard, verdict.clone());
-                answer(rx, limits.max_response_bytes, verdict).await
-            }
-            Prepared::Handler(_) => unreachable!("refused above"),
-        }
+        };
+        answer(answered, limits.max_response_bytes, verdict).await
     }
 }
 

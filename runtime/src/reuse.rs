@@ -244,7 +244,7 @@ impl HandlerState for Instances {
             view: <InstanceState as WasiHttpView>::http,
             expiration: Expiry::new(
                 self.reuse,
-                limits.timeout,
+                (limits.timeout, shared.clone()),
                 turn.clone(),
                 (reused, limit),
                 self.retired.clone(),
@@ -310,15 +310,11 @@ impl WorkerState for Worker {
         let reused = &self.func.runtime.inner.reused;
         let live = reused.live.fetch_sub(1, Ordering::Relaxed) - 1;
         metrics::gauge!("minicloud_reused_instances").set(live as f64);
+        // An instance its expiry ended has its verdict already (a timeout).
         if let Err(e) = result {
             let limits = self.func.limits;
-            let why = if e.to_string() == "guest timed out" {
-                // The handler's own verdict, judged from outside the loop.
-                InvokeError::Timeout(limits.timeout)
-            } else {
-                let denied = store.data().limiter.denied;
-                classify(&e, denied, &self.shared.logs, limits.timeout, limits.memory_bytes)
-            };
+            let denied = store.data().limiter.denied;
+            let why = classify(&e, denied, &self.shared.logs, limits.timeout, limits.memory_bytes);
             let _ = self.shared.ended.set(why);
         }
         drop(store);
@@ -346,12 +342,15 @@ pub(crate) struct Expiry {
     crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     retired: Arc<Retired>,
     retiring: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    /// The function's timeout, and where a busy instance's end is told.
+    timeout: Duration,
+    shared: Arc<Shared>,
 }
 
 impl Expiry {
     fn new(
         reuse: Reuse,
-        timeout: Duration,
+        (timeout, shared): (Duration, Arc<Shared>),
         turn: Option<crate::cpu::Turn>,
         (reused, limit): (Arc<Reused>, usize),
         retired: Arc<Retired>,
@@ -367,6 +366,8 @@ impl Expiry {
             turn,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             armed_for: None,
+            timeout,
+            shared,
         }
     }
 }
@@ -404,7 +405,12 @@ impl WorkerExpiration for Expiry {
                 return Poll::Ready(());
             }
         }
-        this.timer.as_mut().poll(cx)
+        let ended = this.timer.as_mut().poll(cx);
+        if ended.is_ready() && status != WorkerStatus::Idle {
+            // Busy past the timeout: the requests it serves timed out.
+            let _ = this.shared.ended.set(InvokeError::Timeout(this.timeout));
+        }
+        ended
     }
 }
 
