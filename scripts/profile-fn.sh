@@ -22,7 +22,7 @@ until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
 curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $(cat "$work/data/admin-token")" \
   -H "content-type: application/wasm" --data-binary "@$hello" \
   "http://127.0.0.1:$port/api/v1/projects/default/functions/hello"
-echo "without the profiler: $(taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/)"
+echo "without the profiler: $(taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/ "$server")"
 taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/ > "$work/load.txt" &
 load=$!
 sleep 0.5

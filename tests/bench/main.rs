@@ -55,11 +55,15 @@ fn main() {
     // while `perf record` samples the server.
     if args.get(1).map(String::as_str) == Some("load") {
         let (Some(addr), Some(path)) = (args.get(2), args.get(3)) else {
-            panic!("usage: platform load <host:port> <path>");
+            panic!("usage: platform load <host:port> <path> [server pid]");
         };
-        let l = rt.block_on(on_worker(load_owned(addr.clone(), path.clone())));
+        let server = args.get(4).map(|pid| pid.parse::<u32>().expect("a pid"));
+        let (l, cpu) = rt.block_on(on_worker(load_owned(addr.clone(), path.clone(), server)));
+        let cpu = cpu.map_or_else(String::new, |cpu| {
+            format!(", server CPU {:.1} µs a request", us(cpu))
+        });
         println!(
-            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs",
+            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs{cpu}",
             l.rps,
             us(l.p50),
             us(l.p99)
@@ -161,7 +165,11 @@ async fn in_process() -> InProcess {
         .unwrap();
     let sink = Arc::new(Collect::default());
     let mut per_call = Vec::with_capacity(20_000);
+    let mut cpu_before = Duration::ZERO;
     for i in 0..22_000 {
+        if i == 2_000 {
+            cpu_before = cpu_time(std::process::id());
+        }
         let req = http::Request::get("http://localhost/")
             .body(Empty::<Bytes>::new())
             .unwrap();
@@ -175,6 +183,7 @@ async fn in_process() -> InProcess {
             per_call.push(took);
         }
     }
+    let cpu = cpu_time(std::process::id()).saturating_sub(cpu_before) / 20_000;
     per_call.sort();
     let mut inst = sink.0.lock().unwrap().split_off(2_000);
     inst.sort();
@@ -184,6 +193,7 @@ async fn in_process() -> InProcess {
         p50: percentile(&per_call, 0.5),
         instantiate: percentile(&inst, 0.5),
         plain_p50: percentile(&plain, 0.5),
+        cpu,
     }
 }
 
@@ -192,16 +202,19 @@ struct InProcess {
     p50: Duration,
     instantiate: Duration,
     plain_p50: Duration,
+    /// CPU time of the whole process per invocation (its epoch ticker too).
+    cpu: Duration,
 }
 
 impl std::fmt::Display for InProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "  MiniCloud: mean {:.1} µs, p50 {:.1} µs; instantiate alone p50 {:.1} µs\n  \
+            "  MiniCloud: mean {:.1} µs, p50 {:.1} µs, CPU {:.1} µs; instantiate alone p50 {:.1} µs\n  \
              plain wasmtime host, same engine: p50 {:.1} µs; MiniCloud / plain: {:.2}x",
             us(self.mean),
             us(self.p50),
+            us(self.cpu),
             us(self.instantiate),
             us(self.plain_p50),
             us(self.p50) / us(self.plain_p50)
@@ -213,6 +226,27 @@ struct Load {
     rps: f64,
     p50: Duration,
     p99: Duration,
+    requests: u32,
+}
+
+/// CPU time (user and system, all threads) that process `pid` has used so
+/// far, from `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command's closing parenthesis start at the
+    // third; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// [`load`], and the server's CPU time per request it served.
+async fn load_with_cpu(addr: &str, path: &str, server: u32) -> (Load, Duration) {
+    let before = cpu_time(server);
+    let l = load(addr, path).await;
+    let used = cpu_time(server).saturating_sub(before);
+    let per_request = used / l.requests.max(1);
+    (l, per_request)
 }
 
 /// Keep-alive HTTP/1.1 load from this process (pinned to another core).
@@ -257,11 +291,18 @@ async fn load(addr: &str, path: &str) -> Load {
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
+        requests: u32::try_from(all.len()).unwrap_or(u32::MAX),
     }
 }
 
-async fn load_owned(addr: String, path: String) -> Load {
-    load(&addr, &path).await
+async fn load_owned(addr: String, path: String, server: Option<u32>) -> (Load, Option<Duration>) {
+    match server {
+        Some(pid) => {
+            let (l, cpu) = load_with_cpu(&addr, &path, pid).await;
+            (l, Some(cpu))
+        }
+        None => (load(&addr, &path).await, None),
+    }
 }
 
 /// Restarts measured (the median is reported).
@@ -707,7 +748,7 @@ async fn run() {
     let port = free_port();
     let (child, url) = start_minicloud(data.path(), port);
     let deploys = deploy_hellos(data.path(), &url).await;
-    let platform = load(&url, "/fn/default/hello0/").await;
+    let (platform, platform_cpu) = load_with_cpu(&url, "/fn/default/hello0/", child.id()).await;
     stop(child);
     let restarts = restarts(data.path(), port).await;
     let hot = hot_restarts(data.path(), port).await;
@@ -723,6 +764,12 @@ async fn run() {
         ),
     }
     row("MiniCloud /fn/...", &platform, native.rps);
+    println!(
+        "  MiniCloud's CPU per request: {:.1} µs, {:.2}x the in-process invocation's ({:.1} µs)",
+        us(platform_cpu),
+        us(platform_cpu) / us(measured.cpu),
+        us(measured.cpu)
+    );
     if let Some((_, l)) = &wasmtime {
         println!("  MiniCloud / wasmtime serve: {:.2}x", platform.rps / l.rps);
     }
