@@ -3,7 +3,9 @@
 //!
 //! Keys are content addressed: `components/<sha256>.wasm` for uploads and
 //! `compiled/<engine fingerprint>/<sha256>.cwasm` for artifacts, so a restart
-//! or another node with the same engine loads instead of compiling.
+//! or another node with the same engine loads instead of compiling. A node
+//! has two engines (with and without the component model's async ABI); an
+//! artifact is found under the fingerprint of the one it was compiled for.
 //!
 //! A compiled artifact is machine code, loaded without further checks, so
 //! it is trusted only when its SHA-256 matches the digest the database
@@ -49,7 +51,8 @@ pub struct Artifacts {
     objects: Arc<dyn ObjectStore>,
     store: Store,
     cache_dir: PathBuf,
-    fingerprint: String,
+    /// The engines' fingerprints, the one most components use first.
+    fingerprints: [String; 2],
 }
 
 impl std::fmt::Debug for Artifacts {
@@ -69,17 +72,19 @@ impl Artifacts {
             objects,
             store,
             cache_dir,
-            fingerprint: runtime.fingerprint().to_owned(),
+            fingerprints: runtime.fingerprints().map(str::to_owned),
         }
     }
 
-    /// Claims compiling `sha` for `org_id` and this engine for `for_ms` on
-    /// behalf of this process: false while another node's claim is live.
+    /// Claims compiling `sha` for `org_id` and this node's engines for
+    /// `for_ms` on behalf of this process: false while another node's claim
+    /// is live. (Named by the first engine's fingerprint: the bytes decide
+    /// which engine compiles them.)
     pub async fn claim_compile(&self, org_id: &str, sha: &str, for_ms: i64) -> Result<bool, ArtifactError> {
         let until = crate::util::now_ms().saturating_add(for_ms);
         Ok(self
             .store
-            .claim_compile(org_id, sha, &self.fingerprint, node_id(), until)
+            .claim_compile(org_id, sha, &self.fingerprints[0], node_id(), until)
             .await?)
     }
 
@@ -87,7 +92,7 @@ impl Artifacts {
     pub async fn release_compile(&self, org_id: &str, sha: &str) -> Result<(), ArtifactError> {
         Ok(self
             .store
-            .release_compile(org_id, sha, &self.fingerprint, node_id())
+            .release_compile(org_id, sha, &self.fingerprints[0], node_id())
             .await?)
     }
 
@@ -95,48 +100,68 @@ impl Artifacts {
         ObjectPath::from(format!("components/{sha}.wasm"))
     }
 
-    fn compiled_key(&self, sha: &str) -> ObjectPath {
-        ObjectPath::from(format!("compiled/{}/{sha}.cwasm", self.fingerprint))
+    fn compiled_key(sha: &str, fingerprint: &str) -> ObjectPath {
+        ObjectPath::from(format!("compiled/{fingerprint}/{sha}.cwasm"))
     }
 
-    /// Where the compiled artifact of `sha` lives on local disk.
-    pub fn cache_path(&self, sha: &str) -> PathBuf {
-        self.cache_dir
-            .join(&self.fingerprint)
-            .join(format!("{sha}.cwasm"))
+    /// Where the compiled artifact of `sha` for the engine of `fingerprint`
+    /// lives on local disk.
+    pub fn cache_path(&self, sha: &str, fingerprint: &str) -> PathBuf {
+        self.cache_dir.join(fingerprint).join(format!("{sha}.cwasm"))
     }
 
     /// Stores an upload and its compiled artifact.
-    pub async fn put(&self, sha: &str, component: Bytes, compiled: Bytes) -> Result<(), ArtifactError> {
+    pub async fn put(
+        &self,
+        sha: &str,
+        fingerprint: &str,
+        component: Bytes,
+        compiled: Bytes,
+    ) -> Result<(), ArtifactError> {
         self.objects
             .put(&Self::component_key(sha), PutPayload::from_bytes(component))
             .await?;
-        self.put_compiled(sha, compiled).await
+        self.put_compiled(sha, fingerprint, compiled).await
     }
 
     /// Makes sure the compiled artifact is in the local cache and is the
-    /// one the platform compiled. Returns its path, or `None` when there is
-    /// no trustworthy artifact for this engine (then the original must be
-    /// compiled again).
-    pub async fn fetch_compiled(&self, sha: &str) -> Result<Option<PathBuf>, ArtifactError> {
-        let Some(digest) = self.store.artifact_digest(sha, &self.fingerprint).await? else {
-            return Ok(None);
-        };
-        let path = self.cache_path(sha);
+    /// one the platform compiled. Returns its path and the fingerprint of
+    /// the engine it is for, or `None` when there is no trustworthy
+    /// artifact for either engine (then the original must be compiled
+    /// again).
+    pub async fn fetch_compiled(&self, sha: &str) -> Result<Option<(PathBuf, String)>, ArtifactError> {
+        for fingerprint in &self.fingerprints {
+            if let Some(digest) = self.store.artifact_digest(sha, fingerprint).await? {
+                let found = self.fetch_checked(sha, fingerprint, &digest).await?;
+                return Ok(found.map(|path| (path, fingerprint.clone())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The artifact of `sha` for `fingerprint` in the local cache, if a
+    /// copy (cached, else in the object store) has the recorded `digest`.
+    async fn fetch_checked(
+        &self,
+        sha: &str,
+        fingerprint: &str,
+        digest: &str,
+    ) -> Result<Option<PathBuf>, ArtifactError> {
+        let path = self.cache_path(sha, fingerprint);
         if let Ok(cached) = tokio::fs::read(&path).await {
             if sha256_of(cached.into()).await == digest {
                 return Ok(Some(path));
             }
             refused(sha, "cache");
         }
-        match self.objects.get(&self.compiled_key(sha)).await {
+        match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
             Ok(got) => {
                 let bytes = got.bytes().await?;
                 if sha256_of(bytes.clone()).await != digest {
                     refused(sha, "object_store");
                     return Ok(None);
                 }
-                self.write_cache(sha, &bytes).await?;
+                self.write_cache(&path, sha, &bytes).await?;
                 Ok(Some(path))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -154,22 +179,31 @@ impl Artifacts {
     }
 
     /// Stores a compiled artifact and records its digest, the only proof
-    /// that a copy of it may be loaded.
-    pub async fn put_compiled(&self, sha: &str, compiled: Bytes) -> Result<(), ArtifactError> {
-        let digest = sha256_of(compiled.clone()).await;
+    /// that a copy of it may be loaded. `fingerprint` names the engine
+    /// it was compiled for.
+    pub async fn put_compiled(
+        &self,
+        sha: &str,
+        fingerprint: &str,
+        artifact: Bytes,
+    ) -> Result<(), ArtifactError> {
+        let digest = sha256_of(artifact.clone()).await;
         self.objects
-            .put(&self.compiled_key(sha), PutPayload::from_bytes(compiled.clone()))
+            .put(
+                &Self::compiled_key(sha, fingerprint),
+                PutPayload::from_bytes(artifact.clone()),
+            )
             .await?;
-        self.write_cache(sha, &compiled).await?;
+        self.write_cache(&self.cache_path(sha, fingerprint), sha, &artifact)
+            .await?;
         self.store
-            .record_artifact_digest(sha, &self.fingerprint, &digest)
+            .record_artifact_digest(sha, fingerprint, &digest)
             .await?;
         Ok(())
     }
 
     /// Writes atomically: a reader never maps a half-written file.
-    async fn write_cache(&self, sha: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
-        let path = self.cache_path(sha);
+    async fn write_cache(&self, path: &Path, sha: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
         let io = |source| ArtifactError::Cache {
             path: path.display().to_string(),
             source,
@@ -178,7 +212,7 @@ impl Artifacts {
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
         let tmp = dir.join(format!("{sha}.{}.tmp", crate::util::new_id()));
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+        tokio::fs::rename(&tmp, path).await.map_err(io)?;
         Ok(())
     }
 }

@@ -46,15 +46,6 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_POOL_INSTANCES", default_value_t = 512)]
     pub pool_instances: u32,
 
-    /// Serve WASI 0.3 components (`wasi:http/handler@0.3.0`) and their
-    /// instance reuse. Off by default: it turns on the component model's
-    /// async ABI, which makes every WASI 0.2 invocation cost about 60 %
-    /// more in process (BENCHMARKS.md); compiled artifacts are kept per
-    /// setting, so turning it on or off recompiles each component once, and
-    /// 0.3 functions deployed while it was on fail to load while it is off.
-    #[arg(long = "wasi-03", env = "MINICLOUD_WASI_03")]
-    pub wasi_03: bool,
-
     /// Ceiling of any function's memory limit, MiB.
     #[arg(long, env = "MINICLOUD_MAX_MEMORY_MIB", default_value_t = 1024)]
     pub max_memory_mib: u64,

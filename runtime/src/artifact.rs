@@ -16,6 +16,9 @@ pub struct Compiled {
     pub artifact: Vec<u8>,
     /// Hex SHA-256 of the uploaded bytes.
     pub sha256: String,
+    /// The fingerprint of the engine it was compiled for (one of
+    /// [`Runtime::fingerprints`]).
+    pub fingerprint: String,
     /// The loaded component, ready to prepare without loading again.
     pub component: Component,
 }
@@ -41,10 +44,6 @@ fn check_header(bytes: &[u8]) -> Result<(), CompileError> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Why a stored artifact could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot load compiled artifact {path}: {message}")]
@@ -54,21 +53,22 @@ pub struct LoadError {
 }
 
 impl Runtime {
-    /// Validates and compiles an uploaded component. CPU-heavy (tens of
-    /// milliseconds and more): run it on a blocking thread.
+    /// Validates and compiles an uploaded component, for the engine
+    /// without the async ABI when it accepts the component, else for the
+    /// one with it (WASI 0.3). CPU-heavy (tens of milliseconds and more):
+    /// run it on a blocking thread.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
         check_header(bytes)?;
-        let component = Component::new(self.engine(), bytes).map_err(|e| {
-            // Without the async ABI a 0.3 component fails validation with a
-            // message about it; say instead what the operator can do. Export
-            // names are plain strings in the binary: searched only here, on
-            // the way out.
-            if !self.config().wasi_03 && contains(bytes, b"wasi:http/handler@0.3") {
-                CompileError::Wasi03Off
-            } else {
-                CompileError::Invalid(format!("{e:#}"))
-            }
-        })?;
+        let [sync_abi, async_abi] = self.hosts();
+        // The engine without the async ABI refuses a component that uses it
+        // while validating, before compiling anything: trying it first
+        // costs a 0.3 component one parse.
+        let (component, host) = match Component::new(&sync_abi.engine, bytes) {
+            Ok(component) => (component, sync_abi),
+            Err(_) => Component::new(&async_abi.engine, bytes)
+                .map(|component| (component, async_abi))
+                .map_err(|e| CompileError::Invalid(format!("{e:#}")))?,
+        };
         let world = self.check(&component)?;
         let artifact = component
             .serialize()
@@ -77,6 +77,7 @@ impl Runtime {
             world,
             artifact,
             sha256: sha256_hex(bytes),
+            fingerprint: host.fingerprint().to_owned(),
             component,
         })
     }
@@ -87,31 +88,39 @@ impl Runtime {
     /// first request). Milliseconds: what a deploy of bytes compiled
     /// before costs instead of [`Runtime::compile`].
     pub fn check(&self, component: &Component) -> Result<World, CompileError> {
-        let engine = self.engine();
+        let engine = component.engine();
         let world = world::detect(engine, component)?;
-        if !self.config().wasi_03 && world::http_version(engine, component) == Some(world::HttpVersion::P3) {
-            return Err(CompileError::Wasi03Off);
-        }
         world::check_imports(engine, component)?;
         self.prepare(component, world)
             .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
         Ok(world)
     }
 
-    /// Loads (memory-maps) an artifact that [`Runtime::compile`] produced.
+    /// Loads (memory-maps) an artifact that [`Runtime::compile`] produced
+    /// for the engine of `fingerprint`.
     ///
     /// Only artifacts the platform wrote itself may be loaded: their bytes are
     /// trusted as machine code. The engine refuses artifacts of another
     /// wasmtime version or incompatible settings.
-    pub fn load_artifact(&self, path: &Path) -> Result<Component, LoadError> {
+    pub fn load_artifact(&self, path: &Path, fingerprint: &str) -> Result<Component, LoadError> {
+        let failed = |message: String| LoadError {
+            path: path.display().to_string(),
+            message,
+        };
+        let host = self
+            .hosts()
+            .into_iter()
+            .find(|h| h.fingerprint() == fingerprint)
+            .ok_or_else(|| {
+                failed(format!(
+                    "no engine of this node has the fingerprint {fingerprint}"
+                ))
+            })?;
         #[allow(unsafe_code, reason = "the platform only loads artifacts it compiled itself")]
         // SAFETY: the file was produced by `Component::serialize` of this
         // platform and is kept in its own object store and cache directory.
-        let loaded = unsafe { Component::deserialize_file(self.engine(), path) };
-        loaded.map_err(|e| LoadError {
-            path: path.display().to_string(),
-            message: format!("{e:#}"),
-        })
+        let loaded = unsafe { Component::deserialize_file(&host.engine, path) };
+        loaded.map_err(|e| failed(format!("{e:#}")))
     }
 }
 

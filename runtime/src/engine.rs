@@ -1,12 +1,12 @@
-//! The one wasmtime engine, its linker and its epoch ticker.
+//! The wasmtime engines (with and without the component model's async
+//! ABI), their linkers and the epoch ticker.
 
 use crate::state::InstanceState;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Engine-wide settings.
@@ -26,10 +26,6 @@ pub struct RuntimeConfig {
     /// pages a guest dirtied are reset in place (found with Linux's
     /// `PAGEMAP_SCAN`) instead of being unmapped and faulted in again.
     pub keep_resident_bytes: usize,
-    /// Serve WASI 0.3 components. Off by default: the component model's
-    /// async ABI makes every store carry concurrency support, which costs
-    /// each WASI 0.2 invocation about 60 % more in process (BENCHMARKS.md).
-    pub wasi_03: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -41,39 +37,47 @@ impl Default for RuntimeConfig {
             max_wasm_stack: 1024 * 1024,
             log_bytes_per_invocation: 64 * 1024,
             keep_resident_bytes: 2 * 1024 * 1024,
-            wasi_03: false,
         }
     }
 }
 
-/// The data plane's shared core: engine, linker and epoch ticker. Cheap to
-/// clone.
+/// The data plane's shared core: two engines with their linkers, and the
+/// epoch ticker that drives both. Cheap to clone.
+///
+/// Components that use the component model's async ABI (WASI 0.3) need
+/// an engine with concurrency support, and every store of such an engine
+/// pays for it: a WASI 0.2 invocation costs about 60 % more in process
+/// (BENCHMARKS.md, 2026-12-04). So WASI 0.2 components and the handler
+/// world run on an engine without it, and each component is compiled for
+/// the first of the two that accepts it; its artifact is stored under that
+/// engine's fingerprint.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+/// An engine and the linker of everything the platform provides to it.
+pub(crate) struct Host {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<InstanceState>,
+    fingerprint: String,
+}
+
+pub(crate) struct Inner {
+    /// WASI 0.2 and the handler world: no async ABI.
+    sync_abi: Host,
+    /// The component model's async ABI: WASI 0.3 (and 0.2 beside it).
+    async_abi: Host,
     pub(crate) config: RuntimeConfig,
     /// The node's reused instances (`reuse`).
     pub(crate) reused: Arc<crate::reuse::Reused>,
-    fingerprint: String,
-    stop_ticker: Arc<AtomicBool>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
-    }
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("config", &self.inner.config)
-            .field("fingerprint", &self.inner.fingerprint)
+            .field("fingerprints", &self.fingerprints())
             .finish()
     }
 }
@@ -84,40 +88,26 @@ impl std::fmt::Debug for Runtime {
 pub struct StartError(String);
 
 impl Runtime {
-    /// Builds the engine (Cranelift, pooling allocator, epoch interruption,
-    /// with `wasi_03` the component model's async ABI), links WASI 0.2 (and
-    /// 0.3), wasi:http of each and the platform's capabilities into one
-    /// linker, and starts the ticker.
+    /// Builds the two engines (Cranelift, pooling allocator, epoch
+    /// interruption; one with the component model's async ABI), links WASI,
+    /// wasi:http and the platform's capabilities into each one's linker,
+    /// and starts the ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
-        let engine = build_engine(&config).map_err(|e| StartError(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .and_then(|()| match config.wasi_03 {
-                true => wasmtime_wasi::p3::add_to_linker(&mut linker)
-                    .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker)),
-                false => Ok(()),
-            })
-            .and_then(|()| crate::caps::add_to_linker(&mut linker))
-            .map_err(|e| StartError(format!("{e:#}")))?;
-        let fingerprint = fingerprint(&engine);
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                config,
-                reused: Arc::default(),
-                fingerprint,
-                stop_ticker,
-            }),
-        })
+        let sync_abi = Host::new(&config, false)?;
+        let async_abi = Host::new(&config, true)?;
+        let inner = Arc::new(Inner {
+            sync_abi,
+            async_abi,
+            config,
+            reused: Arc::default(),
+        });
+        spawn_ticker(Arc::downgrade(&inner), inner.config.epoch_tick)?;
+        Ok(Self { inner })
     }
 
-    /// The wasmtime engine.
+    /// The engine of WASI 0.2 components and the handler world.
     pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+        &self.inner.sync_abi.engine
     }
 
     /// The engine settings.
@@ -125,14 +115,64 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// A short hex digest of everything that decides whether a compiled
-    /// artifact loads into this engine (wasmtime version, target, settings).
+    /// Short hex digests of everything that decides whether a compiled
+    /// artifact loads into each engine (wasmtime version, target, settings):
+    /// the engine without the async ABI first.
+    pub fn fingerprints(&self) -> [&str; 2] {
+        [
+            &self.inner.sync_abi.fingerprint,
+            &self.inner.async_abi.fingerprint,
+        ]
+    }
+
+    /// The fingerprint of the engine without the async ABI, which most
+    /// components are compiled for.
     pub fn fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        &self.inner.sync_abi.fingerprint
+    }
+
+    /// The engines, the one without the async ABI first.
+    pub(crate) fn hosts(&self) -> [&Host; 2] {
+        [&self.inner.sync_abi, &self.inner.async_abi]
+    }
+
+    /// The engine and linker a component was compiled for.
+    pub(crate) fn host_of(&self, component: &Component) -> &Host {
+        match Engine::same(component.engine(), &self.inner.sync_abi.engine) {
+            true => &self.inner.sync_abi,
+            false => &self.inner.async_abi,
+        }
     }
 }
 
-fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
+impl Host {
+    fn new(config: &RuntimeConfig, async_abi: bool) -> Result<Self, StartError> {
+        let engine = build_engine(config, async_abi).map_err(|e| StartError(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| match async_abi {
+                true => wasmtime_wasi::p3::add_to_linker(&mut linker)
+                    .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker)),
+                false => Ok(()),
+            })
+            .and_then(|()| crate::caps::add_to_linker(&mut linker))
+            .map_err(|e| StartError(format!("{e:#}")))?;
+        let fingerprint = fingerprint(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            fingerprint,
+        })
+    }
+
+    /// The engine's fingerprint (see [`Runtime::fingerprints`]).
+    pub(crate) fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+fn build_engine(config: &RuntimeConfig, async_abi: bool) -> wasmtime::Result<Engine> {
     let n = config.pool_instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
@@ -156,8 +196,8 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .epoch_interruption(true)
         // WASI 0.3 components: async exports and imports, streams, futures;
         // without them no store pays for concurrency support.
-        .wasm_component_model_async(config.wasi_03)
-        .concurrency_support(config.wasi_03)
+        .wasm_component_model_async(async_abi)
+        .concurrency_support(async_abi)
         .max_wasm_stack(config.max_wasm_stack)
         .async_stack_size(config.max_wasm_stack + 1024 * 1024)
         .parallel_compilation(true);
@@ -179,19 +219,17 @@ fn fingerprint(engine: &Engine) -> String {
     hex::encode(&hasher.0.finalize()[..8])
 }
 
-/// One engine-wide ticker: a timer per request costs orders of magnitude in
-/// throughput (wasmtime issue 11814).
-fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) -> Result<(), StartError> {
-    let weak = engine.weak();
+/// One ticker for both engines: a timer per request costs orders of
+/// magnitude in throughput (wasmtime issue 11814). It ends with the runtime.
+fn spawn_ticker(runtime: Weak<Inner>, tick: Duration) -> Result<(), StartError> {
     std::thread::Builder::new()
         .name("minicloud-epoch".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 std::thread::sleep(tick);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
+                let Some(inner) = runtime.upgrade() else { break };
+                inner.sync_abi.engine.increment_epoch();
+                inner.async_abi.engine.increment_epoch();
             }
         })
         .map(drop)

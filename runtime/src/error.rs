@@ -33,12 +33,6 @@ pub enum CompileError {
     /// The component imports an interface the platform does not provide.
     #[error("the component imports `{0}`, which this platform does not provide")]
     UnsupportedImport(String),
-    /// A WASI 0.3 component on a server that does not serve them.
-    #[error(
-        "the component is a WASI 0.3 component (it exports wasi:http/handler@0.3), which this server \
-         does not serve: its operator starts it with --wasi-03 (MINICLOUD_WASI_03=true)"
-    )]
-    Wasi03Off,
 }
 
 impl CompileError {
@@ -52,7 +46,6 @@ impl CompileError {
             Self::Invalid(_) => "invalid_component",
             Self::NoKnownWorld(_) => "unknown_world",
             Self::UnsupportedImport(_) => "unsupported_import",
-            Self::Wasi03Off => "wasi_03_off",
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::reuse::{Instances, Pool, Reuse};
 use crate::state::InstanceState;
 use crate::world::{self, HttpVersion, World};
 use std::sync::Arc;
+use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
@@ -28,6 +29,8 @@ pub(crate) enum Prepared {
 #[derive(Clone)]
 pub struct Function {
     pub(crate) runtime: Runtime,
+    /// The engine it was compiled for.
+    pub(crate) engine: Engine,
     pub(crate) prepared: Arc<Prepared>,
     pub(crate) world: World,
     pub(crate) limits: Limits,
@@ -50,9 +53,9 @@ impl std::fmt::Debug for Function {
 
 impl Runtime {
     pub(crate) fn prepare(&self, component: &Component, world: World) -> wasmtime::Result<Prepared> {
-        let pre = self.inner.linker.instantiate_pre(component)?;
+        let pre = self.host_of(component).linker.instantiate_pre(component)?;
         Ok(match world {
-            World::Http => match world::http_version(self.engine(), component) {
+            World::Http => match world::http_version(component.engine(), component) {
                 Some(HttpVersion::P3) => Prepared::Http3(ServicePre::new(pre)?),
                 Some(HttpVersion::P2) | None => Prepared::Http(ProxyPre::new(pre)?),
             },
@@ -74,6 +77,7 @@ impl Runtime {
             .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
         Ok(Function {
             runtime: self.clone(),
+            engine: component.engine().clone(),
             prepared: Arc::new(prepared),
             world,
             limits,

@@ -6,7 +6,8 @@
 //! through small traits ([`report::ReportSink`], and the backends in
 //! [`caps::backend`]).
 //!
-//! - [`engine`]: the one wasmtime [`wasmtime::Engine`] (pooling allocator,
+//! - [`engine`]: the two wasmtime [`wasmtime::Engine`]s (with and without the
+//!   component model's async ABI; pooling allocator,
 //!   epoch interruption driven by a single ticker) and the shared linker.
 //! - [`artifact`]: deploy-time validation and compilation of components, and
 //!   loading of compiled artifacts.

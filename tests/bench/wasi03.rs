@@ -1,5 +1,5 @@
 //! WASI 0.3 HTTP components (issue 19, part 2): MiniCloud serving
-//! `hello-p3` (started with `--wasi-03`) with a fresh instance per request
+//! `hello-p3` with a fresh instance per request
 //! and with instance reuse (`wasmtime serve`'s defaults for 0.3: 128
 //! requests an instance, 16 at once), against `wasmtime serve` running the same component in its
 //! default mode (which reuses), and a native axum handler, in one run.
@@ -19,8 +19,7 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
     };
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut serve = serve_command(data.path(), port);
-    serve.arg("--wasi-03");
+    let serve = serve_command(data.path(), port);
     let (child, url) = spawn_until(serve, "minicloud listening on http://");
     let http = reqwest::Client::new();
     let token = std::fs::read_to_string(data.path().join("admin-token"))

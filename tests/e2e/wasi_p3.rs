@@ -1,6 +1,8 @@
-//! WASI 0.3 HTTP components (`wasi:http/handler@0.3.0`), on a server
-//! started with `--wasi-03`: deployed and served as 0.2 ones are, each request in a fresh instance, with bodies streaming
-//! both ways, the function's limits, its logs and its records.
+//! WASI 0.3 HTTP components (`wasi:http/handler@0.3.0`), compiled for the
+//! engine with the component model's async ABI beside 0.2 ones on the other:
+//! deployed and served as 0.2 ones are, each request in a fresh instance,
+//! with bodies streaming both ways, the function's limits, its logs and its
+//! records.
 
 use minicloud_tests::{Db, Server, drain_counting, eventually, generated_counting, guests};
 use serde_json::json;
@@ -9,23 +11,34 @@ use std::time::Duration;
 crate::on_both_databases!(wasi_03_components_serve_http);
 
 async fn wasi_03_components_serve_http(db: Db) {
-    // Off by default, with an answer that says how to turn it on.
-    let off = Server::start(db).await;
-    let resp = off
-        .deploy_bytes("hello-p3", "", std::fs::read(guests::HELLO_P3).unwrap())
-        .await;
-    assert_eq!(resp.status(), 422);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "wasi_03_off", "{body}");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("--wasi-03"),
-        "{body}"
-    );
-    drop(off);
-
-    let s = Server::start_with(db, &["--wasi-03"]).await;
+    // A 0.2 and a 0.3 component on one server, each compiled for its own
+    // engine (only the 0.3 one pays for the async ABI): two artifacts,
+    // under two engine fingerprints.
+    let mut s = Server::start(db).await;
+    s.deploy("hello", guests::HELLO).await;
     let deployed = s.deploy("hello-p3", guests::HELLO_P3).await;
     assert_eq!(deployed["world"], "http", "{deployed}");
+    let mut engines: Vec<usize> = std::fs::read_dir(s.data_dir().join("cache"))
+        .unwrap()
+        .map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap().count())
+        .collect();
+    engines.sort();
+    assert_eq!(engines, [1, 1], "one artifact under each engine's fingerprint");
+    // A restart finds each artifact under its engine: nothing compiles.
+    s.restart().await;
+    let loaded = eventually(Duration::from_secs(10), || async {
+        (s.metric("minicloud_artifact_loads_total", "").await >= 2.0).then_some(())
+    })
+    .await;
+    assert!(
+        loaded.is_some(),
+        "both artifacts loaded ahead of their first calls"
+    );
+    assert_eq!(
+        s.get_text(&s.fn_url("hello", "/?name=two")).await,
+        "Hello, two! (from MiniCloud)\n"
+    );
+    assert_eq!(s.metric("minicloud_compilations_total", "").await, 0.0);
 
     // A fresh instance per request: each answers as its instance's first.
     for _ in 0..3 {
@@ -163,7 +176,7 @@ async fn refused(resp: reqwest::Response, code: &str) -> String {
 }
 
 async fn instances_are_reused_by_opt_in(db: Db) {
-    let s = Server::start_with(db, &["--wasi-03"]).await;
+    let s = Server::start(db).await;
     s.deploy("faults-p3", guests::FAULTS_P3).await;
     assert_eq!(
         counts(&s, "faults-p3", "/count", 2).await,

@@ -115,7 +115,6 @@ pub async fn start(
         pool_instances: config.pool_instances,
         max_memory_bytes: config.max_memory_mib * 1024 * 1024,
         log_bytes_per_invocation: config.log_bytes_per_invocation,
-        wasi_03: config.wasi_03,
         ..RuntimeConfig::default()
     };
     let runtime = tokio::task::spawn_blocking(move || {

@@ -134,7 +134,7 @@ impl Registry {
             .await
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
         self.artifacts
-            .put_compiled(sha, Bytes::from(compiled.artifact))
+            .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
             .await?;
         self.remember_component(sha, compiled.component.clone());
         Ok(compiled.component)
@@ -147,12 +147,12 @@ impl Registry {
         if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
             return Ok(Some(c.clone()));
         }
-        let Some(path) = self.artifacts.fetch_compiled(sha).await? else {
+        let Some((path, fingerprint)) = self.artifacts.fetch_compiled(sha).await? else {
             return Ok(None);
         };
         let start = Instant::now();
         let runtime = self.runtime.clone();
-        let component = tokio::task::spawn_blocking(move || runtime.load_artifact(&path))
+        let component = tokio::task::spawn_blocking(move || runtime.load_artifact(&path, &fingerprint))
             .await
             .map_err(|e| LoadError::Runtime(e.to_string()))?
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
@@ -254,9 +254,9 @@ impl Registry {
     async fn compile_and_store(&self, bytes: Bytes) -> Result<Deployable, DeployableError> {
         let c = compile(&self.runtime, bytes.clone(), "deploy").await?;
         self.artifacts
-            .put(&c.sha256, bytes, Bytes::from(c.artifact))
+            .put(&c.sha256, &c.fingerprint, bytes, Bytes::from(c.artifact))
             .await?;
-        let reusable = reusable(&self.runtime, &c.component);
+        let reusable = reusable(&c.component);
         self.remember_component(&c.sha256, c.component);
         Ok(Deployable {
             sha256: c.sha256,
@@ -272,7 +272,7 @@ impl Registry {
         let (world, reusable) = tokio::task::spawn_blocking(move || {
             runtime
                 .check(&component)
-                .map(|world| (world, reusable(&runtime, &component)))
+                .map(|world| (world, reusable(&component)))
         })
         .await
         .map_err(|e| CompileError::Invalid(format!("the check failed: {e}")))??;
@@ -287,14 +287,14 @@ impl Registry {
     /// Whether the component of `version` can reuse its instances.
     pub async fn reusable(&self, version: &VersionRow) -> Result<bool, LoadError> {
         let component = self.component(&version.sha256).await?;
-        Ok(reusable(&self.runtime, &component))
+        Ok(reusable(&component))
     }
 }
 
 /// Whether a component's instances can serve more than one request: WASI
 /// 0.3 HTTP components, whose handler is an async export.
-fn reusable(runtime: &Runtime, component: &Component) -> bool {
-    minicloud_runtime::world::http_version(runtime.engine(), component)
+fn reusable(component: &Component) -> bool {
+    minicloud_runtime::world::http_version(component.engine(), component)
         == Some(minicloud_runtime::world::HttpVersion::P3)
 }
 

@@ -48,7 +48,6 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     let s = Server::start_with(
         db,
         &[
-            "--wasi-03",
             "--pool-instances",
             "8",
             "--project-quota",
@@ -83,10 +82,11 @@ async fn warm_instances_stay_with_their_function(db: Db) {
         "idle instances ended when the pool crowded"
     );
 
-    // Our fresh instances still find the half of the pool that reused ones
-    // cannot hold: four at once, with four warm instances idle.
-    s.deploy("hello", guests::HELLO).await;
-    let calls = (0..4).map(|_| s.http.get(s.fn_url("hello", "/")).send());
+    // Our fresh 0.3 instances (the engine whose pool reused ones share)
+    // still find the half of the pool that reused ones cannot hold: four
+    // at once, with four warm instances idle.
+    s.deploy("hello-p3", guests::HELLO_P3).await;
+    let calls = (0..4).map(|_| s.http.get(s.fn_url("hello-p3", "/")).send());
     for resp in futures::future::join_all(calls).await {
         assert_eq!(resp.unwrap().status(), 200);
     }
