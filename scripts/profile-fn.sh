@@ -9,19 +9,12 @@ cd "$(dirname "$0")/.."
 cargo build --release -p minicloud-controlplane --bin minicloud
 cargo bench -p minicloud-tests --bench platform --no-run
 bench=$(ls -t target/release/deps/platform-* | grep -v '\.d$' | head -1)
-hello=target/guests/wasm32-wasip2/release/hello.wasm
 work=$(mktemp -d)
 port=${PORT:-18383}
+server=
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \
-  MINICLOUD_RATE_LIMIT_RPS=10000000 MINICLOUD_RATE_LIMIT_BURST=10000000 \
-  MINICLOUD_PROJECT_QUOTA=rps=10000000 MINICLOUD_ORG_QUOTA=rps=10000000 RUST_LOG=warn \
-  taskset -c 0 target/release/minicloud serve > "$work/server.log" 2>&1 &
-server=$!
-until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
-curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $(cat "$work/data/admin-token")" \
-  -H "content-type: application/wasm" --data-binary "@$hello" \
-  "http://127.0.0.1:$port/api/v1/projects/default/functions/hello"
+. scripts/hello-server.sh
+hello_server target/release/minicloud "$work" "$port"
 echo "without the profiler: $(taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/ "$server")"
 taskset -c 1 "$bench" load "127.0.0.1:$port" /fn/default/hello/ > "$work/load.txt" &
 load=$!

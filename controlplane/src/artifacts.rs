@@ -51,8 +51,8 @@ pub struct Artifacts {
     objects: Arc<dyn ObjectStore>,
     store: Store,
     cache_dir: PathBuf,
-    /// The engines' fingerprints, the one most components use first.
-    fingerprints: [String; 2],
+    /// Its engines: their fingerprints name the artifacts.
+    runtime: Runtime,
 }
 
 impl std::fmt::Debug for Artifacts {
@@ -72,7 +72,7 @@ impl Artifacts {
             objects,
             store,
             cache_dir,
-            fingerprints: runtime.fingerprints().map(str::to_owned),
+            runtime: runtime.clone(),
         }
     }
 
@@ -84,7 +84,7 @@ impl Artifacts {
         let until = crate::util::now_ms().saturating_add(for_ms);
         Ok(self
             .store
-            .claim_compile(org_id, sha, &self.fingerprints[0], node_id(), until)
+            .claim_compile(org_id, sha, self.runtime.fingerprint(), node_id(), until)
             .await?)
     }
 
@@ -92,7 +92,7 @@ impl Artifacts {
     pub async fn release_compile(&self, org_id: &str, sha: &str) -> Result<(), ArtifactError> {
         Ok(self
             .store
-            .release_compile(org_id, sha, &self.fingerprints[0], node_id())
+            .release_compile(org_id, sha, self.runtime.fingerprint(), node_id())
             .await?)
     }
 
@@ -130,13 +130,21 @@ impl Artifacts {
     /// artifact for either engine (then the original must be compiled
     /// again).
     pub async fn fetch_compiled(&self, sha: &str) -> Result<Option<(PathBuf, String)>, ArtifactError> {
-        for fingerprint in &self.fingerprints {
-            if let Some(digest) = self.store.artifact_digest(sha, fingerprint).await? {
-                let found = self.fetch_checked(sha, fingerprint, &digest).await?;
-                return Ok(found.map(|path| (path, fingerprint.clone())));
-            }
+        // The engine most components use first; the one with the async ABI
+        // (built for the lookup if need be) only for what the first lacks.
+        let mut fingerprint = self.runtime.fingerprint();
+        let mut digest = self.store.artifact_digest(sha, fingerprint).await?;
+        if digest.is_none()
+            && let Ok(other) = self.runtime.async_fingerprint()
+        {
+            fingerprint = other;
+            digest = self.store.artifact_digest(sha, fingerprint).await?;
         }
-        Ok(None)
+        let Some(digest) = digest else {
+            return Ok(None);
+        };
+        let found = self.fetch_checked(sha, fingerprint, &digest).await?;
+        Ok(found.map(|path| (path, fingerprint.to_owned())))
     }
 
     /// The artifact of `sha` for `fingerprint` in the local cache, if a

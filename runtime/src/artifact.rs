@@ -16,8 +16,8 @@ pub struct Compiled {
     pub artifact: Vec<u8>,
     /// Hex SHA-256 of the uploaded bytes.
     pub sha256: String,
-    /// The fingerprint of the engine it was compiled for (one of
-    /// [`Runtime::fingerprints`]).
+    /// The fingerprint of the engine it was compiled for
+    /// ([`Runtime::fingerprint`] or [`Runtime::async_fingerprint`]).
     pub fingerprint: String,
     /// The loaded component, ready to prepare without loading again.
     pub component: Component,
@@ -59,15 +59,19 @@ impl Runtime {
     /// run it on a blocking thread.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileError> {
         check_header(bytes)?;
-        let [sync_abi, async_abi] = self.hosts();
         // The engine without the async ABI refuses a component that uses it
         // while validating, before compiling anything: trying it first
         // costs a 0.3 component one parse.
-        let (component, host) = match Component::new(&sync_abi.engine, bytes) {
-            Ok(component) => (component, sync_abi),
-            Err(_) => Component::new(&async_abi.engine, bytes)
-                .map(|component| (component, async_abi))
-                .map_err(|e| CompileError::Invalid(format!("{e:#}")))?,
+        let (component, host) = match Component::new(&self.sync_abi().engine, bytes) {
+            Ok(component) => (component, self.sync_abi()),
+            Err(_) => {
+                let host = self
+                    .async_abi()
+                    .map_err(|e| CompileError::Invalid(e.to_string()))?;
+                let component = Component::new(&host.engine, bytes)
+                    .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+                (component, host)
+            }
         };
         let world = self.check(&component)?;
         let artifact = component
@@ -107,15 +111,18 @@ impl Runtime {
             path: path.display().to_string(),
             message,
         };
-        let host = self
-            .hosts()
-            .into_iter()
-            .find(|h| h.fingerprint() == fingerprint)
-            .ok_or_else(|| {
-                failed(format!(
-                    "no engine of this node has the fingerprint {fingerprint}"
-                ))
-            })?;
+        let host = match fingerprint == self.fingerprint() {
+            true => self.sync_abi(),
+            false => self
+                .async_abi()
+                .map_err(|e| failed(e.to_string()))
+                .and_then(|host| match host.fingerprint() == fingerprint {
+                    true => Ok(host),
+                    false => Err(failed(format!(
+                        "no engine of this node has the fingerprint {fingerprint}"
+                    ))),
+                })?,
+        };
         #[allow(unsafe_code, reason = "the platform only loads artifacts it compiled itself")]
         // SAFETY: the file was produced by `Component::serialize` of this
         // platform and is kept in its own object store and cache directory.

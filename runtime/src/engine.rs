@@ -4,7 +4,7 @@
 use crate::state::InstanceState;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -50,7 +50,9 @@ impl Default for RuntimeConfig {
 /// (BENCHMARKS.md, 2026-12-04). So WASI 0.2 components and the handler
 /// world run on an engine without it, and each component is compiled for
 /// the first of the two that accepts it; its artifact is stored under that
-/// engine's fingerprint.
+/// engine's fingerprint. The engine with the async ABI is built when first
+/// needed: a node that never sees a WASI 0.3 component never pays for its
+/// pool's reservations at start.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
@@ -66,8 +68,9 @@ pub(crate) struct Host {
 pub(crate) struct Inner {
     /// WASI 0.2 and the handler world: no async ABI.
     sync_abi: Host,
-    /// The component model's async ABI: WASI 0.3 (and 0.2 beside it).
-    async_abi: Host,
+    /// The component model's async ABI: WASI 0.3 (and 0.2 beside it);
+    /// built on first use, or why it could not be.
+    async_abi: OnceLock<Result<Host, String>>,
     pub(crate) config: RuntimeConfig,
     /// The node's reused instances (`reuse`).
     pub(crate) reused: Arc<crate::reuse::Reused>,
@@ -77,7 +80,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("config", &self.inner.config)
-            .field("fingerprints", &self.fingerprints())
+            .field("fingerprint", &self.fingerprint())
             .finish()
     }
 }
@@ -88,16 +91,14 @@ impl std::fmt::Debug for Runtime {
 pub struct StartError(String);
 
 impl Runtime {
-    /// Builds the two engines (Cranelift, pooling allocator, epoch
-    /// interruption; one with the component model's async ABI), links WASI,
-    /// wasi:http and the platform's capabilities into each one's linker,
-    /// and starts the ticker.
+    /// Builds the engine without the async ABI (Cranelift, pooling
+    /// allocator, epoch interruption), links WASI 0.2, wasi:http and the
+    /// platform's capabilities into its linker, and starts the ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let sync_abi = Host::new(&config, false)?;
-        let async_abi = Host::new(&config, true)?;
         let inner = Arc::new(Inner {
             sync_abi,
-            async_abi,
+            async_abi: OnceLock::new(),
             config,
             reused: Arc::default(),
         });
@@ -115,32 +116,37 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// Short hex digests of everything that decides whether a compiled
-    /// artifact loads into each engine (wasmtime version, target, settings):
-    /// the engine without the async ABI first.
-    pub fn fingerprints(&self) -> [&str; 2] {
-        [
-            &self.inner.sync_abi.fingerprint,
-            &self.inner.async_abi.fingerprint,
-        ]
-    }
-
-    /// The fingerprint of the engine without the async ABI, which most
-    /// components are compiled for.
+    /// A short hex digest of everything that decides whether a compiled
+    /// artifact loads into the engine without the async ABI, which most
+    /// components are compiled for (wasmtime version, target, settings).
     pub fn fingerprint(&self) -> &str {
         &self.inner.sync_abi.fingerprint
     }
 
-    /// The engines, the one without the async ABI first.
-    pub(crate) fn hosts(&self) -> [&Host; 2] {
-        [&self.inner.sync_abi, &self.inner.async_abi]
+    /// The same for the engine with the async ABI (built if it was not).
+    pub fn async_fingerprint(&self) -> Result<&str, StartError> {
+        self.async_abi().map(Host::fingerprint)
+    }
+
+    /// The engine without the async ABI.
+    pub(crate) fn sync_abi(&self) -> &Host {
+        &self.inner.sync_abi
+    }
+
+    /// The engine with the async ABI, built on first use.
+    pub(crate) fn async_abi(&self) -> Result<&Host, StartError> {
+        let built = self
+            .inner
+            .async_abi
+            .get_or_init(|| Host::new(&self.inner.config, true).map_err(|e| e.0));
+        built.as_ref().map_err(|e| StartError(e.clone()))
     }
 
     /// The engine and linker a component was compiled for.
     pub(crate) fn host_of(&self, component: &Component) -> &Host {
-        match Engine::same(component.engine(), &self.inner.sync_abi.engine) {
-            true => &self.inner.sync_abi,
-            false => &self.inner.async_abi,
+        match self.inner.async_abi.get() {
+            Some(Ok(host)) if Engine::same(component.engine(), &host.engine) => host,
+            _ => &self.inner.sync_abi,
         }
     }
 }
@@ -166,7 +172,7 @@ impl Host {
         })
     }
 
-    /// The engine's fingerprint (see [`Runtime::fingerprints`]).
+    /// The engine's fingerprint (see [`Runtime::fingerprint`]).
     pub(crate) fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -229,7 +235,9 @@ fn spawn_ticker(runtime: Weak<Inner>, tick: Duration) -> Result<(), StartError> 
                 std::thread::sleep(tick);
                 let Some(inner) = runtime.upgrade() else { break };
                 inner.sync_abi.engine.increment_epoch();
-                inner.async_abi.engine.increment_epoch();
+                if let Some(Ok(host)) = inner.async_abi.get() {
+                    host.engine.increment_epoch();
+                }
             }
         })
         .map(drop)

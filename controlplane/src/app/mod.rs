@@ -250,7 +250,7 @@ pub async fn start(
     );
     let secrets = SecretService::new(store.clone(), services.keyring.clone());
     Ok(Started {
-        state: AppState {
+        state: AppState::from(crate::http::Shared {
             functions,
             iam,
             routes,
@@ -273,7 +273,7 @@ pub async fn start(
             config: Arc::new(config),
             projects: Default::default(),
             streams: Default::default(),
-        },
+        }),
         writer,
         writer_task,
     })

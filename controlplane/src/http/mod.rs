@@ -15,7 +15,7 @@ pub mod console;
 pub mod gateway;
 mod state;
 
-pub use state::{AppState, ProjectNames};
+pub use state::{AppState, ProjectNames, Shared};
 
 use crate::handover::Draining;
 use api::error::{ApiError, TRACE_ID};

@@ -23,9 +23,26 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Clone, Default)]
 pub struct ProjectNames(Arc<RwLock<HashMap<String, Project>>>);
 
-/// Everything handlers share; cheap to clone.
+/// Everything handlers share, behind one `Arc`: every request's extractors
+/// clone it, and a clone is one count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     /// The database.
     pub store: Store,
     /// Functions: their life cycle, and the one way to invoke them.

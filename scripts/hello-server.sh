@@ -1,0 +1,17 @@
+# Sourced by scripts/profile-fn.sh and scripts/ab-fn.sh: `hello_server BIN
+# WORK PORT` starts server binary BIN on core 0 (data in WORK, limits out
+# of the way of a load test), waits until it is ready and deploys the
+# hello component at /fn/default/hello/; the server's pid is in $server.
+hello_server() {
+  local bin=$1 work=$2 port=$3
+  MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \
+    MINICLOUD_RATE_LIMIT_RPS=10000000 MINICLOUD_RATE_LIMIT_BURST=10000000 \
+    MINICLOUD_PROJECT_QUOTA=rps=10000000 MINICLOUD_ORG_QUOTA=rps=10000000 RUST_LOG=warn \
+    taskset -c 0 "$bin" serve > "$work/server.log" 2>&1 &
+  server=$!
+  until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
+  curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $(cat "$work/data/admin-token")" \
+    -H "content-type: application/wasm" \
+    --data-binary "@target/guests/wasm32-wasip2/release/hello.wasm" \
+    "http://127.0.0.1:$port/api/v1/projects/default/functions/hello"
+}
