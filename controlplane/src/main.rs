@@ -5,11 +5,6 @@ use minicloud_controlplane::cli;
 use minicloud_controlplane::config::ServeConfig;
 use std::process::ExitCode;
 
-/// mimalloc rather than glibc's malloc: allocation and freeing were 8 % of
-/// a request's CPU (BENCHMARKS.md, issue 19).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// MiniCloud: a self-hosted, WebAssembly-native serverless cloud.
 #[derive(Debug, Parser)]
 #[command(name = "minicloud", version, about, after_help = cli::EXIT_CODES)]
