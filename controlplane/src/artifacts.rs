@@ -132,19 +132,24 @@ impl Artifacts {
     pub async fn fetch_compiled(&self, sha: &str) -> Result<Option<(PathBuf, String)>, ArtifactError> {
         // The engine most components use first; the one with the async ABI
         // (built for the lookup if need be) only for what the first lacks.
-        let mut fingerprint = self.runtime.fingerprint();
-        let mut digest = self.store.artifact_digest(sha, fingerprint).await?;
-        if digest.is_none()
-            && let Ok(other) = self.runtime.async_fingerprint()
-        {
-            fingerprint = other;
-            digest = self.store.artifact_digest(sha, fingerprint).await?;
+        let mut fingerprint = self.runtime.fingerprint().to_owned();
+        let mut digest = self.store.artifact_digest(sha, &fingerprint).await?;
+        if digest.is_none() {
+            // The first lookup may build that engine (a few ms of pool
+            // reservations and linking): on a blocking thread, not a worker.
+            let runtime = self.runtime.clone();
+            let other =
+                tokio::task::spawn_blocking(move || runtime.async_fingerprint().map(str::to_owned)).await;
+            if let Ok(Ok(other)) = other {
+                fingerprint = other;
+                digest = self.store.artifact_digest(sha, &fingerprint).await?;
+            }
         }
         let Some(digest) = digest else {
             return Ok(None);
         };
-        let found = self.fetch_checked(sha, fingerprint, &digest).await?;
-        Ok(found.map(|path| (path, fingerprint.to_owned())))
+        let found = self.fetch_checked(sha, &fingerprint, &digest).await?;
+        Ok(found.map(|path| (path, fingerprint)))
     }
 
     /// The artifact of `sha` for `fingerprint` in the local cache, if a

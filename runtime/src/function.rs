@@ -24,13 +24,22 @@ pub(crate) enum Prepared {
     Handler(HandlerPre<InstanceState>),
 }
 
+impl Prepared {
+    /// The engine the component was compiled for: its stores are made on it.
+    pub(crate) fn engine(&self) -> &Engine {
+        match self {
+            Prepared::Http(pre) => pre.engine(),
+            Prepared::Http3(pre) => pre.engine(),
+            Prepared::Handler(pre) => pre.engine(),
+        }
+    }
+}
+
 /// A function ready to invoke. Cheap to clone; every invocation gets a fresh
 /// instance from the pre-instantiated component.
 #[derive(Clone)]
 pub struct Function {
     pub(crate) runtime: Runtime,
-    /// The engine it was compiled for.
-    pub(crate) engine: Engine,
     pub(crate) prepared: Arc<Prepared>,
     pub(crate) world: World,
     pub(crate) limits: Limits,
@@ -77,7 +86,6 @@ impl Runtime {
             .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
         Ok(Function {
             runtime: self.clone(),
-            engine: component.engine().clone(),
             prepared: Arc::new(prepared),
             world,
             limits,

@@ -74,7 +74,7 @@ pub(crate) fn sandbox(
     turn: Option<crate::cpu::Turn>,
     deadline: impl Fn() -> Instant + Send + Sync + 'static,
 ) -> Store<InstanceState> {
-    let mut store = Store::new(&func.engine, state);
+    let mut store = Store::new(func.prepared.engine(), state);
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
     // With a CPU share, past its first ticks of computing the guest
