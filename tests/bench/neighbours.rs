@@ -111,22 +111,18 @@ pub async fn neighbours() {
     println!(
         "  quiet alone:        {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
         quiet.rps,
-        ms(quiet.p50),
-        ms(quiet.p99)
+        crate::ms(quiet.p50),
+        crate::ms(quiet.p99)
     );
     println!(
         "  beside the noise:   {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} noisy calls)",
         busy.rps,
-        ms(busy.p50),
-        ms(busy.p99),
+        crate::ms(busy.p50),
+        crate::ms(busy.p99),
         noise_calls.load(Ordering::Relaxed)
     );
     println!(
         "  p99 beside the noise / alone: {ratio:.2}x (target: at most 2x) {}\n",
         if ratio <= 2.0 { "met" } else { "MISSED" }
     );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }

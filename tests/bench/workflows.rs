@@ -24,7 +24,7 @@ pub async fn workflows() {
     println!("workflows, 3 task steps of the json-handler example (a fresh instance each):");
     println!(
         "  baseline: in-process invocation of the same handler p50 {:.3} ms",
-        ms(baseline)
+        crate::ms(baseline)
     );
     for db in ["sqlite", "postgres"] {
         let data = tempfile::tempdir().unwrap();
@@ -52,14 +52,14 @@ pub async fn workflows() {
              {:.0} three-step executions/s ({BURST} started by {CLIENTS} clients); \
              1,000-item Map {:.2} s ({:.2} ms per item); \
              a JSONata Pass state {:.3} ms, a JSONPath one {:.3} ms (p50 of {CHAIN}-state chains)",
-            ms(figures.step_p50),
-            ms(figures.step_p99),
+            crate::ms(figures.step_p50),
+            crate::ms(figures.step_p99),
             figures.step_p50.as_secs_f64() / baseline.as_secs_f64(),
             figures.per_second,
             figures.map.as_secs_f64(),
-            ms(figures.map) / 1000.0,
-            ms(figures.jsonata_state),
-            ms(figures.jsonpath_state),
+            crate::ms(figures.map) / 1000.0,
+            crate::ms(figures.jsonata_state),
+            crate::ms(figures.jsonpath_state),
         );
     }
     println!();
@@ -343,8 +343,4 @@ async fn in_process_p50() -> Duration {
     let mut times = times.split_off(200);
     times.sort();
     crate::percentile(&times, 0.5)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
