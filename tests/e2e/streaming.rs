@@ -1,5 +1,6 @@
 //! Bodies stream both ways: 1 GiB out of a guest and 64 MiB through the echo
-//! function, with the server's memory staying bounded.
+//! function, with the server's memory staying bounded; a response's head
+//! does not wait for its guest to end.
 
 use futures::StreamExt;
 use minicloud_tests::{Db, Server, drain_counting, generated_counting, guests, peak_rss};
@@ -65,4 +66,43 @@ async fn bodies_stream_both_ways(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
+}
+
+/// A guest that waits between chunks has its head and first chunk sent
+/// while it waits, not when it ends; a body that ends at once arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_go_out_while_the_guest_waits() {
+    let s = Server::start(Db::Sqlite).await;
+    s.deploy_with("faults", "?timeout_ms=120000", guests::FAULTS)
+        .await;
+    let resp = s
+        .http
+        .get(s.fn_url("faults", "/trickle?ms=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "first\n");
+
+    // The guest sleeps 60 s after its first chunk: holding the head until
+    // the guest ends would keep both from the client for a minute.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.http.get(s.fn_url("faults", "/trickle?ms=60000")).send(),
+    )
+    .await
+    .expect("the head did not come while the guest waited")
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "the length is not known yet"
+    );
+    let mut body = resp.bytes_stream();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), body.next())
+        .await
+        .expect("the first chunk did not come while the guest waited")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first[..], b"first\n");
 }

@@ -122,6 +122,24 @@ fn stream(out: ResponseOutparam, mb: u64, declare: bool) {
     let _ = OutgoingBody::finish(body, None);
 }
 
+/// Sends its head and `first`, then, unless `ms` is 0, waits `ms` on a
+/// WASI clock and sends `second`; it declares no length.
+fn trickle(out: ResponseOutparam, ms: u64) {
+    let response = OutgoingResponse::new(Fields::new());
+    let Ok(body) = response.body() else { return };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(stream) = body.write() else { return };
+    if stream.blocking_write_and_flush(b"first\n").is_err() {
+        return;
+    }
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = stream.blocking_write_and_flush(b"second\n");
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
+
 struct Faults;
 
 impl Guest for Faults {
@@ -136,6 +154,13 @@ impl Guest for Faults {
         }
         if path.starts_with("/stream") {
             return stream(out, mb, false);
+        }
+        if path.starts_with("/trickle") {
+            let ms = path
+                .split_once("ms=")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(100);
+            return trickle(out, ms);
         }
         minicloud_sdk::http::serve(request, out, buffered)
     }
