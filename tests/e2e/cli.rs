@@ -950,12 +950,20 @@ async fn plan_and_apply(db: Db) {
     )
     .unwrap();
     let manifest = |memory: u64, bucket: bool| {
+        let reuse = match bucket {
+            true => "{ max_requests = 50, max_concurrent = 2, idle_timeout_ms = 10000 }",
+            false => "\"off\"",
+        };
         format!(
             r#"project = "default"
 secrets = []
 
 [functions.hello]
 source = "{hello}"
+
+[functions.p3]
+source = "{hello_p3}"
+reuse = {reuse}
 
 [functions.greet]
 source = "{greet}"
@@ -984,6 +992,7 @@ targets = [{{ function = "greet" }}]
 definition = "flow.json"
 {bucket}"#,
             hello = guests::HELLO,
+            hello_p3 = guests::HELLO_P3,
             greet = guests::JSON_HANDLER,
             bucket = if bucket { "\n[buckets.pics]\n" } else { "" },
         )
@@ -1015,6 +1024,13 @@ definition = "flow.json"
         .json();
     assert_eq!(greet["limits"]["memory_mib"], 64);
     assert_eq!(greet["env"], json!({"GREETING": "hi"}));
+    let p3 = expect(config, &["functions", "get", "p3", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(
+        p3["reuse"],
+        json!({"max_requests": 50, "max_concurrent": 2, "idle_timeout_ms": 10000})
+    );
     assert_eq!(greet["role"], "greeter");
     let role = expect(config, &["roles", "get", "greeter", "-o", "json"], "", 0)
         .await
@@ -1056,7 +1072,7 @@ definition = "flow.json"
         .await
         .json();
     assert_eq!(again["changes"], json!([]), "{again}");
-    assert_eq!(again["unchanged"], 7);
+    assert_eq!(again["unchanged"], 8);
     let applied = expect(config, &["apply", "-f", &file_arg], "", 0).await;
     assert!(applied.stderr.contains("0 changed"), "{}", applied.stderr);
 
@@ -1083,6 +1099,46 @@ definition = "flow.json"
         .await
         .json();
     assert_eq!(greet["limits"]["memory_mib"], 128);
+    let p3 = expect(config, &["functions", "get", "p3", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(p3["reuse"], Value::Null, "reuse = \"off\" turned it off");
+    let again = expect(config, &["plan", "-f", &file_arg, "-o", "json"], "", 0)
+        .await
+        .json();
+    assert_eq!(again["changes"], json!([]), "\"off\" holds for no reuse: {again}");
+
+    // `functions deploy --reuse` sets it with the version; a bad one is
+    // refused before anything is uploaded.
+    let deployed = expect(
+        config,
+        &[
+            "functions",
+            "deploy",
+            "p3b",
+            guests::HELLO_P3,
+            "--reuse",
+            "10,1,5000",
+            "-o",
+            "json",
+        ],
+        "",
+        0,
+    )
+    .await
+    .json();
+    assert_eq!(
+        deployed["reuse"],
+        json!({"max_requests": 10, "max_concurrent": 1, "idle_timeout_ms": 5000})
+    );
+    let ran = expect(
+        config,
+        &["functions", "deploy", "p3c", guests::HELLO_P3, "--reuse", "10,1"],
+        "",
+        2,
+    )
+    .await;
+    assert!(ran.stderr.contains("MAX_REQUESTS"), "{}", ran.stderr);
 
     // Errors point at the manifest's line.
     let bad = home.path().join("bad.toml");

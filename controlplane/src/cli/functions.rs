@@ -58,6 +58,29 @@ pub struct DeployArgs {
     /// Who may call it over HTTP: `public` or `authenticated`.
     #[arg(long)]
     http_auth: Option<String>,
+    /// Instance reuse (WASI 0.3 HTTP functions):
+    /// `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS` (e.g. `100,4,30000`),
+    /// or `off`. Set once the version is deployed.
+    #[arg(long, value_parser = parse_reuse)]
+    reuse: Option<Value>,
+}
+
+/// `--reuse`: `off`, or the three numbers of the API's `reuse` object.
+fn parse_reuse(text: &str) -> Result<Value, String> {
+    if text == "off" {
+        return Ok(json!("off"));
+    }
+    let numbers: Vec<u64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{e}"))?;
+    let [max_requests, max_concurrent, idle_timeout_ms] = numbers[..] else {
+        return Err("give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off".into());
+    };
+    Ok(
+        json!({"max_requests": max_requests, "max_concurrent": max_concurrent, "idle_timeout_ms": idle_timeout_ms}),
+    )
 }
 
 /// Runs a `functions` command.
@@ -171,6 +194,13 @@ async fn deploy(global: &Global, client: &mut Client, args: DeployArgs) -> Resul
     let answer = client.send(request).await;
     bar.finish_and_clear();
     let mut deployed = json_of(answer?).await?;
+    if let Some(reuse) = args.reuse {
+        let url = function_url(client, &args.name, "");
+        let changed = client
+            .call(Method::PATCH, &url, Some(&json!({ "reuse": reuse })))
+            .await?;
+        deployed["reuse"] = changed["reuse"].clone();
+    }
     deployed["url"] = json!(format!(
         "{}/fn/{}/{}/",
         client.endpoint,

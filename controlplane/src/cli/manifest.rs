@@ -1,6 +1,6 @@
 //! `minicloud plan` and `minicloud apply`: a project described in
 //! `minicloud.toml` (functions with their `.wasm` or a build command,
-//! limits, env and config; execution roles with managed and inline
+//! limits, env, config and instance reuse; execution roles with managed and inline
 //! policies; routes; buckets; event rules; workflows; secrets by
 //! reference only), compared with what the API says the project holds,
 //! and the difference carried out through the same API. A second apply
@@ -80,6 +80,10 @@ struct Function {
     role: Option<String>,
     env: Option<BTreeMap<String, String>>,
     config: Option<BTreeMap<String, String>>,
+    /// Instance reuse of a WASI 0.3 HTTP function: a table of
+    /// `max_requests`, `max_concurrent` and `idle_timeout_ms`, or `"off"`
+    /// (the API checks them).
+    reuse: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,6 +360,7 @@ async fn plan(
             ("role", json!(f.role)),
             ("env", json!(f.env)),
             ("config", json!(f.config)),
+            ("reuse", json!(f.reuse)),
         ] {
             if !value.is_null() {
                 settings[key] = value;
@@ -392,7 +397,12 @@ async fn plan(
                 if code_changed {
                     details.push(format!("code {} -> {}", short(&have["sha256"]), &sha[..12]));
                 }
-                let settings_hold = holds(&settings, have)
+                // `"off"` is what the server shows as no reuse (null).
+                let mut wanted = settings.clone();
+                if wanted["reuse"] == "off" {
+                    wanted["reuse"] = Value::Null;
+                }
+                let settings_hold = holds(&wanted, have)
                     // env and config are replaced whole: keys the server has
                     // and the manifest lacks are a change.
                     && ["env", "config"].iter().all(|k| settings.get(k).is_none_or(|v| v == &have[*k]));
