@@ -62,13 +62,13 @@ pub struct DeployArgs {
     /// `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS` (e.g. `100,4,30000`),
     /// or `off`. Set once the version is deployed.
     #[arg(long, value_parser = parse_reuse)]
-    reuse: Option<Value>,
+    reuse: Option<Box<Value>>,
 }
 
 /// `--reuse`: `off`, or the three numbers of the API's `reuse` object.
-fn parse_reuse(text: &str) -> Result<Value, String> {
+fn parse_reuse(text: &str) -> Result<Box<Value>, String> {
     if text == "off" {
-        return Ok(json!("off"));
+        return Ok(Box::new(json!("off")));
     }
     let numbers: Vec<u64> = text
         .split(',')
@@ -78,9 +78,9 @@ fn parse_reuse(text: &str) -> Result<Value, String> {
     let [max_requests, max_concurrent, idle_timeout_ms] = numbers[..] else {
         return Err("give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off".into());
     };
-    Ok(
+    Ok(Box::new(
         json!({"max_requests": max_requests, "max_concurrent": max_concurrent, "idle_timeout_ms": idle_timeout_ms}),
-    )
+    ))
 }
 
 /// Runs a `functions` command.
