@@ -111,17 +111,16 @@ impl Runtime {
             path: path.display().to_string(),
             message,
         };
-        let host = match fingerprint == self.fingerprint() {
-            true => self.sync_abi(),
-            false => self
-                .async_abi()
-                .map_err(|e| failed(e.to_string()))
-                .and_then(|host| match host.fingerprint() == fingerprint {
-                    true => Ok(host),
-                    false => Err(failed(format!(
-                        "no engine of this node has the fingerprint {fingerprint}"
-                    ))),
-                })?,
+        let host = if fingerprint == self.fingerprint() {
+            self.sync_abi()
+        } else {
+            let host = self.async_abi().map_err(|e| failed(e.to_string()))?;
+            if host.fingerprint() != fingerprint {
+                return Err(failed(format!(
+                    "no engine of this node has the fingerprint {fingerprint}"
+                )));
+            }
+            host
         };
         #[allow(unsafe_code, reason = "the platform only loads artifacts it compiled itself")]
         // SAFETY: the file was produced by `Component::serialize` of this

@@ -69,8 +69,23 @@ fn role() -> RoleGrants {
         {"Sid": "NoSecrets", "Effect": "Deny", "Action": "kv:*",
          "Resource": "mrn:kv:*:*:bucket/app/secret/*"}
     ]});
-    let policy = Arc::new(Policy::from_value(&doc).unwrap());
-    RoleGrants::new(vec![("role".into(), policy)], "default", "default", "f1")
+    role_grants(&doc, "f1")
+}
+
+/// The grants of a role holding one policy, `doc`, for function
+/// `function` of the default project.
+pub fn role_grants(doc: &serde_json::Value, function: &str) -> RoleGrants {
+    let policy = Arc::new(Policy::from_value(doc).unwrap());
+    RoleGrants::new(vec![("role".into(), policy)], "default", "default", function)
+}
+
+/// The real SQLite key-value backend of the default project, in `dir`.
+pub async fn sqlite_kv(dir: &std::path::Path) -> ProjectKv {
+    let store = Store::open(&Store::sqlite_url(&dir.join("bench.db")))
+        .await
+        .unwrap();
+    let project = store.ensure_project("default").await.unwrap();
+    ProjectKv::new(store.in_project(&project))
 }
 
 async fn invoke(f: &Function, input: &serde_json::Value) -> Duration {
@@ -94,8 +109,7 @@ async fn per_call(f: &Function, op: serde_json::Value, n: u64) -> Duration {
         let tn = invoke(f, &with).await;
         samples.push(tn.saturating_sub(t0) / n as u32);
     }
-    samples.sort();
-    samples[samples.len() / 2]
+    crate::median(samples)
 }
 
 /// Median time of one `call` made directly, `n` at a time, over 15 rounds:
@@ -113,18 +127,13 @@ where
         }
         samples.push(start.elapsed() / n as u32);
     }
-    samples.sort();
-    samples[samples.len() / 2]
+    crate::median(samples)
 }
 
 /// Prints the host-call figures.
 pub async fn host_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("bench.db")))
-        .await
-        .unwrap();
-    let project = store.ensure_project("default").await.unwrap();
-    let kv = ProjectKv::new(store.in_project(&project));
+    let kv = sqlite_kv(dir.path()).await;
     kv.set("app", "k", b"a small value").await.unwrap();
 
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();

@@ -136,6 +136,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The middle of some samples.
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
 #[derive(Debug, Default)]
 struct Collect(Mutex<Vec<Duration>>);
 
@@ -237,15 +243,19 @@ struct Load {
     requests: u32,
 }
 
-/// CPU time (user and system, all threads) that process `pid` has used so
-/// far, from `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux).
-fn cpu_time(pid: u32) -> Duration {
+/// Field `n` (counted from 1, as in proc(5)) of `/proc/<pid>/stat`, from
+/// the third on (the ones after the command's closing parenthesis).
+fn proc_stat(pid: u32, n: usize) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command's closing parenthesis start at the
-    // third; utime and stime are the 14th and 15th.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().nth(n - 3).unwrap().parse().unwrap()
+}
+
+/// CPU time (user and system, all threads) that process `pid` has used so
+/// far: utime and stime of `/proc/<pid>/stat`, in USER_HZ ticks (100 a
+/// second on Linux).
+fn cpu_time(pid: u32) -> Duration {
+    Duration::from_millis((proc_stat(pid, 14) + proc_stat(pid, 15)) * 10)
 }
 
 /// [`load`], and the server's CPU time per request it served.

@@ -7,30 +7,17 @@
 //! between instances decides how many pages a fresh CPython instance
 //! faults in again.
 
-use minicloud_controlplane::capabilities::grants::RoleGrants;
-use minicloud_controlplane::capabilities::kv::ProjectKv;
-use minicloud_controlplane::store::Store;
-use minicloud_policy::Policy;
+use crate::capabilities::{role_grants, sqlite_kv};
+use crate::median;
 use minicloud_runtime::caps::backend::{Backends, IgnoreDenials, KvBackend};
 use minicloud_runtime::{Capabilities, Function, Limits, Runtime, RuntimeConfig, Scope};
 use minicloud_tests::guests;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the counter's role grants: its bucket, as the example's manifest.
-fn role() -> RoleGrants {
-    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "kv:Increment", "Resource": "mrn:kv:*:*:bucket/counters/*"}
-    ]});
-    let policy = Arc::new(Policy::from_value(&doc).unwrap());
-    RoleGrants::new(vec![("role".into(), policy)], "default", "default", "counter")
-}
-
 /// Minor page faults of this process so far (`/proc/self/stat`, field 10).
 fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    after.split(' ').nth(7).unwrap().parse().unwrap()
+    crate::proc_stat(std::process::id(), 10)
 }
 
 /// Calls of one function: latency, CPU and page faults per call, and the
@@ -75,25 +62,20 @@ async fn calls(f: &Function, input: &str, n: usize) -> Calls {
     }
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 /// Prints the Python figures.
 pub async fn python() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&Store::sqlite_url(&dir.path().join("bench.db")))
-        .await
-        .unwrap();
-    let project = store.ensure_project("default").await.unwrap();
-    let kv = ProjectKv::new(store.in_project(&project));
+    let kv = sqlite_kv(dir.path()).await;
+    // What the counter's role grants, as the example's manifest.
+    let counter = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kv:Increment", "Resource": "mrn:kv:*:*:bucket/counters/*"}
+    ]});
     let caps = || Capabilities {
         scope: Scope {
             org: "default".into(),
             project: "default".into(),
         },
-        grants: Arc::new(role()),
+        grants: Arc::new(role_grants(&counter, "counter")),
         denials: Arc::new(IgnoreDenials),
         backends: Backends::default().with::<dyn KvBackend>(Arc::new(kv.clone())),
         config: Arc::new([("greeting".into(), "Hi".into())]),

@@ -70,17 +70,26 @@ fn parse_reuse(text: &str) -> Result<Box<Value>, String> {
     if text == "off" {
         return Ok(Box::new(json!("off")));
     }
-    let numbers: Vec<u64> = text
-        .split(',')
-        .map(|n| n.trim().parse::<u64>())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{e}"))?;
-    let [max_requests, max_concurrent, idle_timeout_ms] = numbers[..] else {
-        return Err("give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off".into());
+    let [max_requests, max_concurrent, idle_timeout_ms] =
+        text.split(',').map(str::trim).collect::<Vec<_>>()[..]
+    else {
+        return Err(REUSE_USAGE.into());
     };
-    Ok(Box::new(
-        json!({"max_requests": max_requests, "max_concurrent": max_concurrent, "idle_timeout_ms": idle_timeout_ms}),
-    ))
+    let reuse = minicloud_runtime::Reuse {
+        max_requests: number(max_requests)?,
+        max_concurrent: number(max_concurrent)?,
+        idle_timeout_ms: number(idle_timeout_ms)?,
+    };
+    serde_json::to_value(reuse)
+        .map(Box::new)
+        .map_err(|e| e.to_string())
+}
+
+const REUSE_USAGE: &str = "give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off";
+
+/// One number of `--reuse`.
+fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|e| format!("{text:?}: {e}; {REUSE_USAGE}"))
 }
 
 /// Runs a `functions` command.
