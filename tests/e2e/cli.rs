@@ -1139,6 +1139,30 @@ definition = "flow.json"
     )
     .await;
     assert!(ran.stderr.contains("MAX_REQUESTS"), "{}", ran.stderr);
+    // Out of range: refused before the upload, so no version lands
+    // without the reuse it was deployed with.
+    let ran = expect(
+        config,
+        &[
+            "functions",
+            "deploy",
+            "p3c",
+            guests::HELLO_P3,
+            "--reuse",
+            "0,1,5000",
+        ],
+        "",
+        2,
+    )
+    .await;
+    assert!(ran.stderr.contains("reuse.max_requests is 0"), "{}", ran.stderr);
+    let listed = expect(config, &["functions", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    assert!(
+        !listed.to_string().contains("\"p3c\""),
+        "a refused --reuse deployed nothing: {listed}"
+    );
 
     // Errors point at the manifest's line.
     let bad = home.path().join("bad.toml");

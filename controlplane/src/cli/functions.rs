@@ -80,6 +80,9 @@ fn parse_reuse(text: &str) -> Result<Box<Value>, String> {
         max_concurrent: number(max_concurrent)?,
         idle_timeout_ms: number(idle_timeout_ms)?,
     };
+    // Refused here, before the upload, rather than by the API once the
+    // version has landed without it.
+    reuse.check()?;
     serde_json::to_value(reuse)
         .map(Box::new)
         .map_err(|e| e.to_string())
