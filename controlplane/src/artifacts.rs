@@ -135,12 +135,20 @@ impl Artifacts {
         let mut fingerprint = self.runtime.fingerprint().to_owned();
         let mut digest = self.store.artifact_digest(sha, &fingerprint).await?;
         if digest.is_none() {
-            // The first lookup may build that engine (a few ms of pool
-            // reservations and linking): on a blocking thread, not a worker.
-            let runtime = self.runtime.clone();
-            let other =
-                tokio::task::spawn_blocking(move || runtime.async_fingerprint().map(str::to_owned)).await;
-            if let Ok(Ok(other)) = other {
+            let other = match self.runtime.async_fingerprint_if_built() {
+                Some(built) => Some(built.to_owned()),
+                // The first lookup builds that engine (a few ms of pool
+                // reservations and linking): on a blocking thread, not a
+                // worker.
+                None => {
+                    let runtime = self.runtime.clone();
+                    tokio::task::spawn_blocking(move || runtime.async_fingerprint().map(str::to_owned))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                }
+            };
+            if let Some(other) = other {
                 fingerprint = other;
                 digest = self.store.artifact_digest(sha, &fingerprint).await?;
             }

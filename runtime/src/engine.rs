@@ -128,6 +128,14 @@ impl Runtime {
         self.async_abi().map(Host::fingerprint)
     }
 
+    /// The same, if that engine is built (never builds it).
+    pub fn async_fingerprint_if_built(&self) -> Option<&str> {
+        match self.inner.async_abi.get() {
+            Some(Ok(host)) => Some(host.fingerprint()),
+            _ => None,
+        }
+    }
+
     /// The engine without the async ABI.
     pub(crate) fn sync_abi(&self) -> &Host {
         &self.inner.sync_abi
