@@ -21,21 +21,24 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Gives a request an absolute URI (wasi:http requires an authority), taking
-/// the authority from the Host header or falling back to `localhost`.
+/// the authority from the Host header or falling back to `localhost`. The
+/// path and query are moved, not copied: this runs on every request.
 fn absolutize<B>(req: &mut http::Request<B>) -> Result<(), InvokeError> {
     if req.uri().authority().is_some() {
         return Ok(());
     }
-    let host = req
+    let authority = req
         .headers()
         .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.parse::<http::uri::Authority>().is_ok())
-        .unwrap_or("localhost")
-        .to_owned();
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    *req.uri_mut() = format!("http://{host}{path}")
-        .parse()
+        .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+        .unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    *req.uri_mut() = http::Uri::from_parts(parts)
         .map_err(|e| InvokeError::BadRequest(format!("invalid request URI: {e}")))?;
     Ok(())
 }
@@ -302,4 +305,35 @@ pub(crate) fn limit_response(
             })
             .boxed_unsync()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolutize;
+
+    fn absolute(uri: &str, host: Option<&str>) -> String {
+        let mut req = http::Request::get(uri);
+        if let Some(host) = host {
+            req = req.header(http::header::HOST, host);
+        }
+        let mut req = req.body(()).expect("a request");
+        absolutize(&mut req).expect("absolutized");
+        req.uri().to_string()
+    }
+
+    #[test]
+    fn a_request_gets_the_authority_of_its_host_header() {
+        assert_eq!(
+            absolute("/a/b?x=1&y", Some("shop.example:8080")),
+            "http://shop.example:8080/a/b?x=1&y"
+        );
+        // No Host, or one that is not an authority: `localhost`.
+        assert_eq!(absolute("/a", None), "http://localhost/a");
+        assert_eq!(absolute("/a", Some("bad host/x")), "http://localhost/a");
+        // An absolute URI is left as it came.
+        assert_eq!(
+            absolute("http://other.example/p", Some("shop.example")),
+            "http://other.example/p"
+        );
+    }
 }

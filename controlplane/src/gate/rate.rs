@@ -14,9 +14,20 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A tenant: a project's id or an org's (ids are unique across both, but
+/// the scope keeps them apart regardless). Built by cloning the id, one
+/// allocation: this runs on every public request.
+type Key = (Scope, String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scope {
+    Project,
+    Org,
+}
+
 type Keyed = governor::RateLimiter<
-    String,
-    HashMapStateStore<String>,
+    Key,
+    HashMapStateStore<Key>,
     DefaultClock,
     NoOpMiddleware<<DefaultClock as Clock>::Instant>,
 >;
@@ -51,16 +62,16 @@ impl RequestRates {
             self.sweep();
         }
         let own = self.book.project(&project.id).rps;
-        self.take(own, format!("project/{}", project.id))
+        self.take(own, (Scope::Project, project.id.clone()))
             .map_err(|secs| refusal(Holder::Project(project.name.clone()), own, secs))?;
         let org = self.book.org(&project.org_id).rps;
-        self.take(org, format!("org/{}", project.org_id))
+        self.take(org, (Scope::Org, project.org_id.clone()))
             .map_err(|secs| refusal(Holder::Org(project.org_name.clone()), org, secs))
     }
 
     /// One request for `key` at `rps`; refused: the seconds until the next
     /// one passes.
-    fn take(&self, rps: u64, key: String) -> Result<(), u64> {
+    fn take(&self, rps: u64, key: Key) -> Result<(), u64> {
         // Beyond u32::MAX a second the quota is no limit.
         let Ok(rps) = u32::try_from(rps) else {
             return Ok(());

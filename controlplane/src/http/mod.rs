@@ -96,7 +96,8 @@ async fn request_id(State(draining): State<Draining>, mut req: Request, next: Ne
     };
     let mut resp = TRACE_ID.scope(id.clone(), run.instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     // A refused request's body may be left unread; the connection then
     // cannot be reused, and the client must not try.

@@ -154,11 +154,15 @@ async fn dispatch(
         return Err(ApiError::internal("an HTTP call answered JSON"));
     };
     if let Ok(v) = HeaderValue::from_str(&invoked.invocation_id) {
-        resp.headers_mut().insert("x-minicloud-invocation-id", v);
+        resp.headers_mut().insert(INVOCATION_ID, v);
     }
     drop_platform_cookies(resp.headers_mut());
     Ok(resp)
 }
+
+/// The header that names the invocation (a constant name: one parsed from
+/// a string would be allocated on every call).
+pub(crate) const INVOCATION_ID: HeaderName = HeaderName::from_static("x-minicloud-invocation-id");
 
 /// Cookies named `mc_*` are the console's: a function may not set them
 /// (on its project's host with `Domain=` the parent, it could plant a

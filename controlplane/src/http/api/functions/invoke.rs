@@ -72,7 +72,7 @@ pub(super) async fn invoke(
     })?;
     let mut resp = Json(output).into_response();
     if let Ok(v) = HeaderValue::from_str(&invocation_id) {
-        resp.headers_mut().insert("x-minicloud-invocation-id", v);
+        resp.headers_mut().insert(crate::http::gateway::INVOCATION_ID, v);
     }
     Ok(resp)
 }
