@@ -35,7 +35,7 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .merge(api::system::router())
         .merge(api::openapi::router(&described))
         .split_for_parts();
-    described.set(api::openapi::document(paths));
+    described.set(paths);
     let in_process = console::InProcess(routes.clone().with_state(state.clone()));
     Router::new()
         .merge(routes)
