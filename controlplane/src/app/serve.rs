@@ -54,7 +54,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         }
     };
     let sockets = Arc::new(handover::Sockets::of(&listener, metrics_listener.as_ref())?);
+    // The start's phases go to the log (`RUST_LOG=info`): what a cold start
+    // spends before it serves.
+    let t0 = std::time::Instant::now();
     let metrics = crate::telemetry::install_metrics();
+    let t_metrics = t0.elapsed();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let how = if predecessor.is_some() {
         NodeStart::Handover
@@ -75,7 +79,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         });
     }
     let (listener, stop_accepting) = handover::Accepting::new(listener)?;
+    let t_router = std::time::Instant::now();
     let app = crate::http::router(started.state.clone(), stop_accepting.draining());
+    tracing::info!(
+        metrics_ms = t_metrics.as_secs_f64() * 1e3,
+        router_ms = t_router.elapsed().as_secs_f64() * 1e3,
+        total_ms = t0.elapsed().as_secs_f64() * 1e3,
+        "ready to serve"
+    );
     let warm = preload(&started.state);
     let pid_file = started.state.config.data_dir.join(PID_FILE);
     match predecessor {
