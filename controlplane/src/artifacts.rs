@@ -134,30 +134,31 @@ impl Artifacts {
         // (built for the lookup if need be) only for what the first lacks.
         let mut fingerprint = self.runtime.fingerprint().to_owned();
         let mut digest = self.store.artifact_digest(sha, &fingerprint).await?;
-        if digest.is_none() {
-            let other = match self.runtime.async_fingerprint_if_built() {
-                Some(built) => Some(built.to_owned()),
-                // The first lookup builds that engine (a few ms of pool
-                // reservations and linking): on a blocking thread, not a
-                // worker.
-                None => {
-                    let runtime = self.runtime.clone();
-                    tokio::task::spawn_blocking(move || runtime.async_fingerprint().map(str::to_owned))
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                }
-            };
-            if let Some(other) = other {
-                fingerprint = other;
-                digest = self.store.artifact_digest(sha, &fingerprint).await?;
-            }
+        if digest.is_none()
+            && let Some(other) = self.async_fingerprint().await
+        {
+            fingerprint = other;
+            digest = self.store.artifact_digest(sha, &fingerprint).await?;
         }
         let Some(digest) = digest else {
             return Ok(None);
         };
         let found = self.fetch_checked(sha, &fingerprint, &digest).await?;
         Ok(found.map(|path| (path, fingerprint)))
+    }
+
+    /// The fingerprint of the engine with the async ABI, `None` if it
+    /// cannot be built. The first call builds that engine (a few ms of pool
+    /// reservations and linking) on a blocking thread, not a worker.
+    async fn async_fingerprint(&self) -> Option<String> {
+        if let Some(built) = self.runtime.async_fingerprint_if_built() {
+            return Some(built.to_owned());
+        }
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.async_fingerprint().map(str::to_owned))
+            .await
+            .ok()?
+            .ok()
     }
 
     /// The artifact of `sha` for `fingerprint` in the local cache, if a

@@ -64,6 +64,9 @@ async fn method_not_allowed(req: Request) -> ApiError {
     )
 }
 
+/// The header of a request's id, the client's or the platform's.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
 /// Gives every request a trace id (the client's `x-request-id` when it sends
 /// a sane one), runs it inside a span and the trace-id scope, and echoes it.
 /// Closes the connection after answers that leave it unusable, and, once
@@ -73,7 +76,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 async fn request_id(State(draining): State<Draining>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
-        .get("x-request-id")
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(crate::util::new_id, str::to_owned);
@@ -96,8 +99,7 @@ async fn request_id(State(draining): State<Draining>, mut req: Request, next: Ne
     };
     let mut resp = TRACE_ID.scope(id.clone(), run.instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut()
-            .insert(header::HeaderName::from_static("x-request-id"), v);
+        resp.headers_mut().insert(REQUEST_ID, v);
     }
     // A refused request's body may be left unread; the connection then
     // cannot be reused, and the client must not try.
