@@ -88,6 +88,39 @@ impl Reuse {
         )?;
         in_range("idle_timeout_ms", self.idle_timeout_ms, Self::MAX_IDLE_TIMEOUT_MS)
     }
+
+    /// Reads the short form that a deploy's query and the CLI's `--reuse`
+    /// take: `off` (no reuse), or `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS`
+    /// in range.
+    pub fn parse_short(text: &str) -> Result<Option<Reuse>, String> {
+        const USAGE: &str = "give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off";
+        if text == "off" {
+            return Ok(None);
+        }
+        let [max_requests, max_concurrent, idle_timeout_ms] =
+            text.split(',').map(str::trim).collect::<Vec<_>>()[..]
+        else {
+            return Err(format!("reuse {text:?}: {USAGE}"));
+        };
+        fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(text: &str) -> Result<T, String> {
+            text.parse().map_err(|e| format!("reuse {text:?}: {e}; {USAGE}"))
+        }
+        let reuse = Reuse {
+            max_requests: number(max_requests)?,
+            max_concurrent: number(max_concurrent)?,
+            idle_timeout_ms: number(idle_timeout_ms)?,
+        };
+        reuse.check()?;
+        Ok(Some(reuse))
+    }
+
+    /// This setting in the short form [`Reuse::parse_short`] reads.
+    pub fn short(&self) -> String {
+        format!(
+            "{},{},{}",
+            self.max_requests, self.max_concurrent, self.idle_timeout_ms
+        )
+    }
 }
 
 /// The instances of one function that reuses them. Dropped with the last
@@ -602,5 +635,33 @@ impl http_body::Body for Reported {
 impl Drop for Reported {
     fn drop(&mut self) {
         self.end(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reuse;
+
+    #[test]
+    fn the_short_form_reads_off_or_three_numbers_in_range() {
+        let reuse = Reuse {
+            max_requests: 100,
+            max_concurrent: 4,
+            idle_timeout_ms: 30_000,
+        };
+        assert_eq!(Reuse::parse_short("100, 4,30000"), Ok(Some(reuse)));
+        assert_eq!(Reuse::parse_short(&reuse.short()), Ok(Some(reuse)));
+        assert_eq!(Reuse::parse_short("off"), Ok(None));
+        for (bad, why) in [
+            ("100,4", "MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS"),
+            ("100,4,30000,1", "MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS"),
+            ("on", "MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS"),
+            ("100,-4,30000", "invalid digit"),
+            ("0,4,30000", "reuse.max_requests is 0"),
+            ("100,4,600001", "reuse.idle_timeout_ms is 600001"),
+        ] {
+            let refused = Reuse::parse_short(bad).expect_err(bad);
+            assert!(refused.contains(why), "{bad}: {refused}");
+        }
     }
 }

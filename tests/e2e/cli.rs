@@ -90,6 +90,18 @@ async fn run(config: &std::path::Path, args: &[&str], stdin: &str) -> Ran {
     ran
 }
 
+/// The names of the project's functions, as `functions list` gives them.
+async fn function_names(config: &std::path::Path) -> Vec<String> {
+    let listed = expect(config, &["functions", "list", "-o", "json"], "", 0)
+        .await
+        .json();
+    let names = listed.as_array().expect("functions list gives an array");
+    names
+        .iter()
+        .map(|f| f["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// Runs and expects exit code `code`.
 pub(crate) async fn expect(config: &std::path::Path, args: &[&str], stdin: &str, code: i32) -> Ran {
     let ran = run(config, args, stdin).await;
@@ -1139,29 +1151,21 @@ definition = "flow.json"
     )
     .await;
     assert!(ran.stderr.contains("MAX_REQUESTS"), "{}", ran.stderr);
-    // Out of range: refused before the upload, so no version lands
-    // without the reuse it was deployed with.
-    let ran = expect(
-        config,
-        &[
-            "functions",
-            "deploy",
-            "p3c",
-            guests::HELLO_P3,
-            "--reuse",
-            "0,1,5000",
-        ],
-        "",
-        2,
-    )
-    .await;
-    assert!(ran.stderr.contains("reuse.max_requests is 0"), "{}", ran.stderr);
-    let listed = expect(config, &["functions", "list", "-o", "json"], "", 0)
-        .await
-        .json();
+    // Out of range: refused before the upload (exit 2). A component that
+    // cannot reuse instances: the server refuses the deploy with its
+    // reuse (exit 5). Either way no version lands without it.
+    for (guest, reuse, code, why) in [
+        (guests::HELLO_P3, "0,1,5000", 2, "reuse.max_requests is 0"),
+        (guests::HELLO, "10,1,5000", 5, "reuse_unsupported"),
+    ] {
+        let args = ["functions", "deploy", "p3c", guest, "--reuse", reuse];
+        let ran = expect(config, &args, "", code).await;
+        assert!(ran.stderr.contains(why), "{reuse}: {}", ran.stderr);
+    }
+    let listed = function_names(config).await;
     assert!(
-        !listed.to_string().contains("\"p3c\""),
-        "a refused --reuse deployed nothing: {listed}"
+        !listed.contains(&"p3c".to_owned()),
+        "a refused --reuse deployed nothing: {listed:?}"
     );
 
     // Errors point at the manifest's line.
@@ -1184,4 +1188,28 @@ definition = "flow.json"
     std::fs::write(&bad, "\n\n[rules.broken]\nsources = { api = true }\npattern = { source = \"shop\" }\ntargets = [{ function = \"greet\" }]\n").unwrap();
     let ran = expect(config, &["apply", "-f", bad_arg], "", 5).await;
     assert!(ran.stderr.contains("bad.toml:3: rule broken"), "{}", ran.stderr);
+    // Reuse goes with the code: out of range is refused by the plan, and
+    // a component that cannot reuse instances by the deploy, before it
+    // lands.
+    let reused = |max_requests: u32| {
+        format!(
+            "[functions.x]\nsource = \"{}\"\nreuse = {{ max_requests = {max_requests}, max_concurrent = 1, idle_timeout_ms = 1000 }}\n",
+            guests::HELLO
+        )
+    };
+    std::fs::write(&bad, reused(0)).unwrap();
+    let ran = expect(config, &["plan", "-f", bad_arg], "", 2).await;
+    assert!(
+        ran.stderr.contains("functions.x.reuse.max_requests is 0"),
+        "{}",
+        ran.stderr
+    );
+    std::fs::write(&bad, reused(5)).unwrap();
+    let ran = expect(config, &["apply", "-f", bad_arg], "", 5).await;
+    assert!(ran.stderr.contains("reuse_unsupported"), "{}", ran.stderr);
+    let listed = function_names(config).await;
+    assert!(
+        !listed.contains(&"x".to_owned()),
+        "a refused reuse deployed nothing: {listed:?}"
+    );
 }

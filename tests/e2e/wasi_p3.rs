@@ -345,4 +345,36 @@ async fn instances_are_reused_by_opt_in(db: Db) {
         [1, 2],
         "the refused deploy changed nothing"
     );
+
+    // The deploy's query sets reuse with the code: a component that
+    // cannot reuse is refused before it lands, and `off` lets one replace
+    // a function that reused.
+    let deployed = s
+        .deploy_with("p3-reused", "?reuse=10,2,5000", guests::FAULTS_P3)
+        .await;
+    let short = json!({ "max_requests": 10, "max_concurrent": 2, "idle_timeout_ms": 5000 });
+    assert_eq!(deployed["reuse"], short, "{deployed}");
+    assert_eq!(s.get_json(&s.api("/functions/p3-reused")).await["reuse"], short);
+    assert_eq!(counts(&s, "p3-reused", "/count", 2).await, [1, 2]);
+    let hello = std::fs::read(guests::HELLO).unwrap();
+    let resp = s
+        .deploy_bytes("hello-reused", "?reuse=10,2,5000", hello.clone())
+        .await;
+    let message = refused(resp, "reuse_unsupported").await;
+    assert!(message.contains("reuse=off"), "{message}");
+    let resp = s
+        .authed(reqwest::Method::GET, &s.api("/functions/hello-reused"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "the refused deploy made no function");
+    for bad in ["0,2,5000", "10,2", "10,2,5000,1", "on", "10,2,-1"] {
+        let resp = s
+            .deploy_bytes("p3-reused", &format!("?reuse={bad}"), hello.clone())
+            .await;
+        refused(resp, "invalid_reuse").await;
+    }
+    let deployed = s.deploy_with("p3-reused", "?reuse=off", guests::HELLO).await;
+    assert!(deployed["reuse"].is_null(), "{deployed}");
+    assert_eq!(deployed["world"], "http", "{deployed}");
 }

@@ -60,39 +60,18 @@ pub struct DeployArgs {
     http_auth: Option<String>,
     /// Instance reuse (WASI 0.3 HTTP functions):
     /// `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS` (e.g. `100,4,30000`),
-    /// or `off`. Set once the version is deployed.
+    /// or `off`. Deployed with the version: a component that cannot reuse
+    /// instances is refused and nothing lands.
     #[arg(long, value_parser = parse_reuse)]
-    reuse: Option<Box<Value>>,
+    reuse: Option<String>,
 }
 
-/// `--reuse`: `off`, or the three numbers of the API's `reuse` object.
-fn parse_reuse(text: &str) -> Result<Box<Value>, String> {
-    if text == "off" {
-        return Ok(Box::new(json!("off")));
-    }
-    let [max_requests, max_concurrent, idle_timeout_ms] =
-        text.split(',').map(str::trim).collect::<Vec<_>>()[..]
-    else {
-        return Err(REUSE_USAGE.into());
-    };
-    let reuse = minicloud_runtime::Reuse {
-        max_requests: number(max_requests)?,
-        max_concurrent: number(max_concurrent)?,
-        idle_timeout_ms: number(idle_timeout_ms)?,
-    };
-    // Refused here, before the upload, rather than by the API once the
-    // version has landed without it.
-    reuse.check()?;
-    serde_json::to_value(reuse)
-        .map(Box::new)
-        .map_err(|e| e.to_string())
-}
-
-const REUSE_USAGE: &str = "give MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS (e.g. 100,4,30000), or off";
-
-/// One number of `--reuse`.
-fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(text: &str) -> Result<T, String> {
-    text.parse().map_err(|e| format!("{text:?}: {e}; {REUSE_USAGE}"))
+/// `--reuse`, checked before the upload; sent in the deploy's query.
+fn parse_reuse(text: &str) -> Result<String, String> {
+    Ok(match minicloud_runtime::Reuse::parse_short(text)? {
+        Some(reuse) => reuse.short(),
+        None => "off".into(),
+    })
 }
 
 /// Runs a `functions` command.
@@ -166,7 +145,11 @@ async fn deploy(global: &Global, client: &mut Client, args: DeployArgs) -> Resul
             query.push(format!("{key}={v}"));
         }
     }
-    for (key, value) in [("role", &args.role), ("http_auth", &args.http_auth)] {
+    for (key, value) in [
+        ("role", &args.role),
+        ("http_auth", &args.http_auth),
+        ("reuse", &args.reuse),
+    ] {
         if let Some(v) = value {
             query.push(format!("{key}={}", segment(v)));
         }
@@ -206,13 +189,6 @@ async fn deploy(global: &Global, client: &mut Client, args: DeployArgs) -> Resul
     let answer = client.send(request).await;
     bar.finish_and_clear();
     let mut deployed = json_of(answer?).await?;
-    if let Some(reuse) = args.reuse {
-        let url = function_url(client, &args.name, "");
-        let changed = client
-            .call(Method::PATCH, &url, Some(&json!({ "reuse": reuse })))
-            .await?;
-        deployed["reuse"] = changed["reuse"].clone();
-    }
     deployed["url"] = json!(format!(
         "{}/fn/{}/{}/",
         client.endpoint,

@@ -81,8 +81,8 @@ struct Function {
     env: Option<BTreeMap<String, String>>,
     config: Option<BTreeMap<String, String>>,
     /// Instance reuse of a WASI 0.3 HTTP function: a table of
-    /// `max_requests`, `max_concurrent` and `idle_timeout_ms`, or `"off"`
-    /// (the API checks them).
+    /// `max_requests`, `max_concurrent` and `idle_timeout_ms`, or `"off"`;
+    /// deployed with the code.
     reuse: Option<toml::Value>,
 }
 
@@ -367,6 +367,8 @@ async fn plan(
             }
         }
         let path = format!("/functions/{}", segment(name));
+        let deploy = deploy_path(&path, f.reuse.as_ref())
+            .map_err(|e| (line, CliError::Usage(format!("functions.{name}.{e}"))))?;
         match functions.iter().find(|have| have["name"] == name.as_str()) {
             None => {
                 let patch = match settings.as_object().is_some_and(|s| s.is_empty()) {
@@ -377,7 +379,7 @@ async fn plan(
                         body: Some(settings),
                     },
                 };
-                let step = Step::Then(Box::new(Step::Deploy { bytes, query: path }), Box::new(patch));
+                let step = Step::Then(Box::new(Step::Deploy { bytes, query: deploy }), Box::new(patch));
                 plan.changes.push(Change {
                     action: "create",
                     kind: "function",
@@ -419,7 +421,7 @@ async fn plan(
                     body: Some(settings),
                 };
                 let step = if code_changed {
-                    Step::Then(Box::new(Step::Deploy { bytes, query: path }), Box::new(patch))
+                    Step::Then(Box::new(Step::Deploy { bytes, query: deploy }), Box::new(patch))
                 } else {
                     patch
                 };
@@ -718,6 +720,29 @@ async fn role_change(
         .reduce(|then, first| Step::Then(Box::new(first), Box::new(then)))
         .unwrap_or(Step::Nothing);
     Ok(Some((action, details, step)))
+}
+
+/// The path a function's code is deployed to, with its reuse in the short
+/// form: the setting goes with the code, so a component that cannot reuse
+/// instances is refused before it lands.
+fn deploy_path(path: &str, reuse: Option<&toml::Value>) -> Result<String, String> {
+    let short = match reuse {
+        None => return Ok(path.to_owned()),
+        Some(toml::Value::String(off)) if off == "off" => off.clone(),
+        Some(table @ toml::Value::Table(_)) => {
+            let reuse: minicloud_runtime::Reuse = table.clone().try_into().map_err(|e| {
+                format!("reuse needs max_requests, max_concurrent and idle_timeout_ms, and nothing else: {e}")
+            })?;
+            reuse.check()?;
+            reuse.short()
+        }
+        Some(other) => {
+            return Err(format!(
+                "reuse must be \"off\" or a table of max_requests, max_concurrent and idle_timeout_ms; got {other}"
+            ));
+        }
+    };
+    Ok(format!("{path}?reuse={short}"))
 }
 
 fn source_len(path: &Path) -> u64 {

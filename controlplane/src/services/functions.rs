@@ -58,7 +58,7 @@ pub enum FunctionError {
     #[error(
         "instance reuse needs a WASI 0.3 HTTP component (one that exports wasi:http/handler@0.3.0); \
          {which} of function {name:?} is not one: deploy such a component, or turn reuse off \
-         (\"reuse\": \"off\")"
+         (\"reuse\": \"off\" in a change, reuse=off in a deploy's query)"
     )]
     NotReusable {
         /// The function's name.

@@ -44,6 +44,11 @@ pub struct DeployQuery {
     /// The execution role (a role of the project's org; empty: none).
     /// Needs `iam:PassRole` on it.
     role: Option<String>,
+    /// Instance reuse (WASI 0.3 HTTP components only):
+    /// `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS` (e.g. `100,4,30000`)
+    /// turns it on or changes it, `off` turns it off. A component that
+    /// cannot reuse instances is refused before anything is stored.
+    reuse: Option<String>,
 }
 
 /// What a deploy did.
@@ -71,6 +76,9 @@ pub(super) struct Deployment {
     http_auth: HttpAuth,
     /// The execution role; empty: none.
     role: String,
+    /// Instance reuse across requests; `null`: a fresh instance per request.
+    #[schema(value_type = Option<super::Reuse>)]
+    reuse: Option<minicloud_runtime::Reuse>,
     /// When the version was first deployed, epoch ms.
     created_ms: i64,
 }
@@ -187,6 +195,10 @@ pub(super) async fn deploy(
     if let Some(auth) = query.http_auth {
         settings.http_auth = auth;
     }
+    if let Some(reuse) = &query.reuse {
+        settings.reuse = minicloud_runtime::Reuse::parse_short(reuse)
+            .map_err(|why| ApiError::bad_request("invalid_reuse", why))?;
+    }
     match query.role {
         Some(role) => set_role(&state, &caller, &project, &mut settings, role).await?,
         // The new code inherits the function's role.
@@ -213,6 +225,7 @@ pub(super) async fn deploy(
         size_bytes: v.size_bytes,
         world: v.world,
         role: f.settings.role,
+        reuse: f.settings.reuse,
         created_ms: v.created_ms,
     };
     Ok((status, Json(body)).into_response())
