@@ -73,7 +73,8 @@ impl Runtime {
     }
 
     /// Links and pre-instantiates a component so that each invocation only
-    /// has to instantiate.
+    /// has to instantiate. Functions of the same component and world can
+    /// share the result: see [`Function::with_settings`].
     pub fn function(
         &self,
         component: &Component,
@@ -127,6 +128,15 @@ impl Function {
     /// with the other functions given it (one tenant's).
     pub fn with_cpu_share(mut self, share: CpuShare) -> Function {
         self.cpu = Some(share);
+        self
+    }
+
+    /// The same linked code with other limits and environment: functions
+    /// of one component share its pre-instantiation (made once, the
+    /// imports checked once) instead of each linking it again.
+    pub fn with_settings(mut self, limits: Limits, env: Vec<(String, String)>) -> Function {
+        self.limits = limits;
+        self.env = env.into();
         self
     }
 

@@ -5,7 +5,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// What a component is invoked as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum World {
     /// `wasi:http/proxy` (exports `wasi:http/incoming-handler@0.2.x`) or
     /// `wasi:http/service` (exports `wasi:http/handler@0.3.x`).

@@ -8,7 +8,7 @@ use crate::store::functions::{FunctionRow, VersionRow};
 use crate::store::projects::Project;
 use bytes::Bytes;
 use minicloud_runtime::Component;
-use minicloud_runtime::{CompileError, Runtime, World};
+use minicloud_runtime::{CompileError, Function, Runtime, World};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ impl Registry {
     ) -> Result<Loaded, LoadError> {
         let world = World::parse(&version.world)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown world {:?}", version.world)))?;
-        let component = self.component(&version.sha256).await?;
+        let linked = self.linked(&version.sha256, world).await?;
         let env = row
             .settings
             .env
@@ -63,10 +63,8 @@ impl Registry {
             row,
         ));
         let caps = self.host.services.capabilities(project, row, grants, denials);
-        let function = self
-            .runtime
-            .function(&component, world, limits(&row.settings), env)
-            .map_err(|e| LoadError::Runtime(e.to_string()))?
+        let function = linked
+            .with_settings(limits(&row.settings), env)
             .with_capabilities(caps)
             .with_cpu_share(self.cpu_share(&project.id))
             .with_reuse(row.settings.reuse)
@@ -121,6 +119,25 @@ impl Registry {
                 Ok(None)
             }
         }
+    }
+
+    /// The component of `sha` linked for `world`, as the functions that
+    /// run it share it: made on the first load of one of them.
+    async fn linked(&self, sha: &str, world: World) -> Result<Function, LoadError> {
+        let key = (sha.to_owned(), world);
+        if let Some(linked) = self.linked.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(linked.clone());
+        }
+        let component = self.component(sha).await?;
+        let linked = self
+            .runtime
+            .function(&component, world, Default::default(), Vec::new())
+            .map_err(|e| LoadError::Runtime(e.to_string()))?;
+        self.linked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, linked.clone());
+        Ok(linked)
     }
 
     /// The component of `sha`: from memory, else the artifact cache, else

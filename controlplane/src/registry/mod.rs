@@ -25,7 +25,7 @@ use crate::store::{Store, StoreError};
 pub use load::{Deployable, DeployableError, compile};
 use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
-use minicloud_runtime::{Function, Limits, ReportSink, Runtime};
+use minicloud_runtime::{Function, Limits, ReportSink, Runtime, World};
 use slots::{LoadLocks, LoadSlot};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -103,6 +103,9 @@ pub struct Registry {
     host: HostServices,
     loaded: RwLock<ByName>,
     components: Mutex<HashMap<String, Component>>,
+    /// By SHA-256 and world: the component linked and pre-instantiated,
+    /// shared by the functions that run it (each adds its own settings).
+    linked: Mutex<HashMap<(String, World), Function>>,
     /// By function id: the limit and memory a gate was made for, and the
     /// gate. Kept across reloads so that a redeploy or PATCH does not reset
     /// counts.
@@ -148,6 +151,7 @@ impl Registry {
             host,
             loaded: RwLock::new(HashMap::new()),
             components: Mutex::new(HashMap::new()),
+            linked: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
             compiling: Mutex::new(HashMap::new()),
@@ -248,12 +252,14 @@ impl Registry {
     /// node's cores (at least one), so that one project computing for long
     /// leaves the rest to the others.
     fn cpu_share(&self, project_id: &str) -> CpuShare {
-        let turns = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
         self.cpu_shares
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(project_id.to_owned())
-            .or_insert_with(|| CpuShare::new(turns))
+            // Asked once per project: the count reads the cgroup's files.
+            .or_insert_with(|| {
+                CpuShare::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2))
+            })
             .clone()
     }
 
