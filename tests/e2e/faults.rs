@@ -172,13 +172,18 @@ async fn sandbox_grants_nothing(db: Db) {
     );
     // Functions of the same bytes share the linked code, never their
     // settings: each sees its own environment.
-    s.deploy_with("faults-twin", "?timeout_ms=5000", guests::FAULTS).await;
+    s.deploy_with("faults-twin", "?timeout_ms=5000", guests::FAULTS)
+        .await;
     let twin = s.fn_url("faults-twin", "/env");
     let twin_env = || async { s.http.get(&twin).send().await.unwrap().text().await.unwrap() };
     assert_eq!(twin_env().await, "", "the twin has no environment");
     s.patch("faults-twin", json!({ "env": { "TWIN": "yes" } })).await;
     assert_eq!(twin_env().await, "TWIN=yes");
-    assert_eq!(text("/env").await, "GREETING=hi\nMODE=test", "the first keeps its own");
+    assert_eq!(
+        text("/env").await,
+        "GREETING=hi\nMODE=test",
+        "the first keeps its own"
+    );
     assert_eq!(text("/fs").await, "read_dir: false\nread: false", "no filesystem");
     assert_eq!(text("/net").await, "connect: false", "no sockets");
     let bad = s

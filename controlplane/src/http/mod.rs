@@ -30,11 +30,11 @@ use tracing::Instrument;
 /// accepting.
 pub fn router(state: AppState, draining: Draining) -> Router {
     let described = api::openapi::Described::default();
-    let (routes, paths) = utoipa_axum::router::OpenApiRouter::new()
+    let (routes, paths) = api::described::ApiRouter::new()
         .nest("/api/v1", api::router(&state))
         .merge(api::system::router())
         .merge(api::openapi::router(&described))
-        .split_for_parts();
+        .split();
     described.set(paths);
     let in_process = console::InProcess(routes.clone().with_state(state.clone()));
     Router::new()

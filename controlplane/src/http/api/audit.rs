@@ -7,6 +7,8 @@ use super::error::{ApiError, ApiResult, QueryParams, trace_id};
 use super::openapi::ListPage;
 use super::{PathParams, list_page, page_limit};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::{Caller, Target, actions};
 use crate::store::audit::{AuditEntry, AuditFilter, AuditRecord, Verification};
 use crate::util::now_ms;
@@ -19,12 +21,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(verify))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new().routes(routes!(list)).routes(routes!(verify))
 }
 
 /// The decision an API call got, waiting for its outcome.

@@ -9,6 +9,8 @@ use super::{PathParams, authorized, list_page, page_limit};
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::{Caller, Target, actions};
 use crate::store::events::DeadLetterRow;
 use axum::Json;
@@ -18,15 +20,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Entries one `PutEvents` call may carry.
 pub const MAX_ENTRIES: usize = 100;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(test_pattern))
         .routes(routes!(put_events))
         .routes(routes!(dead_letters))

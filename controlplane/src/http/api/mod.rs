@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod described;
 pub mod domains;
 pub mod error;
 pub mod events;
@@ -40,17 +41,17 @@ pub mod system;
 pub mod workflows;
 
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
 use axum::extract::FromRequestParts;
 use axum::middleware;
 use error::ApiError;
 use serde::Deserialize;
-use utoipa_axum::router::OpenApiRouter;
 
 /// The REST API, mounted under `/api/v1`: every resource's router behind
 /// authentication and the audit record (the login endpoints are public),
 /// with the description of every route ([`openapi`]).
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router(state: &AppState) -> ApiRouter<AppState> {
+    ApiRouter::new()
         .merge(functions::router())
         .merge(observe::router())
         .merge(orgs::router())

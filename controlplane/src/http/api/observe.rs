@@ -6,6 +6,8 @@ use super::openapi::ListPage;
 use super::{PathParams, authorized_function, list_page, page_limit};
 use crate::handover::Draining;
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::records::InvocationRecord;
@@ -23,12 +25,10 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(logs))
         .routes(routes!(stream_logs))
         .routes(routes!(invocations))

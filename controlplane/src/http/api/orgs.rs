@@ -9,6 +9,8 @@ use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::openapi::ListPage;
 use super::{Page, PathParams, check_name};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::actions::orgs as act;
 use crate::iam::{Caller, Target};
 use crate::services::tenancy::TenancyChangeError;
@@ -20,12 +22,10 @@ use axum::http::StatusCode;
 use minicloud_policy::Mrn;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list_orgs, create_org))
         .routes(routes!(get_org, delete_org))
         .routes(routes!(list_projects, create_project))

@@ -5,6 +5,8 @@
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::{Caller, Principal, PrincipalKind, Target, actions};
 use axum::Json;
 use axum::extract::State;
@@ -13,12 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(simulate))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new().routes(routes!(simulate))
 }
 
 /// The most documents one simulation takes.

@@ -20,6 +20,8 @@ use super::orgs::org_named;
 use crate::capabilities::objects::PutError;
 use crate::gate::{InUse, Refused};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::actions::{orgs, quotas};
 use crate::iam::{Caller, Target};
 use crate::store::orgs::Org;
@@ -30,12 +32,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(get_org, put_org))
         .routes(routes!(get_project, put_project))
 }

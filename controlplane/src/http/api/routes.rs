@@ -6,6 +6,8 @@
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::{PathParams, authorized, check_name};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::HttpAuth;
@@ -15,12 +17,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(remove))
 }

@@ -7,6 +7,8 @@ use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::events::rules::{Destination, Rule, RuleSpec};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::actions::{events, functions, workflows};
 use crate::iam::{Caller, Target};
 use crate::store::projects::Project;
@@ -15,12 +17,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(describe, update, remove))
 }

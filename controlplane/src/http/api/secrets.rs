@@ -7,6 +7,8 @@ use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::Caller;
 use crate::iam::actions::secrets;
 use crate::services::secrets::SecretService;
@@ -17,12 +19,10 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(describe, remove))
         .routes(routes!(rotate))

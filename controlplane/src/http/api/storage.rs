@@ -7,6 +7,8 @@ use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page};
 use crate::capabilities::objects::{BucketError, ProjectObjects};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::Caller;
 use crate::iam::actions::storage;
 use crate::store::objects::BucketRow;
@@ -22,12 +24,10 @@ use minicloud_runtime::caps::backend::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list_buckets, create_bucket))
         .routes(routes!(delete_bucket))
         .routes(routes!(list_objects))

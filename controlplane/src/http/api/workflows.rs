@@ -7,6 +7,8 @@ use super::functions::deploy::require_pass_role;
 use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, check_name, list_page, next_cursor, page_limit};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::actions::workflows as actions;
 use crate::iam::{Caller, Target};
 use crate::services::workflows::WorkflowError;
@@ -22,12 +24,10 @@ use minicloud_asl::machine::Event;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(describe, put, remove))
         .routes(routes!(executions, start))

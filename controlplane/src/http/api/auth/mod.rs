@@ -13,6 +13,8 @@ mod session;
 use super::error::{ApiError, ApiResult};
 use crate::handover::Peer;
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::{Caller, Target};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header, request::Parts};
@@ -20,20 +22,18 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use principal::principal;
 use std::net::IpAddr;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes that need no credentials (they hand them out).
-pub fn public_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn public_router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(login::login))
         .routes(routes!(session::refresh))
         .routes(routes!(session::logout))
 }
 
 /// Routes that need credentials.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(session::me))
         .routes(routes!(session::rotate))
 }

@@ -15,6 +15,8 @@ use super::error::{ApiError, ApiResult, QueryParams};
 use super::openapi::ListPage;
 use super::{Page, PathParams, authorized, authorized_function, next_cursor};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::Caller;
 use crate::iam::actions::functions;
 use crate::store::functions::{FunctionRow, HttpAuth, Settings, VersionRow};
@@ -25,12 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(deploy::deploy, read, change::change, remove))
         .routes(routes!(versions))

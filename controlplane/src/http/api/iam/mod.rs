@@ -21,6 +21,8 @@ use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::openapi::ListPage;
 use super::{Page, PathParams, check_name, list_page, next_cursor};
 use crate::http::AppState;
+use crate::http::api::described::ApiRouter;
+use crate::http::api::described::routes;
 use crate::iam::actions::iam as act;
 use crate::iam::{Caller, Target, builtin, tokens};
 use crate::store::iam::{ApiKey, Created, NamedBinding, OrgScope, Role, User};
@@ -32,13 +34,11 @@ use axum::http::StatusCode;
 use minicloud_policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use {bindings::*, keys::*, policies::*, roles::*, users::*};
 
 /// Routes of this resource.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, tag_user, delete_user))
         .routes(routes!(list_keys, create_key))
