@@ -289,8 +289,11 @@ async fn load(addr: &str, path: &str) -> Load {
                         .body(Empty::<Bytes>::new())
                         .unwrap();
                     let start = Instant::now();
-                    let resp = send.send_request(req).await.unwrap();
-                    assert_eq!(resp.status(), 200);
+                    let resp = send
+                        .send_request(req)
+                        .await
+                        .unwrap_or_else(|e| panic!("GET {path} of {addr}: {e}"));
+                    assert_eq!(resp.status(), 200, "GET {path} of {addr}");
                     resp.into_body().collect().await.unwrap();
                     latencies.push(start.elapsed());
                 }
@@ -727,6 +730,11 @@ async fn native_server_rps() -> f64 {
     native_load().await.rps
 }
 
+/// How to install the `wasmtime` that the comparisons run: the features
+/// `wasmtime serve` needs (about a third of the build of all of them).
+pub const WASMTIME_INSTALL: &str = "cargo install wasmtime-cli --version '^48' --locked --no-default-features \
+     --features serve,run,cranelift,pooling-allocator,parallel-compilation,component-model,component-model-async,wasi-http,logging";
+
 /// `wasmtime serve` (pooling allocator, `wasi:cli` for guests built with
 /// std) of `component` under the same load, with its version; `None` when
 /// it is not installed.
@@ -806,9 +814,7 @@ async fn run() {
     row("native axum handler", &native, native.rps);
     match &wasmtime {
         Some((version, l)) => row(&format!("wasmtime serve ({version})"), l, native.rps),
-        None => println!(
-            "wasmtime serve: not installed (cargo install wasmtime-cli --version '^48' --locked), skipped"
-        ),
+        None => println!("wasmtime serve: not installed ({WASMTIME_INSTALL}), skipped"),
     }
     row("MiniCloud /fn/...", &platform, native.rps);
     println!(

@@ -59,7 +59,10 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
     println!("throughput and latency, WASI 0.3 hello component ({CONNECTIONS} connections):");
     match &wasmtime {
         Some((version, l)) => row(&format!("wasmtime serve ({version}), reuse"), l, native),
-        None => println!("wasmtime serve: not installed, skipped"),
+        None => println!(
+            "wasmtime serve: not installed ({}), skipped",
+            crate::WASMTIME_INSTALL
+        ),
     }
     row("MiniCloud, fresh instances", &fresh, native);
     row("MiniCloud, reuse", &reused, native);
