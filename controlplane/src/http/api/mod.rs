@@ -19,6 +19,7 @@
 //! - [`workflows`]: workflows, executions, histories, task tokens.
 //! - [`error`]: the one error type and JSON shape.
 //! - [`openapi`]: the API's OpenAPI 3.1 description, and Swagger UI on it.
+//! - [`described`]: the routers the resources build, whose routes are described on demand.
 
 pub mod audit;
 pub mod auth;
