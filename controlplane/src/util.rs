@@ -2,6 +2,18 @@
 
 use sha2::{Digest, Sha256};
 
+/// The cores this process may run on (its affinity and cgroup quota),
+/// counted once: the count reads the cgroup's files. `None` when it
+/// cannot be told.
+pub fn cores() -> Option<usize> {
+    static CORES: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .ok()
+            .map(std::num::NonZero::get)
+    })
+}
+
 /// A new time-ordered unique id (UUID v7, simple form).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()

@@ -121,7 +121,7 @@ impl PasswordChecker {
 
     /// One permit per core, at most 8 (argon2's memory adds up).
     pub fn default_permits() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+        crate::util::cores().map_or(2, |n| n.clamp(1, 8))
     }
 
     /// At most `permits` checks at once; a check waits up to `wait`.

@@ -256,8 +256,7 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .entry(project_id.to_owned())
-            // Asked once per project: the count reads the cgroup's files.
-            .or_insert_with(|| CpuShare::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2)))
+            .or_insert_with(|| CpuShare::new(crate::util::cores().map_or(1, |n| n / 2)))
             .clone()
     }
 

@@ -166,7 +166,7 @@ impl WorkflowEngine {
                 jsonata: settings.jsonata,
                 // Half the cores at most: the node serves requests too.
                 jsonata_slots: tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                    crate::util::cores().map_or(1, |n| (n / 2).max(1)),
                 ),
             }),
         };
