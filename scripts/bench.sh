@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh
-# `wasmtime serve`, the baseline of the HTTP ratios: the features it needs
-# (about 15 minutes on two cores the first time; the bench's
-# WASMTIME_INSTALL says the same).
-command -v wasmtime > /dev/null || cargo install wasmtime-cli --version '^48' --locked \
-  --no-default-features --features serve,run,cranelift,pooling-allocator,parallel-compilation,component-model,component-model-async,wasi-http,logging
+scripts/wasmtime.sh
 cargo build --release -p minicloud-controlplane --bin minicloud
 # A longer fuzzing pass than the test command's (README, "Security and
 # fuzzing"); its failures stop the benchmark.

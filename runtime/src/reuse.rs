@@ -89,6 +89,16 @@ impl Reuse {
         in_range("idle_timeout_ms", self.idle_timeout_ms, Self::MAX_IDLE_TIMEOUT_MS)
     }
 
+    /// Reads the three settings from a change's object or a manifest's
+    /// table (any serde format), and checks them.
+    pub fn from_fields<'de, D: serde::Deserializer<'de>>(fields: D) -> Result<Reuse, String> {
+        let reuse = <Reuse as serde::Deserialize>::deserialize(fields).map_err(|e| {
+            format!("reuse needs max_requests, max_concurrent and idle_timeout_ms, and nothing else: {e}")
+        })?;
+        reuse.check()?;
+        Ok(reuse)
+    }
+
     /// Reads the short form that a deploy's query and the CLI's `--reuse`
     /// take: `off` (no reuse), or `MAX_REQUESTS,MAX_CONCURRENT,IDLE_TIMEOUT_MS`
     /// in range.

@@ -730,10 +730,8 @@ async fn native_server_rps() -> f64 {
     native_load().await.rps
 }
 
-/// How to install the `wasmtime` that the comparisons run: the features
-/// `wasmtime serve` needs (about a third of the build of all of them).
-pub const WASMTIME_INSTALL: &str = "cargo install wasmtime-cli --version '^48' --locked --no-default-features \
-     --features serve,run,cranelift,pooling-allocator,parallel-compilation,component-model,component-model-async,wasi-http,logging";
+/// How to install the `wasmtime` that the comparisons run.
+pub const WASMTIME_INSTALL: &str = "scripts/wasmtime.sh installs it";
 
 /// `wasmtime serve` (pooling allocator, `wasi:cli` for guests built with
 /// std) of `component` under the same load, with its version; `None` when

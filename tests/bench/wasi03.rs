@@ -9,8 +9,9 @@ use super::{
     wait_for_200, wasmtime_serve,
 };
 
-/// The reuse setting: `wasmtime serve`'s defaults for WASI 0.3 components.
-const REUSE: &str = r#"{"reuse": {"max_requests": 128, "max_concurrent": 16, "idle_timeout_ms": 60000}}"#;
+/// The reuse setting, in a deploy's query: `wasmtime serve`'s defaults
+/// for WASI 0.3 components.
+const REUSE: &str = "?reuse=128,16,60000";
 
 pub(crate) async fn wasi_03(native: Option<f64>) {
     let native = match native {
@@ -27,10 +28,11 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
         .trim()
         .to_owned();
     let bytes = std::fs::read(guests::HELLO_P3).unwrap();
-    for name in ["p3fresh", "p3reuse"] {
-        let api = format!("http://{url}/api/v1/projects/default/functions/{name}");
+    for (name, query) in [("p3fresh", ""), ("p3reuse", REUSE)] {
         let resp = http
-            .put(&api)
+            .put(format!(
+                "http://{url}/api/v1/projects/default/functions/{name}{query}"
+            ))
             .bearer_auth(&token)
             .header("content-type", "application/wasm")
             .body(bytes.clone())
@@ -38,17 +40,6 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
             .await
             .unwrap();
         assert!(resp.status().is_success(), "deploy {name}: {}", resp.status());
-        if name == "p3reuse" {
-            let resp = http
-                .patch(&api)
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(REUSE)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), 200, "reuse on {name}");
-        }
         wait_for_200(&http, &format!("http://{url}/fn/default/{name}/")).await;
     }
     let fresh = load(&url, "/fn/default/p3fresh/").await;

@@ -729,13 +729,7 @@ fn deploy_path(path: &str, reuse: Option<&toml::Value>) -> Result<String, String
     let short = match reuse {
         None => return Ok(path.to_owned()),
         Some(toml::Value::String(off)) if off == "off" => off.clone(),
-        Some(table @ toml::Value::Table(_)) => {
-            let reuse: minicloud_runtime::Reuse = table.clone().try_into().map_err(|e| {
-                format!("reuse needs max_requests, max_concurrent and idle_timeout_ms, and nothing else: {e}")
-            })?;
-            reuse.check()?;
-            reuse.short()
-        }
+        Some(table @ toml::Value::Table(_)) => minicloud_runtime::Reuse::from_fields(table.clone())?.short(),
         Some(other) => {
             return Err(format!(
                 "reuse must be \"off\" or a table of max_requests, max_concurrent and idle_timeout_ms; got {other}"

@@ -103,9 +103,10 @@ pub struct Registry {
     host: HostServices,
     loaded: RwLock<ByName>,
     components: Mutex<HashMap<String, Component>>,
-    /// By SHA-256 and world: the component linked and pre-instantiated,
-    /// shared by the functions that run it (each adds its own settings).
-    linked: Mutex<HashMap<(String, World), Function>>,
+    /// By org, SHA-256 and world: the component linked and
+    /// pre-instantiated, shared by the org's functions that run it (each
+    /// adds its own settings).
+    linked: Mutex<HashMap<(String, String, World), Function>>,
     /// By function id: the limit and memory a gate was made for, and the
     /// gate. Kept across reloads so that a redeploy or PATCH does not reset
     /// counts.

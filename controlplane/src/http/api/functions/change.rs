@@ -61,13 +61,9 @@ fn parse_reuse(value: serde_json::Value) -> ApiResult<Option<minicloud_runtime::
             "reuse must be \"off\" or an object with max_requests, max_concurrent and idle_timeout_ms; got {value}"
         )));
     }
-    let reuse: minicloud_runtime::Reuse = serde_json::from_value(value).map_err(|e| {
-        invalid(format!(
-            "reuse needs max_requests, max_concurrent and idle_timeout_ms, and nothing else: {e}"
-        ))
-    })?;
-    reuse.check().map_err(invalid)?;
-    Ok(Some(reuse))
+    minicloud_runtime::Reuse::from_fields(value)
+        .map(Some)
+        .map_err(invalid)
 }
 
 /// Per-invocation host caps stay within what one invocation may cost the
