@@ -2,6 +2,8 @@
 # WORK PORT` starts server binary BIN on core 0 (data in WORK, limits out
 # of the way of a load test), waits until it is ready and deploys the
 # hello component at /fn/default/hello/; the server's pid is in $server.
+# HELLO_WASM names another component to deploy there (a path), and
+# HELLO_QUERY the deploy's query (`?reuse=128,16,60000`).
 hello_server() {
   local bin=$1 work=$2 port=$3
   MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \
@@ -12,6 +14,6 @@ hello_server() {
   until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
   curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $(cat "$work/data/admin-token")" \
     -H "content-type: application/wasm" \
-    --data-binary "@target/guests/wasm32-wasip2/release/hello.wasm" \
-    "http://127.0.0.1:$port/api/v1/projects/default/functions/hello"
+    --data-binary "@${HELLO_WASM:-target/guests/wasm32-wasip2/release/hello.wasm}" \
+    "http://127.0.0.1:$port/api/v1/projects/default/functions/hello${HELLO_QUERY:-}"
 }

@@ -4,11 +4,15 @@ use crate::error::InvokeError;
 use crate::function::{Function, Prepared};
 use crate::invocation::{Invocation, InvocationContext, with_deadline};
 use crate::state::InstanceState;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::p2::{self, bindings::ProxyPre};
 use wasmtime_wasi_http::p3::{self, bindings::ServicePre};
@@ -73,7 +77,7 @@ impl Function {
             })
         });
         if let Some(pool) = &self.pool {
-            return crate::reuse::serve(pool, self, req, ctx, guard).await;
+            return gather(crate::reuse::serve(pool, self, req, ctx, guard).await?).await;
         }
         // Set when the host refuses or cuts off the response, so the record
         // tells what the client saw even if the guest thinks it succeeded.
@@ -86,13 +90,17 @@ impl Function {
                 guard,
                 verdict.clone(),
             )?,
-            Prepared::Http3(pre) => serve_p3(
-                pre.clone(),
-                Invocation::new(self, ctx),
-                req,
-                guard,
-                verdict.clone(),
-            ),
+            Prepared::Http3(pre) => {
+                let answered = serve_p3(
+                    pre.clone(),
+                    Invocation::new(self, ctx),
+                    req,
+                    guard,
+                    verdict.clone(),
+                );
+                let resp = answer(answered, limits.max_response_bytes, verdict).await?;
+                return gather(resp).await;
+            }
             Prepared::Handler(_) => {
                 return Err(InvokeError::BadRequest(
                     "this function serves the handler world: call it through the invoke API".into(),
@@ -100,6 +108,139 @@ impl Function {
             }
         };
         answer(answered, limits.max_response_bytes, verdict).await
+    }
+}
+
+/// Bytes of a WASI 0.3 response's body held back, at most, so that the
+/// body goes out with its head.
+const GATHER_BYTES: usize = 64 * 1024;
+/// Frames held back at most (a guest may write empty ones).
+const GATHER_FRAMES: usize = 64;
+/// Turns of the scheduler a WASI 0.3 response's head waits for the rest of
+/// its body.
+const GATHER_TURNS: u32 = 4;
+
+/// Sends a WASI 0.3 response in one write when its guest ends it at once.
+///
+/// A 0.3 guest hands its body over through a stream that the host reads
+/// as hyper polls it, and hyper writes out what it holds whenever the body
+/// answers `Pending`: the head and first chunk went out, then the end, two
+/// writes (each waking the client) for a body the guest's task ended a
+/// moment later. This reads what the body has ready and lets the guest's
+/// task run for a few turns of the scheduler: a body that ends by then
+/// goes out whole, with its length; one still going (a guest that waits,
+/// or a body past [`GATHER_BYTES`] or [`GATHER_FRAMES`]) goes out as it
+/// comes, after what was read. A body that passes the function's response limit by then is
+/// answered as one that declared too large a length: with the error, not
+/// a head and a cut connection.
+pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<Body>, InvokeError> {
+    let (parts, mut body) = resp.into_parts();
+    let mut frames = VecDeque::new();
+    let mut bytes = 0;
+    let mut turns = 0;
+    let mut failed = None;
+    let ended = std::future::poll_fn(|cx| {
+        loop {
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    bytes += frame.data_ref().map_or(0, Bytes::len);
+                    frames.push_back(frame);
+                    if bytes > GATHER_BYTES || frames.len() >= GATHER_FRAMES {
+                        return Poll::Ready(false);
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Ready(Some(Err(e))) => {
+                    failed = Some(e);
+                    return Poll::Ready(false);
+                }
+                Poll::Pending if turns < GATHER_TURNS => {
+                    // To the back of the queue, behind the guest's task.
+                    turns += 1;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Pending => return Poll::Ready(false),
+            }
+        }
+    })
+    .await;
+    if ended && frames.iter().all(Frame::is_data) {
+        let whole = if frames.len() == 1 {
+            frames
+                .pop_front()
+                .and_then(|f| f.into_data().ok())
+                .unwrap_or_default()
+        } else {
+            let mut whole = BytesMut::with_capacity(bytes);
+            for data in frames.into_iter().filter_map(|f| f.into_data().ok()) {
+                whole.extend_from_slice(&data);
+            }
+            whole.freeze()
+        };
+        let full = Full::new(whole).map_err(|never| match never {});
+        return Ok(http::Response::from_parts(parts, full.boxed_unsync()));
+    }
+    if let Some(too_large @ InvokeError::ResponseTooLarge(_)) =
+        failed.as_ref().and_then(|e| e.downcast_ref::<InvokeError>())
+    {
+        return Err(too_large.clone());
+    }
+    let rest = if failed.is_some() || ended {
+        Empty::new().map_err(|never| match never {}).boxed_unsync()
+    } else {
+        body
+    };
+    let replay = Replay {
+        frames,
+        bytes,
+        failed,
+        rest,
+    };
+    Ok(http::Response::from_parts(parts, replay.boxed_unsync()))
+}
+
+/// A body whose first frames were read already: those, then how the rest
+/// went (an error, or the frames still to come).
+struct Replay {
+    frames: VecDeque<Frame<Bytes>>,
+    /// Data bytes in `frames`.
+    bytes: usize,
+    failed: Option<BoxError>,
+    rest: Body,
+}
+
+impl http_body::Body for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.frames.pop_front() {
+            self.bytes -= frame.data_ref().map_or(0, Bytes::len);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && self.failed.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let rest = self.rest.size_hint();
+        let held = self.bytes as u64;
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + held);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
     }
 }
 
@@ -298,7 +439,7 @@ pub(crate) fn limit_response(
             .map_err(move |e: BoxError| -> BoxError {
                 if e.is::<LengthLimitError>() {
                     refuse();
-                    format!("the function's response passed its limit of {max} bytes").into()
+                    Box::new(InvokeError::ResponseTooLarge(max))
                 } else {
                     e
                 }
@@ -309,7 +450,101 @@ pub(crate) fn limit_response(
 
 #[cfg(test)]
 mod tests {
-    use super::absolutize;
+    use super::{Body, BoxError, InvokeError, absolutize, gather};
+    use bytes::Bytes;
+    use http_body::{Body as _, Frame};
+    use http_body_util::{BodyExt, StreamBody};
+    use tokio::sync::mpsc;
+
+    /// A body of the chunks sent on a channel, ending when its sender goes,
+    /// with no length known beforehand.
+    fn channel_body() -> (mpsc::UnboundedSender<Result<&'static str, &'static str>>, Body) {
+        let (tx, rx) = mpsc::unbounded_channel::<Result<&'static str, &'static str>>();
+        let frames = futures::stream::unfold(rx, |mut rx| async move {
+            let item = rx.recv().await?;
+            let frame = item
+                .map(|text: &str| Frame::data(Bytes::from(text)))
+                .map_err(BoxError::from);
+            Some((frame, rx))
+        });
+        (tx, StreamBody::new(frames).boxed_unsync())
+    }
+
+    fn response(body: Body) -> http::Response<Body> {
+        http::Response::new(body)
+    }
+
+    async fn text(body: Body) -> String {
+        let bytes = body.collect().await.expect("a whole body").to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("text")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_its_guest_ends_within_a_few_turns_goes_out_whole() {
+        let (tx, body) = channel_body();
+        // The writer needs turns of the scheduler between its chunks, as a
+        // guest's task does between its writes and its end.
+        tokio::spawn(async move {
+            tx.send(Ok("Hello, ")).expect("sent");
+            tokio::task::yield_now().await;
+            tx.send(Ok("world\n")).expect("sent");
+        });
+        let resp = gather(response(body)).await.expect("an answer");
+        assert_eq!(resp.body().size_hint().exact(), Some(13), "with its length");
+        assert_eq!(text(resp.into_body()).await, "Hello, world\n");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_whose_guest_waits_sends_its_head_with_what_was_read() {
+        let (tx, body) = channel_body();
+        tx.send(Ok("first\n")).expect("sent");
+        // The sender stays: the guest waits (for a minute, say).
+        let mut resp = gather(response(body)).await.expect("an answer");
+        assert_eq!(
+            resp.body().size_hint().exact(),
+            None,
+            "the length is not known yet"
+        );
+        let first = resp.body_mut().frame().await.expect("a frame").expect("data");
+        assert_eq!(first.into_data().expect("data"), "first\n");
+        tx.send(Ok("second\n")).expect("sent");
+        drop(tx);
+        assert_eq!(text(resp.into_body()).await, "second\n");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_that_fails_while_gathered_fails_after_what_was_read() {
+        let (tx, body) = channel_body();
+        tx.send(Ok("part")).expect("sent");
+        tx.send(Err("the guest's stream broke")).expect("sent");
+        let mut resp = gather(response(body)).await.expect("an answer");
+        let part = resp.body_mut().frame().await.expect("a frame").expect("data");
+        assert_eq!(part.into_data().expect("data"), "part");
+        let failed = resp
+            .body_mut()
+            .frame()
+            .await
+            .expect("a frame")
+            .expect_err("the failure");
+        assert_eq!(failed.to_string(), "the guest's stream broke");
+        assert!(
+            resp.body_mut().frame().await.is_none(),
+            "nothing after the failure"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_past_its_limit_before_the_head_went_out_is_an_error() {
+        let (tx, body) = channel_body();
+        tx.send(Ok("Hello, world")).expect("sent");
+        let body = body
+            .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
+            .boxed_unsync();
+        let limited = super::limit_response(http::Response::new(body), 5, Default::default())
+            .expect("no length declared");
+        let refused = gather(limited).await.expect_err("refused");
+        assert!(matches!(refused, InvokeError::ResponseTooLarge(5)), "{refused:?}");
+    }
 
     fn absolute(uri: &str, host: Option<&str>) -> String {
         let mut req = http::Request::get(uri);

@@ -91,12 +91,18 @@ async fn wasi_03_components_serve_http(db: Db) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
-    // The greeting streams without a length: the connection is cut.
-    let cut = match s.http.get(s.fn_url("hello-p3", "/")).send().await {
+    // The greeting streams without a length: refused with the error when
+    // it passes the limit before its head goes out (the host gathers a
+    // body its guest ends at once), the connection cut if after.
+    let stopped = match s.http.get(s.fn_url("hello-p3", "/")).send().await {
+        Ok(resp) if resp.status() == 502 => {
+            let body: serde_json::Value = resp.json().await.unwrap();
+            body["error"]["code"] == "response_too_large"
+        }
         Ok(resp) => resp.bytes().await.map_or(true, |body| body.len() <= 10),
         Err(_) => true,
     };
-    assert!(cut, "a 41-byte greeting passed a 10-byte response limit");
+    assert!(stopped, "a 41-byte greeting passed a 10-byte response limit");
 
     // Logs and records, as for 0.2 functions.
     let records = eventually(Duration::from_secs(10), || async {
@@ -122,6 +128,50 @@ async fn wasi_03_components_serve_http(db: Db) {
         .get_json(&s.api(&format!("/functions/hello-p3/logs?invocation_id={invocation}")))
         .await;
     assert_eq!(logs["items"][0]["line"], "hello-p3: GET /?name=wasi", "{logs}");
+}
+
+/// A WASI 0.3 response whose guest waits after its first chunk has its
+/// head and that chunk sent while the guest waits, fresh or reused (the
+/// host gathers a body its guest ends at once, so that it goes out in one
+/// write, but not one it waits in); a body that ends at once comes whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p3_heads_go_out_while_the_guest_waits() {
+    use futures::StreamExt;
+    let s = Server::start(Db::Sqlite).await;
+    s.deploy_with("trickle", "?timeout_ms=120000", guests::FAULTS_P3)
+        .await;
+    s.deploy_with(
+        "trickle-reused",
+        "?timeout_ms=120000&reuse=10,2,5000",
+        guests::FAULTS_P3,
+    )
+    .await;
+    for name in ["trickle", "trickle-reused"] {
+        let resp = s.http.get(s.fn_url(name, "/trickle?ms=0")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        assert_eq!(resp.text().await.unwrap(), "first\nsecond\n", "{name}");
+
+        // The guest sleeps 60 s after its first chunk.
+        let resp = tokio::time::timeout(
+            Duration::from_secs(20),
+            s.http.get(s.fn_url(name, "/trickle?ms=60000")).send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the head did not come while the guest waited"))
+        .unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        assert!(
+            resp.headers().get("content-length").is_none(),
+            "{name}: the length is not known yet"
+        );
+        let mut body = resp.bytes_stream();
+        let first = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the first chunk did not come while the guest waited"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&first[..], b"first\n", "{name}");
+    }
 }
 
 crate::on_both_databases!(instances_are_reused_by_opt_in);

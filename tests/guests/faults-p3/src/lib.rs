@@ -9,6 +9,8 @@
 //! - `/sleep?ms=N`: waits N ms on the WASI clock, then answers.
 //! - `/alloc`: allocates 1 MiB blocks forever.
 //! - `/keep?mb=N`: adds N MiB to memory the instance keeps, then answers.
+//! - `/trickle?ms=N`: answers `first\n` at once, then waits N ms before it
+//!   writes `second\n` and ends the body.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,10 +68,19 @@ impl wasip3::exports::http::handler::Guest for Faults {
         headers
             .set("x-instance-requests", &[served.to_string().into_bytes()])
             .map_err(|e| ErrorCode::InternalError(Some(format!("{e:?}"))))?;
-        let text = format!("{path} {served}\n");
         let (mut body, contents) = wit_stream::new();
         let (_, trailers) = wit_future::new(|| Ok(None));
         let (response, _sent) = Response::new(headers, Some(contents), trailers);
+        if path == "/trickle" {
+            let ns = number("ms").saturating_mul(1_000_000);
+            wasip3::spawn(async move {
+                body.write_all(b"first\n".to_vec()).await;
+                wasip3::clocks::monotonic_clock::wait_for(ns).await;
+                body.write_all(b"second\n".to_vec()).await;
+            });
+            return Ok(response);
+        }
+        let text = format!("{path} {served}\n");
         wasip3::spawn(async move {
             body.write_all(text.into_bytes()).await;
         });
