@@ -191,10 +191,15 @@ pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<
     } else {
         body
     };
+    // A length only when the frames held are all there is to count: a
+    // failed body must not look whole to the client (it is cut, as a
+    // chunked body), nor one with trailers (they need chunks).
+    let counted = failed.is_none() && frames.iter().all(Frame::is_data);
     let replay = Replay {
         frames,
         bytes,
         failed,
+        counted,
         rest,
     };
     Ok(http::Response::from_parts(parts, replay.boxed_unsync()))
@@ -207,6 +212,9 @@ struct Replay {
     /// Data bytes in `frames`.
     bytes: usize,
     failed: Option<BoxError>,
+    /// Whether the body's length can be told from the frames held and the
+    /// rest's.
+    counted: bool,
     rest: Body,
 }
 
@@ -233,6 +241,9 @@ impl http_body::Body for Replay {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if !self.counted {
+            return SizeHint::default();
+        }
         let rest = self.rest.size_hint();
         let held = self.bytes as u64;
         let mut hint = SizeHint::new();
@@ -518,6 +529,8 @@ mod tests {
         tx.send(Ok("part")).expect("sent");
         tx.send(Err("the guest's stream broke")).expect("sent");
         let mut resp = gather(response(body)).await.expect("an answer");
+        // No length: a client told one would take the part for the whole.
+        assert_eq!(resp.body().size_hint().exact(), None);
         let part = resp.body_mut().frame().await.expect("a frame").expect("data");
         assert_eq!(part.into_data().expect("data"), "part");
         let failed = resp
@@ -531,6 +544,22 @@ mod tests {
             resp.body_mut().frame().await.is_none(),
             "nothing after the failure"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_with_trailers_keeps_them_and_goes_out_in_chunks() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-checksum", http::HeaderValue::from_static("abc"));
+        let frames = [Frame::data(Bytes::from("data")), Frame::trailers(trailers)];
+        let body = StreamBody::new(futures::stream::iter(frames.map(Ok::<_, BoxError>))).boxed_unsync();
+        let resp = gather(response(body)).await.expect("an answer");
+        assert_eq!(resp.body().size_hint().exact(), None, "trailers need chunks");
+        let collected = resp.into_body().collect().await.expect("a whole body");
+        assert_eq!(
+            collected.trailers().map(|t| &t["x-checksum"]),
+            Some(&http::HeaderValue::from_static("abc"))
+        );
+        assert_eq!(collected.to_bytes(), "data");
     }
 
     #[tokio::test(flavor = "current_thread")]
