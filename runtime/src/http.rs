@@ -165,7 +165,15 @@ pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<
         }
     })
     .await;
-    if ended && frames.iter().all(Frame::is_data) {
+    // A body whole and as long as any length its guest declared goes out
+    // with that length. One of another length (a HEAD's answer, or a guest
+    // that ended short) is left to hyper and its header, as streamed: hyper
+    // would send the declared length before a shorter body, and the
+    // connection's next response would be read as the rest of this one.
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH);
+    let as_declared =
+        declared.is_none_or(|v| v.to_str().ok().and_then(|v| v.parse::<usize>().ok()) == Some(bytes));
+    if ended && as_declared && frames.iter().all(Frame::is_data) {
         let whole = if frames.len() == 1 {
             frames
                 .pop_front()
@@ -181,40 +189,29 @@ pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<
         let full = Full::new(whole).map_err(|never| match never {});
         return Ok(http::Response::from_parts(parts, full.boxed_unsync()));
     }
-    if let Some(too_large @ InvokeError::ResponseTooLarge(_)) =
-        failed.as_ref().and_then(|e| e.downcast_ref::<InvokeError>())
-    {
-        return Err(too_large.clone());
+    // The head has not gone out: a body that failed by now is answered
+    // with the error, not with a head and a cut.
+    if let Some(e) = failed {
+        return Err(match e.downcast::<InvokeError>() {
+            Ok(too_large) if matches!(*too_large, InvokeError::ResponseTooLarge(_)) => *too_large,
+            Ok(other) => InvokeError::Trap(format!("the response's body failed: {other}")),
+            Err(e) => InvokeError::Trap(format!("the response's body failed: {e}")),
+        });
     }
-    let rest = if failed.is_some() || ended {
+    let rest = if ended {
         Empty::new().map_err(|never| match never {}).boxed_unsync()
     } else {
         body
     };
-    // A length only when the frames held are all there is to count: a
-    // failed body must not look whole to the client (it is cut, as a
-    // chunked body), nor one with trailers (they need chunks).
-    let counted = failed.is_none() && frames.iter().all(Frame::is_data);
-    let replay = Replay {
-        frames,
-        bytes,
-        failed,
-        counted,
-        rest,
-    };
+    let replay = Replay { frames, bytes, rest };
     Ok(http::Response::from_parts(parts, replay.boxed_unsync()))
 }
 
-/// A body whose first frames were read already: those, then how the rest
-/// went (an error, or the frames still to come).
+/// A body whose first frames were read already: those, then the rest.
 struct Replay {
     frames: VecDeque<Frame<Bytes>>,
     /// Data bytes in `frames`.
     bytes: usize,
-    failed: Option<BoxError>,
-    /// Whether the body's length can be told from the frames held and the
-    /// rest's.
-    counted: bool,
     rest: Body,
 }
 
@@ -230,27 +227,22 @@ impl http_body::Body for Replay {
             self.bytes -= frame.data_ref().map_or(0, Bytes::len);
             return Poll::Ready(Some(Ok(frame)));
         }
-        if let Some(e) = self.failed.take() {
-            return Poll::Ready(Some(Err(e)));
-        }
         Pin::new(&mut self.rest).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty() && self.failed.is_none() && self.rest.is_end_stream()
+        self.frames.is_empty() && self.rest.is_end_stream()
     }
 
+    /// At least the frames held, never an exact length: the rest's hint
+    /// may be one the response's limit made up (`Limited` tells a length
+    /// of 0 once its limit is used up) and a body that fails later must
+    /// go out chunked, so that a cut tells the client it is short; one
+    /// with trailers needs chunks too. A length the guest declared still
+    /// frames the body.
     fn size_hint(&self) -> SizeHint {
-        if !self.counted {
-            return SizeHint::default();
-        }
-        let rest = self.rest.size_hint();
-        let held = self.bytes as u64;
         let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + held);
-        if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + held);
-        }
+        hint.set_lower(self.rest.size_hint().lower() + self.bytes as u64);
         hint
     }
 }
@@ -524,25 +516,14 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_body_that_fails_while_gathered_fails_after_what_was_read() {
+    async fn a_body_that_fails_before_its_head_went_out_is_an_error() {
         let (tx, body) = channel_body();
         tx.send(Ok("part")).expect("sent");
         tx.send(Err("the guest's stream broke")).expect("sent");
-        let mut resp = gather(response(body)).await.expect("an answer");
-        // No length: a client told one would take the part for the whole.
-        assert_eq!(resp.body().size_hint().exact(), None);
-        let part = resp.body_mut().frame().await.expect("a frame").expect("data");
-        assert_eq!(part.into_data().expect("data"), "part");
-        let failed = resp
-            .body_mut()
-            .frame()
-            .await
-            .expect("a frame")
-            .expect_err("the failure");
-        assert_eq!(failed.to_string(), "the guest's stream broke");
+        let refused = gather(response(body)).await.expect_err("refused");
         assert!(
-            resp.body_mut().frame().await.is_none(),
-            "nothing after the failure"
+            matches!(&refused, InvokeError::Trap(m) if m == "the response's body failed: the guest's stream broke"),
+            "{refused:?}"
         );
     }
 
@@ -560,6 +541,41 @@ mod tests {
             Some(&http::HeaderValue::from_static("abc"))
         );
         assert_eq!(collected.to_bytes(), "data");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_not_as_long_as_it_declared_is_left_to_its_header() {
+        let (tx, body) = channel_body();
+        tx.send(Ok("hello")).expect("sent");
+        drop(tx);
+        let mut resp = response(body);
+        resp.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from_static("10"));
+        let resp = gather(resp).await.expect("an answer");
+        // No length of its own: hyper frames it by the header, and cuts
+        // the connection when the body ends short.
+        assert_eq!(resp.body().size_hint().exact(), None);
+        assert_eq!(resp.headers()[http::header::CONTENT_LENGTH], "10");
+        assert_eq!(text(resp.into_body()).await, "hello");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_at_its_limit_that_goes_on_tells_no_length() {
+        let (tx, body) = channel_body();
+        tx.send(Ok("hello")).expect("sent");
+        let body = body
+            .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
+            .boxed_unsync();
+        // The limit is used up by what was read; the guest waits to write
+        // more, which the limit will refuse.
+        let limited = super::limit_response(http::Response::new(body), 5, Default::default())
+            .expect("no length declared");
+        let resp = gather(limited).await.expect("an answer");
+        assert_eq!(
+            resp.body().size_hint().exact(),
+            None,
+            "a length of 5 would pass the cut for the whole"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
