@@ -82,13 +82,15 @@ impl Function {
         // Set when the host refuses or cuts off the response, so the record
         // tells what the client saw even if the guest thinks it succeeded.
         let verdict: Verdict = Arc::default();
+        // Dropped with the response's body: the record waits for it.
+        let (body_done, body_gone) = tokio::sync::oneshot::channel::<()>();
         let answered = match &*self.prepared {
             Prepared::Http(pre) => serve_p2(
                 pre.clone(),
                 Invocation::new(self, ctx),
                 req,
                 guard,
-                verdict.clone(),
+                (verdict.clone(), body_gone),
             )?,
             Prepared::Http3(pre) => {
                 let answered = serve_p3(
@@ -96,9 +98,9 @@ impl Function {
                     Invocation::new(self, ctx),
                     req,
                     guard,
-                    verdict.clone(),
+                    (verdict.clone(), body_gone),
                 );
-                let resp = answer(answered, limits.max_response_bytes, verdict).await?;
+                let resp = answer(answered, limits.max_response_bytes, verdict, body_done).await?;
                 return gather(resp).await;
             }
             Prepared::Handler(_) => {
@@ -107,7 +109,7 @@ impl Function {
                 ));
             }
         };
-        answer(answered, limits.max_response_bytes, verdict).await
+        answer(answered, limits.max_response_bytes, verdict, body_done).await
     }
 }
 
@@ -265,9 +267,10 @@ async fn answer(
     answer: Answer<Head>,
     max_response: u64,
     verdict: Verdict,
+    body_done: impl Send + 'static,
 ) -> Result<http::Response<Body>, InvokeError> {
     match answer.head.await {
-        Ok(Ok(resp)) => limit_response(resp, max_response, verdict),
+        Ok(Ok(resp)) => limit_response(resp, max_response, verdict, body_done),
         Ok(Err(code)) => Err(InvokeError::Guest(format!(
             "the function answered with an HTTP error: {code}"
         ))),
@@ -287,7 +290,7 @@ fn serve_p2<B>(
     mut inv: Invocation,
     req: http::Request<B>,
     guard: impl Send + 'static,
-    verdict: Verdict,
+    (verdict, body_gone): (Verdict, BodyGone),
 ) -> Result<Answer<Head>, InvokeError>
 where
     B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
@@ -328,7 +331,9 @@ where
             };
             with_deadline(deadline, run).await
         };
-        end(inv, instantiate, status.load(Ordering::Relaxed), result, &verdict)
+        let status = status.load(Ordering::Relaxed);
+        wait_for_body(&result, status, body_gone, deadline).await;
+        end(inv, instantiate, status, result, &verdict)
     });
     Ok(Answer { head, task })
 }
@@ -342,7 +347,7 @@ fn serve_p3<B>(
     mut inv: Invocation,
     req: http::Request<B>,
     guard: impl Send + 'static,
-    verdict: Verdict,
+    (verdict, body_gone): (Verdict, BodyGone),
 ) -> Answer<Head>
 where
     B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
@@ -388,9 +393,30 @@ where
             };
             with_deadline(deadline, run).await
         };
-        end(inv, instantiate, status.load(Ordering::Relaxed), result, &verdict)
+        let status = status.load(Ordering::Relaxed);
+        wait_for_body(&result, status, body_gone, deadline).await;
+        end(inv, instantiate, status, result, &verdict)
     });
     Answer { head, task }
+}
+
+/// Resolves when the response's body is done with (ended, failed, or
+/// dropped with the client's connection).
+type BodyGone = tokio::sync::oneshot::Receiver<()>;
+
+/// Once a guest that answered has ended, waits (until its deadline at
+/// most) for the host to be done with the response's body: the host's
+/// verdict on it (a body past its limit) may come after the guest's last
+/// write, and the record must say what the client got.
+async fn wait_for_body(
+    outcome: &Outcome,
+    status: u16,
+    body_gone: BodyGone,
+    (deadline, _): (Instant, Duration),
+) {
+    if status != 0 && matches!(outcome, Ok(Ok(()))) {
+        let _ = tokio::time::timeout_at(deadline.into(), body_gone).await;
+    }
 }
 
 /// The host's own verdict on an invocation, shared with its task.
@@ -424,6 +450,7 @@ pub(crate) fn limit_response(
     resp: http::Response<WasiBody>,
     max: u64,
     verdict: Verdict,
+    body_done: impl Send + 'static,
 ) -> Result<http::Response<Body>, InvokeError> {
     let refuse = move || {
         *verdict.lock().unwrap_or_else(|e| e.into_inner()) = Some(InvokeError::ResponseTooLarge(max));
@@ -440,6 +467,8 @@ pub(crate) fn limit_response(
     Ok(resp.map(move |body| {
         Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
             .map_err(move |e: BoxError| -> BoxError {
+                // Kept by the body, so dropped when it is.
+                let _ = &body_done;
                 if e.is::<LengthLimitError>() {
                     refuse();
                     Box::new(InvokeError::ResponseTooLarge(max))
@@ -568,7 +597,7 @@ mod tests {
             .boxed_unsync();
         // The limit is used up by what was read; the guest waits to write
         // more, which the limit will refuse.
-        let limited = super::limit_response(http::Response::new(body), 5, Default::default())
+        let limited = super::limit_response(http::Response::new(body), 5, Default::default(), ())
             .expect("no length declared");
         let resp = gather(limited).await.expect("an answer");
         assert_eq!(
@@ -585,7 +614,7 @@ mod tests {
         let body = body
             .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
             .boxed_unsync();
-        let limited = super::limit_response(http::Response::new(body), 5, Default::default())
+        let limited = super::limit_response(http::Response::new(body), 5, Default::default(), ())
             .expect("no length declared");
         let refused = gather(limited).await.expect_err("refused");
         assert!(matches!(refused, InvokeError::ResponseTooLarge(5)), "{refused:?}");

@@ -487,7 +487,8 @@ where
         Ok(resp) => {
             let status = resp.status().as_u16();
             let verdict: Verdict = Arc::default();
-            match limit_response(resp, func.limits.max_response_bytes, verdict.clone()) {
+            // The record is written when the body ends (`Reported`).
+            match limit_response(resp, func.limits.max_response_bytes, verdict.clone(), ()) {
                 Ok(resp) => Ok(resp.map(|body| {
                     Reported {
                         body,

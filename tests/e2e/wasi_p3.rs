@@ -119,6 +119,12 @@ async fn wasi_03_components_serve_http(db: Db) {
         .filter(|r| r["http_status"] == 200 && r["outcome"] == "ok")
         .count();
     assert!(ok >= 4, "{records:#?}");
+    // The greeting cut at its limit is recorded as the client saw it: the
+    // record waits for the host to be done with the body.
+    assert!(
+        records.iter().any(|r| r["outcome"] == "response_too_large"),
+        "{records:#?}"
+    );
     let traced = records
         .iter()
         .find(|r| r["trace_id"] == "p3-trace")
