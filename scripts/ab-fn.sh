@@ -8,8 +8,9 @@
 # both. HELLO_WASM and HELLO_QUERY choose another component and deploy
 # query (scripts/hello-server.sh), e.g. the WASI 0.3 hello with reuse:
 # `HELLO_WASM=target/guests/wasm32-wasip2/release/hello_p3.wasm
-# HELLO_QUERY='?reuse=128,16,60000' scripts/ab-fn.sh A B`. Needs the release bench built (`cargo bench -p minicloud-tests
-# --bench platform --no-run`) and the guests (target/guests).
+# HELLO_QUERY='?reuse=128,16,60000' scripts/ab-fn.sh A B`. Needs the
+# release bench built (`cargo bench -p minicloud-tests --bench platform
+# --no-run`) and the guests (target/guests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=${1:?usage: scripts/ab-fn.sh <binary A> <binary B> [rounds]}

@@ -4,15 +4,17 @@ use crate::error::InvokeError;
 use crate::function::{Function, Prepared};
 use crate::invocation::{Invocation, InvocationContext, with_deadline};
 use crate::state::InstanceState;
-use bytes::{Bytes, BytesMut};
-use http_body::{Body as _, Frame, SizeHint};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body::{Body as _, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, BodyStream, Empty, Full, LengthLimitError, Limited, StreamBody};
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::p2::{self, bindings::ProxyPre};
 use wasmtime_wasi_http::p3::{self, bindings::ServicePre};
@@ -92,24 +94,24 @@ impl Function {
                 guard,
                 (verdict.clone(), body_gone),
             )?,
-            Prepared::Http3(pre) => {
-                let answered = serve_p3(
-                    pre.clone(),
-                    Invocation::new(self, ctx),
-                    req,
-                    guard,
-                    (verdict.clone(), body_gone),
-                );
-                let resp = answer(answered, limits.max_response_bytes, verdict, body_done).await?;
-                return gather(resp).await;
-            }
+            Prepared::Http3(pre) => serve_p3(
+                pre.clone(),
+                Invocation::new(self, ctx),
+                req,
+                guard,
+                (verdict.clone(), body_gone),
+            ),
             Prepared::Handler(_) => {
                 return Err(InvokeError::BadRequest(
                     "this function serves the handler world: call it through the invoke API".into(),
                 ));
             }
         };
-        answer(answered, limits.max_response_bytes, verdict, body_done).await
+        let resp = answer(answered, limits.max_response_bytes, verdict, body_done).await?;
+        match &*self.prepared {
+            Prepared::Http3(_) => gather(resp).await,
+            _ => Ok(resp),
+        }
     }
 }
 
@@ -130,11 +132,11 @@ const GATHER_TURNS: u32 = 4;
 /// writes (each waking the client) for a body the guest's task ended a
 /// moment later. This reads what the body has ready and lets the guest's
 /// task run for a few turns of the scheduler: a body that ends by then
-/// goes out whole, with its length; one still going (a guest that waits,
-/// or a body past [`GATHER_BYTES`] or [`GATHER_FRAMES`]) goes out as it
-/// comes, after what was read. A body that passes the function's response limit by then is
-/// answered as one that declared too large a length: with the error, not
-/// a head and a cut connection.
+/// goes out whole, with its length; one that fails by then (past the
+/// function's response limit, say) is answered with the error, as one
+/// that declared too large a length is, not with a head and a cut; one
+/// still going (a guest that waits, or a body past [`GATHER_BYTES`] or
+/// [`GATHER_FRAMES`]) goes out as it comes, after what was read.
 pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<Body>, InvokeError> {
     let (parts, mut body) = resp.into_parts();
     let mut frames = VecDeque::new();
@@ -176,17 +178,10 @@ pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<
     let as_declared =
         declared.is_none_or(|v| v.to_str().ok().and_then(|v| v.parse::<usize>().ok()) == Some(bytes));
     if ended && as_declared && frames.iter().all(Frame::is_data) {
-        let whole = if frames.len() == 1 {
-            frames
-                .pop_front()
-                .and_then(|f| f.into_data().ok())
-                .unwrap_or_default()
-        } else {
-            let mut whole = BytesMut::with_capacity(bytes);
-            for data in frames.into_iter().filter_map(|f| f.into_data().ok()) {
-                whole.extend_from_slice(&data);
-            }
-            whole.freeze()
+        let held = futures::stream::iter(frames.into_iter().map(Ok::<_, Infallible>));
+        let whole = match BodyExt::collect(StreamBody::new(held)).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
         };
         let full = Full::new(whole).map_err(|never| match never {});
         return Ok(http::Response::from_parts(parts, full.boxed_unsync()));
@@ -205,48 +200,15 @@ pub(crate) async fn gather(resp: http::Response<Body>) -> Result<http::Response<
     } else {
         body
     };
-    let replay = Replay { frames, bytes, rest };
+    // What was read, then the rest, with no length of its own: the rest's
+    // hint may be one the response's limit made up (`Limited` tells a
+    // length of 0 once its limit is used up), and a body that fails later
+    // must go out chunked, so that a cut tells the client it is short; one
+    // with trailers needs chunks too. A length the guest declared still
+    // frames the body.
+    let held = futures::stream::iter(frames.into_iter().map(Ok));
+    let replay = StreamBody::new(held.chain(BodyStream::new(rest)));
     Ok(http::Response::from_parts(parts, replay.boxed_unsync()))
-}
-
-/// A body whose first frames were read already: those, then the rest.
-struct Replay {
-    frames: VecDeque<Frame<Bytes>>,
-    /// Data bytes in `frames`.
-    bytes: usize,
-    rest: Body,
-}
-
-impl http_body::Body for Replay {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(frame) = self.frames.pop_front() {
-            self.bytes -= frame.data_ref().map_or(0, Bytes::len);
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames.is_empty() && self.rest.is_end_stream()
-    }
-
-    /// At least the frames held, never an exact length: the rest's hint
-    /// may be one the response's limit made up (`Limited` tells a length
-    /// of 0 once its limit is used up) and a body that fails later must
-    /// go out chunked, so that a cut tells the client it is short; one
-    /// with trailers needs chunks too. A length the guest declared still
-    /// frames the body.
-    fn size_hint(&self) -> SizeHint {
-        let mut hint = SizeHint::new();
-        hint.set_lower(self.rest.size_hint().lower() + self.bytes as u64);
-        hint
-    }
 }
 
 /// What the task running a guest hands back: the response head (its body

@@ -86,23 +86,30 @@ async fn heads_go_out_while_the_guest_waits() {
 
     // The guest sleeps 60 s after its first chunk: holding the head until
     // the guest ends would keep both from the client for a minute.
+    head_and_first_chunk_come_while_it_waits(&s, "faults").await;
+}
+
+/// `GET /fn/.../{name}/trickle?ms=60000` (the `faults` guests: `first\n`,
+/// then a minute's wait): the head comes within 20 s, with no length, and
+/// the first chunk with it.
+pub(crate) async fn head_and_first_chunk_come_while_it_waits(s: &Server, name: &str) {
     let resp = tokio::time::timeout(
         std::time::Duration::from_secs(20),
-        s.http.get(s.fn_url("faults", "/trickle?ms=60000")).send(),
+        s.http.get(s.fn_url(name, "/trickle?ms=60000")).send(),
     )
     .await
-    .expect("the head did not come while the guest waited")
+    .unwrap_or_else(|_| panic!("{name}: the head did not come while the guest waited"))
     .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "{name}");
     assert!(
         resp.headers().get("content-length").is_none(),
-        "the length is not known yet"
+        "{name}: the length is not known yet"
     );
     let mut body = resp.bytes_stream();
     let first = tokio::time::timeout(std::time::Duration::from_secs(20), body.next())
         .await
-        .expect("the first chunk did not come while the guest waited")
+        .unwrap_or_else(|_| panic!("{name}: the first chunk did not come while the guest waited"))
         .unwrap()
         .unwrap();
-    assert_eq!(&first[..], b"first\n");
+    assert_eq!(&first[..], b"first\n", "{name}");
 }

@@ -6,7 +6,7 @@
 //! describes them (operations, parameters, schemas) when asked.
 //! [`ApiRouter`] routes like an `axum::Router` and keeps those functions,
 //! each with the path it ends up at. So a route cannot be served without
-//! being described, as with `utoipa_axum`'s `ApiRouter`, but the
+//! being described, as with `utoipa_axum`'s `OpenApiRouter`, but the
 //! descriptions are built only when the document is first requested,
 //! not on every start (`utoipa_axum` builds every operation as it is
 //! routed: describing lazily took 4-5 ms off a cold start's CPU,

@@ -3,10 +3,11 @@
 //! query, body and answers, with the types it reads and writes), and every
 //! resource's router registers its handlers through [`super::described`]'s
 //! `routes!`, which adds a route and what describes it at once. So a route
-//! cannot be served without being described. What is the same for every operation is
-//! added here, once ([`Common`]): the error shape as the `default` answer,
-//! the bearer scheme (all but the public endpoints), and a description of
-//! every path parameter a handler did not describe itself.
+//! cannot be served without being described. What is the same for every
+//! operation is added here, once ([`Common`]): the error shape as the
+//! `default` answer, the bearer scheme (all but the public endpoints), and
+//! a description of every path parameter a handler did not describe
+//! itself.
 //!
 //! Served at `/api/v1/openapi.json`; `/api/docs` is Swagger UI on it, from
 //! assets compiled into the binary.
