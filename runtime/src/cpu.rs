@@ -16,7 +16,7 @@
 //! (writing a log line) keep the turn: a guest that floods its logs is
 //! computing, and waits for turns like one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -57,6 +57,12 @@ impl CpuShare {
 /// it last came back from the host. Cheap to clone (one allocation per
 /// invocation, shared by the call hook, the epoch callback and the
 /// capabilities).
+///
+/// Host calls are timed only from the invocation's first tick on: most
+/// invocations end within their first tick and make a dozen host calls,
+/// two clock reads each, for nothing. So a wait in the host before the
+/// first tick goes unseen and that tick counts as computing (the strict
+/// side: such a guest needs a turn a tick sooner).
 #[derive(Debug, Clone)]
 pub(crate) struct Turn(Arc<TurnState>);
 
@@ -65,6 +71,8 @@ struct TurnState {
     share: CpuShare,
     held: Mutex<Option<OwnedSemaphorePermit>>,
     origin: Instant,
+    /// Whether a tick has come: host calls are timed from then on.
+    ticked: AtomicBool,
     /// Nanoseconds from `origin` to the start of the current host call.
     in_host_since: AtomicU64,
     /// Nanoseconds from `origin` to the last return from a host call that
@@ -78,6 +86,7 @@ impl Turn {
             share,
             held: Mutex::default(),
             origin: Instant::now(),
+            ticked: AtomicBool::new(false),
             in_host_since: AtomicU64::default(),
             resumed: AtomicU64::default(),
         }))
@@ -96,14 +105,26 @@ impl Turn {
         }
     }
 
+    /// A reused instance starts another request: as in a fresh instance,
+    /// its host calls are timed from its next tick on.
+    pub(crate) fn next_request(&self) {
+        self.0.ticked.store(false, Ordering::Relaxed);
+    }
+
     /// The guest calls the host.
     pub(crate) fn leave_wasm(&self) {
-        self.0.in_host_since.store(self.now(), Ordering::Relaxed);
+        if self.0.ticked.load(Ordering::Relaxed) {
+            self.0.in_host_since.store(self.now(), Ordering::Relaxed);
+        }
     }
 
     /// The host call returned; if it took long, the guest was waiting, and
-    /// the tick it returns into is not one of computing.
+    /// the tick it returns into is not one of computing. (The epoch callback
+    /// runs only in wasm, so a call timed here began after the first tick.)
     pub(crate) fn back_in_wasm(&self) {
+        if !self.0.ticked.load(Ordering::Relaxed) {
+            return;
+        }
         let now = self.now();
         if now.saturating_sub(self.0.in_host_since.load(Ordering::Relaxed)) >= COUNTED_NANOS {
             self.0.resumed.store(now, Ordering::Relaxed);
@@ -112,6 +133,7 @@ impl Turn {
 
     /// At a tick: whether the guest computed through (most of) it.
     pub(crate) fn computed_through_tick(&self) -> bool {
+        self.0.ticked.store(true, Ordering::Relaxed);
         self.now().saturating_sub(self.0.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
     }
 
@@ -206,5 +228,29 @@ mod tests {
         assert!(!a.computed_through_tick(), "a tick right after a wait");
         std::thread::sleep(ms);
         assert!(a.computed_through_tick());
+    }
+
+    #[test]
+    fn host_calls_before_the_first_tick_are_not_timed() {
+        let a = Turn::new(CpuShare::new(1));
+        let ms = std::time::Duration::from_millis(1);
+        // A wait in the host before the first tick goes unseen: that tick
+        // counts as computing.
+        a.leave_wasm();
+        std::thread::sleep(ms);
+        a.back_in_wasm();
+        assert!(a.computed_through_tick(), "the first tick counts");
+        // From the first tick on, a wait is seen.
+        a.leave_wasm();
+        std::thread::sleep(ms);
+        a.back_in_wasm();
+        assert!(!a.computed_through_tick(), "a tick right after a wait");
+        // A reused instance's next request starts over.
+        std::thread::sleep(ms);
+        a.next_request();
+        a.leave_wasm();
+        std::thread::sleep(ms);
+        a.back_in_wasm();
+        assert!(a.computed_through_tick(), "its first tick counts");
     }
 }

@@ -343,6 +343,9 @@ impl WorkerState for Worker {
             self.shared.logs.clone(),
         )
         .with_turn(self.turn.clone());
+        if let Some(turn) = &self.turn {
+            turn.next_request();
+        }
         let deadline = Instant::now() + self.func.limits.timeout;
         self.shared.set_deadline(deadline);
         let _ = ticket.served_by.set(self.shared.clone());
