@@ -92,6 +92,9 @@ pub struct Started {
     pub state: AppState,
     writer: RecordWriter,
     writer_task: tokio::task::JoinHandle<()>,
+    /// On a cold start, what holds the background loops' first passes
+    /// back until the server has served a moment (see `serve`).
+    background: Option<tokio::sync::OwnedRwLockWriteGuard<()>>,
 }
 
 /// Opens everything the server needs: data dir, database (migrated),
@@ -122,6 +125,12 @@ pub async fn start(
         (runtime, t0.elapsed())
     });
     let store = Store::open(&config.database_url()).await?;
+    // A successor starts beside the server it replaces, which serves
+    // meanwhile: only a cold start holds its loops back.
+    let background = match how {
+        NodeStart::Cold => store.hold_background(),
+        NodeStart::Handover => None,
+    };
     let t_db = t0.elapsed();
     let (runtime, t_runtime) = runtime.await?;
     let runtime = runtime?;
@@ -276,5 +285,6 @@ pub async fn start(
         }),
         writer,
         writer_task,
+        background,
     })
 }

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// How many functions a starting node loads before they are called.
 const WARM_FUNCTIONS: i64 = 256;
 
+/// How long a cold start serves before its background loops make their
+/// first passes (taking back a crashed life's leases, the outbox, the
+/// preload): its first answers do not wait behind them.
+const QUIET_START: Duration = Duration::from_millis(50);
+
 /// Serves until SIGINT or SIGTERM, then drains: stops accepting, lets
 /// in-flight requests and invocations finish (bounded by the grace period),
 /// stores every queued record, and closes the database. On SIGUSR2 it hands
@@ -65,7 +70,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     } else {
         NodeStart::Cold
     };
-    let started = start(config, metrics, how).await?;
+    let mut started = start(config, metrics, how).await?;
     let addr = listener.local_addr()?;
     println!("minicloud listening on http://{addr}");
     tracing::info!(%addr, "listening");
@@ -112,6 +117,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         None => {
             drop(warm);
             crate::systemd::notify("READY=1");
+            if let Some(held) = started.background.take() {
+                tokio::spawn(async move {
+                    tokio::time::sleep(QUIET_START).await;
+                    drop(held);
+                });
+            }
         }
     }
     write_pid_file(&pid_file);
@@ -239,6 +250,7 @@ fn preload(state: &AppState) -> tokio::task::JoinHandle<()> {
     let functions = state.functions.clone();
     let store = state.store.clone();
     tokio::spawn(async move {
+        store.until_started().await;
         match store.functions_to_warm(WARM_FUNCTIONS).await {
             Ok(warm) => {
                 for (project, name) in warm {

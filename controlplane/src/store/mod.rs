@@ -46,6 +46,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Errors of the store.
@@ -87,6 +88,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Written while a server starts ([`Store::hold_background`]): the
+    /// loops that poll the database read it before their first pass.
+    starting: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The migrations, embedded in the binary.
@@ -245,9 +249,29 @@ impl Store {
             url: crate::util::redact_url(url),
             source,
         })?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            starting: Arc::default(),
+        };
         Migrator::new(Embedded).await?.run(&store.pool).await?;
         Ok(store)
+    }
+
+    /// Holds back the first pass of the loops that poll the database (the
+    /// event bus's outbox pump and claimer, the workflow engine's claimer,
+    /// the preload of functions) until the guard is dropped, so that a
+    /// starting server's own queries and its first answers do not queue
+    /// behind them. On SQLite their first passes, made at once beside the
+    /// start's queries, also had the pool open all its connections (each
+    /// parses the schema on a thread of its own). `None` if held already.
+    pub fn hold_background(&self) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        self.starting.clone().try_write_owned().ok()
+    }
+
+    /// Resolves once no start holds the background loops back.
+    pub async fn until_started(&self) {
+        drop(self.starting.read().await);
     }
 
     /// The SQLite URL of a file, created if missing.
@@ -417,6 +441,24 @@ pub(crate) mod tests {
         for conn in &mut held {
             check_settings(conn).await;
         }
+    }
+
+    #[tokio::test]
+    async fn background_loops_wait_while_a_start_holds_them() {
+        let (store, _dir) = temporary_sqlite().await;
+        // Not held: at once.
+        store.until_started().await;
+        let held = store.hold_background().expect("held");
+        assert!(store.hold_background().is_none(), "held once");
+        let copy = store.clone();
+        let waiting = tokio::spawn(async move { copy.until_started().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "waits while held");
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("goes on once let go")
+            .expect("the waiting task");
     }
 
     async fn check_settings(conn: &mut sqlx::AnyConnection) {

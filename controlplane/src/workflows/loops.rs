@@ -24,6 +24,7 @@ impl WorkflowEngine {
     }
 
     async fn claim_loop(self) {
+        self.inner.store.until_started().await;
         loop {
             let claimed = self
                 .inner

@@ -30,6 +30,7 @@ impl EventBus {
         let bus = self.clone();
         tokio::spawn(async move {
             let owner = format!("{}/outbox", bus.node());
+            bus.inner.store.until_started().await;
             while !bus.closing() {
                 while !bus.closing() && bus.pump_once(&owner).await {}
                 signal.wait(POLL).await;

@@ -124,6 +124,7 @@ impl Deliverer {
     /// `CLAIM_EVERY` or when woken.
     pub(super) async fn claim_loop(self) {
         let bus = &self.bus;
+        bus.inner.store.until_started().await;
         loop {
             let full = {
                 let _claiming = bus.inner.claiming.lock().await;
