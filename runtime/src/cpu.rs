@@ -119,8 +119,7 @@ impl Turn {
     }
 
     /// The host call returned; if it took long, the guest was waiting, and
-    /// the tick it returns into is not one of computing. (The epoch callback
-    /// runs only in wasm, so a call timed here began after the first tick.)
+    /// the tick it returns into is not one of computing.
     pub(crate) fn back_in_wasm(&self) {
         if !self.0.ticked.load(Ordering::Relaxed) {
             return;
@@ -133,8 +132,15 @@ impl Turn {
 
     /// At a tick: whether the guest computed through (most of) it.
     pub(crate) fn computed_through_tick(&self) -> bool {
-        self.0.ticked.store(true, Ordering::Relaxed);
-        self.now().saturating_sub(self.0.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
+        let now = self.now();
+        // The first tick may come inside a host call (one that calls back
+        // into the guest, or, in WASI 0.3, while another of the instance's
+        // tasks waits in one): that call is timed from here, not from a
+        // start that was never read.
+        if !self.0.ticked.swap(true, Ordering::Relaxed) {
+            self.0.in_host_since.store(now, Ordering::Relaxed);
+        }
+        now.saturating_sub(self.0.resumed.load(Ordering::Relaxed)) >= COUNTED_NANOS
     }
 
     /// At a tick: let others run; if they had work waiting, rest for
@@ -252,5 +258,18 @@ mod tests {
         std::thread::sleep(ms);
         a.back_in_wasm();
         assert!(a.computed_through_tick(), "its first tick counts");
+    }
+
+    #[test]
+    fn a_call_the_first_tick_comes_in_is_timed_from_that_tick() {
+        let a = Turn::new(CpuShare::new(1));
+        let ms = std::time::Duration::from_millis(1);
+        a.leave_wasm();
+        std::thread::sleep(ms);
+        // The first tick, inside the call (a callback into the guest).
+        assert!(a.computed_through_tick());
+        // The call ends at once after it: not a wait.
+        a.back_in_wasm();
+        assert!(a.computed_through_tick(), "no wait was seen");
     }
 }
