@@ -64,10 +64,11 @@ fn main() {
             format!(", server CPU {:.1} µs a request", us(cpu))
         });
         println!(
-            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs{cpu}",
+            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs{cpu}{}",
             l.rps,
             us(l.p50),
-            us(l.p99)
+            us(l.p99),
+            failures(&l)
         );
         return;
     }
@@ -241,6 +242,9 @@ struct Load {
     p50: Duration,
     p99: Duration,
     requests: u32,
+    /// Requests that failed (a connection closed under one, another status
+    /// than 200); each failed connection is opened again.
+    failed: u32,
 }
 
 /// Field `n` (counted from 1, as in proc(5)) of `/proc/<pid>/stat`, from
@@ -275,36 +279,39 @@ async fn load(addr: &str, path: &str) -> Load {
             let addr = addr.to_owned();
             let path = path.to_owned();
             tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut send, conn) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(conn);
+                let mut send = connect(&addr).await;
                 let mut latencies = Vec::new();
+                let mut failed = 0;
                 while Instant::now() < deadline {
                     let req = http::Request::get(&path)
                         .header("host", &addr)
                         .body(Empty::<Bytes>::new())
                         .unwrap();
                     let start = Instant::now();
-                    let resp = send
-                        .send_request(req)
-                        .await
-                        .unwrap_or_else(|e| panic!("GET {path} of {addr}: {e}"));
-                    assert_eq!(resp.status(), 200, "GET {path} of {addr}");
-                    resp.into_body().collect().await.unwrap();
-                    latencies.push(start.elapsed());
+                    match get(&mut send, req).await {
+                        Ok(()) => latencies.push(start.elapsed()),
+                        Err(why) => {
+                            // Counted and reported beside the figures;
+                            // the first of a run is printed.
+                            if failed == 0 {
+                                eprintln!("GET {path} of {addr} failed: {why}");
+                            }
+                            failed += 1;
+                            send = connect(&addr).await;
+                        }
+                    }
                 }
-                latencies
+                (latencies, failed)
             })
         })
         .collect();
     let start = Instant::now();
     let mut all = Vec::new();
+    let mut failed = 0;
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (latencies, failures) = t.await.unwrap();
+        all.extend(latencies);
+        failed += failures;
     }
     let elapsed = start.elapsed();
     all.sort();
@@ -313,7 +320,32 @@ async fn load(addr: &str, path: &str) -> Load {
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
         requests: u32::try_from(all.len()).unwrap_or(u32::MAX),
+        failed,
     }
+}
+
+/// A keep-alive HTTP/1.1 connection to `addr`.
+async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+/// One request, its whole answer read; why it failed, if it did.
+async fn get(
+    send: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    req: http::Request<Empty<Bytes>>,
+) -> Result<(), String> {
+    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
+    if resp.status() != 200 {
+        return Err(format!("status {}", resp.status()));
+    }
+    resp.into_body().collect().await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 async fn load_owned(addr: String, path: String, server: Option<u32>) -> (Load, Option<Duration>) {
@@ -773,12 +805,22 @@ async fn wasmtime_serve(component: &str) -> Option<(String, Load)> {
 
 fn row(name: &str, l: &Load, native: f64) {
     println!(
-        "{name:<28} {:>10.0} req/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>5.2}x native",
+        "{name:<28} {:>10.0} req/s  p50 {:>8.1} µs  p99 {:>8.1} µs  {:>5.2}x native{}",
         l.rps,
         us(l.p50),
         us(l.p99),
-        l.rps / native
+        l.rps / native,
+        failures(l)
     );
+}
+
+/// `, N failed` when requests of a load failed.
+fn failures(l: &Load) -> String {
+    if l.failed == 0 {
+        String::new()
+    } else {
+        format!(", {} failed", l.failed)
+    }
 }
 
 async fn run() {
