@@ -185,6 +185,13 @@ pub(crate) async fn give_back_when_waiting<F: Future>(turn: Option<Turn>, fut: F
 mod tests {
     use super::*;
 
+    /// A host call of `a`'s guest that lasts `how_long`.
+    fn host_call(a: &Turn, how_long: Duration) {
+        a.leave_wasm();
+        std::thread::sleep(how_long);
+        a.back_in_wasm();
+    }
+
     #[tokio::test]
     async fn a_turn_is_held_between_ticks_and_given_back_at_the_next() {
         let share = CpuShare::new(1);
@@ -224,13 +231,10 @@ mod tests {
         std::thread::sleep(ms);
         assert!(a.computed_through_tick(), "a computed since it started");
         // A quick host call (a log line) is computing...
-        a.leave_wasm();
-        a.back_in_wasm();
+        host_call(&a, Duration::ZERO);
         assert!(a.computed_through_tick());
         // ...a long one (I/O) is not.
-        a.leave_wasm();
-        std::thread::sleep(ms);
-        a.back_in_wasm();
+        host_call(&a, ms);
         assert!(!a.computed_through_tick(), "a tick right after a wait");
         std::thread::sleep(ms);
         assert!(a.computed_through_tick());
@@ -242,21 +246,15 @@ mod tests {
         let ms = std::time::Duration::from_millis(1);
         // A wait in the host before the first tick goes unseen: that tick
         // counts as computing.
-        a.leave_wasm();
-        std::thread::sleep(ms);
-        a.back_in_wasm();
+        host_call(&a, ms);
         assert!(a.computed_through_tick(), "the first tick counts");
         // From the first tick on, a wait is seen.
-        a.leave_wasm();
-        std::thread::sleep(ms);
-        a.back_in_wasm();
+        host_call(&a, ms);
         assert!(!a.computed_through_tick(), "a tick right after a wait");
         // A reused instance's next request starts over.
         std::thread::sleep(ms);
         a.next_request();
-        a.leave_wasm();
-        std::thread::sleep(ms);
-        a.back_in_wasm();
+        host_call(&a, ms);
         assert!(a.computed_through_tick(), "its first tick counts");
     }
 

@@ -294,7 +294,7 @@ where
             with_deadline(deadline, run).await
         };
         let status = status.load(Ordering::Relaxed);
-        wait_for_body(&result, status, body_gone, deadline).await;
+        wait_for_body(&result, status, body_gone, deadline.0).await;
         end(inv, instantiate, status, result, &verdict)
     });
     Ok(Answer { head, task })
@@ -356,7 +356,7 @@ where
             with_deadline(deadline, run).await
         };
         let status = status.load(Ordering::Relaxed);
-        wait_for_body(&result, status, body_gone, deadline).await;
+        wait_for_body(&result, status, body_gone, deadline.0).await;
         end(inv, instantiate, status, result, &verdict)
     });
     Answer { head, task }
@@ -370,12 +370,7 @@ type BodyGone = tokio::sync::oneshot::Receiver<()>;
 /// most) for the host to be done with the response's body: the host's
 /// verdict on it (a body past its limit) may come after the guest's last
 /// write, and the record must say what the client got.
-async fn wait_for_body(
-    outcome: &Outcome,
-    status: u16,
-    body_gone: BodyGone,
-    (deadline, _): (Instant, Duration),
-) {
+async fn wait_for_body(outcome: &Outcome, status: u16, body_gone: BodyGone, deadline: Instant) {
     if status != 0 && matches!(outcome, Ok(Ok(()))) {
         let _ = tokio::time::timeout_at(deadline.into(), body_gone).await;
     }
@@ -452,7 +447,10 @@ mod tests {
 
     /// A body of the chunks sent on a channel, ending when its sender goes,
     /// with no length known beforehand.
-    fn channel_body() -> (mpsc::UnboundedSender<Result<&'static str, &'static str>>, Body) {
+    /// Sends a test body's chunks (or its failure).
+    type BodySender = mpsc::UnboundedSender<Result<&'static str, &'static str>>;
+
+    fn channel_body() -> (BodySender, Body) {
         let (tx, rx) = mpsc::unbounded_channel::<Result<&'static str, &'static str>>();
         let frames = futures::stream::unfold(rx, |mut rx| async move {
             let item = rx.recv().await?;
@@ -550,17 +548,24 @@ mod tests {
         assert_eq!(text(resp.into_body()).await, "hello");
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_body_at_its_limit_that_goes_on_tells_no_length() {
+    /// A guest's response, limited to 5 bytes, whose body has sent `first`
+    /// and stays open while the sender is kept.
+    fn limited_to_5(first: &'static str) -> (BodySender, http::Response<Body>) {
         let (tx, body) = channel_body();
-        tx.send(Ok("hello")).expect("sent");
+        tx.send(Ok(first)).expect("sent");
         let body = body
             .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
             .boxed_unsync();
-        // The limit is used up by what was read; the guest waits to write
-        // more, which the limit will refuse.
         let limited = super::limit_response(http::Response::new(body), 5, Default::default(), ())
             .expect("no length declared");
+        (tx, limited)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_at_its_limit_that_goes_on_tells_no_length() {
+        // The limit is used up by what was read; the guest waits to write
+        // more, which the limit will refuse.
+        let (_tx, limited) = limited_to_5("hello");
         let resp = gather(limited).await.expect("an answer");
         assert_eq!(
             resp.body().size_hint().exact(),
@@ -571,13 +576,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_body_past_its_limit_before_the_head_went_out_is_an_error() {
-        let (tx, body) = channel_body();
-        tx.send(Ok("Hello, world")).expect("sent");
-        let body = body
-            .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
-            .boxed_unsync();
-        let limited = super::limit_response(http::Response::new(body), 5, Default::default(), ())
-            .expect("no length declared");
+        let (_tx, limited) = limited_to_5("Hello, world");
         let refused = gather(limited).await.expect_err("refused");
         assert!(matches!(refused, InvokeError::ResponseTooLarge(5)), "{refused:?}");
     }

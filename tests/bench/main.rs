@@ -292,7 +292,7 @@ async fn load(addr: &str, path: &str) -> Load {
                         Ok(()) => latencies.push(start.elapsed()),
                         Err(why) => {
                             // Counted and reported beside the figures;
-                            // the first of a run is printed.
+                            // each connection prints its first.
                             if failed == 0 {
                                 eprintln!("GET {path} of {addr} failed: {why}");
                             }
