@@ -16,7 +16,7 @@
 //! (writing a log line) keep the turn: a guest that floods its logs is
 //! computing, and waits for turns like one.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -73,6 +73,9 @@ struct TurnState {
     origin: Instant,
     /// Whether a tick has come: host calls are timed from then on.
     ticked: AtomicBool,
+    /// Ticks the guest computed through, since the invocation (or, in a
+    /// reused instance, its latest request) started.
+    computed: AtomicU32,
     /// Nanoseconds from `origin` to the start of the current host call.
     in_host_since: AtomicU64,
     /// Nanoseconds from `origin` to the last return from a host call that
@@ -87,6 +90,7 @@ impl Turn {
             held: Mutex::default(),
             origin: Instant::now(),
             ticked: AtomicBool::new(false),
+            computed: AtomicU32::new(0),
             in_host_since: AtomicU64::default(),
             resumed: AtomicU64::default(),
         }))
@@ -106,9 +110,12 @@ impl Turn {
     }
 
     /// A reused instance starts another request: as in a fresh instance,
-    /// its host calls are timed from its next tick on.
+    /// its host calls are timed from its next tick on, and it computes
+    /// through [`FREE_TICKS`] ticks before it needs a turn (a busy
+    /// instance serving short requests is not one long computation).
     pub(crate) fn next_request(&self) {
         self.0.ticked.store(false, Ordering::Relaxed);
+        self.0.computed.store(0, Ordering::Relaxed);
     }
 
     /// The guest calls the host.
@@ -130,8 +137,19 @@ impl Turn {
         }
     }
 
+    /// At a tick: whether the guest has computed through more than
+    /// [`FREE_TICKS`] ticks, and so needs a turn to go on.
+    pub(crate) fn needs_turn(&self) -> bool {
+        let computed = if self.computed_through_tick() {
+            self.0.computed.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+        } else {
+            self.0.computed.load(Ordering::Relaxed)
+        };
+        computed > FREE_TICKS
+    }
+
     /// At a tick: whether the guest computed through (most of) it.
-    pub(crate) fn computed_through_tick(&self) -> bool {
+    fn computed_through_tick(&self) -> bool {
         let now = self.now();
         // The first tick may come inside a host call (one that calls back
         // into the guest, or, in WASI 0.3, while another of the instance's
@@ -256,6 +274,25 @@ mod tests {
         a.next_request();
         host_call(&a, ms);
         assert!(a.computed_through_tick(), "its first tick counts");
+    }
+
+    #[test]
+    fn a_guest_needs_a_turn_past_its_free_ticks_and_a_new_request_starts_over() {
+        let a = Turn::new(CpuShare::new(1));
+        let ms = std::time::Duration::from_millis(1);
+        let computing = |a: &Turn| {
+            std::thread::sleep(ms);
+            a.needs_turn()
+        };
+        let free: Vec<bool> = (0..FREE_TICKS).map(|_| computing(&a)).collect();
+        assert_eq!(free, [false; FREE_TICKS as usize], "the free ticks");
+        assert!(computing(&a), "the tick past them");
+        // A tick right after a wait does not count, but the count stays.
+        host_call(&a, ms);
+        assert!(a.needs_turn(), "still past the free ticks");
+        // A reused instance's next request gets its own free ticks.
+        a.next_request();
+        assert!(!computing(&a), "a new request's first tick");
     }
 
     #[test]

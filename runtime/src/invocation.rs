@@ -91,21 +91,13 @@ pub(crate) fn sandbox(
             Ok(())
         });
     }
-    let mut ticks = 0u32;
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline() {
             return Ok(UpdateDeadline::Interrupt);
         }
-        let Some(turn) = &turn else {
-            return Ok(UpdateDeadline::Yield(1));
-        };
-        if turn.computed_through_tick() {
-            ticks = ticks.saturating_add(1);
-        }
-        Ok(if ticks > crate::cpu::FREE_TICKS {
-            UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next()))
-        } else {
-            UpdateDeadline::Yield(1)
+        Ok(match &turn {
+            Some(turn) if turn.needs_turn() => UpdateDeadline::YieldCustom(1, Box::pin(turn.clone().next())),
+            _ => UpdateDeadline::Yield(1),
         })
     });
     store

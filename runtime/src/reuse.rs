@@ -18,7 +18,8 @@
 //! requests it was serving fail.
 //!
 //! With `max_concurrent` above 1 the instance's host calls cannot be told
-//! apart by request: the capabilities see the request started last, and a
+//! apart by request: the capabilities see the request started last, the
+//! CPU turns count ticks from its start (its free ticks; see `cpu`), and a
 //! log line goes to the request that ends first.
 
 use crate::caps::{Caller, CapState};
