@@ -13,6 +13,7 @@ stage whose call led into it.
 
 The stages are issue 19's: accept and parse, middleware, routing, gate,
 instance, guest, body plumbing, records and metrics, response; plus the
+database's (SQLite and sqlx: under load, the records' writes), the
 kernel's share (system calls, network) and the async runtime's.
 """
 
@@ -25,6 +26,7 @@ from collections import Counter
 STAGES = [
     ("guest (wasm code)", r"^\[unknown\]$|wasm\[|<wasm function"),
     ("records and metrics", r"minicloud_controlplane::records|::metrics|metrics::|RecordWriter|histogram|counter"),
+    ("database (SQLite, sqlx)", r"^sqlite3|sqlx_core|sqlx_sqlite|sqlx_postgres|walChecksum|doWalCallbacks"),
     ("gate (limits, quotas)", r"minicloud_controlplane::gate|Gate::|Tenants|governor|RateLimit"),
     (
         "instance (store, instantiate, drop)",
@@ -42,7 +44,7 @@ STAGES = [
     ("response (encode, write)", r"hyper::proto::h1::(encode|dispatch|conn)|hyper::body|write_buf|Encoder"),
     ("kernel", r"\[kernel\.kallsyms\]|^entry_SYSCALL|^do_syscall|^__x64_sys|^tcp_|^ip_|^__sys_|^sock_|^ep_poll"),
     ("async runtime", r"^tokio::|tokio::runtime|parking_lot|futures_util"),
-    ("allocator", r"malloc|free|realloc|__libc|_int_malloc|_int_free|cfree"),
+    ("allocator", r"malloc|free|realloc|__libc_(malloc|free|calloc|realloc|memalign)|_int_malloc|_int_free|cfree|unlink_chunk|tcache"),
 ]
 COMPILED = [(name, re.compile(p)) for name, p in STAGES]
 
