@@ -141,7 +141,12 @@ impl Turn {
     /// [`FREE_TICKS`] ticks, and so needs a turn to go on.
     pub(crate) fn needs_turn(&self) -> bool {
         let computed = if self.computed_through_tick() {
-            self.0.computed.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+            let add = |c: u32| Some(c.saturating_add(1));
+            let before = self
+                .0
+                .computed
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
+            before.unwrap_or(u32::MAX).saturating_add(1)
         } else {
             self.0.computed.load(Ordering::Relaxed)
         };
@@ -284,15 +289,19 @@ mod tests {
             std::thread::sleep(ms);
             a.needs_turn()
         };
+        let counted = |a: &Turn| a.0.computed.load(Ordering::Relaxed);
         let free: Vec<bool> = (0..FREE_TICKS).map(|_| computing(&a)).collect();
         assert_eq!(free, [false; FREE_TICKS as usize], "the free ticks");
         assert!(computing(&a), "the tick past them");
         // A tick right after a wait does not count, but the count stays.
         host_call(&a, ms);
         assert!(a.needs_turn(), "still past the free ticks");
+        assert_eq!(counted(&a), FREE_TICKS + 1, "the tick after the wait");
         // A reused instance's next request gets its own free ticks.
         a.next_request();
-        assert!(!computing(&a), "a new request's first tick");
+        let free: Vec<bool> = (0..FREE_TICKS).map(|_| computing(&a)).collect();
+        assert_eq!(free, [false; FREE_TICKS as usize], "a new request's free ticks");
+        assert!(computing(&a), "the tick past them");
     }
 
     #[test]

@@ -18,9 +18,12 @@
 //! requests it was serving fail.
 //!
 //! With `max_concurrent` above 1 the instance's host calls cannot be told
-//! apart by request: the capabilities see the request started last, the
-//! CPU turns count ticks from its start (its free ticks; see `cpu`), and a
-//! log line goes to the request that ends first.
+//! apart by request: the capabilities see the request started last, and a
+//! log line goes to the request that ends first. At any `max_concurrent`
+//! the CPU turns count ticks from the latest request's start (it gets its
+//! own free ticks; see `cpu`), and the instance's deadline is the latest
+//! request's: work that goes on while new requests keep arriving is
+//! bounded by that stream, not by one request's timeout.
 
 use crate::caps::{Caller, CapState};
 use crate::error::InvokeError;
