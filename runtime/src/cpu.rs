@@ -138,18 +138,15 @@ impl Turn {
     }
 
     /// At a tick: whether the guest has computed through more than
-    /// [`FREE_TICKS`] ticks, and so needs a turn to go on.
+    /// [`FREE_TICKS`] ticks, and so needs a turn to go on. Only the epoch
+    /// callback and `next_request` write the count, both holding the
+    /// store, never at once: a load and a store suffice.
     pub(crate) fn needs_turn(&self) -> bool {
-        let computed = if self.computed_through_tick() {
-            let add = |c: u32| Some(c.saturating_add(1));
-            let before = self
-                .0
-                .computed
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
-            before.unwrap_or(u32::MAX).saturating_add(1)
-        } else {
-            self.0.computed.load(Ordering::Relaxed)
-        };
+        let mut computed = self.0.computed.load(Ordering::Relaxed);
+        if self.computed_through_tick() {
+            computed = computed.saturating_add(1);
+            self.0.computed.store(computed, Ordering::Relaxed);
+        }
         computed > FREE_TICKS
     }
 

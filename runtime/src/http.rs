@@ -445,13 +445,13 @@ mod tests {
     use http_body_util::{BodyExt, StreamBody};
     use tokio::sync::mpsc;
 
-    /// A body of the chunks sent on a channel, ending when its sender goes,
-    /// with no length known beforehand.
     /// Sends a test body's chunks (or its failure).
     type BodySender = mpsc::UnboundedSender<Result<&'static str, &'static str>>;
 
+    /// A body of the chunks sent on a channel, ending when its sender goes,
+    /// with no length known beforehand.
     fn channel_body() -> (BodySender, Body) {
-        let (tx, rx) = mpsc::unbounded_channel::<Result<&'static str, &'static str>>();
+        let (tx, rx): (BodySender, _) = mpsc::unbounded_channel();
         let frames = futures::stream::unfold(rx, |mut rx| async move {
             let item = rx.recv().await?;
             let frame = item
