@@ -206,7 +206,8 @@ pub struct ServeConfig {
 
     /// Default quota of every project, as `kind=value` pairs separated by
     /// commas: `concurrency` (running instances), `memory_mib` (MiB they
-    /// reserve, each its function's memory limit), `rps` (requests a second
+    /// reserve, each its function's memory limit; a reused instance's
+    /// while it lives, idle too), `rps` (requests a second
     /// on public HTTP triggers), `stored_bytes`, `functions`, `rules`.
     /// Kinds not given keep the built-in default: concurrency an eighth of
     /// `--pool-instances` (at most 64), memory_mib=8192, rps=5000,

@@ -17,7 +17,7 @@ mod rate;
 mod tenants;
 
 pub use rate::RequestRates;
-pub use tenants::{InUse, Tenant, Tenants};
+pub use tenants::{InUse, InstanceRoom, Tenant, Tenants};
 
 use crate::store::quotas::QuotaExceeded;
 use std::sync::Arc;

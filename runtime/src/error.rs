@@ -77,6 +77,10 @@ pub enum InvokeError {
     /// The request could not be handed to the guest.
     #[error("{0}")]
     BadRequest(String),
+    /// The function's tenant has no room under its quota for another
+    /// instance; it passes with time.
+    #[error("{0}")]
+    Quota(String),
     /// Anything else: a fault of the platform, not of the guest or client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,6 +98,7 @@ impl InvokeError {
             Self::NoResponse => "no_response",
             Self::ResponseTooLarge(_) => "response_too_large",
             Self::BadRequest(_) => "bad_request",
+            Self::Quota(_) => "quota_exceeded",
             Self::Internal(_) => "internal",
         }
     }

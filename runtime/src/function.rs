@@ -6,7 +6,7 @@ use crate::engine::Runtime;
 use crate::error::CompileError;
 use crate::handler::bindings::HandlerPre;
 use crate::limits::Limits;
-use crate::reuse::{Instances, Pool, Reuse};
+use crate::reuse::{InstanceQuota, Instances, Pool, Reuse};
 use crate::state::InstanceState;
 use crate::world::{self, HttpVersion, World};
 use std::sync::Arc;
@@ -147,10 +147,15 @@ impl Function {
     }
 
     /// The same function serving requests with reused instances (`None`: a
-    /// fresh instance per request). Only WASI 0.3 HTTP components can: the
-    /// refusal says why. Call it after the other `with_*`: the instances
-    /// are made with the function as it is now.
-    pub fn with_reuse(mut self, reuse: Option<Reuse>) -> Result<Function, CompileError> {
+    /// fresh instance per request), each holding its memory in `quota`
+    /// while it lives. Only WASI 0.3 HTTP components can: the refusal says
+    /// why. Call it after the other `with_*`: the instances are made with
+    /// the function as it is now.
+    pub fn with_reuse(
+        mut self,
+        reuse: Option<Reuse>,
+        quota: Arc<dyn InstanceQuota>,
+    ) -> Result<Function, CompileError> {
         self.pool = None;
         let Some(reuse) = reuse else {
             return Ok(self);
@@ -162,7 +167,7 @@ impl Function {
                     .into(),
             ));
         };
-        self.pool = Some(Arc::new(Instances::pool(self.clone(), pre.clone(), reuse)));
+        self.pool = Some(Arc::new(Instances::pool(self.clone(), pre.clone(), reuse, quota)));
         Ok(self)
     }
 

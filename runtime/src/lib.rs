@@ -63,7 +63,7 @@ pub use function::Function;
 pub use invocation::InvocationContext;
 pub use limits::Limits;
 pub use report::{InvocationReport, ReportSink};
-pub use reuse::Reuse;
+pub use reuse::{InstanceQuota, Reuse, Room};
 /// A compiled component, as loaded by [`Runtime::load_artifact`].
 pub use wasmtime::component::Component;
 pub use world::World;

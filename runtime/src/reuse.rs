@@ -17,6 +17,12 @@
 //! are their own) and its memory limit. A trap ends the instance; the
 //! requests it was serving fail.
 //!
+//! An instance holds its function's memory limit in its tenant's memory
+//! quota for as long as it lives, idle or busy ([`InstanceQuota`]): its
+//! requests take only their places in the concurrency quotas. A tenant
+//! whose quota is full of idle instances gets its memory back by asking
+//! them to end; past the quota a new instance is refused (429).
+//!
 //! With `max_concurrent` above 1 the instance's host calls cannot be told
 //! apart by request: the capabilities see the request started last, and a
 //! log line goes to the request that ends first. At any `max_concurrent`
@@ -137,6 +143,60 @@ impl Reuse {
     }
 }
 
+/// Where a reused function's instances take their memory: a place in their
+/// tenant's memory quota, held for as long as each instance lives, idle or
+/// busy. The control plane implements it; without it an idle instance
+/// would hold memory that no quota counts (a tenant could keep many
+/// functions warm, each holding its memory limit, past its quota).
+pub trait InstanceQuota: Send + Sync {
+    /// One instance's place, held until the value is dropped. It may wait
+    /// a while (asking the tenant's idle instances to end, through
+    /// [`InstanceQuota::room`]); past that it refuses, with a message
+    /// for the caller.
+    fn hold(&self) -> Holding<'_>;
+
+    /// Where the tenant calls for memory that its idle instances hold: an
+    /// instance idle when a call comes ends.
+    fn room(&self) -> Arc<Room>;
+}
+
+/// An instance's place in its tenant's quota, given back when dropped.
+pub type Place = Box<dyn Send + Sync>;
+
+/// What [`InstanceQuota::hold`] gives: a place, or why there is none.
+pub type Holding<'a> = Pin<Box<dyn Future<Output = Result<Place, String>> + Send + 'a>>;
+
+/// A tenant's calls for the memory its idle instances hold. A caller calls
+/// again while it waits, so a call an instance missed (busy then, or
+/// between its going idle and listening) is followed by another.
+#[derive(Debug, Default)]
+pub struct Room {
+    calls: AtomicU64,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Room {
+    /// Calls on the instances idle now to end.
+    pub fn call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn listen(&self) -> Pin<Box<tokio::sync::futures::OwnedNotified>> {
+        Box::pin(self.notify.clone().notified_owned())
+    }
+}
+
+/// An instance refused by its tenant's quota, told to its request.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NoRoom(String);
+
 /// The instances of one function that reuses them. Dropped with the last
 /// copy of its `Function` (a redeploy or a settings change loads a new
 /// one): its idle instances then end rather than wait for their idle
@@ -188,17 +248,24 @@ pub(crate) struct Instances {
     func: Function,
     pre: ServicePre<InstanceState>,
     reuse: Reuse,
+    quota: Arc<dyn InstanceQuota>,
     retired: Arc<Retired>,
 }
 
 impl Instances {
-    pub(crate) fn pool(func: Function, pre: ServicePre<InstanceState>, reuse: Reuse) -> Pool {
+    pub(crate) fn pool(
+        func: Function,
+        pre: ServicePre<InstanceState>,
+        reuse: Reuse,
+        quota: Arc<dyn InstanceQuota>,
+    ) -> Pool {
         let retired = Arc::new(Retired::default());
         Pool {
             handler: ProxyHandler::new(Self {
                 func,
                 pre,
                 reuse,
+                quota,
                 retired: retired.clone(),
             }),
             retired,
@@ -248,6 +315,12 @@ impl HandlerState for Instances {
         let func = &self.func;
         let limits = func.limits;
         let t0 = Instant::now();
+        // Its memory counts against its tenant's quota before it exists.
+        let held = self
+            .quota
+            .hold()
+            .await
+            .map_err(|m| wasmtime::Error::new(NoRoom(m)))?;
         let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
         let memory = Arc::new(MemoryUse::default());
         let shared = Arc::new(Shared {
@@ -293,7 +366,7 @@ impl HandlerState for Instances {
                 self.reuse,
                 (limits.timeout, shared.clone()),
                 turn.clone(),
-                (reused, limit),
+                (reused, limit, self.quota.room()),
                 self.retired.clone(),
             ),
             state: Worker {
@@ -301,6 +374,7 @@ impl HandlerState for Instances {
                 reuse: self.reuse,
                 shared,
                 turn,
+                _held: held,
             },
         })
     }
@@ -313,6 +387,8 @@ pub(crate) struct Worker {
     reuse: Reuse,
     shared: Arc<Shared>,
     turn: Option<crate::cpu::Turn>,
+    /// Its place in its tenant's memory quota, given back when it ends.
+    _held: Place,
 }
 
 impl WorkerState for Worker {
@@ -390,6 +466,11 @@ pub(crate) struct Expiry {
     reused: Arc<Reused>,
     limit: usize,
     crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    /// Its tenant's calls for the memory idle instances hold, and how many
+    /// had come when it last went idle.
+    room: Arc<Room>,
+    calling: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    calls_when_idle: u64,
     retired: Arc<Retired>,
     retiring: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     /// The function's timeout, and where a busy instance's end is told.
@@ -402,13 +483,16 @@ impl Expiry {
         reuse: Reuse,
         (timeout, shared): (Duration, Arc<Shared>),
         turn: Option<crate::cpu::Turn>,
-        (reused, limit): (Arc<Reused>, usize),
+        (reused, limit, room): (Arc<Reused>, usize, Arc<Room>),
         retired: Arc<Retired>,
     ) -> Self {
         Self {
             crowded: Box::pin(reused.crowded.clone().notified_owned()),
             reused,
             limit,
+            calling: room.listen(),
+            calls_when_idle: room.calls(),
+            room,
             retiring: Box::pin(retired.notify.clone().notified_owned()),
             retired,
             idle: Duration::from_millis(reuse.idle_timeout_ms),
@@ -440,6 +524,9 @@ impl WorkerExpiration for Expiry {
             };
             this.timer.as_mut().reset((start + after).into());
             this.armed_for = Some((status, start));
+            if status == WorkerStatus::Idle {
+                this.calls_when_idle = this.room.calls();
+            }
         }
         if status == WorkerStatus::Idle {
             // Idle instances end when the node's pool crowds, or when their
@@ -452,6 +539,14 @@ impl WorkerExpiration for Expiry {
                 return Poll::Ready(());
             }
             if this.retiring.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // Its tenant called for the memory it holds since it went idle
+            // (a call heard while it was busy wakes it, and is let pass).
+            while this.calling.as_mut().poll(cx).is_ready() {
+                this.calling = this.room.listen();
+            }
+            if this.room.calls() != this.calls_when_idle {
                 return Poll::Ready(());
             }
         }
@@ -540,9 +635,11 @@ fn judge(
 ) -> impl Future<Output = InvokeError> + Send + 'static {
     let expired = e.is::<ExpirationError>();
     let trapped = e.is::<TrapOrPanicError>();
-    let instantiation = e
-        .downcast_ref::<InstantiationError<Ticket>>()
-        .map(|err| format!("{:#}", err.error));
+    let instantiation = e.downcast_ref::<InstantiationError<Ticket>>();
+    let no_room = instantiation
+        .and_then(|err| err.error.downcast_ref::<NoRoom>())
+        .map(|refused| refused.0.clone());
+    let instantiation = instantiation.map(|err| format!("{:#}", err.error));
     let message = format!("{e:#}");
     let classified = served_by.get().map(|s| {
         classify(
@@ -556,6 +653,9 @@ fn judge(
     async move {
         if expired {
             return InvokeError::Timeout(limits.timeout);
+        }
+        if let Some(message) = no_room {
+            return InvokeError::Quota(message);
         }
         let shared = served_by.get();
         if trapped && let Some(s) = shared {

@@ -4,19 +4,32 @@
 //! its project's pool, then its org's; a project at its quota queues on
 //! its own pool, so callers of other projects never wait behind it, and
 //! those of its org only when the org as a whole is at its quota.
+//!
+//! An instance of a function that reuses its instances holds its memory
+//! in both pools for as long as it lives, idle or busy ([`InstanceRoom`]),
+//! and its requests take only slots. Whoever waits for an org's memory
+//! asks the org's idle instances to end (the org's `room`): a tenant's
+//! warm instances give their memory back to its new work rather than keep
+//! it until their idle timeout.
 
 use super::Queued;
 use crate::store::projects::Project;
 use crate::store::quotas::{Holder, Kind, QuotaBook, QuotaExceeded, Quotas};
+use minicloud_runtime::reuse::{Holding, Place, Room};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Callers a pool lets wait, per instance of its quota.
 const QUEUE_PER_SLOT: usize = 4;
+
+/// How often one waiting for memory asks idle instances again: an
+/// instance that went idle after the last call hears the next.
+const ROOM_EVERY: Duration = Duration::from_millis(20);
 
 /// Who an instance runs for: its project and org, and the memory it
 /// reserves.
@@ -58,6 +71,8 @@ pub struct InUse {
 struct Counts {
     running: AtomicU64,
     memory_mib: AtomicU64,
+    /// An org's: its idle reused instances end when it is called.
+    room: Arc<Room>,
 }
 
 /// A project's or org's pool, sized for its quota. A changed quota gets a
@@ -75,29 +90,49 @@ struct Pool {
     counts: Arc<Counts>,
 }
 
-/// An instance's place in one pool, counted while it is held.
+/// What a place in a pool holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reserve {
+    /// A running instance's slot and memory.
+    Running,
+    /// A reused instance's memory alone (its requests take the slots).
+    Memory,
+}
+
+/// A place in one pool, counted while it is held.
 #[derive(Debug)]
 struct Held {
     counts: Arc<Counts>,
+    /// Instances it counts as running: 1 with a slot, else 0.
+    running: u64,
     mib: u32,
-    _permits: [OwnedSemaphorePermit; 2],
+    _slot: Option<OwnedSemaphorePermit>,
+    _memory: OwnedSemaphorePermit,
 }
 
 impl Held {
-    fn new(counts: &Arc<Counts>, mib: u32, permits: [OwnedSemaphorePermit; 2]) -> Self {
-        counts.running.fetch_add(1, Ordering::AcqRel);
+    fn new(
+        counts: &Arc<Counts>,
+        slot: Option<OwnedSemaphorePermit>,
+        mib: u32,
+        memory: OwnedSemaphorePermit,
+    ) -> Self {
+        let running = u64::from(slot.is_some());
+        counts.running.fetch_add(running, Ordering::AcqRel);
         counts.memory_mib.fetch_add(u64::from(mib), Ordering::AcqRel);
         Self {
             counts: counts.clone(),
+            running,
             mib,
-            _permits: permits,
+            _slot: slot,
+            _memory: memory,
         }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.counts.running.fetch_sub(1, Ordering::AcqRel);
+        self.counts.running.fetch_sub(self.running, Ordering::AcqRel);
         self.counts
             .memory_mib
             .fetch_sub(u64::from(self.mib), Ordering::AcqRel);
@@ -139,15 +174,27 @@ impl Pool {
         QuotaExceeded::transient(self.holder.clone(), kind, limit)
     }
 
-    /// An instance slot and `mib` of memory, waiting in this pool's bounded
-    /// queue until `deadline`.
-    async fn admit(&self, mib: u32, deadline: Instant) -> Result<Held, QuotaExceeded> {
+    /// A place of `mib` of memory, and with [`Reserve::Running`] an instance
+    /// slot, waiting in this pool's bounded queue until `deadline`; while
+    /// it waits for memory, the org's idle instances are asked for theirs
+    /// (`room`).
+    async fn take(
+        &self,
+        reserve: Reserve,
+        mib: u32,
+        deadline: Instant,
+        room: &Room,
+    ) -> Result<Held, QuotaExceeded> {
         // An instance larger than the whole quota would wait forever.
         if u64::from(mib) > self.memory_mib {
             return Err(self.refusal(Kind::MemoryMib));
         }
-        if let Some(permits) = self.try_take(mib) {
-            return Ok(Held::new(&self.counts, mib, permits));
+        if reserve == Reserve::Memory {
+            let memory = self.memory(mib, deadline, room).await?;
+            return Ok(Held::new(&self.counts, None, mib, memory));
+        }
+        if let Some([slot, memory]) = self.try_take(mib) {
+            return Ok(Held::new(&self.counts, Some(slot), mib, memory));
         }
         let max = usize::try_from(self.concurrency)
             .unwrap_or(usize::MAX)
@@ -158,12 +205,30 @@ impl Pool {
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| self.refusal(Kind::Concurrency))?;
-        let memory = tokio::time::timeout_at(deadline, self.memory.clone().acquire_many_owned(mib))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| self.refusal(Kind::MemoryMib))?;
-        Ok(Held::new(&self.counts, mib, [slot, memory]))
+        let memory = self.memory(mib, deadline, room).await?;
+        Ok(Held::new(&self.counts, Some(slot), mib, memory))
+    }
+
+    /// `mib` of memory, waiting until `deadline`; every [`ROOM_EVERY`] of
+    /// the wait the org's idle reused instances are asked to end.
+    async fn memory(
+        &self,
+        mib: u32,
+        deadline: Instant,
+        room: &Room,
+    ) -> Result<OwnedSemaphorePermit, QuotaExceeded> {
+        if let Ok(memory) = self.memory.clone().try_acquire_many_owned(mib) {
+            return Ok(memory);
+        }
+        loop {
+            room.call();
+            let until = (Instant::now() + ROOM_EVERY).min(deadline);
+            match tokio::time::timeout_at(until, self.memory.clone().acquire_many_owned(mib)).await {
+                Ok(Ok(memory)) => return Ok(memory),
+                Err(_) if until < deadline => {}
+                _ => return Err(self.refusal(Kind::MemoryMib)),
+            }
+        }
     }
 
     fn try_take(&self, mib: u32) -> Option<[OwnedSemaphorePermit; 2]> {
@@ -210,21 +275,43 @@ impl Tenants {
     /// Takes the tenant's place in its project, then in its org, waiting
     /// until `deadline` at most.
     pub(super) async fn admit(&self, t: &Tenant, deadline: Instant) -> Result<TenantPermit, QuotaExceeded> {
+        self.take(t, deadline, Reserve::Running).await
+    }
+
+    /// Takes a reused instance's memory in its project, then in its org,
+    /// waiting until `deadline` at most.
+    async fn hold(&self, t: &Tenant, deadline: Instant) -> Result<TenantPermit, QuotaExceeded> {
+        self.take(t, deadline, Reserve::Memory).await
+    }
+
+    async fn take(
+        &self,
+        t: &Tenant,
+        deadline: Instant,
+        reserve: Reserve,
+    ) -> Result<TenantPermit, QuotaExceeded> {
+        let (project, org) = self.pools(t);
+        let room = &org.counts.room;
+        let held_in_project = project.take(reserve, t.memory_mib, deadline, room).await?;
+        let held_in_org = org.take(reserve, t.memory_mib, deadline, room).await?;
+        Ok(TenantPermit {
+            _project: held_in_project,
+            _org: held_in_org,
+        })
+    }
+
+    /// The pools of the tenant's project and org.
+    fn pools(&self, t: &Tenant) -> (Arc<Pool>, Arc<Pool>) {
         let project = pool(
             &self.projects,
             &t.project_id,
             &self.book.project(&t.project_id),
             || Holder::Project(t.project_name.clone()),
         );
-        let held_in_project = project.admit(t.memory_mib, deadline).await?;
         let org = pool(&self.orgs, &t.org_id, &self.book.org(&t.org_id), || {
             Holder::Org(t.org_name.clone())
         });
-        let held_in_org = org.admit(t.memory_mib, deadline).await?;
-        Ok(TenantPermit {
-            _project: held_in_project,
-            _org: held_in_org,
-        })
+        (project, org)
     }
 
     /// What runs in a project on this node.
@@ -235,6 +322,49 @@ impl Tenants {
     /// What runs in an org on this node.
     pub fn org_in_use(&self, org_id: &str) -> InUse {
         in_use(&self.orgs, org_id)
+    }
+}
+
+/// Where the instances of a function that reuses them take their memory
+/// (`minicloud_runtime::InstanceQuota`): its limit in its project's and
+/// org's memory quotas, for as long as each instance lives. Its requests
+/// pass a gate whose tenant reserves no memory.
+pub struct InstanceRoom {
+    tenants: Arc<Tenants>,
+    tenant: Tenant,
+    /// How long a new instance may wait for memory.
+    wait: Duration,
+}
+
+impl InstanceRoom {
+    /// Instances of `tenant` (with its function's memory), waiting at most
+    /// `wait` for memory.
+    pub fn new(tenants: Arc<Tenants>, tenant: Tenant, wait: Duration) -> Self {
+        Self {
+            tenants,
+            tenant,
+            wait,
+        }
+    }
+}
+
+impl minicloud_runtime::InstanceQuota for InstanceRoom {
+    fn hold(&self) -> Holding<'_> {
+        Box::pin(async move {
+            let deadline = Instant::now() + self.wait;
+            match self.tenants.hold(&self.tenant, deadline).await {
+                Ok(held) => Ok(Box::new(held) as Place),
+                Err(refused) => {
+                    metrics::counter!("minicloud_quota_exceeded_total", "kind" => refused.kind.key())
+                        .increment(1);
+                    Err(refused.to_string())
+                }
+            }
+        })
+    }
+
+    fn room(&self) -> Arc<Room> {
+        self.tenants.pools(&self.tenant).1.counts.room.clone()
     }
 }
 
@@ -386,6 +516,55 @@ mod tests {
         let refused = quota_refusal(huge.admit().now_or_never());
         assert_eq!((refused.kind, refused.limit), (Kind::MemoryMib, 256));
         assert_eq!(w.tenants.project_in_use(&w.projects["a"].id).memory_mib, 200);
+    }
+
+    #[tokio::test]
+    async fn a_reused_instance_holds_memory_alone_and_gives_it_back_when_asked() {
+        use minicloud_runtime::InstanceQuota;
+        let w = world("concurrency=10,memory_mib=256", "").await;
+        let project = &w.projects["a"];
+        let room = InstanceRoom::new(
+            w.tenants.clone(),
+            Tenant::new(project, 200 * MIB),
+            Duration::from_secs(600),
+        );
+        let instance = room.hold().await.expect("200 of 256 MiB");
+        let usage = w.tenants.project_in_use(&project.id);
+        assert_eq!(
+            usage,
+            InUse {
+                concurrency: 0,
+                memory_mib: 200
+            },
+            "memory alone"
+        );
+        let org = w.tenants.org_in_use(&project.org_id);
+        assert_eq!(org.memory_mib, 200, "in its org too");
+        // A fresh instance that needs the memory calls on the org's idle
+        // instances to end.
+        let calls = room.room().calls();
+        let fresh = w.gate("a", 128);
+        let mut waiting = std::pin::pin!(fresh.admit());
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "328 MiB would pass 256"
+        );
+        assert!(room.room().calls() > calls, "the idle instance is called");
+        drop(instance);
+        waiting.await.expect("the fresh instance gets the memory");
+        // Larger than the quota: refused at once, naming it.
+        let huge = InstanceRoom::new(
+            w.tenants.clone(),
+            Tenant::new(project, 300 * MIB),
+            Duration::from_secs(600),
+        );
+        let refused = huge
+            .hold()
+            .now_or_never()
+            .expect("at once")
+            .err()
+            .expect("refused");
+        assert!(refused.contains("memory_mib quota of 256"), "{refused}");
     }
 
     #[tokio::test]

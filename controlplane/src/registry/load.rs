@@ -67,7 +67,7 @@ impl Registry {
             .with_settings(limits(&row.settings), env)
             .with_capabilities(caps)
             .with_cpu_share(self.cpu_share(&project.id))
-            .with_reuse(row.settings.reuse)
+            .with_reuse(row.settings.reuse, self.instance_room(project, row))
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
         let identity = FunctionIdentity {
             project_id: project.id.clone(),

@@ -16,7 +16,7 @@ mod slots;
 
 use crate::artifacts::{ArtifactError, Artifacts};
 use crate::capabilities::Services;
-use crate::gate::{Gate, InFlight, Tenant, Tenants};
+use crate::gate::{Gate, InFlight, InstanceRoom, Tenant, Tenants};
 use crate::iam::{Authorizer, AuthzError};
 use crate::records::{FunctionIdentity, RecordWriter};
 use crate::store::functions::{FunctionRow, Settings};
@@ -226,10 +226,14 @@ impl Registry {
     }
 
     /// The function's gate: the existing one while its limit and memory
-    /// are unchanged.
+    /// are unchanged. A function that reuses its instances reserves no
+    /// memory per request: its instances hold theirs ([`Self::instance_room`]).
     fn gate(&self, project: &Project, row: &FunctionRow) -> Arc<Gate> {
         let limit = row.settings.concurrency.max(1) as usize;
-        let memory = row.settings.memory_bytes.max(0) as u64;
+        let memory = match row.settings.reuse {
+            Some(_) => 0,
+            None => row.settings.memory_bytes.max(0) as u64,
+        };
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         match gates.get(&row.id) {
             Some((made_for, gate)) if *made_for == (limit, memory) => gate.clone(),
@@ -247,6 +251,17 @@ impl Registry {
                 gate
             }
         }
+    }
+
+    /// Where the function's reused instances hold its memory limit in its
+    /// project's and org's quotas while they live.
+    fn instance_room(&self, project: &Project, row: &FunctionRow) -> Arc<InstanceRoom> {
+        let memory = row.settings.memory_bytes.max(0) as u64;
+        Arc::new(InstanceRoom::new(
+            self.tenants.clone(),
+            Tenant::new(project, memory),
+            self.queue_wait,
+        ))
     }
 
     /// The CPU turns of `project_id`'s long-running guests: half of this

@@ -30,7 +30,8 @@ pub enum Kind {
     /// Instances running at once.
     Concurrency,
     /// MiB reserved by running instances (each its function's memory
-    /// limit).
+    /// limit), and by live instances of functions that reuse them, idle or
+    /// busy.
     MemoryMib,
     /// Requests a second on public HTTP triggers.
     Rps,

@@ -1,13 +1,19 @@
 //! Instance reuse between tenants: a warm instance's state stays with its
 //! function (another org deploying the same bytes gets instances of its
-//! own), and one tenant's idle warm instances cannot keep the node's
-//! instance pool from another.
+//! own), one tenant's idle warm instances cannot keep the node's instance
+//! pool from another, and the memory they keep counts against their own
+//! tenant's quota.
 
 use super::tenant;
-use minicloud_tests::{Db, Server, guests};
+use minicloud_tests::{Db, Server, eventually, guests};
 use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
 
-crate::on_both_databases!(warm_instances_stay_with_their_function);
+crate::on_both_databases!(
+    warm_instances_stay_with_their_function,
+    idle_warm_instances_hold_their_memory_in_their_own_quota,
+);
 
 const REUSE: &str = r#"{"reuse": {"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}}"#;
 
@@ -90,4 +96,100 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     for resp in futures::future::join_all(calls).await {
         assert_eq!(resp.unwrap().status(), 200);
     }
+}
+
+/// `GET /fn/{project}/{name}{path}`, asserting 200.
+async fn call_ok(s: &Server, project: &str, name: &str, path: &str) {
+    let resp = s
+        .http
+        .get(format!("{}/fn/{project}/{name}{path}", s.url))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(
+        status,
+        200,
+        "{project}/{name}{path}: {}",
+        resp.text().await.unwrap()
+    );
+}
+
+/// Waits (5 s at most) until the project's quota usage is `want`
+/// (running instances, MiB reserved): a request's place is given back as
+/// its response ends, an idle instance's memory as it ends.
+async fn usage_settles(s: &Server, project: &str, want: (u64, u64), why: &str) {
+    let path = format!("/projects/{project}/quota");
+    let mut last = Value::Null;
+    let settled = eventually(Duration::from_secs(5), || async {
+        let (status, quota) = s.call(&s.token, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{quota}");
+        let usage = &quota["usage"];
+        let got = (
+            usage["concurrency"].as_u64().unwrap(),
+            usage["memory_mib"].as_u64().unwrap(),
+        );
+        (got == want).then_some(())
+    })
+    .await;
+    if settled.is_none() {
+        last = s.call(&s.token, Method::GET, &path, None).await.1;
+    }
+    assert!(settled.is_some(), "{why}: want {want:?}, usage {}", last["usage"]);
+}
+
+async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
+    let s = Server::start(db).await;
+    let mallory = tenant(&s, "mallory", "heist").await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::PUT,
+            "/projects/heist/quota",
+            Some(json!({"memory_mib": 256})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    warm(&s, &s.token, "default", "ours").await;
+    assert_eq!(count(&s, "default", "ours").await, "1");
+
+    // Mallory keeps four warm functions of 64 MiB, each instance keeping
+    // 32 MiB of it, and lets them idle. Before, an idle instance held its
+    // memory outside every quota: enough such functions would take the
+    // node's memory whatever the quota said.
+    let limits: Value = json!({"limits": {"memory_mib": 64}});
+    for i in 0..5 {
+        let name = format!("warm{i}");
+        warm(&s, &mallory, "heist", &name).await;
+        let path = format!("/projects/heist/functions/{name}");
+        let (status, body) = s.call(&mallory, Method::PATCH, &path, Some(limits.clone())).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for i in 0..4 {
+        call_ok(&s, "heist", &format!("warm{i}"), "/keep?mb=32").await;
+    }
+    usage_settles(&s, "heist", (0, 256), "four idle instances hold 4 x 64 MiB").await;
+
+    // A fifth instance finds the quota full of idle ones: they are asked
+    // to end and it is served, within the quota.
+    call_ok(&s, "heist", "warm4", "/count").await;
+    usage_settles(&s, "heist", (0, 64), "the idle four end; the fifth alone holds").await;
+    assert_eq!(
+        count(&s, "heist", "warm0").await,
+        "1",
+        "warm0's idle instance ended: its kept memory is gone"
+    );
+
+    // A fresh instance (128 MiB) of the same tenant gets its memory back
+    // from its idle warm instances too (warm4 and warm0 are warm again).
+    for i in 1..3 {
+        call_ok(&s, "heist", &format!("warm{i}"), "/count").await;
+    }
+    usage_settles(&s, "heist", (0, 256), "four warm again").await;
+    let resp = s.deploy_by(&mallory, "heist", "plain", guests::FAULTS_P3).await;
+    assert!(resp.status().is_success(), "deploy plain: {}", resp.status());
+    call_ok(&s, "heist", "plain", "/count").await;
+
+    // Another org's warm instance never heard mallory's calls for memory.
+    assert_eq!(count(&s, "default", "ours").await, "2");
 }

@@ -261,6 +261,10 @@ impl From<InvokeError> for ApiError {
             InvokeError::Guest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             InvokeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             InvokeError::Internal(_) => return Self::internal(e),
+            // As the gate's quota refusals: the room comes back with time.
+            InvokeError::Quota(_) => {
+                return Self::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.to_string()).retry_after(1);
+            }
             InvokeError::MemoryLimit(_)
             | InvokeError::StackOverflow
             | InvokeError::Trap(_)
