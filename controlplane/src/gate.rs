@@ -8,16 +8,20 @@
 //! - `rate`: requests a second per project and org.
 //!
 //! Every caller takes its permits in one order, narrowest first: its
-//! function, its project, its org, the pool. A caller only ever waits for a
-//! wider permit while holding narrower ones, so no two callers can wait on
-//! each other in a cycle, and a project at its quota queues on its own
-//! pool without holding anything of another project's.
+//! function, its project, its org (slots, then memory), the pool. A caller
+//! only ever waits for a wider permit while holding narrower ones, so no
+//! two callers can wait on each other in a cycle, and a project at its
+//! quota queues on its own pool without holding anything of another
+//! project's. One exception, bounded: an instance of a function that
+//! reuses its instances takes its memory when it is made, after its first
+//! request took all the rest, and waits for it only
+//! [`tenants::INSTANCE_WAIT`] (250 ms), then refuses.
 
 mod rate;
 mod tenants;
 
 pub use rate::RequestRates;
-pub use tenants::{InUse, InstanceRoom, Tenant, Tenants};
+pub use tenants::{INSTANCE_WAIT, InUse, InstanceRoom, Tenant, Tenants};
 
 use crate::store::quotas::QuotaExceeded;
 use std::sync::Arc;

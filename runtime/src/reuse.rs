@@ -151,13 +151,14 @@ impl Reuse {
 pub trait InstanceQuota: Send + Sync {
     /// One instance's place, held until the value is dropped. It may wait
     /// a while (asking the tenant's idle instances to end, through
-    /// [`InstanceQuota::room`]); past that it refuses, with a message
+    /// [`InstanceQuota::rooms`]); past that it refuses, with a message
     /// for the caller.
     fn hold(&self) -> Holding<'_>;
 
-    /// Where the tenant calls for memory that its idle instances hold: an
-    /// instance idle when a call comes ends.
-    fn room(&self) -> Arc<Room>;
+    /// Where the tenant calls for memory that its idle instances hold (its
+    /// project and its org, say): an instance idle when a call comes to
+    /// any of them ends.
+    fn rooms(&self) -> Vec<Arc<Room>>;
 }
 
 /// An instance's place in its tenant's quota, given back when dropped.
@@ -189,6 +190,36 @@ impl Room {
 
     fn listen(&self) -> Pin<Box<tokio::sync::futures::OwnedNotified>> {
         Box::pin(self.notify.clone().notified_owned())
+    }
+}
+
+/// An instance's ear on one [`Room`]: the calls it had heard when it last
+/// went idle.
+struct Listening {
+    room: Arc<Room>,
+    calling: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    calls_when_idle: u64,
+}
+
+impl Listening {
+    fn new(room: Arc<Room>) -> Self {
+        Self {
+            calling: room.listen(),
+            calls_when_idle: room.calls(),
+            room,
+        }
+    }
+
+    fn went_idle(&mut self) {
+        self.calls_when_idle = self.room.calls();
+    }
+
+    /// Whether a call came since it went idle; listens for the next.
+    fn called(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.calling.as_mut().poll(cx).is_ready() {
+            self.calling = self.room.listen();
+        }
+        self.room.calls() != self.calls_when_idle
     }
 }
 
@@ -366,7 +397,7 @@ impl HandlerState for Instances {
                 self.reuse,
                 (limits.timeout, shared.clone()),
                 turn.clone(),
-                (reused, limit, self.quota.room()),
+                (reused, limit, self.quota.rooms()),
                 self.retired.clone(),
             ),
             state: Worker {
@@ -466,11 +497,8 @@ pub(crate) struct Expiry {
     reused: Arc<Reused>,
     limit: usize,
     crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
-    /// Its tenant's calls for the memory idle instances hold, and how many
-    /// had come when it last went idle.
-    room: Arc<Room>,
-    calling: Pin<Box<tokio::sync::futures::OwnedNotified>>,
-    calls_when_idle: u64,
+    /// Its tenant's calls for the memory idle instances hold.
+    rooms: Vec<Listening>,
     retired: Arc<Retired>,
     retiring: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     /// The function's timeout, and where a busy instance's end is told.
@@ -483,16 +511,14 @@ impl Expiry {
         reuse: Reuse,
         (timeout, shared): (Duration, Arc<Shared>),
         turn: Option<crate::cpu::Turn>,
-        (reused, limit, room): (Arc<Reused>, usize, Arc<Room>),
+        (reused, limit, rooms): (Arc<Reused>, usize, Vec<Arc<Room>>),
         retired: Arc<Retired>,
     ) -> Self {
         Self {
             crowded: Box::pin(reused.crowded.clone().notified_owned()),
             reused,
             limit,
-            calling: room.listen(),
-            calls_when_idle: room.calls(),
-            room,
+            rooms: rooms.into_iter().map(Listening::new).collect(),
             retiring: Box::pin(retired.notify.clone().notified_owned()),
             retired,
             idle: Duration::from_millis(reuse.idle_timeout_ms),
@@ -525,7 +551,7 @@ impl WorkerExpiration for Expiry {
             this.timer.as_mut().reset((start + after).into());
             this.armed_for = Some((status, start));
             if status == WorkerStatus::Idle {
-                this.calls_when_idle = this.room.calls();
+                this.rooms.iter_mut().for_each(Listening::went_idle);
             }
         }
         if status == WorkerStatus::Idle {
@@ -543,10 +569,7 @@ impl WorkerExpiration for Expiry {
             }
             // Its tenant called for the memory it holds since it went idle
             // (a call heard while it was busy wakes it, and is let pass).
-            while this.calling.as_mut().poll(cx).is_ready() {
-                this.calling = this.room.listen();
-            }
-            if this.room.calls() != this.calls_when_idle {
+            if this.rooms.iter_mut().any(|room| room.called(cx)) {
                 return Poll::Ready(());
             }
         }

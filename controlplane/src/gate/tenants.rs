@@ -1,16 +1,23 @@
 //! The concurrency and memory quotas of projects and orgs. Each project and
-//! each org has a pool: a semaphore of instances and one of MiB (each
+//! each org has a pool: a semaphore of instance slots and one of MiB (each
 //! running instance reserves its function's memory limit). A caller takes
-//! its project's pool, then its org's; a project at its quota queues on
-//! its own pool, so callers of other projects never wait behind it, and
-//! those of its org only when the org as a whole is at its quota.
+//! the slots of its project's pool, then of its org's, then the memory of
+//! both in the same order. A project at its quota queues on its own pool,
+//! so callers of other projects never wait behind it, and those of its org
+//! only when the org as a whole is at its quota. A changed quota resizes
+//! the pool in place: what runs keeps its place and counts against the new
+//! limits (a lowered limit is owed the permits it lacks, paid by the first
+//! given back).
 //!
 //! An instance of a function that reuses its instances holds its memory
 //! in both pools for as long as it lives, idle or busy ([`InstanceRoom`]),
-//! and its requests take only slots. Whoever waits for an org's memory
-//! asks the org's idle instances to end (the org's `room`): a tenant's
-//! warm instances give their memory back to its new work rather than keep
-//! it until their idle timeout.
+//! and its requests take only slots. Whoever waits for a pool's memory
+//! calls on the idle reused instances under that pool (its `room`) to end:
+//! a tenant's warm instances give their memory back to its new work
+//! rather than keep it until their idle timeout. A new reused instance
+//! waits only [`INSTANCE_WAIT`] for memory: long enough for idle
+//! instances to end, not for busy ones, since its request holds the
+//! node's pool permit meanwhile.
 
 use super::Queued;
 use crate::store::projects::Project;
@@ -27,9 +34,14 @@ use tokio::time::Instant;
 /// Callers a pool lets wait, per instance of its quota.
 const QUEUE_PER_SLOT: usize = 4;
 
-/// How often one waiting for memory asks idle instances again: an
+/// How often one waiting for memory calls on idle instances again: an
 /// instance that went idle after the last call hears the next.
 const ROOM_EVERY: Duration = Duration::from_millis(20);
+
+/// How long a new reused instance waits for memory: a few calls on idle
+/// instances to end. Past it the request is refused (429), as a fresh
+/// one past the pool's memory would be after its wait.
+pub const INSTANCE_WAIT: Duration = Duration::from_millis(250);
 
 /// Who an instance runs for: its project and org, and the memory it
 /// reserves.
@@ -58,198 +70,244 @@ impl Tenant {
 /// What runs now under one quota, on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InUse {
-    /// Running instances.
+    /// Running instances: fresh ones, and the requests reused ones serve.
     pub concurrency: u64,
-    /// MiB they reserve.
+    /// MiB they reserve, with what live reused instances hold (idle too).
     pub memory_mib: u64,
 }
 
-/// What runs under one quota, counted as instances start and end (a
-/// semaphore's free permits would also count those handed to a waiter
-/// that is still gathering them).
-#[derive(Debug, Default)]
-struct Counts {
-    running: AtomicU64,
-    memory_mib: AtomicU64,
-    /// An org's: its idle reused instances end when it is called.
-    room: Arc<Room>,
-}
-
-/// A project's or org's pool, sized for its quota. A changed quota gets a
-/// new pool rather than a resized one: instances already running give
-/// their permits back to the old pool, and only new ones count against
-/// the new limits. The counts carry over.
+/// A project's or org's pool, sized for its quota.
 #[derive(Debug)]
 struct Pool {
     holder: Holder,
-    concurrency: u64,
-    memory_mib: u64,
-    slots: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
+    slots: Sized,
+    memory: Sized,
+    /// Callers waiting for a slot, and for memory.
     waiting: AtomicUsize,
-    counts: Arc<Counts>,
+    waiting_for_memory: AtomicUsize,
+    running: AtomicU64,
+    memory_mib: AtomicU64,
+    /// Its idle reused instances end when it is called.
+    room: Arc<Room>,
 }
 
-/// What a place in a pool holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reserve {
-    /// A running instance's slot and memory.
-    Running,
-    /// A reused instance's memory alone (its requests take the slots).
-    Memory,
+/// A semaphore, the limit it is sized for, and the permits a lowered limit
+/// is still owed.
+#[derive(Debug)]
+struct Sized {
+    limit: AtomicU64,
+    permits: Arc<Semaphore>,
+    owed: AtomicUsize,
 }
 
-/// A place in one pool, counted while it is held.
+impl Sized {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit: AtomicU64::new(limit),
+            permits: Arc::new(Semaphore::new(permits(limit))),
+            owed: AtomicUsize::new(0),
+        }
+    }
+
+    fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Sizes it for `limit`: a higher one pays what is owed, then adds
+    /// permits; a lower one forgets those free now and is owed the rest.
+    /// Callers hold the map's lock (no two resize at once).
+    fn resize(&self, limit: u64) {
+        let (old, new) = (permits(self.limit.swap(limit, Ordering::AcqRel)), permits(limit));
+        if new > old {
+            let paid = self.take_owed(new - old);
+            self.permits.add_permits(new - old - paid);
+        } else if new < old {
+            let forgotten = self.permits.forget_permits(old - new);
+            self.owed.fetch_add(old - new - forgotten, Ordering::AcqRel);
+        }
+    }
+
+    /// Takes up to `n` of what is owed, saying how many.
+    fn take_owed(&self, n: usize) -> usize {
+        let mut taken = 0;
+        let _ = self
+            .owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owed| {
+                taken = owed.min(n);
+                Some(owed - taken)
+            });
+        taken
+    }
+
+    /// Gives a permit back, forgetting what a lowered limit is owed.
+    fn give_back(&self, mut permit: OwnedSemaphorePermit) {
+        if self.owed.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let owed = self.take_owed(permit.num_permits());
+        match permit.split(owed) {
+            Some(paid) => paid.forget(),
+            None => permit.forget(),
+        }
+    }
+}
+
+/// The permits of a semaphore for `limit` (at most what tokio allows: a
+/// quota that large is no limit in practice).
+fn permits(limit: u64) -> usize {
+    usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .min(Semaphore::MAX_PERMITS)
+}
+
+/// A place in one pool, counted while it is held: a slot, or memory.
 #[derive(Debug)]
 struct Held {
-    counts: Arc<Counts>,
-    /// Instances it counts as running: 1 with a slot, else 0.
-    running: u64,
-    mib: u32,
-    _slot: Option<OwnedSemaphorePermit>,
-    _memory: OwnedSemaphorePermit,
+    pool: Arc<Pool>,
+    /// The memory it counts; none for a slot.
+    mib: Option<u32>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Held {
-    fn new(
-        counts: &Arc<Counts>,
-        slot: Option<OwnedSemaphorePermit>,
-        mib: u32,
-        memory: OwnedSemaphorePermit,
-    ) -> Self {
-        let running = u64::from(slot.is_some());
-        counts.running.fetch_add(running, Ordering::AcqRel);
-        counts.memory_mib.fetch_add(u64::from(mib), Ordering::AcqRel);
+    fn slot(pool: &Arc<Pool>, permit: OwnedSemaphorePermit) -> Self {
+        pool.running.fetch_add(1, Ordering::AcqRel);
         Self {
-            counts: counts.clone(),
-            running,
-            mib,
-            _slot: slot,
-            _memory: memory,
+            pool: pool.clone(),
+            mib: None,
+            permit: Some(permit),
+        }
+    }
+
+    fn memory(pool: &Arc<Pool>, mib: u32, permit: OwnedSemaphorePermit) -> Self {
+        pool.memory_mib.fetch_add(u64::from(mib), Ordering::AcqRel);
+        Self {
+            pool: pool.clone(),
+            mib: Some(mib),
+            permit: Some(permit),
         }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.counts.running.fetch_sub(self.running, Ordering::AcqRel);
-        self.counts
-            .memory_mib
-            .fetch_sub(u64::from(self.mib), Ordering::AcqRel);
+        let sized = match self.mib {
+            None => {
+                self.pool.running.fetch_sub(1, Ordering::AcqRel);
+                &self.pool.slots
+            }
+            Some(mib) => {
+                self.pool.memory_mib.fetch_sub(u64::from(mib), Ordering::AcqRel);
+                &self.pool.memory
+            }
+        };
+        if let Some(permit) = self.permit.take() {
+            sized.give_back(permit);
+        }
     }
-}
-
-/// A semaphore of `n` permits (at most what tokio allows: a quota that
-/// large is no limit in practice).
-fn semaphore(n: u64) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(
-        usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(Semaphore::MAX_PERMITS),
-    ))
 }
 
 impl Pool {
-    fn new(holder: Holder, q: &Quotas, counts: Arc<Counts>) -> Self {
+    fn new(holder: Holder, q: &Quotas) -> Self {
         Self {
             holder,
-            concurrency: q.concurrency,
-            memory_mib: q.memory_mib,
-            slots: semaphore(q.concurrency),
-            memory: semaphore(q.memory_mib),
+            slots: Sized::new(q.concurrency),
+            memory: Sized::new(q.memory_mib),
             waiting: AtomicUsize::new(0),
-            counts,
+            waiting_for_memory: AtomicUsize::new(0),
+            running: AtomicU64::new(0),
+            memory_mib: AtomicU64::new(0),
+            room: Arc::default(),
         }
     }
 
-    fn fits(&self, q: &Quotas) -> bool {
-        self.concurrency == q.concurrency && self.memory_mib == q.memory_mib
+    fn resize(&self, q: &Quotas) {
+        if self.slots.limit() != q.concurrency {
+            self.slots.resize(q.concurrency);
+        }
+        if self.memory.limit() != q.memory_mib {
+            self.memory.resize(q.memory_mib);
+        }
     }
 
     fn refusal(&self, kind: Kind) -> QuotaExceeded {
         let limit = match kind {
-            Kind::MemoryMib => self.memory_mib,
-            _ => self.concurrency,
+            Kind::MemoryMib => self.memory.limit(),
+            _ => self.slots.limit(),
         };
         QuotaExceeded::transient(self.holder.clone(), kind, limit)
     }
 
-    /// A place of `mib` of memory, and with [`Reserve::Running`] an instance
-    /// slot, waiting in this pool's bounded queue until `deadline`; while
-    /// it waits for memory, the org's idle instances are asked for theirs
-    /// (`room`).
-    async fn take(
-        &self,
-        reserve: Reserve,
-        mib: u32,
-        deadline: Instant,
-        room: &Room,
-    ) -> Result<Held, QuotaExceeded> {
-        // An instance larger than the whole quota would wait forever.
-        if u64::from(mib) > self.memory_mib {
-            return Err(self.refusal(Kind::MemoryMib));
-        }
-        if reserve == Reserve::Memory {
-            let memory = self.memory(mib, deadline, room).await?;
-            return Ok(Held::new(&self.counts, None, mib, memory));
-        }
-        if let Some([slot, memory]) = self.try_take(mib) {
-            return Ok(Held::new(&self.counts, Some(slot), mib, memory));
-        }
-        let max = usize::try_from(self.concurrency)
+    /// Callers that may wait here at once.
+    fn queue(&self) -> usize {
+        usize::try_from(self.slots.limit())
             .unwrap_or(usize::MAX)
-            .saturating_mul(QUEUE_PER_SLOT);
-        let _queued = Queued::join(&self.waiting, max).ok_or_else(|| self.refusal(Kind::Concurrency))?;
-        let slot = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .saturating_mul(QUEUE_PER_SLOT)
+    }
+
+    /// An instance slot, waiting in this pool's bounded queue until
+    /// `deadline`.
+    async fn slot(self: &Arc<Self>, deadline: Instant) -> Result<Held, QuotaExceeded> {
+        if let Ok(slot) = self.slots.permits.clone().try_acquire_owned() {
+            return Ok(Held::slot(self, slot));
+        }
+        let _queued =
+            Queued::join(&self.waiting, self.queue()).ok_or_else(|| self.refusal(Kind::Concurrency))?;
+        let slot = tokio::time::timeout_at(deadline, self.slots.permits.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| self.refusal(Kind::Concurrency))?;
-        let memory = self.memory(mib, deadline, room).await?;
-        Ok(Held::new(&self.counts, Some(slot), mib, memory))
+        Ok(Held::slot(self, slot))
     }
 
-    /// `mib` of memory, waiting until `deadline`; every [`ROOM_EVERY`] of
-    /// the wait the org's idle reused instances are asked to end.
-    async fn memory(
-        &self,
-        mib: u32,
-        deadline: Instant,
-        room: &Room,
-    ) -> Result<OwnedSemaphorePermit, QuotaExceeded> {
-        if let Ok(memory) = self.memory.clone().try_acquire_many_owned(mib) {
-            return Ok(memory);
+    /// `mib` of memory, waiting in this pool's bounded queue until
+    /// `deadline`; every [`ROOM_EVERY`] of the wait the idle reused
+    /// instances under this pool are called on to end. The wait keeps its
+    /// place in the semaphore's queue throughout.
+    async fn memory(self: &Arc<Self>, mib: u32, deadline: Instant) -> Result<Held, QuotaExceeded> {
+        // Larger than the whole quota: it would wait forever.
+        if u64::from(mib) > self.memory.limit() {
+            return Err(self.refusal(Kind::MemoryMib));
         }
+        if let Ok(memory) = self.memory.permits.clone().try_acquire_many_owned(mib) {
+            return Ok(Held::memory(self, mib, memory));
+        }
+        self.room.call();
+        let _queued = Queued::join(&self.waiting_for_memory, self.queue())
+            .ok_or_else(|| self.refusal(Kind::MemoryMib))?;
+        let acquire = self.memory.permits.clone().acquire_many_owned(mib);
+        let mut acquire = std::pin::pin!(acquire);
+        let until = tokio::time::sleep_until(deadline);
+        let mut until = std::pin::pin!(until);
+        let mut every = tokio::time::interval_at(Instant::now() + ROOM_EVERY, ROOM_EVERY);
         loop {
-            room.call();
-            let until = (Instant::now() + ROOM_EVERY).min(deadline);
-            match tokio::time::timeout_at(until, self.memory.clone().acquire_many_owned(mib)).await {
-                Ok(Ok(memory)) => return Ok(memory),
-                Err(_) if until < deadline => {}
-                _ => return Err(self.refusal(Kind::MemoryMib)),
+            tokio::select! {
+                biased;
+                memory = &mut acquire => {
+                    let memory = memory.map_err(|_| self.refusal(Kind::MemoryMib))?;
+                    return Ok(Held::memory(self, mib, memory));
+                }
+                () = &mut until => return Err(self.refusal(Kind::MemoryMib)),
+                _ = every.tick() => self.room.call(),
             }
         }
     }
 
-    fn try_take(&self, mib: u32) -> Option<[OwnedSemaphorePermit; 2]> {
-        let slot = self.slots.clone().try_acquire_owned().ok()?;
-        let memory = self.memory.clone().try_acquire_many_owned(mib).ok()?;
-        Some([slot, memory])
-    }
-
     fn in_use(&self) -> InUse {
         InUse {
-            concurrency: self.counts.running.load(Ordering::Acquire),
-            memory_mib: self.counts.memory_mib.load(Ordering::Acquire),
+            concurrency: self.running.load(Ordering::Acquire),
+            memory_mib: self.memory_mib.load(Ordering::Acquire),
         }
     }
 }
 
-/// Held while an instance runs: its place in its project and in its org.
+/// Held while an instance runs: its places in its project and in its org
+/// (slots, memory, or both).
 #[derive(Debug)]
 pub struct TenantPermit {
-    _project: Held,
-    _org: Held,
+    _memory: Option<[Held; 2]>,
+    _slots: Option<[Held; 2]>,
 }
 
 type Pools = Mutex<HashMap<String, Arc<Pool>>>;
@@ -272,31 +330,38 @@ impl Tenants {
         }
     }
 
-    /// Takes the tenant's place in its project, then in its org, waiting
-    /// until `deadline` at most.
+    /// Takes an instance slot in the tenant's project, then in its org,
+    /// then its memory in both (none for a function that reuses its
+    /// instances: they hold it), waiting until `deadline` at most.
     pub(super) async fn admit(&self, t: &Tenant, deadline: Instant) -> Result<TenantPermit, QuotaExceeded> {
-        self.take(t, deadline, Reserve::Running).await
+        let (project, org) = self.pools(t);
+        let slots = [project.slot(deadline).await?, org.slot(deadline).await?];
+        let memory = match t.memory_mib {
+            0 => None,
+            mib => Some([
+                project.memory(mib, deadline).await?,
+                org.memory(mib, deadline).await?,
+            ]),
+        };
+        // Memory first: given back before the slots, it is there for the
+        // caller a slot wakes.
+        Ok(TenantPermit {
+            _memory: memory,
+            _slots: Some(slots),
+        })
     }
 
     /// Takes a reused instance's memory in its project, then in its org,
     /// waiting until `deadline` at most.
     async fn hold(&self, t: &Tenant, deadline: Instant) -> Result<TenantPermit, QuotaExceeded> {
-        self.take(t, deadline, Reserve::Memory).await
-    }
-
-    async fn take(
-        &self,
-        t: &Tenant,
-        deadline: Instant,
-        reserve: Reserve,
-    ) -> Result<TenantPermit, QuotaExceeded> {
         let (project, org) = self.pools(t);
-        let room = &org.counts.room;
-        let held_in_project = project.take(reserve, t.memory_mib, deadline, room).await?;
-        let held_in_org = org.take(reserve, t.memory_mib, deadline, room).await?;
+        let memory = [
+            project.memory(t.memory_mib, deadline).await?,
+            org.memory(t.memory_mib, deadline).await?,
+        ];
         Ok(TenantPermit {
-            _project: held_in_project,
-            _org: held_in_org,
+            _memory: Some(memory),
+            _slots: None,
         })
     }
 
@@ -363,23 +428,22 @@ impl minicloud_runtime::InstanceQuota for InstanceRoom {
         })
     }
 
-    fn room(&self) -> Arc<Room> {
-        self.tenants.pools(&self.tenant).1.counts.room.clone()
+    fn rooms(&self) -> Vec<Arc<Room>> {
+        let (project, org) = self.tenants.pools(&self.tenant);
+        vec![project.room.clone(), org.room.clone()]
     }
 }
 
-/// The pool of `id`, made (or made again) for its quota in force.
+/// The pool of `id`, sized for its quota in force.
 fn pool(pools: &Pools, id: &str, q: &Quotas, holder: impl FnOnce() -> Holder) -> Arc<Pool> {
     let mut pools = pools.lock().unwrap_or_else(|e| e.into_inner());
-    match pools.get(id) {
-        Some(p) if p.fits(q) => p.clone(),
-        old => {
-            let counts = old.map(|p| p.counts.clone()).unwrap_or_default();
-            let p = Arc::new(Pool::new(holder(), q, counts));
-            pools.insert(id.to_owned(), p.clone());
-            p
-        }
+    if let Some(pool) = pools.get(id) {
+        pool.resize(q);
+        return pool.clone();
     }
+    let pool = Arc::new(Pool::new(holder(), q));
+    pools.insert(id.to_owned(), pool.clone());
+    pool
 }
 
 fn in_use(pools: &Pools, id: &str) -> InUse {
@@ -518,16 +582,21 @@ mod tests {
         assert_eq!(w.tenants.project_in_use(&w.projects["a"].id).memory_mib, 200);
     }
 
+    /// A reused instance's place: `mib` of memory in project `a`.
+    fn instances(w: &World, project: &str, mib: u64) -> InstanceRoom {
+        InstanceRoom::new(
+            w.tenants.clone(),
+            Tenant::new(&w.projects[project], mib * MIB),
+            Duration::from_secs(600),
+        )
+    }
+
     #[tokio::test]
-    async fn a_reused_instance_holds_memory_alone_and_gives_it_back_when_asked() {
+    async fn a_reused_instance_holds_memory_alone_and_its_project_calls_for_it() {
         use minicloud_runtime::InstanceQuota;
         let w = world("concurrency=10,memory_mib=256", "").await;
         let project = &w.projects["a"];
-        let room = InstanceRoom::new(
-            w.tenants.clone(),
-            Tenant::new(project, 200 * MIB),
-            Duration::from_secs(600),
-        );
+        let room = instances(&w, "a", 200);
         let instance = room.hold().await.expect("200 of 256 MiB");
         let usage = w.tenants.project_in_use(&project.id);
         assert_eq!(
@@ -538,33 +607,65 @@ mod tests {
             },
             "memory alone"
         );
-        let org = w.tenants.org_in_use(&project.org_id);
-        assert_eq!(org.memory_mib, 200, "in its org too");
-        // A fresh instance that needs the memory calls on the org's idle
-        // instances to end.
-        let calls = room.room().calls();
+        assert_eq!(
+            w.tenants.org_in_use(&project.org_id).memory_mib,
+            200,
+            "in its org too"
+        );
+        // A fresh instance of its project that needs the memory calls on
+        // the project's idle instances to end; a sibling project's (b)
+        // hear nothing: the org has room.
+        let [project_room, org_room] = <[_; 2]>::try_from(room.rooms()).expect("project and org");
+        let sibling = instances(&w, "b", 1).rooms();
+        let heard = |rooms: &[Arc<Room>]| rooms.iter().map(|r| r.calls()).collect::<Vec<_>>();
+        let (project_calls, sibling_calls) = (project_room.calls(), heard(&sibling));
         let fresh = w.gate("a", 128);
         let mut waiting = std::pin::pin!(fresh.admit());
         assert!(
             futures::poll!(&mut waiting).is_pending(),
             "328 MiB would pass 256"
         );
-        assert!(room.room().calls() > calls, "the idle instance is called");
+        assert!(
+            project_room.calls() > project_calls,
+            "a's idle instances are called"
+        );
+        assert_eq!(heard(&sibling), sibling_calls, "b's are not");
+        assert_eq!(org_room.calls(), sibling_calls[1], "nor the org's: it has room");
         drop(instance);
         waiting.await.expect("the fresh instance gets the memory");
         // Larger than the quota: refused at once, naming it.
-        let huge = InstanceRoom::new(
-            w.tenants.clone(),
-            Tenant::new(project, 300 * MIB),
-            Duration::from_secs(600),
-        );
-        let refused = huge
+        let refused = instances(&w, "a", 300)
             .hold()
             .now_or_never()
             .expect("at once")
             .err()
             .expect("refused");
         assert!(refused.contains("memory_mib quota of 256"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_memory_keeps_its_place_in_the_queue() {
+        let w = world("concurrency=10,memory_mib=256", "").await;
+        let (big, small) = (w.gate("a", 200), w.gate("a", 100));
+        let first = big.admit().await.expect("200 of 256 MiB");
+        let mut second = std::pin::pin!(big.admit());
+        assert!(futures::poll!(&mut second).is_pending(), "400 would pass 256");
+        let mut third = std::pin::pin!(small.admit());
+        assert!(futures::poll!(&mut third).is_pending(), "300 would pass 256");
+        // Past several calls on idle instances the big waiter is still
+        // ahead of the small one: were it to queue again at each call, a
+        // stream of small callers would starve it.
+        tokio::time::sleep(ROOM_EVERY * 3).await;
+        assert!(futures::poll!(&mut second).is_pending());
+        drop(first);
+        let std::task::Poll::Ready(served) = futures::poll!(&mut second) else {
+            panic!("the big waiter is served first");
+        };
+        let _second = served.expect("200 of 256 MiB");
+        assert!(
+            futures::poll!(&mut third).is_pending(),
+            "56 MiB left for the small one"
+        );
     }
 
     #[tokio::test]
@@ -581,19 +682,50 @@ mod tests {
         sibling.await.expect("b gets the org's freed instance");
     }
 
+    #[test]
+    fn a_limit_lowered_then_raised_ends_at_the_last_limit() {
+        let sized = Sized::new(4);
+        let held: Vec<_> = (0..4)
+            .map(|_| sized.permits.clone().try_acquire_owned().expect("free"))
+            .collect();
+        sized.resize(1);
+        sized.resize(3);
+        for permit in held {
+            sized.give_back(permit);
+        }
+        assert_eq!(sized.permits.available_permits(), 3);
+        sized.resize(5);
+        assert_eq!(sized.permits.available_permits(), 5);
+        let many = sized.permits.clone().try_acquire_many_owned(5).expect("all five");
+        sized.resize(2);
+        sized.give_back(many);
+        assert_eq!(sized.permits.available_permits(), 2, "three of five were owed");
+    }
+
     #[tokio::test]
-    async fn a_changed_quota_sizes_a_new_pool() {
-        let w = world("concurrency=1", "").await;
+    async fn a_changed_quota_resizes_the_pool_and_what_runs_counts_against_it() {
+        let w = world("concurrency=1,memory_mib=256", "").await;
         let a = w.gate("a", 128);
-        let _first = a.admit().await.expect("one");
+        let first = a.admit().await.expect("one");
         let project = &w.projects["a"];
-        w.tenants
-            .book
-            .set_project(project, &"concurrency=2".parse().expect("parses"))
-            .await
-            .expect("set");
-        let second = a.admit().now_or_never().expect("the new pool has room");
-        assert!(second.is_ok());
-        assert_eq!(w.running("a"), 2, "counts carry over to the new pool");
+        let set = |quota: &'static str| async {
+            let quota = quota.parse().expect("parses");
+            w.tenants.book.set_project(project, &quota).await.expect("set");
+        };
+        set("concurrency=2,memory_mib=256").await;
+        let second = a.admit().now_or_never().expect("the resized pool has room");
+        let second = second.expect("a second instance");
+        assert_eq!(w.running("a"), 2);
+        // Lowered: the two that run count against the new limit, and the
+        // first slot given back is owed to it, not to the waiter.
+        set("concurrency=1,memory_mib=256").await;
+        let mut third = std::pin::pin!(a.admit());
+        assert!(futures::poll!(&mut third).is_pending(), "2 run of 1");
+        drop(first);
+        assert!(futures::poll!(&mut third).is_pending(), "1 runs of 1");
+        assert_eq!(w.running("a"), 1);
+        drop(second);
+        let _third = third.await.expect("room again under the lowered quota");
+        assert_eq!(w.running("a"), 1);
     }
 }

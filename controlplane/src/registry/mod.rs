@@ -260,7 +260,7 @@ impl Registry {
         Arc::new(InstanceRoom::new(
             self.tenants.clone(),
             Tenant::new(project, memory),
-            self.queue_wait,
+            crate::gate::INSTANCE_WAIT,
         ))
     }
 

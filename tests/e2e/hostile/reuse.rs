@@ -153,8 +153,8 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
     warm(&s, &s.token, "default", "ours").await;
     assert_eq!(count(&s, "default", "ours").await, "1");
 
-    // Mallory keeps four warm functions of 64 MiB, each instance keeping
-    // 32 MiB of it, and lets them idle. Before, an idle instance held its
+    // Mallory makes five warm functions of 64 MiB, keeps four warm (each
+    // instance keeping 32 MiB of it) and lets them idle. Before, an idle instance held its
     // memory outside every quota: enough such functions would take the
     // node's memory whatever the quota said.
     let limits: Value = json!({"limits": {"memory_mib": 64}});
@@ -189,6 +189,24 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
     let resp = s.deploy_by(&mallory, "heist", "plain", guests::FAULTS_P3).await;
     assert!(resp.status().is_success(), "deploy plain: {}", resp.status());
     call_ok(&s, "heist", "plain", "/count").await;
+
+    // An instance larger than the whole quota is refused, as a quota.
+    let path = "/projects/heist/functions/warm0";
+    let huge = json!({"limits": {"memory_mib": 512}});
+    let (status, body) = s.call(&mallory, Method::PATCH, path, Some(huge)).await;
+    assert_eq!(status, 200, "{body}");
+    let resp = s
+        .http
+        .get(format!("{}/fn/heist/warm0/count", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("memory_mib quota of 256"), "{message}");
 
     // Another org's warm instance never heard mallory's calls for memory.
     assert_eq!(count(&s, "default", "ours").await, "2");
