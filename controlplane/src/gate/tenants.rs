@@ -644,6 +644,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_org_short_of_memory_calls_its_projects_idle_instances() {
+        use minicloud_runtime::InstanceQuota;
+        let w = world("", "memory_mib=256").await;
+        let room = instances(&w, "a", 200);
+        let _instance = room.hold().await.expect("200 of the org's 256 MiB");
+        let [project_room, org_room] = <[_; 2]>::try_from(room.rooms()).expect("project and org");
+        let (project_calls, org_calls) = (project_room.calls(), org_room.calls());
+        // b has room in its project, not in the org: a's instance, idle
+        // under the org, hears the org's call; a's project hears nothing.
+        let fresh = w.gate("b", 128);
+        let mut waiting = std::pin::pin!(fresh.admit());
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "328 MiB would pass the org's 256"
+        );
+        assert!(
+            org_room.calls() > org_calls,
+            "the org's idle instances are called"
+        );
+        assert_eq!(project_room.calls(), project_calls, "a's project has room");
+        // Another org hears nothing.
+        let elsewhere = instances(&w, "c", 1).rooms();
+        assert!(
+            elsewhere.iter().all(|r| r.calls() == 0),
+            "org other is not called"
+        );
+    }
+
+    #[tokio::test]
     async fn a_wait_for_memory_keeps_its_place_in_the_queue() {
         let w = world("concurrency=10,memory_mib=256", "").await;
         let (big, small) = (w.gate("a", 200), w.gate("a", 100));
