@@ -122,8 +122,24 @@ impl Sized {
             let paid = self.take_owed(new - old);
             self.permits.add_permits(new - old - paid);
         } else if new < old {
-            let forgotten = self.permits.forget_permits(old - new);
-            self.owed.fetch_add(old - new - forgotten, Ordering::AcqRel);
+            // Owed first, then paid with what is free: a permit given back
+            // meanwhile pays its share instead of slipping past.
+            self.owed.fetch_add(old - new, Ordering::AcqRel);
+            self.collect();
+        }
+    }
+
+    /// Forgets free permits that a lowered limit is still owed. Some come
+    /// back without passing [`Sized::give_back`]: those of a wait that ran
+    /// out after part of what it asked for was assigned to it.
+    fn collect(&self) {
+        if self.owed.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let taken = self.take_owed(self.permits.available_permits());
+        let forgotten = self.permits.forget_permits(taken);
+        if forgotten < taken {
+            self.owed.fetch_add(taken - forgotten, Ordering::AcqRel);
         }
     }
 
@@ -276,20 +292,27 @@ impl Pool {
         self.room.call();
         let _queued = Queued::join(&self.waiting_for_memory, self.queue())
             .ok_or_else(|| self.refusal(Kind::MemoryMib))?;
-        let acquire = self.memory.permits.clone().acquire_many_owned(mib);
-        let mut acquire = std::pin::pin!(acquire);
-        let until = tokio::time::sleep_until(deadline);
-        let mut until = std::pin::pin!(until);
-        let mut every = tokio::time::interval_at(Instant::now() + ROOM_EVERY, ROOM_EVERY);
-        loop {
-            tokio::select! {
-                biased;
-                memory = &mut acquire => {
-                    let memory = memory.map_err(|_| self.refusal(Kind::MemoryMib))?;
-                    return Ok(Held::memory(self, mib, memory));
+        let got = {
+            let acquire = self.memory.permits.clone().acquire_many_owned(mib);
+            let mut acquire = std::pin::pin!(acquire);
+            let until = tokio::time::sleep_until(deadline);
+            let mut until = std::pin::pin!(until);
+            let mut every = tokio::time::interval_at(Instant::now() + ROOM_EVERY, ROOM_EVERY);
+            loop {
+                tokio::select! {
+                    biased;
+                    memory = &mut acquire => break memory.ok(),
+                    () = &mut until => break None,
+                    _ = every.tick() => self.room.call(),
                 }
-                () = &mut until => return Err(self.refusal(Kind::MemoryMib)),
-                _ = every.tick() => self.room.call(),
+            }
+        };
+        match got {
+            Some(memory) => Ok(Held::memory(self, mib, memory)),
+            None => {
+                // What was assigned to the wait went back with it.
+                self.memory.collect();
+                Err(self.refusal(Kind::MemoryMib))
             }
         }
     }
@@ -713,6 +736,10 @@ mod tests {
 
     #[test]
     fn a_limit_lowered_then_raised_ends_at_the_last_limit() {
+        let idle = Sized::new(4);
+        idle.resize(1);
+        assert_eq!(idle.permits.available_permits(), 1, "free permits go at once");
+        assert_eq!(idle.owed.load(Ordering::Acquire), 0);
         let sized = Sized::new(4);
         let held: Vec<_> = (0..4)
             .map(|_| sized.permits.clone().try_acquire_owned().expect("free"))
