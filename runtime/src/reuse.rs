@@ -43,8 +43,9 @@ use crate::state::InstanceState;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -159,6 +160,11 @@ pub trait InstanceQuota: Send + Sync {
     /// project and its org, say): an instance idle when a call comes to
     /// any of them ends.
     fn rooms(&self) -> Vec<Arc<Room>>;
+
+    /// Whose instances these are (an org), for the node's share of reused
+    /// instances: when they crowd, an owner over its share ends its idle
+    /// ones, and the others keep theirs.
+    fn owner(&self) -> Arc<str>;
 }
 
 /// An instance's place in its tenant's quota, given back when dropped.
@@ -257,19 +263,70 @@ struct Retired {
     notify: Arc<tokio::sync::Notify>,
 }
 
-/// The node's reused instances. Idle ones still hold a slot of the engine's
-/// pool and their memory, so they may use at most half of the pool: when a
-/// new one passes that, every idle one ends (a tenant keeping many
-/// functions warm cannot leave others without instances).
+/// The node's reused instances, counted by owner (an org). Idle ones still
+/// hold a slot of the engine's pool, so together they may use at most half
+/// of it: when a new one passes that, the idle instances of every owner
+/// over its share (that half over the owners with reused instances) end.
+/// An owner keeping many functions warm ends its own warm instances, not
+/// the others': nobody can leave others without instances, nor take their
+/// warmth. With as many owners as the limit, every share is one and every
+/// idle instance ends, as before shares.
 #[derive(Debug, Default)]
 pub(crate) struct Reused {
-    live: std::sync::atomic::AtomicUsize,
+    live: AtomicUsize,
+    owners: Mutex<HashMap<Arc<str>, Arc<Owned>>>,
+    /// `owners.len()`, read without the lock.
+    count: AtomicUsize,
+}
+
+/// One owner's reused instances on the node.
+#[derive(Debug, Default)]
+pub(crate) struct Owned {
+    live: AtomicUsize,
+    /// Its idle instances end when notified.
     crowded: Arc<tokio::sync::Notify>,
 }
 
 impl Reused {
-    fn crowded(&self, limit: usize) -> bool {
-        self.live.load(Ordering::Relaxed) > limit
+    /// Counts a new instance of `owner`'s; past `limit`, calls on the idle
+    /// instances of every owner over its share to end.
+    fn started(&self, owner: &Arc<str>, limit: usize) -> Arc<Owned> {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = owners.entry(owner.clone()).or_default().clone();
+        self.count.store(owners.len(), Ordering::Relaxed);
+        mine.live.fetch_add(1, Ordering::Relaxed);
+        let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("minicloud_reused_instances").set(live as f64);
+        if live > limit {
+            for owned in owners.values() {
+                if self.over_share(owned, limit) {
+                    owned.crowded.notify_waiters();
+                }
+            }
+        }
+        mine
+    }
+
+    /// Counts an instance of `owner`'s gone.
+    fn ended(&self, owner: &Arc<str>, mine: &Owned) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if mine.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+            owners.remove(owner);
+            self.count.store(owners.len(), Ordering::Relaxed);
+        }
+        let live = self.live.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("minicloud_reused_instances").set(live as f64);
+    }
+
+    /// Whether an idle instance of `mine` should end: the node is past its
+    /// limit and its owner over its share.
+    fn crowded(&self, mine: &Owned, limit: usize) -> bool {
+        self.live.load(Ordering::Relaxed) > limit && self.over_share(mine, limit)
+    }
+
+    fn over_share(&self, owned: &Owned, limit: usize) -> bool {
+        let share = limit / self.count.load(Ordering::Relaxed).max(1);
+        owned.live.load(Ordering::Relaxed) > share.max(1) || share <= 1
     }
 }
 
@@ -384,11 +441,8 @@ impl HandlerState for Instances {
         *shared.instantiate.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0.elapsed());
         let reused = func.runtime.inner.reused.clone();
         let limit = reused_limit(func);
-        let live = reused.live.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics::gauge!("minicloud_reused_instances").set(live as f64);
-        if live > limit {
-            reused.crowded.notify_waiters();
-        }
+        let owner = self.quota.owner();
+        let owned = reused.started(&owner, limit);
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -397,7 +451,7 @@ impl HandlerState for Instances {
                 self.reuse,
                 (limits.timeout, shared.clone()),
                 turn.clone(),
-                (reused, limit, self.quota.rooms()),
+                (reused, owned.clone(), limit, self.quota.rooms()),
                 self.retired.clone(),
             ),
             state: Worker {
@@ -405,6 +459,7 @@ impl HandlerState for Instances {
                 reuse: self.reuse,
                 shared,
                 turn,
+                owner: (owner, owned),
                 _held: held,
             },
         })
@@ -418,6 +473,8 @@ pub(crate) struct Worker {
     reuse: Reuse,
     shared: Arc<Shared>,
     turn: Option<crate::cpu::Turn>,
+    /// Whose it is, for the node's count of reused instances.
+    owner: (Arc<str>, Arc<Owned>),
     /// Its place in its tenant's memory quota, given back when it ends.
     _held: Place,
 }
@@ -464,9 +521,8 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
-        let reused = &self.func.runtime.inner.reused;
-        let live = reused.live.fetch_sub(1, Ordering::Relaxed) - 1;
-        metrics::gauge!("minicloud_reused_instances").set(live as f64);
+        let (owner, owned) = &self.owner;
+        self.func.runtime.inner.reused.ended(owner, owned);
         // An instance its expiry ended has its verdict already (a timeout).
         if let Err(e) = result {
             let limits = self.func.limits;
@@ -478,14 +534,16 @@ impl WorkerState for Worker {
     }
 }
 
-/// When an instance ends, judged from outside its event loop: idle past
-/// the idle timeout, or busy past the timeout since its latest request (a
-/// guest that spins or blocks the loop).
 /// How many reused instances may be alive on the node before idle ones end.
 fn reused_limit(func: &Function) -> usize {
     (func.runtime.config().pool_instances as usize / 2).max(1)
 }
 
+/// When an instance ends, judged from outside its event loop: idle past
+/// the idle timeout, or busy past the timeout since its latest request (a
+/// guest that spins or blocks the loop), or idle when the node's reused
+/// instances crowd and its owner is over its share, or its tenant calls
+/// for its memory.
 pub(crate) struct Expiry {
     idle: Duration,
     busy: Duration,
@@ -495,6 +553,7 @@ pub(crate) struct Expiry {
     timer: Pin<Box<tokio::time::Sleep>>,
     armed_for: Option<(WorkerStatus, Instant)>,
     reused: Arc<Reused>,
+    owned: Arc<Owned>,
     limit: usize,
     crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
     /// Its tenant's calls for the memory idle instances hold.
@@ -511,12 +570,13 @@ impl Expiry {
         reuse: Reuse,
         (timeout, shared): (Duration, Arc<Shared>),
         turn: Option<crate::cpu::Turn>,
-        (reused, limit, rooms): (Arc<Reused>, usize, Vec<Arc<Room>>),
+        (reused, owned, limit, rooms): (Arc<Reused>, Arc<Owned>, usize, Vec<Arc<Room>>),
         retired: Arc<Retired>,
     ) -> Self {
         Self {
-            crowded: Box::pin(reused.crowded.clone().notified_owned()),
+            crowded: Box::pin(owned.crowded.clone().notified_owned()),
             reused,
+            owned,
             limit,
             rooms: rooms.into_iter().map(Listening::new).collect(),
             retiring: Box::pin(retired.notify.clone().notified_owned()),
@@ -555,13 +615,15 @@ impl WorkerExpiration for Expiry {
             }
         }
         if status == WorkerStatus::Idle {
-            // Idle instances end when the node's pool crowds, or when their
-            // function's pool is gone (no request can reach them).
-            if this.reused.crowded(this.limit) || this.retired.done.load(Ordering::Relaxed) {
+            // Idle instances end when the node's pool crowds and their owner
+            // is over its share, or when their function's pool is gone (no
+            // request can reach them).
+            let crowded = this.reused.crowded(&this.owned, this.limit);
+            if crowded || this.retired.done.load(Ordering::Relaxed) {
                 return Poll::Ready(());
             }
             if this.crowded.as_mut().poll(cx).is_ready() {
-                this.crowded = Box::pin(this.reused.crowded.clone().notified_owned());
+                this.crowded = Box::pin(this.owned.crowded.clone().notified_owned());
                 return Poll::Ready(());
             }
             if this.retiring.as_mut().poll(cx).is_ready() {

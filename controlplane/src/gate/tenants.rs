@@ -451,6 +451,10 @@ impl minicloud_runtime::InstanceQuota for InstanceRoom {
         })
     }
 
+    fn owner(&self) -> Arc<str> {
+        Arc::from(self.tenant.org_id.as_str())
+    }
+
     fn rooms(&self) -> Vec<Arc<Room>> {
         let (project, org) = self.tenants.pools(&self.tenant);
         vec![project.room.clone(), org.room.clone()]

@@ -1,7 +1,8 @@
 //! Instance reuse between tenants: a warm instance's state stays with its
 //! function (another org deploying the same bytes gets instances of its
-//! own), one tenant's idle warm instances cannot keep the node's instance
-//! pool from another, and the memory they keep counts against their own
+//! own), one tenant's idle warm instances can neither keep the node's
+//! instance pool from another nor end another's warm instances by
+//! crowding it, and the memory they keep counts against their own
 //! tenant's quota.
 
 use super::tenant;
@@ -74,18 +75,25 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     assert_eq!(count(&s, "heist", "theirs").await, "1");
     assert_eq!(count(&s, "default", "ours").await, "3");
 
-    // Mallory keeps five functions warm and idle: past half of the pool,
-    // the idle instances end (ours too, since it idles), rather than hold
-    // the slots every tenant's fresh instances need.
+    // Mallory keeps five functions warm and idle: past half of the pool
+    // (4 of 8 slots), the idle instances of the org over its share (half
+    // of those 4 each, with two orgs) end, rather than hold the slots
+    // every tenant's fresh instances need; ours, within our share, stays
+    // warm.
     for i in 0..5 {
         let name = format!("warm{i}");
         warm(&s, &mallory, "heist", &name).await;
         assert_eq!(count(&s, "heist", &name).await, "1");
     }
     assert_eq!(
-        count(&s, "default", "ours").await,
+        count(&s, "heist", "theirs").await,
         "1",
-        "idle instances ended when the pool crowded"
+        "mallory's idle instances ended when the pool crowded"
+    );
+    assert_eq!(
+        count(&s, "default", "ours").await,
+        "4",
+        "ours kept its warm instance: mallory's crowding is mallory's"
     );
 
     // Our fresh 0.3 instances (the engine whose pool reused ones share)
