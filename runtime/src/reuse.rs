@@ -269,7 +269,7 @@ struct Retired {
 /// over its share (that half over the owners with reused instances) end.
 /// An owner keeping many functions warm ends its own warm instances, not
 /// the others': nobody can leave others without instances, nor take their
-/// warmth. With as many owners as the limit, every share is one and every
+/// warmth. With more owners than the limit, every share is 0 and every
 /// idle instance ends, as before shares.
 #[derive(Debug, Default)]
 pub(crate) struct Reused {
@@ -324,9 +324,12 @@ impl Reused {
         self.live.load(Ordering::Relaxed) > limit && self.over_share(mine, limit)
     }
 
+    /// Whether `owned` has more than its share: the limit over the owners.
+    /// Past the limit some owner always has (owners times share is at most
+    /// the limit); with more owners than the limit every share is 0.
     fn over_share(&self, owned: &Owned, limit: usize) -> bool {
         let share = limit / self.count.load(Ordering::Relaxed).max(1);
-        owned.live.load(Ordering::Relaxed) > share.max(1) || share <= 1
+        owned.live.load(Ordering::Relaxed) > share
     }
 }
 
@@ -618,12 +621,13 @@ impl WorkerExpiration for Expiry {
             // Idle instances end when the node's pool crowds and their owner
             // is over its share, or when their function's pool is gone (no
             // request can reach them).
+            // (A call to crowd heard while busy only wakes it: it ends if
+            // the node is still crowded now.)
+            while this.crowded.as_mut().poll(cx).is_ready() {
+                this.crowded = Box::pin(this.owned.crowded.clone().notified_owned());
+            }
             let crowded = this.reused.crowded(&this.owned, this.limit);
             if crowded || this.retired.done.load(Ordering::Relaxed) {
-                return Poll::Ready(());
-            }
-            if this.crowded.as_mut().poll(cx).is_ready() {
-                this.crowded = Box::pin(this.owned.crowded.clone().notified_owned());
                 return Poll::Ready(());
             }
             if this.retiring.as_mut().poll(cx).is_ready() {

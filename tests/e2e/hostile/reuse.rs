@@ -65,6 +65,9 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     )
     .await;
     let mallory = tenant(&s, "mallory", "heist").await;
+    // (Made before any instance is warm: a change of IAM reloads every
+    // function, which ends their idle instances.)
+    let bystander = tenant(&s, "bystander", "quiet").await;
     warm(&s, &s.token, "default", "ours").await;
     assert_eq!(count(&s, "default", "ours").await, "1");
     assert_eq!(count(&s, "default", "ours").await, "2");
@@ -74,12 +77,15 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     warm(&s, &mallory, "heist", "theirs").await;
     assert_eq!(count(&s, "heist", "theirs").await, "1");
     assert_eq!(count(&s, "default", "ours").await, "3");
+    // A third org keeps one warm too.
+    warm(&s, &bystander, "quiet", "calm").await;
+    assert_eq!(count(&s, "quiet", "calm").await, "1");
 
     // Mallory keeps five functions warm and idle: past half of the pool
-    // (4 of 8 slots), the idle instances of the org over its share (half
-    // of those 4 each, with two orgs) end, rather than hold the slots
-    // every tenant's fresh instances need; ours, within our share, stays
-    // warm.
+    // (4 of 8 slots), the idle instances of the org over its share (one of
+    // those 4 each, with three orgs) end, rather than hold the slots every
+    // tenant's fresh instances need; ours and the bystander's, within
+    // their shares, stay warm.
     for i in 0..5 {
         let name = format!("warm{i}");
         warm(&s, &mallory, "heist", &name).await;
@@ -95,6 +101,7 @@ async fn warm_instances_stay_with_their_function(db: Db) {
         "4",
         "ours kept its warm instance: mallory's crowding is mallory's"
     );
+    assert_eq!(count(&s, "quiet", "calm").await, "2", "so did the bystander's");
 
     // Our fresh 0.3 instances (the engine whose pool reused ones share)
     // still find the half of the pool that reused ones cannot hold: four
