@@ -198,10 +198,15 @@ impl Registry {
         }
     }
 
-    /// Forgets every loaded function (their grants may have changed); the
-    /// compiled components stay in memory, so reloading is cheap.
-    pub fn invalidate_all(&self) {
-        self.loaded.write().unwrap_or_else(|e| e.into_inner()).clear();
+    /// Forgets every loaded function of an org (their grants may have
+    /// changed); the compiled components stay in memory, so reloading is
+    /// cheap. Other orgs' functions stay loaded.
+    pub fn invalidate_org(&self, org_id: &str) {
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        loaded.retain(|_, functions| {
+            functions.retain(|_, f| f.project.org_id != org_id);
+            !functions.is_empty()
+        });
     }
 
     /// Keeps a compiled or loaded component so the first call after a

@@ -213,10 +213,14 @@ impl FunctionService {
         self.registry.tenants()
     }
 
-    /// Grants of execution roles may have changed: every function loads
-    /// afresh on its next call (compiled components stay in memory).
-    pub fn roles_changed(&self) {
-        self.registry.invalidate_all();
+    /// Grants of an org's execution roles may have changed: its functions
+    /// load afresh on their next call (compiled components stay in
+    /// memory). Another org's IAM cannot grant into it, so other orgs'
+    /// functions stay loaded, and their warm instances warm: before, any
+    /// org's IAM write reloaded every function on the node and so ended
+    /// every org's idle reused instances.
+    pub fn roles_changed(&self, org_id: &str) {
+        self.registry.invalidate_org(org_id);
     }
 
     /// The function loaded, if it is, without touching the store: the hot

@@ -34,9 +34,9 @@ impl IamService {
         OrgIam { scope, iam: self }
     }
 
-    fn changed(&self) {
+    fn changed(&self, org_id: &str) {
         self.authorizer.invalidate();
-        self.functions.roles_changed();
+        self.functions.roles_changed(org_id);
     }
 }
 
@@ -55,7 +55,7 @@ macro_rules! changes {
                 $(#[$doc])*
                 pub async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
                     let out = self.scope.$name($($arg),*).await?;
-                    self.iam.changed();
+                    self.iam.changed(&self.scope.org_id);
                     Ok(out)
                 }
             )*

@@ -103,6 +103,18 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     );
     assert_eq!(count(&s, "quiet", "calm").await, "2", "so did the bystander's");
 
+    // Mallory writing its IAM (over and over, say) reloads its own
+    // functions, not ours: before, every function on the node was
+    // reloaded, ending every org's warm instances.
+    let doc =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let policy = json!({"name": "churn", "document": doc});
+    let (status, body) = s
+        .call(&mallory, Method::POST, "/orgs/mallory/policies", Some(policy))
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    assert_eq!(count(&s, "default", "ours").await, "5", "ours stayed warm");
+
     // Our fresh 0.3 instances (the engine whose pool reused ones share)
     // still find the half of the pool that reused ones cannot hold: four
     // at once, with four warm instances idle.
