@@ -21,7 +21,7 @@ mod rate;
 mod tenants;
 
 pub use rate::RequestRates;
-pub use tenants::{INSTANCE_WAIT, InUse, InstanceRoom, Tenant, Tenants};
+pub use tenants::{InUse, InstanceRoom, Tenant, Tenants};
 
 use crate::store::quotas::QuotaExceeded;
 use std::sync::Arc;

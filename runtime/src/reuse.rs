@@ -193,9 +193,31 @@ impl Room {
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
+}
 
-    fn listen(&self) -> Pin<Box<tokio::sync::futures::OwnedNotified>> {
-        Box::pin(self.notify.clone().notified_owned())
+/// A `Notify` listened to across polls of an expiry: it wakes the task,
+/// and the next notification is listened for.
+struct Ear {
+    notify: Arc<tokio::sync::Notify>,
+    next: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+}
+
+impl Ear {
+    fn new(notify: &Arc<tokio::sync::Notify>) -> Self {
+        Self {
+            notify: notify.clone(),
+            next: Box::pin(notify.clone().notified_owned()),
+        }
+    }
+
+    /// Whether it was notified since last asked; listens for the next.
+    fn heard(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut heard = false;
+        while self.next.as_mut().poll(cx).is_ready() {
+            self.next = Box::pin(self.notify.clone().notified_owned());
+            heard = true;
+        }
+        heard
     }
 }
 
@@ -203,14 +225,14 @@ impl Room {
 /// went idle.
 struct Listening {
     room: Arc<Room>,
-    calling: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    ear: Ear,
     calls_when_idle: u64,
 }
 
 impl Listening {
     fn new(room: Arc<Room>) -> Self {
         Self {
-            calling: room.listen(),
+            ear: Ear::new(&room.notify),
             calls_when_idle: room.calls(),
             room,
         }
@@ -222,9 +244,7 @@ impl Listening {
 
     /// Whether a call came since it went idle; listens for the next.
     fn called(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.calling.as_mut().poll(cx).is_ready() {
-            self.calling = self.room.listen();
-        }
+        self.ear.heard(cx);
         self.room.calls() != self.calls_when_idle
     }
 }
@@ -280,8 +300,9 @@ pub(crate) struct Reused {
 }
 
 /// One owner's reused instances on the node.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Owned {
+    owner: Arc<str>,
     live: AtomicUsize,
     /// Its idle instances end when notified.
     crowded: Arc<tokio::sync::Notify>,
@@ -290,9 +311,18 @@ pub(crate) struct Owned {
 impl Reused {
     /// Counts a new instance of `owner`'s; past `limit`, calls on the idle
     /// instances of every owner over its share to end.
-    fn started(&self, owner: &Arc<str>, limit: usize) -> Arc<Owned> {
+    fn started(&self, owner: Arc<str>, limit: usize) -> Arc<Owned> {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = owners.entry(owner.clone()).or_default().clone();
+        let mine = owners
+            .entry(owner.clone())
+            .or_insert_with(|| {
+                Arc::new(Owned {
+                    owner,
+                    live: AtomicUsize::new(0),
+                    crowded: Arc::default(),
+                })
+            })
+            .clone();
         self.count.store(owners.len(), Ordering::Relaxed);
         mine.live.fetch_add(1, Ordering::Relaxed);
         let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
@@ -307,11 +337,11 @@ impl Reused {
         mine
     }
 
-    /// Counts an instance of `owner`'s gone.
-    fn ended(&self, owner: &Arc<str>, mine: &Owned) {
+    /// Counts an instance of `mine`'s owner gone.
+    fn ended(&self, mine: &Owned) {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         if mine.live.fetch_sub(1, Ordering::Relaxed) == 1 {
-            owners.remove(owner);
+            owners.remove(&mine.owner);
             self.count.store(owners.len(), Ordering::Relaxed);
         }
         let live = self.live.fetch_sub(1, Ordering::Relaxed) - 1;
@@ -444,8 +474,7 @@ impl HandlerState for Instances {
         *shared.instantiate.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0.elapsed());
         let reused = func.runtime.inner.reused.clone();
         let limit = reused_limit(func);
-        let owner = self.quota.owner();
-        let owned = reused.started(&owner, limit);
+        let owned = reused.started(self.quota.owner(), limit);
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -462,7 +491,7 @@ impl HandlerState for Instances {
                 reuse: self.reuse,
                 shared,
                 turn,
-                owner: (owner, owned),
+                owned,
                 _held: held,
             },
         })
@@ -477,7 +506,7 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     turn: Option<crate::cpu::Turn>,
     /// Whose it is, for the node's count of reused instances.
-    owner: (Arc<str>, Arc<Owned>),
+    owned: Arc<Owned>,
     /// Its place in its tenant's memory quota, given back when it ends.
     _held: Place,
 }
@@ -524,8 +553,7 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
-        let (owner, owned) = &self.owner;
-        self.func.runtime.inner.reused.ended(owner, owned);
+        self.func.runtime.inner.reused.ended(&self.owned);
         // An instance its expiry ended has its verdict already (a timeout).
         if let Err(e) = result {
             let limits = self.func.limits;
@@ -558,11 +586,11 @@ pub(crate) struct Expiry {
     reused: Arc<Reused>,
     owned: Arc<Owned>,
     limit: usize,
-    crowded: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    crowded: Ear,
     /// Its tenant's calls for the memory idle instances hold.
     rooms: Vec<Listening>,
     retired: Arc<Retired>,
-    retiring: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    retiring: Ear,
     /// The function's timeout, and where a busy instance's end is told.
     timeout: Duration,
     shared: Arc<Shared>,
@@ -577,12 +605,12 @@ impl Expiry {
         retired: Arc<Retired>,
     ) -> Self {
         Self {
-            crowded: Box::pin(owned.crowded.clone().notified_owned()),
+            crowded: Ear::new(&owned.crowded),
             reused,
             owned,
             limit,
             rooms: rooms.into_iter().map(Listening::new).collect(),
-            retiring: Box::pin(retired.notify.clone().notified_owned()),
+            retiring: Ear::new(&retired.notify),
             retired,
             idle: Duration::from_millis(reuse.idle_timeout_ms),
             busy: timeout + Duration::from_millis(50),
@@ -620,17 +648,12 @@ impl WorkerExpiration for Expiry {
         if status == WorkerStatus::Idle {
             // Idle instances end when the node's pool crowds and their owner
             // is over its share, or when their function's pool is gone (no
-            // request can reach them).
-            // (A call to crowd heard while busy only wakes it: it ends if
-            // the node is still crowded now.)
-            while this.crowded.as_mut().poll(cx).is_ready() {
-                this.crowded = Box::pin(this.owned.crowded.clone().notified_owned());
-            }
+            // request can reach them). Their notifications only wake the
+            // task (one heard while busy is let pass): the state decides.
+            this.crowded.heard(cx);
+            this.retiring.heard(cx);
             let crowded = this.reused.crowded(&this.owned, this.limit);
             if crowded || this.retired.done.load(Ordering::Relaxed) {
-                return Poll::Ready(());
-            }
-            if this.retiring.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
             // Its tenant called for the memory it holds since it went idle

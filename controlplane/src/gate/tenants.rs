@@ -361,10 +361,7 @@ impl Tenants {
         let slots = [project.slot(deadline).await?, org.slot(deadline).await?];
         let memory = match t.memory_mib {
             0 => None,
-            mib => Some([
-                project.memory(mib, deadline).await?,
-                org.memory(mib, deadline).await?,
-            ]),
+            mib => Some(memory_in(&project, &org, mib, deadline).await?),
         };
         // Memory first: given back before the slots, it is there for the
         // caller a slot wakes.
@@ -378,12 +375,8 @@ impl Tenants {
     /// waiting until `deadline` at most.
     async fn hold(&self, t: &Tenant, deadline: Instant) -> Result<TenantPermit, QuotaExceeded> {
         let (project, org) = self.pools(t);
-        let memory = [
-            project.memory(t.memory_mib, deadline).await?,
-            org.memory(t.memory_mib, deadline).await?,
-        ];
         Ok(TenantPermit {
-            _memory: Some(memory),
+            _memory: Some(memory_in(&project, &org, t.memory_mib, deadline).await?),
             _slots: None,
         })
     }
@@ -420,26 +413,20 @@ impl Tenants {
 pub struct InstanceRoom {
     tenants: Arc<Tenants>,
     tenant: Tenant,
-    /// How long a new instance may wait for memory.
-    wait: Duration,
 }
 
 impl InstanceRoom {
     /// Instances of `tenant` (with its function's memory), waiting at most
-    /// `wait` for memory.
-    pub fn new(tenants: Arc<Tenants>, tenant: Tenant, wait: Duration) -> Self {
-        Self {
-            tenants,
-            tenant,
-            wait,
-        }
+    /// [`INSTANCE_WAIT`] for memory.
+    pub fn new(tenants: Arc<Tenants>, tenant: Tenant) -> Self {
+        Self { tenants, tenant }
     }
 }
 
 impl minicloud_runtime::InstanceQuota for InstanceRoom {
     fn hold(&self) -> Holding<'_> {
         Box::pin(async move {
-            let deadline = Instant::now() + self.wait;
+            let deadline = Instant::now() + INSTANCE_WAIT;
             match self.tenants.hold(&self.tenant, deadline).await {
                 Ok(held) => Ok(Box::new(held) as Place),
                 Err(refused) => {
@@ -459,6 +446,19 @@ impl minicloud_runtime::InstanceQuota for InstanceRoom {
         let (project, org) = self.tenants.pools(&self.tenant);
         vec![project.room.clone(), org.room.clone()]
     }
+}
+
+/// `mib` of memory in a project's pool, then in its org's.
+async fn memory_in(
+    project: &Arc<Pool>,
+    org: &Arc<Pool>,
+    mib: u32,
+    deadline: Instant,
+) -> Result<[Held; 2], QuotaExceeded> {
+    Ok([
+        project.memory(mib, deadline).await?,
+        org.memory(mib, deadline).await?,
+    ])
 }
 
 /// The pool of `id`, sized for its quota in force.
@@ -609,13 +609,9 @@ mod tests {
         assert_eq!(w.tenants.project_in_use(&w.projects["a"].id).memory_mib, 200);
     }
 
-    /// A reused instance's place: `mib` of memory in project `a`.
+    /// A reused instance's place: `mib` of memory in `project`.
     fn instances(w: &World, project: &str, mib: u64) -> InstanceRoom {
-        InstanceRoom::new(
-            w.tenants.clone(),
-            Tenant::new(&w.projects[project], mib * MIB),
-            Duration::from_secs(600),
-        )
+        InstanceRoom::new(w.tenants.clone(), Tenant::new(&w.projects[project], mib * MIB))
     }
 
     #[tokio::test]
@@ -678,6 +674,7 @@ mod tests {
         let _instance = room.hold().await.expect("200 of the org's 256 MiB");
         let [project_room, org_room] = <[_; 2]>::try_from(room.rooms()).expect("project and org");
         let (project_calls, org_calls) = (project_room.calls(), org_room.calls());
+        let elsewhere = instances(&w, "c", 1).rooms();
         // b has room in its project, not in the org: a's instance, idle
         // under the org, hears the org's call; a's project hears nothing.
         let fresh = w.gate("b", 128);
@@ -692,7 +689,6 @@ mod tests {
         );
         assert_eq!(project_room.calls(), project_calls, "a's project has room");
         // Another org hears nothing.
-        let elsewhere = instances(&w, "c", 1).rooms();
         assert!(
             elsewhere.iter().all(|r| r.calls() == 0),
             "org other is not called"

@@ -265,7 +265,6 @@ impl Registry {
         Arc::new(InstanceRoom::new(
             self.tenants.clone(),
             Tenant::new(project, memory),
-            crate::gate::INSTANCE_WAIT,
         ))
     }
 
