@@ -85,7 +85,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let (listener, stop_accepting) = handover::Accepting::new(listener)?;
     let t_router = std::time::Instant::now();
-    let app = crate::http::router(started.state.clone(), stop_accepting.draining());
+    let (app, rest) = crate::http::router(started.state.clone(), stop_accepting.draining());
     tracing::info!(
         metrics_ms = t_metrics.as_secs_f64() * 1e3,
         router_ms = t_router.elapsed().as_secs_f64() * 1e3,
@@ -98,7 +98,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         // A successor accepts once its functions are loaded: until then
         // the server it replaces answers every call.
         Some(control) => {
+            let built = tokio::task::spawn_blocking(move || {
+                rest.build();
+            });
             let _ = warm.await;
+            let _ = built.await;
             match control.ready().await {
                 Ok(predecessor) => {
                     tokio::spawn(async move {
@@ -117,12 +121,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         None => {
             drop(warm);
             crate::systemd::notify("READY=1");
-            if let Some(held) = started.background.take() {
-                tokio::spawn(async move {
-                    tokio::time::sleep(QUIET_START).await;
-                    drop(held);
-                });
-            }
+            // After the first answers: the loops held back, and the API's
+            // routes unless a request built them already.
+            let held = started.background.take();
+            tokio::spawn(async move {
+                tokio::time::sleep(QUIET_START).await;
+                drop(held);
+                let _ = tokio::task::spawn_blocking(move || {
+                    rest.build();
+                })
+                .await;
+            });
         }
     }
     write_pid_file(&pid_file);

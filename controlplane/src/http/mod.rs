@@ -24,11 +24,75 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tower::Service as _;
 use tracing::Instrument;
 
 /// The whole application; `draining` tells it when the server stops
-/// accepting.
-pub fn router(state: AppState, draining: Draining) -> Router {
+/// accepting. The gateway's `/fn/...` routes are built at once; the rest
+/// (the API with its description, the docs, the console, custom routes)
+/// is [`Rest`], built on its first request or by [`Rest::build`]. Building
+/// the API's routes is most of a cold start's router (utoipa describes
+/// every operation as its route is added, about 3-4 ms of CPU), and a
+/// restarted node's first calls are to its functions: they need not wait
+/// for it.
+pub fn router(state: AppState, draining: Draining) -> (Router, Rest) {
+    let rest = Rest {
+        state: state.clone(),
+        built: Arc::default(),
+    };
+    let app = Router::new()
+        .merge(gateway::router())
+        .fallback_service(rest.clone())
+        .layer(middleware::from_fn_with_state(draining, request_id))
+        .with_state(state);
+    (app, rest)
+}
+
+/// Every route but the gateway's `/fn/...`, built once, when first needed;
+/// requests reach it through the application's fallback (after
+/// [`request_id`], as every route).
+#[derive(Clone)]
+pub struct Rest {
+    state: AppState,
+    built: Arc<OnceLock<Router>>,
+}
+
+impl Rest {
+    /// The routes, built now unless they are already (a request that comes
+    /// meanwhile waits for them).
+    pub fn build(&self) -> &Router {
+        self.built.get_or_init(|| {
+            let started = std::time::Instant::now();
+            let routes = rest(self.state.clone());
+            tracing::info!(
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "the API's and console's routes built"
+            );
+            routes
+        })
+    }
+}
+
+impl tower::Service<Request> for Rest {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = axum::routing::future::RouteFuture<Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        self.build().clone().call(req)
+    }
+}
+
+/// The API (with `/healthz`, `/metrics` and its description), its docs,
+/// the console, and the fallback: a custom route, or 404.
+fn rest(state: AppState) -> Router {
     let described = api::openapi::Described::default();
     let (routes, paths) = api::described::ApiRouter::new()
         .nest("/api/v1", api::router(&state))
@@ -41,10 +105,8 @@ pub fn router(state: AppState, draining: Draining) -> Router {
         .merge(routes)
         .merge(api::openapi::docs())
         .merge(console::router(in_process, state.clone()))
-        .merge(gateway::router())
         .fallback(gateway::custom_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(draining, request_id))
         .with_state(state)
 }
 
