@@ -102,7 +102,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 rest.build();
             });
             let _ = warm.await;
-            let _ = built.await;
+            if let Err(e) = built.await {
+                tracing::error!(error = %e, "cannot build the API's routes");
+            }
             match control.ready().await {
                 Ok(predecessor) => {
                     tokio::spawn(async move {
@@ -127,10 +129,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 tokio::time::sleep(QUIET_START).await;
                 drop(held);
-                let _ = tokio::task::spawn_blocking(move || {
+                let built = tokio::task::spawn_blocking(move || {
                     rest.build();
-                })
-                .await;
+                });
+                if let Err(e) = built.await {
+                    tracing::error!(error = %e, "cannot build the API's routes");
+                }
             });
         }
     }
