@@ -3,12 +3,14 @@
 # of the way of a load test), waits until it is ready and deploys the
 # hello component at /fn/default/hello/; the server's pid is in $server.
 # HELLO_WASM names another component to deploy there (a path), and
-# HELLO_QUERY the deploy's query (`?reuse=128,16,60000`).
+# HELLO_QUERY the deploy's query (`?reuse=128,16,60000`), and SERVER_LOG
+# the server's `RUST_LOG` (`warn` unless set; the server's own default is
+# `info`, under which every request also makes a tracing span).
 hello_server() {
   local bin=$1 work=$2 port=$3
   MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \
     MINICLOUD_RATE_LIMIT_RPS=10000000 MINICLOUD_RATE_LIMIT_BURST=10000000 \
-    MINICLOUD_PROJECT_QUOTA=rps=10000000 MINICLOUD_ORG_QUOTA=rps=10000000 RUST_LOG=warn \
+    MINICLOUD_PROJECT_QUOTA=rps=10000000 MINICLOUD_ORG_QUOTA=rps=10000000 RUST_LOG=${SERVER_LOG:-warn} \
     taskset -c 0 "$bin" serve > "$work/server.log" 2>&1 &
   server=$!
   until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.1; done
