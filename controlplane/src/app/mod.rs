@@ -99,9 +99,11 @@ pub struct Started {
 
 /// Opens everything the server needs: data dir, database (migrated),
 /// object store, runtime, route table; bootstraps the first start.
+/// `metrics` is the recorder being installed beside it (with how long that
+/// took), awaited before anything that records a metric.
 pub async fn start(
     config: ServeConfig,
-    metrics: PrometheusHandle,
+    metrics: tokio::task::JoinHandle<(PrometheusHandle, std::time::Duration)>,
     how: NodeStart,
 ) -> anyhow::Result<Started> {
     let data_dir = config.data_dir.clone();
@@ -134,6 +136,8 @@ pub async fn start(
     let t_db = t0.elapsed();
     let (runtime, t_runtime) = runtime.await?;
     let runtime = runtime?;
+    // Before anything that records a metric.
+    let (metrics, t_metrics) = metrics.await?;
     let objects = crate::objects_url::open(config.object_store.as_deref(), &data_dir)?;
     let quotas = crate::store::quotas::QuotaBook::load(
         store.clone(),
@@ -253,6 +257,7 @@ pub async fn start(
     .await?;
     tracing::info!(
         database_ms = t_db.as_secs_f64() * 1e3,
+        metrics_ms = t_metrics.as_secs_f64() * 1e3,
         runtime_ms = t_runtime.as_secs_f64() * 1e3,
         total_ms = t0.elapsed().as_secs_f64() * 1e3,
         "started"
