@@ -32,11 +32,11 @@ use tracing::Instrument;
 /// The whole application; `draining` tells it when the server stops
 /// accepting. The gateway's `/fn/...` routes are built at once; the rest
 /// (the API with its description, the docs, the console, custom routes)
-/// is [`Rest`], built on its first request or by [`Rest::build`]. Building
-/// the API's routes is most of a cold start's router (utoipa describes
-/// every operation as its route is added, about 3-4 ms of CPU), and a
-/// restarted node's first calls are to its functions: they need not wait
-/// for it.
+/// is [`Rest`], built on its first request or by [`Rest::build`]. The API's
+/// routes with their OpenAPI paths, the docs and the console were nearly
+/// all of a cold start's router (2.2-4 ms of CPU, against 0.1-0.2 ms for
+/// the gateway's alone; BENCHMARKS 2026-12-05 evening), and a restarted
+/// node's first calls are to its functions: they need not wait for it.
 pub fn router(state: AppState, draining: Draining) -> (Router, Rest) {
     let rest = Rest {
         state: state.clone(),
