@@ -103,13 +103,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         // A successor accepts once its functions are loaded: until then
         // the server it replaces answers every call.
         Some(control) => {
-            let built = tokio::task::spawn_blocking(move || {
-                rest.build();
-            });
-            let _ = warm.await;
-            if let Err(e) = built.await {
-                tracing::error!(error = %e, "cannot build the API's routes");
-            }
+            let _ = tokio::join!(warm, build_aside(rest));
             match control.ready().await {
                 Ok(predecessor) => {
                     tokio::spawn(async move {
@@ -134,12 +128,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 tokio::time::sleep(QUIET_START).await;
                 drop(held);
-                let built = tokio::task::spawn_blocking(move || {
-                    rest.build();
-                });
-                if let Err(e) = built.await {
-                    tracing::error!(error = %e, "cannot build the API's routes");
-                }
+                build_aside(rest).await;
             });
         }
     }
@@ -264,6 +253,18 @@ fn remove_pid_file(path: &std::path::Path) {
 /// invoked, then the most recently changed) ahead of their requests, once
 /// the server is serving: a request for a function not loaded yet loads it
 /// itself, without waiting for the others.
+/// Builds the routes behind the gateway's (`http::Rest`) on a blocking
+/// thread, unless a request built them already; a panic is logged (the
+/// first request for them would meet it again).
+async fn build_aside(rest: crate::http::Rest) {
+    let built = tokio::task::spawn_blocking(move || {
+        rest.build();
+    });
+    if let Err(e) = built.await {
+        tracing::error!(error = %e, "cannot build the API's routes");
+    }
+}
+
 fn preload(state: &AppState) -> tokio::task::JoinHandle<()> {
     let functions = state.functions.clone();
     let store = state.store.clone();

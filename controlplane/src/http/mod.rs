@@ -34,8 +34,8 @@ use tracing::Instrument;
 /// (the API with its description, the docs, the console, custom routes)
 /// is [`Rest`], built on its first request or by [`Rest::build`]. The API's
 /// routes with their OpenAPI paths, the docs and the console were nearly
-/// all of a cold start's router (2.2-4 ms of CPU, against 0.1-0.2 ms for
-/// the gateway's alone; BENCHMARKS 2026-12-05 evening), and a restarted
+/// all of a cold start's router (2.2-4 ms on the start's clock, against
+/// 0.1-0.2 ms for the gateway's alone; BENCHMARKS 2026-12-05 evening), and a restarted
 /// node's first calls are to its functions: they need not wait for it.
 pub fn router(state: AppState, draining: Draining) -> (Router, Rest) {
     let rest = Rest {
