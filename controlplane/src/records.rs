@@ -104,6 +104,7 @@ impl RecordWriter {
         FunctionSink {
             writer: self.clone(),
             ok: metrics::counter!("minicloud_invocations_total", &ok_labels),
+            lines_dropped: metrics::counter!("minicloud_log_lines_dropped_total"),
             duration: metrics::histogram!("minicloud_invocation_duration_seconds", &labels),
             instantiate: metrics::histogram!("minicloud_instantiate_seconds"),
             id: function,
@@ -206,6 +207,10 @@ pub struct FunctionSink {
     writer: RecordWriter,
     id: FunctionIdentity,
     ok: metrics::Counter,
+    /// Log lines dropped past the project's rate or the queue's bytes
+    /// (each call of `counter!` looks its name up in the registry: under a
+    /// flood of lines that was every invocation).
+    lines_dropped: metrics::Counter,
     duration: metrics::Histogram,
     instantiate: metrics::Histogram,
 }
@@ -275,7 +280,7 @@ impl ReportSink for FunctionSink {
         }
         let kept = if keep_logs { lines.len() } else { 0 };
         if kept < r.logs.len() {
-            metrics::counter!("minicloud_log_lines_dropped_total").increment((r.logs.len() - kept) as u64);
+            self.lines_dropped.increment((r.logs.len() - kept) as u64);
         }
         let dropped_bytes = all_bytes - if keep_logs { bytes } else { 0 };
         let logs: Vec<LogRecord> = lines
@@ -287,7 +292,7 @@ impl ReportSink for FunctionSink {
                 seq: seq as i64,
                 project_id: id.project_id.clone(),
                 function: id.function.clone(),
-                trace_id: r.trace_id.clone(),
+                trace_id: String::from(&*r.trace_id),
                 time_ms: l.time_ms,
                 stream: l.stream.as_str().to_owned(),
                 level: l.level.map(|l| l.as_str().to_owned()),
@@ -300,7 +305,7 @@ impl ReportSink for FunctionSink {
             function_id: id.function_id.clone(),
             function: id.function.clone(),
             version: id.version,
-            trace_id: r.trace_id,
+            trace_id: String::from(&*r.trace_id),
             started_ms: r.started_ms,
             duration_us: r.duration.as_micros() as i64,
             instantiate_us: r.instantiate.as_micros() as i64,

@@ -60,7 +60,7 @@ impl Function {
         &self,
         mut req: http::Request<B>,
         ctx: InvocationContext,
-        guard: impl Send + 'static,
+        guard: impl Send + Unpin + 'static,
     ) -> Result<http::Response<Body>, InvokeError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,

@@ -16,8 +16,9 @@ use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 pub struct InvocationContext {
     /// Unique id of this invocation.
     pub invocation_id: String,
-    /// The trace id of the request that caused it.
-    pub trace_id: String,
+    /// The trace id of the request that caused it (shared: the capabilities
+    /// and the report carry it too).
+    pub trace_id: Arc<str>,
     /// Where the report goes when the invocation ends.
     pub sink: Arc<dyn ReportSink>,
     /// Who called, for `identity`.
@@ -150,7 +151,7 @@ impl Invocation {
             ctx.caller.clone(),
             ctx.delivery.clone(),
             ctx.task.clone(),
-            Arc::from(ctx.trace_id.as_str()),
+            ctx.trace_id.clone(),
             logs.clone(),
         )
         .with_turn(turn.clone());

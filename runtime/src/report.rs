@@ -10,7 +10,7 @@ pub struct InvocationReport {
     /// The invocation's id, as given by the caller.
     pub invocation_id: String,
     /// The trace id carried from the request.
-    pub trace_id: String,
+    pub trace_id: std::sync::Arc<str>,
     /// Milliseconds since the Unix epoch when the invocation started.
     pub started_ms: i64,
     /// Wall time from start to the end of the guest's work.

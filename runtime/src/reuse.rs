@@ -31,6 +31,7 @@
 //! request's: work that goes on while new requests keep arriving is
 //! bounded by that stream, not by one request's timeout.
 
+use crate::caps::backend::{DeliveryInfo, TaskInfo};
 use crate::caps::{Caller, CapState};
 use crate::error::InvokeError;
 use crate::function::Function;
@@ -421,9 +422,13 @@ impl Shared {
     }
 }
 
-/// One request, as the pool carries it to the instance that serves it.
+/// One request, as the pool carries it to the instance that serves it:
+/// what its capabilities act for (shared with its record, not copied).
 pub(crate) struct Ticket {
-    ctx: InvocationContext,
+    caller: Arc<Caller>,
+    delivery: Option<Arc<DeliveryInfo>>,
+    task: Option<Arc<TaskInfo>>,
+    trace_id: Arc<str>,
     served_by: Arc<OnceLock<Arc<Shared>>>,
 }
 
@@ -531,15 +536,15 @@ impl WorkerState for Worker {
         ticket: Ticket,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        let ctx = &ticket.ctx;
         // The capabilities act for this request's caller, under its trace
         // id, with its own host-call limits.
+        let _ = ticket.served_by.set(self.shared.clone());
         store.data_mut().caps = CapState::new(
             self.func.caps.clone(),
-            ctx.caller.clone(),
-            ctx.delivery.clone(),
-            ctx.task.clone(),
-            Arc::from(ctx.trace_id.as_str()),
+            ticket.caller,
+            ticket.delivery,
+            ticket.task,
+            ticket.trace_id,
             self.shared.logs.clone(),
         )
         .with_turn(self.turn.clone());
@@ -548,7 +553,6 @@ impl WorkerState for Worker {
         }
         let deadline = Instant::now() + self.func.limits.timeout;
         self.shared.set_deadline(deadline);
-        let _ = ticket.served_by.set(self.shared.clone());
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
 
@@ -679,14 +683,17 @@ pub(crate) async fn serve<B>(
     func: &Function,
     req: http::Request<B>,
     ctx: InvocationContext,
-    guard: impl Send + 'static,
+    guard: impl Send + Unpin + 'static,
 ) -> Result<http::Response<Body>, InvokeError>
 where
     B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
 {
     let served_by = Arc::new(OnceLock::new());
     let ticket = Ticket {
-        ctx: ctx.clone(),
+        caller: ctx.caller.clone(),
+        delivery: ctx.delivery.clone(),
+        task: ctx.task.clone(),
+        trace_id: ctx.trace_id.clone(),
         served_by: served_by.clone(),
     };
     let record = Record {
@@ -695,7 +702,7 @@ where
         started_ms: now_ms(),
         served_by,
         limits: func.limits,
-        guard: Box::new(guard),
+        guard,
     };
     match pool.handler.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
         Ok(resp) => {
@@ -727,14 +734,14 @@ where
 }
 
 /// What a request's record needs until its response ends.
-struct Record {
+struct Record<G> {
     ctx: InvocationContext,
     started: Instant,
     started_ms: i64,
     served_by: Arc<OnceLock<Arc<Shared>>>,
     limits: crate::Limits,
     /// The caller's (a concurrency permit): held until the record is written.
-    guard: Box<dyn Send>,
+    guard: G,
 }
 
 /// Why the pool could not answer a request. Judged from the error while
@@ -790,7 +797,7 @@ fn judge(
     }
 }
 
-impl Record {
+impl<G> Record<G> {
     fn end(self, http_status: Option<u16>, error: Option<InvokeError>) {
         let shared = self.served_by.get();
         let (logs, logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
@@ -817,14 +824,14 @@ impl Record {
 
 /// A response body that writes its request's record when it ends, fails
 /// or is dropped.
-struct Reported {
+struct Reported<G> {
     body: Body,
     status: u16,
     verdict: Verdict,
-    record: Option<Record>,
+    record: Option<Record<G>>,
 }
 
-impl Reported {
+impl<G> Reported<G> {
     fn end(&mut self, failed: Option<&BoxError>) {
         let Some(record) = self.record.take() else {
             return;
@@ -836,7 +843,7 @@ impl Reported {
     }
 }
 
-impl http_body::Body for Reported {
+impl<G: Unpin> http_body::Body for Reported<G> {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -862,7 +869,7 @@ impl http_body::Body for Reported {
     }
 }
 
-impl Drop for Reported {
+impl<G> Drop for Reported<G> {
     fn drop(&mut self) {
         self.end(None);
     }

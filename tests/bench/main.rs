@@ -157,7 +157,7 @@ impl ReportSink for Collect {
 fn anonymous_context(sink: Arc<dyn ReportSink>) -> InvocationContext {
     InvocationContext {
         invocation_id: String::new(),
-        trace_id: String::new(),
+        trace_id: "".into(),
         sink,
         caller: minicloud_runtime::Caller::anonymous(),
         delivery: None,

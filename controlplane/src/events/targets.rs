@@ -34,7 +34,7 @@ impl RuleTargets {
         let trigger = Trigger {
             // An event has no principal behind it.
             caller: None,
-            trace_id: delivery.event_id.to_owned(),
+            trace_id: delivery.event_id.into(),
             delivery: Some(Arc::new(DeliveryInfo {
                 event_id: delivery.event_id.to_owned(),
                 rule: delivery.rule.to_owned(),

@@ -141,12 +141,17 @@ const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-reques
 /// connection open then reconnects (to the successor, after a hand-over)
 /// instead of sending its next request on a connection about to close.
 async fn request_id(State(draining): State<Draining>, mut req: Request, next: Next) -> Response {
-    let id = req
+    // The client's id is echoed as it came; a new one is made as text once
+    // and shared by everything that carries it.
+    let client = req
         .headers()
         .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(crate::util::new_id, str::to_owned);
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic))
+        .cloned();
+    let id: Arc<str> = match client.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(theirs) => Arc::from(theirs),
+        None => crate::util::new_shared_id(),
+    };
     let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
         || req.headers().contains_key(header::TRANSFER_ENCODING);
     let http1 = req.version() <= Version::HTTP_11;
@@ -174,7 +179,7 @@ async fn request_id(State(draining): State<Draining>, mut req: Request, next: Ne
         next.run(req).await
     };
     let mut resp = TRACE_ID.scope(id.clone(), run.instrument(span)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = client.or_else(|| HeaderValue::from_str(&id).ok()) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
     // A refused request's body may be left unread; the connection then

@@ -142,7 +142,7 @@ pub struct Trigger {
     /// and events.
     pub caller: Option<Caller>,
     /// The trace id the invocation's log lines carry.
-    pub trace_id: String,
+    pub trace_id: Arc<str>,
     /// The event delivery, when an event rule triggered it.
     pub delivery: Option<Arc<DeliveryInfo>>,
     /// The workflow task, when a workflow's Task state triggered it.

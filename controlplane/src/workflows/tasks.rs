@@ -86,7 +86,7 @@ async fn invoke(
     loop {
         let trigger = Trigger {
             caller: None,
-            trace_id: execution.to_owned(),
+            trace_id: execution.into(),
             delivery: None,
             task: Some(task.clone()),
         };

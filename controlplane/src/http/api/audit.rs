@@ -74,7 +74,7 @@ pub async fn append(state: &AppState, caller: &Caller, p: Pending, outcome: u16,
         outcome: i64::from(outcome),
         source_ip: caller.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         user_agent: caller.user_agent.clone(),
-        trace_id: trace_id(),
+        trace_id: trace_id().to_string(),
         params: params.to_string(),
     };
     state.audit.append(&p.org_id, entry).await;

@@ -8,15 +8,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minicloud_runtime::{CompileError, InvokeError};
 use serde::Serialize;
+use std::sync::Arc;
 
 tokio::task_local! {
-    /// The trace id of the request being served.
-    pub static TRACE_ID: String;
+    /// The trace id of the request being served (shared, not copied, by
+    /// the invocations, capabilities and records that carry it).
+    pub static TRACE_ID: Arc<str>;
 }
 
 /// The current request's trace id, or empty outside a request.
-pub fn trace_id() -> String {
-    TRACE_ID.try_with(Clone::clone).unwrap_or_default()
+pub fn trace_id() -> Arc<str> {
+    TRACE_ID.try_with(Arc::clone).unwrap_or_else(|_| Arc::from(""))
 }
 
 /// An error answered to a client.
@@ -137,7 +139,7 @@ struct Body<'a> {
 struct Inner<'a> {
     code: &'a str,
     message: &'a str,
-    trace_id: String,
+    trace_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -152,11 +154,12 @@ struct ProblemBody<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let trace_id = trace_id();
         let body = Body {
             error: Inner {
                 code: self.code,
                 message: &self.message,
-                trace_id: trace_id(),
+                trace_id: &trace_id,
                 path: self.path.as_deref(),
                 problems: self
                     .problems

@@ -240,7 +240,7 @@ async fn audit_login(state: &AppState, org: &Org, a: &Attempt, verdict: Verdict<
         outcome: i64::from(status.as_u16()),
         source_ip: a.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         user_agent: a.user_agent.clone(),
-        trace_id: trace_id(),
+        trace_id: trace_id().to_string(),
         params: params.to_string(),
     };
     // A refusal is answered without waiting for its record: an org that
