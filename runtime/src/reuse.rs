@@ -538,7 +538,6 @@ impl WorkerState for Worker {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         // The capabilities act for this request's caller, under its trace
         // id, with its own host-call limits.
-        let _ = ticket.served_by.set(self.shared.clone());
         store.data_mut().caps = CapState::new(
             self.func.caps.clone(),
             ticket.caller,
@@ -553,6 +552,7 @@ impl WorkerState for Worker {
         }
         let deadline = Instant::now() + self.func.limits.timeout;
         self.shared.set_deadline(deadline);
+        let _ = ticket.served_by.set(self.shared.clone());
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
 
