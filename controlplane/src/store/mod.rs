@@ -229,19 +229,13 @@ impl Store {
         options = match backend {
             // One writer at a time is SQLite's nature; WAL lets readers run
             // beside it, and the busy timeout queues writers instead of failing.
-            // The WAL is copied back into the database every 4,000 pages (16
-            // MiB), not SQLite's 1,000: the records' batches rewrite the same
-            // tail pages of their tables and indexes, and each checkpoint
-            // copies them again (1,000 pages cost the 0.2 /fn path about 3 %
-            // more CPU a request, 100 pages 3 % more again; BENCHMARKS
-            // 2026-12-05 late night).
             Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
-                // One round trip to the connection's thread, not five.
+                // One round trip to the connection's thread, not four.
                 Box::pin(async move {
                     sqlx::query(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                          PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                         PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 4000;",
+                         PRAGMA mmap_size = 268435456;",
                     )
                     .persistent(false)
                     .execute(&mut *conn)
