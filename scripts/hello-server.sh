@@ -5,7 +5,7 @@
 # HELLO_WASM names another component to deploy there (a path), and
 # HELLO_QUERY the deploy's query (`?reuse=128,16,60000`), and SERVER_LOG
 # the server's `RUST_LOG` (`warn` unless set; the server's own default is
-# `info`, under which every request also makes a tracing span).
+# `info`; `info,minicloud::request=debug` adds every request's span).
 hello_server() {
   local bin=$1 work=$2 port=$3
   MINICLOUD_DATA_DIR="$work/data" MINICLOUD_LISTEN="127.0.0.1:$port" \

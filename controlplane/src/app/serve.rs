@@ -249,10 +249,6 @@ fn remove_pid_file(path: &std::path::Path) {
     }
 }
 
-/// Loads the functions most likely to be called first (the most recently
-/// invoked, then the most recently changed) ahead of their requests, once
-/// the server is serving: a request for a function not loaded yet loads it
-/// itself, without waiting for the others.
 /// Builds the routes behind the gateway's (`http::Rest`) on a blocking
 /// thread, unless a request built them already; a panic is logged (the
 /// first request for them would meet it again).
@@ -265,6 +261,10 @@ async fn build_aside(rest: crate::http::Rest) {
     }
 }
 
+/// Loads the functions most likely to be called first (the most recently
+/// invoked, then the most recently changed) ahead of their requests, once
+/// the server is serving: a request for a function not loaded yet loads it
+/// itself, without waiting for the others.
 fn preload(state: &AppState) -> tokio::task::JoinHandle<()> {
     let functions = state.functions.clone();
     let store = state.store.clone();
