@@ -467,10 +467,28 @@ async fn tokens_and_stops(db: Db) {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let done = ended(&s, "approve", &id, Duration::from_secs(10)).await;
-    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    // Answered is closed the moment the answer is accepted, before the
+    // engine takes it up: the inbox no longer lists it, and a second
+    // approver's answer (or a heartbeat) is refused, not queued to be
+    // dropped.
     let (_, page) = s.call(&s.token, Method::GET, tasks_url, None).await;
     assert_eq!(page["items"], json!([]), "answered, no longer open");
+    for (path, body) in [
+        (
+            "/task-tokens/failure",
+            json!({"token": token, "error": "Approval.Rejected", "cause": "too late"}),
+        ),
+        ("/task-tokens/heartbeat", json!({"token": token})),
+    ] {
+        let (status, body) = s.call(&s.token, Method::POST, path, Some(body)).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("task_timed_out")),
+            "{path} after the task was answered: {body}"
+        );
+    }
+    let done = ended(&s, "approve", &id, Duration::from_secs(10)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(
         done["output"],
         json!({"request": "deploy v2", "approval": {"approved": "by ann"}})

@@ -401,7 +401,9 @@ impl WorkflowService {
 
     /// Queues the answer `signal` to task token `token` of `execution`:
     /// refused as Step Functions refuses it (`TaskTimedOut`) when the
-    /// execution ended or no longer waits for the token.
+    /// execution ended or no longer waits for the token. A success or
+    /// failure closes the token to further answers and heartbeats at once
+    /// (two approvers: the first wins); a heartbeat leaves it open.
     pub async fn answer_token(
         &self,
         project: &Project,
@@ -409,10 +411,26 @@ impl WorkflowService {
         token: &str,
         signal: &StoredSignal,
     ) -> Result<()> {
-        if execution.status != "RUNNING" || !self.store.awaits_token(&execution.id, token).await? {
+        if execution.status != "RUNNING" {
             return Err(WorkflowError::TaskTimedOut);
         }
-        self.signal(project, &execution.id, signal).await
+        if let StoredSignal::TaskHeartbeat { .. } = signal {
+            if !self.store.awaits_token(&execution.id, token).await? {
+                return Err(WorkflowError::TaskTimedOut);
+            }
+            return self.signal(project, &execution.id, signal).await;
+        }
+        let text = serde_json::to_string(signal).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if !self
+            .store
+            .in_project(project)
+            .answer_task(&execution.id, token, &text)
+            .await?
+        {
+            return Err(WorkflowError::TaskTimedOut);
+        }
+        self.engine.nudge();
+        Ok(())
     }
 
     /// Queues `signal` for a running execution of `project` and wakes the

@@ -194,6 +194,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "function_reuse",
         include_str!("../../migrations/0024_function_reuse.sql"),
     ),
+    (
+        25,
+        "workflow_task_answers",
+        include_str!("../../migrations/0025_workflow_task_answers.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -416,11 +421,6 @@ pub(crate) mod tests {
         );
     }
 
-    /// Every pooled SQLite connection runs with the settings the store
-    /// relies on (set in one batch when it opens). `synchronous` is the one
-    /// that tells: it is per connection and SQLite's default is FULL (2);
-    /// sqlx would set `foreign_keys` and `busy_timeout` the same way, and
-    /// WAL, once set, stays in the file.
     /// A store on a new SQLite file, with the folder that holds it.
     pub(crate) async fn temporary_sqlite() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -430,6 +430,11 @@ pub(crate) mod tests {
         (store, dir)
     }
 
+    /// Every pooled SQLite connection runs with the settings the store
+    /// relies on (set in one batch when it opens). `synchronous` is the one
+    /// that tells: it is per connection and SQLite's default is FULL (2);
+    /// sqlx would set `foreign_keys` and `busy_timeout` the same way, and
+    /// WAL, once set, stays in the file.
     #[tokio::test]
     async fn sqlite_connections_get_their_settings() {
         let (store, _dir) = temporary_sqlite().await;

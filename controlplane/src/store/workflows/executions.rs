@@ -132,7 +132,7 @@ pub struct OpenTask {
 
 impl ProjectScope {
     /// Tasks of `workflow_id`'s running executions that wait for their
-    /// tokens, oldest first, after `after` (`(opened_ms, token)` of the
+    /// tokens (not answered yet), oldest first, after `after` (`(opened_ms, token)` of the
     /// previous page's last).
     pub async fn open_tasks(
         &self,
@@ -144,7 +144,7 @@ impl ProjectScope {
         let rows = sqlx::query(
             "SELECT t.token, t.execution_id, e.name, t.state, t.resource, t.input_json, t.opened_ms \
              FROM workflow_task_tokens t JOIN workflow_executions e ON e.id = t.execution_id \
-             WHERE e.project_id = $1 AND e.workflow_id = $2 AND e.status = 'RUNNING' \
+             WHERE e.project_id = $1 AND e.workflow_id = $2 AND e.status = 'RUNNING' AND t.answered_ms = 0 \
                AND (t.opened_ms > $3 OR (t.opened_ms = $3 AND t.token > $4)) \
              ORDER BY t.opened_ms, t.token LIMIT $5",
         )
@@ -333,6 +333,45 @@ impl ProjectScope {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Queues `signal` (JSON), the answer to task token `token` of running
+    /// execution `execution_id`, and marks the token answered, together:
+    /// `false` when the execution is not running, or the token is not
+    /// open or was answered already. A token is answered once, and leaves
+    /// [`Self::open_tasks`] when its answer is accepted, not when the
+    /// engine takes the answer up.
+    pub async fn answer_task(&self, execution_id: &str, token: &str, signal: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let marked = sqlx::query(
+            "UPDATE workflow_task_tokens SET answered_ms = $1 \
+             WHERE token = $2 AND execution_id = $3 AND answered_ms = 0",
+        )
+        .bind(now)
+        .bind(token)
+        .bind(execution_id)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let queued = sqlx::query(
+            "INSERT INTO workflow_signals (id, execution_id, signal_json, created_ms) \
+             SELECT $1, id, $2, $3 FROM workflow_executions WHERE id = $4 AND project_id = $5 AND status = 'RUNNING'",
+        )
+        .bind(new_id())
+        .bind(signal)
+        .bind(now)
+        .bind(execution_id)
+        .bind(&self.project_id)
+        .execute(&mut *tx)
+        .await?;
+        if queued.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

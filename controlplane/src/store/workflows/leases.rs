@@ -144,10 +144,11 @@ impl Store {
         Ok(())
     }
 
-    /// Whether execution `execution_id` waits for task token `token`.
+    /// Whether execution `execution_id` waits for task token `token` (open
+    /// and not answered yet).
     pub async fn awaits_token(&self, execution_id: &str, token: &str) -> Result<bool> {
         let found: Option<String> = sqlx::query_scalar(
-            "SELECT token FROM workflow_task_tokens WHERE token = $1 AND execution_id = $2",
+            "SELECT token FROM workflow_task_tokens WHERE token = $1 AND execution_id = $2 AND answered_ms = 0",
         )
         .bind(token)
         .bind(execution_id)
