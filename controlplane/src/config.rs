@@ -62,6 +62,12 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_LOG_LINES_PER_SECOND", default_value_t = 1000)]
     pub log_lines_per_second: u32,
 
+    /// Days invocation records and log lines are kept; older ones are
+    /// deleted every hour (and shortly after a start). Zero: kept forever,
+    /// and the database grows with every invocation.
+    #[arg(long, env = "MINICLOUD_RECORDS_RETENTION_DAYS", default_value_t = 7)]
+    pub records_retention_days: u32,
+
     /// Seconds a workflow execution may wait idle in memory (for a
     /// token, a long Wait or a retry) before the node parks it: it is
     /// journaled already, so the node lets it go and takes it back when a

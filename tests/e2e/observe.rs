@@ -6,9 +6,94 @@ use std::time::Duration;
 
 crate::on_both_databases!(
     logs_and_records_follow_invocations,
+    old_records_are_deleted,
     errors_have_one_shape,
     metrics_need_credentials
 );
+
+/// Records and log lines past the retention (7 days by default) are
+/// deleted shortly after a start and every hour; younger ones stay.
+async fn old_records_are_deleted(db: Db) {
+    let mut s = Server::start(db).await;
+    s.deploy("faults", guests::FAULTS).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = s.http.get(s.fn_url("faults", "/logs?n=2")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-minicloud-invocation-id"].to_str().unwrap();
+        ids.push(id.to_owned());
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    // Rows of one invocation: its record and its lines.
+    let rows = |id: String| {
+        let pool = pool.clone();
+        async move {
+            let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invocations WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_lines WHERE invocation_id = $1")
+                .bind(&id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (records, lines)
+        }
+    };
+    for id in &ids {
+        let stored = eventually(Duration::from_secs(10), || async {
+            let got = rows(id.clone()).await;
+            (got.0 == 1 && got.1 > 0).then_some(got)
+        })
+        .await;
+        assert!(stored.is_some(), "invocation {id}'s record and lines stored");
+    }
+    assert!(s.stop().await, "{}", s.log());
+    // Eight days old, six days old, and new.
+    let day: i64 = 86_400_000;
+    for (id, age) in ids.iter().zip([8 * day, 6 * day]) {
+        sqlx::query("UPDATE invocations SET started_ms = started_ms - $1 WHERE id = $2")
+            .bind(age)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE log_lines SET time_ms = time_ms - $1 WHERE invocation_id = $2")
+            .bind(age)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    s.start_again().await;
+    let gone = eventually(Duration::from_secs(20), || async {
+        (rows(ids[0].clone()).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the 8-day-old record and lines deleted: {}",
+        s.log()
+    );
+    for id in &ids[1..] {
+        let (records, lines) = rows(id.clone()).await;
+        assert!(records == 1 && lines > 0, "{id}: younger than 7 days, kept");
+    }
+    let listed = s.get_json(&s.api("/functions/faults/invocations?limit=10")).await;
+    let listed: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [ids[2].as_str(), ids[1].as_str()],
+        "newest first, the old one gone"
+    );
+}
 
 async fn logs_and_records_follow_invocations(db: Db) {
     let s = Server::start_with(db, &["--log-bytes-per-invocation", "200"]).await;

@@ -140,6 +140,62 @@ impl Store {
     }
 }
 
+/// The two tables of records, each with the time column that ages its
+/// rows, the key its deletes name rows by, and the index that leads with
+/// `(project_id, function_name, time)`.
+const RECORD_TABLES: [(&str, &str, &str); 2] = [
+    ("invocations", "started_ms", "id"),
+    ("log_lines", "time_ms", "invocation_id, seq"),
+];
+
+impl Store {
+    /// Deletes invocation records and log lines older than `before_ms`,
+    /// function by function through the `(project_id, function_name,
+    /// time)` indexes (no index on time alone: the hot path writes every
+    /// row), at most `batch` rows a statement, so no statement holds the
+    /// database long. Returns how many rows went.
+    pub async fn prune_records(&self, before_ms: i64, batch: i64) -> Result<u64> {
+        let mut pruned = 0;
+        for (table, time, key) in RECORD_TABLES {
+            // Each (project, function) with rows, by seeking past the
+            // previous one in the index: one lookup each, not a scan.
+            let mut after = (String::new(), String::new());
+            loop {
+                let next: Option<(String, String)> = sqlx::query_as(&format!(
+                    "SELECT project_id, function_name FROM {table} \
+                     WHERE (project_id, function_name) > ($1, $2) \
+                     ORDER BY project_id, function_name LIMIT 1"
+                ))
+                .bind(&after.0)
+                .bind(&after.1)
+                .fetch_optional(self.pool())
+                .await?;
+                let Some(function) = next else { break };
+                loop {
+                    let done = sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} \
+                         WHERE project_id = $1 AND function_name = $2 AND {time} < $3 LIMIT $4)"
+                    ))
+                    .bind(&function.0)
+                    .bind(&function.1)
+                    .bind(before_ms)
+                    .bind(batch)
+                    .execute(self.pool())
+                    .await?;
+                    pruned += done.rows_affected();
+                    if done.rows_affected() < batch as u64 {
+                        break;
+                    }
+                    // Other writers (the records' own batches) go between.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                after = function;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
 impl ProjectScope {
     /// Recent invocations of a function, newest first, started before
     /// `before_ms`.
