@@ -141,8 +141,9 @@ impl Store {
 }
 
 /// The two tables of records, each with the time column that ages its
-/// rows, the key its deletes name rows by, and the index that leads with
-/// `(project_id, function_name, time)`.
+/// rows and the key its deletes name rows by. Each has an index that
+/// leads with `(project_id, function_name, time)`
+/// (`invocations_by_function`, `log_lines_by_function`).
 const RECORD_TABLES: [(&str, &str, &str); 2] = [
     ("invocations", "started_ms", "id"),
     ("log_lines", "time_ms", "invocation_id, seq"),

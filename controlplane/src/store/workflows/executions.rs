@@ -132,8 +132,8 @@ pub struct OpenTask {
 
 impl ProjectScope {
     /// Tasks of `workflow_id`'s running executions that wait for their
-    /// tokens (not answered yet), oldest first, after `after` (`(opened_ms, token)` of the
-    /// previous page's last).
+    /// tokens (not answered yet), oldest first, after `after`
+    /// (`(opened_ms, token)` of the previous page's last).
     pub async fn open_tasks(
         &self,
         workflow_id: &str,
