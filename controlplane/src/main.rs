@@ -39,10 +39,10 @@ enum Command {
 
 /// Tasks a worker polls between two looks at the sockets and timers
 /// (tokio's default is 61). The server's tasks mostly poll briefly (a
-/// guest computes at most one 1 ms epoch tick a poll), so under load the
-/// default spends its time in `epoll_wait`: at 255 a reused WASI 0.3
-/// hello's p99 fell from 7.8 to 5.1 ms and its CPU a request by 4 %, the
-/// noisy-neighbours ratio unchanged (BENCHMARKS 2026-12-06). The cost:
+/// guest computes at most one 1 ms epoch tick a poll), so the default
+/// looks far more often than a poll takes: at 255 a reused WASI 0.3
+/// hello's p99 fell from 7.8 to 5.1 ms and its CPU a request by 4-6 %,
+/// the noisy-neighbours ratio unchanged (BENCHMARKS 2026-12-06). The cost:
 /// new requests and due timers wait behind up to 255 polls, 255 ms only
 /// if every one of them were a guest's full tick.
 const EVENT_INTERVAL: u32 = 255;

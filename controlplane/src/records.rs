@@ -161,7 +161,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// shortly after the start (after a cold start's first answers), then
 /// every hour. Several nodes on one database each prune; their deletes
 /// are idempotent.
-pub fn spawn_retention(store: Store, retention: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_retention(store: Store, retention: Duration) {
     tokio::spawn(async move {
         store.until_started().await;
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -182,7 +182,7 @@ pub fn spawn_retention(store: Store, retention: Duration) -> tokio::task::JoinHa
             }
             tokio::time::sleep(PRUNE_EVERY).await;
         }
-    })
+    });
 }
 
 /// Writes a batch, retrying a few times; whether it was written.

@@ -321,6 +321,17 @@ impl ProjectScope {
     /// Queues `signal` (JSON) for a running execution of this project;
     /// `false` when it is not running.
     pub async fn signal_execution(&self, execution_id: &str, signal: &str) -> Result<bool> {
+        self.queue_signal(self.pool(), execution_id, signal).await
+    }
+
+    /// The signal's row, through `db` (the pool, or the transaction that
+    /// writes with it); `false` when the execution is not running.
+    async fn queue_signal<'c>(
+        &self,
+        db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+        execution_id: &str,
+        signal: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO workflow_signals (id, execution_id, signal_json, created_ms) \
              SELECT $1, id, $2, $3 FROM workflow_executions WHERE id = $4 AND project_id = $5 AND status = 'RUNNING'",
@@ -330,7 +341,7 @@ impl ProjectScope {
         .bind(now_ms())
         .bind(execution_id)
         .bind(&self.project_id)
-        .execute(self.pool())
+        .execute(db)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -342,32 +353,19 @@ impl ProjectScope {
     /// [`Self::open_tasks`] when its answer is accepted, not when the
     /// engine takes the answer up.
     pub async fn answer_task(&self, execution_id: &str, token: &str, signal: &str) -> Result<bool> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
         let marked = sqlx::query(
             "UPDATE workflow_task_tokens SET answered_ms = $1 \
              WHERE token = $2 AND execution_id = $3 AND answered_ms = 0",
         )
-        .bind(now)
+        .bind(now_ms())
         .bind(token)
         .bind(execution_id)
         .execute(&mut *tx)
         .await?;
-        if marked.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let queued = sqlx::query(
-            "INSERT INTO workflow_signals (id, execution_id, signal_json, created_ms) \
-             SELECT $1, id, $2, $3 FROM workflow_executions WHERE id = $4 AND project_id = $5 AND status = 'RUNNING'",
-        )
-        .bind(new_id())
-        .bind(signal)
-        .bind(now)
-        .bind(execution_id)
-        .bind(&self.project_id)
-        .execute(&mut *tx)
-        .await?;
-        if queued.rows_affected() == 0 {
+        // Neither marked nor queued (the transaction rolls back) unless
+        // both.
+        if marked.rows_affected() == 0 || !self.queue_signal(&mut *tx, execution_id, signal).await? {
             return Ok(false);
         }
         tx.commit().await?;
