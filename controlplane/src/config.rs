@@ -68,6 +68,13 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_RECORDS_RETENTION_DAYS", default_value_t = 7)]
     pub records_retention_days: u32,
 
+    /// Days an ended workflow execution is kept, with its history; older
+    /// ones are deleted every hour (and shortly after a start), and their
+    /// names may be used again. Step Functions keeps them 90 days. Zero:
+    /// kept forever.
+    #[arg(long, env = "MINICLOUD_WORKFLOW_HISTORY_RETENTION_DAYS", default_value_t = 90)]
+    pub workflow_history_retention_days: u32,
+
     /// Seconds a workflow execution may wait idle in memory (for a
     /// token, a long Wait or a retry) before the node parks it: it is
     /// journaled already, so the node lets it go and takes it back when a

@@ -56,6 +56,7 @@ pub mod iam;
 pub mod objects_url;
 pub mod records;
 pub mod registry;
+pub mod retention;
 pub mod services;
 pub mod store;
 pub mod systemd;

@@ -152,39 +152,6 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
     }
 }
 
-/// Rows a prune deletes a statement at most.
-const PRUNE_BATCH: i64 = 1000;
-/// How often records past their retention are deleted.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Deletes invocation records and log lines older than `retention`: once
-/// shortly after the start (after a cold start's first answers), then
-/// every hour. Several nodes on one database each prune; their deletes
-/// are idempotent.
-pub fn spawn_retention(store: Store, retention: Duration) {
-    tokio::spawn(async move {
-        store.until_started().await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        loop {
-            let before = crate::util::now_ms().saturating_sub(retention.as_millis() as i64);
-            match store.prune_records(before, PRUNE_BATCH).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(
-                        rows = n,
-                        "deleted invocation records and log lines past their retention"
-                    );
-                    metrics::counter!("minicloud_records_pruned_total").increment(n);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot delete records past their retention; trying again later")
-                }
-            }
-            tokio::time::sleep(PRUNE_EVERY).await;
-        }
-    });
-}
-
 /// Writes a batch, retrying a few times; whether it was written.
 async fn write_with_retry(
     store: &Store,

@@ -17,7 +17,8 @@ crate::on_both_databases!(
     executions_survive_a_crash,
     workflows_and_events,
     execution_roles_authorize_tasks,
-    functions_start_executions
+    functions_start_executions,
+    old_executions_are_deleted
 );
 
 mod two_nodes {
@@ -1051,4 +1052,98 @@ async fn functions_start_executions(db: Db) {
             .contains("access denied"),
         "{out}"
     );
+}
+
+/// Ended executions past the retention (90 days by default) are deleted
+/// with their histories shortly after a start and every hour, and their
+/// names are free again; younger ones, and running ones however old,
+/// stay.
+async fn old_executions_are_deleted(db: Db) {
+    let mut s = Server::start(db).await;
+    let definition = json!({
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {"Type": "Choice", "Default": "Done",
+                       "Choices": [{"Variable": "$.wait", "BooleanEquals": true, "Next": "Nap"}]},
+            "Nap": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+            "Done": {"Type": "Pass", "End": true}
+        }
+    });
+    let (status, body) = put_workflow(&s, "aging", definition).await;
+    assert_eq!(status, 201, "{body}");
+    let mut ids = Vec::new();
+    for name in ["old", "recent"] {
+        let done = start_sync(&s, "aging", json!({"name": name, "input": {"wait": false}})).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        ids.push(done["id"].as_str().unwrap().to_owned());
+    }
+    let napping = start(&s, "aging", json!({"name": "napping", "input": {"wait": true}})).await;
+    let napping = napping["id"].as_str().unwrap().to_owned();
+    assert!(
+        history(&s, "aging", &ids[0]).await.len() > 2,
+        "a history to delete"
+    );
+    assert!(s.stop().await, "{}", s.log());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    // Ended 91 days ago, ended 89 days ago, and running since 200 days.
+    let day: i64 = 86_400_000;
+    for (id, age) in [(&ids[0], 91 * day), (&ids[1], 89 * day), (&napping, 200 * day)] {
+        sqlx::query(
+            "UPDATE workflow_executions SET started_ms = started_ms - $1, \
+             stopped_ms = stopped_ms - $1 WHERE id = $2",
+        )
+        .bind(age)
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let journal = |id: String| {
+        let pool = pool.clone();
+        async move {
+            let events: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM workflow_events WHERE execution_id = $1")
+                    .bind(&id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            events
+        }
+    };
+    s.start_again().await;
+    let path = |id: &str| format!("/projects/default/workflows/aging/executions/{id}");
+    let gone = eventually(Duration::from_secs(20), || async {
+        let (status, _) = s.call(&s.token, Method::GET, &path(&ids[0]), None).await;
+        (status == 404).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the execution ended 91 days ago deleted: {}",
+        s.log()
+    );
+    assert_eq!(journal(ids[0].clone()).await, 0, "its history went with it");
+    for (id, status) in [(&ids[1], "SUCCEEDED"), (&napping, "RUNNING")] {
+        let (code, row) = s.call(&s.token, Method::GET, &path(id), None).await;
+        assert_eq!(
+            (code, row["status"].as_str()),
+            (200, Some(status)),
+            "{id} kept: {row}"
+        );
+        assert!(journal(id.clone()).await > 0, "{id}'s history kept");
+    }
+    // Its name is free again; the others' are not.
+    let again = start_sync(&s, "aging", json!({"name": "old", "input": {"wait": false}})).await;
+    assert_eq!(again["status"], "SUCCEEDED", "{again}");
+    assert_ne!(again["id"], ids[0].as_str(), "a new execution");
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/projects/default/workflows/aging/executions",
+            Some(json!({"name": "recent", "input": {"wait": true}})),
+        )
+        .await;
+    assert_eq!(status, 409, "the kept execution's name is taken: {body}");
 }

@@ -155,10 +155,13 @@ pub async fn start(
     let outbox = OutboxSignal::default();
     let (writer, writer_task) =
         RecordWriter::spawn(store.clone(), outbox.clone(), config.log_lines_per_second);
-    if config.records_retention_days > 0 {
-        let days = Duration::from_secs(86_400 * u64::from(config.records_retention_days));
-        crate::records::spawn_retention(store.clone(), days);
-    }
+    crate::retention::spawn(
+        store.clone(),
+        crate::retention::Retention::from_days(
+            config.records_retention_days,
+            config.workflow_history_retention_days,
+        ),
+    );
     // NATS first: the bus publishes dead letters there.
     let nats_client = match &config.nats_url {
         None => None,

@@ -228,7 +228,7 @@ impl Store {
 
     /// Runs `statement` (`... IN`) over `keys`, in chunks; nothing when
     /// there are none.
-    async fn delete_in(
+    pub(super) async fn delete_in(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         statement: &str,

@@ -5,10 +5,12 @@
 //! - `journal`: appending to journals.
 //! - `leases`: the leases of the nodes that drive executions, and
 //!   signals sent to them.
+//! - `retention`: ended executions past their retention, deleted.
 
 pub mod executions;
 pub mod journal;
 pub mod leases;
+pub mod retention;
 
 use super::projects::ProjectScope;
 use super::{Result, inserted};
