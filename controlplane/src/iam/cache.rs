@@ -1,6 +1,6 @@
-//! Compiled IAM data kept for a short while. Changes on this node clear it
-//! at once ([`super::Authorizer::invalidate`]); the time to live bounds
-//! how long another node's change takes to be seen here.
+//! Compiled IAM data kept for a short while. Changes on this node clear
+//! their org's at once ([`super::Authorizer::invalidate_org`]); the time
+//! to live bounds how long another node's change takes to be seen here.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -65,11 +65,13 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.values.insert(key, (Instant::now(), value));
     }
 
-    /// Forgets everything, and whatever is being loaded.
-    pub(super) fn clear(&self) {
+    /// Forgets the entries whose keys `stale` picks, and whatever is being
+    /// loaded (a load in flight does not say for which key, so none is
+    /// kept: it is loaded again on its next use).
+    pub(super) fn clear_where(&self, stale: impl Fn(&K) -> bool) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.generation += 1;
-        entries.values.clear();
+        entries.values.retain(|k, _| !stale(k));
     }
 }
 
@@ -86,11 +88,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(cache.get(&"a"), None, "expired");
         cache.put("b", 2, cache.generation());
-        cache.clear();
+        cache.put("d", 4, cache.generation());
+        cache.clear_where(|k| *k == "b");
         assert_eq!(cache.get(&"b"), None, "cleared");
+        assert_eq!(cache.get(&"d"), Some(4), "not picked, kept");
         // A value loaded before a clear is not kept after it.
         let before = cache.generation();
-        cache.clear();
+        cache.clear_where(|k| *k == "b");
         cache.put("c", 3, before);
         assert_eq!(cache.get(&"c"), None, "stale");
     }

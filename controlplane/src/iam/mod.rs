@@ -59,8 +59,8 @@ const GRANTS_TTL: Duration = Duration::from_secs(5);
 /// compiled policies.
 pub struct Authorizer {
     store: Store,
-    /// Each principal's compiled grants.
-    grants: TtlCache<(PrincipalKind, String), Arc<Vec<Grant>>>,
+    /// Each principal's compiled grants, by (its org's id, kind, id).
+    grants: TtlCache<(String, PrincipalKind, String), Arc<Vec<Grant>>>,
     /// Each role's compiled policies by (org id, role name); `None`: no
     /// such role.
     roles: TtlCache<(String, String), Option<RolePolicies>>,
@@ -82,10 +82,15 @@ impl Authorizer {
         }
     }
 
-    /// Forgets every compiled grant and role: call after any IAM change.
-    pub fn invalidate(&self) {
-        self.grants.clear();
-        self.roles.clear();
+    /// Forgets the compiled grants of an org's principals and its roles'
+    /// policies: call after any change to that org's IAM. A principal's
+    /// grants come from its own org's bindings, roles and policies alone
+    /// (the built-in roles never change), so other orgs' stay compiled:
+    /// one tenant's IAM writes do not send every other tenant's requests
+    /// to the database for their grants.
+    pub fn invalidate_org(&self, org_id: &str) {
+        self.grants.clear_where(|(org, _, _)| org == org_id);
+        self.roles.clear_where(|(org, _)| org == org_id);
     }
 
     /// Allows `action` on `target` for `caller`, or says why not.
@@ -181,7 +186,7 @@ impl Authorizer {
     }
 
     async fn grants(&self, p: &Principal) -> Result<Arc<Vec<Grant>>, AuthzError> {
-        let key = (p.kind, p.id.clone());
+        let key = (p.org.id.clone(), p.kind, p.id.clone());
         if let Some(grants) = self.grants.get(&key) {
             return Ok(grants);
         }
@@ -316,4 +321,56 @@ fn context(caller: &Caller, target: &Target) -> Context {
         c.set("mc:project", target.mrn.project_name().to_owned());
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An org's IAM change forgets that org's compiled grants and roles,
+    /// and only those: a tenant writing IAM in a loop must not send every
+    /// other tenant's requests to the database for their grants.
+    #[tokio::test]
+    async fn an_orgs_change_forgets_its_own_grants_only() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let authorizer = Authorizer::new(store.clone());
+        let mut principals = Vec::new();
+        for name in ["ours", "theirs"] {
+            let org = store.create_org(name).await.expect("an org");
+            let principal = Principal {
+                kind: PrincipalKind::User,
+                id: format!("u-{name}"),
+                user_id: format!("u-{name}"),
+                user_name: name.into(),
+                org: org.clone(),
+                tags: Default::default(),
+            };
+            authorizer.grants(&principal).await.expect("grants");
+            authorizer
+                .role_policies(&org, "runner")
+                .await
+                .expect("a role, or none");
+            principals.push(principal);
+        }
+        let cached = |p: &Principal| {
+            let grants = (p.org.id.clone(), p.kind, p.id.clone());
+            let role = (p.org.id.clone(), "runner".to_owned());
+            (
+                authorizer.grants.get(&grants).is_some(),
+                authorizer.roles.get(&role).is_some(),
+            )
+        };
+        let (ours, theirs) = (&principals[0], &principals[1]);
+        assert_eq!(
+            (cached(ours), cached(theirs)),
+            ((true, true), (true, true)),
+            "compiled once loaded"
+        );
+        authorizer.invalidate_org(&theirs.org.id);
+        assert_eq!(
+            (cached(ours), cached(theirs)),
+            ((true, true), (false, false)),
+            "theirs forgotten, ours kept"
+        );
+    }
 }

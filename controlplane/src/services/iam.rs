@@ -1,8 +1,9 @@
 //! The IAM service: every change to users, keys, policies, roles and
-//! bindings goes through it, and each one forgets the grants compiled from
-//! what was there before (principals' in the authorizer, functions'
-//! execution roles in the loaded functions). A handler cannot forget to: it
-//! has no other way to write.
+//! bindings goes through it, and each one forgets the grants of its org
+//! compiled from what was there before (principals' in the authorizer,
+//! functions' execution roles in the loaded functions). A handler cannot
+//! forget to: it has no other way to write. Other orgs' grants stay
+//! compiled: no org's IAM can grant into another.
 //!
 //! Creations invalidate too: a role created under the name a function's
 //! settings already give takes effect at once.
@@ -35,7 +36,7 @@ impl IamService {
     }
 
     fn changed(&self, org_id: &str) {
-        self.authorizer.invalidate();
+        self.authorizer.invalidate_org(org_id);
         self.functions.roles_changed(org_id);
     }
 }
