@@ -21,13 +21,23 @@ pub fn install_metrics() -> PrometheusHandle {
         Ok(handle) => handle,
         Err(_) => builder().build_recorder().handle(),
     };
+    // On a thread of its own: an upkeep drains every histogram sample
+    // taken since the one before (two an invocation), 1.3-1.4 ms every 5 s
+    // at 13-14k invocations a second here, which on a tokio worker would
+    // hold every request that worker serves as long.
     let upkeep = handle.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            upkeep.run_upkeep();
-        }
-    });
+    let thread = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .stack_size(256 << 10)
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(e) = thread {
+        tracing::warn!(error = %e, "cannot start the metrics' upkeep; /metrics drains them instead");
+    }
     handle
 }
 

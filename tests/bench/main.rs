@@ -64,10 +64,11 @@ fn main() {
             format!(", server CPU {:.1} µs a request", us(cpu))
         });
         println!(
-            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs{cpu}{}",
+            "{:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs{cpu}{}",
             l.rps,
             us(l.p50),
             us(l.p99),
+            us(l.p999),
             failures(&l)
         );
         return;
@@ -241,6 +242,9 @@ struct Load {
     rps: f64,
     p50: Duration,
     p99: Duration,
+    /// The 99.9th percentile: a stall of the server's runtime every few
+    /// seconds shows here before it shows in the p99.
+    p999: Duration,
     requests: u32,
     /// Requests that failed (a connection closed under one, another status
     /// than 200); each failed connection is opened again.
@@ -319,6 +323,7 @@ async fn load(addr: &str, path: &str) -> Load {
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
+        p999: percentile(&all, 0.999),
         requests: u32::try_from(all.len()).unwrap_or(u32::MAX),
         failed,
     }

@@ -224,9 +224,9 @@ fn metrics_only(state: AppState) -> axum::Router {
     axum::Router::new()
         .route(
             "/metrics",
-            axum::routing::get(
-                |State(s): State<AppState>| async move { crate::http::api::system::render(&s) },
-            ),
+            axum::routing::get(|State(s): State<AppState>| async move {
+                crate::http::api::system::render(&s).await
+            }),
         )
         .with_state(state)
 }

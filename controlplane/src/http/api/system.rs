@@ -63,15 +63,18 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Result<Response
             &crate::iam::Target::platform("metrics", "platform"),
         )
         .await?;
-    Ok(render(&state))
+    Ok(render(&state).await)
 }
 
-/// The metrics, rendered.
-pub fn render(state: &AppState) -> Response {
+/// The metrics, rendered on a blocking thread: a render drains the
+/// histogram samples taken since the last upkeep and formats every series
+/// (one for each workflow, rule, state...), work that on a tokio worker
+/// would hold every request that worker serves meanwhile.
+pub async fn render(state: &AppState) -> Response {
     metrics::gauge!("minicloud_invocations_in_flight").set(state.functions.in_flight().current() as f64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let handle = state.metrics.clone();
+    match tokio::task::spawn_blocking(move || handle.render()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
 }
