@@ -35,6 +35,8 @@
 //! - [`audit`]: the audit log's one writer on a node, many records a
 //!   transaction.
 //! - [`records`]: invocation records, logs and metrics, written in batches.
+//! - [`retention`]: invocation records, log lines and ended workflow
+//!   executions deleted once past their retention.
 //! - [`store`]: SQLite or PostgreSQL through one set of queries.
 //! - [`systemd`]: readiness and hand-overs told to a service manager.
 //! - [`telemetry`]: Prometheus metrics and structured logs.
