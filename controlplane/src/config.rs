@@ -46,6 +46,15 @@ pub struct ServeConfig {
     #[arg(long, env = "MINICLOUD_POOL_INSTANCES", default_value_t = 512)]
     pub pool_instances: u32,
 
+    /// Compiled code kept in memory for components no loaded function
+    /// runs (an earlier version, a function unloaded after its org's IAM
+    /// changed), MiB, the most recently used first: each saves reading
+    /// and checking its artifact on its next load. Counted in code bytes;
+    /// each holds a few times as much resident (about 0.5 MB for the hello
+    /// component). Components that loaded functions run are always kept.
+    #[arg(long, env = "MINICLOUD_SPARE_COMPONENTS_MIB", default_value_t = 16)]
+    pub spare_components_mib: usize,
+
     /// Ceiling of any function's memory limit, MiB.
     #[arg(long, env = "MINICLOUD_MAX_MEMORY_MIB", default_value_t = 1024)]
     pub max_memory_mib: u64,

@@ -8,7 +8,8 @@ use serde_json::json;
 crate::on_both_databases!(
     deploy_redeploy_patch_restart,
     bad_uploads_are_refused,
-    list_paginates_and_delete_removes
+    list_paginates_and_delete_removes,
+    unused_components_leave_memory
 );
 
 async fn deploy_redeploy_patch_restart(db: Db) {
@@ -324,4 +325,40 @@ async fn two_nodes_compile_once() {
         let text = node.get_text(&node.fn_url(n, "/ok")).await;
         assert_eq!(text, "ok", "{n} served by the other node");
     }
+}
+
+/// Compiled components no loaded function runs leave memory past
+/// `--spare-components-mib` (0 here): a tenant redeploying new bytes again
+/// and again no longer grows the node's memory with each. A version
+/// switched back to loads again from its artifact.
+async fn unused_components_leave_memory(db: Db) {
+    let s = Server::start_with(db, &["--spare-components-mib", "0"]).await;
+    s.deploy("keeper", guests::ECHO).await;
+    assert_eq!(s.post_text(&s.fn_url("keeper", "/"), "kept").await, "kept");
+    let hello = std::fs::read(guests::HELLO).unwrap();
+    for k in 0..6u8 {
+        // The same component with a custom section of its own: new bytes.
+        let mut bytes = hello.clone();
+        bytes.extend_from_slice(&[0, 3, 1, b'x', b'0' + k]);
+        let resp = s.deploy_bytes("greeter", "", bytes).await;
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        let text = s.get_text(&s.fn_url("greeter", "/")).await;
+        assert_eq!(text, "Hello, world! (from MiniCloud)\n");
+    }
+    // Components are trimmed on a new one, at most once a second: this
+    // deploy's trim keeps what runs (echo, the sixth) and itself.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut bytes = hello.clone();
+    bytes.extend_from_slice(&[0, 3, 1, b'x', b'z']);
+    assert_eq!(s.deploy_bytes("greeter", "", bytes).await.status(), 201);
+    let in_memory = s.metric("minicloud_components_in_memory", "").await;
+    assert!(
+        in_memory <= 3.0,
+        "{in_memory} components in memory: the eight deployed, not only the three kept"
+    );
+    let patched = s.patch("greeter", json!({ "active_version": 1 })).await;
+    assert_eq!(patched["active_version"], 1);
+    let text = s.get_text(&s.fn_url("greeter", "/")).await;
+    assert_eq!(text, "Hello, world! (from MiniCloud)\n", "version 1 loaded again");
+    assert_eq!(s.post_text(&s.fn_url("keeper", "/"), "still").await, "still");
 }

@@ -88,6 +88,7 @@ impl Registry {
             http_auth: row.settings.http_auth,
             project: project.clone(),
             tags: row.settings.tags.clone(),
+            sha256: version.sha256.clone(),
         })
     }
 
@@ -164,8 +165,8 @@ impl Registry {
     /// memory, else its artifact (the digest checked), loaded; never
     /// compiled here.
     async fn compiled_before(&self, sha: &str) -> Result<Option<Component>, LoadError> {
-        if let Some(c) = self.components.lock().unwrap_or_else(|e| e.into_inner()).get(sha) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.remembered_component(sha) {
+            return Ok(Some(c));
         }
         let Some((path, fingerprint)) = self.artifacts.fetch_compiled(sha).await? else {
             return Ok(None);

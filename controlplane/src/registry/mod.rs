@@ -27,9 +27,9 @@ use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
 use minicloud_runtime::{Function, Limits, ReportSink, Runtime, World};
 use slots::{LoadLocks, LoadSlot};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// Errors loading a function.
@@ -77,7 +77,17 @@ pub struct Loaded {
     pub project: Project,
     /// Its tags (resource tags in policies).
     pub tags: crate::store::iam::Tags,
+    /// The SHA-256 of the component it runs.
+    pub sha256: String,
 }
+
+/// Bytes of compiled code kept in memory by default for components no
+/// loaded function runs (`--spare-components-mib`).
+const SPARE_COMPONENT_BYTES: usize = 16 << 20;
+
+/// How often at most the components in memory are trimmed to those loaded
+/// functions run and the spares.
+const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// Turns stored settings into runtime limits.
 pub fn limits(s: &Settings) -> Limits {
@@ -102,7 +112,19 @@ pub struct Registry {
     writer: RecordWriter,
     host: HostServices,
     loaded: RwLock<ByName>,
-    components: Mutex<HashMap<String, Component>>,
+    /// Compiled components by SHA-256, each with when it was last used:
+    /// those loaded functions run, and spares up to `spare_bytes` of code.
+    components: Mutex<HashMap<String, (Component, Instant)>>,
+    /// Code kept for components no loaded function runs, the most recently
+    /// used first: a function switched back to an earlier version, or
+    /// loaded again after its org's IAM changed, finds its component
+    /// without reading its artifact. Past it, such a component is
+    /// forgotten (its artifact stays on disk): every distinct deploy
+    /// compiles one (about 0.5 MB resident for the hello component), and a
+    /// tenant redeploying new bytes grew the node's memory without bound.
+    spare_bytes: usize,
+    /// When the components were last trimmed.
+    last_trim: Mutex<Option<Instant>>,
     /// By org, SHA-256 and world: the component linked and
     /// pre-instantiated, shared by the org's functions that run it (each
     /// adds its own settings).
@@ -152,6 +174,8 @@ impl Registry {
             host,
             loaded: RwLock::new(HashMap::new()),
             components: Mutex::new(HashMap::new()),
+            spare_bytes: SPARE_COMPONENT_BYTES,
+            last_trim: Mutex::new(None),
             linked: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
@@ -162,6 +186,12 @@ impl Registry {
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
         }
+    }
+
+    /// Keeps up to `bytes` of code of components no loaded function runs.
+    pub fn with_spare_components(mut self, bytes: usize) -> Self {
+        self.spare_bytes = bytes;
+        self
     }
 
     /// Invocations in flight across all functions.
@@ -210,10 +240,77 @@ impl Registry {
     }
 
     /// Keeps a compiled or loaded component so the first call after a
-    /// deploy need not load it from disk.
+    /// deploy need not load it from disk, and forgets the spares past
+    /// `spare_bytes`.
     fn remember_component(&self, sha: &str, component: Component) {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha.to_owned(), (component, Instant::now()));
+        // A trim reads every loaded function: at most one a second, so a
+        // start preloading thousands of functions does not pay one for each.
+        let mut last = self.last_trim.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= TRIM_EVERY) {
+            *last = Some(Instant::now());
+            drop(last);
+            self.trim_components(sha);
+        }
+    }
+
+    /// The component of `sha` if it is in memory, marked used.
+    fn remembered_component(&self, sha: &str) -> Option<Component> {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        components.insert(sha.to_owned(), component);
+        let (component, used) = components.get_mut(sha)?;
+        *used = Instant::now();
+        Some(component.clone())
+    }
+
+    /// Forgets the components no loaded function runs, past the most
+    /// recently used `spare_bytes` of them, with every org's link of them;
+    /// never `keep`, just remembered (a load links it next, and a deploy's
+    /// first call usually follows at once). Invocations in flight hold
+    /// their own references.
+    fn trim_components(&self, keep: &str) {
+        let in_use: HashSet<String> = {
+            let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+            loaded
+                .values()
+                .flat_map(HashMap::values)
+                .map(|f| f.sha256.clone())
+                .collect()
+        };
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spares: Vec<(&String, Instant, usize)> = components
+            .iter()
+            .filter(|(sha, _)| *sha != keep && !in_use.contains(*sha))
+            .map(|(sha, (c, used))| {
+                let code = c.image_range();
+                (
+                    sha,
+                    *used,
+                    (code.end as usize).saturating_sub(code.start as usize),
+                )
+            })
+            .collect();
+        spares.sort_by_key(|&(_, used, _)| std::cmp::Reverse(used));
+        let mut kept = 0;
+        let forget: HashSet<String> = spares
+            .into_iter()
+            .filter(|&(_, _, size)| {
+                kept += size;
+                kept > self.spare_bytes
+            })
+            .map(|(sha, _, _)| sha.clone())
+            .collect();
+        components.retain(|sha, _| !forget.contains(sha));
+        metrics::gauge!("minicloud_components_in_memory").set(components.len() as f64);
+        drop(components);
+        if !forget.is_empty() {
+            self.linked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(_, sha, _), _| !forget.contains(sha));
+        }
     }
 
     /// The function's active version, loading it on a miss. `None` when the
