@@ -304,13 +304,14 @@ impl Registry {
             .collect();
         components.retain(|sha, _| !forget.contains(sha));
         metrics::gauge!("minicloud_components_in_memory").set(components.len() as f64);
+        let kept: HashSet<String> = components.keys().cloned().collect();
         drop(components);
-        if !forget.is_empty() {
-            self.linked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|(_, sha, _), _| !forget.contains(sha));
-        }
+        // Also the links made from a component while this trim forgot it
+        // (a load racing the trim), at the next trim.
+        self.linked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, sha, _), _| kept.contains(sha) || in_use.contains(sha));
     }
 
     /// The function's active version, loading it on a miss. `None` when the
