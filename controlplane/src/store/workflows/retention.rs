@@ -2,6 +2,11 @@
 
 use crate::store::{Result, Store};
 
+/// Journal events a transaction deletes at most (beside at least one
+/// execution): a history holds up to 25,000, so a count of executions
+/// alone could hold SQLite's write lock for seconds.
+const EVENTS_A_TRANSACTION: i64 = 20_000;
+
 /// What goes with an execution: its journal, and any signal or task token
 /// an end left (none should), then the execution itself.
 const EXECUTION_ROWS: [&str; 4] = [
@@ -15,9 +20,9 @@ impl Store {
     /// Deletes the executions that ended before `before_ms`, with their
     /// histories, workflow by workflow through `workflow_executions_list`
     /// (`workflow_id, started_ms, id`): an execution that ended before the
-    /// cutoff started before it. At most `batch` executions a transaction
-    /// (a history holds up to thousands of events), so no transaction
-    /// holds the database long. Returns how many executions went; their
+    /// cutoff started before it. At most `batch` executions and
+    /// [`EVENTS_A_TRANSACTION`] events (but always one execution) a
+    /// transaction, so no transaction holds the database long. Returns how many executions went; their
     /// names are free again, as Step Functions frees a name once its
     /// execution's history is gone.
     pub async fn prune_workflow_histories(&self, before_ms: i64, batch: i64) -> Result<u64> {
@@ -38,8 +43,8 @@ impl Store {
             loop {
                 // An ended execution never runs again, so what this reads
                 // is still ended when the transaction deletes it.
-                let ended: Vec<String> = sqlx::query_scalar(
-                    "SELECT id FROM workflow_executions WHERE workflow_id = $1 AND started_ms < $2 \
+                let ended: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT id, events FROM workflow_executions WHERE workflow_id = $1 AND started_ms < $2 \
                      AND status <> 'RUNNING' AND stopped_ms < $2 LIMIT $3",
                 )
                 .bind(&workflow)
@@ -50,14 +55,23 @@ impl Store {
                 if ended.is_empty() {
                     break;
                 }
-                let keys: Vec<&str> = ended.iter().map(String::as_str).collect();
+                let mut events = 0;
+                let keys: Vec<&str> = ended
+                    .iter()
+                    .take_while(|(_, n)| {
+                        let first = events == 0;
+                        events += (*n).max(1);
+                        first || events <= EVENTS_A_TRANSACTION
+                    })
+                    .map(|(id, _)| id.as_str())
+                    .collect();
                 let mut tx = self.begin_write().await?;
                 for statement in EXECUTION_ROWS {
                     self.delete_in(&mut tx, statement, &keys).await?;
                 }
                 tx.commit().await?;
-                pruned += ended.len() as u64;
-                if (ended.len() as i64) < batch {
+                pruned += keys.len() as u64;
+                if keys.len() == ended.len() && (ended.len() as i64) < batch {
                     break;
                 }
                 // The engine's journal writes go between.
@@ -85,8 +99,8 @@ mod tests {
             async move {
                 sqlx::query(
                     "INSERT INTO workflow_executions (id, project_id, workflow_id, workflow_name, version, \
-                     name, status, input_json, started_ms, stopped_ms) \
-                     VALUES ($1, $2, $3, $3, 1, $1, $4, '{}', $5, $6)",
+                     name, status, input_json, started_ms, stopped_ms, events) \
+                     VALUES ($1, $2, $3, $3, 1, $1, $4, '{}', $5, $6, 3)",
                 )
                 .bind(&id)
                 .bind(&project)
@@ -117,6 +131,11 @@ mod tests {
         execution("late".into(), "wa", "SUCCEEDED", 10, Some(600)).await;
         execution("young".into(), "wb", "SUCCEEDED", 550, Some(560)).await;
         execution("running".into(), "wb", "RUNNING", 5, None).await;
+        // Two long histories (by their count): a transaction each.
+        sqlx::query("UPDATE workflow_executions SET events = 15000 WHERE id IN ('a-0', 'a-1')")
+            .execute(store.pool())
+            .await
+            .expect("updated");
 
         let pruned = store.prune_workflow_histories(500, 50).await.expect("pruned");
         assert_eq!(pruned, 140, "every execution that ended before 500");
