@@ -132,7 +132,7 @@ impl Registry {
         if let Some(linked) = self.linked.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(linked.clone());
         }
-        let component = self.component(sha).await?;
+        let component = self.component(org_id, sha).await?;
         let linked = self
             .runtime
             .function(&component, world, Default::default(), Vec::new())
@@ -146,8 +146,8 @@ impl Registry {
 
     /// The component of `sha`: from memory, else the artifact cache, else
     /// compiled again from the stored original.
-    async fn component(&self, sha: &str) -> Result<Component, LoadError> {
-        if let Some(component) = self.compiled_before(sha).await? {
+    async fn component(&self, org_id: &str, sha: &str) -> Result<Component, LoadError> {
+        if let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
         let bytes = self.artifacts.component(sha).await?;
@@ -157,15 +157,15 @@ impl Registry {
         self.artifacts
             .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
             .await?;
-        self.remember_component(sha, compiled.component.clone());
+        self.remember_component(org_id, sha, compiled.component.clone());
         Ok(compiled.component)
     }
 
     /// The component of `sha` if this engine compiled it before: from
     /// memory, else its artifact (the digest checked), loaded; never
     /// compiled here.
-    async fn compiled_before(&self, sha: &str) -> Result<Option<Component>, LoadError> {
-        if let Some(c) = self.remembered_component(sha) {
+    async fn compiled_before(&self, org_id: &str, sha: &str) -> Result<Option<Component>, LoadError> {
+        if let Some(c) = self.remembered_component(org_id, sha) {
             return Ok(Some(c));
         }
         let Some((path, fingerprint)) = self.artifacts.fetch_compiled(sha).await? else {
@@ -179,7 +179,7 @@ impl Registry {
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
         metrics::counter!("minicloud_artifact_loads_total").increment(1);
         metrics::histogram!("minicloud_artifact_load_seconds").record(start.elapsed().as_secs_f64());
-        self.remember_component(sha, component.clone());
+        self.remember_component(org_id, sha, component.clone());
         Ok(Some(component))
     }
 }
@@ -233,7 +233,7 @@ impl Registry {
             Err(_) => (slot.lock.lock().await, true),
         };
         if (waited || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
-            && let Some(component) = self.compiled_before(&sha).await.ok().flatten()
+            && let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten()
         {
             return self.checked(sha, component).await;
         }
@@ -248,7 +248,7 @@ impl Registry {
         {
             contended = true;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Some(component) = self.compiled_before(&sha).await.ok().flatten() {
+            if let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten() {
                 return self.checked(sha, component).await;
             }
             if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
@@ -258,12 +258,12 @@ impl Registry {
         // Claimed after another node's claim ended: the artifact it stored
         // just before, if any, serves.
         let found = match contended {
-            true => self.compiled_before(&sha).await.ok().flatten(),
+            true => self.compiled_before(org_id, &sha).await.ok().flatten(),
             false => None,
         };
         let deployable = match found {
             Some(component) => self.checked(sha.clone(), component).await,
-            None => self.compile_and_store(bytes).await,
+            None => self.compile_and_store(org_id, bytes).await,
         };
         if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
@@ -272,13 +272,13 @@ impl Registry {
     }
 
     /// Compiles new bytes and stores the original and its artifact.
-    async fn compile_and_store(&self, bytes: Bytes) -> Result<Deployable, DeployableError> {
+    async fn compile_and_store(&self, org_id: &str, bytes: Bytes) -> Result<Deployable, DeployableError> {
         let c = compile(&self.runtime, bytes.clone(), "deploy").await?;
         self.artifacts
             .put(&c.sha256, &c.fingerprint, bytes, Bytes::from(c.artifact))
             .await?;
         let reusable = reusable(&c.component);
-        self.remember_component(&c.sha256, c.component);
+        self.remember_component(org_id, &c.sha256, c.component);
         Ok(Deployable {
             sha256: c.sha256,
             world: c.world,
@@ -305,9 +305,10 @@ impl Registry {
         })
     }
 
-    /// Whether the component of `version` can reuse its instances.
-    pub async fn reusable(&self, version: &VersionRow) -> Result<bool, LoadError> {
-        let component = self.component(&version.sha256).await?;
+    /// Whether the component of `version` (of org `org_id`) can reuse its
+    /// instances.
+    pub async fn reusable(&self, org_id: &str, version: &VersionRow) -> Result<bool, LoadError> {
+        let component = self.component(org_id, &version.sha256).await?;
         Ok(reusable(&component))
     }
 }

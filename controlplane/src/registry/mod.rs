@@ -10,9 +10,12 @@
 //!   compiled only for bytes this engine never compiled.
 //! - `slots`: one load lock per function, so that concurrent misses wait
 //!   for a single load (and one per component a deploy compiles).
+//! - `spares`: which compiled components stay in memory, and for which
+//!   orgs: an org finds one only while it holds it itself.
 
 mod load;
 mod slots;
+mod spares;
 
 use crate::artifacts::{ArtifactError, Artifacts};
 use crate::capabilities::Services;
@@ -27,6 +30,7 @@ use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
 use minicloud_runtime::{Function, Limits, ReportSink, Runtime, World};
 use slots::{LoadLocks, LoadSlot};
+use spares::Components;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -112,9 +116,9 @@ pub struct Registry {
     writer: RecordWriter,
     host: HostServices,
     loaded: RwLock<ByName>,
-    /// Compiled components by SHA-256, each with when it was last used:
-    /// those loaded functions run, and spares up to `spare_bytes` of code.
-    components: Mutex<HashMap<String, (Component, Instant)>>,
+    /// Compiled components, each held for the orgs whose loaded functions
+    /// run it and as a spare, up to `spare_bytes` of code (`spares`).
+    components: Mutex<Components<Component>>,
     /// Code kept for components no loaded function runs, the most recently
     /// used first: a function switched back to an earlier version, or
     /// loaded again after its org's IAM changed, finds its component
@@ -173,7 +177,7 @@ impl Registry {
             writer,
             host,
             loaded: RwLock::new(HashMap::new()),
-            components: Mutex::new(HashMap::new()),
+            components: Mutex::new(Components::new()),
             spare_bytes: SPARE_COMPONENT_BYTES,
             last_trim: Mutex::new(None),
             linked: Mutex::new(HashMap::new()),
@@ -239,79 +243,60 @@ impl Registry {
         });
     }
 
-    /// Keeps a compiled or loaded component so the first call after a
-    /// deploy need not load it from disk, and forgets the spares past
-    /// `spare_bytes`.
-    fn remember_component(&self, sha: &str, component: Component) {
+    /// Keeps a compiled or loaded component for org `org_id` so the first
+    /// call after a deploy need not load it from disk, and lets go of the
+    /// spares past `spare_bytes`.
+    fn remember_component(&self, org_id: &str, sha: &str, component: Component) {
+        let code = component.image_range();
+        let size = (code.end as usize).saturating_sub(code.start as usize);
         self.components
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(sha.to_owned(), (component, Instant::now()));
+            .put(org_id, sha, component, size);
         // A trim reads every loaded function: at most one a second, so a
         // start preloading thousands of functions does not pay one for each.
         let mut last = self.last_trim.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= TRIM_EVERY) {
             *last = Some(Instant::now());
             drop(last);
-            self.trim_components(sha);
+            self.trim_components((org_id, sha));
         }
     }
 
-    /// The component of `sha` if it is in memory, marked used.
-    fn remembered_component(&self, sha: &str) -> Option<Component> {
-        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        let (component, used) = components.get_mut(sha)?;
-        *used = Instant::now();
-        Some(component.clone())
+    /// The component of `sha` if org `org_id` holds it in memory, marked
+    /// used (see `spares`: never because another org holds it).
+    fn remembered_component(&self, org_id: &str, sha: &str) -> Option<Component> {
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(org_id, sha)
     }
 
-    /// Forgets the components no loaded function runs, past the most
-    /// recently used `spare_bytes` of them, with every org's link of them;
-    /// never `keep`, just remembered (a load links it next, and a deploy's
-    /// first call usually follows at once). Invocations in flight hold
-    /// their own references.
-    fn trim_components(&self, keep: &str) {
-        let in_use: HashSet<String> = {
+    /// Lets go of the components no loaded function of their org runs,
+    /// past the most recently used `spare_bytes` of them, with their links;
+    /// never `keep` (org, SHA-256), just remembered (a load links it next,
+    /// and a deploy's first call usually follows at once). Invocations in
+    /// flight hold their own references.
+    fn trim_components(&self, keep: (&str, &str)) {
+        let in_use: HashSet<(String, String)> = {
             let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
             loaded
                 .values()
                 .flat_map(HashMap::values)
-                .map(|f| f.sha256.clone())
+                .map(|f| (f.project.org_id.clone(), f.sha256.clone()))
                 .collect()
         };
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        let mut spares: Vec<(&String, Instant, usize)> = components
-            .iter()
-            .filter(|(sha, _)| *sha != keep && !in_use.contains(*sha))
-            .map(|(sha, (c, used))| {
-                let code = c.image_range();
-                (
-                    sha,
-                    *used,
-                    (code.end as usize).saturating_sub(code.start as usize),
-                )
-            })
-            .collect();
-        spares.sort_by_key(|&(_, used, _)| std::cmp::Reverse(used));
-        let mut kept = 0;
-        let forget: HashSet<String> = spares
-            .into_iter()
-            .filter(|&(_, _, size)| {
-                kept += size;
-                kept > self.spare_bytes
-            })
-            .map(|(sha, _, _)| sha.clone())
-            .collect();
-        components.retain(|sha, _| !forget.contains(sha));
+        components.trim(&in_use, keep, self.spare_bytes);
         metrics::gauge!("minicloud_components_in_memory").set(components.len() as f64);
-        let kept: HashSet<String> = components.keys().cloned().collect();
-        drop(components);
-        // Also the links made from a component while this trim forgot it
-        // (a load racing the trim), at the next trim.
+        // Also the links made while a trim let go of their component (a
+        // load racing it), at the next trim.
         self.linked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(_, sha, _), _| kept.contains(sha) || in_use.contains(sha));
+            .retain(|(org, sha, _), _| {
+                components.holds(org, sha) || in_use.contains(&(org.clone(), sha.clone()))
+            });
     }
 
     /// The function's active version, loading it on a miss. `None` when the

@@ -303,7 +303,7 @@ impl FunctionService {
                 version: f.active_version,
             });
         };
-        if f.settings.reuse.is_some() && !self.registry.reusable(&v).await? {
+        if f.settings.reuse.is_some() && !self.registry.reusable(&project.org_id, &v).await? {
             return Err(FunctionError::NotReusable {
                 name: f.name.clone(),
                 which: format!("version {}", v.version),
