@@ -59,11 +59,11 @@ const GRANTS_TTL: Duration = Duration::from_secs(5);
 /// compiled policies.
 pub struct Authorizer {
     store: Store,
-    /// Each principal's compiled grants, by (its org's id, kind, id).
-    grants: TtlCache<(String, PrincipalKind, String), Arc<Vec<Grant>>>,
-    /// Each role's compiled policies by (org id, role name); `None`: no
+    /// Each principal's compiled grants, by its org's id and (kind, id).
+    grants: TtlCache<(PrincipalKind, String), Arc<Vec<Grant>>>,
+    /// Each role's compiled policies by org id and role name; `None`: no
     /// such role.
-    roles: TtlCache<(String, String), Option<RolePolicies>>,
+    roles: TtlCache<String, Option<RolePolicies>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -89,8 +89,8 @@ impl Authorizer {
     /// one tenant's IAM writes do not send every other tenant's requests
     /// to the database for their grants.
     pub fn invalidate_org(&self, org_id: &str) {
-        self.grants.clear_where(|(org, _, _)| org == org_id);
-        self.roles.clear_where(|(org, _)| org == org_id);
+        self.grants.clear_org(org_id);
+        self.roles.clear_org(org_id);
     }
 
     /// Allows `action` on `target` for `caller`, or says why not.
@@ -186,11 +186,11 @@ impl Authorizer {
     }
 
     async fn grants(&self, p: &Principal) -> Result<Arc<Vec<Grant>>, AuthzError> {
-        let key = (p.org.id.clone(), p.kind, p.id.clone());
-        if let Some(grants) = self.grants.get(&key) {
+        let key = (p.kind, p.id.clone());
+        if let Some(grants) = self.grants.get(&p.org.id, &key) {
             return Ok(grants);
         }
-        let generation = self.grants.generation();
+        let generation = self.grants.generation(&p.org.id);
         let scope = self.store.in_org(&p.org);
         // A key with bindings of its own is limited to them; a key without
         // acts with its user's roles.
@@ -205,7 +205,7 @@ impl Authorizer {
             grants.push(self.grant(&scope, b).await?);
         }
         let grants = Arc::new(grants);
-        self.grants.put(key, grants.clone(), generation);
+        self.grants.put(&p.org.id, key, grants.clone(), generation);
         Ok(grants)
     }
 
@@ -229,17 +229,17 @@ impl Authorizer {
     /// The policies of an org's role by name (a function's or a
     /// workflow's execution role); `None` when there is no such role.
     pub async fn role_policies(&self, org: &Org, role: &str) -> Result<Option<RolePolicies>, AuthzError> {
-        let key = (org.id.clone(), role.to_owned());
-        if let Some(policies) = self.roles.get(&key) {
+        let key = role.to_owned();
+        if let Some(policies) = self.roles.get(&org.id, &key) {
             return Ok(policies);
         }
-        let generation = self.roles.generation();
+        let generation = self.roles.generation(&org.id);
         let scope = self.store.in_org(org);
         let policies = match scope.role(role).await? {
             Some(r) => Some(self.policies_of_role(&scope, &r.id).await?),
             None => None,
         };
-        self.roles.put(key, policies.clone(), generation);
+        self.roles.put(&org.id, key, policies.clone(), generation);
         Ok(policies)
     }
 
@@ -353,11 +353,10 @@ mod tests {
             principals.push(principal);
         }
         let cached = |p: &Principal| {
-            let grants = (p.org.id.clone(), p.kind, p.id.clone());
-            let role = (p.org.id.clone(), "runner".to_owned());
+            let grants = (p.kind, p.id.clone());
             (
-                authorizer.grants.get(&grants).is_some(),
-                authorizer.roles.get(&role).is_some(),
+                authorizer.grants.get(&p.org.id, &grants).is_some(),
+                authorizer.roles.get(&p.org.id, &"runner".to_owned()).is_some(),
             )
         };
         let (ours, theirs) = (&principals[0], &principals[1]);
