@@ -72,6 +72,11 @@ async fn metrics(State(state): State<AppState>, req: Request) -> Result<Response
 /// would hold every request that worker serves meanwhile.
 pub async fn render(state: &AppState) -> Response {
     metrics::gauge!("minicloud_invocations_in_flight").set(state.functions.in_flight().current() as f64);
+    // One render at a time: a flood of scrapes (the private metrics
+    // address takes no credentials) waits here rather than taking the
+    // blocking threads that compiles and artifact loads need.
+    static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _one = RENDERING.acquire().await;
     let handle = state.metrics.clone();
     match tokio::task::spawn_blocking(move || handle.render()).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
