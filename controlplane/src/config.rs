@@ -50,7 +50,7 @@ pub struct ServeConfig {
     /// runs (an earlier version, a function unloaded after its org's IAM
     /// changed), MiB, the most recently used first: each saves reading
     /// and checking its artifact on its next load. Counted in code bytes;
-    /// each holds a few times as much resident (about 0.5 MB for the hello
+    /// each holds more than its code resident (about 0.5 MB for the hello
     /// component). Components that loaded functions run are always kept.
     #[arg(long, env = "MINICLOUD_SPARE_COMPONENTS_MIB", default_value_t = 16)]
     pub spare_components_mib: usize,

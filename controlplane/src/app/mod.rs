@@ -209,17 +209,15 @@ pub async fn start(
         authorizer: authorizer.clone(),
         audit: audit.clone(),
     };
-    let registry = Arc::new(
-        Registry::new(
-            runtime,
-            store.clone(),
-            artifacts,
-            writer.clone(),
-            host,
-            Arc::new(crate::gate::Tenants::new(quotas.clone())),
-        )
-        .with_spare_components(config.spare_components_mib << 20),
-    );
+    let registry = Arc::new(Registry::new(
+        runtime,
+        store.clone(),
+        artifacts,
+        writer.clone(),
+        host,
+        Arc::new(crate::gate::Tenants::new(quotas.clone())),
+        config.spare_components_mib << 20,
+    ));
     let functions = Arc::new(FunctionService::new(
         registry,
         store.clone(),

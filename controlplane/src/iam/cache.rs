@@ -30,6 +30,16 @@ struct OrgEntries<K, V> {
     generation: u64,
 }
 
+impl<K, V> Entries<K, V> {
+    /// `org`'s values, made empty (generation 0) the first time.
+    fn org(&mut self, org: &str) -> &mut OrgEntries<K, V> {
+        self.orgs.entry(org.to_owned()).or_insert_with(|| OrgEntries {
+            values: HashMap::new(),
+            generation: 0,
+        })
+    }
+}
+
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// An empty cache whose entries live `ttl`.
     pub(super) fn new(ttl: Duration) -> Self {
@@ -76,15 +86,12 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
             }
             entries.len = entries.orgs.values().map(|o| o.values.len()).sum();
         }
-        let values = &mut entries
-            .orgs
-            .entry(org.to_owned())
-            .or_insert_with(|| OrgEntries {
-                values: HashMap::new(),
-                generation,
-            })
-            .values;
-        if values.insert(key, (Instant::now(), value)).is_none() {
+        if entries
+            .org(org)
+            .values
+            .insert(key, (Instant::now(), value))
+            .is_none()
+        {
             entries.len += 1;
         }
     }
@@ -92,10 +99,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// Forgets `org`'s values, and whatever of it is being loaded.
     pub(super) fn clear_org(&self, org: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let o = entries.orgs.entry(org.to_owned()).or_insert_with(|| OrgEntries {
-            values: HashMap::new(),
-            generation: 0,
-        });
+        let o = entries.org(org);
         let cleared = o.values.len();
         o.values.clear();
         o.generation += 1;

@@ -85,10 +85,6 @@ pub struct Loaded {
     pub sha256: String,
 }
 
-/// Bytes of compiled code kept in memory by default for components no
-/// loaded function runs (`--spare-components-mib`).
-const SPARE_COMPONENT_BYTES: usize = 16 << 20;
-
 /// How often at most the components in memory are trimmed to those loaded
 /// functions run and the spares.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
@@ -160,7 +156,8 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry over the store, the artifacts and the runtime.
+    /// A registry over the store, the artifacts and the runtime, keeping
+    /// up to `spare_bytes` of code of components no loaded function runs.
     pub fn new(
         runtime: Runtime,
         store: Store,
@@ -168,6 +165,7 @@ impl Registry {
         writer: RecordWriter,
         host: HostServices,
         tenants: Arc<Tenants>,
+        spare_bytes: usize,
     ) -> Self {
         let pool = runtime.config().pool_instances as usize;
         Self {
@@ -178,7 +176,7 @@ impl Registry {
             host,
             loaded: RwLock::new(HashMap::new()),
             components: Mutex::new(Components::new()),
-            spare_bytes: SPARE_COMPONENT_BYTES,
+            spare_bytes,
             last_trim: Mutex::new(None),
             linked: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
@@ -190,12 +188,6 @@ impl Registry {
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
         }
-    }
-
-    /// Keeps up to `bytes` of code of components no loaded function runs.
-    pub fn with_spare_components(mut self, bytes: usize) -> Self {
-        self.spare_bytes = bytes;
-        self
     }
 
     /// Invocations in flight across all functions.

@@ -97,6 +97,11 @@ pub struct Store {
 #[derive(Debug)]
 struct Embedded;
 
+/// The pause between two statements of a prune (old records, old workflow
+/// histories): other writers (the records' batches, the engine's
+/// journals) go between.
+pub(crate) const PRUNE_PAUSE: Duration = Duration::from_millis(10);
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,

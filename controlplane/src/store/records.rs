@@ -187,8 +187,7 @@ impl Store {
                     if done.rows_affected() < batch as u64 {
                         break;
                     }
-                    // Other writers (the records' own batches) go between.
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep(super::PRUNE_PAUSE).await;
                 }
                 after = function;
             }

@@ -22,9 +22,9 @@ impl Store {
     /// (`workflow_id, started_ms, id`): an execution that ended before the
     /// cutoff started before it. At most `batch` executions and
     /// [`EVENTS_A_TRANSACTION`] events (but always one execution) a
-    /// transaction, so no transaction holds the database long. Returns how many executions went; their
-    /// names are free again, as Step Functions frees a name once its
-    /// execution's history is gone.
+    /// transaction, so no transaction holds the database long. Returns how
+    /// many executions went; their names are free again, as Step Functions
+    /// frees a name once its execution's history is gone.
     pub async fn prune_workflow_histories(&self, before_ms: i64, batch: i64) -> Result<u64> {
         let mut pruned = 0;
         let mut after = String::new();
@@ -74,8 +74,7 @@ impl Store {
                 if keys.len() == ended.len() && (ended.len() as i64) < batch {
                     break;
                 }
-                // The engine's journal writes go between.
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tokio::time::sleep(crate::store::PRUNE_PAUSE).await;
             }
             after = workflow;
         }
@@ -131,7 +130,8 @@ mod tests {
         execution("late".into(), "wa", "SUCCEEDED", 10, Some(600)).await;
         execution("young".into(), "wb", "SUCCEEDED", 550, Some(560)).await;
         execution("running".into(), "wb", "RUNNING", 5, None).await;
-        // Two long histories (by their count): a transaction each.
+        // Two long histories (by their count): the event cap cuts a batch
+        // short, and what it left goes in the next.
         sqlx::query("UPDATE workflow_executions SET events = 15000 WHERE id IN ('a-0', 'a-1')")
             .execute(store.pool())
             .await
