@@ -48,7 +48,8 @@ pub struct ServeConfig {
 
     /// Compiled code kept in memory for components no loaded function
     /// runs (an earlier version, a function unloaded after its org's IAM
-    /// changed), MiB, the most recently used first: each saves reading
+    /// changed), MiB; past it the org holding the most lets go first, its
+    /// least recently used first. Each saves reading
     /// and checking its artifact on its next load. Counted in code bytes;
     /// each holds more than its code resident (about 0.5 MB for the hello
     /// component). Components that loaded functions run are always kept.

@@ -115,8 +115,8 @@ pub struct Registry {
     /// Compiled components, each held for the orgs whose loaded functions
     /// run it and as a spare, up to `spare_bytes` of code (`spares`).
     components: Mutex<Components<Component>>,
-    /// Code kept for components no loaded function runs, the most recently
-    /// used first: a function switched back to an earlier version, or
+    /// Code kept for components no loaded function runs (see `spares` for
+    /// which go first): a function switched back to an earlier version, or
     /// loaded again after its org's IAM changed, finds its component
     /// without reading its artifact. Past it, such a component is
     /// forgotten (its artifact stays on disk): every distinct deploy
@@ -265,7 +265,8 @@ impl Registry {
     }
 
     /// Lets go of the components no loaded function of their org runs,
-    /// past the most recently used `spare_bytes` of them, with their links;
+    /// past `spare_bytes` of them (the org holding the most first, its
+    /// least recently used first), with their links;
     /// never `keep` (org, SHA-256), just remembered (a load links it next,
     /// and a deploy's first call usually follows at once). Invocations in
     /// flight hold their own references.

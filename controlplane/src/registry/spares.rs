@@ -58,9 +58,13 @@ impl<T: Clone> Components<T> {
     }
 
     /// Keeps for each org the components its loaded functions run
-    /// (`in_use`, by org and SHA-256) and `keep`; of the others the most
-    /// recently used, over all orgs, up to `spare_bytes` of code; lets go
-    /// of the rest. A component goes once no org holds it.
+    /// (`in_use`, by org and SHA-256) and `keep`; of the others (spares)
+    /// as many as fit in `spare_bytes` of code, counted for each org that
+    /// holds one; lets go of the rest. Over the budget, the org holding the
+    /// most spare bytes lets go of its least recently used first: an org
+    /// that deploys new bytes in a loop evicts its own spares down to what
+    /// the others hold before it evicts theirs. A component goes once no
+    /// org holds it.
     pub(super) fn trim(
         &mut self,
         in_use: &HashSet<(String, String)>,
@@ -73,22 +77,48 @@ impl<T: Clone> Components<T> {
                 held.orgs.insert(org.clone(), now);
             }
         }
-        let mut spares: Vec<(Instant, usize, String, String)> = Vec::new();
+        // Each org's spares, the least recently used last, and their bytes.
+        let mut by_org: HashMap<&str, (usize, Vec<(Instant, usize, &str)>)> = HashMap::new();
+        let mut total = 0;
         for (sha, held) in &self.by_sha {
             for (org, used) in &held.orgs {
                 let pair = (org.clone(), sha.clone());
                 if (org.as_str(), sha.as_str()) != keep && !in_use.contains(&pair) {
-                    spares.push((*used, held.size, pair.0, pair.1));
+                    let spares = by_org.entry(org).or_default();
+                    spares.0 += held.size;
+                    spares.1.push((*used, held.size, sha));
+                    total += held.size;
                 }
             }
         }
-        spares.sort_by_key(|s| std::cmp::Reverse(s.0));
-        let mut kept = 0;
-        for (_, size, org, sha) in spares {
-            kept += size;
-            if kept > spare_bytes
-                && let Some(held) = self.by_sha.get_mut(&sha)
+        let mut gone: Vec<(String, String)> = Vec::new();
+        if total > spare_bytes {
+            for spares in by_org.values_mut() {
+                spares.1.sort_by_key(|s| std::cmp::Reverse(s.0));
+            }
+            // The org with the most spare bytes, on a tie the one whose
+            // least recent spare is the oldest.
+            let mut heap: std::collections::BinaryHeap<(usize, std::cmp::Reverse<Instant>, &str)> = by_org
+                .iter()
+                .filter_map(|(org, (bytes, list))| Some((*bytes, std::cmp::Reverse(list.last()?.0), *org)))
+                .collect();
+            while total > spare_bytes
+                && let Some((_, _, org)) = heap.pop()
             {
+                let (bytes, list) = by_org.get_mut(org).expect("every org in the heap has spares");
+                let Some((_, size, sha)) = list.pop() else {
+                    continue;
+                };
+                *bytes -= size;
+                total -= size;
+                gone.push((org.to_owned(), sha.to_owned()));
+                if let Some(next) = list.last() {
+                    heap.push((*bytes, std::cmp::Reverse(next.0), org));
+                }
+            }
+        }
+        for (org, sha) in gone {
+            if let Some(held) = self.by_sha.get_mut(&sha) {
                 held.orgs.remove(&org);
             }
         }
@@ -145,6 +175,44 @@ mod tests {
             held,
             ["a", "b", "d", "e"],
             "b runs, e was just put, a and d are the newest spares"
+        );
+    }
+
+    /// An org that deploys new bytes in a loop evicts its own spares
+    /// before another org's: over the budget, the org holding the most
+    /// spare bytes lets go first, its least recently used first.
+    #[test]
+    fn a_churning_org_evicts_its_own_spares_first() {
+        let mut c = Components::new();
+        c.put("quiet", "q1", 0, 10);
+        c.put("quiet", "q2", 0, 10);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for i in 0..10 {
+            c.put("loud", &format!("l{i}"), 0, 10);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // Its latest deploy is kept whatever the budget; five spares fit.
+        c.trim(&HashSet::new(), ("loud", "l9"), 50);
+        assert!(
+            c.holds("quiet", "q1") && c.holds("quiet", "q2"),
+            "the quiet org's two older spares stay"
+        );
+        let loud: Vec<usize> = (0..9).filter(|i| c.holds("loud", &format!("l{i}"))).collect();
+        assert_eq!(
+            loud,
+            [6, 7, 8],
+            "the loud org keeps its newest spares within the rest"
+        );
+        assert!(c.holds("loud", "l9"));
+        // At a budget below the quiet org's share too, both go down evenly.
+        c.trim(&HashSet::new(), ("", ""), 20);
+        assert!(
+            c.holds("quiet", "q2") && !c.holds("quiet", "q1"),
+            "the quiet org's newest stays"
+        );
+        assert!(
+            c.holds("loud", "l9") && !c.holds("loud", "l8"),
+            "and the loud org's newest"
         );
     }
 }
