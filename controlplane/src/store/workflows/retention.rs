@@ -1,11 +1,20 @@
 //! Ended executions past their retention, deleted with their histories.
 
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, placeholder_list};
 
-/// Journal events a transaction deletes at most (beside at least one
+/// Journal events a batch of executions holds at most (but always one
 /// execution): a history holds up to 25,000, so a count of executions
-/// alone could hold SQLite's write lock for seconds.
-const EVENTS_A_TRANSACTION: i64 = 20_000;
+/// alone could make a batch of millions.
+const EVENTS_A_BATCH: i64 = 20_000;
+
+/// Bytes of journal a transaction deletes at most (but always one event):
+/// a journal may hold 100 MiB in a few hundred events of up to 256 KiB, and
+/// deleting a row walks its overflow pages under SQLite's write lock.
+const JOURNAL_BYTES_A_TRANSACTION: i64 = 8 << 20;
+
+/// Journal events read at a time to plan the next transaction, so at most
+/// as many a transaction.
+const PLAN_EVENTS: i64 = 1000;
 
 /// What goes with an execution: its journal, and any signal or task token
 /// an end left (none should), then the execution itself.
@@ -21,8 +30,11 @@ impl Store {
     /// histories, workflow by workflow through `workflow_executions_list`
     /// (`workflow_id, started_ms, id`): an execution that ended before the
     /// cutoff started before it. At most `batch` executions and
-    /// [`EVENTS_A_TRANSACTION`] events (but always one execution) a
-    /// transaction, so no transaction holds the database long. Returns how
+    /// [`EVENTS_A_BATCH`] events (but always one execution) a batch,
+    /// their journals deleted in transactions of at most [`PLAN_EVENTS`]
+    /// events and [`JOURNAL_BYTES_A_TRANSACTION`] bytes (but always one
+    /// event), then the executions in one; so no transaction holds the
+    /// database long, however large a tenant made its histories. Returns how
     /// many executions went; their names are free again, as Step Functions
     /// frees a name once its execution's history is gone.
     pub async fn prune_workflow_histories(&self, before_ms: i64, batch: i64) -> Result<u64> {
@@ -61,10 +73,11 @@ impl Store {
                     .take_while(|(_, n)| {
                         let first = events == 0;
                         events += (*n).max(1);
-                        first || events <= EVENTS_A_TRANSACTION
+                        first || events <= EVENTS_A_BATCH
                     })
                     .map(|(id, _)| id.as_str())
                     .collect();
+                self.delete_journals(&keys).await?;
                 let mut tx = self.begin_write().await?;
                 for statement in EXECUTION_ROWS {
                     self.delete_in(&mut tx, statement, &keys).await?;
@@ -80,10 +93,100 @@ impl Store {
         }
         Ok(pruned)
     }
+
+    /// Deletes the journals of ended executions `keys` (at most a few
+    /// dozen), oldest events first, in transactions of at most
+    /// [`JOURNAL_BYTES_A_TRANSACTION`] bytes of events (at least one
+    /// event each).
+    async fn delete_journals(&self, keys: &[&str]) -> Result<()> {
+        let list = placeholder_list(self.backend(), keys.len());
+        let next = format!(
+            "SELECT execution_id, seq, CAST(octet_length(body_json) AS BIGINT) FROM workflow_events \
+             WHERE execution_id IN ({list}) ORDER BY execution_id, seq LIMIT {PLAN_EVENTS}"
+        );
+        loop {
+            let mut q = sqlx::query_as::<_, (String, i64, i64)>(&next);
+            for key in keys {
+                q = q.bind(*key);
+            }
+            let events = q.fetch_all(self.pool()).await?;
+            let taken = within_bytes(&events, JOURNAL_BYTES_A_TRANSACTION);
+            let upto = prefixes(&events[..taken]);
+            if upto.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.begin_write().await?;
+            for (execution, last) in upto {
+                sqlx::query("DELETE FROM workflow_events WHERE execution_id = $1 AND seq <= $2")
+                    .bind(execution)
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            if taken == events.len() && (events.len() as i64) < PLAN_EVENTS {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Events in order of execution and sequence number, as the prefixes of
+/// their journals they are: each execution with the last number.
+fn prefixes(events: &[(String, i64, i64)]) -> Vec<(&str, i64)> {
+    let mut upto: Vec<(&str, i64)> = Vec::new();
+    for (execution, seq, _) in events {
+        match upto.last_mut() {
+            Some((e, last)) if *e == execution.as_str() => *last = *seq,
+            _ => upto.push((execution, *seq)),
+        }
+    }
+    upto
+}
+
+/// How many of `events` (each with its size in bytes last), from the
+/// first, fit in `bytes`; at least one when there is one.
+fn within_bytes(events: &[(String, i64, i64)], bytes: i64) -> usize {
+    let mut total = 0;
+    events
+        .iter()
+        .take_while(|(_, _, size)| {
+            let first = total == 0;
+            total += (*size).max(1);
+            first || total <= bytes
+        })
+        .count()
 }
 
 #[cfg(test)]
 mod tests {
+    /// A transaction takes the oldest events up to the byte cap (always
+    /// one, however large), as prefixes of each execution's journal.
+    #[test]
+    fn journals_go_by_bytes() {
+        let mib = 1 << 20;
+        let events: Vec<(String, i64, i64)> = [
+            ("a", 0, 3 * mib),
+            ("a", 1, 3 * mib),
+            ("b", 0, 1),
+            ("b", 1, 3 * mib),
+        ]
+        .into_iter()
+        .map(|(e, s, b)| (e.to_owned(), s, b))
+        .collect();
+        let cap = super::JOURNAL_BYTES_A_TRANSACTION;
+        assert_eq!(
+            super::within_bytes(&events, cap),
+            3,
+            "6 MiB and a byte fit in 8; 3 more do not"
+        );
+        assert_eq!(super::prefixes(&events[..3]), [("a", 1), ("b", 0)]);
+        let huge = [("c".to_owned(), 0, 100 * mib)];
+        assert_eq!(super::within_bytes(&huge, cap), 1, "one event always goes");
+        assert_eq!(super::within_bytes(&[], cap), 0);
+    }
+
     /// More ended executions than a batch, in two workflows: each that
     /// ended before the cutoff goes with its journal; one that ended after
     /// it, and a running one however old, stay.
