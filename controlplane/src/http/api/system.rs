@@ -74,11 +74,29 @@ pub async fn render(state: &AppState) -> Response {
     metrics::gauge!("minicloud_invocations_in_flight").set(state.functions.in_flight().current() as f64);
     // One render at a time: a flood of scrapes (the private metrics
     // address takes no credentials) waits here rather than taking the
-    // blocking threads that compiles and artifact loads need.
+    // blocking threads that compiles and artifact loads need. The render
+    // holds the turn, not the request: a scraper that goes away drops its
+    // request, while the render it started runs on.
     static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-    let _one = RENDERING.acquire().await;
+    /// The turn, given back when the render ends (or panics, or is never
+    /// run).
+    struct Turn;
+    impl Drop for Turn {
+        fn drop(&mut self) {
+            RENDERING.add_permits(1);
+        }
+    }
+    let Ok(one) = RENDERING.acquire().await else {
+        return ApiError::internal("the metrics' render turn is closed").into_response();
+    };
+    one.forget();
+    let turn = Turn;
     let handle = state.metrics.clone();
-    match tokio::task::spawn_blocking(move || handle.render()).await {
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        handle.render()
+    });
+    match rendered.await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
