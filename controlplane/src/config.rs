@@ -49,10 +49,11 @@ pub struct ServeConfig {
     /// Compiled code kept in memory for components no loaded function
     /// runs (an earlier version, a function unloaded after its org's IAM
     /// changed), MiB; past it the org holding the most lets go first, its
-    /// least recently used first. Each saves reading
-    /// and checking its artifact on its next load. Counted in code bytes;
-    /// each holds more than its code resident (about 0.5 MB for the hello
-    /// component). Components that loaded functions run are always kept.
+    /// least recently used first. Each saves reading and checking its
+    /// artifact on its next load. Counted by compiled image, at least
+    /// 256 KiB each; each holds more than its image resident (about 0.5 MB
+    /// for the hello component's 360 KB). Components that loaded functions
+    /// run are always kept.
     #[arg(long, env = "MINICLOUD_SPARE_COMPONENTS_MIB", default_value_t = 16)]
     pub spare_components_mib: usize,
 

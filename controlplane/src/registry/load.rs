@@ -18,6 +18,7 @@ impl Registry {
         project: &Project,
         name: &str,
     ) -> Result<Option<Arc<Loaded>>, LoadError> {
+        let mark = self.forgotten.mark(&project.org_id);
         let Some(row) = self.store.in_project(project).function(name).await? else {
             return Ok(None);
         };
@@ -35,9 +36,14 @@ impl Registry {
         };
         let loaded = Arc::new(self.load(project, &row, &version).await?);
         let mut all = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        all.entry(project.name.clone())
-            .or_default()
-            .insert(name.to_owned(), loaded.clone());
+        // What it read may be older than a change that forgot the org's
+        // functions meanwhile: it serves this call (which began before the
+        // change was seen), and the next call loads again.
+        if self.forgotten.stands(&mark) {
+            all.entry(project.name.clone())
+                .or_default()
+                .insert(name.to_owned(), loaded.clone());
+        }
         Ok(Some(loaded))
     }
 

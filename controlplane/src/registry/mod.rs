@@ -89,6 +89,11 @@ pub struct Loaded {
 /// functions run and the spares.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 
+/// The least a component counts for against the spare budget, however
+/// small its compiled image (the hello component's is 360 KB, 216 KiB of
+/// it code, and a deploy of it held about 0.5 MB resident).
+const MIN_COUNTED: usize = 256 << 10;
+
 /// Turns stored settings into runtime limits.
 pub fn limits(s: &Settings) -> Limits {
     Limits {
@@ -104,6 +109,31 @@ type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
 /// Gates by function id, with the (limit, memory) each was made for.
 type Gates = Mutex<HashMap<String, ((usize, u64), Arc<Gate>)>>;
 
+/// By org id, how many times some of its loaded functions were forgotten.
+#[derive(Default)]
+struct Forgotten(Mutex<HashMap<String, u64>>);
+
+impl Forgotten {
+    /// Counts a forgetting of some of `org_id`'s functions; called with
+    /// the loaded functions locked for writing.
+    fn forgot(&self, org_id: &str) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(org_id.to_owned()).or_default() += 1;
+    }
+
+    /// Where `org_id`'s count stands: a load takes it before it reads the
+    /// store and caches what it read only if it still stands (`stands`).
+    fn mark(&self, org_id: &str) -> (String, u64) {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (org_id.to_owned(), counts.get(org_id).copied().unwrap_or(0))
+    }
+
+    /// Whether nothing of the marked org was forgotten since the mark.
+    fn stands(&self, (org_id, count): &(String, u64)) -> bool {
+        self.mark(org_id).1 == *count
+    }
+}
+
 /// The cache of loaded functions.
 pub struct Registry {
     runtime: Runtime,
@@ -112,6 +142,14 @@ pub struct Registry {
     writer: RecordWriter,
     host: HostServices,
     loaded: RwLock<ByName>,
+    /// By org id: how many times its loaded functions were forgotten
+    /// (changed only with `loaded` locked for writing). A load caches its
+    /// function only if its org's count did not move while it read the
+    /// store: one that read a role's policies or a version just before an
+    /// IAM write or a deploy committed, and finished after the write
+    /// forgot the org's functions, would otherwise serve the old grants or
+    /// version until the next change.
+    forgotten: Forgotten,
     /// Compiled components, each held for the orgs whose loaded functions
     /// run it and as a spare, up to `spare_bytes` of code (`spares`).
     components: Mutex<Components<Component>>,
@@ -175,6 +213,7 @@ impl Registry {
             writer,
             host,
             loaded: RwLock::new(HashMap::new()),
+            forgotten: Forgotten::default(),
             components: Mutex::new(Components::new()),
             spare_bytes,
             last_trim: Mutex::new(None),
@@ -217,9 +256,10 @@ impl Registry {
     }
 
     /// Forgets a function so that the next call loads it afresh.
-    pub fn invalidate(&self, project: &str, name: &str) {
+    pub fn invalidate(&self, project: &Project, name: &str) {
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(fns) = loaded.get_mut(project) {
+        self.forgotten.forgot(&project.org_id);
+        if let Some(fns) = loaded.get_mut(&project.name) {
             fns.remove(name);
         }
     }
@@ -229,6 +269,7 @@ impl Registry {
     /// cheap. Other orgs' functions stay loaded.
     pub fn invalidate_org(&self, org_id: &str) {
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        self.forgotten.forgot(org_id);
         loaded.retain(|_, functions| {
             functions.retain(|_, f| f.project.org_id != org_id);
             !functions.is_empty()
@@ -241,6 +282,10 @@ impl Registry {
     fn remember_component(&self, org_id: &str, sha: &str, component: Component) {
         let code = component.image_range();
         let size = (code.end as usize).saturating_sub(code.start as usize);
+        // What a component holds besides its image (its types, each org's
+        // link of it) is not in these bytes: a tenant deploying many tiny
+        // components would otherwise keep hundreds as spares in the budget.
+        let size = size.max(MIN_COUNTED);
         self.components
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -362,5 +407,28 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(function_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Forgotten;
+
+    /// A load's mark stops standing when its own org's functions are
+    /// forgotten (an IAM write or a deploy there), never because of
+    /// another org's: one tenant writing IAM in a loop must not keep
+    /// another's loads from being cached.
+    #[test]
+    fn a_mark_falls_with_its_own_orgs_forgetting_only() {
+        let f = Forgotten::default();
+        let ours = f.mark("ours");
+        let theirs = f.mark("theirs");
+        assert!(f.stands(&ours) && f.stands(&theirs));
+        f.forgot("theirs");
+        assert!(f.stands(&ours), "another org's change leaves our load cached");
+        assert!(!f.stands(&theirs), "their load read before their change");
+        f.forgot("ours");
+        assert!(!f.stands(&ours), "our load read before our change");
+        assert!(f.stands(&f.mark("ours")), "a load after the change is cached");
     }
 }

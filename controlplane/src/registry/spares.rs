@@ -14,6 +14,10 @@ pub(super) struct Components<T> {
     by_sha: HashMap<String, Held<T>>,
 }
 
+/// An org's spare bytes, and its spares: when each was last used, its
+/// bytes and its SHA-256.
+type OrgSpares<'a> = (usize, Vec<(Instant, usize, &'a str)>);
+
 struct Held<T> {
     component: T,
     /// Bytes of compiled code.
@@ -78,7 +82,7 @@ impl<T: Clone> Components<T> {
             }
         }
         // Each org's spares, the least recently used last, and their bytes.
-        let mut by_org: HashMap<&str, (usize, Vec<(Instant, usize, &str)>)> = HashMap::new();
+        let mut by_org: HashMap<&str, OrgSpares> = HashMap::new();
         let mut total = 0;
         for (sha, held) in &self.by_sha {
             for (org, used) in &held.orgs {

@@ -276,7 +276,7 @@ impl FunctionService {
                 CreateRefused::Conflict => FunctionError::Conflict,
                 CreateRefused::Quota(q) => q.into(),
             })?;
-        registry.invalidate(&project.name, name);
+        registry.invalidate(project, name);
         Ok(Deployed {
             function,
             version,
@@ -310,7 +310,7 @@ impl FunctionService {
             });
         }
         scope.update_function(f).await?;
-        self.registry.invalidate(&project.name, &f.name);
+        self.registry.invalidate(project, &f.name);
         let not_found = || FunctionError::NotFound {
             project: project.name.clone(),
             name: f.name.clone(),
@@ -323,7 +323,7 @@ impl FunctionService {
     /// Deletes `f`; calls in flight finish, new ones find nothing.
     pub async fn delete(&self, project: &Project, f: &FunctionRow) -> Result<()> {
         self.store.in_project(project).delete_function(&f.id).await?;
-        self.registry.invalidate(&project.name, &f.name);
+        self.registry.invalidate(project, &f.name);
         self.registry.forget(&f.id);
         Ok(())
     }
