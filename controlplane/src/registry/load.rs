@@ -244,7 +244,10 @@ impl Registry {
             return self.checked(sha, component).await;
         }
         // Another node may be compiling the same bytes for this org: wait
-        // for its artifact rather than compile them too.
+        // for its claim to end rather than compile them too. Not for the
+        // artifact to appear: it may be there already, another org's, and
+        // finding it sooner than the org's own compile ends would tell this
+        // org that another deployed the same bytes.
         let waited_since = Instant::now();
         let mut contended = false;
         while !self
@@ -254,9 +257,6 @@ impl Registry {
         {
             contended = true;
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten() {
-                return self.checked(sha, component).await;
-            }
             if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
                 break;
             }
