@@ -415,7 +415,12 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The server binary: `MINICLOUD_BIN` if set (an A/B of two builds with
+/// the bench's own scenarios), else the release build beside the bench.
 fn minicloud_bin() -> String {
+    if let Ok(bin) = std::env::var("MINICLOUD_BIN") {
+        return bin;
+    }
     let exe = std::env::current_exe().unwrap();
     exe.parent()
         .unwrap()
