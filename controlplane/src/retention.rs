@@ -8,8 +8,8 @@ use std::time::Duration;
 
 /// Records or log lines a statement deletes at most.
 const PRUNE_BATCH: i64 = 1000;
-/// Executions a transaction deletes at most, with their histories (and
-/// at most `EVENTS_A_TRANSACTION` events, in the store).
+/// Executions a batch deletes at most, with their histories (and at most
+/// `EVENTS_A_BATCH` events, in the store).
 const HISTORY_BATCH: i64 = 50;
 /// How often what is past its retention is deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

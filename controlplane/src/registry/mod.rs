@@ -151,11 +151,12 @@ pub struct Registry {
     /// version until the next change.
     forgotten: Forgotten,
     /// Compiled components, each held for the orgs whose loaded functions
-    /// run it and as a spare, up to `spare_bytes` of code (`spares`).
+    /// run it and as a spare, up to `spare_bytes` (`spares`).
     components: Mutex<Components<Component>>,
-    /// Code kept for components no loaded function runs (see `spares` for
-    /// which go first): a function switched back to an earlier version, or
-    /// loaded again after its org's IAM changed, finds its component
+    /// Bytes of compiled images kept for components no loaded function
+    /// runs (see `spares` for which go first): a function switched back to
+    /// an earlier version, or loaded again after its org's IAM changed,
+    /// finds its component
     /// without reading its artifact. Past it, such a component is
     /// forgotten (its artifact stays on disk): every distinct deploy
     /// compiles one (about 0.5 MB resident for the hello component), and a
@@ -195,7 +196,7 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// A registry over the store, the artifacts and the runtime, keeping
-    /// up to `spare_bytes` of code of components no loaded function runs.
+    /// up to `spare_bytes` of compiled images no loaded function runs.
     pub fn new(
         runtime: Runtime,
         store: Store,

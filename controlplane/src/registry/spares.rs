@@ -20,7 +20,7 @@ type OrgSpares<'a> = (usize, Vec<(Instant, usize, &'a str)>);
 
 struct Held<T> {
     component: T,
-    /// Bytes of compiled code.
+    /// Bytes it counts for against the budget.
     size: usize,
     /// The orgs that hold it, each with when it last used it.
     orgs: HashMap<String, Instant>,
@@ -40,7 +40,7 @@ impl<T: Clone> Components<T> {
         Some(held.component.clone())
     }
 
-    /// Holds the component of `sha` (`size` bytes of code) for `org`; the
+    /// Holds the component of `sha` (counting `size` bytes) for `org`; the
     /// one held for another org is shared if there is one.
     pub(super) fn put(&mut self, org: &str, sha: &str, component: T, size: usize) {
         let held = self.by_sha.entry(sha.to_owned()).or_insert_with(|| Held {
@@ -63,7 +63,7 @@ impl<T: Clone> Components<T> {
 
     /// Keeps for each org the components its loaded functions run
     /// (`in_use`, by org and SHA-256) and `keep`; of the others (spares)
-    /// as many as fit in `spare_bytes` of code, counted for each org that
+    /// as many as fit in `spare_bytes`, counted for each org that
     /// holds one; lets go of the rest. Over the budget, the org holding the
     /// most spare bytes lets go of its least recently used first: an org
     /// that deploys new bytes in a loop evicts its own spares down to what

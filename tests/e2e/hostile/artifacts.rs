@@ -6,11 +6,70 @@
 
 use super::{deploy_as, tenant};
 use minicloud_tests::{Db, Server, guests};
+use serde_json::json;
 
 crate::on_both_databases!(
     a_tampered_artifact_is_never_loaded,
-    another_orgs_deploys_tell_nothing
+    another_orgs_deploys_tell_nothing,
+    another_orgs_churn_keeps_our_spares
 );
+
+/// The hello component with a custom section tagged `tag`: new bytes.
+fn hello_tagged(tag: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(guests::HELLO).unwrap();
+    bytes.extend_from_slice(&[0, 3, 1, b'x', tag]);
+    bytes
+}
+
+/// A tenant redeploying new bytes in a loop evicts its own spare compiled
+/// components before another org's: our earlier version stays in memory,
+/// and switching back to it reads no artifact, while the churning org's
+/// oldest are gone (switching back to one of them reads its artifact).
+async fn another_orgs_churn_keeps_our_spares(db: Db) {
+    // 1 MiB of spares: about three hello components (360 KB images).
+    let s = Server::start_with(db, &["--spare-components-mib", "1"]).await;
+    let hello = s.fn_url("mine", "/");
+    for tag in [b'a', b'b'] {
+        assert_eq!(s.deploy_bytes("mine", "", hello_tagged(tag)).await.status(), 201);
+        assert_eq!(s.get_text(&hello).await, "Hello, world! (from MiniCloud)\n");
+    }
+    let evil = tenant(&s, "evil", "evil").await;
+    let url = format!("{}/api/v1/projects/evil/functions/churn", s.url);
+    for tag in b'0'..=b'5' {
+        // Trims run at most once a second: the last deploy's sees them all.
+        if tag == b'5' {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+        let resp = s
+            .as_token(&evil, reqwest::Method::PUT, &url)
+            .header("content-type", "application/wasm")
+            .body(hello_tagged(tag))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    }
+    let loads = || s.metric("minicloud_artifact_loads_total", "");
+    let before = loads().await;
+    assert_eq!(
+        s.patch("mine", json!({ "active_version": 1 })).await["active_version"],
+        1
+    );
+    assert_eq!(s.get_text(&hello).await, "Hello, world! (from MiniCloud)\n");
+    assert_eq!(loads().await, before, "our spare stayed in memory");
+    let (status, body) = s
+        .call(
+            &evil,
+            reqwest::Method::PATCH,
+            "/projects/evil/functions/churn",
+            Some(json!({ "active_version": 1 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let churn = s.get_text(&format!("{}/fn/evil/churn/", s.url)).await;
+    assert_eq!(churn, "Hello, world! (from MiniCloud)\n");
+    assert_eq!(loads().await, before + 1.0, "their oldest was let go");
+}
 
 async fn another_orgs_deploys_tell_nothing(db: Db) {
     let s = Server::start(db).await;

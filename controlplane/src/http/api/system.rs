@@ -9,6 +9,8 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::sync::{Arc, LazyLock};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 /// Routes of this resource.
@@ -77,20 +79,10 @@ pub async fn render(state: &AppState) -> Response {
     // blocking threads that compiles and artifact loads need. The render
     // holds the turn, not the request: a scraper that goes away drops its
     // request, while the render it started runs on.
-    static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-    /// The turn, given back when the render ends (or panics, or is never
-    /// run).
-    struct Turn;
-    impl Drop for Turn {
-        fn drop(&mut self) {
-            RENDERING.add_permits(1);
-        }
-    }
-    let Ok(one) = RENDERING.acquire().await else {
+    static RENDERING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(1)));
+    let Ok(turn) = RENDERING.clone().acquire_owned().await else {
         return ApiError::internal("the metrics' render turn is closed").into_response();
     };
-    one.forget();
-    let turn = Turn;
     let handle = state.metrics.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let _turn = turn;

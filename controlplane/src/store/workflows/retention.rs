@@ -16,10 +16,10 @@ const JOURNAL_BYTES_A_TRANSACTION: i64 = 8 << 20;
 /// as many a transaction.
 const PLAN_EVENTS: i64 = 1000;
 
-/// What goes with an execution: its journal, and any signal or task token
-/// an end left (none should), then the execution itself.
-const EXECUTION_ROWS: [&str; 4] = [
-    "DELETE FROM workflow_events WHERE execution_id IN",
+/// What goes with an execution once its journal went
+/// (`delete_journals`): any signal or task token an end left (none
+/// should), then the execution itself.
+const EXECUTION_ROWS: [&str; 3] = [
     "DELETE FROM workflow_signals WHERE execution_id IN",
     "DELETE FROM workflow_task_tokens WHERE execution_id IN",
     "DELETE FROM workflow_executions WHERE status <> 'RUNNING' AND id IN",
@@ -67,14 +67,8 @@ impl Store {
                 if ended.is_empty() {
                     break;
                 }
-                let mut events = 0;
-                let keys: Vec<&str> = ended
+                let keys: Vec<&str> = ended[..fitting(&ended, EVENTS_A_BATCH, |(_, n)| *n)]
                     .iter()
-                    .take_while(|(_, n)| {
-                        let first = events == 0;
-                        events += (*n).max(1);
-                        first || events <= EVENTS_A_BATCH
-                    })
                     .map(|(id, _)| id.as_str())
                     .collect();
                 self.delete_journals(&keys).await?;
@@ -110,7 +104,7 @@ impl Store {
                 q = q.bind(*key);
             }
             let events = q.fetch_all(self.pool()).await?;
-            let taken = within_bytes(&events, JOURNAL_BYTES_A_TRANSACTION);
+            let taken = fitting(&events, JOURNAL_BYTES_A_TRANSACTION, |(_, _, bytes)| *bytes);
             let upto = prefixes(&events[..taken]);
             if upto.is_empty() {
                 return Ok(());
@@ -145,16 +139,16 @@ fn prefixes(events: &[(String, i64, i64)]) -> Vec<(&str, i64)> {
     upto
 }
 
-/// How many of `events` (each with its size in bytes last), from the
-/// first, fit in `bytes`; at least one when there is one.
-fn within_bytes(events: &[(String, i64, i64)], bytes: i64) -> usize {
+/// How many of `items`, from the first, fit in `cap` by their `weight`
+/// (each at least 1); at least one when there is one.
+fn fitting<T>(items: &[T], cap: i64, weight: impl Fn(&T) -> i64) -> usize {
     let mut total = 0;
-    events
+    items
         .iter()
-        .take_while(|(_, _, size)| {
+        .take_while(|item| {
             let first = total == 0;
-            total += (*size).max(1);
-            first || total <= bytes
+            total += weight(item).max(1);
+            first || total <= cap
         })
         .count()
 }
@@ -177,14 +171,14 @@ mod tests {
         .collect();
         let cap = super::JOURNAL_BYTES_A_TRANSACTION;
         assert_eq!(
-            super::within_bytes(&events, cap),
+            super::fitting(&events, cap, |e| e.2),
             3,
             "6 MiB and a byte fit in 8; 3 more do not"
         );
         assert_eq!(super::prefixes(&events[..3]), [("a", 1), ("b", 0)]);
         let huge = [("c".to_owned(), 0, 100 * mib)];
-        assert_eq!(super::within_bytes(&huge, cap), 1, "one event always goes");
-        assert_eq!(super::within_bytes(&[], cap), 0);
+        assert_eq!(super::fitting(&huge, cap, |e| e.2), 1, "one event always goes");
+        assert_eq!(super::fitting(&[] as &[(String, i64, i64)], cap, |e| e.2), 0);
     }
 
     /// More ended executions than a batch, in two workflows: each that
