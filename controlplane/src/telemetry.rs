@@ -1,6 +1,7 @@
 //! Metrics (Prometheus) and structured logs.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -8,37 +9,48 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// Installs the process-wide metrics recorder and returns the handle that
-/// renders `/metrics`. Installing twice (tests) reuses nothing: the second
-/// call fails and gets a detached recorder.
+/// Installs the process-wide metrics recorder, with its upkeep thread,
+/// and returns the handle that renders `/metrics`. Later calls (servers
+/// started again in one process: tests and benchmarks) share the same
+/// recorder and upkeep. If another recorder holds the process already,
+/// the handle is of a detached one, which nothing records into.
 pub fn install_metrics() -> PrometheusHandle {
-    let builder = || {
-        PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .expect("bucket list is not empty")
-    };
-    let handle = match builder().install_recorder() {
-        Ok(handle) => handle,
-        Err(_) => builder().build_recorder().handle(),
-    };
-    // On a thread of its own: an upkeep drains every histogram sample
-    // taken since the one before (two an invocation), 1.3-1.4 ms every 5 s
-    // at 13-14k invocations a second here, which on a tokio worker would
-    // hold every request that worker serves as long.
-    let upkeep = handle.clone();
+    static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let builder = || {
+                PrometheusBuilder::new()
+                    .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                    .expect("bucket list is not empty")
+            };
+            match builder().install_recorder() {
+                Ok(handle) => {
+                    keep_up(handle.clone());
+                    handle
+                }
+                Err(_) => builder().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Runs the recorder's upkeep on a thread of its own: an upkeep drains
+/// every histogram sample taken since the one before (two an invocation),
+/// 1.3-1.4 ms every 5 s at 13-14k invocations a second here, which on a
+/// tokio worker would hold every request that worker serves as long.
+fn keep_up(handle: PrometheusHandle) {
     let thread = std::thread::Builder::new()
         .name("metrics-upkeep".into())
         .stack_size(256 << 10)
         .spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_secs(5));
-                upkeep.run_upkeep();
+                handle.run_upkeep();
             }
         });
     if let Err(e) = thread {
         tracing::warn!(error = %e, "cannot start the metrics' upkeep; /metrics drains them instead");
     }
-    handle
 }
 
 /// Structured logs to stderr; `RUST_LOG` filters, `MINICLOUD_LOG_FORMAT=json`

@@ -18,33 +18,31 @@ impl Registry {
         project: &Project,
         name: &str,
     ) -> Result<Option<Arc<Loaded>>, LoadError> {
-        let mark = self.forgotten.mark(&project.org_id);
-        let Some(row) = self.store.in_project(project).function(name).await? else {
-            return Ok(None);
+        let read = async {
+            let Some(row) = self.store.in_project(project).function(name).await? else {
+                return Ok(None);
+            };
+            let Some(version) = self
+                .store
+                .in_project(project)
+                .version(&row.id, row.active_version)
+                .await?
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "function {name} has no version {}",
+                    row.active_version
+                ))
+                .into());
+            };
+            Ok(Some(Arc::new(self.load(project, &row, &version).await?)))
         };
-        let Some(version) = self
-            .store
-            .in_project(project)
-            .version(&row.id, row.active_version)
-            .await?
-        else {
-            return Err(StoreError::Corrupt(format!(
-                "function {name} has no version {}",
-                row.active_version
-            ))
-            .into());
-        };
-        let loaded = Arc::new(self.load(project, &row, &version).await?);
-        let mut all = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        // What it read may be older than a change that forgot the org's
-        // functions meanwhile: it serves this call (which began before the
-        // change was seen), and the next call loads again.
-        if self.forgotten.stands(&mark) {
-            all.entry(project.name.clone())
-                .or_default()
-                .insert(name.to_owned(), loaded.clone());
-        }
-        Ok(Some(loaded))
+        self.forgotten
+            .load(&self.loaded, &project.org_id, read, |all, loaded| {
+                all.entry(project.name.clone())
+                    .or_default()
+                    .insert(name.to_owned(), loaded);
+            })
+            .await
     }
 
     async fn load(

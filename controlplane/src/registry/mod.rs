@@ -8,11 +8,14 @@
 //!   cache, or compiled again), its execution role's grants, and
 //!   [`compile`]; and the component of a deploy ([`Registry::deployable`]),
 //!   compiled only for bytes this engine never compiled.
+//! - `forgotten`: which loads may be cached: none that read the store
+//!   before a change forgot its org's functions.
 //! - `slots`: one load lock per function, so that concurrent misses wait
 //!   for a single load (and one per component a deploy compiles).
 //! - `spares`: which compiled components stay in memory, and for which
 //!   orgs: an org finds one only while it holds it itself.
 
+mod forgotten;
 mod load;
 mod slots;
 mod spares;
@@ -25,6 +28,7 @@ use crate::records::{FunctionIdentity, RecordWriter};
 use crate::store::functions::{FunctionRow, Settings};
 use crate::store::projects::Project;
 use crate::store::{Store, StoreError};
+use forgotten::Forgotten;
 pub use load::{Deployable, DeployableError, compile};
 use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
@@ -109,31 +113,6 @@ type ByName = HashMap<String, HashMap<String, Arc<Loaded>>>;
 /// Gates by function id, with the (limit, memory) each was made for.
 type Gates = Mutex<HashMap<String, ((usize, u64), Arc<Gate>)>>;
 
-/// By org id, how many times some of its loaded functions were forgotten.
-#[derive(Default)]
-struct Forgotten(Mutex<HashMap<String, u64>>);
-
-impl Forgotten {
-    /// Counts a forgetting of some of `org_id`'s functions; called with
-    /// the loaded functions locked for writing.
-    fn forgot(&self, org_id: &str) {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry(org_id.to_owned()).or_default() += 1;
-    }
-
-    /// Where `org_id`'s count stands: a load takes it before it reads the
-    /// store and caches what it read only if it still stands (`stands`).
-    fn mark(&self, org_id: &str) -> (String, u64) {
-        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (org_id.to_owned(), counts.get(org_id).copied().unwrap_or(0))
-    }
-
-    /// Whether nothing of the marked org was forgotten since the mark.
-    fn stands(&self, (org_id, count): &(String, u64)) -> bool {
-        self.mark(org_id).1 == *count
-    }
-}
-
 /// The cache of loaded functions.
 pub struct Registry {
     runtime: Runtime,
@@ -143,12 +122,8 @@ pub struct Registry {
     host: HostServices,
     loaded: RwLock<ByName>,
     /// By org id: how many times its loaded functions were forgotten
-    /// (changed only with `loaded` locked for writing). A load caches its
-    /// function only if its org's count did not move while it read the
-    /// store: one that read a role's policies or a version just before an
-    /// IAM write or a deploy committed, and finished after the write
-    /// forgot the org's functions, would otherwise serve the old grants or
-    /// version until the next change.
+    /// (changed only with `loaded` locked for writing); a load that read
+    /// the store before its org's count moved is not cached (`forgotten`).
     forgotten: Forgotten,
     /// Compiled components, each held for the orgs whose loaded functions
     /// run it and as a spare, up to `spare_bytes` (`spares`).
@@ -408,28 +383,5 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(function_id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Forgotten;
-
-    /// A load's mark stops standing when its own org's functions are
-    /// forgotten (an IAM write or a deploy there), never because of
-    /// another org's: one tenant writing IAM in a loop must not keep
-    /// another's loads from being cached.
-    #[test]
-    fn a_mark_falls_with_its_own_orgs_forgetting_only() {
-        let f = Forgotten::default();
-        let ours = f.mark("ours");
-        let theirs = f.mark("theirs");
-        assert!(f.stands(&ours) && f.stands(&theirs));
-        f.forgot("theirs");
-        assert!(f.stands(&ours), "another org's change leaves our load cached");
-        assert!(!f.stands(&theirs), "their load read before their change");
-        f.forgot("ours");
-        assert!(!f.stands(&ours), "our load read before our change");
-        assert!(f.stands(&f.mark("ours")), "a load after the change is cached");
     }
 }
