@@ -68,3 +68,39 @@ pub fn init_tracing() {
         builder.try_init()
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::install_metrics;
+
+    /// A server started again in the same process (tests, benchmarks)
+    /// renders what the process records, not an empty detached recorder,
+    /// and does not start another upkeep thread.
+    #[test]
+    fn installing_again_shares_the_recorder() {
+        let first = install_metrics();
+        let again = install_metrics();
+        metrics::counter!("minicloud_installed_twice_total").increment(3);
+        for handle in [first, again] {
+            let text = handle.render();
+            assert!(text.contains("minicloud_installed_twice_total 3"), "{text}");
+        }
+        // A thread names itself once it runs: wait for the name to show.
+        let upkeeps = || {
+            std::fs::read_dir("/proc/self/task")
+                .expect("Linux's /proc")
+                .filter_map(Result::ok)
+                .filter(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|name| name.trim() == "metrics-upkeep")
+                })
+                .count()
+        };
+        let started = std::time::Instant::now();
+        while upkeeps() == 0 && started.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let upkeeps = upkeeps();
+        assert_eq!(upkeeps, 1, "one upkeep thread for the process");
+    }
+}
