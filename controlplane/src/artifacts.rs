@@ -16,12 +16,14 @@
 
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
+use futures::StreamExt;
 use minicloud_runtime::Runtime;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 
 /// Errors moving artifacts around.
 #[derive(Debug, thiserror::Error)]
@@ -178,13 +180,12 @@ impl Artifacts {
         }
         match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
             Ok(got) => {
-                let bytes = got.bytes().await?;
-                if sha256_of(bytes.clone()).await != digest {
+                if self.download_checked(got, &path, sha, digest).await? {
+                    Ok(Some(path))
+                } else {
                     refused(sha, "object_store");
-                    return Ok(None);
+                    Ok(None)
                 }
-                self.write_cache(&path, sha, &bytes).await?;
-                Ok(Some(path))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
@@ -224,19 +225,63 @@ impl Artifacts {
         Ok(())
     }
 
+    /// Streams an object store copy into a temporary file beside `path`,
+    /// hashing it on the way (an artifact runs to tens of MB), and moves it
+    /// to `path` only if its digest is `digest`; whether it did.
+    async fn download_checked(
+        &self,
+        got: object_store::GetResult,
+        path: &Path,
+        sha: &str,
+        digest: &str,
+    ) -> Result<bool, ArtifactError> {
+        let io = cache_error(path);
+        let tmp = temporary_beside(path, sha).await?;
+        let mut hasher = Sha256::new();
+        let copied = async {
+            let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await.map_err(io)?);
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            file.flush().await.map_err(io)
+        }
+        .await;
+        let matches = copied.is_ok() && hex::encode(hasher.finalize()) == digest;
+        if !matches {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return copied.map(|()| false);
+        }
+        tokio::fs::rename(&tmp, path).await.map_err(io)?;
+        Ok(true)
+    }
+
     /// Writes atomically: a reader never maps a half-written file.
     async fn write_cache(&self, path: &Path, sha: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
-        let io = |source| ArtifactError::Cache {
-            path: path.display().to_string(),
-            source,
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(dir).await.map_err(io)?;
-        let tmp = dir.join(format!("{sha}.{}.tmp", crate::util::new_id()));
+        let io = cache_error(path);
+        let tmp = temporary_beside(path, sha).await?;
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, path).await.map_err(io)?;
         Ok(())
     }
+}
+
+/// An error of the cache file at `path`.
+fn cache_error(path: &Path) -> impl Fn(std::io::Error) -> ArtifactError + Copy + '_ {
+    move |source| ArtifactError::Cache {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A new temporary file's name in the folder of `path` (made if need be),
+/// for a copy of `sha` that is moved to `path` once whole.
+async fn temporary_beside(path: &Path, sha: &str) -> Result<PathBuf, ArtifactError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    tokio::fs::create_dir_all(dir).await.map_err(cache_error(path))?;
+    Ok(dir.join(format!("{sha}.{}.tmp", crate::util::new_id())))
 }
 
 /// SHA-256 in hex, off the async workers (artifacts run to megabytes).

@@ -10,6 +10,7 @@ use serde_json::json;
 
 crate::on_both_databases!(
     a_tampered_artifact_is_never_loaded,
+    a_lost_cache_copy_comes_back_checked_from_the_object_store,
     another_orgs_deploys_tell_nothing,
     another_orgs_churn_keeps_our_spares
 );
@@ -121,6 +122,17 @@ async fn a_tampered_artifact_is_never_loaded(db: Db) {
             >= 1.0,
         "the planted cache copy was noticed"
     );
+    assert!(
+        s.metric("minicloud_artifact_digest_mismatches_total", "object_store")
+            .await
+            >= 1.0,
+        "and the planted object store copy"
+    );
+    assert_eq!(
+        temporaries(&s),
+        Vec::<std::path::PathBuf>::new(),
+        "the refused download was not kept"
+    );
     // The recompiled artifact is the one recorded now: the next start
     // loads it without compiling.
     s.restart().await;
@@ -131,6 +143,47 @@ async fn a_tampered_artifact_is_never_loaded(db: Db) {
             .await,
         0.0
     );
+}
+
+/// A node whose cache lost an artifact (a new node beside a shared bucket,
+/// a cleared disk) takes the object store's copy, streamed and checked,
+/// without compiling; a planted partial download never stays behind.
+async fn a_lost_cache_copy_comes_back_checked_from_the_object_store(db: Db) {
+    let mut s = Server::start(db).await;
+    let deployed = s.deploy("hello", guests::HELLO).await;
+    let sha = deployed["sha256"].as_str().unwrap().to_owned();
+    let name = format!("{sha}.cwasm");
+    let find = |dir: &str| {
+        walk(&s.data_dir().join(dir))
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name.as_str()))
+    };
+    let stored = find("objects/compiled").expect("the object store's copy");
+    let cached = find("cache").expect("the cached copy");
+    std::fs::remove_file(&cached).unwrap();
+    s.restart().await;
+    let text = s.get_text(&s.fn_url("hello", "/?name=Ada")).await;
+    assert_eq!(text, "Hello, Ada! (from MiniCloud)\n");
+    assert_eq!(
+        s.metric("minicloud_compilations_total", "").await,
+        0.0,
+        "loaded from the object store's copy, not compiled"
+    );
+    assert_eq!(
+        std::fs::read(&cached).expect("cached again"),
+        std::fs::read(&stored).unwrap(),
+        "the cached copy is the stored one, whole"
+    );
+    assert_eq!(temporaries(&s), Vec::<std::path::PathBuf>::new());
+}
+
+/// Temporary files in the artifact cache (downloads and writes not moved
+/// into place).
+fn temporaries(s: &Server) -> Vec<std::path::PathBuf> {
+    walk(&s.data_dir().join("cache"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
