@@ -21,7 +21,9 @@
 //! quota for as long as it lives, idle or busy ([`InstanceQuota`]): its
 //! requests take only their places in the concurrency quotas. A tenant
 //! whose quota is full of idle instances gets its memory back by asking
-//! them to end; past the quota a new instance is refused (429).
+//! them to end; past the quota a new instance is refused (429). A request
+//! that finds its function's instances all busy and the quota full waits
+//! for one of them first (`Own`), rather than have one ended for it.
 //!
 //! With `max_concurrent` above 1 the instance's host calls cannot be told
 //! apart by request: the capabilities see the request started last, and a
@@ -46,7 +48,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -156,6 +158,9 @@ pub trait InstanceQuota: Send + Sync {
     /// [`InstanceQuota::rooms`]); past that it refuses, with a message
     /// for the caller.
     fn hold(&self) -> Holding<'_>;
+
+    /// Whether a new instance would find its place now, without waiting.
+    fn has_room(&self) -> bool;
 
     /// Where the tenant calls for memory that its idle instances hold (its
     /// project and its org, say): an instance idle when a call comes to
@@ -372,6 +377,56 @@ pub(crate) struct Instances {
     reuse: Reuse,
     quota: Arc<dyn InstanceQuota>,
     retired: Arc<Retired>,
+    own: Arc<Own>,
+}
+
+/// The function's own instances, for a request that finds all of them
+/// busy and its tenant's memory full: a new instance would wait for the
+/// tenant's idle instances to end, and one of these, once it can take a
+/// request, would be ended for it. The request waits for one of them
+/// instead ([`Own::wait`]).
+#[derive(Debug, Default)]
+struct Own {
+    /// Instances alive.
+    live: AtomicUsize,
+    /// Of them, those that said they would take a request when last asked.
+    accepting: AtomicUsize,
+    /// Told when one of them would take a request again, or has ended and
+    /// given its memory back.
+    changed: tokio::sync::Notify,
+}
+
+/// How long a request waits for one of its function's own instances
+/// before a new one is made (which then waits for memory in its turn).
+const OWN_WAIT: Duration = Duration::from_millis(250);
+
+impl Own {
+    /// Waits, up to [`OWN_WAIT`], while the function has instances, none of
+    /// them would take a request, and its tenant has no memory for another.
+    async fn wait(&self, quota: &dyn InstanceQuota) {
+        let stuck = || {
+            self.live.load(Ordering::Relaxed) > 0
+                && self.accepting.load(Ordering::Relaxed) == 0
+                && !quota.has_room()
+        };
+        // The common case, first: nothing to wait for.
+        if !stuck() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + OWN_WAIT;
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if !stuck() {
+                return;
+            }
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep_until(until) => return,
+            }
+        }
+    }
 }
 
 impl Instances {
@@ -389,6 +444,7 @@ impl Instances {
                 reuse,
                 quota,
                 retired: retired.clone(),
+                own: Arc::default(),
             }),
             retired,
         }
@@ -480,6 +536,7 @@ impl HandlerState for Instances {
         let reused = func.runtime.inner.reused.clone();
         let limit = reused_limit(func);
         let owned = reused.started(self.quota.owner(), limit);
+        self.own.live.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -497,9 +554,28 @@ impl HandlerState for Instances {
                 shared,
                 turn,
                 owned,
-                _held: held,
+                accepting: AtomicBool::new(false),
+                held: OwnPlace {
+                    place: Some(held),
+                    own: self.own.clone(),
+                },
             },
         })
+    }
+}
+
+/// An instance's place in its tenant's quota, given back when the
+/// instance ends; a request waiting for one of its function's instances
+/// is told then.
+struct OwnPlace {
+    place: Option<Place>,
+    own: Arc<Own>,
+}
+
+impl Drop for OwnPlace {
+    fn drop(&mut self) {
+        drop(self.place.take());
+        self.own.changed.notify_waiters();
     }
 }
 
@@ -512,8 +588,10 @@ pub(crate) struct Worker {
     turn: Option<crate::cpu::Turn>,
     /// Whose it is, for the node's count of reused instances.
     owned: Arc<Owned>,
+    /// Whether it said it would take a request when last asked.
+    accepting: AtomicBool,
     /// Its place in its tenant's memory quota, given back when it ends.
-    _held: Place,
+    held: OwnPlace,
 }
 
 impl WorkerState for Worker {
@@ -521,13 +599,24 @@ impl WorkerState for Worker {
     type RequestData = Ticket;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.reuse.max_requests as usize {
+        let answer = if total >= self.reuse.max_requests as usize {
             ShouldAccept::Never
         } else if concurrent >= self.reuse.max_concurrent as usize {
             ShouldAccept::No
         } else {
             ShouldAccept::Yes
+        };
+        let accepting = matches!(answer, ShouldAccept::Yes);
+        if self.accepting.swap(accepting, Ordering::Relaxed) != accepting {
+            let own = &self.held.own;
+            if accepting {
+                own.accepting.fetch_add(1, Ordering::Relaxed);
+                own.changed.notify_waiters();
+            } else {
+                own.accepting.fetch_sub(1, Ordering::Relaxed);
+            }
         }
+        answer
     }
 
     fn on_request_start(
@@ -558,6 +647,11 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         self.func.runtime.inner.reused.ended(&self.owned);
+        let own = &self.held.own;
+        own.live.fetch_sub(1, Ordering::Relaxed);
+        if self.accepting.swap(false, Ordering::Relaxed) {
+            own.accepting.fetch_sub(1, Ordering::Relaxed);
+        }
         // An instance its expiry ended has its verdict already (a timeout).
         if let Err(e) = result {
             let limits = self.func.limits;
@@ -704,6 +798,8 @@ where
         limits: func.limits,
         guard,
     };
+    let instances = pool.handler.state();
+    instances.own.wait(&*instances.quota).await;
     match pool.handler.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
         Ok(resp) => {
             let status = resp.status().as_u16();

@@ -281,6 +281,11 @@ impl Pool {
     /// `deadline`; every [`ROOM_EVERY`] of the wait the idle reused
     /// instances under this pool are called on to end. The wait keeps its
     /// place in the semaphore's queue throughout.
+    /// Whether the pool has `mib` of memory free now.
+    fn has_memory(&self, mib: u32) -> bool {
+        self.memory.permits.available_permits() >= mib as usize
+    }
+
     async fn memory(self: &Arc<Self>, mib: u32, deadline: Instant) -> Result<Held, QuotaExceeded> {
         // Larger than the whole quota: it would wait forever.
         if u64::from(mib) > self.memory.limit() {
@@ -381,6 +386,12 @@ impl Tenants {
         })
     }
 
+    /// Whether the tenant's project and org both have its memory free now.
+    fn has_room(&self, t: &Tenant) -> bool {
+        let (project, org) = self.pools(t);
+        project.has_memory(t.memory_mib) && org.has_memory(t.memory_mib)
+    }
+
     /// The pools of the tenant's project and org.
     fn pools(&self, t: &Tenant) -> (Arc<Pool>, Arc<Pool>) {
         let project = pool(
@@ -436,6 +447,10 @@ impl minicloud_runtime::InstanceQuota for InstanceRoom {
                 }
             }
         })
+    }
+
+    fn has_room(&self) -> bool {
+        self.tenants.has_room(&self.tenant)
     }
 
     fn owner(&self) -> Arc<str> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 crate::on_both_databases!(
     warm_instances_stay_with_their_function,
     idle_warm_instances_hold_their_memory_in_their_own_quota,
+    a_full_quota_waits_for_the_functions_own_instance,
 );
 
 const REUSE: &str = r#"{"reuse": {"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}}"#;
@@ -237,4 +238,44 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
 
     // Another org's warm instance never heard mallory's calls for memory.
     assert_eq!(count(&s, "default", "ours").await, "2");
+}
+
+/// A project whose memory quota holds one instance of a reused function,
+/// busy: the next request waits for that instance and is served there.
+/// Before, a new instance was made for it, which asked the project's idle
+/// instances to end: the busy one ended as soon as it was free, taking
+/// what it kept in memory, and every request past the quota cost a new
+/// instance.
+async fn a_full_quota_waits_for_the_functions_own_instance(db: Db) {
+    let s = Server::start(db).await;
+    let (status, body) = s
+        .call(
+            &s.token,
+            Method::PUT,
+            "/projects/default/quota",
+            Some(json!({"memory_mib": 64})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    warm(&s, &s.token, "default", "one").await;
+    let limits = json!({"limits": {"memory_mib": 64}});
+    let path = "/projects/default/functions/one";
+    let (status, body) = s.call(&s.token, Method::PATCH, path, Some(limits)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(count(&s, "default", "one").await, "1");
+
+    let slow = {
+        let http = s.http.clone();
+        let url = format!("{}/fn/default/one/sleep?ms=200", s.url);
+        tokio::spawn(async move { http.get(url).send().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        count(&s, "default", "one").await,
+        "3",
+        "served by the same instance, after the slow request"
+    );
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.status(), 200);
+    assert_eq!(slow.headers()["x-instance-requests"], "2");
 }
