@@ -241,8 +241,8 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
 }
 
 /// A project whose memory quota holds one instance of a reused function,
-/// busy: the next request waits for that instance and is served there.
-/// Before, a new instance was made for it, which asked the project's idle
+/// busy (160 ms): the next request waits for that instance and is served
+/// there. Before, a new instance was made for it, which asked the project's idle
 /// instances to end: the busy one ended as soon as it was free, taking
 /// what it kept in memory, and every request past the quota cost a new
 /// instance.
@@ -266,10 +266,12 @@ async fn a_full_quota_waits_for_the_functions_own_instance(db: Db) {
 
     let slow = {
         let http = s.http.clone();
-        let url = format!("{}/fn/default/one/sleep?ms=200", s.url);
+        let url = format!("{}/fn/default/one/sleep?ms=160", s.url);
         tokio::spawn(async move { http.get(url).send().await.unwrap() })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Margins both ways: the slow request is still running when the next
+    // arrives, and ends well within the next one's 250 ms wait.
+    tokio::time::sleep(Duration::from_millis(35)).await;
     assert_eq!(
         count(&s, "default", "one").await,
         "3",
