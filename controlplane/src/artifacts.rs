@@ -237,6 +237,9 @@ impl Artifacts {
     ) -> Result<bool, ArtifactError> {
         let io = cache_error(path);
         let tmp = temporary_beside(path, sha).await?;
+        // Removed however this ends short of the move: a mismatch, an
+        // error, or the load that wanted it going away mid-download.
+        let mut stray = Stray(Some(tmp.clone()));
         let mut hasher = Sha256::new();
         let copied = async {
             let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await.map_err(io)?);
@@ -251,10 +254,10 @@ impl Artifacts {
         .await;
         let matches = copied.is_ok() && hex::encode(hasher.finalize()) == digest;
         if !matches {
-            let _ = tokio::fs::remove_file(&tmp).await;
             return copied.map(|()| false);
         }
         tokio::fs::rename(&tmp, path).await.map_err(io)?;
+        stray.0 = None;
         Ok(true)
     }
 
@@ -265,6 +268,17 @@ impl Artifacts {
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, path).await.map_err(io)?;
         Ok(())
+    }
+}
+
+/// A temporary file removed when dropped, unless taken out first.
+struct Stray(Option<PathBuf>);
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

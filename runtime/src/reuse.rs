@@ -186,6 +186,8 @@ pub type Holding<'a> = Pin<Box<dyn Future<Output = Result<Place, String>> + Send
 pub struct Room {
     calls: AtomicU64,
     notify: Arc<tokio::sync::Notify>,
+    /// Instances listening that are idle now.
+    idle: AtomicUsize,
 }
 
 impl Room {
@@ -198,6 +200,11 @@ impl Room {
     /// The calls so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Whether an instance listening is idle now (a call would end it).
+    pub fn has_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) > 0
     }
 }
 
@@ -233,6 +240,8 @@ struct Listening {
     room: Arc<Room>,
     ear: Ear,
     calls_when_idle: u64,
+    /// Counted in the room's idle instances.
+    idle: bool,
 }
 
 impl Listening {
@@ -241,17 +250,33 @@ impl Listening {
             ear: Ear::new(&room.notify),
             calls_when_idle: room.calls(),
             room,
+            idle: false,
         }
     }
 
     fn went_idle(&mut self) {
         self.calls_when_idle = self.room.calls();
+        if !std::mem::replace(&mut self.idle, true) {
+            self.room.idle.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn went_busy(&mut self) {
+        if std::mem::replace(&mut self.idle, false) {
+            self.room.idle.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Whether a call came since it went idle; listens for the next.
     fn called(&mut self, cx: &mut Context<'_>) -> bool {
         self.ear.heard(cx);
         self.room.calls() != self.calls_when_idle
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.went_busy();
     }
 }
 
@@ -400,14 +425,22 @@ struct Own {
 /// before a new one is made (which then waits for memory in its turn).
 const OWN_WAIT: Duration = Duration::from_millis(250);
 
+/// How often a waiting request looks again at its tenant's memory and
+/// idle instances.
+const OWN_LOOK_AGAIN: Duration = Duration::from_millis(10);
+
 impl Own {
     /// Waits, up to [`OWN_WAIT`], while the function has instances, none of
     /// them would take a request, and its tenant has no memory for another.
     async fn wait(&self, quota: &dyn InstanceQuota) {
+        // Not when memory would come at once: free, or held by the tenant's
+        // idle instances (of its other functions), which a new instance
+        // asks to end.
         let stuck = || {
             self.live.load(Ordering::Relaxed) > 0
                 && self.accepting.load(Ordering::Relaxed) == 0
                 && !quota.has_room()
+                && !quota.rooms().iter().any(|room| room.has_idle())
         };
         // The common case, first: nothing to wait for.
         if !stuck() {
@@ -421,9 +454,17 @@ impl Own {
             if !stuck() {
                 return;
             }
+            // Memory that others give back (a fresh instance ending, an
+            // instance of another function) tells nothing: looked at again
+            // every few milliseconds.
+            let again = (tokio::time::Instant::now() + OWN_LOOK_AGAIN).min(until);
             tokio::select! {
                 () = changed => {}
-                () = tokio::time::sleep_until(until) => return,
+                () = tokio::time::sleep_until(again) => {
+                    if again == until {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -741,6 +782,8 @@ impl WorkerExpiration for Expiry {
             this.armed_for = Some((status, start));
             if status == WorkerStatus::Idle {
                 this.rooms.iter_mut().for_each(Listening::went_idle);
+            } else {
+                this.rooms.iter_mut().for_each(Listening::went_busy);
             }
         }
         if status == WorkerStatus::Idle {

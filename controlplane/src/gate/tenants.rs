@@ -277,15 +277,15 @@ impl Pool {
         Ok(Held::slot(self, slot))
     }
 
-    /// `mib` of memory, waiting in this pool's bounded queue until
-    /// `deadline`; every [`ROOM_EVERY`] of the wait the idle reused
-    /// instances under this pool are called on to end. The wait keeps its
-    /// place in the semaphore's queue throughout.
     /// Whether the pool has `mib` of memory free now.
     fn has_memory(&self, mib: u32) -> bool {
         self.memory.permits.available_permits() >= mib as usize
     }
 
+    /// `mib` of memory, waiting in this pool's bounded queue until
+    /// `deadline`; every [`ROOM_EVERY`] of the wait the idle reused
+    /// instances under this pool are called on to end. The wait keeps its
+    /// place in the semaphore's queue throughout.
     async fn memory(self: &Arc<Self>, mib: u32, deadline: Instant) -> Result<Held, QuotaExceeded> {
         // Larger than the whole quota: it would wait forever.
         if u64::from(mib) > self.memory.limit() {
