@@ -227,7 +227,10 @@ impl Artifacts {
 
     /// Streams an object store copy into a temporary file beside `path`,
     /// hashing it on the way (an artifact runs to tens of MB), and moves it
-    /// to `path` only if its digest is `digest`; whether it did.
+    /// to `path` only if its digest is `digest`; whether it did. The digest
+    /// is taken on the worker, a chunk of the stream at a time (each a few
+    /// microseconds), not on a blocking thread as [`sha256_of`] does with
+    /// a whole artifact.
     async fn download_checked(
         &self,
         got: object_store::GetResult,
@@ -265,8 +268,10 @@ impl Artifacts {
     async fn write_cache(&self, path: &Path, sha: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
         let io = cache_error(path);
         let tmp = temporary_beside(path, sha).await?;
+        let mut stray = Stray(Some(tmp.clone()));
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, path).await.map_err(io)?;
+        stray.0 = None;
         Ok(())
     }
 }

@@ -471,6 +471,12 @@ impl Own {
 }
 
 impl Instances {
+    /// Waits, if need be, for one of the function's own instances
+    /// ([`Own::wait`]).
+    async fn wait_for_own(&self) {
+        self.own.wait(&*self.quota).await;
+    }
+
     pub(crate) fn pool(
         func: Function,
         pre: ServicePre<InstanceState>,
@@ -577,7 +583,6 @@ impl HandlerState for Instances {
         let reused = func.runtime.inner.reused.clone();
         let limit = reused_limit(func);
         let owned = reused.started(self.quota.owner(), limit);
-        self.own.live.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
             store,
             proxy: Proxy::P3(service),
@@ -595,26 +600,53 @@ impl HandlerState for Instances {
                 shared,
                 turn,
                 owned,
-                accepting: AtomicBool::new(false),
-                held: OwnPlace {
-                    place: Some(held),
-                    own: self.own.clone(),
-                },
+                counted: Counted::new(held, self.own.clone()),
             },
         })
     }
 }
 
-/// An instance's place in its tenant's quota, given back when the
-/// instance ends; a request waiting for one of its function's instances
-/// is told then.
-struct OwnPlace {
+/// An instance as its function's own instances count it: alive, and
+/// whether it would take a request; with its place in its tenant's quota.
+/// When it ends, all three go, and then a request waiting for one of the
+/// function's instances is told.
+struct Counted {
     place: Option<Place>,
+    accepting: AtomicBool,
     own: Arc<Own>,
 }
 
-impl Drop for OwnPlace {
+impl Counted {
+    fn new(place: Place, own: Arc<Own>) -> Self {
+        own.live.fetch_add(1, Ordering::Relaxed);
+        Self {
+            place: Some(place),
+            accepting: AtomicBool::new(false),
+            own,
+        }
+    }
+
+    /// Whether it would take a request, by its answer just given; a
+    /// waiting request is told when it would again.
+    fn accepting(&self, accepting: bool) {
+        if self.accepting.swap(accepting, Ordering::Relaxed) == accepting {
+            return;
+        }
+        if accepting {
+            self.own.accepting.fetch_add(1, Ordering::Relaxed);
+            self.own.changed.notify_waiters();
+        } else {
+            self.own.accepting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
+        if *self.accepting.get_mut() {
+            self.own.accepting.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.own.live.fetch_sub(1, Ordering::Relaxed);
         drop(self.place.take());
         self.own.changed.notify_waiters();
     }
@@ -629,10 +661,9 @@ pub(crate) struct Worker {
     turn: Option<crate::cpu::Turn>,
     /// Whose it is, for the node's count of reused instances.
     owned: Arc<Owned>,
-    /// Whether it said it would take a request when last asked.
-    accepting: AtomicBool,
-    /// Its place in its tenant's memory quota, given back when it ends.
-    held: OwnPlace,
+    /// Its place in its tenant's memory quota and in its function's count
+    /// of instances, given back when it ends.
+    counted: Counted,
 }
 
 impl WorkerState for Worker {
@@ -647,16 +678,7 @@ impl WorkerState for Worker {
         } else {
             ShouldAccept::Yes
         };
-        let accepting = matches!(answer, ShouldAccept::Yes);
-        if self.accepting.swap(accepting, Ordering::Relaxed) != accepting {
-            let own = &self.held.own;
-            if accepting {
-                own.accepting.fetch_add(1, Ordering::Relaxed);
-                own.changed.notify_waiters();
-            } else {
-                own.accepting.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
+        self.counted.accepting(matches!(answer, ShouldAccept::Yes));
         answer
     }
 
@@ -688,11 +710,6 @@ impl WorkerState for Worker {
 
     fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
         self.func.runtime.inner.reused.ended(&self.owned);
-        let own = &self.held.own;
-        own.live.fetch_sub(1, Ordering::Relaxed);
-        if self.accepting.swap(false, Ordering::Relaxed) {
-            own.accepting.fetch_sub(1, Ordering::Relaxed);
-        }
         // An instance its expiry ended has its verdict already (a timeout).
         if let Err(e) = result {
             let limits = self.func.limits;
@@ -841,8 +858,7 @@ where
         limits: func.limits,
         guard,
     };
-    let instances = pool.handler.state();
-    instances.own.wait(&*instances.quota).await;
+    pool.handler.state().wait_for_own().await;
     match pool.handler.handle(ticket, req.map(BodyExt::boxed_unsync)).await {
         Ok(resp) => {
             let status = resp.status().as_u16();

@@ -91,14 +91,9 @@ async fn a_tampered_artifact_is_never_loaded(db: Db) {
     let mut s = Server::start(db).await;
     let deployed = s.deploy("hello", guests::HELLO).await;
     let sha = deployed["sha256"].as_str().unwrap().to_owned();
-    let name = format!("{sha}.cwasm");
     let copies: Vec<_> = ["objects/compiled", "cache"]
         .iter()
-        .flat_map(|dir| {
-            walk(&s.data_dir().join(dir))
-                .into_iter()
-                .filter(|p| p.file_name().is_some_and(|n| n == name.as_str()))
-        })
+        .flat_map(|dir| copies(&s, dir, &sha))
         .collect();
     assert_eq!(
         copies.len(),
@@ -152,14 +147,10 @@ async fn a_lost_cache_copy_comes_back_checked_from_the_object_store(db: Db) {
     let mut s = Server::start(db).await;
     let deployed = s.deploy("hello", guests::HELLO).await;
     let sha = deployed["sha256"].as_str().unwrap().to_owned();
-    let name = format!("{sha}.cwasm");
-    let find = |dir: &str| {
-        walk(&s.data_dir().join(dir))
-            .into_iter()
-            .find(|p| p.file_name().is_some_and(|n| n == name.as_str()))
-    };
-    let stored = find("objects/compiled").expect("the object store's copy");
-    let cached = find("cache").expect("the cached copy");
+    let stored = copies(&s, "objects/compiled", &sha)
+        .pop()
+        .expect("the object store's copy");
+    let cached = copies(&s, "cache", &sha).pop().expect("the cached copy");
     std::fs::remove_file(&cached).unwrap();
     s.restart().await;
     let text = s.get_text(&s.fn_url("hello", "/?name=Ada")).await;
@@ -175,6 +166,15 @@ async fn a_lost_cache_copy_comes_back_checked_from_the_object_store(db: Db) {
         "the cached copy is the stored one, whole"
     );
     assert_eq!(temporaries(&s), Vec::<std::path::PathBuf>::new());
+}
+
+/// The compiled artifacts of `sha` under `dir` of the server's data.
+fn copies(s: &Server, dir: &str, sha: &str) -> Vec<std::path::PathBuf> {
+    let name = format!("{sha}.cwasm");
+    walk(&s.data_dir().join(dir))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == name.as_str()))
+        .collect()
 }
 
 /// Temporary files in the artifact cache (downloads and writes not moved

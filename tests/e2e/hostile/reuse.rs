@@ -126,6 +126,22 @@ async fn warm_instances_stay_with_their_function(db: Db) {
     }
 }
 
+/// Sets `project`'s memory quota (as the administrator).
+async fn memory_quota(s: &Server, project: &str, mib: u64) {
+    let path = format!("/projects/{project}/quota");
+    let quota = json!({"memory_mib": mib});
+    let (status, body) = s.call(&s.token, Method::PUT, &path, Some(quota)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Sets the memory limit of `project/name` with `token`.
+async fn memory_limit(s: &Server, token: &str, project: &str, name: &str, mib: u64) {
+    let path = format!("/projects/{project}/functions/{name}");
+    let limits = json!({"limits": {"memory_mib": mib}});
+    let (status, body) = s.call(token, Method::PATCH, &path, Some(limits)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// `GET /fn/{project}/{name}{path}`, asserting 200.
 async fn call_ok(s: &Server, project: &str, name: &str, path: &str) {
     let resp = s
@@ -169,15 +185,7 @@ async fn usage_settles(s: &Server, project: &str, want: (u64, u64), why: &str) {
 async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
     let s = Server::start(db).await;
     let mallory = tenant(&s, "mallory", "heist").await;
-    let (status, body) = s
-        .call(
-            &s.token,
-            Method::PUT,
-            "/projects/heist/quota",
-            Some(json!({"memory_mib": 256})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    memory_quota(&s, "heist", 256).await;
     warm(&s, &s.token, "default", "ours").await;
     assert_eq!(count(&s, "default", "ours").await, "1");
 
@@ -185,13 +193,10 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
     // instance keeping 32 MiB of it) and lets them idle. Before, an idle instance held its
     // memory outside every quota: enough such functions would take the
     // node's memory whatever the quota said.
-    let limits: Value = json!({"limits": {"memory_mib": 64}});
     for i in 0..5 {
         let name = format!("warm{i}");
         warm(&s, &mallory, "heist", &name).await;
-        let path = format!("/projects/heist/functions/{name}");
-        let (status, body) = s.call(&mallory, Method::PATCH, &path, Some(limits.clone())).await;
-        assert_eq!(status, 200, "{body}");
+        memory_limit(&s, &mallory, "heist", &name, 64).await;
     }
     for i in 0..4 {
         call_ok(&s, "heist", &format!("warm{i}"), "/keep?mb=32").await;
@@ -248,20 +253,9 @@ async fn idle_warm_instances_hold_their_memory_in_their_own_quota(db: Db) {
 /// instance.
 async fn a_full_quota_waits_for_the_functions_own_instance(db: Db) {
     let s = Server::start(db).await;
-    let (status, body) = s
-        .call(
-            &s.token,
-            Method::PUT,
-            "/projects/default/quota",
-            Some(json!({"memory_mib": 64})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    memory_quota(&s, "default", 64).await;
     warm(&s, &s.token, "default", "one").await;
-    let limits = json!({"limits": {"memory_mib": 64}});
-    let path = "/projects/default/functions/one";
-    let (status, body) = s.call(&s.token, Method::PATCH, path, Some(limits)).await;
-    assert_eq!(status, 200, "{body}");
+    memory_limit(&s, &s.token, "default", "one", 64).await;
     assert_eq!(count(&s, "default", "one").await, "1");
 
     let slow = {
