@@ -132,6 +132,26 @@ async fn orgs_and_projects(db: Db) {
 async fn foundation_data_survives_the_upgrade(db: Db) {
     // The foundation stored SHA-256 of its admin token.
     let legacy = "mc_0123456789abcdef";
+    // Records within the retention, so no prune takes them meanwhile;
+    // each table's rows are copied into a new key by migration 26.
+    let recent = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    let invocations = format!(
+        "INSERT INTO invocations (id, project_id, function_id, function_name, version, trace_id, \
+         started_ms, duration_us, instantiate_us, peak_memory, outcome, http_status, error, \
+         logs_dropped) VALUES ('i-old', 'p-old', 'f-old', 'hello', 3, 't-old', {recent}, 55, 20, \
+         65536, 'ok', 200, NULL, 0), ('i-older', 'p-old', 'f-old', 'hello', 2, 't-older', {}, \
+         70, 30, 65536, 'trap', NULL, 'unreachable', 7)",
+        recent - 1_000
+    );
+    let lines = format!(
+        "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, time_ms, \
+         stream, line) VALUES ('i-old', 1, 'p-old', 'hello', 't-old', {recent}, 'stderr', 'second'), \
+         ('i-old', 0, 'p-old', 'hello', 't-old', {recent}, 'stdout', 'first')"
+    );
     let s = Server::start_after_upgrade(
         db,
         &[
@@ -140,6 +160,8 @@ async fn foundation_data_survives_the_upgrade(db: Db) {
              VALUES ('r-old', 'p-old', 'GET', '/legacy', 'hello', 1)",
             "INSERT INTO api_tokens (id, token_hash, name, created_ms) VALUES ('t-old', \
              '470a6a16bf07df7e91652dee5dd197d9897552f35ee43d2c9edda4d65606b4c4', 'admin', 1)",
+            &invocations,
+            &lines,
         ],
         Some(legacy),
     )
@@ -166,4 +188,51 @@ async fn foundation_data_survives_the_upgrade(db: Db) {
         .get_json(&format!("{}/api/v1/projects/legacy/routes", s.url))
         .await;
     assert_eq!(routes["items"][0]["path"], "/legacy", "{routes}");
+    // The records and lines, whole, newest first and in order.
+    let records = s
+        .get_json(&format!(
+            "{}/api/v1/projects/legacy/functions/hello/invocations",
+            s.url
+        ))
+        .await;
+    let got: Vec<(&str, i64, &str, &str)> = records["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap(),
+                r["version"].as_i64().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["trace_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("i-old", 3, "ok", "t-old"), ("i-older", 2, "trap", "t-older")],
+        "{records}"
+    );
+    let older = &records["items"][1];
+    assert_eq!(
+        (
+            older["started_ms"].as_i64(),
+            older["duration_us"].as_i64(),
+            older["error"].as_str(),
+            older["logs_dropped"].as_i64(),
+            older["http_status"].as_i64()
+        ),
+        (Some(recent - 1_000), Some(70), Some("unreachable"), Some(7), None),
+        "{older}"
+    );
+    let logs = s
+        .get_json(&format!("{}/api/v1/projects/legacy/functions/hello/logs", s.url))
+        .await;
+    let got: Vec<(&str, &str)> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["stream"].as_str().unwrap(), l["line"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [("stdout", "first"), ("stderr", "second")], "{logs}");
 }

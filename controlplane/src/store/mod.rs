@@ -93,9 +93,14 @@ pub struct Store {
     starting: Arc<tokio::sync::RwLock<()>>,
 }
 
-/// The migrations, embedded in the binary.
+/// The migrations, embedded in the binary, as the backend runs them: on
+/// SQLite a table marked `/* without rowid */` is made `WITHOUT ROWID`
+/// (clustered by its key); PostgreSQL reads the mark as a comment.
 #[derive(Debug)]
-struct Embedded;
+struct Embedded(Backend);
+
+/// Where a migration asks for a table clustered by its key.
+const WITHOUT_ROWID: &str = "/* without rowid */";
 
 /// The pause between two statements of a prune (old records, old workflow
 /// histories): other writers (the records' batches, the engine's
@@ -204,21 +209,26 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "workflow_task_answers",
         include_str!("../../migrations/0025_workflow_task_answers.sql"),
     ),
+    (
+        26,
+        "records_clustered",
+        include_str!("../../migrations/0026_records_clustered.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async {
+        Box::pin(async move {
             Ok(MIGRATIONS
                 .iter()
                 .map(|(version, name, sql)| {
-                    Migration::new(
-                        *version,
-                        Cow::Borrowed(*name),
-                        MigrationType::Simple,
-                        Cow::Borrowed(*sql),
-                        false,
-                    )
+                    let sql = match self.0 {
+                        Backend::Sqlite if sql.contains(WITHOUT_ROWID) => {
+                            Cow::Owned(sql.replace(WITHOUT_ROWID, "WITHOUT ROWID"))
+                        }
+                        _ => Cow::Borrowed(*sql),
+                    };
+                    Migration::new(*version, Cow::Borrowed(*name), MigrationType::Simple, sql, false)
                 })
                 .collect())
         })
@@ -264,7 +274,7 @@ impl Store {
             backend,
             starting: Arc::default(),
         };
-        Migrator::new(Embedded).await?.run(&store.pool).await?;
+        Migrator::new(Embedded(backend)).await?.run(&store.pool).await?;
         Ok(store)
     }
 
@@ -451,6 +461,26 @@ pub(crate) mod tests {
         for conn in &mut held {
             check_settings(conn).await;
         }
+    }
+
+    /// A table a migration marks `/* without rowid */` is one B-tree on
+    /// SQLite (the invocation records: one entry a record on the hot
+    /// path); others keep their rowid.
+    #[tokio::test]
+    async fn marked_tables_are_clustered_on_sqlite() {
+        let (store, _dir) = temporary_sqlite().await;
+        let schema = |table: &'static str| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+            )
+            .bind(table)
+            .fetch_one(store.pool())
+        };
+        let invocations = schema("invocations").await.expect("the table");
+        assert!(invocations.ends_with("WITHOUT ROWID"), "{invocations}");
+        assert!(!invocations.contains(WITHOUT_ROWID), "{invocations}");
+        let lines = schema("log_lines").await.expect("the table");
+        assert!(!lines.contains("WITHOUT ROWID"), "{lines}");
     }
 
     #[tokio::test]

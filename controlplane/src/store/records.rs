@@ -141,20 +141,27 @@ impl Store {
 }
 
 /// The two tables of records, each with the time column that ages its
-/// rows and the key its deletes name rows by. Each has an index that
-/// leads with `(project_id, function_name, time)`
-/// (`invocations_by_function`, `log_lines_by_function`).
+/// rows and its key, which leads with `(project_id, function_name, time)`
+/// (migration 26): the key its deletes name rows by.
 const RECORD_TABLES: [(&str, &str, &str); 2] = [
-    ("invocations", "started_ms", "id"),
-    ("log_lines", "time_ms", "invocation_id, seq"),
+    (
+        "invocations",
+        "started_ms",
+        "project_id, function_name, started_ms, id",
+    ),
+    (
+        "log_lines",
+        "time_ms",
+        "project_id, function_name, time_ms, invocation_id, seq",
+    ),
 ];
 
 impl Store {
     /// Deletes invocation records and log lines older than `before_ms`,
-    /// function by function through the `(project_id, function_name,
-    /// time)` indexes (no index on time alone: the hot path writes every
-    /// row), at most `batch` rows a statement, so no statement holds the
-    /// database long. Returns how many rows went.
+    /// function by function through the tables' keys (no index on time
+    /// alone: the hot path writes every row), at most `batch` rows a
+    /// statement, so no statement holds the database long. Returns how
+    /// many rows went.
     pub async fn prune_records(&self, before_ms: i64, batch: i64) -> Result<u64> {
         let mut pruned = 0;
         for (table, time, key) in RECORD_TABLES {
