@@ -14,6 +14,7 @@
 //! the function is compiled again from its original, whose name is its
 //! own digest and is checked as well.
 
+use crate::store::artifacts::RecordedArtifact;
 use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -135,17 +136,17 @@ impl Artifacts {
         // The engine most components use first; the one with the async ABI
         // (built for the lookup if need be) only for what the first lacks.
         let mut fingerprint = self.runtime.fingerprint().to_owned();
-        let mut digest = self.store.artifact_digest(sha, &fingerprint).await?;
-        if digest.is_none()
+        let mut recorded = self.store.recorded_artifact(sha, &fingerprint).await?;
+        if recorded.is_none()
             && let Some(other) = self.async_fingerprint().await
         {
             fingerprint = other;
-            digest = self.store.artifact_digest(sha, &fingerprint).await?;
+            recorded = self.store.recorded_artifact(sha, &fingerprint).await?;
         }
-        let Some(digest) = digest else {
+        let Some(recorded) = recorded else {
             return Ok(None);
         };
-        let found = self.fetch_checked(sha, &fingerprint, &digest).await?;
+        let found = self.fetch_checked(sha, &fingerprint, &recorded).await?;
         Ok(found.map(|path| (path, fingerprint)))
     }
 
@@ -164,32 +165,58 @@ impl Artifacts {
     }
 
     /// The artifact of `sha` for `fingerprint` in the local cache, if a
-    /// copy (cached, else in the object store) has the recorded `digest`.
+    /// copy (cached, else in the object store) has the recorded size and
+    /// digest. A copy of another size is refused unread; one whose size
+    /// was not recorded yet records it once its digest matches.
     async fn fetch_checked(
         &self,
         sha: &str,
         fingerprint: &str,
-        digest: &str,
+        recorded: &RecordedArtifact,
     ) -> Result<Option<PathBuf>, ArtifactError> {
         let path = self.cache_path(sha, fingerprint);
-        if let Some(cached) = sha256_of_file(path.clone()).await {
-            if cached == digest {
-                return Ok(Some(path));
+        let digest = recorded.digest.as_str();
+        let limit = recorded.size.unwrap_or(UNRECORDED_SIZE_LIMIT);
+        let found = match tokio::fs::metadata(&path).await {
+            Ok(meta) if !fits(meta.len(), recorded) => {
+                refused(sha, "cache");
+                None
             }
-            refused(sha, "cache");
-        }
-        match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
-            Ok(got) => {
-                if self.download_checked(got, &path, sha, digest).await? {
-                    Ok(Some(path))
-                } else {
-                    refused(sha, "object_store");
-                    Ok(None)
+            Ok(meta) => match sha256_of_file(path.clone()).await {
+                Some(cached) if cached == digest => Some(meta.len()),
+                Some(_) => {
+                    refused(sha, "cache");
+                    None
                 }
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        let size = match found {
+            Some(size) => size,
+            None => match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
+                Ok(got) if !fits(got.meta.size, recorded) => {
+                    refused(sha, "object_store");
+                    return Ok(None);
+                }
+                Ok(got) => {
+                    let size = got.meta.size;
+                    if !download_checked(got.into_stream(), &path, sha, digest, limit).await? {
+                        refused(sha, "object_store");
+                        return Ok(None);
+                    }
+                    size
+                }
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if recorded.size.is_none() {
+            self.store
+                .record_artifact_size(sha, fingerprint, digest, size)
+                .await?;
         }
+        Ok(Some(path))
     }
 
     /// The uploaded component, checked against its name.
@@ -220,48 +247,9 @@ impl Artifacts {
         self.write_cache(&self.cache_path(sha, fingerprint), sha, &artifact)
             .await?;
         self.store
-            .record_artifact_digest(sha, fingerprint, &digest)
+            .record_artifact(sha, fingerprint, &digest, artifact.len() as u64)
             .await?;
         Ok(())
-    }
-
-    /// Streams an object store copy into a temporary file beside `path`,
-    /// hashing it on the way (an artifact runs to tens of MB), and moves it
-    /// to `path` only if its digest is `digest`; whether it did. The digest
-    /// is taken on the worker, a chunk of the stream at a time (each a few
-    /// microseconds), not on a blocking thread as [`sha256_of`] does with
-    /// a whole artifact.
-    async fn download_checked(
-        &self,
-        got: object_store::GetResult,
-        path: &Path,
-        sha: &str,
-        digest: &str,
-    ) -> Result<bool, ArtifactError> {
-        let io = cache_error(path);
-        let tmp = temporary_beside(path, sha).await?;
-        // Removed however this ends short of the move: a mismatch, an
-        // error, or the load that wanted it going away mid-download.
-        let mut stray = Stray(Some(tmp.clone()));
-        let mut hasher = Sha256::new();
-        let copied = async {
-            let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await.map_err(io)?);
-            let mut chunks = got.into_stream();
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(io)?;
-            }
-            file.flush().await.map_err(io)
-        }
-        .await;
-        let matches = copied.is_ok() && hex::encode(hasher.finalize()) == digest;
-        if !matches {
-            return copied.map(|()| false);
-        }
-        tokio::fs::rename(&tmp, path).await.map_err(io)?;
-        stray.0 = None;
-        Ok(true)
     }
 
     /// Writes atomically: a reader never maps a half-written file.
@@ -274,6 +262,62 @@ impl Artifacts {
         stray.0 = None;
         Ok(())
     }
+}
+
+/// The largest copy taken of an artifact whose size was not recorded
+/// (recorded before sizes were): a bound on what a planted copy can write
+/// to the cache's disk, far above any artifact of a 50 MiB upload.
+const UNRECORDED_SIZE_LIMIT: u64 = 1 << 30;
+
+/// Whether a copy of `size` bytes can be the recorded artifact.
+fn fits(size: u64, recorded: &RecordedArtifact) -> bool {
+    recorded
+        .size
+        .map_or(size <= UNRECORDED_SIZE_LIMIT, |want| size == want)
+}
+
+/// Streams an object store copy into a temporary file beside `path`,
+/// hashing it on the way (an artifact runs to tens of MB), and moves it to
+/// `path` only if its digest is `digest`; whether it did. It stops at the
+/// first chunk past `limit` bytes (the recorded size: a copy that grows
+/// while read is refused without being read whole). The digest is taken on
+/// the worker, a chunk of the stream at a time (each a few microseconds),
+/// not on a blocking thread as [`sha256_of`] does with bytes in memory.
+async fn download_checked(
+    mut chunks: impl futures::Stream<Item = object_store::Result<Bytes>> + Unpin,
+    path: &Path,
+    sha: &str,
+    digest: &str,
+    limit: u64,
+) -> Result<bool, ArtifactError> {
+    let io = cache_error(path);
+    let tmp = temporary_beside(path, sha).await?;
+    // Removed however this ends short of the move: a mismatch, an error,
+    // or the load that wanted it going away mid-download.
+    let mut stray = Stray(Some(tmp.clone()));
+    let mut hasher = Sha256::new();
+    let copied = async {
+        let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await.map_err(io)?);
+        let mut total = 0_u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            total += chunk.len() as u64;
+            if total > limit {
+                return Ok(false);
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok::<_, ArtifactError>(true)
+    }
+    .await?;
+    if !copied || hex::encode(hasher.finalize()) != digest {
+        return Ok(false);
+    }
+    tokio::fs::rename(&tmp, path).await.map_err(io)?;
+    stray.0 = None;
+    Ok(true)
 }
 
 /// A temporary file removed when dropped, unless taken out first.
@@ -334,7 +378,8 @@ async fn sha256_of_file(path: PathBuf) -> Option<String> {
     tokio::task::spawn_blocking(hash).await.ok()?.ok()
 }
 
-/// Notes an artifact copy that did not match its recorded digest.
+/// Notes an artifact copy that did not match its recorded digest (or
+/// size: a copy of another size cannot have the digest either).
 fn refused(sha: &str, copy: &'static str) {
     metrics::counter!("minicloud_artifact_digest_mismatches_total", "copy" => copy).increment(1);
     tracing::warn!(component = %sha, copy, "a compiled artifact does not match its recorded digest; compiling again");
@@ -344,4 +389,79 @@ fn refused(sha: &str, copy: &'static str) {
 fn node_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(crate::util::new_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A stream of `n` chunks of 1 KiB that counts the chunks taken.
+    fn counted(
+        n: usize,
+        taken: &AtomicUsize,
+    ) -> impl futures::Stream<Item = object_store::Result<Bytes>> + Unpin {
+        futures::stream::iter((0..n).map(move |_| {
+            taken.fetch_add(1, Ordering::Relaxed);
+            Ok(Bytes::from(vec![7; 1024]))
+        }))
+    }
+
+    fn digest_of(n: usize) -> String {
+        hex::encode(Sha256::digest(vec![7; 1024 * n]))
+    }
+
+    /// A copy longer than the recorded size is given up at the first chunk
+    /// past it, not read whole, and leaves no file behind.
+    #[tokio::test]
+    async fn a_copy_past_its_size_is_not_read_whole() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("a.cwasm");
+        let taken = AtomicUsize::new(0);
+        let kept = download_checked(counted(1000, &taken), &path, "a", &digest_of(1000), 4 * 1024)
+            .await
+            .expect("no error");
+        assert!(!kept, "refused");
+        assert_eq!(
+            taken.load(Ordering::Relaxed),
+            5,
+            "read up to the chunk past the size"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("the folder").count(),
+            0,
+            "nothing left"
+        );
+    }
+
+    /// A copy of the recorded size and digest is moved into place whole.
+    #[tokio::test]
+    async fn a_copy_of_its_size_and_digest_is_kept() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("a.cwasm");
+        let taken = AtomicUsize::new(0);
+        let kept = download_checked(counted(4, &taken), &path, "a", &digest_of(4), 4 * 1024)
+            .await
+            .expect("no error");
+        assert!(kept);
+        assert_eq!(std::fs::read(&path).expect("in place"), vec![7; 4096]);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("the folder").count(),
+            1,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn sizes_fit_as_recorded() {
+        let recorded = |size| RecordedArtifact {
+            digest: String::new(),
+            size,
+        };
+        assert!(fits(10, &recorded(Some(10))));
+        assert!(!fits(11, &recorded(Some(10))));
+        assert!(!fits(9, &recorded(Some(10))));
+        assert!(fits(UNRECORDED_SIZE_LIMIT, &recorded(None)));
+        assert!(!fits(UNRECORDED_SIZE_LIMIT + 1, &recorded(None)));
+    }
 }

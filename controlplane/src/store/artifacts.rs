@@ -9,28 +9,78 @@ use super::{Result, Store};
 use crate::util::now_ms;
 use sqlx::Row;
 
+/// What the platform recorded of an artifact it compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedArtifact {
+    /// SHA-256 in hex.
+    pub digest: String,
+    /// Bytes; `None` for artifacts recorded before sizes were (until a
+    /// matching copy records it).
+    pub size: Option<u64>,
+}
+
 impl Store {
-    /// The digest recorded for the artifact of component `sha256` compiled
+    /// What was recorded of the artifact of component `sha256` compiled
     /// by the engine `fingerprint`.
-    pub async fn artifact_digest(&self, sha256: &str, fingerprint: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT digest FROM compiled_artifacts WHERE sha256 = $1 AND fingerprint = $2")
-            .bind(sha256)
-            .bind(fingerprint)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| r.get("digest")))
+    pub async fn recorded_artifact(
+        &self,
+        sha256: &str,
+        fingerprint: &str,
+    ) -> Result<Option<RecordedArtifact>> {
+        let row = sqlx::query(
+            "SELECT digest, size_bytes FROM compiled_artifacts WHERE sha256 = $1 AND fingerprint = $2",
+        )
+        .bind(sha256)
+        .bind(fingerprint)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| RecordedArtifact {
+            digest: r.get("digest"),
+            size: r.get::<Option<i64>, _>("size_bytes").map(|n| n as u64),
+        }))
     }
 
-    /// Records (or replaces, after a recompile) an artifact's digest.
-    pub async fn record_artifact_digest(&self, sha256: &str, fingerprint: &str, digest: &str) -> Result<()> {
+    /// Records (or replaces, after a recompile) an artifact's digest and
+    /// size.
+    pub async fn record_artifact(
+        &self,
+        sha256: &str,
+        fingerprint: &str,
+        digest: &str,
+        size: u64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO compiled_artifacts (sha256, fingerprint, digest, created_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (sha256, fingerprint) DO UPDATE SET digest = excluded.digest, created_ms = excluded.created_ms",
+            "INSERT INTO compiled_artifacts (sha256, fingerprint, digest, size_bytes, created_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256, fingerprint) DO UPDATE \
+             SET digest = excluded.digest, size_bytes = excluded.size_bytes, created_ms = excluded.created_ms",
         )
         .bind(sha256)
         .bind(fingerprint)
         .bind(digest)
+        .bind(size as i64)
         .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records the size of an artifact recorded without one, from a copy
+    /// that matched its `digest` (if the row still names that digest).
+    pub async fn record_artifact_size(
+        &self,
+        sha256: &str,
+        fingerprint: &str,
+        digest: &str,
+        size: u64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE compiled_artifacts SET size_bytes = $4 \
+             WHERE sha256 = $1 AND fingerprint = $2 AND digest = $3 AND size_bytes IS NULL",
+        )
+        .bind(sha256)
+        .bind(fingerprint)
+        .bind(digest)
+        .bind(size as i64)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -214,6 +214,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "records_clustered",
         include_str!("../../migrations/0026_records_clustered.sql"),
     ),
+    (
+        27,
+        "artifact_sizes",
+        include_str!("../../migrations/0027_artifact_sizes.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -11,6 +11,7 @@ use serde_json::json;
 crate::on_both_databases!(
     a_tampered_artifact_is_never_loaded,
     a_lost_cache_copy_comes_back_checked_from_the_object_store,
+    a_copy_of_another_size_is_refused_unread,
     another_orgs_deploys_tell_nothing,
     another_orgs_churn_keeps_our_spares
 );
@@ -166,6 +167,68 @@ async fn a_lost_cache_copy_comes_back_checked_from_the_object_store(db: Db) {
         "the cached copy is the stored one, whole"
     );
     assert_eq!(temporaries(&s), Vec::<std::path::PathBuf>::new());
+}
+
+/// Each artifact's size is recorded beside its digest: an artifact
+/// recorded before sizes were gets its size from the first copy that
+/// matches, and a planted copy of another size (a shared bucket's
+/// gigabytes) is refused before it is read, the function compiled again.
+async fn a_copy_of_another_size_is_refused_unread(db: Db) {
+    let mut s = Server::start(db).await;
+    let deployed = s.deploy("hello", guests::HELLO).await;
+    let sha = deployed["sha256"].as_str().unwrap().to_owned();
+    let stored = copies(&s, "objects/compiled", &sha).pop().unwrap();
+    let cached = copies(&s, "cache", &sha).pop().unwrap();
+    let length = std::fs::metadata(&stored).unwrap().len() as i64;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let size = || {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT size_bytes FROM compiled_artifacts WHERE sha256 = $1")
+            .bind(&sha)
+            .fetch_one(&pool)
+    };
+    assert_eq!(size().await.unwrap(), Some(length), "recorded at compile");
+    // As an artifact recorded before sizes were: the object store's copy,
+    // checked by its digest, records it.
+    sqlx::query("UPDATE compiled_artifacts SET size_bytes = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    std::fs::remove_file(&cached).unwrap();
+    s.restart().await;
+    let text = s.get_text(&s.fn_url("hello", "/?name=Ada")).await;
+    assert_eq!(text, "Hello, Ada! (from MiniCloud)\n");
+    assert_eq!(s.metric("minicloud_compilations_total", "").await, 0.0);
+    assert_eq!(size().await.unwrap(), Some(length), "recorded from the copy");
+    // A planted copy a byte longer than recorded, and a sparse one of
+    // 4 GiB: both refused unread (a download would stop at the recorded
+    // size), the component compiled again from its checked original.
+    for planted in [length as u64 + 1, 4 << 30] {
+        std::fs::remove_file(&cached).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stored)
+            .unwrap()
+            .set_len(planted)
+            .unwrap();
+        s.restart().await;
+        let text = s.get_text(&s.fn_url("hello", "/?name=Bo")).await;
+        assert_eq!(text, "Hello, Bo! (from MiniCloud)\n");
+        assert_eq!(
+            s.metric("minicloud_artifact_digest_mismatches_total", "object_store")
+                .await,
+            1.0,
+            "the planted copy was refused"
+        );
+        assert_eq!(s.metric("minicloud_compilations_total", "").await, 1.0);
+        assert_eq!(temporaries(&s), Vec::<std::path::PathBuf>::new());
+        assert_eq!(
+            std::fs::metadata(&stored).unwrap().len() as i64,
+            length,
+            "the recompiled artifact replaced it"
+        );
+    }
+    pool.close().await;
 }
 
 /// The compiled artifacts of `sha` under `dir` of the server's data.
