@@ -219,9 +219,20 @@ impl Artifacts {
         Ok(Some(path))
     }
 
-    /// The uploaded component, checked against its name.
+    /// The uploaded component, checked against its name. A copy whose size
+    /// is not the one its versions recorded is refused before it is read
+    /// (a planted original of gigabytes would be read into memory whole).
     pub async fn component(&self, sha: &str) -> Result<Bytes, ArtifactError> {
-        let bytes = self.objects.get(&Self::component_key(sha)).await?.bytes().await?;
+        let got = self.objects.get(&Self::component_key(sha)).await?;
+        if self
+            .store
+            .component_size(sha)
+            .await?
+            .is_some_and(|size| size != got.meta.size)
+        {
+            return Err(ArtifactError::Tampered(sha.to_owned()));
+        }
+        let bytes = got.bytes().await?;
         if sha256_of(bytes.clone()).await != sha {
             return Err(ArtifactError::Tampered(sha.to_owned()));
         }

@@ -86,6 +86,17 @@ impl Store {
         Ok(())
     }
 
+    /// The size of component `sha256` as its versions recorded it at
+    /// upload (`None` if no version names it).
+    pub async fn component_size(&self, sha256: &str) -> Result<Option<u64>> {
+        let size: Option<i64> =
+            sqlx::query_scalar("SELECT size_bytes FROM function_versions WHERE sha256 = $1 LIMIT 1")
+                .bind(sha256)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(size.map(|n| n as u64))
+    }
+
     /// Whether a project of org `org_id` deployed component `sha256`
     /// before (any version, also of a function since deleted).
     pub async fn org_deployed(&self, org_id: &str, sha256: &str) -> Result<bool> {

@@ -12,6 +12,7 @@ crate::on_both_databases!(
     a_tampered_artifact_is_never_loaded,
     a_lost_cache_copy_comes_back_checked_from_the_object_store,
     a_copy_of_another_size_is_refused_unread,
+    a_planted_original_of_another_size_is_refused_unread,
     another_orgs_deploys_tell_nothing,
     another_orgs_churn_keeps_our_spares
 );
@@ -229,6 +230,43 @@ async fn a_copy_of_another_size_is_refused_unread(db: Db) {
         );
     }
     pool.close().await;
+}
+
+/// With no compiled copy left, the function is compiled from its stored
+/// original: one of another size than its upload (a sparse 4 GiB file in
+/// the bucket) is refused before it is read into memory, with an error,
+/// and the server goes on.
+async fn a_planted_original_of_another_size_is_refused_unread(db: Db) {
+    let mut s = Server::start(db).await;
+    let deployed = s.deploy("hello", guests::HELLO).await;
+    let sha = deployed["sha256"].as_str().unwrap().to_owned();
+    for path in copies(&s, "objects/compiled", &sha)
+        .into_iter()
+        .chain(copies(&s, "cache", &sha))
+    {
+        std::fs::remove_file(path).unwrap();
+    }
+    let original = s
+        .data_dir()
+        .join("objects/components")
+        .join(format!("{sha}.wasm"));
+    std::fs::File::options()
+        .write(true)
+        .open(&original)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    s.restart().await;
+    let resp = s.http.get(s.fn_url("hello", "/")).send().await.unwrap();
+    assert!(resp.status().is_server_error(), "{}", resp.status());
+    assert!(
+        minicloud_tests::peak_rss(s.pid()) < 1 << 30,
+        "not read into memory: {} bytes at the peak",
+        minicloud_tests::peak_rss(s.pid())
+    );
+    assert_eq!(s.metric("minicloud_compilations_total", "").await, 0.0);
+    let ready = s.http.get(format!("{}/readyz", s.url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "the server goes on");
 }
 
 /// The compiled artifacts of `sha` under `dir` of the server's data.
