@@ -6,9 +6,17 @@
 -- is one B-tree entry on SQLite (`/* without rowid */` is made
 -- `WITHOUT ROWID` there; PostgreSQL reads it as the comment it is, and
 -- keeps a heap and the key's index, one structure fewer than before).
--- Ids stay unique: they end the key, and an id is new for each
--- invocation.
-CREATE TABLE invocations_by_time (
+-- No index keeps an id unique any more: the server makes a new one for
+-- each invocation, and the key ends with it.
+--
+-- Each old table is renamed first: on PostgreSQL that locks it until the
+-- migration commits, so a server still writing records (the one a
+-- hand-over replaces, another node) waits and then writes into the new
+-- table, instead of adding rows to the old one while it is copied and
+-- losing them with it. Its indexes go before the new ones take the names.
+ALTER TABLE invocations RENAME TO invocations_before_26;
+DROP INDEX invocations_by_function;
+CREATE TABLE invocations (
     project_id      TEXT NOT NULL,
     function_name   TEXT NOT NULL,
     started_ms      BIGINT NOT NULL,
@@ -23,22 +31,24 @@ CREATE TABLE invocations_by_time (
     http_status     BIGINT,
     error           TEXT,
     logs_dropped    BIGINT NOT NULL,
-    PRIMARY KEY (project_id, function_name, started_ms, id)
+    CONSTRAINT invocations_key PRIMARY KEY (project_id, function_name, started_ms, id)
 ) /* without rowid */;
-INSERT INTO invocations_by_time (project_id, function_name, started_ms, id, function_id,
+INSERT INTO invocations (project_id, function_name, started_ms, id, function_id,
     version, trace_id, duration_us, instantiate_us, peak_memory, outcome, http_status,
     error, logs_dropped)
 SELECT project_id, function_name, started_ms, id, function_id, version, trace_id,
     duration_us, instantiate_us, peak_memory, outcome, http_status, error, logs_dropped
-FROM invocations;
-DROP TABLE invocations;
-ALTER TABLE invocations_by_time RENAME TO invocations;
+FROM invocations_before_26;
+DROP TABLE invocations_before_26;
 
 -- Log lines can be long (a row of a table without rowid should be small),
 -- so they keep their rowid: the key (in the order every read of a
 -- function's lines goes) and the by-trace index beside it, three B-trees
 -- instead of four.
-CREATE TABLE log_lines_by_time (
+ALTER TABLE log_lines RENAME TO log_lines_before_26;
+DROP INDEX log_lines_by_function;
+DROP INDEX log_lines_by_trace;
+CREATE TABLE log_lines (
     project_id     TEXT NOT NULL,
     function_name  TEXT NOT NULL,
     time_ms        BIGINT NOT NULL,
@@ -48,12 +58,11 @@ CREATE TABLE log_lines_by_time (
     stream         TEXT NOT NULL,
     level          TEXT,
     line           TEXT NOT NULL,
-    PRIMARY KEY (project_id, function_name, time_ms, invocation_id, seq)
+    CONSTRAINT log_lines_key PRIMARY KEY (project_id, function_name, time_ms, invocation_id, seq)
 );
-INSERT INTO log_lines_by_time (project_id, function_name, time_ms, invocation_id, seq,
+INSERT INTO log_lines (project_id, function_name, time_ms, invocation_id, seq,
     trace_id, stream, level, line)
 SELECT project_id, function_name, time_ms, invocation_id, seq, trace_id, stream, level, line
-FROM log_lines;
-DROP TABLE log_lines;
-ALTER TABLE log_lines_by_time RENAME TO log_lines;
+FROM log_lines_before_26;
+DROP TABLE log_lines_before_26;
 CREATE INDEX log_lines_by_trace ON log_lines (project_id, trace_id, time_ms);

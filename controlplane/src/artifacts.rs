@@ -211,10 +211,15 @@ impl Artifacts {
                 Err(e) => return Err(e.into()),
             },
         };
-        if recorded.size.is_none() {
-            self.store
+        if recorded.size.is_none()
+            && let Err(error) = self
+                .store
                 .record_artifact_size(sha, fingerprint, digest, size)
-                .await?;
+                .await
+        {
+            // The copy is trusted by its digest: the size is recorded on
+            // a later load instead.
+            tracing::warn!(component = %sha, %error, "cannot record a compiled artifact's size");
         }
         Ok(Some(path))
     }

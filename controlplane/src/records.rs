@@ -178,6 +178,26 @@ async fn write_with_retry(
     false
 }
 
+/// Bytes of an invocation's error kept in its record: a guest chooses
+/// its error's text (a trap names its functions, a guest error is its own
+/// message), and records are clustered rows every org's invocations write
+/// beside, which long rows would spread over more pages.
+const ERROR_BYTES: usize = 4096;
+
+/// `error` cut to [`ERROR_BYTES`] at a character boundary, marked `…`
+/// when cut.
+fn stored_error(mut error: String) -> String {
+    if error.len() > ERROR_BYTES {
+        let mut end = ERROR_BYTES - '…'.len_utf8();
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+        error.push('…');
+    }
+    error
+}
+
 fn text_bytes(logs: &[LogRecord]) -> usize {
     logs.iter().map(|l| l.line.len()).sum()
 }
@@ -312,7 +332,7 @@ impl ReportSink for FunctionSink {
             peak_memory: r.peak_memory as i64,
             outcome: outcome.to_owned(),
             http_status: r.http_status.map(i64::from),
-            error: r.error.map(|e| e.to_string()),
+            error: r.error.map(|e| stored_error(e.to_string())),
             logs_dropped: r.logs_dropped as i64 + dropped_bytes as i64,
         };
         let kept_bytes = text_bytes(&logs);
@@ -376,6 +396,17 @@ impl minicloud_runtime::caps::backend::DenialSink for FunctionDenials {
 
 #[cfg(test)]
 mod tests {
+    /// A guest's long error is kept to 4 KiB, cut between characters.
+    #[test]
+    fn long_errors_are_cut_between_characters() {
+        assert_eq!(super::stored_error("short".into()), "short");
+        let long = "é".repeat(3000);
+        let kept = super::stored_error(long);
+        assert!(kept.len() <= super::ERROR_BYTES, "{}", kept.len());
+        assert!(kept.len() > super::ERROR_BYTES - 4, "{}", kept.len());
+        assert!(kept.ends_with("é…"), "cut at a boundary and marked");
+    }
+
     use super::*;
     use minicloud_runtime::InvokeError;
     use sqlx::Row;

@@ -218,21 +218,47 @@ async fn foundation_data_survives_the_upgrade(db: Db) {
         (
             older["started_ms"].as_i64(),
             older["duration_us"].as_i64(),
+            older["instantiate_us"].as_i64(),
+            older["peak_memory"].as_i64(),
             older["error"].as_str(),
             older["logs_dropped"].as_i64(),
             older["http_status"].as_i64()
         ),
-        (Some(recent - 1_000), Some(70), Some("unreachable"), Some(7), None),
+        (
+            Some(recent - 1_000),
+            Some(70),
+            Some(30),
+            Some(65536),
+            Some("unreachable"),
+            Some(7),
+            None
+        ),
         "{older}"
     );
     let logs = s
         .get_json(&format!("{}/api/v1/projects/legacy/functions/hello/logs", s.url))
         .await;
-    let got: Vec<(&str, &str)> = logs["items"]
+    let got: Vec<(&str, i64, &str, i64, &str, &str)> = logs["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| (l["stream"].as_str().unwrap(), l["line"].as_str().unwrap()))
+        .map(|l| {
+            (
+                l["invocation_id"].as_str().unwrap(),
+                l["seq"].as_i64().unwrap(),
+                l["trace_id"].as_str().unwrap(),
+                l["time_ms"].as_i64().unwrap(),
+                l["stream"].as_str().unwrap(),
+                l["line"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(got, [("stdout", "first"), ("stderr", "second")], "{logs}");
+    assert_eq!(
+        got,
+        [
+            ("i-old", 0, "t-old", recent, "stdout", "first"),
+            ("i-old", 1, "t-old", recent, "stderr", "second")
+        ],
+        "{logs}"
+    );
 }
