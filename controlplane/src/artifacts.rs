@@ -175,46 +175,17 @@ impl Artifacts {
         recorded: &RecordedArtifact,
     ) -> Result<Option<PathBuf>, ArtifactError> {
         let path = self.cache_path(sha, fingerprint);
-        let digest = recorded.digest.as_str();
-        let limit = recorded.size.unwrap_or(UNRECORDED_SIZE_LIMIT);
-        let found = match tokio::fs::metadata(&path).await {
-            Ok(meta) if !fits(meta.len(), recorded) => {
-                refused(sha, "cache");
-                None
-            }
-            Ok(meta) => match sha256_of_file(path.clone()).await {
-                Some(cached) if cached == digest => Some(meta.len()),
-                Some(_) => {
-                    refused(sha, "cache");
-                    None
-                }
-                None => None,
-            },
-            Err(_) => None,
-        };
-        let size = match found {
+        let size = match cached_size(&path, sha, recorded).await {
             Some(size) => size,
-            None => match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
-                Ok(got) if !fits(got.meta.size, recorded) => {
-                    refused(sha, "object_store");
-                    return Ok(None);
-                }
-                Ok(got) => {
-                    let size = got.meta.size;
-                    if !download_checked(got.into_stream(), &path, sha, digest, limit).await? {
-                        refused(sha, "object_store");
-                        return Ok(None);
-                    }
-                    size
-                }
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(e.into()),
+            None => match self.download(sha, fingerprint, &path, recorded).await? {
+                Some(size) => size,
+                None => return Ok(None),
             },
         };
         if recorded.size.is_none()
             && let Err(error) = self
                 .store
-                .record_artifact_size(sha, fingerprint, digest, size)
+                .record_artifact_size(sha, fingerprint, &recorded.digest, size)
                 .await
         {
             // The copy is trusted by its digest: the size is recorded on
@@ -222,6 +193,31 @@ impl Artifacts {
             tracing::warn!(component = %sha, %error, "cannot record a compiled artifact's size");
         }
         Ok(Some(path))
+    }
+
+    /// The object store's copy of `sha` for `fingerprint` into the cache at
+    /// `path`, if it has the recorded size and digest: its size, `None`
+    /// when there is none or it was refused.
+    async fn download(
+        &self,
+        sha: &str,
+        fingerprint: &str,
+        path: &Path,
+        recorded: &RecordedArtifact,
+    ) -> Result<Option<u64>, ArtifactError> {
+        let got = match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let size = got.meta.size;
+        if !fits(size, recorded)
+            || !download_checked(got.into_stream(), path, sha, &recorded.digest, limit(recorded)).await?
+        {
+            refused(sha, "object_store");
+            return Ok(None);
+        }
+        Ok(Some(size))
     }
 
     /// The uploaded component, checked against its name. A copy whose size
@@ -285,11 +281,29 @@ impl Artifacts {
 /// to the cache's disk, far above any artifact of a 50 MiB upload.
 const UNRECORDED_SIZE_LIMIT: u64 = 1 << 30;
 
+/// The most bytes a copy of the recorded artifact can have.
+fn limit(recorded: &RecordedArtifact) -> u64 {
+    recorded.size.unwrap_or(UNRECORDED_SIZE_LIMIT)
+}
+
 /// Whether a copy of `size` bytes can be the recorded artifact.
 fn fits(size: u64, recorded: &RecordedArtifact) -> bool {
     recorded
         .size
         .map_or(size <= UNRECORDED_SIZE_LIMIT, |want| size == want)
+}
+
+/// The size of the cached copy at `path` if it has the recorded size and
+/// digest (hashed only when the size fits); `None` if it is missing or
+/// refused.
+async fn cached_size(path: &Path, sha: &str, recorded: &RecordedArtifact) -> Option<u64> {
+    let size = tokio::fs::metadata(path).await.ok()?.len();
+    let matches = fits(size, recorded) && sha256_of_file(path.to_owned()).await? == recorded.digest;
+    if !matches {
+        refused(sha, "cache");
+        return None;
+    }
+    Some(size)
 }
 
 /// Streams an object store copy into a temporary file beside `path`,

@@ -178,10 +178,11 @@ async fn write_with_retry(
     false
 }
 
-/// Bytes of an invocation's error kept in its record: a guest chooses
-/// its error's text (a trap names its functions, a guest error is its own
-/// message), and records are clustered rows every org's invocations write
-/// beside, which long rows would spread over more pages.
+/// Bytes of an invocation's error kept in its record, its failure event
+/// and its log line: a guest chooses its error's text (a trap names its
+/// functions, a guest error is its own message, up to its memory), and
+/// records are clustered rows every org's invocations write beside,
+/// which long rows would spread over more pages.
 const ERROR_BYTES: usize = 4096;
 
 /// `error` cut to [`ERROR_BYTES`] at a character boundary, marked `…`
@@ -247,8 +248,11 @@ impl ReportSink for FunctionSink {
     fn report(&self, r: InvocationReport) {
         let id = &self.id;
         let outcome = r.outcome();
+        // Formatted and cut once, for the log line, the event and the
+        // record alike.
+        let error = r.error.as_ref().map(|e| stored_error(e.to_string()));
         let mut event = None;
-        match &r.error {
+        match &error {
             None => self.ok.increment(1),
             Some(error) => {
                 metrics::counter!("minicloud_invocations_total",
@@ -272,7 +276,7 @@ impl ReportSink for FunctionSink {
                                 "invocation_id": r.invocation_id,
                                 "trace_id": r.trace_id,
                                 "outcome": outcome,
-                                "error": error.to_string(),
+                                "error": error,
                                 "duration_ms": r.duration.as_millis() as u64,
                                 "event_id": r.delivery.as_ref().map(|d| d.event_id.clone()),
                             }),
@@ -332,7 +336,7 @@ impl ReportSink for FunctionSink {
             peak_memory: r.peak_memory as i64,
             outcome: outcome.to_owned(),
             http_status: r.http_status.map(i64::from),
-            error: r.error.map(|e| stored_error(e.to_string())),
+            error,
             logs_dropped: r.logs_dropped as i64 + dropped_bytes as i64,
         };
         let kept_bytes = text_bytes(&logs);
@@ -396,20 +400,20 @@ impl minicloud_runtime::caps::backend::DenialSink for FunctionDenials {
 
 #[cfg(test)]
 mod tests {
-    /// A guest's long error is kept to 4 KiB, cut between characters.
-    #[test]
-    fn long_errors_are_cut_between_characters() {
-        assert_eq!(super::stored_error("short".into()), "short");
-        let long = "é".repeat(3000);
-        let kept = super::stored_error(long);
-        assert!(kept.len() <= super::ERROR_BYTES, "{}", kept.len());
-        assert!(kept.len() > super::ERROR_BYTES - 4, "{}", kept.len());
-        assert!(kept.ends_with("é…"), "cut at a boundary and marked");
-    }
-
     use super::*;
     use minicloud_runtime::InvokeError;
     use sqlx::Row;
+
+    /// A guest's long error is kept to 4 KiB, cut between characters.
+    #[test]
+    fn long_errors_are_cut_between_characters() {
+        assert_eq!(stored_error("short".into()), "short");
+        let long = "é".repeat(3000);
+        let kept = stored_error(long);
+        assert!(kept.len() <= ERROR_BYTES, "{}", kept.len());
+        assert!(kept.len() > ERROR_BYTES - 4, "{}", kept.len());
+        assert!(kept.ends_with("é…"), "cut at a boundary and marked");
+    }
 
     fn report(id: &str, error: Option<InvokeError>) -> InvocationReport {
         InvocationReport {
@@ -472,18 +476,7 @@ mod tests {
     /// outbox, and wakes the pump; a successful one announces nothing.
     #[tokio::test]
     async fn a_failure_event_is_written_with_its_record() {
-        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
-        let project = store.ensure_project("p").await.expect("a project");
-        let outbox = OutboxSignal::default();
-        let (writer, _task) = RecordWriter::spawn(store.clone(), outbox.clone(), 0);
-        let sink = writer.sink(FunctionIdentity {
-            project_id: project.id.clone(),
-            project: "p".into(),
-            function_id: "f1".into(),
-            function: "f".into(),
-            version: 3,
-            mrn: "mrn:functions:default:p:function/f".into(),
-        });
+        let (store, _dir, project, outbox, writer, sink) = failing_function().await;
         sink.report(report("ok-1", None));
         sink.report(report("bad-1", Some(InvokeError::Guest("boom".into()))));
         let woken = outbox.wait(Duration::from_secs(5));
@@ -505,5 +498,53 @@ mod tests {
         assert_eq!(event["detail"]["invocation_id"], "bad-1");
         assert_eq!(event["detail"]["version"], 3);
         assert_eq!(rows[0].project_id, project.id);
+    }
+
+    /// A guest's error of a megabyte is cut once: the record and the
+    /// failure event carry the same 4 KiB.
+    #[tokio::test]
+    async fn a_long_error_is_cut_in_the_record_and_the_event() {
+        let (store, _dir, _project, _outbox, writer, sink) = failing_function().await;
+        let long = "x".repeat(1 << 20);
+        sink.report(report("bad-1", Some(InvokeError::Guest(long))));
+        writer.flush().await;
+        let stored: String = sqlx::query("SELECT error FROM invocations")
+            .fetch_one(store.pool())
+            .await
+            .expect("the record")
+            .get("error");
+        assert!(
+            stored.len() <= ERROR_BYTES && stored.ends_with('…'),
+            "{}",
+            stored.len()
+        );
+        let rows = store.claim_outbox("test", 10, 20, 10).await.expect("claimed");
+        let event: serde_json::Value = serde_json::from_str(&rows[0].event_json).expect("JSON");
+        assert_eq!(event["detail"]["error"], stored.as_str());
+    }
+
+    /// A store, a project `p`, and the sink of its function `f` (version
+    /// 3) writing through a running writer.
+    async fn failing_function() -> (
+        crate::store::Store,
+        tempfile::TempDir,
+        crate::store::projects::Project,
+        OutboxSignal,
+        RecordWriter,
+        FunctionSink,
+    ) {
+        let (store, dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let outbox = OutboxSignal::default();
+        let (writer, _task) = RecordWriter::spawn(store.clone(), outbox.clone(), 0);
+        let sink = writer.sink(FunctionIdentity {
+            project_id: project.id.clone(),
+            project: "p".into(),
+            function_id: "f1".into(),
+            function: "f".into(),
+            version: 3,
+            mrn: "mrn:functions:default:p:function/f".into(),
+        });
+        (store, dir, project, outbox, writer, sink)
     }
 }

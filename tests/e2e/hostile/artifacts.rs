@@ -11,7 +11,7 @@ use serde_json::json;
 crate::on_both_databases!(
     a_tampered_artifact_is_never_loaded,
     a_lost_cache_copy_comes_back_checked_from_the_object_store,
-    a_copy_of_another_size_is_refused_unread,
+    a_copy_of_another_size_is_refused,
     a_planted_original_of_another_size_is_refused_unread,
     another_orgs_deploys_tell_nothing,
     another_orgs_churn_keeps_our_spares
@@ -173,8 +173,10 @@ async fn a_lost_cache_copy_comes_back_checked_from_the_object_store(db: Db) {
 /// Each artifact's size is recorded beside its digest: an artifact
 /// recorded before sizes were gets its size from the first copy that
 /// matches, and a planted copy of another size (a shared bucket's
-/// gigabytes) is refused before it is read, the function compiled again.
-async fn a_copy_of_another_size_is_refused_unread(db: Db) {
+/// gigabytes) is refused, the function compiled again. (Its digest would
+/// refuse it too, after reading it: that it is not read whole is the unit
+/// test `a_copy_past_its_size_is_not_read_whole`'s.)
+async fn a_copy_of_another_size_is_refused(db: Db) {
     let mut s = Server::start(db).await;
     let deployed = s.deploy("hello", guests::HELLO).await;
     let sha = deployed["sha256"].as_str().unwrap().to_owned();
