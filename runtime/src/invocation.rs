@@ -81,13 +81,23 @@ pub(crate) fn sandbox(
     // With a CPU share, past its first ticks of computing the guest
     // computes only in its tenant's turns; it gives its turn back at each
     // capability call, and a tick after a long host call does not count
-    // (see `cpu`).
-    if let Some(turn) = turn.clone() {
-        store.call_hook(move |_, hook| {
-            match hook {
-                CallHook::CallingHost => turn.leave_wasm(),
-                CallHook::ReturningFromHost => turn.back_in_wasm(),
-                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+    // (see `cpu`). A reused instance's host calls act for the request
+    // whose task makes them (see `reuse`).
+    let by_request = store.data().requests.is_some();
+    if turn.is_some() || by_request {
+        let turn = turn.clone();
+        store.call_hook(move |mut store, hook| {
+            match (hook, &turn) {
+                (CallHook::CallingHost, turn) => {
+                    if by_request {
+                        crate::reuse::act_for_caller(&mut store);
+                    }
+                    if let Some(turn) = turn {
+                        turn.leave_wasm();
+                    }
+                }
+                (CallHook::ReturningFromHost, Some(turn)) => turn.back_in_wasm(),
+                _ => {}
             }
             Ok(())
         });

@@ -62,6 +62,9 @@ struct Buffer {
     dropped_lines: u64,
     lines: Vec<LogLine>,
     partial: [Vec<u8>; 2],
+    /// Where `wasi:logging` lines go once this capture's request is
+    /// recorded (a reused instance's: its next request's record).
+    then: Option<LogCapture>,
 }
 
 impl Buffer {
@@ -187,6 +190,10 @@ impl LogCapture {
             format!("{context}: {message}")
         };
         let mut buf = self.lock();
+        if let Some(then) = buf.then.clone() {
+            drop(buf);
+            return then.leveled(level, context, message);
+        }
         let room = buf.cap.saturating_sub(buf.kept);
         if text.len() > room {
             buf.dropped += text.len() as u64;
@@ -202,6 +209,15 @@ impl LogCapture {
             level: Some(level),
             text,
         });
+    }
+
+    /// Ends a request's own capture of a reused instance ([`Self::finish`]):
+    /// `wasi:logging` lines written after it, by work the request's task
+    /// goes on with, go to `then`, the instance's capture.
+    pub(crate) fn finish_into(&self, then: &LogCapture) -> (Vec<LogLine>, u64) {
+        let finished = self.finish();
+        self.lock().then = Some(then.clone());
+        finished
     }
 
     /// The last `max` bytes of stderr seen so far, for error messages.
@@ -361,5 +377,20 @@ mod tests {
         assert_eq!(dropped, 8, "only the text of dropped lines counts as bytes");
         let marker = &lines[MAX_LINES_PER_INVOCATION].text;
         assert!(marker.contains("4001 lines"), "{marker}");
+    }
+
+    #[test]
+    fn lines_after_a_finished_requests_capture_go_to_the_next() {
+        let instance = LogCapture::new(1024);
+        let request = LogCapture::new(1024);
+        request.leveled(Level::Info, "", "during");
+        let (lines, _) = request.finish_into(&instance);
+        let text: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(text, ["during"]);
+        request.leveled(Level::Warn, "work", "after");
+        assert!(request.finish().0.is_empty(), "not kept where nobody reads");
+        let (lines, _) = instance.finish();
+        let got: Vec<_> = lines.iter().map(|l| (l.level, l.text.as_str())).collect();
+        assert_eq!(got, [(Some(Level::Warn), "work: after")]);
     }
 }

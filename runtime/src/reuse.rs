@@ -25,9 +25,12 @@
 //! that finds its function's instances all busy and the quota full waits
 //! for one of them first (`Own`), rather than have one ended for it.
 //!
-//! With `max_concurrent` above 1 the instance's host calls cannot be told
-//! apart by request: the capabilities see the request started last, and a
-//! log line goes to the request that ends first. At any `max_concurrent`
+//! Each host call acts for the request whose task makes it, at any
+//! `max_concurrent` ([`RequestCaps`]), and its `wasi:logging` lines go to
+//! its record. What the guest writes to stdout and stderr cannot be told
+//! apart by request (WASI 0.3's output is one stream an instance, read by
+//! the host apart from any call): a printed line goes to the request that
+//! ends first. At any `max_concurrent`
 //! the CPU turns count ticks from the latest request's start (it gets its
 //! own free ticks; see `cpu`), and the instance's deadline is the latest
 //! request's: work that goes on while new requests keep arriving is
@@ -525,6 +528,75 @@ impl Shared {
     }
 }
 
+/// The capabilities of the requests one instance serves, by the task that
+/// serves each: one is in `InstanceState::caps`, the others wait here.
+///
+/// At each host call (the store's call hook, [`act_for_caller`]) the
+/// capabilities of the request whose task makes the call are put in place,
+/// so that each request's host calls act for its own caller, under its
+/// trace id, within its own host-call limits, whichever other requests
+/// started since, and after its response too (work a task goes on with).
+/// A call made outside any request's task (instantiation) acts for nobody:
+/// an anonymous caller. A capability call holds the store until it returns
+/// (wasmtime keeps the store on the fiber while a host call waits), so no
+/// other request's code runs, or swaps capabilities, in the middle of one.
+///
+/// A task's entry stays until a request whose task has the same id starts
+/// (the store's task ids are slots it reuses), so there are at most as many
+/// as the instance ever had tasks at once.
+pub(crate) struct RequestCaps<Task = GuestTaskId> {
+    /// Whose capabilities are in place (`None`: nobody's).
+    current: Option<Task>,
+    waiting: HashMap<Option<Task>, CapState>,
+}
+
+impl<Task> Default for RequestCaps<Task> {
+    fn default() -> Self {
+        Self {
+            current: None,
+            waiting: HashMap::new(),
+        }
+    }
+}
+
+impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
+    /// A request starts in `task`.
+    fn start(&mut self, task: Task, request: CapState, in_place: &mut CapState) {
+        if self.current == Some(task) {
+            *in_place = request;
+        } else {
+            self.waiting.insert(Some(task), request);
+        }
+    }
+
+    /// Puts the capabilities of `task`'s request in place (nobody's for a
+    /// task that serves no request).
+    fn act_for(&mut self, task: Option<Task>, in_place: &mut CapState) {
+        let task = task.filter(|t| self.current == Some(*t) || self.waiting.contains_key(&Some(*t)));
+        if task == self.current {
+            return;
+        }
+        let Some(next) = self.waiting.remove(&task) else {
+            return;
+        };
+        let previous = std::mem::replace(in_place, next);
+        self.waiting.insert(self.current, previous);
+        self.current = task;
+    }
+}
+
+/// The store's call hook at each host call of a reused instance: the
+/// capabilities of the request whose task calls are put in place. The
+/// task is the root of the component model's async call stack (the
+/// handler's export call that `on_request_start` was told of).
+pub(crate) fn act_for_caller(store: &mut StoreContextMut<'_, InstanceState>) {
+    let root = store.async_call_stack().ok().and_then(Iterator::last);
+    let state = store.data_mut();
+    if let Some(requests) = state.requests.as_mut() {
+        requests.act_for(root, &mut state.caps);
+    }
+}
+
 /// One request, as the pool carries it to the instance that serves it:
 /// what its capabilities act for (shared with its record, not copied).
 pub(crate) struct Ticket {
@@ -532,6 +604,9 @@ pub(crate) struct Ticket {
     delivery: Option<Arc<DeliveryInfo>>,
     task: Option<Arc<TaskInfo>>,
     trace_id: Arc<str>,
+    /// Its own `wasi:logging` lines (what the guest prints is the
+    /// instance's: `Shared::logs`).
+    logs: LogCapture,
     served_by: Arc<OnceLock<Arc<Shared>>>,
 }
 
@@ -574,6 +649,7 @@ impl HandlerState for Instances {
         .with_turn(turn.clone());
         let mut state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
         state.limiter.shared = Some(memory);
+        state.requests = Some(Box::default());
         let deadline = shared.clone();
         let mut store = sandbox(func, state, turn.clone(), move || deadline.deadline());
         let service = tokio::time::timeout(limits.timeout, self.pre.instantiate_async(&mut store))
@@ -686,19 +762,24 @@ impl WorkerState for Worker {
         &self,
         mut store: StoreContextMut<'_, InstanceState>,
         ticket: Ticket,
-        _task: GuestTaskId,
+        task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        // The capabilities act for this request's caller, under its trace
-        // id, with its own host-call limits.
-        store.data_mut().caps = CapState::new(
+        // The host calls of this request's task act for its caller, under
+        // its trace id, with its own host-call limits.
+        let caps = CapState::new(
             self.func.caps.clone(),
             ticket.caller,
             ticket.delivery,
             ticket.task,
             ticket.trace_id,
-            self.shared.logs.clone(),
+            ticket.logs,
         )
         .with_turn(self.turn.clone());
+        let state = store.data_mut();
+        match state.requests.as_mut() {
+            Some(requests) => requests.start(task, caps, &mut state.caps),
+            None => state.caps = caps,
+        }
         if let Some(turn) = &self.turn {
             turn.next_request();
         }
@@ -843,15 +924,18 @@ where
     B: http_body::Body<Data = Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
 {
     let served_by = Arc::new(OnceLock::new());
+    let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
     let ticket = Ticket {
         caller: ctx.caller.clone(),
         delivery: ctx.delivery.clone(),
         task: ctx.task.clone(),
         trace_id: ctx.trace_id.clone(),
+        logs: logs.clone(),
         served_by: served_by.clone(),
     };
     let record = Record {
         ctx,
+        logs,
         started: Instant::now(),
         started_ms: now_ms(),
         served_by,
@@ -891,6 +975,8 @@ where
 /// What a request's record needs until its response ends.
 struct Record<G> {
     ctx: InvocationContext,
+    /// Its `wasi:logging` lines.
+    logs: LogCapture,
     started: Instant,
     started_ms: i64,
     served_by: Arc<OnceLock<Arc<Shared>>>,
@@ -955,7 +1041,16 @@ fn judge(
 impl<G> Record<G> {
     fn end(self, http_status: Option<u16>, error: Option<InvokeError>) {
         let shared = self.served_by.get();
-        let (logs, logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
+        let (mut logs, mut logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
+        let (leveled, dropped) = match shared {
+            Some(s) => self.logs.finish_into(&s.logs),
+            None => self.logs.finish(),
+        };
+        if !leveled.is_empty() {
+            logs.extend(leveled);
+            logs.sort_by_key(|line| line.time_ms);
+        }
+        logs_dropped += dropped;
         let instantiate = shared
             .and_then(|s| s.instantiate.lock().unwrap_or_else(|e| e.into_inner()).take())
             .unwrap_or_default();
@@ -1032,7 +1127,50 @@ impl<G> Drop for Reported<G> {
 
 #[cfg(test)]
 mod tests {
-    use super::Reuse;
+    use super::{RequestCaps, Reuse};
+    use crate::caps::{Caller, CapState};
+    use crate::logs::LogCapture;
+    use std::sync::Arc;
+
+    /// Capabilities told apart by their trace id.
+    fn caps(trace: &str) -> CapState {
+        let logs = LogCapture::new(1024);
+        CapState::new(
+            Arc::default(),
+            Caller::anonymous(),
+            None,
+            None,
+            Arc::from(trace),
+            logs,
+        )
+    }
+
+    #[test]
+    fn each_task_gets_its_own_requests_capabilities() {
+        let mut requests = RequestCaps::<u32>::default();
+        let mut in_place = caps("nobody");
+        requests.start(1, caps("one"), &mut in_place);
+        requests.start(2, caps("two"), &mut in_place);
+        assert_eq!(&*in_place.trace_id, "nobody", "a start puts nothing in place");
+        let mut seen = Vec::new();
+        for task in [Some(1), Some(2), Some(2), Some(1), None, Some(7), Some(2)] {
+            requests.act_for(task, &mut in_place);
+            seen.push(in_place.trace_id.to_string());
+        }
+        assert_eq!(
+            seen,
+            ["one", "two", "two", "one", "nobody", "nobody", "two"],
+            "a task serving no request acts for nobody"
+        );
+        // A task id its store gives again, to a new request: the new one's,
+        // in place or waiting.
+        requests.start(2, caps("two again"), &mut in_place);
+        assert_eq!(&*in_place.trace_id, "two again");
+        requests.start(1, caps("one again"), &mut in_place);
+        requests.act_for(Some(1), &mut in_place);
+        assert_eq!(&*in_place.trace_id, "one again");
+        assert_eq!(requests.waiting.len(), 2, "one entry a task, and nobody's");
+    }
 
     #[test]
     fn the_short_form_reads_off_or_three_numbers_in_range() {

@@ -8,6 +8,7 @@
 use crate::caps::CapState;
 use crate::limits::MemoryLimiter;
 use crate::logs::{LogCapture, LogStream};
+use crate::reuse::RequestCaps;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -19,6 +20,9 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     pub(crate) caps: CapState,
+    /// A reused instance's other requests' capabilities, swapped into
+    /// `caps` for the request whose task makes a host call (`crate::reuse`).
+    pub(crate) requests: Option<Box<RequestCaps>>,
     pub(crate) limiter: MemoryLimiter,
 }
 
@@ -42,6 +46,7 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             caps,
+            requests: None,
             limiter: MemoryLimiter::new(memory_limit),
         }
     }

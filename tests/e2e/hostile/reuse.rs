@@ -3,7 +3,8 @@
 //! own), one tenant's idle warm instances can neither keep the node's
 //! instance pool from another nor end another's warm instances by
 //! crowding it, and the memory they keep counts against their own
-//! tenant's quota.
+//! tenant's quota. Requests one instance serves at once each act for
+//! their own caller.
 
 use super::tenant;
 use minicloud_tests::{Db, Server, eventually, guests};
@@ -15,6 +16,7 @@ crate::on_both_databases!(
     warm_instances_stay_with_their_function,
     idle_warm_instances_hold_their_memory_in_their_own_quota,
     a_full_quota_waits_for_the_functions_own_instance,
+    requests_served_at_once_act_for_their_own_callers,
 );
 
 const REUSE: &str = r#"{"reuse": {"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}}"#;
@@ -274,4 +276,113 @@ async fn a_full_quota_waits_for_the_functions_own_instance(db: Db) {
     let slow = slow.await.unwrap();
     assert_eq!(slow.status(), 200);
     assert_eq!(slow.headers()["x-instance-requests"], "2");
+}
+
+/// `GET /fn/default/{name}{path}` with `token`: the body, the instance's
+/// request count and the invocation's id.
+async fn whoami(s: &Server, token: &str, name: &str, path: &str) -> (String, String, String) {
+    let resp = s
+        .as_token(token, Method::GET, &s.fn_url(name, path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    let header = |name: &str| resp.headers()[name].to_str().unwrap().to_owned();
+    let (served, id) = (header("x-instance-requests"), header("x-minicloud-invocation-id"));
+    (resp.text().await.unwrap(), served, id)
+}
+
+/// The `wasi:logging` lines of `who`'s invocation `id`, once recorded.
+async fn logged(s: &Server, id: &str) -> Vec<String> {
+    let url = s.api(&format!("/functions/who/logs?invocation_id={id}"));
+    let lines = eventually(Duration::from_secs(10), || async {
+        let items = s.get_json(&url).await["items"].as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("the invocation's log lines");
+    let text = lines.iter().map(|l| l["line"].as_str().unwrap().to_owned());
+    text.filter(|l| l.starts_with("whoami: ")).collect()
+}
+
+/// A reused instance serving two callers' requests at once: each request's
+/// host calls act for its own caller, whichever started later, and so does
+/// the work a request goes on with after its response; each request's
+/// `wasi:logging` lines are in its own record. Before, the instance acted
+/// for the request started last: a caller could have the function ask the
+/// platform about (and authorize by) another caller's identity.
+async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
+    let s = Server::start(db).await;
+    for (path, body) in [
+        ("/orgs/default/users", json!({"name": "bob"})),
+        (
+            "/orgs/default/bindings",
+            json!({"principal": "bob", "role": "OrgAdmin"}),
+        ),
+    ] {
+        let (status, answer) = s.call(&s.token, Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "POST {path}: {answer}");
+    }
+    let (status, key) = s
+        .call(
+            &s.token,
+            Method::POST,
+            "/orgs/default/users/bob/keys",
+            Some(json!({"name": "k"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let bob = key["token"].as_str().unwrap().to_owned();
+    s.deploy_with(
+        "who",
+        "?http_auth=authenticated&reuse=1000,4,600000",
+        guests::FAULTS_P3,
+    )
+    .await;
+
+    // Alone, each caller is named as itself.
+    let (admin_is, served, _) = whoami(&s, &s.token, "who", "/whoami").await;
+    assert_eq!(served, "1");
+    let (bob_is, served, _) = whoami(&s, &bob, "who", "/whoami").await;
+    assert_eq!(served, "2", "one instance serves both");
+    assert!(admin_is.starts_with("api-key ") && bob_is.starts_with("api-key "));
+    assert_ne!(admin_is, bob_is);
+
+    // The admin's request waits; bob's starts meanwhile on the same
+    // instance and ends first; the admin's asks only then.
+    let admin = whoami(&s, &s.token, "who", "/whoami?ms=1500");
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        whoami(&s, &bob, "who", "/whoami").await
+    };
+    let ((admin_seen, admin_served, admin_id), (bob_seen, bob_served, bob_id)) = tokio::join!(admin, later);
+    assert_eq!(
+        (admin_served.as_str(), bob_served.as_str()),
+        ("3", "4"),
+        "both requests on the one instance, at once"
+    );
+    assert_eq!(bob_seen, bob_is);
+    assert_eq!(admin_seen, admin_is, "the admin's request acted for bob");
+    assert_eq!(logged(&s, &admin_id).await, [format!("whoami: {admin_is}")]);
+    assert_eq!(logged(&s, &bob_id).await, [format!("whoami: {bob_is}")]);
+
+    // Work after the response: the admin's request asks again 600 ms after
+    // it answered, while bob's (started since) is still running.
+    let (answered, _, _) = whoami(&s, &s.token, "who", "/whoami?after=600").await;
+    assert_eq!(answered, admin_is);
+    let (bob_seen, _, bob_id) = whoami(&s, &bob, "who", "/whoami?ms=1500").await;
+    assert_eq!(bob_seen, bob_is);
+    let (asked_later, served, _) = whoami(&s, &bob, "who", "/later").await;
+    assert_eq!(served, "7", "the one instance still");
+    assert_eq!(
+        asked_later, admin_is,
+        "the admin's request's later work acted for bob"
+    );
+    // Its line, logged after its record was written, is not lost: it goes
+    // to the instance's next record (bob's, which ended next).
+    let mut lines = logged(&s, &bob_id).await;
+    lines.sort();
+    let mut want = [format!("whoami: {admin_is}"), format!("whoami: {bob_is}")];
+    want.sort();
+    assert_eq!(lines, want);
 }

@@ -11,6 +11,13 @@
 //! - `/keep?mb=N`: adds N MiB to memory the instance keeps, then answers.
 //! - `/trickle?ms=N`: answers `first\n` at once, then waits N ms before it
 //!   writes `second\n` and ends the body.
+//! - `/whoami?ms=N&after=M`: waits N ms, asks the platform who called
+//!   (`minicloud:platform/identity`), logs `whoami: <kind> <id>` through
+//!   `wasi:logging` and answers `<kind> <id>`; with
+//!   `after=M` it asks again M ms after its response has ended and answers
+//!   that on its next `/later` request (an instance's requests share
+//!   it): `/later` answers `<kind> <id>` of the last such question, or
+//!   `none`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +25,39 @@ use wasip3::http::types::{ErrorCode, Fields, Request, Response};
 use wasip3::{wit_future, wit_stream};
 
 wasip3::http::service::export!(Faults);
+
+mod platform {
+    wit_bindgen::generate!({
+        inline: "
+            package test:faults-p3;
+            world platform {
+                import minicloud:platform/identity@0.1.0;
+                import wasi:logging/logging@0.1.0-draft;
+            }
+        ",
+        path: "../../../wit",
+        generate_all,
+    });
+}
+
+use platform::minicloud::platform::identity;
+use platform::wasi::logging::logging;
+
+/// `<kind> <id>` of the caller the platform names, also logged through
+/// `wasi:logging`.
+fn whoami() -> String {
+    let caller = identity::caller();
+    let kind = match caller.kind {
+        identity::PrincipalKind::User => "user",
+        identity::PrincipalKind::ApiKey => "api-key",
+        identity::PrincipalKind::Anonymous => "anonymous",
+    };
+    let text = format!("{kind} {}", caller.id);
+    logging::log(logging::Level::Info, "whoami", &text);
+    text
+}
+
+static LATER: Mutex<Option<String>> = Mutex::new(None);
 
 struct Faults;
 
@@ -62,6 +102,10 @@ impl wasip3::exports::http::handler::Guest for Faults {
                     .unwrap_or_else(|e| e.into_inner())
                     .push(vec![1u8; mb << 20]);
             }
+            "/whoami" => {
+                let ns = number("ms").saturating_mul(1_000_000);
+                wasip3::clocks::monotonic_clock::wait_for(ns).await;
+            }
             _ => {}
         }
         let headers = Fields::new();
@@ -77,6 +121,27 @@ impl wasip3::exports::http::handler::Guest for Faults {
                 body.write_all(b"first\n".to_vec()).await;
                 wasip3::clocks::monotonic_clock::wait_for(ns).await;
                 body.write_all(b"second\n".to_vec()).await;
+            });
+            return Ok(response);
+        }
+        if path == "/whoami" {
+            let text = whoami();
+            let after = number("after").saturating_mul(1_000_000);
+            wasip3::spawn(async move {
+                body.write_all(text.into_bytes()).await;
+                drop(body);
+                if after > 0 {
+                    wasip3::clocks::monotonic_clock::wait_for(after).await;
+                    *LATER.lock().unwrap_or_else(|e| e.into_inner()) = Some(whoami());
+                }
+            });
+            return Ok(response);
+        }
+        if path == "/later" {
+            let text = LATER.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let text = text.unwrap_or_else(|| "none".into());
+            wasip3::spawn(async move {
+                body.write_all(text.into_bytes()).await;
             });
             return Ok(response);
         }
