@@ -90,7 +90,7 @@ pub(crate) fn sandbox(
             match (hook, &turn) {
                 (CallHook::CallingHost, turn) => {
                     if by_request {
-                        crate::reuse::act_for_caller(&mut store);
+                        crate::reuse::act_for_caller(&mut store)?;
                     }
                     if let Some(turn) = turn {
                         turn.leave_wasm();

@@ -215,9 +215,9 @@ impl LogCapture {
     /// `wasi:logging` lines written after it, by work the request's task
     /// goes on with, go to `then`, the instance's capture.
     pub(crate) fn finish_into(&self, then: &LogCapture) -> (Vec<LogLine>, u64) {
-        let finished = self.finish();
-        self.lock().then = Some(then.clone());
-        finished
+        let mut buf = self.lock();
+        buf.then = Some(then.clone());
+        buf.finish()
     }
 
     /// The last `max` bytes of stderr seen so far, for error messages.
@@ -245,7 +245,13 @@ impl LogCapture {
     /// marks truncation. Returns the lines and the number of bytes dropped;
     /// what is written afterwards starts a new capture under the same cap.
     pub fn finish(&self) -> (Vec<LogLine>, u64) {
-        let mut buf = self.lock();
+        self.lock().finish()
+    }
+}
+
+impl Buffer {
+    fn finish(&mut self) -> (Vec<LogLine>, u64) {
+        let buf = self;
         for stream in [LogStream::Stdout, LogStream::Stderr] {
             let rest = std::mem::take(&mut buf.partial[stream as usize]);
             if !rest.is_empty() {

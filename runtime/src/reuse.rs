@@ -542,59 +542,82 @@ impl Shared {
 /// other request's code runs, or swaps capabilities, in the middle of one.
 ///
 /// A task's entry stays until a request whose task has the same id starts
-/// (the store's task ids are slots it reuses), so there are at most as many
-/// as the instance ever had tasks at once.
+/// (the store's task ids are slots it reuses), or, once its request is
+/// recorded, until more than [`KEPT_RECORDED`] wait: then the recorded ones
+/// go (a guest that steers which slot each request's task gets cannot grow
+/// them one a request), and their tasks' later calls act for nobody.
+///
+/// Not covered: a composed component whose inner async call (a subtask)
+/// outlives the task that made it. The store gives the dead task's slot to
+/// a new task, the next request's as like as not, and the subtask's call
+/// stack then leads there: its calls act for that request's caller. The
+/// store's task ids carry no generation to tell the two apart.
 pub(crate) struct RequestCaps<Task = GuestTaskId> {
-    /// Whose capabilities are in place (`None`: nobody's).
-    current: Option<Task>,
-    waiting: HashMap<Option<Task>, CapState>,
+    /// Whose capabilities are in place (`None`: nobody's), and whether
+    /// its request is recorded.
+    current: (Option<Task>, Recorded),
+    waiting: HashMap<Option<Task>, (CapState, Recorded)>,
 }
 
-impl<Task> Default for RequestCaps<Task> {
-    fn default() -> Self {
-        Self {
-            current: None,
-            waiting: HashMap::new(),
-        }
-    }
-}
+/// Set once a request's record is written (nobody's: never).
+type Recorded = Option<Arc<AtomicBool>>;
+
+/// Entries of recorded requests kept for their tasks' later work before
+/// they go.
+const KEPT_RECORDED: usize = 64;
 
 impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
-    /// A request starts in `task`.
-    fn start(&mut self, task: Task, request: CapState, in_place: &mut CapState) {
-        if self.current == Some(task) {
-            *in_place = request;
-        } else {
-            self.waiting.insert(Some(task), request);
+    /// Room for `concurrent` requests' entries, and nobody's.
+    fn with_capacity(concurrent: usize) -> Self {
+        Self {
+            current: (None, None),
+            waiting: HashMap::with_capacity(concurrent + 1),
         }
+    }
+
+    /// A request starts in `task`; `recorded` is set once it is recorded.
+    fn start(&mut self, task: Task, request: CapState, recorded: Arc<AtomicBool>, in_place: &mut CapState) {
+        if self.current.0 == Some(task) {
+            *in_place = request;
+            self.current.1 = Some(recorded);
+            return;
+        }
+        if self.waiting.len() > KEPT_RECORDED {
+            self.waiting
+                .retain(|_, (_, done)| !done.as_ref().is_some_and(|d| d.load(Ordering::Relaxed)));
+        }
+        self.waiting.insert(Some(task), (request, Some(recorded)));
     }
 
     /// Puts the capabilities of `task`'s request in place (nobody's for a
     /// task that serves no request).
     fn act_for(&mut self, task: Option<Task>, in_place: &mut CapState) {
-        let task = task.filter(|t| self.current == Some(*t) || self.waiting.contains_key(&Some(*t)));
-        if task == self.current {
+        let current = self.current.0;
+        let task = task.filter(|t| current == Some(*t) || self.waiting.contains_key(&Some(*t)));
+        if task == current {
             return;
         }
-        let Some(next) = self.waiting.remove(&task) else {
+        let Some((next, recorded)) = self.waiting.remove(&task) else {
             return;
         };
         let previous = std::mem::replace(in_place, next);
-        self.waiting.insert(self.current, previous);
-        self.current = task;
+        let (_, previous_recorded) = std::mem::replace(&mut self.current, (task, recorded));
+        self.waiting.insert(current, (previous, previous_recorded));
     }
 }
 
 /// The store's call hook at each host call of a reused instance: the
 /// capabilities of the request whose task calls are put in place. The
 /// task is the root of the component model's async call stack (the
-/// handler's export call that `on_request_start` was told of).
-pub(crate) fn act_for_caller(store: &mut StoreContextMut<'_, InstanceState>) {
-    let root = store.async_call_stack().ok().and_then(Iterator::last);
+/// handler's export call that `on_request_start` was told of). A stack the
+/// store cannot tell is an error: the guest traps rather than go on.
+pub(crate) fn act_for_caller(store: &mut StoreContextMut<'_, InstanceState>) -> wasmtime::Result<()> {
+    let root = store.async_call_stack()?.last();
     let state = store.data_mut();
     if let Some(requests) = state.requests.as_mut() {
         requests.act_for(root, &mut state.caps);
     }
+    Ok(())
 }
 
 /// One request, as the pool carries it to the instance that serves it:
@@ -607,6 +630,8 @@ pub(crate) struct Ticket {
     /// Its own `wasi:logging` lines (what the guest prints is the
     /// instance's: `Shared::logs`).
     logs: LogCapture,
+    /// Set once its record is written (see [`RequestCaps`]).
+    recorded: Arc<AtomicBool>,
     served_by: Arc<OnceLock<Arc<Shared>>>,
 }
 
@@ -649,7 +674,9 @@ impl HandlerState for Instances {
         .with_turn(turn.clone());
         let mut state = InstanceState::new(&func.env, &logs, limits.memory_bytes, caps);
         state.limiter.shared = Some(memory);
-        state.requests = Some(Box::default());
+        state.requests = Some(Box::new(RequestCaps::with_capacity(
+            self.reuse.max_concurrent as usize,
+        )));
         let deadline = shared.clone();
         let mut store = sandbox(func, state, turn.clone(), move || deadline.deadline());
         let service = tokio::time::timeout(limits.timeout, self.pre.instantiate_async(&mut store))
@@ -777,7 +804,7 @@ impl WorkerState for Worker {
         .with_turn(self.turn.clone());
         let state = store.data_mut();
         match state.requests.as_mut() {
-            Some(requests) => requests.start(task, caps, &mut state.caps),
+            Some(requests) => requests.start(task, caps, ticket.recorded, &mut state.caps),
             None => state.caps = caps,
         }
         if let Some(turn) = &self.turn {
@@ -925,17 +952,20 @@ where
 {
     let served_by = Arc::new(OnceLock::new());
     let logs = LogCapture::new(func.runtime.config().log_bytes_per_invocation);
+    let recorded = Arc::new(AtomicBool::new(false));
     let ticket = Ticket {
         caller: ctx.caller.clone(),
         delivery: ctx.delivery.clone(),
         task: ctx.task.clone(),
         trace_id: ctx.trace_id.clone(),
         logs: logs.clone(),
+        recorded: recorded.clone(),
         served_by: served_by.clone(),
     };
     let record = Record {
         ctx,
         logs,
+        recorded,
         started: Instant::now(),
         started_ms: now_ms(),
         served_by,
@@ -977,6 +1007,8 @@ struct Record<G> {
     ctx: InvocationContext,
     /// Its `wasi:logging` lines.
     logs: LogCapture,
+    /// Told once the record is written.
+    recorded: Arc<AtomicBool>,
     started: Instant,
     started_ms: i64,
     served_by: Arc<OnceLock<Arc<Shared>>>,
@@ -1042,6 +1074,8 @@ impl<G> Record<G> {
     fn end(self, http_status: Option<u16>, error: Option<InvokeError>) {
         let shared = self.served_by.get();
         let (mut logs, mut logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
+        // Each capture keeps to the cap: a record of a reused request may
+        // hold the cap of printed lines and the cap of its own logged ones.
         let (leveled, dropped) = match shared {
             Some(s) => self.logs.finish_into(&s.logs),
             None => self.logs.finish(),
@@ -1068,6 +1102,7 @@ impl<G> Record<G> {
             delivery: self.ctx.delivery,
             task: self.ctx.task,
         });
+        self.recorded.store(true, Ordering::Relaxed);
         drop(self.guard);
     }
 }
@@ -1131,6 +1166,7 @@ mod tests {
     use crate::caps::{Caller, CapState};
     use crate::logs::LogCapture;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Capabilities told apart by their trace id.
     fn caps(trace: &str) -> CapState {
@@ -1147,10 +1183,10 @@ mod tests {
 
     #[test]
     fn each_task_gets_its_own_requests_capabilities() {
-        let mut requests = RequestCaps::<u32>::default();
+        let mut requests = RequestCaps::<u32>::with_capacity(4);
         let mut in_place = caps("nobody");
-        requests.start(1, caps("one"), &mut in_place);
-        requests.start(2, caps("two"), &mut in_place);
+        requests.start(1, caps("one"), Arc::default(), &mut in_place);
+        requests.start(2, caps("two"), Arc::default(), &mut in_place);
         assert_eq!(&*in_place.trace_id, "nobody", "a start puts nothing in place");
         let mut seen = Vec::new();
         for task in [Some(1), Some(2), Some(2), Some(1), None, Some(7), Some(2)] {
@@ -1164,12 +1200,63 @@ mod tests {
         );
         // A task id its store gives again, to a new request: the new one's,
         // in place or waiting.
-        requests.start(2, caps("two again"), &mut in_place);
+        requests.start(2, caps("two again"), Arc::default(), &mut in_place);
         assert_eq!(&*in_place.trace_id, "two again");
-        requests.start(1, caps("one again"), &mut in_place);
+        requests.start(1, caps("one again"), Arc::default(), &mut in_place);
         requests.act_for(Some(1), &mut in_place);
         assert_eq!(&*in_place.trace_id, "one again");
         assert_eq!(requests.waiting.len(), 2, "one entry a task, and nobody's");
+    }
+
+    #[test]
+    fn recorded_requests_go_once_many_wait() {
+        let mut requests = RequestCaps::<u32>::with_capacity(4);
+        let mut in_place = caps("nobody");
+        let mut flags = Vec::new();
+        for task in 0..200u32 {
+            let recorded = Arc::new(AtomicBool::new(false));
+            requests.start(task, caps(&task.to_string()), recorded.clone(), &mut in_place);
+            flags.push(recorded);
+            // All but the last three are answered and recorded at once.
+            if task >= 3 {
+                flags[task as usize - 3].store(true, Ordering::Relaxed);
+            }
+        }
+        assert!(
+            requests.waiting.len() <= super::KEPT_RECORDED + 2,
+            "{} kept",
+            requests.waiting.len()
+        );
+        for live in 197..200 {
+            requests.act_for(Some(live), &mut in_place);
+            assert_eq!(*in_place.trace_id, *live.to_string(), "a live request is kept");
+        }
+        requests.act_for(Some(0), &mut in_place);
+        assert_eq!(
+            &*in_place.trace_id, "nobody",
+            "a recorded one that went acts for nobody"
+        );
+    }
+
+    /// Every platform interface's host functions run on the guest's fiber
+    /// and hold the store until they return, so the call hook's choice of
+    /// capabilities holds for the whole call (`RequestCaps`). A WIT
+    /// `async func` would be bound as a concurrent host function whose
+    /// later polls run outside the hook: then that choice no longer holds.
+    #[test]
+    fn no_platform_function_is_async() {
+        let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        for entry in std::fs::read_dir(&wit).expect("the platform's WIT") {
+            let path = entry.expect("a WIT file").path();
+            if path.extension().is_some_and(|e| e == "wit") {
+                let text = std::fs::read_to_string(&path).expect("a readable WIT file");
+                assert!(
+                    !text.contains("async func"),
+                    "{}: an async func needs the capabilities chosen per poll, not per call",
+                    path.display()
+                );
+            }
+        }
     }
 
     #[test]
