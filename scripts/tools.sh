@@ -7,7 +7,7 @@
 # journeys in a real browser). Run by scripts/test.sh and scripts/bench.sh.
 set -euo pipefail
 rustup target add wasm32-wasip2
-python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' componentize-py \
+python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' 'componentize-py>=0.25.1,<0.26' \
   'openapi-spec-validator>=0.7,<1' 'schemathesis>=4.3,<5'
 if ! command -v chromedriver > /dev/null || ! command -v chromium > /dev/null; then
   export DEBIAN_FRONTEND=noninteractive

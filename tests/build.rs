@@ -77,6 +77,11 @@ fn main() {
         "/// `../examples/python-counter`, built with componentize-py.\npub const PYTHON_COUNTER: &str = {:?};\n",
         python.display().to_string()
     ));
+    let python_p3 = build_python_p3(&cargo, &manifest, &target_dir);
+    constants.push_str(&format!(
+        "/// `../examples/hello-p3-py`, built with componentize-py for WASI 0.3.\npub const HELLO_P3_PY: &str = {:?};\n",
+        python_p3.display().to_string()
+    ));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("guests.rs"), constants).expect("write guests.rs");
 }
@@ -84,16 +89,50 @@ fn main() {
 /// Builds the Python example with componentize-py (from PyPI; scripts/test.sh
 /// installs it) against the platform's WIT.
 fn build_python(manifest: &Path, target_dir: &Path) -> PathBuf {
-    let example = manifest.join("../examples/python-counter");
     let wit = manifest.join("../wit");
-    println!("cargo:rerun-if-changed={}", example.join("app.py").display());
-    let out = target_dir.join("python-counter.wasm");
+    componentize(manifest, "python-counter", &wit, "handler", target_dir)
+}
+
+/// Builds the Python WASI 0.3 hello against the `wasi:http/service` world
+/// of WASI 0.3, whose WIT comes with the `wasip3` crate the Rust 0.3
+/// examples build with (pinned by `examples/Cargo.lock`; the guests'
+/// build has fetched it).
+fn build_python_p3(cargo: &str, manifest: &Path, target_dir: &Path) -> PathBuf {
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(manifest.join("../examples/Cargo.toml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
+    assert!(output.status.success(), "cargo metadata of the examples failed");
+    let metadata = String::from_utf8_lossy(&output.stdout);
+    let key = "\"manifest_path\":\"";
+    let wasip3 = metadata
+        .split(key)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|path| path.contains("/wasip3-"))
+        .expect("the examples depend on the wasip3 crate");
+    let wit = Path::new(wasip3).with_file_name("wit");
+    componentize(
+        manifest,
+        "hello-p3-py",
+        &wit,
+        "wasi:http/service@0.3.0",
+        target_dir,
+    )
+}
+
+/// `componentize-py` of `examples/{example}/app.py` for `world` of `wit`.
+fn componentize(manifest: &Path, example: &str, wit: &Path, world: &str, target_dir: &Path) -> PathBuf {
+    let dir = manifest.join("../examples").join(example);
+    println!("cargo:rerun-if-changed={}", dir.join("app.py").display());
+    let out = target_dir.join(format!("{example}.wasm"));
     std::fs::create_dir_all(target_dir).expect("create the guest target dir");
     let status = Command::new("componentize-py")
         .arg("-d")
-        .arg(&wit)
-        .args(["-w", "handler", "componentize", "-p"])
-        .arg(&example)
+        .arg(wit)
+        .args(["-w", world, "componentize", "-p"])
+        .arg(&dir)
         .arg("app")
         .arg("-o")
         .arg(&out)
@@ -106,7 +145,7 @@ fn build_python(manifest: &Path, target_dir: &Path) -> PathBuf {
         });
     assert!(
         status.success(),
-        "componentize-py failed to build examples/python-counter"
+        "componentize-py failed to build examples/{example}"
     );
     out.canonicalize().expect("built python component exists")
 }

@@ -161,6 +161,43 @@ async fn p3_heads_go_out_while_the_guest_waits() {
     }
 }
 
+/// A WASI 0.3 component from another toolchain: the Python hello, built
+/// with componentize-py, served fresh by default and reused by opt-in (the
+/// interpreter and its state live on), its printed line in its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_wasi_03_components_serve_and_reuse() {
+    let s = Server::start(Db::Sqlite).await;
+    s.deploy("hello-py", guests::HELLO_P3_PY).await;
+    let get = || async {
+        let resp = s
+            .http
+            .get(s.fn_url("hello-py", "/?name=py"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let header = |name: &str| resp.headers()[name].to_str().unwrap().to_owned();
+        let (served, id) = (header("x-instance-requests"), header("x-minicloud-invocation-id"));
+        assert_eq!(resp.text().await.unwrap(), "Hello, py! (from Python, WASI 0.3)\n");
+        (served, id)
+    };
+    assert_eq!(get().await.0, "1");
+    assert_eq!(get().await.0, "1", "a fresh instance a request by default");
+    let on = json!({ "max_requests": 10, "max_concurrent": 2, "idle_timeout_ms": 60000 });
+    s.patch("hello-py", json!({ "reuse": on })).await;
+    assert_eq!(get().await.0, "1");
+    let (served, id) = get().await;
+    assert_eq!(served, "2", "reused: the instance's count goes on");
+    let url = s.api(&format!("/functions/hello-py/logs?invocation_id={id}"));
+    let lines = eventually(Duration::from_secs(10), || async {
+        let items = s.get_json(&url).await["items"].as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("the request's log line");
+    assert_eq!(lines[0]["line"], "hello-p3-py: /?name=py", "{lines:?}");
+}
+
 crate::on_both_databases!(instances_are_reused_by_opt_in);
 
 /// `GET /fn/.../faults-p3{path}`: the status, the instance's request count
