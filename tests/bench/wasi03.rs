@@ -2,7 +2,10 @@
 //! `hello-p3` with a fresh instance per request
 //! and with instance reuse (`wasmtime serve`'s defaults for 0.3: 128
 //! requests an instance, 16 at once), against `wasmtime serve` running the same component in its
-//! default mode (which reuses), and a native axum handler, in one run.
+//! default mode (which reuses), and a native axum handler, in one run; and
+//! the Python hello for WASI 0.3 (`hello-p3-py`, componentize-py: CPython
+//! in the component) fresh and reused, where reuse skips the interpreter's
+//! start.
 
 use super::{
     CONNECTIONS, free_port, guests, load, native_server_rps, row, serve_command, spawn_until, stop,
@@ -27,8 +30,14 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
         .unwrap()
         .trim()
         .to_owned();
-    let bytes = std::fs::read(guests::HELLO_P3).unwrap();
-    for (name, query) in [("p3fresh", ""), ("p3reuse", REUSE)] {
+    let rust = std::fs::read(guests::HELLO_P3).unwrap();
+    let python = std::fs::read(guests::HELLO_P3_PY).unwrap();
+    for (name, query, bytes) in [
+        ("p3fresh", "", &rust),
+        ("p3reuse", REUSE, &rust),
+        ("pyfresh", "", &python),
+        ("pyreuse", REUSE, &python),
+    ] {
         let resp = http
             .put(format!(
                 "http://{url}/api/v1/projects/default/functions/{name}{query}"
@@ -44,6 +53,8 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
     }
     let fresh = load(&url, "/fn/default/p3fresh/").await;
     let reused = load(&url, "/fn/default/p3reuse/").await;
+    let py_fresh = load(&url, "/fn/default/pyfresh/").await;
+    let py_reused = load(&url, "/fn/default/pyreuse/").await;
     stop(child);
     let wasmtime = wasmtime_serve(guests::HELLO_P3).await;
 
@@ -66,7 +77,13 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
         );
     }
     println!(
-        "  MiniCloud reuse / native axum: {:.2}x (target at least 0.5x)\n",
+        "  MiniCloud reuse / native axum: {:.2}x (target at least 0.5x)",
         reused.rps / native
+    );
+    row("Python, fresh instances", &py_fresh, native);
+    row("Python, reuse", &py_reused, native);
+    println!(
+        "  Python reuse / fresh: {:.1}x the requests a second\n",
+        py_reused.rps / py_fresh.rps
     );
 }
