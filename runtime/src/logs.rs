@@ -65,6 +65,9 @@ struct Buffer {
     /// Where `wasi:logging` lines go once this capture's request is
     /// recorded (a reused instance's: its next request's record).
     then: Option<LogCapture>,
+    /// A reused instance's capture: the capture of the request whose host
+    /// call is running, where what the guest prints goes.
+    speaking: Option<LogCapture>,
 }
 
 impl Buffer {
@@ -220,6 +223,27 @@ impl LogCapture {
         buf.finish()
     }
 
+    /// What the guest prints through this (a reused instance's) capture
+    /// goes to `request`'s capture from now on (`None`: kept here). A
+    /// request's capture that is already recorded is passed by: its
+    /// request's later output stays here, for the instance's next record.
+    pub(crate) fn speak_for(&self, request: Option<&LogCapture>) {
+        self.lock().speaking = request.cloned();
+    }
+
+    /// Keeps `bytes` of `stream`, in the capture that speaks for this one's
+    /// writer now.
+    fn write(&self, stream: LogStream, bytes: &[u8]) {
+        let speaking = self.lock().speaking.clone();
+        if let Some(request) = speaking {
+            let mut buf = request.lock();
+            if buf.then.is_none() {
+                return buf.write(stream, bytes);
+            }
+        }
+        self.lock().write(stream, bytes);
+    }
+
     /// The last `max` bytes of stderr seen so far, for error messages.
     pub fn stderr_tail(&self, max: usize) -> String {
         let buf = self.lock();
@@ -315,7 +339,7 @@ impl Pollable for LogWriter {
 #[async_trait::async_trait]
 impl OutputStream for LogWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.capture.lock().write(self.stream, &bytes);
+        self.capture.write(self.stream, &bytes);
         Ok(())
     }
     fn flush(&mut self) -> StreamResult<()> {
@@ -328,7 +352,7 @@ impl OutputStream for LogWriter {
 
 impl AsyncWrite for LogWriter {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        self.capture.lock().write(self.stream, buf);
+        self.capture.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -398,5 +422,33 @@ mod tests {
         let (lines, _) = instance.finish();
         let got: Vec<_> = lines.iter().map(|l| (l.level, l.text.as_str())).collect();
         assert_eq!(got, [(Some(Level::Warn), "work: after")]);
+    }
+
+    #[test]
+    fn printed_lines_go_to_the_request_speaking() {
+        let instance = LogCapture::new(1024);
+        let (a, b) = (LogCapture::new(1024), LogCapture::new(1024));
+        let mut out = instance.stream(LogStream::Stdout);
+        let mut print = |text: &str| {
+            OutputStream::write(&mut out, Bytes::copy_from_slice(text.as_bytes()))
+                .expect("a capture takes every write")
+        };
+        print("nobody's\n");
+        instance.speak_for(Some(&a));
+        print("a's ");
+        instance.speak_for(Some(&b));
+        print("b's\n");
+        instance.speak_for(Some(&a));
+        print("line\n");
+        let text = |c: &LogCapture| c.finish().0.into_iter().map(|l| l.text).collect::<Vec<_>>();
+        assert_eq!(text(&b), ["b's"]);
+        // a is recorded: what it prints after stays with the instance.
+        let (lines, _) = a.finish_into(&instance);
+        assert_eq!(
+            lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["a's line"]
+        );
+        print("later\n");
+        assert_eq!(text(&instance), ["nobody's", "later"]);
     }
 }

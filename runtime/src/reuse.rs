@@ -26,11 +26,11 @@
 //! for one of them first (`Own`), rather than have one ended for it.
 //!
 //! Each host call acts for the request whose task makes it, at any
-//! `max_concurrent` ([`RequestCaps`]), and its `wasi:logging` lines go to
-//! its record. What the guest writes to stdout and stderr cannot be told
-//! apart by request (WASI 0.3's output is one stream an instance, read by
-//! the host apart from any call): a printed line goes to the request that
-//! ends first. At any `max_concurrent`
+//! `max_concurrent` ([`RequestCaps`]), and what it prints or logs goes to
+//! its record: a write to stdout or stderr is a host call too (WASI 0.2's
+//! streams, or WASI 0.3's `stream.write` into the host's reader, which
+//! takes the bytes inside the call), so the instance's capture hands the
+//! bytes to the capture of the request whose capabilities are in place. At any `max_concurrent`
 //! the CPU turns count ticks from the latest request's start (it gets its
 //! own free ticks; see `cpu`), and the instance's deadline is the latest
 //! request's: work that goes on while new requests keep arriving is
@@ -557,6 +557,9 @@ pub(crate) struct RequestCaps<Task = GuestTaskId> {
     /// its request is recorded.
     current: (Option<Task>, Recorded),
     waiting: HashMap<Option<Task>, (CapState, Recorded)>,
+    /// The instance's capture of what the guest prints, told which
+    /// request's capture speaks for it.
+    printed: LogCapture,
 }
 
 /// Set once a request's record is written (nobody's: never).
@@ -567,11 +570,13 @@ type Recorded = Option<Arc<AtomicBool>>;
 const KEPT_RECORDED: usize = 64;
 
 impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
-    /// Room for `concurrent` requests' entries, and nobody's.
-    fn with_capacity(concurrent: usize) -> Self {
+    /// Room for `concurrent` requests' entries, and nobody's; `printed` is
+    /// the instance's capture of its stdout and stderr.
+    fn with_capacity(concurrent: usize, printed: LogCapture) -> Self {
         Self {
             current: (None, None),
             waiting: HashMap::with_capacity(concurrent + 1),
+            printed,
         }
     }
 
@@ -580,6 +585,7 @@ impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
         if self.current.0 == Some(task) {
             *in_place = request;
             self.current.1 = Some(recorded);
+            self.printed.speak_for(Some(&in_place.logs));
             return;
         }
         if self.waiting.len() > KEPT_RECORDED {
@@ -603,6 +609,7 @@ impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
         let previous = std::mem::replace(in_place, next);
         let (_, previous_recorded) = std::mem::replace(&mut self.current, (task, recorded));
         self.waiting.insert(current, (previous, previous_recorded));
+        self.printed.speak_for(task.map(|_| &in_place.logs));
     }
 }
 
@@ -676,6 +683,7 @@ impl HandlerState for Instances {
         state.limiter.shared = Some(memory);
         state.requests = Some(Box::new(RequestCaps::with_capacity(
             self.reuse.max_concurrent as usize,
+            logs.clone(),
         )));
         let deadline = shared.clone();
         let mut store = sandbox(func, state, turn.clone(), move || deadline.deadline());
@@ -822,7 +830,10 @@ impl WorkerState for Worker {
         if let Err(e) = result {
             let limits = self.func.limits;
             let denied = store.data().limiter.denied;
-            let why = classify(&e, denied, &self.shared.logs, limits.timeout, limits.memory_bytes);
+            // The request whose host call came last (its stderr, a panic's
+            // message, is in its own capture).
+            let logs = &store.data().caps.logs;
+            let why = classify(&e, denied, logs, limits.timeout, limits.memory_bytes);
             let _ = self.shared.ended.set(why);
         }
         drop(store);
@@ -995,7 +1006,7 @@ where
             }
         }
         Err(e) => {
-            let err = judge(&e, record.served_by.clone(), record.limits).await;
+            let err = judge(&e, record.served_by.clone(), &record.logs, record.limits).await;
             record.end(None, Some(err.clone()));
             Err(err)
         }
@@ -1023,6 +1034,7 @@ struct Record<G> {
 fn judge(
     e: &wasmtime::Error,
     served_by: Arc<OnceLock<Arc<Shared>>>,
+    logs: &LogCapture,
     limits: crate::Limits,
 ) -> impl Future<Output = InvokeError> + Send + 'static {
     let expired = e.is::<ExpirationError>();
@@ -1037,7 +1049,7 @@ fn judge(
         classify(
             e,
             s.memory.denied.load(Ordering::Relaxed),
-            &s.logs,
+            logs,
             limits.timeout,
             limits.memory_bytes,
         )
@@ -1183,7 +1195,7 @@ mod tests {
 
     #[test]
     fn each_task_gets_its_own_requests_capabilities() {
-        let mut requests = RequestCaps::<u32>::with_capacity(4);
+        let mut requests = RequestCaps::<u32>::with_capacity(4, LogCapture::new(1024));
         let mut in_place = caps("nobody");
         requests.start(1, caps("one"), Arc::default(), &mut in_place);
         requests.start(2, caps("two"), Arc::default(), &mut in_place);
@@ -1210,7 +1222,7 @@ mod tests {
 
     #[test]
     fn recorded_requests_go_once_many_wait() {
-        let mut requests = RequestCaps::<u32>::with_capacity(4);
+        let mut requests = RequestCaps::<u32>::with_capacity(4, LogCapture::new(1024));
         let mut in_place = caps("nobody");
         let mut flags = Vec::new();
         for task in 0..200u32 {

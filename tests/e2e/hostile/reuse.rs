@@ -292,7 +292,7 @@ async fn whoami(s: &Server, token: &str, name: &str, path: &str) -> (String, Str
     (resp.text().await.unwrap(), served, id)
 }
 
-/// The `wasi:logging` lines of `who`'s invocation `id`, once recorded.
+/// The log lines of `who`'s invocation `id`, once recorded, sorted.
 async fn logged(s: &Server, id: &str) -> Vec<String> {
     let url = s.api(&format!("/functions/who/logs?invocation_id={id}"));
     let lines = eventually(Duration::from_secs(10), || async {
@@ -301,14 +301,18 @@ async fn logged(s: &Server, id: &str) -> Vec<String> {
     })
     .await
     .expect("the invocation's log lines");
-    let text = lines.iter().map(|l| l["line"].as_str().unwrap().to_owned());
-    text.filter(|l| l.starts_with("whoami: ")).collect()
+    let mut text: Vec<String> = lines
+        .iter()
+        .map(|l| l["line"].as_str().unwrap().to_owned())
+        .collect();
+    text.sort();
+    text
 }
 
 /// A reused instance serving two callers' requests at once: each request's
 /// host calls act for its own caller, whichever started later, and so does
 /// the work a request goes on with after its response; each request's
-/// `wasi:logging` lines are in its own record. Before, the instance acted
+/// printed and `wasi:logging` lines are in its own record. Before, the instance acted
 /// for the request started last: a caller could have the function ask the
 /// platform about (and authorize by) another caller's identity.
 async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
@@ -363,8 +367,15 @@ async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
     );
     assert_eq!(bob_seen, bob_is);
     assert_eq!(admin_seen, admin_is, "the admin's request acted for bob");
-    assert_eq!(logged(&s, &admin_id).await, [format!("whoami: {admin_is}")]);
-    assert_eq!(logged(&s, &bob_id).await, [format!("whoami: {bob_is}")]);
+    let printed = |n: u32| format!("faults-p3: /whoami (request {n} of this instance)");
+    assert_eq!(
+        logged(&s, &admin_id).await,
+        [printed(3), format!("whoami: {admin_is}")]
+    );
+    assert_eq!(
+        logged(&s, &bob_id).await,
+        [printed(4), format!("whoami: {bob_is}")]
+    );
 
     // Work after the response: the admin's request asks again 600 ms after
     // it answered, while bob's (started since) is still running.
@@ -380,9 +391,11 @@ async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
     );
     // Its line, logged after its record was written, is not lost: it goes
     // to the instance's next record (bob's, which ended next).
-    let mut lines = logged(&s, &bob_id).await;
-    lines.sort();
-    let mut want = [format!("whoami: {admin_is}"), format!("whoami: {bob_is}")];
+    let mut want = [
+        printed(6),
+        format!("whoami: {admin_is}"),
+        format!("whoami: {bob_is}"),
+    ];
     want.sort();
-    assert_eq!(lines, want);
+    assert_eq!(logged(&s, &bob_id).await, want);
 }
