@@ -99,18 +99,29 @@ fn build_python(manifest: &Path, target_dir: &Path) -> PathBuf {
 /// build has fetched it).
 fn build_python_p3(cargo: &str, manifest: &Path, target_dir: &Path) -> PathBuf {
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            "wasm32-wasip2",
+        ])
+        .arg("--manifest-path")
         .arg(manifest.join("../examples/Cargo.toml"))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
-    assert!(output.status.success(), "cargo metadata of the examples failed");
-    let metadata = String::from_utf8_lossy(&output.stdout);
-    let key = "\"manifest_path\":\"";
-    let wasip3 = metadata
-        .split(key)
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .find(|path| path.contains("/wasip3-"))
+    assert!(
+        output.status.success(),
+        "cargo metadata of the examples failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let wasip3 = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "wasip3")
+        .and_then(|p| p["manifest_path"].as_str())
         .expect("the examples depend on the wasip3 crate");
     let wit = Path::new(wasip3).with_file_name("wit");
     componentize(

@@ -113,6 +113,39 @@ impl Buffer {
             text,
         });
     }
+
+    fn finish(&mut self) -> (Vec<LogLine>, u64) {
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            let rest = std::mem::take(&mut self.partial[stream as usize]);
+            if !rest.is_empty() {
+                self.push(stream, &rest);
+            }
+        }
+        let (dropped, dropped_lines) = (self.dropped, self.dropped_lines);
+        if dropped > 0 || dropped_lines > 0 {
+            let cap = self.cap;
+            let text = if dropped_lines > 0 {
+                format!(
+                    "[minicloud: log output truncated: {dropped_lines} lines ({dropped} bytes) dropped past the limit of {MAX_LINES_PER_INVOCATION} lines per invocation]"
+                )
+            } else {
+                format!(
+                    "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
+                )
+            };
+            // The marker is the one line past the cap.
+            self.lines.push(LogLine {
+                time_ms: now_ms(),
+                stream: LogStream::Stderr,
+                level: None,
+                text,
+            });
+        }
+        // A reused instance's capture goes on for its next request, with
+        // the cap anew.
+        (self.kept, self.dropped, self.dropped_lines) = (0, 0, 0);
+        (std::mem::take(&mut self.lines), dropped)
+    }
 }
 
 /// The level of a `wasi:logging` line.
@@ -270,42 +303,6 @@ impl LogCapture {
     /// what is written afterwards starts a new capture under the same cap.
     pub fn finish(&self) -> (Vec<LogLine>, u64) {
         self.lock().finish()
-    }
-}
-
-impl Buffer {
-    fn finish(&mut self) -> (Vec<LogLine>, u64) {
-        let buf = self;
-        for stream in [LogStream::Stdout, LogStream::Stderr] {
-            let rest = std::mem::take(&mut buf.partial[stream as usize]);
-            if !rest.is_empty() {
-                buf.push(stream, &rest);
-            }
-        }
-        let (dropped, dropped_lines) = (buf.dropped, buf.dropped_lines);
-        if dropped > 0 || dropped_lines > 0 {
-            let cap = buf.cap;
-            let text = if dropped_lines > 0 {
-                format!(
-                    "[minicloud: log output truncated: {dropped_lines} lines ({dropped} bytes) dropped past the limit of {MAX_LINES_PER_INVOCATION} lines per invocation]"
-                )
-            } else {
-                format!(
-                    "[minicloud: log output truncated: {dropped} bytes dropped past the limit of {cap} bytes per invocation]"
-                )
-            };
-            // The marker is the one line past the cap.
-            buf.lines.push(LogLine {
-                time_ms: now_ms(),
-                stream: LogStream::Stderr,
-                level: None,
-                text,
-            });
-        }
-        // A reused instance's capture goes on for its next request, with
-        // the cap anew.
-        (buf.kept, buf.dropped, buf.dropped_lines) = (0, 0, 0);
-        (std::mem::take(&mut buf.lines), dropped)
     }
 }
 

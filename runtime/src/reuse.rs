@@ -543,7 +543,8 @@ impl Shared {
 ///
 /// A task's entry stays until a request whose task has the same id starts
 /// (the store's task ids are slots it reuses), or, once its request is
-/// recorded, until more than [`KEPT_RECORDED`] wait: then the recorded ones
+/// recorded (or dropped unrecorded: a client that left), until more than
+/// [`KEPT_RECORDED`] wait: then the recorded ones
 /// go (a guest that steers which slot each request's task gets cannot grow
 /// them one a request), and their tasks' later calls act for nobody.
 ///
@@ -575,7 +576,7 @@ impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
     fn with_capacity(concurrent: usize, printed: LogCapture) -> Self {
         Self {
             current: (None, None),
-            waiting: HashMap::with_capacity(concurrent + 1),
+            waiting: HashMap::with_capacity(concurrent.min(KEPT_RECORDED) + 1),
             printed,
         }
     }
@@ -976,7 +977,7 @@ where
     let record = Record {
         ctx,
         logs,
-        recorded,
+        _recorded: Recorder(recorded),
         started: Instant::now(),
         started_ms: now_ms(),
         served_by,
@@ -1018,8 +1019,9 @@ struct Record<G> {
     ctx: InvocationContext,
     /// Its `wasi:logging` lines.
     logs: LogCapture,
-    /// Told once the record is written.
-    recorded: Arc<AtomicBool>,
+    /// Tells its task's entry in `RequestCaps` once the record is written,
+    /// or the request is dropped unrecorded (a client that left).
+    _recorded: Recorder,
     started: Instant,
     started_ms: i64,
     served_by: Arc<OnceLock<Arc<Shared>>>,
@@ -1114,8 +1116,16 @@ impl<G> Record<G> {
             delivery: self.ctx.delivery,
             task: self.ctx.task,
         });
-        self.recorded.store(true, Ordering::Relaxed);
         drop(self.guard);
+    }
+}
+
+/// Sets its flag when dropped: with its record, written or not.
+struct Recorder(Arc<AtomicBool>);
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -1257,18 +1267,25 @@ mod tests {
     /// later polls run outside the hook: then that choice no longer holds.
     #[test]
     fn no_platform_function_is_async() {
-        let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
-        for entry in std::fs::read_dir(&wit).expect("the platform's WIT") {
-            let path = entry.expect("a WIT file").path();
-            if path.extension().is_some_and(|e| e == "wit") {
-                let text = std::fs::read_to_string(&path).expect("a readable WIT file");
-                assert!(
-                    !text.contains("async func"),
-                    "{}: an async func needs the capabilities chosen per poll, not per call",
-                    path.display()
-                );
+        let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit")];
+        let mut files = 0;
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).expect("the platform's WIT") {
+                let path = entry.expect("a WIT file").path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "wit") {
+                    let text = std::fs::read_to_string(&path).expect("a readable WIT file");
+                    assert!(
+                        !text.contains("async func"),
+                        "{}: an async func needs the capabilities chosen per poll, not per call",
+                        path.display()
+                    );
+                    files += 1;
+                }
             }
         }
+        assert!(files > 10, "the WIT and its deps were read ({files} files)");
     }
 
     #[test]

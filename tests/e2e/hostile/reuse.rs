@@ -354,9 +354,9 @@ async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
 
     // The admin's request waits; bob's starts meanwhile on the same
     // instance and ends first; the admin's asks only then.
-    let admin = whoami(&s, &s.token, "who", "/whoami?ms=1500");
+    let admin = whoami(&s, &s.token, "who", "/whoami?ms=3000");
     let later = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
         whoami(&s, &bob, "who", "/whoami").await
     };
     let ((admin_seen, admin_served, admin_id), (bob_seen, bob_served, bob_id)) = tokio::join!(admin, later);
@@ -377,11 +377,11 @@ async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
         [printed(4), format!("whoami: {bob_is}")]
     );
 
-    // Work after the response: the admin's request asks again 600 ms after
-    // it answered, while bob's (started since) is still running.
-    let (answered, _, _) = whoami(&s, &s.token, "who", "/whoami?after=600").await;
+    // Work after the response: the admin's request asks again a second
+    // after it answered, while bob's (started since) is still running.
+    let (answered, _, _) = whoami(&s, &s.token, "who", "/whoami?after=1000").await;
     assert_eq!(answered, admin_is);
-    let (bob_seen, _, bob_id) = whoami(&s, &bob, "who", "/whoami?ms=1500").await;
+    let (bob_seen, _, bob_id) = whoami(&s, &bob, "who", "/whoami?ms=3000").await;
     assert_eq!(bob_seen, bob_is);
     let (asked_later, served, _) = whoami(&s, &bob, "who", "/later").await;
     assert_eq!(served, "7", "the one instance still");
