@@ -267,14 +267,17 @@ impl LogCapture {
     /// Keeps `bytes` of `stream`, in the capture that speaks for this one's
     /// writer now.
     fn write(&self, stream: LogStream, bytes: &[u8]) {
-        let speaking = self.lock().speaking.clone();
-        if let Some(request) = speaking {
-            let mut buf = request.lock();
-            if buf.then.is_none() {
-                return buf.write(stream, bytes);
+        let mut buf = self.lock();
+        if let Some(request) = buf.speaking.clone() {
+            drop(buf);
+            let mut theirs = request.lock();
+            if theirs.then.is_none() {
+                return theirs.write(stream, bytes);
             }
+            drop(theirs);
+            buf = self.lock();
         }
-        self.lock().write(stream, bytes);
+        buf.write(stream, bytes);
     }
 
     /// The last `max` bytes of stderr seen so far, for error messages.
