@@ -64,6 +64,9 @@ use wasmtime_wasi_http::handler::{
 };
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+mod requests;
+pub(crate) use requests::{RequestCaps, act_for_caller};
+
 /// How a function's instances are reused across requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -526,106 +529,6 @@ impl Shared {
         self.deadline_ms
             .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
-}
-
-/// The capabilities of the requests one instance serves, by the task that
-/// serves each: one is in `InstanceState::caps`, the others wait here.
-///
-/// At each host call (the store's call hook, [`act_for_caller`]) the
-/// capabilities of the request whose task makes the call are put in place,
-/// so that each request's host calls act for its own caller, under its
-/// trace id, within its own host-call limits, whichever other requests
-/// started since, and after its response too (work a task goes on with).
-/// A call made outside any request's task (instantiation) acts for nobody:
-/// an anonymous caller. A capability call holds the store until it returns
-/// (wasmtime keeps the store on the fiber while a host call waits), so no
-/// other request's code runs, or swaps capabilities, in the middle of one.
-///
-/// A task's entry stays until a request whose task has the same id starts
-/// (the store's task ids are slots it reuses), or, once its request is
-/// recorded (or dropped unrecorded: a client that left), until more than
-/// [`KEPT_RECORDED`] wait: then the recorded ones
-/// go (a guest that steers which slot each request's task gets cannot grow
-/// them one a request), and their tasks' later calls act for nobody.
-///
-/// Not covered: a composed component whose inner async call (a subtask)
-/// outlives the task that made it. The store gives the dead task's slot to
-/// a new task, the next request's as like as not, and the subtask's call
-/// stack then leads there: its calls act for that request's caller. The
-/// store's task ids carry no generation to tell the two apart.
-pub(crate) struct RequestCaps<Task = GuestTaskId> {
-    /// Whose capabilities are in place (`None`: nobody's), and whether
-    /// its request is recorded.
-    current: (Option<Task>, Recorded),
-    waiting: HashMap<Option<Task>, (CapState, Recorded)>,
-    /// The instance's capture of what the guest prints, told which
-    /// request's capture speaks for it.
-    printed: LogCapture,
-}
-
-/// Set once a request's record is written (nobody's: never).
-type Recorded = Option<Arc<AtomicBool>>;
-
-/// Entries of recorded requests kept for their tasks' later work before
-/// they go.
-const KEPT_RECORDED: usize = 64;
-
-impl<Task: Copy + Eq + std::hash::Hash> RequestCaps<Task> {
-    /// Room for `concurrent` requests' entries, and nobody's; `printed` is
-    /// the instance's capture of its stdout and stderr.
-    fn with_capacity(concurrent: usize, printed: LogCapture) -> Self {
-        Self {
-            current: (None, None),
-            waiting: HashMap::with_capacity(concurrent.min(KEPT_RECORDED) + 1),
-            printed,
-        }
-    }
-
-    /// A request starts in `task`; `recorded` is set once it is recorded.
-    fn start(&mut self, task: Task, request: CapState, recorded: Arc<AtomicBool>, in_place: &mut CapState) {
-        if self.current.0 == Some(task) {
-            *in_place = request;
-            self.current.1 = Some(recorded);
-            self.printed.speak_for(Some(&in_place.logs));
-            return;
-        }
-        if self.waiting.len() > KEPT_RECORDED {
-            self.waiting
-                .retain(|_, (_, done)| !done.as_ref().is_some_and(|d| d.load(Ordering::Relaxed)));
-        }
-        self.waiting.insert(Some(task), (request, Some(recorded)));
-    }
-
-    /// Puts the capabilities of `task`'s request in place (nobody's for a
-    /// task that serves no request).
-    fn act_for(&mut self, task: Option<Task>, in_place: &mut CapState) {
-        let current = self.current.0;
-        let task = task.filter(|t| current == Some(*t) || self.waiting.contains_key(&Some(*t)));
-        if task == current {
-            return;
-        }
-        let Some((next, recorded)) = self.waiting.remove(&task) else {
-            return;
-        };
-        let previous = std::mem::replace(in_place, next);
-        let (_, previous_recorded) = std::mem::replace(&mut self.current, (task, recorded));
-        self.waiting.insert(current, (previous, previous_recorded));
-        self.printed.speak_for(task.map(|_| &in_place.logs));
-    }
-}
-
-/// The store's call hook at each host call of a reused instance: the
-/// capabilities of the request whose task calls are put in place. The
-/// task is the root of the component model's async call stack (the
-/// handler's export call that `on_request_start` was told of). A stack the
-/// store cannot tell is an error: the guest traps rather than go on.
-pub(crate) fn act_for_caller(store: &mut StoreContextMut<'_, InstanceState>) -> wasmtime::Result<()> {
-    let root = store.async_call_stack()?.last();
-    let state = store.data_mut();
-    if let Some(requests) = state.requests.as_mut() {
-        requests.act_for(root, &mut state.caps);
-    }
-    Ok(())
 }
 
 /// One request, as the pool carries it to the instance that serves it:
@@ -1184,85 +1087,11 @@ impl<G> Drop for Reported<G> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RequestCaps, Reuse};
-    use crate::caps::{Caller, CapState};
-    use crate::logs::LogCapture;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// Capabilities told apart by their trace id.
-    fn caps(trace: &str) -> CapState {
-        let logs = LogCapture::new(1024);
-        CapState::new(
-            Arc::default(),
-            Caller::anonymous(),
-            None,
-            None,
-            Arc::from(trace),
-            logs,
-        )
-    }
-
-    #[test]
-    fn each_task_gets_its_own_requests_capabilities() {
-        let mut requests = RequestCaps::<u32>::with_capacity(4, LogCapture::new(1024));
-        let mut in_place = caps("nobody");
-        requests.start(1, caps("one"), Arc::default(), &mut in_place);
-        requests.start(2, caps("two"), Arc::default(), &mut in_place);
-        assert_eq!(&*in_place.trace_id, "nobody", "a start puts nothing in place");
-        let mut seen = Vec::new();
-        for task in [Some(1), Some(2), Some(2), Some(1), None, Some(7), Some(2)] {
-            requests.act_for(task, &mut in_place);
-            seen.push(in_place.trace_id.to_string());
-        }
-        assert_eq!(
-            seen,
-            ["one", "two", "two", "one", "nobody", "nobody", "two"],
-            "a task serving no request acts for nobody"
-        );
-        // A task id its store gives again, to a new request: the new one's,
-        // in place or waiting.
-        requests.start(2, caps("two again"), Arc::default(), &mut in_place);
-        assert_eq!(&*in_place.trace_id, "two again");
-        requests.start(1, caps("one again"), Arc::default(), &mut in_place);
-        requests.act_for(Some(1), &mut in_place);
-        assert_eq!(&*in_place.trace_id, "one again");
-        assert_eq!(requests.waiting.len(), 2, "one entry a task, and nobody's");
-    }
-
-    #[test]
-    fn recorded_requests_go_once_many_wait() {
-        let mut requests = RequestCaps::<u32>::with_capacity(4, LogCapture::new(1024));
-        let mut in_place = caps("nobody");
-        let mut flags = Vec::new();
-        for task in 0..200u32 {
-            let recorded = Arc::new(AtomicBool::new(false));
-            requests.start(task, caps(&task.to_string()), recorded.clone(), &mut in_place);
-            flags.push(recorded);
-            // All but the last three are answered and recorded at once.
-            if task >= 3 {
-                flags[task as usize - 3].store(true, Ordering::Relaxed);
-            }
-        }
-        assert!(
-            requests.waiting.len() <= super::KEPT_RECORDED + 2,
-            "{} kept",
-            requests.waiting.len()
-        );
-        for live in 197..200 {
-            requests.act_for(Some(live), &mut in_place);
-            assert_eq!(*in_place.trace_id, *live.to_string(), "a live request is kept");
-        }
-        requests.act_for(Some(0), &mut in_place);
-        assert_eq!(
-            &*in_place.trace_id, "nobody",
-            "a recorded one that went acts for nobody"
-        );
-    }
+    use super::Reuse;
 
     /// Every platform interface's host functions run on the guest's fiber
     /// and hold the store until they return, so the call hook's choice of
-    /// capabilities holds for the whole call (`RequestCaps`). A WIT
+    /// capabilities holds for the whole call (`requests`). A WIT
     /// `async func` would be bound as a concurrent host function whose
     /// later polls run outside the hook: then that choice no longer holds.
     #[test]
