@@ -87,17 +87,21 @@ pub(crate) fn sandbox(
     if turn.is_some() || by_request {
         let turn = turn.clone();
         store.call_hook(move |mut store, hook| {
-            match (hook, &turn) {
-                (CallHook::CallingHost, turn) => {
+            match hook {
+                CallHook::CallingHost => {
                     if by_request {
                         crate::reuse::act_for_caller(&mut store)?;
                     }
-                    if let Some(turn) = turn {
+                    if let Some(turn) = &turn {
                         turn.leave_wasm();
                     }
                 }
-                (CallHook::ReturningFromHost, Some(turn)) => turn.back_in_wasm(),
-                _ => {}
+                CallHook::ReturningFromHost => {
+                    if let Some(turn) = &turn {
+                        turn.back_in_wasm();
+                    }
+                }
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
             }
             Ok(())
         });

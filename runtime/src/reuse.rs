@@ -30,8 +30,8 @@
 //! its record: a write to stdout or stderr is a host call too (WASI 0.2's
 //! streams, or WASI 0.3's `stream.write` into the host's reader, which
 //! takes the bytes inside the call), so the instance's capture hands the
-//! bytes to the capture of the request whose capabilities are in place. At any `max_concurrent`
-//! the CPU turns count ticks from the latest request's start (it gets its
+//! bytes to the capture of the request whose capabilities are in place.
+//! At any `max_concurrent` the CPU turns count ticks from the latest request's start (it gets its
 //! own free ticks; see `cpu`), and the instance's deadline is the latest
 //! request's: work that goes on while new requests keep arriving is
 //! bounded by that stream, not by one request's timeout.
@@ -506,6 +506,8 @@ impl Instances {
 
 /// What one instance shares with the requests it serves.
 pub(crate) struct Shared {
+    /// What the guest printed or logged outside any request, or after its
+    /// request's record: the next record to be written takes it.
     logs: LogCapture,
     memory: Arc<MemoryUse>,
     /// Milliseconds after `base` past which the guest traps: the deadline
@@ -538,8 +540,7 @@ pub(crate) struct Ticket {
     delivery: Option<Arc<DeliveryInfo>>,
     task: Option<Arc<TaskInfo>>,
     trace_id: Arc<str>,
-    /// Its own `wasi:logging` lines (what the guest prints is the
-    /// instance's: `Shared::logs`).
+    /// What its task prints and logs.
     logs: LogCapture,
     /// Set once its record is written (see [`RequestCaps`]).
     recorded: Arc<AtomicBool>,
@@ -920,7 +921,7 @@ where
 /// What a request's record needs until its response ends.
 struct Record<G> {
     ctx: InvocationContext,
-    /// Its `wasi:logging` lines.
+    /// What its task prints and logs.
     logs: LogCapture,
     /// Tells its task's entry in `RequestCaps` once the record is written,
     /// or the request is dropped unrecorded (a client that left).
@@ -990,15 +991,15 @@ fn judge(
 impl<G> Record<G> {
     fn end(self, http_status: Option<u16>, error: Option<InvokeError>) {
         let shared = self.served_by.get();
-        let (mut logs, mut logs_dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
-        // Each capture keeps to the cap: a record of a reused request may
-        // hold the cap of printed lines and the cap of its own logged ones.
-        let (leveled, dropped) = match shared {
+        let (mut logs, mut logs_dropped) = match shared {
             Some(s) => self.logs.finish_into(&s.logs),
             None => self.logs.finish(),
         };
-        if !leveled.is_empty() {
-            logs.extend(leveled);
+        // The instance's own lines, rarely any, under a cap of their own:
+        // a record may hold up to twice the cap.
+        let (instance, dropped) = shared.map(|s| s.logs.finish()).unwrap_or_default();
+        if !instance.is_empty() {
+            logs.extend(instance);
             logs.sort_by_key(|line| line.time_ms);
         }
         logs_dropped += dropped;

@@ -188,14 +188,8 @@ async fn python_wasi_03_components_serve_and_reuse() {
     assert_eq!(get().await.0, "1");
     let (served, id) = get().await;
     assert_eq!(served, "2", "reused: the instance's count goes on");
-    let url = s.api(&format!("/functions/hello-py/logs?invocation_id={id}"));
-    let lines = eventually(Duration::from_secs(10), || async {
-        let items = s.get_json(&url).await["items"].as_array().unwrap().clone();
-        (!items.is_empty()).then_some(items)
-    })
-    .await
-    .expect("the request's log line");
-    assert_eq!(lines[0]["line"], "hello-p3-py: /?name=py", "{lines:?}");
+    let lines = s.log_lines("hello-py", &id).await;
+    assert_eq!(lines[0], "hello-p3-py: /?name=py", "{lines:?}");
 }
 
 crate::on_both_databases!(instances_are_reused_by_opt_in);
@@ -276,15 +270,7 @@ async fn instances_are_reused_by_opt_in(db: Db) {
         ids.push((n, id));
     }
     for (n, id) in ids {
-        let url = s.api(&format!("/functions/faults-p3/logs?invocation_id={id}"));
-        let lines = eventually(Duration::from_secs(10), || async {
-            let logs = s.get_json(&url).await;
-            let items = logs["items"].as_array().unwrap().clone();
-            (!items.is_empty()).then_some(items)
-        })
-        .await
-        .expect("the request's log line");
-        let text: Vec<&str> = lines.iter().map(|l| l["line"].as_str().unwrap()).collect();
+        let text = s.log_lines("faults-p3", &id).await;
         assert_eq!(
             text,
             [format!("faults-p3: /count (request {n} of this instance)")]

@@ -648,6 +648,22 @@ impl Server {
         body
     }
 
+    /// The texts of the log lines of function `name`'s invocation `id`
+    /// (in `default`), once its record holds any (up to 10 s).
+    pub async fn log_lines(&self, name: &str, id: &str) -> Vec<String> {
+        let url = self.api(&format!("/functions/{name}/logs?invocation_id={id}"));
+        let lines = eventually(std::time::Duration::from_secs(10), || async {
+            let items = self.get_json(&url).await["items"].as_array().unwrap().clone();
+            (!items.is_empty()).then_some(items)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no log lines of {name}'s invocation {id}"));
+        lines
+            .iter()
+            .map(|l| l["line"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.authed(reqwest::Method::GET, &format!("{}/metrics", self.url))

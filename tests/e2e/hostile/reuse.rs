@@ -294,17 +294,7 @@ async fn whoami(s: &Server, token: &str, name: &str, path: &str) -> (String, Str
 
 /// The log lines of `who`'s invocation `id`, once recorded, sorted.
 async fn logged(s: &Server, id: &str) -> Vec<String> {
-    let url = s.api(&format!("/functions/who/logs?invocation_id={id}"));
-    let lines = eventually(Duration::from_secs(10), || async {
-        let items = s.get_json(&url).await["items"].as_array().unwrap().clone();
-        (!items.is_empty()).then_some(items)
-    })
-    .await
-    .expect("the invocation's log lines");
-    let mut text: Vec<String> = lines
-        .iter()
-        .map(|l| l["line"].as_str().unwrap().to_owned())
-        .collect();
+    let mut text = s.log_lines("who", id).await;
     text.sort();
     text
 }
