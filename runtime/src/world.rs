@@ -127,6 +127,60 @@ fn is_wasi_03(version: &str) -> bool {
     version.starts_with("0.3.") && !version.contains('-')
 }
 
+/// Whether a component's bytes hold another component that runs code of
+/// its own (a composition: one inner component's instance calling
+/// another's). Such calls are tasks of their own, which can outlive the
+/// request's task that made them; the store then gives that task's slot
+/// to another request, and their later host calls would act for its
+/// caller (see `reuse::requests`). So such components do not reuse
+/// instances. The inner components every toolchain's output holds only
+/// to name its exports' types (imports, types and exports, no code), and
+/// core modules linked inside one component (an adapter, CPython's
+/// libraries), make no such tasks. Bytes that do not parse count as
+/// composed: the safe side.
+pub fn composes_components(bytes: &[u8]) -> bool {
+    runs_code(bytes, false).unwrap_or(true)
+}
+
+/// Whether the component of `bytes` holds an inner component with code
+/// (core modules or instances, lifted or lowered functions, instances of
+/// components), or, when `inner`, has such code itself. `None`: not a
+/// component that parses.
+fn runs_code(bytes: &[u8], inner: bool) -> Option<bool> {
+    use wasmparser::{Chunk, Parser, Payload};
+    let mut parser = Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let Ok(Chunk::Parsed { consumed, payload }) = parser.parse(rest, true) else {
+            return None;
+        };
+        rest = &rest[consumed..];
+        // An inner module's or component's bytes follow its section's
+        // header; the parser leaves them to the caller.
+        let skip = match payload {
+            Payload::ModuleSection { .. }
+            | Payload::InstanceSection(_)
+            | Payload::ComponentInstanceSection(_)
+            | Payload::ComponentCanonicalSection(_)
+                if inner =>
+            {
+                return Some(true);
+            }
+            Payload::ComponentSection { unchecked_range, .. } => {
+                let nested = bytes.get(unchecked_range.clone())?;
+                if runs_code(nested, true)? {
+                    return Some(true);
+                }
+                unchecked_range.len()
+            }
+            Payload::ModuleSection { unchecked_range, .. } => unchecked_range.len(),
+            Payload::End(_) => return Some(false),
+            _ => 0,
+        };
+        rest = rest.get(skip..)?;
+    }
+}
+
 /// Which version of `wasi:http` an HTTP component exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
@@ -212,6 +266,53 @@ mod tests {
         assert!(is_wasi_03("0.3.1"));
         assert!(!is_wasi_03("0.3.0-rc-2026-03-15"));
         assert!(!is_wasi_03("0.2.12"));
+    }
+
+    /// A component's bytes: its header, then `sections`.
+    fn component(sections: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+        for s in sections {
+            bytes.extend_from_slice(s);
+        }
+        bytes
+    }
+
+    /// Section `id` holding `content` (shorter than 128 bytes).
+    fn section(id: u8, content: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![id, u8::try_from(content.len()).expect("a short section")];
+        bytes.extend_from_slice(content);
+        bytes
+    }
+
+    #[test]
+    fn compositions_are_told_from_type_only_inner_components() {
+        let module = || section(1, b"\0asm\x01\0\0\0");
+        // An inner component as toolchains emit to name an export's types:
+        // a type section (of no types), no code.
+        let types_only = || section(4, &component(&[section(7, b"\x00")]));
+        // An inner component with a module of its own.
+        let with_module = || section(4, &component(&[module()]));
+        assert!(!composes_components(&component(&[])));
+        assert!(!composes_components(&component(&[module(), module()])));
+        assert!(!composes_components(&component(&[module(), types_only()])));
+        assert!(composes_components(&component(&[with_module()])));
+        assert!(
+            composes_components(&component(&[module(), types_only(), with_module()])),
+            "found after what it skips"
+        );
+        // Two levels down, with code and without.
+        assert!(composes_components(&component(&[section(
+            4,
+            &component(&[with_module()])
+        )])));
+        assert!(!composes_components(&component(&[section(
+            4,
+            &component(&[types_only()])
+        )])));
+        // A section whose length runs past the end, and bytes that are no
+        // component: the safe side.
+        assert!(composes_components(&component(&[vec![1, 0x40, 0, b'a']])));
+        assert!(composes_components(b"not wasm"));
     }
 
     #[test]

@@ -213,6 +213,9 @@ pub struct Deployable {
     /// Whether its instances can be reused across requests (a WASI 0.3
     /// HTTP component).
     pub reusable: bool,
+    /// Whether its inner components run code of their own (a
+    /// composition), which keeps it from reusing instances.
+    pub composed: bool,
 }
 
 impl Registry {
@@ -226,9 +229,15 @@ impl Registry {
     /// must not tell one tenant what another runs.
     pub async fn deployable(&self, org_id: &str, bytes: Bytes) -> Result<Deployable, DeployableError> {
         let hashed = bytes.clone();
-        let sha = tokio::task::spawn_blocking(move || minicloud_runtime::artifact::sha256_hex(&hashed))
-            .await
-            .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
+        let (sha, composed) = tokio::task::spawn_blocking(move || {
+            (
+                minicloud_runtime::artifact::sha256_hex(&hashed),
+                minicloud_runtime::world::composes_components(&hashed),
+            )
+        })
+        .await
+        .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
+        let with_composed = |d: Deployable| Deployable { composed, ..d };
         // The org's deploys of the same bytes, one at a time on this node:
         // one that waited for another finds what that one compiled.
         let slot = LoadSlot::take(&self.compiling, (org_id.to_owned(), sha.clone()));
@@ -239,7 +248,7 @@ impl Registry {
         if (waited || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
             && let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten()
         {
-            return self.checked(sha, component).await;
+            return self.checked(sha, component).await.map(with_composed);
         }
         // Another node may be compiling the same bytes for this org: wait
         // for its claim to end rather than compile them too. Not for the
@@ -272,7 +281,7 @@ impl Registry {
         if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
         }
-        deployable
+        deployable.map(with_composed)
     }
 
     /// Compiles new bytes and stores the original and its artifact.
@@ -287,6 +296,7 @@ impl Registry {
             sha256: c.sha256,
             world: c.world,
             reusable,
+            composed: false,
         })
     }
 
@@ -306,6 +316,7 @@ impl Registry {
             sha256: sha,
             world,
             reusable,
+            composed: false,
         })
     }
 
@@ -314,6 +325,16 @@ impl Registry {
     pub async fn reusable(&self, org_id: &str, version: &VersionRow) -> Result<bool, LoadError> {
         let component = self.component(org_id, &version.sha256).await?;
         Ok(reusable(&component))
+    }
+
+    /// Whether the component of `version` is a composition (see
+    /// [`Deployable::composed`]): read from its original bytes, which only
+    /// a change that turns reuse on needs.
+    pub async fn composed(&self, version: &VersionRow) -> Result<bool, LoadError> {
+        let bytes = self.artifacts.component(&version.sha256).await?;
+        tokio::task::spawn_blocking(move || minicloud_runtime::world::composes_components(&bytes))
+            .await
+            .map_err(|e| LoadError::Runtime(format!("the check failed: {e}")))
     }
 }
 

@@ -66,6 +66,20 @@ pub enum FunctionError {
         /// The version that would serve, as the message names it.
         which: String,
     },
+    /// Instance reuse asked of a composition, whose inner components' calls
+    /// to each other can outlive the request that made them.
+    #[error(
+        "instance reuse is not available for a composed component (one whose inner components run \
+         code of their own): a call between its inner components can outlive the request that made \
+         it, and would then act for another request's caller; {which} of function {name:?} is one: \
+         turn reuse off (\"reuse\": \"off\" in a change, reuse=off in a deploy's query)"
+    )]
+    ComposedNotReusable {
+        /// The function's name.
+        name: String,
+        /// The version that would serve, as the message names it.
+        which: String,
+    },
     /// The invocation failed.
     #[error(transparent)]
     Invoke(#[from] InvokeError),
@@ -255,11 +269,14 @@ impl FunctionService {
         let registry = &self.registry;
         let size_bytes = bytes.len() as i64;
         let compiled = registry.deployable(&project.org_id, bytes).await?;
-        if settings.reuse.is_some() && !compiled.reusable {
-            return Err(FunctionError::NotReusable {
-                name: name.to_owned(),
-                which: "the component deployed".into(),
-            });
+        if settings.reuse.is_some() {
+            let (name, which) = (name.to_owned(), "the component deployed".to_owned());
+            if !compiled.reusable {
+                return Err(FunctionError::NotReusable { name, which });
+            }
+            if compiled.composed {
+                return Err(FunctionError::ComposedNotReusable { name, which });
+            }
         }
         let new = NewVersion {
             sha256: &compiled.sha256,
@@ -303,11 +320,14 @@ impl FunctionService {
                 version: f.active_version,
             });
         };
-        if f.settings.reuse.is_some() && !self.registry.reusable(&project.org_id, &v).await? {
-            return Err(FunctionError::NotReusable {
-                name: f.name.clone(),
-                which: format!("version {}", v.version),
-            });
+        if f.settings.reuse.is_some() {
+            let (name, which) = (f.name.clone(), format!("version {}", v.version));
+            if !self.registry.reusable(&project.org_id, &v).await? {
+                return Err(FunctionError::NotReusable { name, which });
+            }
+            if self.registry.composed(&v).await? {
+                return Err(FunctionError::ComposedNotReusable { name, which });
+            }
         }
         scope.update_function(f).await?;
         self.registry.invalidate(project, &f.name);

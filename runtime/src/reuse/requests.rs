@@ -21,11 +21,14 @@
 //! which slot each request's task gets cannot grow them one a request),
 //! and their tasks' later calls act for nobody.
 //!
-//! Not covered: a composed component whose inner async call (a subtask)
-//! outlives the task that made it. The store gives the dead task's slot to
+//! Composed components are kept out: an inner async call (a subtask) can
+//! outlive the task that made it; the store gives the dead task's slot to
 //! a new task, the next request's as like as not, and the subtask's call
-//! stack then leads there: its calls act for that request's caller. The
-//! store's task ids carry no generation to tell the two apart.
+//! stack then leads there, so its calls would act for that request's
+//! caller (the store's task ids carry no generation to tell the two
+//! apart). The control plane refuses reuse to a component whose inner
+//! components run code (`world::composes_components`), so in a reused
+//! instance every task is a request's own.
 
 use crate::caps::CapState;
 use crate::logs::LogCapture;

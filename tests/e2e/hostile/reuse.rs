@@ -4,7 +4,8 @@
 //! instance pool from another nor end another's warm instances by
 //! crowding it, and the memory they keep counts against their own
 //! tenant's quota. Requests one instance serves at once each act for
-//! their own caller.
+//! their own caller; a composition, whose inner calls could outlive their
+//! request and act for the next one's caller, never reuses instances.
 
 use super::tenant;
 use minicloud_tests::{Db, Server, eventually, guests};
@@ -17,6 +18,7 @@ crate::on_both_databases!(
     idle_warm_instances_hold_their_memory_in_their_own_quota,
     a_full_quota_waits_for_the_functions_own_instance,
     requests_served_at_once_act_for_their_own_callers,
+    composed_components_never_reuse_instances,
 );
 
 const REUSE: &str = r#"{"reuse": {"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}}"#;
@@ -388,4 +390,73 @@ async fn requests_served_at_once_act_for_their_own_callers(db: Db) {
     ];
     want.sort();
     assert_eq!(logged(&s, &bob_id).await, want);
+}
+
+/// The 0.3 test guest with one more inner component, which holds a core
+/// module of its own: to the platform, a composition (one whose inner
+/// components run code). The inner component is never instantiated, so
+/// the guest serves as before.
+fn composed_faults_p3() -> Vec<u8> {
+    let mut inner = b"\0asm\x0d\x00\x01\x00".to_vec();
+    inner.extend_from_slice(b"\x01\x08\0asm\x01\0\0\0");
+    let mut bytes = std::fs::read(guests::FAULTS_P3).unwrap();
+    bytes.push(4);
+    bytes.push(u8::try_from(inner.len()).unwrap());
+    bytes.extend_from_slice(&inner);
+    bytes
+}
+
+/// An error answer's code and message.
+async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
+    (status, text("code"), text("message"))
+}
+
+/// A call between a composition's inner components is a task of its own,
+/// which can outlive the request's task that made it; the store gives the
+/// dead task's slot to the next request, and the inner task's host calls
+/// would then act for that request's caller. So a composition is refused
+/// reuse, at its deploy and at a change that turns reuse on, and serves
+/// from fresh instances; the same guest without the inner component
+/// reuses.
+async fn composed_components_never_reuse_instances(db: Db) {
+    let s = Server::start(db).await;
+    let composed = composed_faults_p3();
+    let resp = s
+        .deploy_bytes("composed", "?reuse=10,2,5000", composed.clone())
+        .await;
+    let (status, code, message) = error_of(resp).await;
+    assert_eq!((status, code.as_str()), (400, "reuse_unsupported"), "{message}");
+    assert!(message.contains("composed component"), "{message}");
+
+    let resp = s.deploy_bytes("composed", "", composed).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    for _ in 0..2 {
+        assert_eq!(
+            count(&s, "default", "composed").await,
+            "1",
+            "a fresh instance each"
+        );
+    }
+    let patch = |name: &str| {
+        s.authed(Method::PATCH, &s.api(&format!("/functions/{name}")))
+            .header("content-type", "application/json")
+            .body(REUSE)
+            .send()
+    };
+    let (status, code, message) = error_of(patch("composed").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (400, "reuse_unsupported"), "{message}");
+    assert!(message.contains("version 1"), "{message}");
+    assert_eq!(
+        count(&s, "default", "composed").await,
+        "1",
+        "the refused change changed nothing"
+    );
+
+    s.deploy("plain", guests::FAULTS_P3).await;
+    assert_eq!(patch("plain").await.unwrap().status(), 200);
+    assert_eq!(count(&s, "default", "plain").await, "1");
+    assert_eq!(count(&s, "default", "plain").await, "2", "the guest alone reuses");
 }

@@ -53,7 +53,9 @@ impl From<crate::services::functions::FunctionError> for ApiError {
             F::Quota(q) => q.into(),
             F::Refused(r) => r.into(),
             F::Compile(c) => c.into(),
-            F::NotReusable { .. } => Self::bad_request("reuse_unsupported", e.to_string()),
+            F::NotReusable { .. } | F::ComposedNotReusable { .. } => {
+                Self::bad_request("reuse_unsupported", e.to_string())
+            }
             F::Invoke(i) => i.into(),
             F::Load(_) | F::Artifact(_) | F::Store(_) => Self::internal(e),
         }
