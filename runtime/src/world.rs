@@ -139,15 +139,25 @@ fn is_wasi_03(version: &str) -> bool {
 /// libraries), make no such tasks. Bytes that do not parse count as
 /// composed: the safe side.
 pub fn composes_components(bytes: &[u8]) -> bool {
-    runs_code(bytes, false).unwrap_or(true)
+    runs_code(bytes, 0).unwrap_or(true)
 }
+
+/// Inner components nested deeper than this count as composed: the bytes
+/// are read before anything else validates them, and each level is a
+/// frame of [`runs_code`] on a blocking thread's stack (a deploy's body
+/// could nest millions).
+const MAX_NESTING: usize = 32;
 
 /// Whether the component of `bytes` holds an inner component with code
 /// (core modules or instances, lifted or lowered functions, instances of
-/// components), or, when `inner`, has such code itself. `None`: not a
-/// component that parses.
-fn runs_code(bytes: &[u8], inner: bool) -> Option<bool> {
+/// components), or, when `depth` is above 0 (an inner component), has such
+/// code itself. `None`: not a component that parses, or nested too deep.
+fn runs_code(bytes: &[u8], depth: usize) -> Option<bool> {
     use wasmparser::{Chunk, Parser, Payload};
+    if depth > MAX_NESTING {
+        return None;
+    }
+    let inner = depth > 0;
     let mut parser = Parser::new(0);
     let mut rest = bytes;
     loop {
@@ -168,7 +178,7 @@ fn runs_code(bytes: &[u8], inner: bool) -> Option<bool> {
             }
             Payload::ComponentSection { unchecked_range, .. } => {
                 let nested = bytes.get(unchecked_range.clone())?;
-                if runs_code(nested, true)? {
+                if runs_code(nested, depth + 1)? {
                     return Some(true);
                 }
                 unchecked_range.len()
@@ -309,8 +319,26 @@ mod tests {
             4,
             &component(&[types_only()])
         )])));
-        // A section whose length runs past the end, and bytes that are no
-        // component: the safe side.
+        // Type-only inner components nested past the limit, a section
+        // whose length runs past the end, and bytes that are no component:
+        // the safe side, without a frame a level.
+        let nested = |levels: usize| {
+            let mut bytes = component(&[section(7, b"\x00")]);
+            for _ in 0..levels {
+                let mut outer = b"\0asm\x0d\x00\x01\x00\x04".to_vec();
+                let mut len = bytes.len();
+                while len >= 0x80 {
+                    outer.push(u8::try_from(len & 0x7f).expect("seven bits") | 0x80);
+                    len >>= 7;
+                }
+                outer.push(u8::try_from(len).expect("under 0x80"));
+                outer.extend_from_slice(&bytes);
+                bytes = outer;
+            }
+            bytes
+        };
+        assert!(!composes_components(&nested(MAX_NESTING)));
+        assert!(composes_components(&nested(MAX_NESTING + 1)));
         assert!(composes_components(&component(&[vec![1, 0x40, 0, b'a']])));
         assert!(composes_components(b"not wasm"));
     }
