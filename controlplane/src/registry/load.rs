@@ -67,11 +67,15 @@ impl Registry {
             row,
         ));
         let caps = self.host.services.capabilities(project, row, grants, denials);
+        let reuse = match row.settings.reuse {
+            Some(reuse) => self.reuse_unless_composed(reuse, row, version).await,
+            None => None,
+        };
         let function = linked
             .with_settings(limits(&row.settings), env)
             .with_capabilities(caps)
             .with_cpu_share(self.cpu_share(&project.id))
-            .with_reuse(row.settings.reuse, self.instance_room(project, row))
+            .with_reuse(reuse, self.instance_room(project, row))
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
         let identity = FunctionIdentity {
             project_id: project.id.clone(),
@@ -237,7 +241,6 @@ impl Registry {
         })
         .await
         .map_err(|e| CompileError::Invalid(format!("hashing failed: {e}")))?;
-        let with_composed = |d: Deployable| Deployable { composed, ..d };
         // The org's deploys of the same bytes, one at a time on this node:
         // one that waited for another finds what that one compiled.
         let slot = LoadSlot::take(&self.compiling, (org_id.to_owned(), sha.clone()));
@@ -248,7 +251,7 @@ impl Registry {
         if (waited || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
             && let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten()
         {
-            return self.checked(sha, component).await.map(with_composed);
+            return self.checked(sha, component, composed).await;
         }
         // Another node may be compiling the same bytes for this org: wait
         // for its claim to end rather than compile them too. Not for the
@@ -275,17 +278,22 @@ impl Registry {
             false => None,
         };
         let deployable = match found {
-            Some(component) => self.checked(sha.clone(), component).await,
-            None => self.compile_and_store(org_id, bytes).await,
+            Some(component) => self.checked(sha.clone(), component, composed).await,
+            None => self.compile_and_store(org_id, bytes, composed).await,
         };
         if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
         }
-        deployable.map(with_composed)
+        deployable
     }
 
     /// Compiles new bytes and stores the original and its artifact.
-    async fn compile_and_store(&self, org_id: &str, bytes: Bytes) -> Result<Deployable, DeployableError> {
+    async fn compile_and_store(
+        &self,
+        org_id: &str,
+        bytes: Bytes,
+        composed: bool,
+    ) -> Result<Deployable, DeployableError> {
         let c = compile(&self.runtime, bytes.clone(), "deploy").await?;
         self.artifacts
             .put(&c.sha256, &c.fingerprint, bytes, Bytes::from(c.artifact))
@@ -296,13 +304,18 @@ impl Registry {
             sha256: c.sha256,
             world: c.world,
             reusable,
-            composed: false,
+            composed,
         })
     }
 
     /// A deploy of a component compiled before: checked again (its world,
     /// imports and link), on a blocking thread.
-    async fn checked(&self, sha: String, component: Component) -> Result<Deployable, DeployableError> {
+    async fn checked(
+        &self,
+        sha: String,
+        component: Component,
+        composed: bool,
+    ) -> Result<Deployable, DeployableError> {
         let runtime = self.runtime.clone();
         let (world, reusable) = tokio::task::spawn_blocking(move || {
             runtime
@@ -316,7 +329,7 @@ impl Registry {
             sha256: sha,
             world,
             reusable,
-            composed: false,
+            composed,
         })
     }
 
@@ -327,9 +340,35 @@ impl Registry {
         Ok(reusable(&component))
     }
 
+    /// `reuse` unless `version` is a composition: deploys and changes
+    /// refuse reuse to compositions, but a version given reuse before they
+    /// did (or whose original bytes cannot be read now) serves from fresh
+    /// instances. Read from the original bytes at each load of a function
+    /// that reuses: its first call after a start or a change.
+    async fn reuse_unless_composed(
+        &self,
+        reuse: minicloud_runtime::Reuse,
+        row: &FunctionRow,
+        version: &VersionRow,
+    ) -> Option<minicloud_runtime::Reuse> {
+        match self.composed(version).await {
+            Ok(false) => Some(reuse),
+            Ok(true) => {
+                tracing::warn!(function = %row.name, version = version.version,
+                    "a composed component does not reuse instances; serving from fresh ones");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(function = %row.name, version = version.version, error = %e,
+                    "cannot tell whether the component is composed; serving from fresh instances");
+                None
+            }
+        }
+    }
+
     /// Whether the component of `version` is a composition (see
     /// [`Deployable::composed`]): read from its original bytes, which only
-    /// a change that turns reuse on needs.
+    /// a change or a load of a function that reuses needs.
     pub async fn composed(&self, version: &VersionRow) -> Result<bool, LoadError> {
         let bytes = self.artifacts.component(&version.sha256).await?;
         tokio::task::spawn_blocking(move || minicloud_runtime::world::composes_components(&bytes))

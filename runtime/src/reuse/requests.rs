@@ -26,9 +26,9 @@
 //! a new task, the next request's as like as not, and the subtask's call
 //! stack then leads there, so its calls would act for that request's
 //! caller (the store's task ids carry no generation to tell the two
-//! apart). The control plane refuses reuse to a component whose inner
-//! components run code (`world::composes_components`), so in a reused
-//! instance every task is a request's own.
+//! apart). The control plane never reuses instances of a component whose
+//! inner components run code (`world::composes_components`), so in a
+//! reused instance every guest task is a request's own.
 
 use crate::caps::CapState;
 use crate::logs::LogCapture;

@@ -418,11 +418,13 @@ async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
 /// which can outlive the request's task that made it; the store gives the
 /// dead task's slot to the next request, and the inner task's host calls
 /// would then act for that request's caller. So a composition is refused
-/// reuse, at its deploy and at a change that turns reuse on, and serves
-/// from fresh instances; the same guest without the inner component
-/// reuses.
+/// reuse at its deploy and at a change, and a load serves it from fresh
+/// instances whatever its settings say; the same guest without the inner
+/// component reuses. (The fixture's inner component is never
+/// instantiated: the test shows what is refused, not a subtask outliving
+/// its task.)
 async fn composed_components_never_reuse_instances(db: Db) {
-    let s = Server::start(db).await;
+    let mut s = Server::start(db).await;
     let composed = composed_faults_p3();
     let resp = s
         .deploy_bytes("composed", "?reuse=10,2,5000", composed.clone())
@@ -459,4 +461,29 @@ async fn composed_components_never_reuse_instances(db: Db) {
     assert_eq!(patch("plain").await.unwrap().status(), 200);
     assert_eq!(count(&s, "default", "plain").await, "1");
     assert_eq!(count(&s, "default", "plain").await, "2", "the guest alone reuses");
+
+    // A composition given reuse before deploys and changes refused it (its
+    // row written as an older server wrote it) serves from fresh instances.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let reuse = r#"{"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}"#;
+    let updated = sqlx::query("UPDATE functions SET reuse_json = $1 WHERE name = 'composed'")
+        .bind(reuse)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 1);
+    pool.close().await;
+    s.restart().await;
+    let view = s.get_json(&s.api("/functions/composed")).await;
+    assert_eq!(view["reuse"]["max_requests"], 1000, "{view}");
+    for _ in 0..2 {
+        assert_eq!(count(&s, "default", "composed").await, "1", "fresh at its load");
+    }
+    assert_eq!(count(&s, "default", "plain").await, "1");
+    assert_eq!(
+        count(&s, "default", "plain").await,
+        "2",
+        "the guest alone still reuses"
+    );
 }
