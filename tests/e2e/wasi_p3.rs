@@ -237,10 +237,7 @@ async fn reuse(s: &Server, name: &str, setting: serde_json::Value) -> reqwest::R
 }
 
 async fn refused(resp: reqwest::Response, code: &str) -> String {
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    body["error"]["message"].as_str().unwrap().to_owned()
+    minicloud_tests::refused(resp, 400, code).await
 }
 
 async fn instances_are_reused_by_opt_in(db: Db) {

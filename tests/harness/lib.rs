@@ -765,6 +765,15 @@ fn send(signal: &str, pid: u32) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The message of an error answer, once its status and error code are
+/// asserted to be `status` and `code`.
+pub async fn refused(resp: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(resp.status().as_u16(), status);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
 /// Polls `check` until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where

@@ -342,9 +342,8 @@ impl Registry {
 
     /// `reuse` unless `version` is a composition: deploys and changes
     /// refuse reuse to compositions, but a version given reuse before they
-    /// did (or whose original bytes cannot be read now) serves from fresh
-    /// instances. Read from the original bytes at each load of a function
-    /// that reuses: its first call after a start or a change.
+    /// did (or one whose composition cannot be told now) serves from fresh
+    /// instances.
     async fn reuse_unless_composed(
         &self,
         reuse: minicloud_runtime::Reuse,
@@ -367,9 +366,13 @@ impl Registry {
     }
 
     /// Whether the component of `version` is a composition (see
-    /// [`Deployable::composed`]): read from its original bytes, which only
-    /// a change or a load of a function that reuses needs.
+    /// [`Deployable::composed`]): as its deploy recorded it, or, for a
+    /// version deployed before that was recorded, read from its original
+    /// bytes.
     pub async fn composed(&self, version: &VersionRow) -> Result<bool, LoadError> {
+        if let Some(composed) = version.composed {
+            return Ok(composed);
+        }
         let bytes = self.artifacts.component(&version.sha256).await?;
         tokio::task::spawn_blocking(move || minicloud_runtime::world::composes_components(&bytes))
             .await

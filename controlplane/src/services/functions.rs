@@ -193,6 +193,20 @@ pub struct FunctionService {
     defaults: Settings,
 }
 
+/// Refuses instance reuse for `which` of function `name` unless its
+/// component can reuse instances: a WASI 0.3 HTTP component
+/// (`reusable`) that is no composition.
+fn refuse_reuse(name: &str, which: &str, reusable: bool, composed: bool) -> Result<()> {
+    let (name, which) = (name.to_owned(), which.to_owned());
+    if !reusable {
+        return Err(FunctionError::NotReusable { name, which });
+    }
+    if composed {
+        return Err(FunctionError::ComposedNotReusable { name, which });
+    }
+    Ok(())
+}
+
 impl FunctionService {
     /// The service over loaded functions and their store; new functions
     /// start with `defaults`.
@@ -270,18 +284,18 @@ impl FunctionService {
         let size_bytes = bytes.len() as i64;
         let compiled = registry.deployable(&project.org_id, bytes).await?;
         if settings.reuse.is_some() {
-            let (name, which) = (name.to_owned(), "the component deployed".to_owned());
-            if !compiled.reusable {
-                return Err(FunctionError::NotReusable { name, which });
-            }
-            if compiled.composed {
-                return Err(FunctionError::ComposedNotReusable { name, which });
-            }
+            refuse_reuse(
+                name,
+                "the component deployed",
+                compiled.reusable,
+                compiled.composed,
+            )?;
         }
         let new = NewVersion {
             sha256: &compiled.sha256,
             size_bytes,
             world: compiled.world.as_str(),
+            composed: compiled.composed,
         };
         let limit = self.quotas.count_limit(project, Kind::Functions);
         let (function, version, outcome) = self
@@ -321,13 +335,9 @@ impl FunctionService {
             });
         };
         if f.settings.reuse.is_some() {
-            let (name, which) = (f.name.clone(), format!("version {}", v.version));
-            if !self.registry.reusable(&project.org_id, &v).await? {
-                return Err(FunctionError::NotReusable { name, which });
-            }
-            if self.registry.composed(&v).await? {
-                return Err(FunctionError::ComposedNotReusable { name, which });
-            }
+            let reusable = self.registry.reusable(&project.org_id, &v).await?;
+            let composed = reusable && self.registry.composed(&v).await?;
+            refuse_reuse(&f.name, &format!("version {}", v.version), reusable, composed)?;
         }
         scope.update_function(f).await?;
         self.registry.invalidate(project, &f.name);

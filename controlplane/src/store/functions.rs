@@ -103,6 +103,11 @@ pub struct VersionRow {
     pub world: String,
     /// Creation time, epoch ms.
     pub created_ms: i64,
+    /// Whether its component is a composition (which never reuses
+    /// instances), as its deploy read it; `None` for versions deployed
+    /// before that was recorded.
+    #[serde(skip)]
+    pub composed: Option<bool>,
 }
 
 /// What a deploy did.
@@ -157,6 +162,7 @@ fn version_row(r: &AnyRow) -> Result<VersionRow> {
         size_bytes: r.try_get("size_bytes")?,
         world: r.try_get("world")?,
         created_ms: r.try_get("created_ms")?,
+        composed: r.try_get::<Option<i64>, _>("composed")?.map(|c| c != 0),
     })
 }
 
@@ -237,6 +243,8 @@ pub struct NewVersion<'a> {
     pub size_bytes: i64,
     /// `http` or `handler`.
     pub world: &'a str,
+    /// Whether the component is a composition.
+    pub composed: bool,
 }
 
 impl ProjectScope {
@@ -264,7 +272,7 @@ impl ProjectScope {
     /// One version of a function.
     pub async fn version(&self, function_id: &str, version: i64) -> Result<Option<VersionRow>> {
         let row = sqlx::query(
-            "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
+            "SELECT version, sha256, size_bytes, world, created_ms, composed FROM function_versions \
              WHERE function_id = $1 AND version = $2 AND project_id = $3",
         )
         .bind(function_id)
@@ -278,7 +286,7 @@ impl ProjectScope {
     /// All versions of a function, newest first.
     pub async fn versions(&self, function_id: &str) -> Result<Vec<VersionRow>> {
         let rows = sqlx::query(
-            "SELECT version, sha256, size_bytes, world, created_ms FROM function_versions \
+            "SELECT version, sha256, size_bytes, world, created_ms, composed FROM function_versions \
              WHERE function_id = $1 AND project_id = $2 ORDER BY version DESC",
         )
         .bind(function_id)
@@ -356,7 +364,7 @@ impl ProjectScope {
         if outcome == DeployOutcome::Created {
             let inserted = sqlx::query(
                 "INSERT INTO function_versions (function_id, project_id, version, sha256, \
-                 size_bytes, world, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 size_bytes, world, created_ms, composed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&function_id)
             .bind(project_id)
@@ -365,6 +373,7 @@ impl ProjectScope {
             .bind(new.size_bytes)
             .bind(new.world)
             .bind(now)
+            .bind(i64::from(new.composed))
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -219,6 +219,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "artifact_sizes",
         include_str!("../../migrations/0027_artifact_sizes.sql"),
     ),
+    (
+        28,
+        "version_composed",
+        include_str!("../../migrations/0028_version_composed.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -8,7 +8,7 @@
 //! request and act for the next one's caller, never reuses instances.
 
 use super::tenant;
-use minicloud_tests::{Db, Server, eventually, guests};
+use minicloud_tests::{Db, Server, eventually, guests, refused};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -406,14 +406,6 @@ fn composed_faults_p3() -> Vec<u8> {
     bytes
 }
 
-/// An error answer's code and message.
-async fn error_of(resp: reqwest::Response) -> (u16, String, String) {
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_owned();
-    (status, text("code"), text("message"))
-}
-
 /// A call between a composition's inner components is a task of its own,
 /// which can outlive the request's task that made it; the store gives the
 /// dead task's slot to the next request, and the inner task's host calls
@@ -429,8 +421,7 @@ async fn composed_components_never_reuse_instances(db: Db) {
     let resp = s
         .deploy_bytes("composed", "?reuse=10,2,5000", composed.clone())
         .await;
-    let (status, code, message) = error_of(resp).await;
-    assert_eq!((status, code.as_str()), (400, "reuse_unsupported"), "{message}");
+    let message = refused(resp, 400, "reuse_unsupported").await;
     assert!(message.contains("composed component"), "{message}");
 
     let resp = s.deploy_bytes("composed", "", composed).await;
@@ -448,8 +439,7 @@ async fn composed_components_never_reuse_instances(db: Db) {
             .body(REUSE)
             .send()
     };
-    let (status, code, message) = error_of(patch("composed").await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (400, "reuse_unsupported"), "{message}");
+    let message = refused(patch("composed").await.unwrap(), 400, "reuse_unsupported").await;
     assert!(message.contains("version 1"), "{message}");
     assert_eq!(
         count(&s, "default", "composed").await,
@@ -463,7 +453,9 @@ async fn composed_components_never_reuse_instances(db: Db) {
     assert_eq!(count(&s, "default", "plain").await, "2", "the guest alone reuses");
 
     // A composition given reuse before deploys and changes refused it (its
-    // row written as an older server wrote it) serves from fresh instances.
+    // settings written as an older server wrote them) serves from fresh
+    // instances: by what its deploy recorded, and, for a version deployed
+    // before that was recorded, by its original bytes.
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
     let reuse = r#"{"max_requests": 1000, "max_concurrent": 1, "idle_timeout_ms": 600000}"#;
@@ -473,17 +465,30 @@ async fn composed_components_never_reuse_instances(db: Db) {
         .await
         .unwrap();
     assert_eq!(updated.rows_affected(), 1);
-    pool.close().await;
-    s.restart().await;
-    let view = s.get_json(&s.api("/functions/composed")).await;
-    assert_eq!(view["reuse"]["max_requests"], 1000, "{view}");
-    for _ in 0..2 {
-        assert_eq!(count(&s, "default", "composed").await, "1", "fresh at its load");
+    for recorded in [true, false] {
+        if !recorded {
+            let forgot = sqlx::query(
+                "UPDATE function_versions SET composed = NULL \
+                 WHERE function_id = (SELECT id FROM functions WHERE name = 'composed')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            assert_eq!(forgot.rows_affected(), 1);
+        }
+        s.restart().await;
+        let view = s.get_json(&s.api("/functions/composed")).await;
+        assert_eq!(view["reuse"]["max_requests"], 1000, "{view}");
+        for _ in 0..2 {
+            let served = count(&s, "default", "composed").await;
+            assert_eq!(served, "1", "fresh at its load (recorded: {recorded})");
+        }
+        assert_eq!(count(&s, "default", "plain").await, "1");
+        assert_eq!(
+            count(&s, "default", "plain").await,
+            "2",
+            "the guest alone still reuses"
+        );
     }
-    assert_eq!(count(&s, "default", "plain").await, "1");
-    assert_eq!(
-        count(&s, "default", "plain").await,
-        "2",
-        "the guest alone still reuses"
-    );
+    pool.close().await;
 }
