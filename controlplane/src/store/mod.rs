@@ -259,7 +259,13 @@ impl Store {
         options = match backend {
             // One writer at a time is SQLite's nature; WAL lets readers run
             // beside it, and the busy timeout queues writers instead of failing.
-            Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+            //
+            // No ping before each acquire: a SQLite connection is a thread
+            // of this process holding the file, with no peer to hang up,
+            // and the ping is a round trip to that thread before every
+            // query. sqlx still pings each connection when it comes back to
+            // the pool and closes one that does not answer.
+            Backend::Sqlite => options.max_connections(4).test_before_acquire(false).after_connect(|conn, _| {
                 // One round trip to the connection's thread, not four.
                 Box::pin(async move {
                     sqlx::query(
