@@ -265,20 +265,23 @@ impl Store {
             // and the ping is a round trip to that thread before every
             // query. sqlx still pings each connection when it comes back to
             // the pool and closes one that does not answer.
-            Backend::Sqlite => options.max_connections(4).test_before_acquire(false).after_connect(|conn, _| {
-                // One round trip to the connection's thread, not four.
-                Box::pin(async move {
-                    sqlx::query(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+            Backend::Sqlite => options
+                .max_connections(4)
+                .test_before_acquire(false)
+                .after_connect(|conn, _| {
+                    // One round trip to the connection's thread, not four.
+                    Box::pin(async move {
+                        sqlx::query(
+                            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
                          PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                          PRAGMA mmap_size = 268435456;",
-                    )
-                    .persistent(false)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(())
-                })
-            }),
+                        )
+                        .persistent(false)
+                        .execute(&mut *conn)
+                        .await?;
+                        Ok(())
+                    })
+                }),
             Backend::Postgres => options.max_connections(16),
         };
         let pool = options.connect(url).await.map_err(|source| StoreError::Connect {
