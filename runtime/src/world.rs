@@ -287,9 +287,15 @@ mod tests {
         bytes
     }
 
-    /// Section `id` holding `content` (shorter than 128 bytes).
+    /// Section `id` holding `content` (its length in LEB128).
     fn section(id: u8, content: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![id, u8::try_from(content.len()).expect("a short section")];
+        let mut bytes = vec![id];
+        let mut len = content.len();
+        while len >= 0x80 {
+            bytes.push(u8::try_from(len & 0x7f).expect("seven bits") | 0x80);
+            len >>= 7;
+        }
+        bytes.push(u8::try_from(len).expect("under 0x80"));
         bytes.extend_from_slice(content);
         bytes
     }
@@ -325,15 +331,7 @@ mod tests {
         let nested = |levels: usize| {
             let mut bytes = component(&[section(7, b"\x00")]);
             for _ in 0..levels {
-                let mut outer = b"\0asm\x0d\x00\x01\x00\x04".to_vec();
-                let mut len = bytes.len();
-                while len >= 0x80 {
-                    outer.push(u8::try_from(len & 0x7f).expect("seven bits") | 0x80);
-                    len >>= 7;
-                }
-                outer.push(u8::try_from(len).expect("under 0x80"));
-                outer.extend_from_slice(&bytes);
-                bytes = outer;
+                bytes = component(&[section(4, &bytes)]);
             }
             bytes
         };

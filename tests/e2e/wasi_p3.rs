@@ -4,7 +4,7 @@
 //! with bodies streaming both ways, the function's limits, its logs and its
 //! records.
 
-use minicloud_tests::{Db, Server, drain_counting, eventually, generated_counting, guests};
+use minicloud_tests::{Db, Server, drain_counting, eventually, generated_counting, guests, refused};
 use serde_json::json;
 use std::time::Duration;
 
@@ -236,10 +236,6 @@ async fn reuse(s: &Server, name: &str, setting: serde_json::Value) -> reqwest::R
         .unwrap()
 }
 
-async fn refused(resp: reqwest::Response, code: &str) -> String {
-    minicloud_tests::refused(resp, 400, code).await
-}
-
 async fn instances_are_reused_by_opt_in(db: Db) {
     let s = Server::start(db).await;
     s.deploy("faults-p3", guests::FAULTS_P3).await;
@@ -387,16 +383,16 @@ async fn instances_are_reused_by_opt_in(db: Db) {
         json!({ "max_requests": 5, "max_concurrent": 1, "idle_timeout_ms": 1000, "warm": 2 }),
         json!("on"),
     ] {
-        refused(reuse(&s, "faults-p3", bad).await, "invalid_reuse").await;
+        refused(reuse(&s, "faults-p3", bad).await, 400, "invalid_reuse").await;
     }
     s.deploy("hello", guests::HELLO).await;
-    let message = refused(reuse(&s, "hello", on.clone()).await, "reuse_unsupported").await;
+    let message = refused(reuse(&s, "hello", on.clone()).await, 400, "reuse_unsupported").await;
     assert!(message.contains("wasi:http/handler@0.3.0"), "{message}");
     s.patch("faults-p3", json!({ "reuse": on })).await;
     let resp = s
         .deploy_bytes("faults-p3", "", std::fs::read(guests::HELLO).unwrap())
         .await;
-    refused(resp, "reuse_unsupported").await;
+    refused(resp, 400, "reuse_unsupported").await;
     assert_eq!(
         counts(&s, "faults-p3", "/count", 2).await,
         [1, 2],
@@ -417,7 +413,7 @@ async fn instances_are_reused_by_opt_in(db: Db) {
     let resp = s
         .deploy_bytes("hello-reused", "?reuse=10,2,5000", hello.clone())
         .await;
-    let message = refused(resp, "reuse_unsupported").await;
+    let message = refused(resp, 400, "reuse_unsupported").await;
     assert!(message.contains("reuse=off"), "{message}");
     let resp = s
         .authed(reqwest::Method::GET, &s.api("/functions/hello-reused"))
@@ -429,7 +425,7 @@ async fn instances_are_reused_by_opt_in(db: Db) {
         let resp = s
             .deploy_bytes("p3-reused", &format!("?reuse={bad}"), hello.clone())
             .await;
-        refused(resp, "invalid_reuse").await;
+        refused(resp, 400, "invalid_reuse").await;
     }
     let deployed = s.deploy_with("p3-reused", "?reuse=off", guests::HELLO).await;
     assert!(deployed["reuse"].is_null(), "{deployed}");

@@ -273,8 +273,8 @@ impl Store {
                     Box::pin(async move {
                         sqlx::query(
                             "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                         PRAGMA mmap_size = 268435456;",
+                             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                             PRAGMA mmap_size = 268435456;",
                         )
                         .persistent(false)
                         .execute(&mut *conn)

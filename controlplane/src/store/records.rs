@@ -69,6 +69,10 @@ pub struct LogRecord {
 /// PostgreSQL's (65,535) limits on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
+/// Values a row of `invocations` binds, and a row of `log_lines`.
+const INVOCATION_VALUES: usize = 14;
+const LOG_VALUES: usize = 9;
+
 impl Store {
     /// Writes a batch of records, their log lines and the events they
     /// announce (into the outbox: failed invocations) in one transaction,
@@ -89,10 +93,10 @@ impl Store {
                 "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
                  trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
                  http_status, error, logs_dropped) VALUES ",
-                14,
+                INVOCATION_VALUES,
                 chunk.len(),
             );
-            let mut query = sqlx::query_with(&sql, arguments(14 * chunk.len()));
+            let mut query = sqlx::query_with(&sql, arguments(INVOCATION_VALUES * chunk.len()));
             for r in chunk {
                 query = query
                     .bind(&r.id)
@@ -117,10 +121,10 @@ impl Store {
                 self.backend(),
                 "INSERT INTO log_lines (invocation_id, seq, project_id, function_name, trace_id, \
                  time_ms, stream, level, line) VALUES ",
-                9,
+                LOG_VALUES,
                 chunk.len(),
             );
-            let mut query = sqlx::query_with(&sql, arguments(9 * chunk.len()));
+            let mut query = sqlx::query_with(&sql, arguments(LOG_VALUES * chunk.len()));
             for l in chunk {
                 query = query
                     .bind(&l.invocation_id)
