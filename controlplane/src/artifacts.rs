@@ -205,6 +205,9 @@ impl Artifacts {
         path: &Path,
         recorded: &RecordedArtifact,
     ) -> Result<Option<u64>, ArtifactError> {
+        // The object store may take long: not on a connection kept for a
+        // load's queries meanwhile.
+        crate::store::let_go().await;
         let got = match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),

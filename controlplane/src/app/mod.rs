@@ -106,6 +106,16 @@ pub async fn start(
     metrics: tokio::task::JoinHandle<(PrometheusHandle, std::time::Duration)>,
     how: NodeStart,
 ) -> anyhow::Result<Started> {
+    // The start's queries run one after another: on one SQLite connection,
+    // not three (each opening parses the schema; BENCHMARKS 2026-12-07).
+    crate::store::on_one_connection(open_all(config, metrics, how)).await
+}
+
+async fn open_all(
+    config: ServeConfig,
+    metrics: tokio::task::JoinHandle<(PrometheusHandle, std::time::Duration)>,
+    how: NodeStart,
+) -> anyhow::Result<Started> {
     let data_dir = config.data_dir.clone();
     // The local object folder, when used, is made as the store opens.
     for sub in ["cache", "tmp"] {

@@ -36,6 +36,7 @@ impl Registry {
             };
             Ok(Some(Arc::new(self.load(project, &row, &version).await?)))
         };
+        let read = crate::store::on_one_connection(read);
         self.forgotten
             .load(&self.loaded, &project.org_id, read, |all, loaded| {
                 all.entry(project.name.clone())
@@ -158,6 +159,9 @@ impl Registry {
         if let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
+        // The object store and a compilation take long: not on a
+        // connection kept for the load's queries.
+        crate::store::let_go().await;
         let bytes = self.artifacts.component(sha).await?;
         let compiled = compile(&self.runtime, bytes, "cache_miss")
             .await

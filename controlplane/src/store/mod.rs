@@ -22,12 +22,15 @@
 //! - [`outbox`]: platform events written with the change they announce.
 //! - [`quotas`]: quotas of orgs and projects: defaults, overrides, usage.
 //! - [`workflows`]: workflows, their versions, executions and journals.
+//! - `held`: [`Db`], the pool's executor, which runs the queries of a
+//!   future inside [`on_one_connection`] on one connection.
 
 pub mod artifacts;
 pub mod audit;
 pub mod domains;
 pub mod events;
 pub mod functions;
+mod held;
 pub mod iam;
 pub mod kv;
 pub mod objects;
@@ -40,6 +43,9 @@ pub mod routes;
 pub mod rules;
 pub mod secrets;
 pub mod workflows;
+
+pub(crate) use held::Db;
+pub use held::{let_go, on_one_connection};
 
 use futures::future::BoxFuture;
 use sqlx::AnyPool;
@@ -293,7 +299,18 @@ impl Store {
             backend,
             starting: Arc::default(),
         };
-        Migrator::new(Embedded(backend)).await?.run(&store.pool).await?;
+        // Inside `on_one_connection` (a start), its queries go on from
+        // here on the connection the migrations used; outside one, the
+        // connection is idle again when this returns.
+        let mut conn = held::take(&store.pool).await?;
+        // `run_direct`: `run` on a `&mut` connection (through `Acquire`)
+        // makes a future that is not `Send` for every lifetime, and no
+        // future that opens a store could be spawned.
+        Migrator::new(Embedded(backend))
+            .await?
+            .run_direct(&mut *conn)
+            .await?;
+        held::keep_or_give_back(conn).await;
         Ok(store)
     }
 
@@ -323,9 +340,9 @@ impl Store {
         self.backend
     }
 
-    /// The connection pool.
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The executor of queries: the connection pool's (see [`Db`]).
+    pub(crate) fn pool(&self) -> Db<'_> {
+        Db::new(&self.pool)
     }
 
     /// Starts a transaction that will write. On SQLite it takes the write
@@ -475,7 +492,7 @@ pub(crate) mod tests {
         // Held at once, so the pool opens a connection for each.
         let mut held = Vec::new();
         for _ in 0..3 {
-            held.push(store.pool().acquire().await.expect("a connection"));
+            held.push(store.pool.acquire().await.expect("a connection"));
         }
         for conn in &mut held {
             check_settings(conn).await;

@@ -53,7 +53,7 @@ pub struct ProjectScope {
 }
 
 impl ProjectScope {
-    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+    pub(crate) fn pool(&self) -> super::Db<'_> {
         self.store.pool()
     }
 

@@ -104,9 +104,14 @@ async fn dispatch(
 ) -> ApiResult<Response> {
     let loaded = match state.functions.cached(project_name, name) {
         Some(hit) => hit,
+        // A function not loaded yet: its project, its row, its version and
+        // its artifact's digest, read one after another on one connection.
         None => {
-            let project = crate::http::api::project(state, project_name).await?;
-            state.functions.target(&project, name).await?
+            crate::store::on_one_connection(async {
+                let project = crate::http::api::project(state, project_name).await?;
+                ApiResult::Ok(state.functions.target(&project, name).await?)
+            })
+            .await?
         }
     };
     let mut req = req;

@@ -224,7 +224,7 @@ pub enum Created<T> {
 }
 
 impl OrgScope {
-    fn pool(&self) -> &sqlx::AnyPool {
+    fn pool(&self) -> super::Db<'_> {
         self.store.pool()
     }
 }

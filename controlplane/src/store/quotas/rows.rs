@@ -84,7 +84,7 @@ fn upsert_sql(table: &str, key: &str) -> String {
     )
 }
 
-async fn upsert(pool: &sqlx::AnyPool, sql: &str, id: &str, o: &QuotaOverride) -> Result<()> {
+async fn upsert(pool: crate::store::Db<'_>, sql: &str, id: &str, o: &QuotaOverride) -> Result<()> {
     let mut q = sqlx::query(sql).bind(id.to_owned());
     for v in values(o) {
         q = q.bind(v);
