@@ -174,6 +174,10 @@ impl Artifacts {
         fingerprint: &str,
         recorded: &RecordedArtifact,
     ) -> Result<Option<PathBuf>, ArtifactError> {
+        // Reading the copy through its digest (25 ms for the Python
+        // example's) or the object store's: not on a connection kept for
+        // a load's queries meanwhile.
+        crate::store::let_go().await;
         let path = self.cache_path(sha, fingerprint);
         let size = match cached_size(&path, sha, recorded).await {
             Some(size) => size,
@@ -205,9 +209,6 @@ impl Artifacts {
         path: &Path,
         recorded: &RecordedArtifact,
     ) -> Result<Option<u64>, ArtifactError> {
-        // The object store may take long: not on a connection kept for a
-        // load's queries meanwhile.
-        crate::store::let_go().await;
         let got = match self.objects.get(&Self::compiled_key(sha, fingerprint)).await {
             Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),

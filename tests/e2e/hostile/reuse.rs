@@ -96,10 +96,19 @@ async fn warm_instances_stay_with_their_function(db: Db) {
         warm(&s, &mallory, "heist", &name).await;
         assert_eq!(count(&s, "heist", &name).await, "1");
     }
-    assert_eq!(
-        count(&s, "heist", "theirs").await,
-        "1",
-        "mallory's idle instances ended when the pool crowded"
+    // Each of mallory's starts past the limit ends its idle instances
+    // until the node is back at the limit: which of them end is the order
+    // their tasks wake in, so what is checked is the count (eight warm
+    // without the crowding) and, below, whose stayed warm.
+    let back = eventually(Duration::from_secs(5), || async {
+        let live = s.metric("minicloud_reused_instances", "").await;
+        (live <= 4.0).then_some(live)
+    })
+    .await;
+    assert!(
+        back.is_some(),
+        "mallory's idle instances did not end when the pool crowded: {} reused instances",
+        s.metric("minicloud_reused_instances", "").await
     );
     assert_eq!(
         count(&s, "default", "ours").await,
