@@ -249,8 +249,13 @@ impl TokenIssuer {
             last_miss_reload: std::sync::Mutex::new(None),
             ttl,
         };
-        issuer.seal_clear_keys().await?;
-        issuer.reload().await?;
+        // One read of the keys at a start, unless some were sealed.
+        let stored = issuer.store.signing_keys().await?;
+        if issuer.seal_clear_keys(&stored).await? {
+            issuer.reload().await?;
+        } else {
+            issuer.keep(stored);
+        }
         if issuer.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
             issuer.rotate().await?;
         }
@@ -258,8 +263,14 @@ impl TokenIssuer {
     }
 
     async fn reload(&self) -> crate::store::Result<()> {
+        self.keep(self.store.signing_keys().await?);
+        Ok(())
+    }
+
+    /// Keeps the keys that open with this master key, of those `stored`.
+    fn keep(&self, stored: Vec<(String, String)>) {
         let mut keys = Vec::new();
-        for (kid, stored) in self.store.signing_keys().await? {
+        for (kid, stored) in stored {
             match open_key(&self.keyring, &kid, &stored) {
                 Some(secret) => keys.push((kid, secret)),
                 None => {
@@ -268,20 +279,22 @@ impl TokenIssuer {
             }
         }
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        Ok(())
     }
 
-    /// Seals keys an earlier version stored in the clear.
-    async fn seal_clear_keys(&self) -> crate::store::Result<()> {
-        for (kid, stored) in self.store.signing_keys().await? {
+    /// Seals the keys of those `stored` that an earlier version stored in
+    /// the clear; whether there were any.
+    async fn seal_clear_keys(&self, stored: &[(String, String)]) -> crate::store::Result<bool> {
+        let mut sealed_any = false;
+        for (kid, stored) in stored {
             if !stored.starts_with(SEALED)
-                && let Ok(secret) = hex::decode(&stored)
+                && let Ok(secret) = hex::decode(stored)
             {
-                let sealed = seal_key(&self.keyring, &kid, &secret);
-                self.store.replace_signing_key(&kid, &stored, &sealed).await?;
+                let sealed = seal_key(&self.keyring, kid, &secret);
+                self.store.replace_signing_key(kid, stored, &sealed).await?;
+                sealed_any = true;
             }
         }
-        Ok(())
+        Ok(sealed_any)
     }
 
     /// Whether a miss may read the keys again now (and notes that it does).
