@@ -73,7 +73,9 @@ pub(super) async fn take(pool: &AnyPool) -> sqlx::Result<PoolConnection<Any>> {
 
 /// Keeps the connection for the next query, unless its query failed (the
 /// pool then tests it on its way back and closes a broken one) or the
-/// scope is gone (it then goes back to the pool as it drops).
+/// scope is gone (it then goes back to the pool as it drops). Two queries
+/// of the future run at once (a join) take two connections; the one kept
+/// second replaces the first, which goes back to the pool.
 fn keep(conn: PoolConnection<Any>, ok: bool) {
     if ok {
         let _ = HELD.try_with(|held| held.set(Some(conn)));
