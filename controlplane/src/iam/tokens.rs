@@ -249,13 +249,10 @@ impl TokenIssuer {
             last_miss_reload: std::sync::Mutex::new(None),
             ttl,
         };
-        // One read of the keys at a start, unless some were sealed.
-        let stored = issuer.store.signing_keys().await?;
-        if issuer.seal_clear_keys(&stored).await? {
-            issuer.reload().await?;
-        } else {
-            issuer.keep(stored);
-        }
+        // One read of the keys at a start.
+        let mut stored = issuer.store.signing_keys().await?;
+        issuer.seal_clear_keys(&mut stored).await?;
+        issuer.keep(stored);
         if issuer.keys.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
             issuer.rotate().await?;
         }
@@ -282,19 +279,18 @@ impl TokenIssuer {
     }
 
     /// Seals the keys of those `stored` that an earlier version stored in
-    /// the clear; whether there were any.
-    async fn seal_clear_keys(&self, stored: &[(String, String)]) -> crate::store::Result<bool> {
-        let mut sealed_any = false;
+    /// the clear, in the database and in `stored`.
+    async fn seal_clear_keys(&self, stored: &mut [(String, String)]) -> crate::store::Result<()> {
         for (kid, stored) in stored {
             if !stored.starts_with(SEALED)
-                && let Ok(secret) = hex::decode(stored)
+                && let Ok(secret) = hex::decode(&*stored)
             {
                 let sealed = seal_key(&self.keyring, kid, &secret);
                 self.store.replace_signing_key(kid, stored, &sealed).await?;
-                sealed_any = true;
+                *stored = sealed;
             }
         }
-        Ok(sealed_any)
+        Ok(())
     }
 
     /// Whether a miss may read the keys again now (and notes that it does).

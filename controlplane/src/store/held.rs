@@ -50,12 +50,16 @@ pub async fn on_one_connection<F: Future>(fut: F) -> F::Output {
 /// the pool now; its next query takes one again (this one: it is idle by
 /// the time this returns). Does nothing outside one.
 pub async fn let_go() {
-    if let Some(mut conn) = HELD.try_with(Cell::take).ok().flatten() {
-        // What dropping it would spawn (the pool's test of a returning
-        // connection), awaited: a query right after this finds the
-        // connection idle instead of having the pool open another.
-        conn.return_to_pool().await;
+    if let Some(conn) = HELD.try_with(Cell::take).ok().flatten() {
+        give_back(conn).await;
     }
+}
+
+/// What dropping `conn` would spawn (the pool's test of a returning
+/// connection), awaited: a query right after this finds the connection
+/// idle instead of having the pool open another.
+async fn give_back(mut conn: PoolConnection<Any>) {
+    conn.return_to_pool().await;
 }
 
 /// Whether the current task runs inside [`on_one_connection`].
@@ -89,8 +93,7 @@ pub(super) async fn keep_or_give_back(conn: PoolConnection<Any>) {
     if inside() {
         keep(conn, true);
     } else {
-        let mut conn = conn;
-        conn.return_to_pool().await;
+        give_back(conn).await;
     }
 }
 
@@ -230,6 +233,19 @@ mod tests {
         let (store, _dir) = temporary_sqlite().await;
         let db = store.pool();
         on_one_connection(async {
+            // Given back now, on this test's one-thread runtime where no
+            // spawned return could run meanwhile: idle when `let_go`
+            // returns, and the next query takes it instead of opening one.
+            sqlx::query("SELECT 1").execute(db).await.expect("kept");
+            assert_eq!((store.pool.size(), store.pool.num_idle()), (1, 0));
+            let_go().await;
+            assert_eq!((store.pool.size(), store.pool.num_idle()), (1, 1));
+            sqlx::query("SELECT 1")
+                .execute(db)
+                .await
+                .expect("after letting go");
+            assert_eq!(store.pool.size(), 1);
+
             sqlx::query("CREATE TEMP TABLE mine (x BIGINT)")
                 .execute(db)
                 .await
@@ -246,17 +262,6 @@ mod tests {
             // takes one from the pool and the future goes on.
             assert!(sqlx::query("SELEC 1").execute(db).await.is_err());
             sqlx::query("SELECT 1").execute(db).await.expect("goes on");
-
-            // Given back now: idle at once, and the next query takes one
-            // from the pool without opening another.
-            let size = store.pool.size();
-            let_go().await;
-            assert!(store.pool.num_idle() >= 1);
-            sqlx::query("SELECT 1")
-                .execute(db)
-                .await
-                .expect("after letting go");
-            assert_eq!(store.pool.size(), size);
         })
         .await;
         // Outside any, nothing to let go.
