@@ -35,17 +35,26 @@ async fn states_entered(s: &Server, workflow: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The lines an execution's tasks logged, oldest first.
-async fn story(s: &Server, workflow: &str, id: &str) -> Vec<String> {
+/// The lines an execution's tasks logged, oldest first, read by `token`
+/// once `lines` of them are stored (or after `WAIT`): the records' writer
+/// stores them in batches, so they may land a little after the execution
+/// ended.
+async fn story(s: &Server, token: &str, workflow: &str, id: &str, lines: usize) -> Vec<String> {
     let path = format!("/projects/default/workflows/{workflow}/executions/{id}/logs");
-    let (status, page) = s.call(&s.token, Method::GET, &path, None).await;
-    assert_eq!(status, 200, "{page}");
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    let read = || async {
+        let (status, page) = s.call(token, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    match eventually(WAIT, || async { Some(read().await).filter(|l| l.len() >= lines) }).await {
+        Some(story) => story,
+        None => read().await,
+    }
 }
 
 /// `examples/deploy-approval`: dev asks, ann approves one release and
@@ -228,16 +237,7 @@ async fn deploy_approval(db: Db) {
         )
         .await;
     assert_eq!(page["items"], json!([]), "{page}");
-    let (status, logs) = s
-        .call(&dev, Method::GET, &format!("{executions}/www-v2/logs"), None)
-        .await;
-    assert_eq!(status, 200, "{logs}");
-    let messages: Vec<&str> = logs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["line"].as_str())
-        .collect();
+    let messages = story(&s, &dev, "deploy-approval", "www-v2", 2).await;
     assert_eq!(
         messages,
         ["dev asks to release www v2", "www v2 is live, approved by ann"]
@@ -334,7 +334,7 @@ async fn travel_saga(db: Db) {
         ]
     );
     assert_eq!(
-        story(&s, "travel", "lisbon-2").await,
+        story(&s, &s.token, "travel", "lisbon-2", 5).await,
         [
             "lisbon-2/flight: booked FLIGHT-00004",
             "lisbon-2/hotel: booked HOTEL-00005",
