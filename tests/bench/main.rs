@@ -53,7 +53,8 @@ fn main() {
         return;
     }
     // Load alone against a running server (`load <host:port> <path>`), e.g.
-    // while `perf record` samples the server.
+    // while `perf record` samples the server; `LOAD_BEARER` sends that
+    // token on every request (the API's routes).
     if args.get(1).map(String::as_str) == Some("load") {
         let (Some(addr), Some(path)) = (args.get(2), args.get(3)) else {
             panic!("usage: platform load <host:port> <path> [server pid]");
@@ -275,22 +276,26 @@ async fn load_with_cpu(addr: &str, path: &str, server: u32) -> (Load, Duration) 
     (l, per_request)
 }
 
-/// Keep-alive HTTP/1.1 load from this process (pinned to another core).
+/// Keep-alive HTTP/1.1 load from this process (pinned to another core),
+/// with `LOAD_BEARER`'s token if it is set.
 async fn load(addr: &str, path: &str) -> Load {
     let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let authorization = std::env::var("LOAD_BEARER").ok().map(|t| format!("Bearer {t}"));
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
             let addr = addr.to_owned();
             let path = path.to_owned();
+            let authorization = authorization.clone();
             tokio::spawn(async move {
                 let mut send = connect(&addr).await;
                 let mut latencies = Vec::new();
                 let mut failed = 0;
                 while Instant::now() < deadline {
-                    let req = http::Request::get(&path)
-                        .header("host", &addr)
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
+                    let mut req = http::Request::get(&path).header("host", &addr);
+                    if let Some(authorization) = &authorization {
+                        req = req.header("authorization", authorization);
+                    }
+                    let req = req.body(Empty::<Bytes>::new()).unwrap();
                     let start = Instant::now();
                     match get(&mut send, req).await {
                         Ok(()) => latencies.push(start.elapsed()),

@@ -10,9 +10,13 @@
 //! Every query of the store goes through [`Db`], the pool's executor. Inside
 //! [`on_one_connection`] it keeps the first connection it takes (in a
 //! task-local, so the tasks the future spawns use the pool as before) and
-//! runs each following query of the future on it; the connection is back
-//! in the pool, idle, when the future ends, so that the next query of the
-//! task finds it. Transactions still take a connection of their own.
+//! runs each following query of the future on it while the future goes
+//! from query to query; the connection is back in the pool, idle, when the
+//! future ends, so that the next query of the task finds it. A future
+//! that waits on anything else (a lock, a body, the object store, a
+//! guest) gives it back as it starts to wait: a scope never keeps a
+//! connection from others for longer than its queries run back to back.
+//! Transactions still take a connection of their own.
 
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -30,16 +34,26 @@ tokio::task_local! {
 
 /// Runs `fut` with its queries (not its transactions', nor those of tasks
 /// it spawns) on one connection, taken at its first query and back in the
-/// pool, idle, when it ends. Inside another, it shares the outer one's.
-/// For sequences of short queries, such as a start: before a long wait
-/// (a compilation, the object store) a future calls [`let_go`], or it
-/// keeps the connection from everyone else meanwhile.
+/// pool, idle, when it ends. Whenever `fut` waits with no query of its own
+/// under way, the connection goes back to the pool (as a dropped one does)
+/// and its next query takes one again. Inside another, it shares the
+/// outer one's.
 pub async fn on_one_connection<F: Future>(fut: F) -> F::Output {
     if inside() {
         return fut.await;
     }
     HELD.scope(Cell::new(None), async {
-        let out = fut.await;
+        let mut fut = std::pin::pin!(fut);
+        let out = std::future::poll_fn(|cx| {
+            let polled = fut.as_mut().poll(cx);
+            if polled.is_pending() {
+                // Kept means no query has it out: the future waits on
+                // something else, for as long as that takes.
+                drop(HELD.with(Cell::take));
+            }
+            polled
+        })
+        .await;
         let_go().await;
         out
     })
@@ -47,8 +61,10 @@ pub async fn on_one_connection<F: Future>(fut: F) -> F::Output {
 }
 
 /// Gives the connection kept for the current [`on_one_connection`] back to
-/// the pool now; its next query takes one again (this one: it is idle by
-/// the time this returns). Does nothing outside one.
+/// the pool now, and waits until it is idle: for a future about to do
+/// something slow between queries (a compilation), whose next query then
+/// takes this one again rather than one the pool opens because this one
+/// was still on its way back. Does nothing outside one.
 pub async fn let_go() {
     if let Some(conn) = HELD.try_with(Cell::take).ok().flatten() {
         give_back(conn).await;
@@ -184,6 +200,7 @@ impl<'c> Executor<'c> for Db<'_> {
 mod tests {
     use super::*;
     use crate::store::tests::temporary_sqlite;
+    use std::time::Duration;
 
     /// A temporary table lives on the connection that made it: a query
     /// that reads it ran on that connection.
@@ -246,17 +263,16 @@ mod tests {
                 .expect("after letting go");
             assert_eq!(store.pool.size(), 1);
 
+            // A task it spawns takes its own connection from the pool.
             sqlx::query("CREATE TEMP TABLE mine (x BIGINT)")
                 .execute(db)
                 .await
                 .expect("made");
-            // A task it spawns takes its own connection from the pool.
             let other = store.clone();
             let spawned = tokio::spawn(async move { count_mine(other.pool()).await })
                 .await
                 .expect("joined");
             assert!(spawned.is_err(), "a spawned task ran on the kept connection");
-            assert_eq!(count_mine(db).await.expect("still kept"), 0);
 
             // A failed query does not keep its connection; the next query
             // takes one from the pool and the future goes on.
@@ -266,5 +282,40 @@ mod tests {
         .await;
         // Outside any, nothing to let go.
         let_go().await;
+    }
+
+    /// A future that waits on something other than its own query gives
+    /// the connection back meanwhile: a scope around a long wait (a
+    /// guest, a body, a lock) keeps no connection from anyone else.
+    #[tokio::test]
+    async fn other_waits_give_the_connection_back() {
+        let (store, _dir) = temporary_sqlite().await;
+        let db = store.pool();
+        let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+        let pool = store.pool.clone();
+        let watcher = tokio::spawn(async move {
+            // Waits (outside the scope) until the scope's connection is
+            // idle while the scope still waits, then lets it go on.
+            let idle = async {
+                while (pool.size(), pool.num_idle()) != (1, 1) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            let back = tokio::time::timeout(Duration::from_secs(10), idle).await.is_ok();
+            let _ = gate.send(());
+            back
+        });
+        on_one_connection(async {
+            sqlx::query("SELECT 1").execute(db).await.expect("kept");
+            assert_eq!((store.pool.size(), store.pool.num_idle()), (1, 0));
+            opened.await.expect("the watcher answers");
+            sqlx::query("SELECT 1").execute(db).await.expect("taken again");
+            assert_eq!(store.pool.size(), 1, "the idle one was taken again");
+        })
+        .await;
+        assert!(
+            watcher.await.expect("joined"),
+            "the connection stayed out of the pool while the future waited"
+        );
     }
 }

@@ -10,6 +10,7 @@ mod loops;
 mod matrix;
 mod outbound;
 mod passrole;
+mod pool;
 mod probing;
 mod quotas;
 mod reuse;

@@ -44,15 +44,21 @@ fn unauthenticated(message: impl Into<String>) -> ApiError {
 
 /// Requires `Authorization: Bearer <token>` (an API key or an access
 /// token), applies the principal's rate limit, and hands handlers the
-/// [`Caller`].
+/// [`Caller`]. The request's queries, from the credentials' lookup to the
+/// handler's reads, run on one connection while they follow each other
+/// (`store::on_one_connection`: each connection the pool hands out and
+/// takes back costs a round trip to its SQLite thread).
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    match caller_of(&state, Credentials::of(&req)).await {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
+    crate::store::on_one_connection(async move {
+        match caller_of(&state, Credentials::of(&req)).await {
+            Ok(caller) => {
+                req.extensions_mut().insert(caller);
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
         }
-        Err(e) => e.into_response(),
-    }
+    })
+    .await
 }
 
 /// What a request says about its caller, read before any await (a
