@@ -174,10 +174,6 @@ impl Artifacts {
         fingerprint: &str,
         recorded: &RecordedArtifact,
     ) -> Result<Option<PathBuf>, ArtifactError> {
-        // Reading the copy through its digest (25 ms for the Python
-        // example's) or the object store's: not on a connection kept for
-        // a load's queries meanwhile.
-        crate::store::let_go().await;
         let path = self.cache_path(sha, fingerprint);
         let size = match cached_size(&path, sha, recorded).await {
             Some(size) => size,

@@ -4,7 +4,7 @@
 //! starts.
 
 use super::rules::kv_bucket;
-use super::workflows::{ended, history, put_workflow, start, start_sync};
+use super::workflows::{ended, execution_logs, history, put_workflow, start, start_sync};
 use minicloud_tests::{Db, Server, eventually, guests, nats};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -33,28 +33,6 @@ async fn states_entered(s: &Server, workflow: &str, id: &str) -> Vec<String> {
         .filter(|e| e["type"].as_str().is_some_and(|t| t.ends_with("StateEntered")))
         .map(|e| e["details"]["state"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-/// The lines an execution's tasks logged, oldest first, read by `token`
-/// once `lines` of them are stored (or after `WAIT`): the records' writer
-/// stores them in batches, so they may land a little after the execution
-/// ended.
-async fn story(s: &Server, token: &str, workflow: &str, id: &str, lines: usize) -> Vec<String> {
-    let path = format!("/projects/default/workflows/{workflow}/executions/{id}/logs");
-    let read = || async {
-        let (status, page) = s.call(token, Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{page}");
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
-            .collect::<Vec<_>>()
-    };
-    match eventually(WAIT, || async { Some(read().await).filter(|l| l.len() >= lines) }).await {
-        Some(story) => story,
-        None => read().await,
-    }
 }
 
 /// `examples/deploy-approval`: dev asks, ann approves one release and
@@ -237,7 +215,7 @@ async fn deploy_approval(db: Db) {
         )
         .await;
     assert_eq!(page["items"], json!([]), "{page}");
-    let messages = story(&s, &dev, "deploy-approval", "www-v2", 2).await;
+    let messages = execution_logs(&s, &dev, "deploy-approval", "www-v2", 2).await;
     assert_eq!(
         messages,
         ["dev asks to release www v2", "www v2 is live, approved by ann"]
@@ -334,7 +312,7 @@ async fn travel_saga(db: Db) {
         ]
     );
     assert_eq!(
-        story(&s, &s.token, "travel", "lisbon-2", 5).await,
+        execution_logs(&s, &s.token, "travel", "lisbon-2", 5).await,
         [
             "lisbon-2/flight: booked FLIGHT-00004",
             "lisbon-2/hotel: booked HOTEL-00005",

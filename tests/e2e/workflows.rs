@@ -97,6 +97,35 @@ pub(crate) async fn token_of(s: &Server, workflow: &str, id: &str) -> String {
     .expect("the task was scheduled with a token")
 }
 
+/// The lines an execution's tasks logged, oldest first, read by `token`
+/// once `lines` of them are stored (or after 30 s): the records' writer
+/// stores them in batches, so they may land a little after the execution
+/// ended.
+pub(crate) async fn execution_logs(
+    s: &Server,
+    token: &str,
+    workflow: &str,
+    id: &str,
+    lines: usize,
+) -> Vec<String> {
+    let path = format!("/projects/default/workflows/{workflow}/executions/{id}/logs");
+    let read = || async {
+        let (status, page) = s.call(token, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let stored = |l: Vec<String>| (l.len() >= lines).then_some(l);
+    match eventually(Duration::from_secs(30), || async { stored(read().await) }).await {
+        Some(logs) => logs,
+        None => read().await,
+    }
+}
+
 /// The history's events, every page.
 pub(crate) async fn history(s: &Server, workflow: &str, id: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -348,26 +377,8 @@ async fn executions_run_every_state(db: Db) {
     assert_eq!(task["token"], Value::Null);
     assert_eq!(task["idempotency_key"], format!("{id}/0"));
     // Both attempts' log lines, read by the execution.
-    let logs = eventually(Duration::from_secs(10), || async {
-        let (status, page) = s
-            .call(
-                &s.token,
-                Method::GET,
-                &format!("/projects/default/workflows/context/executions/{id}/logs"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{page}");
-        let lines: Vec<String> = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["line"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        (lines.len() == 2).then_some(lines)
-    })
-    .await
-    .expect("the execution's log lines");
+    let logs = execution_logs(&s, &s.token, "context", id, 2).await;
+    assert_eq!(logs.len(), 2, "the execution's log lines: {logs:?}");
     assert!(
         logs[0].contains("Who attempt 0") && logs[1].contains("Who attempt 1"),
         "{logs:?}"

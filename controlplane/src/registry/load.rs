@@ -159,9 +159,6 @@ impl Registry {
         if let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
-        // The object store and a compilation take long: not on a
-        // connection kept for the load's queries.
-        crate::store::let_go().await;
         let bytes = self.artifacts.component(sha).await?;
         let compiled = compile(&self.runtime, bytes, "cache_miss")
             .await

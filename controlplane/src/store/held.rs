@@ -61,11 +61,10 @@ pub async fn on_one_connection<F: Future>(fut: F) -> F::Output {
 }
 
 /// Gives the connection kept for the current [`on_one_connection`] back to
-/// the pool now, and waits until it is idle: for a future about to do
-/// something slow between queries (a compilation), whose next query then
-/// takes this one again rather than one the pool opens because this one
-/// was still on its way back. Does nothing outside one.
-pub async fn let_go() {
+/// the pool and waits until it is idle, as a scope ends: the task's next
+/// query then takes this one again rather than one the pool opens because
+/// this one was still on its way back. Does nothing outside one.
+async fn let_go() {
     if let Some(conn) = HELD.try_with(Cell::take).ok().flatten() {
         give_back(conn).await;
     }

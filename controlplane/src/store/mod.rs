@@ -45,7 +45,7 @@ pub mod secrets;
 pub mod workflows;
 
 pub(crate) use held::Db;
-pub use held::{let_go, on_one_connection};
+pub use held::on_one_connection;
 
 use futures::future::BoxFuture;
 use sqlx::AnyPool;

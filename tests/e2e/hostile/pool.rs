@@ -56,9 +56,10 @@ async fn uploads_waiting_on_their_client_hold_no_connection(db: Db) {
         .collect();
 
     // Meanwhile another org's API answers, again and again, for two
-    // seconds (the uploads are in their handlers within the first few
-    // milliseconds): were a connection kept through each upload's wait,
-    // the pool would be empty and these would wait for it.
+    // seconds: were a connection kept through each upload's wait, the
+    // pool would be empty and these would wait for it (and fail at its
+    // 10 s acquire timeout: the uploads reach their handlers well inside
+    // the window).
     let window = Instant::now();
     let mut answered = 0;
     while window.elapsed() < Duration::from_secs(2) {
