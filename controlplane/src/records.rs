@@ -2,7 +2,8 @@
 //!
 //! An invocation's report is turned into metrics at once (atomic counters)
 //! and queued for the database; one writer task stores the queue in batches,
-//! one transaction per batch. A failed invocation's `minicloud.functions`
+//! one transaction per batch, on a connection it keeps (see
+//! [`RecordsConnection`]). A failed invocation's `minicloud.functions`
 //! event is written in the same transaction as its record, into the
 //! outbox, so the record and its event are stored or lost together.
 
@@ -10,7 +11,7 @@ use crate::events::platform::{OutboxSignal, PlatformEvent};
 use crate::iam::limits::RateLimiter;
 use crate::store::Store;
 use crate::store::outbox::OutboxRow;
-use crate::store::records::{InvocationRecord, LogRecord};
+use crate::store::records::{InvocationRecord, LogRecord, RecordsConnection};
 use minicloud_runtime::{InvocationReport, ReportSink};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,6 +123,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
     let mut logs = Vec::new();
     let mut events = Vec::new();
     let mut flushes = Vec::new();
+    let mut conn = RecordsConnection::default();
     while rx.recv_many(&mut entries, BATCH).await > 0 {
         if entries.len() < BATCH && !entries.iter().any(|e| matches!(e, Entry::Flush(_))) {
             tokio::time::sleep(LINGER).await;
@@ -144,7 +146,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
             }
         }
         if !invocations.is_empty() {
-            let written = write_with_retry(&store, &invocations, &logs, &events).await;
+            let written = write_with_retry(&store, &mut conn, &invocations, &logs, &events).await;
             log_bytes.fetch_sub(text_bytes(&logs), Ordering::Relaxed);
             if written && !events.is_empty() {
                 outbox.written();
@@ -162,13 +164,14 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Entry>, log_bytes: Arc<AtomicU
 /// Writes a batch, retrying a few times; whether it was written.
 async fn write_with_retry(
     store: &Store,
+    conn: &mut RecordsConnection,
     invocations: &[InvocationRecord],
     logs: &[LogRecord],
     events: &[OutboxRow],
 ) -> bool {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=6 {
-        match store.write_records(invocations, logs, events).await {
+        match store.write_records(conn, invocations, logs, events).await {
             Ok(()) => return true,
             Err(e) if attempt < 6 => {
                 tracing::warn!(error = %e, attempt, "writing invocation records failed; retrying");

@@ -51,15 +51,15 @@ pub async fn workflows() {
             "  {db}: per step p50 {:.2} ms, p99 {:.2} ms ({:.1}x the invocation alone); \
              {:.0} three-step executions/s ({BURST} started by {CLIENTS} clients); \
              1,000-item Map {:.2} s ({:.2} ms per item); \
-             a JSONata Pass state {:.3} ms, a JSONPath one {:.3} ms (p50 of {CHAIN}-state chains)",
+             a JSONata Pass state {}, a JSONPath one {} (p50 of {CHAIN}-state chains)",
             crate::ms(figures.step_p50),
             crate::ms(figures.step_p99),
             figures.step_p50.as_secs_f64() / baseline.as_secs_f64(),
             figures.per_second,
             figures.map.as_secs_f64(),
             crate::ms(figures.map) / 1000.0,
-            crate::ms(figures.jsonata_state),
-            crate::ms(figures.jsonpath_state),
+            per_state_text(figures.jsonata_state),
+            per_state_text(figures.jsonpath_state),
         );
     }
     println!();
@@ -72,8 +72,8 @@ struct Figures {
     map: Duration,
     /// A Pass state with a JSONata `Output`, and one with JSONPath
     /// `Parameters` that compute the same.
-    jsonata_state: Duration,
-    jsonpath_state: Duration,
+    jsonata_state: Option<Duration>,
+    jsonpath_state: Option<Duration>,
 }
 
 struct Api {
@@ -273,8 +273,9 @@ async fn measure(api: &Api) -> Figures {
 }
 
 /// The p50 time of one `state` in a chain of [`CHAIN`] of them, from start-sync calls (less a one-state chain's, so the API and
-/// the execution's start are left out).
-async fn per_state(api: &Api, name: &str, state: Value) -> Duration {
+/// the execution's start are left out); `None` when the long chain's p50
+/// was not above the short one's (the states' cost under the noise).
+async fn per_state(api: &Api, name: &str, state: Value) -> Option<Duration> {
     let mut p50s = Vec::new();
     for length in [1, CHAIN] {
         let states: serde_json::Map<String, Value> = (0..length)
@@ -318,7 +319,19 @@ async fn per_state(api: &Api, name: &str, state: Value) -> Duration {
         times.sort();
         p50s.push(crate::percentile(&times, 0.5));
     }
-    p50s[1].saturating_sub(p50s[0]) / (CHAIN as u32 - 1)
+    p50s[1]
+        .checked_sub(p50s[0])
+        .filter(|d| !d.is_zero())
+        .map(|d| d / (CHAIN as u32 - 1))
+}
+
+/// A state's time as printed: milliseconds, or that the chains could not
+/// tell it from the noise.
+fn per_state_text(time: Option<Duration>) -> String {
+    match time {
+        Some(t) => format!("{:.3} ms", crate::ms(t)),
+        None => "under the noise".to_owned(),
+    }
 }
 
 /// The same handler invoked in process: p50 of 2,000 calls.

@@ -73,17 +73,47 @@ const ROWS_PER_INSERT: usize = 100;
 const INVOCATION_VALUES: usize = 14;
 const LOG_VALUES: usize = 9;
 
+/// The connection a writer of records keeps from batch to batch.
+///
+/// A SQLite connection's page cache is emptied at the start of each
+/// transaction that finds the database changed by another connection, and
+/// the pool hands out its idle connections in turn: a batch written on
+/// whichever connection came next read every page it touched again (the
+/// B-trees' right edges, the by-trace index), from the WAL by `pread`.
+/// Kept, the connection finds its pages where its last batch left them.
+/// A failed batch lets it go (the pool tests it on its way back and
+/// closes a broken one); the next takes another.
+#[derive(Debug, Default)]
+pub struct RecordsConnection(Option<sqlx::pool::PoolConnection<sqlx::Any>>);
+
 impl Store {
     /// Writes a batch of records, their log lines and the events they
     /// announce (into the outbox: failed invocations) in one transaction,
-    /// many rows per statement.
+    /// many rows per statement, on the writer's kept connection.
     pub async fn write_records(
         &self,
+        kept: &mut RecordsConnection,
         invocations: &[InvocationRecord],
         logs: &[LogRecord],
         events: &[super::outbox::OutboxRow],
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = match kept.0.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        self.write_batch(&mut conn, invocations, logs, events).await?;
+        kept.0 = Some(conn);
+        Ok(())
+    }
+
+    async fn write_batch(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        invocations: &[InvocationRecord],
+        logs: &[LogRecord],
+        events: &[super::outbox::OutboxRow],
+    ) -> Result<()> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         for row in events {
             super::outbox::put(&mut tx, row).await?;
         }
@@ -361,7 +391,11 @@ mod tests {
         let mut lines: Vec<LogRecord> = (0..700).map(|i| line("a", i, 5)).collect();
         lines.extend((0..600).map(|i| line("b", i, 5)));
         lines.extend((0..3).map(|i| line("c", i, 6)));
-        store.write_records(&[], &lines, &[]).await.expect("written");
+        let mut kept = RecordsConnection::default();
+        store
+            .write_records(&mut kept, &[], &lines, &[])
+            .await
+            .expect("written");
         let scope = store.in_project(&project);
         let mut read = Vec::new();
         let mut cursor: Option<(i64, String, i64)> = None;
@@ -385,5 +419,54 @@ mod tests {
         let want: Vec<String> = lines.iter().map(|l| l.line.clone()).collect();
         assert_eq!(read.len(), 1303, "every line once");
         assert_eq!(read, want, "in order of time, invocation and sequence");
+    }
+
+    /// The writer's connection stays out of the pool from batch to batch
+    /// (its page cache with it), and goes back when a batch fails.
+    #[tokio::test]
+    async fn the_writer_keeps_its_connection_until_a_batch_fails() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let line = LogRecord {
+            invocation_id: "a".into(),
+            seq: 0,
+            project_id: project.id.clone(),
+            function: "f".into(),
+            trace_id: "t".into(),
+            time_ms: 5,
+            stream: "stdout".into(),
+            level: None,
+            line: "hello".into(),
+        };
+        // Connections go back to the pool through a task sqlx spawns: the
+        // count is awaited.
+        let in_use_settles_to = async |n: usize| {
+            let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let in_use = store.pool.size() as usize - store.pool.num_idle();
+                if in_use == n {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < until,
+                    "{in_use} out of the pool, not {n}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let mut kept = RecordsConnection::default();
+        store
+            .write_records(&mut kept, &[], std::slice::from_ref(&line), &[])
+            .await
+            .expect("written");
+        assert!(kept.0.is_some(), "kept after its batch");
+        // Other queries meanwhile take other connections.
+        store.ensure_project("q").await.expect("another query");
+        in_use_settles_to(1).await;
+        // The same line again: its key is taken, the batch fails.
+        let failed = store.write_records(&mut kept, &[], &[line], &[]).await;
+        assert!(failed.is_err(), "a duplicate key fails the batch");
+        assert!(kept.0.is_none(), "let go after a failed batch");
+        in_use_settles_to(0).await;
     }
 }
