@@ -33,7 +33,7 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
 
 /// Adds `row` to the outbox inside `tx`, the transaction of the change it
 /// announces.
-pub(crate) async fn put(tx: &mut sqlx::AnyConnection, row: &OutboxRow) -> Result<()> {
+pub(crate) async fn put(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &OutboxRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -42,7 +42,7 @@ pub(crate) async fn put(tx: &mut sqlx::AnyConnection, row: &OutboxRow) -> Result
     .bind(row.hops)
     .bind(&row.event_json)
     .bind(row.created_ms)
-    .execute(tx)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
