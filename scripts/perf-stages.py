@@ -6,7 +6,11 @@ the stage of its innermost frame that names one (leaf first), so a memcpy
 called while encoding a response counts for the response. Samples whose
 frames name no stage are "other". Prints each stage's share of the
 process's samples, largest first, then the kernel's share split by the
-stage whose call led into it.
+stage whose call led into it and by system call (a response's `writev`
+carries the loopback's delivery to the client and its wake-up, and its
+caller is the async runtime's socket, not the response's stage), then
+each thread's share (the SQLite connections' and the epoch ticker's
+threads apart from the tokio workers).
 
     perf record -F 2000 -g -p <server pid> -o perf.data -- sleep 5
     perf script -i perf.data | python3 scripts/perf-stages.py
@@ -50,16 +54,19 @@ COMPILED = [(name, re.compile(p)) for name, p in STAGES]
 
 
 def samples(lines):
-    """Each sample's frames, innermost first: (symbol, module) pairs."""
+    """Each sample's thread name and frames, innermost first: (symbol,
+    module) pairs."""
     frames = []
+    thread = "?"
     for line in lines:
         if not line.strip():
             if frames:
-                yield frames
+                yield thread, frames
             frames = []
             continue
         if line[0] not in " \t":
-            continue  # the sample's header line
+            thread = line.split(None, 1)[0]  # the sample's header line
+            continue
         parts = line.strip().split(None, 1)
         if len(parts) < 2:
             continue
@@ -69,7 +76,35 @@ def samples(lines):
         symbol = re.sub(r"\+0x[0-9a-f]+$", "", symbol)
         frames.append((symbol, module))
     if frames:
-        yield frames
+        yield thread, frames
+
+
+SYSCALL = re.compile(r"^__(?:x64|se|do)_sys_(\w+)")
+LIBC_PREFIX = re.compile(r"^(?:__GI___|__libc_|__GI_|__)")
+
+
+def kernel_entry(frames):
+    """What took a kernel sample's thread into the kernel: the system call
+    (named by the kernel's frame, or by the C library's wrapper when the
+    kernel inlined it), a page fault or an interrupt."""
+    kernel = [s for s, m in frames if "kallsyms" in m]
+    for symbol in kernel:
+        found = SYSCALL.match(symbol)
+        if found:
+            return found.group(1)
+    if any("page_fault" in s for s in kernel):
+        return "page faults"
+    if any(s.startswith("asm_sysvec") or "irq" in s for s in kernel[-3:]):
+        return "interrupts"
+    user = next((s for s, m in frames if "kallsyms" not in m), None)
+    if not user:
+        return "kernel alone"
+    # glibc's `recv` and `send` are the `recvfrom` and `sendto` calls;
+    # rustix calls the kernel itself, from a function named for the call.
+    call = LIBC_PREFIX.sub("", user)
+    if "rustix::" in call:
+        call = call.rsplit("::", 1)[-1].lstrip("_")
+    return {"recv": "recvfrom", "send": "sendto"}.get(call, call)
 
 
 def stage_of(frames):
@@ -84,13 +119,17 @@ def stage_of(frames):
 def main():
     counts = Counter()
     kernel_for = Counter()
+    kernel_by_call = Counter()
+    threads = Counter()
     total = 0
-    for frames in samples(sys.stdin):
+    for thread, frames in samples(sys.stdin):
         stage = stage_of(frames)
         counts[stage] += 1
+        threads[thread] += 1
         if stage == "kernel":
             user = [f for f in frames if "kallsyms" not in f[1]]
             kernel_for[stage_of(user) if user else "kernel alone"] += 1
+            kernel_by_call[kernel_entry(frames)] += 1
         total += 1
     if not total:
         sys.exit("no samples on standard input (perf script output expected)")
@@ -100,6 +139,12 @@ def main():
     print("the kernel's share, by the stage that called it:")
     for name, n in kernel_for.most_common():
         print(f"  {name:48} {100 * n / total:5.1f} %")
+    print("the kernel's share, by system call (or fault, interrupt), largest ten:")
+    for name, n in kernel_by_call.most_common(10):
+        print(f"  {name[:48]:48} {100 * n / total:5.1f} %")
+    print("by thread:")
+    for name, n in threads.most_common():
+        print(f"  {name[:48]:48} {100 * n / total:5.1f} %")
 
 
 if __name__ == "__main__":

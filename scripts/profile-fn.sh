@@ -4,6 +4,7 @@
 # the bench's load generator on core 1, `perf record` (DWARF call graphs)
 # on the server while the load runs, and the samples' shares by stage
 # (scripts/perf-stages.py). Needs `perf`; builds what it runs.
+# PERF_DATA=<path> keeps the recording there (for `perf script -i`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p minicloud-controlplane --bin minicloud
@@ -22,4 +23,5 @@ sleep 0.5
 perf record -q -F 999 --call-graph dwarf,16384 -p "$server" -o "$work/perf.data" -- sleep 4 2> /dev/null
 wait "$load"
 echo "under the profiler: $(cat "$work/load.txt")"
+if [ -n "${PERF_DATA:-}" ]; then cp "$work/perf.data" "$PERF_DATA"; fi
 perf script -i "$work/perf.data" 2> /dev/null | python3 scripts/perf-stages.py
