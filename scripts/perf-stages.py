@@ -94,7 +94,9 @@ def kernel_entry(frames):
             return found.group(1)
     if any("page_fault" in s for s in kernel):
         return "page faults"
-    if any(s.startswith("asm_sysvec") or "irq" in s for s in kernel[-3:]):
+    # An interrupt's entry is the outermost kernel frame (a lock's
+    # `_irqrestore` inside a system call is not one).
+    if kernel and kernel[-1].startswith(("asm_sysvec", "asm_common_interrupt")):
         return "interrupts"
     user = next((s for s, m in frames if "kallsyms" not in m), None)
     if not user:
