@@ -49,7 +49,7 @@ fn main() {
         .unwrap();
     // Only the in-process part, e.g. under a profiler.
     if args.get(1).map(String::as_str) == Some("in-process") {
-        println!("{}", rt.block_on(on_worker(in_process())));
+        println!("{}", in_process_on_one_worker());
         return;
     }
     // Load alone against a running server (`load <host:port> <path>`), e.g.
@@ -171,6 +171,25 @@ fn anonymous_context(sink: Arc<dyn ReportSink>) -> InvocationContext {
 /// run (not on the thread that called `block_on`).
 async fn on_worker<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
     tokio::spawn(fut).await.unwrap()
+}
+
+/// [`in_process`] on a runtime of its own with one worker thread, as the
+/// server pinned to its core runs (tokio starts a worker a core it may
+/// use). On this process's runtime of two workers, each request's task
+/// and timer woke the idle worker (an `eventfd` write and a switch of
+/// threads a time: 3-3.5 µs of CPU an invocation, BENCHMARKS 2026-12-07,
+/// noon), which the server never does.
+fn in_process_on_one_worker() -> InProcess {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(on_worker(in_process()))
+    })
+    .join()
+    .unwrap()
 }
 
 /// One invocation in process: store, request, instantiate, call, body.
@@ -848,7 +867,9 @@ async fn run() {
     on_worker(events::delivery()).await;
     on_worker(python::python()).await;
 
-    let measured = on_worker(in_process()).await;
+    let measured = tokio::task::spawn_blocking(in_process_on_one_worker)
+        .await
+        .unwrap();
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
     println!("{measured}\n");
 
