@@ -49,7 +49,7 @@ fn main() {
         .unwrap();
     // Only the in-process part, e.g. under a profiler.
     if args.get(1).map(String::as_str) == Some("in-process") {
-        println!("{}", in_process_on_one_worker());
+        println!("{}", rt.block_on(on_one_worker(in_process())));
         return;
     }
     // Load alone against a running server (`load <host:port> <path>`), e.g.
@@ -145,16 +145,20 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// The instantiation times of the invocations reported; told at each
-/// report.
+/// The reports of benchmark invocations (which must all succeed).
 #[derive(Debug, Default)]
-struct Collect(Mutex<Vec<Duration>>, tokio::sync::Notify);
+struct Collect {
+    /// Each report's instantiation time, in the order reported.
+    instantiate: Mutex<Vec<Duration>>,
+    /// Told at each report.
+    reported: tokio::sync::Notify,
+}
 
 impl ReportSink for Collect {
     fn report(&self, r: InvocationReport) {
         assert!(r.error.is_none(), "benchmark invocation failed: {:?}", r.error);
-        self.0.lock().unwrap().push(r.instantiate);
-        self.1.notify_one();
+        self.instantiate.lock().unwrap().push(r.instantiate);
+        self.reported.notify_one();
     }
 }
 
@@ -176,23 +180,26 @@ async fn on_worker<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'sta
     tokio::spawn(fut).await.unwrap()
 }
 
-/// [`in_process`] on a runtime of its own with one worker thread, as the
-/// server pinned to its core runs (tokio starts a worker a core it may
-/// use). On this process's runtime of two workers, each request's task
-/// and timer woke the idle worker (an `eventfd` write and a switch of
-/// threads a time: 3-3.5 µs of CPU an invocation, BENCHMARKS 2026-12-07,
-/// noon), which the server never does.
-fn in_process_on_one_worker() -> InProcess {
-    std::thread::spawn(|| {
-        tokio::runtime::Builder::new_multi_thread()
+/// Runs an in-process measurement on a runtime of its own with one worker
+/// thread (on a thread of its own, since no runtime starts inside
+/// another), as the server pinned to its core runs: tokio starts a worker
+/// a core it may use. On this process's runtime of two workers, each
+/// invocation's task woke the idle worker (an `eventfd` write and a switch
+/// of threads at its spawn, its end, its body's drop, its timers: 3-3.5
+/// µs of CPU an invocation, BENCHMARKS 2026-12-07, noon), which the server
+/// never does; from the thread that blocks on that runtime, each
+/// invocation's end woke that thread.
+async fn on_one_worker<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .unwrap()
-            .block_on(on_worker(in_process()))
-    })
-    .join()
-    .unwrap()
+            .unwrap();
+        let _ = tx.send(runtime.block_on(on_worker(fut)));
+    });
+    rx.await.expect("the measurement's thread panicked")
 }
 
 /// One invocation in process: store, request, instantiate, call, body.
@@ -220,7 +227,7 @@ async fn in_process() -> InProcess {
         // reported), which it does after the body is read: otherwise that
         // end falls into the next invocation's time, and the times
         // alternated between two modes (about 29 and 45 µs, 2026-12-07).
-        sink.1.notified().await;
+        sink.reported.notified().await;
         let took = start.elapsed();
         assert_eq!(&body[..], b"Hello, world! (from MiniCloud)\n");
         if i >= 2_000 {
@@ -229,7 +236,7 @@ async fn in_process() -> InProcess {
     }
     let cpu = cpu_time(std::process::id()).saturating_sub(cpu_before) / 20_000;
     per_call.sort();
-    let mut inst = sink.0.lock().unwrap().split_off(2_000);
+    let mut inst = sink.instantiate.lock().unwrap().split_off(2_000);
     inst.sort();
     let plain = plain::plain_wasmtime(runtime.engine(), &compiled.component).await;
     InProcess {
@@ -875,9 +882,7 @@ async fn run() {
     on_worker(events::delivery()).await;
     on_worker(python::python()).await;
 
-    let measured = tokio::task::spawn_blocking(in_process_on_one_worker)
-        .await
-        .unwrap();
+    let measured = on_one_worker(in_process()).await;
     println!("in process, hello component, one invocation (store + request + instantiate + call + body):");
     println!("{measured}\n");
 

@@ -51,7 +51,7 @@ async fn calls(f: &Function, input: &str, n: usize) -> Calls {
     let cpu = crate::cpu_time(std::process::id()).saturating_sub(cpu0) / n as u32;
     let faults = (minor_faults() - faults0) / n as u64;
     took.sort();
-    let mut inst = sink.0.lock().unwrap().split_off(warm);
+    let mut inst = sink.instantiate.lock().unwrap().split_off(warm);
     inst.sort();
     Calls {
         p50: crate::percentile(&took, 0.5),

@@ -20,7 +20,7 @@ const CLIENTS: usize = 32;
 const CHAIN: usize = 20;
 
 pub async fn workflows() {
-    let baseline = in_process_p50().await;
+    let baseline = crate::on_one_worker(in_process_p50()).await;
     println!("workflows, 3 task steps of the json-handler example (a fresh instance each):");
     println!(
         "  baseline: in-process invocation of the same handler p50 {:.3} ms",
