@@ -474,12 +474,14 @@ mod tests {
             .await
             .expect("counted");
         assert_eq!(row.get::<i64, _>("n"), 100);
-        let dropped: i64 = sqlx::query("SELECT logs_dropped FROM invocations WHERE id = 'chatty'")
-            .fetch_one(store.pool())
+        let records = store
+            .in_project(&project)
+            .invocations("f", i64::MAX, 10)
             .await
-            .expect("the record")
-            .get("logs_dropped");
-        assert_eq!(dropped, 50 * "line 000".len() as i64);
+            .expect("read");
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0].id, "chatty");
+        assert_eq!(records[0].logs_dropped, 50 * "line 000".len() as i64);
     }
 
     /// A failed invocation's event is stored with its record, in the
@@ -494,12 +496,12 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), woken)
             .await
             .expect("the pump was woken");
-        let records: i64 = sqlx::query("SELECT COUNT(*) AS n FROM invocations")
-            .fetch_one(store.pool())
+        let records = store
+            .in_project(&project)
+            .invocations("f", i64::MAX, 10)
             .await
-            .expect("counted")
-            .get("n");
-        assert_eq!(records, 2);
+            .expect("read");
+        assert_eq!(records.len(), 2, "{records:?}");
         let rows = store.claim_outbox("test", 10, 20, 10).await.expect("claimed");
         assert_eq!(rows.len(), 1, "{rows:?}");
         let event: serde_json::Value = serde_json::from_str(&rows[0].event_json).expect("JSON");
@@ -514,15 +516,16 @@ mod tests {
     /// failure event carry the same 4 KiB.
     #[tokio::test]
     async fn a_long_error_is_cut_in_the_record_and_the_event() {
-        let (store, _dir, _project, _outbox, writer, sink) = failing_function().await;
+        let (store, _dir, project, _outbox, writer, sink) = failing_function().await;
         let long = "x".repeat(1 << 20);
         sink.report(report("bad-1", Some(InvokeError::Guest(long))));
         writer.flush().await;
-        let stored: String = sqlx::query("SELECT error FROM invocations")
-            .fetch_one(store.pool())
+        let records = store
+            .in_project(&project)
+            .invocations("f", i64::MAX, 10)
             .await
-            .expect("the record")
-            .get("error");
+            .expect("read");
+        let stored = records[0].error.clone().expect("the record's error");
         assert!(
             stored.len() <= ERROR_BYTES && stored.ends_with('…'),
             "{}",

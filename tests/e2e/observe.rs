@@ -16,24 +16,20 @@ crate::on_both_databases!(
 async fn old_records_are_deleted(db: Db) {
     let mut s = Server::start(db).await;
     s.deploy("faults", guests::FAULTS).await;
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let resp = s.http.get(s.fn_url("faults", "/logs?n=2")).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let id = resp.headers()["x-minicloud-invocation-id"].to_str().unwrap();
-        ids.push(id.to_owned());
-    }
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
-    // Rows of one invocation: its record and its lines.
+    // Rows of one invocation: its record's pack and its lines. Each
+    // invocation below is stored before the next is made, so it is its
+    // batch's only record and its pack's first.
     let rows = |id: String| {
         let pool = pool.clone();
         async move {
-            let records: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invocations WHERE id = $1")
-                .bind(&id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let records: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM invocation_packs WHERE first_id = $1")
+                    .bind(&id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
             let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_lines WHERE invocation_id = $1")
                 .bind(&id)
                 .fetch_one(&pool)
@@ -42,20 +38,29 @@ async fn old_records_are_deleted(db: Db) {
             (records, lines)
         }
     };
-    for id in &ids {
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = s.http.get(s.fn_url("faults", "/logs?n=2")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-minicloud-invocation-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let stored = eventually(Duration::from_secs(10), || async {
             let got = rows(id.clone()).await;
             (got.0 == 1 && got.1 > 0).then_some(got)
         })
         .await;
         assert!(stored.is_some(), "invocation {id}'s record and lines stored");
+        ids.push(id);
     }
     assert!(s.stop().await, "{}", s.log());
     // Eight days old, six days old, and new.
     let day: i64 = 86_400_000;
     for (id, age) in ids.iter().zip([8 * day, 6 * day]) {
-        sqlx::query("UPDATE invocations SET started_ms = started_ms - $1 WHERE id = $2")
-            .bind(age)
+        // The pack's second, by which it ages (its record keeps its time).
+        sqlx::query("UPDATE invocation_packs SET started_s = started_s - $1 WHERE first_id = $2")
+            .bind(age / 1000)
             .bind(id)
             .execute(&pool)
             .await

@@ -230,6 +230,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "version_composed",
         include_str!("../../migrations/0028_version_composed.sql"),
     ),
+    (
+        29,
+        "invocation_packs",
+        include_str!("../../migrations/0029_invocation_packs.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {

@@ -87,7 +87,9 @@ impl Store {
             "SELECT {PROJECT_COLUMNS}, f.name AS function_name FROM functions f \
              JOIN projects p ON p.id = f.project_id JOIN orgs o ON o.id = p.org_id \
              WHERE f.deleted_ms IS NULL AND p.deleted_ms IS NULL AND o.deleted_ms IS NULL \
-             ORDER BY COALESCE((SELECT MAX(i.started_ms) FROM invocations i \
+             ORDER BY COALESCE((SELECT MAX(k.started_s) FROM invocation_packs k \
+               WHERE k.project_id = f.project_id AND k.function_name = f.name) * 1000, \
+               (SELECT MAX(i.started_ms) FROM invocations i \
                WHERE i.project_id = f.project_id AND i.function_name = f.name), 0) DESC, \
              f.updated_ms DESC LIMIT $1"
         ))

@@ -69,9 +69,106 @@ pub struct LogRecord {
 /// PostgreSQL's (65,535) limits on bound parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-/// Values a row of `invocations` binds, and a row of `log_lines`.
-const INVOCATION_VALUES: usize = 14;
+/// Values a row of `invocation_packs` binds, and a row of `log_lines`.
+const PACK_VALUES: usize = 6;
 const LOG_VALUES: usize = 9;
+
+/// The invocations of one function that started in one second, from one
+/// batch: one row of `invocation_packs` (migration 29).
+struct Pack<'a> {
+    /// The first of them, whose project, function and id key the row.
+    first: &'a InvocationRecord,
+    started_s: i64,
+    /// The latest start among them, epoch ms.
+    last_ms: i64,
+    /// Their fields, a JSON array of [`PackedRecord`]s.
+    records: String,
+}
+
+/// An invocation's fields in a pack, in this order; its project and
+/// function are the pack's.
+type PackedRecord<S> = (
+    S,           // id
+    S,           // function_id
+    i64,         // version
+    S,           // trace_id
+    i64,         // started_ms
+    i64,         // duration_us
+    i64,         // instantiate_us
+    i64,         // peak_memory
+    S,           // outcome
+    Option<i64>, // http_status
+    Option<S>,   // error
+    i64,         // logs_dropped
+);
+
+/// The pack a record goes into: its project, function and second.
+fn pack_key(r: &InvocationRecord) -> (&str, &str, i64) {
+    (&r.project_id, &r.function, r.started_ms.div_euclid(1000))
+}
+
+/// A batch's records, grouped into packs by project, function and second
+/// (a stable sort: in each pack, the batch's order).
+fn packs(invocations: &[InvocationRecord]) -> Result<Vec<Pack<'_>>> {
+    let mut sorted: Vec<&InvocationRecord> = invocations.iter().collect();
+    sorted.sort_by(|a, b| pack_key(a).cmp(&pack_key(b)));
+    sorted
+        .chunk_by(|a, b| pack_key(a) == pack_key(b))
+        .map(|group| {
+            let packed: Vec<PackedRecord<&str>> = group
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.as_str(),
+                        r.function_id.as_str(),
+                        r.version,
+                        r.trace_id.as_str(),
+                        r.started_ms,
+                        r.duration_us,
+                        r.instantiate_us,
+                        r.peak_memory,
+                        r.outcome.as_str(),
+                        r.http_status,
+                        r.error.as_deref(),
+                        r.logs_dropped,
+                    )
+                })
+                .collect();
+            Ok(Pack {
+                first: group[0],
+                started_s: pack_key(group[0]).2,
+                last_ms: group.iter().map(|r| r.started_ms).max().unwrap_or_default(),
+                records: serde_json::to_string(&packed)
+                    .map_err(|e| super::StoreError::Corrupt(format!("a pack of records: {e}")))?,
+            })
+        })
+        .collect()
+}
+
+/// A pack's records, as written by [`packs`].
+fn unpack(project_id: &str, function: &str, records: &str) -> Result<Vec<InvocationRecord>> {
+    let packed: Vec<PackedRecord<String>> = serde_json::from_str(records)
+        .map_err(|e| super::StoreError::Corrupt(format!("invocation_packs.records: {e}")))?;
+    Ok(packed
+        .into_iter()
+        .map(|p| InvocationRecord {
+            id: p.0,
+            project_id: project_id.to_owned(),
+            function_id: p.1,
+            function: function.to_owned(),
+            version: p.2,
+            trace_id: p.3,
+            started_ms: p.4,
+            duration_us: p.5,
+            instantiate_us: p.6,
+            peak_memory: p.7,
+            outcome: p.8,
+            http_status: p.9,
+            error: p.10,
+            logs_dropped: p.11,
+        })
+        .collect())
+}
 
 /// The connection a writer of records keeps from batch to batch.
 ///
@@ -117,32 +214,24 @@ impl Store {
         for row in events {
             super::outbox::put(&mut tx, row).await?;
         }
-        for chunk in invocations.chunks(ROWS_PER_INSERT) {
+        let packs = packs(invocations)?;
+        for chunk in packs.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
                 self.backend(),
-                "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
-                 trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
-                 http_status, error, logs_dropped) VALUES ",
-                INVOCATION_VALUES,
+                "INSERT INTO invocation_packs (project_id, function_name, started_s, first_id, \
+                 last_ms, records) VALUES ",
+                PACK_VALUES,
                 chunk.len(),
             );
-            let mut query = sqlx::query_with(&sql, arguments(INVOCATION_VALUES * chunk.len()));
-            for r in chunk {
+            let mut query = sqlx::query_with(&sql, arguments(PACK_VALUES * chunk.len()));
+            for p in chunk {
                 query = query
-                    .bind(&r.id)
-                    .bind(&r.project_id)
-                    .bind(&r.function_id)
-                    .bind(&r.function)
-                    .bind(r.version)
-                    .bind(&r.trace_id)
-                    .bind(r.started_ms)
-                    .bind(r.duration_us)
-                    .bind(r.instantiate_us)
-                    .bind(r.peak_memory)
-                    .bind(&r.outcome)
-                    .bind(r.http_status)
-                    .bind(&r.error)
-                    .bind(r.logs_dropped);
+                    .bind(&p.first.project_id)
+                    .bind(&p.first.function)
+                    .bind(p.started_s)
+                    .bind(&p.first.id)
+                    .bind(p.last_ms)
+                    .bind(&p.records);
             }
             query.execute(&mut *tx).await?;
         }
@@ -183,18 +272,27 @@ fn arguments<'q>(n: usize) -> sqlx::any::AnyArguments<'q> {
     args
 }
 
-/// The two tables of records, each with the time column that ages its
-/// rows and its key, which leads with `(project_id, function_name, time)`
-/// (migration 26): the key its deletes name rows by.
-const RECORD_TABLES: [(&str, &str, &str); 2] = [
+/// The tables of records, each with the time column that ages its rows,
+/// the milliseconds in one of its units, and its key, which leads with
+/// `(project_id, function_name, time)` (migrations 26 and 29): the key its
+/// deletes name rows by. A pack goes when its whole second is past.
+const RECORD_TABLES: [(&str, &str, i64, &str); 3] = [
+    (
+        "invocation_packs",
+        "started_s",
+        1000,
+        "project_id, function_name, started_s, first_id",
+    ),
     (
         "invocations",
         "started_ms",
+        1,
         "project_id, function_name, started_ms, id",
     ),
     (
         "log_lines",
         "time_ms",
+        1,
         "project_id, function_name, time_ms, invocation_id, seq",
     ),
 ];
@@ -207,7 +305,8 @@ impl Store {
     /// many rows went.
     pub async fn prune_records(&self, before_ms: i64, batch: i64) -> Result<u64> {
         let mut pruned = 0;
-        for (table, time, key) in RECORD_TABLES {
+        for (table, time, unit_ms, key) in RECORD_TABLES {
+            let before = before_ms.div_euclid(unit_ms);
             // Each (project, function) with rows, by seeking past the
             // previous one in the index: one lookup each, not a scan.
             let mut after = (String::new(), String::new());
@@ -229,7 +328,7 @@ impl Store {
                     ))
                     .bind(&function.0)
                     .bind(&function.1)
-                    .bind(before_ms)
+                    .bind(before)
                     .bind(batch)
                     .execute(self.pool())
                     .await?;
@@ -248,8 +347,80 @@ impl Store {
 
 impl ProjectScope {
     /// Recent invocations of a function, newest first, started before
-    /// `before_ms`.
+    /// `before_ms`: from its packs, and from the rows written before
+    /// packs were (migration 29) while those last.
     pub async fn invocations(
+        &self,
+        function: &str,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InvocationRecord>> {
+        let mut found = self.packed_invocations(function, before_ms, limit).await?;
+        found.extend(self.unpacked_invocations(function, before_ms, limit).await?);
+        found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
+        found.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(found)
+    }
+
+    /// The newest `limit` records before `before_ms` in the function's
+    /// packs, newest first. Packs are read newest second first, in pages
+    /// that double from four packs (a pack holds one record at a trickle,
+    /// hundreds under load), until every pack not read yet can only hold
+    /// records older than the `limit` kept: a pack's records all started
+    /// in its second.
+    async fn packed_invocations(
+        &self,
+        function: &str,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InvocationRecord>> {
+        let want = usize::try_from(limit).unwrap_or(0);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let mut page: i64 = 4;
+        let mut found: Vec<InvocationRecord> = Vec::new();
+        // Packs sort by (second, first id); the first page starts after
+        // the last second that can hold a record before `before_ms`.
+        let mut after = (before_ms.div_euclid(1000).saturating_add(1), String::new());
+        loop {
+            let rows = sqlx::query(
+                "SELECT started_s, first_id, records FROM invocation_packs \
+                 WHERE project_id = $1 AND function_name = $2 AND (started_s, first_id) < ($3, $4) \
+                 ORDER BY started_s DESC, first_id DESC LIMIT $5",
+            )
+            .bind(&self.project_id)
+            .bind(function)
+            .bind(after.0)
+            .bind(&after.1)
+            .bind(page)
+            .fetch_all(self.pool())
+            .await?;
+            for row in &rows {
+                let records: String = row.try_get("records")?;
+                found.extend(
+                    unpack(&self.project_id, function, &records)?
+                        .into_iter()
+                        .filter(|r| r.started_ms < before_ms),
+                );
+            }
+            found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
+            found.truncate(want);
+            let Some(last) = rows.last() else { break };
+            after = (last.try_get("started_s")?, last.try_get("first_id")?);
+            // The packs left started in `after.0` or before it.
+            let later = after.0.saturating_add(1).saturating_mul(1000);
+            let full = found.len() == want && found.last().is_some_and(|r| r.started_ms >= later);
+            if rows.len() < page as usize || full {
+                break;
+            }
+            page = (page * 2).min(256);
+        }
+        Ok(found)
+    }
+
+    /// Records written one row each, before packs.
+    async fn unpacked_invocations(
         &self,
         function: &str,
         before_ms: i64,
@@ -419,6 +590,113 @@ mod tests {
         let want: Vec<String> = lines.iter().map(|l| l.line.clone()).collect();
         assert_eq!(read.len(), 1303, "every line once");
         assert_eq!(read, want, "in order of time, invocation and sequence");
+    }
+
+    /// Records packed by second in several batches (three packs in most
+    /// seconds, twenty in one: more than a page of packs), beside rows
+    /// from before packs, page by page through the
+    /// API's cursor (the last start): every record of the function once,
+    /// newest first; none of another function or project; and the
+    /// prune takes a pack only when its whole second is past.
+    #[tokio::test]
+    async fn packed_records_page_newest_first() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let other = store.ensure_project("q").await.expect("another project");
+        let record =
+            |project: &crate::store::projects::Project, function: &str, started_ms: i64| InvocationRecord {
+                id: format!("{function}-{started_ms}"),
+                project_id: project.id.clone(),
+                function_id: "fid".into(),
+                function: function.into(),
+                version: 1,
+                trace_id: "t".into(),
+                started_ms,
+                duration_us: started_ms % 7,
+                instantiate_us: 1,
+                peak_memory: 65536,
+                outcome: "ok".into(),
+                http_status: Some(200),
+                error: (started_ms % 5 == 0).then(|| "boom".into()),
+                logs_dropped: 0,
+            };
+        let mut kept = RecordsConnection::default();
+        // Batch by batch, starts spread over seconds 1 to 4 and
+        // interleaved between batches; the batch's order is not the
+        // starts' order.
+        for batch in 0..3_i64 {
+            let mut records: Vec<InvocationRecord> = (0..40)
+                .rev()
+                .map(|i| record(&project, "f", 1_000 + i * 100 + batch * 20 + (i % 3)))
+                .collect();
+            records.push(record(&project, "g", 2_000 + batch));
+            records.push(record(&other, "f", 2_000 + batch));
+            store
+                .write_records(&mut kept, &records, &[], &[])
+                .await
+                .expect("written");
+        }
+        // Twenty batches of one record each, all in second 5: more packs
+        // in one second than a listing reads in a page.
+        for k in 0..20 {
+            let one = [record(&project, "f", 5_000 + k * 10)];
+            store
+                .write_records(&mut kept, &one, &[], &[])
+                .await
+                .expect("written");
+        }
+        let packs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM invocation_packs WHERE project_id = $1 AND function_name = 'f'",
+        )
+        .bind(&project.id)
+        .fetch_one(store.pool())
+        .await
+        .expect("counted");
+        assert_eq!(packs, 12 + 20, "three batches in four seconds each, then twenty");
+        // Two records from before packs, one between packed ones.
+        for started_ms in [1_001, 9_000] {
+            sqlx::query(
+                "INSERT INTO invocations (id, project_id, function_id, function_name, version, \
+                 trace_id, started_ms, duration_us, instantiate_us, peak_memory, outcome, \
+                 logs_dropped) VALUES ($1, $2, 'fid', 'f', 1, 't', $3, 0, 0, 0, 'ok', 0)",
+            )
+            .bind(format!("f-{started_ms}"))
+            .bind(&project.id)
+            .bind(started_ms)
+            .execute(store.pool())
+            .await
+            .expect("an unpacked row");
+        }
+        let scope = store.in_project(&project);
+        let mut read = Vec::new();
+        let mut cursor = i64::MAX;
+        loop {
+            let page = scope.invocations("f", cursor, 7).await.expect("a page");
+            read.extend(page.iter().map(|r| (r.started_ms, r.id.clone(), r.error.clone())));
+            match page.last() {
+                Some(last) if page.len() == 7 => cursor = last.started_ms,
+                _ => break,
+            }
+        }
+        let mut want: Vec<(i64, String, Option<String>)> = (0..3_i64)
+            .flat_map(|batch| (0..40).map(move |i| 1_000 + i * 100 + batch * 20 + (i % 3)))
+            .chain((0..20).map(|k| 5_000 + k * 10))
+            .chain([1_001, 9_000])
+            .map(|ms| {
+                let error = (ms % 5 == 0 && ms != 1_001 && ms != 9_000).then(|| "boom".to_owned());
+                (ms, format!("f-{ms}"), error)
+            })
+            .collect();
+        want.sort_by(|a, b| b.cmp(a));
+        assert_eq!(read.len(), 142, "every record once");
+        assert_eq!(read, want, "newest first, each with its fields");
+        // Pruning before 3,500 ms takes the packs of seconds 1 and 2
+        // (and the unpacked 1,001), not second 3's, whose records
+        // started before 3,500 too.
+        store.prune_records(3_500, 1000).await.expect("pruned");
+        let left = scope.invocations("f", i64::MAX, 1000).await.expect("read");
+        let oldest = left.iter().map(|r| r.started_ms).min();
+        assert_eq!(oldest, Some(3_002), "{left:?}");
     }
 
     /// The writer's connection stays out of the pool from batch to batch
