@@ -10,7 +10,6 @@ CREATE TABLE invocation_packs (
     function_name  TEXT NOT NULL,
     started_s      BIGINT NOT NULL,
     first_id       TEXT NOT NULL,
-    last_ms        BIGINT NOT NULL,
     records        TEXT NOT NULL,
     CONSTRAINT invocation_packs_key PRIMARY KEY (project_id, function_name, started_s, first_id)
 );

@@ -70,7 +70,7 @@ pub struct LogRecord {
 const ROWS_PER_INSERT: usize = 100;
 
 /// Values a row of `invocation_packs` binds, and a row of `log_lines`.
-const PACK_VALUES: usize = 6;
+const PACK_VALUES: usize = 5;
 const LOG_VALUES: usize = 9;
 
 /// The invocations of one function that started in one second, from one
@@ -79,8 +79,6 @@ struct Pack<'a> {
     /// The first of them, whose project, function and id key the row.
     first: &'a InvocationRecord,
     started_s: i64,
-    /// The latest start among them, epoch ms.
-    last_ms: i64,
     /// Their fields, a JSON array of [`PackedRecord`]s.
     records: String,
 }
@@ -137,7 +135,6 @@ fn packs(invocations: &[InvocationRecord]) -> Result<Vec<Pack<'_>>> {
             Ok(Pack {
                 first: group[0],
                 started_s: pack_key(group[0]).2,
-                last_ms: group.iter().map(|r| r.started_ms).max().unwrap_or_default(),
                 records: serde_json::to_string(&packed)
                     .map_err(|e| super::StoreError::Corrupt(format!("a pack of records: {e}")))?,
             })
@@ -219,7 +216,7 @@ impl Store {
             let sql = multi_row_insert(
                 self.backend(),
                 "INSERT INTO invocation_packs (project_id, function_name, started_s, first_id, \
-                 last_ms, records) VALUES ",
+                 records) VALUES ",
                 PACK_VALUES,
                 chunk.len(),
             );
@@ -230,7 +227,6 @@ impl Store {
                     .bind(&p.first.function)
                     .bind(p.started_s)
                     .bind(&p.first.id)
-                    .bind(p.last_ms)
                     .bind(&p.records);
             }
             query.execute(&mut *tx).await?;
@@ -363,28 +359,30 @@ impl ProjectScope {
     }
 
     /// The newest `limit` records before `before_ms` in the function's
-    /// packs, newest first. Packs are read newest second first, in pages
-    /// that double from four packs (a pack holds one record at a trickle,
-    /// hundreds under load), until every pack not read yet can only hold
-    /// records older than the `limit` kept: a pack's records all started
-    /// in its second.
+    /// packs, newest first. Packs are read newest second first, one at a
+    /// time from pages of at most 64 (a pack holds one record at a
+    /// trickle, up to a batch's 2,048 under load), until every pack not
+    /// read yet can only hold records older than the `limit` kept: a
+    /// pack's records all started in its second. At most `limit` records
+    /// and one pack's are held at once.
     async fn packed_invocations(
         &self,
         function: &str,
         before_ms: i64,
         limit: i64,
     ) -> Result<Vec<InvocationRecord>> {
+        use futures::TryStreamExt as _;
         let want = usize::try_from(limit).unwrap_or(0);
         if want == 0 {
             return Ok(Vec::new());
         }
-        let mut page: i64 = 4;
         let mut found: Vec<InvocationRecord> = Vec::new();
         // Packs sort by (second, first id); the first page starts after
         // the last second that can hold a record before `before_ms`.
         let mut after = (before_ms.div_euclid(1000).saturating_add(1), String::new());
+        let mut page: i64 = 4;
         loop {
-            let rows = sqlx::query(
+            let mut rows = sqlx::query(
                 "SELECT started_s, first_id, records FROM invocation_packs \
                  WHERE project_id = $1 AND function_name = $2 AND (started_s, first_id) < ($3, $4) \
                  ORDER BY started_s DESC, first_id DESC LIMIT $5",
@@ -392,29 +390,31 @@ impl ProjectScope {
             .bind(&self.project_id)
             .bind(function)
             .bind(after.0)
-            .bind(&after.1)
+            .bind(after.1.clone())
             .bind(page)
-            .fetch_all(self.pool())
-            .await?;
-            for row in &rows {
+            .fetch(self.pool());
+            let mut read = 0;
+            while let Some(row) = rows.try_next().await? {
+                read += 1;
                 let records: String = row.try_get("records")?;
                 found.extend(
                     unpack(&self.project_id, function, &records)?
                         .into_iter()
                         .filter(|r| r.started_ms < before_ms),
                 );
+                found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
+                found.truncate(want);
+                after = (row.try_get("started_s")?, row.try_get("first_id")?);
+                // The packs left started in `after.0` or before it.
+                let later = after.0.saturating_add(1).saturating_mul(1000);
+                if found.len() == want && found.last().is_some_and(|r| r.started_ms >= later) {
+                    return Ok(found);
+                }
             }
-            found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
-            found.truncate(want);
-            let Some(last) = rows.last() else { break };
-            after = (last.try_get("started_s")?, last.try_get("first_id")?);
-            // The packs left started in `after.0` or before it.
-            let later = after.0.saturating_add(1).saturating_mul(1000);
-            let full = found.len() == want && found.last().is_some_and(|r| r.started_ms >= later);
-            if rows.len() < page as usize || full {
+            if read < page {
                 break;
             }
-            page = (page * 2).min(256);
+            page = (page * 2).min(64);
         }
         Ok(found)
     }
@@ -621,6 +621,16 @@ mod tests {
                 logs_dropped: 0,
             };
         let mut kept = RecordsConnection::default();
+        // What the listing of `f` in `p` should give: start, id, error.
+        let mut written = Vec::new();
+        let mut note = |records: &[InvocationRecord]| {
+            written.extend(
+                records
+                    .iter()
+                    .filter(|r| r.project_id == project.id && r.function == "f")
+                    .map(|r| (r.started_ms, r.id.clone(), r.error.clone())),
+            )
+        };
         // Batch by batch, starts spread over seconds 1 to 4 and
         // interleaved between batches; the batch's order is not the
         // starts' order.
@@ -631,15 +641,19 @@ mod tests {
                 .collect();
             records.push(record(&project, "g", 2_000 + batch));
             records.push(record(&other, "f", 2_000 + batch));
+            note(&records);
             store
                 .write_records(&mut kept, &records, &[], &[])
                 .await
                 .expect("written");
         }
         // Twenty batches of one record each, all in second 5: more packs
-        // in one second than a listing reads in a page.
+        // in one second than a listing reads in a page, their ids (which
+        // order packs within a second) against their starts.
         for k in 0..20 {
-            let one = [record(&project, "f", 5_000 + k * 10)];
+            let mut one = [record(&project, "f", 5_000 + k * 10)];
+            one[0].id = format!("f-z{:02}", 19 - k);
+            note(&one);
             store
                 .write_records(&mut kept, &one, &[], &[])
                 .await
@@ -666,6 +680,7 @@ mod tests {
             .execute(store.pool())
             .await
             .expect("an unpacked row");
+            written.push((started_ms, format!("f-{started_ms}"), None));
         }
         let scope = store.in_project(&project);
         let mut read = Vec::new();
@@ -678,15 +693,7 @@ mod tests {
                 _ => break,
             }
         }
-        let mut want: Vec<(i64, String, Option<String>)> = (0..3_i64)
-            .flat_map(|batch| (0..40).map(move |i| 1_000 + i * 100 + batch * 20 + (i % 3)))
-            .chain((0..20).map(|k| 5_000 + k * 10))
-            .chain([1_001, 9_000])
-            .map(|ms| {
-                let error = (ms % 5 == 0 && ms != 1_001 && ms != 9_000).then(|| "boom".to_owned());
-                (ms, format!("f-{ms}"), error)
-            })
-            .collect();
+        let mut want = written;
         want.sort_by(|a, b| b.cmp(a));
         assert_eq!(read.len(), 142, "every record once");
         assert_eq!(read, want, "newest first, each with its fields");
