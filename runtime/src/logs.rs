@@ -105,7 +105,7 @@ impl Buffer {
             return;
         }
         let text = String::from_utf8_lossy(bytes);
-        let text = text.strip_suffix('\r').unwrap_or(&text).to_owned();
+        let text = storable(text.strip_suffix('\r').unwrap_or(&text).to_owned());
         self.lines.push(LogLine {
             time_ms: now_ms(),
             stream,
@@ -220,11 +220,11 @@ impl LogCapture {
 
     /// Keeps one `wasi:logging` line, under the same cap as the streams.
     pub fn leveled(&self, level: Level, context: &str, message: &str) {
-        let text = if context.is_empty() {
+        let text = storable(if context.is_empty() {
             message.to_owned()
         } else {
             format!("{context}: {message}")
-        };
+        });
         let mut buf = self.lock();
         if let Some(then) = buf.then.clone() {
             drop(buf);
@@ -363,6 +363,17 @@ impl AsyncWrite for LogWriter {
     }
 }
 
+/// A guest's text as a line the database can store: a NUL, which
+/// PostgreSQL's `text` refuses (failing the batch that every tenant's
+/// records share), becomes U+FFFD, as bytes that are not UTF-8 do.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +395,18 @@ mod tests {
             ]
         );
         assert_eq!(dropped, 0);
+    }
+
+    /// A NUL, which PostgreSQL's `text` refuses, is stored as U+FFFD,
+    /// from the streams and from `wasi:logging` alike.
+    #[test]
+    fn a_nul_becomes_the_replacement_character() {
+        let cap = LogCapture::new(1024);
+        cap.lock().write(LogStream::Stdout, b"a\0b\n");
+        cap.leveled(Level::Info, "c\0x", "d\0");
+        let (lines, _) = cap.finish();
+        let text: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(text, ["a\u{FFFD}b", "c\u{FFFD}x: d\u{FFFD}"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod passrole;
 mod pool;
 mod probing;
 mod quotas;
+mod records;
 mod reuse;
 mod routes;
 mod subjects;

@@ -77,6 +77,10 @@ fn buffered(req: Request) -> Response {
             eprintln!("to stderr");
             Response::text(200, "logged")
         }
+        "/nul" => {
+            println!("before\0after");
+            Response::text(200, "logged a NUL")
+        }
         "/headers" => {
             let lines: Vec<String> = req
                 .headers()
