@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(row.get::<i64, _>("n"), 100);
         let records = store
             .in_project(&project)
-            .invocations("f", i64::MAX, 10)
+            .invocations("f", (i64::MAX, ""), 10)
             .await
             .expect("read");
         assert_eq!(records.len(), 1, "{records:?}");
@@ -498,7 +498,7 @@ mod tests {
             .expect("the pump was woken");
         let records = store
             .in_project(&project)
-            .invocations("f", i64::MAX, 10)
+            .invocations("f", (i64::MAX, ""), 10)
             .await
             .expect("read");
         assert_eq!(records.len(), 2, "{records:?}");
@@ -522,7 +522,7 @@ mod tests {
         writer.flush().await;
         let records = store
             .in_project(&project)
-            .invocations("f", i64::MAX, 10)
+            .invocations("f", (i64::MAX, ""), 10)
             .await
             .expect("read");
         let stored = records[0].error.clone().expect("the record's error");

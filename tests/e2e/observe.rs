@@ -174,11 +174,21 @@ async fn logs_and_records_follow_invocations(db: Db) {
     assert!(newest["peak_memory"].as_i64().unwrap() > 0);
     assert!(newest["duration_us"].as_i64().unwrap() > 0);
     assert!(newest["logs_dropped"].as_i64().unwrap() > 0);
-    let next = records["next_cursor"].as_i64().unwrap();
+    let next = records["next_cursor"].as_str().unwrap();
     let older = s
         .get_json(&s.api(&format!("/functions/faults/invocations?limit=1&cursor={next}")))
         .await;
     assert_ne!(older["items"][0]["id"], invocation.as_str());
+    let (status, refused) = s
+        .call(
+            &s.token,
+            Method::GET,
+            "/projects/default/functions/faults/invocations?cursor=soon",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_query", "{refused}");
 
     let metrics = s.metrics().await;
     for name in [

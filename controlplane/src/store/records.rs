@@ -342,17 +342,18 @@ impl Store {
 }
 
 impl ProjectScope {
-    /// Recent invocations of a function, newest first, started before
-    /// `before_ms`: from its packs, and from the rows written before
-    /// packs were (migration 29) while those last.
+    /// Recent invocations of a function, newest first (by start, then
+    /// id), after `before`, a start and an id (`""`: every invocation
+    /// started before that millisecond): from its packs, and from the
+    /// rows written before packs were (migration 29) while those last.
     pub async fn invocations(
         &self,
         function: &str,
-        before_ms: i64,
+        before: (i64, &str),
         limit: i64,
     ) -> Result<Vec<InvocationRecord>> {
-        let mut found = self.packed_invocations(function, before_ms, limit).await?;
-        found.extend(self.unpacked_invocations(function, before_ms, limit).await?);
+        let mut found = self.packed_invocations(function, before, limit).await?;
+        found.extend(self.unpacked_invocations(function, before, limit).await?);
         found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
         found.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(found)
@@ -368,9 +369,10 @@ impl ProjectScope {
     async fn packed_invocations(
         &self,
         function: &str,
-        before_ms: i64,
+        before: (i64, &str),
         limit: i64,
     ) -> Result<Vec<InvocationRecord>> {
+        let before_ms = before.0;
         use futures::TryStreamExt as _;
         let want = usize::try_from(limit).unwrap_or(0);
         if want == 0 {
@@ -400,7 +402,7 @@ impl ProjectScope {
                 found.extend(
                     unpack(&self.project_id, function, &records)?
                         .into_iter()
-                        .filter(|r| r.started_ms < before_ms),
+                        .filter(|r| (r.started_ms, r.id.as_str()) < before),
                 );
                 found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
                 found.truncate(want);
@@ -423,18 +425,19 @@ impl ProjectScope {
     async fn unpacked_invocations(
         &self,
         function: &str,
-        before_ms: i64,
+        before: (i64, &str),
         limit: i64,
     ) -> Result<Vec<InvocationRecord>> {
         let rows = sqlx::query(
             "SELECT id, project_id, function_id, function_name, version, trace_id, started_ms, \
              duration_us, instantiate_us, peak_memory, outcome, http_status, error, logs_dropped \
-             FROM invocations WHERE project_id = $1 AND function_name = $2 AND started_ms < $3 \
-             ORDER BY started_ms DESC, id DESC LIMIT $4",
+             FROM invocations WHERE project_id = $1 AND function_name = $2 \
+             AND (started_ms, id) < ($3, $4) ORDER BY started_ms DESC, id DESC LIMIT $5",
         )
         .bind(&self.project_id)
         .bind(function)
-        .bind(before_ms)
+        .bind(before.0)
+        .bind(before.1)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
@@ -649,9 +652,10 @@ mod tests {
         }
         // Twenty batches of one record each, all in second 5: more packs
         // in one second than a listing reads in a page, their ids (which
-        // order packs within a second) against their starts.
+        // order packs within a second) against their starts, two starts
+        // in each millisecond (pages end between them).
         for k in 0..20 {
-            let mut one = [record(&project, "f", 5_000 + k * 10)];
+            let mut one = [record(&project, "f", 5_000 + k / 2 * 10)];
             one[0].id = format!("f-z{:02}", 19 - k);
             note(&one);
             store
@@ -684,12 +688,15 @@ mod tests {
         }
         let scope = store.in_project(&project);
         let mut read = Vec::new();
-        let mut cursor = i64::MAX;
+        let mut cursor = (i64::MAX, String::new());
         loop {
-            let page = scope.invocations("f", cursor, 7).await.expect("a page");
+            let page = scope
+                .invocations("f", (cursor.0, &cursor.1), 7)
+                .await
+                .expect("a page");
             read.extend(page.iter().map(|r| (r.started_ms, r.id.clone(), r.error.clone())));
             match page.last() {
-                Some(last) if page.len() == 7 => cursor = last.started_ms,
+                Some(last) if page.len() == 7 => cursor = (last.started_ms, last.id.clone()),
                 _ => break,
             }
         }
@@ -701,7 +708,7 @@ mod tests {
         // (and the unpacked 1,001), not second 3's, whose records
         // started before 3,500 too.
         store.prune_records(3_500, 1000).await.expect("pruned");
-        let left = scope.invocations("f", i64::MAX, 1000).await.expect("read");
+        let left = scope.invocations("f", (i64::MAX, ""), 1000).await.expect("read");
         let oldest = left.iter().map(|r| r.started_ms).min();
         assert_eq!(oldest, Some(3_002), "{left:?}");
     }

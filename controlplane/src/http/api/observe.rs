@@ -376,8 +376,10 @@ impl Follow {
 struct InvocationsQuery {
     /// Invocations at most (1 to 1000, default 100).
     limit: Option<i64>,
-    /// Epoch ms; invocations started before it (the previous page's cursor).
-    cursor: Option<i64>,
+    /// The previous page's `next_cursor`, `<started_ms>:<id>`: the
+    /// invocations after it, newest first. A bare `<started_ms>` (epoch
+    /// ms) gives those started before it.
+    cursor: Option<String>,
 }
 
 /// A function's invocations, newest first.
@@ -397,10 +399,28 @@ async fn invocations(
     let (project, _) =
         authorized_function(&state, &caller, &project_name, functions::LIST_INVOCATIONS, &name).await?;
     let limit = page_limit(q.limit)?;
+    let before = match q.cursor.as_deref() {
+        None => (i64::MAX, String::new()),
+        Some(cursor) => invocations_cursor(cursor).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "cursor must be a page's next_cursor (<started_ms>:<id>) or epoch ms, not {cursor:?}"
+                ),
+            )
+        })?,
+    };
     let items = state
         .store
         .in_project(&project)
-        .invocations(&name, q.cursor.unwrap_or(i64::MAX), limit)
+        .invocations(&name, (before.0, &before.1), limit)
         .await?;
-    Ok(list_page(&items, limit, |r| r.started_ms))
+    Ok(list_page(&items, limit, |r| format!("{}:{}", r.started_ms, r.id)))
+}
+
+/// An invocations cursor: `<started_ms>:<id>`, or `<started_ms>` alone
+/// (before every id of that millisecond).
+fn invocations_cursor(cursor: &str) -> Option<(i64, String)> {
+    let (ms, id) = cursor.split_once(':').unwrap_or((cursor, ""));
+    Some((ms.parse().ok()?, id.to_owned()))
 }
