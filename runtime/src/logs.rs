@@ -220,16 +220,16 @@ impl LogCapture {
 
     /// Keeps one `wasi:logging` line, under the same cap as the streams.
     pub fn leveled(&self, level: Level, context: &str, message: &str) {
-        let text = storable(if context.is_empty() {
-            message.to_owned()
-        } else {
-            format!("{context}: {message}")
-        });
         let mut buf = self.lock();
         if let Some(then) = buf.then.clone() {
             drop(buf);
             return then.leveled(level, context, message);
         }
+        let text = storable(if context.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{context}: {message}")
+        });
         let room = buf.cap.saturating_sub(buf.kept);
         if text.len() > room {
             buf.dropped += text.len() as u64;

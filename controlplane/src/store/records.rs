@@ -142,6 +142,12 @@ fn packs(invocations: &[InvocationRecord]) -> Result<Vec<Pack<'_>>> {
         .collect()
 }
 
+/// Invocations newest first: by start, then id (the listing's order and
+/// its cursor's).
+fn newest_first(a: &InvocationRecord, b: &InvocationRecord) -> std::cmp::Ordering {
+    (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id))
+}
+
 /// A pack's records, as written by [`packs`].
 fn unpack(project_id: &str, function: &str, records: &str) -> Result<Vec<InvocationRecord>> {
     let packed: Vec<PackedRecord<String>> = serde_json::from_str(records)
@@ -354,7 +360,7 @@ impl ProjectScope {
     ) -> Result<Vec<InvocationRecord>> {
         let mut found = self.packed_invocations(function, before, limit).await?;
         found.extend(self.unpacked_invocations(function, before, limit).await?);
-        found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
+        found.sort_by(newest_first);
         found.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(found)
     }
@@ -372,8 +378,8 @@ impl ProjectScope {
         before: (i64, &str),
         limit: i64,
     ) -> Result<Vec<InvocationRecord>> {
-        let before_ms = before.0;
         use futures::TryStreamExt as _;
+        let before_ms = before.0;
         let want = usize::try_from(limit).unwrap_or(0);
         if want == 0 {
             return Ok(Vec::new());
@@ -404,12 +410,15 @@ impl ProjectScope {
                         .into_iter()
                         .filter(|r| (r.started_ms, r.id.as_str()) < before),
                 );
-                found.sort_by(|a, b| (b.started_ms, &b.id).cmp(&(a.started_ms, &a.id)));
-                found.truncate(want);
                 after = (row.try_get("started_s")?, row.try_get("first_id")?);
+                if found.len() < want {
+                    continue;
+                }
+                found.sort_by(newest_first);
+                found.truncate(want);
                 // The packs left started in `after.0` or before it.
                 let later = after.0.saturating_add(1).saturating_mul(1000);
-                if found.len() == want && found.last().is_some_and(|r| r.started_ms >= later) {
+                if found.last().is_some_and(|r| r.started_ms >= later) {
                     return Ok(found);
                 }
             }

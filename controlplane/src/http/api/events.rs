@@ -5,7 +5,7 @@
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::openapi::ListPage;
-use super::{PathParams, authorized, list_page, page_limit};
+use super::{PathParams, authorized, list_page, page_limit, time_cursor};
 use crate::events::envelope::{Entry, MAX_EVENT_BYTES, Origin};
 use crate::events::pattern::Pattern;
 use crate::http::AppState;
@@ -161,20 +161,15 @@ async fn dead_letters(
         "rule/*",
     )
     .await?;
-    let after = match q.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(
-            c.split_once(':')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id)))
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_query", "cursor: pass next_cursor back as it came")
-                })?,
-        ),
-    };
+    let after = time_cursor(q.cursor.as_deref())?;
     let rows = state
         .store
         .in_project(&project)
-        .dead_letters(q.rule.as_deref(), after, limit)
+        .dead_letters(
+            q.rule.as_deref(),
+            after.as_ref().map(|(ms, id)| (*ms, id.as_str())),
+            limit,
+        )
         .await?;
     Ok(list_page(&rows, limit, |r| format!("{}:{}", r.created_ms, r.id)))
 }

@@ -147,6 +147,18 @@ pub fn next_cursor<T, K>(rows: &[T], limit: i64, key: impl Fn(&T) -> K) -> Optio
         .flatten()
 }
 
+/// A cursor `<epoch ms>:<key>` this API gave (the key may hold `:`), as
+/// the lists ordered by a time and an id make them.
+pub fn time_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
+    cursor
+        .map(|c| {
+            c.split_once(':')
+                .and_then(|(ms, key)| Some((ms.parse::<i64>().ok()?, key.to_owned())))
+                .ok_or_else(|| ApiError::bad_request("invalid_query", "cursor is not one this API gave"))
+        })
+        .transpose()
+}
+
 /// A full list answer, `{"items", "next_cursor"}`: the cursor is the last
 /// row's key when the page is full (see [`next_cursor`]).
 pub fn list_page<T: serde::Serialize, K: serde::Serialize>(

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult, QueryParams};
 use super::openapi::ListPage;
-use super::{PathParams, authorized_function, list_page, page_limit};
+use super::{PathParams, authorized_function, list_page, page_limit, time_cursor};
 use crate::handover::Draining;
 use crate::http::AppState;
 use crate::http::api::described::ApiRouter;
@@ -399,16 +399,11 @@ async fn invocations(
     let (project, _) =
         authorized_function(&state, &caller, &project_name, functions::LIST_INVOCATIONS, &name).await?;
     let limit = page_limit(q.limit)?;
-    let before = match q.cursor.as_deref() {
-        None => (i64::MAX, String::new()),
-        Some(cursor) => invocations_cursor(cursor).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "cursor must be a page's next_cursor (<started_ms>:<id>) or epoch ms, not {cursor:?}"
-                ),
-            )
-        })?,
+    // A bare epoch ms (the cursor this list gave before it had ids):
+    // every invocation started before it.
+    let before = match q.cursor.as_deref().map(|c| c.parse::<i64>()) {
+        Some(Ok(ms)) => (ms, String::new()),
+        _ => time_cursor(q.cursor.as_deref())?.unwrap_or((i64::MAX, String::new())),
     };
     let items = state
         .store
@@ -416,11 +411,4 @@ async fn invocations(
         .invocations(&name, (before.0, &before.1), limit)
         .await?;
     Ok(list_page(&items, limit, |r| format!("{}:{}", r.started_ms, r.id)))
-}
-
-/// An invocations cursor: `<started_ms>:<id>`, or `<started_ms>` alone
-/// (before every id of that millisecond).
-fn invocations_cursor(cursor: &str) -> Option<(i64, String)> {
-    let (ms, id) = cursor.split_once(':').unwrap_or((cursor, ""));
-    Some((ms.parse().ok()?, id.to_owned()))
 }

@@ -5,7 +5,7 @@
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
 use super::functions::deploy::require_pass_role;
 use super::openapi::ListPage;
-use super::{Page, PathParams, authorized, check_name, list_page, next_cursor, page_limit};
+use super::{Page, PathParams, authorized, check_name, list_page, next_cursor, page_limit, time_cursor};
 use crate::http::AppState;
 use crate::http::api::described::ApiRouter;
 use crate::http::api::described::routes;
@@ -370,17 +370,6 @@ struct ExecutionsQuery {
     limit: Option<i64>,
     /// Where the previous page ended (its `next_cursor`).
     cursor: Option<String>,
-}
-
-/// A cursor `<epoch ms>:<key>` this API gave (the key may hold `:`).
-fn time_cursor(cursor: Option<&str>) -> ApiResult<Option<(i64, String)>> {
-    cursor
-        .map(|c| {
-            c.split_once(':')
-                .and_then(|(ms, key)| Some((ms.parse::<i64>().ok()?, key.to_owned())))
-                .ok_or_else(|| ApiError::bad_request("invalid_query", "cursor is not one this API gave"))
-        })
-        .transpose()
 }
 
 const STATUSES: [&str; 5] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
