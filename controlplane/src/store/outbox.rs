@@ -32,10 +32,14 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
 }
 
 /// Adds `row` to the outbox inside `tx`, the transaction of the change it
-/// announces.
+/// announces. A row whose id is there already is left as it is: the id
+/// names the event (the bus keeps it too, so a second publish is a
+/// no-op), and a transaction retried after a commit whose answer was lost
+/// writes its events again.
 pub(crate) async fn put(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &OutboxRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&row.id)
     .bind(&row.project_id)
@@ -48,9 +52,9 @@ pub(crate) async fn put(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &OutboxR
 }
 
 /// Adds `rows` to the outbox in `tx`, in as few statements as the rows
-/// allow.
+/// allow; ids there already are left as in [`put`].
 pub(crate) async fn put_all(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     rows: &[&OutboxRow],
 ) -> Result<()> {
@@ -62,7 +66,7 @@ pub(crate) async fn put_all(
             "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) VALUES ",
             5,
             chunk.len(),
-        );
+        ) + " ON CONFLICT (id) DO NOTHING";
         let mut q = sqlx::query(&sql);
         for row in chunk {
             q = q

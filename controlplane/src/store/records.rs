@@ -73,6 +73,14 @@ const ROWS_PER_INSERT: usize = 100;
 const PACK_VALUES: usize = 5;
 const LOG_VALUES: usize = 9;
 
+/// The keys of `invocation_packs` and `log_lines` (migrations 29 and 26):
+/// a batch inserts with `ON CONFLICT (key) DO NOTHING`, so a retry of a
+/// batch whose commit went through though its answer was lost writes
+/// nothing twice and succeeds. Every column of both is the platform's
+/// (ids it made, the scope's project), never a guest's or a client's.
+const PACK_KEY: &str = "project_id, function_name, started_s, first_id";
+const LOG_KEY: &str = "project_id, function_name, time_ms, invocation_id, seq";
+
 /// The invocations of one function that started in one second, from one
 /// batch: one row of `invocation_packs` (migration 29).
 struct Pack<'a> {
@@ -214,9 +222,8 @@ impl Store {
         events: &[super::outbox::OutboxRow],
     ) -> Result<()> {
         let mut tx = sqlx::Connection::begin(conn).await?;
-        for row in events {
-            super::outbox::put(&mut tx, row).await?;
-        }
+        let events: Vec<&super::outbox::OutboxRow> = events.iter().collect();
+        super::outbox::put_all(&mut tx, self.backend(), &events).await?;
         let packs = packs(invocations)?;
         for chunk in packs.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
@@ -225,7 +232,7 @@ impl Store {
                  records) VALUES ",
                 PACK_VALUES,
                 chunk.len(),
-            );
+            ) + &format!(" ON CONFLICT ({PACK_KEY}) DO NOTHING");
             let mut query = sqlx::query_with(&sql, arguments(PACK_VALUES * chunk.len()));
             for p in chunk {
                 query = query
@@ -244,7 +251,7 @@ impl Store {
                  time_ms, stream, level, line) VALUES ",
                 LOG_VALUES,
                 chunk.len(),
-            );
+            ) + &format!(" ON CONFLICT ({LOG_KEY}) DO NOTHING");
             let mut query = sqlx::query_with(&sql, arguments(LOG_VALUES * chunk.len()));
             for l in chunk {
                 query = query
@@ -279,24 +286,14 @@ fn arguments<'q>(n: usize) -> sqlx::any::AnyArguments<'q> {
 /// `(project_id, function_name, time)` (migrations 26 and 29): the key its
 /// deletes name rows by. A pack goes when its whole second is past.
 const RECORD_TABLES: [(&str, &str, i64, &str); 3] = [
-    (
-        "invocation_packs",
-        "started_s",
-        1000,
-        "project_id, function_name, started_s, first_id",
-    ),
+    ("invocation_packs", "started_s", 1000, PACK_KEY),
     (
         "invocations",
         "started_ms",
         1,
         "project_id, function_name, started_ms, id",
     ),
-    (
-        "log_lines",
-        "time_ms",
-        1,
-        "project_id, function_name, time_ms, invocation_id, seq",
-    ),
+    ("log_lines", "time_ms", 1, LOG_KEY),
 ];
 
 impl Store {
@@ -764,10 +761,92 @@ mod tests {
         // Other queries meanwhile take other connections.
         store.ensure_project("q").await.expect("another query");
         in_use_settles_to(1).await;
-        // The same line again: its key is taken, the batch fails.
+        // The database refuses the next line: the batch fails.
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON log_lines BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .execute(store.pool())
+        .await
+        .expect("a trigger");
         let failed = store.write_records(&mut kept, &[], &[line], &[]).await;
-        assert!(failed.is_err(), "a duplicate key fails the batch");
+        assert!(failed.is_err(), "a refused line fails the batch");
         assert!(kept.0.is_none(), "let go after a failed batch");
         in_use_settles_to(0).await;
+    }
+
+    /// A batch written again (the writer's retry when a commit went
+    /// through but its answer was lost) succeeds and stores nothing twice:
+    /// its packs, lines and outbox rows are each there once.
+    #[tokio::test]
+    async fn a_batch_written_twice_is_stored_once() {
+        let (store, _dir) = crate::store::tests::temporary_sqlite().await;
+        let project = store.ensure_project("p").await.expect("a project");
+        let record = |id: &str, started_ms: i64| InvocationRecord {
+            id: id.into(),
+            project_id: project.id.clone(),
+            function_id: "fid".into(),
+            function: "f".into(),
+            version: 1,
+            trace_id: "t".into(),
+            started_ms,
+            duration_us: 1,
+            instantiate_us: 1,
+            peak_memory: 65536,
+            outcome: "error".into(),
+            http_status: None,
+            error: Some("boom".into()),
+            logs_dropped: 0,
+        };
+        let records = [record("a", 1_000), record("b", 1_500), record("c", 2_000)];
+        let lines: Vec<LogRecord> = (0..3)
+            .map(|seq| LogRecord {
+                invocation_id: "a".into(),
+                seq,
+                project_id: project.id.clone(),
+                function: "f".into(),
+                trace_id: "t".into(),
+                time_ms: 1_000,
+                stream: "stderr".into(),
+                level: None,
+                line: format!("line {seq}"),
+            })
+            .collect();
+        let events: Vec<super::super::outbox::OutboxRow> = ["a", "b", "c"]
+            .map(|id| super::super::outbox::OutboxRow {
+                id: format!("event-{id}"),
+                project_id: project.id.clone(),
+                hops: 0,
+                event_json: "{}".into(),
+                created_ms: 2_000,
+            })
+            .into();
+        let mut kept = RecordsConnection::default();
+        for attempt in 1..=2 {
+            store
+                .write_records(&mut kept, &records, &lines, &events)
+                .await
+                .unwrap_or_else(|e| panic!("attempt {attempt} written: {e}"));
+        }
+        let count = async |sql: &str| -> i64 {
+            sqlx::query_scalar(sql)
+                .fetch_one(store.pool())
+                .await
+                .expect("counted")
+        };
+        assert_eq!(
+            count("SELECT COUNT(*) FROM invocation_packs").await,
+            2,
+            "one pack a second"
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM log_lines").await, 3, "each line once");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM event_outbox").await,
+            3,
+            "each event once"
+        );
+        let scope = store.in_project(&project);
+        let listed = scope.invocations("f", (i64::MAX, ""), 10).await.expect("listed");
+        let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "a"], "each record once, newest first");
     }
 }
