@@ -8,8 +8,8 @@
 //! start.
 
 use super::{
-    CONNECTIONS, free_port, guests, load, native_server_rps, row, serve_command, spawn_until, stop,
-    wait_for_200, wasmtime_serve,
+    CONNECTIONS, free_port, guests, load, load_with_cpu, native_server_rps, row, serve_command, spawn_until,
+    stop, us, wait_for_200, wasmtime_serve,
 };
 
 /// The reuse setting, in a deploy's query: `wasmtime serve`'s defaults
@@ -52,7 +52,7 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
         wait_for_200(&http, &format!("http://{url}/fn/default/{name}/")).await;
     }
     let fresh = load(&url, "/fn/default/p3fresh/").await;
-    let reused = load(&url, "/fn/default/p3reuse/").await;
+    let (reused, reused_cpu) = load_with_cpu(&url, "/fn/default/p3reuse/", child.id()).await;
     let py_fresh = load(&url, "/fn/default/pyfresh/").await;
     let py_reused = load(&url, "/fn/default/pyreuse/").await;
     stop(child);
@@ -60,7 +60,7 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
 
     println!("throughput and latency, WASI 0.3 hello component ({CONNECTIONS} connections):");
     match &wasmtime {
-        Some((version, l)) => row(&format!("wasmtime serve ({version}), reuse"), l, native),
+        Some((version, l, _)) => row(&format!("wasmtime serve ({version}), reuse"), l, native),
         None => println!(
             "wasmtime serve: not installed ({}), skipped",
             crate::WASMTIME_INSTALL
@@ -68,12 +68,18 @@ pub(crate) async fn wasi_03(native: Option<f64>) {
     }
     row("MiniCloud, fresh instances", &fresh, native);
     row("MiniCloud, reuse", &reused, native);
-    if let Some((_, l)) = &wasmtime {
+    if let Some((_, l, cpu)) = &wasmtime {
         println!(
             "  MiniCloud reuse / wasmtime serve reuse: {:.2}x (p99 {:.2}x theirs); fresh / wasmtime serve: {:.2}x",
             reused.rps / l.rps,
             reused.p99.as_secs_f64() / l.p99.as_secs_f64(),
             fresh.rps / l.rps
+        );
+        println!(
+            "  CPU per reused request: MiniCloud {:.1} µs, wasmtime serve {:.1} µs ({:.2}x)",
+            us(reused_cpu),
+            us(*cpu),
+            us(reused_cpu) / us(*cpu)
         );
     }
     println!(
