@@ -7,9 +7,83 @@ use std::time::Duration;
 crate::on_both_databases!(
     logs_and_records_follow_invocations,
     old_records_are_deleted,
+    a_retried_batch_is_stored_once,
     errors_have_one_shape,
     metrics_need_credentials
 );
+
+/// The records' writer retries a batch whose commit it did not hear back
+/// from; when that commit went through, the retry finds its rows there:
+/// it succeeds, and the listing shows each record once (on both
+/// databases: PostgreSQL's `ON CONFLICT` takes the tables' keys as
+/// SQLite's does).
+async fn a_retried_batch_is_stored_once(db: Db) {
+    use minicloud_controlplane::store::Store;
+    use minicloud_controlplane::store::records::{InvocationRecord, LogRecord, RecordsConnection};
+    let s = Server::start(db).await;
+    s.deploy("faults", guests::FAULTS).await;
+    sqlx::any::install_default_drivers();
+    let store = Store::open(&s.database_url()).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&s.database_url()).await.unwrap();
+    let (project_id, function_id): (String, String) =
+        sqlx::query_as("SELECT project_id, id FROM functions WHERE name = 'faults'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let records: Vec<InvocationRecord> = (0..3)
+        .map(|i| InvocationRecord {
+            id: format!("retried-{i}"),
+            project_id: project_id.clone(),
+            function_id: function_id.clone(),
+            function: "faults".into(),
+            version: 1,
+            trace_id: "retried".into(),
+            started_ms: now_ms - 1_500 + i * 700,
+            duration_us: 10,
+            instantiate_us: 1,
+            peak_memory: 65_536,
+            outcome: "ok".into(),
+            http_status: Some(200),
+            error: None,
+            logs_dropped: 0,
+        })
+        .collect();
+    let lines: Vec<LogRecord> = records
+        .iter()
+        .map(|r| LogRecord {
+            invocation_id: r.id.clone(),
+            seq: 0,
+            project_id: project_id.clone(),
+            function: "faults".into(),
+            trace_id: "retried".into(),
+            time_ms: r.started_ms,
+            stream: "stdout".into(),
+            level: None,
+            line: format!("{} said hello", r.id),
+        })
+        .collect();
+    let mut kept = RecordsConnection::default();
+    for attempt in 1..=2 {
+        store
+            .write_records(&mut kept, &records, &lines, &[])
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+    }
+    assert_eq!(
+        faults_invocations(&s).await,
+        ["retried-2", "retried-1", "retried-0"],
+        "each once"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_lines WHERE trace_id = 'retried'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 3, "each line once");
+}
 
 /// Records and log lines past the retention (7 days by default) are
 /// deleted shortly after a start and every hour; younger ones stay.
@@ -86,18 +160,22 @@ async fn old_records_are_deleted(db: Db) {
         let (records, lines) = rows(id.clone()).await;
         assert!(records == 1 && lines > 0, "{id}: younger than 7 days, kept");
     }
-    let listed = s.get_json(&s.api("/functions/faults/invocations?limit=10")).await;
-    let listed: Vec<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        listed,
+        faults_invocations(&s).await,
         [ids[2].as_str(), ids[1].as_str()],
         "newest first, the old one gone"
     );
+}
+
+/// The ids of the first page of `faults`' invocations, newest first.
+async fn faults_invocations(s: &Server) -> Vec<String> {
+    let listed = s.get_json(&s.api("/functions/faults/invocations?limit=10")).await;
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn logs_and_records_follow_invocations(db: Db) {
