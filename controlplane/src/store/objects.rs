@@ -206,7 +206,7 @@ impl ProjectScope {
         .execute(&mut *tx)
         .await?;
         if let Some(event) = event {
-            super::outbox::put(&mut tx, event).await?;
+            super::outbox::put_all(&mut tx, self.backend(), std::slice::from_ref(event)).await?;
         }
         tx.commit().await?;
         Ok(Ok(old))
@@ -228,7 +228,7 @@ impl ProjectScope {
             .execute(&mut *tx)
             .await?;
         if let (Some(event), Some(_)) = (event, &old) {
-            super::outbox::put(&mut tx, event).await?;
+            super::outbox::put_all(&mut tx, self.backend(), std::slice::from_ref(event)).await?;
         }
         tx.commit().await?;
         Ok(old)

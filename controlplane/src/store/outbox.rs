@@ -31,32 +31,15 @@ fn outbox_row(r: &AnyRow) -> Result<OutboxRow> {
     })
 }
 
-/// Adds `row` to the outbox inside `tx`, the transaction of the change it
-/// announces. A row whose id is there already is left as it is: the id
-/// names the event (the bus keeps it too, so a second publish is a
-/// no-op), and a transaction retried after a commit whose answer was lost
-/// writes its events again.
-pub(crate) async fn put(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &OutboxRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO event_outbox (id, project_id, hops, event_json, created_ms) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&row.id)
-    .bind(&row.project_id)
-    .bind(row.hops)
-    .bind(&row.event_json)
-    .bind(row.created_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Adds `rows` to the outbox in `tx`, in as few statements as the rows
-/// allow; ids there already are left as in [`put`].
+/// Adds `rows` to the outbox inside `tx`, the transaction of the change
+/// they announce, in as few statements as the rows allow. A row whose id
+/// is there already is left as it is: the id names the event (the bus
+/// keeps it too, so a second publish is a no-op), and a transaction
+/// retried after a commit whose answer was lost writes its events again.
 pub(crate) async fn put_all(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
-    rows: &[&OutboxRow],
+    rows: &[impl std::borrow::Borrow<OutboxRow>],
 ) -> Result<()> {
     /// Rows per statement (5 parameters each).
     const CHUNK: usize = 200;
@@ -69,6 +52,7 @@ pub(crate) async fn put_all(
         ) + " ON CONFLICT (id) DO NOTHING";
         let mut q = sqlx::query(&sql);
         for row in chunk {
+            let row = row.borrow();
             q = q
                 .bind(&row.id)
                 .bind(&row.project_id)
@@ -86,7 +70,7 @@ impl Store {
     /// stored change.
     pub async fn put_outbox(&self, row: &OutboxRow) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        put(&mut tx, row).await?;
+        put_all(&mut tx, self.backend(), std::slice::from_ref(row)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -161,9 +145,8 @@ mod tests {
         let (store, _dir) = crate::store::tests::temporary_sqlite().await;
         let project = store.ensure_project("p").await.expect("a project");
         let mut tx = store.begin_write().await.expect("a transaction");
-        for (id, at) in [("b", 2), ("a", 1), ("c", 3)] {
-            put(&mut tx, &row(id, &project.id, at)).await.expect("stored");
-        }
+        let rows = [("b", 2), ("a", 1), ("c", 3)].map(|(id, at)| row(id, &project.id, at));
+        put_all(&mut tx, store.backend(), &rows).await.expect("stored");
         tx.commit().await.expect("committed");
 
         let first = store.claim_outbox("n1", 100, 200, 2).await.expect("claims");

@@ -222,8 +222,7 @@ impl Store {
         events: &[super::outbox::OutboxRow],
     ) -> Result<()> {
         let mut tx = sqlx::Connection::begin(conn).await?;
-        let events: Vec<&super::outbox::OutboxRow> = events.iter().collect();
-        super::outbox::put_all(&mut tx, self.backend(), &events).await?;
+        super::outbox::put_all(&mut tx, self.backend(), events).await?;
         let packs = packs(invocations)?;
         for chunk in packs.chunks(ROWS_PER_INSERT) {
             let sql = multi_row_insert(
@@ -811,8 +810,8 @@ mod tests {
                 line: format!("line {seq}"),
             })
             .collect();
-        let events: Vec<super::super::outbox::OutboxRow> = ["a", "b", "c"]
-            .map(|id| super::super::outbox::OutboxRow {
+        let events: Vec<crate::store::outbox::OutboxRow> = ["a", "b", "c"]
+            .map(|id| crate::store::outbox::OutboxRow {
                 id: format!("event-{id}"),
                 project_id: project.id.clone(),
                 hops: 0,

@@ -28,20 +28,21 @@ async fn a_guests_nul_costs_no_one_their_records(db: Db) {
         .to_str()
         .unwrap()
         .to_owned();
-    let recorded = |project: &'static str, function: &'static str, token: String| {
+    // A GET of an API path as `token`, asserting 200.
+    let get_as = |token: String, path: String| {
         let s = &s;
         async move {
-            let (status, page) = s
-                .call(
-                    &token,
-                    reqwest::Method::GET,
-                    &format!("/projects/{project}/functions/{function}/invocations"),
-                    None,
-                )
-                .await;
-            assert_eq!(status, 200, "{page}");
-            (page["items"].as_array().map_or(0, Vec::len) > 0).then_some(())
+            let (status, body) = s.call(&token, reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, 200, "GET {path}: {body}");
+            body
         }
+    };
+    let recorded = |project: &'static str, function: &'static str, token: String| {
+        let page = get_as(
+            token,
+            format!("/projects/{project}/functions/{function}/invocations"),
+        );
+        async move { (page.await["items"].as_array().map_or(0, Vec::len) > 0).then_some(()) }
     };
     let both = eventually(Duration::from_secs(10), || async {
         recorded("default", "hello", s.token.clone()).await?;
@@ -49,15 +50,11 @@ async fn a_guests_nul_costs_no_one_their_records(db: Db) {
     })
     .await;
     assert!(both.is_some(), "both invocations recorded: {}", s.log());
-    let (status, logs) = s
-        .call(
-            &evil,
-            reqwest::Method::GET,
-            &format!("/projects/evil/functions/nul/logs?invocation_id={id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{logs}");
+    let logs = get_as(
+        evil.clone(),
+        format!("/projects/evil/functions/nul/logs?invocation_id={id}"),
+    )
+    .await;
     let lines: Vec<&str> = logs["items"]
         .as_array()
         .unwrap()
