@@ -121,10 +121,16 @@ impl Artifacts {
         component: Bytes,
         compiled: Bytes,
     ) -> Result<(), ArtifactError> {
+        self.put_component(sha, component).await?;
+        self.put_compiled(sha, fingerprint, compiled).await
+    }
+
+    /// Stores an upload (named by its SHA-256, `sha`).
+    pub async fn put_component(&self, sha: &str, component: Bytes) -> Result<(), ArtifactError> {
         self.objects
             .put(&Self::component_key(sha), PutPayload::from_bytes(component))
             .await?;
-        self.put_compiled(sha, fingerprint, compiled).await
+        Ok(())
     }
 
     /// Makes sure the compiled artifact is in the local cache and is the

@@ -108,6 +108,7 @@ impl RecordWriter {
             lines_dropped: metrics::counter!("minicloud_log_lines_dropped_total"),
             duration: metrics::histogram!("minicloud_invocation_duration_seconds", &labels),
             instantiate: metrics::histogram!("minicloud_instantiate_seconds"),
+            quick: None,
             id: function,
         }
     }
@@ -244,6 +245,18 @@ pub struct FunctionSink {
     lines_dropped: metrics::Counter,
     duration: metrics::Histogram,
     instantiate: metrics::Histogram,
+    /// Counts its invocations when it runs Winch's code (the quick tier).
+    quick: Option<metrics::Counter>,
+}
+
+impl FunctionSink {
+    /// The same sink for a function that runs Winch's code (the quick
+    /// tier, until Cranelift's is swapped in): its invocations are also
+    /// counted in `minicloud_quick_invocations_total`.
+    pub fn quick(mut self) -> Self {
+        self.quick = Some(metrics::counter!("minicloud_quick_invocations_total"));
+        self
+    }
 }
 
 impl std::fmt::Debug for FunctionSink {
@@ -262,6 +275,9 @@ impl ReportSink for FunctionSink {
         // record alike.
         let error = r.error.as_ref().map(|e| stored_error(e.to_string()));
         let mut event = None;
+        if let Some(quick) = &self.quick {
+            quick.increment(1);
+        }
         match &error {
             None => self.ok.increment(1),
             Some(error) => {

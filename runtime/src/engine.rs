@@ -1,13 +1,14 @@
 //! The wasmtime engines (with and without the component model's async
 //! ABI), their linkers and the epoch ticker.
 
+use crate::limits::PER_COMPONENT;
 use crate::state::InstanceState;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -26,6 +27,10 @@ pub struct RuntimeConfig {
     /// pages a guest dirtied are reset in place (found with Linux's
     /// `PAGEMAP_SCAN`) instead of being unmapped and faulted in again.
     pub keep_resident_bytes: usize,
+    /// Whether new bytes may first be compiled by Winch, wasmtime's
+    /// baseline compiler, while Cranelift's optimised compile runs behind
+    /// (see [`Runtime::compile_quick`]).
+    pub quick_tier: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -37,12 +42,13 @@ impl Default for RuntimeConfig {
             max_wasm_stack: 1024 * 1024,
             log_bytes_per_invocation: 64 * 1024,
             keep_resident_bytes: 2 * 1024 * 1024,
+            quick_tier: true,
         }
     }
 }
 
-/// The data plane's shared core: two engines with their linkers, and the
-/// epoch ticker that drives both. Cheap to clone.
+/// The data plane's shared core: the engines with their linkers, and the
+/// epoch ticker that drives them. Cheap to clone.
 ///
 /// Components that use the component model's async ABI (WASI 0.3) need
 /// an engine with concurrency support, and every store of such an engine
@@ -53,6 +59,15 @@ impl Default for RuntimeConfig {
 /// engine's fingerprint. The engine with the async ABI is built when first
 /// needed: a node that never sees a WASI 0.3 component never pays for its
 /// pool's reservations at start.
+///
+/// A third engine, also built when first needed, compiles with Winch
+/// instead of Cranelift (the quick tier): about three times faster to
+/// compile, a few percent slower to run (BENCHMARKS.md, 2026-12-07
+/// night). A deploy of new bytes answers from its code while Cranelift's
+/// compile runs behind it, and the platform swaps Cranelift's in once
+/// stored; Winch's code is never stored. Its instances are allocated on
+/// demand, not from a pool: they serve only the first moments of a
+/// component, and a pool would reserve as much again at its first use.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
@@ -71,6 +86,9 @@ pub(crate) struct Inner {
     /// The component model's async ABI: WASI 0.3 (and 0.2 beside it);
     /// built on first use, or why it could not be.
     async_abi: OnceLock<Result<Host, String>>,
+    /// Winch's (no async ABI): WASI 0.2 and the handler world, compiled
+    /// quickly; built on first use, or why it could not be.
+    quick: OnceLock<Result<Host, String>>,
     pub(crate) config: RuntimeConfig,
     /// The node's reused instances (`reuse`).
     pub(crate) reused: Arc<crate::reuse::Reused>,
@@ -95,10 +113,11 @@ impl Runtime {
     /// allocator, epoch interruption), links WASI 0.2, wasi:http and the
     /// platform's capabilities into its linker, and starts the ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, StartError> {
-        let sync_abi = Host::new(&config, false)?;
+        let sync_abi = Host::new(&config, Kind::Sync)?;
         let inner = Arc::new(Inner {
             sync_abi,
             async_abi: OnceLock::new(),
+            quick: OnceLock::new(),
             config,
             reused: Arc::default(),
         });
@@ -146,22 +165,63 @@ impl Runtime {
         let built = self
             .inner
             .async_abi
-            .get_or_init(|| Host::new(&self.inner.config, true).map_err(|e| e.0));
+            .get_or_init(|| Host::new(&self.inner.config, Kind::Async).map_err(|e| e.0));
         built.as_ref().map_err(|e| StartError(e.clone()))
+    }
+
+    /// Winch's engine, built on first use; `None` when the quick tier is
+    /// turned off or Winch cannot build here (it compiles for x86_64
+    /// only): then everything is compiled by Cranelift at once.
+    pub(crate) fn quick(&self) -> Option<&Host> {
+        if !self.inner.config.quick_tier {
+            return None;
+        }
+        let built = self.inner.quick.get_or_init(|| {
+            Host::new(&self.inner.config, Kind::Quick).map_err(|e| {
+                tracing::warn!(error = %e, "no quick tier: Winch's engine cannot be built here");
+                e.0
+            })
+        });
+        built.as_ref().ok()
+    }
+
+    /// Whether `component` runs Winch's code (see [`Runtime::compile_quick`]).
+    pub fn is_quick(&self, component: &Component) -> bool {
+        self.is_quick_engine(component.engine())
+    }
+
+    /// Whether `engine` is Winch's.
+    pub(crate) fn is_quick_engine(&self, engine: &Engine) -> bool {
+        matches!(self.inner.quick.get(), Some(Ok(host)) if Engine::same(engine, &host.engine))
     }
 
     /// The engine and linker a component was compiled for.
     pub(crate) fn host_of(&self, component: &Component) -> &Host {
-        match self.inner.async_abi.get() {
-            Some(Ok(host)) if Engine::same(component.engine(), &host.engine) => host,
-            _ => &self.inner.sync_abi,
-        }
+        [&self.inner.async_abi, &self.inner.quick]
+            .into_iter()
+            .find_map(|built| match built.get() {
+                Some(Ok(host)) if Engine::same(component.engine(), &host.engine) => Some(host),
+                _ => None,
+            })
+            .unwrap_or(&self.inner.sync_abi)
     }
 }
 
+/// Which of the engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Cranelift, no async ABI: WASI 0.2 and the handler world.
+    Sync,
+    /// Cranelift with the async ABI: WASI 0.3.
+    Async,
+    /// Winch, no async ABI: the quick tier.
+    Quick,
+}
+
 impl Host {
-    fn new(config: &RuntimeConfig, async_abi: bool) -> Result<Self, StartError> {
-        let engine = build_engine(config, async_abi).map_err(|e| StartError(format!("{e:#}")))?;
+    fn new(config: &RuntimeConfig, kind: Kind) -> Result<Self, StartError> {
+        let async_abi = kind == Kind::Async;
+        let engine = build_engine(config, kind).map_err(|e| StartError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
@@ -186,7 +246,8 @@ impl Host {
     }
 }
 
-fn build_engine(config: &RuntimeConfig, async_abi: bool) -> wasmtime::Result<Engine> {
+fn build_engine(config: &RuntimeConfig, kind: Kind) -> wasmtime::Result<Engine> {
+    let async_abi = kind == Kind::Async;
     let n = config.pool_instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
@@ -194,9 +255,9 @@ fn build_engine(config: &RuntimeConfig, async_abi: bool) -> wasmtime::Result<Eng
         .total_memories(n * 2)
         .total_tables(n * 8)
         .total_stacks(n)
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
+        .max_core_instances_per_component(PER_COMPONENT.core_instances)
+        .max_memories_per_component(PER_COMPONENT.memories)
+        .max_tables_per_component(PER_COMPONENT.tables)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         // Each instance writes to copy-on-write pages of the memory image;
         // unmapping them afterwards makes the next instance fault them in
@@ -206,8 +267,13 @@ fn build_engine(config: &RuntimeConfig, async_abi: bool) -> wasmtime::Result<Eng
         .table_keep_resident(64 * 1024)
         .pagemap_scan(wasmtime::Enabled::Auto);
     let mut cfg = Config::new();
-    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .epoch_interruption(true)
+    match kind {
+        Kind::Quick => cfg
+            .strategy(Strategy::Winch)
+            .allocation_strategy(InstanceAllocationStrategy::OnDemand),
+        Kind::Sync | Kind::Async => cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
+    };
+    cfg.epoch_interruption(true)
         // WASI 0.3 components: async exports and imports, streams, futures;
         // without them no store pays for concurrency support.
         .wasm_component_model_async(async_abi)
@@ -233,7 +299,7 @@ fn fingerprint(engine: &Engine) -> String {
     hex::encode(&hasher.0.finalize()[..8])
 }
 
-/// One ticker for both engines: a timer per request costs orders of
+/// One ticker for the engines: a timer per request costs orders of
 /// magnitude in throughput (wasmtime issue 11814). It ends with the runtime.
 fn spawn_ticker(runtime: Weak<Inner>, tick: Duration) -> Result<(), StartError> {
     std::thread::Builder::new()
@@ -243,8 +309,10 @@ fn spawn_ticker(runtime: Weak<Inner>, tick: Duration) -> Result<(), StartError> 
                 std::thread::sleep(tick);
                 let Some(inner) = runtime.upgrade() else { break };
                 inner.sync_abi.engine.increment_epoch();
-                if let Some(Ok(host)) = inner.async_abi.get() {
-                    host.engine.increment_epoch();
+                for built in [&inner.async_abi, &inner.quick] {
+                    if let Some(Ok(host)) = built.get() {
+                        host.engine.increment_epoch();
+                    }
                 }
             }
         })

@@ -113,6 +113,12 @@ impl Function {
         }
     }
 
+    /// Whether it runs Winch's code, the quick tier's, until Cranelift's
+    /// is swapped in (see [`Runtime::compile_quick`]).
+    pub fn is_quick(&self) -> bool {
+        self.runtime.is_quick_engine(self.prepared.engine())
+    }
+
     /// The limits each invocation runs under.
     pub fn limits(&self) -> Limits {
         self.limits

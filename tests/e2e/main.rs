@@ -24,6 +24,7 @@ mod observe;
 mod openapi;
 mod outbox;
 mod policies;
+mod quick_tier;
 mod routes;
 mod rules;
 mod s3;

@@ -491,13 +491,29 @@ impl Server {
     /// `token` deploys `guest` as function `name` of `project`: the answer,
     /// whatever its status.
     pub async fn deploy_by(&self, token: &str, project: &str, name: &str, guest: &str) -> reqwest::Response {
+        let resp = self
+            .deploy_unsettled(token, project, name, std::fs::read(guest).unwrap())
+            .await;
+        self.settled(&resp).await;
+        resp
+    }
+
+    /// `token` deploys `bytes` as function `name` of `project`: the answer,
+    /// without waiting for the compile behind it (see [`Server::settled`]).
+    pub async fn deploy_unsettled(
+        &self,
+        token: &str,
+        project: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
         self.as_token(
             token,
             reqwest::Method::PUT,
             &format!("{}/api/v1/projects/{project}/functions/{name}", self.url),
         )
         .header("content-type", "application/wasm")
-        .body(std::fs::read(guest).unwrap())
+        .body(bytes)
         .send()
         .await
         .unwrap()
@@ -505,15 +521,38 @@ impl Server {
 
     /// Deploys bytes as function `name`, with optional query (`?memory_mib=...`).
     pub async fn deploy_bytes(&self, name: &str, query: &str, bytes: Vec<u8>) -> reqwest::Response {
-        self.authed(
-            reqwest::Method::PUT,
-            &self.api(&format!("/functions/{name}{query}")),
-        )
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
+        let resp = self
+            .authed(
+                reqwest::Method::PUT,
+                &self.api(&format!("/functions/{name}{query}")),
+            )
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        self.settled(&resp).await;
+        resp
+    }
+
+    /// After a deploy that succeeded, waits (up to a minute) for the
+    /// compile behind it: a deploy of new bytes answers from Winch's code
+    /// while Cranelift's compiles behind it (the quick tier), and the tests
+    /// that count compiles, read artifacts or hand over expect the deploy's
+    /// artifact stored. `tests/e2e/quick_tier.rs` tests the time before.
+    pub async fn settled(&self, deploy: &reqwest::Response) {
+        if !deploy.status().is_success() {
+            return;
+        }
+        let start = Instant::now();
+        while self.metric("minicloud_compiles_behind_deploys", "").await > 0.0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "a compile behind a deploy still runs after a minute:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Deploys a guest file and asserts success; returns the JSON answer.

@@ -130,6 +130,7 @@ async fn open_all(
         pool_instances: config.pool_instances,
         max_memory_bytes: config.max_memory_mib * 1024 * 1024,
         log_bytes_per_invocation: config.log_bytes_per_invocation,
+        quick_tier: config.quick_compile,
         ..RuntimeConfig::default()
     };
     let runtime = tokio::task::spawn_blocking(move || {

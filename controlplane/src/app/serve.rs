@@ -201,6 +201,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if left > 0 {
         tracing::warn!(left, "invocations still running after the grace period");
     }
+    // A deploy's artifact is stored before the process goes (else the next
+    // start compiles it again).
+    if !started.state.functions.compiles_behind(left_of_grace()).await {
+        tracing::warn!("compiles behind deploys still running after the grace period");
+    }
     started.state.events.close(left_of_grace()).await;
     started.state.workflows.engine().close().await;
     started.writer.flush().await;

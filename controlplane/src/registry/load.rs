@@ -89,9 +89,13 @@ impl Registry {
                 project.org_name, project.name, row.name
             ),
         };
+        let sink = match function.is_quick() {
+            true => self.writer.sink(identity.clone()).quick(),
+            false => self.writer.sink(identity.clone()),
+        };
         Ok(Loaded {
             function,
-            sink: Arc::new(self.writer.sink(identity.clone())),
+            sink: Arc::new(sink),
             identity,
             gate: self.gate(project, row),
             http_auth: row.settings.http_auth,
@@ -146,10 +150,14 @@ impl Registry {
             .runtime
             .function(&component, world, Default::default(), Vec::new())
             .map_err(|e| LoadError::Runtime(e.to_string()))?;
-        self.linked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, linked.clone());
+        // Winch's code serves only until Cranelift's is swapped in: a link
+        // of it kept here could outlive the swap (made as it ran).
+        if !linked.is_quick() {
+            self.linked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, linked.clone());
+        }
         Ok(linked)
     }
 
@@ -232,7 +240,16 @@ impl Registry {
     /// one node or several, and stored (original and artifact). Never
     /// faster because another org deployed the same bytes: a deploy's time
     /// must not tell one tenant what another runs.
-    pub async fn deployable(&self, org_id: &str, bytes: Bytes) -> Result<Deployable, DeployableError> {
+    ///
+    /// New bytes that Winch compiles (the quick tier) are answered from
+    /// its code, the original stored first; Cranelift's compile runs
+    /// behind the deploy, stores the artifact, swaps its code in and only
+    /// then ends the claim (see [`Registry::compiles_behind`]).
+    pub async fn deployable(
+        self: &Arc<Self>,
+        org_id: &str,
+        bytes: Bytes,
+    ) -> Result<Deployable, DeployableError> {
         let hashed = bytes.clone();
         let (sha, composed) = tokio::task::spawn_blocking(move || {
             (
@@ -280,12 +297,85 @@ impl Registry {
         };
         let deployable = match found {
             Some(component) => self.checked(sha.clone(), component, composed).await,
-            None => self.compile_and_store(org_id, bytes, composed).await,
+            None => match self.quickly(org_id, &sha, &bytes, composed).await {
+                Ok(Some(deployable)) => {
+                    self.compile_behind(org_id, sha, bytes);
+                    return Ok(deployable);
+                }
+                Ok(None) => self.compile_and_store(org_id, bytes, composed).await,
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
             tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
         }
         deployable
+    }
+
+    /// A deploy of new bytes answered from Winch's compile: checked as
+    /// any deploy, the original stored (whatever becomes of the compile
+    /// behind it, the deploy is not lost: a load compiles the original),
+    /// the component kept in memory for the first calls. `None` when the
+    /// quick tier does not take the bytes.
+    async fn quickly(
+        &self,
+        org_id: &str,
+        sha: &str,
+        bytes: &Bytes,
+        composed: bool,
+    ) -> Result<Option<Deployable>, DeployableError> {
+        let runtime = self.runtime.clone();
+        let quick = bytes.clone();
+        let start = Instant::now();
+        let Some((component, world)) = tokio::task::spawn_blocking(move || runtime.compile_quick(&quick))
+            .await
+            .map_err(|e| CompileError::Invalid(format!("the compiler failed: {e}")))??
+        else {
+            return Ok(None);
+        };
+        metrics::counter!("minicloud_quick_compilations_total").increment(1);
+        metrics::histogram!("minicloud_quick_compile_seconds").record(start.elapsed().as_secs_f64());
+        self.artifacts.put_component(sha, bytes.clone()).await?;
+        let reusable = reusable(&component);
+        self.remember_component(org_id, sha, component);
+        Ok(Some(Deployable {
+            sha256: sha.to_owned(),
+            world,
+            reusable,
+            composed,
+        }))
+    }
+
+    /// Cranelift's compile of bytes a deploy answered from Winch's, behind
+    /// it: stores the artifact, swaps its code in for Winch's, and ends
+    /// the org's compile claim (another node's deploy of the same bytes
+    /// waits for it, then loads the artifact). A graceful stop waits for
+    /// it within its grace; one that does not finish leaves the original,
+    /// which the next load compiles.
+    fn compile_behind(self: &Arc<Self>, org_id: &str, sha: String, bytes: Bytes) {
+        let registry = Arc::clone(self);
+        let org_id = org_id.to_owned();
+        let gauge = metrics::gauge!("minicloud_compiles_behind_deploys");
+        gauge.increment(1.0);
+        self.behind.spawn(async move {
+            let stored = async {
+                let c = compile(&registry.runtime, bytes, "deploy").await?;
+                registry
+                    .artifacts
+                    .put_compiled(&sha, &c.fingerprint, Bytes::from(c.artifact))
+                    .await?;
+                registry.swap_in(&org_id, &sha, c.component);
+                Ok::<_, DeployableError>(())
+            };
+            if let Err(e) = stored.await {
+                tracing::error!(component = %sha, error = %e,
+                    "Cranelift's compile behind a deploy failed; Winch's code serves until the next load compiles the original");
+            }
+            if let Err(e) = registry.artifacts.release_compile(&org_id, &sha).await {
+                tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
+            }
+            gauge.decrement(1.0);
+        });
     }
 
     /// Compiles new bytes and stores the original and its artifact.

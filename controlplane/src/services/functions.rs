@@ -236,6 +236,12 @@ impl FunctionService {
         self.registry.in_flight()
     }
 
+    /// Waits for the compiles behind deploys (see
+    /// [`Registry::compiles_behind`]); whether they all ended in `grace`.
+    pub async fn compiles_behind(&self, grace: std::time::Duration) -> bool {
+        self.registry.compiles_behind(grace).await
+    }
+
     /// The projects' and orgs' pools (what runs under each quota).
     pub fn tenants(&self) -> &Arc<Tenants> {
         self.registry.tenants()
