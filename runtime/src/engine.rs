@@ -65,9 +65,8 @@ impl Default for RuntimeConfig {
 /// compile, a few percent slower to run (BENCHMARKS.md, 2026-12-07
 /// night). A deploy of new bytes answers from its code while Cranelift's
 /// compile runs behind it, and the platform swaps Cranelift's in once
-/// stored; Winch's code is never stored. Its instances are allocated on
-/// demand, not from a pool: they serve only the first moments of a
-/// component, and a pool would reserve as much again at its first use.
+/// stored; Winch's code is never stored. It has a pool of its own, as
+/// large as the others (virtual reservations, made at its first use).
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
@@ -267,13 +266,14 @@ fn build_engine(config: &RuntimeConfig, kind: Kind) -> wasmtime::Result<Engine> 
         .table_keep_resident(64 * 1024)
         .pagemap_scan(wasmtime::Enabled::Auto);
     let mut cfg = Config::new();
-    match kind {
-        Kind::Quick => cfg
-            .strategy(Strategy::Winch)
-            .allocation_strategy(InstanceAllocationStrategy::OnDemand),
-        Kind::Sync | Kind::Async => cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)),
-    };
-    cfg.epoch_interruption(true)
+    if kind == Kind::Quick {
+        cfg.strategy(Strategy::Winch);
+    }
+    // A pool for each engine, Winch's too: besides reusing slots, the pool
+    // refuses at compile what would not fit one (memories and tables per
+    // module, table elements, instance size), which no other part checks.
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true)
         // WASI 0.3 components: async exports and imports, streams, futures;
         // without them no store pays for concurrency support.
         .wasm_component_model_async(async_abi)

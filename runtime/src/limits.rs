@@ -91,9 +91,8 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 
     // A store holds one component's instance: the pool's bounds on a
-    // component, kept also where instances are not pooled (the quick
-    // tier's engine), so that a component of a hundred memories cannot
-    // take a hundred times its limit there.
+    // component, kept by the store as well (the pool refuses such a
+    // component at compile; this holds should an engine ever not pool).
     fn instances(&self) -> usize {
         PER_COMPONENT.core_instances as usize
     }

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 crate::on_both_databases!(
     a_first_deploy_serves_at_once_and_swaps_in_cranelift,
-    another_orgs_deploy_in_our_quick_window
+    another_orgs_deploy_in_our_quick_window,
+    compiles_behind_deploys_are_bounded
 );
 
 #[derive(Debug)]
@@ -179,7 +180,9 @@ async fn a_first_deploy_serves_at_once_and_swaps_in_cranelift(db: Db) {
 
 /// Another org deploys the same bytes while ours are in their quick
 /// window: it compiles them itself (its deploy is no quicker for ours),
-/// both serve, and both end on Cranelift's code.
+/// each org runs its own Winch code and swaps in its own compile (which
+/// code one runs, and when its functions load again, never depends on the
+/// other's deploys), both serve, and both end on Cranelift's code.
 async fn another_orgs_deploy_in_our_quick_window(db: Db) {
     let s = Server::start(db).await;
     let evil = tenant(&s, "evil", "evil").await;
@@ -201,6 +204,11 @@ async fn another_orgs_deploy_in_our_quick_window(db: Db) {
     s.settled(&ours).await;
     s.settled(&theirs).await;
     assert_eq!(
+        s.metric("minicloud_quick_swaps_total", "").await,
+        2.0,
+        "each org swapped in its own compile"
+    );
+    assert_eq!(
         s.metric("minicloud_compilations_total", "reason=\"deploy\"")
             .await,
         2.0
@@ -215,4 +223,40 @@ async fn another_orgs_deploy_in_our_quick_window(db: Db) {
         quick,
         "both orgs' functions run Cranelift's code"
     );
+}
+
+/// A tenant deploying new bytes as fast as it can does not queue compiles
+/// behind its deploys without bound: past one a core, its deploys wait for
+/// Cranelift's compile, as without the quick tier. Every deploy serves and
+/// every component is compiled by Cranelift once.
+async fn compiles_behind_deploys_are_bounded(db: Db) {
+    let s = Server::start(db).await;
+    let hello = std::fs::read(guests::HELLO).unwrap();
+    let names: Vec<String> = (0..8).map(|k| format!("f{k}")).collect();
+    let deploys = names.iter().zip(b'0'..).map(|(name, tag)| {
+        // A custom section of its own: new bytes each.
+        let mut bytes = hello.clone();
+        bytes.extend_from_slice(&[0, 3, 1, b'x', tag]);
+        deploy_now(&s, &s.token, "default", name, bytes)
+    });
+    let answers = futures::future::join_all(deploys).await;
+    let quick = s.metric("minicloud_quick_compilations_total", "").await;
+    assert!(
+        (1.0..8.0).contains(&quick),
+        "{quick} of 8 deploys at once answered from Winch's code: some must wait for Cranelift"
+    );
+    for answer in &answers {
+        s.settled(answer).await;
+    }
+    assert_eq!(
+        s.metric("minicloud_compilations_total", "reason=\"deploy\"")
+            .await,
+        8.0
+    );
+    for name in &names {
+        assert_eq!(
+            s.get_text(&s.fn_url(name, "/")).await,
+            "Hello, world! (from MiniCloud)\n"
+        );
+    }
 }

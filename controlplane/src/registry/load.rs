@@ -162,20 +162,33 @@ impl Registry {
     }
 
     /// The component of `sha`: from memory, else the artifact cache, else
-    /// compiled again from the stored original.
+    /// compiled again from the stored original. Another node compiling the
+    /// bytes for the org (behind a deploy answered from Winch's code
+    /// there) is waited for, and its artifact taken.
     async fn component(&self, org_id: &str, sha: &str) -> Result<Component, LoadError> {
         if let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
-        let bytes = self.artifacts.component(sha).await?;
-        let compiled = compile(&self.runtime, bytes, "cache_miss")
-            .await
-            .map_err(|e| LoadError::Runtime(e.to_string()))?;
-        self.artifacts
-            .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
-            .await?;
-        self.remember_component(org_id, sha, compiled.component.clone());
-        Ok(compiled.component)
+        if self.claim_compile(org_id, sha, LOAD_WAITS_MS).await?
+            && let Some(component) = self.compiled_before(org_id, sha).await?
+        {
+            self.release_compile(org_id, sha).await;
+            return Ok(component);
+        }
+        let compiled = async {
+            let bytes = self.artifacts.component(sha).await?;
+            let compiled = compile(&self.runtime, bytes, "cache_miss")
+                .await
+                .map_err(|e| LoadError::Runtime(e.to_string()))?;
+            self.artifacts
+                .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
+                .await?;
+            self.remember_component(org_id, sha, compiled.component.clone());
+            Ok(compiled.component)
+        }
+        .await;
+        self.release_compile(org_id, sha).await;
+        compiled
     }
 
     /// The component of `sha` if this engine compiled it before: from
@@ -204,6 +217,11 @@ impl Registry {
 /// How long a node's claim on compiling new bytes holds others back:
 /// longer than the largest component takes to compile.
 const COMPILE_CLAIM_MS: i64 = 300_000;
+
+/// How long a load waits for another node's compile of the same bytes
+/// before compiling them itself: a caller waits meanwhile, and a claim
+/// left by a node that died would hold it up to `COMPILE_CLAIM_MS`.
+const LOAD_WAITS_MS: i64 = 10_000;
 
 /// Why a deploy's component could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -266,29 +284,16 @@ impl Registry {
             Ok(held) => (held, false),
             Err(_) => (slot.lock.lock().await, true),
         };
-        if (waited || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
+        // Bytes whose compile runs behind an earlier deploy of the org
+        // (one the API refused after compiling, say) are the org's own.
+        if (waited
+            || self.quick.holds(org_id, &sha)
+            || self.store.org_deployed(org_id, &sha).await.unwrap_or(false))
             && let Some(component) = self.compiled_before(org_id, &sha).await.ok().flatten()
         {
             return self.checked(sha, component, composed).await;
         }
-        // Another node may be compiling the same bytes for this org: wait
-        // for its claim to end rather than compile them too. Not for the
-        // artifact to appear: it may be there already, another org's, and
-        // finding it sooner than the org's own compile ends would tell this
-        // org that another deployed the same bytes.
-        let waited_since = Instant::now();
-        let mut contended = false;
-        while !self
-            .artifacts
-            .claim_compile(org_id, &sha, COMPILE_CLAIM_MS)
-            .await?
-        {
-            contended = true;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if waited_since.elapsed() > Duration::from_millis(COMPILE_CLAIM_MS as u64) {
-                break;
-            }
-        }
+        let contended = self.claim_compile(org_id, &sha, COMPILE_CLAIM_MS).await?;
         // Claimed after another node's claim ended: the artifact it stored
         // just before, if any, serves.
         let found = match contended {
@@ -298,84 +303,51 @@ impl Registry {
         let deployable = match found {
             Some(component) => self.checked(sha.clone(), component, composed).await,
             None => match self.quickly(org_id, &sha, &bytes, composed).await {
-                Ok(Some(deployable)) => {
-                    self.compile_behind(org_id, sha, bytes);
+                Ok(Some((deployable, room))) => {
+                    self.compile_behind(org_id, sha, bytes, room);
                     return Ok(deployable);
                 }
                 Ok(None) => self.compile_and_store(org_id, bytes, composed).await,
                 Err(e) => Err(e),
             },
         };
-        if let Err(e) = self.artifacts.release_compile(org_id, &sha).await {
-            tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
-        }
+        self.release_compile(org_id, &sha).await;
         deployable
     }
 
-    /// A deploy of new bytes answered from Winch's compile: checked as
-    /// any deploy, the original stored (whatever becomes of the compile
-    /// behind it, the deploy is not lost: a load compiles the original),
-    /// the component kept in memory for the first calls. `None` when the
-    /// quick tier does not take the bytes.
-    async fn quickly(
+    /// Claims compiling `sha` for `org_id`, after waiting (up to
+    /// `wait_ms`) for another node's claim to end rather than compile the
+    /// bytes too: whether there was one. Not for the artifact to appear:
+    /// it may be there already, another org's, and finding it sooner than
+    /// the org's own compile ends would tell this org that another
+    /// deployed the same bytes.
+    pub(super) async fn claim_compile(
         &self,
         org_id: &str,
         sha: &str,
-        bytes: &Bytes,
-        composed: bool,
-    ) -> Result<Option<Deployable>, DeployableError> {
-        let runtime = self.runtime.clone();
-        let quick = bytes.clone();
-        let start = Instant::now();
-        let Some((component, world)) = tokio::task::spawn_blocking(move || runtime.compile_quick(&quick))
-            .await
-            .map_err(|e| CompileError::Invalid(format!("the compiler failed: {e}")))??
-        else {
-            return Ok(None);
-        };
-        metrics::counter!("minicloud_quick_compilations_total").increment(1);
-        metrics::histogram!("minicloud_quick_compile_seconds").record(start.elapsed().as_secs_f64());
-        self.artifacts.put_component(sha, bytes.clone()).await?;
-        let reusable = reusable(&component);
-        self.remember_component(org_id, sha, component);
-        Ok(Some(Deployable {
-            sha256: sha.to_owned(),
-            world,
-            reusable,
-            composed,
-        }))
+        wait_ms: i64,
+    ) -> Result<bool, ArtifactError> {
+        let waited_since = Instant::now();
+        let mut contended = false;
+        while !self
+            .artifacts
+            .claim_compile(org_id, sha, COMPILE_CLAIM_MS)
+            .await?
+        {
+            contended = true;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if waited_since.elapsed() > Duration::from_millis(wait_ms as u64) {
+                break;
+            }
+        }
+        Ok(contended)
     }
 
-    /// Cranelift's compile of bytes a deploy answered from Winch's, behind
-    /// it: stores the artifact, swaps its code in for Winch's, and ends
-    /// the org's compile claim (another node's deploy of the same bytes
-    /// waits for it, then loads the artifact). A graceful stop waits for
-    /// it within its grace; one that does not finish leaves the original,
-    /// which the next load compiles.
-    fn compile_behind(self: &Arc<Self>, org_id: &str, sha: String, bytes: Bytes) {
-        let registry = Arc::clone(self);
-        let org_id = org_id.to_owned();
-        let gauge = metrics::gauge!("minicloud_compiles_behind_deploys");
-        gauge.increment(1.0);
-        self.behind.spawn(async move {
-            let stored = async {
-                let c = compile(&registry.runtime, bytes, "deploy").await?;
-                registry
-                    .artifacts
-                    .put_compiled(&sha, &c.fingerprint, Bytes::from(c.artifact))
-                    .await?;
-                registry.swap_in(&org_id, &sha, c.component);
-                Ok::<_, DeployableError>(())
-            };
-            if let Err(e) = stored.await {
-                tracing::error!(component = %sha, error = %e,
-                    "Cranelift's compile behind a deploy failed; Winch's code serves until the next load compiles the original");
-            }
-            if let Err(e) = registry.artifacts.release_compile(&org_id, &sha).await {
-                tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
-            }
-            gauge.decrement(1.0);
-        });
+    /// Ends this node's claim on compiling `sha` for `org_id`.
+    pub(super) async fn release_compile(&self, org_id: &str, sha: &str) {
+        if let Err(e) = self.artifacts.release_compile(org_id, sha).await {
+            tracing::warn!(error = %e, "cannot release a compile claim; it ends by itself");
+        }
     }
 
     /// Compiles new bytes and stores the original and its artifact.
@@ -473,7 +445,7 @@ impl Registry {
 
 /// Whether a component's instances can serve more than one request: WASI
 /// 0.3 HTTP components, whose handler is an async export.
-fn reusable(component: &Component) -> bool {
+pub(super) fn reusable(component: &Component) -> bool {
     minicloud_runtime::world::http_version(component.engine(), component)
         == Some(minicloud_runtime::world::HttpVersion::P3)
 }

@@ -17,6 +17,7 @@
 
 mod forgotten;
 mod load;
+mod quick;
 mod slots;
 mod spares;
 
@@ -33,13 +34,13 @@ pub use load::{Deployable, DeployableError, compile};
 use minicloud_runtime::Component;
 use minicloud_runtime::CpuShare;
 use minicloud_runtime::{Function, Limits, ReportSink, Runtime, World};
+use quick::Quick;
 use slots::{LoadLocks, LoadSlot};
 use spares::Components;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
 
 /// Errors loading a function.
 #[derive(Debug, thiserror::Error)]
@@ -162,8 +163,9 @@ pub struct Registry {
     cpu_shares: Mutex<HashMap<String, CpuShare>>,
     in_flight: Arc<InFlight>,
     queue_wait: Duration,
-    /// Cranelift's compiles behind deploys answered from Winch's code.
-    behind: TaskTracker,
+    /// Winch's components of deploys whose Cranelift compile runs behind
+    /// them (`quick`).
+    quick: Quick,
 }
 
 impl std::fmt::Debug for Registry {
@@ -205,7 +207,7 @@ impl Registry {
             cpu_shares: Mutex::new(HashMap::new()),
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
-            behind: TaskTracker::new(),
+            quick: Quick::new(),
         }
     }
 
@@ -217,15 +219,6 @@ impl Registry {
     /// The projects' and orgs' pools (what runs under each quota).
     pub fn tenants(&self) -> &Arc<Tenants> {
         &self.tenants
-    }
-
-    /// Waits until Cranelift's compiles behind deploys have stored their
-    /// artifacts, or `grace` passes; whether they all did.
-    pub async fn compiles_behind(&self, grace: Duration) -> bool {
-        self.behind.close();
-        let done = tokio::time::timeout(grace, self.behind.wait()).await.is_ok();
-        self.behind.reopen();
-        done
     }
 
     /// The runtime.
@@ -265,38 +258,6 @@ impl Registry {
         });
     }
 
-    /// Puts Cranelift's component of `sha` in place of Winch's (see
-    /// `Registry::deployable`), for every org that holds it, and forgets
-    /// the loaded functions that run Winch's code of it, in any org: each
-    /// loads again on its next call, from memory. A load that read Winch's
-    /// as this ran is not cached (its org's functions were forgotten).
-    fn swap_in(&self, org_id: &str, sha: &str, component: Component) {
-        let runtime = &self.runtime;
-        let holders = {
-            let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-            components.replace_if(sha, component.clone(), |held| runtime.is_quick(held));
-            components.holders(sha)
-        };
-        self.remember_component(org_id, sha, component);
-        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        let mut orgs: HashSet<String> = holders.into_iter().collect();
-        orgs.insert(org_id.to_owned());
-        for functions in loaded.values_mut() {
-            functions.retain(|_, f| {
-                let stale = f.sha256 == sha && f.function.is_quick();
-                if stale {
-                    orgs.insert(f.project.org_id.clone());
-                }
-                !stale
-            });
-        }
-        loaded.retain(|_, functions| !functions.is_empty());
-        for org in &orgs {
-            self.forgotten.forgot(org);
-        }
-        metrics::counter!("minicloud_quick_swaps_total").increment(1);
-    }
-
     /// Keeps a compiled or loaded component for org `org_id` so the first
     /// call after a deploy need not load it from disk, and lets go of the
     /// spares past `spare_bytes`.
@@ -321,9 +282,13 @@ impl Registry {
         }
     }
 
-    /// The component of `sha` if org `org_id` holds it in memory, marked
-    /// used (see `spares`: never because another org holds it).
+    /// The component of `sha` if org `org_id` holds it in memory (Winch's
+    /// while its deploy's Cranelift compile runs), marked used (see
+    /// `spares`: never because another org holds it).
     fn remembered_component(&self, org_id: &str, sha: &str) -> Option<Component> {
+        if let Some(quick) = self.quick.get(org_id, sha) {
+            return Some(quick);
+        }
         self.components
             .lock()
             .unwrap_or_else(|e| e.into_inner())

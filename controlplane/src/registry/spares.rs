@@ -51,26 +51,6 @@ impl<T: Clone> Components<T> {
         held.orgs.insert(org.to_owned(), Instant::now());
     }
 
-    /// Puts `component` in place of the one held for `sha` if `stale`
-    /// says it should be, for every org that holds it; whether it did.
-    pub(super) fn replace_if(&mut self, sha: &str, component: T, stale: impl FnOnce(&T) -> bool) -> bool {
-        match self.by_sha.get_mut(sha) {
-            Some(held) if stale(&held.component) => {
-                held.component = component;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The orgs that hold the component of `sha`.
-    pub(super) fn holders(&self, sha: &str) -> Vec<String> {
-        self.by_sha
-            .get(sha)
-            .map(|held| held.orgs.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Whether `org` holds the component of `sha`.
     pub(super) fn holds(&self, org: &str, sha: &str) -> bool {
         self.by_sha.get(sha).is_some_and(|h| h.orgs.contains_key(org))
