@@ -14,6 +14,9 @@
 //!   for a single load (and one per component a deploy compiles).
 //! - `spares`: which compiled components stay in memory, and for which
 //!   orgs: an org finds one only while it holds it itself.
+//! - `quick`: the quick tier: a deploy of new bytes answered from Winch's
+//!   code, kept for its org alone, while Cranelift's compiles behind it
+//!   and is swapped in.
 
 mod forgotten;
 mod load;
