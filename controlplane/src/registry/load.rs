@@ -165,30 +165,36 @@ impl Registry {
     /// compiled again from the stored original. Another node compiling the
     /// bytes for the org (behind a deploy answered from Winch's code
     /// there) is waited for, and its artifact taken.
+    ///
+    /// The claim is only taken to see that none other is live, and let go
+    /// at once (briefly: a load its caller drops holds nothing up). Bytes
+    /// Cranelift refused before are refused at once, not compiled again
+    /// at every call.
     async fn component(&self, org_id: &str, sha: &str) -> Result<Component, LoadError> {
         if let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
-        if self.claim_compile(org_id, sha, LOAD_WAITS_MS).await?
-            && let Some(component) = self.compiled_before(org_id, sha).await?
-        {
-            self.release_compile(org_id, sha).await;
+        if let Some(refusal) = self.refused(org_id, sha) {
+            return Err(LoadError::Runtime(refusal));
+        }
+        let contended = self.claim_compile(org_id, sha, LOAD_WAITS_MS, 1_000).await?;
+        self.release_compile(org_id, sha).await;
+        if contended && let Some(component) = self.compiled_before(org_id, sha).await? {
             return Ok(component);
         }
-        let compiled = async {
-            let bytes = self.artifacts.component(sha).await?;
-            let compiled = compile(&self.runtime, bytes, "cache_miss")
-                .await
-                .map_err(|e| LoadError::Runtime(e.to_string()))?;
-            self.artifacts
-                .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
-                .await?;
-            self.remember_component(org_id, sha, compiled.component.clone());
-            Ok(compiled.component)
-        }
-        .await;
-        self.release_compile(org_id, sha).await;
-        compiled
+        let bytes = self.artifacts.component(sha).await?;
+        let compiled = match compile(&self.runtime, bytes, "cache_miss").await {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                self.refuse(org_id, sha, e.to_string());
+                return Err(LoadError::Runtime(e.to_string()));
+            }
+        };
+        self.artifacts
+            .put_compiled(sha, &compiled.fingerprint, Bytes::from(compiled.artifact))
+            .await?;
+        self.remember_component(org_id, sha, compiled.component.clone());
+        Ok(compiled.component)
     }
 
     /// The component of `sha` if this engine compiled it before: from
@@ -261,7 +267,7 @@ impl Registry {
     ///
     /// New bytes that Winch compiles (the quick tier) are answered from
     /// its code, the original stored first; Cranelift's compile runs
-    /// behind the deploy, stores the artifact, swaps its code in and only
+    /// behind the deploy, swaps its code in, stores the artifact and only
     /// then ends the claim (see [`Registry::compiles_behind`]).
     pub async fn deployable(
         self: &Arc<Self>,
@@ -293,7 +299,13 @@ impl Registry {
         {
             return self.checked(sha, component, composed).await;
         }
-        let contended = self.claim_compile(org_id, &sha, COMPILE_CLAIM_MS).await?;
+        // Bytes Cranelift refused after Winch took them: refused now.
+        if let Some(refusal) = self.refused(org_id, &sha) {
+            return Err(CompileError::Invalid(refusal).into());
+        }
+        let contended = self
+            .claim_compile(org_id, &sha, COMPILE_CLAIM_MS, COMPILE_CLAIM_MS)
+            .await?;
         // Claimed after another node's claim ended: the artifact it stored
         // just before, if any, serves.
         let found = match contended {
@@ -315,9 +327,9 @@ impl Registry {
         deployable
     }
 
-    /// Claims compiling `sha` for `org_id`, after waiting (up to
-    /// `wait_ms`) for another node's claim to end rather than compile the
-    /// bytes too: whether there was one. Not for the artifact to appear:
+    /// Claims compiling `sha` for `org_id` for `for_ms`, after waiting (up
+    /// to `wait_ms`) for another node's claim to end rather than compile
+    /// the bytes too: whether there was one. Not for the artifact to appear:
     /// it may be there already, another org's, and finding it sooner than
     /// the org's own compile ends would tell this org that another
     /// deployed the same bytes.
@@ -326,14 +338,11 @@ impl Registry {
         org_id: &str,
         sha: &str,
         wait_ms: i64,
+        for_ms: i64,
     ) -> Result<bool, ArtifactError> {
         let waited_since = Instant::now();
         let mut contended = false;
-        while !self
-            .artifacts
-            .claim_compile(org_id, sha, COMPILE_CLAIM_MS)
-            .await?
-        {
+        while !self.artifacts.claim_compile(org_id, sha, for_ms).await? {
             contended = true;
             tokio::time::sleep(Duration::from_millis(50)).await;
             if waited_since.elapsed() > Duration::from_millis(wait_ms as u64) {

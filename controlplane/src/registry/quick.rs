@@ -20,25 +20,44 @@ use tokio_util::task::TaskTracker;
 
 /// Winch's components and the compiles behind the deploys that made them.
 pub(super) struct Quick {
-    /// By org and SHA-256: Winch's component of bytes the org deployed,
-    /// while Cranelift's compile of them runs.
+    /// By org and SHA-256: the component of bytes the org deployed while
+    /// Cranelift's compile of them runs behind the deploy: Winch's, then
+    /// Cranelift's until its artifact is stored (so that it cannot be
+    /// trimmed before).
     components: Mutex<HashMap<(String, String), Component>>,
     /// The compiles behind deploys.
     behind: TaskTracker,
     /// Room for compiles behind deploys, one a core: past it a deploy of
-    /// new bytes waits for Cranelift's compile, as without the quick tier
-    /// (a tenant deploying new bytes in a loop is held back by its own
-    /// compiles instead of queueing them on the node).
+    /// new bytes waits for Cranelift's compile, as without the quick tier.
     room: Arc<Semaphore>,
+    /// Compiles behind deploys by org, at most `per_org` each (half the
+    /// room, at least one): a tenant deploying new bytes in a loop is held
+    /// back by its own compiles and leaves room for the others'.
+    by_org: Arc<Mutex<HashMap<String, usize>>>,
+    per_org: usize,
+    /// By org and SHA-256: why Cranelift refused bytes (a deploy Winch
+    /// took, or an original compiled again); loads of them fail at once
+    /// instead of compiling them at every call. At most `MAX_REFUSED`.
+    refused: Mutex<HashMap<(String, String), String>>,
 }
+
+/// Refusals remembered at most; past it they are forgotten all at once.
+const MAX_REFUSED: usize = 10_000;
 
 impl Quick {
     pub(super) fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::with_room(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Room for `cores` compiles behind deploys.
+    fn with_room(cores: usize) -> Self {
         Self {
             components: Mutex::new(HashMap::new()),
             behind: TaskTracker::new(),
             room: Arc::new(Semaphore::new(cores)),
+            by_org: Arc::default(),
+            per_org: (cores / 2).max(1),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -46,7 +65,25 @@ impl Quick {
         self.components.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Winch's component of `sha` for `org`, while Cranelift's compiles.
+    /// A place for a compile behind a deploy of `org`, if the node and
+    /// the org have room.
+    fn room_for(&self, org: &str) -> Option<Room> {
+        let node = Arc::clone(&self.room).try_acquire_owned().ok()?;
+        let mut by_org = self.by_org.lock().unwrap_or_else(|e| e.into_inner());
+        let running = by_org.entry(org.to_owned()).or_default();
+        if *running >= self.per_org {
+            return None;
+        }
+        *running += 1;
+        Some(Room {
+            _node: node,
+            by_org: Arc::clone(&self.by_org),
+            org: org.to_owned(),
+        })
+    }
+
+    /// The component of `sha` for `org`, while Cranelift's compile of it
+    /// runs behind a deploy.
     pub(super) fn get(&self, org: &str, sha: &str) -> Option<Component> {
         self.components().get(&(org.to_owned(), sha.to_owned())).cloned()
     }
@@ -57,7 +94,41 @@ impl Quick {
     }
 }
 
+/// A compile behind a deploy's place on the node and in its org's share.
+pub(super) struct Room {
+    _node: OwnedSemaphorePermit,
+    by_org: Arc<Mutex<HashMap<String, usize>>>,
+    org: String,
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        let mut by_org = self.by_org.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = by_org.get_mut(&self.org) {
+            *running -= 1;
+            if *running == 0 {
+                by_org.remove(&self.org);
+            }
+        }
+    }
+}
+
 impl Registry {
+    /// Why Cranelift refused `sha` for `org_id`, if it did.
+    pub(super) fn refused(&self, org_id: &str, sha: &str) -> Option<String> {
+        let refused = self.quick.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.get(&(org_id.to_owned(), sha.to_owned())).cloned()
+    }
+
+    /// Remembers that Cranelift refused `sha` for `org_id`.
+    pub(super) fn refuse(&self, org_id: &str, sha: &str, why: String) {
+        let mut refused = self.quick.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.len() >= MAX_REFUSED {
+            refused.clear();
+        }
+        refused.insert((org_id.to_owned(), sha.to_owned()), why);
+    }
+
     /// A deploy of new bytes answered from Winch's compile: checked as
     /// any deploy, the original stored (whatever becomes of the compile
     /// behind it, the deploy is not lost: a load compiles the original),
@@ -69,8 +140,8 @@ impl Registry {
         sha: &str,
         bytes: &Bytes,
         composed: bool,
-    ) -> Result<Option<(Deployable, OwnedSemaphorePermit)>, DeployableError> {
-        let Ok(room) = Arc::clone(&self.quick.room).try_acquire_owned() else {
+    ) -> Result<Option<(Deployable, Room)>, DeployableError> {
+        let Some(room) = self.quick.room_for(org_id) else {
             return Ok(None);
         };
         let runtime = self.runtime.clone();
@@ -106,13 +177,7 @@ impl Registry {
     /// the org's compile claim (another node's deploy or load of the same
     /// bytes waits for it, then loads the artifact). A graceful stop waits
     /// for it within its grace ([`Registry::compiles_behind`]).
-    pub(super) fn compile_behind(
-        self: &Arc<Self>,
-        org_id: &str,
-        sha: String,
-        bytes: Bytes,
-        room: OwnedSemaphorePermit,
-    ) {
+    pub(super) fn compile_behind(self: &Arc<Self>, org_id: &str, sha: String, bytes: Bytes, room: Room) {
         let registry = Arc::clone(self);
         let org_id = org_id.to_owned();
         let gauge = metrics::gauge!("minicloud_compiles_behind_deploys");
@@ -120,7 +185,7 @@ impl Registry {
         self.quick.behind.spawn(async move {
             match compile(&registry.runtime, bytes, "deploy").await {
                 Ok(c) => {
-                    registry.swap_in(&org_id, &sha, Some(c.component));
+                    registry.swap_in(&org_id, &sha, Some(c.component.clone()));
                     let stored = registry
                         .artifacts
                         .put_compiled(&sha, &c.fingerprint, Bytes::from(c.artifact))
@@ -129,11 +194,19 @@ impl Registry {
                         tracing::error!(component = %sha, error = %e,
                             "cannot store the artifact compiled behind a deploy; the next start compiles the original");
                     }
+                    // Among the shared components before it leaves the
+                    // deploy's: a load in between finds one or the other.
+                    registry.remember_component(&org_id, &sha, c.component);
+                    registry
+                        .quick
+                        .components()
+                        .remove(&(org_id.clone(), sha.clone()));
                 }
                 Err(e) => {
                     // Cranelift refuses what Winch took: the functions that
                     // ran it load again, and meet the refusal.
                     tracing::error!(component = %sha, error = %e, "Cranelift's compile behind a deploy failed");
+                    registry.refuse(&org_id, &sha, e.to_string());
                     registry.swap_in(&org_id, &sha, None);
                 }
             }
@@ -143,20 +216,18 @@ impl Registry {
         });
     }
 
-    /// Puts Cranelift's component of `sha` (if it compiled) in place of
-    /// Winch's for `org_id`, and forgets the org's loaded functions that
-    /// run Winch's code: each loads again on its next call, from memory. A
-    /// load that read Winch's as this ran is not cached (the org's
-    /// functions count as forgotten).
+    /// Puts Cranelift's component of `sha` (if it compiled; else none) in
+    /// place of Winch's for `org_id`, and forgets the org's loaded
+    /// functions that run Winch's code: each loads again on its next call,
+    /// from memory. A load that read Winch's as this ran is not cached
+    /// (the org's functions count as forgotten).
     fn swap_in(&self, org_id: &str, sha: &str, component: Option<Component>) {
-        // Held before Winch's goes: a load in between finds one or the other.
-        if let Some(component) = component {
-            self.remember_component(org_id, sha, component);
-        }
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        self.quick
-            .components()
-            .remove(&(org_id.to_owned(), sha.to_owned()));
+        let key = (org_id.to_owned(), sha.to_owned());
+        match component {
+            Some(component) => self.quick.components().insert(key, component),
+            None => self.quick.components().remove(&key),
+        };
         self.forgotten.forgot(org_id);
         for functions in loaded.values_mut() {
             functions
@@ -178,10 +249,46 @@ impl Registry {
         behind.reopen();
         if !done {
             let running: Vec<(String, String)> = self.quick.components().keys().cloned().collect();
-            for (org_id, sha) in running {
-                self.release_compile(&org_id, &sha).await;
+            let releases = async {
+                for (org_id, sha) in running {
+                    self.release_compile(&org_id, &sha).await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(2), releases)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "cannot release the claims of compiles behind deploys; they end by themselves"
+                );
             }
         }
         done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quick;
+
+    /// One org takes at most half the room (at least one place); the
+    /// rest stays for the others, and a place ends with its compile.
+    #[test]
+    fn one_org_leaves_room_for_the_others() {
+        let quick = Quick::with_room(4);
+        let first = quick.room_for("loop").expect("room");
+        let second = quick.room_for("loop").expect("half of four");
+        assert!(quick.room_for("loop").is_none(), "past its half");
+        let other = quick.room_for("quiet").expect("the others' half");
+        let _also = quick.room_for("quiet").expect("the others' half");
+        assert!(quick.room_for("third").is_none(), "the node is full");
+        drop(first);
+        assert!(quick.room_for("loop").is_some(), "its place came back");
+        drop((second, other));
+        let small = Quick::with_room(1);
+        let only = small.room_for("a").expect("one place");
+        assert!(small.room_for("b").is_none());
+        drop(only);
+        assert!(small.room_for("b").is_some());
     }
 }
