@@ -50,6 +50,9 @@ async fn another_orgs_churn_keeps_our_spares(db: Db) {
             .send()
             .await
             .unwrap();
+        // Its component joins the others once Cranelift's compile behind
+        // the deploy has stored it: one after the other, as deployed.
+        s.settled(&resp).await;
         assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
     }
     let loads = || s.metric("minicloud_artifact_loads_total", "");
