@@ -1,7 +1,6 @@
 //! The wasmtime engines (with and without the component model's async
 //! ABI), their linkers and the epoch ticker.
 
-use crate::limits::PER_COMPONENT;
 use crate::state::InstanceState;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -254,9 +253,9 @@ fn build_engine(config: &RuntimeConfig, kind: Kind) -> wasmtime::Result<Engine> 
         .total_memories(n * 2)
         .total_tables(n * 8)
         .total_stacks(n)
-        .max_core_instances_per_component(PER_COMPONENT.core_instances)
-        .max_memories_per_component(PER_COMPONENT.memories)
-        .max_tables_per_component(PER_COMPONENT.tables)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         // Each instance writes to copy-on-write pages of the memory image;
         // unmapping them afterwards makes the next instance fault them in

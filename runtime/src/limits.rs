@@ -89,34 +89,4 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
-
-    // A store holds one component's instance: the pool's bounds on a
-    // component, kept by the store as well (the pool refuses such a
-    // component at compile; this holds should an engine ever not pool).
-    fn instances(&self) -> usize {
-        PER_COMPONENT.core_instances as usize
-    }
-
-    fn memories(&self) -> usize {
-        PER_COMPONENT.memories as usize
-    }
-
-    fn tables(&self) -> usize {
-        PER_COMPONENT.tables as usize
-    }
 }
-
-/// The most of each a component's instance may make.
-pub(crate) struct PerComponent {
-    pub(crate) core_instances: u32,
-    pub(crate) memories: u32,
-    pub(crate) tables: u32,
-}
-
-/// The pool's bounds on one component's instance, and the limiter's on a
-/// store.
-pub(crate) const PER_COMPONENT: PerComponent = PerComponent {
-    core_instances: 32,
-    memories: 4,
-    tables: 16,
-};

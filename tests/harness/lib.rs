@@ -522,15 +522,8 @@ impl Server {
     /// Deploys bytes as function `name`, with optional query (`?memory_mib=...`).
     pub async fn deploy_bytes(&self, name: &str, query: &str, bytes: Vec<u8>) -> reqwest::Response {
         let resp = self
-            .authed(
-                reqwest::Method::PUT,
-                &self.api(&format!("/functions/{name}{query}")),
-            )
-            .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
+            .deploy_unsettled(&self.token, "default", &format!("{name}{query}"), bytes)
+            .await;
         self.settled(&resp).await;
         resp
     }
@@ -716,13 +709,7 @@ impl Server {
 
     /// Sum of a metric's samples whose label set contains `labels`.
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
-        self.metrics()
-            .await
-            .lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter(|l| l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_in(&self.metrics().await, name, labels)
     }
 }
 
@@ -829,6 +816,17 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Sum of the samples of metric `name` whose label set contains `labels`
+/// in `metrics`, a Prometheus text exposition.
+pub fn metric_in(metrics: &str, name: &str, labels: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Peak resident memory of a process, from /proc, in bytes.

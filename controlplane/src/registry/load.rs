@@ -89,10 +89,10 @@ impl Registry {
                 project.org_name, project.name, row.name
             ),
         };
-        let sink = match function.is_quick() {
-            true => self.writer.sink(identity.clone()).quick(),
-            false => self.writer.sink(identity.clone()),
-        };
+        let mut sink = self.writer.sink(identity.clone());
+        if function.is_quick() {
+            sink = sink.quick();
+        }
         Ok(Loaded {
             function,
             sink: Arc::new(sink),

@@ -169,7 +169,15 @@ pub struct Registry {
     /// Winch's components of deploys whose Cranelift compile runs behind
     /// them (`quick`).
     quick: Quick,
+    /// By org and SHA-256: why Cranelift refused bytes (a deploy Winch
+    /// took, or an original compiled again on a load); loads and deploys
+    /// of them fail at once instead of compiling them at every call. At
+    /// most `MAX_REFUSED`.
+    refused: Mutex<HashMap<(String, String), String>>,
 }
+
+/// Refusals remembered at most; past it they are forgotten all at once.
+const MAX_REFUSED: usize = 10_000;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,6 +219,7 @@ impl Registry {
             in_flight: Arc::new(InFlight::default()),
             queue_wait: Duration::from_secs(10),
             quick: Quick::new(),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -283,6 +292,21 @@ impl Registry {
             drop(last);
             self.trim_components((org_id, sha));
         }
+    }
+
+    /// Why Cranelift refused `sha` for `org_id`, if it did.
+    fn refused(&self, org_id: &str, sha: &str) -> Option<String> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.get(&(org_id.to_owned(), sha.to_owned())).cloned()
+    }
+
+    /// Remembers that Cranelift refused `sha` for `org_id`.
+    fn refuse(&self, org_id: &str, sha: &str, why: String) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.len() >= MAX_REFUSED {
+            refused.clear();
+        }
+        refused.insert((org_id.to_owned(), sha.to_owned()), why);
     }
 
     /// The component of `sha` if org `org_id` holds it in memory (Winch's

@@ -35,14 +35,7 @@ pub(super) struct Quick {
     /// back by its own compiles and leaves room for the others'.
     by_org: Arc<Mutex<HashMap<String, usize>>>,
     per_org: usize,
-    /// By org and SHA-256: why Cranelift refused bytes (a deploy Winch
-    /// took, or an original compiled again); loads of them fail at once
-    /// instead of compiling them at every call. At most `MAX_REFUSED`.
-    refused: Mutex<HashMap<(String, String), String>>,
 }
-
-/// Refusals remembered at most; past it they are forgotten all at once.
-const MAX_REFUSED: usize = 10_000;
 
 impl Quick {
     pub(super) fn new() -> Self {
@@ -57,7 +50,6 @@ impl Quick {
             room: Arc::new(Semaphore::new(cores)),
             by_org: Arc::default(),
             per_org: (cores / 2).max(1),
-            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,21 +106,6 @@ impl Drop for Room {
 }
 
 impl Registry {
-    /// Why Cranelift refused `sha` for `org_id`, if it did.
-    pub(super) fn refused(&self, org_id: &str, sha: &str) -> Option<String> {
-        let refused = self.quick.refused.lock().unwrap_or_else(|e| e.into_inner());
-        refused.get(&(org_id.to_owned(), sha.to_owned())).cloned()
-    }
-
-    /// Remembers that Cranelift refused `sha` for `org_id`.
-    pub(super) fn refuse(&self, org_id: &str, sha: &str, why: String) {
-        let mut refused = self.quick.refused.lock().unwrap_or_else(|e| e.into_inner());
-        if refused.len() >= MAX_REFUSED {
-            refused.clear();
-        }
-        refused.insert((org_id.to_owned(), sha.to_owned()), why);
-    }
-
     /// A deploy of new bytes answered from Winch's compile: checked as
     /// any deploy, the original stored (whatever becomes of the compile
     /// behind it, the deploy is not lost: a load compiles the original),
