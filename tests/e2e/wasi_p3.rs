@@ -18,12 +18,11 @@ async fn wasi_03_components_serve_http(db: Db) {
     s.deploy("hello", guests::HELLO).await;
     let deployed = s.deploy("hello-p3", guests::HELLO_P3).await;
     assert_eq!(deployed["world"], "http", "{deployed}");
-    let mut engines: Vec<usize> = std::fs::read_dir(s.data_dir().join("cache"))
-        .unwrap()
-        .map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap().count())
-        .collect();
-    engines.sort();
-    assert_eq!(engines, [1, 1], "one artifact under each engine's fingerprint");
+    assert_eq!(
+        s.artifacts_per_engine(),
+        [1, 1],
+        "one artifact under each engine's fingerprint"
+    );
     // A restart finds each artifact under its engine: nothing compiles.
     s.restart().await;
     let loaded = eventually(Duration::from_secs(10), || async {

@@ -537,15 +537,23 @@ impl Server {
         if !deploy.status().is_success() {
             return;
         }
-        let start = Instant::now();
-        while self.metric("minicloud_compiles_behind_deploys", "").await > 0.0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "a compile behind a deploy still runs after a minute:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let every = Duration::from_millis(10);
+        assert!(
+            compiles_behind_ended(&self.http, &self.url, &self.token, every).await,
+            "a compile behind a deploy still runs after a minute:\n{}",
+            self.log()
+        );
+    }
+
+    /// Artifacts in the compiled-artifact cache, a count for each engine
+    /// fingerprint's folder, smallest first.
+    pub fn artifacts_per_engine(&self) -> Vec<usize> {
+        let mut engines: Vec<usize> = std::fs::read_dir(self.data_dir().join("cache"))
+            .unwrap()
+            .map(|dir| std::fs::read_dir(dir.unwrap().path()).unwrap().count())
+            .collect();
+        engines.sort();
+        engines
     }
 
     /// Deploys a guest file and asserts success; returns the JSON answer.
@@ -827,6 +835,28 @@ pub fn metric_in(metrics: &str, name: &str, labels: &str) -> f64 {
         .filter(|l| l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Polls the metrics of the server at `base` (`http://host:port`) with
+/// `token` every `every` until no compile runs behind a deploy there (the
+/// quick tier's): whether that came within a minute.
+pub async fn compiles_behind_ended(http: &reqwest::Client, base: &str, token: &str, every: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let resp = http
+            .get(format!("{base}/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        let metrics = resp.unwrap().text().await.unwrap();
+        if metric_in(&metrics, "minicloud_compiles_behind_deploys", "") == 0.0 {
+            return true;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Peak resident memory of a process, from /proc, in bytes.

@@ -39,7 +39,7 @@ pub(super) struct Quick {
 
 impl Quick {
     pub(super) fn new() -> Self {
-        Self::with_room(std::thread::available_parallelism().map_or(1, usize::from))
+        Self::with_room(crate::util::cores().unwrap_or(1))
     }
 
     /// Room for `cores` compiles behind deploys.
